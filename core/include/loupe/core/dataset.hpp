@@ -1,0 +1,106 @@
+// Dataset, Schema and the CSV reader (DESIGN.md §3).
+//
+// A Dataset is immutable once read: columns of one of three types. Numeric columns hold doubles,
+// categorical columns hold level codes (0..levels-1) as doubles, text columns hold strings. A missing
+// value is NaN in numeric and categorical columns and is flagged in the column's missing mask (text too).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loupe/core/status.hpp"
+#include "loupe/core/tensor.hpp"
+
+namespace loupe {
+
+enum class ColumnType { kNumeric, kCategorical, kText };
+const char* ColumnTypeName(ColumnType type);
+
+struct ColumnSchema {
+  std::string name;
+  ColumnType type = ColumnType::kNumeric;
+  std::vector<std::string> levels;  // categorical: level names by code, in order of first appearance
+};
+
+struct Schema {
+  std::vector<ColumnSchema> columns;
+  std::optional<std::string> target;   // the target column, when the pipeline names one
+  std::vector<std::string> sensitive;  // protected attributes, for fairness steps
+
+  // Index of the column called `name`, or -1.
+  int IndexOf(const std::string& name) const;
+};
+
+class Column {
+ public:
+  Column(ColumnSchema schema, std::vector<double> values, std::vector<std::uint8_t> missing);
+  Column(ColumnSchema schema, std::vector<std::string> text, std::vector<std::uint8_t> missing);
+
+  const ColumnSchema& schema() const { return schema_; }
+  const std::string& name() const { return schema_.name; }
+  ColumnType type() const { return schema_.type; }
+  std::int64_t size() const { return static_cast<std::int64_t>(missing_.size()); }
+
+  // Numeric values or categorical codes; NaN where missing. Empty for text columns.
+  const std::vector<double>& values() const { return values_; }
+  // Text values; empty strings where missing. Empty for numeric and categorical columns.
+  const std::vector<std::string>& text() const { return text_; }
+  const std::vector<std::uint8_t>& missing() const { return missing_; }
+  bool is_missing(std::int64_t row) const { return missing_[static_cast<std::size_t>(row)] != 0; }
+  std::int64_t missing_count() const;
+  // The value of `row` as written for people: a number, a level name, the text, or "NA" when missing.
+  std::string Format(std::int64_t row) const;
+
+ private:
+  ColumnSchema schema_;
+  std::vector<double> values_;
+  std::vector<std::string> text_;
+  std::vector<std::uint8_t> missing_;
+};
+
+class Dataset {
+ public:
+  Dataset() = default;
+  Dataset(std::string source, Schema schema, std::vector<Column> columns);
+
+  const std::string& source() const { return source_; }  // the file it was read from
+  const Schema& schema() const { return schema_; }
+  std::int64_t num_rows() const { return columns_.empty() ? 0 : columns_.front().size(); }
+  std::int64_t num_columns() const { return static_cast<std::int64_t>(columns_.size()); }
+  const std::vector<Column>& columns() const { return columns_; }
+  const Column& column(std::size_t i) const { return columns_.at(i); }
+  // The column called `name`, or nullptr.
+  const Column* Find(const std::string& name) const;
+
+  // The f64 [num_rows, names.size()] matrix of the named numeric/categorical columns (categoricals as
+  // codes, missing as NaN) — the matrix explainers perturb. Fails on unknown or text columns.
+  Result<Tensor> Matrix(const std::vector<std::string>& names) const;
+
+ private:
+  std::string source_;
+  Schema schema_;
+  std::vector<Column> columns_;
+};
+
+struct CsvOptions {
+  std::vector<std::string> missing = {"NA", ""};  // cells that mean "missing"
+  std::vector<std::string> categorical;  // forced categorical (numbers are then level names)
+  std::vector<std::string> text;         // forced text
+  std::vector<std::string> numeric;      // forced numeric: a non-number is an error naming the cell
+  std::optional<std::string> target;
+  std::vector<std::string> sensitive;
+  // Without an override, a column is numeric when every non-missing cell parses as a number, and
+  // otherwise categorical; a non-numeric column is text when it has many distinct values that contain
+  // spaces (more than half of its rows are distinct and its mean length exceeds 20 characters).
+};
+
+// Reads an RFC 4180 CSV file with a header row: quoted fields, doubled quotes, embedded commas and
+// newlines, CRLF or LF line ends, an optional UTF-8 BOM. Errors name "FILE:LINE: column 'NAME': ...".
+Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& options = {});
+// The same, from text in memory; `source` names it in errors.
+Result<Dataset> ParseCsv(const std::string& text, const std::string& source, const CsvOptions& options = {});
+
+}  // namespace loupe

@@ -1,0 +1,110 @@
+// Explainers as the host sees them: parameter specs, descriptors and the request one step makes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/explanation.hpp"
+#include "loupe/core/model.hpp"
+#include "loupe/core/status.hpp"
+
+namespace loupe {
+
+enum class ParamType { kBool, kInt, kFloat, kString, kEnum, kRows, kJson, kStringList };
+const char* ParamTypeName(ParamType type);
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::kString;
+  std::string doc;
+  std::optional<nlohmann::json> default_value;  // absent: no default
+  bool required = false;
+  std::optional<double> min_value;  // inclusive, for kInt and kFloat
+  std::optional<double> max_value;
+  std::vector<std::string> choices;  // kEnum
+};
+
+// Checks one parameter value against its spec. On failure, returns a sentence without position such as
+// "parameter 'nsamples' must be an integer >= 1, found -3" — the caller prefixes FILE:LINE:COL.
+Status CheckParamValue(const ParamSpec& spec, const nlohmann::json& value);
+
+enum class ExplainerScope { kLocal, kGlobal };
+
+struct ExplainerDescriptor {
+  std::string name;  // "plugin.explainer"
+  std::string summary;
+  std::string output_kind;
+  ExplainerScope scope = ExplainerScope::kLocal;
+  std::vector<ParamSpec> params;
+  std::vector<std::string> required_capabilities;
+  std::string plugin_name;
+  std::string plugin_version;
+  std::string plugin_path;
+
+  const ParamSpec* FindParam(const std::string& param) const;
+};
+
+// A selection of data rows as a pipeline writes it: "all", "a:b" (half-open), a list, or a count N (a
+// seeded sample of N distinct rows).
+struct RowSelection {
+  enum class Kind { kAll, kRange, kList, kCount };
+  Kind kind = Kind::kAll;
+  std::int64_t begin = 0, end = 0;  // kRange
+  std::vector<std::int64_t> list;   // kList
+  std::int64_t count = 0;           // kCount
+
+  // Parses the JSON form; the error is a sentence without position.
+  static Result<RowSelection> FromJson(const nlohmann::json& value);
+  nlohmann::json ToJson() const;
+  // Row indices for a dataset of `num_rows` rows; kCount samples with the counter-based RNG keyed by
+  // (seed, stream), sorted ascending. Out-of-range rows are an error naming the row and the row count.
+  Result<std::vector<std::int64_t>> Resolve(std::int64_t num_rows, std::uint64_t seed,
+                                            std::uint64_t stream) const;
+};
+
+// Evaluates a model on the pipeline's feature matrix: maps dataset features (by name, categorical codes
+// through level names) onto the model's inputs. Thread-safe.
+class FeatureModel {
+ public:
+  // Fails when the model needs an input that is not among `feature_names`, or whose type differs.
+  static Result<std::shared_ptr<const FeatureModel>> Create(std::shared_ptr<const Model> model,
+                                                            const Dataset& dataset,
+                                                            std::vector<std::string> feature_names);
+
+  const Model& model() const { return *model_; }
+  const std::vector<std::string>& feature_names() const { return feature_names_; }
+  // inputs: f64 [n, feature_names.size()] in dataset coding; returns f64 [n, outputs(space)].
+  Result<Tensor> Predict(const TensorView& inputs, OutputSpace space) const;
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::vector<std::string> feature_names_;
+  std::vector<int> input_source_;                   // per model input: feature column
+  std::vector<std::vector<double>> level_mapping_;  // per model input: dataset code -> model code
+};
+
+// Everything one explain call sees.
+struct ExplainRequest {
+  std::string step_id;
+  const Dataset* dataset = nullptr;
+  std::vector<std::string> feature_names;  // the pipeline's features, in matrix order
+  std::shared_ptr<const Tensor> features;  // f64 [rows, features] (Dataset::Matrix of feature_names)
+  std::shared_ptr<const FeatureModel> model;
+  std::vector<std::int64_t> rows;  // the rows to explain (every row for global steps)
+  nlohmann::json params = nlohmann::json::object();  // validated, defaults filled in
+  std::uint64_t seed = 0;                             // the step's seed
+  std::optional<std::string> positive_label;
+  std::vector<const Explanation*> inputs;  // explanations of the steps this step needs
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;  // may be empty
+  const std::atomic<bool>* cancelled = nullptr;                          // may be null
+};
+
+}  // namespace loupe

@@ -1,0 +1,72 @@
+// The Model interface and model loading (DESIGN.md §3, §5).
+//
+// A model reads a batch of rows in its own input layout: f64 [n, inputs], one column per declared input
+// (numeric values, or level codes into the input's own `levels` for categoricals; NaN for missing). The
+// host maps a dataset's columns onto a model's inputs by name (see ModelAdapter in pipeline code).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/status.hpp"
+#include "loupe/core/tensor.hpp"
+
+namespace loupe {
+
+enum class Task { kClassification, kRegression };
+// What a model's outputs mean. kProbability: class probabilities; kRaw: margins/logits for classifiers,
+// values for regressors.
+enum class OutputSpace { kProbability, kRaw };
+
+const char* TaskName(Task task);
+const char* OutputSpaceName(OutputSpace space);
+
+struct ModelInput {
+  std::string name;
+  ColumnType type = ColumnType::kNumeric;
+  std::vector<std::string> levels;  // categorical inputs: the levels the model knows, by code
+};
+
+struct ModelInfo {
+  std::string name;
+  Task task = Task::kRegression;
+  std::vector<ModelInput> inputs;
+  // Default outputs: class probabilities for classifiers (one per class, binary included, named by the
+  // class labels), the value for regressors.
+  std::vector<std::string> output_names;
+  // Raw outputs: margins/logits (one for a binary logistic model), the value for regressors.
+  std::vector<std::string> raw_output_names;
+
+  OutputSpace default_space() const {
+    return task == Task::kClassification ? OutputSpace::kProbability : OutputSpace::kRaw;
+  }
+  const std::vector<std::string>& OutputNames(OutputSpace space) const {
+    return space == OutputSpace::kRaw ? raw_output_names : output_names;
+  }
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelInfo& Info() const = 0;
+  // Evaluates f64 [n, Info().inputs.size()] and returns f64 [n, Info().OutputNames(space).size()].
+  // Reentrant: safe to call from many TBB tasks at once.
+  virtual Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const = 0;
+  // An optional capability ("attention", "tree_ensemble", ...) whose C++ type its own header defines,
+  // or nullptr.
+  virtual const void* Capability(std::string_view name) const {
+    (void)name;
+    return nullptr;
+  }
+};
+
+// Loads a model. `type` is "native" (a loupe.model/v1 YAML file) or "xgboost" (the JSON written by
+// Booster.save_model); "auto" detects it from the file. Errors name the file and the offending field.
+Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path,
+                                               const std::string& type = "auto");
+
+}  // namespace loupe

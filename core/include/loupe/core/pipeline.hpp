@@ -1,0 +1,131 @@
+// Pipelines (DESIGN.md §5 "Pipeline YAML"): the parsed spec, validation and execution.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "loupe/core/explanation.hpp"
+#include "loupe/core/status.hpp"
+
+namespace loupe {
+
+class PluginRegistry;
+
+// A position in a source file; line and column are 1-based (0 when unknown).
+struct SourcePos {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// One configuration error: printed as "FILE:LINE:COL: message".
+struct Diagnostic {
+  SourcePos pos;
+  std::string message;
+  std::string ToString() const;
+};
+
+struct DataSpec {
+  std::filesystem::path path;  // absolute (resolved against the pipeline file's folder)
+  std::optional<std::string> target;
+  std::vector<std::string> features;  // empty: every column but the target
+  std::optional<std::string> positive;
+  std::vector<std::string> categorical;
+  std::vector<std::string> text;
+  std::vector<std::string> sensitive;
+  std::vector<std::string> missing = {"NA", ""};
+  SourcePos pos;                              // of the `data:` mapping
+  std::map<std::string, SourcePos> field_pos;  // of each key present, e.g. "features"
+};
+
+struct ModelSpec {
+  std::string type = "native";  // native | xgboost
+  std::filesystem::path path;   // absolute
+  SourcePos pos;
+};
+
+struct StepSpec {
+  std::string id;
+  std::string explainer;
+  nlohmann::json rows;  // null when absent; otherwise the YAML value as JSON ("0:20", [1, 2], 5, "all")
+  nlohmann::json params = nlohmann::json::object();
+  std::vector<std::string> needs;
+  SourcePos pos;                               // of the step's mapping
+  std::map<std::string, SourcePos> field_pos;  // "id", "explainer", "rows", "params", "needs"
+  std::map<std::string, SourcePos> param_pos;  // each key under params
+};
+
+struct OutputSpec {
+  std::filesystem::path dir;  // absolute
+  std::vector<std::string> formats = {"json"};  // json | csv | html
+};
+
+struct PipelineSpec {
+  std::filesystem::path file;  // absolute path of the YAML file
+  int version = 1;
+  std::string name;
+  std::uint64_t seed = 0;
+  DataSpec data;
+  ModelSpec model;
+  std::vector<StepSpec> steps;
+  OutputSpec output;
+  std::vector<std::filesystem::path> plugins;  // extra plugin libraries or folders, absolute
+};
+
+// A pipeline override from the command line: --set steps.shap.params.nsamples=512. The value is parsed
+// as YAML (so 512 is an integer, [a, b] a list).
+struct Override {
+  std::string path;
+  std::string value;
+};
+
+// Parses and structurally validates a pipeline file (types, unknown keys with did-you-mean, duplicate
+// keys, ids, needs). Collects every error it can; returns the spec only when there are none.
+struct ParseOutcome {
+  std::optional<PipelineSpec> spec;
+  std::vector<Diagnostic> diagnostics;
+};
+ParseOutcome ParsePipelineFile(const std::filesystem::path& file, const std::vector<Override>& overrides = {});
+ParseOutcome ParsePipelineText(const std::string& text, const std::filesystem::path& file,
+                               const std::vector<Override>& overrides = {});
+
+// Checks what needs the plugins: each step's explainer exists, its params match the explainer's spec
+// (unknown names with did-you-mean, types, bounds, enums, required ones). Fills in defaults in `spec`.
+std::vector<Diagnostic> ValidateAgainstPlugins(PipelineSpec& spec, const PluginRegistry& registry);
+
+struct RunOptions {
+  std::optional<std::filesystem::path> output_dir;  // overrides output.dir
+  int threads = 0;                                  // 0: every core
+  std::optional<std::uint64_t> seed;                // overrides the pipeline's seed
+  bool quiet = false;
+  bool progress = false;  // draw progress bars on stderr
+};
+
+struct StepOutcome {
+  std::string id;
+  std::string status;  // ok | failed | skipped
+  std::string message;  // why it failed or was skipped
+  double elapsed_ms = 0;
+  std::vector<std::filesystem::path> files;
+};
+
+struct RunReport {
+  std::vector<StepOutcome> steps;
+  std::filesystem::path output_dir;
+  Status status;  // OK when every step succeeded; otherwise why the run failed
+};
+
+// The seed of a step: a hash of (pipeline seed, step id), the same on every platform.
+std::uint64_t StepSeed(std::uint64_t pipeline_seed, const std::string& step_id);
+
+// Runs a validated pipeline: loads the data and model, runs the steps as a TBB flow graph (independent
+// steps concurrently; a failed step's dependents are skipped) and writes each output atomically.
+RunReport RunPipeline(const PipelineSpec& spec, const PluginRegistry& registry, const RunOptions& options);
+
+}  // namespace loupe

@@ -1,0 +1,349 @@
+/*
+ * loupe_plugin.h — the Loupe plugin ABI (C99).
+ *
+ * This header is the only thing that crosses the shared-library boundary between the Loupe host and an
+ * explainer plugin. It is plain C99 so that a plugin built with another compiler or C++ standard library
+ * still loads, and so that an incompatible plugin is refused with a sentence instead of a crash.
+ *
+ * Versioning rules (see DESIGN.md §2):
+ *  - LOUPE_PLUGIN_ABI_MAJOR changes only when something is removed or changes meaning. A plugin built for
+ *    another major is refused before it is loaded (its entry symbol carries the major in its name).
+ *  - LOUPE_PLUGIN_ABI_MINOR grows when fields or functions are appended. A host accepts plugins built for
+ *    its own minor or an older one; a plugin built for a newer minor is refused after load.
+ *  - Every struct starts with `struct_size` (its version field): the producer stores sizeof(struct) as it
+ *    knew it, and a consumer reads an appended field only if struct_size covers it.
+ *  - Fields are only ever appended. Tests pin every size and offset on x86-64 and aarch64 (LP64).
+ *
+ * Ownership rules:
+ *  - Everything the host hands to a plugin (strings, arrays, tensor views) is owned by the host and valid
+ *    until the call that produced it returns, unless stated otherwise.
+ *  - Everything a plugin hands to the host through its plugin info and vtables (names, parameter specs)
+ *    is static data that must stay valid while the library is loaded.
+ *  - Results are written into host-owned builders; the plugin never allocates memory the host frees.
+ *
+ * Errors: functions return a LoupeStatus. A plugin that fails calls LoupeHostApi::set_error with one
+ * sentence and returns the same non-zero status. No C++ exception may cross this boundary.
+ */
+#ifndef LOUPE_C_LOUPE_PLUGIN_H
+#define LOUPE_C_LOUPE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Versions and identification                                                                         */
+/* ---------------------------------------------------------------------------------------------------- */
+
+#define LOUPE_PLUGIN_ABI_MAJOR 1
+#define LOUPE_PLUGIN_ABI_MINOR 0
+
+/** Stored in LoupePluginInfo::magic: the ASCII bytes "LOUPEPLG" read as a little-endian integer. */
+#define LOUPE_PLUGIN_MAGIC 0x474C504550554F4CULL
+
+/** The exported entry symbol for ABI major 1. A future major exports `loupe_plugin_entry_v2`, and so on,
+ *  which lets the host tell the version of a plugin from its symbol table without loading it. */
+#define LOUPE_PLUGIN_ENTRY_SYMBOL "loupe_plugin_entry_v1"
+
+/** Section in which the entry symbol is placed (Boost.DLL `BOOST_DLL_ALIAS_SECTIONED(..., loupe)`). */
+#define LOUPE_PLUGIN_SECTION "loupe"
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Status codes                                                                                        */
+/* ---------------------------------------------------------------------------------------------------- */
+
+typedef int32_t LoupeStatus;
+#define LOUPE_OK 0
+#define LOUPE_ERROR_INVALID_ARGUMENT 1 /**< a parameter or input the plugin cannot accept */
+#define LOUPE_ERROR_UNSUPPORTED 2      /**< the model or data lacks what the explainer needs */
+#define LOUPE_ERROR_MODEL 3            /**< the model failed while predicting */
+#define LOUPE_ERROR_CANCELLED 4        /**< the host asked the plugin to stop */
+#define LOUPE_ERROR_OUT_OF_MEMORY 5
+#define LOUPE_ERROR_INTERNAL 6 /**< a bug; the message says where */
+#define LOUPE_ERROR_NOT_FOUND 7 /**< a named column, input, field or capability does not exist */
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Tensors                                                                                             */
+/* ---------------------------------------------------------------------------------------------------- */
+
+typedef int32_t LoupeDType;
+#define LOUPE_DTYPE_F32 1
+#define LOUPE_DTYPE_F64 2
+#define LOUPE_DTYPE_I32 3
+#define LOUPE_DTYPE_I64 4
+#define LOUPE_DTYPE_U8 5
+
+/** A non-owning view of an n-dimensional array (DLPack-like). */
+typedef struct LoupeTensorView {
+  uint32_t struct_size; /**< sizeof(LoupeTensorView) as the producer knew it */
+  LoupeDType dtype;
+  int32_t ndim;
+  int32_t read_only;      /**< non-zero: the consumer must not write through `data` */
+  void* data;             /**< first element */
+  const int64_t* shape;   /**< ndim extents */
+  const int64_t* strides; /**< ndim strides in elements; NULL means contiguous row-major */
+} LoupeTensorView;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* What the host describes to a plugin: data and model                                                  */
+/* ---------------------------------------------------------------------------------------------------- */
+
+typedef int32_t LoupeFeatureType;
+#define LOUPE_FEATURE_NUMERIC 1
+#define LOUPE_FEATURE_CATEGORICAL 2 /**< values are level codes 0..n_levels-1 stored as doubles */
+#define LOUPE_FEATURE_TEXT 3
+
+/** One column of the pipeline's dataset. Missing values are NaN in every numeric view. */
+typedef struct LoupeColumnInfo {
+  uint32_t struct_size;
+  LoupeFeatureType type;
+  const char* name;
+  const char* const* levels; /**< categorical: level names indexed by code; otherwise NULL */
+  int64_t n_levels;
+  int64_t n_missing;
+} LoupeColumnInfo;
+
+/** The dataset a step works on. `features` is the matrix explainers perturb: one row per data row, one
+ *  column per pipeline feature, categoricals as level codes, missing as NaN. */
+typedef struct LoupeDatasetInfo {
+  uint32_t struct_size;
+  int64_t n_rows;
+  int64_t n_features;
+  const LoupeColumnInfo* features; /**< n_features entries, in the order of the `features` matrix */
+  const char* target;              /**< name of the target column, or NULL when the data has none */
+  const char* positive_label;      /**< the pipeline's `positive` label, or NULL */
+  const char* const* sensitive;    /**< the pipeline's `sensitive` column names */
+  int64_t n_sensitive;
+} LoupeDatasetInfo;
+
+typedef int32_t LoupeTask;
+#define LOUPE_TASK_CLASSIFICATION 1
+#define LOUPE_TASK_REGRESSION 2
+
+typedef int32_t LoupeOutputSpace;
+#define LOUPE_OUTPUT_DEFAULT 0     /**< the model's own outputs: probabilities for classifiers */
+#define LOUPE_OUTPUT_PROBABILITY 1 /**< class probabilities (classifiers only) */
+#define LOUPE_OUTPUT_RAW 2         /**< margins / logits (classifiers) or values (regressors) */
+
+typedef struct LoupeModelInfo {
+  uint32_t struct_size;
+  LoupeTask task;
+  LoupeOutputSpace default_space; /**< the space of LOUPE_OUTPUT_DEFAULT */
+  int64_t n_outputs;              /**< outputs in the default space */
+  const char* const* output_names;
+  int64_t n_raw_outputs; /**< outputs in the raw space (1 for a binary logistic model) */
+  const char* const* raw_output_names;
+  const char* name; /**< the model's name, for provenance */
+} LoupeModelInfo;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Host API (host → plugin)                                                                            */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** Opaque context of one create/explain call. Every host function takes it first. */
+typedef struct LoupeHost LoupeHost;
+
+/** Opaque, host-owned result of one explain call. */
+typedef struct LoupeResultBuilder LoupeResultBuilder;
+
+typedef int32_t LoupeLogLevel;
+#define LOUPE_LOG_DEBUG 0
+#define LOUPE_LOG_INFO 1
+#define LOUPE_LOG_WARNING 2
+
+typedef struct LoupeHostApi {
+  uint32_t struct_size;
+  uint32_t abi_major; /**< the host's LOUPE_PLUGIN_ABI_MAJOR */
+  uint32_t abi_minor; /**< the host's LOUPE_PLUGIN_ABI_MINOR */
+  uint32_t reserved0;
+
+  /* --- errors, logging, progress, cancellation --- */
+
+  /** Records one sentence describing why the current call fails; returns `status` for convenience. */
+  LoupeStatus (*set_error)(LoupeHost* host, LoupeStatus status, const char* message);
+  void (*log)(LoupeHost* host, LoupeLogLevel level, const char* message);
+  /** Reports progress of the current step; thread-safe; `done` need not be monotonic across threads. */
+  void (*report_progress)(LoupeHost* host, uint64_t done, uint64_t total);
+  /** Non-zero when the run is being cancelled: return LOUPE_ERROR_CANCELLED soon. Thread-safe. */
+  int32_t (*is_cancelled)(LoupeHost* host);
+
+  /* --- reproducible randomness --- */
+
+  /** The step's seed, derived by the host from the pipeline seed and the step id. */
+  uint64_t (*seed)(LoupeHost* host);
+  /** Counter-based random numbers (Philox4x32-10) keyed by (step seed, `row`, `stream`): fills out[0..n)
+   *  with the 64-bit words number counter .. counter+n-1 of that key. The same arguments give the same
+   *  bits on any thread, in any order, at any batch size. Thread-safe. */
+  void (*random_u64)(LoupeHost* host, uint64_t row, uint64_t stream, uint64_t counter, uint64_t* out,
+                     size_t n);
+
+  /* --- parameters --- */
+
+  /** The step's parameters after validation against the explainer's spec, with defaults filled in, as a
+   *  canonical JSON object (keys sorted). */
+  const char* (*params_json)(LoupeHost* host);
+
+  /* --- data --- */
+
+  LoupeStatus (*dataset_info)(LoupeHost* host, LoupeDatasetInfo* out);
+  /** The read-only feature matrix, f64 [n_rows, n_features] (see LoupeDatasetInfo). */
+  LoupeStatus (*dataset_features)(LoupeHost* host, LoupeTensorView* out);
+  /** Any column of the data file by name (target, sensitive attributes, ...) as a read-only f64 [n_rows]
+   *  view; categorical columns as level codes, with their levels in `info`. LOUPE_ERROR_NOT_FOUND when
+   *  there is no such column. */
+  LoupeStatus (*dataset_column)(LoupeHost* host, const char* name, LoupeColumnInfo* info,
+                                LoupeTensorView* values);
+  /** The rows this step explains (its `rows:`; every row for global steps), as 0-based row indices. */
+  LoupeStatus (*step_rows)(LoupeHost* host, const int64_t** rows, int64_t* n_rows);
+  /** Resolves a row selection written as JSON — "a:b", [i, j, ...], a count N (a seeded sample of N
+   *  rows without replacement, drawn with `stream`), or "all" — into host-owned row indices. */
+  LoupeStatus (*resolve_rows)(LoupeHost* host, const char* selection_json, uint64_t stream,
+                              const int64_t** rows, int64_t* n_rows);
+
+  /* --- model --- */
+
+  LoupeStatus (*model_info)(LoupeHost* host, LoupeModelInfo* out);
+  /** Evaluates the model on a batch. `inputs` is f64 [n, n_features] laid out like the feature matrix;
+   *  `outputs` is a caller-owned, contiguous f64 buffer of n * n_outputs(space) elements. Thread-safe and
+   *  reentrant: call it from many tasks at once, with batches as large as you can (thousands of rows). */
+  LoupeStatus (*model_predict)(LoupeHost* host, const LoupeTensorView* inputs, LoupeOutputSpace space,
+                               double* outputs, int64_t outputs_capacity);
+  /** Non-zero when the model offers the named capability ("attention", "tree_ensemble", ...). */
+  int32_t (*model_has_capability)(LoupeHost* host, const char* capability);
+  /** The capability's C description, whose layout the capability's own header defines (a later ABI
+   *  minor adds them), or NULL when the model lacks it. Valid until the call returns. */
+  const void* (*model_capability)(LoupeHost* host, const char* capability, uint32_t version);
+
+  /* --- explanations of the steps this step `needs` --- */
+
+  int64_t (*input_count)(LoupeHost* host);
+  /** The step id, kind and whole explanation (the loupe.explanation/v1 JSON) of input `index`. */
+  const char* (*input_step)(LoupeHost* host, int64_t index);
+  const char* (*input_kind)(LoupeHost* host, int64_t index);
+  const char* (*input_json)(LoupeHost* host, int64_t index);
+  /** A numeric field of input `index` (a top-level key such as "values", or a dotted path such as
+   *  "quality.additivity_residual") as a read-only, contiguous f64 tensor. Nested JSON arrays must be
+   *  rectangular. */
+  LoupeStatus (*input_array)(LoupeHost* host, int64_t index, const char* path, LoupeTensorView* out);
+
+  /* --- results --- */
+
+  /** Sets a field of the explanation. `path` is a top-level key or a dotted path ("quality.fidelity")
+   *  whose intermediate objects are created as needed. Setting a path twice replaces the value. Each
+   *  setter is thread-safe but concurrent writes to the same path are unordered. */
+  LoupeStatus (*result_set_number)(LoupeResultBuilder* result, const char* path, double value);
+  LoupeStatus (*result_set_string)(LoupeResultBuilder* result, const char* path, const char* value);
+  /** Stores `n` strings as a JSON array of strings. */
+  LoupeStatus (*result_set_strings)(LoupeResultBuilder* result, const char* path,
+                                    const char* const* values, int64_t n);
+  /** Stores a tensor as nested JSON arrays (NaN and infinities become null). */
+  LoupeStatus (*result_set_tensor)(LoupeResultBuilder* result, const char* path,
+                                   const LoupeTensorView* value);
+  /** Stores any JSON value given as text; LOUPE_ERROR_INVALID_ARGUMENT when `json` does not parse. */
+  LoupeStatus (*result_set_json)(LoupeResultBuilder* result, const char* path, const char* json);
+} LoupeHostApi;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Explainers (plugin → host)                                                                          */
+/* ---------------------------------------------------------------------------------------------------- */
+
+typedef int32_t LoupeParamType;
+#define LOUPE_PARAM_BOOL 1
+#define LOUPE_PARAM_INT 2
+#define LOUPE_PARAM_FLOAT 3
+#define LOUPE_PARAM_STRING 4
+#define LOUPE_PARAM_ENUM 5 /**< a string from `choices` */
+#define LOUPE_PARAM_ROWS 6 /**< a row selection: "a:b", a list of rows, a count, or "all" */
+#define LOUPE_PARAM_JSON 7 /**< any YAML value, passed on as JSON; the explainer validates it */
+#define LOUPE_PARAM_STRING_LIST 8
+
+/** One parameter an explainer accepts. The host validates a step's params against these before it calls
+ *  create(): unknown names, wrong types, values out of [min_value, max_value] and strings outside
+ *  `choices` are configuration errors that name the pipeline file, line and column. */
+typedef struct LoupeParamSpec {
+  uint32_t struct_size;
+  LoupeParamType type;
+  const char* name;
+  const char* doc;          /**< one sentence, shown by `loupe describe` */
+  const char* default_json; /**< the default as JSON text; NULL when the parameter has no default */
+  int32_t required;         /**< non-zero: the step must set it */
+  int32_t has_min;
+  int32_t has_max;
+  int32_t reserved0;
+  double min_value; /**< inclusive bounds for INT and FLOAT when has_min / has_max */
+  double max_value;
+  const char* const* choices; /**< ENUM: the allowed strings */
+  int64_t n_choices;
+} LoupeParamSpec;
+
+typedef int32_t LoupeScope;
+#define LOUPE_SCOPE_LOCAL 1  /**< explains the step's rows one by one */
+#define LOUPE_SCOPE_GLOBAL 2 /**< describes the model over the whole dataset */
+
+/** Opaque, plugin-owned state of one configured explainer. */
+typedef struct LoupeExplainerInstance LoupeExplainerInstance;
+
+typedef struct LoupeExplainerVTable {
+  uint32_t struct_size;
+  LoupeScope scope;
+  const char* name;        /**< "plugin.explainer", e.g. "shap.exact"; unique across loaded plugins */
+  const char* summary;     /**< one sentence */
+  const char* output_kind; /**< "feature_attribution", "surrogate_tree", "attention_maps", ... */
+  const LoupeParamSpec* params;
+  int64_t n_params;
+  const char* const* required_capabilities; /**< model capabilities the explainer needs */
+  int64_t n_required_capabilities;
+  /** Configures an instance from the host's validated params (host->params_json). May be called from
+   *  any thread. On failure: set_error, return non-zero, leave *out untouched. */
+  LoupeStatus (*create)(const LoupeHostApi* api, LoupeHost* host, LoupeExplainerInstance** out);
+  /** Explains the step's rows into `result`. Must be reentrant for distinct hosts (the host may run
+   *  several explain calls of one instance at once). */
+  LoupeStatus (*explain)(const LoupeExplainerInstance* instance, const LoupeHostApi* api, LoupeHost* host,
+                         LoupeResultBuilder* result);
+  void (*destroy)(LoupeExplainerInstance* instance);
+} LoupeExplainerVTable;
+
+typedef struct LoupePluginInfo {
+  uint32_t struct_size;
+  uint32_t abi_major; /**< LOUPE_PLUGIN_ABI_MAJOR the plugin was built against */
+  uint32_t abi_minor; /**< LOUPE_PLUGIN_ABI_MINOR the plugin was built against */
+  uint32_t reserved0;
+  uint64_t magic; /**< LOUPE_PLUGIN_MAGIC */
+  const char* name;
+  const char* version;
+  const char* description;
+  const LoupeExplainerVTable* const* explainers;
+  int64_t n_explainers;
+} LoupePluginInfo;
+
+/** Signature of `loupe_plugin_entry_v1`. The host passes its own ABI version; the plugin returns its
+ *  static description, or NULL after writing one sentence (at most error_capacity bytes, NUL included)
+ *  into `error` when it cannot run in this host. */
+typedef const LoupePluginInfo* (*LoupePluginEntryFn)(uint32_t host_abi_major, uint32_t host_abi_minor,
+                                                      char* error, size_t error_capacity);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Exporting the entry                                                                                 */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** Defines the exported entry `loupe_plugin_entry_v1` as a pointer to `function` (a LoupePluginEntryFn)
+ *  placed in the "loupe" section, which is the layout Boost.DLL's BOOST_DLL_ALIAS_SECTIONED produces and
+ *  `boost::dll::library_info` inspects — without making plugins depend on Boost. Use it once per plugin,
+ *  at file scope. C++ plugins normally use LOUPE_PLUGIN(...) from loupe/sdk/plugin.hpp instead. */
+#ifdef __cplusplus
+#define LOUPE_PLUGIN_EXTERN_C extern "C"
+#else
+#define LOUPE_PLUGIN_EXTERN_C
+#endif
+#define LOUPE_DEFINE_PLUGIN_ENTRY(function)                                                          \
+  LOUPE_PLUGIN_EXTERN_C __attribute__((visibility("default"), section("loupe"), used))               \
+  const LoupePluginEntryFn loupe_plugin_entry_v1 = &function
+
+#endif /* LOUPE_C_LOUPE_PLUGIN_H */
