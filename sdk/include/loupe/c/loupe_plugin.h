@@ -169,6 +169,14 @@ typedef struct LoupeHostApi {
   void (*report_progress)(LoupeHost* host, uint64_t done, uint64_t total);
   /** Non-zero when the run is being cancelled: return LOUPE_ERROR_CANCELLED soon. Thread-safe. */
   int32_t (*is_cancelled)(LoupeHost* host);
+  /** Runs body(ctx, b, e) over disjoint chunks [b, e) covering [begin, end), each at most `grain` long
+   *  (grain <= 0: the host chooses), on the host's thread pool (bounded by `loupe run --threads`). Chunk
+   *  boundaries depend only on (begin, end, grain), never on the thread count, so a body that writes
+   *  each chunk's results to their own place gives identical bits on any number of threads. Returns the
+   *  first non-OK status a body returned (after set_error), or LOUPE_OK. */
+  LoupeStatus (*parallel_for)(LoupeHost* host, int64_t begin, int64_t end, int64_t grain,
+                              LoupeStatus (*body)(void* ctx, int64_t chunk_begin, int64_t chunk_end),
+                              void* ctx);
 
   /* --- reproducible randomness --- */
 
