@@ -22,7 +22,9 @@ const char* ColumnTypeName(ColumnType type);
 struct ColumnSchema {
   std::string name;
   ColumnType type = ColumnType::kNumeric;
-  std::vector<std::string> levels;  // categorical: level names by code, in order of first appearance
+  // Categorical: level names by code, sorted so codes do not depend on row order — numerically when
+  // every level is a number ("2" < "10"), otherwise by bytes.
+  std::vector<std::string> levels;
 };
 
 struct Schema {
@@ -92,13 +94,18 @@ struct CsvOptions {
   std::vector<std::string> numeric;      // forced numeric: a non-number is an error naming the cell
   std::optional<std::string> target;
   std::vector<std::string> sensitive;
-  // Without an override, a column is numeric when every non-missing cell parses as a number, and
-  // otherwise categorical; a non-numeric column is text when it has many distinct values that contain
-  // spaces (more than half of its rows are distinct and its mean length exceeds 20 characters).
+  // Without an override, a column is numeric when every non-missing cell parses as a whole number
+  // ("45", "-2", "1e-3"; spaces around it allowed), and otherwise categorical; a non-numeric column is
+  // text when more than half of its rows hold distinct values and their mean length exceeds 20
+  // characters. Missing tokens are compared with the cell after unquoting, so "NA" and NA both match.
 };
 
 // Reads an RFC 4180 CSV file with a header row: quoted fields, doubled quotes, embedded commas and
-// newlines, CRLF or LF line ends, an optional UTF-8 BOM. Errors name "FILE:LINE: column 'NAME': ...".
+// newlines, CRLF or LF line ends, an optional UTF-8 BOM, a last line with or without a line end. Spaces
+// around a field (outside quotes) are dropped and blank lines skipped. Errors name the file and the
+// physical line where the record starts: "FILE:LINE: column 'NAME': expected a number, found 'abc'".
+// A file without data rows, a header with empty or duplicate names, and an option naming a column
+// that is not in the header are errors too.
 Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& options = {});
 // The same, from text in memory; `source` names it in errors.
 Result<Dataset> ParseCsv(const std::string& text, const std::string& source, const CsvOptions& options = {});

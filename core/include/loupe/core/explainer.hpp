@@ -52,17 +52,22 @@ struct ExplainerDescriptor {
   const ParamSpec* FindParam(const std::string& param) const;
 };
 
-// A selection of data rows as a pipeline writes it: "all", "a:b" (half-open), a list, or a count N (a
-// seeded sample of N distinct rows).
+// A selection of data rows as a pipeline writes it: "all", "a:b" (half-open, 0-based; "a:" runs to the
+// last row, ":b" starts at row 0), a list of row numbers (kept in its order, no repeats), or a count N
+// (a seeded sample of N distinct rows).
 struct RowSelection {
   enum class Kind { kAll, kRange, kList, kCount };
+  // `end` of an open range "a:", which stops at the last row of whatever data it is resolved against.
+  static constexpr std::int64_t kToEnd = -1;
+
   Kind kind = Kind::kAll;
-  std::int64_t begin = 0, end = 0;  // kRange
+  std::int64_t begin = 0, end = 0;  // kRange; end may be kToEnd
   std::vector<std::int64_t> list;   // kList
   std::int64_t count = 0;           // kCount
 
   // Parses the JSON form; the error is a sentence without position.
   static Result<RowSelection> FromJson(const nlohmann::json& value);
+  // The canonical JSON form: "all", "a:b" or "a:", a list, or a count.
   nlohmann::json ToJson() const;
   // Row indices for a dataset of `num_rows` rows; kCount samples with the counter-based RNG keyed by
   // (seed, stream), sorted ascending. Out-of-range rows are an error naming the row and the row count.
@@ -105,6 +110,8 @@ struct ExplainRequest {
   std::vector<const Explanation*> inputs;  // explanations of the steps this step needs
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;  // may be empty
   const std::atomic<bool>* cancelled = nullptr;                          // may be null
+  // Receives the explainer's log lines (0 debug, 1 info, 2 warning); empty: warnings go to stderr.
+  std::function<void(int level, const std::string& message)> log;
 };
 
 }  // namespace loupe

@@ -56,6 +56,8 @@ class PluginRegistry {
   std::vector<Status> LoadDirectory(const std::filesystem::path& dir);
 
   const LoadedExplainer* Find(const std::string& name) const;
+  // Like Find, but shares ownership: the explainer (and its library) outlives the registry.
+  std::shared_ptr<const LoadedExplainer> FindShared(const std::string& name) const;
   std::vector<const LoadedExplainer*> Explainers() const;  // sorted by name
   const std::vector<PluginSummary>& Plugins() const { return plugins_; }
   // The registered explainer name closest to `name`, for "did you mean" hints; empty when none is close.

@@ -1,0 +1,111 @@
+#include "loupe/core/model.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "loupe/core/explainer.hpp"
+#include "model/native_model.hpp"
+
+namespace loupe {
+
+const char* TaskName(Task task) { return task == Task::kClassification ? "classification" : "regression"; }
+const char* OutputSpaceName(OutputSpace space) { return space == OutputSpace::kRaw ? "raw" : "probability"; }
+
+namespace {
+
+// "native" for YAML model files, "xgboost" for JSON ones (XGBoost's save_model writes JSON).
+std::string DetectModelType(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  char first = 0;
+  while (in.get(first) && std::isspace(static_cast<unsigned char>(first))) {
+  }
+  return first == '{' ? "xgboost" : "native";
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path, const std::string& type) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return NotFound("model file '" + path.string() + "' does not exist.");
+  }
+  const std::string resolved = type == "auto" ? DetectModelType(path) : type;
+  if (resolved == "native") return LoadNativeModel(path);
+  if (resolved == "xgboost") {
+    return Unsupported("'" + path.string() +
+                       "' is an XGBoost model, which this build of Loupe cannot load yet; use a loupe.model/v1 "
+                       "file.");
+  }
+  return InvalidArgument("unknown model type '" + type + "'; expected native or xgboost.");
+}
+
+Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr<const Model> model,
+                                                                 const Dataset& dataset,
+                                                                 std::vector<std::string> feature_names) {
+  auto fm = std::make_shared<FeatureModel>();
+  for (const ModelInput& input : model->Info().inputs) {
+    int source = -1;
+    for (std::size_t f = 0; f < feature_names.size(); ++f) {
+      if (feature_names[f] == input.name) source = static_cast<int>(f);
+    }
+    const Column* column = dataset.Find(input.name);
+    if (source < 0 || column == nullptr) {
+      return InvalidArgument("model '" + model->Info().name + "' needs the input '" + input.name +
+                             "', which is not among the pipeline's features of '" + dataset.source() + "'.");
+    }
+    std::vector<double> mapping;
+    if (input.type == ColumnType::kCategorical) {
+      if (column->type() != ColumnType::kCategorical) {
+        return InvalidArgument("column '" + input.name + "' of '" + dataset.source() + "' is " +
+                               ColumnTypeName(column->type()) + " but model '" + model->Info().name +
+                               "' takes it as categorical; list it under data.categorical.");
+      }
+      std::map<std::string, double> model_code;
+      for (std::size_t l = 0; l < input.levels.size(); ++l) model_code[input.levels[l]] = static_cast<double>(l);
+      for (const std::string& level : column->schema().levels) {
+        const auto it = model_code.find(level);
+        mapping.push_back(it == model_code.end() ? std::nan("") : it->second);  // unknown level: all zeros
+      }
+    } else if (column->type() != ColumnType::kNumeric) {
+      return InvalidArgument("column '" + input.name + "' of '" + dataset.source() + "' is " +
+                             ColumnTypeName(column->type()) + " but model '" + model->Info().name +
+                             "' takes it as a number.");
+    }
+    fm->input_source_.push_back(source);
+    fm->level_mapping_.push_back(std::move(mapping));
+  }
+  fm->model_ = std::move(model);
+  fm->feature_names_ = std::move(feature_names);
+  return std::shared_ptr<const FeatureModel>(std::move(fm));
+}
+
+Result<Tensor> FeatureModel::Predict(const TensorView& inputs, OutputSpace space) const {
+  const auto n_features = static_cast<std::int64_t>(feature_names_.size());
+  if (inputs.ndim() != 2 || inputs.dim(1) != n_features || inputs.dtype() != DType::kF64) {
+    return InvalidArgument("a prediction batch must be f64 [n, " + std::to_string(n_features) + "], found " +
+                           DTypeName(inputs.dtype()) + " " + ShapeToString(inputs.shape()) + ".");
+  }
+  if (space == OutputSpace::kProbability && model_->Info().task != Task::kClassification) {
+    return InvalidArgument("model '" + model_->Info().name + "' is a regressor and has no probability outputs.");
+  }
+  const std::int64_t n = inputs.dim(0);
+  const auto n_inputs = static_cast<std::int64_t>(input_source_.size());
+  Tensor gathered(DType::kF64, {n, n_inputs});
+  const double* in = inputs.data<double>();
+  double* out = gathered.data<double>();
+  for (std::int64_t row = 0; row < n; ++row) {
+    for (std::int64_t j = 0; j < n_inputs; ++j) {
+      double value = in[row * n_features + input_source_[static_cast<std::size_t>(j)]];
+      const std::vector<double>& mapping = level_mapping_[static_cast<std::size_t>(j)];
+      if (!mapping.empty() && !std::isnan(value)) {
+        const auto code = static_cast<std::size_t>(value);
+        value = code < mapping.size() ? mapping[code] : std::nan("");
+      }
+      out[row * n_inputs + j] = value;
+    }
+  }
+  return model_->Predict(gathered.view(), space);
+}
+
+}  // namespace loupe

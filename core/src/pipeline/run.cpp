@@ -1,0 +1,325 @@
+// Executes a validated pipeline: data and model first, then the steps as a TBB flow graph.
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+
+#include "loupe/c/loupe_plugin.h"
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/explainer.hpp"
+#include "loupe/core/model.hpp"
+#include "loupe/core/pipeline.hpp"
+#include "loupe/core/plugin.hpp"
+#include "loupe/sdk/random.hpp"
+#include "report/html_report.hpp"
+#include "report/output_files.hpp"
+
+namespace loupe {
+
+std::uint64_t StepSeed(std::uint64_t pipeline_seed, const std::string& step_id) {
+  std::uint64_t hash = 0xCBF29CE484222325ULL;  // FNV-1a over the id, then mixed with the seed
+  for (unsigned char c : step_id) hash = (hash ^ c) * 0x100000001B3ULL;
+  return sdk::detail::SplitMix64(hash ^ sdk::detail::SplitMix64(pipeline_seed));
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+Status ErrorAt(const SourcePos& pos, const std::string& message) {
+  return InvalidArgument(Diagnostic{pos, message}.ToString());
+}
+
+SourcePos DataFieldPos(const DataSpec& data, const std::string& field) {
+  const auto it = data.field_pos.find(field);
+  return it != data.field_pos.end() ? it->second : data.pos;
+}
+
+// Every name of `names` must be a column of `dataset`.
+Status CheckColumnsExist(const DataSpec& spec, const Dataset& dataset, const std::string& field,
+                         const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    if (dataset.Find(name) == nullptr) {
+      return ErrorAt(DataFieldPos(spec, field), "data." + field + " names the column '" + name + "', which '" +
+                                                    spec.path.filename().string() + "' does not have.");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Dataset> LoadData(const DataSpec& spec) {
+  CsvOptions options;
+  options.missing = spec.missing;
+  options.categorical = spec.categorical;
+  options.text = spec.text;
+  options.target = spec.target;
+  options.sensitive = spec.sensitive;
+  Result<Dataset> dataset = ReadCsv(spec.path, options);
+  if (!dataset.ok()) return dataset.status();
+  if (spec.target) LOUPE_RETURN_IF_ERROR(CheckColumnsExist(spec, *dataset, "target", {*spec.target}));
+  LOUPE_RETURN_IF_ERROR(CheckColumnsExist(spec, *dataset, "features", spec.features));
+  LOUPE_RETURN_IF_ERROR(CheckColumnsExist(spec, *dataset, "sensitive", spec.sensitive));
+  if (spec.positive && spec.target) {
+    const Column& target = *dataset->Find(*spec.target);
+    const auto& levels = target.schema().levels;
+    if (target.type() == ColumnType::kCategorical &&
+        std::find(levels.begin(), levels.end(), *spec.positive) == levels.end()) {
+      return ErrorAt(DataFieldPos(spec, "positive"), "data.positive is '" + *spec.positive + "', which is not a value of '" +
+                                                         *spec.target + "'.");
+    }
+  }
+  return dataset;
+}
+
+// The pipeline's features: as listed, or every non-text column but the target.
+Result<std::vector<std::string>> FeatureNames(const DataSpec& spec, const Dataset& dataset) {
+  if (!spec.features.empty()) {
+    for (const std::string& name : spec.features) {
+      if (dataset.Find(name)->type() == ColumnType::kText) {
+        return ErrorAt(DataFieldPos(spec, "features"),
+                       "feature '" + name + "' is a text column; tabular features must be numeric or categorical.");
+      }
+    }
+    return spec.features;
+  }
+  std::vector<std::string> names;
+  for (const Column& column : dataset.columns()) {
+    if (column.type() != ColumnType::kText && column.name() != spec.target.value_or("")) {
+      names.push_back(column.name());
+    }
+  }
+  return names;
+}
+
+// Draws one-line progress bars on stderr, at most ten times a second.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool enabled) : enabled_(enabled) {}
+  void Update(const std::string& step, std::uint64_t done, std::uint64_t total) {
+    if (!enabled_ || total == 0) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = Clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const int width = 30;
+    const int filled = static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total));
+    std::fprintf(stderr, "\r%-16.16s [%-*s] %3d%%", step.c_str(), width, std::string(filled, '#').c_str(),
+                 static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total)));
+    if (done >= total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  bool enabled_;
+  std::mutex mutex_;
+  Clock::time_point last_{};
+};
+
+struct StepState {
+  const StepSpec* spec = nullptr;
+  std::vector<std::size_t> needs;  // indices of the steps it needs
+  StepOutcome outcome;
+  std::optional<Explanation> explanation;
+};
+
+class PipelineRunner {
+ public:
+  PipelineRunner(const PipelineSpec& spec, const PluginRegistry& registry, const RunOptions& options)
+      : spec_(spec), registry_(registry), options_(options), progress_(options.progress && !options.quiet) {}
+
+  RunReport Run() {
+    const auto start = Clock::now();
+    report_.output_dir = options_.output_dir.value_or(spec_.output.dir);
+    seed_ = options_.seed.value_or(spec_.seed);
+    report_.status = Prepare();
+    if (report_.status.ok()) {
+      RunGraph();
+      report_.status = Summarise();
+    }
+    WriteRunFile(MillisecondsSince(start));
+    return report_;
+  }
+
+ private:
+  Status Prepare() {
+    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data));
+    LOUPE_ASSIGN_OR_RETURN(feature_names_, FeatureNames(spec_.data, dataset_));
+    Result<std::shared_ptr<const Model>> model = LoadModel(spec_.model.path, spec_.model.type);
+    if (!model.ok()) return model.status();
+    LOUPE_ASSIGN_OR_RETURN(model_, FeatureModel::Create(*model, dataset_, feature_names_));
+    LOUPE_ASSIGN_OR_RETURN(Tensor features, dataset_.Matrix(feature_names_));
+    features_ = std::make_shared<const Tensor>(std::move(features));
+    std::error_code ec;
+    std::filesystem::create_directories(report_.output_dir, ec);
+    if (ec) return IoError("cannot create the output folder '" + report_.output_dir.string() + "': " + ec.message() + ".");
+    steps_.resize(spec_.steps.size());
+    for (std::size_t i = 0; i < spec_.steps.size(); ++i) {
+      steps_[i].spec = &spec_.steps[i];
+      steps_[i].outcome.id = spec_.steps[i].id;
+      for (const std::string& need : spec_.steps[i].needs) {
+        for (std::size_t j = 0; j < i; ++j) {
+          if (spec_.steps[j].id == need) steps_[i].needs.push_back(j);
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  void RunGraph() {
+    std::optional<tbb::global_control> threads;
+    if (options_.threads > 0) {
+      threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(options_.threads));
+    }
+    tbb::flow::graph graph;
+    std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      nodes.push_back(std::make_unique<tbb::flow::continue_node<tbb::flow::continue_msg>>(
+          graph, [this, i](const tbb::flow::continue_msg&) { RunStep(steps_[i]); }));
+      for (std::size_t need : steps_[i].needs) tbb::flow::make_edge(*nodes[need], *nodes[i]);
+    }
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      if (steps_[i].needs.empty()) nodes[i]->try_put(tbb::flow::continue_msg());
+    }
+    graph.wait_for_all();
+  }
+
+  void RunStep(StepState& step) {
+    const auto start = Clock::now();
+    for (std::size_t need : step.needs) {
+      if (steps_[need].outcome.status != "ok") {
+        step.outcome.status = "skipped";
+        step.outcome.message = "skipped because step '" + steps_[need].outcome.id + "' " +
+                               (steps_[need].outcome.status == "failed" ? "failed." : "was skipped.");
+        return;
+      }
+    }
+    const Status status = ExplainAndWrite(step);
+    step.outcome.elapsed_ms = MillisecondsSince(start);
+    step.outcome.status = status.ok() ? "ok" : "failed";
+    step.outcome.message = status.ok() ? "" : status.message();
+  }
+
+  Status ExplainAndWrite(StepState& step) {
+    const StepSpec& spec = *step.spec;
+    const LoadedExplainer* explainer = registry_.Find(spec.explainer);
+    if (explainer == nullptr) return NotFound("explainer '" + spec.explainer + "' is not loaded.");
+    ExplainRequest request;
+    request.step_id = spec.id;
+    request.dataset = &dataset_;
+    request.feature_names = feature_names_;
+    request.features = features_;
+    request.model = model_;
+    request.params = spec.params;
+    request.seed = StepSeed(seed_, spec.id);
+    request.positive_label = spec_.data.positive;
+    for (std::size_t need : step.needs) request.inputs.push_back(&*steps_[need].explanation);
+    RowSelection selection;
+    if (!spec.rows.is_null()) {
+      LOUPE_ASSIGN_OR_RETURN(selection, RowSelection::FromJson(spec.rows));
+    }
+    LOUPE_ASSIGN_OR_RETURN(request.rows, selection.Resolve(dataset_.num_rows(), request.seed, /*stream=*/0));
+    request.progress = [this, id = spec.id](std::uint64_t done, std::uint64_t total) {
+      progress_.Update(id, done, total);
+    };
+    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, explainer->Explain(request));
+    LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
+    step.explanation = std::move(explanation);
+    return Status::Ok();
+  }
+
+  bool Wants(const std::string& format) const {
+    const auto& formats = spec_.output.formats;
+    return std::find(formats.begin(), formats.end(), format) != formats.end();
+  }
+
+  Status WriteOutputs(const Explanation& explanation, std::vector<std::filesystem::path>& files) {
+    const std::filesystem::path json = report_.output_dir / (explanation.step + ".json");
+    LOUPE_RETURN_IF_ERROR(report::WriteExplanationJson(json, explanation));
+    files.push_back(json);
+    if (Wants("csv") && explanation.kind == "feature_attribution") {
+      const std::filesystem::path csv = report_.output_dir / (explanation.step + ".csv");
+      LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsv(csv, explanation));
+      files.push_back(csv);
+    }
+    return Status::Ok();
+  }
+
+  Status Summarise() {
+    int failed = 0;
+    std::string first;
+    for (StepState& step : steps_) {
+      report_.steps.push_back(step.outcome);
+      if (step.outcome.status == "failed") {
+        if (failed++ == 0) first = "step '" + step.outcome.id + "' failed: " + step.outcome.message;
+      }
+    }
+    if (failed == 0) return Status::Ok();
+    return Status(StatusCode::kModelError,
+                  failed == 1 ? first : first + " (and " + std::to_string(failed - 1) + " more steps failed)");
+  }
+
+  void WriteRunFile(double elapsed_ms) {
+    nlohmann::json run = {{"schema", "loupe.run/v1"},
+                          {"pipeline", spec_.name},
+                          {"file", spec_.file.string()},
+                          {"seed", seed_},
+                          {"elapsed_ms", elapsed_ms},
+                          {"versions", {{"loupe", LOUPE_VERSION},
+                                        {"plugin_abi", std::to_string(LOUPE_PLUGIN_ABI_MAJOR) + "." +
+                                                           std::to_string(LOUPE_PLUGIN_ABI_MINOR)}}},
+                          {"threads", options_.threads},
+                          {"status", report_.status.ok() ? "ok" : "failed"}};
+    if (!report_.status.ok()) run["error"] = report_.status.message();
+    run["data"] = {{"path", spec_.data.path.string()}, {"rows", dataset_.num_rows()}, {"features", feature_names_}};
+    if (model_) run["model"] = {{"name", model_->model().Info().name}, {"path", spec_.model.path.string()}};
+    nlohmann::json steps = nlohmann::json::array();
+    for (const StepOutcome& outcome : report_.steps) {
+      nlohmann::json files = nlohmann::json::array();
+      for (const auto& file : outcome.files) files.push_back(file.filename().string());
+      steps.push_back({{"id", outcome.id}, {"status", outcome.status}, {"message", outcome.message},
+                       {"elapsed_ms", outcome.elapsed_ms}, {"files", files}});
+    }
+    run["steps"] = steps;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(report_.output_dir, ec)) return;  // failed before any output
+    if (Status s = report::WriteFileAtomically(report_.output_dir / "run.json", run.dump(2) + "\n"); !s.ok()) {
+      if (report_.status.ok()) report_.status = s;
+    }
+    if (Wants("html")) {
+      std::vector<const Explanation*> explanations;
+      for (const StepState& step : steps_) {
+        if (step.explanation) explanations.push_back(&*step.explanation);
+      }
+      Status s = report::WriteFileAtomically(report_.output_dir / "report.html",
+                                             report::RenderHtmlReport(run, explanations));
+      if (!s.ok() && report_.status.ok()) report_.status = s;
+    }
+  }
+
+  const PipelineSpec& spec_;
+  const PluginRegistry& registry_;
+  const RunOptions& options_;
+  ProgressPrinter progress_;
+  RunReport report_;
+  std::uint64_t seed_ = 0;
+  Dataset dataset_;
+  std::vector<std::string> feature_names_;
+  std::shared_ptr<const FeatureModel> model_;
+  std::shared_ptr<const Tensor> features_;
+  std::vector<StepState> steps_;
+};
+
+}  // namespace
+
+RunReport RunPipeline(const PipelineSpec& spec, const PluginRegistry& registry, const RunOptions& options) {
+  return PipelineRunner(spec, registry, options).Run();
+}
+
+}  // namespace loupe

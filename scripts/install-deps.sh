@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Loupe needs to build and test, when some are missing.
+# Run as root (make demo / make test call it first). Only Debian's package registry is used.
+set -euo pipefail
+
+packages=(cmake ninja-build g++ make libboost-dev libboost-program-options-dev libdnnl-dev ocl-icd-opencl-dev
+  libtbb-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+if [[ "${LOUPE_WITH_BROWSER:-0}" == 1 ]]; then packages+=(chromium); fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$package")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then exit 0; fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "Loupe needs these Debian packages: ${missing[*]}; run 'sudo $0' or install them yourself." >&2
+  exit 1
+fi
+echo "Installing ${missing[*]} ..." >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
