@@ -9,6 +9,8 @@ function(loupe_add_plugin name)
   if(NOT ARGN)
     message(FATAL_ERROR "loupe_add_plugin(${name}) needs at least one source file")
   endif()
+  # Callers in other directories do not see the variable set above; find the script next to this file.
+  set(LOUPE_PLUGIN_VERSION_SCRIPT "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/loupe_plugin.map")
   add_library(${name} MODULE ${ARGN})
   target_link_libraries(${name} PRIVATE loupe::sdk)
   set_target_properties(${name} PROPERTIES
@@ -22,4 +24,8 @@ function(loupe_add_plugin name)
   target_link_options(${name} PRIVATE "-Wl,--no-undefined"
     "-Wl,--version-script=${LOUPE_PLUGIN_VERSION_SCRIPT}")
   set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${LOUPE_PLUGIN_VERSION_SCRIPT}")
+  # Loupe's own built-in plugins install next to the loupe binary (../lib/loupe/plugins).
+  if(LOUPE_INSTALL_PLUGINS AND LOUPE_PLUGIN_INSTALL_DIR)
+    install(TARGETS ${name} LIBRARY DESTINATION "${LOUPE_PLUGIN_INSTALL_DIR}")
+  endif()
 endfunction()

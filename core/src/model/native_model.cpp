@@ -139,8 +139,11 @@ class ModelReader {
   explicit ModelReader(const config::YamlDocument& doc) : doc_(doc) {}
 
   Status Error(const std::string& pointer, const std::string& message) const {
-    const SourcePos pos = doc_.At(pointer);
-    return InvalidArgument(Diagnostic{pos, message}.ToString());
+    return InvalidArgument(Diagnostic{doc_.At(pointer), message}.ToString());
+  }
+  // An error about a key itself (an unknown key), placed at the key rather than its value.
+  Status KeyError(const std::string& pointer, const std::string& message) const {
+    return InvalidArgument(Diagnostic{doc_.KeyAt(pointer), message}.ToString());
   }
   const json* Find(const std::string& pointer) const {
     const json::json_pointer p(pointer);
@@ -225,8 +228,8 @@ Status CheckKeys(const ModelReader& reader, const json& object, const std::strin
       list += (list.empty() ? "" : ", ") + std::string(a);
     }
     if (!known) {
-      return reader.Error(pointer + "/" + key,
-                          "unknown key '" + key + "' in " + where + "; expected one of: " + list + ".");
+      return reader.KeyError(pointer + "/" + key,
+                             "unknown key '" + key + "' in " + where + "; expected one of: " + list + ".");
     }
   }
   return Status::Ok();

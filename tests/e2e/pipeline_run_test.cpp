@@ -1,0 +1,173 @@
+// Pipelines run through the real plugin loader and the TBB flow-graph runner.
+#include <cmath>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "e2e_util.hpp"
+#include "loupe/core/pipeline.hpp"
+#include "loupe/core/plugin.hpp"
+#include "report/output_files.hpp"
+
+namespace loupe::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+
+class PipelineRunTest : public ScratchDir {
+ protected:
+  void SetUp() override {
+    ScratchDir::SetUp();
+    ASSERT_TRUE(registry_.Load(LOUPE_PIPETEST_PLUGIN).ok());
+  }
+
+  RunReport Run(const std::string& yaml, RunOptions options = {}) {
+    WriteText(dir_ / "pipeline.yaml", yaml);
+    ParseOutcome parsed = ParsePipelineFile(dir_ / "pipeline.yaml");
+    EXPECT_TRUE(parsed.diagnostics.empty()) << parsed.diagnostics.front().ToString();
+    EXPECT_TRUE(ValidateAgainstPlugins(*parsed.spec, registry_).empty());
+    return RunPipeline(*parsed.spec, registry_, options);
+  }
+
+  nlohmann::json Output(const std::string& file) const {
+    return nlohmann::json::parse(ReadText(dir_ / "out" / file));
+  }
+
+  PluginRegistry registry_;
+};
+
+TEST_F(PipelineRunTest, IndependentStepsRunConcurrently) {
+  RunOptions options;
+  options.threads = 2;
+  const RunReport report = Run(Pipeline("  - {id: a, explainer: pipetest.noise, params: {sleep_ms: 400}}\n"
+                                        "  - {id: b, explainer: pipetest.noise, params: {sleep_ms: 400}}\n"),
+                               options);
+  ASSERT_TRUE(report.status.ok()) << report.status.message();
+  const auto a = Output("a.json")["quality"], b = Output("b.json")["quality"];
+  // Both ran inside each other's interval: the later start is before the earlier finish.
+  const double later_start = std::max(a["started_ms"].get<double>(), b["started_ms"].get<double>());
+  const double earlier_finish = std::min(a["finished_ms"].get<double>(), b["finished_ms"].get<double>());
+  EXPECT_LT(later_start, earlier_finish);
+}
+
+TEST_F(PipelineRunTest, FailedStepSkipsItsDependentsAndKeepsTheOthers) {
+  const RunReport report = Run(Pipeline(
+      "  - {id: broken, explainer: pipetest.noise, params: {fail: true}}\n"
+      "  - {id: after, explainer: pipetest.total, needs: [broken]}\n"
+      "  - {id: after_after, explainer: pipetest.total, needs: [after]}\n"
+      "  - {id: fine, explainer: pipetest.noise, rows: '0:3'}\n"));
+  EXPECT_FALSE(report.status.ok());
+  EXPECT_EQ(report.status.message(), "step 'broken' failed: this step was asked to fail.");
+  ASSERT_EQ(report.steps.size(), 4u);
+  EXPECT_EQ(report.steps[0].status, "failed");
+  EXPECT_EQ(report.steps[1].status, "skipped");
+  EXPECT_EQ(report.steps[1].message, "skipped because step 'broken' failed.");
+  EXPECT_EQ(report.steps[2].status, "skipped");
+  EXPECT_EQ(report.steps[2].message, "skipped because step 'after' was skipped.");
+  EXPECT_EQ(report.steps[3].status, "ok");
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "out" / "fine.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "out" / "fine.csv"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out" / "broken.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out" / "after.json"));
+  const auto run = Output("run.json");
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_EQ(run["steps"][0]["status"], "failed");
+  EXPECT_EQ(run["steps"][0]["message"], "this step was asked to fail.");
+  EXPECT_EQ(run["steps"][3]["files"], nlohmann::json::array({"fine.json", "fine.csv"}));
+}
+
+TEST_F(PipelineRunTest, DependentStepReadsTheExplanationItNeeds) {
+  const RunReport report = Run(Pipeline("  - {id: noise, explainer: pipetest.noise, rows: [1, 4, 9]}\n"
+                                        "  - {id: total, explainer: pipetest.total, needs: [noise]}\n"));
+  ASSERT_TRUE(report.status.ok()) << report.status.message();
+  const auto noise = Output("noise.json");
+  double expected = 0;
+  for (const auto& row : noise["values"]) {
+    for (const auto& output : row) {
+      for (const auto& v : output) expected += v.get<double>();
+    }
+  }
+  const auto total = Output("total.json");
+  EXPECT_EQ(total["source"], "noise");
+  EXPECT_EQ(total["count"], 3 * 2 * 3);  // rows x outputs (no, yes) x features (x1, x2, c)
+  EXPECT_DOUBLE_EQ(total["total"].get<double>(), expected);
+  EXPECT_EQ(noise["rows"], nlohmann::json::array({1, 4, 9}));
+  EXPECT_EQ(noise["feature_names"], nlohmann::json::array({"x1", "x2", "c"}));
+  EXPECT_EQ(noise["output_names"], nlohmann::json::array({"no", "yes"}));
+}
+
+TEST_F(PipelineRunTest, ModelPredictionsReachThePlugin) {
+  ASSERT_TRUE(Run(Pipeline("  - {id: noise, explainer: pipetest.noise, rows: [3]}\n")).status.ok());
+  // Row 3: x1 = 3, x2 = 1 -> (1 - 2) / 2 = -0.5, c = red -> one-hot [0, 0, 1].
+  const double logit = 0.5 * 3 - 1.0 * -0.5 + -0.5 * 1 - 1.5;
+  const double p = 1 / (1 + std::exp(-logit));
+  const auto base = Output("noise.json")["base_values"][0];
+  EXPECT_NEAR(base[0].get<double>(), 1 - p, 1e-15);
+  EXPECT_NEAR(base[1].get<double>(), p, 1e-15);
+}
+
+TEST_F(PipelineRunTest, SameSeedSameBitsOnOneAndTwoThreads) {
+  const std::string yaml = Pipeline("  - {id: noise, explainer: pipetest.noise}\n");
+  RunOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  ASSERT_TRUE(Run(yaml, one).status.ok());
+  const auto first = Output("noise.json");
+  ASSERT_TRUE(Run(yaml, two).status.ok());
+  const auto second = Output("noise.json");
+  EXPECT_EQ(first["values"].dump(), second["values"].dump());
+  EXPECT_EQ(first["seed"], second["seed"]);
+  RunOptions reseeded;
+  reseeded.seed = 8;
+  ASSERT_TRUE(Run(yaml, reseeded).status.ok());
+  EXPECT_NE(Output("noise.json")["values"].dump(), first["values"].dump());
+}
+
+TEST_F(PipelineRunTest, StepSeedsDependOnPipelineSeedAndStepId) {
+  EXPECT_EQ(StepSeed(42, "shap"), StepSeed(42, "shap"));
+  EXPECT_NE(StepSeed(42, "shap"), StepSeed(42, "lime"));
+  EXPECT_NE(StepSeed(42, "shap"), StepSeed(43, "shap"));
+}
+
+TEST_F(PipelineRunTest, BadDataFailsBeforeAnyStepWithPosition) {
+  const RunReport report = Run(
+      "version: 1\ndata:\n  path: data.csv\n  features: [x1, nope]\nmodel:\n  path: model.yaml\n"
+      "steps:\n  - {id: a, explainer: pipetest.noise}\noutput:\n  dir: out\n");
+  EXPECT_EQ(report.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(report.status.message(), (dir_ / "pipeline.yaml").string() +
+                                         ":4:13: data.features names the column 'nope', which 'data.csv' does not have.");
+  EXPECT_TRUE(report.steps.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out" / "run.json"));
+}
+
+TEST_F(PipelineRunTest, ModelNeedingAColumnOutsideTheFeaturesIsRefused) {
+  const RunReport report = Run(
+      "version: 1\ndata:\n  path: data.csv\n  features: [x1, c]\nmodel:\n  path: model.yaml\n"
+      "steps:\n  - {id: a, explainer: pipetest.noise}\noutput:\n  dir: out\n");
+  EXPECT_EQ(report.status.message(),
+            "model 'tiny_logreg' needs the input 'x2', which is not among the pipeline's features of '" +
+                (dir_ / "data.csv").string() + "'.");
+}
+
+TEST(OutputFiles, AtomicWriteReplacesAndLeavesNoTemporaryFiles) {
+  const auto dir = std::filesystem::temp_directory_path() / ("loupe-atomic-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(report::WriteFileAtomically(dir / "a.json", "first").ok());
+  ASSERT_TRUE(report::WriteFileAtomically(dir / "a.json", "second").ok());
+  EXPECT_EQ(ReadText(dir / "a.json"), "second");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1);
+  // A target that cannot be written (a folder is in the way) fails and leaves nothing behind.
+  std::filesystem::create_directories(dir / "busy.json");
+  const Status failed = report::WriteFileAtomically(dir / "busy.json", "x");
+  EXPECT_FALSE(failed.ok());
+  EXPECT_THAT(failed.message(), HasSubstr("busy.json"));
+  entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 2);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace loupe::e2e
