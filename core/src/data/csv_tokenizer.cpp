@@ -1,0 +1,133 @@
+#include "data/csv_tokenizer.hpp"
+
+#include <utility>
+
+namespace loupe::data {
+namespace {
+
+constexpr std::string_view kUtf8ByteOrderMark = "\xEF\xBB\xBF";
+constexpr std::size_t kMaxQuotedContext = 20;
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+bool IsLineEndChar(char c) { return c == '\n' || c == '\r'; }
+
+}  // namespace
+
+CsvTokenizer::CsvTokenizer(std::string_view text, std::string source)
+    : text_(text), source_(std::move(source)) {
+  if (text_.substr(0, kUtf8ByteOrderMark.size()) == kUtf8ByteOrderMark) pos_ = kUtf8ByteOrderMark.size();
+}
+
+Result<bool> CsvTokenizer::Next(std::vector<std::string>* fields) {
+  fields->clear();
+  SkipBlankLines();
+  if (AtEnd()) return false;
+  record_line_ = line_;
+  for (;;) {
+    std::string field;
+    LOUPE_ASSIGN_OR_RETURN(const FieldEnd end, ReadField(fields->size() + 1, &field));
+    fields->push_back(std::move(field));
+    if (end != FieldEnd::kComma) return true;
+  }
+}
+
+Result<CsvTokenizer::FieldEnd> CsvTokenizer::ReadField(std::size_t field_number, std::string* field) {
+  SkipBlanks();
+  if (!AtEnd() && text_[pos_] == '"') {
+    LOUPE_RETURN_IF_ERROR(ReadQuoted(field));
+    SkipBlanks();
+  } else {
+    ReadUnquoted(field);
+  }
+  return ReadFieldEnd(field_number);
+}
+
+Status CsvTokenizer::ReadQuoted(std::string* field) {
+  const std::int64_t opening_line = line_;
+  ++pos_;  // the opening quote
+  while (!AtEnd()) {
+    const char c = text_[pos_];
+    if (c == '"') {
+      if (pos_ + 1 < text_.size() && text_[pos_ + 1] == '"') {  // a doubled quote stands for one
+        field->push_back('"');
+        pos_ += 2;
+        continue;
+      }
+      ++pos_;  // the closing quote
+      return Status::Ok();
+    }
+    if (IsLineEndChar(c)) {
+      // Line breaks inside quotes belong to the field, byte for byte; only the line count changes.
+      const std::size_t start = pos_;
+      ConsumeLineEnd();
+      field->append(text_.substr(start, pos_ - start));
+      continue;
+    }
+    field->push_back(c);
+    ++pos_;
+  }
+  return InvalidArgument(source_ + ":" + std::to_string(opening_line) +
+                         ": expected a closing quote for the field that opens on this line, found the end "
+                         "of the file");
+}
+
+void CsvTokenizer::ReadUnquoted(std::string* field) {
+  const std::size_t start = pos_;
+  while (!AtEnd() && text_[pos_] != ',' && !IsLineEndChar(text_[pos_])) ++pos_;
+  std::size_t stop = pos_;
+  while (stop > start && IsBlank(text_[stop - 1])) --stop;
+  field->assign(text_.substr(start, stop - start));
+}
+
+Result<CsvTokenizer::FieldEnd> CsvTokenizer::ReadFieldEnd(std::size_t field_number) {
+  if (AtEnd()) return FieldEnd::kEndOfText;
+  if (text_[pos_] == ',') {
+    ++pos_;
+    return FieldEnd::kComma;
+  }
+  if (ConsumeLineEnd()) return FieldEnd::kLineEnd;
+  // Only a quoted field can stop anywhere else: something follows its closing quote.
+  std::size_t stop = pos_;
+  while (stop < text_.size() && stop - pos_ < kMaxQuotedContext && text_[stop] != ',' &&
+         !IsLineEndChar(text_[stop])) {
+    ++stop;
+  }
+  return InvalidArgument(source_ + ":" + std::to_string(line_) +
+                         ": expected a comma or a line end after the closing quote of field " +
+                         std::to_string(field_number) + ", found '" +
+                         std::string(text_.substr(pos_, stop - pos_)) + "'");
+}
+
+bool CsvTokenizer::ConsumeLineEnd() {
+  if (AtEnd()) return false;
+  if (text_[pos_] == '\r') {
+    ++pos_;
+    if (!AtEnd() && text_[pos_] == '\n') ++pos_;
+  } else if (text_[pos_] == '\n') {
+    ++pos_;
+  } else {
+    return false;
+  }
+  ++line_;
+  return true;
+}
+
+void CsvTokenizer::SkipBlanks() {
+  while (!AtEnd() && IsBlank(text_[pos_])) ++pos_;
+}
+
+void CsvTokenizer::SkipBlankLines() {
+  for (;;) {
+    std::size_t probe = pos_;
+    while (probe < text_.size() && IsBlank(text_[probe])) ++probe;
+    if (probe == text_.size()) {  // trailing blanks at the very end
+      pos_ = probe;
+      return;
+    }
+    if (!IsLineEndChar(text_[probe])) return;
+    pos_ = probe;
+    ConsumeLineEnd();
+  }
+}
+
+}  // namespace loupe::data
