@@ -21,10 +21,15 @@ struct YamlDocument {
   nlohmann::json value;
   // Position (1-based) of each node by JSON pointer: "" is the root, "/steps/0/params/nsamples" a value.
   std::map<std::string, SourcePos> positions;
+  // Position of each mapping key by the JSON pointer of its value ("/seed" -> where `seed:` starts), so
+  // an error about the key itself (unknown, misspelt) points at the key rather than at its value.
+  std::map<std::string, SourcePos> key_positions;
 
   // Position of the node at `pointer`, or of its nearest ancestor that has one (a missing key has none:
   // errors about it point at the parent mapping).
   SourcePos At(const std::string& pointer) const;
+  // Position of the key whose value is at `pointer`; falls back to At(pointer).
+  SourcePos KeyAt(const std::string& pointer) const;
 };
 
 struct YamlParseOutcome {

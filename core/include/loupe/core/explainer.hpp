@@ -33,7 +33,8 @@ struct ParamSpec {
 };
 
 // Checks one parameter value against its spec. On failure, returns a sentence without position such as
-// "parameter 'nsamples' must be an integer >= 1, found -3" — the caller prefixes FILE:LINE:COL.
+// "parameter 'nsamples' must be >= 1, found -3" — the caller prefixes FILE:LINE:COL. An int takes only
+// values written as integers (3.0 is a float); a float takes any number but NaN.
 Status CheckParamValue(const ParamSpec& spec, const nlohmann::json& value);
 
 enum class ExplainerScope { kLocal, kGlobal };

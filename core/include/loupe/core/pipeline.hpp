@@ -41,7 +41,7 @@ struct DataSpec {
   std::vector<std::string> sensitive;
   std::vector<std::string> missing = {"NA", ""};
   SourcePos pos;                              // of the `data:` mapping
-  std::map<std::string, SourcePos> field_pos;  // of each key present, e.g. "features"
+  std::map<std::string, SourcePos> field_pos;  // of each key's value, e.g. the list of "features"
 };
 
 struct ModelSpec {
@@ -57,8 +57,9 @@ struct StepSpec {
   nlohmann::json params = nlohmann::json::object();
   std::vector<std::string> needs;
   SourcePos pos;                               // of the step's mapping
-  std::map<std::string, SourcePos> field_pos;  // "id", "explainer", "rows", "params", "needs"
-  std::map<std::string, SourcePos> param_pos;  // each key under params
+  std::map<std::string, SourcePos> field_pos;  // values of "id", "explainer", "rows", "params", "needs"
+  std::map<std::string, SourcePos> param_pos;  // the value of each key under params
+  // A position whose file is "--set PATH" (line 0) marks a value that came from that override.
 };
 
 struct OutputSpec {

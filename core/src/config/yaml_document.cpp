@@ -1,0 +1,307 @@
+// yaml-cpp stays behind this file: it turns a YAML text into nlohmann::json plus a table of source
+// positions, and converts every yaml-cpp exception into a Diagnostic right here.
+#include "config/yaml_document.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "config/messages.hpp"
+
+namespace loupe::config {
+namespace {
+
+using nlohmann::json;
+
+// Guards against recursive aliases (`a: &x [*x]` makes yaml-cpp build a cycle) and alias bombs.
+constexpr int kMaxDepth = 200;
+constexpr std::size_t kMaxNodes = 1'000'000;
+
+constexpr const char* kPlainTag = "?";
+constexpr const char* kNonPlainTag = "!";  // quoted scalars
+constexpr const char* kCoreTagPrefix = "tag:yaml.org,2002:";
+
+bool IsNullText(const std::string& text) {
+  return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+}
+
+std::optional<bool> BoolFromText(const std::string& text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return std::nullopt;
+}
+
+// Integers of the YAML 1.2 core schema: decimal with an optional sign, 0o octal and 0x hexadecimal.
+// Returns nullopt when `text` is not written as an integer, an error when it does not fit in 64 bits.
+std::optional<Result<json>> IntegerFromText(const std::string& text) {
+  static const std::regex kDecimal("[-+]?[0-9]+");
+  static const std::regex kOctal("0o[0-7]+");
+  static const std::regex kHex("0x[0-9a-fA-F]+");
+  int base = 10;
+  std::string digits = text;
+  if (std::regex_match(text, kOctal)) {
+    base = 8;
+    digits = text.substr(2);
+  } else if (std::regex_match(text, kHex)) {
+    base = 16;
+    digits = text.substr(2);
+  } else if (!std::regex_match(text, kDecimal)) {
+    return std::nullopt;
+  }
+  const bool negative = digits[0] == '-';
+  if (digits[0] == '+' || digits[0] == '-') digits.erase(0, 1);
+  std::uint64_t magnitude = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+  const std::uint64_t kMinMagnitude = std::uint64_t{1} << 63;
+  if (error != std::errc() || end != digits.data() + digits.size() ||
+      (negative && magnitude > kMinMagnitude)) {
+    return Result<json>(InvalidArgument("integer " + text + " does not fit in 64 bits"));
+  }
+  if (!negative) return Result<json>(json(magnitude));
+  if (magnitude == kMinMagnitude) return Result<json>(json(std::numeric_limits<std::int64_t>::min()));
+  return Result<json>(json(-static_cast<std::int64_t>(magnitude)));
+}
+
+std::optional<double> FloatFromText(const std::string& text) {
+  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  static const std::regex kInfinity(R"([-+]?\.(inf|Inf|INF))");
+  static const std::regex kNan(R"(\.(nan|NaN|NAN))");
+  if (std::regex_match(text, kNan)) return std::numeric_limits<double>::quiet_NaN();
+  if (std::regex_match(text, kInfinity)) {
+    return text[0] == '-' ? -std::numeric_limits<double>::infinity()
+                          : std::numeric_limits<double>::infinity();
+  }
+  if (!std::regex_match(text, kFloat)) return std::nullopt;
+  const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
+  double number = 0;
+  std::from_chars(begin, text.data() + text.size(), number);  // out of range saturates, as YAML readers do
+  return number;
+}
+
+// Types a plain (untagged, unquoted) scalar as the YAML 1.2 core schema does.
+Result<json> TypePlainScalar(const std::string& text) {
+  if (IsNullText(text)) return json(nullptr);
+  if (auto flag = BoolFromText(text)) return json(*flag);
+  if (auto integer = IntegerFromText(text)) return *integer;
+  if (auto number = FloatFromText(text)) return json(*number);
+  return json(text);
+}
+
+// A scalar with an explicit core tag (`!!str 5`, `!!int "7"`); other tags are not part of Loupe's YAML.
+Result<json> TypeTaggedScalar(const std::string& text, const std::string& tag) {
+  if (tag == kNonPlainTag || tag == std::string(kCoreTagPrefix) + "str") return json(text);
+  const std::string name = tag.rfind(kCoreTagPrefix, 0) == 0 ? tag.substr(std::strlen(kCoreTagPrefix)) : "";
+  if (name != "null" && name != "bool" && name != "int" && name != "float") {
+    return InvalidArgument("unsupported YAML tag '" + tag + "'; only plain values and the !!str, !!int, " +
+                           "!!float, !!bool and !!null tags are read");
+  }
+  Result<json> typed = TypePlainScalar(text);
+  if (!typed.ok()) return typed;
+  const json& value = *typed;
+  const bool matches = (name == "null" && value.is_null()) || (name == "bool" && value.is_boolean()) ||
+                       (name == "int" && value.is_number_integer()) || (name == "float" && value.is_number());
+  if (!matches) return InvalidArgument("'" + text + "' is not a valid !!" + name + " value");
+  if (name == "float") return json(value.get<double>());
+  return value;
+}
+
+class Converter {
+ public:
+  Converter(std::string file, YamlDocument& document, std::vector<Diagnostic>& diagnostics)
+      : file_(std::move(file)), document_(document), diagnostics_(diagnostics) {}
+
+  json Convert(const YAML::Node& node, const std::string& pointer, int depth) {
+    if (aborted_) return nullptr;
+    if (depth > kMaxDepth || ++node_count_ > kMaxNodes) return Abort(node);
+    Record(node, pointer);
+    switch (node.Type()) {
+      case YAML::NodeType::Sequence:
+        return ConvertSequence(node, pointer, depth);
+      case YAML::NodeType::Map:
+        return ConvertMap(node, pointer, depth);
+      case YAML::NodeType::Scalar:
+        return ConvertScalar(node);
+      default:
+        return nullptr;  // Null and Undefined
+    }
+  }
+
+  SourcePos PosOf(const YAML::Mark& mark) const {
+    if (mark.is_null()) return SourcePos{file_, 0, 0};
+    return SourcePos{file_, mark.line + 1, mark.column + 1};
+  }
+
+ private:
+  void Record(const YAML::Node& node, const std::string& pointer) {
+    if (!document_.positions.count(pointer)) document_.positions[pointer] = PosOf(node.Mark());
+  }
+
+  void Report(const YAML::Mark& mark, std::string message) {
+    diagnostics_.push_back(Diagnostic{PosOf(mark), std::move(message)});
+  }
+
+  json Abort(const YAML::Node& node) {
+    aborted_ = true;
+    Report(node.Mark(), "the YAML document nests deeper than " + std::to_string(kMaxDepth) +
+                            " levels or expands to more than " + std::to_string(kMaxNodes) +
+                            " values (a recursive or repeated alias?)");
+    return nullptr;
+  }
+
+  json ConvertScalar(const YAML::Node& node) {
+    const std::string& tag = node.Tag();
+    Result<json> value =
+        tag == kPlainTag ? TypePlainScalar(node.Scalar()) : TypeTaggedScalar(node.Scalar(), tag);
+    if (value.ok()) return *value;
+    Report(node.Mark(), value.status().message());
+    return nullptr;
+  }
+
+  json ConvertSequence(const YAML::Node& node, const std::string& pointer, int depth) {
+    json array = json::array();
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      array.push_back(Convert(node[i], pointer + "/" + std::to_string(i), depth + 1));
+    }
+    return array;
+  }
+
+  json ConvertMap(const YAML::Node& node, const std::string& pointer, int depth) {
+    json object = json::object();
+    std::map<std::string, SourcePos> first_seen;
+    for (const auto& entry : node) {
+      const std::string key = KeyText(entry.first, depth);
+      const SourcePos key_pos = PosOf(entry.first.Mark());
+      const auto [previous, inserted] = first_seen.emplace(key, key_pos);
+      if (!inserted) {
+        Report(entry.first.Mark(), "duplicate key '" + key + "' (first defined at line " +
+                                       std::to_string(previous->second.line) + ")");
+        continue;
+      }
+      const std::string child = pointer + "/" + EscapeToken(key);
+      document_.key_positions[child] = key_pos;
+      // An empty value (`key:` and nothing else) has the mark of whatever follows it; point at the key.
+      const YAML::Mark value_mark = entry.second.Mark();
+      if (entry.second.IsNull() && (value_mark.is_null() || value_mark.line != entry.first.Mark().line)) {
+        document_.positions[child] = key_pos;
+      }
+      object[key] = Convert(entry.second, child, depth + 1);
+    }
+    return object;
+  }
+
+  // Keys are read as strings: a scalar key by its text (`1: x` has the key "1"), a collection key by its
+  // JSON text.
+  std::string KeyText(const YAML::Node& key, int depth) {
+    if (key.IsScalar()) return key.Scalar();
+    if (key.IsNull()) return "null";
+    YamlDocument scratch;
+    Converter converter(file_, scratch, diagnostics_);
+    return converter.Convert(key, "", depth + 1).dump();
+  }
+
+  static std::string EscapeToken(const std::string& token) { return JsonPointer({token}).substr(1); }
+
+  std::string file_;
+  YamlDocument& document_;
+  std::vector<Diagnostic>& diagnostics_;
+  std::size_t node_count_ = 0;
+  bool aborted_ = false;
+};
+
+// yaml-cpp's what() reads "yaml-cpp: error at line 2, column 3: illegal map value"; the position goes
+// into the diagnostic, so only the reason is kept.
+Diagnostic SyntaxError(const YAML::Exception& error, const std::string& file) {
+  SourcePos pos{file, 0, 0};
+  if (!error.mark.is_null()) pos = SourcePos{file, error.mark.line + 1, error.mark.column + 1};
+  return Diagnostic{pos, "invalid YAML: " + error.msg};
+}
+
+}  // namespace
+
+SourcePos YamlDocument::At(const std::string& pointer) const {
+  std::string current = pointer;
+  while (true) {
+    if (auto found = positions.find(current); found != positions.end()) return found->second;
+    if (current.empty()) return SourcePos{file, 0, 0};
+    current.erase(current.rfind('/'));
+  }
+}
+
+SourcePos YamlDocument::KeyAt(const std::string& pointer) const {
+  if (auto found = key_positions.find(pointer); found != key_positions.end()) return found->second;
+  return At(pointer);
+}
+
+YamlParseOutcome ParseYamlText(const std::string& text, const std::string& file) {
+  YamlParseOutcome outcome;
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& error) {
+    outcome.diagnostics.push_back(SyntaxError(error, file));
+    return outcome;
+  }
+  YamlDocument document;
+  document.file = file;
+  Converter converter(file, document, outcome.diagnostics);
+  if (documents.size() > 1) {
+    outcome.diagnostics.push_back(Diagnostic{converter.PosOf(documents[1].Mark()),
+                                             "expected one YAML document, found a second one (after '---')"});
+    return outcome;
+  }
+  if (documents.empty()) {
+    document.positions[""] = SourcePos{file, 0, 0};
+  } else {
+    document.value = converter.Convert(documents[0], "", 0);
+  }
+  if (outcome.diagnostics.empty()) outcome.document = std::move(document);
+  return outcome;
+}
+
+YamlParseOutcome LoadYamlFile(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::error_code error;
+  if (std::filesystem::is_directory(file, error)) {
+    return YamlParseOutcome{std::nullopt,
+                            {Diagnostic{SourcePos{name, 0, 0}, "expected a YAML file, found a directory"}}};
+  }
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) {
+    const std::string reason = std::strerror(errno);
+    return YamlParseOutcome{std::nullopt,
+                            {Diagnostic{SourcePos{name, 0, 0}, "cannot read the file: " + reason}}};
+  }
+  std::ostringstream text;
+  text << stream.rdbuf();
+  return ParseYamlText(text.str(), name);
+}
+
+std::optional<nlohmann::json> ParseYamlValue(const std::string& text) {
+  YamlParseOutcome outcome = ParseYamlText(text, "");
+  if (!outcome.document) return std::nullopt;
+  return std::move(outcome.document->value);
+}
+
+std::string JsonPointer(const std::vector<std::string>& tokens) {
+  std::string pointer;
+  for (const std::string& token : tokens) {
+    pointer += '/';
+    for (char c : token) {
+      if (c == '~') {
+        pointer += "~0";
+      } else if (c == '/') {
+        pointer += "~1";
+      } else {
+        pointer += c;
+      }
+    }
+  }
+  return pointer;
+}
+
+}  // namespace loupe::config

@@ -1,0 +1,184 @@
+#include "config/yaml_document.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace loupe::config {
+namespace {
+
+using nlohmann::json;
+using ::testing::ElementsAre;
+
+YamlDocument Parse(const std::string& text) {
+  YamlParseOutcome outcome = ParseYamlText(text, "doc.yaml");
+  EXPECT_TRUE(outcome.diagnostics.empty()) << outcome.diagnostics.front().ToString();
+  EXPECT_TRUE(outcome.document.has_value());
+  return outcome.document ? *outcome.document : YamlDocument{};
+}
+
+std::vector<std::string> Errors(const std::string& text) {
+  YamlParseOutcome outcome = ParseYamlText(text, "doc.yaml");
+  EXPECT_FALSE(outcome.document.has_value());
+  std::vector<std::string> messages;
+  for (const Diagnostic& diagnostic : outcome.diagnostics) messages.push_back(diagnostic.ToString());
+  return messages;
+}
+
+std::string Where(const SourcePos& pos) {
+  return pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+}
+
+TEST(YamlDocumentTest, PlainScalarsAreTypedByTheCoreSchema) {
+  const YamlDocument doc = Parse(
+      "ints: [0, -7, +12, 0x1F, 0o17, 18446744073709551615]\n"
+      "floats: [1.5, -.5, 2e3, 1., .inf, -.Inf]\n"
+      "nan: .nan\n"
+      "nulls: [~, null, Null, NULL]\n"
+      "empty:\n"
+      "bools: [true, False, TRUE]\n"
+      "strings: [yes, off, 0:20, 1_000, 0b1, inf]\n");
+  EXPECT_EQ(doc.value["ints"], json::parse("[0, -7, 12, 31, 15, 18446744073709551615]"));
+  EXPECT_TRUE(doc.value["ints"][0].is_number_integer());
+  EXPECT_EQ(doc.value["floats"][0], 1.5);
+  EXPECT_EQ(doc.value["floats"][1], -0.5);
+  EXPECT_EQ(doc.value["floats"][2], 2000.0);
+  EXPECT_TRUE(doc.value["floats"][2].is_number_float());
+  EXPECT_EQ(doc.value["floats"][3], 1.0);
+  EXPECT_EQ(doc.value["floats"][4], INFINITY);
+  EXPECT_EQ(doc.value["floats"][5], -INFINITY);
+  EXPECT_TRUE(std::isnan(doc.value["nan"].get<double>()));
+  EXPECT_EQ(doc.value["nulls"], json::parse("[null, null, null, null]"));
+  EXPECT_TRUE(doc.value["empty"].is_null());
+  EXPECT_EQ(doc.value["bools"], json::parse("[true, false, true]"));
+  EXPECT_EQ(doc.value["strings"], json::parse(R"(["yes", "off", "0:20", "1_000", "0b1", "inf"])"));
+}
+
+TEST(YamlDocumentTest, QuotedScalarsAreAlwaysStrings) {
+  const YamlDocument doc = Parse("a: \"true\"\nb: '12'\nc: \"\"\nd: 'null'\n");
+  EXPECT_EQ(doc.value, json::parse(R"({"a": "true", "b": "12", "c": "", "d": "null"})"));
+}
+
+TEST(YamlDocumentTest, CoreTagsForceATypeAndOtherTagsAreErrors) {
+  const YamlDocument doc = Parse("a: !!str 5\nb: !!int \"7\"\nc: !!float 1\nd: !!bool true\n");
+  EXPECT_EQ(doc.value["a"], "5");
+  EXPECT_EQ(doc.value["b"], 7);
+  EXPECT_TRUE(doc.value["c"].is_number_float());
+  EXPECT_EQ(doc.value["d"], true);
+  EXPECT_THAT(Errors("a: !!int abc\n"), ElementsAre("doc.yaml:1:4: 'abc' is not a valid !!int value"));
+  EXPECT_THAT(
+      Errors("a: 1\nb: !color red\n"),
+      ElementsAre("doc.yaml:2:4: unsupported YAML tag '!color'; only plain values and the !!str, !!int, "
+                  "!!float, !!bool and !!null tags are read"));
+}
+
+TEST(YamlDocumentTest, IntegersBeyondSixtyFourBitsAreErrors) {
+  EXPECT_THAT(Errors("seed: 18446744073709551616\n"),
+              ElementsAre("doc.yaml:1:7: integer 18446744073709551616 does not fit in 64 bits"));
+  EXPECT_THAT(Errors("seed: -9223372036854775809\n"),
+              ElementsAre("doc.yaml:1:7: integer -9223372036854775809 does not fit in 64 bits"));
+  EXPECT_EQ(Parse("a: -9223372036854775808\n").value["a"], std::numeric_limits<std::int64_t>::min());
+}
+
+TEST(YamlDocumentTest, RecordsOneBasedPositionsOfValuesAndKeys) {
+  const YamlDocument doc = Parse(
+      "version: 1\n"
+      "steps:\n"
+      "  - id: shap\n"
+      "    params: {nsamples: 2048}\n");
+  EXPECT_EQ(Where(doc.At("")), "doc.yaml:1:1");
+  EXPECT_EQ(Where(doc.At("/version")), "doc.yaml:1:10");
+  EXPECT_EQ(Where(doc.KeyAt("/version")), "doc.yaml:1:1");
+  EXPECT_EQ(Where(doc.At("/steps/0")), "doc.yaml:3:5");
+  EXPECT_EQ(Where(doc.At("/steps/0/params/nsamples")), "doc.yaml:4:24");
+  EXPECT_EQ(Where(doc.KeyAt("/steps/0/params/nsamples")), "doc.yaml:4:14");
+  // A pointer without a node of its own falls back to its nearest ancestor.
+  EXPECT_EQ(Where(doc.At("/steps/0/params/background")), "doc.yaml:4:13");
+  EXPECT_EQ(Where(doc.KeyAt("/steps/0/missing")), "doc.yaml:3:5");
+}
+
+TEST(YamlDocumentTest, AnEmptyValuePointsAtItsKeyNotAtTheNextLine) {
+  const YamlDocument doc = Parse("data:\n  path:\n  target: y\n");
+  EXPECT_TRUE(doc.value["data"]["path"].is_null());
+  EXPECT_EQ(Where(doc.At("/data/path")), "doc.yaml:2:3");
+}
+
+TEST(YamlDocumentTest, DuplicateKeysAreReportedAtTheDuplicateInEveryMapping) {
+  EXPECT_THAT(Errors("name: a\nseed: 1\nseed: 2\n"),
+              ElementsAre("doc.yaml:3:1: duplicate key 'seed' (first defined at line 2)"));
+  EXPECT_THAT(Errors("steps:\n  - id: a\n    params: {k: 1, j: 2, k: 3}\n"),
+              ElementsAre("doc.yaml:3:26: duplicate key 'k' (first defined at line 3)"));
+}
+
+TEST(YamlDocumentTest, SyntaxErrorsKeepThePositionAndDropYamlCppsPrefix) {
+  EXPECT_THAT(Errors("a: [1, 2\nb: 3\n"),
+              ElementsAre("doc.yaml:2:2: invalid YAML: end of sequence flow not found"));
+  EXPECT_THAT(Errors("a: 1\n b: 2\n"), ElementsAre("doc.yaml:2:3: invalid YAML: illegal map value"));
+  EXPECT_THAT(Errors("a: *nowhere\n"),
+              ElementsAre("doc.yaml:1:4: invalid YAML: the referenced anchor is not defined"));
+}
+
+TEST(YamlDocumentTest, OnlyOneDocumentIsAccepted) {
+  EXPECT_THAT(Errors("a: 1\n---\nb: 2\n"),
+              ElementsAre("doc.yaml:3:1: expected one YAML document, found a second one (after '---')"));
+}
+
+TEST(YamlDocumentTest, NonStringKeysAreStringified) {
+  const YamlDocument doc = Parse("1: a\ntrue: b\n[1, 2]: c\n~: d\n");
+  EXPECT_EQ(doc.value, json::parse(R"({"1": "a", "true": "b", "[1,2]": "c", "null": "d"})"));
+}
+
+TEST(YamlDocumentTest, AliasesCopyTheAnchoredValue) {
+  const YamlDocument doc = Parse("base: &b {nsamples: 10, output: raw}\nother: *b\n");
+  EXPECT_EQ(doc.value["other"], doc.value["base"]);
+  EXPECT_EQ(Where(doc.At("/other")), "doc.yaml:1:7");  // the anchored node's position
+}
+
+TEST(YamlDocumentTest, RecursiveAliasesAreAnErrorNotACrash) {
+  const std::vector<std::string> errors = Errors("a: &x [*x]\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(
+      errors[0],
+      "doc.yaml:1:4: the YAML document nests deeper than 200 levels or expands to more than 1000000 values "
+      "(a recursive or repeated alias?)");
+}
+
+TEST(YamlDocumentTest, EmptyTextIsANullDocument) {
+  const YamlDocument doc = Parse("");
+  EXPECT_TRUE(doc.value.is_null());
+  EXPECT_EQ(doc.At("").line, 0);
+}
+
+TEST(YamlDocumentTest, ParseYamlValueTypesOverrideValues) {
+  EXPECT_EQ(ParseYamlValue("512"), json(512));
+  EXPECT_EQ(ParseYamlValue("0.25"), json(0.25));
+  EXPECT_EQ(ParseYamlValue("[a, 2]"), json::parse(R"(["a", 2])"));
+  EXPECT_EQ(ParseYamlValue("{kmeans: 10}"), json::parse(R"({"kmeans": 10})"));
+  EXPECT_EQ(ParseYamlValue("\"512\""), json("512"));
+  EXPECT_EQ(ParseYamlValue("0:20"), json("0:20"));
+  EXPECT_EQ(ParseYamlValue(""), json(nullptr));
+  EXPECT_EQ(ParseYamlValue("[a"), std::nullopt);
+  EXPECT_EQ(ParseYamlValue("{a: 1, a: 2}"), std::nullopt);
+}
+
+TEST(YamlDocumentTest, JsonPointerEscapesSlashAndTilde) {
+  EXPECT_EQ(JsonPointer({"steps", "0", "params"}), "/steps/0/params");
+  EXPECT_EQ(JsonPointer({"a/b", "c~d"}), "/a~1b/c~0d");
+  EXPECT_EQ(JsonPointer({}), "");
+  const YamlDocument doc = Parse("a/b: {c~d: 1}\n");
+  EXPECT_EQ(Where(doc.At(JsonPointer({"a/b", "c~d"}))), "doc.yaml:1:12");
+}
+
+TEST(YamlDocumentTest, LoadYamlFileReportsUnreadableFiles) {
+  const std::string missing = "/nonexistent/loupe/pipeline.yaml";
+  YamlParseOutcome outcome = LoadYamlFile(missing);
+  ASSERT_EQ(outcome.diagnostics.size(), 1u);
+  EXPECT_EQ(outcome.diagnostics[0].ToString(), missing + ": cannot read the file: No such file or directory");
+  outcome = LoadYamlFile(LOUPE_TEST_DATA_DIR);
+  ASSERT_EQ(outcome.diagnostics.size(), 1u);
+  EXPECT_EQ(outcome.diagnostics[0].message, "expected a YAML file, found a directory");
+}
+
+}  // namespace
+}  // namespace loupe::config
