@@ -49,7 +49,7 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
 }
 
 Status WriteExplanationJson(const std::filesystem::path& path, const Explanation& explanation) {
-  return WriteFileAtomically(path, explanation.ToJson().dump(2) + "\n");
+  return WriteFileAtomically(path, explanation.ToJson().dump() + "\n");
 }
 
 std::string CsvField(const std::string& text) {

@@ -78,7 +78,8 @@ class Rng {
     const std::uint64_t threshold = (0 - bound) % bound;
     for (;;) {
       const std::uint64_t x = NextU64();
-      const unsigned __int128 m = static_cast<unsigned __int128>(x) * bound;
+      __extension__ typedef unsigned __int128 Wide;  // GCC/Clang; __extension__ keeps -pedantic quiet
+      const Wide m = static_cast<Wide>(x) * bound;
       if (static_cast<std::uint64_t>(m) >= threshold) return static_cast<std::uint64_t>(m >> 64);
     }
   }

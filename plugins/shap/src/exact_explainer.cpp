@@ -1,0 +1,259 @@
+#include "exact_explainer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "background.hpp"
+#include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/error.hpp"
+#include "players.hpp"
+
+namespace loupe::shap {
+namespace {
+
+using loupe::sdk::Host;
+using loupe::sdk::Matrix;
+
+// Rows per model call: large enough that model evaluation dominates, small enough to stay in cache-sized
+// buffers of a few MB.
+constexpr std::int64_t kBatchRows = 8192;
+// Coalition values v(S) kept in memory at once (per block of explained rows): 4M doubles = 32 MB.
+constexpr std::int64_t kMaxCoalitionValues = std::int64_t{1} << 22;
+
+struct Setup {
+  loupe::sdk::DatasetInfo data;
+  Players players;
+  loupe::sdk::OutputSelection output;
+};
+
+Setup Configure(const Host& host) {
+  Setup setup;
+  setup.data = host.Dataset();
+  setup.players = BuildPlayers(setup.data, host.Params().GetOr<nlohmann::json>("groups", nullptr));
+  const std::int64_t m = setup.players.size();
+  if (m == 0) throw loupe::sdk::Unsupported("shap.exact needs at least one feature, found none in the step's data");
+  if (m > kMaxExactPlayers) {
+    throw loupe::sdk::Unsupported(
+        "shap.exact evaluates all 2^M coalitions and this step has M = " + std::to_string(m) +
+        (setup.players.grouped ? " groups" : " features") + ", above its limit of " + std::to_string(kMaxExactPlayers) +
+        "; use shap.permutation or shap.kernel for wider data, or parameter 'groups' to join features");
+  }
+  setup.output = loupe::sdk::SelectOutput(host);
+  return setup;
+}
+
+// The exact Shapley game of one step: coalition values over the background, then Shapley sums.
+class ExactGame {
+ public:
+  ExactGame(const Host& host, const Matrix& x, const Players& players, const std::vector<std::int64_t>& background,
+            LoupeOutputSpace space, std::int64_t n_outputs)
+      : host_(host),
+        x_(x),
+        players_(players),
+        background_(background),
+        space_(space),
+        m_(players.size()),
+        o_(n_outputs),
+        b_(static_cast<std::int64_t>(background.size())),
+        coalitions_(std::int64_t{1} << m_),
+        weights_(ShapleyWeights(m_)) {}
+
+  std::int64_t coalitions() const { return coalitions_; }
+  std::int64_t evaluations_per_row() const { return coalitions_ * b_; }
+  // How many explained rows share one block of coalition values.
+  std::int64_t block_rows() const { return std::max<std::int64_t>(1, kMaxCoalitionValues / (coalitions_ * o_)); }
+
+  // v(S) for explained rows rows[0..n): [n][2^M][O]. Reports progress (`done` of `total`) per finished row.
+  std::vector<double> CoalitionValues(const std::int64_t* rows, std::int64_t n, std::atomic<std::uint64_t>* done,
+                                      std::uint64_t total) const {
+    std::vector<double> values(static_cast<std::size_t>(n * coalitions_ * o_));
+    std::unique_ptr<std::atomic<std::int64_t>[]> remaining(new std::atomic<std::int64_t>[n]);
+    for (std::int64_t r = 0; r < n; ++r) remaining[r] = coalitions_;
+    // Chunk boundaries depend only on the background size, never on the thread count.
+    const std::int64_t grain = std::max<std::int64_t>(1, kBatchRows / b_);
+    host_.ParallelFor(0, n * coalitions_, grain, [&](std::int64_t begin, std::int64_t end) {
+      host_.ThrowIfCancelled();
+      EvaluateUnits(rows, begin, end, values.data());
+      for (std::int64_t unit = begin; unit < end;) {
+        const std::int64_t r = unit / coalitions_;
+        const std::int64_t row_end = std::min(end, (r + 1) * coalitions_);
+        if (remaining[r].fetch_sub(row_end - unit) == row_end - unit) host_.Progress(++*done, total);
+        unit = row_end;
+      }
+    });
+    return values;
+  }
+
+  // phi[O][M] of one row from its coalition values v[2^M][O].
+  void Shapley(const double* v, double* phi) const {
+    std::fill(phi, phi + o_ * m_, 0.0);
+    for (std::int64_t s = 0; s < coalitions_; ++s) {
+      const double weight = weights_[static_cast<std::size_t>(std::popcount(static_cast<std::uint64_t>(s)))];
+      for (std::int64_t i = 0; i < m_; ++i) {
+        const std::int64_t with = s | (std::int64_t{1} << i);
+        if (with == s) continue;
+        for (std::int64_t o = 0; o < o_; ++o) phi[o * m_ + i] += weight * (v[with * o_ + o] - v[s * o_ + o]);
+      }
+    }
+  }
+
+ private:
+  // w[s] = s! (M - s - 1)! / M! = 1 / (M * C(M - 1, s)); C(M - 1, s) is exact in double for M <= 20.
+  static std::vector<double> ShapleyWeights(std::int64_t m) {
+    std::vector<double> weights(static_cast<std::size_t>(std::max<std::int64_t>(m, 1)));
+    double binomial = 1.0;  // C(m - 1, s)
+    for (std::int64_t s = 0; s < m; ++s) {
+      weights[static_cast<std::size_t>(s)] = 1.0 / (static_cast<double>(m) * binomial);
+      binomial = binomial * static_cast<double>(m - 1 - s) / static_cast<double>(s + 1);
+    }
+    return weights;
+  }
+
+  // Evaluates units [begin, end) (unit = explained row * 2^M + coalition) in one model call and stores
+  // each unit's mean over the background into values[unit][O].
+  void EvaluateUnits(const std::int64_t* rows, std::int64_t begin, std::int64_t end, double* values) const {
+    const std::int64_t f = x_.cols();
+    const std::int64_t n = (end - begin) * b_;
+    std::vector<double> batch(static_cast<std::size_t>(n * f));
+    for (std::int64_t unit = begin; unit < end; ++unit) {
+      const double* explained = x_.Row(rows[unit / coalitions_]);
+      FillCoalition(explained, unit % coalitions_, batch.data() + (unit - begin) * b_ * f);
+    }
+    std::vector<double> out(static_cast<std::size_t>(n * o_));
+    host_.Predict(batch.data(), n, f, space_, out.data(), static_cast<std::int64_t>(out.size()));
+    for (std::int64_t unit = begin; unit < end; ++unit) {
+      const double* unit_out = out.data() + (unit - begin) * b_ * o_;
+      for (std::int64_t o = 0; o < o_; ++o) {
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < b_; ++j) sum += unit_out[j * o_ + o];
+        values[unit * o_ + o] = sum / static_cast<double>(b_);
+      }
+    }
+  }
+
+  // B rows: each background row with the features of coalition `s` taken from the explained row.
+  void FillCoalition(const double* explained, std::int64_t s, double* dst) const {
+    const std::int64_t f = x_.cols();
+    for (std::int64_t j = 0; j < b_; ++j, dst += f) {
+      std::copy(x_.Row(background_[static_cast<std::size_t>(j)]), x_.Row(background_[static_cast<std::size_t>(j)]) + f,
+                dst);
+      for (std::int64_t p = 0; p < m_; ++p) {
+        if (((s >> p) & 1) == 0) continue;
+        for (const std::int64_t column : players_.columns[static_cast<std::size_t>(p)]) dst[column] = explained[column];
+      }
+    }
+  }
+
+  const Host& host_;
+  const Matrix& x_;
+  const Players& players_;
+  const std::vector<std::int64_t>& background_;
+  const LoupeOutputSpace space_;
+  const std::int64_t m_, o_, b_, coalitions_;
+  const std::vector<double> weights_;
+};
+
+// f(x) of the explained rows, [R][O], in batches of kBatchRows.
+std::vector<double> PredictRows(const Host& host, const Matrix& x, const std::vector<std::int64_t>& rows,
+                                LoupeOutputSpace space, std::int64_t n_outputs) {
+  const auto r = static_cast<std::int64_t>(rows.size());
+  std::vector<double> out(static_cast<std::size_t>(r * n_outputs));
+  host.ParallelFor(0, r, kBatchRows, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> batch;
+    batch.reserve(static_cast<std::size_t>((end - begin) * x.cols()));
+    for (std::int64_t i = begin; i < end; ++i) batch.insert(batch.end(), x.Row(rows[i]), x.Row(rows[i]) + x.cols());
+    host.Predict(batch.data(), end - begin, x.cols(), space, out.data() + begin * n_outputs, (end - begin) * n_outputs);
+  });
+  return out;
+}
+
+}  // namespace
+
+ExactExplainer::ExactExplainer(const Host& host) {
+  const Setup setup = Configure(host);
+  ResolveBackground(host, setup.data.n_rows);  // refuses a bad background before the step runs
+}
+
+void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
+  const Setup setup = Configure(host);
+  const Matrix x = host.Features();
+  const std::vector<std::int64_t> rows = host.StepRows();
+  const std::vector<std::int64_t> background = ResolveBackground(host, setup.data.n_rows);
+  const auto r = static_cast<std::int64_t>(rows.size());
+  const auto o = static_cast<std::int64_t>(setup.output.names.size());
+  const std::int64_t m = setup.players.size();
+  const ExactGame game(host, x, setup.players, background, setup.output.space, o);
+
+  loupe::sdk::FeatureAttribution attribution;
+  attribution.feature_names = setup.players.names;
+  attribution.output_names = setup.output.names;
+  attribution.rows = rows;
+  attribution.base_values.resize(static_cast<std::size_t>(r * o));
+  attribution.values.resize(static_cast<std::size_t>(r * o * m));
+  std::atomic<std::uint64_t> done{0};
+  for (std::int64_t first = 0; first < r; first += game.block_rows()) {
+    host.ThrowIfCancelled();
+    const std::int64_t n = std::min(game.block_rows(), r - first);
+    const std::vector<double> v = game.CoalitionValues(rows.data() + first, n, &done, static_cast<std::uint64_t>(r));
+    host.ParallelFor(first, first + n, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t row = begin; row < end; ++row) {
+        const double* row_v = v.data() + (row - first) * game.coalitions() * o;
+        game.Shapley(row_v, attribution.values.data() + row * o * m);
+        std::copy(row_v, row_v + o, attribution.base_values.data() + row * o);  // v(empty set)
+      }
+    });
+  }
+
+  const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o);
+  double residual = 0.0;
+  for (std::int64_t row = 0; row < r; ++row) {
+    attribution.data.push_back(PlayerValues(setup.players, setup.data, x.Row(rows[static_cast<std::size_t>(row)])));
+    for (std::int64_t out = 0; out < o; ++out) {
+      double total = attribution.base_values[static_cast<std::size_t>(row * o + out)];
+      for (std::int64_t i = 0; i < m; ++i) total += attribution.values[static_cast<std::size_t>((row * o + out) * m + i)];
+      residual = std::max(residual, std::fabs(total - fx[static_cast<std::size_t>(row * o + out)]));
+    }
+  }
+  attribution.Write(result);
+  if (setup.players.grouped) {
+    nlohmann::json groups = nlohmann::json::object();
+    for (std::int64_t p = 0; p < m; ++p) {
+      for (const std::int64_t column : setup.players.columns[static_cast<std::size_t>(p)]) {
+        groups[setup.players.names[static_cast<std::size_t>(p)]].push_back(
+            setup.data.features[static_cast<std::size_t>(column)].name);
+      }
+    }
+    result.SetJson("groups", groups);
+  }
+  result.SetNumber("quality.additivity_residual", residual);
+  result.SetNumber("quality.model_evaluations", static_cast<double>(r * game.evaluations_per_row() + r));
+  result.SetNumber("quality.background_rows", static_cast<double>(background.size()));
+}
+
+loupe::sdk::ExplainerDef ExactExplainer::Definition() {
+  using loupe::sdk::Param;
+  return loupe::sdk::ExplainerDef::Of<ExactExplainer>("shap.exact")
+      .Summary("Exact interventional Shapley values over all 2^M feature coalitions, averaged over background rows.")
+      .Kind(loupe::sdk::kFeatureAttribution)
+      .Scope(LOUPE_SCOPE_LOCAL)
+      .Parameters({
+          Param::Rows("background")
+              .Default(100)
+              .Doc("Rows whose values fill the features outside a coalition: \"a:b\", a list of rows, or a count "
+                   "sampled with the step seed (all rows when the data has fewer)."),
+          Param::Enum("output", {"probability", "raw"})
+              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
+                   "(probabilities for classifiers, values for regressors)."),
+          Param::Json("groups").Doc(
+              "Optional mapping of group name to feature names; each group becomes one player and every feature "
+              "must be in exactly one group."),
+      });
+}
+
+}  // namespace loupe::shap
