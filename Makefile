@@ -21,7 +21,7 @@ build: configure
 
 demo: build
 	@$(BUILD_DIR)/bin/loupe run configs/credit_audit.yaml -o out/demo
-	@echo "Report: $(CURDIR)/out/demo/run.json and $(CURDIR)/out/demo/*.json"
+	@echo "Report: $(CURDIR)/out/demo/report.html (and run.json, one JSON per step)"
 
 test: build
 	cd $(BUILD_DIR) && ctest --no-tests=error --output-on-failure -j $(JOBS)

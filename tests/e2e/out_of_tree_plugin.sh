@@ -24,6 +24,13 @@ build_plugin() {  # NAME SOURCE_DIR
 build_plugin template "$source_dir/sdk/template"
 build_plugin example "$source_dir/examples/third_party_plugin"
 
+# Every explainer of both passes the SDK's conformance kit, run by a program built against the install.
+cmake -S "$source_dir/tests/e2e/conformance_runner" -B "$work/runner" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" > "$work/runner.configure.log"
+cmake --build "$work/runner" > "$work/runner.build.log"
+for plugin in "$work"/plugins-template/*.so "$work"/plugins-example/*.so; do
+  "$work/runner/loupe_conformance_runner" "$plugin"
+done
+
 loupe=$prefix/bin/loupe
 "$loupe" plugins --plugin-path "$work/plugins-template" --plugin-path "$work/plugins-example" > "$work/plugins.txt"
 grep -q '^shap ' "$work/plugins.txt" || { echo "the installed loupe does not find its built-in shap plugin"; cat "$work/plugins.txt"; exit 1; }
