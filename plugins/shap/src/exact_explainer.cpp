@@ -105,8 +105,9 @@ class ExactGame {
 
  private:
   // w[s] = s! (M - s - 1)! / M! = 1 / (M * C(M - 1, s)); C(M - 1, s) is exact in double for M <= 20.
+  // w[M] (the full coalition, which no player can join) is 0 so Shapley() may index it.
   static std::vector<double> ShapleyWeights(std::int64_t m) {
-    std::vector<double> weights(static_cast<std::size_t>(std::max<std::int64_t>(m, 1)));
+    std::vector<double> weights(static_cast<std::size_t>(m + 1), 0.0);
     double binomial = 1.0;  // C(m - 1, s)
     for (std::int64_t s = 0; s < m; ++s) {
       weights[static_cast<std::size_t>(s)] = 1.0 / (static_cast<double>(m) * binomial);
