@@ -19,7 +19,8 @@
 namespace {
 
 const std::string kData = std::string(LOUPE_SOURCE_DIR) + "/examples/credit_scoring/data/credit_data.csv";
-const std::string kModel = std::string(LOUPE_SOURCE_DIR) + "/examples/credit_scoring/models/credit_logreg.yaml";
+const std::string kModel =
+    std::string(LOUPE_SOURCE_DIR) + "/examples/credit_scoring/models/credit_logreg.yaml";
 
 struct Fixture {
   loupe::Dataset data;
@@ -105,7 +106,8 @@ int main(int argc, char** argv) {
   const double direct = reporter.Get("BM_ModelPredictDirect");
   const double mapped = reporter.Get("BM_FeatureModelPredict");
   if (direct > 0 && mapped > 0) {
-    std::printf("\nhost column mapping overhead: FeatureModel::Predict / Model::Predict = %.3f\n", mapped / direct);
+    std::printf("\nhost column mapping overhead: FeatureModel::Predict / Model::Predict = %.3f\n",
+                mapped / direct);
   }
   benchmark::Shutdown();
   return 0;

@@ -42,7 +42,9 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
-int FailWith(const loupe::Status& status) { return Fail(loupe::ExitCodeFor(status.code()), status.message()); }
+int FailWith(const loupe::Status& status) {
+  return Fail(loupe::ExitCodeFor(status.code()), status.message());
+}
 
 struct LoadedPlugins {
   loupe::PluginRegistry registry;
@@ -50,11 +52,13 @@ struct LoadedPlugins {
 };
 
 // Loads every plugin of the search path, then each extra library or folder a pipeline names.
-LoadedPlugins LoadPlugins(const std::vector<fs::path>& plugin_paths, const std::vector<fs::path>& pipeline_plugins,
+LoadedPlugins LoadPlugins(const std::vector<fs::path>& plugin_paths,
+                          const std::vector<fs::path>& pipeline_plugins,
                           std::vector<loupe::Status>* pipeline_failures) {
   LoadedPlugins loaded;
   for (const fs::path& dir : loupe::PluginSearchPath(plugin_paths)) {
-    for (loupe::Status& failure : loaded.registry.LoadDirectory(dir)) loaded.failures.push_back(std::move(failure));
+    for (loupe::Status& failure : loaded.registry.LoadDirectory(dir))
+      loaded.failures.push_back(std::move(failure));
   }
   for (const fs::path& entry : pipeline_plugins) {
     std::vector<loupe::Status> failures;
@@ -69,7 +73,13 @@ LoadedPlugins LoadPlugins(const std::vector<fs::path>& plugin_paths, const std::
   return loaded;
 }
 
-std::vector<fs::path> ToPaths(const std::vector<std::string>& values) {
+// The values of a repeatable option, empty when it was not given.
+std::vector<std::string> Repeated(const po::variables_map& vm, const char* option) {
+  return vm.count(option) ? vm[option].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+std::vector<fs::path> PluginPaths(const po::variables_map& vm) {
+  const std::vector<std::string> values = Repeated(vm, "plugin-path");
   return {values.begin(), values.end()};
 }
 
@@ -123,7 +133,8 @@ std::optional<int> PreparePipeline(const std::string& file, const std::vector<lo
   if (!diagnostics.empty()) {
     PrintDiagnostics(diagnostics);
     bool missing_explainer = false;
-    for (const auto& step : spec->steps) missing_explainer |= plugins.registry.Find(step.explainer) == nullptr;
+    for (const auto& step : spec->steps)
+      missing_explainer |= plugins.registry.Find(step.explainer) == nullptr;
     if (missing_explainer && !plugins.failures.empty()) {
       for (const auto& f : plugins.failures) std::cerr << "loupe: " << f.message() << "\n";
       return kExitPlugin;
@@ -138,18 +149,20 @@ std::optional<int> PreparePipeline(const std::string& file, const std::vector<lo
 
 std::string FormatMs(double ms) {
   char buffer[32];
-  if (ms < 1000) std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
-  else std::snprintf(buffer, sizeof buffer, "%.1f s", ms / 1000);
+  if (ms < 1000)
+    std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
+  else
+    std::snprintf(buffer, sizeof buffer, "%.1f s", ms / 1000);
   return buffer;
 }
 
 void PrintRunTable(const loupe::RunReport& report) {
   std::printf("%-20s %-8s %10s  %s\n", "step", "status", "time", "output");
   for (const loupe::StepOutcome& step : report.steps) {
-    const std::string file = step.files.empty() ? (step.message.empty() ? "-" : step.message)
-                                                : step.files.front().string();
-    std::printf("%-20s %-8s %10s  %s\n", step.id.c_str(), step.status.c_str(), FormatMs(step.elapsed_ms).c_str(),
-                file.c_str());
+    const std::string file =
+        step.files.empty() ? (step.message.empty() ? "-" : step.message) : step.files.front().string();
+    std::printf("%-20s %-8s %10s  %s\n", step.id.c_str(), step.status.c_str(),
+                FormatMs(step.elapsed_ms).c_str(), file.c_str());
   }
   std::printf("outputs in %s\n", report.output_dir.string().c_str());
 }
@@ -170,13 +183,14 @@ int RunCommand(const std::vector<std::string>& args) {
   if (vm["threads"].as<int>() < 0) return Fail(kExitBadInput, "--threads must be 0 (all cores) or more.");
 
   std::string error;
-  const auto overrides = ParseOverrides(vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{}, &error);
+  const auto overrides = ParseOverrides(Repeated(vm, "set"), &error);
   if (!error.empty()) return Fail(kExitBadInput, error);
   const bool quiet = vm["quiet"].as<bool>();
   std::optional<loupe::PipelineSpec> spec;
   LoadedPlugins plugins;
-  const auto plugin_paths = ToPaths(vm.count("plugin-path") ? vm["plugin-path"].as<std::vector<std::string>>() : std::vector<std::string>{});
-  if (auto code = PreparePipeline(vm["pipeline"].as<std::string>(), overrides, plugin_paths, quiet, spec, plugins)) {
+  const auto plugin_paths = PluginPaths(vm);
+  if (auto code =
+          PreparePipeline(vm["pipeline"].as<std::string>(), overrides, plugin_paths, quiet, spec, plugins)) {
     return *code;
   }
   loupe::RunOptions run;
@@ -202,7 +216,7 @@ int ValidateCommand(const std::vector<std::string>& args) {
   if (!ParseCommandLine(args, options, positional, vm)) return kExitBadInput;
   std::optional<loupe::PipelineSpec> spec;
   LoadedPlugins plugins;
-  const auto plugin_paths = ToPaths(vm.count("plugin-path") ? vm["plugin-path"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto plugin_paths = PluginPaths(vm);
   if (auto code = PreparePipeline(vm["pipeline"].as<std::string>(), {}, plugin_paths, false, spec, plugins)) {
     return *code;
   }
@@ -217,7 +231,8 @@ std::string PredictionsCsv(const loupe::Tensor& predictions, const std::vector<s
   csv << "\n";
   const double* p = predictions.data<double>();
   for (std::int64_t r = 0; r < predictions.dim(0); ++r) {
-    for (std::int64_t c = 0; c < predictions.dim(1); ++c) csv << (c ? "," : "") << p[r * predictions.dim(1) + c];
+    for (std::int64_t c = 0; c < predictions.dim(1); ++c)
+      csv << (c ? "," : "") << p[r * predictions.dim(1) + c];
     csv << "\n";
   }
   return csv.str();
@@ -226,7 +241,8 @@ std::string PredictionsCsv(const loupe::Tensor& predictions, const std::vector<s
 int PredictCommand(const std::vector<std::string>& args) {
   po::options_description options("predict");
   options.add_options()("model", po::value<std::string>()->required(), "loupe.model/v1 YAML or XGBoost JSON")(
-      "data", po::value<std::string>()->required(), "CSV file")("output,o", po::value<std::string>(), "output CSV");
+      "data", po::value<std::string>()->required(), "CSV file")("output,o", po::value<std::string>(),
+                                                                "output CSV");
   po::variables_map vm;
   if (!ParseCommandLine(args, options, {}, vm)) return kExitBadInput;
   auto model = loupe::LoadModel(vm["model"].as<std::string>());
@@ -260,7 +276,10 @@ int PredictCommand(const std::vector<std::string>& args) {
 std::string JsonOf(const loupe::PluginRegistry& registry) {
   nlohmann::json plugins = nlohmann::json::array();
   for (const loupe::PluginSummary& p : registry.Plugins()) {
-    plugins.push_back({{"name", p.name}, {"version", p.version}, {"description", p.description}, {"path", p.path},
+    plugins.push_back({{"name", p.name},
+                       {"version", p.version},
+                       {"description", p.description},
+                       {"path", p.path},
                        {"abi", std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor)},
                        {"explainers", p.explainers}});
   }
@@ -274,7 +293,7 @@ int PluginsCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!ParseCommandLine(args, options, {}, vm)) return kExitBadInput;
   std::vector<loupe::Status> ignored;
-  const auto plugin_paths = ToPaths(vm.count("plugin-path") ? vm["plugin-path"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto plugin_paths = PluginPaths(vm);
   LoadedPlugins loaded = LoadPlugins(plugin_paths, {}, &ignored);
   if (vm["json"].as<bool>()) {
     std::printf("%s\n", JsonOf(loaded.registry).c_str());
@@ -298,13 +317,14 @@ int DescribeCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!ParseCommandLine(args, options, positional, vm)) return kExitBadInput;
   std::vector<loupe::Status> ignored;
-  const auto plugin_paths = ToPaths(vm.count("plugin-path") ? vm["plugin-path"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto plugin_paths = PluginPaths(vm);
   LoadedPlugins loaded = LoadPlugins(plugin_paths, {}, &ignored);
   const std::string name = vm["explainer"].as<std::string>();
   const loupe::LoadedExplainer* explainer = loaded.registry.Find(name);
   if (explainer == nullptr) {
     const std::string hint = loaded.registry.Suggest(name);
-    return Fail(kExitBadInput, "unknown explainer '" + name + "'" + (hint.empty() ? "." : "; did you mean '" + hint + "'?"));
+    return Fail(kExitBadInput,
+                "unknown explainer '" + name + "'" + (hint.empty() ? "." : "; did you mean '" + hint + "'?"));
   }
   const loupe::ExplainerDescriptor& d = explainer->descriptor();
   std::printf("%s — %s\n  plugin: %s %s\n  output: %s (%s)\n", d.name.c_str(), d.summary.c_str(),
@@ -341,12 +361,14 @@ int main(int argc, char** argv) {
   if (command == "plugins") return PluginsCommand(args);
   if (command == "describe") return DescribeCommand(args);
   if (command == "version" || command == "--version") {
-    std::printf("loupe %s (plugin ABI %d.%d)\n", LOUPE_VERSION, LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR);
+    std::printf("loupe %s (plugin ABI %d.%d)\n", LOUPE_VERSION, LOUPE_PLUGIN_ABI_MAJOR,
+                LOUPE_PLUGIN_ABI_MINOR);
     return kExitOk;
   }
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return kExitOk;
   }
-  return Fail(kExitBadInput, "unknown command '" + command + "'; expected run, validate, predict, plugins, describe or version.");
+  return Fail(kExitBadInput, "unknown command '" + command +
+                                 "'; expected run, validate, predict, plugins, describe or version.");
 }

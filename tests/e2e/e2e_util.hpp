@@ -36,7 +36,10 @@ class ScratchDir : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     std::string csv = "x1,x2,c,y\n";
     for (int i = 0; i < 12; ++i) {
-      csv += std::to_string(i) + "," + std::to_string((i * 7) % 5) + "," + (i % 3 == 0 ? "red" : i % 3 == 1 ? "green" : "blue") +
+      csv += std::to_string(i) + "," + std::to_string((i * 7) % 5) + "," +
+             (i % 3 == 0   ? "red"
+              : i % 3 == 1 ? "green"
+                           : "blue") +
              "," + (i % 2 ? "yes" : "no") + "\n";
     }
     WriteText(dir_ / "data.csv", csv);

@@ -51,11 +51,11 @@ TEST_F(PipelineRunTest, IndependentStepsRunConcurrently) {
 }
 
 TEST_F(PipelineRunTest, FailedStepSkipsItsDependentsAndKeepsTheOthers) {
-  const RunReport report = Run(Pipeline(
-      "  - {id: broken, explainer: pipetest.noise, params: {fail: true}}\n"
-      "  - {id: after, explainer: pipetest.total, needs: [broken]}\n"
-      "  - {id: after_after, explainer: pipetest.total, needs: [after]}\n"
-      "  - {id: fine, explainer: pipetest.noise, rows: '0:3'}\n"));
+  const RunReport report =
+      Run(Pipeline("  - {id: broken, explainer: pipetest.noise, params: {fail: true}}\n"
+                   "  - {id: after, explainer: pipetest.total, needs: [broken]}\n"
+                   "  - {id: after_after, explainer: pipetest.total, needs: [after]}\n"
+                   "  - {id: fine, explainer: pipetest.noise, rows: '0:3'}\n"));
   EXPECT_FALSE(report.status.ok());
   EXPECT_EQ(report.status.message(), "step 'broken' failed: this step was asked to fail.");
   ASSERT_EQ(report.steps.size(), 4u);
@@ -77,8 +77,9 @@ TEST_F(PipelineRunTest, FailedStepSkipsItsDependentsAndKeepsTheOthers) {
 }
 
 TEST_F(PipelineRunTest, DependentStepReadsTheExplanationItNeeds) {
-  const RunReport report = Run(Pipeline("  - {id: noise, explainer: pipetest.noise, rows: [1, 4, 9]}\n"
-                                        "  - {id: total, explainer: pipetest.total, needs: [noise]}\n"));
+  const RunReport report =
+      Run(Pipeline("  - {id: noise, explainer: pipetest.noise, rows: [1, 4, 9]}\n"
+                   "  - {id: total, explainer: pipetest.total, needs: [noise]}\n"));
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   const auto noise = Output("noise.json");
   double expected = 0;
@@ -130,20 +131,21 @@ TEST_F(PipelineRunTest, StepSeedsDependOnPipelineSeedAndStepId) {
 }
 
 TEST_F(PipelineRunTest, BadDataFailsBeforeAnyStepWithPosition) {
-  const RunReport report = Run(
-      "version: 1\ndata:\n  path: data.csv\n  features: [x1, nope]\nmodel:\n  path: model.yaml\n"
-      "steps:\n  - {id: a, explainer: pipetest.noise}\noutput:\n  dir: out\n");
+  const RunReport report =
+      Run("version: 1\ndata:\n  path: data.csv\n  features: [x1, nope]\nmodel:\n  path: model.yaml\n"
+          "steps:\n  - {id: a, explainer: pipetest.noise}\noutput:\n  dir: out\n");
   EXPECT_EQ(report.status.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(report.status.message(), (dir_ / "pipeline.yaml").string() +
-                                         ":4:13: data.features names the column 'nope', which 'data.csv' does not have.");
+  EXPECT_EQ(report.status.message(),
+            (dir_ / "pipeline.yaml").string() +
+                ":4:13: data.features names the column 'nope', which 'data.csv' does not have.");
   EXPECT_TRUE(report.steps.empty());
   EXPECT_FALSE(std::filesystem::exists(dir_ / "out" / "run.json"));
 }
 
 TEST_F(PipelineRunTest, ModelNeedingAColumnOutsideTheFeaturesIsRefused) {
-  const RunReport report = Run(
-      "version: 1\ndata:\n  path: data.csv\n  features: [x1, c]\nmodel:\n  path: model.yaml\n"
-      "steps:\n  - {id: a, explainer: pipetest.noise}\noutput:\n  dir: out\n");
+  const RunReport report =
+      Run("version: 1\ndata:\n  path: data.csv\n  features: [x1, c]\nmodel:\n  path: model.yaml\n"
+          "steps:\n  - {id: a, explainer: pipetest.noise}\noutput:\n  dir: out\n");
   EXPECT_EQ(report.status.message(),
             "model 'tiny_logreg' needs the input 'x2', which is not among the pipeline's features of '" +
                 (dir_ / "data.csv").string() + "'.");

@@ -47,8 +47,9 @@ Status CheckColumnsExist(const DataSpec& spec, const Dataset& dataset, const std
                          const std::vector<std::string>& names) {
   for (const std::string& name : names) {
     if (dataset.Find(name) == nullptr) {
-      return ErrorAt(DataFieldPos(spec, field), "data." + field + " names the column '" + name + "', which '" +
-                                                    spec.path.filename().string() + "' does not have.");
+      return ErrorAt(DataFieldPos(spec, field), "data." + field + " names the column '" + name +
+                                                    "', which '" + spec.path.filename().string() +
+                                                    "' does not have.");
     }
   }
   return Status::Ok();
@@ -71,8 +72,9 @@ Result<Dataset> LoadData(const DataSpec& spec) {
     const auto& levels = target.schema().levels;
     if (target.type() == ColumnType::kCategorical &&
         std::find(levels.begin(), levels.end(), *spec.positive) == levels.end()) {
-      return ErrorAt(DataFieldPos(spec, "positive"), "data.positive is '" + *spec.positive + "', which is not a value of '" +
-                                                         *spec.target + "'.");
+      return ErrorAt(
+          DataFieldPos(spec, "positive"),
+          "data.positive is '" + *spec.positive + "', which is not a value of '" + *spec.target + "'.");
     }
   }
   return dataset;
@@ -83,8 +85,9 @@ Result<std::vector<std::string>> FeatureNames(const DataSpec& spec, const Datase
   if (!spec.features.empty()) {
     for (const std::string& name : spec.features) {
       if (dataset.Find(name)->type() == ColumnType::kText) {
-        return ErrorAt(DataFieldPos(spec, "features"),
-                       "feature '" + name + "' is a text column; tabular features must be numeric or categorical.");
+        return ErrorAt(
+            DataFieldPos(spec, "features"),
+            "feature '" + name + "' is a text column; tabular features must be numeric or categorical.");
       }
     }
     return spec.features;
@@ -158,7 +161,9 @@ class PipelineRunner {
     features_ = std::make_shared<const Tensor>(std::move(features));
     std::error_code ec;
     std::filesystem::create_directories(report_.output_dir, ec);
-    if (ec) return IoError("cannot create the output folder '" + report_.output_dir.string() + "': " + ec.message() + ".");
+    if (ec)
+      return IoError("cannot create the output folder '" + report_.output_dir.string() +
+                     "': " + ec.message() + ".");
     steps_.resize(spec_.steps.size());
     for (std::size_t i = 0; i < spec_.steps.size(); ++i) {
       steps_[i].spec = &spec_.steps[i];
@@ -175,7 +180,8 @@ class PipelineRunner {
   void RunGraph() {
     std::optional<tbb::global_control> threads;
     if (options_.threads > 0) {
-      threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(options_.threads));
+      threads.emplace(tbb::global_control::max_allowed_parallelism,
+                      static_cast<std::size_t>(options_.threads));
     }
     tbb::flow::graph graph;
     std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
@@ -261,8 +267,9 @@ class PipelineRunner {
       }
     }
     if (failed == 0) return Status::Ok();
-    return Status(StatusCode::kModelError,
-                  failed == 1 ? first : first + " (and " + std::to_string(failed - 1) + " more steps failed)");
+    return Status(
+        StatusCode::kModelError,
+        failed == 1 ? first : first + " (and " + std::to_string(failed - 1) + " more steps failed)");
   }
 
   void WriteRunFile(double elapsed_ms) {
@@ -271,25 +278,31 @@ class PipelineRunner {
                           {"file", spec_.file.string()},
                           {"seed", seed_},
                           {"elapsed_ms", elapsed_ms},
-                          {"versions", {{"loupe", LOUPE_VERSION},
-                                        {"plugin_abi", std::to_string(LOUPE_PLUGIN_ABI_MAJOR) + "." +
-                                                           std::to_string(LOUPE_PLUGIN_ABI_MINOR)}}},
+                          {"versions",
+                           {{"loupe", LOUPE_VERSION},
+                            {"plugin_abi", std::to_string(LOUPE_PLUGIN_ABI_MAJOR) + "." +
+                                               std::to_string(LOUPE_PLUGIN_ABI_MINOR)}}},
                           {"threads", options_.threads},
                           {"status", report_.status.ok() ? "ok" : "failed"}};
     if (!report_.status.ok()) run["error"] = report_.status.message();
-    run["data"] = {{"path", spec_.data.path.string()}, {"rows", dataset_.num_rows()}, {"features", feature_names_}};
+    run["data"] = {
+        {"path", spec_.data.path.string()}, {"rows", dataset_.num_rows()}, {"features", feature_names_}};
     if (model_) run["model"] = {{"name", model_->model().Info().name}, {"path", spec_.model.path.string()}};
     nlohmann::json steps = nlohmann::json::array();
     for (const StepOutcome& outcome : report_.steps) {
       nlohmann::json files = nlohmann::json::array();
       for (const auto& file : outcome.files) files.push_back(file.filename().string());
-      steps.push_back({{"id", outcome.id}, {"status", outcome.status}, {"message", outcome.message},
-                       {"elapsed_ms", outcome.elapsed_ms}, {"files", files}});
+      steps.push_back({{"id", outcome.id},
+                       {"status", outcome.status},
+                       {"message", outcome.message},
+                       {"elapsed_ms", outcome.elapsed_ms},
+                       {"files", files}});
     }
     run["steps"] = steps;
     std::error_code ec;
     if (!std::filesystem::is_directory(report_.output_dir, ec)) return;  // failed before any output
-    if (Status s = report::WriteFileAtomically(report_.output_dir / "run.json", run.dump(2) + "\n"); !s.ok()) {
+    if (Status s = report::WriteFileAtomically(report_.output_dir / "run.json", run.dump(2) + "\n");
+        !s.ok()) {
       if (report_.status.ok()) report_.status = s;
     }
     if (Wants("html")) {

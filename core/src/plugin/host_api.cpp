@@ -195,7 +195,8 @@ LoupeStatus ResolveRows(LoupeHost* host, const char* selection_json, std::uint64
   if (!parsed.ok()) return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT, parsed.status().message().c_str());
   Result<std::vector<std::int64_t>> resolved =
       parsed->Resolve(host->request->dataset->num_rows(), host->request->seed, stream);
-  if (!resolved.ok()) return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT, resolved.status().message().c_str());
+  if (!resolved.ok())
+    return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT, resolved.status().message().c_str());
   *n = static_cast<std::int64_t>(resolved->size());
   *rows = Keep(host, host->row_buffers, std::move(*resolved));
   return LOUPE_OK;
@@ -206,7 +207,8 @@ LoupeStatus ModelInfoFn(LoupeHost* host, LoupeModelInfo* out) {
   *out = LoupeModelInfo{};
   out->struct_size = sizeof(LoupeModelInfo);
   out->task = info.task == Task::kClassification ? LOUPE_TASK_CLASSIFICATION : LOUPE_TASK_REGRESSION;
-  out->default_space = info.default_space() == OutputSpace::kRaw ? LOUPE_OUTPUT_RAW : LOUPE_OUTPUT_PROBABILITY;
+  out->default_space =
+      info.default_space() == OutputSpace::kRaw ? LOUPE_OUTPUT_RAW : LOUPE_OUTPUT_PROBABILITY;
   out->n_outputs = static_cast<std::int64_t>(info.output_names.size());
   out->output_names = host->output_names.data();
   out->n_raw_outputs = static_cast<std::int64_t>(info.raw_output_names.size());
@@ -215,10 +217,11 @@ LoupeStatus ModelInfoFn(LoupeHost* host, LoupeModelInfo* out) {
   return LOUPE_OK;
 }
 
-LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOutputSpace space, double* outputs,
-                         std::int64_t capacity) {
+LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOutputSpace space,
+                         double* outputs, std::int64_t capacity) {
   const FeatureModel& model = *host->request->model;
-  if (inputs == nullptr || inputs->dtype != LOUPE_DTYPE_F64 || inputs->ndim != 2 || inputs->strides != nullptr) {
+  if (inputs == nullptr || inputs->dtype != LOUPE_DTYPE_F64 || inputs->ndim != 2 ||
+      inputs->strides != nullptr) {
     return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
                     "model_predict needs a contiguous f64 [n, features] tensor.");
   }
@@ -284,9 +287,12 @@ bool FlattenNumeric(const nlohmann::json& value, std::size_t depth, std::vector<
                     std::vector<std::int64_t>& shape) {
   if (!value.is_array()) {
     if (depth != shape.size()) return false;
-    if (value.is_null()) flat.push_back(std::nan(""));
-    else if (value.is_number()) flat.push_back(value.get<double>());
-    else return false;
+    if (value.is_null())
+      flat.push_back(std::nan(""));
+    else if (value.is_number())
+      flat.push_back(value.get<double>());
+    else
+      return false;
     return true;
   }
   if (depth == shape.size()) shape.push_back(static_cast<std::int64_t>(value.size()));
@@ -321,8 +327,9 @@ LoupeStatus InputArray(LoupeHost* host, std::int64_t index, const char* path, Lo
   std::vector<double> flat;
   std::vector<std::int64_t> shape;
   if (!FlattenNumeric(*node, 0, flat, shape)) {
-    return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
-                    ("field '" + field + "' of step '" + e->step + "' is not a rectangular numeric array.").c_str());
+    return SetError(
+        host, LOUPE_ERROR_INVALID_ARGUMENT,
+        ("field '" + field + "' of step '" + e->step + "' is not a rectangular numeric array.").c_str());
   }
   const int ndim = static_cast<int>(shape.size());
   const std::int64_t* kept_shape = Keep(host, host->shape_buffers, std::move(shape));
@@ -346,7 +353,9 @@ LoupeStatus SetPath(LoupeResultBuilder* result, const char* path, nlohmann::json
   return LOUPE_OK;
 }
 
-nlohmann::json NumberOrNull(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
+nlohmann::json NumberOrNull(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
+}
 
 LoupeStatus ResultSetNumber(LoupeResultBuilder* result, const char* path, double value) {
   return SetPath(result, path, NumberOrNull(value));
@@ -367,11 +376,16 @@ LoupeStatus ResultSetStrings(LoupeResultBuilder* result, const char* path, const
 
 double ElementAsDouble(const LoupeTensorView& t, std::int64_t offset) {
   switch (t.dtype) {
-    case LOUPE_DTYPE_F32: return static_cast<const float*>(t.data)[offset];
-    case LOUPE_DTYPE_F64: return static_cast<const double*>(t.data)[offset];
-    case LOUPE_DTYPE_I32: return static_cast<const std::int32_t*>(t.data)[offset];
-    case LOUPE_DTYPE_I64: return static_cast<double>(static_cast<const std::int64_t*>(t.data)[offset]);
-    default: return static_cast<const std::uint8_t*>(t.data)[offset];
+    case LOUPE_DTYPE_F32:
+      return static_cast<const float*>(t.data)[offset];
+    case LOUPE_DTYPE_F64:
+      return static_cast<const double*>(t.data)[offset];
+    case LOUPE_DTYPE_I32:
+      return static_cast<const std::int32_t*>(t.data)[offset];
+    case LOUPE_DTYPE_I64:
+      return static_cast<double>(static_cast<const std::int64_t*>(t.data)[offset]);
+    default:
+      return static_cast<const std::uint8_t*>(t.data)[offset];
   }
 }
 
@@ -390,7 +404,8 @@ nlohmann::json TensorToJson(const LoupeTensorView& t, int dim, std::int64_t offs
     for (int d = dim + 1; d < t.ndim; ++d) stride *= t.shape[d];
   }
   nlohmann::json array = nlohmann::json::array();
-  for (std::int64_t i = 0; i < t.shape[dim]; ++i) array.push_back(TensorToJson(t, dim + 1, offset + i * stride));
+  for (std::int64_t i = 0; i < t.shape[dim]; ++i)
+    array.push_back(TensorToJson(t, dim + 1, offset + i * stride));
   return array;
 }
 
@@ -468,12 +483,18 @@ Status StatusFromPlugin(const LoupeHost& host, LoupeStatus status, const std::st
     message = what + " failed with status " + std::to_string(status) + " without saying why.";
   }
   switch (status) {
-    case LOUPE_ERROR_INVALID_ARGUMENT: return InvalidArgument(message);
-    case LOUPE_ERROR_UNSUPPORTED: return Unsupported(message);
-    case LOUPE_ERROR_MODEL: return ModelError(message);
-    case LOUPE_ERROR_CANCELLED: return Status(StatusCode::kCancelled, message);
-    case LOUPE_ERROR_NOT_FOUND: return NotFound(message);
-    default: return Internal(message);
+    case LOUPE_ERROR_INVALID_ARGUMENT:
+      return InvalidArgument(message);
+    case LOUPE_ERROR_UNSUPPORTED:
+      return Unsupported(message);
+    case LOUPE_ERROR_MODEL:
+      return ModelError(message);
+    case LOUPE_ERROR_CANCELLED:
+      return Status(StatusCode::kCancelled, message);
+    case LOUPE_ERROR_NOT_FOUND:
+      return NotFound(message);
+    default:
+      return Internal(message);
   }
 }
 

@@ -5,7 +5,7 @@
 namespace loupe {
 namespace {
 
-const char* const kProvenanceKeys[] = {"schema", "kind", "step",      "explainer", "plugin",
+const char* const kProvenanceKeys[] = {"schema", "kind", "step",       "explainer", "plugin",
                                        "params", "seed", "elapsed_ms", "quality"};
 
 bool IsProvenanceKey(const std::string& key) {
@@ -24,14 +24,14 @@ Status CheckMatrix(const nlohmann::json& body, const char* field, long rows, lon
   const auto it = body.find(field);
   if (it == body.end()) return InvalidArgument(std::string("the explanation has no '") + field + "' field.");
   if (ArrayLength(*it) != rows) {
-    return InvalidArgument(std::string("'") + field + "' must have " + std::to_string(rows) + " rows, found " +
-                           std::to_string(ArrayLength(*it)) + ".");
+    return InvalidArgument(std::string("'") + field + "' must have " + std::to_string(rows) +
+                           " rows, found " + std::to_string(ArrayLength(*it)) + ".");
   }
   for (long r = 0; r < rows; ++r) {
     if (ArrayLength((*it)[r]) != cols) {
       return InvalidArgument(std::string("'") + field + "[" + std::to_string(r) + "]' must have " +
-                             std::to_string(cols) + " entries, found " + std::to_string(ArrayLength((*it)[r])) +
-                             ".");
+                             std::to_string(cols) + " entries, found " +
+                             std::to_string(ArrayLength((*it)[r])) + ".");
     }
   }
   return Status::Ok();

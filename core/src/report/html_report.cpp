@@ -29,16 +29,17 @@ void RenderRunSummary(std::ostringstream& html, const nlohmann::json& run) {
     html << "<tr><th>data</th><td>" << HtmlEscape(run["data"].value("path", "")) << " ("
          << run["data"].value("rows", 0) << " rows)</td></tr>";
   }
-  if (run.contains("model")) html << "<tr><th>model</th><td>" << HtmlEscape(run["model"].value("name", "")) << "</td></tr>";
+  if (run.contains("model"))
+    html << "<tr><th>model</th><td>" << HtmlEscape(run["model"].value("name", "")) << "</td></tr>";
   html << "<tr><th>seed</th><td>" << run.value("seed", 0) << "</td></tr>";
   html << "<tr><th>Loupe</th><td>" << HtmlEscape(run["versions"].value("loupe", "")) << " (plugin ABI "
        << HtmlEscape(run["versions"].value("plugin_abi", "")) << ")</td></tr></table>\n";
   html << "<h2>Steps</h2>\n<table><tr><th>step</th><th>status</th><th>time</th><th>message</th></tr>";
   for (const auto& step : run.value("steps", nlohmann::json::array())) {
     const std::string status = step.value("status", "");
-    html << "<tr><td>" << HtmlEscape(step.value("id", "")) << "</td><td class=\"" << HtmlEscape(status) << "\">"
-         << HtmlEscape(status) << "</td><td>" << Format(step.value("elapsed_ms", 0.0), "%.0f") << " ms</td><td>"
-         << HtmlEscape(step.value("message", "")) << "</td></tr>";
+    html << "<tr><td>" << HtmlEscape(step.value("id", "")) << "</td><td class=\"" << HtmlEscape(status)
+         << "\">" << HtmlEscape(status) << "</td><td>" << Format(step.value("elapsed_ms", 0.0), "%.0f")
+         << " ms</td><td>" << HtmlEscape(step.value("message", "")) << "</td></tr>";
   }
   html << "</table>\n";
 }
@@ -64,20 +65,21 @@ void RenderAttribution(std::ostringstream& html, const Explanation& e) {
       }
       importance.emplace_back(rows ? sum / static_cast<double>(rows) : 0.0, names[f].get<std::string>());
     }
-    std::stable_sort(importance.begin(), importance.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::stable_sort(importance.begin(), importance.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
     const double top = importance.empty() || importance.front().first <= 0 ? 1 : importance.front().first;
     const int bar_height = 18, label_width = 160, bar_width = 600;
     html << "<h3>mean |attribution| for output " << HtmlEscape(outputs[o].get<std::string>()) << "</h3>\n";
-    html << "<svg width=\"" << label_width + bar_width + 80 << "\" height=\"" << bar_height * importance.size() + 4
-         << "\" role=\"img\">";
+    html << "<svg width=\"" << label_width + bar_width + 80 << "\" height=\""
+         << bar_height * importance.size() + 4 << "\" role=\"img\">";
     for (std::size_t i = 0; i < importance.size(); ++i) {
       const double width = bar_width * importance[i].first / top;
       const std::size_t y = i * bar_height;
       html << "<text x=\"" << label_width - 6 << "\" y=\"" << y + 13 << "\" text-anchor=\"end\">"
            << HtmlEscape(importance[i].second) << "</text><rect x=\"" << label_width << "\" y=\"" << y + 2
            << "\" width=\"" << Format(width, "%.1f") << "\" height=\"" << bar_height - 4
-           << "\" fill=\"#1e6fd9\"/><text x=\"" << Format(label_width + width + 4, "%.1f") << "\" y=\"" << y + 13
-           << "\">" << Format(importance[i].first) << "</text>";
+           << "\" fill=\"#1e6fd9\"/><text x=\"" << Format(label_width + width + 4, "%.1f") << "\" y=\""
+           << y + 13 << "\">" << Format(importance[i].first) << "</text>";
     }
     html << "</svg>\n";
   }
@@ -90,12 +92,23 @@ std::string HtmlEscape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -43,7 +43,8 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
   std::filesystem::rename(temporary, path, ec);
   if (ec) {
     std::filesystem::remove(temporary, ec);
-    return IoError("cannot move the finished file into place as '" + path.string() + "': " + ec.message() + ".");
+    return IoError("cannot move the finished file into place as '" + path.string() + "': " + ec.message() +
+                   ".");
   }
   return Status::Ok();
 }

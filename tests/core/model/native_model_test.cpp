@@ -25,7 +25,8 @@ class NativeModelTest : public ::testing::Test {
     return "format: loupe.model/v1\nname: m\ntask: classification\nclasses: [no, yes]\ninputs:\n"
            "  - {name: age, type: numeric, impute: 30, standardize: {mean: 40, std: 10}}\n"
            "  - {name: home, type: categorical, levels: [own, rent]}\n"
-           "layers:\n" + layers;
+           "layers:\n" +
+           layers;
   }
   std::string LoadError(const std::string& text) {
     const auto path = Write("bad.yaml", text);
@@ -37,9 +38,11 @@ class NativeModelTest : public ::testing::Test {
 };
 
 TEST_F(NativeModelTest, LogisticRegressionPredictsProbabilitiesAndLogits) {
-  auto model = LoadModel(Write("m.yaml", Classifier(
-      "  - {type: linear, in_features: 3, out_features: 1, weight: [[2.0, 0.5, -1.0]], bias: [0.25]}\n"
-      "  - {type: sigmoid}\n")));
+  auto model = LoadModel(Write(
+      "m.yaml",
+      Classifier(
+          "  - {type: linear, in_features: 3, out_features: 1, weight: [[2.0, 0.5, -1.0]], bias: [0.25]}\n"
+          "  - {type: sigmoid}\n")));
   ASSERT_TRUE(model.ok()) << model.status().message();
   const ModelInfo& info = (*model)->Info();
   EXPECT_EQ(info.output_names, (std::vector<std::string>{"no", "yes"}));
@@ -59,13 +62,14 @@ TEST_F(NativeModelTest, LogisticRegressionPredictsProbabilitiesAndLogits) {
 }
 
 TEST_F(NativeModelTest, SoftmaxMlpGivesOneProbabilityPerClass) {
-  auto model = LoadModel(Write("mlp.yaml",
-      "format: loupe.model/v1\nname: mlp\ntask: classification\nclasses: [a, b, c]\n"
-      "inputs: [{name: x, type: numeric}]\nlayers:\n"
-      "  - {type: linear, in_features: 1, out_features: 2, weight: [[1.0], [-1.0]], bias: [0, 0]}\n"
-      "  - {type: relu}\n"
-      "  - {type: linear, in_features: 2, out_features: 3, weight: [[1, 0], [0, 1], [1, 1]]}\n"
-      "  - {type: softmax}\n"));
+  auto model = LoadModel(
+      Write("mlp.yaml",
+            "format: loupe.model/v1\nname: mlp\ntask: classification\nclasses: [a, b, c]\n"
+            "inputs: [{name: x, type: numeric}]\nlayers:\n"
+            "  - {type: linear, in_features: 1, out_features: 2, weight: [[1.0], [-1.0]], bias: [0, 0]}\n"
+            "  - {type: relu}\n"
+            "  - {type: linear, in_features: 2, out_features: 3, weight: [[1, 0], [0, 1], [1, 1]]}\n"
+            "  - {type: softmax}\n"));
   ASSERT_TRUE(model.ok()) << model.status().message();
   auto prob = (*model)->Predict(Tensor::FromVector<double>({2.0}, {1, 1}), OutputSpace::kProbability);
   ASSERT_TRUE(prob.ok());
@@ -77,29 +81,35 @@ TEST_F(NativeModelTest, SoftmaxMlpGivesOneProbabilityPerClass) {
 }
 
 TEST_F(NativeModelTest, MissingValueWithoutImputeIsAModelError) {
-  auto model = LoadModel(Write("m2.yaml",
-      "format: loupe.model/v1\nname: r\ntask: regression\ninputs: [{name: x, type: numeric}]\n"
-      "layers: [{type: linear, in_features: 1, out_features: 1, weight: [[1.0]]}]\n"));
+  auto model = LoadModel(
+      Write("m2.yaml",
+            "format: loupe.model/v1\nname: r\ntask: regression\ninputs: [{name: x, type: numeric}]\n"
+            "layers: [{type: linear, in_features: 1, out_features: 1, weight: [[1.0]]}]\n"));
   ASSERT_TRUE(model.ok()) << model.status().message();
   auto out = (*model)->Predict(Tensor::FromVector<double>({1, std::nan("")}, {2, 1}), OutputSpace::kRaw);
   EXPECT_EQ(out.status().code(), StatusCode::kModelError);
-  EXPECT_EQ(out.status().message(), "input 'x' is missing in batch row 1 and model 'r' has no impute value for it.");
+  EXPECT_EQ(out.status().message(),
+            "input 'x' is missing in batch row 1 and model 'r' has no impute value for it.");
 }
 
 TEST_F(NativeModelTest, BadModelsAreRefusedWithThePositionOfTheProblem) {
   EXPECT_EQ(LoadError(Classifier("  - {type: linear, in_features: 3, out_features: 1, weight: [[1, 2]]}\n"
                                  "  - {type: sigmoid}\n")),
             "bad.yaml:9:61: layer 0 (linear) weight has shape [1, 2], expected [1, 3].");
-  EXPECT_EQ(LoadError(Classifier("  - {type: linear, in_features: 4, out_features: 1, weight: [[1, 2, 3, 4]]}\n")),
-            "bad.yaml:9:33: layer 0 (linear) takes 4 features but receives 3.");
+  EXPECT_EQ(
+      LoadError(Classifier("  - {type: linear, in_features: 4, out_features: 1, weight: [[1, 2, 3, 4]]}\n")),
+      "bad.yaml:9:33: layer 0 (linear) takes 4 features but receives 3.");
   EXPECT_EQ(LoadError(Classifier("  - {type: linear, in_features: 3, out_features: 1}\n")),
             "bad.yaml:9:5: 'layer 0 (linear) weight' is missing.");
-  EXPECT_EQ(LoadError(Classifier("  - {type: convolution}\n")),
-            "bad.yaml:9:12: unknown layer type 'convolution'; expected linear, relu, tanh, sigmoid or softmax.");
-  EXPECT_EQ(LoadError(Classifier("  - {type: linear, in_features: 3, out_features: 1, weight: [[1, 2, 3]]}\n")),
-            "bad.yaml:9:5: a classifier must end in sigmoid over 1 output (2 classes) or softmax over one output "
-            "per class; the last layer gives 1 outputs for 2 classes.");
-  EXPECT_EQ(LoadError("format: loupe.model/v2\n"), "bad.yaml:1:9: unsupported model format 'loupe.model/v2'; expected loupe.model/v1.");
+  EXPECT_EQ(
+      LoadError(Classifier("  - {type: convolution}\n")),
+      "bad.yaml:9:12: unknown layer type 'convolution'; expected linear, relu, tanh, sigmoid or softmax.");
+  EXPECT_EQ(
+      LoadError(Classifier("  - {type: linear, in_features: 3, out_features: 1, weight: [[1, 2, 3]]}\n")),
+      "bad.yaml:9:5: a classifier must end in sigmoid over 1 output (2 classes) or softmax over one output "
+      "per class; the last layer gives 1 outputs for 2 classes.");
+  EXPECT_EQ(LoadError("format: loupe.model/v2\n"),
+            "bad.yaml:1:9: unsupported model format 'loupe.model/v2'; expected loupe.model/v1.");
   EXPECT_EQ(LoadError(Classifier("  - {type: sigmoid, units: 3}\n")),
             "bad.yaml:9:21: unknown key 'units' in layer 0; expected one of: type.");
   EXPECT_EQ(LoadError("format: loupe.model/v1\nname: m\ntask: clustering\n"),
@@ -115,8 +125,8 @@ TEST_F(NativeModelTest, MissingFileAndXgboostAreClearErrors) {
 }
 
 TEST_F(NativeModelTest, FeatureModelMapsDatasetLevelsOntoTheModelsLevels) {
-  auto model = LoadModel(Write("m3.yaml", Classifier(
-      "  - {type: linear, in_features: 3, out_features: 1, weight: [[0.0, 1.0, 2.0]]}\n  - {type: sigmoid}\n")));
+  auto model = LoadModel(Write("m3.yaml", Classifier("  - {type: linear, in_features: 3, out_features: 1, "
+                                                     "weight: [[0.0, 1.0, 2.0]]}\n  - {type: sigmoid}\n")));
   ASSERT_TRUE(model.ok());
   // The data knows a level the model does not ("lease") and sorts its levels differently.
   auto data = ParseCsv("age,home\n40,rent\n40,own\n40,lease\n", "d.csv");
