@@ -51,6 +51,6 @@ output:
   dir: $work/out
 YAML
 "$loupe" run "$work/pipeline.yaml" --plugin-path "$work/plugins-example" -q
-grep -q '"kind": "feature_attribution"' "$work/out/ablation.json" || { echo "no attribution written"; exit 1; }
-grep -q '"explainer": "occlusion.ablation"' "$work/out/ablation.json"
+grep -Eq '"kind": ?"feature_attribution"' "$work/out/ablation.json" || { echo "no attribution written"; exit 1; }
+grep -Eq '"explainer": ?"occlusion.ablation"' "$work/out/ablation.json"
 echo "out-of-tree plugins built, loaded and run"
