@@ -1,9 +1,13 @@
 #include "model/native_model.hpp"
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "config/yaml_document.hpp"
+#include "model/dense_layers.hpp"
+#include "model/layer_registry.hpp"
+#include "model/safetensors.hpp"
 
 namespace loupe {
 namespace {
@@ -17,30 +21,173 @@ struct InputEncoding {
   double mean = 0, scale = 1;  // standardize: (x - mean) / scale
 };
 
-enum class LayerKind { kLinear, kRelu, kTanh, kSigmoid, kSoftmax };
+enum class LayerKind { kLinear, kRelu, kTanh, kSigmoid, kSoftmax, kGelu, kGeluTanh, kLayerNorm, kIdentity };
 
-struct Layer {
+// A layer of the double-precision reference path: inline-weight models, and `precision: f64`.
+struct RefLayer {
   LayerKind kind = LayerKind::kLinear;
   std::int64_t in = 0, out = 0;
-  std::vector<double> weight;  // [out, in], PyTorch nn.Linear layout
-  std::vector<double> bias;    // [out]
+  std::vector<double> weight;  // linear: [out, in], PyTorch nn.Linear layout; layer_norm: gamma [in]
+  std::vector<double> bias;    // linear: [out]; layer_norm: beta [in] or empty
+  double eps = 1e-5;
 };
 
-class NativeModel final : public Model {
+// The same layer computed by the reference path, from the spec the nn path computes.
+RefLayer ToReference(const model::DenseSpec& spec) {
+  static const LayerKind kKinds[] = {LayerKind::kLinear,   LayerKind::kRelu,      LayerKind::kGelu,
+                                     LayerKind::kGeluTanh, LayerKind::kTanh,      LayerKind::kSigmoid,
+                                     LayerKind::kSoftmax,  LayerKind::kLayerNorm, LayerKind::kIdentity};
+  RefLayer layer;
+  layer.kind = kKinds[static_cast<int>(spec.kind)];
+  layer.in = spec.in;
+  layer.out = spec.out;
+  layer.weight.assign(spec.weight.begin(), spec.weight.end());
+  layer.bias.assign(spec.bias.begin(), spec.bias.end());
+  layer.eps = spec.eps;
+  return layer;
+}
+
+// A network input: the built-in tabular encodings, or a registered kind (text) through its encoder.
+struct NetInput {
+  InputEncoding tabular;
+  std::unique_ptr<model::InputEncoder> encoder;  // null for numeric and categorical inputs
+};
+
+// The network run on the nn ops (f32 or bf16).
+struct Net {
+  std::vector<NetInput> inputs;
+  model::ActivationShape input_shape;
+  std::vector<std::unique_ptr<model::Layer>> layers;
+};
+
+class NativeModel final : public Model, public model::Network {
  public:
-  NativeModel(ModelInfo info, std::vector<InputEncoding> inputs, std::vector<Layer> layers,
+  // The reference path: `layers` computed in double precision, row by row.
+  NativeModel(ModelInfo info, std::vector<InputEncoding> inputs, std::vector<RefLayer> layers,
               std::int64_t encoded_width)
-      : info_(std::move(info)), inputs_(std::move(inputs)), layers_(std::move(layers)),
+      : info_(std::move(info)),
+        inputs_(std::move(inputs)),
+        layers_(std::move(layers)),
         encoded_width_(encoded_width) {}
+  // The nn path: `net` on oneDNN, in chunks of rows.
+  NativeModel(ModelInfo info, Net net, bool sigmoid_output, std::int64_t encoded_width)
+      : info_(std::move(info)),
+        net_(std::move(net)),
+        sigmoid_output_(sigmoid_output),
+        encoded_width_(encoded_width) {
+    for (std::size_t i = 0; i < net_.layers.size(); ++i) net_.layers[i]->Attach(*this, i);
+  }
 
   const ModelInfo& Info() const override { return info_; }
 
   Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
-    const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
+    const auto n_inputs = static_cast<std::int64_t>(info_.inputs.size());
     if (batch.ndim() != 2 || batch.dim(1) != n_inputs) {
       return InvalidArgument("model '" + info_.name + "' expects a batch of shape [n, " +
                              std::to_string(n_inputs) + "], found " + ShapeToString(batch.shape()) + ".");
     }
+    return net_.layers.empty() ? PredictReference(batch, space) : PredictNet(batch, space);
+  }
+
+  const void* Capability(std::string_view name) const override {
+    for (const auto& layer : net_.layers) {
+      if (const void* capability = layer->Capability(name)) return capability;
+    }
+    return nullptr;
+  }
+
+  Status Run(const TensorView& batch, std::size_t end, model::Activations& out) const override {
+    model::Activations a;
+    LOUPE_RETURN_IF_ERROR(EncodeNet(batch, a));
+    LOUPE_RETURN_IF_ERROR(RunLayers(0, std::min(end, net_.layers.size()), a, out));
+    return Status::Ok();
+  }
+
+ private:
+  // Rows per oneDNN call: large enough to keep the GEMMs efficient, small enough that activations stay
+  // in cache and a huge batch does not need one huge buffer.
+  static constexpr std::int64_t kChunkRows = 2048;
+
+  Result<Tensor> PredictNet(const TensorView& batch, OutputSpace space) const {
+    const std::int64_t n = batch.dim(0);
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    Tensor result(DType::kF64, {n, n_out});
+    const bool classification = info_.task == Task::kClassification;
+    // A classifier's last layer (sigmoid or softmax) maps logits to probabilities: raw outputs stop before
+    // it.
+    const std::size_t hidden = classification ? net_.layers.size() - 1 : net_.layers.size();
+    model::Activations encoded, logits, probabilities;
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t end = std::min(n, begin + kChunkRows);
+      LOUPE_RETURN_IF_ERROR(EncodeNet(batch.Rows(begin, end), encoded));
+      LOUPE_RETURN_IF_ERROR(RunLayers(0, hidden, encoded, logits));
+      const model::Activations* final = &logits;
+      if (classification && space == OutputSpace::kProbability && !sigmoid_output_) {
+        LOUPE_RETURN_IF_ERROR(net_.layers.back()->Forward(logits, probabilities));
+        final = &probabilities;
+      }
+      double* out = result.data<double>() + begin * n_out;
+      for (std::int64_t row = 0; row < end - begin; ++row) {
+        const float* values = final->values.data() + row * final->width;
+        if (classification && space == OutputSpace::kProbability && sigmoid_output_) {
+          const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(values[0])));
+          out[row * n_out] = 1.0 - p;
+          out[row * n_out + 1] = p;
+        } else {
+          std::copy(values, values + n_out, out + row * n_out);
+        }
+      }
+    }
+    return result;
+  }
+
+  // Layers [begin, end) from `in` into `out`, ping-ponging between two buffers.
+  Status RunLayers(std::size_t begin, std::size_t end, const model::Activations& in,
+                   model::Activations& out) const {
+    if (begin >= end) {
+      out = in;
+      return Status::Ok();
+    }
+    model::Activations scratch;
+    const model::Activations* current = &in;
+    for (std::size_t l = begin; l < end; ++l) {
+      // The last layer writes `out`; the others alternate so that a layer never reads what it writes.
+      model::Activations* target = (end - l) % 2 == 1 ? &out : &scratch;
+      LOUPE_RETURN_IF_ERROR(net_.layers[l]->Forward(*current, *target));
+      current = target;
+    }
+    return Status::Ok();
+  }
+
+  Status EncodeNet(const TensorView& batch, model::Activations& out) const {
+    const std::int64_t n = batch.dim(0);
+    if (net_.input_shape.sequence) return net_.inputs[0].encoder->Encode(batch, 0, 0, out);
+    out.lengths.clear();
+    out.Resize(n, 0, encoded_width_);
+    const auto n_inputs = static_cast<std::int64_t>(net_.inputs.size());
+    std::vector<double> encoded;
+    std::int64_t offset = 0;
+    for (std::int64_t i = 0; i < n_inputs; ++i) {
+      const NetInput& input = net_.inputs[static_cast<std::size_t>(i)];
+      if (input.encoder != nullptr) {
+        LOUPE_RETURN_IF_ERROR(input.encoder->Encode(batch, i, offset, out));
+        offset += input.encoder->output().width;
+        continue;
+      }
+      const std::int64_t width = EncodedWidth(input.tabular);
+      encoded.resize(static_cast<std::size_t>(width));
+      for (std::int64_t row = 0; row < n; ++row) {
+        LOUPE_RETURN_IF_ERROR(
+            EncodeValue(input.tabular, batch.data<double>()[row * n_inputs + i], row, encoded.data()));
+        std::copy(encoded.begin(), encoded.end(), out.values.begin() + row * encoded_width_ + offset);
+      }
+      offset += width;
+    }
+    return Status::Ok();
+  }
+
+  Result<Tensor> PredictReference(const TensorView& batch, OutputSpace space) const {
+    const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
     const std::int64_t n = batch.dim(0);
     const std::size_t n_out = info_.OutputNames(space).size();
     Tensor result(DType::kF64, {n, static_cast<std::int64_t>(n_out)});
@@ -69,30 +216,40 @@ class NativeModel final : public Model {
     return result;
   }
 
- private:
+  static std::int64_t EncodedWidth(const InputEncoding& enc) {
+    return enc.input.type == ColumnType::kCategorical ? static_cast<std::int64_t>(enc.input.levels.size())
+                                                      : 1;
+  }
+
+  // One raw value of one input → its encoded columns (one-hot levels, or the standardized number).
+  Status EncodeValue(const InputEncoding& enc, double x, std::int64_t row, double* encoded) const {
+    if (enc.input.type == ColumnType::kCategorical) {
+      for (std::size_t level = 0; level < enc.input.levels.size(); ++level) {
+        encoded[level] = (!std::isnan(x) && static_cast<std::size_t>(x) == level) ? 1.0 : 0.0;
+      }
+      return Status::Ok();
+    }
+    if (std::isnan(x)) {
+      if (!enc.has_impute) {
+        return ModelError("input '" + enc.input.name + "' is missing in batch row " + std::to_string(row) +
+                          " and model '" + info_.name + "' has no impute value for it.");
+      }
+      x = enc.impute;
+    }
+    encoded[0] = (x - enc.mean) / enc.scale;
+    return Status::Ok();
+  }
+
   Status Encode(const double* raw, std::int64_t row, std::vector<double>& encoded) const {
-    std::size_t k = 0;
-    for (const InputEncoding& enc : inputs_) {
-      double x = raw[&enc - inputs_.data()];
-      if (enc.input.type == ColumnType::kCategorical) {
-        for (std::size_t level = 0; level < enc.input.levels.size(); ++level) {
-          encoded[k++] = (!std::isnan(x) && static_cast<std::size_t>(x) == level) ? 1.0 : 0.0;
-        }
-        continue;
-      }
-      if (std::isnan(x)) {
-        if (!enc.has_impute) {
-          return ModelError("input '" + enc.input.name + "' is missing in batch row " + std::to_string(row) +
-                            " and model '" + info_.name + "' has no impute value for it.");
-        }
-        x = enc.impute;
-      }
-      encoded[k++] = (x - enc.mean) / enc.scale;
+    std::int64_t k = 0;
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      LOUPE_RETURN_IF_ERROR(EncodeValue(inputs_[i], raw[i], row, encoded.data() + k));
+      k += EncodedWidth(inputs_[i]);
     }
     return Status::Ok();
   }
 
-  static void Apply(const Layer& layer, const std::vector<double>& in, std::vector<double>& out) {
+  static void Apply(const RefLayer& layer, const std::vector<double>& in, std::vector<double>& out) {
     switch (layer.kind) {
       case LayerKind::kLinear:
         out.assign(static_cast<std::size_t>(layer.out), 0.0);
@@ -103,17 +260,8 @@ class NativeModel final : public Model {
           out[static_cast<std::size_t>(o)] = sum;
         }
         return;
-      case LayerKind::kRelu:
-        out = in;
-        for (double& v : out) v = v > 0 ? v : 0;
-        return;
-      case LayerKind::kTanh:
-        out = in;
-        for (double& v : out) v = std::tanh(v);
-        return;
-      case LayerKind::kSigmoid:
-        out = in;
-        for (double& v : out) v = 1.0 / (1.0 + std::exp(-v));
+      case LayerKind::kLayerNorm:
+        ApplyLayerNorm(layer, in, out);
         return;
       case LayerKind::kSoftmax: {
         out = in;
@@ -124,12 +272,48 @@ class NativeModel final : public Model {
         for (double& v : out) v /= sum;
         return;
       }
+      default:
+        out = in;
+        for (double& v : out) v = Elementwise(layer.kind, v);
+        return;
+    }
+  }
+
+  static double Elementwise(LayerKind kind, double v) {
+    switch (kind) {
+      case LayerKind::kRelu:
+        return v > 0 ? v : 0;
+      case LayerKind::kTanh:
+        return std::tanh(v);
+      case LayerKind::kSigmoid:
+        return 1.0 / (1.0 + std::exp(-v));
+      case LayerKind::kGelu:
+        return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      case LayerKind::kGeluTanh:
+        return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+      default:
+        return v;  // dropout, flatten
+    }
+  }
+
+  static void ApplyLayerNorm(const RefLayer& layer, const std::vector<double>& in, std::vector<double>& out) {
+    double mean = 0, var = 0;
+    for (double v : in) mean += v;
+    mean /= static_cast<double>(in.size());
+    for (double v : in) var += (v - mean) * (v - mean);
+    var /= static_cast<double>(in.size());
+    out.resize(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      out[i] = (in[i] - mean) / std::sqrt(var + layer.eps) * layer.weight[i] +
+               (layer.bias.empty() ? 0 : layer.bias[i]);
     }
   }
 
   ModelInfo info_;
   std::vector<InputEncoding> inputs_;
-  std::vector<Layer> layers_;
+  std::vector<RefLayer> layers_;
+  Net net_;
+  bool sigmoid_output_ = false;
   std::int64_t encoded_width_;
 };
 
@@ -246,7 +430,8 @@ Result<InputEncoding> ReadInput(const ModelReader& reader, const std::string& p,
   LOUPE_ASSIGN_OR_RETURN(const std::string type, reader.String(p + "/type", where + " type"));
   if (type == "categorical") {
     enc.input.type = ColumnType::kCategorical;
-    LOUPE_ASSIGN_OR_RETURN(enc.input.levels, reader.Strings(p + "/levels", "levels of '" + enc.input.name + "'"));
+    LOUPE_ASSIGN_OR_RETURN(enc.input.levels,
+                           reader.Strings(p + "/levels", "levels of '" + enc.input.name + "'"));
     return enc;
   }
   if (type != "numeric") {
@@ -265,12 +450,13 @@ Result<InputEncoding> ReadInput(const ModelReader& reader, const std::string& p,
   return enc;
 }
 
-Result<Layer> ReadLayer(const ModelReader& reader, const std::string& p, std::size_t index, std::int64_t width) {
+Result<RefLayer> ReadLayer(const ModelReader& reader, const std::string& p, std::size_t index,
+                           std::int64_t width) {
   const json& node = *reader.Find(p);
   const std::string where = "layer " + std::to_string(index);
   if (!node.is_object()) return reader.Error(p, where + " must be a mapping with a type.");
   LOUPE_ASSIGN_OR_RETURN(const std::string type, reader.String(p + "/type", where + " type"));
-  Layer layer;
+  RefLayer layer;
   layer.in = layer.out = width;
   if (type == "linear") {
     LOUPE_RETURN_IF_ERROR(
@@ -291,22 +477,161 @@ Result<Layer> ReadLayer(const ModelReader& reader, const std::string& p, std::si
     return layer;
   }
   LOUPE_RETURN_IF_ERROR(CheckKeys(reader, node, p, {"type"}, where));
-  if (type == "relu") layer.kind = LayerKind::kRelu;
-  else if (type == "tanh") layer.kind = LayerKind::kTanh;
-  else if (type == "sigmoid") layer.kind = LayerKind::kSigmoid;
-  else if (type == "softmax") layer.kind = LayerKind::kSoftmax;
+  if (type == "relu")
+    layer.kind = LayerKind::kRelu;
+  else if (type == "tanh")
+    layer.kind = LayerKind::kTanh;
+  else if (type == "sigmoid")
+    layer.kind = LayerKind::kSigmoid;
+  else if (type == "softmax")
+    layer.kind = LayerKind::kSoftmax;
   else {
-    return reader.Error(p + "/type", "unknown layer type '" + type +
-                                         "'; expected linear, relu, tanh, sigmoid or softmax.");
+    return reader.Error(
+        p + "/type", "unknown layer type '" + type + "'; expected linear, relu, tanh, sigmoid or softmax.");
   }
   return layer;
 }
 
-Result<std::shared_ptr<const Model>> BuildModel(const config::YamlDocument& doc) {
+// The `layers` list in double precision: inline weights (the foundation's format), or dense layers named
+// into the weights file when `precision: f64` asks for the reference path.
+Result<std::vector<RefLayer>> ReadReferenceLayers(const ModelReader& reader, const config::YamlDocument& doc,
+                                                  const model::SafetensorsFile* weights, std::int64_t width,
+                                                  const std::filesystem::path& dir) {
+  const json& list = *reader.Find("/layers");
+  std::vector<RefLayer> layers;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string p = "/layers/" + std::to_string(i);
+    if (weights == nullptr) {
+      LOUPE_ASSIGN_OR_RETURN(RefLayer layer, ReadLayer(reader, p, i, width));
+      width = layer.out;
+      layers.push_back(std::move(layer));
+      continue;
+    }
+    model::ActivationShape shape;
+    shape.width = width;
+    const model::LayerContext context(doc, p, i, shape, weights, nn::Precision::kF32, dir);
+    if (!model::IsDenseType(context.type())) {
+      return context.Error("type",
+                           "precision f64 (the double-precision reference) computes dense layers only.");
+    }
+    LOUPE_ASSIGN_OR_RETURN(const model::DenseSpec spec, model::ReadDenseSpec(context));
+    width = spec.out;
+    layers.push_back(ToReference(spec));
+  }
+  return layers;
+}
+
+// The `layers` list on the nn ops, each built by its registered kind.
+Result<std::vector<std::unique_ptr<model::Layer>>> ReadNetLayers(
+    const ModelReader& reader, const config::YamlDocument& doc, const model::SafetensorsFile* weights,
+    model::ActivationShape shape, nn::Precision precision, const std::filesystem::path& dir) {
+  const json& list = *reader.Find("/layers");
+  std::vector<std::unique_ptr<model::Layer>> layers;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string p = "/layers/" + std::to_string(i);
+    if (!list[i].is_object())
+      return reader.Error(p, "layer " + std::to_string(i) + " must be a mapping with a type.");
+    LOUPE_ASSIGN_OR_RETURN(const std::string type,
+                           reader.String(p + "/type", "layer " + std::to_string(i) + " type"));
+    const model::LayerFactory* factory = model::Kinds().FindLayer(type);
+    if (factory == nullptr) {
+      return reader.Error(p + "/type", "unknown layer type '" + type +
+                                           "'; expected one of: " + model::Kinds().LayerTypes() + ".");
+    }
+    const model::LayerContext context(doc, p, i, shape, weights, precision, dir);
+    LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<model::Layer> layer, (*factory)(context));
+    shape = layer->output();
+    layers.push_back(std::move(layer));
+  }
+  return layers;
+}
+
+// The inputs: numeric and categorical ones with their preprocessing, or a registered kind (text).
+Result<std::vector<NetInput>> ReadInputs(const ModelReader& reader, const config::YamlDocument& doc,
+                                         const std::filesystem::path& dir) {
+  const json* inputs = reader.Find("/inputs");
+  if (inputs == nullptr || !inputs->is_array() || inputs->empty()) {
+    return reader.Error(inputs ? "/inputs" : "", "the model needs a non-empty list of 'inputs'.");
+  }
+  std::vector<NetInput> result;
+  for (std::size_t i = 0; i < inputs->size(); ++i) {
+    const std::string p = "/inputs/" + std::to_string(i);
+    const json& node = (*inputs)[i];
+    const std::string type = node.is_object() && node.contains("type") && node["type"].is_string()
+                                 ? node["type"].get<std::string>()
+                                 : "";
+    NetInput input;
+    if (const model::InputFactory* factory = model::Kinds().FindInput(type)) {
+      LOUPE_ASSIGN_OR_RETURN(input.encoder, (*factory)(model::InputContext(doc, p, i, dir)));
+      input.tabular.input = input.encoder->input();
+    } else {
+      LOUPE_ASSIGN_OR_RETURN(input.tabular, ReadInput(reader, p, i));
+    }
+    result.push_back(std::move(input));
+  }
+  for (std::size_t i = 0; i < result.size(); ++i) {
+    if (result.size() > 1 && result[i].encoder != nullptr && result[i].encoder->output().sequence) {
+      return reader.Error("/inputs/" + std::to_string(i),
+                          "input '" + result[i].tabular.input.name +
+                              "' is a sequence, which must be the model's only input.");
+    }
+  }
+  return result;
+}
+
+Result<nn::Precision> ReadPrecision(const ModelReader& reader, bool has_weights, bool& reference) {
+  std::string precision = has_weights ? "f32" : "f64";
+  if (reader.Find("/precision") != nullptr) {
+    LOUPE_ASSIGN_OR_RETURN(precision, reader.String("/precision", "precision"));
+  }
+  if (precision != "f32" && precision != "bf16" && precision != "f64") {
+    return reader.Error("/precision", "precision must be f32, bf16 or f64, found '" + precision + "'.");
+  }
+  if (precision != "f64" && !has_weights) {
+    return reader.Error("/precision", "precision " + precision +
+                                          " needs a 'weights' file; inline weights are computed in f64.");
+  }
+  reference = precision == "f64";
+  return precision == "bf16" ? nn::Precision::kBF16 : nn::Precision::kF32;
+}
+
+// Names the outputs and checks the last layer fits the task.
+Status ReadOutputs(const ModelReader& reader, const std::string& final_type, std::int64_t width,
+                   std::size_t layer_count, ModelInfo& info) {
+  const std::string last = "/layers/" + std::to_string(layer_count - 1);
+  if (info.task == Task::kClassification) {
+    LOUPE_ASSIGN_OR_RETURN(const std::vector<std::string> classes, reader.Strings("/classes", "classes"));
+    const bool binary = final_type == "sigmoid" && width == 1 && classes.size() == 2;
+    const bool multi = final_type == "softmax" && width == static_cast<std::int64_t>(classes.size());
+    if (!binary && !multi) {
+      return reader.Error(last,
+                          "a classifier must end in sigmoid over 1 output (2 classes) or softmax over one "
+                          "output per class; the last layer gives " +
+                              std::to_string(width) + " outputs for " + std::to_string(classes.size()) +
+                              " classes.");
+    }
+    info.output_names = classes;
+    info.raw_output_names = binary ? std::vector<std::string>{classes[1]} : classes;
+    return Status::Ok();
+  }
+  if (width != 1)
+    return reader.Error(last, "a regressor must end with 1 output, found " + std::to_string(width) + ".");
+  info.output_names = {"value"};
+  if (reader.Find("/outputs") != nullptr) {
+    LOUPE_ASSIGN_OR_RETURN(info.output_names, reader.Strings("/outputs", "outputs"));
+  }
+  info.raw_output_names = info.output_names;
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const Model>> BuildModel(const config::YamlDocument& doc,
+                                                const std::filesystem::path& dir) {
   const ModelReader reader(doc);
   if (!doc.value.is_object()) return reader.Error("", "a loupe.model/v1 file must be a mapping.");
-  LOUPE_RETURN_IF_ERROR(CheckKeys(reader, doc.value, "",
-                                  {"format", "name", "task", "classes", "outputs", "inputs", "layers"}, "the model"));
+  LOUPE_RETURN_IF_ERROR(
+      CheckKeys(reader, doc.value, "",
+                {"format", "name", "task", "classes", "outputs", "inputs", "layers", "weights", "precision"},
+                "the model"));
   LOUPE_ASSIGN_OR_RETURN(const std::string format, reader.String("/format", "format"));
   if (format != "loupe.model/v1") {
     return reader.Error("/format", "unsupported model format '" + format + "'; expected loupe.model/v1.");
@@ -319,54 +644,69 @@ Result<std::shared_ptr<const Model>> BuildModel(const config::YamlDocument& doc)
   }
   info.task = task == "classification" ? Task::kClassification : Task::kRegression;
 
-  const json* inputs = reader.Find("/inputs");
-  if (inputs == nullptr || !inputs->is_array() || inputs->empty()) {
-    return reader.Error(inputs ? "/inputs" : "", "the model needs a non-empty list of 'inputs'.");
+  std::optional<model::SafetensorsFile> weights;
+  if (reader.Find("/weights") != nullptr) {
+    LOUPE_ASSIGN_OR_RETURN(const std::string file, reader.String("/weights", "weights"));
+    LOUPE_ASSIGN_OR_RETURN(weights, model::SafetensorsFile::Open(dir / file));
   }
-  std::vector<InputEncoding> encodings;
-  std::int64_t width = 0;
-  for (std::size_t i = 0; i < inputs->size(); ++i) {
-    LOUPE_ASSIGN_OR_RETURN(InputEncoding enc, ReadInput(reader, "/inputs/" + std::to_string(i), i));
-    width += enc.input.type == ColumnType::kCategorical ? static_cast<std::int64_t>(enc.input.levels.size()) : 1;
-    info.inputs.push_back(enc.input);
-    encodings.push_back(std::move(enc));
-  }
-  const std::int64_t encoded_width = width;
+  bool reference = false;
+  LOUPE_ASSIGN_OR_RETURN(const nn::Precision precision,
+                         ReadPrecision(reader, weights.has_value(), reference));
 
+  LOUPE_ASSIGN_OR_RETURN(std::vector<NetInput> inputs, ReadInputs(reader, doc, dir));
+  model::ActivationShape shape;
+  for (const NetInput& input : inputs) {
+    info.inputs.push_back(input.tabular.input);
+    if (input.encoder != nullptr && input.encoder->output().sequence) {
+      shape = input.encoder->output();
+      continue;
+    }
+    shape.width += input.encoder != nullptr ? input.encoder->output().width
+                   : input.tabular.input.type == ColumnType::kCategorical
+                       ? static_cast<std::int64_t>(input.tabular.input.levels.size())
+                       : 1;
+  }
+  const std::int64_t encoded_width = shape.width;
   const json* layers_node = reader.Find("/layers");
   if (layers_node == nullptr || !layers_node->is_array() || layers_node->empty()) {
     return reader.Error(layers_node ? "/layers" : "", "the model needs a non-empty list of 'layers'.");
   }
-  std::vector<Layer> layers;
-  for (std::size_t i = 0; i < layers_node->size(); ++i) {
-    LOUPE_ASSIGN_OR_RETURN(Layer layer, ReadLayer(reader, "/layers/" + std::to_string(i), i, width));
-    width = layer.out;
-    layers.push_back(std::move(layer));
-  }
+  const std::string final_path = "/layers/" + std::to_string(layers_node->size() - 1) + "/type";
+  const std::string final_type = reader.Find(final_path) != nullptr && reader.Find(final_path)->is_string()
+                                     ? reader.Find(final_path)->get<std::string>()
+                                     : "";
 
-  const std::string last = "/layers/" + std::to_string(layers.size() - 1);
-  if (info.task == Task::kClassification) {
-    LOUPE_ASSIGN_OR_RETURN(const std::vector<std::string> classes, reader.Strings("/classes", "classes"));
-    const LayerKind final_kind = layers.back().kind;
-    const bool binary = final_kind == LayerKind::kSigmoid && width == 1 && classes.size() == 2;
-    const bool multi = final_kind == LayerKind::kSoftmax && width == static_cast<std::int64_t>(classes.size());
-    if (!binary && !multi) {
-      return reader.Error(last, "a classifier must end in sigmoid over 1 output (2 classes) or softmax over one "
-                                "output per class; the last layer gives " + std::to_string(width) +
-                                " outputs for " + std::to_string(classes.size()) + " classes.");
+  if (reference) {
+    std::vector<InputEncoding> encodings;
+    for (NetInput& input : inputs) {
+      if (input.encoder != nullptr) {
+        return reader.Error("/precision",
+                            "precision f64 (the double-precision reference) takes numeric and "
+                            "categorical inputs only.");
+      }
+      encodings.push_back(std::move(input.tabular));
     }
-    info.output_names = classes;
-    info.raw_output_names = binary ? std::vector<std::string>{classes[1]} : classes;
-  } else {
-    if (width != 1) return reader.Error(last, "a regressor must end with 1 output, found " + std::to_string(width) + ".");
-    info.output_names = {"value"};
-    if (reader.Find("/outputs") != nullptr) {
-      LOUPE_ASSIGN_OR_RETURN(info.output_names, reader.Strings("/outputs", "outputs"));
-    }
-    info.raw_output_names = info.output_names;
+    LOUPE_ASSIGN_OR_RETURN(
+        std::vector<RefLayer> layers,
+        ReadReferenceLayers(reader, doc, weights ? &*weights : nullptr, encoded_width, dir));
+    LOUPE_RETURN_IF_ERROR(ReadOutputs(reader, final_type, layers.back().out, layers.size(), info));
+    return std::shared_ptr<const Model>(std::make_shared<NativeModel>(std::move(info), std::move(encodings),
+                                                                      std::move(layers), encoded_width));
   }
+  Net net;
+  net.input_shape = shape;
+  net.inputs = std::move(inputs);
+  LOUPE_ASSIGN_OR_RETURN(net.layers, ReadNetLayers(reader, doc, &*weights, shape, precision, dir));
+  const model::ActivationShape output = net.layers.back()->output();
+  if (output.sequence) {
+    return reader.Error("/layers/" + std::to_string(net.layers.size() - 1),
+                        "the model must end with one vector per row, but its last layer gives " +
+                            output.ToString() + "; pool the sequence first.");
+  }
+  LOUPE_RETURN_IF_ERROR(ReadOutputs(reader, final_type, output.width, net.layers.size(), info));
+  const bool sigmoid_output = info.task == Task::kClassification && final_type == "sigmoid";
   return std::shared_ptr<const Model>(
-      std::make_shared<NativeModel>(std::move(info), std::move(encodings), std::move(layers), encoded_width));
+      std::make_shared<NativeModel>(std::move(info), std::move(net), sigmoid_output, encoded_width));
 }
 
 }  // namespace
@@ -374,7 +714,7 @@ Result<std::shared_ptr<const Model>> BuildModel(const config::YamlDocument& doc)
 Result<std::shared_ptr<const Model>> LoadNativeModel(const std::filesystem::path& path) {
   config::YamlParseOutcome parsed = config::LoadYamlFile(path);
   if (!parsed.diagnostics.empty()) return InvalidArgument(parsed.diagnostics.front().ToString());
-  return BuildModel(*parsed.document);
+  return BuildModel(*parsed.document, path.parent_path());
 }
 
 }  // namespace loupe

@@ -1,0 +1,244 @@
+// Dense, batched matmul, eltwise, softmax and layer norm on oneDNN (see ops.hpp for the threading rules).
+#include "nn/ops.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+
+#include "nn/runtime.hpp"
+
+namespace loupe::nn {
+
+using detail::CachedPrimitive;
+using detail::PrimitiveCache;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+namespace {
+
+// A float in a cache key, exactly (std::to_string would merge 1e-12 and 1e-13).
+std::string FloatKey(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%a", static_cast<double>(value));
+  return text;
+}
+
+std::string Dims(std::initializer_list<std::int64_t> values) {
+  std::string text = "[";
+  for (const std::int64_t v : values) text += (text.size() > 1 ? ", " : "") + std::to_string(v);
+  return text + "]";
+}
+
+// True when the CPU has native bf16 (AVX512-BF16 or AMX) and oneDNN creates a bf16 matmul for it.
+bool ProbeBf16() {
+  try {
+    detail::PinThread();
+    const auto isa = dnnl::get_effective_cpu_isa();
+    if (isa != dnnl::cpu_isa::avx512_core_bf16 && isa != dnnl::cpu_isa::avx512_core_amx) return false;
+    const dnnl::memory::desc src({64, 64}, dt::bf16, tag::ab), weights({64, 64}, dt::bf16, tag::any),
+        bias({1, 64}, dt::f32, tag::ab), dst({64, 64}, dt::f32, tag::ab);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst),
+                                          detail::UserScratchpadAttr(), detail::Engine());
+    return std::string(pd.impl_info_str()).find("ref") == std::string::npos;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+void NoticeBf16Fallback() {
+  static std::atomic<bool> told{false};
+  if (!told.exchange(true)) {
+    std::fprintf(stderr,
+                 "loupe: this CPU has no native bf16 (AVX512-BF16 or AMX); bf16 models compute in f32.\n");
+  }
+}
+
+CachedPrimitive MakeMatmul(const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                           const dnnl::memory::desc& bias, const dnnl::memory::desc& dst,
+                           const dnnl::primitive_attr& attr) {
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst), attr, detail::Engine());
+  CachedPrimitive made;
+  made.primitive = dnnl::matmul(pd);
+  made.scratchpad = pd.scratchpad_desc();
+  made.weights = pd.weights_desc();
+  made.implementation = pd.impl_info_str();
+  return made;
+}
+
+}  // namespace
+
+bool Bf16Supported() {
+  static const bool supported = ProbeBf16();
+  return supported;
+}
+
+// Weights reordered into the layouts the matmul primitives chose. The layout can differ with the batch
+// size (and differs with precision), so there is one reordered copy per layout, made on first use.
+struct DenseLayer::Prepared {
+  std::mutex mutex;
+  std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> weights;
+
+  dnnl::memory WeightsFor(const dnnl::memory::desc& layout, const std::vector<float>& weight, std::int64_t in,
+                          std::int64_t out) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& [desc, memory] : weights) {
+      if (desc == layout) return memory;
+    }
+    // PyTorch's [out, in] row-major is the [in, out] matrix matmul wants, stored column-major (ba).
+    const dnnl::memory::desc user({in, out}, dt::f32, tag::ba);
+    dnnl::memory reordered(layout, detail::Engine());
+    const dnnl::reorder::primitive_desc pd(detail::Engine(), user, detail::Engine(), layout,
+                                           detail::UserScratchpadAttr());
+    detail::Execute(dnnl::reorder(pd), pd.scratchpad_desc(),
+                    {{DNNL_ARG_FROM, detail::Wrap(user, weight.data())}, {DNNL_ARG_TO, reordered}});
+    weights.emplace_back(layout, reordered);
+    return reordered;
+  }
+};
+
+DenseLayer::DenseLayer(std::int64_t in, std::int64_t out, std::vector<float> weight, std::vector<float> bias)
+    : in_(in),
+      out_(out),
+      weight_(std::move(weight)),
+      bias_(std::move(bias)),
+      prepared_(std::make_unique<Prepared>()) {}
+DenseLayer::~DenseLayer() = default;
+DenseLayer::DenseLayer(DenseLayer&&) noexcept = default;
+DenseLayer& DenseLayer::operator=(DenseLayer&&) noexcept = default;
+
+Status DenseLayer::Forward(const float* x, std::int64_t n, float* y, Precision precision) const {
+  if (n == 0) return Status::Ok();
+  const bool bf16 = precision == Precision::kBF16 && Bf16Supported();
+  if (precision == Precision::kBF16 && !bf16) NoticeBf16Fallback();
+  const std::string shape = Dims({n, in_}) + " x " + Dims({out_, in_}) + (bf16 ? " bf16" : " f32");
+  return detail::Guard("dense layer " + shape, [&] {
+    const dt input_type = bf16 ? dt::bf16 : dt::f32;
+    const dnnl::memory::desc src({n, in_}, input_type, tag::ab), dst({n, out_}, dt::f32, tag::ab);
+    const dnnl::memory::desc bias =
+        bias_.empty() ? dnnl::memory::desc() : dnnl::memory::desc({1, out_}, dt::f32, tag::ab);
+    const auto primitive =
+        PrimitiveCache::Instance().Get("matmul:" + shape + (bias_.empty() ? "" : " bias"), [&] {
+          return MakeMatmul(src, dnnl::memory::desc({in_, out_}, input_type, tag::any), bias, dst,
+                            detail::UserScratchpadAttr());
+        });
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_WEIGHTS, prepared_->WeightsFor(primitive->weights, weight_, in_, out_)},
+        {DNNL_ARG_DST, detail::Wrap(dst, y)}};
+    if (!bias_.empty()) args[DNNL_ARG_BIAS] = detail::Wrap(bias, bias_.data());
+    thread_local std::vector<std::uint16_t> converted;
+    if (bf16) {
+      converted.resize(static_cast<std::size_t>(n * in_));
+      detail::ToBf16(x, converted.size(), converted.data());
+      args[DNNL_ARG_SRC] = detail::Wrap(src, converted.data());
+    } else {
+      args[DNNL_ARG_SRC] = detail::Wrap(src, x);
+    }
+    detail::Execute(primitive->primitive, primitive->scratchpad, std::move(args));
+  });
+}
+
+Status BatchedMatmul(const float* a, const float* b, float* c, std::int64_t batch, std::int64_t m,
+                     std::int64_t k, std::int64_t n, bool transpose_b, float alpha) {
+  if (batch == 0 || m == 0 || n == 0) return Status::Ok();
+  const std::string shape =
+      Dims({batch, m, k}) + " x " + (transpose_b ? Dims({batch, n, k}) + "^T" : Dims({batch, k, n}));
+  return detail::Guard("batched matmul " + shape, [&] {
+    const dnnl::memory::desc src({batch, m, k}, dt::f32, tag::abc), dst({batch, m, n}, dt::f32, tag::abc);
+    // A transposed b is the [batch, k, n] matrix stored as [batch, n, k]: format acb.
+    const dnnl::memory::desc weights({batch, k, n}, dt::f32, transpose_b ? tag::acb : tag::abc);
+    const auto primitive = PrimitiveCache::Instance().Get("bmm:" + shape + " alpha " + FloatKey(alpha), [&] {
+      dnnl::primitive_attr attr = detail::UserScratchpadAttr();
+      if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+      return MakeMatmul(src, weights, dnnl::memory::desc(), dst, attr);
+    });
+    detail::Execute(primitive->primitive, primitive->scratchpad,
+                    {{DNNL_ARG_SRC, detail::Wrap(src, a)},
+                     {DNNL_ARG_WEIGHTS, detail::Wrap(weights, b)},
+                     {DNNL_ARG_DST, detail::Wrap(dst, c)}});
+  });
+}
+
+namespace {
+
+dnnl::algorithm EltwiseAlgorithm(Activation activation) {
+  switch (activation) {
+    case Activation::kRelu:
+      return dnnl::algorithm::eltwise_relu;
+    case Activation::kGeluErf:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case Activation::kGeluTanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case Activation::kTanh:
+      return dnnl::algorithm::eltwise_tanh;
+    case Activation::kSigmoid:
+      return dnnl::algorithm::eltwise_logistic;
+  }
+  return dnnl::algorithm::eltwise_relu;
+}
+
+}  // namespace
+
+Status Activate(Activation activation, float* x, std::int64_t count) {
+  if (count == 0) return Status::Ok();
+  const auto algorithm = EltwiseAlgorithm(activation);
+  const std::string shape = Dims({count});
+  return detail::Guard("activation " + std::to_string(static_cast<int>(algorithm)) + " over " + shape, [&] {
+    const dnnl::memory::desc data({count}, dt::f32, tag::a);
+    const auto primitive = PrimitiveCache::Instance().Get(
+        "eltwise:" + std::to_string(static_cast<int>(algorithm)) + ":" + shape, [&] {
+          const dnnl::eltwise_forward::primitive_desc pd(
+              dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, data, 0.0f, 0.0f),
+              detail::UserScratchpadAttr(), detail::Engine());
+          return CachedPrimitive{dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+        });
+    const dnnl::memory memory = detail::Wrap(data, x);
+    detail::Execute(primitive->primitive, primitive->scratchpad,
+                    {{DNNL_ARG_SRC, memory}, {DNNL_ARG_DST, memory}});
+  });
+}
+
+Status Softmax(float* x, std::int64_t rows, std::int64_t cols) {
+  if (rows == 0 || cols == 0) return Status::Ok();
+  const std::string shape = Dims({rows, cols});
+  return detail::Guard("softmax over " + shape, [&] {
+    const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab);
+    const auto primitive = PrimitiveCache::Instance().Get("softmax:" + shape, [&] {
+      const dnnl::softmax_forward::primitive_desc pd(
+          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, 1),
+          detail::UserScratchpadAttr(), detail::Engine());
+      return CachedPrimitive{dnnl::softmax_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+    });
+    const dnnl::memory memory = detail::Wrap(data, x);
+    detail::Execute(primitive->primitive, primitive->scratchpad,
+                    {{DNNL_ARG_SRC, memory}, {DNNL_ARG_DST, memory}});
+  });
+}
+
+Status LayerNorm(const float* x, std::int64_t rows, std::int64_t cols, const float* gamma, const float* beta,
+                 float eps, float* y) {
+  if (rows == 0 || cols == 0) return Status::Ok();
+  const std::string shape = Dims({rows, cols});
+  return detail::Guard("layer norm over " + shape, [&] {
+    const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab), channels({cols}, dt::f32, tag::a);
+    auto flags = dnnl::normalization_flags::none;
+    if (gamma != nullptr) flags |= dnnl::normalization_flags::use_scale;
+    if (beta != nullptr) flags |= dnnl::normalization_flags::use_shift;
+    const auto primitive = PrimitiveCache::Instance().Get(
+        "layer_norm:" + shape + ":" + FloatKey(eps) + ":" + std::to_string(static_cast<unsigned>(flags)),
+        [&] {
+          const dnnl::layer_normalization_forward::primitive_desc pd(
+              dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, data, eps, flags),
+              detail::UserScratchpadAttr(), detail::Engine());
+          return CachedPrimitive{
+              dnnl::layer_normalization_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+        });
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, detail::Wrap(data, x)},
+                                               {DNNL_ARG_DST, detail::Wrap(data, y)}};
+    if (gamma != nullptr) args[DNNL_ARG_SCALE] = detail::Wrap(channels, gamma);
+    if (beta != nullptr) args[DNNL_ARG_SHIFT] = detail::Wrap(channels, beta);
+    detail::Execute(primitive->primitive, primitive->scratchpad, std::move(args));
+  });
+}
+
+}  // namespace loupe::nn
