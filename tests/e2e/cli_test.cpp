@@ -176,5 +176,69 @@ TEST_F(CliTest, DescribeShowsTheParameterSpec) {
             "loupe: unknown explainer 'pipetest.nois'; did you mean 'pipetest.noise'?\n");
 }
 
+// XGBoost models (tests/fixtures/xgboost): `loupe predict` on the JSON file itself, an unsupported
+// objective as bad input, and a pipeline explaining the credit classifier with shap.exact.
+const std::filesystem::path kXgbFixtures = std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/xgboost";
+const std::filesystem::path kCreditCsv = std::filesystem::path(LOUPE_TEST_DATA_DIR) / "credit_data.csv";
+
+TEST_F(CliTest, PredictReadsAnXGBoostJsonModel) {
+  const CliResult r = Loupe("predict --model '" + (kXgbFixtures / "credit_xgb.json").string() + "' --data '" +
+                            kCreditCsv.string() + "' -o p.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(ReadText(dir_ / "p.csv"));
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "good,bad");
+  const auto reference = nlohmann::json::parse(ReadText(kXgbFixtures / "credit_xgb_reference.json"));
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    const double good = std::stod(line.substr(0, line.find(',')));
+    const double bad = std::stod(line.substr(line.find(',') + 1));
+    EXPECT_NEAR(good + bad, 1.0, 1e-12);
+    if (rows < 300) EXPECT_NEAR(bad, reference["prediction"][rows][0].get<double>(), 1e-5) << "row " << rows;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 4454);
+}
+
+TEST_F(CliTest, PredictWithAnUnsupportedXGBoostObjectiveExitsTwo) {
+  std::string model = ReadText(kXgbFixtures / "diabetes_xgb.json");
+  model.replace(model.find("reg:squarederror"), 16, "reg:tweedie");
+  WriteText(dir_ / "tweedie.json", model);
+  const CliResult r = Loupe("predict --model tweedie.json --data data.csv");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "loupe: tweedie.json: /learner/objective/name: expected one of the objectives binary:logistic, "
+            "reg:squarederror, multi:softprob or multi:softmax, found 'reg:tweedie'.\n");
+}
+
+TEST_F(CliTest, ShapExactExplainsAnXGBoostClassifier) {
+  WriteText(dir_ / "p.yaml", "version: 1\nname: credit-xgb\nseed: 3\ndata:\n  path: '" + kCreditCsv.string() +
+                                 "'\n  target: Status\n  positive: bad\nmodel:\n  type: xgboost\n  path: '" +
+                                 (kXgbFixtures / "credit_xgb.json").string() +
+                                 "'\nsteps:\n  - {id: shap, explainer: shap.exact, rows: '0:3', params: "
+                                 "{background: 20}}\noutput:\n  dir: out\n  formats: [json]\n");
+  const CliResult r = Loupe("run p.yaml -q --plugin-path '" + std::string(LOUPE_PLUGIN_DIR) + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(ReadText(dir_ / "out" / "shap.json"));
+  EXPECT_EQ(out["kind"], "feature_attribution");
+  EXPECT_EQ(out["output_names"], nlohmann::json::array({"good", "bad"}));
+  ASSERT_EQ(out["feature_names"].size(), 13u);
+  ASSERT_EQ(out["values"].size(), 3u);
+  EXPECT_LT(out["quality"]["additivity_residual"].get<double>(), 1e-9);
+  // base + sum of attributions = the model's P(bad), which equals XGBoost's prediction.
+  const auto reference = nlohmann::json::parse(ReadText(kXgbFixtures / "credit_xgb_reference.json"));
+  for (int row = 0; row < 3; ++row) {
+    double total = out["base_values"][row][1];
+    double spread = 0;
+    for (const auto& v : out["values"][row][1]) {
+      total += v.get<double>();
+      spread += std::abs(v.get<double>());
+    }
+    EXPECT_NEAR(total, reference["prediction"][row][0].get<double>(), 1e-5) << "row " << row;
+    EXPECT_GT(spread, 1e-3) << "row " << row;
+  }
+}
+
 }  // namespace
 }  // namespace loupe::e2e

@@ -229,4 +229,51 @@ TEST(AbiLayoutTest, PluginInfo) {
   EXPECT_EQ(offsetof(LoupePluginInfo, explainers), 48u);
   EXPECT_EQ(offsetof(LoupePluginInfo, n_explainers), 56u);
 }
+
+TEST(AbiValuesTest, TreeEnsembleConstants) {
+  EXPECT_STREQ(LOUPE_TREE_ENSEMBLE_CAPABILITY, "tree_ensemble");
+  EXPECT_EQ(sizeof(LoupeTreeSplitRule), 4u);
+  EXPECT_EQ(sizeof(LoupeTreeLink), 4u);
+  EXPECT_EQ(LOUPE_TREE_SPLIT_LESS, 1);
+  EXPECT_EQ(LOUPE_TREE_SPLIT_LESS_EQUAL, 2);
+  EXPECT_EQ(LOUPE_TREE_LINK_IDENTITY, 1);
+  EXPECT_EQ(LOUPE_TREE_LINK_LOGISTIC, 2);
+  EXPECT_EQ(LOUPE_TREE_LINK_SOFTMAX, 3);
+}
+
+TEST(AbiLayoutTest, Tree) {
+  EXPECT_EQ(sizeof(LoupeTree), 112u);
+  EXPECT_EQ(alignof(LoupeTree), 8u);
+  EXPECT_EQ(offsetof(LoupeTree, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeTree, output), 4u);
+  EXPECT_EQ(offsetof(LoupeTree, n_nodes), 8u);
+  EXPECT_EQ(offsetof(LoupeTree, max_depth), 16u);
+  EXPECT_EQ(offsetof(LoupeTree, reserved0), 20u);
+  EXPECT_EQ(offsetof(LoupeTree, left), 24u);
+  EXPECT_EQ(offsetof(LoupeTree, right), 32u);
+  EXPECT_EQ(offsetof(LoupeTree, feature), 40u);
+  EXPECT_EQ(offsetof(LoupeTree, threshold), 48u);
+  EXPECT_EQ(offsetof(LoupeTree, default_left), 56u);
+  EXPECT_EQ(offsetof(LoupeTree, is_leaf), 64u);
+  EXPECT_EQ(offsetof(LoupeTree, is_categorical), 72u);
+  EXPECT_EQ(offsetof(LoupeTree, value), 80u);
+  EXPECT_EQ(offsetof(LoupeTree, cover), 88u);
+  EXPECT_EQ(offsetof(LoupeTree, category_offsets), 96u);
+  EXPECT_EQ(offsetof(LoupeTree, categories), 104u);
+}
+
+TEST(AbiLayoutTest, TreeEnsemble) {
+  EXPECT_EQ(sizeof(LoupeTreeEnsemble), 64u);
+  EXPECT_EQ(alignof(LoupeTreeEnsemble), 8u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, split_rule), 4u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, link), 8u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, max_depth), 12u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, n_outputs), 16u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, base_margin), 24u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, n_features), 32u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, features), 40u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, n_trees), 48u);
+  EXPECT_EQ(offsetof(LoupeTreeEnsemble, trees), 56u);
+}
 }  // namespace

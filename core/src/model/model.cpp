@@ -6,6 +6,7 @@
 
 #include "loupe/core/explainer.hpp"
 #include "model/native_model.hpp"
+#include "model/xgboost_model.hpp"
 
 namespace loupe {
 
@@ -14,8 +15,10 @@ const char* OutputSpaceName(OutputSpace space) { return space == OutputSpace::kR
 
 namespace {
 
-// "native" for YAML model files, "xgboost" for JSON ones (XGBoost's save_model writes JSON).
+// "native" for YAML model files, "xgboost" for JSON ones (XGBoost's save_model writes JSON): a file named
+// *.json or whose first non-blank character is '{'.
 std::string DetectModelType(const std::filesystem::path& path) {
+  if (path.extension() == ".json") return "xgboost";
   std::ifstream in(path);
   char first = 0;
   while (in.get(first) && std::isspace(static_cast<unsigned char>(first))) {
@@ -32,11 +35,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   }
   const std::string resolved = type == "auto" ? DetectModelType(path) : type;
   if (resolved == "native") return LoadNativeModel(path);
-  if (resolved == "xgboost") {
-    return Unsupported("'" + path.string() +
-                       "' is an XGBoost model, which this build of Loupe cannot load yet; use a loupe.model/v1 "
-                       "file.");
-  }
+  if (resolved == "xgboost") return LoadXGBoostModel(path);
   return InvalidArgument("unknown model type '" + type + "'; expected native or xgboost.");
 }
 
@@ -62,7 +61,8 @@ Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr
                                "' takes it as categorical; list it under data.categorical.");
       }
       std::map<std::string, double> model_code;
-      for (std::size_t l = 0; l < input.levels.size(); ++l) model_code[input.levels[l]] = static_cast<double>(l);
+      for (std::size_t l = 0; l < input.levels.size(); ++l)
+        model_code[input.levels[l]] = static_cast<double>(l);
       for (const std::string& level : column->schema().levels) {
         const auto it = model_code.find(level);
         mapping.push_back(it == model_code.end() ? std::nan("") : it->second);  // unknown level: all zeros
@@ -87,7 +87,8 @@ Result<Tensor> FeatureModel::Predict(const TensorView& inputs, OutputSpace space
                            DTypeName(inputs.dtype()) + " " + ShapeToString(inputs.shape()) + ".");
   }
   if (space == OutputSpace::kProbability && model_->Info().task != Task::kClassification) {
-    return InvalidArgument("model '" + model_->Info().name + "' is a regressor and has no probability outputs.");
+    return InvalidArgument("model '" + model_->Info().name +
+                           "' is a regressor and has no probability outputs.");
   }
   const std::int64_t n = inputs.dim(0);
   const auto n_inputs = static_cast<std::int64_t>(input_source_.size());

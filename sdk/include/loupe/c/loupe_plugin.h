@@ -333,6 +333,77 @@ typedef struct LoupePluginInfo {
 typedef const LoupePluginInfo* (*LoupePluginEntryFn)(uint32_t host_abi_major, uint32_t host_abi_minor,
                                                       char* error, size_t error_capacity);
 
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "tree_ensemble" (version 1): the trees of a gradient-boosted or random-forest model  */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_TREE_ENSEMBLE_CAPABILITY, 1) returns a
+ *  `const LoupeTreeEnsemble*` (NULL when the model has no trees). Everything it points to is owned by the
+ *  model and stays valid and unchanged while the explain call runs.
+ *
+ *  Evaluating the ensemble on a row x of the MODEL's inputs (see `features`): start every tree at node 0
+ *  and, until a leaf is reached, move to left[node] or right[node]:
+ *   - x[feature[node]] is NaN (missing): left when default_left[node] is non-zero, else right;
+ *   - numeric split (is_categorical[node] == 0): left when x < threshold[node] (split_rule LESS) or
+ *     x <= threshold[node] (LESS_EQUAL). Thresholds are doubles chosen so that this comparison on the f64
+ *     input gives exactly the decision of the original model (XGBoost compares in f32);
+ *   - categorical split: right when x is a category code c >= 0 (truncated toward zero, below 2^24) listed
+ *     in categories[category_offsets[node] .. category_offsets[node + 1]) (sorted, ascending), left
+ *     otherwise, unknown codes included (XGBoost's rule: the listed set goes right).
+ *  margin[o] = base_margin[o] + the sum of value[leaf] over the trees whose `output` is o. The model's
+ *  outputs are link(margin): see LoupeTreeLink.
+ *
+ *  Feature indices refer to the model's own inputs, in `features` order, which in general is NOT the
+ *  order of the pipeline's feature matrix: map them by name (features[i].name). A categorical input's
+ *  codes index features[i].levels; the pipeline's codes index its own levels, so map those by level
+ *  name too (a data level the model does not know is treated as missing by the host's model_predict). */
+#define LOUPE_TREE_ENSEMBLE_CAPABILITY "tree_ensemble"
+
+typedef int32_t LoupeTreeSplitRule;
+#define LOUPE_TREE_SPLIT_LESS 1       /**< x < threshold goes left (XGBoost) */
+#define LOUPE_TREE_SPLIT_LESS_EQUAL 2 /**< x <= threshold goes left (scikit-learn, LightGBM) */
+
+typedef int32_t LoupeTreeLink;
+#define LOUPE_TREE_LINK_IDENTITY 1 /**< regression: the output is the margin */
+#define LOUPE_TREE_LINK_LOGISTIC 2 /**< binary: P(class 1) = 1 / (1 + exp(-margin[0])), P(class 0) = 1 - it */
+#define LOUPE_TREE_LINK_SOFTMAX 3  /**< multi-class: probabilities = softmax(margin[0..n_outputs)) */
+
+/** One tree as parallel arrays over its n_nodes nodes; node 0 is the root. Nodes unreachable from the
+ *  root (XGBoost's deleted nodes) may be present and are ignored. */
+typedef struct LoupeTree {
+  uint32_t struct_size; /**< sizeof(LoupeTree) as the producer knew it */
+  int32_t output;       /**< the raw output (margin index, 0..n_outputs-1) this tree adds to */
+  int64_t n_nodes;
+  int32_t max_depth; /**< edges on the longest root-to-leaf path (0: the root is a leaf) */
+  int32_t reserved0;
+  const int32_t* left;            /**< child index, -1 at leaves */
+  const int32_t* right;           /**< child index, -1 at leaves */
+  const int32_t* feature;         /**< index into LoupeTreeEnsemble::features, -1 at leaves */
+  const double* threshold;        /**< numeric splits (see the split rule); NaN elsewhere */
+  const uint8_t* default_left;    /**< non-zero: a missing value goes left */
+  const uint8_t* is_leaf;         /**< non-zero at leaves */
+  const uint8_t* is_categorical;  /**< non-zero at categorical splits */
+  const double* value;            /**< leaves: the amount added to the margin (tree weights applied);
+                                       inner nodes: the cover-weighted mean of their children's values,
+                                       the node's expectation used by path-dependent TreeSHAP */
+  const double* cover;            /**< training rows' weight through the node (XGBoost: sum of hessians) */
+  const int64_t* category_offsets; /**< n_nodes + 1 offsets into `categories`; equal at other nodes */
+  const int32_t* categories;       /**< the category codes a categorical split sends right, per node */
+} LoupeTree;
+
+typedef struct LoupeTreeEnsemble {
+  uint32_t struct_size; /**< sizeof(LoupeTreeEnsemble) as the producer knew it */
+  LoupeTreeSplitRule split_rule;
+  LoupeTreeLink link;
+  int32_t max_depth;               /**< the deepest tree's max_depth */
+  int64_t n_outputs;               /**< raw outputs (margins): 1 for regression and binary, K classes */
+  const double* base_margin;       /**< n_outputs: the margin before any tree (XGBoost: from base_score) */
+  int64_t n_features;
+  const LoupeColumnInfo* features; /**< the model's inputs by index: name, type, levels (categoricals) */
+  int64_t n_trees;
+  const LoupeTree* const* trees; /**< n_trees pointers (each tree carries its own struct_size) */
+} LoupeTreeEnsemble;
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
