@@ -1,0 +1,354 @@
+#include "model/text_model.hpp"
+
+#include <algorithm>
+
+#include "loupe/core/attention.hpp"
+#include "model/layer_registry.hpp"
+#include "model/text_layers.hpp"
+#include "model/tokenizer.hpp"
+
+namespace loupe::model {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t kChunkRows = 64;  // texts per network pass; bounds memory for any batch size
+
+class TextNetworkModel final : public Model, public TextModel, public AttentionSource, public Network {
+ public:
+  TextNetworkModel(ModelInfo info, Tokenizer tokenizer, std::vector<std::unique_ptr<Layer>> layers,
+                   bool final_softmax)
+      : info_(std::move(info)),
+        tokenizer_(std::move(tokenizer)),
+        layers_(std::move(layers)),
+        final_softmax_(final_softmax) {
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const auto* attention = dynamic_cast<const AttentionLayer*>(layers_[i].get());
+      if (attention == nullptr || !attention->records()) continue;
+      if (attention->heads() > 0) {
+        self_attention_.push_back(i);
+        heads_ = attention->heads();
+      } else {
+        pooling_ = static_cast<std::int64_t>(i);
+      }
+    }
+  }
+
+  void AttachLayers() {
+    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->Attach(*this, i);
+  }
+
+  // --- Model ---
+  const ModelInfo& Info() const override { return info_; }
+
+  Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
+    (void)batch;
+    (void)space;
+    return InvalidArgument("model '" + info_.name + "' reads text: its input '" + info_.inputs[0].name +
+                           "' holds row numbers of a dataset's text column, which only the host can resolve; "
+                           "evaluate it through a FeatureModel or the model's text capability.");
+  }
+
+  const void* Capability(std::string_view name) const override {
+    if (name == kTextCapability) return static_cast<const TextModel*>(this);
+    if (name == kAttentionCapability && (!self_attention_.empty() || pooling_ >= 0)) {
+      return static_cast<const AttentionSource*>(this);
+    }
+    for (const auto& layer : layers_) {
+      if (const void* capability = layer->Capability(name)) return capability;
+    }
+    return nullptr;
+  }
+
+  // --- TextModel ---
+  Result<TokenizedText> Tokenize(std::string_view text) const override { return tokenizer_.Tokenize(text); }
+
+  Result<Tensor> PredictText(const std::vector<std::string>& texts, OutputSpace space) const override {
+    const std::size_t n_out = info_.OutputNames(space).size();
+    const auto n = static_cast<std::int64_t>(texts.size());
+    Tensor result(DType::kF64, {n, static_cast<std::int64_t>(n_out)});
+    const std::size_t end =
+        final_softmax_ && space == OutputSpace::kRaw ? layers_.size() - 1 : layers_.size();
+    Activations out;
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t stop = std::min(n, begin + kChunkRows);
+      std::int64_t length = 0;
+      LOUPE_RETURN_IF_ERROR(RunTexts(texts, begin, stop, end, out, length, nullptr, nullptr));
+      double* dst = result.data<double>() + begin * static_cast<std::int64_t>(n_out);
+      std::copy(out.values.begin(), out.values.begin() + (stop - begin) * static_cast<std::int64_t>(n_out),
+                dst);
+    }
+    return result;
+  }
+
+  // --- AttentionSource ---
+  std::int64_t AttentionLayers() const override { return static_cast<std::int64_t>(self_attention_.size()); }
+  std::int64_t AttentionHeads() const override { return heads_; }
+  bool HasPooling() const override { return pooling_ >= 0; }
+
+  Result<std::vector<AttentionMaps>> Attention(const std::vector<std::string>& texts) const override {
+    std::vector<AttentionMaps> maps(texts.size());
+    const auto n = static_cast<std::int64_t>(texts.size());
+    const std::size_t end = pooling_ >= 0             ? static_cast<std::size_t>(pooling_) + 1
+                            : self_attention_.empty() ? 0
+                                                      : self_attention_.back() + 1;
+    Activations out;
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t stop = std::min(n, begin + kChunkRows);
+      std::vector<std::vector<float>> recorded(layers_.size());
+      std::vector<TokenizedText> tokens;
+      std::int64_t t = 0;
+      LOUPE_RETURN_IF_ERROR(RunTexts(texts, begin, stop, end, out, t, &recorded, &tokens));
+      for (std::int64_t r = 0; r < stop - begin; ++r) {
+        AttentionMaps& m = maps[static_cast<std::size_t>(begin + r)];
+        m.tokens = std::move(tokens[static_cast<std::size_t>(r)]);
+        const std::int64_t len = m.tokens.size();
+        m.layers = AttentionLayers();
+        m.heads = heads_;
+        m.probabilities.reserve(static_cast<std::size_t>(m.layers * m.heads * len * len));
+        for (std::size_t l : self_attention_) {
+          const std::vector<float>& a = recorded[l];  // [n, H, t, t]
+          for (std::int64_t h = 0; h < heads_; ++h) {
+            for (std::int64_t q = 0; q < len; ++q) {
+              const float* row = a.data() + ((r * heads_ + h) * t + q) * t;
+              m.probabilities.insert(m.probabilities.end(), row, row + len);
+            }
+          }
+        }
+        if (pooling_ >= 0) {
+          const float* w = recorded[static_cast<std::size_t>(pooling_)].data() + r * t;
+          m.pooling.assign(w, w + len);
+        }
+      }
+    }
+    return maps;
+  }
+
+  // --- Network ---
+  Status Run(const TensorView& batch, std::size_t end, Activations& out) const override {
+    (void)end;
+    (void)out;
+    return Predict(batch, OutputSpace::kRaw).status();
+  }
+
+ private:
+  // Runs layers [0, end) on texts [begin, stop); `length` receives the padded token length. With
+  // `recorded`, every layer that has attention records it at its index; `tokens` receives the tokens.
+  Status RunTexts(const std::vector<std::string>& texts, std::int64_t begin, std::int64_t stop,
+                  std::size_t end, Activations& out, std::int64_t& length,
+                  std::vector<std::vector<float>>* recorded, std::vector<TokenizedText>* tokens) const {
+    std::vector<TokenizedText> tokenized;
+    for (std::int64_t i = begin; i < stop; ++i) {
+      tokenized.push_back(tokenizer_.Tokenize(texts[static_cast<std::size_t>(i)]));
+    }
+    TokenBatch batch = tokenizer_.Pad(tokenized);
+    length = batch.length;
+    Activations a, b;
+    a.n = batch.rows;
+    a.t = batch.length;
+    a.ids = std::move(batch.ids);
+    a.lengths = std::move(batch.lengths);
+    for (std::size_t l = 0; l < end; ++l) {
+      const auto* attention = recorded ? dynamic_cast<const AttentionLayer*>(layers_[l].get()) : nullptr;
+      if (attention != nullptr && attention->records()) {
+        LOUPE_RETURN_IF_ERROR(attention->ForwardRecording(a, b, (*recorded)[l]));
+      } else {
+        LOUPE_RETURN_IF_ERROR(layers_[l]->Forward(a, b));
+      }
+      std::swap(a, b);
+    }
+    out = std::move(a);
+    if (tokens != nullptr) *tokens = std::move(tokenized);
+    return Status::Ok();
+  }
+
+  ModelInfo info_;
+  Tokenizer tokenizer_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  bool final_softmax_;
+  std::vector<std::size_t> self_attention_;
+  std::int64_t heads_ = 0;
+  std::int64_t pooling_ = -1;
+};
+
+Status ErrorAt(const config::YamlDocument& doc, const std::string& pointer, const std::string& message) {
+  return InvalidArgument(Diagnostic{doc.At(pointer), message}.ToString());
+}
+
+const json* Find(const config::YamlDocument& doc, const std::string& pointer) {
+  const json::json_pointer p(pointer);
+  return doc.value.contains(p) ? &doc.value.at(p) : nullptr;
+}
+
+Result<std::string> String(const config::YamlDocument& doc, const std::string& pointer,
+                           const std::string& what) {
+  const json* v = Find(doc, pointer);
+  if (v == nullptr)
+    return ErrorAt(doc, pointer.substr(0, pointer.rfind('/')), "the model has no '" + what + "'.");
+  if (!v->is_string())
+    return ErrorAt(doc, pointer, "'" + what + "' must be a string, found " + v->dump() + ".");
+  return v->get<std::string>();
+}
+
+Status CheckKeys(const config::YamlDocument& doc, const std::string& pointer,
+                 const std::vector<std::string>& allowed, const std::string& where) {
+  const json* node = Find(doc, pointer);
+  if (node == nullptr || !node->is_object()) return ErrorAt(doc, pointer, where + " must be a mapping.");
+  for (const auto& [key, value] : node->items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string list;
+    for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    return InvalidArgument(
+        Diagnostic{doc.KeyAt(pointer + "/" + key),
+                   "unknown key '" + key + "' in " + where + "; expected one of: " + list + "."}
+            .ToString());
+  }
+  return Status::Ok();
+}
+
+Result<Tokenizer> ReadTokenizer(const config::YamlDocument& doc, const std::filesystem::path& dir) {
+  LOUPE_RETURN_IF_ERROR(
+      CheckKeys(doc, "/tokenizer", {"type", "vocab", "lowercase", "max_length"}, "the tokenizer"));
+  TokenizerOptions options;
+  LOUPE_ASSIGN_OR_RETURN(const std::string type, String(doc, "/tokenizer/type", "tokenizer.type"));
+  if (type == "wordpiece") {
+    options.kind = TokenizerKind::kWordPiece;
+  } else if (type != "whitespace") {
+    return ErrorAt(doc, "/tokenizer/type",
+                   "unknown tokenizer type '" + type + "'; expected whitespace or wordpiece.");
+  }
+  if (const json* lower = Find(doc, "/tokenizer/lowercase")) {
+    if (!lower->is_boolean())
+      return ErrorAt(doc, "/tokenizer/lowercase", "tokenizer.lowercase must be true or false.");
+    options.lowercase = lower->get<bool>();
+  }
+  if (const json* max = Find(doc, "/tokenizer/max_length")) {
+    if (!max->is_number_integer() || max->get<std::int64_t>() < 2) {
+      return ErrorAt(doc, "/tokenizer/max_length",
+                     "tokenizer.max_length must be a whole number of at least 2, found " + max->dump() + ".");
+    }
+    options.max_length = max->get<std::int64_t>();
+  }
+  LOUPE_ASSIGN_OR_RETURN(const std::string vocab, String(doc, "/tokenizer/vocab", "tokenizer.vocab"));
+  Result<Tokenizer> tokenizer = Tokenizer::FromFile(dir / vocab, options);
+  if (!tokenizer.ok()) return ErrorAt(doc, "/tokenizer/vocab", tokenizer.status().message());
+  return tokenizer;
+}
+
+}  // namespace
+
+bool IsTextModel(const config::YamlDocument& doc) {
+  const json* type = Find(doc, "/input/type");
+  return Find(doc, "/tokenizer") != nullptr || (type != nullptr && type->is_string() && *type == "text");
+}
+
+Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& doc,
+                                                   const std::filesystem::path& path) {
+  LOUPE_RETURN_IF_ERROR(CheckKeys(
+      doc, "", {"format", "name", "task", "classes", "outputs", "input", "tokenizer", "weights", "layers"},
+      "the text model"));
+  LOUPE_ASSIGN_OR_RETURN(const std::string format, String(doc, "/format", "format"));
+  if (format != "loupe.model/v1") {
+    return ErrorAt(doc, "/format", "unsupported model format '" + format + "'; expected loupe.model/v1.");
+  }
+  ModelInfo info;
+  LOUPE_ASSIGN_OR_RETURN(info.name, String(doc, "/name", "name"));
+  LOUPE_ASSIGN_OR_RETURN(const std::string task, String(doc, "/task", "task"));
+  if (task != "classification" && task != "regression") {
+    return ErrorAt(doc, "/task", "task must be classification or regression, found '" + task + "'.");
+  }
+  info.task = task == "classification" ? Task::kClassification : Task::kRegression;
+  LOUPE_RETURN_IF_ERROR(CheckKeys(doc, "/input", {"name", "type"}, "the input"));
+  ModelInput input;
+  input.type = ColumnType::kText;
+  LOUPE_ASSIGN_OR_RETURN(input.name, String(doc, "/input/name", "input.name"));
+  LOUPE_ASSIGN_OR_RETURN(const std::string input_type, String(doc, "/input/type", "input.type"));
+  if (input_type != "text") {
+    return ErrorAt(
+        doc, "/input/type",
+        "a model with a tokenizer reads text: input.type must be text, found '" + input_type + "'.");
+  }
+  info.inputs.push_back(input);
+  if (Find(doc, "/tokenizer") == nullptr) return ErrorAt(doc, "", "a text model needs a 'tokenizer'.");
+  const std::filesystem::path dir = path.parent_path();
+  LOUPE_ASSIGN_OR_RETURN(Tokenizer tokenizer, ReadTokenizer(doc, dir));
+  LOUPE_ASSIGN_OR_RETURN(const std::string weights_name, String(doc, "/weights", "weights"));
+  Result<SafetensorsFile> weights = SafetensorsFile::Open(dir / weights_name);
+  if (!weights.ok()) return ErrorAt(doc, "/weights", weights.status().message());
+
+  const json* layers_node = Find(doc, "/layers");
+  if (layers_node == nullptr || !layers_node->is_array() || layers_node->empty()) {
+    return ErrorAt(doc, layers_node ? "/layers" : "", "the model needs a non-empty list of 'layers'.");
+  }
+  ActivationShape shape;
+  shape.sequence = true;
+  shape.ids = true;
+  std::vector<std::unique_ptr<Layer>> layers;
+  std::string last_type;
+  for (std::size_t i = 0; i < layers_node->size(); ++i) {
+    const std::string pointer = "/layers/" + std::to_string(i);
+    const LayerContext context(doc, pointer, i, shape, &*weights, nn::Precision::kF32, dir);
+    const json* type = Find(doc, pointer + "/type");
+    if (type == nullptr || !type->is_string())
+      return ErrorAt(doc, pointer, "layer " + std::to_string(i) + " needs a type.");
+    const LayerFactory* factory = Kinds().FindLayer(type->get<std::string>());
+    if (factory == nullptr) {
+      return ErrorAt(doc, pointer + "/type",
+                     "unknown layer type '" + type->get<std::string>() +
+                         "'; expected one of: " + Kinds().LayerTypes() + ".");
+    }
+    if (i == 0 && *type != "embedding") {
+      return ErrorAt(
+          doc, pointer + "/type",
+          "the first layer of a text model must be an embedding, found '" + type->get<std::string>() + "'.");
+    }
+    if (i == 0) {
+      LOUPE_ASSIGN_OR_RETURN(const Shape table, context.WeightShape("weight"));
+      if (table.empty() || table[0] != tokenizer.vocab_size()) {
+        return ErrorAt(doc, pointer,
+                       "layer 0 (embedding " + context.name() + "): weight has shape " +
+                           ShapeToString(table) + " but the tokenizer's vocabulary has " +
+                           std::to_string(tokenizer.vocab_size()) + " tokens.");
+      }
+    }
+    LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<Layer> layer, (*factory)(context));
+    shape = layer->output();
+    last_type = type->get<std::string>();
+    layers.push_back(std::move(layer));
+  }
+  const std::string last = "/layers/" + std::to_string(layers.size() - 1);
+  if (shape.sequence) {
+    return ErrorAt(doc, last,
+                   "the model ends with a sequence " + shape.ToString() +
+                       "; add a pool layer (cls, mean, last or attention) before the output.");
+  }
+  const bool final_softmax = last_type == "softmax";
+  if (info.task == Task::kClassification) {
+    const json* classes = Find(doc, "/classes");
+    if (classes == nullptr || !classes->is_array() || classes->empty()) {
+      return ErrorAt(doc, classes ? "/classes" : "", "a classifier needs a non-empty list of 'classes'.");
+    }
+    for (const json& c : *classes)
+      info.output_names.push_back(c.is_string() ? c.get<std::string>() : c.dump());
+    if (!final_softmax || shape.width != static_cast<std::int64_t>(info.output_names.size())) {
+      return ErrorAt(doc, last,
+                     "a text classifier must end in softmax over one output per class; the last layer is " +
+                         last_type + " with " + std::to_string(shape.width) + " outputs for " +
+                         std::to_string(info.output_names.size()) + " classes.");
+    }
+    info.raw_output_names = info.output_names;
+  } else {
+    if (shape.width != 1) {
+      return ErrorAt(doc, last,
+                     "a regressor must end with 1 output, found " + std::to_string(shape.width) + ".");
+    }
+    info.output_names = info.raw_output_names = {"value"};
+  }
+  const bool softmax_output = final_softmax && info.task == Task::kClassification;
+  auto model = std::make_shared<TextNetworkModel>(std::move(info), std::move(tokenizer), std::move(layers),
+                                                  softmax_output);
+  model->AttachLayers();
+  return std::shared_ptr<const Model>(std::move(model));
+}
+
+}  // namespace loupe::model
