@@ -1,0 +1,569 @@
+#include "group_explainer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "consistency.hpp"
+#include "decisions.hpp"
+#include "groups.hpp"
+#include "loupe/sdk/error.hpp"
+#include "loupe/sdk/params.hpp"
+#include "metrics.hpp"
+#include "sampling.hpp"
+
+namespace loupe::fairness {
+namespace {
+
+using loupe::sdk::DescribeJson;
+using loupe::sdk::Host;
+using loupe::sdk::InvalidArgument;
+using nlohmann::json;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::uint64_t kBootstrapStream = 0xF41B0000;  // + class index
+
+json Num(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
+
+// The rows a report is computed on, after dropping rows with a missing label, group or weight.
+struct Rows {
+  std::vector<std::int64_t> data_rows;  // data row indices
+  std::vector<std::int32_t> group;      // group index
+  std::vector<std::int32_t> label;      // true class index, -1 when the label is no model class
+  std::vector<double> weight;
+  bool weighted = false;
+};
+
+// Per-class inputs of one report.
+struct ClassReport {
+  std::string prefix;  // "" for binary, "class 'x': " in one-vs-rest notes
+  GroupCounts counts;
+  std::vector<double> mean_score;                    // per group, weighted mean probability of the class
+  std::vector<std::vector<std::int64_t>> cell_rows;  // per cell (group*4 + y*2 + y_pred): indices into Rows
+  std::vector<double> y_pred;                        // 0/1 per row, for consistency
+};
+
+json RatesJson(const Confusion& weighted, double rows) {
+  const Rates r = ComputeRates(weighted);
+  return json{{"n", rows},
+              {"weighted_n", Num(weighted.Total())},
+              {"base_rate", Num(r.base_rate)},
+              {"selection_rate", Num(r.selection_rate)},
+              {"tpr", Num(r.tpr)},
+              {"fpr", Num(r.fpr)},
+              {"tnr", Num(r.tnr)},
+              {"fnr", Num(r.fnr)},
+              {"ppv", Num(r.ppv)},
+              {"npv", Num(r.npv)},
+              {"fdr", Num(r.fdr)},
+              {"for", Num(r.for_rate)},
+              {"accuracy", Num(r.accuracy)},
+              {"error_rate", Num(r.error_rate)},
+              {"f1", Num(r.f1)},
+              {"balanced_accuracy", Num(r.balanced_accuracy)}};
+}
+
+// Notes on a group's undefined rates, one sentence per group.
+void GroupNotes(const std::string& prefix, const std::string& name, const Confusion& c, double rows,
+                std::vector<std::string>* notes) {
+  std::vector<std::string> parts;
+  if (rows > 0 && c.Total() == 0) {
+    parts.push_back("its rows all have weight 0, so every rate is undefined");
+  } else {
+    if (c.Positives() == 0) parts.push_back("no favourable true labels, so tpr and fnr are undefined");
+    if (c.Negatives() == 0) parts.push_back("no unfavourable true labels, so fpr and tnr are undefined");
+    if (c.Selected() == 0) parts.push_back("no favourable predictions, so ppv and fdr are undefined");
+    if (c.NotSelected() == 0) parts.push_back("no unfavourable predictions, so npv and for are undefined");
+  }
+  if (parts.empty()) return;
+  std::string text = prefix + "group '" + name + "' has ";
+  for (std::size_t i = 0; i < parts.size(); ++i) text += (i ? "; " : "") + parts[i];
+  notes->push_back(text);
+}
+
+// numpy's default (linear) quantile of sorted values.
+double Quantile(const std::vector<double>& sorted, double q) {
+  const double h = (static_cast<double>(sorted.size()) - 1) * q;
+  const auto lo = static_cast<std::size_t>(std::floor(h));
+  if (lo + 1 >= sorted.size()) return sorted.back();
+  return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[lo + 1] - sorted[lo]);
+}
+
+}  // namespace
+
+std::vector<Bound> ParseBounds(const json& bounds) {
+  std::vector<Bound> out;
+  if (bounds.is_null()) return out;
+  if (!bounds.is_object()) {
+    throw InvalidArgument(
+        "parameter 'bounds' must map metric names (\"aif360.disparate_impact\") to {min, max}, found " +
+        DescribeJson(bounds));
+  }
+  for (const auto& item : bounds.items()) {
+    const std::string& key = item.key();
+    const auto dot = key.find('.');
+    const std::string block = key.substr(0, dot);
+    if (dot == std::string::npos || (block != "aif360" && block != "fairlearn" && block != "loupe")) {
+      throw InvalidArgument(
+          "parameter 'bounds' keys must be 'aif360.<metric>', 'fairlearn.<metric>' or "
+          "'loupe.<metric>', found '" +
+          key + "'");
+    }
+    const json& spec = item.value();
+    json lo = nullptr, hi = nullptr;
+    if (spec.is_array() && spec.size() == 2) {
+      lo = spec[0];
+      hi = spec[1];
+    } else if (spec.is_object()) {
+      for (const auto& side : spec.items()) {
+        if (side.key() != "min" && side.key() != "max") {
+          throw InvalidArgument("parameter 'bounds' entry '" + key +
+                                "' may only hold 'min' and 'max', found '" + side.key() + "'");
+        }
+      }
+      lo = spec.value("min", json(nullptr));
+      hi = spec.value("max", json(nullptr));
+    } else {
+      throw InvalidArgument("parameter 'bounds' entry '" + key +
+                            "' must be {min: a, max: b} or [a, b], found " + DescribeJson(spec));
+    }
+    for (const json* side : {&lo, &hi}) {
+      if (!side->is_null() && !side->is_number()) {
+        throw InvalidArgument("parameter 'bounds' entry '" + key + "' must give numbers or null, found " +
+                              DescribeJson(*side));
+      }
+    }
+    if (lo.is_null() && hi.is_null()) {
+      throw InvalidArgument("parameter 'bounds' entry '" + key + "' sets neither min nor max");
+    }
+    out.push_back(Bound{key, lo.is_null() ? kNaN : lo.get<double>(), hi.is_null() ? kNaN : hi.get<double>()});
+  }
+  return out;
+}
+
+GroupExplainer::GroupExplainer(const Host& host) {
+  const auto& p = host.Params();
+  threshold_ = p.Get<double>("threshold");
+  n_boot_ = p.Get<std::int64_t>("n_boot");
+  const json ci = p.Get<json>("ci");
+  if (!ci.is_array() || ci.size() != 2 || !ci[0].is_number() || !ci[1].is_number() ||
+      ci[0].get<double>() < 0 || ci[1].get<double>() > 1 || ci[0].get<double>() >= ci[1].get<double>()) {
+    throw InvalidArgument("parameter 'ci' must be two quantiles [lo, hi] with 0 <= lo < hi <= 1, found " +
+                          ci.dump());
+  }
+  ci_ = {ci[0].get<double>(), ci[1].get<double>()};
+  equalized_odds_mean_ = p.Get<std::string>("agg") == "mean";
+  bounds_ = ParseBounds(p.GetOr<json>("bounds", nullptr));
+  n_neighbors_ = p.Get<std::int64_t>("n_neighbors");
+  standardize_ = p.Get<bool>("standardize");
+  consistency_max_rows_ = p.Get<std::int64_t>("consistency_max_rows");
+  concentration_ = p.Get<double>("concentration");
+  const json bins = p.GetOr<json>("bins", nullptr);
+  if (!bins.is_null() && !bins.is_object()) {
+    throw InvalidArgument(
+        "parameter 'bins' must map numeric sensitive columns to lists of bin edges, found " +
+        DescribeJson(bins));
+  }
+}
+
+void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
+  const loupe::sdk::DatasetInfo data = host.Dataset();
+  const ClassSetup setup = ResolveClasses(host, data);
+  const std::vector<std::string> sensitive = SensitiveColumns(host, data);
+  if (data.target.empty()) {
+    throw loupe::sdk::Unsupported(
+        "fairness.group compares decisions with true labels, but the pipeline's data has no "
+        "target column (set data.target)");
+  }
+  const std::vector<std::int64_t> step_rows = host.StepRows();
+  const Grouping grouping =
+      BuildGroups(host, step_rows, sensitive, host.Params().GetOr<json>("bins", nullptr));
+  const std::vector<char> privileged =
+      PrivilegedGroups(grouping, host.Params().GetOr<json>("privileged", nullptr));
+  std::vector<std::string> notes;
+
+  // True labels as class indices.
+  const loupe::sdk::Column target = host.Column(data.target);
+  std::vector<std::int32_t> label_of(step_rows.size(), -2);  // -2 missing
+  for (std::size_t i = 0; i < step_rows.size(); ++i) {
+    const double v = target.values[static_cast<std::size_t>(step_rows[i])];
+    if (std::isnan(v)) continue;
+    const std::string text =
+        target.info.IsCategorical() ? target.info.levels[static_cast<std::size_t>(v)] : FormatNumber(v);
+    const auto it = std::find(setup.classes.begin(), setup.classes.end(), text);
+    label_of[i] = it == setup.classes.end() ? -1 : static_cast<std::int32_t>(it - setup.classes.begin());
+  }
+  // Sample weights.
+  Rows rows;
+  std::vector<double> weight_of(step_rows.size(), 1.0);
+  if (host.Params().Has("sample_weight")) {
+    const std::string name = host.Params().Get<std::string>("sample_weight");
+    const loupe::sdk::Column column = host.Column(name);
+    if (!column.info.IsNumeric()) {
+      throw InvalidArgument("parameter 'sample_weight' must name a numeric column, found column '" + name +
+                            "' of another type");
+    }
+    for (std::size_t i = 0; i < step_rows.size(); ++i) {
+      const double w = column.values[static_cast<std::size_t>(step_rows[i])];
+      if (!std::isnan(w) && (w < 0 || !std::isfinite(w))) {
+        throw InvalidArgument("parameter 'sample_weight' column '" + name +
+                              "' must hold finite weights >= 0, found " + FormatNumber(w) + " in data row " +
+                              std::to_string(step_rows[i]));
+      }
+      weight_of[i] = w;
+    }
+    rows.weighted = true;
+  }
+  std::int64_t dropped_label = 0, dropped_group = 0, dropped_weight = 0, unknown_label = 0;
+  for (std::size_t i = 0; i < step_rows.size(); ++i) {
+    if (grouping.group_of[i] < 0) {
+      ++dropped_group;
+      continue;
+    }
+    if (label_of[i] == -2) {
+      ++dropped_label;
+      continue;
+    }
+    if (std::isnan(weight_of[i])) {
+      ++dropped_weight;
+      continue;
+    }
+    if (label_of[i] == -1) ++unknown_label;
+    rows.data_rows.push_back(step_rows[i]);
+    rows.group.push_back(grouping.group_of[i]);
+    rows.label.push_back(label_of[i]);
+    rows.weight.push_back(weight_of[i]);
+  }
+  if (dropped_group > 0) {
+    notes.push_back(std::to_string(dropped_group) +
+                    " rows are left out: a sensitive value is missing or outside every bin");
+  }
+  if (dropped_label > 0)
+    notes.push_back(std::to_string(dropped_label) + " rows are left out: the target '" + data.target +
+                    "' is missing");
+  if (dropped_weight > 0)
+    notes.push_back(std::to_string(dropped_weight) + " rows are left out: their sample weight is missing");
+  if (unknown_label > 0) {
+    notes.push_back(std::to_string(unknown_label) +
+                    " rows have a target label that is none of the model's classes; they "
+                    "count as unfavourable for every class");
+  }
+  if (!grouping.empty_intersections.empty()) {
+    std::string listed;
+    for (const auto& name : grouping.empty_intersections)
+      listed += (listed.empty() ? "'" : ", '") + name + "'";
+    notes.push_back("intersections without rows are not groups: " + listed);
+  }
+  if (rows.data_rows.empty()) {
+    throw InvalidArgument(
+        "fairness.group has no rows left to measure: every step row lacks a sensitive value, a "
+        "target label or a weight");
+  }
+  if (grouping.size() == 1) {
+    notes.push_back("there is only one group ('" + grouping.group_names[0] +
+                    "'): differences are 0 and ratios 1 by definition, and pairwise metrics are undefined");
+  }
+  const auto n = static_cast<std::int64_t>(rows.data_rows.size());
+  const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
+  const std::vector<double> probabilities = PredictRows(host, host.Features(), rows.data_rows, n_classes);
+  std::vector<std::int32_t> decision(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    decision[static_cast<std::size_t>(i)] = Decide(&probabilities[i * n_classes], setup, threshold_);
+
+  // Nearest neighbours for consistency, shared by all classes.
+  std::vector<std::int64_t> neighbours;
+  std::string consistency_why;
+  if (n > consistency_max_rows_) {
+    consistency_why =
+        "consistency compares every row with every other and is computed up to parameter "
+        "'consistency_max_rows' = " +
+        std::to_string(consistency_max_rows_) + " rows, found " + std::to_string(n);
+  } else if (n < n_neighbors_) {
+    consistency_why = "consistency needs at least n_neighbors = " + std::to_string(n_neighbors_) +
+                      " rows, found " + std::to_string(n);
+  } else {
+    const loupe::sdk::Matrix x = host.Features();
+    std::vector<double> features(static_cast<std::size_t>(n * x.cols()));
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::copy(x.Row(rows.data_rows[static_cast<std::size_t>(i)]),
+                x.Row(rows.data_rows[static_cast<std::size_t>(i)]) + x.cols(),
+                features.begin() + i * x.cols());
+    }
+    if (std::any_of(features.begin(), features.end(), [](double v) { return std::isnan(v); })) {
+      consistency_why = "consistency measures distances between feature rows and some features are missing";
+    } else {
+      neighbours = NearestNeighbours(host, std::move(features), n, x.cols(), n_neighbors_, standardize_);
+    }
+  }
+
+  MetricOptions options;
+  options.group_names = grouping.group_names;
+  options.privileged = privileged;
+  options.equalized_odds_mean = equalized_odds_mean_;
+  options.concentration = concentration_;
+  const auto n_groups = grouping.size();
+
+  auto report = [&](std::int32_t cls, const std::string& prefix, std::vector<std::string>* report_notes) {
+    ClassReport r;
+    r.counts.weighted.assign(n_groups, Confusion{});
+    r.counts.rows.assign(n_groups, Confusion{});
+    r.cell_rows.assign(n_groups * 4, {});
+    r.y_pred.resize(static_cast<std::size_t>(n));
+    std::vector<double> score_sum(n_groups, 0.0);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto s = static_cast<std::size_t>(i);
+      const bool y = rows.label[s] == cls;
+      const bool yhat = decision[s] == cls;
+      const auto g = static_cast<std::size_t>(rows.group[s]);
+      auto add = [&](Confusion& c, double w) { (y ? (yhat ? c.tp : c.fn) : (yhat ? c.fp : c.tn)) += w; };
+      add(r.counts.weighted[g], rows.weight[s]);
+      add(r.counts.rows[g], 1.0);
+      score_sum[g] += rows.weight[s] * probabilities[static_cast<std::size_t>(i * n_classes + cls)];
+      r.cell_rows[g * 4 + (y ? 2 : 0) + (yhat ? 1 : 0)].push_back(i);
+      r.y_pred[s] = yhat ? 1.0 : 0.0;
+    }
+    std::vector<Metric> metrics = EvaluateMetrics(r.counts, options);
+    // Consistency joins the aif360 block (not bootstrapped: it is not a function of the group counts).
+    double consistency = kNaN;
+    if (!neighbours.empty()) consistency = ConsistencyScore(neighbours, r.y_pred, n_neighbors_);
+    metrics.push_back(Metric{"aif360", "consistency", consistency, consistency_why});
+
+    // Bootstrap: replicate b resamples the n rows with replacement; only the cell sums matter.
+    const std::size_t n_count_metrics = metrics.size() - 1;
+    std::vector<double> replicates(static_cast<std::size_t>(n_boot_) * n_count_metrics, kNaN);
+    if (n_boot_ > 0) {
+      std::vector<std::int64_t> sizes;
+      for (const auto& cell : r.cell_rows) sizes.push_back(static_cast<std::int64_t>(cell.size()));
+      host.ParallelFor(0, n_boot_, 4, [&](std::int64_t begin, std::int64_t end) {
+        host.ThrowIfCancelled();
+        for (std::int64_t b = begin; b < end; ++b) {
+          loupe::sdk::Rng rng =
+              host.Rng(static_cast<std::uint64_t>(b), kBootstrapStream + static_cast<std::uint64_t>(cls));
+          const std::vector<std::int64_t> drawn = Multinomial(n, sizes, rng);
+          GroupCounts counts;
+          counts.weighted.assign(n_groups, Confusion{});
+          counts.rows.assign(n_groups, Confusion{});
+          for (std::size_t k = 0; k < drawn.size(); ++k) {
+            double w = static_cast<double>(drawn[k]);
+            if (rows.weighted) {
+              w = 0;
+              const auto& members = r.cell_rows[k];
+              for (std::int64_t j = 0; j < drawn[k]; ++j) {
+                w += rows.weight[static_cast<std::size_t>(members[rng.Below(members.size())])];
+              }
+            }
+            const std::size_t g = k / 4;
+            double* w_slot[4] = {&counts.weighted[g].tn, &counts.weighted[g].fp, &counts.weighted[g].fn,
+                                 &counts.weighted[g].tp};
+            double* n_slot[4] = {&counts.rows[g].tn, &counts.rows[g].fp, &counts.rows[g].fn,
+                                 &counts.rows[g].tp};
+            *w_slot[k % 4] = w;
+            *n_slot[k % 4] = static_cast<double>(drawn[k]);
+          }
+          const std::vector<Metric> values = EvaluateMetrics(counts, options);
+          for (std::size_t m = 0; m < n_count_metrics; ++m)
+            replicates[static_cast<std::size_t>(b) * n_count_metrics + m] = values[m].value;
+        }
+      });
+    }
+
+    json out;
+    json groups = json::array();
+    Confusion all;
+    double all_rows = 0, all_score = 0;
+    for (std::size_t g = 0; g < n_groups; ++g) {
+      json entry = {{"name", grouping.group_names[g]}};
+      json attributes = json::object();
+      for (std::size_t c = 0; c < sensitive.size(); ++c)
+        attributes[sensitive[c]] = grouping.group_values[g][c];
+      entry["attributes"] = attributes;
+      if (!privileged.empty()) entry["privileged"] = privileged[g] != 0;
+      entry.update(RatesJson(r.counts.weighted[g], r.counts.rows[g].Total()));
+      entry["mean_score"] = Num(Divide(score_sum[g], r.counts.weighted[g].Total()));
+      groups.push_back(entry);
+      GroupNotes(prefix, grouping.group_names[g], r.counts.weighted[g], r.counts.rows[g].Total(),
+                 report_notes);
+      all += r.counts.weighted[g];
+      all_rows += r.counts.rows[g].Total();
+      all_score += score_sum[g];
+    }
+    out["groups"] = groups;
+    out["overall"] = RatesJson(all, all_rows);
+    out["overall"]["mean_score"] = Num(Divide(all_score, all.Total()));
+
+    json blocks = {{"aif360", json::object()}, {"fairlearn", json::object()}, {"loupe", json::object()}};
+    for (std::size_t m = 0; m < metrics.size(); ++m) {
+      const Metric& metric = metrics[m];
+      json value = Num(metric.value);
+      if (n_boot_ > 0 && m < n_count_metrics) {
+        std::vector<double> sample;
+        for (std::int64_t b = 0; b < n_boot_; ++b) {
+          const double v = replicates[static_cast<std::size_t>(b) * n_count_metrics + m];
+          if (std::isfinite(v)) sample.push_back(v);
+        }
+        std::sort(sample.begin(), sample.end());
+        json ci = sample.empty() ? json(nullptr)
+                                 : json::array({Quantile(sample, ci_[0]), Quantile(sample, ci_[1])});
+        value = json{{"value", value}, {"ci", ci}};
+        const auto undefined = n_boot_ - static_cast<std::int64_t>(sample.size());
+        if (undefined > 0 && std::isfinite(metric.value)) {
+          report_notes->push_back(prefix + metric.block + "." + metric.name + ": " +
+                                  std::to_string(undefined) + " of " + std::to_string(n_boot_) +
+                                  " bootstrap replicates left it undefined; its interval uses the others");
+        }
+      }
+      blocks[metric.block][metric.name] = value;
+      if (!metric.note.empty()) {
+        report_notes->push_back(prefix + metric.block + "." + metric.name +
+                                (std::isfinite(metric.value) ? ": " : " is null: ") + metric.note);
+      }
+    }
+    if (n_boot_ > 0 && !std::isnan(consistency)) {
+      report_notes->push_back(prefix +
+                              "aif360.consistency has no interval: it depends on the features, not only on "
+                              "the group counts the bootstrap redraws");
+    }
+    out["metrics"] = blocks;
+
+    // Verdicts against the bounds.
+    json verdicts = json::array();
+    for (const Bound& bound : bounds_) {
+      const auto dot = bound.metric.find('.');
+      const std::string block = bound.metric.substr(0, dot), name = bound.metric.substr(dot + 1);
+      if (!blocks[block].contains(name)) {
+        throw InvalidArgument("parameter 'bounds' names metric '" + bound.metric +
+                              "', which fairness.group does not report");
+      }
+      const json& entry = blocks[block][name];
+      const json value = entry.is_object() ? entry["value"] : entry;
+      auto inside = [&](double v) {
+        return (std::isnan(bound.min) || v >= bound.min) && (std::isnan(bound.max) || v <= bound.max);
+      };
+      json verdict = {
+          {"metric", bound.metric}, {"value", value}, {"min", Num(bound.min)}, {"max", Num(bound.max)}};
+      verdict["pass"] = value.is_null() ? json(nullptr) : json(inside(value.get<double>()));
+      if (entry.is_object() && entry["ci"].is_array()) {
+        verdict["ci_pass"] = inside(entry["ci"][0].get<double>()) && inside(entry["ci"][1].get<double>());
+      }
+      verdicts.push_back(verdict);
+    }
+    out["verdicts"] = verdicts;
+    return out;
+  };
+
+  std::vector<std::string> report_notes;
+  json main = report(setup.favorable, "", &report_notes);
+  if (!setup.binary()) {
+    json one_vs_rest = json::object();
+    for (std::int32_t c = 0; c < static_cast<std::int32_t>(n_classes); ++c) {
+      std::vector<std::string> class_notes;
+      one_vs_rest[setup.classes[static_cast<std::size_t>(c)]] =
+          c == setup.favorable
+              ? main
+              : report(c, "class '" + setup.classes[static_cast<std::size_t>(c)] + "': ", &class_notes);
+      for (auto& note : class_notes) report_notes.push_back(std::move(note));
+    }
+    result.SetJson("one_vs_rest", one_vs_rest);
+  }
+  notes.insert(notes.end(), report_notes.begin(), report_notes.end());
+
+  result.SetStrings("sensitive", sensitive);
+  result.SetStrings("classes", setup.classes);
+  result.SetString("favorable", setup.classes[static_cast<std::size_t>(setup.favorable)]);
+  result.SetString("decision", setup.binary() ? "threshold" : "argmax");
+  if (setup.binary()) result.SetNumber("threshold", threshold_);
+  if (!privileged.empty()) {
+    std::vector<std::string> priv, unpriv;
+    for (std::size_t g = 0; g < n_groups; ++g)
+      (privileged[g] ? priv : unpriv).push_back(grouping.group_names[g]);
+    result.SetJson("privileged_groups", priv);
+    result.SetJson("unprivileged_groups", unpriv);
+  }
+  result.SetJson("groups", main["groups"]);
+  result.SetJson("overall", main["overall"]);
+  result.SetJson("metrics", main["metrics"]);
+  result.SetJson("verdicts", main["verdicts"]);
+  bool all_pass = true, undetermined = false;
+  for (const auto& verdict : main["verdicts"]) {
+    if (verdict["pass"].is_null())
+      undetermined = true;
+    else
+      all_pass = all_pass && verdict["pass"].get<bool>();
+  }
+  result.SetJson("passed",
+                 main["verdicts"].empty() || (undetermined && all_pass) ? json(nullptr) : json(all_pass));
+  result.SetStrings("notes", notes);
+  result.SetNumber("quality.rows", static_cast<double>(n));
+  result.SetNumber("quality.rows_left_out", static_cast<double>(step_rows.size()) - static_cast<double>(n));
+  result.SetNumber("quality.groups", static_cast<double>(n_groups));
+  result.SetNumber("quality.n_boot", static_cast<double>(n_boot_));
+  result.SetNumber("quality.model_evaluations", static_cast<double>(n));
+}
+
+loupe::sdk::ExplainerDef GroupExplainer::Definition() {
+  using loupe::sdk::Param;
+  return loupe::sdk::ExplainerDef::Of<GroupExplainer>("fairness.group")
+      .Summary(
+          "Group fairness of a classifier's decisions: per-group rates and AIF360- and fairlearn-convention "
+          "metrics, with bootstrap intervals and pass/fail bounds.")
+      .Kind("fairness_report")
+      .Scope(LOUPE_SCOPE_GLOBAL)
+      .Parameters({
+          Param::StringList("sensitive")
+              .Doc("Sensitive columns; several form intersectional groups (default: the "
+                   "pipeline's sensitive columns)."),
+          Param::Json("privileged")
+              .Doc("Privileged groups for AIF360-style metrics: a value, a list, {column: "
+                   "value(s)} or a list of such objects."),
+          Param::String("favorable")
+              .Doc("The favourable class label (default: the pipeline's positive label, else "
+                   "the second class)."),
+          Param::Float("threshold")
+              .Default(0.5)
+              .Min(0)
+              .Max(1)
+              .Doc("Binary models: a row is favourable when the favourable class's probability is at least "
+                   "this."),
+          Param::Json("bins").Doc(
+              "Bin edges for numeric sensitive columns, {column: [e0, e1, ...]}, right-closed "
+              "buckets (e_i, e_i+1] as pandas.cut."),
+          Param::String("sample_weight")
+              .Doc("Numeric column of sample weights; counts become sums of weights."),
+          Param::Int("n_boot").Default(0).Min(0).Max(100000).Doc(
+              "Bootstrap replicates for confidence intervals (0: none)."),
+          Param::Json("ci")
+              .Default(nlohmann::json::array({0.025, 0.975}))
+              .Doc("Quantiles [lo, hi] of the bootstrap distribution reported as the interval."),
+          Param::Enum("agg", {"worst_case", "mean"})
+              .Default("worst_case")
+              .Doc("fairlearn's aggregation of the TPR and FPR parts of equalized odds."),
+          Param::Json("bounds")
+              .Default(nlohmann::json{{"aif360.disparate_impact", {{"min", 0.8}}},
+                                      {"loupe.four_fifths_impact_ratio", {{"min", 0.8}}}})
+              .Doc("Pass/fail bounds per metric, {\"block.metric\": {min, max}}; default: the four-fifths "
+                   "rule."),
+          Param::Int("n_neighbors")
+              .Default(5)
+              .Min(1)
+              .Max(1000)
+              .Doc("Neighbours per row for AIF360's consistency."),
+          Param::Bool("standardize")
+              .Default(false)
+              .Doc("Z-score the features before consistency's nearest-neighbour search (AIF360 uses them as "
+                   "given)."),
+          Param::Int("consistency_max_rows")
+              .Default(20000)
+              .Min(0)
+              .Doc("Consistency is an all-pairs search; above this many rows it is reported as null."),
+          Param::Float("concentration")
+              .Default(1.0)
+              .Min(0)
+              .Doc("Dirichlet concentration of smoothed empirical differential fairness (AIF360's default "
+                   "1)."),
+      });
+}
+
+}  // namespace loupe::fairness

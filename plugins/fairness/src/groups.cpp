@@ -1,0 +1,277 @@
+#include "groups.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "loupe/sdk/error.hpp"
+#include "loupe/sdk/params.hpp"
+
+namespace loupe::fairness {
+namespace {
+
+using loupe::sdk::DescribeJson;
+using loupe::sdk::InvalidArgument;
+
+std::string JoinQuoted(const std::vector<std::string>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", '" : "'") + items[i] + "'";
+  return out;
+}
+
+// One sensitive column coded 0..K-1 over the step rows (-1 = missing).
+struct CodedColumn {
+  std::vector<std::string> values;
+  std::vector<std::int32_t> codes;
+};
+
+std::vector<double> ReadEdges(const std::string& column, const nlohmann::json& spec) {
+  if (!spec.is_array() || spec.size() < 2) {
+    throw InvalidArgument("parameter 'bins' must give column '" + column +
+                          "' a list of at least 2 increasing bin edges, found " + DescribeJson(spec));
+  }
+  std::vector<double> edges;
+  for (const auto& edge : spec) {
+    if (!edge.is_number() || !std::isfinite(edge.get<double>()) ||
+        (!edges.empty() && edge.get<double>() <= edges.back())) {
+      throw InvalidArgument("parameter 'bins' must give column '" + column +
+                            "' strictly increasing finite numbers, found " + spec.dump());
+    }
+    edges.push_back(edge.get<double>());
+  }
+  return edges;
+}
+
+CodedColumn CodeColumn(const loupe::sdk::Column& column, const std::vector<std::int64_t>& rows,
+                       const nlohmann::json& bins) {
+  CodedColumn out;
+  const std::string& name = column.info.name;
+  const bool has_bins = bins.is_object() && bins.contains(name);
+  if (column.info.IsCategorical()) {
+    if (has_bins) {
+      throw InvalidArgument("parameter 'bins' gives edges for column '" + name +
+                            "', which is categorical (bins apply to numeric columns)");
+    }
+    out.values = column.info.levels;
+    for (const std::int64_t row : rows) {
+      const double code = column.values[static_cast<std::size_t>(row)];
+      out.codes.push_back(std::isnan(code) ? -1 : static_cast<std::int32_t>(code));
+    }
+    return out;
+  }
+  if (!column.info.IsNumeric()) {
+    throw InvalidArgument("parameter 'sensitive' names column '" + name +
+                          "', which is text; expected a categorical or numeric column");
+  }
+  if (has_bins) {
+    const std::vector<double> edges = ReadEdges(name, bins.at(name));
+    for (std::size_t j = 0; j + 1 < edges.size(); ++j) {
+      out.values.push_back("(" + FormatNumber(edges[j]) + ", " + FormatNumber(edges[j + 1]) + "]");
+    }
+    for (const std::int64_t row : rows) {
+      const double x = column.values[static_cast<std::size_t>(row)];
+      // Right-closed buckets (e_j, e_{j+1}]: the first edge not below x closes x's bucket.
+      const auto it = std::lower_bound(edges.begin(), edges.end(), x);
+      const bool inside = !std::isnan(x) && it != edges.end() && it != edges.begin();
+      out.codes.push_back(inside ? static_cast<std::int32_t>(it - edges.begin() - 1) : -1);
+    }
+    return out;
+  }
+  std::vector<double> distinct;
+  for (const std::int64_t row : rows) {
+    const double x = column.values[static_cast<std::size_t>(row)];
+    if (!std::isnan(x)) distinct.push_back(x);
+  }
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  if (distinct.size() > kMaxDistinctNumericValues) {
+    throw InvalidArgument("sensitive column '" + name + "' is numeric with " +
+                          std::to_string(distinct.size()) + " distinct values, more than the " +
+                          std::to_string(kMaxDistinctNumericValues) +
+                          " that form groups by themselves; give it edges with parameter 'bins', e.g. {" +
+                          name + ": [0, 30, 45, 60, 100]}");
+  }
+  for (const double x : distinct) out.values.push_back(FormatNumber(x));
+  for (const std::int64_t row : rows) {
+    const double x = column.values[static_cast<std::size_t>(row)];
+    out.codes.push_back(std::isnan(x)
+                            ? -1
+                            : static_cast<std::int32_t>(
+                                  std::lower_bound(distinct.begin(), distinct.end(), x) - distinct.begin()));
+  }
+  return out;
+}
+
+std::string ScalarText(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number()) return FormatNumber(value.get<double>());
+  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+  throw InvalidArgument("parameter 'privileged' must list values as strings or numbers, found " +
+                        DescribeJson(value));
+}
+
+// The set of allowed value indices of `column` named by `spec` (a value or a list of values).
+std::vector<char> AllowedValues(const Grouping& grouping, std::size_t column, const nlohmann::json& spec) {
+  const auto& values = grouping.column_values[column];
+  std::vector<char> allowed(values.size(), 0);
+  const nlohmann::json items = spec.is_array() ? spec : nlohmann::json::array({spec});
+  if (items.empty()) {
+    throw InvalidArgument("parameter 'privileged' gives column '" + grouping.columns[column] +
+                          "' an empty list of values");
+  }
+  for (const auto& item : items) {
+    const std::string text = ScalarText(item);
+    const auto it = std::find(values.begin(), values.end(), text);
+    if (it == values.end()) {
+      throw InvalidArgument("parameter 'privileged' names value '" + text + "' of column '" +
+                            grouping.columns[column] + "', whose values are " + JoinQuoted(values));
+    }
+    allowed[static_cast<std::size_t>(it - values.begin())] = 1;
+  }
+  return allowed;
+}
+
+std::size_t ColumnIndex(const Grouping& grouping, const std::string& name) {
+  const auto it = std::find(grouping.columns.begin(), grouping.columns.end(), name);
+  if (it == grouping.columns.end()) {
+    throw InvalidArgument("parameter 'privileged' names column '" + name +
+                          "', which is not a sensitive column (" + JoinQuoted(grouping.columns) + ")");
+  }
+  return static_cast<std::size_t>(it - grouping.columns.begin());
+}
+
+// Groups matching one condition object {column: value(s)}.
+std::vector<char> MatchObject(const Grouping& grouping, const nlohmann::json& condition) {
+  if (condition.empty()) throw InvalidArgument("parameter 'privileged' holds an empty condition {}");
+  std::vector<char> match(grouping.size(), 1);
+  for (const auto& item : condition.items()) {
+    const std::size_t column = ColumnIndex(grouping, item.key());
+    const std::vector<char> allowed = AllowedValues(grouping, column, item.value());
+    for (std::size_t g = 0; g < grouping.size(); ++g) {
+      const auto& values = grouping.column_values[column];
+      const auto index =
+          std::find(values.begin(), values.end(), grouping.group_values[g][column]) - values.begin();
+      if (!allowed[static_cast<std::size_t>(index)]) match[g] = 0;
+    }
+  }
+  return match;
+}
+
+}  // namespace
+
+std::string FormatNumber(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
+}
+
+Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_t>& rows,
+                     const std::vector<std::string>& sensitive, const nlohmann::json& bins) {
+  if (!bins.is_null() && !bins.is_object()) {
+    throw InvalidArgument(
+        "parameter 'bins' must map numeric sensitive columns to lists of bin edges, found " +
+        DescribeJson(bins));
+  }
+  if (bins.is_object()) {
+    for (const auto& item : bins.items()) {
+      if (std::find(sensitive.begin(), sensitive.end(), item.key()) == sensitive.end()) {
+        throw InvalidArgument("parameter 'bins' names column '" + item.key() +
+                              "', which is not a sensitive column (" + JoinQuoted(sensitive) + ")");
+      }
+    }
+  }
+  Grouping grouping;
+  grouping.columns = sensitive;
+  std::vector<CodedColumn> coded;
+  for (const std::string& name : sensitive) {
+    coded.push_back(CodeColumn(host.Column(name), rows, bins));
+    grouping.column_values.push_back(coded.back().values);
+  }
+  // Mixed-radix code of each row's value combination; observed combinations become groups in code order.
+  std::int64_t combinations = 1;
+  for (const auto& column : coded)
+    combinations *= std::max<std::int64_t>(1, static_cast<std::int64_t>(column.values.size()));
+  std::map<std::int64_t, std::int32_t> group_of_code;
+  std::vector<std::int64_t> code_of(rows.size(), -1);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::int64_t code = 0;
+    for (const auto& column : coded) {
+      const std::int32_t value = column.codes[i];
+      if (value < 0) {
+        code = -1;
+        break;
+      }
+      code = code * static_cast<std::int64_t>(column.values.size()) + value;
+    }
+    code_of[i] = code;
+    if (code >= 0)
+      group_of_code.emplace(code, 0);
+    else
+      ++grouping.missing_rows;
+  }
+  auto values_of = [&](std::int64_t code) {
+    std::vector<std::string> values(coded.size());
+    for (std::size_t c = coded.size(); c-- > 0;) {
+      const auto k = static_cast<std::int64_t>(coded[c].values.size());
+      values[c] = coded[c].values[static_cast<std::size_t>(code % k)];
+      code /= k;
+    }
+    return values;
+  };
+  auto name_of = [&](const std::vector<std::string>& values) {
+    std::string name;
+    for (std::size_t c = 0; c < values.size(); ++c) name += (c ? ", " : "") + sensitive[c] + "=" + values[c];
+    return name;
+  };
+  for (auto& [code, index] : group_of_code) {
+    index = static_cast<std::int32_t>(grouping.group_names.size());
+    grouping.group_values.push_back(values_of(code));
+    grouping.group_names.push_back(name_of(grouping.group_values.back()));
+  }
+  constexpr std::size_t kListedEmpty = 20;
+  for (std::int64_t code = 0; code < combinations && coded.size() > 1; ++code) {
+    if (group_of_code.count(code) == 0 && grouping.empty_intersections.size() < kListedEmpty) {
+      grouping.empty_intersections.push_back(name_of(values_of(code)));
+    }
+  }
+  grouping.group_of.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    grouping.group_of[i] = code_of[i] < 0 ? -1 : group_of_code.at(code_of[i]);
+  }
+  return grouping;
+}
+
+std::vector<char> PrivilegedGroups(const Grouping& grouping, const nlohmann::json& privileged) {
+  if (privileged.is_null()) return {};
+  std::vector<char> result(grouping.size(), 0);
+  auto merge = [&](const std::vector<char>& match) {
+    for (std::size_t g = 0; g < result.size(); ++g) result[g] = result[g] || match[g];
+  };
+  const bool list_of_objects =
+      privileged.is_array() && !privileged.empty() &&
+      std::all_of(privileged.begin(), privileged.end(), [](const auto& v) { return v.is_object(); });
+  if (privileged.is_object()) {
+    merge(MatchObject(grouping, privileged));
+  } else if (list_of_objects) {
+    for (const auto& condition : privileged) merge(MatchObject(grouping, condition));
+  } else if (privileged.is_array() && std::any_of(privileged.begin(), privileged.end(), [](const auto& v) {
+               return v.is_object() || v.is_array();
+             })) {
+    throw InvalidArgument(
+        "parameter 'privileged' must be a value, a list of values, {column: value} or a list of "
+        "such objects, found a list mixing objects and values");
+  } else {
+    if (grouping.columns.size() != 1) {
+      throw InvalidArgument("parameter 'privileged' must name the column for each value when there are " +
+                            std::to_string(grouping.columns.size()) + " sensitive columns, e.g. {" +
+                            grouping.columns[0] + ": ...}, found " + DescribeJson(privileged));
+    }
+    merge(MatchObject(grouping, nlohmann::json{{grouping.columns[0], privileged}}));
+  }
+  return result;
+}
+
+}  // namespace loupe::fairness
