@@ -131,7 +131,7 @@ std::optional<std::size_t> FirstNonNumber(const RawColumn& column) {
 }
 
 std::size_t Utf8Length(std::string_view text) {
-  // Counts every byte that does not continue a multi-byte sequence (10xxxxxx).
+  // Counts every byte that is not a UTF-8 continuation byte (top bits 10).
   return static_cast<std::size_t>(std::count_if(
       text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
