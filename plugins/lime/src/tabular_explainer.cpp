@@ -1,0 +1,341 @@
+#include "tabular_explainer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "local_model.hpp"
+#include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/error.hpp"
+#include "tabular_stats.hpp"
+
+namespace loupe::lime {
+namespace {
+
+using loupe::sdk::Host;
+using loupe::sdk::InvalidArgument;
+using loupe::sdk::Matrix;
+
+constexpr std::int64_t kDefaultNumFeatures = 10;
+
+struct Config {
+  loupe::sdk::DatasetInfo data;
+  loupe::sdk::OutputSelection output;
+  std::vector<std::int64_t> labels;  // indices into output.names
+  std::int64_t num_samples = 5000;
+  std::int64_t num_features = kDefaultNumFeatures;
+  double kernel_width = 0;
+  bool discretize = true;
+  Discretizer discretizer = Discretizer::kQuartile;
+  bool sample_around_instance = false;
+  Selection selection = Selection::kAuto;
+};
+
+std::vector<std::int64_t> ResolveLabels(const Host& host, const std::vector<std::string>& names) {
+  std::vector<std::int64_t> labels;
+  if (!host.Params().Has("labels")) {
+    for (std::size_t i = 0; i < names.size(); ++i) labels.push_back(static_cast<std::int64_t>(i));
+    return labels;
+  }
+  nlohmann::json given = host.Params().Get<nlohmann::json>("labels");
+  if (!given.is_array()) given = nlohmann::json::array({given});
+  if (given.empty()) throw InvalidArgument("parameter 'labels' must name at least one model output, found an empty list");
+  std::string known;
+  for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+  for (const auto& item : given) {
+    std::int64_t index = -1;
+    if (item.is_number_integer()) {
+      index = item.get<std::int64_t>();
+      if (index < 0 || index >= static_cast<std::int64_t>(names.size())) {
+        throw InvalidArgument("parameter 'labels' holds output index " + std::to_string(index) + " but the model has " +
+                              std::to_string(names.size()) + " outputs (" + known + ")");
+      }
+    } else if (item.is_string()) {
+      const auto it = std::find(names.begin(), names.end(), item.get<std::string>());
+      if (it == names.end()) {
+        throw InvalidArgument("parameter 'labels' holds \"" + item.get<std::string>() +
+                              "\", which is not an output of the model (" + known + ")");
+      }
+      index = it - names.begin();
+    } else {
+      throw InvalidArgument("parameter 'labels' must list output names or indices, found " + loupe::sdk::DescribeJson(item));
+    }
+    if (std::find(labels.begin(), labels.end(), index) != labels.end()) {
+      throw InvalidArgument("parameter 'labels' names output '" + names[static_cast<std::size_t>(index)] + "' twice");
+    }
+    labels.push_back(index);
+  }
+  return labels;
+}
+
+Config Configure(const Host& host) {
+  const loupe::sdk::Params& params = host.Params();
+  Config config;
+  config.data = host.Dataset();
+  const std::int64_t m = config.data.n_features();
+  if (m == 0) throw loupe::sdk::Unsupported("lime.tabular needs at least one feature, found none in the step's data");
+  config.output = loupe::sdk::SelectOutput(host);
+  config.labels = ResolveLabels(host, config.output.names);
+
+  config.num_samples = params.GetOr<std::int64_t>("num_samples", 5000);
+  if (config.num_samples < 2) {
+    throw InvalidArgument("parameter 'num_samples' must be at least 2 (the instance and one perturbation), found " +
+                          std::to_string(config.num_samples));
+  }
+  if (params.Has("num_features")) {
+    config.num_features = params.Get<std::int64_t>("num_features");
+    if (config.num_features < 1 || config.num_features > m) {
+      throw InvalidArgument("parameter 'num_features' must be between 1 and the step's " + std::to_string(m) +
+                            " features, found " + std::to_string(config.num_features));
+    }
+  } else {
+    config.num_features = std::min(kDefaultNumFeatures, m);
+  }
+  if (params.Has("kernel_width")) {
+    config.kernel_width = params.Get<double>("kernel_width");
+    if (!(config.kernel_width > 0)) {
+      throw InvalidArgument("parameter 'kernel_width' must be a positive number, found " +
+                            loupe::sdk::FormatNumber(config.kernel_width));
+    }
+  } else {
+    config.kernel_width = 0.75 * std::sqrt(static_cast<double>(m));
+  }
+  config.discretize = params.GetOr<bool>("discretize_continuous", true);
+  const std::string discretizer = params.GetOr<std::string>("discretizer", "quartile");
+  if (discretizer == "quartile") {
+    config.discretizer = Discretizer::kQuartile;
+  } else if (discretizer == "decile") {
+    config.discretizer = Discretizer::kDecile;
+  } else if (discretizer == "entropy") {
+    config.discretizer = Discretizer::kEntropy;
+    if (config.discretize && config.data.target.empty()) {
+      throw InvalidArgument("parameter 'discretizer' is \"entropy\", which needs the training labels, but the data has no "
+                            "target column (set data.target)");
+    }
+  } else {
+    throw InvalidArgument("parameter 'discretizer' must be \"quartile\", \"decile\" or \"entropy\", found \"" + discretizer + "\"");
+  }
+  config.sample_around_instance = params.GetOr<bool>("sample_around_instance", false);
+  const std::string selection = params.GetOr<std::string>("feature_selection", "auto");
+  if (selection == "auto") {
+    config.selection = Selection::kAuto;
+  } else if (selection == "forward_selection") {
+    config.selection = Selection::kForward;
+  } else if (selection == "highest_weights") {
+    config.selection = Selection::kHighestWeights;
+  } else if (selection == "lasso_path") {
+    config.selection = Selection::kLassoPath;
+  } else if (selection == "none") {
+    config.selection = Selection::kNone;
+  } else {
+    throw InvalidArgument("parameter 'feature_selection' must be auto, forward_selection, highest_weights, lasso_path or none, found \"" +
+                          selection + "\"");
+  }
+  const std::string metric = params.GetOr<std::string>("distance_metric", "euclidean");
+  if (metric != "euclidean") {
+    throw InvalidArgument("parameter 'distance_metric' must be \"euclidean\", found \"" + metric + "\"");
+  }
+  return config;
+}
+
+std::vector<std::int64_t> ResolveTraining(const Host& host, std::int64_t n_rows) {
+  nlohmann::json selection = host.Params().GetOr<nlohmann::json>("background", "all");
+  if (selection.is_number_integer() && selection.get<std::int64_t>() >= n_rows) selection = "all";
+  std::vector<std::int64_t> rows = host.ResolveRows(selection, kBackgroundStream, "background");
+  if (rows.empty()) {
+    throw InvalidArgument("parameter 'background' must select at least one training row, found " +
+                          loupe::sdk::DescribeJson(selection) + " on data of " + std::to_string(n_rows) + " rows");
+  }
+  return rows;
+}
+
+void CheckRows(const Matrix& x, const std::vector<std::int64_t>& rows, const loupe::sdk::DatasetInfo& data) {
+  for (const std::int64_t row : rows) {
+    for (std::int64_t j = 0; j < x.cols(); ++j) {
+      if (std::isnan(x(row, j))) {
+        throw InvalidArgument("lime.tabular cannot explain row " + std::to_string(row) + ": its feature '" +
+                              data.features[static_cast<std::size_t>(j)].name + "' is missing");
+      }
+    }
+  }
+}
+
+// What one explained row yields, per explained label.
+struct RowResult {
+  std::vector<double> weights;      // [L][M]
+  std::vector<double> intercept;    // [L]
+  std::vector<double> score;        // [L]
+  std::vector<double> local_pred;   // [L]
+  std::vector<double> prediction;   // [L]
+  std::vector<std::vector<std::pair<std::int64_t, double>>> ranked;  // [L] (feature, weight), |weight| desc
+};
+
+RowResult ExplainRow(const Host& host, const Config& config, const TrainingStats& stats, const double* x,
+                     std::int64_t row, std::int64_t n_outputs) {
+  const std::int64_t n = config.num_samples;
+  const auto m = static_cast<std::int64_t>(stats.features.size());
+  std::vector<double> local(static_cast<std::size_t>(n * m));
+  std::vector<double> inverse(static_cast<std::size_t>(n * m));
+  loupe::sdk::Rng rng = host.Rng(static_cast<std::uint64_t>(row), kSampleStream);
+  SampleNeighbourhood(stats, x, n, config.sample_around_instance, rng, local.data(), inverse.data());
+
+  std::vector<double> out(static_cast<std::size_t>(n * n_outputs));
+  host.Predict(inverse.data(), n, m, config.output.space, out.data(), static_cast<std::int64_t>(out.size()));
+
+  std::vector<double> weights(static_cast<std::size_t>(n));
+  const double width_sq = config.kernel_width * config.kernel_width;
+  for (std::int64_t i = 0; i < n; ++i) {
+    double d2 = 0;
+    for (std::int64_t j = 0; j < m; ++j) {
+      const double diff = local[static_cast<std::size_t>(i * m + j)] - local[static_cast<std::size_t>(j)];
+      d2 += diff * diff;
+    }
+    weights[static_cast<std::size_t>(i)] = std::sqrt(std::exp(-d2 / width_sq));
+  }
+  const LocalDesign design = SummarizeDesign(local.data(), n, m, weights.data());
+
+  RowResult result;
+  const auto labels = static_cast<std::int64_t>(config.labels.size());
+  result.weights.assign(static_cast<std::size_t>(labels * m), 0.0);
+  std::vector<double> y(static_cast<std::size_t>(n));
+  for (std::int64_t l = 0; l < labels; ++l) {
+    const std::int64_t output = config.labels[static_cast<std::size_t>(l)];
+    for (std::int64_t i = 0; i < n; ++i) y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];
+    const LocalTarget target = SummarizeTarget(design, local.data(), n, y.data(), weights.data());
+    const std::vector<std::int64_t> used = SelectFeatures(design, target, local.data(), config.selection, config.num_features);
+    const RidgeModel model = FitRidge(design, target, used, 1.0);
+    std::vector<std::pair<std::int64_t, double>> ranked;
+    for (std::size_t s = 0; s < used.size(); ++s) {
+      result.weights[static_cast<std::size_t>(l * m + used[s])] = model.coef[s];
+      ranked.emplace_back(used[s], model.coef[s]);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return std::fabs(a.second) > std::fabs(b.second); });
+    result.ranked.push_back(std::move(ranked));
+    result.intercept.push_back(model.intercept);
+    result.score.push_back(WeightedR2(model, local.data(), n, m, y.data(), weights.data()));
+    result.local_pred.push_back(PredictRow(model, local.data()));
+    result.prediction.push_back(y[0]);
+  }
+  return result;
+}
+
+}  // namespace
+
+TabularExplainer::TabularExplainer(const Host& host) {
+  const Config config = Configure(host);
+  ResolveTraining(host, config.data.n_rows);
+}
+
+void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
+  const Config config = Configure(host);
+  const Matrix x = host.Features();
+  const std::vector<std::int64_t> rows = host.StepRows();
+  const std::vector<std::int64_t> training = ResolveTraining(host, config.data.n_rows);
+  CheckRows(x, rows, config.data);
+  std::vector<double> targets;
+  if (config.discretize && config.discretizer == Discretizer::kEntropy) targets = host.Column(config.data.target).values;
+  const TrainingStats stats = ComputeStats(x, training, config.data, config.discretize, config.discretizer, &targets);
+  const std::int64_t n_outputs = host.OutputCount(config.output.space);
+  const auto r = static_cast<std::int64_t>(rows.size());
+  const auto m = x.cols();
+  const auto labels = static_cast<std::int64_t>(config.labels.size());
+
+  std::vector<RowResult> explained(static_cast<std::size_t>(r));
+  std::atomic<std::uint64_t> done{0};
+  host.ParallelFor(0, r, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      host.ThrowIfCancelled();
+      const std::int64_t row = rows[static_cast<std::size_t>(i)];
+      explained[static_cast<std::size_t>(i)] = ExplainRow(host, config, stats, x.Row(row), row, n_outputs);
+      host.Progress(++done, static_cast<std::uint64_t>(r));
+    }
+  });
+
+  loupe::sdk::FeatureAttribution attribution;
+  attribution.feature_names = config.data.FeatureNames();
+  for (const std::int64_t label : config.labels) attribution.output_names.push_back(config.output.names[static_cast<std::size_t>(label)]);
+  attribution.rows = rows;
+  std::vector<double> intercept, score, local_pred, prediction;
+  nlohmann::json conditions = nlohmann::json::array();
+  for (std::int64_t i = 0; i < r; ++i) {
+    const RowResult& row = explained[static_cast<std::size_t>(i)];
+    const double* instance = x.Row(rows[static_cast<std::size_t>(i)]);
+    std::vector<std::string> data;
+    for (std::int64_t j = 0; j < m; ++j) {
+      data.push_back(loupe::sdk::FormatValue(config.data.features[static_cast<std::size_t>(j)], instance[j]));
+    }
+    attribution.data.push_back(std::move(data));
+    attribution.values.insert(attribution.values.end(), row.weights.begin(), row.weights.end());
+    attribution.base_values.insert(attribution.base_values.end(), row.intercept.begin(), row.intercept.end());
+    intercept.insert(intercept.end(), row.intercept.begin(), row.intercept.end());
+    score.insert(score.end(), row.score.begin(), row.score.end());
+    local_pred.insert(local_pred.end(), row.local_pred.begin(), row.local_pred.end());
+    prediction.insert(prediction.end(), row.prediction.begin(), row.prediction.end());
+    nlohmann::json per_output = nlohmann::json::array();
+    for (std::int64_t l = 0; l < labels; ++l) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& [feature, weight] : row.ranked[static_cast<std::size_t>(l)]) {
+        list.push_back({{"feature", config.data.features[static_cast<std::size_t>(feature)].name},
+                        {"condition", Condition(stats, config.data, feature, instance)},
+                        {"weight", weight}});
+      }
+      per_output.push_back(std::move(list));
+    }
+    conditions.push_back(std::move(per_output));
+  }
+  attribution.Write(result);
+  const std::vector<std::int64_t> shape = {r, labels};
+  result.SetTensor("intercept", shape, intercept.data());
+  result.SetTensor("score", shape, score.data());
+  result.SetTensor("local_pred", shape, local_pred.data());
+  result.SetTensor("prediction", shape, prediction.data());
+  result.SetJson("conditions", conditions);
+  result.SetNumber("quality.model_evaluations", static_cast<double>(r * config.num_samples));
+  result.SetNumber("quality.training_rows", static_cast<double>(training.size()));
+  result.SetNumber("quality.kernel_width", config.kernel_width);
+  result.SetNumber("quality.num_features", static_cast<double>(config.num_features));
+  double min_score = 1.0;
+  for (const double value : score) min_score = std::min(min_score, value);
+  result.SetNumber("quality.min_score", min_score);
+}
+
+loupe::sdk::ExplainerDef TabularExplainer::Definition() {
+  using loupe::sdk::Param;
+  return loupe::sdk::ExplainerDef::Of<TabularExplainer>("lime.tabular")
+      .Summary("LIME: a weighted ridge fitted to the model on perturbations around each row, with lime's defaults.")
+      .Kind(loupe::sdk::kFeatureAttribution)
+      .Scope(LOUPE_SCOPE_LOCAL)
+      .Parameters({
+          Param::Int("num_samples").Default(5000).Doc(
+              "Neighbourhood size per explained row, the row itself included (at least 2)."),
+          Param::Int("num_features").Doc(
+              "Features kept in the local model; unset: 10, or every feature when the data has fewer."),
+          Param::Float("kernel_width").Doc(
+              "Width w of the kernel sqrt(exp(-d^2/w^2)) on the distance d to the row; unset: 0.75*sqrt(M)."),
+          Param::Bool("discretize_continuous").Default(true).Doc(
+              "Discretize numeric features into bins and explain with \"same bin as the row\" indicators."),
+          Param::Enum("discretizer", {"quartile", "decile", "entropy"}).Default("quartile").Doc(
+              "Bins of the numeric features: training quartiles, deciles, or the splits of a depth-3 entropy tree "
+              "on the target (needs data.target)."),
+          Param::Bool("sample_around_instance").Default(false).Doc(
+              "Without discretization, draw numeric features around the row instead of around the training mean."),
+          Param::Enum("feature_selection", {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
+              .Default("auto")
+              .Doc("How the num_features features are chosen; auto: forward_selection up to 6 features, else "
+                   "highest_weights."),
+          Param::Json("labels").Doc(
+              "Outputs to explain, as a list of output names or indices; unset: every output."),
+          Param::Enum("distance_metric", {"euclidean"}).Default("euclidean").Doc(
+              "Distance between the scaled neighbourhood rows and the row."),
+          Param::Rows("background").Doc(
+              "Training rows for the statistics (means, stds, bins, category frequencies); unset: every row."),
+          Param::Enum("output", {"probability", "raw"})
+              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default."),
+      });
+}
+
+}  // namespace loupe::lime

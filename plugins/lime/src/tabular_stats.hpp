@@ -1,0 +1,82 @@
+// Training statistics of lime.tabular (LimeTabularExplainer.__init__ of lime 0.2) and its sampler
+// (__data_inverse).
+//
+// Per feature, from the training rows (missing values skipped):
+//  - categorical: the level codes seen and their counts;
+//  - numeric, discretize_continuous: the bin edges (numpy percentiles 25/50/75, or 10..90, or the split
+//    thresholds of an entropy decision tree of depth 3 on the feature and the labels; duplicates dropped), a value's bin = number of edges strictly below it (searchsorted, side left); per bin the
+//    mean, the population std + 1e-11, the lower edge (the training minimum for bin 0), the upper edge
+//    (the training maximum for the last bin), the count, and lime's condition text
+//    ("Age <= 28.00", "28.00 < Age <= 37.00", "Age > 51.00");
+//  - numeric without discretization: StandardScaler's mean and scale (population std, 1 when 0).
+// Sampling a neighbourhood of an instance x (n rows, row 0 = x itself):
+//  - numeric without discretization: normal(mean, scale) per value, or normal(x, scale) with
+//    sample_around_instance; the local representation is the scaled value (v - mean) / scale;
+//  - categorical / discretized: a category (bin) drawn by training frequency; the local representation is
+//    1 when it equals the instance's category (bin) and 0 otherwise; a discretized value is drawn inside
+//    its bin from a normal with the bin's mean and std truncated to the bin's edges.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "loupe/sdk/host.hpp"
+#include "loupe/sdk/random.hpp"
+
+namespace loupe::lime {
+
+enum class Discretizer { kQuartile, kDecile, kEntropy };
+
+struct FeatureStats {
+  enum class Kind { kCategorical, kDiscretized, kContinuous } kind = Kind::kContinuous;
+  // kContinuous: StandardScaler statistics.
+  double mean = 0.0;
+  double scale = 1.0;
+  // kCategorical / kDiscretized: the categories (level codes or bin indices) seen in training, ascending,
+  // and the running totals of their counts (for drawing by frequency).
+  std::vector<double> values;
+  std::vector<std::uint64_t> cumulative;
+  // kDiscretized: edges and per-bin statistics ([edges.size() + 1] each).
+  std::vector<double> edges;
+  std::vector<double> bin_mean, bin_std, bin_min, bin_max;
+  std::vector<std::string> bin_names;
+
+  // The bin of a value: the number of edges strictly below it.
+  std::int64_t Bin(double value) const;
+};
+
+struct TrainingStats {
+  std::vector<FeatureStats> features;
+};
+
+// numpy.percentile(values, q) with linear interpolation; `sorted` is ascending and not empty.
+double Percentile(const std::vector<double>& sorted, double q);
+
+// lime's "%.2f".
+std::string Fixed2(double value);
+
+// lime's EntropyDiscretizer edges: the sorted thresholds of scikit-learn's
+// DecisionTreeClassifier(criterion="entropy", max_depth=3) fitted on (value, label) pairs (values compared
+// in float32 as the tree does; thresholds at midpoints); the median when the tree does not split.
+std::vector<double> EntropyEdges(std::vector<std::pair<double, double>> value_label);
+
+// Statistics of the training rows `rows` of `x`. `labels` (one per data row, NaN = missing) is needed by
+// the entropy discretizer only. Throws loupe::sdk::Error naming the feature when a
+// feature has no observed value in those rows.
+TrainingStats ComputeStats(const loupe::sdk::Matrix& x, const std::vector<std::int64_t>& rows,
+                           const loupe::sdk::DatasetInfo& data, bool discretize, Discretizer discretizer,
+                           const std::vector<double>* labels = nullptr);
+
+// lime's name of feature `j` of instance `x` in the explanation: the bin condition for a discretized
+// feature, "name=level" for a categorical one, the feature name for a continuous one.
+std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo& data, std::int64_t j, const double* x);
+
+// Draws the neighbourhood of instance `x` (all features present): n rows of the local representation
+// `local` [n][M] (what the local model and the distance see) and of model inputs `inverse` [n][M]. Row 0
+// is the instance itself. Every draw comes from `rng`, in a fixed order.
+void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n, bool sample_around_instance,
+                         loupe::sdk::Rng& rng, double* local, double* inverse);
+
+}  // namespace loupe::lime
