@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -89,6 +90,9 @@ struct MockModel {
   std::vector<std::string> raw_output_names;  // classifiers: margins/logits; regressors: unused
   PredictFn predict_raw;                      // classifiers: margins/logits; regressors: unused
   std::vector<std::string> capabilities;      // reported by model_has_capability (no descriptions)
+  // Descriptions returned by model_capability (e.g. "tree_ensemble" -> const LoupeTreeEnsemble*), owned by
+  // the test; a capability named here must also be listed in `capabilities`.
+  std::map<std::string, const void*> capability_structs;
 
   static MockModel Regressor(std::vector<std::string> outputs, PredictFn predict) {
     MockModel model;
@@ -596,7 +600,12 @@ inline std::int32_t HasCapability(LoupeHost* host, const char* capability) {
   const auto& caps = Call(host)->model->capabilities;
   return capability != nullptr && std::find(caps.begin(), caps.end(), capability) != caps.end() ? 1 : 0;
 }
-inline const void* Capability(LoupeHost*, const char*, std::uint32_t) { return nullptr; }
+inline const void* Capability(LoupeHost* host, const char* capability, std::uint32_t) {
+  if (capability == nullptr || HasCapability(host, capability) == 0) return nullptr;
+  const auto& structs = Call(host)->model->capability_structs;
+  const auto found = structs.find(capability);
+  return found != structs.end() ? found->second : nullptr;
+}
 
 inline std::int64_t InputCount(LoupeHost* host) {
   return static_cast<std::int64_t>(Call(host)->options->inputs.size());

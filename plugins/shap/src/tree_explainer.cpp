@@ -1,0 +1,228 @@
+#include "tree_explainer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "background.hpp"
+#include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/error.hpp"
+#include "players.hpp"
+#include "tree_model.hpp"
+
+namespace loupe::shap {
+namespace {
+
+using loupe::sdk::Host;
+using loupe::sdk::InvalidArgument;
+using loupe::sdk::Unsupported;
+
+// Explained rows per parallel chunk (and per progress report).
+constexpr std::int64_t kRowGrain = 16;
+
+struct Setup {
+  loupe::sdk::DatasetInfo data;
+  std::vector<std::string> output_names;  // the raw outputs
+  bool interventional = false;
+  bool interactions = false;
+};
+
+const LoupeTreeEnsemble& Ensemble(const Host& host) {
+  const loupe::sdk::ModelInfo model = host.ModelInfo();
+  const void* capability =
+      host.HasCapability(LOUPE_TREE_ENSEMBLE_CAPABILITY) ? host.Capability(LOUPE_TREE_ENSEMBLE_CAPABILITY, 1) : nullptr;
+  if (capability == nullptr) {
+    throw Unsupported("shap.tree needs a tree ensemble (capability 'tree_ensemble') and model '" + model.name +
+                      "' offers none; use shap.exact, shap.permutation or shap.kernel for other models");
+  }
+  return *static_cast<const LoupeTreeEnsemble*>(capability);
+}
+
+Setup Configure(const Host& host) {
+  Setup setup;
+  setup.data = host.Dataset();
+  setup.interventional = host.Params().Has("background");
+  setup.interactions = host.Params().GetOr<bool>("interactions", false);
+  if (host.Params().GetOr<std::string>("output", "raw") == "probability") {
+    throw InvalidArgument(
+        "parameter 'output' is \"probability\", but shap.tree explains the raw margin only: TreeSHAP values add up "
+        "over the trees in margin space, and shap's TreeExplainer likewise does not explain probabilities with "
+        "path-dependent perturbation; use output: raw");
+  }
+  if (setup.interactions && setup.interventional) {
+    throw InvalidArgument(
+        "parameter 'interactions' is true together with parameter 'background', but SHAP interaction values are "
+        "computed path-dependent only (as in shap's TreeExplainer); drop 'background' or set interactions: false");
+  }
+  if (setup.data.n_features() == 0) throw Unsupported("shap.tree needs at least one feature, found none in the step's data");
+  const loupe::sdk::ModelInfo model = host.ModelInfo();
+  setup.output_names = model.OutputNames(LOUPE_OUTPUT_RAW);
+  return setup;
+}
+
+TreeModel Load(const Host& host, const Setup& setup) {
+  TreeModel model(Ensemble(host), setup.data);
+  if (model.n_outputs() != static_cast<std::int64_t>(setup.output_names.size())) {
+    throw InvalidArgument("the model's tree_ensemble description has " + std::to_string(model.n_outputs()) +
+                          " margins but the model reports " + std::to_string(setup.output_names.size()) +
+                          " raw outputs");
+  }
+  if (!setup.interventional) {
+    const std::int64_t tree = model.TreeWithoutCovers();
+    if (tree >= 0) {
+      throw Unsupported("path-dependent TreeSHAP needs positive node covers, but tree " + std::to_string(tree) +
+                        " of the model has an inner node without; give parameter 'background' for interventional "
+                        "TreeSHAP");
+    }
+  }
+  return model;
+}
+
+// Path-dependent values of one row: phi[O][F] and, when `interactions` is non-null, [O][F][F].
+void PathDependentRow(const TreeModel& model, const double* row, std::vector<PathElement>* path,
+                      std::vector<double>* on, std::vector<double>* off, double* phi, double* interactions) {
+  const std::int64_t f = model.n_columns();
+  for (const Tree& tree : model.trees()) model.PathDependent(tree, row, 0, -1, path->data(), phi + tree.output * f);
+  if (interactions == nullptr) return;
+  // Interaction of i and j: half the difference of j's values with i fixed on and with i fixed off,
+  // summed over the trees that split on i (elsewhere the two agree); the diagonal keeps the rest of phi_i.
+  for (const Tree& tree : model.trees()) {
+    double* block = interactions + tree.output * f * f;
+    for (const std::int32_t i : tree.columns) {
+      std::fill(on->begin(), on->end(), 0.0);
+      std::fill(off->begin(), off->end(), 0.0);
+      model.PathDependent(tree, row, 1, i, path->data(), on->data());
+      model.PathDependent(tree, row, -1, i, path->data(), off->data());
+      for (std::int64_t j = 0; j < f; ++j) block[i * f + j] += ((*on)[static_cast<std::size_t>(j)] - (*off)[static_cast<std::size_t>(j)]) / 2.0;
+    }
+  }
+  for (std::int64_t o = 0; o < model.n_outputs(); ++o) {
+    double* block = interactions + o * f * f;
+    for (std::int64_t i = 0; i < f; ++i) {
+      double others = 0.0;
+      for (std::int64_t j = 0; j < f; ++j) {
+        if (j != i) others += block[i * f + j];
+      }
+      block[i * f + i] = phi[o * f + i] - others;
+    }
+  }
+}
+
+}  // namespace
+
+TreeExplainer::TreeExplainer(const Host& host) {
+  const Setup setup = Configure(host);
+  Load(host, setup);
+  if (setup.interventional) ResolveBackground(host, setup.data.n_rows);
+}
+
+void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
+  const Setup setup = Configure(host);
+  const TreeModel model = Load(host, setup);
+  const loupe::sdk::Matrix x = host.Features();
+  const std::vector<std::int64_t> rows = host.StepRows();
+  const std::vector<std::int64_t> background =
+      setup.interventional ? ResolveBackground(host, setup.data.n_rows) : std::vector<std::int64_t>{};
+  const auto r = static_cast<std::int64_t>(rows.size());
+  const std::int64_t o = model.n_outputs();
+  const std::int64_t f = model.n_columns();
+  const auto b = static_cast<std::int64_t>(background.size());
+  const Players players = BuildPlayers(setup.data, nullptr);
+
+  loupe::sdk::FeatureAttribution attribution;
+  attribution.feature_names = setup.data.FeatureNames();
+  attribution.output_names = setup.output_names;
+  attribution.rows = rows;
+  attribution.base_values.resize(static_cast<std::size_t>(r * o));
+  attribution.values.assign(static_cast<std::size_t>(r * o * f), 0.0);
+  std::vector<double> interactions(setup.interactions ? static_cast<std::size_t>(r * o * f * f) : 0, 0.0);
+
+  // Base values: the covers' expectation (path-dependent) or the mean margin of the background rows.
+  std::vector<double> base = model.ExpectedMargin();
+  if (setup.interventional) {
+    std::fill(base.begin(), base.end(), 0.0);
+    std::vector<double> margin(static_cast<std::size_t>(o));
+    for (const std::int64_t row : background) {
+      model.Margin(x.Row(row), margin.data());
+      for (std::int64_t k = 0; k < o; ++k) base[static_cast<std::size_t>(k)] += margin[static_cast<std::size_t>(k)];
+    }
+    for (double& value : base) value /= static_cast<double>(b);
+  }
+  for (std::int64_t row = 0; row < r; ++row) std::copy(base.begin(), base.end(), attribution.base_values.begin() + row * o);
+
+  std::atomic<std::uint64_t> done{0};
+  host.ParallelFor(0, r, kRowGrain, [&](std::int64_t begin, std::int64_t end) {
+    host.ThrowIfCancelled();
+    std::vector<PathElement> path(model.PathBufferSize());
+    std::vector<double> on(static_cast<std::size_t>(f)), off(static_cast<std::size_t>(f));
+    std::vector<double> sum(static_cast<std::size_t>(o * f));
+    std::vector<std::int8_t> state(static_cast<std::size_t>(f), 0);
+    std::vector<std::int32_t> stack;
+    for (std::int64_t i = begin; i < end; ++i) {
+      const double* row = x.Row(rows[static_cast<std::size_t>(i)]);
+      double* phi = attribution.values.data() + i * o * f;
+      if (!setup.interventional) {
+        PathDependentRow(model, row, &path, &on, &off, phi,
+                         setup.interactions ? interactions.data() + i * o * f * f : nullptr);
+        continue;
+      }
+      // Exact interventional values: the mean over the background rows of each row's exact values.
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (const std::int64_t reference : background) {
+        for (const Tree& tree : model.trees()) {
+          model.Interventional(tree, row, x.Row(reference), state.data(), &stack, sum.data() + tree.output * f);
+        }
+      }
+      for (std::int64_t k = 0; k < o * f; ++k) phi[k] = sum[static_cast<std::size_t>(k)] / static_cast<double>(b);
+    }
+    done += static_cast<std::uint64_t>(end - begin);
+    host.Progress(done.load(), static_cast<std::uint64_t>(r));
+  });
+
+  // Additivity against the model itself: one batched call for the margins of the explained rows.
+  std::vector<double> batch;
+  batch.reserve(static_cast<std::size_t>(r * x.cols()));
+  for (const std::int64_t row : rows) batch.insert(batch.end(), x.Row(row), x.Row(row) + x.cols());
+  std::vector<double> margin(static_cast<std::size_t>(r * o));
+  host.Predict(batch.data(), r, x.cols(), LOUPE_OUTPUT_RAW, margin.data(), static_cast<std::int64_t>(margin.size()));
+  double residual = 0.0;
+  for (std::int64_t row = 0; row < r; ++row) {
+    attribution.data.push_back(PlayerValues(players, setup.data, x.Row(rows[static_cast<std::size_t>(row)])));
+    for (std::int64_t k = 0; k < o; ++k) {
+      double total = attribution.base_values[static_cast<std::size_t>(row * o + k)];
+      for (std::int64_t i = 0; i < f; ++i) total += attribution.values[static_cast<std::size_t>((row * o + k) * f + i)];
+      residual = std::max(residual, std::fabs(total - margin[static_cast<std::size_t>(row * o + k)]));
+    }
+  }
+
+  attribution.Write(result);
+  if (setup.interactions) result.SetTensor("interaction_values", {r, o, f, f}, interactions.data());
+  result.SetString("feature_perturbation", setup.interventional ? "interventional" : "tree_path_dependent");
+  result.SetNumber("quality.additivity_residual", residual);
+  result.SetNumber("quality.trees", static_cast<double>(model.trees().size()));
+  if (setup.interventional) result.SetNumber("quality.background_rows", static_cast<double>(b));
+}
+
+loupe::sdk::ExplainerDef TreeExplainer::Definition() {
+  using loupe::sdk::Param;
+  return loupe::sdk::ExplainerDef::Of<TreeExplainer>("shap.tree")
+      .Summary("Exact TreeSHAP values of a tree ensemble's raw margin: path-dependent, or interventional with a background.")
+      .Kind(loupe::sdk::kFeatureAttribution)
+      .Scope(LOUPE_SCOPE_LOCAL)
+      .Parameters({
+          Param::Enum("output", {"raw", "probability"})
+              .Default("raw")
+              .Doc("Model outputs to explain: the raw margins (the only space TreeSHAP explains exactly; "
+                   "\"probability\" is refused)."),
+          Param::Rows("background").Doc(
+              "Absent: path-dependent TreeSHAP over the node covers. Given (\"a:b\", a list of rows, or a count "
+              "sampled with the step seed): exact interventional TreeSHAP averaged over these rows."),
+          Param::Bool("interactions")
+              .Default(false)
+              .Doc("Also compute SHAP interaction values interaction_values[R][O][F][F] (path-dependent only)."),
+      });
+}
+
+}  // namespace loupe::shap

@@ -1,0 +1,465 @@
+// shap.tree through the SDK's mock host, against XGBoost's own pred_contribs / pred_interactions
+// (tests/fixtures/xgboost, made by make_xgboost_fixtures.py), against shap.exact for the interventional
+// values, plus refusals, determinism and the conformance kit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "loupe/c/loupe_plugin.h"
+#include "loupe/testing/conformance.hpp"
+#include "xgboost_fixture.hpp"
+
+extern "C" const LoupePluginEntryFn loupe_plugin_entry_v1;
+
+namespace {
+
+using loupe::shap::testing::CsvDataset;
+using loupe::shap::testing::ReadJsonWithNaN;
+using loupe::shap::testing::XgbEnsemble;
+using loupe::shap::testing::XgbModel;
+using loupe::testing::MockDataset;
+using loupe::testing::MockHost;
+using loupe::testing::MockModel;
+using loupe::testing::MockRunOptions;
+using loupe::testing::MockRunResult;
+
+const std::string kFixtures = LOUPE_XGBOOST_FIXTURES;
+const std::string kData = LOUPE_TEST_DATA;
+
+const LoupeExplainerVTable& Explainer(const char* name) {
+  char error[256] = "";
+  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  EXPECT_NE(info, nullptr) << error;
+  const LoupeExplainerVTable* explainer = loupe::testing::FindExplainer(*info, name);
+  EXPECT_NE(explainer, nullptr) << name;
+  return *explainer;
+}
+
+std::vector<std::int64_t> Range(std::int64_t n) {
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i;
+  return rows;
+}
+
+// A fixture: the model as a capability, the data in a column order of its own (plus an unused column),
+// the mock model and XGBoost's reference outputs.
+struct Fixture {
+  std::shared_ptr<const XgbEnsemble> ensemble;
+  MockDataset data;
+  MockModel model;
+  nlohmann::json reference;
+
+  // Position of data column `name` in the model's features (-1: the model does not have it).
+  std::int64_t ModelIndex(const std::string& name) const {
+    const auto& names = ensemble->feature_names();
+    const auto at = std::find(names.begin(), names.end(), name);
+    return at == names.end() ? -1 : at - names.begin();
+  }
+};
+
+const std::vector<std::string> kCreditCategorical = {"Home", "Marital", "Records", "Job"};
+
+Fixture Credit() {
+  Fixture f;
+  f.ensemble = std::make_shared<const XgbEnsemble>(kFixtures + "/credit_xgb.json");
+  f.data = CsvDataset(kData + "/credit_data.csv",
+                      {"Price", "Home", "noise", "Seniority", "Time", "Age", "Marital", "Records", "Job", "Expenses",
+                       "Income", "Assets", "Debt", "Amount"},
+                      kCreditCategorical);
+  f.model = XgbModel(f.ensemble, f.data);
+  f.reference = ReadJsonWithNaN(kFixtures + "/credit_xgb_reference.json");
+  return f;
+}
+
+Fixture Diabetes(const std::string& name) {
+  Fixture f;
+  f.ensemble = std::make_shared<const XgbEnsemble>(kFixtures + "/" + name + ".json");
+  f.data = CsvDataset(kData + "/diabetes.csv", {"s6", "bmi", "age", "sex", "noise", "bp", "s1", "s2", "s3", "s4", "s5"}, {});
+  f.model = XgbModel(f.ensemble, f.data);
+  f.reference = ReadJsonWithNaN(kFixtures + "/" + name + "_reference.json");
+  return f;
+}
+
+MockRunResult RunStep(const MockDataset& data, const MockModel& model, const char* explainer, nlohmann::json params,
+                  std::vector<std::int64_t> rows, int threads = 2) {
+  MockRunOptions options;
+  options.params = std::move(params);
+  options.rows = std::move(rows);
+  options.seed = 5;
+  options.threads = threads;
+  return MockHost(data, model).Run(Explainer(explainer), options);
+}
+
+// |a - b| within `tolerance`, relative to |b| when that is above 1 (XGBoost computes in float32).
+void ExpectClose(double actual, double expected, double tolerance, const std::string& where) {
+  EXPECT_NEAR(actual, expected, tolerance * std::max(1.0, std::fabs(expected))) << where;
+}
+
+// shap.tree (path-dependent) on the first rows equals pred_contribs: every feature's value, zero for the
+// unused column, the bias as base value, and Σφ + base equal to the model's margin.
+void ExpectPredContribs(const Fixture& f, std::int64_t n_rows) {
+  const MockRunResult run = RunStep(f.data, f.model, "shap.tree", nlohmann::json::object(), Range(n_rows));
+  ASSERT_TRUE(run.ok()) << run.error;
+  EXPECT_EQ(run.json["feature_perturbation"], "tree_path_dependent");
+  const std::int64_t k = f.ensemble->n_outputs();
+  const auto n_model = static_cast<std::size_t>(f.ensemble->feature_names().size());
+  ASSERT_EQ(run.json["values"].size(), static_cast<std::size_t>(n_rows));
+  ASSERT_EQ(run.json["values"][0].size(), static_cast<std::size_t>(k));
+  for (std::int64_t r = 0; r < n_rows; ++r) {
+    const auto& contribs = f.reference["contribs"][static_cast<std::size_t>(r)];
+    for (std::int64_t o = 0; o < k; ++o) {
+      const auto& ref = contribs[static_cast<std::size_t>(o)];
+      const std::string at = "row " + std::to_string(r) + " output " + std::to_string(o);
+      ExpectClose(run.json["base_values"][r][o].get<double>(), ref[n_model].get<double>(), 1e-5, at + " bias");
+      for (std::size_t c = 0; c < f.data.features.size(); ++c) {
+        const double phi = run.json["values"][r][o][c].get<double>();
+        const std::int64_t m = f.ModelIndex(f.data.features[c].name);
+        if (m < 0) {
+          EXPECT_EQ(phi, 0.0) << at << " unused column " << f.data.features[c].name;
+        } else {
+          ExpectClose(phi, ref[static_cast<std::size_t>(m)].get<double>(), 1e-5, at + " " + f.data.features[c].name);
+        }
+      }
+    }
+  }
+  EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-9);
+  EXPECT_EQ(run.predict_calls, 1);  // the margins for the residual: one batched call
+  EXPECT_EQ(run.predict_rows, n_rows);
+}
+
+TEST(ShapTreeFixtures, EvaluatorReproducesXgboostMargins) {
+  // The test's own reading of the fixtures must give XGBoost's margins before anything is compared.
+  for (const Fixture& f : {Credit(), Diabetes("diabetes_xgb"), Diabetes("diabetes3_xgb")}) {
+    const std::int64_t k = f.ensemble->n_outputs();
+    std::vector<double> rows;
+    for (std::int64_t r = 0; r < 300; ++r) {
+      for (const auto& column : f.data.features) rows.push_back(column.values[static_cast<std::size_t>(r)]);
+    }
+    std::vector<double> margin(static_cast<std::size_t>(300 * k));
+    f.model.predict_raw ? f.model.predict_raw(rows.data(), 300, margin.data()) : f.model.predict(rows.data(), 300, margin.data());
+    for (std::int64_t r = 0; r < 300; ++r) {
+      for (std::int64_t o = 0; o < k; ++o) {
+        ExpectClose(margin[static_cast<std::size_t>(r * k + o)], f.reference["margin"][r][o].get<double>(), 1e-5,
+                    f.ensemble->objective() + " row " + std::to_string(r));
+      }
+    }
+  }
+}
+
+TEST(ShapTree, CreditClassifierEqualsPredContribs) { ExpectPredContribs(Credit(), 300); }
+TEST(ShapTree, DiabetesRegressorEqualsPredContribs) { ExpectPredContribs(Diabetes("diabetes_xgb"), 300); }
+TEST(ShapTree, ThreeClassModelEqualsPredContribs) { ExpectPredContribs(Diabetes("diabetes3_xgb"), 300); }
+
+void ExpectPredInteractions(const Fixture& f) {
+  const std::int64_t n_rows = f.reference["interaction_rows"].get<std::int64_t>();
+  const MockRunResult run = RunStep(f.data, f.model, "shap.tree", {{"interactions", true}}, Range(n_rows));
+  ASSERT_TRUE(run.ok()) << run.error;
+  const std::int64_t k = f.ensemble->n_outputs();
+  const std::size_t n_data = f.data.features.size();
+  ASSERT_EQ(run.json["interaction_values"].size(), static_cast<std::size_t>(n_rows));
+  for (std::int64_t r = 0; r < n_rows; ++r) {
+    for (std::int64_t o = 0; o < k; ++o) {
+      const auto& ref = f.reference["interactions"][r][o];
+      const auto& block = run.json["interaction_values"][r][o];
+      ASSERT_EQ(block.size(), n_data);
+      for (std::size_t i = 0; i < n_data; ++i) {
+        // XGBoost forms each entry as a float32 difference of conditioned contributions of the size of the
+        // feature's SHAP value, so the tolerance is relative to that size when it is above 1.
+        const double scale = std::max(1.0, std::fabs(run.json["values"][r][o][i].get<double>()));
+        double row_sum = 0;
+        for (std::size_t j = 0; j < n_data; ++j) {
+          const double value = block[i][j].get<double>();
+          row_sum += value;
+          const std::int64_t mi = f.ModelIndex(f.data.features[i].name), mj = f.ModelIndex(f.data.features[j].name);
+          const std::string at = "row " + std::to_string(r) + " output " + std::to_string(o) + " (" +
+                                 f.data.features[i].name + ", " + f.data.features[j].name + ")";
+          if (mi < 0 || mj < 0) {
+            EXPECT_EQ(value, 0.0) << at;
+          } else {
+            EXPECT_NEAR(value, ref[static_cast<std::size_t>(mi)][static_cast<std::size_t>(mj)].get<double>(), 1e-5 * scale)
+                << at;
+          }
+        }
+        // Each row of the interaction matrix adds up to the feature's SHAP value.
+        EXPECT_NEAR(row_sum, run.json["values"][r][o][i].get<double>(), 1e-9);
+      }
+    }
+  }
+}
+
+TEST(ShapTree, CreditInteractionsEqualPredInteractions) { ExpectPredInteractions(Credit()); }
+TEST(ShapTree, DiabetesInteractionsEqualPredInteractions) { ExpectPredInteractions(Diabetes("diabetes_xgb")); }
+TEST(ShapTree, ThreeClassInteractionsEqualPredInteractions) { ExpectPredInteractions(Diabetes("diabetes3_xgb")); }
+
+TEST(ShapTree, MissingValuesFollowTheDefaultDirections) {
+  Fixture f;
+  f.ensemble = std::make_shared<const XgbEnsemble>(kFixtures + "/credit_xgb.json");
+  f.data = CsvDataset(kFixtures + "/credit_missing.csv",
+                      {"Job", "Seniority", "Home", "Time", "Age", "Marital", "Records", "Expenses", "Income", "Assets",
+                       "Debt", "Amount", "Price"},
+                      kCreditCategorical);
+  f.model = XgbModel(f.ensemble, f.data);
+  const nlohmann::json reference = ReadJsonWithNaN(kFixtures + "/credit_missing_reference.json");
+  const MockRunResult run = RunStep(f.data, f.model, "shap.tree", nlohmann::json::object(), Range(40));
+  ASSERT_TRUE(run.ok()) << run.error;
+  for (std::size_t r = 0; r < 40; ++r) {
+    double total = run.json["base_values"][r][0].get<double>();
+    for (const auto& phi : run.json["values"][r][0]) total += phi.get<double>();
+    ExpectClose(total, reference["margin"][r][0].get<double>(), 1e-5, "row " + std::to_string(r));
+  }
+  EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-9);
+}
+
+TEST(ShapTree, InterventionalEqualsShapExactOnTheCreditModel) {
+  // Exact interventional Shapley values of the margin over a background are what TreeSHAP interventional
+  // computes; shap.exact enumerates all 2^14 coalitions of the same game through the model.
+  const Fixture f = Credit();
+  const std::vector<std::int64_t> rows = {0, 7, 301};
+  const MockRunResult tree = RunStep(f.data, f.model, "shap.tree", {{"background", "100:106"}}, rows);
+  const MockRunResult exact = RunStep(f.data, f.model, "shap.exact", {{"background", "100:106"}, {"output", "raw"}}, rows);
+  ASSERT_TRUE(tree.ok()) << tree.error;
+  ASSERT_TRUE(exact.ok()) << exact.error;
+  EXPECT_EQ(tree.json["feature_perturbation"], "interventional");
+  EXPECT_EQ(tree.json["quality"]["background_rows"].get<double>(), 6.0);
+  EXPECT_EQ(tree.json["feature_names"], exact.json["feature_names"]);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    EXPECT_NEAR(tree.json["base_values"][r][0].get<double>(), exact.json["base_values"][r][0].get<double>(), 1e-9);
+    for (std::size_t c = 0; c < f.data.features.size(); ++c) {
+      EXPECT_NEAR(tree.json["values"][r][0][c].get<double>(), exact.json["values"][r][0][c].get<double>(), 1e-9)
+          << "row " << rows[r] << " " << f.data.features[c].name;
+    }
+  }
+  EXPECT_LT(tree.json["quality"]["additivity_residual"].get<double>(), 1e-9);
+  // Interventional and path-dependent values are different games.
+  const MockRunResult path = RunStep(f.data, f.model, "shap.tree", nlohmann::json::object(), rows);
+  ASSERT_TRUE(path.ok()) << path.error;
+  EXPECT_GT(std::fabs(path.json["values"][0][0][0].get<double>() - tree.json["values"][0][0][0].get<double>()) +
+                std::fabs(path.json["base_values"][0][0].get<double>() - tree.json["base_values"][0][0].get<double>()),
+            1e-6);
+}
+
+TEST(ShapTree, InterventionalEqualsShapExactForAThreeClassModel) {
+  const Fixture f = Diabetes("diabetes3_xgb");
+  const MockRunResult tree = RunStep(f.data, f.model, "shap.tree", {{"background", {3, 50, 77, 120}}}, {9, 200});
+  const MockRunResult exact =
+      RunStep(f.data, f.model, "shap.exact", {{"background", {3, 50, 77, 120}}, {"output", "raw"}}, {9, 200});
+  ASSERT_TRUE(tree.ok()) << tree.error;
+  ASSERT_TRUE(exact.ok()) << exact.error;
+  EXPECT_EQ(tree.json["output_names"], exact.json["output_names"]);
+  for (std::size_t r = 0; r < 2; ++r) {
+    for (std::size_t o = 0; o < 3; ++o) {
+      EXPECT_NEAR(tree.json["base_values"][r][o].get<double>(), exact.json["base_values"][r][o].get<double>(), 1e-9);
+      for (std::size_t c = 0; c < f.data.features.size(); ++c) {
+        EXPECT_NEAR(tree.json["values"][r][o][c].get<double>(), exact.json["values"][r][o][c].get<double>(), 1e-9);
+      }
+    }
+  }
+}
+
+TEST(ShapTree, RefusesProbabilityNamingRaw) {
+  const Fixture f = Credit();
+  for (const nlohmann::json& params : {nlohmann::json{{"output", "probability"}},
+                                       nlohmann::json{{"output", "probability"}, {"background", 10}}}) {
+    const MockRunResult run = RunStep(f.data, f.model, "shap.tree", params, {0});
+    EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(run.failed_in, "create");
+    EXPECT_NE(run.error.find("parameter 'output'"), std::string::npos) << run.error;
+    EXPECT_NE(run.error.find("output: raw"), std::string::npos) << run.error;
+  }
+}
+
+TEST(ShapTree, RefusesInteractionsWithABackground) {
+  const Fixture f = Diabetes("diabetes_xgb");
+  const MockRunResult run = RunStep(f.data, f.model, "shap.tree", {{"interactions", true}, {"background", "0:10"}}, {0});
+  EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(run.error.find("parameter 'interactions'"), std::string::npos) << run.error;
+  EXPECT_NE(run.error.find("path-dependent"), std::string::npos) << run.error;
+}
+
+TEST(ShapTree, RefusesAModelWithoutTrees) {
+  const Fixture f = Diabetes("diabetes_xgb");
+  const MockModel plain = XgbModel(f.ensemble, f.data, /*with_capability=*/false);
+  const MockRunResult run = RunStep(f.data, plain, "shap.tree", nlohmann::json::object(), {0});
+  EXPECT_EQ(run.status, LOUPE_ERROR_UNSUPPORTED);
+  EXPECT_EQ(run.failed_in, "create");
+  EXPECT_NE(run.error.find("tree_ensemble"), std::string::npos) << run.error;
+  EXPECT_NE(run.error.find("shap.exact"), std::string::npos) << run.error;
+}
+
+TEST(ShapTree, RefusesAModelSplittingOnAFeatureTheDataLacks) {
+  Fixture f = Diabetes("diabetes_xgb");
+  f.data.features.erase(f.data.features.begin() + 1);  // bmi
+  const MockRunResult run = RunStep(f.data, XgbModel(f.ensemble, Diabetes("diabetes_xgb").data), "shap.tree",
+                                nlohmann::json::object(), {0});
+  EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(run.error.find("'bmi'"), std::string::npos) << run.error;
+}
+
+TEST(ShapTree, IdenticalBitsOnOneAndThreeThreads) {
+  const Fixture f = Credit();
+  for (const nlohmann::json& params :
+       {nlohmann::json::object(), nlohmann::json{{"background", 20}}, nlohmann::json{{"interactions", true}}}) {
+    const MockRunResult one = RunStep(f.data, f.model, "shap.tree", params, Range(70), 1);
+    const MockRunResult three = RunStep(f.data, f.model, "shap.tree", params, Range(70), 3);
+    ASSERT_TRUE(one.ok()) << one.error;
+    EXPECT_EQ(one.json.dump(), three.json.dump()) << params.dump();
+    EXPECT_GE(one.progress_reports, 1);
+  }
+}
+
+// A hand-built ensemble over x0..x3 with the LESS_EQUAL rule, a tree that splits on x0 twice on one path,
+// uneven covers and a tree that is a single leaf, checked against the path-dependent game computed by brute
+// force over all 4! feature orders: v(S) follows x at splits on features of S and averages the children by
+// cover elsewhere.
+struct HandTree {
+  std::vector<std::int32_t> left, right, feature;
+  std::vector<double> threshold, value, cover;
+  std::vector<std::uint8_t> default_left, is_leaf, is_categorical;
+  std::vector<std::int64_t> offsets;
+  LoupeTree tree{};
+
+  void Finish(std::int32_t depth) {
+    is_categorical.assign(left.size(), 0);
+    offsets.assign(left.size() + 1, 0);
+    for (std::size_t k = 0; k < left.size(); ++k) is_leaf.push_back(left[k] < 0 ? 1 : 0);
+    tree.struct_size = sizeof(LoupeTree);
+    tree.n_nodes = static_cast<std::int64_t>(left.size());
+    tree.max_depth = depth;
+    tree.left = left.data();
+    tree.right = right.data();
+    tree.feature = feature.data();
+    tree.threshold = threshold.data();
+    tree.default_left = default_left.data();
+    tree.is_leaf = is_leaf.data();
+    tree.is_categorical = is_categorical.data();
+    tree.value = value.data();
+    tree.cover = cover.data();
+    tree.category_offsets = offsets.data();
+    tree.categories = nullptr;
+  }
+};
+
+double CoverGame(const HandTree& t, std::int32_t node, const double* x, const std::vector<bool>& in) {
+  const auto k = static_cast<std::size_t>(node);
+  if (t.left[k] < 0) return t.value[k];
+  const auto l = static_cast<std::size_t>(t.left[k]), r = static_cast<std::size_t>(t.right[k]);
+  if (in[static_cast<std::size_t>(t.feature[k])]) {
+    const double v = x[t.feature[k]];
+    const bool go_left = std::isnan(v) ? t.default_left[k] != 0 : v <= t.threshold[k];
+    return CoverGame(t, go_left ? t.left[k] : t.right[k], x, in);
+  }
+  return (t.cover[l] * CoverGame(t, t.left[k], x, in) + t.cover[r] * CoverGame(t, t.right[k], x, in)) / t.cover[k];
+}
+
+TEST(ShapTree, PathDependentMatchesTheCoverGameByBruteForce) {
+  HandTree a;  // x0 <= 0 ? (x1 <= 0.5 ? (x0 <= -1 ? 1 : 2) : 3) : (x2 <= 0 ? 4 : (x0 <= 1 ? 5 : 6))
+  a.left = {1, 3, 5, 7, -1, -1, 9, -1, -1, -1, -1};
+  a.right = {2, 4, 6, 8, -1, -1, 10, -1, -1, -1, -1};
+  a.feature = {0, 1, 2, 0, -1, -1, 0, -1, -1, -1, -1};
+  a.threshold = {0.0, 0.5, 0.0, -1.0, NAN, NAN, 1.0, NAN, NAN, NAN, NAN};
+  a.value = {0, 0, 0, 0, 3.0, 4.0, 0, 1.0, 2.0, 5.0, 6.0};
+  a.cover = {100, 60, 40, 45, 15, 10, 30, 20, 25, 12, 18};
+  a.default_left = {1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+  a.Finish(3);
+  HandTree b;  // a single leaf
+  b.left = {-1};
+  b.right = {-1};
+  b.feature = {-1};
+  b.threshold = {NAN};
+  b.value = {0.25};
+  b.cover = {100};
+  b.default_left = {0};
+  b.Finish(0);
+  // Inner values: cover-weighted means of the children, as the capability documents.
+  for (std::size_t k = a.left.size(); k-- > 0;) {
+    if (a.left[k] < 0) continue;
+    const auto l = static_cast<std::size_t>(a.left[k]), r = static_cast<std::size_t>(a.right[k]);
+    a.value[k] = (a.cover[l] * a.value[l] + a.cover[r] * a.value[r]) / a.cover[k];
+  }
+  const std::vector<std::string> names = {"x0", "x1", "x2", "x3"};
+  std::vector<LoupeColumnInfo> columns;
+  for (const auto& name : names) columns.push_back(LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
+  const double base_margin = 0.5;
+  const LoupeTree* trees[] = {&a.tree, &b.tree};
+  LoupeTreeEnsemble ensemble{};
+  ensemble.struct_size = sizeof(ensemble);
+  ensemble.split_rule = LOUPE_TREE_SPLIT_LESS_EQUAL;
+  ensemble.link = LOUPE_TREE_LINK_IDENTITY;
+  ensemble.max_depth = 3;
+  ensemble.n_outputs = 1;
+  ensemble.base_margin = &base_margin;
+  ensemble.n_features = 4;
+  ensemble.features = columns.data();
+  ensemble.n_trees = 2;
+  ensemble.trees = trees;
+
+  MockDataset data;  // rows on the thresholds (<= goes left), a missing value, and ordinary rows
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x3", {7, 7, 7, 7, 7}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x0", {0.0, -1.0, 1.0, NAN, 2.5}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x2", {0.0, 3.0, -2.0, 0.5, 0.0}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x1", {0.5, 0.7, NAN, 0.1, 0.6}));
+  auto to_model = [](const double* row) { return std::vector<double>{row[1], row[3], row[2], row[0]}; };
+  MockModel model = MockModel::Regressor({"y"}, [&](const double* rows, std::int64_t n, double* out) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::vector<double> x = to_model(rows + i * 4);
+      out[i] = base_margin + CoverGame(a, 0, x.data(), {true, true, true, true}) + 0.25;
+    }
+  });
+  model.capabilities = {LOUPE_TREE_ENSEMBLE_CAPABILITY};
+  model.capability_structs[LOUPE_TREE_ENSEMBLE_CAPABILITY] = &ensemble;
+  const MockRunResult run = RunStep(data, model, "shap.tree", nlohmann::json::object(), Range(5));
+  ASSERT_TRUE(run.ok()) << run.error;
+  const std::vector<std::size_t> data_column = {1, 3, 2, 0};  // model feature -> data column
+  for (std::size_t r = 0; r < 5; ++r) {
+    std::vector<double> row;
+    for (const auto& column : data.features) row.push_back(column.values[r]);
+    const std::vector<double> x = to_model(row.data());
+    std::vector<std::size_t> order = {0, 1, 2, 3};
+    std::vector<double> phi(4, 0.0);
+    int orders = 0;
+    do {
+      std::vector<bool> in(4, false);
+      double before = CoverGame(a, 0, x.data(), in);
+      for (const std::size_t p : order) {
+        in[p] = true;
+        const double after = CoverGame(a, 0, x.data(), in);
+        phi[p] += after - before;
+        before = after;
+      }
+      ++orders;
+    } while (std::next_permutation(order.begin(), order.end()));
+    for (std::size_t p = 0; p < 4; ++p) {
+      EXPECT_NEAR(run.json["values"][r][0][data_column[p]].get<double>(), phi[p] / orders, 1e-12)
+          << "row " << r << " x" << p;
+    }
+    EXPECT_EQ(run.json["values"][r][0][0].get<double>(), 0.0);  // x3: no split
+    EXPECT_NEAR(run.json["base_values"][r][0].get<double>(), base_margin + a.value[0] + 0.25, 1e-12);
+  }
+  EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-12);
+}
+
+TEST(ShapTree, PassesTheConformanceKit) {
+  const Fixture f = Credit();
+  loupe::testing::ConformanceCase c;
+  c.dataset = f.data;
+  c.model = f.model;
+  c.params = {{"interactions", true}};
+  c.rows = {0, 9, 4000};
+  c.threads = 3;
+  c.bad_params = {
+      {{{"output", "probability"}}, "output"},
+      {{{"interactions", true}, {"background", 10}}, "interactions"},
+      {{{"background", "35:30"}}, "background"},
+      {{{"background", {1, 2, 99999}}}, "background"},
+  };
+  const auto failures = loupe::testing::RunConformance(loupe_plugin_entry_v1, "shap.tree", c);
+  EXPECT_TRUE(failures.empty()) << loupe::testing::FormatFailures(failures);
+}
+
+}  // namespace
