@@ -252,6 +252,7 @@ int PredictCommand(const std::vector<std::string>& args) {
   for (const loupe::ModelInput& input : (*model)->Info().inputs) {
     inputs.push_back(input.name);
     if (input.type == loupe::ColumnType::kCategorical) csv.categorical.push_back(input.name);
+    if (input.type == loupe::ColumnType::kText) csv.text.push_back(input.name);
   }
   auto data = loupe::ReadCsv(vm["data"].as<std::string>(), csv);
   if (!data.ok()) return FailWith(data.status());

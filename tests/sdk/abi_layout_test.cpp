@@ -276,4 +276,45 @@ TEST(AbiLayoutTest, TreeEnsemble) {
   EXPECT_EQ(offsetof(LoupeTreeEnsemble, n_trees), 48u);
   EXPECT_EQ(offsetof(LoupeTreeEnsemble, trees), 56u);
 }
+
+TEST(AbiValuesTest, AttentionConstants) {
+  EXPECT_STREQ(LOUPE_ATTENTION_CAPABILITY, "attention");
+  static_assert(std::is_same_v<LoupeAttentionSink,
+                               LoupeStatus (*)(void*, std::int64_t, std::int64_t, const char* const*,
+                                               const std::int64_t*, std::int64_t, const char* const*,
+                                               std::int64_t, const float*, const float*)>);
+  static_assert(std::is_same_v<decltype(LoupeAttentionSource::compute),
+                               LoupeStatus (*)(LoupeHost*, const std::int64_t*, std::int64_t,
+                                               LoupeAttentionSink, void*)>);
+}
+
+TEST(AbiLayoutTest, AttentionSource) {
+  EXPECT_EQ(sizeof(LoupeAttentionSource), 32u);
+  EXPECT_EQ(alignof(LoupeAttentionSource), 8u);
+  EXPECT_EQ(offsetof(LoupeAttentionSource, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeAttentionSource, has_pooling), 4u);
+  EXPECT_EQ(offsetof(LoupeAttentionSource, n_layers), 8u);
+  EXPECT_EQ(offsetof(LoupeAttentionSource, n_heads), 16u);
+  EXPECT_EQ(offsetof(LoupeAttentionSource, compute), 24u);
+}
+
+TEST(AbiValuesTest, TextConstants) {
+  EXPECT_STREQ(LOUPE_TEXT_CAPABILITY, "text");
+  static_assert(std::is_same_v<LoupeTokensSink,
+                               LoupeStatus (*)(void*, std::int64_t, std::int64_t, const char* const*,
+                                               const std::int64_t*, std::int64_t, const char* const*,
+                                               std::int64_t)>);
+  static_assert(std::is_same_v<decltype(LoupeTextModel::predict_texts),
+                               LoupeStatus (*)(LoupeHost*, const char* const*, std::int64_t, LoupeOutputSpace,
+                                               double*, std::int64_t)>);
+}
+
+TEST(AbiLayoutTest, TextModel) {
+  EXPECT_EQ(sizeof(LoupeTextModel), 24u);
+  EXPECT_EQ(alignof(LoupeTextModel), 8u);
+  EXPECT_EQ(offsetof(LoupeTextModel, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeTextModel, reserved0), 4u);
+  EXPECT_EQ(offsetof(LoupeTextModel, tokenize_rows), 8u);
+  EXPECT_EQ(offsetof(LoupeTextModel, predict_texts), 16u);
+}
 }  // namespace

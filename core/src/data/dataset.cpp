@@ -118,10 +118,6 @@ Result<Tensor> Dataset::Matrix(const std::vector<std::string>& names) const {
   for (const std::string& name : names) {
     const Column* column = Find(name);
     if (column == nullptr) return NotFound("'" + source_ + "' has no column named '" + name + "'");
-    if (column->type() == ColumnType::kText) {
-      return InvalidArgument("column '" + name + "' of '" + source_ +
-                             "' is text; expected a numeric or categorical column for the feature matrix");
-    }
     selected.push_back(column);
   }
   const std::int64_t rows = num_rows();
@@ -129,7 +125,13 @@ Result<Tensor> Dataset::Matrix(const std::vector<std::string>& names) const {
   Tensor matrix(DType::kF64, {rows, width});
   double* out = matrix.data<double>();
   for (std::int64_t j = 0; j < width; ++j) {
-    const std::vector<double>& values = selected[static_cast<std::size_t>(j)]->values();
+    const Column& column = *selected[static_cast<std::size_t>(j)];
+    if (column.type() == ColumnType::kText) {  // text handles: the row's own index, NaN when missing
+      for (std::int64_t i = 0; i < rows; ++i)
+        out[i * width + j] = column.is_missing(i) ? std::nan("") : static_cast<double>(i);
+      continue;
+    }
+    const std::vector<double>& values = column.values();
     for (std::int64_t i = 0; i < rows; ++i) out[i * width + j] = values[static_cast<std::size_t>(i)];
   }
   return matrix;

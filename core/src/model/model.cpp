@@ -3,7 +3,9 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <sstream>
 
+#include "loupe/core/attention.hpp"
 #include "loupe/core/explainer.hpp"
 #include "model/native_model.hpp"
 #include "model/xgboost_model.hpp"
@@ -54,7 +56,22 @@ Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr
                              "', which is not among the pipeline's features of '" + dataset.source() + "'.");
     }
     std::vector<double> mapping;
-    if (input.type == ColumnType::kCategorical) {
+    if (input.type == ColumnType::kText) {
+      if (column->type() != ColumnType::kText) {
+        return InvalidArgument("column '" + input.name + "' of '" + dataset.source() + "' is " +
+                               ColumnTypeName(column->type()) + " but model '" + model->Info().name +
+                               "' reads it as text; list it under data.text.");
+      }
+      const auto* text_model = static_cast<const TextModel*>(model->Capability(kTextCapability));
+      if (text_model == nullptr || model->Info().inputs.size() != 1) {
+        return InvalidArgument("model '" + model->Info().name + "' has the text input '" + input.name +
+                               "' but does not offer the text capability over a single input.");
+      }
+      fm->text_feature_ = source;
+      fm->text_model_ = text_model;
+      fm->text_column_ = input.name;
+      fm->texts_ = std::make_shared<const std::vector<std::string>>(column->text());
+    } else if (input.type == ColumnType::kCategorical) {
       if (column->type() != ColumnType::kCategorical) {
         return InvalidArgument("column '" + input.name + "' of '" + dataset.source() + "' is " +
                                ColumnTypeName(column->type()) + " but model '" + model->Info().name +
@@ -91,6 +108,16 @@ Result<Tensor> FeatureModel::Predict(const TensorView& inputs, OutputSpace space
                            "' is a regressor and has no probability outputs.");
   }
   const std::int64_t n = inputs.dim(0);
+  if (text_model_ != nullptr) {
+    std::vector<std::string> texts;
+    texts.reserve(static_cast<std::size_t>(n));
+    for (std::int64_t row = 0; row < n; ++row) {
+      LOUPE_ASSIGN_OR_RETURN(const std::string_view text,
+                             ResolveText(inputs.data<double>()[row * n_features + text_feature_]));
+      texts.emplace_back(text);
+    }
+    return text_model_->PredictText(texts, space);
+  }
   const auto n_inputs = static_cast<std::int64_t>(input_source_.size());
   Tensor gathered(DType::kF64, {n, n_inputs});
   const double* in = inputs.data<double>();
@@ -107,6 +134,22 @@ Result<Tensor> FeatureModel::Predict(const TensorView& inputs, OutputSpace space
     }
   }
   return model_->Predict(gathered.view(), space);
+}
+
+Result<std::string_view> FeatureModel::ResolveText(double handle) const {
+  if (texts_ == nullptr) {
+    return InvalidArgument("model '" + model_->Info().name + "' reads no text, so it has no text handles.");
+  }
+  if (std::isnan(handle)) return std::string_view();
+  const auto rows = static_cast<double>(texts_->size());
+  if (!(handle >= 0 && handle < rows) || handle != std::floor(handle)) {
+    std::ostringstream value;
+    value << handle;
+    return InvalidArgument("text feature '" + text_column_ + "' holds " + value.str() +
+                           ", which is not a row number of the data (0 to " +
+                           std::to_string(texts_->size() - 1) + ") nor NaN.");
+  }
+  return std::string_view((*texts_)[static_cast<std::size_t>(handle)]);
 }
 
 }  // namespace loupe

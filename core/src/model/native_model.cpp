@@ -8,6 +8,7 @@
 #include "model/dense_layers.hpp"
 #include "model/layer_registry.hpp"
 #include "model/safetensors.hpp"
+#include "model/text_model.hpp"
 
 namespace loupe {
 namespace {
@@ -714,6 +715,8 @@ Result<std::shared_ptr<const Model>> BuildModel(const config::YamlDocument& doc,
 Result<std::shared_ptr<const Model>> LoadNativeModel(const std::filesystem::path& path) {
   config::YamlParseOutcome parsed = config::LoadYamlFile(path);
   if (!parsed.diagnostics.empty()) return InvalidArgument(parsed.diagnostics.front().ToString());
+  // A model with a tokenizer or a text `input` reads strings (loupe/core/attention.hpp).
+  if (model::IsTextModel(*parsed.document)) return model::LoadTextModel(*parsed.document, path);
   return BuildModel(*parsed.document, path.parent_path());
 }
 

@@ -55,7 +55,20 @@ Status CheckColumnsExist(const DataSpec& spec, const Dataset& dataset, const std
   return Status::Ok();
 }
 
-Result<Dataset> LoadData(const DataSpec& spec) {
+// The model's text inputs (loupe/core/attention.hpp): columns read as text even when not under data.text.
+std::vector<std::string> ModelTextInputs(const Model& model) {
+  std::vector<std::string> names;
+  for (const ModelInput& input : model.Info().inputs) {
+    if (input.type == ColumnType::kText) names.push_back(input.name);
+  }
+  return names;
+}
+
+bool Contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& model_text) {
   CsvOptions options;
   options.missing = spec.missing;
   options.categorical = spec.categorical;
@@ -63,6 +76,17 @@ Result<Dataset> LoadData(const DataSpec& spec) {
   options.target = spec.target;
   options.sensitive = spec.sensitive;
   Result<Dataset> dataset = ReadCsv(spec.path, options);
+  if (!dataset.ok()) return dataset.status();
+  // A column the model reads as text but the reader inferred otherwise: read again, forcing it to text.
+  bool reread = false;
+  for (const std::string& name : model_text) {
+    const Column* column = dataset->Find(name);
+    if (column != nullptr && column->type() != ColumnType::kText && !Contains(spec.categorical, name)) {
+      options.text.push_back(name);
+      reread = true;
+    }
+  }
+  if (reread) dataset = ReadCsv(spec.path, options);
   if (!dataset.ok()) return dataset.status();
   if (spec.target) LOUPE_RETURN_IF_ERROR(CheckColumnsExist(spec, *dataset, "target", {*spec.target}));
   LOUPE_RETURN_IF_ERROR(CheckColumnsExist(spec, *dataset, "features", spec.features));
@@ -80,21 +104,25 @@ Result<Dataset> LoadData(const DataSpec& spec) {
   return dataset;
 }
 
-// The pipeline's features: as listed, or every non-text column but the target.
-Result<std::vector<std::string>> FeatureNames(const DataSpec& spec, const Dataset& dataset) {
+// The pipeline's features: as listed, or every column but the target, leaving out text columns the
+// model does not read as text (`model_text`).
+Result<std::vector<std::string>> FeatureNames(const DataSpec& spec, const Dataset& dataset,
+                                              const std::vector<std::string>& model_text) {
   if (!spec.features.empty()) {
     for (const std::string& name : spec.features) {
-      if (dataset.Find(name)->type() == ColumnType::kText) {
-        return ErrorAt(
-            DataFieldPos(spec, "features"),
-            "feature '" + name + "' is a text column; tabular features must be numeric or categorical.");
+      if (dataset.Find(name)->type() == ColumnType::kText && !Contains(model_text, name)) {
+        return ErrorAt(DataFieldPos(spec, "features"),
+                       "feature '" + name +
+                           "' is a text column, which the model does not read as text; tabular features "
+                           "must be numeric or categorical.");
       }
     }
     return spec.features;
   }
   std::vector<std::string> names;
   for (const Column& column : dataset.columns()) {
-    if (column.type() != ColumnType::kText && column.name() != spec.target.value_or("")) {
+    if ((column.type() != ColumnType::kText || Contains(model_text, column.name())) &&
+        column.name() != spec.target.value_or("")) {
       names.push_back(column.name());
     }
   }
@@ -152,10 +180,11 @@ class PipelineRunner {
 
  private:
   Status Prepare() {
-    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data));
-    LOUPE_ASSIGN_OR_RETURN(feature_names_, FeatureNames(spec_.data, dataset_));
     Result<std::shared_ptr<const Model>> model = LoadModel(spec_.model.path, spec_.model.type);
     if (!model.ok()) return model.status();
+    const std::vector<std::string> model_text = ModelTextInputs(**model);
+    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text));
+    LOUPE_ASSIGN_OR_RETURN(feature_names_, FeatureNames(spec_.data, dataset_, model_text));
     LOUPE_ASSIGN_OR_RETURN(model_, FeatureModel::Create(*model, dataset_, feature_names_));
     LOUPE_ASSIGN_OR_RETURN(Tensor features, dataset_.Matrix(feature_names_));
     features_ = std::make_shared<const Tensor>(std::move(features));

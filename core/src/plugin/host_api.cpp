@@ -7,9 +7,12 @@
 #include <deque>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <sstream>
+#include <string_view>
 
 #include "loupe/c/loupe_plugin.h"
+#include "loupe/core/attention.hpp"
 #include "loupe/core/plugin.hpp"
 #include "loupe/sdk/random.hpp"
 
@@ -38,6 +41,11 @@ struct LoupeHost {
   std::vector<const char*> sensitive_names;
   std::vector<std::int64_t> feature_shape;
   std::vector<const char*> output_names, raw_output_names;
+
+  // The "attention" capability's C form; struct_size 0 when the model has no attention over a text input.
+  LoupeAttentionSource attention{};
+  // The "text" capability's C form; struct_size 0 when the model reads no text.
+  LoupeTextModel text{};
 };
 
 namespace loupe {
@@ -247,12 +255,168 @@ LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOu
   return LOUPE_OK;
 }
 
-std::int32_t ModelHasCapability(LoupeHost* host, const char* capability) {
-  return host->request->model->model().Capability(capability ? capability : "") != nullptr ? 1 : 0;
+// The texts of data rows [begin, end) of `rows`, through the feature matrix's text handles.
+LoupeStatus RowTexts(LoupeHost* host, const std::int64_t* rows, std::int64_t begin, std::int64_t end,
+                     std::vector<std::string>& texts) {
+  const ExplainRequest& r = *host->request;
+  const Tensor& features = *r.features;
+  const std::int64_t data_rows = features.dim(0), width = features.dim(1);
+  texts.clear();
+  for (std::int64_t i = begin; i < end; ++i) {
+    if (rows[i] < 0 || rows[i] >= data_rows) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      ("a text capability was given row " + std::to_string(rows[i]) + " but the data has " +
+                       std::to_string(data_rows) + " rows.")
+                          .c_str());
+    }
+    Result<std::string_view> text =
+        r.model->ResolveText(features.data<double>()[rows[i] * width + r.model->text_feature()]);
+    if (!text.ok()) return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT, text.status().message().c_str());
+    texts.emplace_back(*text);
+  }
+  return LOUPE_OK;
 }
 
-const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32_t /*version*/) {
-  return host->request->model->model().Capability(capability ? capability : "");
+LoupeStatus CheckRowsAndSink(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows, bool has_sink) {
+  if (n_rows < 0 || (n_rows > 0 && (rows == nullptr || !has_sink))) {
+    return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                    "a text capability needs a non-negative row count, the rows and a sink.");
+  }
+  return LOUPE_OK;
+}
+
+LoupeStatus SinkStopped(LoupeHost* host, LoupeStatus status, std::int64_t row) {
+  SetError(host, status,
+           ("the sink stopped at row " + std::to_string(row) + " with status " + std::to_string(status) +
+            " without saying why.")
+               .c_str());
+  return status;
+}
+
+constexpr std::int64_t kTextBatch = 64;  // texts per model call of the text capabilities
+
+// LoupeAttentionSource::compute: resolves the rows' text handles in the feature matrix, runs the model's
+// AttentionSource over them in batches and hands each row to the sink. Never throws.
+LoupeStatus ComputeAttention(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows,
+                             LoupeAttentionSink sink, void* sink_ctx) {
+  try {
+    const auto* source =
+        static_cast<const AttentionSource*>(host->request->model->model().Capability(kAttentionCapability));
+    if (LoupeStatus s = CheckRowsAndSink(host, rows, n_rows, sink != nullptr); s != LOUPE_OK) return s;
+    std::vector<std::string> texts;
+    for (std::int64_t begin = 0; begin < n_rows; begin += kTextBatch) {
+      const std::int64_t end = std::min(n_rows, begin + kTextBatch);
+      if (LoupeStatus s = RowTexts(host, rows, begin, end, texts); s != LOUPE_OK) return s;
+      Result<std::vector<AttentionMaps>> maps = source->Attention(texts);
+      if (!maps.ok()) return SetError(host, LOUPE_ERROR_MODEL, maps.status().message().c_str());
+      for (std::int64_t i = begin; i < end; ++i) {
+        const AttentionMaps& m = (*maps)[static_cast<std::size_t>(i - begin)];
+        std::vector<const char*> tokens, words;
+        for (const std::string& token : m.tokens.tokens) tokens.push_back(token.c_str());
+        for (const std::string& word : m.tokens.words) words.push_back(word.c_str());
+        const LoupeStatus status =
+            sink(sink_ctx, i, rows[i], tokens.data(), m.tokens.word_index.data(), m.tokens.size(), words.data(),
+                 static_cast<std::int64_t>(words.size()),
+                 m.probabilities.empty() ? nullptr : m.probabilities.data(),
+                 m.pooling.empty() ? nullptr : m.pooling.data());
+        if (status != LOUPE_OK) return SinkStopped(host, status, rows[i]);
+      }
+    }
+    return LOUPE_OK;
+  } catch (const std::bad_alloc&) {
+    return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "attention compute ran out of memory.");
+  } catch (const std::exception& e) {
+    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("attention compute failed: ") + e.what()).c_str());
+  }
+}
+
+// LoupeTextModel::tokenize_rows. Never throws.
+LoupeStatus TokenizeRows(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows, LoupeTokensSink sink,
+                         void* sink_ctx) {
+  try {
+    const auto* model = static_cast<const TextModel*>(host->request->model->model().Capability(kTextCapability));
+    if (LoupeStatus s = CheckRowsAndSink(host, rows, n_rows, sink != nullptr); s != LOUPE_OK) return s;
+    std::vector<std::string> texts;
+    for (std::int64_t begin = 0; begin < n_rows; begin += kTextBatch) {
+      const std::int64_t end = std::min(n_rows, begin + kTextBatch);
+      if (LoupeStatus s = RowTexts(host, rows, begin, end, texts); s != LOUPE_OK) return s;
+      for (std::int64_t i = begin; i < end; ++i) {
+        Result<TokenizedText> t = model->Tokenize(texts[static_cast<std::size_t>(i - begin)]);
+        if (!t.ok()) return SetError(host, LOUPE_ERROR_MODEL, t.status().message().c_str());
+        std::vector<const char*> tokens, words;
+        for (const std::string& token : t->tokens) tokens.push_back(token.c_str());
+        for (const std::string& word : t->words) words.push_back(word.c_str());
+        const LoupeStatus status = sink(sink_ctx, i, rows[i], tokens.data(), t->word_index.data(), t->size(),
+                                        words.data(), static_cast<std::int64_t>(words.size()));
+        if (status != LOUPE_OK) return SinkStopped(host, status, rows[i]);
+      }
+    }
+    return LOUPE_OK;
+  } catch (const std::bad_alloc&) {
+    return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "tokenize_rows ran out of memory.");
+  } catch (const std::exception& e) {
+    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("tokenize_rows failed: ") + e.what()).c_str());
+  }
+}
+
+// LoupeTextModel::predict_texts. Never throws.
+LoupeStatus PredictTexts(LoupeHost* host, const char* const* texts, std::int64_t n_texts, LoupeOutputSpace space,
+                         double* outputs, std::int64_t capacity) {
+  try {
+    const Model& model = host->request->model->model();
+    const auto* text_model = static_cast<const TextModel*>(model.Capability(kTextCapability));
+    if (n_texts < 0 || (n_texts > 0 && (texts == nullptr || outputs == nullptr))) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      "predict_texts needs a non-negative count, the texts and an output buffer.");
+    }
+    const ModelInfo& info = model.Info();
+    OutputSpace resolved = info.default_space();
+    if (space == LOUPE_OUTPUT_PROBABILITY) resolved = OutputSpace::kProbability;
+    if (space == LOUPE_OUTPUT_RAW) resolved = OutputSpace::kRaw;
+    if (resolved == OutputSpace::kProbability && info.task != Task::kClassification) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      ("model '" + info.name + "' is a regressor and has no probability outputs.").c_str());
+    }
+    const auto n_out = static_cast<std::int64_t>(info.OutputNames(resolved).size());
+    if (n_texts * n_out > capacity) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      ("predict_texts needs room for " + std::to_string(n_texts * n_out) + " outputs, got " +
+                       std::to_string(capacity) + ".")
+                          .c_str());
+    }
+    std::vector<std::string> batch;
+    batch.reserve(static_cast<std::size_t>(n_texts));
+    for (std::int64_t i = 0; i < n_texts; ++i) {
+      if (texts[i] == nullptr) {
+        return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                        ("predict_texts was given a NULL text at index " + std::to_string(i) + ".").c_str());
+      }
+      batch.emplace_back(texts[i]);
+    }
+    Result<Tensor> predicted = text_model->PredictText(batch, resolved);
+    if (!predicted.ok()) return SetError(host, LOUPE_ERROR_MODEL, predicted.status().message().c_str());
+    std::copy_n(predicted->data<double>(), predicted->size(), outputs);
+    return LOUPE_OK;
+  } catch (const std::bad_alloc&) {
+    return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "predict_texts ran out of memory.");
+  } catch (const std::exception& e) {
+    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("predict_texts failed: ") + e.what()).c_str());
+  }
+}
+
+// The C form of a capability. "attention" and "text" are built by the host (only it can map rows to
+// texts), so the model's C++ objects of those names never reach a plugin; the others are the model's own.
+const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32_t version) {
+  const std::string_view name = capability ? capability : "";
+  if (name == kAttentionCapability) {
+    return host->attention.struct_size != 0 && version <= 1 ? &host->attention : nullptr;
+  }
+  if (name == kTextCapability) return host->text.struct_size != 0 && version <= 1 ? &host->text : nullptr;
+  return host->request->model->model().Capability(name);
+}
+
+std::int32_t ModelHasCapability(LoupeHost* host, const char* capability) {
+  return ModelCapability(host, capability, 1) != nullptr ? 1 : 0;
 }
 
 const Explanation* Input(LoupeHost* host, std::int64_t index) {
@@ -475,6 +639,19 @@ void DescribeDataset(LoupeHost& host, std::vector<std::vector<const char*>>& lev
   const ModelInfo& info = r.model->model().Info();
   for (const std::string& name : info.output_names) host.output_names.push_back(name.c_str());
   for (const std::string& name : info.raw_output_names) host.raw_output_names.push_back(name.c_str());
+  const auto* attention = static_cast<const AttentionSource*>(r.model->model().Capability(kAttentionCapability));
+  if (attention != nullptr && r.model->text_feature() >= 0) {
+    host.attention.struct_size = sizeof(LoupeAttentionSource);
+    host.attention.has_pooling = attention->HasPooling() ? 1 : 0;
+    host.attention.n_layers = attention->AttentionLayers();
+    host.attention.n_heads = attention->AttentionLayers() > 0 ? attention->AttentionHeads() : 0;
+    host.attention.compute = ComputeAttention;
+  }
+  if (r.model->model().Capability(kTextCapability) != nullptr && r.model->text_feature() >= 0) {
+    host.text.struct_size = sizeof(LoupeTextModel);
+    host.text.tokenize_rows = TokenizeRows;
+    host.text.predict_texts = PredictTexts;
+  }
 }
 
 Status StatusFromPlugin(const LoupeHost& host, LoupeStatus status, const std::string& what) {

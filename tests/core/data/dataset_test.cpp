@@ -78,19 +78,24 @@ TEST(DatasetTest, MatrixHoldsValuesCodesAndNaNRowMajor) {
   EXPECT_EQ(m[5], 3.0);
 }
 
-TEST(DatasetTest, MatrixRejectsUnknownAndTextColumns) {
+TEST(DatasetTest, MatrixRejectsUnknownColumnsAndWritesTextHandles) {
   CsvOptions options;
   options.text = {"note"};
-  const Result<Dataset> data = ParseCsv("x,note\n1,hello\n", "mem.csv", options);
+  const Result<Dataset> data = ParseCsv("x,note\n1,hello\n2,NA\n3,bye\n", "mem.csv", options);
   ASSERT_TRUE(data.ok()) << data.status().message();
   const Result<Tensor> unknown = data->Matrix({"x", "y"});
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(unknown.status().message(), "'mem.csv' has no column named 'y'");
-  const Result<Tensor> text = data->Matrix({"note"});
-  EXPECT_EQ(text.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      text.status().message(),
-      "column 'note' of 'mem.csv' is text; expected a numeric or categorical column for the feature matrix");
+  // A text column carries each row's index (its text handle), NaN where the text is missing.
+  const Result<Tensor> text = data->Matrix({"note", "x"});
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  const double* m = text->data<double>();
+  EXPECT_EQ(m[0], 0.0);
+  EXPECT_EQ(m[1], 1.0);
+  EXPECT_TRUE(std::isnan(m[2]));
+  EXPECT_EQ(m[3], 2.0);
+  EXPECT_EQ(m[4], 2.0);
+  EXPECT_EQ(m[5], 3.0);
 }
 
 TEST(DatasetTest, EmptyDataset) {

@@ -77,8 +77,9 @@ class Dataset {
   // The column called `name`, or nullptr.
   const Column* Find(const std::string& name) const;
 
-  // The f64 [num_rows, names.size()] matrix of the named numeric/categorical columns (categoricals as
-  // codes, missing as NaN) — the matrix explainers perturb. Fails on unknown or text columns.
+  // The f64 [num_rows, names.size()] matrix of the named columns (categoricals as codes, missing as NaN)
+  // — the matrix explainers perturb. A text column holds text handles: each row's own 0-based index, NaN
+  // where the text is missing (loupe/core/attention.hpp). Fails on unknown columns.
   Result<Tensor> Matrix(const std::vector<std::string>& names) const;
 
  private:

@@ -7,10 +7,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "loupe/core/attention.hpp"
 #include "loupe/core/dataset.hpp"
 #include "loupe/core/explanation.hpp"
 #include "loupe/core/model.hpp"
@@ -77,10 +79,13 @@ struct RowSelection {
 };
 
 // Evaluates a model on the pipeline's feature matrix: maps dataset features (by name, categorical codes
-// through level names) onto the model's inputs. Thread-safe.
+// through level names) onto the model's inputs. A text model (loupe/core/attention.hpp) reads its one
+// text input from a text feature, whose values are text handles (dataset row indices, NaN for missing):
+// Predict replaces them with the dataset's texts and calls TextModel::PredictText. Thread-safe.
 class FeatureModel {
  public:
-  // Fails when the model needs an input that is not among `feature_names`, or whose type differs.
+  // Fails when the model needs an input that is not among `feature_names`, or whose type differs. Keeps
+  // a copy of the texts of a text input's column, so `dataset` need not outlive the FeatureModel.
   static Result<std::shared_ptr<const FeatureModel>> Create(std::shared_ptr<const Model> model,
                                                             const Dataset& dataset,
                                                             std::vector<std::string> feature_names);
@@ -90,11 +95,21 @@ class FeatureModel {
   // inputs: f64 [n, feature_names.size()] in dataset coding; returns f64 [n, outputs(space)].
   Result<Tensor> Predict(const TensorView& inputs, OutputSpace space) const;
 
+  // The feature column holding the model's text input, or -1 when the model reads no text.
+  int text_feature() const { return text_feature_; }
+  // The text a handle of the text feature stands for: the dataset row's text, "" for NaN (missing).
+  // Fails on a handle that is not a row index of the dataset.
+  Result<std::string_view> ResolveText(double handle) const;
+
  private:
   std::shared_ptr<const Model> model_;
   std::vector<std::string> feature_names_;
   std::vector<int> input_source_;                   // per model input: feature column
   std::vector<std::vector<double>> level_mapping_;  // per model input: dataset code -> model code
+  int text_feature_ = -1;
+  const TextModel* text_model_ = nullptr;  // the model's "text" capability when it reads text
+  std::string text_column_;                // the text input's column, for error messages
+  std::shared_ptr<const std::vector<std::string>> texts_;  // that column's texts by row
 };
 
 // Everything one explain call sees.

@@ -94,7 +94,8 @@ typedef struct LoupeTensorView {
 typedef int32_t LoupeFeatureType;
 #define LOUPE_FEATURE_NUMERIC 1
 #define LOUPE_FEATURE_CATEGORICAL 2 /**< values are level codes 0..n_levels-1 stored as doubles */
-#define LOUPE_FEATURE_TEXT 3
+#define LOUPE_FEATURE_TEXT 3        /**< values are text handles: the index of the data row whose text it
+                                         is, NaN when missing; model_predict resolves them to the texts */
 
 /** One column of the pipeline's dataset. Missing values are NaN in every numeric view. */
 typedef struct LoupeColumnInfo {
@@ -403,6 +404,85 @@ typedef struct LoupeTreeEnsemble {
   int64_t n_trees;
   const LoupeTree* const* trees; /**< n_trees pointers (each tree carries its own struct_size) */
 } LoupeTreeEnsemble;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "attention" (version 1): attention probabilities of a text model                   */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_ATTENTION_CAPABILITY, 1) returns a
+ *  `const LoupeAttentionSource*` (NULL when the model has no self-attention and no attention pooling).
+ *  The host builds it for the explain call: it stays valid and unchanged while that call runs.
+ *
+ *  A text model reads one text per row. The feature matrix carries it as a text handle (see
+ *  LOUPE_FEATURE_TEXT: the data row whose text it is, NaN for a missing text, which the model reads as
+ *  the empty text); compute() resolves the rows' handles in the feature matrix to their texts, tokenizes
+ *  them and runs the model. Tokens: [CLS] first, [SEP] last, at most the tokenizer's max_length in all;
+ *  padding is never included. */
+#define LOUPE_ATTENTION_CAPABILITY "attention"
+
+/** Receives the attention of one row, called once per row in the order of compute()'s `rows`, on the
+ *  thread that called compute(). Everything is host-owned and valid only during the call:
+ *   - `index`: the position in `rows`; `row`: rows[index];
+ *   - `tokens[n_tokens]`: the tokens as the vocabulary spells them ("##ing" too);
+ *   - `word_index[n_tokens]`: the index into `words` of the word each token came from, -1 for [CLS] and
+ *     [SEP]; `words[n_words]`: the text's whitespace-separated words as written;
+ *   - `attention`: f32 [n_layers][n_heads][n_tokens][n_tokens] row-major; attention[l][h][q][k] is how
+ *     much query token q attends to key token k in head h of layer l, the softmax after the padding mask
+ *     (PyTorch nn.MultiheadAttention with need_weights=True, average_attn_weights=False); each [q] row
+ *     sums to 1. NULL when n_layers is 0;
+ *   - `pooling`: f32 [n_tokens], the weights of attention pooling (sum to 1); NULL when has_pooling is 0.
+ *  Returns LOUPE_OK to continue; any other status stops compute(), which returns it (call set_error with
+ *  the reason first). */
+typedef LoupeStatus (*LoupeAttentionSink)(void* sink_ctx, int64_t index, int64_t row,
+                                          const char* const* tokens, const int64_t* word_index,
+                                          int64_t n_tokens, const char* const* words, int64_t n_words,
+                                          const float* attention, const float* pooling);
+
+typedef struct LoupeAttentionSource {
+  uint32_t struct_size; /**< sizeof(LoupeAttentionSource) as the producer knew it */
+  int32_t has_pooling;  /**< non-zero: the model pools tokens with attention (the sink gets `pooling`) */
+  int64_t n_layers;     /**< L: self-attention layers (0 for a model with attention pooling only) */
+  int64_t n_heads;      /**< H: heads per layer (the same in every layer); 0 when n_layers is 0 */
+  /** Computes the attention of the data rows `rows[0..n_rows)` (0-based row indices of the feature
+   *  matrix, like step_rows gives) and hands each row to `sink(sink_ctx, ...)` in order. Thread-safe and
+   *  reentrant; it evaluates the rows in batches, so pass many rows per call. Returns LOUPE_OK, the
+   *  sink's status when the sink stops it, or an error after set_error (a row out of range, a handle that
+   *  is not a row of the data, a model failure). */
+  LoupeStatus (*compute)(LoupeHost* host, const int64_t* rows, int64_t n_rows, LoupeAttentionSink sink,
+                         void* sink_ctx);
+} LoupeAttentionSource;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "text" (version 1): tokenize the data's texts and evaluate new ones                 */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_TEXT_CAPABILITY, 1) returns a `const LoupeTextModel*` when
+ *  the model reads one text per row (NULL otherwise). The host builds it for the explain call: it stays
+ *  valid and unchanged while that call runs. Explainers that make new texts (lime.text removes words)
+ *  tokenize the rows to get their words, and evaluate texts they build from them with predict_texts. */
+#define LOUPE_TEXT_CAPABILITY "text"
+
+/** Receives the tokenization of one row, called once per row in the order of tokenize_rows' `rows`, on
+ *  the calling thread; everything is host-owned and valid only during the call. The arguments mean what
+ *  they mean for LoupeAttentionSink. Returns LOUPE_OK to continue; any other status stops tokenize_rows,
+ *  which returns it (call set_error with the reason first). */
+typedef LoupeStatus (*LoupeTokensSink)(void* sink_ctx, int64_t index, int64_t row, const char* const* tokens,
+                                       const int64_t* word_index, int64_t n_tokens, const char* const* words,
+                                       int64_t n_words);
+
+typedef struct LoupeTextModel {
+  uint32_t struct_size; /**< sizeof(LoupeTextModel) as the producer knew it */
+  int32_t reserved0;
+  /** Tokenizes the texts of the data rows `rows[0..n_rows)` (resolved through the feature matrix's text
+   *  handles, like LoupeAttentionSource::compute) and hands each row to `sink`. Thread-safe. */
+  LoupeStatus (*tokenize_rows)(LoupeHost* host, const int64_t* rows, int64_t n_rows, LoupeTokensSink sink,
+                               void* sink_ctx);
+  /** Evaluates `n_texts` UTF-8 texts into the caller-owned f64 buffer `outputs` (n_texts * n_outputs(space)
+   *  elements, row-major; see model_predict for `space`). Thread-safe and reentrant; pass many texts per
+   *  call. */
+  LoupeStatus (*predict_texts)(LoupeHost* host, const char* const* texts, int64_t n_texts,
+                               LoupeOutputSpace space, double* outputs, int64_t outputs_capacity);
+} LoupeTextModel;
 
 #ifdef __cplusplus
 } /* extern "C" */
