@@ -105,6 +105,7 @@ class TransformerEncoder final : public AttentionLayer {
     bool norm_first = false;
     nn::Activation activation = nn::Activation::kRelu;
     float eps = 1e-5f;
+    nn::Precision precision = nn::Precision::kF32;  // of the four dense projections
   };
   TransformerEncoder(Parts parts, nn::DenseLayer in_proj, nn::DenseLayer out_proj, nn::DenseLayer linear1,
                      nn::DenseLayer linear2, Norm norm1, Norm norm2)
@@ -137,7 +138,7 @@ class TransformerEncoder final : public AttentionLayer {
     const std::int64_t n = in.n, t = in.t, d = p_.d, heads = p_.heads, hd = d / heads;
     const std::int64_t rows = n * t;
     std::vector<float> qkv(static_cast<std::size_t>(rows * 3 * d));
-    LOUPE_RETURN_IF_ERROR(in_proj_.Forward(h.data(), rows, qkv.data()));
+    LOUPE_RETURN_IF_ERROR(in_proj_.Forward(h.data(), rows, qkv.data(), p_.precision));
     // [n, t, 3, heads, hd] -> q, k, v as [n, heads, t, hd]
     const std::size_t per = static_cast<std::size_t>(n * heads * t * hd);
     std::vector<float> q(per), k(per), v(per);
@@ -181,17 +182,17 @@ class TransformerEncoder final : public AttentionLayer {
       }
     }
     out.resize(static_cast<std::size_t>(rows * d));
-    return out_proj_.Forward(merged.data(), rows, out.data());
+    return out_proj_.Forward(merged.data(), rows, out.data(), p_.precision);
   }
 
   // out = linear2(act(linear1(h))) over rows of h [rows, d].
   Status FeedForward(const std::vector<float>& h, std::int64_t rows, std::vector<float>& out) const {
     std::vector<float> hidden(static_cast<std::size_t>(rows * linear1_.out()));
-    LOUPE_RETURN_IF_ERROR(linear1_.Forward(h.data(), rows, hidden.data()));
+    LOUPE_RETURN_IF_ERROR(linear1_.Forward(h.data(), rows, hidden.data(), p_.precision));
     LOUPE_RETURN_IF_ERROR(
         nn::Activate(p_.activation, hidden.data(), static_cast<std::int64_t>(hidden.size())));
     out.resize(static_cast<std::size_t>(rows * p_.d));
-    return linear2_.Forward(hidden.data(), rows, out.data());
+    return linear2_.Forward(hidden.data(), rows, out.data(), p_.precision);
   }
 
   Status Run(const Activations& in, Activations& out, std::vector<float>* attention) const {
@@ -373,6 +374,7 @@ Result<std::unique_ptr<Layer>> MakeTransformerEncoder(const LayerContext& c) {
   LOUPE_RETURN_IF_ERROR(ExpectSequence(c, false));
   TransformerEncoder::Parts p;
   p.d = c.input().width;
+  p.precision = c.precision();
   LOUPE_ASSIGN_OR_RETURN(p.heads, PositiveInt(c, "nhead", 0));
   if (p.d % p.heads != 0) {
     return c.Error("nhead", "d_model " + std::to_string(p.d) + " is not divisible by nhead " +

@@ -237,6 +237,17 @@ Result<Tokenizer> ReadTokenizer(const config::YamlDocument& doc, const std::file
 
 }  // namespace
 
+// `precision: f32 | bf16` (default f32): bf16 applies to the dense projections (transformer, linear);
+// embeddings, attention scores, layer norms and LSTMs stay in f32.
+Result<nn::Precision> ReadTextPrecision(const config::YamlDocument& doc) {
+  if (Find(doc, "/precision") == nullptr) return nn::Precision::kF32;
+  LOUPE_ASSIGN_OR_RETURN(const std::string precision, String(doc, "/precision", "precision"));
+  if (precision == "f32") return nn::Precision::kF32;
+  if (precision == "bf16") return nn::Precision::kBF16;
+  return ErrorAt(doc, "/precision",
+                 "precision of a text model must be f32 or bf16, found '" + precision + "'.");
+}
+
 bool IsTextModel(const config::YamlDocument& doc) {
   const json* type = Find(doc, "/input/type");
   return Find(doc, "/tokenizer") != nullptr || (type != nullptr && type->is_string() && *type == "text");
@@ -244,9 +255,10 @@ bool IsTextModel(const config::YamlDocument& doc) {
 
 Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& doc,
                                                    const std::filesystem::path& path) {
-  LOUPE_RETURN_IF_ERROR(CheckKeys(
-      doc, "", {"format", "name", "task", "classes", "outputs", "input", "tokenizer", "weights", "layers"},
-      "the text model"));
+  LOUPE_RETURN_IF_ERROR(CheckKeys(doc, "",
+                                  {"format", "name", "task", "classes", "outputs", "input", "tokenizer",
+                                   "weights", "precision", "layers"},
+                                  "the text model"));
   LOUPE_ASSIGN_OR_RETURN(const std::string format, String(doc, "/format", "format"));
   if (format != "loupe.model/v1") {
     return ErrorAt(doc, "/format", "unsupported model format '" + format + "'; expected loupe.model/v1.");
@@ -276,6 +288,8 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
   Result<SafetensorsFile> weights = SafetensorsFile::Open(dir / weights_name);
   if (!weights.ok()) return ErrorAt(doc, "/weights", weights.status().message());
 
+  LOUPE_ASSIGN_OR_RETURN(const nn::Precision precision, ReadTextPrecision(doc));
+
   const json* layers_node = Find(doc, "/layers");
   if (layers_node == nullptr || !layers_node->is_array() || layers_node->empty()) {
     return ErrorAt(doc, layers_node ? "/layers" : "", "the model needs a non-empty list of 'layers'.");
@@ -287,7 +301,7 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
   std::string last_type;
   for (std::size_t i = 0; i < layers_node->size(); ++i) {
     const std::string pointer = "/layers/" + std::to_string(i);
-    const LayerContext context(doc, pointer, i, shape, &*weights, nn::Precision::kF32, dir);
+    const LayerContext context(doc, pointer, i, shape, &*weights, precision, dir);
     const json* type = Find(doc, pointer + "/type");
     if (type == nullptr || !type->is_string())
       return ErrorAt(doc, pointer, "layer " + std::to_string(i) + " needs a type.");

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "nn/ops.hpp"
+
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -78,6 +80,49 @@ void ExpectProbabilities(const std::string& model_name) {
 }
 
 TEST(TextModelTest, TransformerEqualsPyTorch) { ExpectProbabilities("transformer"); }
+
+// bf16 projections (AVX512-BF16/AMX where the CPU has them, f32 otherwise) stay within the documented
+// tolerance of PyTorch's f32 probabilities: 2e-2, as for the dense models.
+TEST(TextModelTest, TransformerInBf16StaysNearPyTorch) {
+  std::ifstream in(kFixtures / "transformer.yaml");
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  yaml += "precision: bf16\n";
+  const std::filesystem::path file = kFixtures / "bf16_transformer.yaml";
+  std::ofstream(file) << yaml;
+  auto model = LoadText(file);
+  std::filesystem::remove(file);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const nlohmann::json ref = Reference();
+  const auto* text = static_cast<const TextModel*>((*model)->Capability(kTextCapability));
+  Result<Tensor> p = text->PredictText(Texts(ref), OutputSpace::kProbability);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  double worst = 0;
+  for (std::int64_t i = 0; i < p->size(); ++i) {
+    worst = std::max(worst, std::fabs(p->data<double>()[i] - ref["transformer"][i / 8][i % 8].get<double>()));
+  }
+  EXPECT_LT(worst, 2e-2);
+  // On a CPU with bf16 the projections really ran in bf16: the result differs from the f32 model's.
+  if (nn::Bf16Supported()) {
+    auto f32 = LoadText(kFixtures / "transformer.yaml");
+    ASSERT_TRUE(f32.ok());
+    const auto* f32_text = static_cast<const TextModel*>((*f32)->Capability(kTextCapability));
+    Result<Tensor> q = f32_text->PredictText(Texts(ref), OutputSpace::kProbability);
+    ASSERT_TRUE(q.ok());
+    double difference = 0;
+    for (std::int64_t i = 0; i < p->size(); ++i) {
+      difference = std::max(difference, std::fabs(p->data<double>()[i] - q->data<double>()[i]));
+    }
+    EXPECT_GT(difference, 0.0);
+  }
+  const Status refused =
+      LoadError("precision",
+                "format: loupe.model/v1\nname: t\ntask: classification\nclasses: [a, b]\n"
+                "input: {name: text, type: text}\ntokenizer: {type: whitespace, vocab: vocab.txt}\n"
+                "weights: transformer.safetensors\nprecision: f16\nlayers: [{type: softmax}]\n");
+  EXPECT_NE(refused.message().find(":8:12: precision of a text model must be f32 or bf16, found 'f16'."),
+            std::string::npos)
+      << refused.message();
+}
 TEST(TextModelTest, LstmWithAttentionPoolingEqualsPyTorch) { ExpectProbabilities("lstm"); }
 TEST(TextModelTest, StackedLstmAndClsTransformerEqualsPyTorch) { ExpectProbabilities("tiny"); }
 
