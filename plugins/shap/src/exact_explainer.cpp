@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "background.hpp"
+#include "coalition_game.hpp"
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/error.hpp"
 #include "players.hpp"
@@ -20,31 +21,15 @@ namespace {
 using loupe::sdk::Host;
 using loupe::sdk::Matrix;
 
-// Rows per model call: large enough that model evaluation dominates, small enough to stay in cache-sized
-// buffers of a few MB.
-constexpr std::int64_t kBatchRows = 8192;
-// Coalition values v(S) kept in memory at once (per block of explained rows): 4M doubles = 32 MB.
-constexpr std::int64_t kMaxCoalitionValues = std::int64_t{1} << 22;
-
-struct Setup {
-  loupe::sdk::DatasetInfo data;
-  Players players;
-  loupe::sdk::OutputSelection output;
-};
-
-Setup Configure(const Host& host) {
-  Setup setup;
-  setup.data = host.Dataset();
-  setup.players = BuildPlayers(setup.data, host.Params().GetOr<nlohmann::json>("groups", nullptr));
+Setup ConfigureExact(const Host& host) {
+  Setup setup = Configure(host, "shap.exact");
   const std::int64_t m = setup.players.size();
-  if (m == 0) throw loupe::sdk::Unsupported("shap.exact needs at least one feature, found none in the step's data");
   if (m > kMaxExactPlayers) {
     throw loupe::sdk::Unsupported(
         "shap.exact evaluates all 2^M coalitions and this step has M = " + std::to_string(m) +
         (setup.players.grouped ? " groups" : " features") + ", above its limit of " + std::to_string(kMaxExactPlayers) +
         "; use shap.permutation or shap.kernel for wider data, or parameter 'groups' to join features");
   }
-  setup.output = loupe::sdk::SelectOutput(host);
   return setup;
 }
 
@@ -54,10 +39,7 @@ class ExactGame {
   ExactGame(const Host& host, const Matrix& x, const Players& players, const std::vector<std::int64_t>& background,
             LoupeOutputSpace space, std::int64_t n_outputs)
       : host_(host),
-        x_(x),
-        players_(players),
-        background_(background),
-        space_(space),
+        game_(host, x, players, background, space, n_outputs),
         m_(players.size()),
         o_(n_outputs),
         b_(static_cast<std::int64_t>(background.size())),
@@ -76,10 +58,16 @@ class ExactGame {
     std::unique_ptr<std::atomic<std::int64_t>[]> remaining(new std::atomic<std::int64_t>[n]);
     for (std::int64_t r = 0; r < n; ++r) remaining[r] = coalitions_;
     // Chunk boundaries depend only on the background size, never on the thread count.
-    const std::int64_t grain = std::max<std::int64_t>(1, kBatchRows / b_);
-    host_.ParallelFor(0, n * coalitions_, grain, [&](std::int64_t begin, std::int64_t end) {
+    const std::int64_t coalitions = coalitions_;
+    const std::int64_t m = m_;
+    auto describe = [rows, coalitions, m](std::int64_t unit, unsigned char* mask) {
+      const std::int64_t s = unit % coalitions;
+      for (std::int64_t p = 0; p < m; ++p) mask[p] = static_cast<unsigned char>((s >> p) & 1);
+      return rows[unit / coalitions];
+    };
+    host_.ParallelFor(0, n * coalitions_, game_.grain(), [&](std::int64_t begin, std::int64_t end) {
       host_.ThrowIfCancelled();
-      EvaluateUnits(rows, begin, end, values.data());
+      game_.Evaluate(begin, end, describe, values.data());
       for (std::int64_t unit = begin; unit < end;) {
         const std::int64_t r = unit / coalitions_;
         const std::int64_t row_end = std::min(end, (r + 1) * coalitions_);
@@ -116,73 +104,21 @@ class ExactGame {
     return weights;
   }
 
-  // Evaluates units [begin, end) (unit = explained row * 2^M + coalition) in one model call and stores
-  // each unit's mean over the background into values[unit][O].
-  void EvaluateUnits(const std::int64_t* rows, std::int64_t begin, std::int64_t end, double* values) const {
-    const std::int64_t f = x_.cols();
-    const std::int64_t n = (end - begin) * b_;
-    std::vector<double> batch(static_cast<std::size_t>(n * f));
-    for (std::int64_t unit = begin; unit < end; ++unit) {
-      const double* explained = x_.Row(rows[unit / coalitions_]);
-      FillCoalition(explained, unit % coalitions_, batch.data() + (unit - begin) * b_ * f);
-    }
-    std::vector<double> out(static_cast<std::size_t>(n * o_));
-    host_.Predict(batch.data(), n, f, space_, out.data(), static_cast<std::int64_t>(out.size()));
-    for (std::int64_t unit = begin; unit < end; ++unit) {
-      const double* unit_out = out.data() + (unit - begin) * b_ * o_;
-      for (std::int64_t o = 0; o < o_; ++o) {
-        double sum = 0.0;
-        for (std::int64_t j = 0; j < b_; ++j) sum += unit_out[j * o_ + o];
-        values[unit * o_ + o] = sum / static_cast<double>(b_);
-      }
-    }
-  }
-
-  // B rows: each background row with the features of coalition `s` taken from the explained row.
-  void FillCoalition(const double* explained, std::int64_t s, double* dst) const {
-    const std::int64_t f = x_.cols();
-    for (std::int64_t j = 0; j < b_; ++j, dst += f) {
-      std::copy(x_.Row(background_[static_cast<std::size_t>(j)]), x_.Row(background_[static_cast<std::size_t>(j)]) + f,
-                dst);
-      for (std::int64_t p = 0; p < m_; ++p) {
-        if (((s >> p) & 1) == 0) continue;
-        for (const std::int64_t column : players_.columns[static_cast<std::size_t>(p)]) dst[column] = explained[column];
-      }
-    }
-  }
-
   const Host& host_;
-  const Matrix& x_;
-  const Players& players_;
-  const std::vector<std::int64_t>& background_;
-  const LoupeOutputSpace space_;
+  const CoalitionGame game_;
   const std::int64_t m_, o_, b_, coalitions_;
   const std::vector<double> weights_;
 };
 
-// f(x) of the explained rows, [R][O], in batches of kBatchRows.
-std::vector<double> PredictRows(const Host& host, const Matrix& x, const std::vector<std::int64_t>& rows,
-                                LoupeOutputSpace space, std::int64_t n_outputs) {
-  const auto r = static_cast<std::int64_t>(rows.size());
-  std::vector<double> out(static_cast<std::size_t>(r * n_outputs));
-  host.ParallelFor(0, r, kBatchRows, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<double> batch;
-    batch.reserve(static_cast<std::size_t>((end - begin) * x.cols()));
-    for (std::int64_t i = begin; i < end; ++i) batch.insert(batch.end(), x.Row(rows[i]), x.Row(rows[i]) + x.cols());
-    host.Predict(batch.data(), end - begin, x.cols(), space, out.data() + begin * n_outputs, (end - begin) * n_outputs);
-  });
-  return out;
-}
-
 }  // namespace
 
 ExactExplainer::ExactExplainer(const Host& host) {
-  const Setup setup = Configure(host);
+  const Setup setup = ConfigureExact(host);
   ResolveBackground(host, setup.data.n_rows);  // refuses a bad background before the step runs
 }
 
 void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
-  const Setup setup = Configure(host);
+  const Setup setup = ConfigureExact(host);
   const Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();
   const std::vector<std::int64_t> background = ResolveBackground(host, setup.data.n_rows);
@@ -212,29 +148,8 @@ void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
   }
 
   const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o);
-  double residual = 0.0;
-  for (std::int64_t row = 0; row < r; ++row) {
-    attribution.data.push_back(PlayerValues(setup.players, setup.data, x.Row(rows[static_cast<std::size_t>(row)])));
-    for (std::int64_t out = 0; out < o; ++out) {
-      double total = attribution.base_values[static_cast<std::size_t>(row * o + out)];
-      for (std::int64_t i = 0; i < m; ++i) total += attribution.values[static_cast<std::size_t>((row * o + out) * m + i)];
-      residual = std::max(residual, std::fabs(total - fx[static_cast<std::size_t>(row * o + out)]));
-    }
-  }
-  attribution.Write(result);
-  if (setup.players.grouped) {
-    nlohmann::json groups = nlohmann::json::object();
-    for (std::int64_t p = 0; p < m; ++p) {
-      for (const std::int64_t column : setup.players.columns[static_cast<std::size_t>(p)]) {
-        groups[setup.players.names[static_cast<std::size_t>(p)]].push_back(
-            setup.data.features[static_cast<std::size_t>(column)].name);
-      }
-    }
-    result.SetJson("groups", groups);
-  }
-  result.SetNumber("quality.additivity_residual", residual);
+  WriteAttribution(result, setup, x, fx, static_cast<std::int64_t>(background.size()), &attribution);
   result.SetNumber("quality.model_evaluations", static_cast<double>(r * game.evaluations_per_row() + r));
-  result.SetNumber("quality.background_rows", static_cast<double>(background.size()));
 }
 
 loupe::sdk::ExplainerDef ExactExplainer::Definition() {
