@@ -15,95 +15,11 @@
 #include "loupe/c/loupe_plugin.h"
 #include "loupe/sdk/random.hpp"
 #include "loupe/testing/conformance.hpp"
-
-extern "C" const LoupePluginEntryFn loupe_plugin_entry_v1;
+#include "shap_test_support.hpp"
 
 namespace {
 
-using loupe::testing::MockColumn;
-using loupe::testing::MockDataset;
-using loupe::testing::MockHost;
-using loupe::testing::MockModel;
-using loupe::testing::MockRunOptions;
-using loupe::testing::MockRunResult;
-using RowFn = std::function<double(const double* x)>;
-
-const LoupeExplainerVTable& Explainer(const char* name) {
-  char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
-  EXPECT_NE(info, nullptr) << error;
-  const LoupeExplainerVTable* explainer = loupe::testing::FindExplainer(*info, name);
-  EXPECT_NE(explainer, nullptr) << name;
-  return *explainer;
-}
-
-std::string Indexed(const char* prefix, std::int64_t index) { return std::string(prefix).append(std::to_string(index)); }
-
-MockDataset NormalData(std::int64_t rows, std::int64_t features, std::uint64_t seed = 1) {
-  MockDataset data;
-  for (std::int64_t j = 0; j < features; ++j) {
-    loupe::sdk::Rng rng(seed, static_cast<std::uint64_t>(j), 0);
-    std::vector<double> values;
-    for (std::int64_t i = 0; i < rows; ++i) values.push_back(rng.Normal());
-    data.features.push_back(MockColumn::Numeric(Indexed("x", j), values));
-  }
-  return data;
-}
-
-MockModel Regressor(std::int64_t width, RowFn f) {
-  return MockModel::Regressor({"y"}, [width, f](const double* rows, std::int64_t n, double* out) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(rows + i * width);
-  });
-}
-
-// Two softmax probabilities of a nonlinear score, and the score as the raw output.
-MockModel NonlinearClassifier(std::int64_t width, RowFn score) {
-  return MockModel::Classifier(
-      {"no", "yes"},
-      [width, score](const double* rows, std::int64_t n, double* out) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          const double p = 1.0 / (1.0 + std::exp(-score(rows + i * width)));
-          out[2 * i] = 1.0 - p;
-          out[2 * i + 1] = p;
-        }
-      },
-      {"margin"},
-      [width, score](const double* rows, std::int64_t n, double* out) {
-        for (std::int64_t i = 0; i < n; ++i) out[i] = score(rows + i * width);
-      });
-}
-
-MockRunResult RunShap(const char* explainer, const MockDataset& data, const MockModel& model, nlohmann::json params,
-                  std::vector<std::int64_t> rows, int threads = 1, std::uint64_t seed = 7) {
-  MockRunOptions options;
-  options.params = std::move(params);
-  options.rows = std::move(rows);
-  options.seed = seed;
-  options.threads = threads;
-  return MockHost(data, model).Run(Explainer(explainer), options);
-}
-
-double Phi(const MockRunResult& run, std::size_t row, std::size_t output, std::size_t feature) {
-  return run.json["values"][row][output][feature].get<double>();
-}
-
-double Nonlinear(const double* x) {
-  return x[0] * x[1] * x[2] + std::exp(0.3 * x[3]) * x[4] + std::max(x[0], x[4]) + std::sin(x[1] * x[5]);
-}
-
-double Wide(const double* x) {  // 10 features, interactions of several orders
-  return Nonlinear(x) + 0.5 * x[6] * x[7] - std::tanh(x[8] + x[9] * x[2]) + 0.8 * x[9];
-}
-
-double MaxDifference(const MockRunResult& a, const MockRunResult& b) {
-  double worst = 0;
-  for (std::size_t r = 0; r < a.json["values"].size(); ++r) {
-    for (std::size_t o = 0; o < a.json["values"][r].size(); ++o) {
-      for (std::size_t i = 0; i < a.json["values"][r][o].size(); ++i) worst = std::max(worst, std::fabs(Phi(a, r, o, i) - Phi(b, r, o, i)));
-    }
-  }
-  return worst;
-}
+using namespace shap_test_support;  // NOLINT(google-build-using-namespace)
 
 TEST(ShapKernel, FullEnumerationEqualsExactShapley) {
   const MockDataset data = NormalData(40, 6, 3);
@@ -112,7 +28,8 @@ TEST(ShapKernel, FullEnumerationEqualsExactShapley) {
     const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:15"}}, rows);
     ASSERT_TRUE(exact.ok()) << exact.error;
     // Default nsamples (2M + 2048) is capped at 2^M - 2 = 62; and so is an explicit larger budget.
-    for (const nlohmann::json& nsamples : {nlohmann::json(nullptr), nlohmann::json(62), nlohmann::json(5000)}) {
+    for (const nlohmann::json& nsamples :
+         {nlohmann::json(nullptr), nlohmann::json(62), nlohmann::json(5000)}) {
       nlohmann::json params = {{"background", "0:15"}};
       if (!nsamples.is_null()) params["nsamples"] = nsamples;
       const MockRunResult kernel = RunShap("shap.kernel", data, model, params, rows);
@@ -147,8 +64,8 @@ TEST(ShapKernel, FullEnumerationOfGroupsWithEvenAndOddPlayerCounts) {
 TEST(ShapKernel, EfficiencyHoldsExactlyWhenSampling) {
   const MockDataset data = NormalData(60, 12, 5);
   const RowFn f = [](const double* x) { return Wide(x) + x[10] * x[11] * x[0]; };
-  const MockRunResult run = RunShap("shap.kernel", data, NonlinearClassifier(12, f), {{"background", "0:20"}, {"nsamples", 300}},
-                                {40, 41, 42});
+  const MockRunResult run = RunShap("shap.kernel", data, NonlinearClassifier(12, f),
+                                    {{"background", "0:20"}, {"nsamples", 300}}, {40, 41, 42});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-10);
   EXPECT_EQ(run.json["quality"]["coalitions"].get<double>(), 3.0 * 300);
@@ -170,8 +87,11 @@ TEST(ShapKernel, EfficiencyHoldsExactlyWhenSampling) {
 TEST(ShapKernel, SymmetryAndDummy) {
   MockDataset data = NormalData(30, 5, 6);
   data.features[1].values = data.features[0].values;  // x1 is a copy of x0
-  const RowFn f = [](const double* x) { return x[0] * x[1] + 2 * x[0] + 2 * x[1] + std::sin(x[2] * x[3]); };  // ignores x4
-  const MockRunResult run = RunShap("shap.kernel", data, Regressor(5, f), {{"background", "0:12"}}, {20, 21, 22});
+  const RowFn f = [](const double* x) {
+    return x[0] * x[1] + 2 * x[0] + 2 * x[1] + std::sin(x[2] * x[3]);
+  };  // ignores x4
+  const MockRunResult run =
+      RunShap("shap.kernel", data, Regressor(5, f), {{"background", "0:12"}}, {20, 21, 22});
   ASSERT_TRUE(run.ok()) << run.error;
   for (std::size_t r = 0; r < 3; ++r) {
     EXPECT_NEAR(Phi(run, r, 0, 0), Phi(run, r, 0, 1), 1e-10);
@@ -184,7 +104,8 @@ TEST(ShapKernel, FeatureEqualToEveryBackgroundRowIsNotAPlayer) {
   MockDataset data = NormalData(30, 4, 8);
   data.features[2].values.assign(30, 1.5);  // constant: never varies against the background
   const RowFn f = [](const double* x) { return x[0] * x[2] + x[1] * x[3]; };
-  const MockRunResult run = RunShap("shap.kernel", data, Regressor(4, f), {{"background", "0:10"}, {"nsamples", 4}}, {20, 21});
+  const MockRunResult run =
+      RunShap("shap.kernel", data, Regressor(4, f), {{"background", "0:10"}, {"nsamples", 4}}, {20, 21});
   ASSERT_TRUE(run.ok()) << run.error;
   for (std::size_t r = 0; r < 2; ++r) EXPECT_EQ(Phi(run, r, 0, 2), 0.0);
   // Three varying players: 2^3 - 2 = 6 coalitions, but nsamples caps them at 4 per row.
@@ -202,7 +123,8 @@ TEST(ShapKernel, LinearModelIsExactFromSampledCoalitions) {
     for (std::size_t i = 0; i < w.size(); ++i) y += w[i] * x[i];
     return y;
   };
-  const MockRunResult run = RunShap("shap.kernel", data, Regressor(m, f), {{"background", "0:20"}, {"nsamples", 400}}, {40, 45});
+  const MockRunResult run =
+      RunShap("shap.kernel", data, Regressor(m, f), {{"background", "0:20"}, {"nsamples", 400}}, {40, 45});
   ASSERT_TRUE(run.ok()) << run.error;
   for (std::size_t r = 0; r < 2; ++r) {
     for (std::size_t i = 0; i < static_cast<std::size_t>(m); ++i) {
@@ -224,8 +146,10 @@ TEST(ShapKernel, SampledEstimatesApproachExactValues) {
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t i = 0; i < 10; ++i) scale = std::max(scale, std::fabs(Phi(exact, r, 0, i)));
   }
-  const MockRunResult small = RunShap("shap.kernel", data, model, {{"background", "0:25"}, {"nsamples", 60}}, rows);
-  const MockRunResult large = RunShap("shap.kernel", data, model, {{"background", "0:25"}, {"nsamples", 700}}, rows);
+  const MockRunResult small =
+      RunShap("shap.kernel", data, model, {{"background", "0:25"}, {"nsamples", 60}}, rows);
+  const MockRunResult large =
+      RunShap("shap.kernel", data, model, {{"background", "0:25"}, {"nsamples", 700}}, rows);
   ASSERT_TRUE(small.ok() && large.ok()) << small.error << large.error;
   const double small_error = MaxDifference(small, exact), large_error = MaxDifference(large, exact);
   EXPECT_GT(small_error, 0.0);
@@ -252,7 +176,8 @@ TEST(ShapKernel, DeterministicPerSeedAndIdenticalOnOneAndTwoThreads) {
 TEST(ShapKernel, BatchesModelCallsAndReportsProgressPerRow) {
   const MockDataset data = NormalData(60, 8);
   const MockModel model = Regressor(8, [](const double* x) { return x[0] * x[7] + x[3]; });
-  const MockRunResult run = RunShap("shap.kernel", data, model, {{"background", "0:50"}, {"nsamples", 100}}, {50, 51, 52, 53}, 2);
+  const MockRunResult run =
+      RunShap("shap.kernel", data, model, {{"background", "0:50"}, {"nsamples", 100}}, {50, 51, 52, 53}, 2);
   ASSERT_TRUE(run.ok()) << run.error;
   const std::int64_t perturbed = (4 * 100 + 1) * 50;
   EXPECT_EQ(run.predict_rows, perturbed + 4);
@@ -280,8 +205,9 @@ TEST(ShapKernel, RefusesBadParameters) {
 
 TEST(ShapKernel, OneVaryingPlayerTakesTheWholeDifference) {
   const MockDataset data = NormalData(20, 1, 14);
-  const MockRunResult run = RunShap("shap.kernel", data, Regressor(1, [](const double* x) { return std::exp(x[0]); }),
-                                    {{"background", "0:10"}}, {12, 13});
+  const MockRunResult run =
+      RunShap("shap.kernel", data, Regressor(1, [](const double* x) { return std::exp(x[0]); }),
+              {{"background", "0:10"}}, {12, 13});
   ASSERT_TRUE(run.ok()) << run.error;
   for (std::size_t r = 0; r < 2; ++r) {
     double mean = 0;
@@ -298,12 +224,14 @@ TEST(ShapKernel, SmallBudgetsMergeDuplicatesAndFallBackToThePseudoInverse) {
   // M = 4 with 10 coalitions: no size is enumerated, the 10 are drawn from 14 with repeats merged.
   const MockDataset four = NormalData(40, 4, 16);
   const MockModel model4 = Regressor(4, [](const double* x) { return x[0] * x[1] + std::sin(x[2]) * x[3]; });
-  const MockRunResult merged = RunShap("shap.kernel", four, model4, {{"background", "0:10"}, {"nsamples", 10}}, {20, 21, 22, 23});
+  const MockRunResult merged =
+      RunShap("shap.kernel", four, model4, {{"background", "0:10"}, {"nsamples", 10}}, {20, 21, 22, 23});
   ASSERT_TRUE(merged.ok()) << merged.error;
   EXPECT_EQ(merged.json["quality"]["coalitions"].get<double>(), 4.0 * 10);
   EXPECT_LT(merged.json["quality"]["additivity_residual"].get<double>(), 1e-12);
   // M = 8 with 3 coalitions: 7 unknowns from 3 equations, singular normal equations.
-  const MockRunResult singular = RunShap("shap.kernel", data, model, {{"background", "0:10"}, {"nsamples", 3}}, {20, 21});
+  const MockRunResult singular =
+      RunShap("shap.kernel", data, model, {{"background", "0:10"}, {"nsamples", 3}}, {20, 21});
   ASSERT_TRUE(singular.ok()) << singular.error;
   EXPECT_EQ(singular.json["quality"]["pseudo_inverse_rows"].get<double>(), 2.0);
   EXPECT_LT(singular.json["quality"]["additivity_residual"].get<double>(), 1e-12);
@@ -315,9 +243,11 @@ TEST(ShapKernel, SmallBudgetsMergeDuplicatesAndFallBackToThePseudoInverse) {
 TEST(ShapKernel, PassesTheConformanceKit) {
   loupe::testing::ConformanceCase c;
   c.dataset = NormalData(40, 7, 13);
-  c.dataset.features.push_back(MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(40, 1)));
+  c.dataset.features.push_back(
+      MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(40, 1)));
   for (std::size_t i = 0; i < 40; i += 3) c.dataset.features[7].values[i] = 0;
-  c.model = NonlinearClassifier(8, [](const double* x) { return x[0] * x[1] - x[2] + std::sin(x[3] * x[7]) + x[6]; });
+  c.model = NonlinearClassifier(
+      8, [](const double* x) { return x[0] * x[1] - x[2] + std::sin(x[3] * x[7]) + x[6]; });
   c.params = {{"background", 12}, {"nsamples", 90}};
   c.rows = {0, 7, 33};
   c.threads = 2;

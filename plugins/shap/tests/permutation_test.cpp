@@ -14,95 +14,11 @@
 #include "loupe/c/loupe_plugin.h"
 #include "loupe/sdk/random.hpp"
 #include "loupe/testing/conformance.hpp"
-
-extern "C" const LoupePluginEntryFn loupe_plugin_entry_v1;
+#include "shap_test_support.hpp"
 
 namespace {
 
-using loupe::testing::MockColumn;
-using loupe::testing::MockDataset;
-using loupe::testing::MockHost;
-using loupe::testing::MockModel;
-using loupe::testing::MockRunOptions;
-using loupe::testing::MockRunResult;
-using RowFn = std::function<double(const double* x)>;
-
-const LoupeExplainerVTable& Explainer(const char* name) {
-  char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
-  EXPECT_NE(info, nullptr) << error;
-  const LoupeExplainerVTable* explainer = loupe::testing::FindExplainer(*info, name);
-  EXPECT_NE(explainer, nullptr) << name;
-  return *explainer;
-}
-
-std::string Indexed(const char* prefix, std::int64_t index) { return std::string(prefix).append(std::to_string(index)); }
-
-MockDataset NormalData(std::int64_t rows, std::int64_t features, std::uint64_t seed = 1) {
-  MockDataset data;
-  for (std::int64_t j = 0; j < features; ++j) {
-    loupe::sdk::Rng rng(seed, static_cast<std::uint64_t>(j), 0);
-    std::vector<double> values;
-    for (std::int64_t i = 0; i < rows; ++i) values.push_back(rng.Normal());
-    data.features.push_back(MockColumn::Numeric(Indexed("x", j), values));
-  }
-  return data;
-}
-
-MockModel Regressor(std::int64_t width, RowFn f) {
-  return MockModel::Regressor({"y"}, [width, f](const double* rows, std::int64_t n, double* out) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(rows + i * width);
-  });
-}
-
-// Two softmax probabilities of a nonlinear score, and the score as the raw output.
-MockModel NonlinearClassifier(std::int64_t width, RowFn score) {
-  return MockModel::Classifier(
-      {"no", "yes"},
-      [width, score](const double* rows, std::int64_t n, double* out) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          const double p = 1.0 / (1.0 + std::exp(-score(rows + i * width)));
-          out[2 * i] = 1.0 - p;
-          out[2 * i + 1] = p;
-        }
-      },
-      {"margin"},
-      [width, score](const double* rows, std::int64_t n, double* out) {
-        for (std::int64_t i = 0; i < n; ++i) out[i] = score(rows + i * width);
-      });
-}
-
-MockRunResult RunShap(const char* explainer, const MockDataset& data, const MockModel& model, nlohmann::json params,
-                  std::vector<std::int64_t> rows, int threads = 1, std::uint64_t seed = 7) {
-  MockRunOptions options;
-  options.params = std::move(params);
-  options.rows = std::move(rows);
-  options.seed = seed;
-  options.threads = threads;
-  return MockHost(data, model).Run(Explainer(explainer), options);
-}
-
-double Phi(const MockRunResult& run, std::size_t row, std::size_t output, std::size_t feature) {
-  return run.json["values"][row][output][feature].get<double>();
-}
-
-double Nonlinear(const double* x) {
-  return x[0] * x[1] * x[2] + std::exp(0.3 * x[3]) * x[4] + std::max(x[0], x[4]) + std::sin(x[1] * x[5]);
-}
-
-double Wide(const double* x) {  // 10 features, interactions of several orders
-  return Nonlinear(x) + 0.5 * x[6] * x[7] - std::tanh(x[8] + x[9] * x[2]) + 0.8 * x[9];
-}
-
-double MaxDifference(const MockRunResult& a, const MockRunResult& b) {
-  double worst = 0;
-  for (std::size_t r = 0; r < a.json["values"].size(); ++r) {
-    for (std::size_t o = 0; o < a.json["values"][r].size(); ++o) {
-      for (std::size_t i = 0; i < a.json["values"][r][o].size(); ++i) worst = std::max(worst, std::fabs(Phi(a, r, o, i) - Phi(b, r, o, i)));
-    }
-  }
-  return worst;
-}
+using namespace shap_test_support;  // NOLINT(google-build-using-namespace)
 double Sum(const MockRunResult& run, std::size_t row, std::size_t output, std::size_t m) {
   double total = run.json["base_values"][row][output].get<double>();
   for (std::size_t i = 0; i < m; ++i) total += Phi(run, row, output, i);
@@ -112,7 +28,8 @@ double Sum(const MockRunResult& run, std::size_t row, std::size_t output, std::s
 TEST(ShapPermutation, EfficiencyHoldsPerRowAndOutput) {
   const MockDataset data = NormalData(40, 10, 21);
   const MockModel model = NonlinearClassifier(10, Wide);
-  const MockRunResult run = RunShap("shap.permutation", data, model, {{"background", "0:15"}, {"max_evals", 100}}, {30, 31, 32});
+  const MockRunResult run =
+      RunShap("shap.permutation", data, model, {{"background", "0:15"}, {"max_evals", 100}}, {30, 31, 32});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-10);
   for (std::size_t r = 0; r < 3; ++r) {
@@ -136,11 +53,13 @@ TEST(ShapPermutation, ManyPermutationsAgreeWithExactWithinThreeStandardErrors) {
   const MockModel model = Regressor(6, Nonlinear);
   const std::vector<std::int64_t> rows = {50, 51, 52, 53};
   const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:20"}}, rows);
-  const MockRunResult sampled = RunShap("shap.permutation", data, model, {{"background", "0:20"}, {"max_evals", 2002}}, rows);
+  const MockRunResult sampled =
+      RunShap("shap.permutation", data, model, {{"background", "0:20"}, {"max_evals", 2002}}, rows);
   ASSERT_TRUE(exact.ok() && sampled.ok()) << exact.error << sampled.error;
   double largest_error = 0;
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    EXPECT_NEAR(sampled.json["base_values"][r][0].get<double>(), exact.json["base_values"][r][0].get<double>(), 1e-12);
+    EXPECT_NEAR(sampled.json["base_values"][r][0].get<double>(),
+                exact.json["base_values"][r][0].get<double>(), 1e-12);
     for (std::size_t i = 0; i < 6; ++i) {
       const double se = sampled.json["error_std"][r][0][i].get<double>();
       largest_error = std::max(largest_error, se);
@@ -150,22 +69,26 @@ TEST(ShapPermutation, ManyPermutationsAgreeWithExactWithinThreeStandardErrors) {
   EXPECT_GT(largest_error, 0.0);
   EXPECT_EQ(sampled.json["quality"]["standard_error"].get<double>(), largest_error);
   // Fewer permutations give a larger standard error.
-  const MockRunResult few = RunShap("shap.permutation", data, model, {{"background", "0:20"}, {"max_evals", 42}}, rows);
+  const MockRunResult few =
+      RunShap("shap.permutation", data, model, {{"background", "0:20"}, {"max_evals", 42}}, rows);
   ASSERT_TRUE(few.ok()) << few.error;
   EXPECT_GT(few.json["quality"]["standard_error"].get<double>(), largest_error);
 }
 
 TEST(ShapPermutation, AdditiveModelIsExactAndOnePlayerTakesTheWholeDifference) {
   const MockDataset data = NormalData(30, 4, 23);
-  const MockModel model = Regressor(4, [](const double* x) { return 2 * x[0] - x[1] + std::sin(x[2]) + x[3] * x[3]; });
+  const MockModel model =
+      Regressor(4, [](const double* x) { return 2 * x[0] - x[1] + std::sin(x[2]) + x[3] * x[3]; });
   const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:10"}}, {20, 21});
-  const MockRunResult sampled = RunShap("shap.permutation", data, model, {{"background", "0:10"}, {"max_evals", 8}}, {20, 21});
+  const MockRunResult sampled =
+      RunShap("shap.permutation", data, model, {{"background", "0:10"}, {"max_evals", 8}}, {20, 21});
   ASSERT_TRUE(exact.ok() && sampled.ok()) << exact.error << sampled.error;
   EXPECT_LT(MaxDifference(exact, sampled), 1e-12);
   EXPECT_LT(sampled.json["quality"]["standard_error"].get<double>(), 1e-12);
   const MockDataset one = NormalData(20, 1, 24);
-  const MockRunResult single = RunShap("shap.permutation", one, Regressor(1, [](const double* x) { return std::exp(x[0]); }),
-                                       {{"background", "0:10"}}, {12});
+  const MockRunResult single =
+      RunShap("shap.permutation", one, Regressor(1, [](const double* x) { return std::exp(x[0]); }),
+              {{"background", "0:10"}}, {12});
   ASSERT_TRUE(single.ok()) << single.error;
   double mean = 0;
   for (std::size_t b = 0; b < 10; ++b) mean += std::exp(one.features[0].values[b]) / 10.0;
@@ -195,7 +118,8 @@ TEST(ShapPermutation, DeterministicPerSeedAndIdenticalOnOneAndTwoThreads) {
 TEST(ShapPermutation, BatchesModelCallsAndReportsProgressPerRow) {
   const MockDataset data = NormalData(60, 8, 26);
   const MockModel model = Regressor(8, [](const double* x) { return x[0] * x[7] + x[3]; });
-  const MockRunResult run = RunShap("shap.permutation", data, model, {{"background", "0:50"}, {"max_evals", 500}}, {50, 51, 52, 53}, 2);
+  const MockRunResult run = RunShap("shap.permutation", data, model,
+                                    {{"background", "0:50"}, {"max_evals", 500}}, {50, 51, 52, 53}, 2);
   ASSERT_TRUE(run.ok()) << run.error;
   const std::int64_t units = 2 + 2 * (498 / 14) * 7;  // 35 pairs
   const std::int64_t perturbed = 4 * units * 50;
@@ -208,7 +132,8 @@ TEST(ShapPermutation, BatchesModelCallsAndReportsProgressPerRow) {
 TEST(ShapPermutation, RefusesBadMaxEvalsWithASentence) {
   const MockDataset data = NormalData(20, 4, 27);
   const MockModel model = Regressor(4, [](const double* x) { return x[0] + x[1] * x[2] + x[3]; });
-  for (const std::int64_t max_evals : {std::int64_t{0}, std::int64_t{-3}, std::int64_t{7}, std::int64_t{1} << 23}) {
+  for (const std::int64_t max_evals :
+       {std::int64_t{0}, std::int64_t{-3}, std::int64_t{7}, std::int64_t{1} << 23}) {
     const MockRunResult run = RunShap("shap.permutation", data, model, {{"max_evals", max_evals}}, {0});
     EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT) << max_evals;
     EXPECT_EQ(run.failed_in, "create");
@@ -220,9 +145,11 @@ TEST(ShapPermutation, RefusesBadMaxEvalsWithASentence) {
 TEST(ShapPermutation, PassesTheConformanceKit) {
   loupe::testing::ConformanceCase c;
   c.dataset = NormalData(40, 7, 28);
-  c.dataset.features.push_back(MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(40, 1)));
+  c.dataset.features.push_back(
+      MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(40, 1)));
   for (std::size_t i = 0; i < 40; i += 3) c.dataset.features[7].values[i] = 0;
-  c.model = NonlinearClassifier(8, [](const double* x) { return x[0] * x[1] - x[2] + std::sin(x[3] * x[7]) + x[6]; });
+  c.model = NonlinearClassifier(
+      8, [](const double* x) { return x[0] * x[1] - x[2] + std::sin(x[3] * x[7]) + x[6]; });
   c.params = {{"background", 12}, {"max_evals", 60}};
   c.rows = {0, 7, 33};
   c.threads = 2;
