@@ -17,26 +17,71 @@ Setup Configure(const Host& host, const std::string& explainer) {
     throw loupe::sdk::Unsupported(explainer + " needs at least one feature, found none in the step's data");
   }
   setup.output = loupe::sdk::SelectOutput(host);
+  setup.max_batch_rows = host.Params().GetOr<std::int64_t>("max_batch_rows", kBatchRows);
+  if (setup.max_batch_rows < 1 || setup.max_batch_rows > kMaxBatchRows) {
+    throw loupe::sdk::InvalidArgument("parameter 'max_batch_rows' must be between 1 and " + std::to_string(kMaxBatchRows) +
+                                      " rows per model call, found " + std::to_string(setup.max_batch_rows));
+  }
   return setup;
 }
 
-void CoalitionGame::Fill(const double* explained, const unsigned char* mask, double* dst) const {
+loupe::sdk::Param BackgroundParam(const std::string& use) {
+  return loupe::sdk::Param::Json("background")
+      .Default(100)
+      .Doc("Rows " + use + ": \"a:b\", a list of rows, a count sampled with the step seed (all rows when the data "
+           "has fewer), or {kmeans: K}: K weighted k-means centres of all rows, snapped to data values as shap.kmeans.");
+}
+
+loupe::sdk::Param MaxBatchRowsParam() {
+  return loupe::sdk::Param::Int("max_batch_rows")
+      .Default(kBatchRows)
+      .Doc("Most perturbed rows built and sent to the model in one call (1 to 16777216); bounds memory to about "
+           "max_batch_rows x (features + outputs) doubles per thread. Results do not depend on it.");
+}
+
+void CoalitionGame::EvaluateSlice(std::int64_t first, std::int64_t last, const unsigned char* masks,
+                                  const std::int64_t* explained, double* sums) const {
   const std::int64_t f = x_.cols();
-  for (std::int64_t j = 0; j < b_; ++j, dst += f) {
-    const double* row = x_.Row(background_[static_cast<std::size_t>(j)]);
-    std::copy(row, row + f, dst);
+  const std::int64_t n = last - first;
+  std::vector<double> batch(static_cast<std::size_t>(n * f));
+  for (std::int64_t r = first; r < last; ++r) {
+    const std::int64_t unit = r / b_, j = r % b_;
+    double* dst = batch.data() + (r - first) * f;
+    const double* background_row = background_.Row(j);
+    std::copy(background_row, background_row + f, dst);
+    const double* x = x_.Row(explained[unit]);
+    const unsigned char* mask = masks + unit * m_;
     for (std::int64_t p = 0; p < m_; ++p) {
       if (mask[p] == 0) continue;
-      for (const std::int64_t column : players_.columns[static_cast<std::size_t>(p)]) dst[column] = explained[column];
+      for (const std::int64_t column : players_.columns[static_cast<std::size_t>(p)]) dst[column] = x[column];
+    }
+  }
+  std::vector<double> out(static_cast<std::size_t>(n * o_));
+  host_.Predict(batch.data(), n, f, space_, out.data(), static_cast<std::int64_t>(out.size()));
+  for (std::int64_t r = first; r < last; ++r) {
+    const std::int64_t unit = r / b_;
+    const double weight = background_.weighted() ? background_.Weight(r % b_) : 1.0;
+    for (std::int64_t o = 0; o < o_; ++o) {
+      const double y = out[static_cast<std::size_t>((r - first) * o_ + o)];
+      sums[unit * o_ + o] += background_.weighted() ? weight * y : y;
     }
   }
 }
 
+std::vector<double> PredictMatrix(const Host& host, const double* rows, std::int64_t n, std::int64_t f,
+                                  LoupeOutputSpace space, std::int64_t n_outputs, std::int64_t max_batch_rows) {
+  std::vector<double> out(static_cast<std::size_t>(n * n_outputs));
+  host.ParallelFor(0, n, max_batch_rows, [&](std::int64_t begin, std::int64_t end) {
+    host.Predict(rows + begin * f, end - begin, f, space, out.data() + begin * n_outputs, (end - begin) * n_outputs);
+  });
+  return out;
+}
+
 std::vector<double> PredictRows(const Host& host, const Matrix& x, const std::vector<std::int64_t>& rows,
-                                LoupeOutputSpace space, std::int64_t n_outputs) {
+                                LoupeOutputSpace space, std::int64_t n_outputs, std::int64_t max_batch_rows) {
   const auto r = static_cast<std::int64_t>(rows.size());
   std::vector<double> out(static_cast<std::size_t>(r * n_outputs));
-  host.ParallelFor(0, r, kBatchRows, [&](std::int64_t begin, std::int64_t end) {
+  host.ParallelFor(0, r, max_batch_rows, [&](std::int64_t begin, std::int64_t end) {
     std::vector<double> batch;
     batch.reserve(static_cast<std::size_t>((end - begin) * x.cols()));
     for (std::int64_t i = begin; i < end; ++i) batch.insert(batch.end(), x.Row(rows[i]), x.Row(rows[i]) + x.cols());
@@ -74,6 +119,27 @@ void WriteAttribution(const loupe::sdk::ResultBuilder& result, const Setup& setu
   }
   result.SetNumber("quality.additivity_residual", residual);
   result.SetNumber("quality.background_rows", static_cast<double>(background_rows));
+}
+
+void WriteErrors(const loupe::sdk::ResultBuilder& result, const std::vector<double>& error_std, std::int64_t r,
+                 std::int64_t o, std::int64_t m) {
+  nlohmann::json errors = nlohmann::json::array();
+  double largest = 0.0;
+  for (std::int64_t row = 0; row < r; ++row) {
+    nlohmann::json per_output = nlohmann::json::array();
+    for (std::int64_t out = 0; out < o; ++out) {
+      nlohmann::json per_player = nlohmann::json::array();
+      for (std::int64_t j = 0; j < m; ++j) {
+        const double e = error_std[static_cast<std::size_t>((row * o + out) * m + j)];
+        per_player.push_back(std::isfinite(e) ? nlohmann::json(e) : nlohmann::json(nullptr));
+        if (std::isfinite(e)) largest = std::max(largest, e);
+      }
+      per_output.push_back(std::move(per_player));
+    }
+    errors.push_back(std::move(per_output));
+  }
+  result.SetJson("error_std", errors);
+  result.SetNumber("quality.standard_error", largest);
 }
 
 }  // namespace loupe::shap

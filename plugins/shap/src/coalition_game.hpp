@@ -3,7 +3,7 @@
 // of the explained rows and the feature_attribution output with its quality fields.
 //
 // A coalition S of the M players is valued, for an explained row x, as
-//   v(S) = mean over background rows b of f(x on the features of S, b elsewhere).
+//   v(S) = mean over background rows b (weighted, for k-means centres) of f(x on the features of S, b elsewhere).
 // Each value is reduced inside one batch in a fixed order, so results are bit-identical for any thread count.
 #pragma once
 
@@ -13,15 +13,19 @@
 #include <vector>
 
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/explainer.hpp"
 #include "loupe/sdk/host.hpp"
 #include "loupe/sdk/result.hpp"
+#include "background.hpp"
 #include "players.hpp"
 
 namespace loupe::shap {
 
-// Rows per model call: large enough that model evaluation dominates, small enough to stay in cache-sized
-// buffers of a few MB.
+// Default rows per model call (parameter `max_batch_rows`): large enough that model evaluation dominates,
+// small enough to stay in buffers of a few MB.
 inline constexpr std::int64_t kBatchRows = 8192;
+// Largest accepted `max_batch_rows`.
+inline constexpr std::int64_t kMaxBatchRows = std::int64_t{1} << 24;
 // Coalition values kept in memory at once (per block of explained rows): 4M doubles = 32 MB.
 inline constexpr std::int64_t kMaxCoalitionValues = std::int64_t{1} << 22;
 
@@ -29,17 +33,29 @@ struct Setup {
   loupe::sdk::DatasetInfo data;
   Players players;
   loupe::sdk::OutputSelection output;
+  std::int64_t max_batch_rows = kBatchRows;  // rows materialised per Predict call
 };
 
-// Players (`groups`) and output space (`output`) of the step; throws loupe::sdk::Error when there is no
-// player or a parameter is bad. `explainer` names the explainer in messages.
+// Players (`groups`), output space (`output`) and batch bound (`max_batch_rows`) of the step; throws
+// loupe::sdk::Error when there is no player or a parameter is bad. `explainer` names the explainer in
+// messages.
 Setup Configure(const loupe::sdk::Host& host, const std::string& explainer);
 
-// Values coalitions of the players over the background rows.
+// The shared `background` and `max_batch_rows` parameter specs of the coalition-game explainers.
+loupe::sdk::Param BackgroundParam(const std::string& use);
+loupe::sdk::Param MaxBatchRowsParam();
+
+// Values coalitions of the players over the (weighted) background rows.
+//
+// A unit (one coalition of one explained row) needs B perturbed rows. Units are packed into Predict calls
+// of at most `max_batch_rows` rows; when B alone exceeds it, one unit's rows are split over several calls.
+// Each unit's weighted sum runs over the background in order in a single accumulator, so the values are
+// bit-identical for every `max_batch_rows` and thread count.
 class CoalitionGame {
  public:
   CoalitionGame(const loupe::sdk::Host& host, const loupe::sdk::Matrix& x, const Players& players,
-                const std::vector<std::int64_t>& background, LoupeOutputSpace space, std::int64_t n_outputs)
+                const Background& background, LoupeOutputSpace space, std::int64_t n_outputs,
+                std::int64_t max_batch_rows)
       : host_(host),
         x_(x),
         players_(players),
@@ -47,55 +63,58 @@ class CoalitionGame {
         space_(space),
         m_(players.size()),
         o_(n_outputs),
-        b_(static_cast<std::int64_t>(background.size())) {}
+        b_(background.size()),
+        max_batch_rows_(max_batch_rows) {}
 
   std::int64_t players() const { return m_; }
   std::int64_t outputs() const { return o_; }
   std::int64_t background_rows() const { return b_; }
-  // Coalitions per model call; depends only on the background size, never on the thread count.
-  std::int64_t grain() const { return std::max<std::int64_t>(1, kBatchRows / b_); }
+  // Units per parallel chunk; depends only on the background size and the batch bound, never on the
+  // thread count.
+  std::int64_t grain() const { return std::max<std::int64_t>(1, max_batch_rows_ / b_); }
 
-  // Values units [begin, end) in one Predict call and stores each unit's mean over the background in
+  // Values units [begin, end) and stores each unit's weighted mean over the background in
   // values[unit][O]. `describe(unit, mask)` sets mask[0..M) to 1 for the players of the unit's coalition
   // (0 elsewhere; it arrives zeroed) and returns the data row of the unit's explained row.
   template <typename Describe>
   void Evaluate(std::int64_t begin, std::int64_t end, Describe&& describe, double* values) const {
-    const std::int64_t f = x_.cols();
-    const std::int64_t n = (end - begin) * b_;
-    std::vector<double> batch(static_cast<std::size_t>(n * f));
-    std::vector<unsigned char> mask(static_cast<std::size_t>(m_));
-    for (std::int64_t unit = begin; unit < end; ++unit) {
-      std::fill(mask.begin(), mask.end(), 0);
-      const std::int64_t row = describe(unit, mask.data());
-      Fill(x_.Row(row), mask.data(), batch.data() + (unit - begin) * b_ * f);
+    const std::int64_t units = end - begin;
+    std::vector<unsigned char> masks(static_cast<std::size_t>(units * m_), 0);
+    std::vector<std::int64_t> explained(static_cast<std::size_t>(units));
+    for (std::int64_t u = 0; u < units; ++u) explained[static_cast<std::size_t>(u)] = describe(begin + u, masks.data() + u * m_);
+    std::vector<double> sums(static_cast<std::size_t>(units * o_), 0.0);
+    const std::int64_t total = units * b_;
+    for (std::int64_t first = 0; first < total; first += max_batch_rows_) {
+      EvaluateSlice(first, std::min(total, first + max_batch_rows_), masks.data(), explained.data(), sums.data());
     }
-    std::vector<double> out(static_cast<std::size_t>(n * o_));
-    host_.Predict(batch.data(), n, f, space_, out.data(), static_cast<std::int64_t>(out.size()));
-    for (std::int64_t unit = begin; unit < end; ++unit) {
-      const double* unit_out = out.data() + (unit - begin) * b_ * o_;
-      for (std::int64_t o = 0; o < o_; ++o) {
-        double sum = 0.0;
-        for (std::int64_t j = 0; j < b_; ++j) sum += unit_out[j * o_ + o];
-        values[unit * o_ + o] = sum / static_cast<double>(b_);
-      }
+    for (std::int64_t i = 0; i < units * o_; ++i) {
+      values[begin * o_ + i] = background_.weighted() ? sums[static_cast<std::size_t>(i)]
+                                                      : sums[static_cast<std::size_t>(i)] / static_cast<double>(b_);
     }
   }
 
  private:
-  // B rows: each background row with the features of the masked players taken from the explained row.
-  void Fill(const double* explained, const unsigned char* mask, double* dst) const;
+  // Perturbed rows [first, last) of the packed units (row r: unit r / B, background row r % B): one
+  // Predict call, each output added to its unit's sum (weighted when the background is).
+  void EvaluateSlice(std::int64_t first, std::int64_t last, const unsigned char* masks, const std::int64_t* explained,
+                     double* sums) const;
 
   const loupe::sdk::Host& host_;
   const loupe::sdk::Matrix& x_;
   const Players& players_;
-  const std::vector<std::int64_t>& background_;
+  const Background& background_;
   const LoupeOutputSpace space_;
-  const std::int64_t m_, o_, b_;
+  const std::int64_t m_, o_, b_, max_batch_rows_;
 };
 
-// f(x) of the explained rows, [R][O], in batches of kBatchRows.
+// f of arbitrary rows ([n][F] row-major), [n][O], in Predict calls of at most `max_batch_rows` rows.
+std::vector<double> PredictMatrix(const loupe::sdk::Host& host, const double* rows, std::int64_t n, std::int64_t f,
+                                  LoupeOutputSpace space, std::int64_t n_outputs, std::int64_t max_batch_rows);
+
+// f(x) of the explained rows, [R][O], in Predict calls of at most `max_batch_rows` rows.
 std::vector<double> PredictRows(const loupe::sdk::Host& host, const loupe::sdk::Matrix& x,
-                                const std::vector<std::int64_t>& rows, LoupeOutputSpace space, std::int64_t n_outputs);
+                                const std::vector<std::int64_t>& rows, LoupeOutputSpace space, std::int64_t n_outputs,
+                                std::int64_t max_batch_rows);
 
 // Fills `data` of the attribution (names, rows, values and base values already set), writes it with
 // `groups` when grouped, quality.additivity_residual = max |sum phi + base - f(x)| (fx: [R][O]) and
@@ -103,5 +122,9 @@ std::vector<double> PredictRows(const loupe::sdk::Host& host, const loupe::sdk::
 void WriteAttribution(const loupe::sdk::ResultBuilder& result, const Setup& setup, const loupe::sdk::Matrix& x,
                       const std::vector<double>& fx, std::int64_t background_rows,
                       loupe::sdk::FeatureAttribution* attribution);
+
+// Writes error_std[R][O][M] (NaN as null) and quality.standard_error, the largest finite one.
+void WriteErrors(const loupe::sdk::ResultBuilder& result, const std::vector<double>& error_std, std::int64_t r,
+                 std::int64_t o, std::int64_t m);
 
 }  // namespace loupe::shap

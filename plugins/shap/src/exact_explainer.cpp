@@ -36,13 +36,13 @@ Setup ConfigureExact(const Host& host) {
 // The exact Shapley game of one step: coalition values over the background, then Shapley sums.
 class ExactGame {
  public:
-  ExactGame(const Host& host, const Matrix& x, const Players& players, const std::vector<std::int64_t>& background,
-            LoupeOutputSpace space, std::int64_t n_outputs)
+  ExactGame(const Host& host, const Matrix& x, const Players& players, const Background& background,
+            LoupeOutputSpace space, std::int64_t n_outputs, std::int64_t max_batch_rows)
       : host_(host),
-        game_(host, x, players, background, space, n_outputs),
+        game_(host, x, players, background, space, n_outputs, max_batch_rows),
         m_(players.size()),
         o_(n_outputs),
-        b_(static_cast<std::int64_t>(background.size())),
+        b_(background.size()),
         coalitions_(std::int64_t{1} << m_),
         weights_(ShapleyWeights(m_)) {}
 
@@ -114,18 +114,18 @@ class ExactGame {
 
 ExactExplainer::ExactExplainer(const Host& host) {
   const Setup setup = ConfigureExact(host);
-  ResolveBackground(host, setup.data.n_rows);  // refuses a bad background before the step runs
+  CheckBackground(host, setup.data.n_rows);  // refuses a bad background before the step runs
 }
 
 void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
   const Setup setup = ConfigureExact(host);
   const Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();
-  const std::vector<std::int64_t> background = ResolveBackground(host, setup.data.n_rows);
+  const Background background = ResolveBackground(host, x);
   const auto r = static_cast<std::int64_t>(rows.size());
   const auto o = static_cast<std::int64_t>(setup.output.names.size());
   const std::int64_t m = setup.players.size();
-  const ExactGame game(host, x, setup.players, background, setup.output.space, o);
+  const ExactGame game(host, x, setup.players, background, setup.output.space, o, setup.max_batch_rows);
 
   loupe::sdk::FeatureAttribution attribution;
   attribution.feature_names = setup.players.names;
@@ -147,8 +147,8 @@ void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
     });
   }
 
-  const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o);
-  WriteAttribution(result, setup, x, fx, static_cast<std::int64_t>(background.size()), &attribution);
+  const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o, setup.max_batch_rows);
+  WriteAttribution(result, setup, x, fx, background.size(), &attribution);
   result.SetNumber("quality.model_evaluations", static_cast<double>(r * game.evaluations_per_row() + r));
 }
 
@@ -159,10 +159,8 @@ loupe::sdk::ExplainerDef ExactExplainer::Definition() {
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
-          Param::Rows("background")
-              .Default(100)
-              .Doc("Rows whose values fill the features outside a coalition: \"a:b\", a list of rows, or a count "
-                   "sampled with the step seed (all rows when the data has fewer)."),
+          BackgroundParam("whose values fill the features outside a coalition"),
+          MaxBatchRowsParam(),
           Param::Enum("output", {"probability", "raw"})
               .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
                    "(probabilities for classifiers, values for regressors)."),

@@ -7,9 +7,13 @@
 //    (weight of size s proportional to (M - 1) / (s (M - s)), renormalised over the sizes left, exactly
 //    as shap's loop does); the rest are drawn in complementary pairs from that distribution with the
 //    counter-based Host::Rng(row, stream), duplicates adding their weight to the first draw;
-//  - v(S) = mean over background rows of f(x on S, background elsewhere), in large Predict batches;
+//  - v(S) = (weighted) mean over background rows of f(x on S, background elsewhere), in large Predict
+//    batches of at most `max_batch_rows` rows;
+//  - optional l1 feature selection (`l1_reg`, shap's auto / aic / bic / num_features(k); kernel_solver.hpp);
 //  - the weighted least squares of v(S) - v({}) on the coalition masks with efficiency enforced by
-//    eliminating the last player: phi_last = f(x) - v({}) - sum of the others.
+//    eliminating the last player: phi_last = f(x) - v({}) - sum of the others;
+//  - a delete-a-group jackknife standard error per value (`error_std`), and with `tolerance` the draws
+//    are evaluated in rounds (1/8 of them, then doubling) until the largest SE is within it.
 // With nsamples >= 2^M - 2 every coalition is evaluated and the result equals exact Shapley values.
 #pragma once
 

@@ -35,25 +35,24 @@ Setup ConfigureLinear(const Host& host) {
 
 LinearExplainer::LinearExplainer(const Host& host) {
   const Setup setup = ConfigureLinear(host);
-  ResolveBackground(host, setup.data.n_rows);
+  CheckBackground(host, setup.data.n_rows);
 }
 
 void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
   const Setup setup = ConfigureLinear(host);
   const Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();
-  const std::vector<std::int64_t> background = ResolveBackground(host, setup.data.n_rows);
+  const Background background = ResolveBackground(host, x);
   const auto r = static_cast<std::int64_t>(rows.size());
   const auto o = static_cast<std::int64_t>(setup.output.names.size());
   const std::int64_t f = x.cols();
   const std::int64_t m = setup.players.size();
 
   std::vector<double> mu(static_cast<std::size_t>(f), 0.0);
-  for (const std::int64_t b : background) {
-    for (std::int64_t c = 0; c < f; ++c) mu[static_cast<std::size_t>(c)] += x.Row(b)[c];
+  for (std::int64_t b = 0; b < background.size(); ++b) {
+    for (std::int64_t c = 0; c < f; ++c) mu[static_cast<std::size_t>(c)] += background.Weight(b) * background.Row(b)[c];
   }
   for (std::int64_t c = 0; c < f; ++c) {
-    mu[static_cast<std::size_t>(c)] /= static_cast<double>(background.size());
     if (!std::isfinite(mu[static_cast<std::size_t>(c)])) {
       throw loupe::sdk::InvalidArgument("shap.linear needs the background mean of every feature, but feature '" +
                                         setup.data.features[static_cast<std::size_t>(c)].name +
@@ -67,30 +66,36 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
     std::copy(mu.begin(), mu.end(), probe.begin() + k * f);
     if (k > 0) probe[static_cast<std::size_t>(k * f + k - 1)] += 1.0;
   }
-  std::vector<double> probe_out(static_cast<std::size_t>((f + 1) * o));
-  host.Predict(probe.data(), f + 1, f, setup.output.space, probe_out.data(), static_cast<std::int64_t>(probe_out.size()));
+  const std::vector<double> probe_out = PredictMatrix(host, probe.data(), f + 1, f, setup.output.space, o, setup.max_batch_rows);
   const double* f_mu = probe_out.data();
   std::vector<double> w(static_cast<std::size_t>(o * f));  // [O][F]
   for (std::int64_t c = 0; c < f; ++c) {
     for (std::int64_t d = 0; d < o; ++d) w[static_cast<std::size_t>(d * f + c)] = probe_out[static_cast<std::size_t>((c + 1) * o + d)] - f_mu[d];
   }
 
-  // Linearity on the explained and the background rows.
-  std::vector<std::int64_t> checked = rows;
-  checked.insert(checked.end(), background.begin(), background.end());
-  const std::vector<double> fz = PredictRows(host, x, checked, setup.output.space, o);
+  // Linearity on the explained rows, then the background rows (or k-means centres).
+  std::vector<double> checked;
+  for (const std::int64_t row : rows) checked.insert(checked.end(), x.Row(row), x.Row(row) + f);
+  checked.insert(checked.end(), background.values.begin(), background.values.end());
+  const std::int64_t n_checked = r + background.size();
+  const std::vector<double> fz = PredictMatrix(host, checked.data(), n_checked, f, setup.output.space, o, setup.max_batch_rows);
+  auto describe_point = [&](std::int64_t i) {
+    if (i < r) return "data row " + std::to_string(rows[static_cast<std::size_t>(i)]);
+    if (!background.rows.empty()) return "data row " + std::to_string(background.rows[static_cast<std::size_t>(i - r)]);
+    return "background centre " + std::to_string(i - r);
+  };
   double worst = 0.0;
-  for (std::size_t i = 0; i < checked.size(); ++i) {
-    const double* z = x.Row(checked[i]);
+  for (std::int64_t i = 0; i < n_checked; ++i) {
+    const double* z = checked.data() + i * f;
     for (std::int64_t d = 0; d < o; ++d) {
       double linear = f_mu[d];
       for (std::int64_t c = 0; c < f; ++c) linear += w[static_cast<std::size_t>(d * f + c)] * (z[c] - mu[static_cast<std::size_t>(c)]);
-      const double actual = fz[i * static_cast<std::size_t>(o) + static_cast<std::size_t>(d)];
+      const double actual = fz[static_cast<std::size_t>(i * o + d)];
       const double deviation = std::fabs(actual - linear) / (1.0 + std::fabs(actual));
       if (!(deviation <= kLinearityTolerance)) {
         throw loupe::sdk::Unsupported(
             "shap.linear needs a model linear in its features, but output '" + setup.output.names[static_cast<std::size_t>(d)] +
-            "' at data row " + std::to_string(checked[i]) + " is " + loupe::sdk::FormatNumber(actual) +
+            "' at " + describe_point(i) + " is " + loupe::sdk::FormatNumber(actual) +
             " where the coefficients measured at the background mean predict " + loupe::sdk::FormatNumber(linear) +
             " (use output: raw for a logistic model's margin, or shap.exact / shap.kernel for other models)");
       }
@@ -118,7 +123,7 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
     }
   }
   const std::vector<double> fx(fz.begin(), fz.begin() + r * o);
-  WriteAttribution(result, setup, x, fx, static_cast<std::int64_t>(background.size()), &attribution);
+  WriteAttribution(result, setup, x, fx, background.size(), &attribution);
   nlohmann::json coefficients = nlohmann::json::array(), intercepts = nlohmann::json::array();
   for (std::int64_t d = 0; d < o; ++d) {
     nlohmann::json row = nlohmann::json::array();
@@ -133,7 +138,7 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
   result.SetJson("coefficients", coefficients);
   result.SetJson("intercepts", intercepts);
   result.SetNumber("quality.linearity_residual", worst);
-  result.SetNumber("quality.model_evaluations", static_cast<double>(f + 1 + static_cast<std::int64_t>(checked.size())));
+  result.SetNumber("quality.model_evaluations", static_cast<double>(f + 1 + n_checked));
 }
 
 loupe::sdk::ExplainerDef LinearExplainer::Definition() {
@@ -144,10 +149,8 @@ loupe::sdk::ExplainerDef LinearExplainer::Definition() {
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
-          Param::Rows("background")
-              .Default(100)
-              .Doc("Rows whose mean is the reference point: \"a:b\", a list of rows, or a count sampled with the "
-                   "step seed (all rows when the data has fewer)."),
+          BackgroundParam("whose mean is the reference point"),
+          MaxBatchRowsParam(),
           Param::Enum("output", {"probability", "raw"})
               .Default("raw")
               .Doc("Model outputs to explain: raw margins (as shap's LinearExplainer) or probabilities, which "

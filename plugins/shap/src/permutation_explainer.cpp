@@ -43,14 +43,14 @@ std::int64_t Pairs(const Host& host, std::int64_t m) {
 PermutationExplainer::PermutationExplainer(const Host& host) {
   const Setup setup = Configure(host, "shap.permutation");
   Pairs(host, setup.players.size());
-  ResolveBackground(host, setup.data.n_rows);  // refuses a bad background before the step runs
+  CheckBackground(host, setup.data.n_rows);  // refuses a bad background before the step runs
 }
 
 void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
   const Setup setup = Configure(host, "shap.permutation");
   const Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();
-  const std::vector<std::int64_t> background = ResolveBackground(host, setup.data.n_rows);
+  const Background background = ResolveBackground(host, x);
   const auto r = static_cast<std::int64_t>(rows.size());
   const auto o = static_cast<std::int64_t>(setup.output.names.size());
   const std::int64_t m = setup.players.size();
@@ -58,7 +58,7 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
   const std::int64_t steps = std::max<std::int64_t>(0, m - 1);  // intermediate coalitions per walk
   // Units of one row: 0 = {}, 1 = all players, then walk w (pair w / 2, reversed when odd), step k = 1..M-1.
   const std::int64_t units = 2 + 2 * pairs * steps;
-  const CoalitionGame game(host, x, setup.players, background, setup.output.space, o);
+  const CoalitionGame game(host, x, setup.players, background, setup.output.space, o, setup.max_batch_rows);
   const std::int64_t block_rows = std::max<std::int64_t>(1, kMaxCoalitionValues / (units * o));
 
   loupe::sdk::FeatureAttribution attribution;
@@ -167,25 +167,9 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
     });
   }
 
-  const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o);
-  WriteAttribution(result, setup, x, fx, static_cast<std::int64_t>(background.size()), &attribution);
-  nlohmann::json errors = nlohmann::json::array();
-  double largest = 0.0;
-  for (std::int64_t row = 0; row < r; ++row) {
-    nlohmann::json per_output = nlohmann::json::array();
-    for (std::int64_t out = 0; out < o; ++out) {
-      nlohmann::json per_player = nlohmann::json::array();
-      for (std::int64_t j = 0; j < m; ++j) {
-        const double e = error_std[static_cast<std::size_t>((row * o + out) * m + j)];
-        per_player.push_back(e);
-        largest = std::max(largest, e);
-      }
-      per_output.push_back(std::move(per_player));
-    }
-    errors.push_back(std::move(per_output));
-  }
-  result.SetJson("error_std", errors);
-  result.SetNumber("quality.standard_error", largest);
+  const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o, setup.max_batch_rows);
+  WriteAttribution(result, setup, x, fx, background.size(), &attribution);
+  WriteErrors(result, error_std, r, o, m);
   result.SetNumber("quality.permutations", static_cast<double>(2 * pairs));
   result.SetNumber("quality.model_evaluations", static_cast<double>(r * units * game.background_rows() + r));
 }
@@ -198,10 +182,8 @@ loupe::sdk::ExplainerDef PermutationExplainer::Definition() {
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
-          Param::Rows("background")
-              .Default(100)
-              .Doc("Rows whose values fill the features outside a coalition: \"a:b\", a list of rows, or a count "
-                   "sampled with the step seed (all rows when the data has fewer)."),
+          BackgroundParam("whose values fill the features outside a coalition"),
+          MaxBatchRowsParam(),
           Param::Enum("output", {"probability", "raw"})
               .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
                    "(probabilities for classifiers, values for regressors)."),

@@ -115,7 +115,7 @@ void PathDependentRow(const TreeModel& model, const double* row, std::vector<Pat
 TreeExplainer::TreeExplainer(const Host& host) {
   const Setup setup = Configure(host);
   Load(host, setup);
-  if (setup.interventional) ResolveBackground(host, setup.data.n_rows);
+  if (setup.interventional) ResolveBackgroundRows(host, setup.data.n_rows);
 }
 
 void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
@@ -124,7 +124,7 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   const loupe::sdk::Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();
   const std::vector<std::int64_t> background =
-      setup.interventional ? ResolveBackground(host, setup.data.n_rows) : std::vector<std::int64_t>{};
+      setup.interventional ? ResolveBackgroundRows(host, setup.data.n_rows) : std::vector<std::int64_t>{};
   const auto r = static_cast<std::int64_t>(rows.size());
   const std::int64_t o = model.n_outputs();
   const std::int64_t f = model.n_columns();

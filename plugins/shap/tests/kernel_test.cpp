@@ -198,9 +198,149 @@ TEST(ShapKernel, RefusesBadParameters) {
   const MockRunResult outside = RunShap("shap.kernel", data, model, {{"background", {1, 2, 400}}}, {0});
   EXPECT_EQ(outside.status, LOUPE_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(outside.error.find("background"), std::string::npos) << outside.error;
-  const MockRunResult l1 = RunShap("shap.kernel", data, model, {{"l1_reg", "auto"}}, {0});
-  EXPECT_TRUE(l1.rejected_by_host);
-  EXPECT_NE(l1.error.find("l1_reg"), std::string::npos) << l1.error;
+  for (const nlohmann::json& l1_reg : {nlohmann::json("lasso"), nlohmann::json("num_features(0)"), nlohmann::json("num_features(x)"),
+                                       nlohmann::json(0.01), nlohmann::json(true)}) {
+    const MockRunResult l1 = RunShap("shap.kernel", data, model, {{"l1_reg", l1_reg}}, {0});
+    EXPECT_EQ(l1.status, LOUPE_ERROR_INVALID_ARGUMENT) << l1_reg.dump();
+    EXPECT_NE(l1.error.find("parameter 'l1_reg'"), std::string::npos) << l1.error;
+  }
+  for (const double tolerance : {0.0, -1.0}) {
+    const MockRunResult run = RunShap("shap.kernel", data, model, {{"tolerance", tolerance}}, {0});
+    EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT) << tolerance;
+    EXPECT_NE(run.error.find("parameter 'tolerance'"), std::string::npos) << run.error;
+  }
+}
+
+// A model of 12 features with known Shapley values: exact enumeration gives them.
+double Twelve(const double* x) { return Wide(x) + x[10] * x[11] * x[0]; }
+
+TEST(ShapKernel, ExactValuesLieWithinThreeStandardErrors) {
+  const MockDataset data = NormalData(60, 12, 31);
+  const MockModel model = Regressor(12, Twelve);
+  const std::vector<std::int64_t> rows = {40, 41, 42, 43};
+  const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:20"}}, rows);
+  ASSERT_TRUE(exact.ok()) << exact.error;
+  for (const std::int64_t nsamples : {400, 1500}) {
+    const MockRunResult run = RunShap("shap.kernel", data, model,
+                                      {{"background", "0:20"}, {"nsamples", nsamples}, {"l1_reg", "off"}}, rows);
+    ASSERT_TRUE(run.ok()) << run.error;
+    double squared_error = 0, squared_se = 0;
+    int beyond_three = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      for (std::size_t i = 0; i < 12; ++i) {
+        const double se = run.json["error_std"][r][0][i].get<double>();
+        const double error = Phi(run, r, 0, i) - Phi(exact, r, 0, i);
+        EXPECT_GT(se, 0.0);
+        EXPECT_LE(std::fabs(error), 5 * se) << "row " << r << " feature " << i << " nsamples " << nsamples;
+        beyond_three += std::fabs(error) > 3 * se ? 1 : 0;
+        squared_error += error * error;
+        squared_se += se * se;
+      }
+    }
+    // A normal error exceeds 3 SE with probability 0.27%: of these 48 values, at most one may.
+    EXPECT_LE(beyond_three, 1) << nsamples;
+    // The errors are of the size the standard errors announce, neither far smaller nor far larger.
+    const double ratio = std::sqrt(squared_error / squared_se);
+    EXPECT_GT(ratio, 0.3) << nsamples;
+    EXPECT_LT(ratio, 2.0) << nsamples;
+    EXPECT_NEAR(run.json["quality"]["standard_error"].get<double>(), [&] {
+      double largest = 0;
+      for (const auto& row : run.json["error_std"]) for (const auto& se : row[0]) largest = std::max(largest, se.get<double>());
+      return largest;
+    }(), 0.0);
+  }
+}
+
+TEST(ShapKernel, FullEnumerationHasZeroStandardError) {
+  const MockDataset data = NormalData(30, 5, 32);
+  const MockRunResult run = RunShap("shap.kernel", data, Regressor(5, Nonlinear), {{"background", "0:10"}}, {20});
+  ASSERT_TRUE(run.ok()) << run.error;
+  EXPECT_EQ(run.json["quality"]["standard_error"].get<double>(), 0.0);
+}
+
+TEST(ShapKernel, ToleranceStopsSamplingEarly) {
+  const MockDataset data = NormalData(60, 12, 33);
+  const MockModel model = Regressor(12, Twelve);
+  const std::vector<std::int64_t> rows = {40, 41, 42};
+  const nlohmann::json base = {{"background", "0:20"}, {"nsamples", 3000}, {"l1_reg", "off"}};
+  const MockRunResult full = RunShap("shap.kernel", data, model, base, rows);
+  ASSERT_TRUE(full.ok()) << full.error;
+  const double full_se = full.json["quality"]["standard_error"].get<double>();
+  nlohmann::json params = base;
+  params["tolerance"] = 2.5 * full_se;
+  const MockRunResult early = RunShap("shap.kernel", data, model, params, rows, 1);
+  const MockRunResult early2 = RunShap("shap.kernel", data, model, params, rows, 2);
+  ASSERT_TRUE(early.ok() && early2.ok()) << early.error << early2.error;
+  EXPECT_EQ(early.json.dump(), early2.json.dump());
+  EXPECT_LT(early.json["quality"]["coalitions"].get<double>(), full.json["quality"]["coalitions"].get<double>());
+  EXPECT_LT(early.json["quality"]["model_evaluations"].get<double>(), full.json["quality"]["model_evaluations"].get<double>());
+  EXPECT_LE(early.json["quality"]["standard_error"].get<double>(), 2.5 * full_se);
+  EXPECT_GT(early.json["quality"]["standard_error"].get<double>(), full_se);
+  EXPECT_LT(early.json["quality"]["additivity_residual"].get<double>(), 1e-10);
+  EXPECT_EQ(early.progress_reports, 3);
+  // An unreachable tolerance draws everything: the same values as without one.
+  params["tolerance"] = 1e-300;
+  const MockRunResult all = RunShap("shap.kernel", data, model, params, rows);
+  ASSERT_TRUE(all.ok()) << all.error;
+  EXPECT_EQ(all.json["values"].dump(), full.json["values"].dump());
+  EXPECT_EQ(all.json["quality"]["coalitions"], full.json["quality"]["coalitions"]);
+}
+
+// Additive in x0, x3, x7 (Shapley value g_i(x_i) - mean g_i), negligible elsewhere.
+double Sparse(const double* x) {
+  double small = 0;
+  for (int i = 0; i < 12; ++i) small += 1e-3 * x[i];
+  return 3 * std::sin(x[0]) + 2 * x[3] * x[3] - 1.5 * x[7] + small;
+}
+
+TEST(ShapKernel, L1NumFeaturesKeepsTheLarsPathsFirstFeatures) {
+  const MockDataset data = NormalData(60, 12, 34);
+  const MockModel model = Regressor(12, Sparse);
+  const std::vector<std::int64_t> rows = {40, 41};
+  const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:20"}}, rows);
+  const MockRunResult run = RunShap("shap.kernel", data, model,
+                                    {{"background", "0:20"}, {"nsamples", 500}, {"l1_reg", "num_features(3)"}}, rows);
+  ASSERT_TRUE(run.ok() && exact.ok()) << run.error << exact.error;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (std::size_t i = 0; i < 12; ++i) {
+      if (i == 0 || i == 3 || i == 7) {
+        EXPECT_NEAR(Phi(run, r, 0, i), Phi(exact, r, 0, i), 0.02) << "row " << r << " feature " << i;
+      } else {
+        EXPECT_EQ(Phi(run, r, 0, i), 0.0) << "row " << r << " feature " << i;
+      }
+    }
+  }
+  EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-10);
+}
+
+TEST(ShapKernel, L1AutoSelectsOnlyBelowTwentyPercentOfTheSpace) {
+  const MockDataset data = NormalData(60, 12, 35);
+  // An interaction leaves residuals, so the negligible features are not worth their AIC penalty.
+  const MockModel model = Regressor(12, [](const double* x) { return Sparse(x) + x[0] * x[3]; });
+  const std::vector<std::int64_t> rows = {40, 41};
+  auto zeros = [](const MockRunResult& run) {
+    int count = 0;
+    for (const auto& row : run.json["values"]) for (const auto& v : row[0]) count += v.get<double>() == 0.0 ? 1 : 0;
+    return count;
+  };
+  // 300 of 4094 coalitions (7%): AIC selection drops some of the negligible features.
+  const MockRunResult sparse_auto = RunShap("shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 300}}, rows);
+  const MockRunResult sparse_aic = RunShap("shap.kernel", data, model,
+                                           {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", "aic"}}, rows);
+  const MockRunResult sparse_off = RunShap("shap.kernel", data, model,
+                                           {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", false}}, rows);
+  ASSERT_TRUE(sparse_auto.ok() && sparse_aic.ok() && sparse_off.ok()) << sparse_auto.error << sparse_aic.error;
+  EXPECT_GT(zeros(sparse_auto), 0);
+  EXPECT_EQ(sparse_auto.json["values"], sparse_aic.json["values"]);
+  EXPECT_EQ(zeros(sparse_off), 0);
+  const MockRunResult bic = RunShap("shap.kernel", data, model,
+                                    {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", "bic"}}, rows);
+  ASSERT_TRUE(bic.ok()) << bic.error;
+  EXPECT_GE(zeros(bic), zeros(sparse_aic));  // log(n) > 2 penalises each feature more
+  // 1000 of 4094 (24%): auto leaves every feature in.
+  const MockRunResult dense_auto = RunShap("shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 1000}}, rows);
+  ASSERT_TRUE(dense_auto.ok()) << dense_auto.error;
+  EXPECT_EQ(zeros(dense_auto), 0);
 }
 
 TEST(ShapKernel, OneVaryingPlayerTakesTheWholeDifference) {

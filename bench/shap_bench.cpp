@@ -1,0 +1,221 @@
+// shap.kernel and shap.exact through the real host on the breast_cancer MLP (tests/fixtures/models/
+// breast_cancer_mlp.yaml on tests/data/breast_cancer.csv): time per explained row and the share of it spent
+// inside the model's Predict, measured by wrapping the model in a timing decorator.
+//  - shap.kernel, background 100, nsamples 2048, M = 30 (every feature a player; with the default
+//    l1_reg "auto", which selects by AIC here, and with l1_reg off) and M = 10;
+//  - shap.exact, background 100, M = 10.
+// M = 10 is a `groups` merge: the data's 30 features are 10 measurements (radius, texture, ...) each as
+// "mean X", "X error" and "worst X"; each measurement's three columns form one player. (Fixing 20 features
+// at the explained row's values would change the game, not just its size, so groups it is.) With M = 10,
+// nsamples 2048 is capped at 2^10 - 2 = 1022 coalitions, every one of them: shap.kernel then does the
+// same model work as shap.exact (1024 coalitions) plus a regression.
+// The shap plugin is loaded from the build's plugin folder (../lib/loupe/plugins next to this program, or
+// LOUPE_PLUGIN_PATH). Each case runs with 1 and 2 TBB threads; the Predict fraction is the model time
+// summed over threads divided by (wall time x threads). Ratios are printed from figures of the same run.
+#include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/explainer.hpp"
+#include "loupe/core/model.hpp"
+#include "loupe/core/plugin.hpp"
+
+#ifndef LOUPE_SOURCE_DIR
+#define LOUPE_SOURCE_DIR "."
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const std::string kSource = LOUPE_SOURCE_DIR;
+constexpr std::int64_t kRows = 2;  // explained rows per iteration
+
+std::int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+}
+
+// A model that adds the time of every Predict / PredictText call to a counter.
+class TimedModel final : public loupe::Model {
+ public:
+  explicit TimedModel(std::shared_ptr<const loupe::Model> inner) : inner_(std::move(inner)) {}
+  const loupe::ModelInfo& Info() const override { return inner_->Info(); }
+  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch, loupe::OutputSpace space) const override {
+    const auto start = Clock::now();
+    auto out = inner_->Predict(batch, space);
+    nanos_ += NanosSince(start);
+    return out;
+  }
+  const void* Capability(std::string_view name) const override {
+    return inner_->Capability(name);
+  }
+  std::int64_t TakeNanos() const { return nanos_.exchange(0); }
+
+ private:
+  std::shared_ptr<const loupe::Model> inner_;
+  mutable std::atomic<std::int64_t> nanos_{0};
+};
+
+template <typename T>
+T Value(loupe::Result<T> result, const std::string& what) {
+  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
+  return std::move(result).value();
+}
+
+// A dataset, a timed model on it, and the step request that explains `rows` of it with `explainer`.
+struct Case {
+  loupe::Dataset data;
+  std::shared_ptr<const TimedModel> model;
+  std::shared_ptr<const loupe::LoadedExplainer> explainer;
+  loupe::ExplainRequest request;
+};
+
+const loupe::PluginRegistry& Registry() {
+  static const loupe::PluginRegistry registry = [] {
+    loupe::PluginRegistry r;
+    for (const auto& dir : loupe::PluginSearchPath({})) r.LoadDirectory(dir);
+    return r;
+  }();
+  return registry;
+}
+
+// Fills `c` in place (the request points at c.data, so a Case never moves).
+void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& options, const std::string& model_path,
+          const std::string& explainer, nlohmann::json params, std::int64_t rows) {
+  c.data = Value(loupe::ReadCsv(kSource + csv, options), csv);
+  c.model = std::make_shared<TimedModel>(Value(loupe::LoadModel(kSource + model_path), model_path));
+  std::vector<std::string> features;
+  for (const auto& input : c.model->Info().inputs) features.push_back(input.name);
+  c.explainer = Registry().FindShared(explainer);
+  if (!c.explainer) throw std::runtime_error("the shap plugin is not in the plugin search path (build loupe_shap)");
+  c.request.step_id = "bench";
+  c.request.dataset = &c.data;
+  c.request.feature_names = features;
+  c.request.features = std::make_shared<const loupe::Tensor>(Value(c.data.Matrix(features), "features"));
+  c.request.model = Value(loupe::FeatureModel::Create(c.model, c.data, features), "model");
+  c.request.rows.resize(static_cast<std::size_t>(rows));
+  std::iota(c.request.rows.begin(), c.request.rows.end(), 0);
+  c.request.params = std::move(params);
+  c.request.seed = 42;
+}
+
+// The 10 measurements of breast_cancer.csv, each "mean X", "X error" and "worst X", as `groups`.
+nlohmann::json MeasurementGroups() {
+  nlohmann::json groups = nlohmann::json::object();
+  for (const char* name : {"radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+                           "concave points", "symmetry", "fractal dimension"}) {
+    const std::string x = name;
+    groups[x] = {"mean " + x, x + " error", "worst " + x};
+  }
+  return groups;
+}
+
+// `l1_reg` "auto" runs AIC selection for M = 30 (2048 coalitions are far below 20% of 2^30); `l1_off`
+// measures the same case without it.
+Case& BreastCancer(const std::string& explainer, bool grouped, bool l1_off = false) {
+  static std::map<std::string, std::unique_ptr<Case>> cases;
+  const std::string key = explainer + (grouped ? "/10" : "/30") + (l1_off ? "/l1_off" : "");
+  auto& slot = cases[key];
+  if (!slot) {
+    slot = std::make_unique<Case>();
+    loupe::CsvOptions options;
+    options.target = "target";
+    nlohmann::json params = {{"background", 100}};
+    if (explainer == "shap.kernel") params["nsamples"] = 2048;
+    if (grouped) params["groups"] = MeasurementGroups();
+    if (l1_off) params["l1_reg"] = "off";
+    Fill(*slot, "/tests/data/breast_cancer.csv", options, "/tests/fixtures/models/breast_cancer_mlp.yaml", explainer,
+         params, kRows);
+  }
+  return *slot;
+}
+
+// Runs the case's step once per iteration on `threads` threads; reports ms per row and the model's share.
+void RunCase(benchmark::State& state, Case& c) {
+  const auto threads = static_cast<int>(state.range(0));
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  std::int64_t wall = 0, model = 0;
+  for (auto _ : state) {
+    c.model->TakeNanos();
+    const auto start = Clock::now();
+    auto explanation = c.explainer->Explain(c.request);
+    wall += NanosSince(start);
+    model += c.model->TakeNanos();
+    if (!explanation.ok()) {
+      state.SkipWithError(explanation.status().message().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(explanation);
+  }
+  const double rows = static_cast<double>(c.request.rows.size()) * static_cast<double>(state.iterations());
+  state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
+  state.counters["predict_fraction"] = static_cast<double>(model) / (static_cast<double>(wall) * threads);
+}
+
+void BM_KernelM30(benchmark::State& state) { RunCase(state, BreastCancer("shap.kernel", false)); }
+BENCHMARK(BM_KernelM30)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_KernelM30NoL1(benchmark::State& state) { RunCase(state, BreastCancer("shap.kernel", false, true)); }
+BENCHMARK(BM_KernelM30NoL1)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_KernelM10(benchmark::State& state) { RunCase(state, BreastCancer("shap.kernel", true)); }
+BENCHMARK(BM_KernelM10)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_ExactM10(benchmark::State& state) { RunCase(state, BreastCancer("shap.exact", true)); }
+BENCHMARK(BM_ExactM10)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Keeps each run's per-row time and Predict fraction, then prints them as a table with ratios.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      const auto row = run.counters.find("ms_per_row");
+      const auto fraction = run.counters.find("predict_fraction");
+      if (row != run.counters.end() && fraction != run.counters.end()) {
+        lines_[run.benchmark_name()] = {row->second.value, fraction->second.value};
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  double Ms(const std::string& name) const {
+    const auto it = lines_.find(name);
+    return it == lines_.end() ? 0.0 : it->second.first;
+  }
+  void Print() const {
+    std::printf("\n%-40s %12s %18s\n", "benchmark/threads", "ms per row", "Predict fraction");
+    for (const auto& [name, figures] : lines_) std::printf("%-40s %12.1f %18.3f\n", name.c_str(), figures.first, figures.second);
+    auto ratio = [&](const char* what, const std::string& a, const std::string& b) {
+      if (Ms(a) > 0 && Ms(b) > 0) std::printf("%-56s %8.2f\n", what, Ms(a) / Ms(b));
+    };
+    std::printf("\nratios (same run):\n");
+    ratio("kernel M=30 / kernel M=10, 1 thread", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM10/1/iterations:1/real_time");
+    ratio("kernel M=30 l1_reg auto (AIC) / l1_reg off, 1 thread", "BM_KernelM30/1/iterations:1/real_time",
+          "BM_KernelM30NoL1/1/iterations:1/real_time");
+    ratio("kernel M=10 / exact M=10, 1 thread", "BM_KernelM10/1/iterations:1/real_time", "BM_ExactM10/1/iterations:1/real_time");
+    ratio("kernel M=30, 1 thread / 2 threads", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM30/2/iterations:1/real_time");
+    ratio("exact M=10, 1 thread / 2 threads", "BM_ExactM10/1/iterations:1/real_time", "BM_ExactM10/2/iterations:1/real_time");
+  }
+
+ private:
+  std::map<std::string, std::pair<double, double>> lines_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.Print();
+  benchmark::Shutdown();
+  return 0;
+}
