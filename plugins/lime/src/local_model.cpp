@@ -318,4 +318,24 @@ std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalT
   return all;
 }
 
+LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, const double* y, const double* w,
+                  Selection selection, std::int64_t num_features) {
+  const std::int64_t k = design.k;
+  const LocalTarget target = SummarizeTarget(design, x, n, y, w);
+  const std::vector<std::int64_t> used = SelectFeatures(design, target, x, selection, num_features);
+  const RidgeModel model = FitRidge(design, target, used, 1.0);
+  LabelFit fit;
+  fit.weights.assign(static_cast<std::size_t>(k), 0.0);
+  for (std::size_t s = 0; s < used.size(); ++s) {
+    fit.weights[static_cast<std::size_t>(used[s])] = model.coef[s];
+    fit.ranked.emplace_back(used[s], model.coef[s]);
+  }
+  std::stable_sort(fit.ranked.begin(), fit.ranked.end(),
+                   [](const auto& a, const auto& b) { return std::fabs(a.second) > std::fabs(b.second); });
+  fit.intercept = model.intercept;
+  fit.score = WeightedR2(model, x, n, k, y, w);
+  fit.local_pred = PredictRow(model, x);
+  return fit;
+}
+
 }  // namespace loupe::lime

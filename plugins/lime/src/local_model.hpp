@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace loupe::lime {
@@ -65,6 +66,22 @@ enum class Selection { kAuto, kForward, kHighestWeights, kLassoPath, kNone };
 // `first_row` is row 0 of the design matrix (the explained instance).
 std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalTarget& target, const double* first_row,
                                          Selection selection, std::int64_t num_features);
+
+// One label of lime_base.LimeBase.explain_instance_with_data: feature selection, then the weighted
+// Ridge(alpha=1) with an intercept on the selected columns, its weighted R^2 on the samples and its
+// prediction at row 0 (the explained instance).
+struct LabelFit {
+  std::int64_t output = 0;      // the model output explained (set by the caller)
+  std::vector<double> weights;  // [k] ridge weights, 0 for the columns not selected
+  std::vector<std::pair<std::int64_t, double>> ranked;  // (column, weight) of the selected columns, |weight| desc
+  double intercept = 0;
+  double score = 0;
+  double local_pred = 0;
+};
+
+// Fits one label y [n] on the design matrix x [n][k] with kernel weights w [n].
+LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, const double* y, const double* w,
+                  Selection selection, std::int64_t num_features);
 
 // The LARS-lasso regularization path (Efron et al. 2004, with the lasso modification: a coefficient that
 // reaches zero leaves the active set) of the weighted centered data, computed from its Gram matrix and

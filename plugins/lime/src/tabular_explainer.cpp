@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "labels.hpp"
 #include "local_model.hpp"
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/error.hpp"
@@ -24,7 +25,7 @@ constexpr std::int64_t kDefaultNumFeatures = 10;
 struct Config {
   loupe::sdk::DatasetInfo data;
   loupe::sdk::OutputSelection output;
-  std::vector<std::int64_t> labels;  // indices into output.names
+  LabelRequest labels;
   std::int64_t num_samples = 5000;
   std::int64_t num_features = kDefaultNumFeatures;
   double kernel_width = 0;
@@ -33,43 +34,6 @@ struct Config {
   bool sample_around_instance = false;
   Selection selection = Selection::kAuto;
 };
-
-std::vector<std::int64_t> ResolveLabels(const Host& host, const std::vector<std::string>& names) {
-  std::vector<std::int64_t> labels;
-  if (!host.Params().Has("labels")) {
-    for (std::size_t i = 0; i < names.size(); ++i) labels.push_back(static_cast<std::int64_t>(i));
-    return labels;
-  }
-  nlohmann::json given = host.Params().Get<nlohmann::json>("labels");
-  if (!given.is_array()) given = nlohmann::json::array({given});
-  if (given.empty()) throw InvalidArgument("parameter 'labels' must name at least one model output, found an empty list");
-  std::string known;
-  for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
-  for (const auto& item : given) {
-    std::int64_t index = -1;
-    if (item.is_number_integer()) {
-      index = item.get<std::int64_t>();
-      if (index < 0 || index >= static_cast<std::int64_t>(names.size())) {
-        throw InvalidArgument("parameter 'labels' holds output index " + std::to_string(index) + " but the model has " +
-                              std::to_string(names.size()) + " outputs (" + known + ")");
-      }
-    } else if (item.is_string()) {
-      const auto it = std::find(names.begin(), names.end(), item.get<std::string>());
-      if (it == names.end()) {
-        throw InvalidArgument("parameter 'labels' holds \"" + item.get<std::string>() +
-                              "\", which is not an output of the model (" + known + ")");
-      }
-      index = it - names.begin();
-    } else {
-      throw InvalidArgument("parameter 'labels' must list output names or indices, found " + loupe::sdk::DescribeJson(item));
-    }
-    if (std::find(labels.begin(), labels.end(), index) != labels.end()) {
-      throw InvalidArgument("parameter 'labels' names output '" + names[static_cast<std::size_t>(index)] + "' twice");
-    }
-    labels.push_back(index);
-  }
-  return labels;
-}
 
 Config Configure(const Host& host) {
   const loupe::sdk::Params& params = host.Params();
@@ -119,21 +83,7 @@ Config Configure(const Host& host) {
     throw InvalidArgument("parameter 'discretizer' must be \"quartile\", \"decile\" or \"entropy\", found \"" + discretizer + "\"");
   }
   config.sample_around_instance = params.GetOr<bool>("sample_around_instance", false);
-  const std::string selection = params.GetOr<std::string>("feature_selection", "auto");
-  if (selection == "auto") {
-    config.selection = Selection::kAuto;
-  } else if (selection == "forward_selection") {
-    config.selection = Selection::kForward;
-  } else if (selection == "highest_weights") {
-    config.selection = Selection::kHighestWeights;
-  } else if (selection == "lasso_path") {
-    config.selection = Selection::kLassoPath;
-  } else if (selection == "none") {
-    config.selection = Selection::kNone;
-  } else {
-    throw InvalidArgument("parameter 'feature_selection' must be auto, forward_selection, highest_weights, lasso_path or none, found \"" +
-                          selection + "\"");
-  }
+  config.selection = ReadSelection(host);
   const std::string metric = params.GetOr<std::string>("distance_metric", "euclidean");
   if (metric != "euclidean") {
     throw InvalidArgument("parameter 'distance_metric' must be \"euclidean\", found \"" + metric + "\"");
@@ -163,18 +113,8 @@ void CheckRows(const Matrix& x, const std::vector<std::int64_t>& rows, const lou
   }
 }
 
-// What one explained row yields, per explained label.
-struct RowResult {
-  std::vector<double> weights;      // [L][M]
-  std::vector<double> intercept;    // [L]
-  std::vector<double> score;        // [L]
-  std::vector<double> local_pred;   // [L]
-  std::vector<double> prediction;   // [L]
-  std::vector<std::vector<std::pair<std::int64_t, double>>> ranked;  // [L] (feature, weight), |weight| desc
-};
-
-RowResult ExplainRow(const Host& host, const Config& config, const TrainingStats& stats, const double* x,
-                     std::int64_t row, std::int64_t n_outputs) {
+RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& stats, const double* x, std::int64_t row,
+                   std::int64_t n_outputs) {
   const std::int64_t n = config.num_samples;
   const auto m = static_cast<std::int64_t>(stats.features.size());
   std::vector<double> local(static_cast<std::size_t>(n * m));
@@ -197,30 +137,38 @@ RowResult ExplainRow(const Host& host, const Config& config, const TrainingStats
   }
   const LocalDesign design = SummarizeDesign(local.data(), n, m, weights.data());
 
-  RowResult result;
-  const auto labels = static_cast<std::int64_t>(config.labels.size());
-  result.weights.assign(static_cast<std::size_t>(labels * m), 0.0);
+  RowFits fits;
+  fits.prediction.assign(out.begin(), out.begin() + n_outputs);
   std::vector<double> y(static_cast<std::size_t>(n));
-  for (std::int64_t l = 0; l < labels; ++l) {
-    const std::int64_t output = config.labels[static_cast<std::size_t>(l)];
+  for (const std::int64_t output : RowLabels(config.labels, fits.prediction.data(), n_outputs)) {
     for (std::int64_t i = 0; i < n; ++i) y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];
-    const LocalTarget target = SummarizeTarget(design, local.data(), n, y.data(), weights.data());
-    const std::vector<std::int64_t> used = SelectFeatures(design, target, local.data(), config.selection, config.num_features);
-    const RidgeModel model = FitRidge(design, target, used, 1.0);
-    std::vector<std::pair<std::int64_t, double>> ranked;
-    for (std::size_t s = 0; s < used.size(); ++s) {
-      result.weights[static_cast<std::size_t>(l * m + used[s])] = model.coef[s];
-      ranked.emplace_back(used[s], model.coef[s]);
-    }
-    std::stable_sort(ranked.begin(), ranked.end(),
-                     [](const auto& a, const auto& b) { return std::fabs(a.second) > std::fabs(b.second); });
-    result.ranked.push_back(std::move(ranked));
-    result.intercept.push_back(model.intercept);
-    result.score.push_back(WeightedR2(model, local.data(), n, m, y.data(), weights.data()));
-    result.local_pred.push_back(PredictRow(model, local.data()));
-    result.prediction.push_back(y[0]);
+    LabelFit fit = FitLabel(design, local.data(), n, y.data(), weights.data(), config.selection, config.num_features);
+    fit.output = output;
+    fits.labels.push_back(std::move(fit));
   }
-  return result;
+  return fits;
+}
+
+// lime's as_list() per row and reported output: {feature, condition, weight} by |weight|, or null when the
+// row did not explain the output.
+nlohmann::json Conditions(const Config& config, const TrainingStats& stats, const RowFits& row,
+                          const std::vector<std::int64_t>& outputs, const double* instance) {
+  nlohmann::json per_output = nlohmann::json::array();
+  for (const std::int64_t output : outputs) {
+    const LabelFit* fit = FindFit(row, output);
+    if (fit == nullptr) {
+      per_output.push_back(nullptr);
+      continue;
+    }
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [feature, weight] : fit->ranked) {
+      list.push_back({{"feature", config.data.features[static_cast<std::size_t>(feature)].name},
+                      {"condition", Condition(stats, config.data, feature, instance)},
+                      {"weight", weight}});
+    }
+    per_output.push_back(std::move(list));
+  }
+  return per_output;
 }
 
 }  // namespace
@@ -242,9 +190,8 @@ void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
   const std::int64_t n_outputs = host.OutputCount(config.output.space);
   const auto r = static_cast<std::int64_t>(rows.size());
   const auto m = x.cols();
-  const auto labels = static_cast<std::int64_t>(config.labels.size());
 
-  std::vector<RowResult> explained(static_cast<std::size_t>(r));
+  std::vector<RowFits> explained(static_cast<std::size_t>(r));
   std::atomic<std::uint64_t> done{0};
   host.ParallelFor(0, r, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
@@ -255,52 +202,27 @@ void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
     }
   });
 
+  const std::vector<std::int64_t> outputs = ReportedOutputs(config.labels, explained);
   loupe::sdk::FeatureAttribution attribution;
   attribution.feature_names = config.data.FeatureNames();
-  for (const std::int64_t label : config.labels) attribution.output_names.push_back(config.output.names[static_cast<std::size_t>(label)]);
   attribution.rows = rows;
-  std::vector<double> intercept, score, local_pred, prediction;
   nlohmann::json conditions = nlohmann::json::array();
   for (std::int64_t i = 0; i < r; ++i) {
-    const RowResult& row = explained[static_cast<std::size_t>(i)];
     const double* instance = x.Row(rows[static_cast<std::size_t>(i)]);
     std::vector<std::string> data;
     for (std::int64_t j = 0; j < m; ++j) {
       data.push_back(loupe::sdk::FormatValue(config.data.features[static_cast<std::size_t>(j)], instance[j]));
     }
     attribution.data.push_back(std::move(data));
-    attribution.values.insert(attribution.values.end(), row.weights.begin(), row.weights.end());
-    attribution.base_values.insert(attribution.base_values.end(), row.intercept.begin(), row.intercept.end());
-    intercept.insert(intercept.end(), row.intercept.begin(), row.intercept.end());
-    score.insert(score.end(), row.score.begin(), row.score.end());
-    local_pred.insert(local_pred.end(), row.local_pred.begin(), row.local_pred.end());
-    prediction.insert(prediction.end(), row.prediction.begin(), row.prediction.end());
-    nlohmann::json per_output = nlohmann::json::array();
-    for (std::int64_t l = 0; l < labels; ++l) {
-      nlohmann::json list = nlohmann::json::array();
-      for (const auto& [feature, weight] : row.ranked[static_cast<std::size_t>(l)]) {
-        list.push_back({{"feature", config.data.features[static_cast<std::size_t>(feature)].name},
-                        {"condition", Condition(stats, config.data, feature, instance)},
-                        {"weight", weight}});
-      }
-      per_output.push_back(std::move(list));
-    }
-    conditions.push_back(std::move(per_output));
+    conditions.push_back(Conditions(config, stats, explained[static_cast<std::size_t>(i)], outputs, instance));
   }
-  attribution.Write(result);
-  const std::vector<std::int64_t> shape = {r, labels};
-  result.SetTensor("intercept", shape, intercept.data());
-  result.SetTensor("score", shape, score.data());
-  result.SetTensor("local_pred", shape, local_pred.data());
-  result.SetTensor("prediction", shape, prediction.data());
+  WriteLabelFields(result, config.labels, config.output.names, outputs, explained, &attribution);
   result.SetJson("conditions", conditions);
   result.SetNumber("quality.model_evaluations", static_cast<double>(r * config.num_samples));
   result.SetNumber("quality.training_rows", static_cast<double>(training.size()));
   result.SetNumber("quality.kernel_width", config.kernel_width);
   result.SetNumber("quality.num_features", static_cast<double>(config.num_features));
-  double min_score = 1.0;
-  for (const double value : score) min_score = std::min(min_score, value);
-  result.SetNumber("quality.min_score", min_score);
+  result.SetNumber("quality.min_score", MinScore(explained));
 }
 
 loupe::sdk::ExplainerDef TabularExplainer::Definition() {
@@ -329,6 +251,8 @@ loupe::sdk::ExplainerDef TabularExplainer::Definition() {
                    "highest_weights."),
           Param::Json("labels").Doc(
               "Outputs to explain, as a list of output names or indices; unset: every output."),
+          Param::Int("top_labels").Doc(
+              "Explain each row's K outputs with the highest prediction instead of fixed labels (lime's top_labels)."),
           Param::Enum("distance_metric", {"euclidean"}).Default("euclidean").Doc(
               "Distance between the scaled neighbourhood rows and the row."),
           Param::Rows("background").Doc(

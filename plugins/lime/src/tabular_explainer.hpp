@@ -3,9 +3,10 @@
 // Per explained row: num_samples neighbourhood rows (row 0 = the instance; see tabular_stats.hpp), all
 // evaluated in one Host::Predict call; distances d = euclidean distance of the local representation to
 // the instance's; kernel weights sqrt(exp(-d^2 / w^2)) with w = kernel_width (default 0.75 sqrt(M));
-// per explained output, feature selection (local_model.hpp) and a weighted Ridge(alpha 1, intercept) on
-// the selected columns. Output: feature_attribution (the ridge weights, 0 for unselected features;
-// base_values = intercept) plus `conditions`, `intercept`, `score`, `local_pred`, `prediction`.
+// per explained output (`labels`, or each row's `top_labels`: labels.hpp), feature selection
+// (local_model.hpp) and a weighted Ridge(alpha 1, intercept) on the selected columns. Output:
+// feature_attribution (the ridge weights, 0 for unselected features; base_values = intercept) plus
+// `conditions`, `intercept`, `score`, `local_pred`, `prediction` (and `top_labels` when asked).
 // Rows run in parallel; each row's draws come from Host::Rng(row, kSampleStream), so results are
 // bit-identical for any thread count.
 #pragma once

@@ -1,5 +1,5 @@
 // lime.tabular through the SDK's mock host: recovery of a linear model, lime's condition texts, the
-// samplers' distributions, selection modes, labels, determinism, thread and batching invariance,
+// samplers' distributions, selection modes, labels and top_labels, determinism, thread and batching invariance,
 // refusals and the conformance kit.
 #include <gtest/gtest.h>
 
@@ -432,6 +432,38 @@ TEST(LimeTabular, ClassifierExplainsEveryClassOrTheLabelsAsked) {
   const MockRunResult raw = RunLime(data, model, {{"num_samples", 800}, {"output", "raw"}}, {0});
   ASSERT_TRUE(raw.ok()) << raw.error;
   EXPECT_EQ(raw.json["output_names"], nlohmann::json({"margin"}));
+}
+
+TEST(LimeTabular, TopLabelsExplainEachRowsMostLikelyClass) {
+  const MockDataset data = NormalData(100, {0, 0}, {1, 1}, 9);
+  const MockModel model = Logistic({3.0, -1.0}, 0.0);
+  // Rows whose most likely class differs: P(yes) = sigmoid(3 x0 - x1).
+  std::int64_t yes_row = -1, no_row = -1;
+  for (std::int64_t i = 0; i < 100 && (yes_row < 0 || no_row < 0); ++i) {
+    const double z = 3.0 * data.features[0].values[static_cast<std::size_t>(i)] - data.features[1].values[static_cast<std::size_t>(i)];
+    if (z > 1.0 && yes_row < 0) yes_row = i;
+    if (z < -1.0 && no_row < 0) no_row = i;
+  }
+  ASSERT_GE(yes_row, 0);
+  ASSERT_GE(no_row, 0);
+  const MockRunResult top = RunLime(data, model, {{"num_samples", 600}, {"top_labels", 1}}, {yes_row, no_row});
+  ASSERT_TRUE(top.ok()) << top.error;
+  EXPECT_EQ(top.json["output_names"], nlohmann::json({"no", "yes"}));
+  EXPECT_EQ(top.json["top_labels"], nlohmann::json({{"yes"}, {"no"}}));
+  EXPECT_TRUE(top.json["values"][0][0][0].is_null());  // the "yes" row did not explain "no"
+  EXPECT_TRUE(top.json["conditions"][0][0].is_null());
+  EXPECT_TRUE(top.json["score"][1][1].is_null());
+  EXPECT_FALSE(top.json["prediction"][0][0].is_null());  // the model's prediction is always reported
+  const MockRunResult yes = RunLime(data, model, {{"num_samples", 600}, {"labels", {"yes"}}}, {yes_row});
+  ASSERT_TRUE(yes.ok()) << yes.error;
+  EXPECT_EQ(yes.json["values"][0][0], top.json["values"][0][1]);
+  EXPECT_EQ(yes.json["conditions"][0][0], top.json["conditions"][0][1]);
+  const MockRunResult both = RunLime(data, model, {{"num_samples", 600}, {"top_labels", 2}}, {no_row});
+  ASSERT_TRUE(both.ok()) << both.error;
+  EXPECT_EQ(both.json["top_labels"], nlohmann::json::array({nlohmann::json::array({"no", "yes"})}));
+  const MockRunResult refused = RunLime(data, model, {{"top_labels", 3}}, {0});
+  EXPECT_EQ(refused.status, LOUPE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(refused.error.find("top_labels"), std::string::npos) << refused.error;
 }
 
 TEST(LimeTabular, OnePredictCallPerRowAndIdenticalBitsForAnyThreadsOrRowSet) {

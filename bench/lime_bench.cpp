@@ -1,0 +1,213 @@
+// lime.tabular and lime.text through the real host: time per explained row and the share of it spent in
+// the model (Predict / PredictText), measured by wrapping the model in a timing decorator.
+//  - tabular: breast_cancer.csv (M = 30) with the native MLP breast_cancer_mlp.yaml, num_samples 5000;
+//  - text: fortunes_topics.csv with the transformer of tests/fixtures/text, num_samples 5000.
+// The lime plugin is loaded from the build's plugin folder (../lib/loupe/plugins next to this program,
+// or LOUPE_PLUGIN_PATH). Each benchmark runs with 1 and 2 TBB threads; the Predict fraction is the model
+// time summed over threads divided by (wall time x threads).
+#include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "loupe/core/attention.hpp"
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/explainer.hpp"
+#include "loupe/core/model.hpp"
+#include "loupe/core/plugin.hpp"
+
+#ifndef LOUPE_SOURCE_DIR
+#define LOUPE_SOURCE_DIR "."
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const std::string kSource = LOUPE_SOURCE_DIR;
+
+std::int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+}
+
+// Forwards PredictText and Tokenize to the model's own text capability, adding PredictText's time.
+class TimedTextModel final : public loupe::TextModel {
+ public:
+  TimedTextModel(const loupe::TextModel* inner, std::atomic<std::int64_t>* nanos) : inner_(inner), nanos_(nanos) {}
+  loupe::Result<loupe::TokenizedText> Tokenize(std::string_view text) const override { return inner_->Tokenize(text); }
+  loupe::Result<loupe::Tensor> PredictText(const std::vector<std::string>& texts, loupe::OutputSpace space) const override {
+    const auto start = Clock::now();
+    auto out = inner_->PredictText(texts, space);
+    *nanos_ += NanosSince(start);
+    return out;
+  }
+
+ private:
+  const loupe::TextModel* inner_;
+  std::atomic<std::int64_t>* nanos_;
+};
+
+// A model that adds the time of every Predict / PredictText call to a counter.
+class TimedModel final : public loupe::Model {
+ public:
+  explicit TimedModel(std::shared_ptr<const loupe::Model> inner) : inner_(std::move(inner)) {
+    if (const void* text = inner_->Capability(loupe::kTextCapability)) {
+      text_ = std::make_unique<TimedTextModel>(static_cast<const loupe::TextModel*>(text), &nanos_);
+    }
+  }
+  const loupe::ModelInfo& Info() const override { return inner_->Info(); }
+  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch, loupe::OutputSpace space) const override {
+    const auto start = Clock::now();
+    auto out = inner_->Predict(batch, space);
+    nanos_ += NanosSince(start);
+    return out;
+  }
+  const void* Capability(std::string_view name) const override {
+    if (name == loupe::kTextCapability && text_) return text_.get();
+    return inner_->Capability(name);
+  }
+  std::int64_t TakeNanos() const { return nanos_.exchange(0); }
+
+ private:
+  std::shared_ptr<const loupe::Model> inner_;
+  std::unique_ptr<TimedTextModel> text_;
+  mutable std::atomic<std::int64_t> nanos_{0};
+};
+
+template <typename T>
+T Value(loupe::Result<T> result, const std::string& what) {
+  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
+  return std::move(result).value();
+}
+
+// A dataset, a timed model on it, and the step request that explains `rows` of it with `explainer`.
+struct Case {
+  loupe::Dataset data;
+  std::shared_ptr<const TimedModel> model;
+  std::shared_ptr<const loupe::LoadedExplainer> explainer;
+  loupe::ExplainRequest request;
+};
+
+const loupe::PluginRegistry& Registry() {
+  static const loupe::PluginRegistry registry = [] {
+    loupe::PluginRegistry r;
+    for (const auto& dir : loupe::PluginSearchPath({})) r.LoadDirectory(dir);
+    return r;
+  }();
+  return registry;
+}
+
+// Fills `c` in place (the request points at c.data, so a Case never moves).
+void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& options, const std::string& model_path,
+          const std::string& explainer, nlohmann::json params, std::int64_t rows) {
+  c.data = Value(loupe::ReadCsv(kSource + csv, options), csv);
+  c.model = std::make_shared<TimedModel>(Value(loupe::LoadModel(kSource + model_path), model_path));
+  std::vector<std::string> features;
+  for (const auto& input : c.model->Info().inputs) features.push_back(input.name);
+  c.explainer = Registry().FindShared(explainer);
+  if (!c.explainer) throw std::runtime_error("the lime plugin is not in the plugin search path (build loupe_lime)");
+  c.request.step_id = "bench";
+  c.request.dataset = &c.data;
+  c.request.feature_names = features;
+  c.request.features = std::make_shared<const loupe::Tensor>(Value(c.data.Matrix(features), "features"));
+  c.request.model = Value(loupe::FeatureModel::Create(c.model, c.data, features), "model");
+  c.request.rows.resize(static_cast<std::size_t>(rows));
+  std::iota(c.request.rows.begin(), c.request.rows.end(), 0);
+  c.request.params = std::move(params);
+  c.request.seed = 42;
+}
+
+Case& Tabular() {
+  static Case c;
+  static const bool ready = [] {
+    loupe::CsvOptions options;
+    options.target = "target";
+    Fill(c, "/tests/data/breast_cancer.csv", options, "/tests/fixtures/models/breast_cancer_mlp.yaml", "lime.tabular",
+         {{"num_samples", 5000}}, 8);
+    return true;
+  }();
+  (void)ready;
+  return c;
+}
+
+Case& Text() {
+  static Case c;
+  static const bool ready = [] {
+    loupe::CsvOptions options;
+    options.text = {"text"};
+    options.target = "topic";
+    Fill(c, "/tests/data/fortunes_topics.csv", options, "/tests/fixtures/text/transformer.yaml", "lime.text",
+         {{"num_samples", 5000}}, 4);
+    return true;
+  }();
+  (void)ready;
+  return c;
+}
+
+// Runs the case's step once per iteration on `threads` threads; reports ms per row and the model's share.
+void RunCase(benchmark::State& state, Case& c) {
+  const auto threads = static_cast<int>(state.range(0));
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  std::int64_t wall = 0, model = 0;
+  for (auto _ : state) {
+    c.model->TakeNanos();
+    const auto start = Clock::now();
+    auto explanation = c.explainer->Explain(c.request);
+    wall += NanosSince(start);
+    model += c.model->TakeNanos();
+    if (!explanation.ok()) {
+      state.SkipWithError(explanation.status().message().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(explanation);
+  }
+  const double rows = static_cast<double>(c.request.rows.size()) * static_cast<double>(state.iterations());
+  state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
+  state.counters["predict_fraction"] = static_cast<double>(model) / (static_cast<double>(wall) * threads);
+}
+
+void BM_LimeTabularBreastCancer(benchmark::State& state) { RunCase(state, Tabular()); }
+BENCHMARK(BM_LimeTabularBreastCancer)->Arg(1)->Arg(2)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_LimeTextTransformer(benchmark::State& state) { RunCase(state, Text()); }
+BENCHMARK(BM_LimeTextTransformer)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Prints each run's per-row time and Predict fraction as a table after the usual output.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      const auto row = run.counters.find("ms_per_row");
+      const auto fraction = run.counters.find("predict_fraction");
+      if (row != run.counters.end() && fraction != run.counters.end()) {
+        lines_[run.benchmark_name()] = {row->second.value, fraction->second.value};
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void Print() const {
+    std::printf("\n%-48s %12s %18s\n", "benchmark/threads", "ms per row", "Predict fraction");
+    for (const auto& [name, figures] : lines_) std::printf("%-48s %12.1f %18.3f\n", name.c_str(), figures.first, figures.second);
+  }
+
+ private:
+  std::map<std::string, std::pair<double, double>> lines_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.Print();
+  benchmark::Shutdown();
+  return 0;
+}
