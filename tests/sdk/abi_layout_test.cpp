@@ -289,7 +289,9 @@ TEST(AbiValuesTest, AttentionConstants) {
 }
 
 TEST(AbiLayoutTest, AttentionSource) {
-  EXPECT_EQ(sizeof(LoupeAttentionSource), 32u);
+  EXPECT_EQ(sizeof(LoupeAttentionSource), 40u);
+  EXPECT_EQ(offsetof(LoupeAttentionSource, pooling), 32u);  // appended
+  EXPECT_EQ(offsetof(LoupeAttentionSource, reserved1), 36u);
   EXPECT_EQ(alignof(LoupeAttentionSource), 8u);
   EXPECT_EQ(offsetof(LoupeAttentionSource, struct_size), 0u);
   EXPECT_EQ(offsetof(LoupeAttentionSource, has_pooling), 4u);
@@ -316,5 +318,53 @@ TEST(AbiLayoutTest, TextModel) {
   EXPECT_EQ(offsetof(LoupeTextModel, reserved0), 4u);
   EXPECT_EQ(offsetof(LoupeTextModel, tokenize_rows), 8u);
   EXPECT_EQ(offsetof(LoupeTextModel, predict_texts), 16u);
+}
+TEST(AbiValuesTest, PoolingConstants) {
+  EXPECT_EQ(LOUPE_POOLING_UNKNOWN, 0);
+  EXPECT_EQ(LOUPE_POOLING_CLS, 1);
+  EXPECT_EQ(LOUPE_POOLING_MEAN, 2);
+  EXPECT_EQ(LOUPE_POOLING_LAST, 3);
+  EXPECT_EQ(LOUPE_POOLING_ATTENTION, 4);
+  static_assert(std::is_same_v<LoupePoolingMode, std::int32_t>);
+}
+
+TEST(AbiValuesTest, HiddenStatesConstants) {
+  EXPECT_STREQ(LOUPE_HIDDEN_STATES_CAPABILITY, "hidden_states");
+  static_assert(std::is_same_v<LoupeHiddenStatesSink,
+                               LoupeStatus (*)(void*, std::int64_t, std::int64_t, const char* const*,
+                                               const std::int64_t*, std::int64_t, const char* const*,
+                                               std::int64_t, const float* const*, const float*)>);
+  static_assert(std::is_same_v<decltype(LoupeHiddenStates::compute),
+                               LoupeStatus (*)(LoupeHost*, const std::int64_t*, std::int64_t,
+                                               LoupeHiddenStatesSink, void*)>);
+}
+
+TEST(AbiLayoutTest, HiddenStates) {
+  EXPECT_EQ(sizeof(LoupeHiddenStates), 48u);
+  EXPECT_EQ(alignof(LoupeHiddenStates), 8u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, pooling), 4u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, n_states), 8u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, widths), 16u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, names), 24u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, pooled_width), 32u);
+  EXPECT_EQ(offsetof(LoupeHiddenStates, compute), 40u);
+}
+
+TEST(AbiValuesTest, HeadMaskConstants) {
+  EXPECT_STREQ(LOUPE_HEAD_MASK_CAPABILITY, "head_mask");
+  static_assert(std::is_same_v<decltype(LoupeHeadMask::predict_rows),
+                               LoupeStatus (*)(LoupeHost*, const std::int64_t*, std::int64_t, const float*,
+                                               std::int64_t, LoupeOutputSpace, double*, std::int64_t)>);
+}
+
+TEST(AbiLayoutTest, HeadMask) {
+  EXPECT_EQ(sizeof(LoupeHeadMask), 32u);
+  EXPECT_EQ(alignof(LoupeHeadMask), 8u);
+  EXPECT_EQ(offsetof(LoupeHeadMask, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeHeadMask, reserved0), 4u);
+  EXPECT_EQ(offsetof(LoupeHeadMask, n_layers), 8u);
+  EXPECT_EQ(offsetof(LoupeHeadMask, n_heads), 16u);
+  EXPECT_EQ(offsetof(LoupeHeadMask, predict_rows), 24u);
 }
 }  // namespace

@@ -17,10 +17,15 @@ LOUPE_C_CHECK(plugin_info, sizeof(LoupePluginInfo) == 64);
 LOUPE_C_CHECK(plugin_info_magic, offsetof(LoupePluginInfo, magic) == 16);
 LOUPE_C_CHECK(vtable_create, offsetof(LoupeExplainerVTable, create) == 64);
 LOUPE_C_CHECK(host_api_result_set_json, offsetof(LoupeHostApi, result_set_json) == 224);
-LOUPE_C_CHECK(attention_source, sizeof(LoupeAttentionSource) == 32);
+LOUPE_C_CHECK(attention_source, sizeof(LoupeAttentionSource) == 40);
+LOUPE_C_CHECK(attention_pooling, offsetof(LoupeAttentionSource, pooling) == 32);
 LOUPE_C_CHECK(attention_compute, offsetof(LoupeAttentionSource, compute) == 24);
 LOUPE_C_CHECK(text_model, sizeof(LoupeTextModel) == 24);
 LOUPE_C_CHECK(text_predict, offsetof(LoupeTextModel, predict_texts) == 16);
+LOUPE_C_CHECK(hidden_states, sizeof(LoupeHiddenStates) == 48);
+LOUPE_C_CHECK(hidden_states_compute, offsetof(LoupeHiddenStates, compute) == 40);
+LOUPE_C_CHECK(head_mask, sizeof(LoupeHeadMask) == 32);
+LOUPE_C_CHECK(head_mask_predict, offsetof(LoupeHeadMask, predict_rows) == 24);
 
 /* Every typedef usable from C: one function taking them all keeps the compiler honest about each. */
 int loupe_c99_header_check(const LoupeHostApi* api, LoupeHost* host, LoupeResultBuilder* result,

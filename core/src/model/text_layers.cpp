@@ -120,10 +120,12 @@ class TransformerEncoder final : public AttentionLayer {
   ActivationShape output() const override { return Sequence(p_.d); }
   std::int64_t heads() const override { return p_.heads; }
 
-  Status Forward(const Activations& in, Activations& out) const override { return Run(in, out, nullptr); }
-  Status ForwardRecording(const Activations& in, Activations& out,
-                          std::vector<float>& attention) const override {
-    return Run(in, out, &attention);
+  Status Forward(const Activations& in, Activations& out) const override {
+    return Run(in, out, nullptr, nullptr);
+  }
+  Status ForwardProbed(const Activations& in, Activations& out, std::vector<float>* attention,
+                       const float* head_mask) const override {
+    return Run(in, out, attention, head_mask);
   }
 
  private:
@@ -134,7 +136,7 @@ class TransformerEncoder final : public AttentionLayer {
 
   // out = self-attention of h [n, t, d] (PyTorch nn.MultiheadAttention with key_padding_mask).
   Status SelfAttention(const std::vector<float>& h, const Activations& in, std::vector<float>& out,
-                       std::vector<float>* attention) const {
+                       std::vector<float>* attention, const float* head_mask) const {
     const std::int64_t n = in.n, t = in.t, d = p_.d, heads = p_.heads, hd = d / heads;
     const std::int64_t rows = n * t;
     std::vector<float> qkv(static_cast<std::size_t>(rows * 3 * d));
@@ -168,6 +170,12 @@ class TransformerEncoder final : public AttentionLayer {
     }
     LOUPE_RETURN_IF_ERROR(nn::Softmax(scores.data(), n * heads * t, t));
     if (attention != nullptr) *attention = scores;
+    if (head_mask != nullptr) {
+      for (std::int64_t rh = 0; rh < n * heads; ++rh) {
+        float* p = scores.data() + rh * t * t;
+        for (std::int64_t i = 0; i < t * t; ++i) p[i] *= head_mask[rh];
+      }
+    }
     std::vector<float> context(per);
     LOUPE_RETURN_IF_ERROR(
         nn::BatchedMatmul(scores.data(), v.data(), context.data(), n * heads, t, t, hd, false));
@@ -195,20 +203,21 @@ class TransformerEncoder final : public AttentionLayer {
     return linear2_.Forward(hidden.data(), rows, out.data(), p_.precision);
   }
 
-  Status Run(const Activations& in, Activations& out, std::vector<float>* attention) const {
+  Status Run(const Activations& in, Activations& out, std::vector<float>* attention,
+             const float* head_mask) const {
     const std::int64_t rows = in.n * in.t;
     const auto size = static_cast<std::size_t>(rows * p_.d);
     std::vector<float> x(in.values.begin(), in.values.begin() + static_cast<std::ptrdiff_t>(size));
     std::vector<float> h(size), sub;
     if (p_.norm_first) {  // x + SA(LN1(x)), then x + FF(LN2(x))
       LOUPE_RETURN_IF_ERROR(LayerNormRows(x.data(), rows, norm1_, h.data()));
-      LOUPE_RETURN_IF_ERROR(SelfAttention(h, in, sub, attention));
+      LOUPE_RETURN_IF_ERROR(SelfAttention(h, in, sub, attention, head_mask));
       for (std::size_t i = 0; i < size; ++i) x[i] += sub[i];
       LOUPE_RETURN_IF_ERROR(LayerNormRows(x.data(), rows, norm2_, h.data()));
       LOUPE_RETURN_IF_ERROR(FeedForward(h, rows, sub));
       for (std::size_t i = 0; i < size; ++i) x[i] += sub[i];
     } else {  // LN1(x + SA(x)), then LN2(x + FF(x))
-      LOUPE_RETURN_IF_ERROR(SelfAttention(x, in, sub, attention));
+      LOUPE_RETURN_IF_ERROR(SelfAttention(x, in, sub, attention, head_mask));
       for (std::size_t i = 0; i < size; ++i) h[i] = x[i] + sub[i];
       LOUPE_RETURN_IF_ERROR(LayerNormRows(h.data(), rows, norm1_, x.data()));
       LOUPE_RETURN_IF_ERROR(FeedForward(x, rows, sub));
@@ -291,11 +300,14 @@ class Pool final : public AttentionLayer {
     std::vector<float> unused;
     return Run(in, out, mode_ == PoolMode::kAttention ? &unused : nullptr);
   }
-  Status ForwardRecording(const Activations& in, Activations& out,
-                          std::vector<float>& attention) const override {
-    return Run(in, out, &attention);
+  Status ForwardProbed(const Activations& in, Activations& out, std::vector<float>* attention,
+                       const float* head_mask) const override {
+    (void)head_mask;
+    std::vector<float> unused;
+    return Run(in, out, attention != nullptr ? attention : mode_ == PoolMode::kAttention ? &unused : nullptr);
   }
   bool records() const override { return mode_ == PoolMode::kAttention; }
+  PoolMode mode() const { return mode_; }
 
  private:
   Status Run(const Activations& in, Activations& out, std::vector<float>* weights) const {
@@ -344,6 +356,32 @@ class Pool final : public AttentionLayer {
 };
 
 }  // namespace
+
+const char* SequenceLayerKind(const Layer& layer) {
+  if (dynamic_cast<const TransformerEncoder*>(&layer) != nullptr) return "transformer_encoder";
+  if (dynamic_cast<const Lstm*>(&layer) != nullptr) return "lstm";
+  return nullptr;
+}
+
+bool PoolingOf(const Layer& layer, Pooling& pooling) {
+  const auto* pool = dynamic_cast<const Pool*>(&layer);
+  if (pool == nullptr) return false;
+  switch (pool->mode()) {
+    case PoolMode::kCls:
+      pooling = Pooling::kCls;
+      break;
+    case PoolMode::kMean:
+      pooling = Pooling::kMean;
+      break;
+    case PoolMode::kLast:
+      pooling = Pooling::kLast;
+      break;
+    case PoolMode::kAttention:
+      pooling = Pooling::kAttention;
+      break;
+  }
+  return true;
+}
 
 Result<std::unique_ptr<Layer>> MakeEmbedding(const LayerContext& c) {
   LOUPE_RETURN_IF_ERROR(c.CheckKeys({}));

@@ -2,13 +2,15 @@
 // layer_registry.hpp): `embedding`, `positional_embedding` (learned, added per position),
 // `transformer_encoder` (PyTorch nn.TransformerEncoderLayer), `lstm` (PyTorch nn.LSTM) and `pool` (cls, mean,
 // last, attention). Weights follow PyTorch state_dict names under the layer's `name:` prefix. All compute
-// goes through nn/ops.hpp in f32.
+// goes through nn/ops.hpp in f32. The attention layers can be probed (attention recorded, heads masked)
+// for the text model's attention, hidden-state and head-mask capabilities.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "loupe/core/text_probes.hpp"
 #include "model/layer_registry.hpp"
 
 namespace loupe::model {
@@ -21,11 +23,20 @@ class AttentionLayer : public Layer {
   virtual std::int64_t heads() const = 0;
   // False for a layer of this class that has nothing to record (a pool in cls, mean or last mode).
   virtual bool records() const { return true; }
-  // As Forward, and writes the attention probabilities: [n, heads, t, t] for self-attention (softmax
-  // after the key padding mask, per head), [n, t] for attention pooling (0 at padding).
-  virtual Status ForwardRecording(const Activations& in, Activations& out,
-                                  std::vector<float>& attention) const = 0;
+  // As Forward, and with `attention` writes the attention probabilities: [n, heads, t, t] for
+  // self-attention (softmax after the key padding mask, per head), [n, t] for attention pooling (0 at
+  // padding). With `head_mask` ([n, heads], self-attention only) the probabilities of head h of row r
+  // are multiplied by head_mask[r * heads + h] before they weight the values; the recorded ones are not.
+  virtual Status ForwardProbed(const Activations& in, Activations& out, std::vector<float>* attention,
+                               const float* head_mask) const = 0;
 };
+
+// "transformer_encoder" or "lstm" for the layers whose outputs are hidden states of the tokens, else
+// nullptr.
+const char* SequenceLayerKind(const Layer& layer);
+
+// How a pool layer pools; false when `layer` is not a pool layer.
+bool PoolingOf(const Layer& layer, Pooling& pooling);
 
 // The registry entries; the same functions RegisterTextKinds adds.
 Result<std::unique_ptr<Layer>> MakeEmbedding(const LayerContext& context);

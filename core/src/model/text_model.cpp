@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "loupe/core/attention.hpp"
+#include "loupe/core/text_probes.hpp"
 #include "model/layer_registry.hpp"
 #include "model/text_layers.hpp"
 #include "model/tokenizer.hpp"
@@ -14,7 +15,20 @@ using nlohmann::json;
 
 constexpr std::int64_t kChunkRows = 64;  // texts per network pass; bounds memory for any batch size
 
-class TextNetworkModel final : public Model, public TextModel, public AttentionSource, public Network {
+// What a pass over a chunk of texts observes or changes besides its output (all optional).
+struct Probe {
+  std::vector<std::vector<float>>* attention = nullptr;  // per layer index: what the layer recorded
+  std::vector<std::vector<float>>* states = nullptr;     // per hidden state: [n, t, width]
+  std::vector<float>* pooled = nullptr;                  // [n, width] after the pool layer
+  const float* head_masks = nullptr;                     // [n, self-attention layers, heads]
+};
+
+class TextNetworkModel final : public Model,
+                               public TextModel,
+                               public AttentionSource,
+                               public HiddenStateSource,
+                               public HeadMaskedModel,
+                               public Network {
  public:
   TextNetworkModel(ModelInfo info, Tokenizer tokenizer, std::vector<std::unique_ptr<Layer>> layers,
                    bool final_softmax)
@@ -23,6 +37,7 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
         layers_(std::move(layers)),
         final_softmax_(final_softmax) {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+      DescribeProbes(i);
       const auto* attention = dynamic_cast<const AttentionLayer*>(layers_[i].get());
       if (attention == nullptr || !attention->records()) continue;
       if (attention->heads() > 0) {
@@ -54,6 +69,10 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
     if (name == kAttentionCapability && (!self_attention_.empty() || pooling_ >= 0)) {
       return static_cast<const AttentionSource*>(this);
     }
+    if (name == kHiddenStatesCapability && pool_layer_ >= 0 && !sequence_layers_.empty()) {
+      return static_cast<const HiddenStateSource*>(this);
+    }
+    if (name == kHeadMaskCapability && !self_attention_.empty()) return static_cast<const HeadMaskedModel*>(this);
     for (const auto& layer : layers_) {
       if (const void* capability = layer->Capability(name)) return capability;
     }
@@ -64,6 +83,63 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
   Result<TokenizedText> Tokenize(std::string_view text) const override { return tokenizer_.Tokenize(text); }
 
   Result<Tensor> PredictText(const std::vector<std::string>& texts, OutputSpace space) const override {
+    return Evaluate(texts, nullptr, space);
+  }
+
+  // --- HeadMaskedModel ---
+  std::int64_t MaskLayers() const override { return AttentionLayers(); }
+  std::int64_t MaskHeads() const override { return heads_; }
+  Result<Tensor> PredictMasked(const std::vector<std::string>& texts, const std::vector<float>& masks,
+                               OutputSpace space) const override {
+    const std::size_t per_text = static_cast<std::size_t>(AttentionLayers() * heads_);
+    if (masks.size() != texts.size() * per_text) {
+      return InvalidArgument("head masks for " + std::to_string(texts.size()) + " texts need " +
+                             std::to_string(texts.size() * per_text) + " values ([texts][" +
+                             std::to_string(AttentionLayers()) + " layers][" + std::to_string(heads_) +
+                             " heads]), got " + std::to_string(masks.size()) + ".");
+    }
+    return Evaluate(texts, masks.data(), space);
+  }
+
+  // --- HiddenStateSource ---
+  Pooling PoolingMode() const override { return pooling_mode_; }
+  const std::vector<std::string>& StateNames() const override { return state_names_; }
+  const std::vector<std::int64_t>& StateWidths() const override { return state_widths_; }
+  std::int64_t PooledWidth() const override { return pooled_width_; }
+
+  Result<std::vector<HiddenStates>> Hidden(const std::vector<std::string>& texts) const override {
+    std::vector<HiddenStates> hidden(texts.size());
+    const auto n = static_cast<std::int64_t>(texts.size());
+    Activations out;
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t stop = std::min(n, begin + kChunkRows);
+      std::vector<std::vector<float>> states(state_widths_.size());
+      std::vector<float> pooled;
+      std::vector<TokenizedText> tokens;
+      std::int64_t t = 0;
+      Probe probe;
+      probe.states = &states;
+      probe.pooled = &pooled;
+      LOUPE_RETURN_IF_ERROR(
+          RunTexts(texts, begin, stop, static_cast<std::size_t>(pool_layer_) + 1, out, t, probe, &tokens));
+      for (std::int64_t r = 0; r < stop - begin; ++r) {
+        HiddenStates& h = hidden[static_cast<std::size_t>(begin + r)];
+        h.tokens = std::move(tokens[static_cast<std::size_t>(r)]);
+        const std::int64_t len = h.tokens.size();
+        for (std::size_t s = 0; s < states.size(); ++s) {
+          const std::int64_t width = state_widths_[s];
+          const float* first = states[s].data() + r * t * width;
+          h.states.emplace_back(first, first + len * width);
+        }
+        h.pooled.assign(pooled.begin() + r * pooled_width_, pooled.begin() + (r + 1) * pooled_width_);
+      }
+    }
+    return hidden;
+  }
+
+ private:
+  // Runs texts (optionally with head masks [texts][L][H]) through the whole model.
+  Result<Tensor> Evaluate(const std::vector<std::string>& texts, const float* masks, OutputSpace space) const {
     const std::size_t n_out = info_.OutputNames(space).size();
     const auto n = static_cast<std::int64_t>(texts.size());
     Tensor result(DType::kF64, {n, static_cast<std::int64_t>(n_out)});
@@ -73,7 +149,9 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
     for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
       const std::int64_t stop = std::min(n, begin + kChunkRows);
       std::int64_t length = 0;
-      LOUPE_RETURN_IF_ERROR(RunTexts(texts, begin, stop, end, out, length, nullptr, nullptr));
+      Probe probe;
+      if (masks != nullptr) probe.head_masks = masks + begin * AttentionLayers() * heads_;
+      LOUPE_RETURN_IF_ERROR(RunTexts(texts, begin, stop, end, out, length, probe, nullptr));
       double* dst = result.data<double>() + begin * static_cast<std::int64_t>(n_out);
       std::copy(out.values.begin(), out.values.begin() + (stop - begin) * static_cast<std::int64_t>(n_out),
                 dst);
@@ -81,6 +159,7 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
     return result;
   }
 
+ public:
   // --- AttentionSource ---
   std::int64_t AttentionLayers() const override { return static_cast<std::int64_t>(self_attention_.size()); }
   std::int64_t AttentionHeads() const override { return heads_; }
@@ -98,7 +177,9 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
       std::vector<std::vector<float>> recorded(layers_.size());
       std::vector<TokenizedText> tokens;
       std::int64_t t = 0;
-      LOUPE_RETURN_IF_ERROR(RunTexts(texts, begin, stop, end, out, t, &recorded, &tokens));
+      Probe probe;
+      probe.attention = &recorded;
+      LOUPE_RETURN_IF_ERROR(RunTexts(texts, begin, stop, end, out, t, probe, &tokens));
       for (std::int64_t r = 0; r < stop - begin; ++r) {
         AttentionMaps& m = maps[static_cast<std::size_t>(begin + r)];
         m.tokens = std::move(tokens[static_cast<std::size_t>(r)]);
@@ -132,11 +213,52 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
   }
 
  private:
-  // Runs layers [0, end) on texts [begin, stop); `length` receives the padded token length. With
-  // `recorded`, every layer that has attention records it at its index; `tokens` receives the tokens.
+  // Notes what layer `i` contributes to the probes: hidden states, pooling.
+  void DescribeProbes(std::size_t i) {
+    const Layer& layer = *layers_[i];
+    if (const char* kind = SequenceLayerKind(layer)) {
+      if (sequence_layers_.empty()) {
+        state_names_.push_back("embeddings");
+        state_widths_.push_back(i > 0 ? layers_[i - 1]->output().width : 0);
+      }
+      sequence_layers_.push_back(i);
+      state_names_.push_back(std::string(kind) + " " + std::to_string(i));
+      state_widths_.push_back(layer.output().width);
+    }
+    Pooling pooling = Pooling::kUnknown;
+    if (pool_layer_ < 0 && PoolingOf(layer, pooling)) {
+      pool_layer_ = static_cast<std::int64_t>(i);
+      pooling_mode_ = pooling;
+      pooled_width_ = layer.output().width;
+    }
+  }
+
+  // Runs layer `l` on `a` into `b`, recording its attention or masking its heads when the probe asks.
+  Status RunLayer(std::size_t l, const Activations& a, Activations& b, const Probe& probe) const {
+    const auto* attention = dynamic_cast<const AttentionLayer*>(layers_[l].get());
+    const bool record = attention != nullptr && probe.attention != nullptr && attention->records();
+    const bool mask = attention != nullptr && probe.head_masks != nullptr && attention->heads() > 0;
+    if (!record && !mask) return layers_[l]->Forward(a, b);
+    std::vector<float> head_mask;
+    if (mask) {  // this layer's [n, heads] slice of the [n, L, H] masks
+      const auto j = static_cast<std::int64_t>(std::find(self_attention_.begin(), self_attention_.end(), l) -
+                                               self_attention_.begin());
+      const std::int64_t layers = AttentionLayers();
+      for (std::int64_t r = 0; r < a.n; ++r) {
+        const float* m = probe.head_masks + (r * layers + j) * heads_;
+        head_mask.insert(head_mask.end(), m, m + heads_);
+      }
+    }
+    return attention->ForwardProbed(a, b, record ? &(*probe.attention)[l] : nullptr,
+                                    mask ? head_mask.data() : nullptr);
+  }
+
+  // Runs layers [0, end) on texts [begin, stop); `length` receives the padded token length. The probe's
+  // attention, hidden states and pooled vectors are filled as the layers run, and its head masks applied;
+  // `tokens` receives the tokens.
   Status RunTexts(const std::vector<std::string>& texts, std::int64_t begin, std::int64_t stop,
-                  std::size_t end, Activations& out, std::int64_t& length,
-                  std::vector<std::vector<float>>* recorded, std::vector<TokenizedText>* tokens) const {
+                  std::size_t end, Activations& out, std::int64_t& length, const Probe& probe,
+                  std::vector<TokenizedText>* tokens) const {
     std::vector<TokenizedText> tokenized;
     for (std::int64_t i = begin; i < stop; ++i) {
       tokenized.push_back(tokenizer_.Tokenize(texts[static_cast<std::size_t>(i)]));
@@ -148,14 +270,16 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
     a.t = batch.length;
     a.ids = std::move(batch.ids);
     a.lengths = std::move(batch.lengths);
+    if (probe.attention != nullptr) probe.attention->resize(layers_.size());
+    std::size_t state = 0;
     for (std::size_t l = 0; l < end; ++l) {
-      const auto* attention = recorded ? dynamic_cast<const AttentionLayer*>(layers_[l].get()) : nullptr;
-      if (attention != nullptr && attention->records()) {
-        LOUPE_RETURN_IF_ERROR(attention->ForwardRecording(a, b, (*recorded)[l]));
-      } else {
-        LOUPE_RETURN_IF_ERROR(layers_[l]->Forward(a, b));
+      if (probe.states != nullptr && !sequence_layers_.empty() && l == sequence_layers_.front()) {
+        (*probe.states)[state++] = a.values;  // the input of the first sequence layer
       }
+      LOUPE_RETURN_IF_ERROR(RunLayer(l, a, b, probe));
       std::swap(a, b);
+      if (probe.states != nullptr && SequenceLayerKind(*layers_[l]) != nullptr) (*probe.states)[state++] = a.values;
+      if (probe.pooled != nullptr && static_cast<std::int64_t>(l) == pool_layer_) *probe.pooled = a.values;
     }
     out = std::move(a);
     if (tokens != nullptr) *tokens = std::move(tokenized);
@@ -169,6 +293,13 @@ class TextNetworkModel final : public Model, public TextModel, public AttentionS
   std::vector<std::size_t> self_attention_;
   std::int64_t heads_ = 0;
   std::int64_t pooling_ = -1;
+  // Hidden-state probes: the sequence layers, the states' names and widths, the pool layer.
+  std::vector<std::size_t> sequence_layers_;
+  std::vector<std::string> state_names_;
+  std::vector<std::int64_t> state_widths_;
+  std::int64_t pool_layer_ = -1;
+  Pooling pooling_mode_ = Pooling::kUnknown;
+  std::int64_t pooled_width_ = 0;
 };
 
 Status ErrorAt(const config::YamlDocument& doc, const std::string& pointer, const std::string& message) {

@@ -14,6 +14,7 @@
 #include "loupe/c/loupe_plugin.h"
 #include "loupe/core/attention.hpp"
 #include "loupe/core/plugin.hpp"
+#include "loupe/core/text_probes.hpp"
 #include "loupe/sdk/random.hpp"
 
 // The concrete types behind the ABI's opaque handles.
@@ -46,6 +47,10 @@ struct LoupeHost {
   LoupeAttentionSource attention{};
   // The "text" capability's C form; struct_size 0 when the model reads no text.
   LoupeTextModel text{};
+  // The "hidden_states" and "head_mask" capabilities' C forms; struct_size 0 when the model lacks them.
+  LoupeHiddenStates hidden{};
+  std::vector<const char*> hidden_names;
+  LoupeHeadMask head_mask{};
 };
 
 namespace loupe {
@@ -330,6 +335,105 @@ LoupeStatus ComputeAttention(LoupeHost* host, const std::int64_t* rows, std::int
   }
 }
 
+LoupePoolingMode PoolingCode(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::kCls:
+      return LOUPE_POOLING_CLS;
+    case Pooling::kMean:
+      return LOUPE_POOLING_MEAN;
+    case Pooling::kLast:
+      return LOUPE_POOLING_LAST;
+    case Pooling::kAttention:
+      return LOUPE_POOLING_ATTENTION;
+    default:
+      return LOUPE_POOLING_UNKNOWN;
+  }
+}
+
+// LoupeHiddenStates::compute: like ComputeAttention, with the model's HiddenStateSource. Never throws.
+LoupeStatus ComputeHiddenStates(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows,
+                                LoupeHiddenStatesSink sink, void* sink_ctx) {
+  try {
+    const auto* source = static_cast<const HiddenStateSource*>(
+        host->request->model->model().Capability(kHiddenStatesCapability));
+    if (LoupeStatus s = CheckRowsAndSink(host, rows, n_rows, sink != nullptr); s != LOUPE_OK) return s;
+    std::vector<std::string> texts;
+    for (std::int64_t begin = 0; begin < n_rows; begin += kTextBatch) {
+      const std::int64_t end = std::min(n_rows, begin + kTextBatch);
+      if (LoupeStatus s = RowTexts(host, rows, begin, end, texts); s != LOUPE_OK) return s;
+      Result<std::vector<HiddenStates>> hidden = source->Hidden(texts);
+      if (!hidden.ok()) return SetError(host, LOUPE_ERROR_MODEL, hidden.status().message().c_str());
+      for (std::int64_t i = begin; i < end; ++i) {
+        const HiddenStates& h = (*hidden)[static_cast<std::size_t>(i - begin)];
+        std::vector<const char*> tokens, words;
+        std::vector<const float*> states;
+        for (const std::string& token : h.tokens.tokens) tokens.push_back(token.c_str());
+        for (const std::string& word : h.tokens.words) words.push_back(word.c_str());
+        for (const std::vector<float>& state : h.states) states.push_back(state.data());
+        const LoupeStatus status =
+            sink(sink_ctx, i, rows[i], tokens.data(), h.tokens.word_index.data(), h.tokens.size(), words.data(),
+                 static_cast<std::int64_t>(words.size()), states.data(), h.pooled.data());
+        if (status != LOUPE_OK) return SinkStopped(host, status, rows[i]);
+      }
+    }
+    return LOUPE_OK;
+  } catch (const std::bad_alloc&) {
+    return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "hidden-state compute ran out of memory.");
+  } catch (const std::exception& e) {
+    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("hidden-state compute failed: ") + e.what()).c_str());
+  }
+}
+
+// LoupeHeadMask::predict_rows: every row under every mask, mask-major, in batches of texts. Never throws.
+LoupeStatus PredictRowsMasked(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows, const float* masks,
+                              std::int64_t n_masks, LoupeOutputSpace space, double* outputs, std::int64_t capacity) {
+  try {
+    const Model& model = host->request->model->model();
+    const auto* masked = static_cast<const HeadMaskedModel*>(model.Capability(kHeadMaskCapability));
+    if (n_rows < 0 || n_masks < 0 || (n_rows > 0 && n_masks > 0 && (rows == nullptr || masks == nullptr || outputs == nullptr))) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      "predict_rows needs non-negative counts, the rows, the masks and an output buffer.");
+    }
+    const ModelInfo& info = model.Info();
+    OutputSpace resolved = info.default_space();
+    if (space == LOUPE_OUTPUT_PROBABILITY) resolved = OutputSpace::kProbability;
+    if (space == LOUPE_OUTPUT_RAW) resolved = OutputSpace::kRaw;
+    if (resolved == OutputSpace::kProbability && info.task != Task::kClassification) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      ("model '" + info.name + "' is a regressor and has no probability outputs.").c_str());
+    }
+    const auto n_out = static_cast<std::int64_t>(info.OutputNames(resolved).size());
+    if (n_masks * n_rows * n_out > capacity) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      ("predict_rows needs room for " + std::to_string(n_masks * n_rows * n_out) + " outputs, got " +
+                       std::to_string(capacity) + ".")
+                          .c_str());
+    }
+    const std::int64_t per_mask = masked->MaskLayers() * masked->MaskHeads();
+    std::vector<std::string> row_texts;
+    if (LoupeStatus s = RowTexts(host, rows, 0, n_rows, row_texts); s != LOUPE_OK) return s;
+    const std::int64_t total = n_masks * n_rows;
+    for (std::int64_t begin = 0; begin < total; begin += kTextBatch) {  // item i: mask i / n_rows, row i % n_rows
+      const std::int64_t end = std::min(total, begin + kTextBatch);
+      std::vector<std::string> texts;
+      std::vector<float> batch_masks;
+      for (std::int64_t i = begin; i < end; ++i) {
+        texts.push_back(row_texts[static_cast<std::size_t>(i % n_rows)]);
+        const float* m = masks + (i / n_rows) * per_mask;
+        batch_masks.insert(batch_masks.end(), m, m + per_mask);
+      }
+      Result<Tensor> predicted = masked->PredictMasked(texts, batch_masks, resolved);
+      if (!predicted.ok()) return SetError(host, LOUPE_ERROR_MODEL, predicted.status().message().c_str());
+      std::copy_n(predicted->data<double>(), predicted->size(), outputs + begin * n_out);
+    }
+    return LOUPE_OK;
+  } catch (const std::bad_alloc&) {
+    return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "predict_rows ran out of memory.");
+  } catch (const std::exception& e) {
+    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("predict_rows failed: ") + e.what()).c_str());
+  }
+}
+
 // LoupeTextModel::tokenize_rows. Never throws.
 LoupeStatus TokenizeRows(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows, LoupeTokensSink sink,
                          void* sink_ctx) {
@@ -412,6 +516,12 @@ const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32
     return host->attention.struct_size != 0 && version <= 1 ? &host->attention : nullptr;
   }
   if (name == kTextCapability) return host->text.struct_size != 0 && version <= 1 ? &host->text : nullptr;
+  if (name == kHiddenStatesCapability) {
+    return host->hidden.struct_size != 0 && version <= 1 ? &host->hidden : nullptr;
+  }
+  if (name == kHeadMaskCapability) {
+    return host->head_mask.struct_size != 0 && version <= 1 ? &host->head_mask : nullptr;
+  }
   return host->request->model->model().Capability(name);
 }
 
@@ -646,6 +756,26 @@ void DescribeDataset(LoupeHost& host, std::vector<std::vector<const char*>>& lev
     host.attention.n_layers = attention->AttentionLayers();
     host.attention.n_heads = attention->AttentionLayers() > 0 ? attention->AttentionHeads() : 0;
     host.attention.compute = ComputeAttention;
+    const auto* hidden = static_cast<const HiddenStateSource*>(r.model->model().Capability(kHiddenStatesCapability));
+    host.attention.pooling = hidden != nullptr ? PoolingCode(hidden->PoolingMode()) : LOUPE_POOLING_UNKNOWN;
+  }
+  const auto* hidden = static_cast<const HiddenStateSource*>(r.model->model().Capability(kHiddenStatesCapability));
+  if (hidden != nullptr && r.model->text_feature() >= 0) {
+    for (const std::string& name : hidden->StateNames()) host.hidden_names.push_back(name.c_str());
+    host.hidden.struct_size = sizeof(LoupeHiddenStates);
+    host.hidden.pooling = PoolingCode(hidden->PoolingMode());
+    host.hidden.n_states = static_cast<std::int64_t>(hidden->StateWidths().size());
+    host.hidden.widths = hidden->StateWidths().data();
+    host.hidden.names = host.hidden_names.data();
+    host.hidden.pooled_width = hidden->PooledWidth();
+    host.hidden.compute = ComputeHiddenStates;
+  }
+  const auto* masked = static_cast<const HeadMaskedModel*>(r.model->model().Capability(kHeadMaskCapability));
+  if (masked != nullptr && r.model->text_feature() >= 0) {
+    host.head_mask.struct_size = sizeof(LoupeHeadMask);
+    host.head_mask.n_layers = masked->MaskLayers();
+    host.head_mask.n_heads = masked->MaskHeads();
+    host.head_mask.predict_rows = PredictRowsMasked;
   }
   if (r.model->model().Capability(kTextCapability) != nullptr && r.model->text_feature() >= 0) {
     host.text.struct_size = sizeof(LoupeTextModel);

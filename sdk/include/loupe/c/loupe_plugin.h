@@ -450,6 +450,9 @@ typedef struct LoupeAttentionSource {
    *  is not a row of the data, a model failure). */
   LoupeStatus (*compute)(LoupeHost* host, const int64_t* rows, int64_t n_rows, LoupeAttentionSink sink,
                          void* sink_ctx);
+  /* --- appended: read only when struct_size covers them --- */
+  int32_t pooling;   /**< a LOUPE_POOLING_* code: how the model pools the tokens after the last layer */
+  int32_t reserved1;
 } LoupeAttentionSource;
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -483,6 +486,82 @@ typedef struct LoupeTextModel {
   LoupeStatus (*predict_texts)(LoupeHost* host, const char* const* texts, int64_t n_texts,
                                LoupeOutputSpace space, double* outputs, int64_t outputs_capacity);
 } LoupeTextModel;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* How a text model pools its tokens (LoupeAttentionSource::pooling, LoupeHiddenStates::pooling)        */
+/* ---------------------------------------------------------------------------------------------------- */
+
+typedef int32_t LoupePoolingMode;
+#define LOUPE_POOLING_UNKNOWN 0   /**< the host does not know (or the field is absent: old struct_size) */
+#define LOUPE_POOLING_CLS 1       /**< the output reads the first token ([CLS]) */
+#define LOUPE_POOLING_MEAN 2      /**< the mean over the tokens */
+#define LOUPE_POOLING_LAST 3      /**< the last token */
+#define LOUPE_POOLING_ATTENTION 4 /**< attention pooling: the weights the sink receives as `pooling` */
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "hidden_states" (version 1): every token's hidden state after every sequence layer   */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_HIDDEN_STATES_CAPABILITY, 1) returns a
+ *  `const LoupeHiddenStates*` when the model reads one text per row (NULL otherwise). The host builds it
+ *  for the explain call: it stays valid and unchanged while that call runs.
+ *
+ *  States: state 0 is the input of the first sequence layer (token embeddings, positions added); state s
+ *  (1..S-1) is the output of the s-th sequence layer (transformer_encoder or lstm), in the model's order.
+ *  `pooled` is the vector the pooling layer makes of the last state (what the model's head reads). */
+#define LOUPE_HIDDEN_STATES_CAPABILITY "hidden_states"
+
+/** Receives the hidden states of one row, called once per row in the order of compute()'s `rows`, on the
+ *  calling thread; everything is host-owned and valid only during the call. The token arguments mean what
+ *  they mean for LoupeAttentionSink; `states[s]` is f32 [n_tokens][widths[s]] row-major (padding
+ *  excluded), `pooled` f32 [pooled_width]. Returns LOUPE_OK to continue; any other status stops compute(),
+ *  which returns it (call set_error with the reason first). */
+typedef LoupeStatus (*LoupeHiddenStatesSink)(void* sink_ctx, int64_t index, int64_t row,
+                                             const char* const* tokens, const int64_t* word_index,
+                                             int64_t n_tokens, const char* const* words, int64_t n_words,
+                                             const float* const* states, const float* pooled);
+
+typedef struct LoupeHiddenStates {
+  uint32_t struct_size;     /**< sizeof(LoupeHiddenStates) as the producer knew it */
+  LoupePoolingMode pooling; /**< how the pooled vector is made from the last state */
+  int64_t n_states;         /**< S >= 1 */
+  const int64_t* widths;    /**< [S] the width of each state */
+  const char* const* names; /**< [S] "embeddings", then "<layer type> <index in the model's layers>" */
+  int64_t pooled_width;
+  /** Computes the hidden states of the data rows `rows[0..n_rows)` (resolved like
+   *  LoupeAttentionSource::compute) and hands each row to `sink`. Thread-safe and reentrant; pass many rows
+   *  per call. */
+  LoupeStatus (*compute)(LoupeHost* host, const int64_t* rows, int64_t n_rows, LoupeHiddenStatesSink sink,
+                         void* sink_ctx);
+} LoupeHiddenStates;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "head_mask" (version 1): evaluate a transformer with attention heads masked          */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_HEAD_MASK_CAPABILITY, 1) returns a `const LoupeHeadMask*`
+ *  when the model reads one text per row and has self-attention layers (NULL otherwise). The host builds
+ *  it for the explain call: it stays valid and unchanged while that call runs.
+ *
+ *  A mask is f32 [n_layers][n_heads]: the probabilities of head h in layer l are multiplied by
+ *  mask[l][h] before they weight the values (Hugging Face's `head_mask`): 1 keeps the head, 0 removes its
+ *  contribution, anything else scales it. Layers are the model's self-attention layers in order, as in
+ *  LoupeAttentionSource. */
+#define LOUPE_HEAD_MASK_CAPABILITY "head_mask"
+
+typedef struct LoupeHeadMask {
+  uint32_t struct_size; /**< sizeof(LoupeHeadMask) as the producer knew it */
+  int32_t reserved0;
+  int64_t n_layers; /**< L: self-attention layers (>= 1) */
+  int64_t n_heads;  /**< H: heads per layer */
+  /** Evaluates every data row of `rows[0..n_rows)` (resolved like LoupeAttentionSource::compute) under
+   *  each of the `n_masks` masks (`masks`: f32 [n_masks][L][H]) into the caller-owned f64 buffer
+   *  `outputs`: [n_masks][n_rows][n_outputs(space)] row-major (see model_predict for `space`).
+   *  Thread-safe and reentrant; pass many rows and masks per call. */
+  LoupeStatus (*predict_rows)(LoupeHost* host, const int64_t* rows, int64_t n_rows, const float* masks,
+                              int64_t n_masks, LoupeOutputSpace space, double* outputs,
+                              int64_t outputs_capacity);
+} LoupeHeadMask;
 
 #ifdef __cplusplus
 } /* extern "C" */
