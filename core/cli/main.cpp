@@ -1,7 +1,9 @@
 // The `loupe` command (DESIGN.md §5 "CLI").
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +15,7 @@
 #include "loupe/core/model.hpp"
 #include "loupe/core/pipeline.hpp"
 #include "loupe/core/plugin.hpp"
+#include "loupe/core/report.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -31,7 +34,8 @@ commands:
   validate PIPELINE.yaml [--plugin-path DIR]...
   predict --model MODEL --data CSV [-o OUT.csv]
   plugins [--json] [--plugin-path DIR]...
-  describe EXPLAINER [--plugin-path DIR]...
+  describe EXPLAINER|--all [--markdown] [--plugin-path DIR]...
+  report DIR                 renders DIR/report.html again from DIR/run.json and the step JSON files
   version
 
 exit codes: 0 success, 1 a step failed, 2 bad usage/configuration/input, 3 a plugin could not be loaded
@@ -156,15 +160,20 @@ std::string FormatMs(double ms) {
   return buffer;
 }
 
-void PrintRunTable(const loupe::RunReport& report) {
+// The step table after a run: step, status, time, its output files (or why it failed).
+void PrintRunTable(const loupe::RunReport& report, bool wrote_html) {
   std::printf("%-20s %-8s %10s  %s\n", "step", "status", "time", "output");
   for (const loupe::StepOutcome& step : report.steps) {
-    const std::string file =
-        step.files.empty() ? (step.message.empty() ? "-" : step.message) : step.files.front().string();
+    std::string output;
+    for (const fs::path& file : step.files) output += (output.empty() ? "" : ", ") + file.filename().string();
+    if (output.empty()) output = step.message.empty() ? "-" : step.message;
     std::printf("%-20s %-8s %10s  %s\n", step.id.c_str(), step.status.c_str(),
-                FormatMs(step.elapsed_ms).c_str(), file.c_str());
+                FormatMs(step.elapsed_ms).c_str(), output.c_str());
   }
   std::printf("outputs in %s\n", report.output_dir.string().c_str());
+  if (wrote_html) {
+    std::printf("report: %s\n", (report.output_dir / "report.html").string().c_str());
+  }
 }
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -200,7 +209,9 @@ int RunCommand(const std::vector<std::string>& args) {
   run.quiet = quiet;
   run.progress = !quiet && ::isatty(STDERR_FILENO);
   const loupe::RunReport report = loupe::RunPipeline(*spec, plugins.registry, run);
-  if (!quiet && !report.steps.empty()) PrintRunTable(report);
+  const auto& formats = spec->output.formats;
+  const bool wrote_html = std::find(formats.begin(), formats.end(), "html") != formats.end();
+  if (!quiet && !report.steps.empty()) PrintRunTable(report, wrote_html);
   if (report.status.ok()) return kExitOk;
   if (report.steps.empty()) return FailWith(report.status);  // failed before any step ran
   return Fail(kExitStepFailed, report.status.message());
@@ -309,41 +320,125 @@ int PluginsCommand(const std::vector<std::string>& args) {
   return loaded.failures.empty() ? kExitOk : kExitPlugin;
 }
 
+// A bound as written in a pipeline: 1 rather than 1.0 for whole numbers.
+std::string BoundText(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    return std::to_string(static_cast<long long>(value));
+  return nlohmann::json(value).dump();
+}
+
+// "int, >= 1, <= 100, default 5" or "enum {a, b}, required".
+std::string ParamDetail(const loupe::ParamSpec& p) {
+  std::string detail = loupe::ParamTypeName(p.type);
+  if (!p.choices.empty()) {
+    detail += " {";
+    for (std::size_t i = 0; i < p.choices.size(); ++i) detail += (i ? ", " : "") + p.choices[i];
+    detail += "}";
+  }
+  if (p.min_value) detail += ", >= " + BoundText(*p.min_value);
+  if (p.max_value) detail += ", <= " + BoundText(*p.max_value);
+  detail += p.default_value ? ", default " + p.default_value->dump() : (p.required ? ", required" : "");
+  return detail;
+}
+
+void PrintExplainerText(const loupe::ExplainerDescriptor& d) {
+  std::printf("%s — %s\n  plugin: %s %s\n  output: %s (%s)\n", d.name.c_str(), d.summary.c_str(),
+              d.plugin_name.c_str(), d.plugin_version.c_str(), d.output_kind.c_str(),
+              d.scope == loupe::ExplainerScope::kLocal ? "explains rows" : "global");
+  std::printf("  parameters:%s\n", d.params.empty() ? " none" : "");
+  for (const loupe::ParamSpec& p : d.params) {
+    std::printf("    %-22s %s\n      %s\n", p.name.c_str(), ParamDetail(p).c_str(), p.doc.c_str());
+  }
+}
+
+// Markdown table cells: pipes and newlines would break the row.
+std::string MarkdownCell(std::string text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
+
+void PrintExplainerMarkdown(const loupe::ExplainerDescriptor& d) {
+  std::printf("### `%s`\n\n%s\n\nPlugin `%s` %s · output kind `%s` · %s.\n\n", d.name.c_str(),
+              MarkdownCell(d.summary).c_str(), d.plugin_name.c_str(), d.plugin_version.c_str(),
+              d.output_kind.c_str(),
+              d.scope == loupe::ExplainerScope::kLocal ? "explains the step's rows" : "global");
+  if (d.params.empty()) {
+    std::printf("No parameters.\n\n");
+    return;
+  }
+  std::printf("| parameter | type | default | bounds | meaning |\n| --- | --- | --- | --- | --- |\n");
+  for (const loupe::ParamSpec& p : d.params) {
+    std::string type = loupe::ParamTypeName(p.type);
+    for (std::size_t i = 0; i < p.choices.size(); ++i) type.append(i ? ", " : ": ").append(p.choices[i]);
+    std::string bounds;
+    if (p.min_value) bounds.append(">= ").append(BoundText(*p.min_value));
+    if (p.max_value) bounds.append(bounds.empty() ? "" : ", ").append("<= ").append(BoundText(*p.max_value));
+    std::string fallback = p.required ? "required" : "–";
+    if (p.default_value) fallback = std::string("`").append(p.default_value->dump()).append("`");
+    std::printf("| `%s` | %s | %s | %s | %s |\n", p.name.c_str(), MarkdownCell(type).c_str(),
+                MarkdownCell(fallback).c_str(), bounds.empty() ? "–" : bounds.c_str(),
+                MarkdownCell(p.doc).c_str());
+  }
+  std::printf("\n");
+}
+
 int DescribeCommand(const std::vector<std::string>& args) {
   po::options_description options("describe");
-  options.add_options()("explainer", po::value<std::string>()->required(), "plugin.explainer")(
+  options.add_options()("explainer", po::value<std::string>(), "plugin.explainer")(
+      "all", po::bool_switch(), "every loaded explainer")("markdown", po::bool_switch(), "Markdown tables")(
       "plugin-path", po::value<std::vector<std::string>>()->composing(), "extra plugin folder");
   po::positional_options_description positional;
   positional.add("explainer", 1);
   po::variables_map vm;
   if (!ParseCommandLine(args, options, positional, vm)) return kExitBadInput;
+  const bool all = vm["all"].as<bool>();
+  if (all == (vm.count("explainer") > 0)) {
+    return Fail(kExitBadInput, "describe expects an explainer name or --all, not both or neither.");
+  }
   std::vector<loupe::Status> ignored;
   const auto plugin_paths = PluginPaths(vm);
   LoadedPlugins loaded = LoadPlugins(plugin_paths, {}, &ignored);
-  const std::string name = vm["explainer"].as<std::string>();
-  const loupe::LoadedExplainer* explainer = loaded.registry.Find(name);
-  if (explainer == nullptr) {
-    const std::string hint = loaded.registry.Suggest(name);
-    return Fail(kExitBadInput,
-                "unknown explainer '" + name + "'" + (hint.empty() ? "." : "; did you mean '" + hint + "'?"));
-  }
-  const loupe::ExplainerDescriptor& d = explainer->descriptor();
-  std::printf("%s — %s\n  plugin: %s %s\n  output: %s (%s)\n", d.name.c_str(), d.summary.c_str(),
-              d.plugin_name.c_str(), d.plugin_version.c_str(), d.output_kind.c_str(),
-              d.scope == loupe::ExplainerScope::kLocal ? "explains rows" : "global");
-  std::printf("  parameters:\n");
-  for (const loupe::ParamSpec& p : d.params) {
-    std::string detail = loupe::ParamTypeName(p.type);
-    if (!p.choices.empty()) {
-      detail += " {";
-      for (std::size_t i = 0; i < p.choices.size(); ++i) detail += (i ? ", " : "") + p.choices[i];
-      detail += "}";
+  std::vector<const loupe::LoadedExplainer*> explainers;
+  if (all) {
+    explainers = loaded.registry.Explainers();
+  } else {
+    const std::string name = vm["explainer"].as<std::string>();
+    const loupe::LoadedExplainer* explainer = loaded.registry.Find(name);
+    if (explainer == nullptr) {
+      const std::string hint = loaded.registry.Suggest(name);
+      return Fail(kExitBadInput, "unknown explainer '" + name + "'" +
+                                     (hint.empty() ? "." : "; did you mean '" + hint + "'?"));
     }
-    if (p.min_value) detail += ", >= " + nlohmann::json(*p.min_value).dump();
-    if (p.max_value) detail += ", <= " + nlohmann::json(*p.max_value).dump();
-    detail += p.default_value ? ", default " + p.default_value->dump() : (p.required ? ", required" : "");
-    std::printf("    %-22s %s\n      %s\n", p.name.c_str(), detail.c_str(), p.doc.c_str());
+    explainers.push_back(explainer);
   }
+  for (const loupe::LoadedExplainer* explainer : explainers) {
+    if (vm["markdown"].as<bool>()) {
+      PrintExplainerMarkdown(explainer->descriptor());
+    } else {
+      PrintExplainerText(explainer->descriptor());
+    }
+  }
+  return kExitOk;
+}
+
+int ReportCommand(const std::vector<std::string>& args) {
+  po::options_description options("report");
+  options.add_options()("dir", po::value<std::string>()->required(), "a run's output folder");
+  po::positional_options_description positional;
+  positional.add("dir", 1);
+  po::variables_map vm;
+  if (!ParseCommandLine(args, options, positional, vm)) return kExitBadInput;
+  const fs::path dir = vm["dir"].as<std::string>();
+  if (loupe::Status s = loupe::RenderReportDirectory(dir); !s.ok()) return FailWith(s);
+  std::printf("%s\n", (dir / "report.html").string().c_str());
   return kExitOk;
 }
 
@@ -361,6 +456,7 @@ int main(int argc, char** argv) {
   if (command == "predict") return PredictCommand(args);
   if (command == "plugins") return PluginsCommand(args);
   if (command == "describe") return DescribeCommand(args);
+  if (command == "report") return ReportCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("loupe %s (plugin ABI %d.%d)\n", LOUPE_VERSION, LOUPE_PLUGIN_ABI_MAJOR,
                 LOUPE_PLUGIN_ABI_MINOR);

@@ -1,136 +1,239 @@
 #include "report/html_report.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
+#include <fstream>
+#include <map>
 #include <sstream>
+
+#include "report/output_files.hpp"
+#include "report/renderers.hpp"
 
 namespace loupe::report {
 namespace {
 
 const char* const kStyle = R"(<style>
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:960px;color:#222}
-h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .75rem;border-bottom:1px solid #eee;text-align:left}
-.ok{color:#176b2c}.failed{color:#b3261e}.skipped{color:#8a6d00}.muted{color:#666;font-size:.9rem}
-svg text{font-size:12px;font-family:system-ui,sans-serif}
-</style>)";
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#222;line-height:1.4}
+h1{font-size:1.5rem}h2{font-size:1.25rem;margin-top:2.5rem;border-bottom:2px solid #ddd;padding-bottom:.2rem}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem}h4{font-size:.95rem;margin:1.2rem 0 .3rem;color:#333}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}td,th{padding:.2rem .7rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+code{font-size:.85rem}.muted{color:#666;font-size:.88rem}.sub{color:#666;font-weight:normal;font-size:.9rem}
+.ok,.pass{color:#176b2c;font-weight:600}.failed,.fail{color:#b3261e;font-weight:600}.skipped{color:#8a6d00}
+.quality{display:flex;flex-wrap:wrap;gap:.4rem;margin:.4rem 0}.quality span{background:#f3f5f8;border:1px solid #dde3ea;border-radius:4px;padding:.1rem .5rem;font-size:.85rem}
+.quality b{font-weight:600}.switch{display:inline-block;margin:.3rem 0;font-size:.9rem}
+.scroll{overflow-x:auto}.tokens{line-height:2}.tokens span{padding:.1rem .2rem;border-radius:3px;border:1px solid #eee}
+.error{background:#fdecea;border:1px solid #f5c2c0;padding:.5rem;border-radius:4px}
+svg{display:block;margin:.3rem 0}svg text{font-size:12px;font-family:system-ui,sans-serif;fill:#222}
+svg text.tick{font-size:10px;fill:#555}svg text.value{font-size:10px;fill:#333}svg text.split{font-weight:600}
+svg text.muted{fill:#777;font-size:11px}svg text.cell{font-size:10px;fill:#222}svg text.cell.light{fill:#fff}
+.row-label{color:#666;font-size:.85rem;border:none!important}
+line.axis{stroke:#888}line.zero{stroke:#999;stroke-dasharray:2 2}line.reference{stroke:#555;stroke-dasharray:4 3}
+line.whisker{stroke:#222;stroke-width:1.2}line.connector{stroke:#bbb}line.edge{stroke:#999}
+html[data-js-errors] body::before{content:"A script in this report failed; some panels may not switch.";display:block;background:#fdecea;padding:.5rem}
+.head-tables{display:flex;flex-wrap:wrap;gap:1rem}table.heads td{text-align:right;font-size:.8rem}
+table.heads caption{font-weight:600;font-size:.85rem;text-align:left}
+details{margin:.4rem 0}summary{cursor:pointer;color:#1e4f9a}
+</style>
+)";
 
-std::string Format(double value, const char* format = "%.4g") {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
+// Records script errors on <html data-js-errors> (the browser test reads it), before any other script.
+const char* const kErrorCatcher =
+    R"(<script>window.addEventListener('error',function(e){var h=document.documentElement;h.setAttribute('data-js-errors',(h.getAttribute('data-js-errors')||'')+(e.message||'error')+'; ');});</script>
+)";
+
+// Each <select data-switch=G> shows the panel of group G whose data-key is selected.
+const char* const kSwitchScript = R"(<script>
+(function(){
+  function show(select){
+    var group=select.getAttribute('data-switch');
+    var panels=document.querySelectorAll('.panel[data-group="'+group+'"]');
+    for(var i=0;i<panels.length;i++){panels[i].hidden=panels[i].getAttribute('data-key')!==select.value;}
+  }
+  var selects=document.querySelectorAll('select[data-switch]');
+  for(var i=0;i<selects.length;i++){(function(s){s.addEventListener('change',function(){show(s);});show(s);})(selects[i]);}
+  document.documentElement.setAttribute('data-report-ready','1');
+})();
+</script>
+)";
+
+std::string Milliseconds(double ms) { return ms < 1000 ? Num(ms, 3) + " ms" : Num(ms / 1000, 3) + " s"; }
+
+std::string Row(const std::string& header, const std::string& cell_html) {
+  return "<tr><th>" + HtmlEscape(header) + "</th><td>" + cell_html + "</td></tr>";
 }
 
-void RenderRunSummary(std::ostringstream& html, const nlohmann::json& run) {
-  html << "<h1>Loupe report: " << HtmlEscape(run.value("pipeline", "")) << "</h1>\n<table>";
-  html << "<tr><th>pipeline file</th><td>" << HtmlEscape(run.value("file", "")) << "</td></tr>";
-  if (run.contains("data")) {
-    html << "<tr><th>data</th><td>" << HtmlEscape(run["data"].value("path", "")) << " ("
-         << run["data"].value("rows", 0) << " rows)</td></tr>";
+std::string RunFacts(const nlohmann::json& run) {
+  std::string html = "<table class=\"facts\">";
+  html += Row("pipeline file", "<code>" + HtmlEscape(TextMember(run, "file")) + "</code>");
+  if (const nlohmann::json* data = Member(run, "data")) {
+    const nlohmann::json* features = ArrayMember(*data, "features");
+    html += Row("data", "<code>" + HtmlEscape(TextMember(*data, "path")) + "</code>, " +
+                            HtmlEscape(TextMember(*data, "rows", "?")) + " rows" +
+                            (features ? ", " + std::to_string(features->size()) + " features" : ""));
   }
-  if (run.contains("model"))
-    html << "<tr><th>model</th><td>" << HtmlEscape(run["model"].value("name", "")) << "</td></tr>";
-  html << "<tr><th>seed</th><td>" << run.value("seed", 0) << "</td></tr>";
-  html << "<tr><th>Loupe</th><td>" << HtmlEscape(run["versions"].value("loupe", "")) << " (plugin ABI "
-       << HtmlEscape(run["versions"].value("plugin_abi", "")) << ")</td></tr></table>\n";
-  html << "<h2>Steps</h2>\n<table><tr><th>step</th><th>status</th><th>time</th><th>message</th></tr>";
-  for (const auto& step : run.value("steps", nlohmann::json::array())) {
-    const std::string status = step.value("status", "");
-    html << "<tr><td>" << HtmlEscape(step.value("id", "")) << "</td><td class=\"" << HtmlEscape(status)
-         << "\">" << HtmlEscape(status) << "</td><td>" << Format(step.value("elapsed_ms", 0.0), "%.0f")
-         << " ms</td><td>" << HtmlEscape(step.value("message", "")) << "</td></tr>";
+  if (const nlohmann::json* model = Member(run, "model")) {
+    html += Row("model", HtmlEscape(TextMember(*model, "name")) + " <span class=\"muted\"><code>" +
+                             HtmlEscape(TextMember(*model, "path")) + "</code></span>");
   }
-  html << "</table>\n";
+  html += Row("seed", HtmlEscape(TextMember(run, "seed", "0")));
+  if (const auto elapsed = NumberMember(run, "elapsed_ms")) html += Row("total time", Milliseconds(*elapsed));
+  const nlohmann::json versions = run.value("versions", nlohmann::json::object());
+  html += Row("versions", "Loupe " + HtmlEscape(TextMember(versions, "loupe", "?")) + ", plugin ABI " +
+                              HtmlEscape(TextMember(versions, "plugin_abi", "?")));
+  const std::string status = TextMember(run, "status", "?");
+  html += Row("status", "<span class=\"" + HtmlEscape(status) + "\">" + HtmlEscape(status) + "</span>" +
+                            (Member(run, "error") ? " — " + HtmlEscape(TextMember(run, "error")) : ""));
+  return html + "</table>\n";
 }
 
-// Global importance: mean |attribution| per feature for each output, as horizontal bars.
-void RenderAttribution(std::ostringstream& html, const Explanation& e) {
-  const auto& names = e.body["feature_names"];
-  const auto& outputs = e.body["output_names"];
-  const auto& values = e.body["values"];
-  const std::size_t rows = values.size();
-  html << "<p class=\"muted\">" << rows << " rows explained";
-  for (const auto& [key, value] : e.quality.items()) {
-    if (value.is_number()) html << "; " << HtmlEscape(key) << " " << Format(value.get<double>());
+const Explanation* FindStep(const std::vector<const Explanation*>& explanations, const std::string& step) {
+  for (const Explanation* e : explanations) {
+    if (e->step == step) return e;
   }
-  html << "</p>\n";
-  for (std::size_t o = 0; o < outputs.size(); ++o) {
-    std::vector<std::pair<double, std::string>> importance;
-    for (std::size_t f = 0; f < names.size(); ++f) {
-      double sum = 0;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const auto& v = values[r][o][f];
-        if (v.is_number()) sum += std::fabs(v.get<double>());
-      }
-      importance.emplace_back(rows ? sum / static_cast<double>(rows) : 0.0, names[f].get<std::string>());
+  return nullptr;
+}
+
+std::string StepTable(const nlohmann::json& run, const std::vector<const Explanation*>& explanations) {
+  std::string html =
+      "<h2>Steps</h2>\n<table><tr><th>step</th><th>explainer</th><th>status</th><th>time</th>"
+      "<th>files</th><th>message</th></tr>";
+  const nlohmann::json* steps = ArrayMember(run, "steps");
+  for (std::size_t i = 0; steps != nullptr && i < steps->size(); ++i) {
+    const nlohmann::json& step = (*steps)[i];
+    const std::string id = TextMember(step, "id");
+    const std::string status = TextMember(step, "status");
+    const Explanation* e = FindStep(explanations, id);
+    std::string files;
+    if (const nlohmann::json* list = ArrayMember(step, "files")) {
+      for (const auto& file : *list) files += (files.empty() ? "" : ", ") + HtmlEscape(DisplayText(file));
     }
-    std::stable_sort(importance.begin(), importance.end(),
-                     [](const auto& a, const auto& b) { return a.first > b.first; });
-    const double top = importance.empty() || importance.front().first <= 0 ? 1 : importance.front().first;
-    const int bar_height = 18, label_width = 160, bar_width = 600;
-    html << "<h3>mean |attribution| for output " << HtmlEscape(outputs[o].get<std::string>()) << "</h3>\n";
-    html << "<svg width=\"" << label_width + bar_width + 80 << "\" height=\""
-         << bar_height * importance.size() + 4 << "\" role=\"img\">";
-    for (std::size_t i = 0; i < importance.size(); ++i) {
-      const double width = bar_width * importance[i].first / top;
-      const std::size_t y = i * bar_height;
-      html << "<text x=\"" << label_width - 6 << "\" y=\"" << y + 13 << "\" text-anchor=\"end\">"
-           << HtmlEscape(importance[i].second) << "</text><rect x=\"" << label_width << "\" y=\"" << y + 2
-           << "\" width=\"" << Format(width, "%.1f") << "\" height=\"" << bar_height - 4
-           << "\" fill=\"#1e6fd9\"/><text x=\"" << Format(label_width + width + 4, "%.1f") << "\" y=\""
-           << y + 13 << "\">" << Format(importance[i].first) << "</text>";
-    }
-    html << "</svg>\n";
+    html += "<tr><td>" +
+            (e ? "<a href=\"#step-" + HtmlEscape(id) + "\">" + HtmlEscape(id) + "</a>" : HtmlEscape(id)) +
+            "</td><td>" + (e ? HtmlEscape(e->explainer) : "") + "</td><td class=\"" + HtmlEscape(status) +
+            "\">" + HtmlEscape(status) + "</td><td>" +
+            Milliseconds(NumberMember(step, "elapsed_ms").value_or(0)) + "</td><td>" + files + "</td><td>" +
+            HtmlEscape(TextMember(step, "message")) + "</td></tr>";
   }
+  return html + "</table>\n";
+}
+
+std::string Label(const std::string& key) {
+  std::string label = key;
+  for (char& c : label) {
+    if (c == '_') c = ' ';
+  }
+  return label;
+}
+
+std::string StepHeader(const Explanation& e) {
+  std::string html = "<h2 id=\"step-" + HtmlEscape(e.step) + "\">" + HtmlEscape(e.step) +
+                     " <span class=\"sub\">" + HtmlEscape(e.explainer) + " · " + HtmlEscape(e.plugin_name) +
+                     " " + HtmlEscape(e.plugin_version) + " · " + Milliseconds(e.elapsed_ms) +
+                     "</span></h2>\n";
+  html += QualityStrip(e);
+  if (e.params.is_object() && !e.params.empty()) {
+    html += "<details><summary>parameters</summary><table>";
+    for (const auto& [key, value] : e.params.items()) {
+      html +=
+          "<tr><td>" + HtmlEscape(key) + "</td><td><code>" + HtmlEscape(value.dump()) + "</code></td></tr>";
+    }
+    html += "</table></details>\n";
+  }
+  return html;
+}
+
+using Renderer = void (*)(const Explanation&, const std::string&, std::string&);
+
+Renderer RendererFor(const std::string& kind) {
+  static const std::map<std::string, Renderer> renderers = {
+      {"feature_attribution", RenderFeatureAttribution},
+      {"shap_summary", RenderShapSummary},
+      {"surrogate_tree", RenderSurrogateTree},
+      {"fairness_report", RenderFairnessReport},
+      {"counterfactual_report", RenderCounterfactualReport},
+      {"attention_maps", RenderAttentionMaps}};
+  const auto it = renderers.find(kind);
+  return it == renderers.end() ? RenderGeneric : it->second;
+}
+
+// One step's section; a result the renderer cannot read becomes a sentence, never a broken page.
+std::string StepSection(const Explanation& e, std::size_t index) {
+  std::string body;
+  try {
+    RendererFor(e.kind)(e, "s" + std::to_string(index), body);
+  } catch (const std::exception& error) {
+    std::string reason = error.what();
+    if (!reason.empty() && reason.back() == '.') reason.pop_back();
+    body = "<p class=\"error\">This " + HtmlEscape(e.kind) + " could not be drawn: " + HtmlEscape(reason) +
+           ". Its numbers are in " + HtmlEscape(e.step) + ".json.</p>\n";
+  }
+  return "<section class=\"step\" data-kind=\"" + HtmlEscape(e.kind) + "\">\n" + StepHeader(e) + body +
+         "</section>\n";
 }
 
 }  // namespace
 
-std::string HtmlEscape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
+std::string QualityStrip(const Explanation& e) {
+  if (!e.quality.is_object() || e.quality.empty()) return "";
+  std::string html = "<div class=\"quality\" title=\"quality figures of this result\">";
+  for (const auto& [key, value] : e.quality.items()) {
+    const std::string text = value.is_number() ? Num(value.get<double>(), 4) : DisplayText(value);
+    html += "<span>" + HtmlEscape(Label(key)) + " <b>" + HtmlEscape(text) + "</b></span>";
   }
-  return out;
+  return html + "</div>\n";
+}
+
+void RenderGeneric(const Explanation& e, const std::string&, std::string& html) {
+  html += "<p class=\"muted\">The report has no chart for results of kind <code>" + HtmlEscape(e.kind) +
+          "</code>; its fields are in " + HtmlEscape(e.step) + ".json.</p>\n<table>";
+  for (const auto& [key, value] : e.body.items()) {
+    if (value.is_primitive())
+      html += "<tr><td>" + HtmlEscape(key) + "</td><td>" + HtmlEscape(DisplayText(value)) + "</td></tr>";
+  }
+  html += "</table>\n";
 }
 
 std::string RenderHtmlReport(const nlohmann::json& run, const std::vector<const Explanation*>& explanations) {
-  std::ostringstream html;
-  html << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Loupe: "
-       << HtmlEscape(run.value("pipeline", "")) << "</title>" << kStyle << "</head><body>\n";
-  RenderRunSummary(html, run);
-  for (const Explanation* e : explanations) {
-    html << "<h2>" << HtmlEscape(e->step) << " <span class=\"muted\">" << HtmlEscape(e->explainer) << " ("
-         << HtmlEscape(e->plugin_name) << " " << HtmlEscape(e->plugin_version) << ")</span></h2>\n";
-    if (e->kind == "feature_attribution") {
-      RenderAttribution(html, *e);
-    } else {
-      html << "<p class=\"muted\">A " << HtmlEscape(e->kind) << "; see " << HtmlEscape(e->step)
-           << ".json for its contents.</p>\n";
-    }
-  }
-  html << "</body></html>\n";
-  return html.str();
+  const std::string name = TextMember(run, "pipeline", "run");
+  std::string html =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Loupe: " +
+      HtmlEscape(name) + "</title>\n" + kStyle + kErrorCatcher + "</head><body>\n";
+  html += "<h1>Loupe report: " + HtmlEscape(name) + "</h1>\n" + RunFacts(run) + StepTable(run, explanations);
+  for (std::size_t i = 0; i < explanations.size(); ++i) html += StepSection(*explanations[i], i);
+  html +=
+      "<p class=\"muted\">Written by Loupe. Every number above is in the step's JSON file beside this "
+      "report.</p>\n";
+  return html + kSwitchScript + "</body></html>\n";
 }
 
 }  // namespace loupe::report
+
+namespace loupe {
+
+Status RenderReportDirectory(const std::filesystem::path& dir) {
+  using report::RenderHtmlReport;
+  using report::TextMember;
+  using report::WriteFileAtomically;
+  const auto read_json = [](const std::filesystem::path& path) -> Result<nlohmann::json> {
+    std::ifstream in(path);
+    if (!in) return IoError("cannot read '" + path.string() + "'.");
+    nlohmann::json document = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (document.is_discarded()) return InvalidArgument("'" + path.string() + "' is not valid JSON.");
+    return document;
+  };
+  LOUPE_ASSIGN_OR_RETURN(nlohmann::json run, read_json(dir / "run.json"));
+  std::vector<Explanation> explanations;
+  for (const nlohmann::json& step : run.value("steps", nlohmann::json::array())) {
+    if (TextMember(step, "status") != "ok") continue;
+    const std::filesystem::path file = dir / (TextMember(step, "id") + ".json");
+    LOUPE_ASSIGN_OR_RETURN(nlohmann::json document, read_json(file));
+    Result<Explanation> explanation = Explanation::FromJson(document);
+    if (!explanation.ok())
+      return InvalidArgument("'" + file.string() + "': " + explanation.status().message());
+    explanations.push_back(std::move(*explanation));
+  }
+  std::vector<const Explanation*> pointers;
+  for (const Explanation& e : explanations) pointers.push_back(&e);
+  return WriteFileAtomically(dir / "report.html", RenderHtmlReport(run, pointers));
+}
+
+}  // namespace loupe
