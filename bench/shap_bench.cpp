@@ -15,98 +15,18 @@
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <numeric>
-#include <stdexcept>
 #include <string>
 
-#include "loupe/core/dataset.hpp"
-#include "loupe/core/explainer.hpp"
-#include "loupe/core/model.hpp"
-#include "loupe/core/plugin.hpp"
-
-#ifndef LOUPE_SOURCE_DIR
-#define LOUPE_SOURCE_DIR "."
-#endif
+#include "explainer_bench_support.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace loupe::bench;
 
-const std::string kSource = LOUPE_SOURCE_DIR;
 constexpr std::int64_t kRows = 2;  // explained rows per iteration
-
-std::int64_t NanosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
-}
-
-// A model that adds the time of every Predict / PredictText call to a counter.
-class TimedModel final : public loupe::Model {
- public:
-  explicit TimedModel(std::shared_ptr<const loupe::Model> inner) : inner_(std::move(inner)) {}
-  const loupe::ModelInfo& Info() const override { return inner_->Info(); }
-  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch, loupe::OutputSpace space) const override {
-    const auto start = Clock::now();
-    auto out = inner_->Predict(batch, space);
-    nanos_ += NanosSince(start);
-    return out;
-  }
-  const void* Capability(std::string_view name) const override {
-    return inner_->Capability(name);
-  }
-  std::int64_t TakeNanos() const { return nanos_.exchange(0); }
-
- private:
-  std::shared_ptr<const loupe::Model> inner_;
-  mutable std::atomic<std::int64_t> nanos_{0};
-};
-
-template <typename T>
-T Value(loupe::Result<T> result, const std::string& what) {
-  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
-  return std::move(result).value();
-}
-
-// A dataset, a timed model on it, and the step request that explains `rows` of it with `explainer`.
-struct Case {
-  loupe::Dataset data;
-  std::shared_ptr<const TimedModel> model;
-  std::shared_ptr<const loupe::LoadedExplainer> explainer;
-  loupe::ExplainRequest request;
-};
-
-const loupe::PluginRegistry& Registry() {
-  static const loupe::PluginRegistry registry = [] {
-    loupe::PluginRegistry r;
-    for (const auto& dir : loupe::PluginSearchPath({})) r.LoadDirectory(dir);
-    return r;
-  }();
-  return registry;
-}
-
-// Fills `c` in place (the request points at c.data, so a Case never moves).
-void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& options, const std::string& model_path,
-          const std::string& explainer, nlohmann::json params, std::int64_t rows) {
-  c.data = Value(loupe::ReadCsv(kSource + csv, options), csv);
-  c.model = std::make_shared<TimedModel>(Value(loupe::LoadModel(kSource + model_path), model_path));
-  std::vector<std::string> features;
-  for (const auto& input : c.model->Info().inputs) features.push_back(input.name);
-  c.explainer = Registry().FindShared(explainer);
-  if (!c.explainer) throw std::runtime_error("the shap plugin is not in the plugin search path (build loupe_shap)");
-  c.request.step_id = "bench";
-  c.request.dataset = &c.data;
-  c.request.feature_names = features;
-  c.request.features = std::make_shared<const loupe::Tensor>(Value(c.data.Matrix(features), "features"));
-  c.request.model = Value(loupe::FeatureModel::Create(c.model, c.data, features), "model");
-  c.request.rows.resize(static_cast<std::size_t>(rows));
-  std::iota(c.request.rows.begin(), c.request.rows.end(), 0);
-  c.request.params = std::move(params);
-  c.request.seed = 42;
-}
 
 // The 10 measurements of breast_cancer.csv, each "mean X", "X error" and "worst X", as `groups`.
 nlohmann::json MeasurementGroups() {
