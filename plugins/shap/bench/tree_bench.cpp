@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "loupe/c/loupe_plugin.h"
+#include "fast_tree_shap.hpp"
 #include "loupe/testing/conformance.hpp"
 #include "tree_model.hpp"
 #include "xgboost_fixture.hpp"
@@ -64,6 +66,112 @@ const LoupeExplainerVTable& Tree() {
   char error[256] = "";
   const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   return *loupe::testing::FindExplainer(*info, "shap.tree");
+}
+
+// A complete tree of depth `depth` over `n_features` inputs with random splits (thresholds drawn from the
+// data's values), random positive leaf covers (inner covers their sums) and random leaf values.
+struct SyntheticTree {
+  std::vector<std::int32_t> left, right, feature;
+  std::vector<double> threshold, value, cover;
+  std::vector<std::uint8_t> default_left, is_leaf, is_categorical;
+  std::vector<std::int64_t> offsets;
+  LoupeTree tree{};
+
+  SyntheticTree(int depth, std::int32_t n_features, const std::vector<double>& x, std::mt19937_64* random) {
+    const std::int32_t n = (2 << depth) - 1, inner = (1 << depth) - 1;
+    std::uniform_int_distribution<std::int32_t> pick_feature(0, n_features - 1);
+    std::uniform_int_distribution<std::size_t> pick_row(0, x.size() / static_cast<std::size_t>(n_features) - 1);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    for (std::int32_t i = 0; i < n; ++i) {
+      const bool leaf = i >= inner;
+      const std::int32_t j = pick_feature(*random);
+      left.push_back(leaf ? -1 : 2 * i + 1);
+      right.push_back(leaf ? -1 : 2 * i + 2);
+      feature.push_back(leaf ? -1 : j);
+      threshold.push_back(leaf ? NAN : x[pick_row(*random) * static_cast<std::size_t>(n_features) + static_cast<std::size_t>(j)]);
+      value.push_back(leaf ? uniform(*random) - 0.5 : 0.0);
+      cover.push_back(leaf ? 1.0 + 9.0 * uniform(*random) : 0.0);
+      default_left.push_back(uniform(*random) < 0.5 ? 1 : 0);
+      is_leaf.push_back(leaf ? 1 : 0);
+    }
+    for (std::int32_t i = inner - 1; i >= 0; --i) cover[static_cast<std::size_t>(i)] = cover[static_cast<std::size_t>(2 * i + 1)] + cover[static_cast<std::size_t>(2 * i + 2)];
+    is_categorical.assign(static_cast<std::size_t>(n), 0);
+    offsets.assign(static_cast<std::size_t>(n) + 1, 0);
+    tree.struct_size = sizeof(LoupeTree);
+    tree.n_nodes = n;
+    tree.max_depth = depth;
+    tree.left = left.data();
+    tree.right = right.data();
+    tree.feature = feature.data();
+    tree.threshold = threshold.data();
+    tree.default_left = default_left.data();
+    tree.is_leaf = is_leaf.data();
+    tree.is_categorical = is_categorical.data();
+    tree.value = value.data();
+    tree.cover = cover.data();
+    tree.category_offsets = offsets.data();
+  }
+};
+
+// Algorithm 2 against the leaf tables on synthetic ensembles deeper than the fixtures (1 thread, the
+// tables' build included), where the gain of O(L D) over O(L D^2) shows; fewer rows as the depth grows.
+void SyntheticDepths(const loupe::testing::MockDataset& data, std::int64_t n_rows) {
+  const auto f = static_cast<std::int32_t>(data.cols());
+  std::vector<double> x(static_cast<std::size_t>(n_rows * f));
+  for (std::int32_t j = 0; j < f; ++j) {
+    for (std::int64_t i = 0; i < n_rows; ++i) x[static_cast<std::size_t>(i * f + j)] = data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)];
+  }
+  loupe::sdk::DatasetInfo info;
+  info.n_rows = n_rows;
+  std::vector<LoupeColumnInfo> columns;
+  for (const auto& column : data.features) {
+    info.features.push_back({column.name, column.type, column.levels, 0});
+    columns.push_back(LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, column.name.c_str(), nullptr, 0, 0});
+  }
+  std::mt19937_64 random(7);
+  for (const int depth : {4, 6, 8, 10}) {
+    const std::int64_t n = depth <= 6 ? n_rows : n_rows >> (depth - 6);  // Algorithm 2 slows as L D^2
+    std::vector<std::unique_ptr<SyntheticTree>> trees;
+    std::vector<const LoupeTree*> pointers;
+    for (int t = 0; t < 50; ++t) {
+      trees.push_back(std::make_unique<SyntheticTree>(depth, f, x, &random));
+      pointers.push_back(&trees.back()->tree);
+    }
+    const double base_margin = 0.0;
+    LoupeTreeEnsemble ensemble{};
+    ensemble.struct_size = sizeof(ensemble);
+    ensemble.split_rule = LOUPE_TREE_SPLIT_LESS;
+    ensemble.link = LOUPE_TREE_LINK_IDENTITY;
+    ensemble.max_depth = depth;
+    ensemble.n_outputs = 1;
+    ensemble.base_margin = &base_margin;
+    ensemble.n_features = f;
+    ensemble.features = columns.data();
+    ensemble.n_trees = static_cast<std::int64_t>(pointers.size());
+    ensemble.trees = pointers.data();
+    const loupe::shap::TreeModel model(ensemble, info);
+
+    std::vector<double> reference(static_cast<std::size_t>(n * f), 0.0), phi = reference;
+    auto start = Clock::now();
+    std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (const auto& tree : model.trees()) model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(), reference.data() + i * f);
+    }
+    const double slow = Seconds(start);
+    start = Clock::now();
+    loupe::shap::FastTreeShap fast(model);
+    fast.BuildAllTables();
+    const double build = Seconds(start);
+    loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+    for (std::int64_t i = 0; i < n; ++i) fast.Row(x.data() + i * f, &scratch, phi.data() + i * f);
+    const double quick = Seconds(start);
+    double worst = 0;
+    for (std::size_t i = 0; i < phi.size(); ++i) worst = std::max(worst, std::fabs(phi[i] - reference[i]));
+    std::printf("synthetic d=%-2d   50 trees: Algorithm 2 %9.0f rows/s, tables %9.0f rows/s (%lld/50 trees, build %.4f s), "
+                "x%.1f, max |diff| %.1e\n",
+                depth, static_cast<double>(n) / slow, static_cast<double>(n) / quick,
+                static_cast<long long>(fast.n_fast_trees()), build, slow / quick, worst);
+  }
 }
 
 }  // namespace
@@ -147,6 +255,28 @@ int main(int argc, char** argv) {
         std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name, "TreeSHAP core (no host)",
                     threads, static_cast<double>(n) / seconds, seconds, worst);
       }
+      // FastTreeSHAP v2's leaf tables (what shap.tree runs): the table build counted in the time.
+      for (const int threads : {1, 2}) {
+        std::vector<double> phi(static_cast<std::size_t>(n * k * f), 0.0);
+        const auto start = Clock::now();
+        loupe::shap::FastTreeShap fast(model);
+        fast.BuildAllTables();
+        const double build = Seconds(start);
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) {
+          pool.emplace_back([&, t] {
+            loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+            for (std::int64_t i = t; i < n; i += threads) fast.Row(x.data() + i * f, &scratch, phi.data() + i * k * f);
+          });
+        }
+        for (auto& thread : pool) thread.join();
+        const double seconds = Seconds(start);
+        double worst = 0;
+        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i) worst = std::max(worst, std::fabs(phi[i] - ours[i]));
+        std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e (tables %lld/%zu trees, %.4f s)\n", name,
+                    "FastTreeSHAP core", threads, static_cast<double>(n) / seconds, seconds, worst,
+                    static_cast<long long>(fast.n_fast_trees()), model.trees().size(), build);
+      }
     }
 
     XgbApi xgb;
@@ -192,5 +322,6 @@ int main(int argc, char** argv) {
     xgb.dmatrix_free(dmatrix);
     xgb.booster_free(booster);
   }
+  SyntheticDepths(data, std::min<std::int64_t>(n, 2000));
   return 0;
 }

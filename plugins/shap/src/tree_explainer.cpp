@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "background.hpp"
+#include "fast_tree_shap.hpp"
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/error.hpp"
 #include "players.hpp"
@@ -110,6 +111,19 @@ void PathDependentRow(const TreeModel& model, const double* row, std::vector<Pat
   }
 }
 
+// FastTreeSHAP v2's tables, built once per explain call on the host's pool, a tree per task. Without
+// `tabulated` no tree gets one (interactions and interventional values use their own algorithms).
+FastTreeShap LeafTables(const Host& host, const TreeModel& model, bool tabulated) {
+  FastTreeShap fast(model, tabulated ? FastTreeShapLimits{} : FastTreeShapLimits{0, 0});
+  if (tabulated && !model.trees().empty()) {
+    host.ParallelFor(0, static_cast<std::int64_t>(model.trees().size()), 1, [&](std::int64_t begin, std::int64_t end) {
+      host.ThrowIfCancelled();
+      fast.BuildTables(begin, end);
+    });
+  }
+  return fast;
+}
+
 }  // namespace
 
 TreeExplainer::TreeExplainer(const Host& host) {
@@ -152,9 +166,14 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   }
   for (std::int64_t row = 0; row < r; ++row) std::copy(base.begin(), base.end(), attribution.base_values.begin() + row * o);
 
+  // Plain path-dependent values come from FastTreeSHAP v2's leaf tables (Algorithm 2 for trees without).
+  const bool tabulated = !setup.interventional && !setup.interactions;
+  const FastTreeShap fast = LeafTables(host, model, tabulated);
+
   std::atomic<std::uint64_t> done{0};
   host.ParallelFor(0, r, kRowGrain, [&](std::int64_t begin, std::int64_t end) {
     host.ThrowIfCancelled();
+    FastTreeShap::Scratch scratch = fast.MakeScratch();
     std::vector<PathElement> path(model.PathBufferSize());
     std::vector<double> on(static_cast<std::size_t>(f)), off(static_cast<std::size_t>(f));
     std::vector<double> sum(static_cast<std::size_t>(o * f));
@@ -163,6 +182,10 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
     for (std::int64_t i = begin; i < end; ++i) {
       const double* row = x.Row(rows[static_cast<std::size_t>(i)]);
       double* phi = attribution.values.data() + i * o * f;
+      if (tabulated) {
+        fast.Row(row, &scratch, phi);
+        continue;
+      }
       if (!setup.interventional) {
         PathDependentRow(model, row, &path, &on, &off, phi,
                          setup.interactions ? interactions.data() + i * o * f * f : nullptr);

@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "loupe/c/loupe_plugin.h"
+#include "fast_tree_shap.hpp"
 #include "loupe/testing/conformance.hpp"
+#include "tree_model.hpp"
 #include "xgboost_fixture.hpp"
 
 extern "C" const LoupePluginEntryFn loupe_plugin_entry_v1;
@@ -313,6 +315,93 @@ TEST(ShapTree, IdenticalBitsOnOneAndThreeThreads) {
   }
 }
 
+// FastTreeSHAP v2's tables (fast_tree_shap.hpp) against Algorithm 2 (TreeModel::PathDependent), straight
+// on the TreeModel of a fixture: the feature matrix row-major, phi[O][F] of each of the first `n_rows` rows.
+struct CoreCase {
+  loupe::sdk::DatasetInfo info;
+  std::vector<double> x;
+  std::int64_t f = 0;
+};
+
+CoreCase Core(const MockDataset& data) {
+  CoreCase c;
+  c.info.n_rows = data.rows();
+  for (const auto& column : data.features) c.info.features.push_back({column.name, column.type, column.levels, 0});
+  c.f = data.cols();
+  c.x.resize(static_cast<std::size_t>(c.info.n_rows * c.f));
+  for (std::int64_t j = 0; j < c.f; ++j) {
+    for (std::int64_t i = 0; i < c.info.n_rows; ++i) {
+      c.x[static_cast<std::size_t>(i * c.f + j)] = data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)];
+    }
+  }
+  return c;
+}
+
+std::vector<double> Algorithm2(const loupe::shap::TreeModel& model, const CoreCase& c, std::int64_t n_rows) {
+  const std::int64_t per_row = model.n_outputs() * c.f;
+  std::vector<double> phi(static_cast<std::size_t>(n_rows * per_row), 0.0);
+  std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    for (const auto& tree : model.trees()) {
+      model.PathDependent(tree, c.x.data() + i * c.f, 0, -1, path.data(), phi.data() + i * per_row + tree.output * c.f);
+    }
+  }
+  return phi;
+}
+
+std::vector<double> Tabulated(const loupe::shap::FastTreeShap& fast, const loupe::shap::TreeModel& model,
+                              const CoreCase& c, std::int64_t n_rows) {
+  const std::int64_t per_row = model.n_outputs() * c.f;
+  std::vector<double> phi(static_cast<std::size_t>(n_rows * per_row), 0.0);
+  loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+  for (std::int64_t i = 0; i < n_rows; ++i) fast.Row(c.x.data() + i * c.f, &scratch, phi.data() + i * per_row);
+  return phi;
+}
+
+void ExpectAllClose(const std::vector<double>& actual, const std::vector<double>& expected, double tolerance,
+                    const std::string& where) {
+  ASSERT_EQ(actual.size(), expected.size()) << where;
+  for (std::size_t i = 0; i < actual.size(); ++i) ExpectClose(actual[i], expected[i], tolerance, where + " at " + std::to_string(i));
+}
+
+TEST(ShapTree, LeafTablesAgreeWithAlgorithm2OnTheFixtures) {
+  for (const auto& [name, fixture] : {std::pair<std::string, Fixture>{"credit", Credit()},
+                                      {"diabetes_xgb", Diabetes("diabetes_xgb")},
+                                      {"diabetes3_xgb", Diabetes("diabetes3_xgb")}}) {
+    const CoreCase c = Core(fixture.data);
+    const loupe::shap::TreeModel model(*fixture.ensemble->capability(), c.info);
+    loupe::shap::FastTreeShap fast(model);
+    fast.BuildAllTables();
+    EXPECT_EQ(fast.n_fast_trees(), static_cast<std::int64_t>(model.trees().size())) << name;
+    const std::int64_t n_rows = std::min<std::int64_t>(300, c.info.n_rows);
+    ExpectAllClose(Tabulated(fast, model, c, n_rows), Algorithm2(model, c, n_rows), 1e-9, name);
+  }
+}
+
+TEST(ShapTree, LeafTablesFallBackToAlgorithm2BeyondTheirLimits) {
+  const Fixture fixture = Credit();
+  const CoreCase c = Core(fixture.data);
+  const loupe::shap::TreeModel model(*fixture.ensemble->capability(), c.info);
+  const std::vector<double> expected = Algorithm2(model, c, 100);
+  // No room for any table: every tree runs Algorithm 2, with the same bits.
+  loupe::shap::FastTreeShap none(model, {12, 0});
+  none.BuildAllTables();
+  EXPECT_EQ(none.n_fast_trees(), 0);
+  EXPECT_EQ(Tabulated(none, model, c, 100), expected);
+  // Too few path features allowed: likewise.
+  loupe::shap::FastTreeShap shallow(model, {0, std::int64_t{1} << 20});
+  shallow.BuildAllTables();
+  EXPECT_EQ(shallow.n_fast_trees(), 0);
+  EXPECT_EQ(Tabulated(shallow, model, c, 100), expected);
+  // Room for part of the ensemble: tables for the first trees, Algorithm 2 for the rest.
+  loupe::shap::FastTreeShap all(model);
+  loupe::shap::FastTreeShap part(model, {12, 2000});
+  part.BuildAllTables();
+  EXPECT_GT(part.n_fast_trees(), 0);
+  EXPECT_LT(part.n_fast_trees(), all.n_fast_trees());
+  ExpectAllClose(Tabulated(part, model, c, 100), expected, 1e-9, "part");
+}
+
 // A hand-built ensemble over x0..x3 with the LESS_EQUAL rule, a tree that splits on x0 twice on one path,
 // uneven covers and a tree that is a single leaf, checked against the path-dependent game computed by brute
 // force over all 4! feature orders: v(S) follows x at splits on features of S and averages the children by
@@ -442,6 +531,65 @@ TEST(ShapTree, PathDependentMatchesTheCoverGameByBruteForce) {
     EXPECT_NEAR(run.json["base_values"][r][0].get<double>(), base_margin + a.value[0] + 0.25, 1e-12);
   }
   EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-12);
+}
+
+// A child of cover 0 makes a path fraction 0, which the tables cannot divide by: that tree (only) keeps
+// Algorithm 2.
+TEST(ShapTree, LeafTablesLeaveATreeWithAZeroCoverChildToAlgorithm2) {
+  HandTree zero;  // x0 <= 0 ? (x1 <= 0 ? 1 : 2) : 3, the right child never seen in training
+  zero.left = {1, 3, -1, -1, -1};
+  zero.right = {2, 4, -1, -1, -1};
+  zero.feature = {0, 1, -1, -1, -1};
+  zero.threshold = {0.0, 0.0, NAN, NAN, NAN};
+  zero.value = {1.6, 1.6, 3.0, 1.0, 2.0};
+  zero.cover = {10, 10, 0, 4, 6};
+  zero.default_left = {1, 1, 0, 0, 0};
+  zero.Finish(2);
+  HandTree plain;  // x1 <= 0 ? 1 : 2
+  plain.left = {1, -1, -1};
+  plain.right = {2, -1, -1};
+  plain.feature = {1, -1, -1};
+  plain.threshold = {0.0, NAN, NAN};
+  plain.value = {1.6, 1.0, 2.0};
+  plain.cover = {10, 4, 6};
+  plain.default_left = {0, 0, 0};
+  plain.Finish(1);
+  const std::vector<std::string> names = {"x0", "x1"};
+  std::vector<LoupeColumnInfo> columns;
+  for (const auto& name : names) columns.push_back(LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
+  const double base_margin = 0.0;
+  const LoupeTree* trees[] = {&zero.tree, &plain.tree};
+  LoupeTreeEnsemble ensemble{};
+  ensemble.struct_size = sizeof(ensemble);
+  ensemble.split_rule = LOUPE_TREE_SPLIT_LESS_EQUAL;
+  ensemble.link = LOUPE_TREE_LINK_IDENTITY;
+  ensemble.max_depth = 2;
+  ensemble.n_outputs = 1;
+  ensemble.base_margin = &base_margin;
+  ensemble.n_features = 2;
+  ensemble.features = columns.data();
+  ensemble.n_trees = 2;
+  ensemble.trees = trees;
+  MockDataset data;
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x0", {-1.0, 1.0, NAN, 0.0}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x1", {1.0, -1.0, 0.5, NAN}));
+  const CoreCase c = Core(data);
+  const loupe::shap::TreeModel model(ensemble, c.info);
+  loupe::shap::FastTreeShap fast(model);
+  fast.BuildAllTables();
+  EXPECT_FALSE(fast.IsFast(0));
+  EXPECT_TRUE(fast.IsFast(1));
+  // Algorithm 2 itself divides by the zero fraction on the way back (UNWIND) and yields NaN where a row
+  // does not enter that child; the fallback keeps exactly its values, NaN included.
+  const std::vector<double> actual = Tabulated(fast, model, c, 4), expected = Algorithm2(model, c, 4);
+  ASSERT_EQ(actual.size(), expected.size());
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    if (std::isnan(expected[i])) {
+      EXPECT_TRUE(std::isnan(actual[i])) << i;
+    } else {
+      EXPECT_NEAR(actual[i], expected[i], 1e-12) << i;
+    }
+  }
 }
 
 TEST(ShapTree, PassesTheConformanceKit) {
