@@ -280,6 +280,9 @@ void TreeModel::PathRecurse(const Tree& tree, const double* row, std::int32_t in
                             double condition_fraction, int condition, std::int32_t condition_column,
                             double* phi) const {
   if (condition_fraction == 0.0) return;
+  // A branch no training row reached (a child of cover 0) that the row does not take either: every path
+  // weight below would be 0, and UNWIND would divide by its zero fraction. Its contribution is exactly 0.
+  if (zero_fraction == 0.0 && one_fraction == 0.0) return;
   PathElement* path = parent + depth + 1;
   std::copy(parent, parent + depth + 1, path);
   if (condition == 0 || condition_column != parent_column) {

@@ -534,7 +534,7 @@ TEST(ShapTree, PathDependentMatchesTheCoverGameByBruteForce) {
 }
 
 // A child of cover 0 makes a path fraction 0, which the tables cannot divide by: that tree (only) keeps
-// Algorithm 2.
+// Algorithm 2, which skips the unseen branch when the row does not take it.
 TEST(ShapTree, LeafTablesLeaveATreeWithAZeroCoverChildToAlgorithm2) {
   HandTree zero;  // x0 <= 0 ? (x1 <= 0 ? 1 : 2) : 3, the right child never seen in training
   zero.left = {1, 3, -1, -1, -1};
@@ -579,15 +579,22 @@ TEST(ShapTree, LeafTablesLeaveATreeWithAZeroCoverChildToAlgorithm2) {
   fast.BuildAllTables();
   EXPECT_FALSE(fast.IsFast(0));
   EXPECT_TRUE(fast.IsFast(1));
-  // Algorithm 2 itself divides by the zero fraction on the way back (UNWIND) and yields NaN where a row
-  // does not enter that child; the fallback keeps exactly its values, NaN included.
+  // Both paths equal the path-dependent game by brute force (two feature orders), where the unseen child
+  // weighs 0 unless the row goes there; no NaN although a cover fraction is 0.
   const std::vector<double> actual = Tabulated(fast, model, c, 4), expected = Algorithm2(model, c, 4);
   ASSERT_EQ(actual.size(), expected.size());
-  for (std::size_t i = 0; i < actual.size(); ++i) {
-    if (std::isnan(expected[i])) {
-      EXPECT_TRUE(std::isnan(actual[i])) << i;
-    } else {
-      EXPECT_NEAR(actual[i], expected[i], 1e-12) << i;
+  for (std::int64_t r = 0; r < 4; ++r) {
+    const double x[] = {c.x[static_cast<std::size_t>(r * 2)], c.x[static_cast<std::size_t>(r * 2 + 1)]};
+    auto v = [&](bool with_x0, bool with_x1) {
+      const std::vector<bool> in = {with_x0, with_x1};
+      return CoverGame(zero, 0, x, in) + CoverGame(plain, 0, x, in);
+    };
+    const double phi0 = ((v(true, false) - v(false, false)) + (v(true, true) - v(false, true))) / 2.0;
+    const double phi1 = ((v(false, true) - v(false, false)) + (v(true, true) - v(true, false))) / 2.0;
+    for (const auto& [index, want] : {std::pair<std::size_t, double>{0, phi0}, {1, phi1}}) {
+      const std::size_t i = static_cast<std::size_t>(r * 2) + index;
+      EXPECT_NEAR(expected[i], want, 1e-12) << "Algorithm 2, row " << r << " x" << index;
+      EXPECT_NEAR(actual[i], want, 1e-12) << "fallback, row " << r << " x" << index;
     }
   }
 }
