@@ -467,5 +467,5 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   return Fail(kExitBadInput, "unknown command '" + command +
-                                 "'; expected run, validate, predict, plugins, describe or version.");
+                                 "'; expected run, validate, predict, report, plugins, describe or version.");
 }

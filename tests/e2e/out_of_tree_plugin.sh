@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The third-party path, as a plugin author walks it: install Loupe into a prefix, build the SDK template
 # and examples/third_party_plugin against it with find_package(loupe), load them with the installed
-# loupe, and run a pipeline that uses the example's explainer.
+# loupe, and run a pipeline that uses the example's explainer; then build examples/embedding against the
+# installed loupe::core and run it.
 set -euo pipefail
 build_dir=$1 source_dir=$2 work=$3
 rm -rf "$work"
@@ -53,4 +54,12 @@ YAML
 "$loupe" run "$work/pipeline.yaml" --plugin-path "$work/plugins-example" -q
 grep -Eq '"kind": ?"feature_attribution"' "$work/out/ablation.json" || { echo "no attribution written"; exit 1; }
 grep -Eq '"explainer": ?"occlusion.ablation"' "$work/out/ablation.json"
-echo "out-of-tree plugins built, loaded and run"
+# The embedding path: examples/embedding built against the installed loupe::core (COMPONENTS core).
+cmake -S "$source_dir/examples/embedding" -B "$work/embedding" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" > "$work/embedding.configure.log"
+cmake --build "$work/embedding" > "$work/embedding.build.log"
+LOUPE_PLUGIN_PATH=$prefix/lib/loupe/plugins "$work/embedding/explain_credit" \
+  "$source_dir/examples/credit_scoring/data/credit_data.csv" \
+  "$source_dir/examples/credit_scoring/models/credit_logreg.yaml" 1 > "$work/embedding.txt"
+grep -q '^row 0: P(bad) = 0.3614' "$work/embedding.txt" || { echo "the embedding example built against the install did not explain row 0"; cat "$work/embedding.txt"; exit 1; }
+echo "out-of-tree plugins and the embedding example built, loaded and run"

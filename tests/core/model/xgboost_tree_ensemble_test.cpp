@@ -214,7 +214,9 @@ TEST(TreeEnsembleCapabilityTest, CreditFeaturesCarryNamesAndLevels) {
       one_hot += end - begin == 1;
       for (int64_t k = begin; k < end; ++k) {
         EXPECT_LT(tree.categories[k], ce->features[tree.feature[n]].n_levels);
-        if (k > begin) EXPECT_LT(tree.categories[k - 1], tree.categories[k]);
+        if (k > begin) {
+          EXPECT_LT(tree.categories[k - 1], tree.categories[k]);
+        }
       }
     }
   }
