@@ -252,8 +252,8 @@ TEST(ShapKernel, ExactValuesLieWithinThreeStandardErrors) {
 }
 
 TEST(ShapKernel, FullEnumerationHasZeroStandardError) {
-  const MockDataset data = NormalData(30, 5, 32);
-  const MockRunResult run = RunShap("shap.kernel", data, Regressor(5, Nonlinear), {{"background", "0:10"}}, {20});
+  const MockDataset data = NormalData(30, 6, 32);  // Nonlinear reads six features
+  const MockRunResult run = RunShap("shap.kernel", data, Regressor(6, Nonlinear), {{"background", "0:10"}}, {20});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_EQ(run.json["quality"]["standard_error"].get<double>(), 0.0);
 }
