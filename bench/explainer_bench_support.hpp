@@ -1,14 +1,22 @@
 // What the explainer benchmarks (shap_bench, lime_bench) share: a model decorator that times every
-// Predict / PredictText call, the build's plugin registry, and a `Case` = data + timed model + the step
-// request that explains its first rows. Header-only, included by one benchmark program each.
+// Predict / PredictText call, the build's plugin registry, a `Case` = data + timed model + the step
+// request that explains its first rows, RunCase (one benchmark iteration = one step) and a reporter that
+// prints ms per row and the Predict fraction. Header-only, included by one benchmark program each.
 #pragma once
+
+#include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "loupe/core/attention.hpp"
 #include "loupe/core/dataset.hpp"
@@ -119,5 +127,56 @@ inline void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& optio
   c.request.params = std::move(params);
   c.request.seed = 42;
 }
+
+// Runs the case's step once per iteration on `threads` threads; reports ms per row and the model's share.
+inline void RunCase(benchmark::State& state, Case& c) {
+  const auto threads = static_cast<int>(state.range(0));
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  std::int64_t wall = 0, model = 0;
+  for (auto _ : state) {
+    c.model->TakeNanos();
+    const auto start = Clock::now();
+    auto explanation = c.explainer->Explain(c.request);
+    wall += NanosSince(start);
+    model += c.model->TakeNanos();
+    if (!explanation.ok()) {
+      state.SkipWithError(explanation.status().message().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(explanation);
+  }
+  const double rows = static_cast<double>(c.request.rows.size()) * static_cast<double>(state.iterations());
+  state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
+  state.counters["predict_fraction"] = static_cast<double>(model) / (static_cast<double>(wall) * threads);
+}
+
+// Keeps each run's per-row time and Predict fraction (the counters RunCase sets) to print them as a table.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      const auto row = run.counters.find("ms_per_row");
+      const auto fraction = run.counters.find("predict_fraction");
+      if (row != run.counters.end() && fraction != run.counters.end()) {
+        lines_[run.benchmark_name()] = {row->second.value, fraction->second.value};
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  // Milliseconds per row of the named run, 0 when it did not run.
+  double Ms(const std::string& name) const {
+    const auto it = lines_.find(name);
+    return it == lines_.end() ? 0.0 : it->second.first;
+  }
+  void PrintTable() const {
+    std::printf("\n%-52s %12s %18s\n", "benchmark/threads", "ms per row", "Predict fraction");
+    for (const auto& [name, figures] : lines_) {
+      std::printf("%-52s %12.1f %18.3f\n", name.c_str(), figures.first, figures.second);
+    }
+  }
+
+ private:
+  std::map<std::string, std::pair<double, double>> lines_;
+};
 
 }  // namespace loupe::bench

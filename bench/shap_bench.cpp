@@ -59,28 +59,6 @@ Case& BreastCancer(const std::string& explainer, bool grouped, bool l1_off = fal
   return *slot;
 }
 
-// Runs the case's step once per iteration on `threads` threads; reports ms per row and the model's share.
-void RunCase(benchmark::State& state, Case& c) {
-  const auto threads = static_cast<int>(state.range(0));
-  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-  std::int64_t wall = 0, model = 0;
-  for (auto _ : state) {
-    c.model->TakeNanos();
-    const auto start = Clock::now();
-    auto explanation = c.explainer->Explain(c.request);
-    wall += NanosSince(start);
-    model += c.model->TakeNanos();
-    if (!explanation.ok()) {
-      state.SkipWithError(explanation.status().message().c_str());
-      return;
-    }
-    benchmark::DoNotOptimize(explanation);
-  }
-  const double rows = static_cast<double>(c.request.rows.size()) * static_cast<double>(state.iterations());
-  state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
-  state.counters["predict_fraction"] = static_cast<double>(model) / (static_cast<double>(wall) * threads);
-}
-
 void BM_KernelM30(benchmark::State& state) { RunCase(state, BreastCancer("shap.kernel", false)); }
 BENCHMARK(BM_KernelM30)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -93,41 +71,19 @@ BENCHMARK(BM_KernelM10)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillise
 void BM_ExactM10(benchmark::State& state) { RunCase(state, BreastCancer("shap.exact", true)); }
 BENCHMARK(BM_ExactM10)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Keeps each run's per-row time and Predict fraction, then prints them as a table with ratios.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      const auto row = run.counters.find("ms_per_row");
-      const auto fraction = run.counters.find("predict_fraction");
-      if (row != run.counters.end() && fraction != run.counters.end()) {
-        lines_[run.benchmark_name()] = {row->second.value, fraction->second.value};
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double Ms(const std::string& name) const {
-    const auto it = lines_.find(name);
-    return it == lines_.end() ? 0.0 : it->second.first;
-  }
-  void Print() const {
-    std::printf("\n%-40s %12s %18s\n", "benchmark/threads", "ms per row", "Predict fraction");
-    for (const auto& [name, figures] : lines_) std::printf("%-40s %12.1f %18.3f\n", name.c_str(), figures.first, figures.second);
-    auto ratio = [&](const char* what, const std::string& a, const std::string& b) {
-      if (Ms(a) > 0 && Ms(b) > 0) std::printf("%-56s %8.2f\n", what, Ms(a) / Ms(b));
-    };
-    std::printf("\nratios (same run):\n");
-    ratio("kernel M=30 / kernel M=10, 1 thread", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM10/1/iterations:1/real_time");
-    ratio("kernel M=30 l1_reg auto (AIC) / l1_reg off, 1 thread", "BM_KernelM30/1/iterations:1/real_time",
-          "BM_KernelM30NoL1/1/iterations:1/real_time");
-    ratio("kernel M=10 / exact M=10, 1 thread", "BM_KernelM10/1/iterations:1/real_time", "BM_ExactM10/1/iterations:1/real_time");
-    ratio("kernel M=30, 1 thread / 2 threads", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM30/2/iterations:1/real_time");
-    ratio("exact M=10, 1 thread / 2 threads", "BM_ExactM10/1/iterations:1/real_time", "BM_ExactM10/2/iterations:1/real_time");
-  }
-
- private:
-  std::map<std::string, std::pair<double, double>> lines_;
-};
+// The ratios between this run's cases.
+void PrintRatios(const SummaryReporter& reporter) {
+  auto ratio = [&](const char* what, const std::string& a, const std::string& b) {
+    if (reporter.Ms(a) > 0 && reporter.Ms(b) > 0) std::printf("%-56s %8.2f\n", what, reporter.Ms(a) / reporter.Ms(b));
+  };
+  std::printf("\nratios (same run):\n");
+  ratio("kernel M=30 / kernel M=10, 1 thread", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM10/1/iterations:1/real_time");
+  ratio("kernel M=30 l1_reg auto (AIC) / l1_reg off, 1 thread", "BM_KernelM30/1/iterations:1/real_time",
+        "BM_KernelM30NoL1/1/iterations:1/real_time");
+  ratio("kernel M=10 / exact M=10, 1 thread", "BM_KernelM10/1/iterations:1/real_time", "BM_ExactM10/1/iterations:1/real_time");
+  ratio("kernel M=30, 1 thread / 2 threads", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM30/2/iterations:1/real_time");
+  ratio("exact M=10, 1 thread / 2 threads", "BM_ExactM10/1/iterations:1/real_time", "BM_ExactM10/2/iterations:1/real_time");
+}
 
 }  // namespace
 
@@ -135,7 +91,8 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.Print();
+  reporter.PrintTable();
+  PrintRatios(reporter);
   benchmark::Shutdown();
   return 0;
 }

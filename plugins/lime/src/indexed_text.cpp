@@ -69,7 +69,7 @@ void IndexedText::Split() {
       Piece piece;
       piece.byte_begin = i;
       piece.start = code_points;
-      piece.feature = word ? 0 : -1;  // a placeholder until IndexFeatures numbers the words
+      piece.feature = word ? 0 : -1;  // words get their numbers in IndexFeatures
       pieces_.push_back(piece);
     }
     i += size;
