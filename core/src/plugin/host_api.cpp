@@ -230,6 +230,22 @@ LoupeStatus ModelInfoFn(LoupeHost* host, LoupeModelInfo* out) {
   return LOUPE_OK;
 }
 
+// The output space a plugin asked for; any other value than probability or raw means the model's default.
+OutputSpace ResolveSpace(const ModelInfo& info, LoupeOutputSpace space) {
+  if (space == LOUPE_OUTPUT_PROBABILITY) return OutputSpace::kProbability;
+  if (space == LOUPE_OUTPUT_RAW) return OutputSpace::kRaw;
+  return info.default_space();
+}
+
+// LOUPE_OK, or the refusal (as the host's error) of probabilities from a regressor.
+LoupeStatus CheckSpace(LoupeHost* host, const ModelInfo& info, OutputSpace space) {
+  if (space == OutputSpace::kProbability && info.task != Task::kClassification) {
+    return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                    ("model '" + info.name + "' is a regressor and has no probability outputs.").c_str());
+  }
+  return LOUPE_OK;
+}
+
 LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOutputSpace space,
                          double* outputs, std::int64_t capacity) {
   const FeatureModel& model = *host->request->model;
@@ -238,10 +254,7 @@ LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOu
     return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
                     "model_predict needs a contiguous f64 [n, features] tensor.");
   }
-  const ModelInfo& info = model.model().Info();
-  OutputSpace resolved = info.default_space();
-  if (space == LOUPE_OUTPUT_PROBABILITY) resolved = OutputSpace::kProbability;
-  if (space == LOUPE_OUTPUT_RAW) resolved = OutputSpace::kRaw;
+  const OutputSpace resolved = ResolveSpace(model.model().Info(), space);
   const TensorView view(inputs->data, DType::kF64, Shape{inputs->shape[0], inputs->shape[1]});
   Result<Tensor> predicted = model.Predict(view, resolved);
   if (!predicted.ok()) {
@@ -395,13 +408,8 @@ LoupeStatus PredictRowsMasked(LoupeHost* host, const std::int64_t* rows, std::in
                       "predict_rows needs non-negative counts, the rows, the masks and an output buffer.");
     }
     const ModelInfo& info = model.Info();
-    OutputSpace resolved = info.default_space();
-    if (space == LOUPE_OUTPUT_PROBABILITY) resolved = OutputSpace::kProbability;
-    if (space == LOUPE_OUTPUT_RAW) resolved = OutputSpace::kRaw;
-    if (resolved == OutputSpace::kProbability && info.task != Task::kClassification) {
-      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
-                      ("model '" + info.name + "' is a regressor and has no probability outputs.").c_str());
-    }
+    const OutputSpace resolved = ResolveSpace(info, space);
+    if (const LoupeStatus refused = CheckSpace(host, info, resolved); refused != LOUPE_OK) return refused;
     const auto n_out = static_cast<std::int64_t>(info.OutputNames(resolved).size());
     if (n_masks * n_rows * n_out > capacity) {
       return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
@@ -474,13 +482,8 @@ LoupeStatus PredictTexts(LoupeHost* host, const char* const* texts, std::int64_t
                       "predict_texts needs a non-negative count, the texts and an output buffer.");
     }
     const ModelInfo& info = model.Info();
-    OutputSpace resolved = info.default_space();
-    if (space == LOUPE_OUTPUT_PROBABILITY) resolved = OutputSpace::kProbability;
-    if (space == LOUPE_OUTPUT_RAW) resolved = OutputSpace::kRaw;
-    if (resolved == OutputSpace::kProbability && info.task != Task::kClassification) {
-      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
-                      ("model '" + info.name + "' is a regressor and has no probability outputs.").c_str());
-    }
+    const OutputSpace resolved = ResolveSpace(info, space);
+    if (const LoupeStatus refused = CheckSpace(host, info, resolved); refused != LOUPE_OK) return refused;
     const auto n_out = static_cast<std::int64_t>(info.OutputNames(resolved).size());
     if (n_texts * n_out > capacity) {
       return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
