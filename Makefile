@@ -4,7 +4,7 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-sanitize install clean format
+.PHONY: all deps configure build demo test test-sanitize install clean format format-check
 
 all: build
 
@@ -36,8 +36,15 @@ test-sanitize: deps
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(or $(PREFIX),/usr/local)
 
+FORMAT_FILES = find core sdk plugins tests bench examples -name '*.[ch]pp' -o -name '*.[ch]'
+
 format:
-	find core sdk plugins tests bench examples -name '*.[ch]pp' -o -name '*.[ch]' | xargs clang-format -i
+	$(FORMAT_FILES) | xargs clang-format -i
+
+# Fails, naming each file and line, when a source file differs from what `make format` would write.
+format-check:
+	@bash scripts/install-deps.sh
+	$(FORMAT_FILES) | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) out

@@ -32,7 +32,8 @@ namespace loupe::bench {
 
 using Clock = std::chrono::steady_clock;
 
-const std::string kSource = LOUPE_SOURCE_DIR;  // the source tree: data and model paths below are relative to it
+const std::string kSource =
+    LOUPE_SOURCE_DIR;  // the source tree: data and model paths below are relative to it
 
 inline std::int64_t NanosSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
@@ -41,9 +42,13 @@ inline std::int64_t NanosSince(Clock::time_point start) {
 // Forwards PredictText and Tokenize to the model's own text capability, adding PredictText's time.
 class TimedTextModel final : public loupe::TextModel {
  public:
-  TimedTextModel(const loupe::TextModel* inner, std::atomic<std::int64_t>* nanos) : inner_(inner), nanos_(nanos) {}
-  loupe::Result<loupe::TokenizedText> Tokenize(std::string_view text) const override { return inner_->Tokenize(text); }
-  loupe::Result<loupe::Tensor> PredictText(const std::vector<std::string>& texts, loupe::OutputSpace space) const override {
+  TimedTextModel(const loupe::TextModel* inner, std::atomic<std::int64_t>* nanos)
+      : inner_(inner), nanos_(nanos) {}
+  loupe::Result<loupe::TokenizedText> Tokenize(std::string_view text) const override {
+    return inner_->Tokenize(text);
+  }
+  loupe::Result<loupe::Tensor> PredictText(const std::vector<std::string>& texts,
+                                           loupe::OutputSpace space) const override {
     const auto start = Clock::now();
     auto out = inner_->PredictText(texts, space);
     *nanos_ += NanosSince(start);
@@ -64,7 +69,8 @@ class TimedModel final : public loupe::Model {
     }
   }
   const loupe::ModelInfo& Info() const override { return inner_->Info(); }
-  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch, loupe::OutputSpace space) const override {
+  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch,
+                                       loupe::OutputSpace space) const override {
     const auto start = Clock::now();
     auto out = inner_->Predict(batch, space);
     nanos_ += NanosSince(start);
@@ -106,8 +112,9 @@ inline const loupe::PluginRegistry& Registry() {
 }
 
 // Fills `c` in place (the request points at c.data, so a Case never moves).
-inline void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& options, const std::string& model_path,
-          const std::string& explainer, nlohmann::json params, std::int64_t rows) {
+inline void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& options,
+                 const std::string& model_path, const std::string& explainer, nlohmann::json params,
+                 std::int64_t rows) {
   c.data = Value(loupe::ReadCsv(kSource + csv, options), csv);
   c.model = std::make_shared<TimedModel>(Value(loupe::LoadModel(kSource + model_path), model_path));
   std::vector<std::string> features;
@@ -115,7 +122,8 @@ inline void Fill(Case& c, const std::string& csv, const loupe::CsvOptions& optio
   c.explainer = Registry().FindShared(explainer);
   if (!c.explainer) {
     const std::string plugin = explainer.substr(0, explainer.find('.'));
-    throw std::runtime_error("the " + plugin + " plugin is not in the plugin search path (build loupe_" + plugin + ")");
+    throw std::runtime_error("the " + plugin + " plugin is not in the plugin search path (build loupe_" +
+                             plugin + ")");
   }
   c.request.step_id = "bench";
   c.request.dataset = &c.data;

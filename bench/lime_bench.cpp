@@ -24,8 +24,8 @@ Case& Tabular() {
   static const bool ready = [] {
     loupe::CsvOptions options;
     options.target = "target";
-    Fill(c, "/tests/data/breast_cancer.csv", options, "/tests/fixtures/models/breast_cancer_mlp.yaml", "lime.tabular",
-         {{"num_samples", 5000}}, 8);
+    Fill(c, "/tests/data/breast_cancer.csv", options, "/tests/fixtures/models/breast_cancer_mlp.yaml",
+         "lime.tabular", {{"num_samples", 5000}}, 8);
     return true;
   }();
   (void)ready;
@@ -47,10 +47,20 @@ Case& Text() {
 }
 
 void BM_LimeTabularBreastCancer(benchmark::State& state) { RunCase(state, Tabular()); }
-BENCHMARK(BM_LimeTabularBreastCancer)->Arg(1)->Arg(2)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LimeTabularBreastCancer)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_LimeTextTransformer(benchmark::State& state) { RunCase(state, Text()); }
-BENCHMARK(BM_LimeTextTransformer)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LimeTextTransformer)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -53,8 +53,8 @@ Case& BreastCancer(const std::string& explainer, bool grouped, bool l1_off = fal
     if (explainer == "shap.kernel") params["nsamples"] = 2048;
     if (grouped) params["groups"] = MeasurementGroups();
     if (l1_off) params["l1_reg"] = "off";
-    Fill(*slot, "/tests/data/breast_cancer.csv", options, "/tests/fixtures/models/breast_cancer_mlp.yaml", explainer,
-         params, kRows);
+    Fill(*slot, "/tests/data/breast_cancer.csv", options, "/tests/fixtures/models/breast_cancer_mlp.yaml",
+         explainer, params, kRows);
   }
   return *slot;
 }
@@ -74,15 +74,20 @@ BENCHMARK(BM_ExactM10)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisec
 // The ratios between this run's cases.
 void PrintRatios(const SummaryReporter& reporter) {
   auto ratio = [&](const char* what, const std::string& a, const std::string& b) {
-    if (reporter.Ms(a) > 0 && reporter.Ms(b) > 0) std::printf("%-56s %8.2f\n", what, reporter.Ms(a) / reporter.Ms(b));
+    if (reporter.Ms(a) > 0 && reporter.Ms(b) > 0)
+      std::printf("%-56s %8.2f\n", what, reporter.Ms(a) / reporter.Ms(b));
   };
   std::printf("\nratios (same run):\n");
-  ratio("kernel M=30 / kernel M=10, 1 thread", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM10/1/iterations:1/real_time");
+  ratio("kernel M=30 / kernel M=10, 1 thread", "BM_KernelM30/1/iterations:1/real_time",
+        "BM_KernelM10/1/iterations:1/real_time");
   ratio("kernel M=30 l1_reg auto (AIC) / l1_reg off, 1 thread", "BM_KernelM30/1/iterations:1/real_time",
         "BM_KernelM30NoL1/1/iterations:1/real_time");
-  ratio("kernel M=10 / exact M=10, 1 thread", "BM_KernelM10/1/iterations:1/real_time", "BM_ExactM10/1/iterations:1/real_time");
-  ratio("kernel M=30, 1 thread / 2 threads", "BM_KernelM30/1/iterations:1/real_time", "BM_KernelM30/2/iterations:1/real_time");
-  ratio("exact M=10, 1 thread / 2 threads", "BM_ExactM10/1/iterations:1/real_time", "BM_ExactM10/2/iterations:1/real_time");
+  ratio("kernel M=10 / exact M=10, 1 thread", "BM_KernelM10/1/iterations:1/real_time",
+        "BM_ExactM10/1/iterations:1/real_time");
+  ratio("kernel M=30, 1 thread / 2 threads", "BM_KernelM30/1/iterations:1/real_time",
+        "BM_KernelM30/2/iterations:1/real_time");
+  ratio("exact M=10, 1 thread / 2 threads", "BM_ExactM10/1/iterations:1/real_time",
+        "BM_ExactM10/2/iterations:1/real_time");
 }
 
 }  // namespace

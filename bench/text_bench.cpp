@@ -121,7 +121,8 @@ class NaiveTransformer {
       float mean = 0, var = 0;
       for (int c = 0; c < kD; ++c) mean += in[i * kD + c] / kD;
       for (int c = 0; c < kD; ++c) var += (in[i * kD + c] - mean) * (in[i * kD + c] - mean) / kD;
-      for (int c = 0; c < kD; ++c) out[i * kD + c] = (in[i * kD + c] - mean) / std::sqrt(var + 1e-5f) * w[c] + b[c];
+      for (int c = 0; c < kD; ++c)
+        out[i * kD + c] = (in[i * kD + c] - mean) / std::sqrt(var + 1e-5f) * w[c] + b[c];
     }
   }
 
@@ -136,7 +137,8 @@ class NaiveTransformer {
         float max = -INFINITY;
         for (int k = 0; k < t; ++k) {
           float s = 0;
-          for (int c = 0; c < kHd; ++c) s += qkv[q * 3 * kD + h * kHd + c] * qkv[k * 3 * kD + kD + h * kHd + c];
+          for (int c = 0; c < kHd; ++c)
+            s += qkv[q * 3 * kD + h * kHd + c] * qkv[k * 3 * kD + kD + h * kHd + c];
           scores[k] = s * scale;
           max = std::max(max, scores[k]);
         }
@@ -152,7 +154,8 @@ class NaiveTransformer {
     for (int i = 0; i < t; ++i) Linear(L.out_w, L.out_b, &ctx[i * kD], kD, kD, &out[i * kD]);
   }
 
-  static void FeedForward(const Layer& L, const std::vector<float>& x, int t, bool gelu, std::vector<float>& out) {
+  static void FeedForward(const Layer& L, const std::vector<float>& x, int t, bool gelu,
+                          std::vector<float>& out) {
     std::vector<float> hidden(kFf);
     for (int i = 0; i < t; ++i) {
       Linear(L.l1w, L.l1b, &x[i * kD], kD, kFf, hidden.data());
@@ -171,7 +174,8 @@ class NaiveTransformer {
 // FLOPs of one text of t tokens (multiply-adds count 2): projections, attention and feed-forward per layer,
 // then the head.
 double Flops(int t) {
-  const double per_layer = 2.0 * t * kD * 3 * kD + 2.0 * 2 * t * t * kD + 2.0 * t * kD * kD + 2.0 * 2 * t * kD * kFf;
+  const double per_layer =
+      2.0 * t * kD * 3 * kD + 2.0 * 2 * t * t * kD + 2.0 * t * kD * kD + 2.0 * 2 * t * kD * kFf;
   return kLayers * per_layer + 2.0 * kD * kD + 2.0 * kD * 8;
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ make libboost-dev libboost-program-options-dev libdnnl-dev ocl-icd-opencl-dev
-  libtbb-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+  libtbb-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev clang-format)
 # Chromium is only for the browser test of report.html (tests/e2e/report_browser_test.sh, skipped without
 # it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true).
 if [[ -n "${CI:-}" && "${CI}" != false ]]; then default_browser=1; else default_browser=0; fi

@@ -58,16 +58,19 @@ class AttentionPluginE2eTest : public ScratchDir {
 
 std::string AttentionRows(const nlohmann::json& ref) {
   std::string rows;
-  for (const auto& i : ref["attention_texts"]) rows += (rows.empty() ? "" : ", ") + ref["rows"][i.get<std::size_t>()].dump();
+  for (const auto& i : ref["attention_texts"])
+    rows += (rows.empty() ? "" : ", ") + ref["rows"][i.get<std::size_t>()].dump();
   return rows;
 }
 
 TEST_F(AttentionPluginE2eTest, InspectShowsPyTorchsAttentionAndRolloutFollowsFromIt) {
   const nlohmann::json ref = Reference();
-  const RunReport report = Run(kFixtures / "transformer.yaml",
-                               "  - {id: inspect, explainer: attention.inspect, rows: [" + AttentionRows(ref) +
-                                   "], params: {bertviz: true}}\n"
-                                   "  - {id: rollout, explainer: attention.rollout, rows: [" + AttentionRows(ref) + "]}\n");
+  const RunReport report =
+      Run(kFixtures / "transformer.yaml", "  - {id: inspect, explainer: attention.inspect, rows: [" +
+                                              AttentionRows(ref) +
+                                              "], params: {bertviz: true}}\n"
+                                              "  - {id: rollout, explainer: attention.rollout, rows: [" +
+                                              AttentionRows(ref) + "]}\n");
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   const nlohmann::json inspect = Output("inspect"), rollout = Output("rollout");
   EXPECT_EQ(inspect["kind"], "attention_maps");
@@ -80,14 +83,16 @@ TEST_F(AttentionPluginE2eTest, InspectShowsPyTorchsAttentionAndRolloutFollowsFro
     EXPECT_EQ(inspect["tokens"][i], ref["tokens"][which[i]]);
     EXPECT_EQ(inspect["words"][i], ref["words"][which[i]]);
     const std::size_t t = inspect["tokens"][i].size();
-    std::vector<std::vector<std::vector<double>>> mean(2, std::vector<std::vector<double>>(t, std::vector<double>(t, 0.0)));
+    std::vector<std::vector<std::vector<double>>> mean(
+        2, std::vector<std::vector<double>>(t, std::vector<double>(t, 0.0)));
     for (std::size_t l = 0; l < 2; ++l) {
       for (std::size_t h = 0; h < 2; ++h) {
         for (std::size_t q = 0; q < t; ++q) {
           for (std::size_t k = 0; k < t; ++k) {
             const float torch = expected[offset++];
             ASSERT_NEAR(inspect["attentions"][i][l][h][q][k].get<double>(), torch, 1e-5)
-                << "row " << inspect["rows"][i] << " layer " << l << " head " << h << " query " << q << " key " << k;
+                << "row " << inspect["rows"][i] << " layer " << l << " head " << h << " query " << q
+                << " key " << k;
             mean[l][q][k] += 0.25 * torch + (h == 0 && q == k ? 0.5 : 0.0);  // 0.5 * head mean + 0.5 * I
           }
         }
@@ -98,7 +103,8 @@ TEST_F(AttentionPluginE2eTest, InspectShowsPyTorchsAttentionAndRolloutFollowsFro
       for (std::size_t k = 0; k < t; ++k) {
         double r = 0.0;
         for (std::size_t m = 0; m < t; ++m) r += mean[1][q][m] * mean[0][m][k];
-        EXPECT_NEAR(rollout["rollout"][i][q][k].get<double>(), r, 1e-5) << "row " << i << " [" << q << "][" << k << "]";
+        EXPECT_NEAR(rollout["rollout"][i][q][k].get<double>(), r, 1e-5)
+            << "row " << i << " [" << q << "][" << k << "]";
       }
     }
     EXPECT_EQ(inspect["bertviz"][i]["attention"].size(), 2u);
@@ -107,10 +113,11 @@ TEST_F(AttentionPluginE2eTest, InspectShowsPyTorchsAttentionAndRolloutFollowsFro
 }
 
 TEST_F(AttentionPluginE2eTest, FlowHeadsAndHiddenStatesRunOnTheTransformer) {
-  const RunReport report = Run(kFixtures / "transformer.yaml",
-                               "  - {id: flow, explainer: attention.flow, rows: '0:3'}\n"
-                               "  - {id: heads, explainer: attention.heads, rows: '0:8'}\n"
-                               "  - {id: hidden, explainer: attention.hidden, rows: '0:2', params: {vectors: true}}\n");
+  const RunReport report =
+      Run(kFixtures / "transformer.yaml",
+          "  - {id: flow, explainer: attention.flow, rows: '0:3'}\n"
+          "  - {id: heads, explainer: attention.heads, rows: '0:8'}\n"
+          "  - {id: hidden, explainer: attention.hidden, rows: '0:2', params: {vectors: true}}\n");
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   const nlohmann::json flow = Output("flow");
   for (std::size_t r = 0; r < 3; ++r) {
@@ -130,7 +137,8 @@ TEST_F(AttentionPluginE2eTest, FlowHeadsAndHiddenStatesRunOnTheTransformer) {
   EXPECT_FALSE(heads.contains("notes"));
 
   const nlohmann::json hidden = Output("hidden");
-  EXPECT_EQ(hidden["states"], nlohmann::json::array({"embeddings", "transformer_encoder 2", "transformer_encoder 3"}));
+  EXPECT_EQ(hidden["states"],
+            nlohmann::json::array({"embeddings", "transformer_encoder 2", "transformer_encoder 3"}));
   EXPECT_EQ(hidden["pooling"], "mean");
   // Mean pooling: the pooled vector is the mean of the last state over the tokens, so the mean token has
   // cosine 1 with it; check the definition directly on the raw vectors.
@@ -154,12 +162,15 @@ TEST_F(AttentionPluginE2eTest, FlowHeadsAndHiddenStatesRunOnTheTransformer) {
 // plugins/attention/tests/fixtures/make_reference.py: hidden states and head-masked probabilities of
 // the transformer fixture, computed with PyTorch.
 TEST_F(AttentionPluginE2eTest, HiddenStatesAndHeadAblationEqualPyTorch) {
-  const nlohmann::json ref = nlohmann::json::parse(ReadText(kSource / "plugins/attention/tests/fixtures/reference.json"));
+  const nlohmann::json ref =
+      nlohmann::json::parse(ReadText(kSource / "plugins/attention/tests/fixtures/reference.json"));
   std::string rows;
   for (const auto& row : ref["rows"]) rows += (rows.empty() ? "" : ", ") + row.dump();
-  const RunReport report = Run(kFixtures / "transformer.yaml",
-                               "  - {id: hidden, explainer: attention.hidden, rows: [" + rows + "], params: {vectors: true}}\n"
-                               "  - {id: heads, explainer: attention.heads, rows: [" + rows + "], params: {aggregate: none}}\n");
+  const RunReport report =
+      Run(kFixtures / "transformer.yaml", "  - {id: hidden, explainer: attention.hidden, rows: [" + rows +
+                                              "], params: {vectors: true}}\n"
+                                              "  - {id: heads, explainer: attention.heads, rows: [" +
+                                              rows + "], params: {aggregate: none}}\n");
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   const nlohmann::json hidden = Output("hidden"), heads = Output("heads");
   for (std::size_t r = 0; r < ref["rows"].size(); ++r) {
@@ -175,12 +186,14 @@ TEST_F(AttentionPluginE2eTest, HiddenStatesAndHeadAblationEqualPyTorch) {
       }
     }
     const auto probabilities = ref["probabilities"][r].get<std::vector<double>>();
-    const auto top = static_cast<std::size_t>(std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin());
+    const auto top = static_cast<std::size_t>(std::max_element(probabilities.begin(), probabilities.end()) -
+                                              probabilities.begin());
     for (std::size_t m = 0; m < 4; ++m) {
       const auto masked = ref["masked"][r][m].get<std::vector<double>>();
       double change = 0.0;
       for (std::size_t c = 0; c < masked.size(); ++c) change += 0.5 * std::fabs(masked[c] - probabilities[c]);
-      EXPECT_NEAR(heads["statistics"]["importance"][r][m / 2][m % 2].get<double>(), probabilities[top] - masked[top], 1e-5)
+      EXPECT_NEAR(heads["statistics"]["importance"][r][m / 2][m % 2].get<double>(),
+                  probabilities[top] - masked[top], 1e-5)
           << "row " << ref["rows"][r] << " head " << m;
       EXPECT_NEAR(heads["statistics"]["importance_change"][r][m / 2][m % 2].get<double>(), change, 1e-5);
     }
@@ -196,7 +209,8 @@ TEST_F(AttentionPluginE2eTest, TheLstmsAttentionPoolingIsItsAttentionView) {
     rows += (rows.empty() ? "" : ", ") + ref["rows"][i].dump();
     picked.push_back(i);
   }
-  const RunReport report = Run(kFixtures / "lstm.yaml", "  - {id: rollout, explainer: attention.rollout, rows: [" + rows + "]}\n");
+  const RunReport report =
+      Run(kFixtures / "lstm.yaml", "  - {id: rollout, explainer: attention.rollout, rows: [" + rows + "]}\n");
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   const nlohmann::json out = Output("rollout");
   EXPECT_EQ(out["pooling"], "attention");
@@ -204,7 +218,8 @@ TEST_F(AttentionPluginE2eTest, TheLstmsAttentionPoolingIsItsAttentionView) {
     const auto expected = ref["lstm_pooling"][picked[i]].get<std::vector<double>>();
     ASSERT_EQ(out["importance"][i].size(), expected.size());
     for (std::size_t k = 0; k < expected.size(); ++k) {
-      EXPECT_NEAR(out["importance"][i][k].get<double>(), expected[k], 1e-5) << "row " << out["rows"][i] << " token " << k;
+      EXPECT_NEAR(out["importance"][i][k].get<double>(), expected[k], 1e-5)
+          << "row " << out["rows"][i] << " token " << k;
     }
   }
 }
@@ -215,19 +230,25 @@ TEST_F(AttentionPluginE2eTest, BadInputsAreOneSentence) {
             "format: loupe.model/v1\nname: lstm_mean\ntask: classification\n"
             "classes: [computers, food, law, love, medicine, politics, science, sports]\n"
             "input: {name: text, type: text}\n"
-            "tokenizer: {type: whitespace, vocab: '" + (kFixtures / "vocab.txt").string() +
+            "tokenizer: {type: whitespace, vocab: '" +
+                (kFixtures / "vocab.txt").string() +
                 "', lowercase: true, max_length: 64}\n"
-                "weights: '" + (kFixtures / "lstm.safetensors").string() + "'\n"
+                "weights: '" +
+                (kFixtures / "lstm.safetensors").string() +
+                "'\n"
                 "layers:\n  - {type: embedding, name: emb}\n"
                 "  - {type: lstm, name: lstm, num_layers: 1, bidirectional: true, batch_first: true}\n"
                 "  - {type: pool, mode: mean}\n  - {type: linear, name: head}\n  - {type: softmax}\n");
-  RunReport report = Run(dir_ / "no_attention.yaml", "  - {id: flow, explainer: attention.flow, rows: '0:2'}\n");
+  RunReport report =
+      Run(dir_ / "no_attention.yaml", "  - {id: flow, explainer: attention.flow, rows: '0:2'}\n");
   ASSERT_FALSE(report.status.ok());
-  EXPECT_EQ(report.status.message(),
-            "step 'flow' failed: model 'lstm_mean' offers no 'attention' capability (it has neither self-attention "
-            "layers nor attention pooling), which attention.flow needs");
+  EXPECT_EQ(
+      report.status.message(),
+      "step 'flow' failed: model 'lstm_mean' offers no 'attention' capability (it has neither self-attention "
+      "layers nor attention pooling), which attention.flow needs");
   // Tabular data and model.
-  report = Run(dir_ / "model.yaml", "  - {id: rollout, explainer: attention.rollout, rows: '0:2'}\n", dir_ / "data.csv", "y");
+  report = Run(dir_ / "model.yaml", "  - {id: rollout, explainer: attention.rollout, rows: '0:2'}\n",
+               dir_ / "data.csv", "y");
   ASSERT_FALSE(report.status.ok());
   EXPECT_EQ(report.status.message(),
             "step 'rollout' failed: attention.rollout explains models that read text, but none of the step's "

@@ -47,9 +47,9 @@ TEST_F(CliTest, VersionNamesTheAbi) {
 TEST_F(CliTest, UnknownCommandIsBadUsage) {
   const CliResult r = Loupe("explain");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(
-      r.err,
-      "loupe: unknown command 'explain'; expected run, validate, predict, report, plugins, describe or version.\n");
+  EXPECT_EQ(r.err,
+            "loupe: unknown command 'explain'; expected run, validate, predict, report, plugins, describe or "
+            "version.\n");
 }
 
 TEST_F(CliTest, ValidateAcceptsAGoodPipeline) {

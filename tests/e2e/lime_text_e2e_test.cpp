@@ -34,7 +34,9 @@ std::string RemoveSpans(const std::string& text, const nlohmann::json& spans) {
     const bool lead = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
     if (lead && i > 0) ++code_point;
     bool removed = false;
-    for (const auto& span : spans) removed = removed || (code_point >= span[0].get<std::int64_t>() && code_point < span[1].get<std::int64_t>());
+    for (const auto& span : spans)
+      removed =
+          removed || (code_point >= span[0].get<std::int64_t>() && code_point < span[1].get<std::int64_t>());
     if (!removed) out += text[i];
   }
   return out;
@@ -51,9 +53,10 @@ class LimeTextE2eTest : public ScratchDir {
   }
 
   RunReport Run(const std::string& step) {
-    WriteText(dir_ / "pipeline.yaml", "version: 1\nname: lime-text\nseed: 3\ndata:\n  path: '" + kFortunes.string() +
-                                          "'\n  target: topic\nmodel:\n  path: '" + kModel.string() + "'\nsteps:\n" +
-                                          step + "output:\n  dir: out\n  formats: [json]\n");
+    WriteText(dir_ / "pipeline.yaml", "version: 1\nname: lime-text\nseed: 3\ndata:\n  path: '" +
+                                          kFortunes.string() + "'\n  target: topic\nmodel:\n  path: '" +
+                                          kModel.string() + "'\nsteps:\n" + step +
+                                          "output:\n  dir: out\n  formats: [json]\n");
     ParseOutcome parsed = ParsePipelineFile(dir_ / "pipeline.yaml");
     EXPECT_TRUE(parsed.diagnostics.empty()) << parsed.diagnostics.front().ToString();
     EXPECT_TRUE(ValidateAgainstPlugins(*parsed.spec, registry_).empty());
@@ -79,8 +82,8 @@ class LimeTextE2eTest : public ScratchDir {
 };
 
 TEST_F(LimeTextE2eTest, ExplainsTheTransformersTopClassWithWordsThatMatter) {
-  const RunReport report =
-      Run("  - {id: lime, explainer: lime.text, rows: [9, 16], params: {num_samples: 1500, top_labels: 1}}\n");
+  const RunReport report = Run(
+      "  - {id: lime, explainer: lime.text, rows: [9, 16], params: {num_samples: 1500, top_labels: 1}}\n");
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   const nlohmann::json out = nlohmann::json::parse(ReadText(dir_ / "out" / "lime.json"));
   EXPECT_EQ(out["kind"], "feature_attribution");
@@ -104,7 +107,8 @@ TEST_F(LimeTextE2eTest, ExplainsTheTransformersTopClassWithWordsThatMatter) {
     // The word with the largest positive weight: removing it lowers P(label).
     nlohmann::json best;
     for (const auto& entry : ranked) {
-      if (entry["weight"].get<double>() > 0 && (best.is_null() || entry["weight"] > best["weight"])) best = entry;
+      if (entry["weight"].get<double>() > 0 && (best.is_null() || entry["weight"] > best["weight"]))
+        best = entry;
     }
     ASSERT_FALSE(best.is_null());
     const nlohmann::json& spans = out["words"][r][best["feature"].get<std::size_t>()]["spans"];

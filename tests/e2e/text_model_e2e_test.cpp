@@ -96,7 +96,8 @@ TEST_F(TextModelE2eTest, TransformerAttentionThroughTheCCapabilityEqualsPyTorch)
   const auto which = ref["attention_texts"].get<std::vector<std::size_t>>();
   std::string rows;
   for (std::size_t i : which) rows += (rows.empty() ? "" : ", ") + ref["rows"][i].dump();
-  const RunReport report = Run("transformer", "  - {id: attn, explainer: attntest.maps, rows: [" + rows + "]}\n");
+  const RunReport report =
+      Run("transformer", "  - {id: attn, explainer: attntest.maps, rows: [" + rows + "]}\n");
   ASSERT_TRUE(report.status.ok()) << report.status.message();
   // The text column is among the pipeline's default features, because the model reads it.
   EXPECT_EQ(Output("run.json")["data"]["features"], nlohmann::json::array({"text"}));
@@ -182,7 +183,8 @@ TEST_F(TextModelE2eTest, TextCapabilityTokenizesRowsAndPredictsTextsLikePyTorch)
     EXPECT_EQ(t["words"], ref["words"][picked[i]]);
     // The words joined by spaces tokenize as the text did, so the model gives PyTorch's probabilities.
     for (int c = 0; c < 8; ++c) {
-      EXPECT_NEAR(out["probabilities"][i][c].get<double>(), ref["transformer"][picked[i]][c].get<double>(), 1e-5)
+      EXPECT_NEAR(out["probabilities"][i][c].get<double>(), ref["transformer"][picked[i]][c].get<double>(),
+                  1e-5)
           << "row " << t["row"] << " class " << c;
     }
   }
@@ -194,7 +196,8 @@ TEST_F(TextModelE2eTest, AttentionErrorsAreOneSentence) {
   ASSERT_FALSE(report.status.ok());
   EXPECT_EQ(report.status.message(),
             "step 'attn' failed: a text capability was given row 2683 but the data has 2683 rows.");
-  report = Run("transformer", "  - {id: attn, explainer: attntest.maps, rows: '0:3', params: {stop_at: 1}}\n");
+  report =
+      Run("transformer", "  - {id: attn, explainer: attntest.maps, rows: '0:3', params: {stop_at: 1}}\n");
   ASSERT_FALSE(report.status.ok());
   EXPECT_EQ(report.status.message(),
             "step 'attn' failed: the sink stopped at row 1 with status 4 without saying why.");

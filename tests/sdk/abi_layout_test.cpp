@@ -302,10 +302,10 @@ TEST(AbiLayoutTest, AttentionSource) {
 
 TEST(AbiValuesTest, TextConstants) {
   EXPECT_STREQ(LOUPE_TEXT_CAPABILITY, "text");
-  static_assert(std::is_same_v<LoupeTokensSink,
-                               LoupeStatus (*)(void*, std::int64_t, std::int64_t, const char* const*,
-                                               const std::int64_t*, std::int64_t, const char* const*,
-                                               std::int64_t)>);
+  static_assert(
+      std::is_same_v<LoupeTokensSink,
+                     LoupeStatus (*)(void*, std::int64_t, std::int64_t, const char* const*,
+                                     const std::int64_t*, std::int64_t, const char* const*, std::int64_t)>);
   static_assert(std::is_same_v<decltype(LoupeTextModel::predict_texts),
                                LoupeStatus (*)(LoupeHost*, const char* const*, std::int64_t, LoupeOutputSpace,
                                                double*, std::int64_t)>);

@@ -72,7 +72,8 @@ class TextNetworkModel final : public Model,
     if (name == kHiddenStatesCapability && pool_layer_ >= 0 && !sequence_layers_.empty()) {
       return static_cast<const HiddenStateSource*>(this);
     }
-    if (name == kHeadMaskCapability && !self_attention_.empty()) return static_cast<const HeadMaskedModel*>(this);
+    if (name == kHeadMaskCapability && !self_attention_.empty())
+      return static_cast<const HeadMaskedModel*>(this);
     for (const auto& layer : layers_) {
       if (const void* capability = layer->Capability(name)) return capability;
     }
@@ -139,7 +140,8 @@ class TextNetworkModel final : public Model,
 
  private:
   // Runs texts (optionally with head masks [texts][L][H]) through the whole model.
-  Result<Tensor> Evaluate(const std::vector<std::string>& texts, const float* masks, OutputSpace space) const {
+  Result<Tensor> Evaluate(const std::vector<std::string>& texts, const float* masks,
+                          OutputSpace space) const {
     const std::size_t n_out = info_.OutputNames(space).size();
     const auto n = static_cast<std::int64_t>(texts.size());
     Tensor result(DType::kF64, {n, static_cast<std::int64_t>(n_out)});
@@ -278,7 +280,8 @@ class TextNetworkModel final : public Model,
       }
       LOUPE_RETURN_IF_ERROR(RunLayer(l, a, b, probe));
       std::swap(a, b);
-      if (probe.states != nullptr && SequenceLayerKind(*layers_[l]) != nullptr) (*probe.states)[state++] = a.values;
+      if (probe.states != nullptr && SequenceLayerKind(*layers_[l]) != nullptr)
+        (*probe.states)[state++] = a.values;
       if (probe.pooled != nullptr && static_cast<std::int64_t>(l) == pool_layer_) *probe.pooled = a.values;
     }
     out = std::move(a);

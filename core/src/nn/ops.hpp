@@ -49,8 +49,8 @@ class DenseLayer {
 
 // c[b] = alpha · a[b] · op(b[b]) for b in [0, batch): a [batch, m, k]; op(b) is b [batch, k, n], or its
 // transpose when b is given as [batch, n, k] with transpose_b.
-Status BatchedMatmul(const float* a, const float* b, float* c, std::int64_t batch, std::int64_t m, std::int64_t k,
-                     std::int64_t n, bool transpose_b, float alpha = 1.0f);
+Status BatchedMatmul(const float* a, const float* b, float* c, std::int64_t batch, std::int64_t m,
+                     std::int64_t k, std::int64_t n, bool transpose_b, float alpha = 1.0f);
 
 enum class Activation { kRelu, kGeluErf, kGeluTanh, kTanh, kSigmoid };
 

@@ -333,8 +333,8 @@ LoupeStatus ComputeAttention(LoupeHost* host, const std::int64_t* rows, std::int
         for (const std::string& token : m.tokens.tokens) tokens.push_back(token.c_str());
         for (const std::string& word : m.tokens.words) words.push_back(word.c_str());
         const LoupeStatus status =
-            sink(sink_ctx, i, rows[i], tokens.data(), m.tokens.word_index.data(), m.tokens.size(), words.data(),
-                 static_cast<std::int64_t>(words.size()),
+            sink(sink_ctx, i, rows[i], tokens.data(), m.tokens.word_index.data(), m.tokens.size(),
+                 words.data(), static_cast<std::int64_t>(words.size()),
                  m.probabilities.empty() ? nullptr : m.probabilities.data(),
                  m.pooling.empty() ? nullptr : m.pooling.data());
         if (status != LOUPE_OK) return SinkStopped(host, status, rows[i]);
@@ -344,7 +344,8 @@ LoupeStatus ComputeAttention(LoupeHost* host, const std::int64_t* rows, std::int
   } catch (const std::bad_alloc&) {
     return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "attention compute ran out of memory.");
   } catch (const std::exception& e) {
-    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("attention compute failed: ") + e.what()).c_str());
+    return SetError(host, LOUPE_ERROR_INTERNAL,
+                    (std::string("attention compute failed: ") + e.what()).c_str());
   }
 }
 
@@ -384,8 +385,8 @@ LoupeStatus ComputeHiddenStates(LoupeHost* host, const std::int64_t* rows, std::
         for (const std::string& word : h.tokens.words) words.push_back(word.c_str());
         for (const std::vector<float>& state : h.states) states.push_back(state.data());
         const LoupeStatus status =
-            sink(sink_ctx, i, rows[i], tokens.data(), h.tokens.word_index.data(), h.tokens.size(), words.data(),
-                 static_cast<std::int64_t>(words.size()), states.data(), h.pooled.data());
+            sink(sink_ctx, i, rows[i], tokens.data(), h.tokens.word_index.data(), h.tokens.size(),
+                 words.data(), static_cast<std::int64_t>(words.size()), states.data(), h.pooled.data());
         if (status != LOUPE_OK) return SinkStopped(host, status, rows[i]);
       }
     }
@@ -393,17 +394,20 @@ LoupeStatus ComputeHiddenStates(LoupeHost* host, const std::int64_t* rows, std::
   } catch (const std::bad_alloc&) {
     return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "hidden-state compute ran out of memory.");
   } catch (const std::exception& e) {
-    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("hidden-state compute failed: ") + e.what()).c_str());
+    return SetError(host, LOUPE_ERROR_INTERNAL,
+                    (std::string("hidden-state compute failed: ") + e.what()).c_str());
   }
 }
 
 // LoupeHeadMask::predict_rows: every row under every mask, mask-major, in batches of texts. Never throws.
-LoupeStatus PredictRowsMasked(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows, const float* masks,
-                              std::int64_t n_masks, LoupeOutputSpace space, double* outputs, std::int64_t capacity) {
+LoupeStatus PredictRowsMasked(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows,
+                              const float* masks, std::int64_t n_masks, LoupeOutputSpace space,
+                              double* outputs, std::int64_t capacity) {
   try {
     const Model& model = host->request->model->model();
     const auto* masked = static_cast<const HeadMaskedModel*>(model.Capability(kHeadMaskCapability));
-    if (n_rows < 0 || n_masks < 0 || (n_rows > 0 && n_masks > 0 && (rows == nullptr || masks == nullptr || outputs == nullptr))) {
+    if (n_rows < 0 || n_masks < 0 ||
+        (n_rows > 0 && n_masks > 0 && (rows == nullptr || masks == nullptr || outputs == nullptr))) {
       return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
                       "predict_rows needs non-negative counts, the rows, the masks and an output buffer.");
     }
@@ -413,15 +417,16 @@ LoupeStatus PredictRowsMasked(LoupeHost* host, const std::int64_t* rows, std::in
     const auto n_out = static_cast<std::int64_t>(info.OutputNames(resolved).size());
     if (n_masks * n_rows * n_out > capacity) {
       return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
-                      ("predict_rows needs room for " + std::to_string(n_masks * n_rows * n_out) + " outputs, got " +
-                       std::to_string(capacity) + ".")
+                      ("predict_rows needs room for " + std::to_string(n_masks * n_rows * n_out) +
+                       " outputs, got " + std::to_string(capacity) + ".")
                           .c_str());
     }
     const std::int64_t per_mask = masked->MaskLayers() * masked->MaskHeads();
     std::vector<std::string> row_texts;
     if (LoupeStatus s = RowTexts(host, rows, 0, n_rows, row_texts); s != LOUPE_OK) return s;
     const std::int64_t total = n_masks * n_rows;
-    for (std::int64_t begin = 0; begin < total; begin += kTextBatch) {  // item i: mask i / n_rows, row i % n_rows
+    for (std::int64_t begin = 0; begin < total;
+         begin += kTextBatch) {  // item i: mask i / n_rows, row i % n_rows
       const std::int64_t end = std::min(total, begin + kTextBatch);
       std::vector<std::string> texts;
       std::vector<float> batch_masks;
@@ -446,7 +451,8 @@ LoupeStatus PredictRowsMasked(LoupeHost* host, const std::int64_t* rows, std::in
 LoupeStatus TokenizeRows(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows, LoupeTokensSink sink,
                          void* sink_ctx) {
   try {
-    const auto* model = static_cast<const TextModel*>(host->request->model->model().Capability(kTextCapability));
+    const auto* model =
+        static_cast<const TextModel*>(host->request->model->model().Capability(kTextCapability));
     if (LoupeStatus s = CheckRowsAndSink(host, rows, n_rows, sink != nullptr); s != LOUPE_OK) return s;
     std::vector<std::string> texts;
     for (std::int64_t begin = 0; begin < n_rows; begin += kTextBatch) {
@@ -472,8 +478,8 @@ LoupeStatus TokenizeRows(LoupeHost* host, const std::int64_t* rows, std::int64_t
 }
 
 // LoupeTextModel::predict_texts. Never throws.
-LoupeStatus PredictTexts(LoupeHost* host, const char* const* texts, std::int64_t n_texts, LoupeOutputSpace space,
-                         double* outputs, std::int64_t capacity) {
+LoupeStatus PredictTexts(LoupeHost* host, const char* const* texts, std::int64_t n_texts,
+                         LoupeOutputSpace space, double* outputs, std::int64_t capacity) {
   try {
     const Model& model = host->request->model->model();
     const auto* text_model = static_cast<const TextModel*>(model.Capability(kTextCapability));
@@ -752,17 +758,20 @@ void DescribeDataset(LoupeHost& host, std::vector<std::vector<const char*>>& lev
   const ModelInfo& info = r.model->model().Info();
   for (const std::string& name : info.output_names) host.output_names.push_back(name.c_str());
   for (const std::string& name : info.raw_output_names) host.raw_output_names.push_back(name.c_str());
-  const auto* attention = static_cast<const AttentionSource*>(r.model->model().Capability(kAttentionCapability));
+  const auto* attention =
+      static_cast<const AttentionSource*>(r.model->model().Capability(kAttentionCapability));
   if (attention != nullptr && r.model->text_feature() >= 0) {
     host.attention.struct_size = sizeof(LoupeAttentionSource);
     host.attention.has_pooling = attention->HasPooling() ? 1 : 0;
     host.attention.n_layers = attention->AttentionLayers();
     host.attention.n_heads = attention->AttentionLayers() > 0 ? attention->AttentionHeads() : 0;
     host.attention.compute = ComputeAttention;
-    const auto* hidden = static_cast<const HiddenStateSource*>(r.model->model().Capability(kHiddenStatesCapability));
+    const auto* hidden =
+        static_cast<const HiddenStateSource*>(r.model->model().Capability(kHiddenStatesCapability));
     host.attention.pooling = hidden != nullptr ? PoolingCode(hidden->PoolingMode()) : LOUPE_POOLING_UNKNOWN;
   }
-  const auto* hidden = static_cast<const HiddenStateSource*>(r.model->model().Capability(kHiddenStatesCapability));
+  const auto* hidden =
+      static_cast<const HiddenStateSource*>(r.model->model().Capability(kHiddenStatesCapability));
   if (hidden != nullptr && r.model->text_feature() >= 0) {
     for (const std::string& name : hidden->StateNames()) host.hidden_names.push_back(name.c_str());
     host.hidden.struct_size = sizeof(LoupeHiddenStates);

@@ -17,8 +17,8 @@ namespace {
 
 using loupe::sdk::Host;
 
-constexpr std::int64_t kBatchRows = 4096;             // model rows per Predict call
-constexpr std::uint64_t kBackgroundStream = 0x4f43;   // RNG stream of a sampled background ("OC")
+constexpr std::int64_t kBatchRows = 4096;            // model rows per Predict call
+constexpr std::uint64_t kBackgroundStream = 0x4f43;  // RNG stream of a sampled background ("OC")
 
 // The mean (numeric) or most frequent code (categorical, ties to the lowest code) of each feature over
 // the background rows, skipping missing values.
@@ -94,14 +94,16 @@ class Ablation final : public loupe::sdk::Explainer {
         const double* yi = y.data() + (i - begin) * (1 + f) * o;
         for (std::int64_t k = 0; k < o; ++k) {
           attribution.base_values[i * o + k] = yi[k];
-          for (std::int64_t j = 0; j < f; ++j) attribution.values[(i * o + k) * f + j] = yi[k] - yi[(1 + j) * o + k];
+          for (std::int64_t j = 0; j < f; ++j)
+            attribution.values[(i * o + k) * f + j] = yi[k] - yi[(1 + j) * o + k];
         }
       }
       host.Progress(static_cast<std::uint64_t>(end), static_cast<std::uint64_t>(r));
     });
     for (const std::int64_t row : rows) {
       std::vector<std::string> shown;
-      for (std::int64_t j = 0; j < f; ++j) shown.push_back(loupe::sdk::FormatValue(data.features[j], x(row, j)));
+      for (std::int64_t j = 0; j < f; ++j)
+        shown.push_back(loupe::sdk::FormatValue(data.features[j], x(row, j)));
       attribution.data.push_back(shown);
     }
     attribution.Write(result);
@@ -110,7 +112,8 @@ class Ablation final : public loupe::sdk::Explainer {
 
  private:
   // Appends x, then x with feature j replaced by its reference, for every j.
-  static void AppendAblated(const double* row, const std::vector<double>& references, std::vector<double>* batch) {
+  static void AppendAblated(const double* row, const std::vector<double>& references,
+                            std::vector<double>* batch) {
     const auto f = static_cast<std::int64_t>(references.size());
     batch->insert(batch->end(), row, row + f);
     for (std::int64_t j = 0; j < f; ++j) {
@@ -123,16 +126,17 @@ class Ablation final : public loupe::sdk::Explainer {
 
 }  // namespace
 
-LOUPE_PLUGIN("occlusion", OCCLUSION_VERSION, "Occlusion (feature ablation) attributions for tabular models.",
-             loupe::sdk::ExplainerDef::Of<Ablation>("occlusion.ablation")
-                 .Summary("Drop in each output when one feature is replaced by its background mean or mode.")
-                 .Kind(loupe::sdk::kFeatureAttribution)
-                 .Scope(LOUPE_SCOPE_LOCAL)
-                 .Parameters({
-                     loupe::sdk::Param::Rows("background")
-                         .Default(100)
-                         .Doc("Rows whose mean or mode replaces a feature: \"a:b\", a list, or a count sampled "
-                              "with the step seed (all rows when the data has fewer)."),
-                     loupe::sdk::Param::Enum("output", {"probability", "raw"})
-                         .Doc("Model outputs to explain; unset, the model's default space."),
-                 }));
+LOUPE_PLUGIN(
+    "occlusion", OCCLUSION_VERSION, "Occlusion (feature ablation) attributions for tabular models.",
+    loupe::sdk::ExplainerDef::Of<Ablation>("occlusion.ablation")
+        .Summary("Drop in each output when one feature is replaced by its background mean or mode.")
+        .Kind(loupe::sdk::kFeatureAttribution)
+        .Scope(LOUPE_SCOPE_LOCAL)
+        .Parameters({
+            loupe::sdk::Param::Rows("background")
+                .Default(100)
+                .Doc("Rows whose mean or mode replaces a feature: \"a:b\", a list, or a count sampled "
+                     "with the step seed (all rows when the data has fewer)."),
+            loupe::sdk::Param::Enum("output", {"probability", "raw"})
+                .Doc("Model outputs to explain; unset, the model's default space."),
+        }));

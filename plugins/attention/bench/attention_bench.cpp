@@ -19,7 +19,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<float> RandomAttention(std::int64_t layers, std::int64_t heads, std::int64_t t, std::uint32_t seed) {
+std::vector<float> RandomAttention(std::int64_t layers, std::int64_t heads, std::int64_t t,
+                                   std::uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0.0, 2.0);
   std::vector<float> a(static_cast<std::size_t>(layers * heads * t * t));
@@ -27,12 +28,15 @@ std::vector<float> RandomAttention(std::int64_t layers, std::int64_t heads, std:
     double sum = 0.0;
     std::vector<double> e(static_cast<std::size_t>(t));
     for (auto& v : e) sum += v = std::exp(normal(rng));
-    for (std::int64_t k = 0; k < t; ++k) a[static_cast<std::size_t>(row * t + k)] = static_cast<float>(e[static_cast<std::size_t>(k)] / sum);
+    for (std::int64_t k = 0; k < t; ++k)
+      a[static_cast<std::size_t>(row * t + k)] = static_cast<float>(e[static_cast<std::size_t>(k)] / sum);
   }
   return a;
 }
 
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 // Processor time of this process, which other work on a shared machine inflates less than wall time.
 double CpuSeconds(std::clock_t since) { return static_cast<double>(std::clock() - since) / CLOCKS_PER_SEC; }
@@ -46,13 +50,14 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> all_layers, all_heads;
   for (std::int64_t i = 0; i < layers; ++i) all_layers.push_back(i);
   for (std::int64_t i = 0; i < heads; ++i) all_heads.push_back(i);
-  std::printf("%8s %12s %12s %12s %12s %18s\n", "tokens", "rollout_ms", "rollout_cpu", "flow_ms", "flow_cpu_ms",
-              "flow_cpu_per_pair_us");
+  std::printf("%8s %12s %12s %12s %12s %18s\n", "tokens", "rollout_ms", "rollout_cpu", "flow_ms",
+              "flow_cpu_ms", "flow_cpu_per_pair_us");
   for (std::int64_t t = 32; t <= max_tokens; t *= 2) {
     const std::vector<float> attention = RandomAttention(layers, heads, t, 1);
     Clock::time_point start = Clock::now();
     std::clock_t cpu = std::clock();
-    std::vector<double> adjusted = CombineHeads(attention.data(), heads, t, all_layers, all_heads, Aggregate::kMean);
+    std::vector<double> adjusted =
+        CombineHeads(attention.data(), heads, t, all_layers, all_heads, Aggregate::kMean);
     AddResidual(adjusted, layers, t);
     const std::vector<double> rollout = Rollout(adjusted, layers, t);
     const double rollout_s = Seconds(start), rollout_cpu = CpuSeconds(cpu);
@@ -60,8 +65,8 @@ int main(int argc, char** argv) {
     cpu = std::clock();
     std::vector<double> flow = AttentionFlow(adjusted, layers, t);
     const double flow_s = Seconds(start), flow_cpu = CpuSeconds(cpu);
-    std::printf("%8lld %12.3f %12.3f %12.1f %12.1f %18.2f   (checksum %.6f %.6f)\n", static_cast<long long>(t),
-                rollout_s * 1e3, rollout_cpu * 1e3, flow_s * 1e3, flow_cpu * 1e3,
+    std::printf("%8lld %12.3f %12.3f %12.1f %12.1f %18.2f   (checksum %.6f %.6f)\n",
+                static_cast<long long>(t), rollout_s * 1e3, rollout_cpu * 1e3, flow_s * 1e3, flow_cpu * 1e3,
                 flow_cpu * 1e6 / static_cast<double>(t * t), rollout[0], flow[0]);
     std::fflush(stdout);
   }

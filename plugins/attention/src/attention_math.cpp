@@ -76,7 +76,8 @@ std::vector<double> PooledImportance(const std::vector<double>& matrix, const st
   std::vector<double> out(static_cast<std::size_t>(tokens), 0.0);
   for (std::int64_t q = 0; q < tokens; ++q) {
     const double w = weights[static_cast<std::size_t>(q)];
-    for (std::int64_t k = 0; k < tokens; ++k) out[static_cast<std::size_t>(k)] += w * matrix[static_cast<std::size_t>(q * tokens + k)];
+    for (std::int64_t k = 0; k < tokens; ++k)
+      out[static_cast<std::size_t>(k)] += w * matrix[static_cast<std::size_t>(q * tokens + k)];
   }
   return out;
 }
@@ -84,7 +85,8 @@ std::vector<double> PooledImportance(const std::vector<double>& matrix, const st
 namespace {
 bool IsPunctuation(const std::string& token) {
   if (token.empty()) return false;
-  return std::all_of(token.begin(), token.end(), [](char c) { return std::ispunct(static_cast<unsigned char>(c)) != 0; });
+  return std::all_of(token.begin(), token.end(),
+                     [](char c) { return std::ispunct(static_cast<unsigned char>(c)) != 0; });
 }
 }  // namespace
 
@@ -127,7 +129,8 @@ HeadStatistics Statistics(const float* matrix, std::int64_t tokens, const TokenC
   return s;
 }
 
-void SymmetricEigen(std::vector<double> a, std::int64_t n, std::vector<double>& values, std::vector<double>& vectors) {
+void SymmetricEigen(std::vector<double> a, std::int64_t n, std::vector<double>& values,
+                    std::vector<double>& vectors) {
   auto at = [n](std::int64_t i, std::int64_t j) { return static_cast<std::size_t>(i * n + j); };
   std::vector<double> v(static_cast<std::size_t>(n * n), 0.0);
   for (std::int64_t i = 0; i < n; ++i) v[at(i, i)] = 1.0;
@@ -164,7 +167,8 @@ void SymmetricEigen(std::vector<double> a, std::int64_t n, std::vector<double>& 
   }
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t x, std::int64_t y) { return a[at(x, x)] > a[at(y, y)]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t x, std::int64_t y) { return a[at(x, x)] > a[at(y, y)]; });
   values.assign(static_cast<std::size_t>(n), 0.0);
   vectors.assign(static_cast<std::size_t>(n * n), 0.0);
   for (std::int64_t i = 0; i < n; ++i) {
@@ -192,7 +196,8 @@ void Pca(const std::vector<double>& x, std::int64_t n, std::int64_t d, std::int6
   for (std::int64_t i = 0; i < n; ++i) {
     for (std::int64_t j = i; j < n; ++j) {
       double dot = 0.0;
-      for (std::int64_t k = 0; k < d; ++k) dot += centred[static_cast<std::size_t>(i * d + k)] * centred[static_cast<std::size_t>(j * d + k)];
+      for (std::int64_t k = 0; k < d; ++k)
+        dot += centred[static_cast<std::size_t>(i * d + k)] * centred[static_cast<std::size_t>(j * d + k)];
       gram[static_cast<std::size_t>(i * n + j)] = gram[static_cast<std::size_t>(j * n + i)] = dot;
     }
   }

@@ -13,8 +13,9 @@ using loupe::sdk::Param;
 using loupe::sdk::ResultBuilder;
 using nlohmann::json;
 
-constexpr std::array<const char*, 8> kFields = {"entropy",  "max_weight", "to_cls",     "to_sep",
-                                                "to_punctuation", "distance", "importance", "importance_change"};
+constexpr std::array<const char*, 8> kFields = {"entropy",    "max_weight",       "to_cls",
+                                                "to_sep",     "to_punctuation",   "distance",
+                                                "importance", "importance_change"};
 constexpr std::size_t kAttentionFields = 6;  // the first six come from the attention, the rest from ablation
 
 std::array<double, kAttentionFields> AsArray(const HeadStatistics& s) {
@@ -24,10 +25,12 @@ std::array<double, kAttentionFields> AsArray(const HeadStatistics& s) {
 // values[row][field][head] for the selected heads (head = layer index * n_heads + head index, compact).
 using PerRow = std::vector<std::vector<std::vector<double>>>;
 
-PerRow AttentionStatistics(const Host& host, const std::vector<RowAttention>& rows, const AttentionShape& shape,
-                           const std::vector<std::int64_t>& layers, const std::vector<std::int64_t>& heads) {
+PerRow AttentionStatistics(const Host& host, const std::vector<RowAttention>& rows,
+                           const AttentionShape& shape, const std::vector<std::int64_t>& layers,
+                           const std::vector<std::int64_t>& heads) {
   const std::size_t n_heads = layers.size() * heads.size();
-  PerRow out(rows.size(), std::vector<std::vector<double>>(kFields.size(), std::vector<double>(n_heads, NAN)));
+  PerRow out(rows.size(),
+             std::vector<std::vector<double>>(kFields.size(), std::vector<double>(n_heads, NAN)));
   host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const RowAttention& row = rows[static_cast<std::size_t>(i)];
@@ -37,7 +40,8 @@ PerRow AttentionStatistics(const Host& host, const std::vector<RowAttention>& ro
         for (std::size_t hi = 0; hi < heads.size(); ++hi) {
           const float* a = row.attention.data() + ((layers[li] * shape.heads + heads[hi]) * t) * t;
           const auto values = AsArray(Statistics(a, t, classes));
-          for (std::size_t f = 0; f < kAttentionFields; ++f) out[static_cast<std::size_t>(i)][f][li * heads.size() + hi] = values[f];
+          for (std::size_t f = 0; f < kAttentionFields; ++f)
+            out[static_cast<std::size_t>(i)][f][li * heads.size() + hi] = values[f];
         }
       }
     }
@@ -48,7 +52,8 @@ PerRow AttentionStatistics(const Host& host, const std::vector<RowAttention>& ro
 // Fills the ablation fields of `stats`: per row, the drop of the probability (or value) of the output the
 // unmasked model ranks first, and half the L1 change of all outputs, when the head is masked.
 void Ablation(const Host& host, const LoupeHeadMask& capability, const std::vector<std::int64_t>& rows,
-              const std::vector<std::int64_t>& layers, const std::vector<std::int64_t>& heads, PerRow& stats) {
+              const std::vector<std::int64_t>& layers, const std::vector<std::int64_t>& heads,
+              PerRow& stats) {
   const std::int64_t l_all = capability.n_layers, h_all = capability.n_heads;
   const std::size_t n_selected = layers.size() * heads.size();
   const std::int64_t n_masks = static_cast<std::int64_t>(n_selected) + 1;  // mask 0 keeps every head
@@ -56,7 +61,8 @@ void Ablation(const Host& host, const LoupeHeadMask& capability, const std::vect
   for (std::size_t li = 0; li < layers.size(); ++li) {
     for (std::size_t hi = 0; hi < heads.size(); ++hi) {
       const std::size_t m = 1 + li * heads.size() + hi;
-      masks[m * static_cast<std::size_t>(l_all * h_all) + static_cast<std::size_t>(layers[li] * h_all + heads[hi])] = 0.0f;
+      masks[m * static_cast<std::size_t>(l_all * h_all) +
+            static_cast<std::size_t>(layers[li] * h_all + heads[hi])] = 0.0f;
     }
   }
   const auto n_rows = static_cast<std::int64_t>(rows.size());
@@ -66,8 +72,8 @@ void Ablation(const Host& host, const LoupeHeadMask& capability, const std::vect
   host.ParallelFor(0, n_masks, grain, [&](std::int64_t begin, std::int64_t end) {
     double* out = outputs.data() + begin * n_rows * n_out;
     const LoupeStatus status =
-        capability.predict_rows(host.raw(), rows.data(), n_rows, masks.data() + begin * l_all * h_all, end - begin,
-                                LOUPE_OUTPUT_DEFAULT, out, (end - begin) * n_rows * n_out);
+        capability.predict_rows(host.raw(), rows.data(), n_rows, masks.data() + begin * l_all * h_all,
+                                end - begin, LOUPE_OUTPUT_DEFAULT, out, (end - begin) * n_rows * n_out);
     if (status != LOUPE_OK) throw loupe::sdk::Error::AlreadyReported(status);
     host.ThrowIfCancelled();
   });
@@ -85,8 +91,8 @@ void Ablation(const Host& host, const LoupeHeadMask& capability, const std::vect
 }
 
 // [L'][H'] of one field for one row, or aggregated over rows (mean or max).
-json FieldJson(const PerRow& stats, std::size_t field, std::int64_t row, Aggregate aggregate, std::size_t n_layers,
-               std::size_t n_heads) {
+json FieldJson(const PerRow& stats, std::size_t field, std::int64_t row, Aggregate aggregate,
+               std::size_t n_layers, std::size_t n_heads) {
   json out = json::array();
   for (std::size_t li = 0; li < n_layers; ++li) {
     json heads = json::array();
@@ -98,7 +104,8 @@ json FieldJson(const PerRow& stats, std::size_t field, std::int64_t row, Aggrega
       } else {
         value = aggregate == Aggregate::kMax ? -INFINITY : 0.0;
         for (const auto& per_row : stats) {
-          value = aggregate == Aggregate::kMax ? std::max(value, per_row[field][k]) : value + per_row[field][k];
+          value =
+              aggregate == Aggregate::kMax ? std::max(value, per_row[field][k]) : value + per_row[field][k];
         }
         if (aggregate == Aggregate::kMean) value /= static_cast<double>(stats.size());
       }
@@ -120,18 +127,22 @@ HeadsExplainer::HeadsExplainer(const Host& host)
 
 ExplainerDef HeadsExplainer::Definition() {
   return ExplainerDef::Of<HeadsExplainer>("attention.heads")
-      .Summary("Per layer and head over the explained texts: entropy, maximum weight, attention to special "
-               "tokens and punctuation, attended distance, and importance by ablation.")
+      .Summary(
+          "Per layer and head over the explained texts: entropy, maximum weight, attention to special "
+          "tokens and punctuation, attended distance, and importance by ablation.")
       .Kind("attention_maps")
       .Scope(LOUPE_SCOPE_LOCAL)
-      .Parameters({Param::Json("layers").Default("all").Doc(
-                       "Self-attention layers to describe: \"all\", an index or a list (negative from the last)."),
-                   Param::Json("heads").Default("all").Doc(
-                       "Heads of each layer to describe: \"all\", an index or a list (negative from the last)."),
-                   Param::Enum("aggregate", {"none", "mean", "max"}).Default("mean").Doc(
-                       "How the statistics of the rows are combined: mean, max, or none (one table per row)."),
-                   Param::Bool("ablation").Default(true).Doc(
-                       "Measure each head's importance by masking it and re-evaluating the model on the rows.")})
+      .Parameters(
+          {Param::Json("layers").Default("all").Doc(
+               "Self-attention layers to describe: \"all\", an index or a list (negative from the last)."),
+           Param::Json("heads").Default("all").Doc(
+               "Heads of each layer to describe: \"all\", an index or a list (negative from the last)."),
+           Param::Enum("aggregate", {"none", "mean", "max"})
+               .Default("mean")
+               .Doc("How the statistics of the rows are combined: mean, max, or none (one table per row)."),
+           Param::Bool("ablation")
+               .Default(true)
+               .Doc("Measure each head's importance by masking it and re-evaluating the model on the rows.")})
       .Requires({LOUPE_ATTENTION_CAPABILITY});
 }
 
@@ -159,7 +170,7 @@ void HeadsExplainer::Explain(const Host& host, const ResultBuilder& result) cons
   WriteTokens(result, rows);
   result.SetJson("layers", layers);
   result.SetJson("heads", heads);
-  result.SetString("aggregate", selection_.aggregate == Aggregate::kNone   ? "none"
+  result.SetString("aggregate", selection_.aggregate == Aggregate::kNone  ? "none"
                                 : selection_.aggregate == Aggregate::kMax ? "max"
                                                                           : "mean");
   const std::size_t fields = ablated ? kFields.size() : kAttentionFields;
@@ -169,7 +180,8 @@ void HeadsExplainer::Explain(const Host& host, const ResultBuilder& result) cons
       if (selection_.aggregate == Aggregate::kNone) {
         value = json::array();
         for (std::size_t r = 0; r < rows.size(); ++r) {
-          value.push_back(FieldJson(stats, f, static_cast<std::int64_t>(r), selection_.aggregate, layers.size(), heads.size()));
+          value.push_back(FieldJson(stats, f, static_cast<std::int64_t>(r), selection_.aggregate,
+                                    layers.size(), heads.size()));
         }
       } else {
         value = FieldJson(stats, f, -1, selection_.aggregate, layers.size(), heads.size());

@@ -16,10 +16,10 @@ using nlohmann::json;
 
 // What the explainer computes for one row, [S] states each.
 struct RowViews {
-  std::vector<std::vector<double>> norms;       // [S][T]
-  std::vector<std::vector<double>> cosine;      // [S][T]; empty when the widths differ from the pooled one
-  std::vector<std::vector<double>> pca;         // [S][T * 2]
-  std::vector<std::vector<double>> explained;   // [S][2]
+  std::vector<std::vector<double>> norms;      // [S][T]
+  std::vector<std::vector<double>> cosine;     // [S][T]; empty when the widths differ from the pooled one
+  std::vector<std::vector<double>> pca;        // [S][T * 2]
+  std::vector<std::vector<double>> explained;  // [S][2]
 };
 
 RowViews Views(const RowHidden& row, const HiddenShape& shape) {
@@ -61,8 +61,9 @@ HiddenExplainer::HiddenExplainer(const Host& host) : vectors_(host.Params().GetO
 
 ExplainerDef HiddenExplainer::Definition() {
   return ExplainerDef::Of<HiddenExplainer>("attention.hidden")
-      .Summary("The hidden state of every token after every sequence layer: norms, cosine similarity to the "
-               "pooled output, a 2-D PCA projection per layer, and the raw vectors on request.")
+      .Summary(
+          "The hidden state of every token after every sequence layer: norms, cosine similarity to the "
+          "pooled output, a 2-D PCA projection per layer, and the raw vectors on request.")
       .Kind("attention_maps")
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({Param::Bool("vectors").Default(false).Doc(
@@ -75,7 +76,8 @@ void HiddenExplainer::Explain(const Host& host, const ResultBuilder& result) con
   const std::vector<RowHidden> rows = ReadHiddenStates(host, host.StepRows());
   std::vector<RowViews> views(rows.size());
   host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) views[static_cast<std::size_t>(i)] = Views(rows[static_cast<std::size_t>(i)], shape);
+    for (std::int64_t i = begin; i < end; ++i)
+      views[static_cast<std::size_t>(i)] = Views(rows[static_cast<std::size_t>(i)], shape);
   });
   json ids = json::array(), tokens = json::array(), word_index = json::array(), words = json::array();
   json norms = json::array(), cosine = json::array(), pca = json::array(), explained = json::array(),
@@ -86,7 +88,8 @@ void HiddenExplainer::Explain(const Host& host, const ResultBuilder& result) con
     tokens.push_back(rows[r].tokens);
     word_index.push_back(rows[r].word_index);
     words.push_back(rows[r].words);
-    json row_norms = json::array(), row_cosine = json::array(), row_pca = json::array(), row_vectors = json::array();
+    json row_norms = json::array(), row_cosine = json::array(), row_pca = json::array(),
+         row_vectors = json::array();
     for (std::size_t s = 0; s < shape.widths.size(); ++s) {
       row_norms.push_back(views[r].norms[s]);
       row_cosine.push_back(views[r].cosine[s].empty() ? json() : json(views[r].cosine[s]));

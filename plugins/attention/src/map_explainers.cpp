@@ -34,9 +34,10 @@ Selection ReadSelection(const Host& host, const std::string& explainer, bool all
   }
   for (const char* name : {"layers", "heads"}) {  // shape-independent checks, so bad values fail in create
     const json& value = std::string(name) == "layers" ? s.layers : s.heads;
-    const bool ok = value.is_number_integer() || (value.is_string() && value.get<std::string>() == "all") ||
-                    (value.is_array() && !value.empty() &&
-                     std::all_of(value.begin(), value.end(), [](const json& v) { return v.is_number_integer(); }));
+    const bool ok =
+        value.is_number_integer() || (value.is_string() && value.get<std::string>() == "all") ||
+        (value.is_array() && !value.empty() &&
+         std::all_of(value.begin(), value.end(), [](const json& v) { return v.is_number_integer(); }));
     if (!ok) {
       throw loupe::sdk::InvalidArgument(std::string("parameter '") + name +
                                         "' must be \"all\", an index or a non-empty list of indices, found " +
@@ -66,7 +67,8 @@ void WriteSelection(const ResultBuilder& result, const Resolved& r) {
   result.SetJson("heads", r.heads);
   result.SetString("pooling", PoolingName(r.shape.pooling));
   json pooling = json::array();
-  for (const RowAttention& row : r.rows) pooling.push_back(std::vector<double>(row.pooling.begin(), row.pooling.end()));
+  for (const RowAttention& row : r.rows)
+    pooling.push_back(std::vector<double>(row.pooling.begin(), row.pooling.end()));
   if (r.shape.has_pooling) result.SetJson("pooling_weights", pooling);
 }
 
@@ -75,13 +77,15 @@ std::vector<double> WordImportance(const RowAttention& row, const std::vector<do
   std::vector<double> words(row.words.size(), 0.0);
   for (std::size_t k = 0; k < row.word_index.size(); ++k) {
     const std::int64_t w = row.word_index[k];
-    if (w >= 0 && static_cast<std::size_t>(w) < words.size()) words[static_cast<std::size_t>(w)] += importance[k];
+    if (w >= 0 && static_cast<std::size_t>(w) < words.size())
+      words[static_cast<std::size_t>(w)] += importance[k];
   }
   return words;
 }
 
 // Writes importance[R][T] and word_importance[R][W] of per-row [T][T] matrices read through the pooling.
-void WriteImportance(const ResultBuilder& result, const Resolved& r, const std::vector<std::vector<double>>& matrices) {
+void WriteImportance(const ResultBuilder& result, const Resolved& r,
+                     const std::vector<std::vector<double>>& matrices) {
   json importance = json::array(), words = json::array();
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
     const std::vector<double> weights = PoolingWeights(r.shape.pooling, r.rows[i]);
@@ -97,13 +101,15 @@ std::vector<std::vector<double>> AdjustedOfRows(const Host& host, const Resolved
   std::vector<std::vector<double>> adjusted(r.rows.size());
   host.ParallelFor(0, static_cast<std::int64_t>(r.rows.size()), 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
-      adjusted[static_cast<std::size_t>(i)] = AdjustedLayers(r.rows[static_cast<std::size_t>(i)], r.shape, r.layers, r.heads, aggregate);
+      adjusted[static_cast<std::size_t>(i)] =
+          AdjustedLayers(r.rows[static_cast<std::size_t>(i)], r.shape, r.layers, r.heads, aggregate);
     }
   });
   return adjusted;
 }
 
-std::vector<std::vector<double>> RolloutOfRows(const Resolved& r, const std::vector<std::vector<double>>& adjusted) {
+std::vector<std::vector<double>> RolloutOfRows(const Resolved& r,
+                                               const std::vector<std::vector<double>>& adjusted) {
   std::vector<std::vector<double>> rollout;
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
     rollout.push_back(Rollout(adjusted[i], static_cast<std::int64_t>(r.layers.size()), r.rows[i].size()));
@@ -113,22 +119,25 @@ std::vector<std::vector<double>> RolloutOfRows(const Resolved& r, const std::vec
 
 json MatricesJson(const Resolved& r, const std::vector<std::vector<double>>& matrices) {
   json out = json::array();
-  for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(MatrixJson(matrices[i].data(), r.rows[i].size(), r.rows[i].size()));
+  for (std::size_t i = 0; i < r.rows.size(); ++i)
+    out.push_back(MatrixJson(matrices[i].data(), r.rows[i].size(), r.rows[i].size()));
   return out;
 }
 
 }  // namespace
 
 std::vector<double> AdjustedLayers(const RowAttention& row, const AttentionShape& shape,
-                                   const std::vector<std::int64_t>& layers, const std::vector<std::int64_t>& heads,
-                                   Aggregate aggregate) {
+                                   const std::vector<std::int64_t>& layers,
+                                   const std::vector<std::int64_t>& heads, Aggregate aggregate) {
   if (layers.empty() || row.attention.empty()) return {};
-  std::vector<double> combined = CombineHeads(row.attention.data(), shape.heads, row.size(), layers, heads, aggregate);
+  std::vector<double> combined =
+      CombineHeads(row.attention.data(), shape.heads, row.size(), layers, heads, aggregate);
   AddResidual(combined, static_cast<std::int64_t>(layers.size()), row.size());
   return combined;
 }
 
-std::vector<std::vector<double>> FlowOfRows(const Host& host, const std::vector<std::vector<double>>& adjusted,
+std::vector<std::vector<double>> FlowOfRows(const Host& host,
+                                            const std::vector<std::vector<double>>& adjusted,
                                             const std::vector<std::int64_t>& tokens, std::int64_t layers) {
   std::vector<std::vector<double>> flow(tokens.size());
   std::vector<std::pair<std::size_t, std::int64_t>> tasks;  // (row, output position)
@@ -158,9 +167,11 @@ InspectExplainer::InspectExplainer(const Host& host)
 
 ExplainerDef InspectExplainer::Definition() {
   std::vector<Param> params = SelectionParams(
-      "none", "How the selected heads of a layer are shown: none (every head), mean or max (one combined map).");
-  params.push_back(Param::Bool("bertviz").Default(false).Doc(
-      "Also write 'bertviz': per row the tokens and the attention as BertViz's head_view/model_view take it."));
+      "none",
+      "How the selected heads of a layer are shown: none (every head), mean or max (one combined map).");
+  params.push_back(
+      Param::Bool("bertviz").Default(false).Doc("Also write 'bertviz': per row the tokens and the attention "
+                                                "as BertViz's head_view/model_view take it."));
   return ExplainerDef::Of<InspectExplainer>("attention.inspect")
       .Summary("The tokens of each explained text and the attention probabilities of every layer and head.")
       .Kind("attention_maps")
@@ -209,15 +220,18 @@ void InspectExplainer::Explain(const Host& host, const ResultBuilder& result) co
 
 // --- attention.rollout ---------------------------------------------------------------------------------
 
-RolloutExplainer::RolloutExplainer(const Host& host) : selection_(ReadSelection(host, "attention.rollout", false)) {}
+RolloutExplainer::RolloutExplainer(const Host& host)
+    : selection_(ReadSelection(host, "attention.rollout", false)) {}
 
 ExplainerDef RolloutExplainer::Definition() {
   return ExplainerDef::Of<RolloutExplainer>("attention.rollout")
-      .Summary("Attention rollout (Abnar & Zuidema 2020): residual-adjusted attention multiplied through the "
-               "layers, and each token's share of the pooled output.")
+      .Summary(
+          "Attention rollout (Abnar & Zuidema 2020): residual-adjusted attention multiplied through the "
+          "layers, and each token's share of the pooled output.")
       .Kind("attention_maps")
       .Scope(LOUPE_SCOPE_LOCAL)
-      .Parameters(SelectionParams("mean", "How the heads of a layer are combined: mean (the paper's) or max."))
+      .Parameters(
+          SelectionParams("mean", "How the heads of a layer are combined: mean (the paper's) or max."))
       .Requires({LOUPE_ATTENTION_CAPABILITY});
 }
 
@@ -225,7 +239,8 @@ void RolloutExplainer::Explain(const Host& host, const ResultBuilder& result) co
   const Resolved r = Resolve(host, selection_, "attention.rollout");
   WriteTokens(result, r.rows);
   WriteSelection(result, r);
-  const std::vector<std::vector<double>> rollout = RolloutOfRows(r, AdjustedOfRows(host, r, selection_.aggregate));
+  const std::vector<std::vector<double>> rollout =
+      RolloutOfRows(r, AdjustedOfRows(host, r, selection_.aggregate));
   result.SetJson("rollout", MatricesJson(r, rollout));
   WriteImportance(result, r, rollout);
 }
@@ -236,11 +251,13 @@ FlowExplainer::FlowExplainer(const Host& host) : selection_(ReadSelection(host, 
 
 ExplainerDef FlowExplainer::Definition() {
   return ExplainerDef::Of<FlowExplainer>("attention.flow")
-      .Summary("Attention flow (Abnar & Zuidema 2020): the maximum flow from each output position to each input "
-               "token through the residual-adjusted attention graph, row-normalised.")
+      .Summary(
+          "Attention flow (Abnar & Zuidema 2020): the maximum flow from each output position to each input "
+          "token through the residual-adjusted attention graph, row-normalised.")
       .Kind("attention_maps")
       .Scope(LOUPE_SCOPE_LOCAL)
-      .Parameters(SelectionParams("mean", "How the heads of a layer are combined: mean (the paper's) or max."))
+      .Parameters(
+          SelectionParams("mean", "How the heads of a layer are combined: mean (the paper's) or max."))
       .Requires({LOUPE_ATTENTION_CAPABILITY});
 }
 

@@ -27,12 +27,13 @@ struct Selection {
 
 // The residual-adjusted, head-combined layers [L'][T][T] of one row (the capacities of the flow graph).
 std::vector<double> AdjustedLayers(const RowAttention& row, const AttentionShape& shape,
-                                   const std::vector<std::int64_t>& layers, const std::vector<std::int64_t>& heads,
-                                   Aggregate aggregate);
+                                   const std::vector<std::int64_t>& layers,
+                                   const std::vector<std::int64_t>& heads, Aggregate aggregate);
 
 // Attention flow of every row, [T_r][T_r] each, computed on the host's threads one (row, output position)
 // at a time, so the result does not depend on the thread count.
-std::vector<std::vector<double>> FlowOfRows(const loupe::sdk::Host& host, const std::vector<std::vector<double>>& adjusted,
+std::vector<std::vector<double>> FlowOfRows(const loupe::sdk::Host& host,
+                                            const std::vector<std::vector<double>>& adjusted,
                                             const std::vector<std::int64_t>& tokens, std::int64_t layers);
 
 class InspectExplainer final : public loupe::sdk::Explainer {

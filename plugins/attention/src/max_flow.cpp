@@ -15,7 +15,8 @@ std::vector<double> Transposed(const std::vector<double>& capacities, std::int64
   for (std::int64_t l = 0; l < layers; ++l) {
     for (std::int64_t q = 0; q < t; ++q) {
       for (std::int64_t k = 0; k < t; ++k) {
-        out[static_cast<std::size_t>((l * t + k) * t + q)] = capacities[static_cast<std::size_t>((l * t + q) * t + k)];
+        out[static_cast<std::size_t>((l * t + k) * t + q)] =
+            capacities[static_cast<std::size_t>((l * t + q) * t + k)];
       }
     }
   }
@@ -24,7 +25,8 @@ std::vector<double> Transposed(const std::vector<double>& capacities, std::int64
 
 }  // namespace
 
-LayeredMaxFlow::LayeredMaxFlow(const std::vector<double>& capacities, std::int64_t layers, std::int64_t tokens)
+LayeredMaxFlow::LayeredMaxFlow(const std::vector<double>& capacities, std::int64_t layers,
+                               std::int64_t tokens)
     : capacities_(Transposed(capacities, layers, tokens)),
       layers_(layers),
       tokens_(tokens),
@@ -40,9 +42,9 @@ LayeredMaxFlow::LayeredMaxFlow(const std::vector<double>& capacities, std::int64
 // below resolve one of them into the neighbour's node id, the flow entry it changes and its residual.
 namespace {
 struct Arc {
-  std::int64_t to = -1;      // neighbour node, -1 when the arc does not exist in this sink's graph
-  std::size_t entry = 0;     // index into the flow / capacity arrays
-  bool forward = true;       // forward: flow += pushed; backward: flow -= pushed
+  std::int64_t to = -1;   // neighbour node, -1 when the arc does not exist in this sink's graph
+  std::size_t entry = 0;  // index into the flow / capacity arrays
+  bool forward = true;    // forward: flow += pushed; backward: flow -= pushed
 };
 }  // namespace
 
@@ -166,7 +168,9 @@ double LayeredMaxFlow::NaturalBlockingFlow(double limit) {
       path_entries_.push_back(Entry(layer, parent, position));
       continue;
     }
-    if (node != sink_node_) open_[static_cast<std::size_t>((layer - 1) * (t + 1) + position)] = static_cast<std::int32_t>(position + 1);
+    if (node != sink_node_)
+      open_[static_cast<std::size_t>((layer - 1) * (t + 1) + position)] =
+          static_cast<std::int32_t>(position + 1);
     path_.pop_back();  // no way up from here in this phase
     if (!path_entries_.empty()) path_entries_.pop_back();
     if (!path_.empty()) ++cursor_[static_cast<std::size_t>(path_.back())];
@@ -201,11 +205,13 @@ double LayeredMaxFlow::AugmentPath(double limit) {
   // path_ holds the sink, then nodes one layer up each, ending at the source; path_entries_[i] is the arc
   // from path_[i + 1] down to path_[i].
   double bottleneck = limit;
-  for (const std::size_t entry : path_entries_) bottleneck = std::min(bottleneck, capacities_[entry] - flow_[entry]);
+  for (const std::size_t entry : path_entries_)
+    bottleneck = std::min(bottleneck, capacities_[entry] - flow_[entry]);
   std::size_t keep = path_entries_.size();
   for (std::size_t i = 0; i < path_entries_.size(); ++i) {
     AddFlow(path_entries_[i], bottleneck);
-    if (keep == path_entries_.size() && capacities_[path_entries_[i]] - flow_[path_entries_[i]] <= kEpsilon) keep = i;
+    if (keep == path_entries_.size() && capacities_[path_entries_[i]] - flow_[path_entries_[i]] <= kEpsilon)
+      keep = i;
   }
   path_.resize(keep + 1);  // resume below the first saturated arc (whose child will try its next parent)
   path_entries_.resize(keep);

@@ -42,7 +42,9 @@ class LayeredMaxFlow {
     return static_cast<std::size_t>((layer * tokens_ + child) * tokens_ + parent);
   }
   // Node ids: layer l (1..L-1) position i -> (l - 1) * T + i; the source and the sink after them.
-  std::int64_t Node(std::int64_t layer, std::int64_t position) const { return (layer - 1) * tokens_ + position; }
+  std::int64_t Node(std::int64_t layer, std::int64_t position) const {
+    return (layer - 1) * tokens_ + position;
+  }
   // The first phase of Dinic's algorithm, on the natural layering, searched from the sink up; returns
   // the flow it adds (at most `limit`).
   double NaturalBlockingFlow(double limit);
@@ -69,7 +71,7 @@ class LayeredMaxFlow {
   std::vector<std::int64_t> queue_;
   std::vector<std::int64_t> path_;
   std::vector<std::size_t> path_entries_;  // path_entries_[i]: the arc from path_[i + 1] to path_[i]
-  std::vector<std::size_t> touched_;   // flow entries that may be non-zero
+  std::vector<std::size_t> touched_;       // flow entries that may be non-zero
   // Per intermediate layer, positions 0..T: the first position at or after i whose node may still reach
   // the source in the current phase (T when none); a union-find with path halving.
   std::vector<std::int32_t> open_;

@@ -37,7 +37,8 @@ LoupeStatus AttentionSink(void* ctx, std::int64_t index, std::int64_t row, const
   r.tokens = Strings(tokens, n_tokens);
   r.word_index.assign(word_index, word_index + n_tokens);
   r.words = Strings(words, n_words);
-  if (attention != nullptr) r.attention.assign(attention, attention + c->layers * c->heads * n_tokens * n_tokens);
+  if (attention != nullptr)
+    r.attention.assign(attention, attention + c->layers * c->heads * n_tokens * n_tokens);
   if (pooling != nullptr) r.pooling.assign(pooling, pooling + n_tokens);
   return LOUPE_OK;
 }
@@ -72,17 +73,22 @@ void RequireTextData(const Host& host, const std::string& explainer) {
   }
   std::string names;
   for (const auto& feature : data.features) names += (names.empty() ? "" : ", ") + feature.name;
-  throw loupe::sdk::Unsupported(explainer + " explains models that read text, but none of the step's features (" +
-                                names + ") is a text column");
+  throw loupe::sdk::Unsupported(explainer +
+                                " explains models that read text, but none of the step's features (" + names +
+                                ") is a text column");
 }
 
 AttentionShape RequireAttention(const Host& host, const std::string& explainer) {
   RequireTextData(host, explainer);
-  const auto* source = static_cast<const LoupeAttentionSource*>(host.Capability(LOUPE_ATTENTION_CAPABILITY, 1));
+  const auto* source =
+      static_cast<const LoupeAttentionSource*>(host.Capability(LOUPE_ATTENTION_CAPABILITY, 1));
   if (source == nullptr || source->compute == nullptr) {
-    throw loupe::sdk::Unsupported(ModelName(host) + " offers no '" LOUPE_ATTENTION_CAPABILITY
-                                  "' capability (it has neither self-attention layers nor attention pooling), "
-                                  "which " + explainer + " needs");
+    throw loupe::sdk::Unsupported(
+        ModelName(host) +
+        " offers no '" LOUPE_ATTENTION_CAPABILITY
+        "' capability (it has neither self-attention layers nor attention pooling), "
+        "which " +
+        explainer + " needs");
   }
   AttentionShape shape;
   shape.layers = source->n_layers;
@@ -95,23 +101,28 @@ AttentionShape RequireAttention(const Host& host, const std::string& explainer) 
 }
 
 std::vector<RowAttention> ReadAttention(const Host& host, const std::vector<std::int64_t>& rows) {
-  const auto* source = static_cast<const LoupeAttentionSource*>(host.Capability(LOUPE_ATTENTION_CAPABILITY, 1));
+  const auto* source =
+      static_cast<const LoupeAttentionSource*>(host.Capability(LOUPE_ATTENTION_CAPABILITY, 1));
   std::vector<RowAttention> out(rows.size());
-  host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), kRowBatch, [&](std::int64_t begin, std::int64_t end) {
-    AttentionSinkContext ctx{out.data() + begin, source->n_layers, source->n_heads};
-    const LoupeStatus status = source->compute(host.raw(), rows.data() + begin, end - begin, &AttentionSink, &ctx);
-    if (status != LOUPE_OK) throw Error::AlreadyReported(status);
-    host.ThrowIfCancelled();
-  });
+  host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), kRowBatch,
+                   [&](std::int64_t begin, std::int64_t end) {
+                     AttentionSinkContext ctx{out.data() + begin, source->n_layers, source->n_heads};
+                     const LoupeStatus status =
+                         source->compute(host.raw(), rows.data() + begin, end - begin, &AttentionSink, &ctx);
+                     if (status != LOUPE_OK) throw Error::AlreadyReported(status);
+                     host.ThrowIfCancelled();
+                   });
   return out;
 }
 
 HiddenShape RequireHiddenStates(const Host& host, const std::string& explainer) {
   RequireTextData(host, explainer);
-  const auto* hidden = static_cast<const LoupeHiddenStates*>(host.Capability(LOUPE_HIDDEN_STATES_CAPABILITY, 1));
+  const auto* hidden =
+      static_cast<const LoupeHiddenStates*>(host.Capability(LOUPE_HIDDEN_STATES_CAPABILITY, 1));
   if (hidden == nullptr || hidden->compute == nullptr) {
-    throw loupe::sdk::Unsupported(ModelName(host) + " offers no '" LOUPE_HIDDEN_STATES_CAPABILITY
-                                  "' capability, which " + explainer + " needs");
+    throw loupe::sdk::Unsupported(ModelName(host) +
+                                  " offers no '" LOUPE_HIDDEN_STATES_CAPABILITY "' capability, which " +
+                                  explainer + " needs");
   }
   HiddenShape shape;
   shape.names = Strings(hidden->names, hidden->n_states);
@@ -122,17 +133,20 @@ HiddenShape RequireHiddenStates(const Host& host, const std::string& explainer) 
 }
 
 std::vector<RowHidden> ReadHiddenStates(const Host& host, const std::vector<std::int64_t>& rows) {
-  const auto* hidden = static_cast<const LoupeHiddenStates*>(host.Capability(LOUPE_HIDDEN_STATES_CAPABILITY, 1));
+  const auto* hidden =
+      static_cast<const LoupeHiddenStates*>(host.Capability(LOUPE_HIDDEN_STATES_CAPABILITY, 1));
   HiddenShape shape;
   shape.widths.assign(hidden->widths, hidden->widths + hidden->n_states);
   shape.pooled_width = hidden->pooled_width;
   std::vector<RowHidden> out(rows.size());
-  host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), kRowBatch, [&](std::int64_t begin, std::int64_t end) {
-    HiddenSinkContext ctx{out.data() + begin, &shape};
-    const LoupeStatus status = hidden->compute(host.raw(), rows.data() + begin, end - begin, &HiddenSink, &ctx);
-    if (status != LOUPE_OK) throw Error::AlreadyReported(status);
-    host.ThrowIfCancelled();
-  });
+  host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), kRowBatch,
+                   [&](std::int64_t begin, std::int64_t end) {
+                     HiddenSinkContext ctx{out.data() + begin, &shape};
+                     const LoupeStatus status =
+                         hidden->compute(host.raw(), rows.data() + begin, end - begin, &HiddenSink, &ctx);
+                     if (status != LOUPE_OK) throw Error::AlreadyReported(status);
+                     host.ThrowIfCancelled();
+                   });
   return out;
 }
 
@@ -146,14 +160,16 @@ std::vector<std::int64_t> SelectIndices(const nlohmann::json& selection, std::in
   const nlohmann::json items = selection.is_array() ? selection : nlohmann::json::array({selection});
   for (const auto& item : items) {
     if (!item.is_number_integer()) {
-      throw loupe::sdk::InvalidArgument("parameter '" + parameter + "' must be \"all\", an index or a list of " +
-                                        what + " indices, found " + loupe::sdk::DescribeJson(item));
+      throw loupe::sdk::InvalidArgument("parameter '" + parameter +
+                                        "' must be \"all\", an index or a list of " + what +
+                                        " indices, found " + loupe::sdk::DescribeJson(item));
     }
     std::int64_t index = item.get<std::int64_t>();
     if (index < -count || index >= count) {
-      throw loupe::sdk::InvalidArgument("parameter '" + parameter + "' names " + what + " " + std::to_string(index) +
-                                        " but the model has " + std::to_string(count) + " " + what +
-                                        (count == 1 ? "" : "s") + " (0 to " + std::to_string(count - 1) + ")");
+      throw loupe::sdk::InvalidArgument("parameter '" + parameter + "' names " + what + " " +
+                                        std::to_string(index) + " but the model has " +
+                                        std::to_string(count) + " " + what + (count == 1 ? "" : "s") +
+                                        " (0 to " + std::to_string(count - 1) + ")");
     }
     if (index < 0) index += count;
     if (std::find(out.begin(), out.end(), index) == out.end()) out.push_back(index);

@@ -17,11 +17,11 @@ namespace loupe::attention {
 // One explained row: its tokens and the attention the model paid over them.
 struct RowAttention {
   std::int64_t row = 0;
-  std::vector<std::string> tokens;        // [T] as the vocabulary spells them
-  std::vector<std::int64_t> word_index;   // [T] index into `words`, -1 for [CLS] / [SEP]
-  std::vector<std::string> words;         // the text's whitespace-separated words
-  std::vector<float> attention;           // [L][H][T][T]; empty when the model has no self-attention
-  std::vector<float> pooling;             // [T] attention-pooling weights; empty without them
+  std::vector<std::string> tokens;       // [T] as the vocabulary spells them
+  std::vector<std::int64_t> word_index;  // [T] index into `words`, -1 for [CLS] / [SEP]
+  std::vector<std::string> words;        // the text's whitespace-separated words
+  std::vector<float> attention;          // [L][H][T][T]; empty when the model has no self-attention
+  std::vector<float> pooling;            // [T] attention-pooling weights; empty without them
 
   std::int64_t size() const { return static_cast<std::int64_t>(tokens.size()); }
 };

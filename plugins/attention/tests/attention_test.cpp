@@ -22,26 +22,30 @@ extern "C" const LoupePluginEntryFn loupe_plugin_entry_v1;
 namespace loupe::attention {
 namespace {
 
+using ::loupe::testing::MockHost;
+using ::loupe::testing::MockRunOptions;
+using ::loupe::testing::MockRunResult;
 using testing::Current;
 using testing::HandMade;
 using testing::RandomAttention;
 using testing::Row;
-using ::loupe::testing::MockHost;
-using ::loupe::testing::MockRunOptions;
-using ::loupe::testing::MockRunResult;
 
 const LoupeExplainerVTable& Explainer(const std::string& name) {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   EXPECT_NE(info, nullptr) << error;
   const LoupeExplainerVTable* explainer = ::loupe::testing::FindExplainer(*info, name);
   EXPECT_NE(explainer, nullptr) << name;
   return *explainer;
 }
 
-MockRunResult RunExplainer(const std::string& explainer, const nlohmann::json& params, std::vector<std::int64_t> rows,
-                  std::vector<std::string> capabilities = {LOUPE_ATTENTION_CAPABILITY}, int threads = 1) {
-  MockHost host(testing::TextData(static_cast<std::int64_t>(Current().rows.size())), testing::TextModel(capabilities));
+MockRunResult RunExplainer(const std::string& explainer, const nlohmann::json& params,
+                           std::vector<std::int64_t> rows,
+                           std::vector<std::string> capabilities = {LOUPE_ATTENTION_CAPABILITY},
+                           int threads = 1) {
+  MockHost host(testing::TextData(static_cast<std::int64_t>(Current().rows.size())),
+                testing::TextModel(capabilities));
   MockRunOptions options;
   options.params = params.is_null() ? nlohmann::json::object() : params;
   options.rows = std::move(rows);
@@ -50,8 +54,8 @@ MockRunResult RunExplainer(const std::string& explainer, const nlohmann::json& p
 }
 
 // Rows of lengths `lengths` with random attention of `layers` x `heads`.
-void MakeRows(std::int64_t layers, std::int64_t heads, const std::vector<std::int64_t>& lengths, double spread,
-           std::int32_t pooling = LOUPE_POOLING_CLS) {
+void MakeRows(std::int64_t layers, std::int64_t heads, const std::vector<std::int64_t>& lengths,
+              double spread, std::int32_t pooling = LOUPE_POOLING_CLS) {
   HandMade& m = Current();
   m = HandMade{};
   m.layers = layers;
@@ -67,7 +71,8 @@ void MakeRows(std::int64_t layers, std::int64_t heads, const std::vector<std::in
 using Matrix = std::vector<std::vector<double>>;
 
 // The definitions, written out: head mean, 0.5 A + 0.5 I, R = A_L ... A_1.
-std::vector<Matrix> AdjustedByDefinition(const testing::HandMadeRow& row, std::int64_t layers, std::int64_t heads) {
+std::vector<Matrix> AdjustedByDefinition(const testing::HandMadeRow& row, std::int64_t layers,
+                                         std::int64_t heads) {
   const auto t = static_cast<std::int64_t>(row.tokens.size());
   std::vector<Matrix> out;
   for (std::int64_t l = 0; l < layers; ++l) {
@@ -76,7 +81,8 @@ std::vector<Matrix> AdjustedByDefinition(const testing::HandMadeRow& row, std::i
       double sum = 0.0;
       for (std::int64_t k = 0; k < t; ++k) {
         double mean = 0.0;
-        for (std::int64_t h = 0; h < heads; ++h) mean += row.attention[static_cast<std::size_t>(((l * heads + h) * t + q) * t + k)];
+        for (std::int64_t h = 0; h < heads; ++h)
+          mean += row.attention[static_cast<std::size_t>(((l * heads + h) * t + q) * t + k)];
         a[q][k] = 0.5 * mean / static_cast<double>(heads) + (q == k ? 0.5 : 0.0);
         sum += a[q][k];
       }
@@ -148,12 +154,14 @@ Matrix FlowByDefinition(const std::vector<Matrix>& adjusted) {
   return flow;
 }
 
-void ExpectMatrixNear(const nlohmann::json& actual, const Matrix& expected, double tolerance, const std::string& what) {
+void ExpectMatrixNear(const nlohmann::json& actual, const Matrix& expected, double tolerance,
+                      const std::string& what) {
   ASSERT_EQ(actual.size(), expected.size()) << what;
   for (std::size_t q = 0; q < expected.size(); ++q) {
     ASSERT_EQ(actual[q].size(), expected[q].size()) << what;
     for (std::size_t k = 0; k < expected.size(); ++k) {
-      EXPECT_NEAR(actual[q][k].get<double>(), expected[q][k], tolerance) << what << " [" << q << "][" << k << "]";
+      EXPECT_NEAR(actual[q][k].get<double>(), expected[q][k], tolerance)
+          << what << " [" << q << "][" << k << "]";
     }
   }
 }
@@ -189,7 +197,8 @@ TEST(AttentionRollout, MeanPoolingAveragesThePositions) {
   }
   EXPECT_NEAR(total, 1.0, 1e-9);
   // Word importance sums the tokens of each word (here one token per word, [CLS]/[SEP] in none).
-  EXPECT_NEAR(run.json["word_importance"][0][0].get<double>(), run.json["importance"][0][1].get<double>(), 1e-15);
+  EXPECT_NEAR(run.json["word_importance"][0][0].get<double>(), run.json["importance"][0][1].get<double>(),
+              1e-15);
 }
 
 TEST(AttentionFlow, EqualsAReferenceMaxFlowOnHandMadeTensors) {
@@ -246,13 +255,15 @@ TEST(AttentionFlow, AttentionPointingAtOneTokenMakesItTheMostImportant) {
   testing::HandMadeRow row = Row(8);
   const std::int64_t t = 8, focus = 3;
   row.attention.assign(static_cast<std::size_t>(3 * 2 * t * t), 0.02f / 7.0f);
-  for (std::int64_t lhq = 0; lhq < 3 * 2 * t; ++lhq) row.attention[static_cast<std::size_t>(lhq * t + focus)] = 0.98f;
+  for (std::int64_t lhq = 0; lhq < 3 * 2 * t; ++lhq)
+    row.attention[static_cast<std::size_t>(lhq * t + focus)] = 0.98f;
   m.rows = {row};
   for (const char* explainer : {"attention.rollout", "attention.flow"}) {
     const MockRunResult run = RunExplainer(explainer, {}, {0});
     ASSERT_TRUE(run.ok()) << run.error;
     const auto importance = run.json["importance"][0].get<std::vector<double>>();
-    EXPECT_EQ(std::max_element(importance.begin(), importance.end()) - importance.begin(), focus) << explainer;
+    EXPECT_EQ(std::max_element(importance.begin(), importance.end()) - importance.begin(), focus)
+        << explainer;
     // The word of token 3 is words[2] ("w3").
     const auto words = run.json["word_importance"][0].get<std::vector<double>>();
     EXPECT_EQ(std::max_element(words.begin(), words.end()) - words.begin(), focus - 1) << explainer;
@@ -324,8 +335,8 @@ TEST(AttentionInspect, AggregatesHeadsAndExportsBertViz) {
   EXPECT_EQ(run.json["head_labels"], nlohmann::json::array({"max"}));
   const auto& bertviz = run.json["bertviz"][0];
   EXPECT_EQ(bertviz["tokens"], run.json["tokens"][0]);
-  ASSERT_EQ(bertviz["attention"].size(), 2u);        // layers
-  ASSERT_EQ(bertviz["attention"][0].size(), 1u);     // batch
+  ASSERT_EQ(bertviz["attention"].size(), 2u);     // layers
+  ASSERT_EQ(bertviz["attention"][0].size(), 1u);  // batch
   EXPECT_EQ(bertviz["attention"][0][0], run.json["attentions"][0][0]);
 }
 
@@ -338,14 +349,14 @@ TEST(AttentionHeads, StatisticsFollowTheirDefinitions) {
   row.tokens[2] = ",";
   row.attention.assign(2 * 16, 0.0f);
   for (std::size_t q = 0; q < 4; ++q) {
-    row.attention[q * 4 + 0] = 1.0f;  // head 0: everything on [CLS]
+    row.attention[q * 4 + 0] = 1.0f;                                            // head 0: everything on [CLS]
     for (std::size_t k = 0; k < 4; ++k) row.attention[16 + q * 4 + k] = 0.25f;  // head 1: uniform
   }
   m.rows = {row};
   m.base = {{0.7, 0.3}};
   m.effect = {{-0.2, 0.2}, {0.05, -0.05}};
-  const MockRunResult run = RunExplainer("attention.heads", {}, {0},
-                                {LOUPE_ATTENTION_CAPABILITY, LOUPE_HEAD_MASK_CAPABILITY});
+  const MockRunResult run =
+      RunExplainer("attention.heads", {}, {0}, {LOUPE_ATTENTION_CAPABILITY, LOUPE_HEAD_MASK_CAPABILITY});
   ASSERT_TRUE(run.ok()) << run.error;
   const auto& s = run.json["statistics"];
   EXPECT_NEAR(s["entropy"][0][0].get<double>(), 0.0, 1e-12);
@@ -381,7 +392,8 @@ TEST(AttentionHidden, NormsCosinesAndProjections) {
   row.states = {{3, 4, 0, 1, 1, 0}, {1, 0, 0, 0, 2, 0, 1, 1, 0}};
   row.pooled = {1, 0, 0};
   m.rows = {row};
-  const MockRunResult run = RunExplainer("attention.hidden", {{"vectors", true}}, {0}, {LOUPE_HIDDEN_STATES_CAPABILITY});
+  const MockRunResult run =
+      RunExplainer("attention.hidden", {{"vectors", true}}, {0}, {LOUPE_HIDDEN_STATES_CAPABILITY});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_EQ(run.json["states"], nlohmann::json::array({"embeddings", "transformer_encoder 2"}));
   EXPECT_NEAR(run.json["norms"][0][0][0].get<double>(), 5.0, 1e-12);
@@ -391,16 +403,19 @@ TEST(AttentionHidden, NormsCosinesAndProjections) {
   EXPECT_NEAR(run.json["cosine_to_pooled"][0][1][2].get<double>(), std::sqrt(0.5), 1e-12);
   // Three points on a line project onto the first axis only, keeping their distances.
   const auto& pca = run.json["pca"][0][0];
-  const double d01 = std::hypot(pca[0][0].get<double>() - pca[1][0].get<double>(), pca[0][1].get<double>() - pca[1][1].get<double>());
+  const double d01 = std::hypot(pca[0][0].get<double>() - pca[1][0].get<double>(),
+                                pca[0][1].get<double>() - pca[1][1].get<double>());
   EXPECT_NEAR(d01, std::hypot(3 - 0, 4 - 1), 1e-9);
   EXPECT_NEAR(run.json["pca_explained_variance"][0][0][0].get<double>() +
-                  run.json["pca_explained_variance"][0][0][1].get<double>(), 1.0, 1e-9);
+                  run.json["pca_explained_variance"][0][0][1].get<double>(),
+              1.0, 1e-9);
   EXPECT_EQ(run.json["vectors"][0][1][2], nlohmann::json::array({1.0, 1.0, 0.0}));
 }
 
 TEST(AttentionRefusals, AModelWithoutAttentionIsOneSentenceNamingModelAndCapability) {
   MakeRows(1, 1, {4}, 1.0);
-  for (const char* explainer : {"attention.inspect", "attention.rollout", "attention.flow", "attention.heads"}) {
+  for (const char* explainer :
+       {"attention.inspect", "attention.rollout", "attention.flow", "attention.heads"}) {
     const MockRunResult run = RunExplainer(explainer, {}, {0}, {});
     ASSERT_FALSE(run.ok());
     EXPECT_EQ(run.status, LOUPE_ERROR_UNSUPPORTED);
@@ -422,7 +437,8 @@ TEST(AttentionRefusals, ANonTextDatasetIsOneSentence) {
   const MockRunResult run = host.Run(Explainer("attention.rollout"), options);
   ASSERT_FALSE(run.ok());
   EXPECT_EQ(run.error,
-            "attention.rollout explains models that read text, but none of the step's features (age) is a text column");
+            "attention.rollout explains models that read text, but none of the step's features (age) is a "
+            "text column");
 }
 
 TEST(AttentionRefusals, BadSelectionsNameTheParameter) {
@@ -459,7 +475,8 @@ TEST(AttentionConformance, EveryExplainerPasses) {
   m.pooled_width = 3;
   for (auto& row : m.rows) {
     row.states = {std::vector<float>(row.tokens.size() * 3)};
-    for (std::size_t i = 0; i < row.states[0].size(); ++i) row.states[0][i] = static_cast<float>(std::sin(1.0 + i));
+    for (std::size_t i = 0; i < row.states[0].size(); ++i)
+      row.states[0][i] = static_cast<float>(std::sin(1.0 + i));
     row.pooled = {1, 2, 3};
   }
   auto c = Case({LOUPE_HIDDEN_STATES_CAPABILITY});

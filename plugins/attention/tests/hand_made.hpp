@@ -18,9 +18,9 @@ struct HandMadeRow {
   std::vector<std::string> tokens;
   std::vector<std::int64_t> word_index;
   std::vector<std::string> words;
-  std::vector<float> attention;             // [L][H][T][T]
-  std::vector<float> pooling;               // [T] or empty
-  std::vector<std::vector<float>> states;   // [S][T * width]
+  std::vector<float> attention;            // [L][H][T][T]
+  std::vector<float> pooling;              // [T] or empty
+  std::vector<std::vector<float>> states;  // [S][T * width]
   std::vector<float> pooled;
 };
 
@@ -33,7 +33,8 @@ struct HandMade {
   std::vector<std::int64_t> widths;
   std::vector<std::string> state_names;
   std::int64_t pooled_width = 0;
-  // Head-masked model: output o of row r under mask m = base[r][o] + sum_{l,h} (1 - m[l][h]) * effect[l][h][o].
+  // Head-masked model: output o of row r under mask m = base[r][o] + sum_{l,h} (1 - m[l][h]) *
+  // effect[l][h][o].
   std::vector<std::vector<double>> base;
   std::vector<std::vector<double>> effect;  // [l * H + h][o]
   std::int64_t masked_calls = 0;
@@ -44,25 +45,25 @@ inline HandMade& Current() {
   return current;
 }
 
-inline LoupeStatus ComputeAttention(LoupeHost*, const std::int64_t* rows, std::int64_t n, LoupeAttentionSink sink,
-                                    void* ctx) {
+inline LoupeStatus ComputeAttention(LoupeHost*, const std::int64_t* rows, std::int64_t n,
+                                    LoupeAttentionSink sink, void* ctx) {
   const HandMade& m = Current();
   for (std::int64_t i = 0; i < n; ++i) {
     const HandMadeRow& r = m.rows[static_cast<std::size_t>(rows[i])];
     std::vector<const char*> tokens, words;
     for (const auto& t : r.tokens) tokens.push_back(t.c_str());
     for (const auto& w : r.words) words.push_back(w.c_str());
-    const LoupeStatus s = sink(ctx, i, rows[i], tokens.data(), r.word_index.data(), static_cast<std::int64_t>(tokens.size()),
-                               words.data(), static_cast<std::int64_t>(words.size()),
-                               r.attention.empty() ? nullptr : r.attention.data(),
-                               r.pooling.empty() ? nullptr : r.pooling.data());
+    const LoupeStatus s = sink(
+        ctx, i, rows[i], tokens.data(), r.word_index.data(), static_cast<std::int64_t>(tokens.size()),
+        words.data(), static_cast<std::int64_t>(words.size()),
+        r.attention.empty() ? nullptr : r.attention.data(), r.pooling.empty() ? nullptr : r.pooling.data());
     if (s != LOUPE_OK) return s;
   }
   return LOUPE_OK;
 }
 
-inline LoupeStatus ComputeHidden(LoupeHost*, const std::int64_t* rows, std::int64_t n, LoupeHiddenStatesSink sink,
-                                 void* ctx) {
+inline LoupeStatus ComputeHidden(LoupeHost*, const std::int64_t* rows, std::int64_t n,
+                                 LoupeHiddenStatesSink sink, void* ctx) {
   const HandMade& m = Current();
   for (std::int64_t i = 0; i < n; ++i) {
     const HandMadeRow& r = m.rows[static_cast<std::size_t>(rows[i])];
@@ -71,15 +72,17 @@ inline LoupeStatus ComputeHidden(LoupeHost*, const std::int64_t* rows, std::int6
     for (const auto& w : r.words) words.push_back(w.c_str());
     std::vector<const float*> states;
     for (const auto& s : r.states) states.push_back(s.data());
-    const LoupeStatus s = sink(ctx, i, rows[i], tokens.data(), r.word_index.data(), static_cast<std::int64_t>(tokens.size()),
-                               words.data(), static_cast<std::int64_t>(words.size()), states.data(), r.pooled.data());
+    const LoupeStatus s =
+        sink(ctx, i, rows[i], tokens.data(), r.word_index.data(), static_cast<std::int64_t>(tokens.size()),
+             words.data(), static_cast<std::int64_t>(words.size()), states.data(), r.pooled.data());
     if (s != LOUPE_OK) return s;
   }
   return LOUPE_OK;
 }
 
-inline LoupeStatus PredictMasked(LoupeHost*, const std::int64_t* rows, std::int64_t n_rows, const float* masks,
-                                 std::int64_t n_masks, LoupeOutputSpace, double* out, std::int64_t capacity) {
+inline LoupeStatus PredictMasked(LoupeHost*, const std::int64_t* rows, std::int64_t n_rows,
+                                 const float* masks, std::int64_t n_masks, LoupeOutputSpace, double* out,
+                                 std::int64_t capacity) {
   HandMade& m = Current();
   const std::int64_t lh = m.layers * m.heads;
   const auto n_out = static_cast<std::int64_t>(m.base[0].size());
@@ -88,7 +91,8 @@ inline LoupeStatus PredictMasked(LoupeHost*, const std::int64_t* rows, std::int6
     for (std::int64_t i = 0; i < n_rows; ++i) {
       for (std::int64_t o = 0; o < n_out; ++o) {
         double y = m.base[static_cast<std::size_t>(rows[i])][static_cast<std::size_t>(o)];
-        for (std::int64_t j = 0; j < lh; ++j) y += (1.0 - masks[k * lh + j]) * m.effect[static_cast<std::size_t>(j)][static_cast<std::size_t>(o)];
+        for (std::int64_t j = 0; j < lh; ++j)
+          y += (1.0 - masks[k * lh + j]) * m.effect[static_cast<std::size_t>(j)][static_cast<std::size_t>(o)];
         out[(k * n_rows + i) * n_out + o] = y;
       }
     }
@@ -148,7 +152,8 @@ inline loupe::testing::MockModel TextModel(const std::vector<std::string>& capab
   auto constant = [](const double*, std::int64_t n, double* out) {
     for (std::int64_t i = 0; i < 2 * n; ++i) out[i] = 0.5;
   };
-  loupe::testing::MockModel model = loupe::testing::MockModel::Classifier({"a", "b"}, constant, {"a", "b"}, constant);
+  loupe::testing::MockModel model =
+      loupe::testing::MockModel::Classifier({"a", "b"}, constant, {"a", "b"}, constant);
   model.name = "handmade";
   Caps().Build();
   for (const auto& c : capabilities) {
@@ -161,8 +166,8 @@ inline loupe::testing::MockModel TextModel(const std::vector<std::string>& capab
 }
 
 // Softmax rows with logits ~ normal(0, spread): spread 0 is uniform, large spreads are peaked.
-inline std::vector<float> RandomAttention(std::int64_t layers, std::int64_t heads, std::int64_t t, double spread,
-                                          std::uint32_t seed) {
+inline std::vector<float> RandomAttention(std::int64_t layers, std::int64_t heads, std::int64_t t,
+                                          double spread, std::uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<float> a(static_cast<std::size_t>(layers * heads * t * t));
@@ -173,7 +178,9 @@ inline std::vector<float> RandomAttention(std::int64_t layers, std::int64_t head
       v = std::exp(spread * normal(rng));
       sum += v;
     }
-    for (std::int64_t k = 0; k < t; ++k) a[static_cast<std::size_t>(row * t + k)] = static_cast<float>(logits[static_cast<std::size_t>(k)] / sum);
+    for (std::int64_t k = 0; k < t; ++k)
+      a[static_cast<std::size_t>(row * t + k)] =
+          static_cast<float>(logits[static_cast<std::size_t>(k)] / sum);
   }
   return a;
 }

@@ -18,7 +18,11 @@ bool IsLatin1Alnum(char32_t c) {
 char32_t Decode(const std::string& text, std::size_t i, std::size_t* size) {
   const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char lead = byte(i);
-  std::size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+  std::size_t length = lead < 0x80           ? 1
+                       : (lead >> 5) == 0x6  ? 2
+                       : (lead >> 4) == 0xE  ? 3
+                       : (lead >> 3) == 0x1E ? 4
+                                             : 0;
   if (length == 0 || i + length > text.size()) {
     *size = 1;
     return lead;
@@ -44,14 +48,14 @@ bool IsWordCodePoint(char32_t c) {
   if (InRange(c, 0x80, 0xBF)) return IsLatin1Alnum(c);
   if (c == 0xD7 || c == 0xF7) return false;  // × ÷
   const bool separator =
-      InRange(c, 0x2000, 0x206F) ||                              // General Punctuation (spaces, dashes, quotes)
-      InRange(c, 0x20A0, 0x20CF) ||                              // currency symbols
-      InRange(c, 0x2190, 0x22FF) ||                              // arrows, mathematical operators
-      InRange(c, 0x2500, 0x26FF) ||                              // box drawing, shapes, miscellaneous symbols
+      InRange(c, 0x2000, 0x206F) ||  // General Punctuation (spaces, dashes, quotes)
+      InRange(c, 0x20A0, 0x20CF) ||  // currency symbols
+      InRange(c, 0x2190, 0x22FF) ||  // arrows, mathematical operators
+      InRange(c, 0x2500, 0x26FF) ||  // box drawing, shapes, miscellaneous symbols
       InRange(c, 0x3000, 0x3004) || InRange(c, 0x3008, 0x3020) || c == 0x3030 ||  // CJK punctuation
       InRange(c, 0xFF01, 0xFF0F) || InRange(c, 0xFF1A, 0xFF20) ||  // full-width ASCII punctuation
       InRange(c, 0xFF3B, 0xFF40) || InRange(c, 0xFF5B, 0xFF65) ||
-      InRange(c, 0x1F300, 0x1FAFF);                              // emoji and pictographs
+      InRange(c, 0x1F300, 0x1FAFF);  // emoji and pictographs
   return !separator;
 }
 

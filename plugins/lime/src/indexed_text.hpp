@@ -29,7 +29,9 @@ class IndexedText {
   bool bow() const { return bow_; }
   // d: distinct words (bow) or word occurrences (positions), in order of first appearance.
   std::int64_t num_features() const { return static_cast<std::int64_t>(features_.size()); }
-  const std::string& word(std::int64_t feature) const { return features_[static_cast<std::size_t>(feature)].word; }
+  const std::string& word(std::int64_t feature) const {
+    return features_[static_cast<std::size_t>(feature)].word;
+  }
   // Indices of the feature's occurrences among the text's words (0 = the first word).
   const std::vector<std::int64_t>& word_positions(std::int64_t feature) const {
     return features_[static_cast<std::size_t>(feature)].word_positions;

@@ -14,12 +14,14 @@ using loupe::sdk::InvalidArgument;
 
 constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
 
-std::int64_t LabelIndex(const nlohmann::json& item, const std::vector<std::string>& names, const std::string& known) {
+std::int64_t LabelIndex(const nlohmann::json& item, const std::vector<std::string>& names,
+                        const std::string& known) {
   if (item.is_number_integer()) {
     const auto index = item.get<std::int64_t>();
     if (index < 0 || index >= static_cast<std::int64_t>(names.size())) {
-      throw InvalidArgument("parameter 'labels' holds output index " + std::to_string(index) + " but the model has " +
-                            std::to_string(names.size()) + " outputs (" + known + ")");
+      throw InvalidArgument("parameter 'labels' holds output index " + std::to_string(index) +
+                            " but the model has " + std::to_string(names.size()) + " outputs (" + known +
+                            ")");
     }
     return index;
   }
@@ -31,19 +33,22 @@ std::int64_t LabelIndex(const nlohmann::json& item, const std::vector<std::strin
     }
     return it - names.begin();
   }
-  throw InvalidArgument("parameter 'labels' must list output names or indices, found " + loupe::sdk::DescribeJson(item));
+  throw InvalidArgument("parameter 'labels' must list output names or indices, found " +
+                        loupe::sdk::DescribeJson(item));
 }
 
 std::vector<std::int64_t> FixedLabels(const nlohmann::json& labels, const std::vector<std::string>& names) {
   nlohmann::json given = labels.is_array() ? labels : nlohmann::json::array({labels});
-  if (given.empty()) throw InvalidArgument("parameter 'labels' must name at least one model output, found an empty list");
+  if (given.empty())
+    throw InvalidArgument("parameter 'labels' must name at least one model output, found an empty list");
   std::string known;
   for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
   std::vector<std::int64_t> fixed;
   for (const auto& item : given) {
     const std::int64_t index = LabelIndex(item, names, known);
     if (std::find(fixed.begin(), fixed.end(), index) != fixed.end()) {
-      throw InvalidArgument("parameter 'labels' names output '" + names[static_cast<std::size_t>(index)] + "' twice");
+      throw InvalidArgument("parameter 'labels' names output '" + names[static_cast<std::size_t>(index)] +
+                            "' twice");
     }
     fixed.push_back(index);
   }
@@ -58,13 +63,14 @@ LabelRequest ResolveLabels(const loupe::sdk::Host& host, const std::vector<std::
   LabelRequest request;
   if (params.Has("top_labels")) {
     if (params.Has("labels")) {
-      throw InvalidArgument("parameters 'labels' and 'top_labels' are both set; set one of them (top_labels picks each "
-                            "row's labels by prediction)");
+      throw InvalidArgument(
+          "parameters 'labels' and 'top_labels' are both set; set one of them (top_labels picks each "
+          "row's labels by prediction)");
     }
     request.top = params.Get<std::int64_t>("top_labels");
     if (request.top < 1 || request.top > n_outputs) {
-      throw InvalidArgument("parameter 'top_labels' must be between 1 and the model's " + std::to_string(n_outputs) +
-                            " outputs, found " + std::to_string(request.top));
+      throw InvalidArgument("parameter 'top_labels' must be between 1 and the model's " +
+                            std::to_string(n_outputs) + " outputs, found " + std::to_string(request.top));
     }
     return request;
   }
@@ -88,7 +94,8 @@ std::vector<std::int64_t> TopLabels(const double* prediction, std::int64_t n_out
   return order;
 }
 
-std::vector<std::int64_t> RowLabels(const LabelRequest& request, const double* prediction, std::int64_t n_outputs) {
+std::vector<std::int64_t> RowLabels(const LabelRequest& request, const double* prediction,
+                                    std::int64_t n_outputs) {
   return request.top > 0 ? TopLabels(prediction, n_outputs, request.top) : request.fixed;
 }
 
@@ -116,7 +123,8 @@ void WriteLabelFields(const loupe::sdk::ResultBuilder& result, const LabelReques
   const std::size_t f = attribution->F();
   std::vector<double> intercept, score, local_pred, prediction;
   attribution->output_names.clear();
-  for (const std::int64_t output : outputs) attribution->output_names.push_back(names[static_cast<std::size_t>(output)]);
+  for (const std::int64_t output : outputs)
+    attribution->output_names.push_back(names[static_cast<std::size_t>(output)]);
   for (const RowFits& row : rows) {
     for (const std::int64_t output : outputs) {
       const LabelFit* fit = FindFit(row, output);
@@ -131,7 +139,8 @@ void WriteLabelFields(const loupe::sdk::ResultBuilder& result, const LabelReques
   }
   attribution->base_values = intercept;
   attribution->Write(result);
-  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(outputs.size())};
+  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(rows.size()),
+                                           static_cast<std::int64_t>(outputs.size())};
   result.SetTensor("intercept", shape, intercept.data());
   result.SetTensor("score", shape, score.data());
   result.SetTensor("local_pred", shape, local_pred.data());
@@ -161,8 +170,10 @@ Selection ReadSelection(const loupe::sdk::Host& host) {
   if (selection == "highest_weights") return Selection::kHighestWeights;
   if (selection == "lasso_path") return Selection::kLassoPath;
   if (selection == "none") return Selection::kNone;
-  throw InvalidArgument("parameter 'feature_selection' must be auto, forward_selection, highest_weights, lasso_path or none, found \"" +
-                        selection + "\"");
+  throw InvalidArgument(
+      "parameter 'feature_selection' must be auto, forward_selection, highest_weights, lasso_path or none, "
+      "found \"" +
+      selection + "\"");
 }
 
 }  // namespace loupe::lime

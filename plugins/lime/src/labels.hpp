@@ -32,7 +32,8 @@ LabelRequest ResolveLabels(const loupe::sdk::Host& host, const std::vector<std::
 std::vector<std::int64_t> TopLabels(const double* prediction, std::int64_t n_outputs, std::int64_t k);
 
 // The outputs one row explains, given the model's prediction at the instance.
-std::vector<std::int64_t> RowLabels(const LabelRequest& request, const double* prediction, std::int64_t n_outputs);
+std::vector<std::int64_t> RowLabels(const LabelRequest& request, const double* prediction,
+                                    std::int64_t n_outputs);
 
 // What one explained row yields.
 struct RowFits {

@@ -19,7 +19,8 @@ LocalDesign SummarizeDesign(const double* x, std::int64_t n, std::int64_t k, con
   for (double& mean : design.x_mean) mean /= design.weight_sum;
   std::vector<double> centered(static_cast<std::size_t>(k));
   for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t j = 0; j < k; ++j) centered[static_cast<std::size_t>(j)] = x[i * k + j] - design.x_mean[static_cast<std::size_t>(j)];
+    for (std::int64_t j = 0; j < k; ++j)
+      centered[static_cast<std::size_t>(j)] = x[i * k + j] - design.x_mean[static_cast<std::size_t>(j)];
     for (std::int64_t a = 0; a < k; ++a) {
       const double wa = w[i] * centered[static_cast<std::size_t>(a)];
       if (wa == 0.0) continue;
@@ -28,7 +29,8 @@ LocalDesign SummarizeDesign(const double* x, std::int64_t n, std::int64_t k, con
     }
   }
   for (std::int64_t a = 0; a < k; ++a) {
-    for (std::int64_t b = 0; b < a; ++b) design.gram[static_cast<std::size_t>(a * k + b)] = design.gram[static_cast<std::size_t>(b * k + a)];
+    for (std::int64_t b = 0; b < a; ++b)
+      design.gram[static_cast<std::size_t>(a * k + b)] = design.gram[static_cast<std::size_t>(b * k + a)];
   }
   return design;
 }
@@ -43,12 +45,15 @@ LocalTarget SummarizeTarget(const LocalDesign& design, const double* x, std::int
   for (std::int64_t i = 0; i < n; ++i) {
     const double wy = w[i] * (y[i] - target.y_mean);
     target.yty += wy * (y[i] - target.y_mean);
-    for (std::int64_t j = 0; j < k; ++j) target.xty[static_cast<std::size_t>(j)] += wy * (x[i * k + j] - design.x_mean[static_cast<std::size_t>(j)]);
+    for (std::int64_t j = 0; j < k; ++j)
+      target.xty[static_cast<std::size_t>(j)] +=
+          wy * (x[i * k + j] - design.x_mean[static_cast<std::size_t>(j)]);
   }
   return target;
 }
 
-std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<double>& b, std::int64_t k, double alpha) {
+std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<double>& b, std::int64_t k,
+                                   double alpha) {
   const auto at = [k](std::int64_t r, std::int64_t c) { return static_cast<std::size_t>(r * k + c); };
   for (std::int64_t i = 0; i < k; ++i) a[at(i, i)] += alpha;
   std::vector<double> v(static_cast<std::size_t>(k * k), 0.0);
@@ -101,8 +106,8 @@ std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<doub
   return x;
 }
 
-RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target, const std::vector<std::int64_t>& features,
-                    double alpha) {
+RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target,
+                    const std::vector<std::int64_t>& features, double alpha) {
   const auto s = static_cast<std::int64_t>(features.size());
   std::vector<double> a(static_cast<std::size_t>(s * s));
   std::vector<double> b(static_cast<std::size_t>(s));
@@ -110,7 +115,8 @@ RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target, const 
     const std::int64_t fi = features[static_cast<std::size_t>(i)];
     b[static_cast<std::size_t>(i)] = target.xty[static_cast<std::size_t>(fi)];
     for (std::int64_t j = 0; j < s; ++j) {
-      a[static_cast<std::size_t>(i * s + j)] = design.gram[static_cast<std::size_t>(fi * design.k + features[static_cast<std::size_t>(j)])];
+      a[static_cast<std::size_t>(i * s + j)] =
+          design.gram[static_cast<std::size_t>(fi * design.k + features[static_cast<std::size_t>(j)])];
     }
   }
   RidgeModel model;
@@ -118,7 +124,8 @@ RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target, const 
   model.coef = SolveSymmetric(std::move(a), b, s, alpha);
   model.intercept = target.y_mean;
   for (std::int64_t i = 0; i < s; ++i) {
-    model.intercept -= model.coef[static_cast<std::size_t>(i)] * design.x_mean[static_cast<std::size_t>(features[static_cast<std::size_t>(i)])];
+    model.intercept -= model.coef[static_cast<std::size_t>(i)] *
+                       design.x_mean[static_cast<std::size_t>(features[static_cast<std::size_t>(i)])];
   }
   return model;
 }
@@ -131,7 +138,8 @@ double StatisticsScore(const LocalDesign& design, const LocalTarget& target, con
     const std::int64_t fi = model.features[i];
     ssr -= 2.0 * model.coef[i] * target.xty[static_cast<std::size_t>(fi)];
     for (std::size_t j = 0; j < s; ++j) {
-      ssr += model.coef[i] * model.coef[j] * design.gram[static_cast<std::size_t>(fi * design.k + model.features[j])];
+      ssr += model.coef[i] * model.coef[j] *
+             design.gram[static_cast<std::size_t>(fi * design.k + model.features[j])];
     }
   }
   if (target.yty == 0.0) return ssr <= 0.0 ? 1.0 : 0.0;
@@ -178,14 +186,16 @@ std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const Loca
   for (int iteration = 0; iteration < 500; ++iteration) {
     for (std::int64_t j = 0; j < k; ++j) {
       double value = target.xty[static_cast<std::size_t>(j)];
-      for (const std::int64_t l : active) value -= g[static_cast<std::size_t>(j * k + l)] * beta[static_cast<std::size_t>(l)];
+      for (const std::int64_t l : active)
+        value -= g[static_cast<std::size_t>(j * k + l)] * beta[static_cast<std::size_t>(l)];
       corr[static_cast<std::size_t>(j)] = value;
     }
     if (!dropped) {
       if (entering < 0) {  // first step: the column most correlated with the residual
         double best = tiny;
         for (std::int64_t j = 0; j < k; ++j) {
-          if (!in_active[static_cast<std::size_t>(j)] && std::fabs(corr[static_cast<std::size_t>(j)]) > best) {
+          if (!in_active[static_cast<std::size_t>(j)] &&
+              std::fabs(corr[static_cast<std::size_t>(j)]) > best) {
             best = std::fabs(corr[static_cast<std::size_t>(j)]);
             entering = j;
           }
@@ -203,25 +213,30 @@ std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const Loca
     const auto s = static_cast<std::int64_t>(active.size());
     std::vector<double> g_aa(static_cast<std::size_t>(s * s)), signs(static_cast<std::size_t>(s));
     for (std::int64_t a = 0; a < s; ++a) {
-      signs[static_cast<std::size_t>(a)] = corr[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])] >= 0 ? 1.0 : -1.0;
+      signs[static_cast<std::size_t>(a)] =
+          corr[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])] >= 0 ? 1.0 : -1.0;
       for (std::int64_t b = 0; b < s; ++b) {
-        g_aa[static_cast<std::size_t>(a * s + b)] = g[static_cast<std::size_t>(active[static_cast<std::size_t>(a)] * k + active[static_cast<std::size_t>(b)])];
+        g_aa[static_cast<std::size_t>(a * s + b)] = g[static_cast<std::size_t>(
+            active[static_cast<std::size_t>(a)] * k + active[static_cast<std::size_t>(b)])];
       }
     }
     const std::vector<double> w = SolveSymmetric(g_aa, signs, s, 0.0);
     double norm = 0;
-    for (std::int64_t a = 0; a < s; ++a) norm += signs[static_cast<std::size_t>(a)] * w[static_cast<std::size_t>(a)];
+    for (std::int64_t a = 0; a < s; ++a)
+      norm += signs[static_cast<std::size_t>(a)] * w[static_cast<std::size_t>(a)];
     if (!(norm > 0)) break;
     const double aa = 1.0 / std::sqrt(norm);
     std::vector<double> direction(static_cast<std::size_t>(s));
-    for (std::int64_t a = 0; a < s; ++a) direction[static_cast<std::size_t>(a)] = aa * w[static_cast<std::size_t>(a)];
+    for (std::int64_t a = 0; a < s; ++a)
+      direction[static_cast<std::size_t>(a)] = aa * w[static_cast<std::size_t>(a)];
     // Step to the least-squares fit of the active set unless a column joins or a coefficient hits zero first.
     double gamma = c / aa;
     for (std::int64_t j = 0; j < k; ++j) {
       if (in_active[static_cast<std::size_t>(j)]) continue;
       double a_j = 0;
       for (std::int64_t a = 0; a < s; ++a) {
-        a_j += g[static_cast<std::size_t>(j * k + active[static_cast<std::size_t>(a)])] * direction[static_cast<std::size_t>(a)];
+        a_j += g[static_cast<std::size_t>(j * k + active[static_cast<std::size_t>(a)])] *
+               direction[static_cast<std::size_t>(a)];
       }
       const double cj = corr[static_cast<std::size_t>(j)];
       for (const double candidate : {(c - cj) / (aa - a_j), (c + cj) / (aa + a_j)}) {
@@ -242,7 +257,8 @@ std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const Loca
       }
     }
     for (std::int64_t a = 0; a < s; ++a) {
-      beta[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])] += gamma * direction[static_cast<std::size_t>(a)];
+      beta[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])] +=
+          gamma * direction[static_cast<std::size_t>(a)];
     }
     if (drop >= 0) {
       const std::int64_t column = active[static_cast<std::size_t>(drop)];
@@ -258,11 +274,13 @@ std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const Loca
   return path;
 }
 
-std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalTarget& target, const double* first_row,
-                                         Selection selection, std::int64_t num_features) {
+std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalTarget& target,
+                                         const double* first_row, Selection selection,
+                                         std::int64_t num_features) {
   const std::int64_t k = design.k;
   num_features = std::min(num_features, k);
-  if (selection == Selection::kAuto) selection = num_features <= 6 ? Selection::kForward : Selection::kHighestWeights;
+  if (selection == Selection::kAuto)
+    selection = num_features <= 6 ? Selection::kForward : Selection::kHighestWeights;
   std::vector<std::int64_t> all(static_cast<std::size_t>(k));
   std::iota(all.begin(), all.end(), 0);
   switch (selection) {
@@ -306,7 +324,8 @@ std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalT
       const RidgeModel full = FitRidge(design, target, all, 0.01);
       std::vector<double> weighted(static_cast<std::size_t>(k));
       for (std::int64_t j = 0; j < k; ++j) {
-        weighted[static_cast<std::size_t>(j)] = std::fabs(full.coef[static_cast<std::size_t>(j)] * first_row[j]);
+        weighted[static_cast<std::size_t>(j)] =
+            std::fabs(full.coef[static_cast<std::size_t>(j)] * first_row[j]);
       }
       std::stable_sort(all.begin(), all.end(), [&](std::int64_t a, std::int64_t b) {
         return weighted[static_cast<std::size_t>(a)] > weighted[static_cast<std::size_t>(b)];
@@ -318,8 +337,8 @@ std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalT
   return all;
 }
 
-LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, const double* y, const double* w,
-                  Selection selection, std::int64_t num_features) {
+LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, const double* y,
+                  const double* w, Selection selection, std::int64_t num_features) {
   const std::int64_t k = design.k;
   const LocalTarget target = SummarizeTarget(design, x, n, y, w);
   const std::vector<std::int64_t> used = SelectFeatures(design, target, x, selection, num_features);

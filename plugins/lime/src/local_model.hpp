@@ -38,8 +38,8 @@ struct RidgeModel {
 
 // Weighted ridge with intercept on `features`. alpha = 0 gives the minimum-norm least-squares solution
 // (a singular system, e.g. a constant column, is handled like an SVD solver would).
-RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target, const std::vector<std::int64_t>& features,
-                    double alpha);
+RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target,
+                    const std::vector<std::int64_t>& features, double alpha);
 
 // Weighted R^2 of `model` computed from the statistics (used to rank candidate subsets).
 double StatisticsScore(const LocalDesign& design, const LocalTarget& target, const RidgeModel& model);
@@ -64,8 +64,9 @@ enum class Selection { kAuto, kForward, kHighestWeights, kLassoPath, kNone };
 //    path with at most num_features non-zero coefficients gives the columns (ascending);
 //  - auto: forward_selection when num_features <= 6, highest_weights otherwise.
 // `first_row` is row 0 of the design matrix (the explained instance).
-std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalTarget& target, const double* first_row,
-                                         Selection selection, std::int64_t num_features);
+std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalTarget& target,
+                                         const double* first_row, Selection selection,
+                                         std::int64_t num_features);
 
 // One label of lime_base.LimeBase.explain_instance_with_data: feature selection, then the weighted
 // Ridge(alpha=1) with an intercept on the selected columns, its weighted R^2 on the samples and its
@@ -73,15 +74,16 @@ std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalT
 struct LabelFit {
   std::int64_t output = 0;      // the model output explained (set by the caller)
   std::vector<double> weights;  // [k] ridge weights, 0 for the columns not selected
-  std::vector<std::pair<std::int64_t, double>> ranked;  // (column, weight) of the selected columns, |weight| desc
+  std::vector<std::pair<std::int64_t, double>>
+      ranked;  // (column, weight) of the selected columns, |weight| desc
   double intercept = 0;
   double score = 0;
   double local_pred = 0;
 };
 
 // Fits one label y [n] on the design matrix x [n][k] with kernel weights w [n].
-LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, const double* y, const double* w,
-                  Selection selection, std::int64_t num_features);
+LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, const double* y,
+                  const double* w, Selection selection, std::int64_t num_features);
 
 // The LARS-lasso regularization path (Efron et al. 2004, with the lasso modification: a coefficient that
 // reaches zero leaves the active set) of the weighted centered data, computed from its Gram matrix and
@@ -92,6 +94,7 @@ std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const Loca
 // Solves (a + alpha I) x = b for a symmetric positive semi-definite k x k matrix through its eigen
 // decomposition (cyclic Jacobi), dropping eigenvalues below a relative tolerance: the minimum-norm
 // solution when the matrix is singular.
-std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<double>& b, std::int64_t k, double alpha);
+std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<double>& b, std::int64_t k,
+                                   double alpha);
 
 }  // namespace loupe::lime

@@ -40,14 +40,16 @@ Config Configure(const Host& host) {
   Config config;
   config.data = host.Dataset();
   const std::int64_t m = config.data.n_features();
-  if (m == 0) throw loupe::sdk::Unsupported("lime.tabular needs at least one feature, found none in the step's data");
+  if (m == 0)
+    throw loupe::sdk::Unsupported("lime.tabular needs at least one feature, found none in the step's data");
   config.output = loupe::sdk::SelectOutput(host);
   config.labels = ResolveLabels(host, config.output.names);
 
   config.num_samples = params.GetOr<std::int64_t>("num_samples", 5000);
   if (config.num_samples < 2) {
-    throw InvalidArgument("parameter 'num_samples' must be at least 2 (the instance and one perturbation), found " +
-                          std::to_string(config.num_samples));
+    throw InvalidArgument(
+        "parameter 'num_samples' must be at least 2 (the instance and one perturbation), found " +
+        std::to_string(config.num_samples));
   }
   if (params.Has("num_features")) {
     config.num_features = params.Get<std::int64_t>("num_features");
@@ -76,11 +78,14 @@ Config Configure(const Host& host) {
   } else if (discretizer == "entropy") {
     config.discretizer = Discretizer::kEntropy;
     if (config.discretize && config.data.target.empty()) {
-      throw InvalidArgument("parameter 'discretizer' is \"entropy\", which needs the training labels, but the data has no "
-                            "target column (set data.target)");
+      throw InvalidArgument(
+          "parameter 'discretizer' is \"entropy\", which needs the training labels, but the data has no "
+          "target column (set data.target)");
     }
   } else {
-    throw InvalidArgument("parameter 'discretizer' must be \"quartile\", \"decile\" or \"entropy\", found \"" + discretizer + "\"");
+    throw InvalidArgument(
+        "parameter 'discretizer' must be \"quartile\", \"decile\" or \"entropy\", found \"" + discretizer +
+        "\"");
   }
   config.sample_around_instance = params.GetOr<bool>("sample_around_instance", false);
   config.selection = ReadSelection(host);
@@ -97,7 +102,8 @@ std::vector<std::int64_t> ResolveTraining(const Host& host, std::int64_t n_rows)
   std::vector<std::int64_t> rows = host.ResolveRows(selection, kBackgroundStream, "background");
   if (rows.empty()) {
     throw InvalidArgument("parameter 'background' must select at least one training row, found " +
-                          loupe::sdk::DescribeJson(selection) + " on data of " + std::to_string(n_rows) + " rows");
+                          loupe::sdk::DescribeJson(selection) + " on data of " + std::to_string(n_rows) +
+                          " rows");
   }
   return rows;
 }
@@ -113,8 +119,8 @@ void CheckRows(const Matrix& x, const std::vector<std::int64_t>& rows, const lou
   }
 }
 
-RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& stats, const double* x, std::int64_t row,
-                   std::int64_t n_outputs) {
+RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& stats, const double* x,
+                   std::int64_t row, std::int64_t n_outputs) {
   const std::int64_t n = config.num_samples;
   const auto m = static_cast<std::int64_t>(stats.features.size());
   std::vector<double> local(static_cast<std::size_t>(n * m));
@@ -141,8 +147,10 @@ RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& 
   fits.prediction.assign(out.begin(), out.begin() + n_outputs);
   std::vector<double> y(static_cast<std::size_t>(n));
   for (const std::int64_t output : RowLabels(config.labels, fits.prediction.data(), n_outputs)) {
-    for (std::int64_t i = 0; i < n; ++i) y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];
-    LabelFit fit = FitLabel(design, local.data(), n, y.data(), weights.data(), config.selection, config.num_features);
+    for (std::int64_t i = 0; i < n; ++i)
+      y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];
+    LabelFit fit =
+        FitLabel(design, local.data(), n, y.data(), weights.data(), config.selection, config.num_features);
     fit.output = output;
     fits.labels.push_back(std::move(fit));
   }
@@ -185,8 +193,10 @@ void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
   const std::vector<std::int64_t> training = ResolveTraining(host, config.data.n_rows);
   CheckRows(x, rows, config.data);
   std::vector<double> targets;
-  if (config.discretize && config.discretizer == Discretizer::kEntropy) targets = host.Column(config.data.target).values;
-  const TrainingStats stats = ComputeStats(x, training, config.data, config.discretize, config.discretizer, &targets);
+  if (config.discretize && config.discretizer == Discretizer::kEntropy)
+    targets = host.Column(config.data.target).values;
+  const TrainingStats stats =
+      ComputeStats(x, training, config.data, config.discretize, config.discretizer, &targets);
   const std::int64_t n_outputs = host.OutputCount(config.output.space);
   const auto r = static_cast<std::int64_t>(rows.size());
   const auto m = x.cols();
@@ -214,7 +224,8 @@ void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
       data.push_back(loupe::sdk::FormatValue(config.data.features[static_cast<std::size_t>(j)], instance[j]));
     }
     attribution.data.push_back(std::move(data));
-    conditions.push_back(Conditions(config, stats, explained[static_cast<std::size_t>(i)], outputs, instance));
+    conditions.push_back(
+        Conditions(config, stats, explained[static_cast<std::size_t>(i)], outputs, instance));
   }
   WriteLabelFields(result, config.labels, config.output.names, outputs, explained, &attribution);
   result.SetJson("conditions", conditions);
@@ -228,37 +239,52 @@ void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
 loupe::sdk::ExplainerDef TabularExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<TabularExplainer>("lime.tabular")
-      .Summary("LIME: a weighted ridge fitted to the model on perturbations around each row, with lime's defaults.")
+      .Summary(
+          "LIME: a weighted ridge fitted to the model on perturbations around each row, with lime's "
+          "defaults.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
-          Param::Int("num_samples").Default(5000).Doc(
-              "Neighbourhood size per explained row, the row itself included (at least 2)."),
-          Param::Int("num_features").Doc(
-              "Features kept in the local model; unset: 10, or every feature when the data has fewer."),
-          Param::Float("kernel_width").Doc(
-              "Width w of the kernel sqrt(exp(-d^2/w^2)) on the distance d to the row; unset: 0.75*sqrt(M)."),
-          Param::Bool("discretize_continuous").Default(true).Doc(
-              "Discretize numeric features into bins and explain with \"same bin as the row\" indicators."),
-          Param::Enum("discretizer", {"quartile", "decile", "entropy"}).Default("quartile").Doc(
-              "Bins of the numeric features: training quartiles, deciles, or the splits of a depth-3 entropy tree "
-              "on the target (needs data.target)."),
-          Param::Bool("sample_around_instance").Default(false).Doc(
-              "Without discretization, draw numeric features around the row instead of around the training mean."),
-          Param::Enum("feature_selection", {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
+          Param::Int("num_samples")
+              .Default(5000)
+              .Doc("Neighbourhood size per explained row, the row itself included (at least 2)."),
+          Param::Int("num_features")
+              .Doc("Features kept in the local model; unset: 10, or every feature when the data has fewer."),
+          Param::Float("kernel_width")
+              .Doc("Width w of the kernel sqrt(exp(-d^2/w^2)) on the distance d to the row; unset: "
+                   "0.75*sqrt(M)."),
+          Param::Bool("discretize_continuous")
+              .Default(true)
+              .Doc("Discretize numeric features into bins and explain with \"same bin as the row\" "
+                   "indicators."),
+          Param::Enum("discretizer", {"quartile", "decile", "entropy"})
+              .Default("quartile")
+              .Doc("Bins of the numeric features: training quartiles, deciles, or the splits of a depth-3 "
+                   "entropy tree "
+                   "on the target (needs data.target)."),
+          Param::Bool("sample_around_instance")
+              .Default(false)
+              .Doc("Without discretization, draw numeric features around the row instead of around the "
+                   "training mean."),
+          Param::Enum("feature_selection",
+                      {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
               .Default("auto")
               .Doc("How the num_features features are chosen; auto: forward_selection up to 6 features, else "
                    "highest_weights."),
           Param::Json("labels").Doc(
               "Outputs to explain, as a list of output names or indices; unset: every output."),
-          Param::Int("top_labels").Doc(
-              "Explain each row's K outputs with the highest prediction instead of fixed labels (lime's top_labels)."),
-          Param::Enum("distance_metric", {"euclidean"}).Default("euclidean").Doc(
-              "Distance between the scaled neighbourhood rows and the row."),
-          Param::Rows("background").Doc(
-              "Training rows for the statistics (means, stds, bins, category frequencies); unset: every row."),
+          Param::Int("top_labels")
+              .Doc("Explain each row's K outputs with the highest prediction instead of fixed labels (lime's "
+                   "top_labels)."),
+          Param::Enum("distance_metric", {"euclidean"})
+              .Default("euclidean")
+              .Doc("Distance between the scaled neighbourhood rows and the row."),
+          Param::Rows("background")
+              .Doc("Training rows for the statistics (means, stds, bins, category frequencies); unset: every "
+                   "row."),
           Param::Enum("output", {"probability", "raw"})
-              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default."),
+              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's "
+                   "default."),
       });
 }
 

@@ -55,8 +55,8 @@ double WeightedEntropy(const std::vector<double>& counts, double total) {
 }
 
 // One node of the depth-first entropy tree over sorted (float32 value, class) pairs [begin, end).
-void SplitNode(const std::vector<std::pair<float, std::size_t>>& items, std::size_t begin, std::size_t end, int depth,
-               std::size_t classes, std::vector<double>* thresholds) {
+void SplitNode(const std::vector<std::pair<float, std::size_t>>& items, std::size_t begin, std::size_t end,
+               int depth, std::size_t classes, std::vector<double>* thresholds) {
   constexpr int kMaxDepth = 3;
   constexpr double kFeatureThreshold = 1e-7;
   constexpr double kEpsilon = 2.220446049250313e-16;
@@ -65,7 +65,9 @@ void SplitNode(const std::vector<std::pair<float, std::size_t>>& items, std::siz
   std::vector<double> total(classes, 0.0);
   for (std::size_t i = begin; i < end; ++i) total[items[i].second] += 1.0;
   if (WeightedEntropy(total, static_cast<double>(n)) <= kEpsilon) return;  // pure
-  if (static_cast<double>(items[end - 1].first) <= static_cast<double>(items[begin].first) + kFeatureThreshold) return;
+  if (static_cast<double>(items[end - 1].first) <=
+      static_cast<double>(items[begin].first) + kFeatureThreshold)
+    return;
   std::vector<double> left(classes, 0.0);
   double best = -INFINITY;
   std::size_t best_pos = end;
@@ -73,7 +75,9 @@ void SplitNode(const std::vector<std::pair<float, std::size_t>>& items, std::siz
   std::size_t p = begin;
   std::size_t counted = begin;  // items [begin, counted) are in `left`
   while (p < end) {
-    while (p + 1 < end && static_cast<double>(items[p + 1].first) <= static_cast<double>(items[p].first) + kFeatureThreshold) ++p;
+    while (p + 1 < end &&
+           static_cast<double>(items[p + 1].first) <= static_cast<double>(items[p].first) + kFeatureThreshold)
+      ++p;
     ++p;
     if (p >= end) break;
     for (; counted < p; ++counted) left[items[counted].second] += 1.0;
@@ -95,7 +99,8 @@ void SplitNode(const std::vector<std::pair<float, std::size_t>>& items, std::siz
   SplitNode(items, best_pos, end, depth + 1, classes, thresholds);
 }
 
-void Discretize(const std::string& name, std::vector<double> column, std::vector<double> edges, FeatureStats* stats) {
+void Discretize(const std::string& name, std::vector<double> column, std::vector<double> edges,
+                FeatureStats* stats) {
   std::sort(column.begin(), column.end());
   std::sort(edges.begin(), edges.end());
   stats->edges = std::move(edges);
@@ -199,8 +204,10 @@ std::vector<double> EntropyEdges(std::vector<std::pair<double, double>> value_la
   std::size_t next = 0;
   for (auto& entry : classes) entry.second = next++;
   std::vector<std::pair<float, std::size_t>> items;
-  for (const auto& [value, label] : value_label) items.emplace_back(static_cast<float>(value), classes[label]);
-  std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [value, label] : value_label)
+    items.emplace_back(static_cast<float>(value), classes[label]);
+  std::stable_sort(items.begin(), items.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<double> thresholds;
   SplitNode(items, 0, items.size(), 0, classes.size(), &thresholds);
   if (thresholds.empty()) {
@@ -247,8 +254,8 @@ TrainingStats ComputeStats(const loupe::sdk::Matrix& x, const std::vector<std::i
           if (!std::isnan(value) && !std::isnan(label)) value_label.emplace_back(value, label);
         }
         if (value_label.empty()) {
-          throw loupe::sdk::InvalidArgument("discretizer \"entropy\" needs training rows where feature '" + info.name +
-                                            "' and the target are both present, found none");
+          throw loupe::sdk::InvalidArgument("discretizer \"entropy\" needs training rows where feature '" +
+                                            info.name + "' and the target are both present, found none");
         }
         edges = EntropyEdges(std::move(value_label));
       } else {
@@ -270,7 +277,8 @@ TrainingStats ComputeStats(const loupe::sdk::Matrix& x, const std::vector<std::i
   return stats;
 }
 
-std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo& data, std::int64_t j, const double* x) {
+std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo& data, std::int64_t j,
+                      const double* x) {
   const FeatureStats& feature = stats.features[static_cast<std::size_t>(j)];
   const loupe::sdk::FeatureInfo& info = data.features[static_cast<std::size_t>(j)];
   switch (feature.kind) {
@@ -284,8 +292,8 @@ std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo&
   return info.name;
 }
 
-void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n, bool sample_around_instance,
-                         loupe::sdk::Rng& rng, double* local, double* inverse) {
+void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n,
+                         bool sample_around_instance, loupe::sdk::Rng& rng, double* local, double* inverse) {
   const auto m = static_cast<std::int64_t>(stats.features.size());
   NormalSource normal(rng);
   for (std::int64_t j = 0; j < m; ++j) {
@@ -310,7 +318,8 @@ void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64
       local[i * m + j] = category == instance ? 1.0 : 0.0;
       if (discretized) {
         const auto b = static_cast<std::size_t>(category);
-        inverse[i * m + j] = TruncatedNormal(feature.bin_mean[b], feature.bin_std[b], feature.bin_min[b], feature.bin_max[b], normal);
+        inverse[i * m + j] = TruncatedNormal(feature.bin_mean[b], feature.bin_std[b], feature.bin_min[b],
+                                             feature.bin_max[b], normal);
       } else {
         inverse[i * m + j] = category;
       }

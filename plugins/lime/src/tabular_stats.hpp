@@ -4,9 +4,10 @@
 // Per feature, from the training rows (missing values skipped):
 //  - categorical: the level codes seen and their counts;
 //  - numeric, discretize_continuous: the bin edges (numpy percentiles 25/50/75, or 10..90, or the split
-//    thresholds of an entropy decision tree of depth 3 on the feature and the labels; duplicates dropped), a value's bin = number of edges strictly below it (searchsorted, side left); per bin the
-//    mean, the population std + 1e-11, the lower edge (the training minimum for bin 0), the upper edge
-//    (the training maximum for the last bin), the count, and lime's condition text
+//    thresholds of an entropy decision tree of depth 3 on the feature and the labels; duplicates dropped), a
+//    value's bin = number of edges strictly below it (searchsorted, side left); per bin the mean, the
+//    population std + 1e-11, the lower edge (the training minimum for bin 0), the upper edge (the training
+//    maximum for the last bin), the count, and lime's condition text
 //    ("Age <= 28.00", "28.00 < Age <= 37.00", "Age > 51.00");
 //  - numeric without discretization: StandardScaler's mean and scale (population std, 1 when 0).
 // Sampling a neighbourhood of an instance x (n rows, row 0 = x itself):
@@ -71,12 +72,13 @@ TrainingStats ComputeStats(const loupe::sdk::Matrix& x, const std::vector<std::i
 
 // lime's name of feature `j` of instance `x` in the explanation: the bin condition for a discretized
 // feature, "name=level" for a categorical one, the feature name for a continuous one.
-std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo& data, std::int64_t j, const double* x);
+std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo& data, std::int64_t j,
+                      const double* x);
 
 // Draws the neighbourhood of instance `x` (all features present): n rows of the local representation
 // `local` [n][M] (what the local model and the distance see) and of model inputs `inverse` [n][M]. Row 0
 // is the instance itself. Every draw comes from `rng`, in a fixed order.
-void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n, bool sample_around_instance,
-                         loupe::sdk::Rng& rng, double* local, double* inverse);
+void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n,
+                         bool sample_around_instance, loupe::sdk::Rng& rng, double* local, double* inverse);
 
 }  // namespace loupe::lime

@@ -56,8 +56,8 @@ std::int64_t PositiveInt(const loupe::sdk::Params& params, const std::string& na
                          std::int64_t minimum, const std::string& meaning) {
   const std::int64_t value = params.GetOr<std::int64_t>(name, fallback);
   if (value < minimum) {
-    throw InvalidArgument("parameter '" + name + "' must be at least " + std::to_string(minimum) + " (" + meaning +
-                          "), found " + std::to_string(value));
+    throw InvalidArgument("parameter '" + name + "' must be at least " + std::to_string(minimum) + " (" +
+                          meaning + "), found " + std::to_string(value));
   }
   return value;
 }
@@ -69,7 +69,8 @@ TextConfig Configure(const Host& host) {
   config.output = loupe::sdk::SelectOutput(host);
   config.labels = ResolveLabels(host, config.output.names);
   config.num_samples = PositiveInt(params, "num_samples", 5000, 2, "the text and one perturbation");
-  config.num_features = PositiveInt(params, "num_features", kDefaultNumFeatures, 1, "words kept in the local model");
+  config.num_features =
+      PositiveInt(params, "num_features", kDefaultNumFeatures, 1, "words kept in the local model");
   config.batch_size = PositiveInt(params, "batch_size", config.num_samples, 1, "texts per model call");
   config.kernel_width = params.GetOr<double>("kernel_width", kDefaultKernelWidth);
   if (!(config.kernel_width > 0) || !std::isfinite(config.kernel_width)) {
@@ -80,7 +81,8 @@ TextConfig Configure(const Host& host) {
   config.mask = params.GetOr<std::string>("mask_string", kDefaultMask);
   config.selection = ReadSelection(host);
   const std::string metric = params.GetOr<std::string>("distance_metric", "cosine");
-  if (metric != "cosine") throw InvalidArgument("parameter 'distance_metric' must be \"cosine\", found \"" + metric + "\"");
+  if (metric != "cosine")
+    throw InvalidArgument("parameter 'distance_metric' must be \"cosine\", found \"" + metric + "\"");
   return config;
 }
 
@@ -97,10 +99,11 @@ LoupeStatus CollectWords(void* ctx, std::int64_t index, std::int64_t, const char
 }
 
 // The explained texts: each row's words (as the model's tokenizer splits them) joined by single spaces.
-std::vector<IndexedText> ReadTexts(const Host& host, const TextConfig& config, const std::vector<std::int64_t>& rows) {
+std::vector<IndexedText> ReadTexts(const Host& host, const TextConfig& config,
+                                   const std::vector<std::int64_t>& rows) {
   std::vector<std::vector<std::string>> words(rows.size());
-  const LoupeStatus status = config.model->tokenize_rows(host.raw(), rows.data(), static_cast<std::int64_t>(rows.size()),
-                                                         &CollectWords, &words);
+  const LoupeStatus status = config.model->tokenize_rows(
+      host.raw(), rows.data(), static_cast<std::int64_t>(rows.size()), &CollectWords, &words);
   if (status != LOUPE_OK) throw loupe::sdk::Error::AlreadyReported(status);
   std::vector<IndexedText> texts;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -146,16 +149,17 @@ Neighbourhood Sample(const IndexedText& text, const TextConfig& config, loupe::s
 }
 
 // The model on every text, [n][n_outputs], batch_size texts per predict_texts call.
-std::vector<double> PredictTexts(const Host& host, const TextConfig& config, const std::vector<std::string>& texts,
-                                 std::int64_t n_outputs) {
+std::vector<double> PredictTexts(const Host& host, const TextConfig& config,
+                                 const std::vector<std::string>& texts, std::int64_t n_outputs) {
   const auto n = static_cast<std::int64_t>(texts.size());
   std::vector<const char*> pointers;
   for (const std::string& text : texts) pointers.push_back(text.c_str());
   std::vector<double> out(static_cast<std::size_t>(n * n_outputs));
   for (std::int64_t begin = 0; begin < n; begin += config.batch_size) {
     const std::int64_t count = std::min(config.batch_size, n - begin);
-    const LoupeStatus status = config.model->predict_texts(host.raw(), pointers.data() + begin, count, config.output.space,
-                                                           out.data() + begin * n_outputs, count * n_outputs);
+    const LoupeStatus status =
+        config.model->predict_texts(host.raw(), pointers.data() + begin, count, config.output.space,
+                                    out.data() + begin * n_outputs, count * n_outputs);
     if (status != LOUPE_OK) throw loupe::sdk::Error::AlreadyReported(status);
   }
   return out;
@@ -163,11 +167,13 @@ std::vector<double> PredictTexts(const Host& host, const TextConfig& config, con
 
 // sqrt(exp(-D^2 / w^2)) with D = 100 * cosine distance of each sample's presence vector to all-ones
 // (sklearn's cosine distance: 1 - k / (sqrt(k) sqrt(d)) with k features present; 1 when k is 0).
-std::vector<double> CosineKernel(const std::vector<double>& keep, std::int64_t n, std::int64_t d, double width) {
+std::vector<double> CosineKernel(const std::vector<double>& keep, std::int64_t n, std::int64_t d,
+                                 double width) {
   std::vector<double> weights(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     const double present = std::accumulate(keep.begin() + i * d, keep.begin() + (i + 1) * d, 0.0);
-    const double similarity = present > 0 ? present / (std::sqrt(present) * std::sqrt(static_cast<double>(d))) : 0.0;
+    const double similarity =
+        present > 0 ? present / (std::sqrt(present) * std::sqrt(static_cast<double>(d))) : 0.0;
     const double distance = 100.0 * std::clamp(1.0 - similarity, 0.0, 2.0);
     weights[static_cast<std::size_t>(i)] = std::sqrt(std::exp(-(distance * distance) / (width * width)));
   }
@@ -178,7 +184,8 @@ RowFits ExplainRow(const Host& host, const TextConfig& config, const IndexedText
                    std::int64_t n_outputs) {
   const std::int64_t n = config.num_samples;
   const std::int64_t d = text.num_features();
-  const Neighbourhood hood = Sample(text, config, host.Rng(static_cast<std::uint64_t>(row), kTextSampleStream));
+  const Neighbourhood hood =
+      Sample(text, config, host.Rng(static_cast<std::uint64_t>(row), kTextSampleStream));
   const std::vector<double> out = PredictTexts(host, config, hood.texts, n_outputs);
   const std::vector<double> weights = CosineKernel(hood.keep, n, d, config.kernel_width);
   const LocalDesign design = SummarizeDesign(hood.keep.data(), n, d, weights.data());
@@ -187,8 +194,10 @@ RowFits ExplainRow(const Host& host, const TextConfig& config, const IndexedText
   fits.prediction.assign(out.begin(), out.begin() + n_outputs);
   std::vector<double> y(static_cast<std::size_t>(n));
   for (const std::int64_t output : RowLabels(config.labels, fits.prediction.data(), n_outputs)) {
-    for (std::int64_t i = 0; i < n; ++i) y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];
-    LabelFit fit = FitLabel(design, hood.keep.data(), n, y.data(), weights.data(), config.selection, config.num_features);
+    for (std::int64_t i = 0; i < n; ++i)
+      y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];
+    LabelFit fit = FitLabel(design, hood.keep.data(), n, y.data(), weights.data(), config.selection,
+                            config.num_features);
     fit.output = output;
     fits.labels.push_back(std::move(fit));
   }
@@ -201,7 +210,8 @@ nlohmann::json WordsJson(const IndexedText& text) {
   for (std::int64_t f = 0; f < text.num_features(); ++f) {
     nlohmann::json spans = nlohmann::json::array();
     for (const auto& [start, end] : text.spans(f)) spans.push_back({start, end});
-    words.push_back({{"word", text.word(f)}, {"positions", text.word_positions(f)}, {"spans", std::move(spans)}});
+    words.push_back(
+        {{"word", text.word(f)}, {"positions", text.word_positions(f)}, {"spans", std::move(spans)}});
   }
   return words;
 }
@@ -264,7 +274,8 @@ void TextExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   loupe::sdk::FeatureAttribution attribution;
   attribution.rows = rows;
   DescribeFeatures(texts, &attribution);
-  nlohmann::json text_json = nlohmann::json::array(), words = nlohmann::json::array(), as_list = nlohmann::json::array();
+  nlohmann::json text_json = nlohmann::json::array(), words = nlohmann::json::array(),
+                 as_list = nlohmann::json::array();
   for (std::size_t i = 0; i < texts.size(); ++i) {
     text_json.push_back(texts[i].text());
     words.push_back(WordsJson(texts[i]));
@@ -283,35 +294,46 @@ void TextExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
 loupe::sdk::ExplainerDef TextExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<TextExplainer>("lime.text")
-      .Summary("LIME for text: a weighted ridge on word presence, fitted to the model on texts with words removed.")
+      .Summary(
+          "LIME for text: a weighted ridge on word presence, fitted to the model on texts with words "
+          "removed.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Requires({LOUPE_TEXT_CAPABILITY})
       .Parameters({
-          Param::Int("num_samples").Default(5000).Doc(
-              "Perturbed texts per explained row, the text itself included (at least 2)."),
-          Param::Int("num_features").Default(kDefaultNumFeatures).Doc(
-              "Words kept in the local model (at most the row's number of words)."),
-          Param::Float("kernel_width").Default(kDefaultKernelWidth).Doc(
-              "Width w of the kernel sqrt(exp(-D^2/w^2)) on D = 100 x the cosine distance to the text."),
-          Param::Bool("bow").Default(true).Doc(
-              "Bag of words: one feature per distinct word, removed everywhere; false: one per position, masked."),
-          Param::String("mask_string").Default(kDefaultMask).Doc(
-              "With bow false, the string that replaces a masked word."),
-          Param::Enum("feature_selection", {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
+          Param::Int("num_samples")
+              .Default(5000)
+              .Doc("Perturbed texts per explained row, the text itself included (at least 2)."),
+          Param::Int("num_features")
+              .Default(kDefaultNumFeatures)
+              .Doc("Words kept in the local model (at most the row's number of words)."),
+          Param::Float("kernel_width")
+              .Default(kDefaultKernelWidth)
+              .Doc("Width w of the kernel sqrt(exp(-D^2/w^2)) on D = 100 x the cosine distance to the text."),
+          Param::Bool("bow").Default(true).Doc("Bag of words: one feature per distinct word, removed "
+                                               "everywhere; false: one per position, masked."),
+          Param::String("mask_string")
+              .Default(kDefaultMask)
+              .Doc("With bow false, the string that replaces a masked word."),
+          Param::Enum("feature_selection",
+                      {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
               .Default("auto")
               .Doc("How the num_features words are chosen; auto: forward_selection up to 6 words, else "
                    "highest_weights."),
           Param::Json("labels").Doc(
               "Outputs to explain, as a list of output names or indices; unset: every output."),
-          Param::Int("top_labels").Doc(
-              "Explain each row's K outputs with the highest prediction instead of fixed labels (lime's top_labels)."),
-          Param::Enum("distance_metric", {"cosine"}).Default("cosine").Doc(
-              "Distance between the word-presence vectors of a perturbed text and of the text."),
-          Param::Int("batch_size").Doc(
-              "Texts per model call; unset: all num_samples texts of a row in one call. Results do not depend on it."),
+          Param::Int("top_labels")
+              .Doc("Explain each row's K outputs with the highest prediction instead of fixed labels (lime's "
+                   "top_labels)."),
+          Param::Enum("distance_metric", {"cosine"})
+              .Default("cosine")
+              .Doc("Distance between the word-presence vectors of a perturbed text and of the text."),
+          Param::Int("batch_size")
+              .Doc("Texts per model call; unset: all num_samples texts of a row in one call. Results do not "
+                   "depend on it."),
           Param::Enum("output", {"probability", "raw"})
-              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default."),
+              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's "
+                   "default."),
       });
 }
 

@@ -27,11 +27,13 @@ Problem Random(std::int64_t n, std::int64_t k, std::uint64_t seed, bool binary) 
   p.n = n;
   p.k = k;
   loupe::sdk::Rng rng(seed, 0, 0);
-  for (std::int64_t i = 0; i < n * k; ++i) p.x.push_back(binary ? static_cast<double>(rng.Below(2)) : rng.Normal());
+  for (std::int64_t i = 0; i < n * k; ++i)
+    p.x.push_back(binary ? static_cast<double>(rng.Below(2)) : rng.Normal());
   const std::vector<double> beta = {2.0, -1.0, 0.5, 0.0, 3.0, -0.2, 0.05, 1.1};
   for (std::int64_t i = 0; i < n; ++i) {
     double y = 0.3 + 0.4 * rng.Normal();
-    for (std::int64_t j = 0; j < k; ++j) y += beta[static_cast<std::size_t>(j % 8)] * p.x[static_cast<std::size_t>(i * k + j)];
+    for (std::int64_t j = 0; j < k; ++j)
+      y += beta[static_cast<std::size_t>(j % 8)] * p.x[static_cast<std::size_t>(i * k + j)];
     p.y.push_back(y + 0.5 * p.x[static_cast<std::size_t>(i * k)] * p.x[static_cast<std::size_t>(i * k + 1)]);
     p.w.push_back(0.05 + rng.Uniform());
   }
@@ -43,7 +45,8 @@ std::vector<double> Gauss(std::vector<std::vector<double>> a, std::vector<double
   const std::size_t n = b.size();
   for (std::size_t c = 0; c < n; ++c) {
     std::size_t pivot = c;
-    for (std::size_t r = c + 1; r < n; ++r) if (std::fabs(a[r][c]) > std::fabs(a[pivot][c])) pivot = r;
+    for (std::size_t r = c + 1; r < n; ++r)
+      if (std::fabs(a[r][c]) > std::fabs(a[pivot][c])) pivot = r;
     std::swap(a[c], a[pivot]);
     std::swap(b[c], b[pivot]);
     for (std::size_t r = c + 1; r < n; ++r) {
@@ -79,7 +82,8 @@ std::vector<double> ClosedFormRidge(const Problem& p, const std::vector<std::int
   return Gauss(a, b);  // [intercept, coef...]
 }
 
-double DirectR2(const Problem& p, const std::vector<std::int64_t>& cols, const std::vector<double>& solution) {
+double DirectR2(const Problem& p, const std::vector<std::int64_t>& cols,
+                const std::vector<double>& solution) {
   double ws = 0, mean = 0;
   for (std::int64_t i = 0; i < p.n; ++i) {
     ws += p.w[static_cast<std::size_t>(i)];
@@ -89,7 +93,8 @@ double DirectR2(const Problem& p, const std::vector<std::int64_t>& cols, const s
   double ssr = 0, sst = 0;
   for (std::int64_t i = 0; i < p.n; ++i) {
     double fit = solution[0];
-    for (std::size_t c = 0; c < cols.size(); ++c) fit += solution[c + 1] * p.x[static_cast<std::size_t>(i * p.k + cols[c])];
+    for (std::size_t c = 0; c < cols.size(); ++c)
+      fit += solution[c + 1] * p.x[static_cast<std::size_t>(i * p.k + cols[c])];
     const double y = p.y[static_cast<std::size_t>(i)];
     ssr += p.w[static_cast<std::size_t>(i)] * (y - fit) * (y - fit);
     sst += p.w[static_cast<std::size_t>(i)] * (y - mean) * (y - mean);
@@ -106,7 +111,8 @@ TEST(LimeLocalModel, WeightedRidgeMatchesClosedForm) {
     const auto model = FitRidge(design, target, cols, alpha);
     const auto expected = ClosedFormRidge(p, cols, alpha);
     EXPECT_NEAR(model.intercept, expected[0], 1e-10) << "alpha " << alpha;
-    for (std::size_t c = 0; c < cols.size(); ++c) EXPECT_NEAR(model.coef[c], expected[c + 1], 1e-10) << "alpha " << alpha;
+    for (std::size_t c = 0; c < cols.size(); ++c)
+      EXPECT_NEAR(model.coef[c], expected[c + 1], 1e-10) << "alpha " << alpha;
     const double r2 = DirectR2(p, cols, expected);
     EXPECT_NEAR(loupe::lime::WeightedR2(model, p.x.data(), p.n, p.k, p.y.data(), p.w.data()), r2, 1e-10);
     EXPECT_NEAR(loupe::lime::StatisticsScore(design, target, model), r2, 1e-9);
@@ -167,7 +173,8 @@ TEST(LimeLocalModel, ForwardSelectionPicksTheSameFeaturesAsADirectSearch) {
                 DirectForward(p, count))
           << "seed " << seed << " count " << count;
       // auto is forward selection up to 6 features.
-      EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kAuto, count), DirectForward(p, count));
+      EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kAuto, count),
+                DirectForward(p, count));
     }
   }
 }
@@ -182,14 +189,16 @@ TEST(LimeLocalModel, HighestWeightsRanksCoefTimesFirstRow) {
   std::vector<double> score(8);
   for (std::size_t j = 0; j < 8; ++j) score[j] = std::fabs(expected_fit[j + 1] * p.x[j]);
   std::vector<std::int64_t> order = all;
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return score[a] > score[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return score[a] > score[b]; });
   order.resize(4);
   auto got = loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kHighestWeights, 4);
   EXPECT_EQ(got, order);
   // auto with more than 6 features is highest_weights.
   EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kAuto, 7).size(), 7u);
   std::vector<std::int64_t> seven = all;
-  std::stable_sort(seven.begin(), seven.end(), [&](std::int64_t a, std::int64_t b) { return score[a] > score[b]; });
+  std::stable_sort(seven.begin(), seven.end(),
+                   [&](std::int64_t a, std::int64_t b) { return score[a] > score[b]; });
   seven.resize(7);
   EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kAuto, 7), seven);
   EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kNone, 3), all);
@@ -207,7 +216,8 @@ void ExpectLassoOptimal(const LocalDesign& design, const LocalTarget& target, co
   double lambda = 0;
   for (std::int64_t j = 0; j < k; ++j) {
     double c = target.xty[static_cast<std::size_t>(j)];
-    for (std::int64_t l = 0; l < k; ++l) c -= design.gram[static_cast<std::size_t>(j * k + l)] * b[static_cast<std::size_t>(l)];
+    for (std::int64_t l = 0; l < k; ++l)
+      c -= design.gram[static_cast<std::size_t>(j * k + l)] * b[static_cast<std::size_t>(l)];
     corr[static_cast<std::size_t>(j)] = c;
     lambda = std::max(lambda, std::fabs(c));
   }
@@ -215,7 +225,8 @@ void ExpectLassoOptimal(const LocalDesign& design, const LocalTarget& target, co
   for (std::int64_t j = 0; j < k; ++j) {
     const double bj = b[static_cast<std::size_t>(j)];
     if (bj != 0.0) {
-      EXPECT_NEAR(corr[static_cast<std::size_t>(j)], bj > 0 ? lambda : -lambda, 1e-6 * std::max(1.0, lambda)) << "column " << j;
+      EXPECT_NEAR(corr[static_cast<std::size_t>(j)], bj > 0 ? lambda : -lambda, 1e-6 * std::max(1.0, lambda))
+          << "column " << j;
     } else {
       EXPECT_LE(std::fabs(corr[static_cast<std::size_t>(j)]), lambda + tolerance) << "column " << j;
     }
@@ -227,7 +238,8 @@ TEST(LimeLocalModel, LassoPathPointsAreLassoSolutions) {
     Problem p = Random(300, 8, seed, seed == 12u);
     // Correlated columns make the path drop variables now and then.
     for (std::int64_t i = 0; i < p.n; ++i) {
-      p.x[static_cast<std::size_t>(i * 8 + 5)] = p.x[static_cast<std::size_t>(i * 8)] + 0.3 * p.x[static_cast<std::size_t>(i * 8 + 5)];
+      p.x[static_cast<std::size_t>(i * 8 + 5)] =
+          p.x[static_cast<std::size_t>(i * 8)] + 0.3 * p.x[static_cast<std::size_t>(i * 8 + 5)];
     }
     const LocalDesign design = loupe::lime::SummarizeDesign(p.x.data(), p.n, p.k, p.w.data());
     const LocalTarget target = loupe::lime::SummarizeTarget(design, p.x.data(), p.n, p.y.data(), p.w.data());
@@ -280,8 +292,10 @@ TEST(LimeLocalModel, LassoPathOnOrthogonalColumnsEntersByCorrelation) {
   }
   const LocalDesign design = loupe::lime::SummarizeDesign(p.x.data(), p.n, p.k, p.w.data());
   const LocalTarget target = loupe::lime::SummarizeTarget(design, p.x.data(), p.n, p.y.data(), p.w.data());
-  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kLassoPath, 1), std::vector<std::int64_t>({1}));
-  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kLassoPath, 2), std::vector<std::int64_t>({1, 2}));
+  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kLassoPath, 1),
+            std::vector<std::int64_t>({1}));
+  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, p.x.data(), Selection::kLassoPath, 2),
+            std::vector<std::int64_t>({1, 2}));
   const auto path = loupe::lime::LassoPath(design, target);
   ASSERT_EQ(path.size(), 4u);
   // After the first step column 1 has shrunk by the gap between |x1'y| and |x2'y| (n = 32): -3 + 1.5 = -1.5.
@@ -299,8 +313,8 @@ TEST(LimeLocalModel, LassoPathMatchesScikitLearnThroughADrop) {
   // scikit-learn 1.2.1 lars_path(X - mean, y - mean, method="lasso") on this data: column 0 enters at the
   // third breakpoint, leaves at the fifth (a lasso drop) and re-enters at the end.
   const std::vector<std::vector<double>> x = {
-      {1.7, -0.3, -0.5, 0.9},  {-0.0, -0.3, -0.5, -0.7}, {0.4, -1.1, -0.9, -0.5}, {0.7, 0.6, -1.3, 1.5},
-      {0.7, 1.6, -0.0, 2.6},   {1.1, -0.3, 0.7, 1.0},    {0.6, 0.1, 0.7, 0.8},    {-0.2, -0.6, -0.2, -0.8},
+      {1.7, -0.3, -0.5, 0.9},  {-0.0, -0.3, -0.5, -0.7}, {0.4, -1.1, -0.9, -0.5},  {0.7, 0.6, -1.3, 1.5},
+      {0.7, 1.6, -0.0, 2.6},   {1.1, -0.3, 0.7, 1.0},    {0.6, 0.1, 0.7, 0.8},     {-0.2, -0.6, -0.2, -0.8},
       {-0.2, -0.4, 0.1, -0.2}, {0.3, 1.4, -1.5, 1.4},    {-0.2, -1.2, -0.2, -1.4}, {1.1, -1.1, 0.2, 0.1}};
   const std::vector<double> y = {-0.7, 0.9, -0.9, -1.2, 0.3, -0.5, -0.2, 0.8, -0.9, -0.9, 0.4, 0.2};
   const std::vector<std::vector<double>> expected = {
@@ -319,12 +333,15 @@ TEST(LimeLocalModel, LassoPathMatchesScikitLearnThroughADrop) {
   const auto path = loupe::lime::LassoPath(design, target);
   ASSERT_EQ(path.size(), expected.size());
   for (std::size_t i = 0; i < path.size(); ++i) {
-    for (std::size_t j = 0; j < 4; ++j) EXPECT_NEAR(path[i][j], expected[i][j], 1e-12) << "point " << i << " column " << j;
+    for (std::size_t j = 0; j < 4; ++j)
+      EXPECT_NEAR(path[i][j], expected[i][j], 1e-12) << "point " << i << " column " << j;
   }
   EXPECT_EQ(path[4][0], 0.0);  // dropped exactly
   // lime's rule walks back from the end: 3 features -> point 5 ({1, 2, 3}); 2 -> point 2 ({2, 3}).
-  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, flat.data(), Selection::kLassoPath, 3), std::vector<std::int64_t>({1, 2, 3}));
-  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, flat.data(), Selection::kLassoPath, 2), std::vector<std::int64_t>({2, 3}));
+  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, flat.data(), Selection::kLassoPath, 3),
+            std::vector<std::int64_t>({1, 2, 3}));
+  EXPECT_EQ(loupe::lime::SelectFeatures(design, target, flat.data(), Selection::kLassoPath, 2),
+            std::vector<std::int64_t>({2, 3}));
 }
 
 }  // namespace

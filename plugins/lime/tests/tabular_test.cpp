@@ -1,6 +1,6 @@
 // lime.tabular through the SDK's mock host: recovery of a linear model, lime's condition texts, the
-// samplers' distributions, selection modes, labels and top_labels, determinism, thread and batching invariance,
-// refusals and the conformance kit.
+// samplers' distributions, selection modes, labels and top_labels, determinism, thread and batching
+// invariance, refusals and the conformance kit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -29,14 +29,17 @@ using loupe::testing::MockRunResult;
 
 const LoupeExplainerVTable& Tabular() {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   EXPECT_NE(info, nullptr) << error;
   const LoupeExplainerVTable* tabular = loupe::testing::FindExplainer(*info, "lime.tabular");
   EXPECT_NE(tabular, nullptr);
   return *tabular;
 }
 
-std::string Indexed(const char* prefix, std::int64_t index) { return std::string(prefix).append(std::to_string(index)); }
+std::string Indexed(const char* prefix, std::int64_t index) {
+  return std::string(prefix).append(std::to_string(index));
+}
 
 // Feature j ~ normal(means[j], stds[j]).
 MockDataset NormalData(std::int64_t rows, const std::vector<double>& means, const std::vector<double>& stds,
@@ -85,8 +88,8 @@ MockModel Logistic(const std::vector<double>& w, double c) {
       });
 }
 
-MockRunResult RunLime(const MockDataset& data, const MockModel& model, nlohmann::json params, std::vector<std::int64_t> rows,
-                  int threads = 1) {
+MockRunResult RunLime(const MockDataset& data, const MockModel& model, nlohmann::json params,
+                      std::vector<std::int64_t> rows, int threads = 1) {
   MockRunOptions options;
   options.params = std::move(params);
   options.rows = std::move(rows);
@@ -107,14 +110,17 @@ TEST(LimeTabular, LinearModelWithoutDiscretizationRecoversCoefficientsTimesStd) 
   const std::vector<double> c = {1.5, -2.0, 0.25, 3.0};
   const MockDataset data = NormalData(400, {10, -3, 0, 100}, {2, 0.5, 7, 30});
   const MockRunResult run = RunLime(data, Linear(c, 4.0),
-                                {{"discretize_continuous", false}, {"kernel_width", 1e6}, {"feature_selection", "none"},
-                                 {"num_samples", 5000}},
-                                {3, 17});
+                                    {{"discretize_continuous", false},
+                                     {"kernel_width", 1e6},
+                                     {"feature_selection", "none"},
+                                     {"num_samples", 5000}},
+                                    {3, 17});
   ASSERT_TRUE(run.ok()) << run.error;
   for (std::size_t r = 0; r < 2; ++r) {
     for (std::size_t j = 0; j < c.size(); ++j) {
       const double expected = c[j] * PopulationStd(data.features[j].values);
-      EXPECT_NEAR(run.json["values"][r][0][j].get<double>(), expected, 2e-3 * std::fabs(expected)) << "feature " << j;
+      EXPECT_NEAR(run.json["values"][r][0][j].get<double>(), expected, 2e-3 * std::fabs(expected))
+          << "feature " << j;
     }
     EXPECT_NEAR(run.json["score"][r][0].get<double>(), 1.0, 1e-6);
     const double prediction = run.json["prediction"][r][0].get<double>();
@@ -122,14 +128,15 @@ TEST(LimeTabular, LinearModelWithoutDiscretizationRecoversCoefficientsTimesStd) 
     EXPECT_EQ(run.json["base_values"][r][0], run.json["intercept"][r][0]);
   }
   // A narrow kernel around the instance still sees a linear function: same weights.
-  const MockRunResult around = RunLime(data, Linear(c, 4.0),
-                                   {{"discretize_continuous", false}, {"sample_around_instance", true},
-                                    {"feature_selection", "none"}},
-                                   {3});
+  const MockRunResult around = RunLime(
+      data, Linear(c, 4.0),
+      {{"discretize_continuous", false}, {"sample_around_instance", true}, {"feature_selection", "none"}},
+      {3});
   ASSERT_TRUE(around.ok()) << around.error;
   for (std::size_t j = 0; j < c.size(); ++j) {
     const double expected = c[j] * PopulationStd(data.features[j].values);
-    EXPECT_NEAR(around.json["values"][0][0][j].get<double>(), expected, 1e-2 * std::fabs(expected)) << "feature " << j;
+    EXPECT_NEAR(around.json["values"][0][0][j].get<double>(), expected, 1e-2 * std::fabs(expected))
+        << "feature " << j;
   }
 }
 
@@ -150,7 +157,8 @@ std::vector<double> Solve(std::vector<std::vector<double>> a, std::vector<double
   const std::size_t n = b.size();
   for (std::size_t c = 0; c < n; ++c) {
     std::size_t pivot = c;
-    for (std::size_t r = c + 1; r < n; ++r) if (std::fabs(a[r][c]) > std::fabs(a[pivot][c])) pivot = r;
+    for (std::size_t r = c + 1; r < n; ++r)
+      if (std::fabs(a[r][c]) > std::fabs(a[pivot][c])) pivot = r;
     std::swap(a[c], a[pivot]);
     std::swap(b[c], b[pivot]);
     for (std::size_t r = c + 1; r < n; ++r) {
@@ -178,27 +186,33 @@ TEST(LimeTabular, AgreesWithADirectImplementationOfLimesFormulas) {
   data.features.push_back(MockColumn::Categorical("kind", {"a", "b", "c"}, codes));
   const std::int64_t m = 4, n = 400, row = 17;
   auto f = [](const double* x) { return std::sin(x[0]) * x[1] + x[2] * x[2] + (x[3] == 2 ? 1.5 : 0.0); };
-  const MockModel model = MockModel::Regressor({"y"}, [f, m](const double* rows, std::int64_t count, double* out) {
-    for (std::int64_t i = 0; i < count; ++i) out[i] = f(rows + i * m);
-  });
+  const MockModel model =
+      MockModel::Regressor({"y"}, [f, m](const double* rows, std::int64_t count, double* out) {
+        for (std::int64_t i = 0; i < count; ++i) out[i] = f(rows + i * m);
+      });
   for (const bool discretize : {true, false}) {
     const double kernel_width = discretize ? 1.5 : 0.9;
     const MockRunResult run = RunLime(data, model,
-                                      {{"num_samples", n}, {"feature_selection", "none"}, {"kernel_width", kernel_width},
+                                      {{"num_samples", n},
+                                       {"feature_selection", "none"},
+                                       {"kernel_width", kernel_width},
                                        {"discretize_continuous", discretize}},
                                       {row});
     ASSERT_TRUE(run.ok()) << run.error;
 
     std::vector<double> matrix;
     for (std::int64_t i = 0; i < 150; ++i) {
-      for (std::int64_t j = 0; j < m; ++j) matrix.push_back(data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)]);
+      for (std::int64_t j = 0; j < m; ++j)
+        matrix.push_back(data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)]);
     }
     const loupe::sdk::Matrix x(matrix, 150, m);
     loupe::sdk::DatasetInfo info;
-    for (const auto& column : data.features) info.features.push_back({column.name, column.type, column.levels, 0});
+    for (const auto& column : data.features)
+      info.features.push_back({column.name, column.type, column.levels, 0});
     std::vector<std::int64_t> all;
     for (std::int64_t i = 0; i < 150; ++i) all.push_back(i);
-    const auto stats = loupe::lime::ComputeStats(x, all, info, discretize, loupe::lime::Discretizer::kQuartile);
+    const auto stats =
+        loupe::lime::ComputeStats(x, all, info, discretize, loupe::lime::Discretizer::kQuartile);
     std::vector<double> local(static_cast<std::size_t>(n * m)), inverse(static_cast<std::size_t>(n * m));
     loupe::sdk::Rng rng(11, row, loupe::lime::kSampleStream);
     loupe::lime::SampleNeighbourhood(stats, x.Row(row), n, false, rng, local.data(), inverse.data());
@@ -220,7 +234,8 @@ TEST(LimeTabular, AgreesWithADirectImplementationOfLimesFormulas) {
     for (std::int64_t r = 1; r <= m; ++r) a[r][r] += 1.0;
     const std::vector<double> solution = Solve(a, b);
     for (std::int64_t j = 0; j < m; ++j) {
-      EXPECT_NEAR(run.json["values"][0][0][j].get<double>(), solution[j + 1], 1e-9) << "feature " << j << " discretize " << discretize;
+      EXPECT_NEAR(run.json["values"][0][0][j].get<double>(), solution[j + 1], 1e-9)
+          << "feature " << j << " discretize " << discretize;
     }
     EXPECT_NEAR(run.json["intercept"][0][0].get<double>(), solution[0], 1e-9);
     double ws = 0, mean = 0, ssr = 0, sst = 0, local_pred = solution[0];
@@ -246,9 +261,11 @@ TEST(LimeTabular, ConditionsUseLimesQuartileTexts) {
   // numpy.percentile(1..20, [25, 50, 75]) = 5.75, 10.5, 15.25.
   const MockDataset data = AgeHome();
   const MockModel model = Linear({1.0, 10.0}, 0.0);
-  const MockRunResult run = RunLime(data, model, {{"feature_selection", "none"}, {"num_samples", 500}}, {2, 7, 13, 19});
+  const MockRunResult run =
+      RunLime(data, model, {{"feature_selection", "none"}, {"num_samples", 500}}, {2, 7, 13, 19});
   ASSERT_TRUE(run.ok()) << run.error;
-  const std::vector<std::string> ages = {"Age <= 5.75", "5.75 < Age <= 10.50", "10.50 < Age <= 15.25", "Age > 15.25"};
+  const std::vector<std::string> ages = {"Age <= 5.75", "5.75 < Age <= 10.50", "10.50 < Age <= 15.25",
+                                         "Age > 15.25"};
   const std::vector<std::string> homes = {"Home=own", "Home=other", "Home=other", "Home=other"};
   for (std::size_t r = 0; r < 4; ++r) {
     std::map<std::string, std::string> by_feature;
@@ -264,7 +281,8 @@ TEST(LimeTabular, ConditionsUseLimesQuartileTexts) {
   }
   EXPECT_EQ(run.json["data"][1], nlohmann::json({"8", "other"}));
   // Deciles: numpy.percentile(1..20, 10) = 2.9, 20 -> 4.8.
-  const MockRunResult deciles = RunLime(data, model, {{"feature_selection", "none"}, {"num_samples", 300}, {"discretizer", "decile"}}, {2});
+  const MockRunResult deciles = RunLime(
+      data, model, {{"feature_selection", "none"}, {"num_samples", 300}, {"discretizer", "decile"}}, {2});
   ASSERT_TRUE(deciles.ok()) << deciles.error;
   std::map<std::string, std::string> by_feature;
   for (const auto& item : deciles.json["conditions"][0][0]) by_feature[item["feature"]] = item["condition"];
@@ -289,7 +307,8 @@ const std::vector<double> kEntropyX = {
 const std::vector<double> kEntropyY = {2, 2, 1, 0, 1, 1, 1, 1, 1, 2, 0, 2, 2, 2, 1, 1, 1, 0, 1, 0,
                                        0, 1, 2, 1, 0, 0, 2, 1, 0, 1, 1, 2, 0, 1, 0, 0, 0, 0, 2, 2,
                                        0, 1, 1, 0, 1, 1, 0, 1, 0, 1, 2, 2, 2, 2, 2, 0, 2, 0, 1, 0};
-const std::vector<double> kEntropyEdges = {33.29999923706055, 43.369998931884766, 47.954999923706055, 49.97500038146973};
+const std::vector<double> kEntropyEdges = {33.29999923706055, 43.369998931884766, 47.954999923706055,
+                                           49.97500038146973};
 
 TEST(LimeTabular, EntropyDiscretizerMatchesScikitLearnsTree) {
   std::vector<std::pair<double, double>> pairs;
@@ -303,7 +322,8 @@ TEST(LimeTabular, EntropyDiscretizerMatchesScikitLearnsTree) {
   data.others.push_back(MockColumn::Categorical("risk", {"low", "mid", "high"}, kEntropyY));
   data.target = "risk";
   const MockModel model = Linear({0.1}, 0.0);
-  const MockRunResult run = RunLime(data, model, {{"discretizer", "entropy"}, {"num_samples", 300}}, {0, 1, 2, 35});
+  const MockRunResult run =
+      RunLime(data, model, {{"discretizer", "entropy"}, {"num_samples", 300}}, {0, 1, 2, 35});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_EQ(run.json["conditions"][0][0][0]["condition"], "x > 49.98");
   EXPECT_EQ(run.json["conditions"][1][0][0]["condition"], "43.37 < x <= 47.95");
@@ -355,7 +375,8 @@ TEST(LimeTabular, SamplersDrawBinsAndCategoriesByTrainingFrequency) {
     EXPECT_EQ(local[static_cast<std::size_t>(i * 2 + 1)], home == 1.0 ? 1.0 : 0.0);
   }
   const double draws = static_cast<double>(n - 1);
-  for (int b = 0; b < 4; ++b) EXPECT_NEAR(bin_count[static_cast<std::size_t>(b)] / draws, 0.25, 0.01) << "bin " << b;
+  for (int b = 0; b < 4; ++b)
+    EXPECT_NEAR(bin_count[static_cast<std::size_t>(b)] / draws, 0.25, 0.01) << "bin " << b;
   EXPECT_NEAR(home_count[0] / draws, 0.6, 0.01);
   EXPECT_NEAR(home_count[1] / draws, 0.3, 0.01);
   EXPECT_NEAR(home_count[2] / draws, 0.1, 0.01);
@@ -366,7 +387,8 @@ TEST(LimeTabular, SamplersDrawBinsAndCategoriesByTrainingFrequency) {
     sum[static_cast<std::size_t>(age.Bin(v))] += v;
   }
   for (std::size_t b = 0; b < 3; ++b) {  // the last bin is long-tailed; its truncation shifts the mean
-    EXPECT_NEAR(sum[b] / bin_count[b], age.bin_mean[b], 0.1 * (age.bin_max[b] - age.bin_min[b])) << "bin " << b;
+    EXPECT_NEAR(sum[b] / bin_count[b], age.bin_mean[b], 0.1 * (age.bin_max[b] - age.bin_min[b]))
+        << "bin " << b;
   }
 
   // Without discretization: normal(mean, std) in the inputs, (v - mean) / std in the local representation.
@@ -376,7 +398,9 @@ TEST(LimeTabular, SamplersDrawBinsAndCategoriesByTrainingFrequency) {
   double mean = 0, sq = 0;
   for (std::int64_t i = 1; i < n; ++i) {
     const double z = local[static_cast<std::size_t>(i * 2)];
-    EXPECT_NEAR(z, (inverse[static_cast<std::size_t>(i * 2)] - plain.features[0].mean) / plain.features[0].scale, 1e-12);
+    EXPECT_NEAR(z,
+                (inverse[static_cast<std::size_t>(i * 2)] - plain.features[0].mean) / plain.features[0].scale,
+                1e-12);
     mean += z / draws;
     sq += z * z / draws;
   }
@@ -389,9 +413,11 @@ TEST(LimeTabular, FeatureSelectionKeepsNumFeatures) {
   const MockModel model = Linear({5, -4, 3, 0.1, 0.2, -0.1, 0.15, 0.05}, 1.0);
   for (const std::string mode : {"auto", "forward_selection", "highest_weights"}) {
     const MockRunResult run = RunLime(data, model,
-                                  {{"feature_selection", mode}, {"num_features", 3}, {"discretize_continuous", false},
-                                   {"num_samples", 2000}},
-                                  {5});
+                                      {{"feature_selection", mode},
+                                       {"num_features", 3},
+                                       {"discretize_continuous", false},
+                                       {"num_samples", 2000}},
+                                      {5});
     ASSERT_TRUE(run.ok()) << run.error;
     int nonzero = 0;
     for (const auto& v : run.json["values"][0][0]) nonzero += v.get<double>() != 0.0 ? 1 : 0;
@@ -399,7 +425,8 @@ TEST(LimeTabular, FeatureSelectionKeepsNumFeatures) {
     EXPECT_EQ(run.json["conditions"][0][0].size(), 3u);
     // The strongest effects are x0, x1, x2.
     if (mode != "highest_weights") {
-      for (std::size_t j : {0u, 1u, 2u}) EXPECT_NE(run.json["values"][0][0][j].get<double>(), 0.0) << mode << " x" << j;
+      for (std::size_t j : {0u, 1u, 2u})
+        EXPECT_NE(run.json["values"][0][0][j].get<double>(), 0.0) << mode << " x" << j;
     }
   }
   const MockRunResult none = RunLime(data, model, {{"feature_selection", "none"}, {"num_samples", 500}}, {5});
@@ -440,13 +467,15 @@ TEST(LimeTabular, TopLabelsExplainEachRowsMostLikelyClass) {
   // Rows whose most likely class differs: P(yes) = sigmoid(3 x0 - x1).
   std::int64_t yes_row = -1, no_row = -1;
   for (std::int64_t i = 0; i < 100 && (yes_row < 0 || no_row < 0); ++i) {
-    const double z = 3.0 * data.features[0].values[static_cast<std::size_t>(i)] - data.features[1].values[static_cast<std::size_t>(i)];
+    const double z = 3.0 * data.features[0].values[static_cast<std::size_t>(i)] -
+                     data.features[1].values[static_cast<std::size_t>(i)];
     if (z > 1.0 && yes_row < 0) yes_row = i;
     if (z < -1.0 && no_row < 0) no_row = i;
   }
   ASSERT_GE(yes_row, 0);
   ASSERT_GE(no_row, 0);
-  const MockRunResult top = RunLime(data, model, {{"num_samples", 600}, {"top_labels", 1}}, {yes_row, no_row});
+  const MockRunResult top =
+      RunLime(data, model, {{"num_samples", 600}, {"top_labels", 1}}, {yes_row, no_row});
   ASSERT_TRUE(top.ok()) << top.error;
   EXPECT_EQ(top.json["output_names"], nlohmann::json({"no", "yes"}));
   EXPECT_EQ(top.json["top_labels"], nlohmann::json({{"yes"}, {"no"}}));
@@ -540,10 +569,8 @@ TEST(LimeTabular, PassesTheConformanceKit) {
   c.rows = {0, 7, 33, 59};
   c.threads = 2;
   c.bad_params = {
-      {{{"num_samples", 0}}, "num_samples"},
-      {{{"num_features", 6}}, "num_features"},
-      {{{"kernel_width", 0}}, "kernel_width"},
-      {{{"labels", {"blue"}}}, "labels"},
+      {{{"num_samples", 0}}, "num_samples"},     {{{"num_features", 6}}, "num_features"},
+      {{{"kernel_width", 0}}, "kernel_width"},   {{{"labels", {"blue"}}}, "labels"},
       {{{"background", "35:30"}}, "background"},
   };
   const auto failures = loupe::testing::RunConformance(loupe_plugin_entry_v1, "lime.tabular", c);

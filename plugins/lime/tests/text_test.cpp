@@ -34,7 +34,8 @@ using loupe::testing::MockRunResult;
 
 const LoupeExplainerVTable& LimeText() {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   EXPECT_NE(info, nullptr) << error;
   const LoupeExplainerVTable* text = loupe::testing::FindExplainer(*info, "lime.text");
   EXPECT_NE(text, nullptr);
@@ -87,7 +88,8 @@ std::vector<std::string> SplitWhitespace(const std::string& text) {
   return words;
 }
 
-LoupeStatus FakeTokenize(LoupeHost*, const std::int64_t* rows, std::int64_t n_rows, LoupeTokensSink sink, void* ctx) {
+LoupeStatus FakeTokenize(LoupeHost*, const std::int64_t* rows, std::int64_t n_rows, LoupeTokensSink sink,
+                         void* ctx) {
   for (std::int64_t i = 0; i < n_rows; ++i) {
     const std::vector<std::string> words = SplitWhitespace(g_model->texts[static_cast<std::size_t>(rows[i])]);
     std::vector<const char*> pointers;
@@ -97,7 +99,8 @@ LoupeStatus FakeTokenize(LoupeHost*, const std::int64_t* rows, std::int64_t n_ro
       word_index.push_back(static_cast<std::int64_t>(w));
     }
     const auto n = static_cast<std::int64_t>(words.size());
-    const LoupeStatus status = sink(ctx, i, rows[i], pointers.data(), word_index.data(), n, pointers.data(), n);
+    const LoupeStatus status =
+        sink(ctx, i, rows[i], pointers.data(), word_index.data(), n, pointers.data(), n);
     if (status != LOUPE_OK) return status;
   }
   return LOUPE_OK;
@@ -157,7 +160,8 @@ MockHost TextHost(FakeTextModel& fake, std::vector<std::string> classes, bool wi
   return MockHost(std::move(data), std::move(model));
 }
 
-MockRunResult RunLimeText(const MockHost& host, const nlohmann::json& params, std::vector<std::int64_t> rows, int threads = 1) {
+MockRunResult RunLimeText(const MockHost& host, const nlohmann::json& params, std::vector<std::int64_t> rows,
+                          int threads = 1) {
   MockRunOptions options;
   options.params = params;
   options.rows = std::move(rows);
@@ -168,7 +172,8 @@ MockRunResult RunLimeText(const MockHost& host, const nlohmann::json& params, st
 
 TEST(LimeTextIndexing, SplitsLikeLimesIndexedString) {
   const IndexedText bow("Hello, world! Hello_there hello Hello", true);
-  ASSERT_EQ(bow.num_features(), 4);  // Hello, world, Hello_there, hello (case-sensitive, '_' is a word character)
+  ASSERT_EQ(bow.num_features(),
+            4);  // Hello, world, Hello_there, hello (case-sensitive, '_' is a word character)
   EXPECT_EQ(bow.word(0), "Hello");
   EXPECT_EQ(bow.word(2), "Hello_there");
   EXPECT_EQ(bow.word_positions(0), (std::vector<std::int64_t>{0, 4}));
@@ -182,14 +187,15 @@ TEST(LimeTextIndexing, SplitsLikeLimesIndexedString) {
 }
 
 TEST(LimeTextIndexing, CountsCodePointsAndKeepsUnicodeLettersInWords) {
-  const IndexedText text("caf\xC3\xA9\xE2\x80\x94na\xC3\xAFve \xC2\xB2x \xF0\x9F\x98\x80ok", true);  // café—naïve ²x 😀ok
+  const IndexedText text("caf\xC3\xA9\xE2\x80\x94na\xC3\xAFve \xC2\xB2x \xF0\x9F\x98\x80ok",
+                         true);  // café—naïve ²x 😀ok
   ASSERT_EQ(text.num_features(), 4);
   EXPECT_EQ(text.word(0), "caf\xC3\xA9");
   EXPECT_EQ(text.spans(1), (std::vector<std::pair<std::int64_t, std::int64_t>>{{5, 10}}));
   EXPECT_EQ(text.word(2), "\xC2\xB2x");  // '²' is a digit to Python
   EXPECT_EQ(text.word(3), "ok");         // the emoji is a separator
   EXPECT_EQ(text.spans(3), (std::vector<std::pair<std::int64_t, std::int64_t>>{{15, 17}}));
-  EXPECT_TRUE(loupe::lime::IsWordCodePoint(0x4E2D));  // CJK ideograph
+  EXPECT_TRUE(loupe::lime::IsWordCodePoint(0x4E2D));   // CJK ideograph
   EXPECT_FALSE(loupe::lime::IsWordCodePoint(0x3002));  // ideographic full stop
 }
 
@@ -273,7 +279,8 @@ std::vector<double> ReferenceRidge(const std::vector<std::vector<double>>& x, co
 
 // lime's inverse_removing of a text split by r'\W+' (ASCII): words not kept are dropped (bow) or masked.
 std::string ReferencePerturbed(const std::string& text, const std::vector<bool>& kept_position,
-                               const std::vector<std::string>& vocabulary, const std::vector<bool>& kept_word, bool bow) {
+                               const std::vector<std::string>& vocabulary, const std::vector<bool>& kept_word,
+                               bool bow) {
   std::string out, piece;
   std::size_t position = 0;
   auto flush_word = [&] {
@@ -302,21 +309,23 @@ TEST(LimeText, AgreesWithADirectImplementationOfLimesFormulas) {
     FakeTextModel fake;
     fake.texts = {"good food, good service; bad parking!"};
     fake.outputs = [](const std::string& text) {
-      const double p = Sigmoid(1.5 * Has(text, "good") - 1.0 * Has(text, "bad") + 0.7 * Has(text, "food") *
-                               Has(text, "service") + 0.1 * static_cast<double>(Words(text).size()));
+      const double p = Sigmoid(1.5 * Has(text, "good") - 1.0 * Has(text, "bad") +
+                               0.7 * Has(text, "food") * Has(text, "service") +
+                               0.1 * static_cast<double>(Words(text).size()));
       return std::vector<double>{1.0 - p, p};
     };
     fake.record = true;
     const MockHost host = TextHost(fake, {"neg", "pos"});
     const std::int64_t n = 300;
-    const MockRunResult run = RunLimeText(host, {{"num_samples", n}, {"feature_selection", "none"}, {"bow", bow}}, {0});
+    const MockRunResult run =
+        RunLimeText(host, {{"num_samples", n}, {"feature_selection", "none"}, {"bow", bow}}, {0});
     ASSERT_TRUE(run.ok()) << run.error;
     ASSERT_EQ(fake.seen.size(), static_cast<std::size_t>(n));
     EXPECT_EQ(fake.seen[0], fake.texts[0]);
 
     // The binary representation lime builds, read back from the texts the model received.
-    const std::vector<std::string> vocabulary = bow ? std::vector<std::string>{"good", "food", "service", "bad", "parking"}
-                                                    : Words(fake.texts[0]);
+    const std::vector<std::string> vocabulary =
+        bow ? std::vector<std::string>{"good", "food", "service", "bad", "parking"} : Words(fake.texts[0]);
     const std::size_t d = vocabulary.size();
     ASSERT_EQ(run.json["feature_names"].size(), d);
     std::vector<std::vector<double>> x;
@@ -343,7 +352,8 @@ TEST(LimeText, AgreesWithADirectImplementationOfLimesFormulas) {
       x.push_back(row);
     }
     const std::vector<double> ridge = ReferenceRidge(x, y, w, 1.0);
-    for (std::size_t j = 0; j < d; ++j) EXPECT_NEAR(run.json["values"][0][1][j].get<double>(), ridge[j], 1e-9) << j;
+    for (std::size_t j = 0; j < d; ++j)
+      EXPECT_NEAR(run.json["values"][0][1][j].get<double>(), ridge[j], 1e-9) << j;
     EXPECT_NEAR(run.json["intercept"][0][1].get<double>(), ridge[d], 1e-9);
     double local_pred = ridge[d], ssr = 0, sst = 0, sw = 0, mean = 0;
     for (std::size_t j = 0; j < d; ++j) local_pred += ridge[j];
@@ -397,7 +407,8 @@ TEST(LimeText, TopLabelsExplainEachRowsMostLikelyOutputs) {
 
 TEST(LimeText, OneModelCallPerRowAndIdenticalBitsForAnyThreadsOrBatchSize) {
   FakeTextModel fake;
-  fake.texts = {"good food and bad parking", "great view, good staff", "bad bad service but good wine", "fine"};
+  fake.texts = {"good food and bad parking", "great view, good staff", "bad bad service but good wine",
+                "fine"};
   fake.outputs = Sentiment;
   const MockHost host = TextHost(fake, {"neg", "pos"});
   const nlohmann::json params = {{"num_samples", 700}};
@@ -429,14 +440,10 @@ TEST(LimeText, BadParametersAndInputsGetOneSentenceEach) {
   fake.outputs = Sentiment;
   const MockHost host = TextHost(fake, {"neg", "pos"});
   const std::vector<std::pair<nlohmann::json, std::string>> cases = {
-      {{{"num_samples", 1}}, "num_samples"},
-      {{{"num_features", 0}}, "num_features"},
-      {{{"kernel_width", 0.0}}, "kernel_width"},
-      {{{"batch_size", 0}}, "batch_size"},
-      {{{"labels", {"maybe"}}}, "maybe"},
-      {{{"labels", {"pos"}}, {"top_labels", 1}}, "top_labels"},
-      {{{"top_labels", 0}}, "top_labels"},
-      {{{"top_labels", 3}}, "top_labels"},
+      {{{"num_samples", 1}}, "num_samples"},     {{{"num_features", 0}}, "num_features"},
+      {{{"kernel_width", 0.0}}, "kernel_width"}, {{{"batch_size", 0}}, "batch_size"},
+      {{{"labels", {"maybe"}}}, "maybe"},        {{{"labels", {"pos"}}, {"top_labels", 1}}, "top_labels"},
+      {{{"top_labels", 0}}, "top_labels"},       {{{"top_labels", 3}}, "top_labels"},
   };
   for (const auto& [params, mentions] : cases) {
     const MockRunResult run = RunLimeText(host, params, {0});
@@ -461,7 +468,8 @@ TEST(LimeText, BadParametersAndInputsGetOneSentenceEach) {
 
 TEST(LimeText, PassesTheConformanceKit) {
   static FakeTextModel fake;
-  fake.texts = {"good food and bad parking", "great view, good staff", "bad service but good wine", "fine food"};
+  fake.texts = {"good food and bad parking", "great view, good staff", "bad service but good wine",
+                "fine food"};
   fake.outputs = Sentiment;
   const MockHost host = TextHost(fake, {"neg", "pos"});
   loupe::testing::ConformanceCase c;
@@ -471,10 +479,8 @@ TEST(LimeText, PassesTheConformanceKit) {
   c.rows = {0, 1, 3};
   c.threads = 2;
   c.bad_params = {
-      {{{"num_samples", 1}}, "num_samples"},
-      {{{"num_features", 0}}, "num_features"},
-      {{{"kernel_width", -2.0}}, "kernel_width"},
-      {{{"labels", {"neutral"}}}, "labels"},
+      {{{"num_samples", 1}}, "num_samples"},      {{{"num_features", 0}}, "num_features"},
+      {{{"kernel_width", -2.0}}, "kernel_width"}, {{{"labels", {"neutral"}}}, "labels"},
       {{{"top_labels", 5}}, "top_labels"},
   };
   const auto failures = loupe::testing::RunConformance(loupe_plugin_entry_v1, "lime.text", c);

@@ -18,8 +18,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "loupe/c/loupe_plugin.h"
 #include "fast_tree_shap.hpp"
+#include "loupe/c/loupe_plugin.h"
 #include "loupe/testing/conformance.hpp"
 #include "tree_model.hpp"
 #include "xgboost_fixture.hpp"
@@ -30,7 +30,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 // The part of XGBoost's C API the benchmark calls (xgboost/c_api.h, stable since 1.0).
 struct XgbApi {
@@ -48,7 +50,9 @@ struct XgbApi {
     void* lib = dlopen("libxgboost.so.0", RTLD_NOW);
     if (lib == nullptr) lib = dlopen("libxgboost.so", RTLD_NOW);
     if (lib == nullptr) return false;
-    auto get = [lib](auto* fn, const char* name) { *fn = reinterpret_cast<std::remove_pointer_t<decltype(fn)>>(dlsym(lib, name)); };
+    auto get = [lib](auto* fn, const char* name) {
+      *fn = reinterpret_cast<std::remove_pointer_t<decltype(fn)>>(dlsym(lib, name));
+    };
     get(&booster_create, "XGBoosterCreate");
     get(&booster_load, "XGBoosterLoadModel");
     get(&booster_set_param, "XGBoosterSetParam");
@@ -57,14 +61,15 @@ struct XgbApi {
     get(&dmatrix_free, "XGDMatrixFree");
     get(&booster_free, "XGBoosterFree");
     get(&last_error, "XGBGetLastError");
-    return booster_create && booster_load && booster_set_param && dmatrix_from_mat && booster_predict && dmatrix_free &&
-           booster_free && last_error;
+    return booster_create && booster_load && booster_set_param && dmatrix_from_mat && booster_predict &&
+           dmatrix_free && booster_free && last_error;
   }
 };
 
 const LoupeExplainerVTable& Tree() {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   return *loupe::testing::FindExplainer(*info, "shap.tree");
 }
 
@@ -80,7 +85,8 @@ struct SyntheticTree {
   SyntheticTree(int depth, std::int32_t n_features, const std::vector<double>& x, std::mt19937_64* random) {
     const std::int32_t n = (2 << depth) - 1, inner = (1 << depth) - 1;
     std::uniform_int_distribution<std::int32_t> pick_feature(0, n_features - 1);
-    std::uniform_int_distribution<std::size_t> pick_row(0, x.size() / static_cast<std::size_t>(n_features) - 1);
+    std::uniform_int_distribution<std::size_t> pick_row(0,
+                                                        x.size() / static_cast<std::size_t>(n_features) - 1);
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     for (std::int32_t i = 0; i < n; ++i) {
       const bool leaf = i >= inner;
@@ -88,13 +94,17 @@ struct SyntheticTree {
       left.push_back(leaf ? -1 : 2 * i + 1);
       right.push_back(leaf ? -1 : 2 * i + 2);
       feature.push_back(leaf ? -1 : j);
-      threshold.push_back(leaf ? NAN : x[pick_row(*random) * static_cast<std::size_t>(n_features) + static_cast<std::size_t>(j)]);
+      threshold.push_back(
+          leaf ? NAN
+               : x[pick_row(*random) * static_cast<std::size_t>(n_features) + static_cast<std::size_t>(j)]);
       value.push_back(leaf ? uniform(*random) - 0.5 : 0.0);
       cover.push_back(leaf ? 1.0 + 9.0 * uniform(*random) : 0.0);
       default_left.push_back(uniform(*random) < 0.5 ? 1 : 0);
       is_leaf.push_back(leaf ? 1 : 0);
     }
-    for (std::int32_t i = inner - 1; i >= 0; --i) cover[static_cast<std::size_t>(i)] = cover[static_cast<std::size_t>(2 * i + 1)] + cover[static_cast<std::size_t>(2 * i + 2)];
+    for (std::int32_t i = inner - 1; i >= 0; --i)
+      cover[static_cast<std::size_t>(i)] =
+          cover[static_cast<std::size_t>(2 * i + 1)] + cover[static_cast<std::size_t>(2 * i + 2)];
     is_categorical.assign(static_cast<std::size_t>(n), 0);
     offsets.assign(static_cast<std::size_t>(n) + 1, 0);
     tree.struct_size = sizeof(LoupeTree);
@@ -119,14 +129,17 @@ void SyntheticDepths(const loupe::testing::MockDataset& data, std::int64_t n_row
   const auto f = static_cast<std::int32_t>(data.cols());
   std::vector<double> x(static_cast<std::size_t>(n_rows * f));
   for (std::int32_t j = 0; j < f; ++j) {
-    for (std::int64_t i = 0; i < n_rows; ++i) x[static_cast<std::size_t>(i * f + j)] = data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < n_rows; ++i)
+      x[static_cast<std::size_t>(i * f + j)] =
+          data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)];
   }
   loupe::sdk::DatasetInfo info;
   info.n_rows = n_rows;
   std::vector<LoupeColumnInfo> columns;
   for (const auto& column : data.features) {
     info.features.push_back({column.name, column.type, column.levels, 0});
-    columns.push_back(LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, column.name.c_str(), nullptr, 0, 0});
+    columns.push_back(
+        LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, column.name.c_str(), nullptr, 0, 0});
   }
   std::mt19937_64 random(7);
   for (const int depth : {4, 6, 8, 10}) {
@@ -155,7 +168,8 @@ void SyntheticDepths(const loupe::testing::MockDataset& data, std::int64_t n_row
     auto start = Clock::now();
     std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
     for (std::int64_t i = 0; i < n; ++i) {
-      for (const auto& tree : model.trees()) model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(), reference.data() + i * f);
+      for (const auto& tree : model.trees())
+        model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(), reference.data() + i * f);
     }
     const double slow = Seconds(start);
     start = Clock::now();
@@ -167,10 +181,12 @@ void SyntheticDepths(const loupe::testing::MockDataset& data, std::int64_t n_row
     const double quick = Seconds(start);
     double worst = 0;
     for (std::size_t i = 0; i < phi.size(); ++i) worst = std::max(worst, std::fabs(phi[i] - reference[i]));
-    std::printf("synthetic d=%-2d   50 trees: Algorithm 2 %9.0f rows/s, tables %9.0f rows/s (%lld/50 trees, build %.4f s), "
-                "x%.1f, max |diff| %.1e\n",
-                depth, static_cast<double>(n) / slow, static_cast<double>(n) / quick,
-                static_cast<long long>(fast.n_fast_trees()), build, slow / quick, worst);
+    std::printf(
+        "synthetic d=%-2d   50 trees: Algorithm 2 %9.0f rows/s, tables %9.0f rows/s (%lld/50 trees, build "
+        "%.4f s), "
+        "x%.1f, max |diff| %.1e\n",
+        depth, static_cast<double>(n) / slow, static_cast<double>(n) / quick,
+        static_cast<long long>(fast.n_fast_trees()), build, slow / quick, worst);
   }
 }
 
@@ -180,12 +196,14 @@ int main(int argc, char** argv) {
   const int repeat = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
   const std::string fixtures = LOUPE_XGBOOST_FIXTURES;
   const std::vector<std::string> order = {"age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"};
-  loupe::testing::MockDataset base = loupe::shap::testing::CsvDataset(std::string(LOUPE_TEST_DATA) + "/diabetes.csv", order, {});
+  loupe::testing::MockDataset base =
+      loupe::shap::testing::CsvDataset(std::string(LOUPE_TEST_DATA) + "/diabetes.csv", order, {});
   loupe::testing::MockDataset data = base;
   for (auto& column : data.features) {
     column.values.clear();
-    for (int k = 0; k < repeat; ++k) column.values.insert(column.values.end(), base.features[&column - &data.features[0]].values.begin(),
-                                                           base.features[&column - &data.features[0]].values.end());
+    for (int k = 0; k < repeat; ++k)
+      column.values.insert(column.values.end(), base.features[&column - &data.features[0]].values.begin(),
+                           base.features[&column - &data.features[0]].values.end());
   }
   const std::int64_t n = data.rows();
   const std::int64_t f = data.cols();
@@ -194,13 +212,16 @@ int main(int argc, char** argv) {
 
   std::printf("%-16s %-26s %8s %12s %12s\n", "model", "method", "threads", "rows/s", "seconds");
   for (const char* name : {"diabetes_xgb", "diabetes3_xgb"}) {
-    auto ensemble = std::make_shared<const loupe::shap::testing::XgbEnsemble>(fixtures + "/" + name + ".json");
+    auto ensemble =
+        std::make_shared<const loupe::shap::testing::XgbEnsemble>(fixtures + "/" + name + ".json");
     const loupe::testing::MockHost host(data, loupe::shap::testing::XgbModel(ensemble, data));
     std::vector<double> ours;
     for (const bool interactions : {false, true}) {
       for (const int threads : {1, 2}) {
         loupe::testing::MockRunOptions options;
-        options.rows = interactions ? std::vector<std::int64_t>(rows.begin(), rows.begin() + std::min<std::int64_t>(n, 2000)) : rows;
+        options.rows = interactions ? std::vector<std::int64_t>(
+                                          rows.begin(), rows.begin() + std::min<std::int64_t>(n, 2000))
+                                    : rows;
         options.threads = threads;
         options.params = {{"interactions", interactions}};
         const auto start = Clock::now();
@@ -217,8 +238,9 @@ int main(int argc, char** argv) {
             }
           }
         }
-        std::printf("%-16s %-26s %8d %12.0f %12.4f\n", name, interactions ? "shap.tree interactions" : "shap.tree",
-                    threads, static_cast<double>(options.rows.size()) / seconds, seconds);
+        std::printf("%-16s %-26s %8d %12.0f %12.4f\n", name,
+                    interactions ? "shap.tree interactions" : "shap.tree", threads,
+                    static_cast<double>(options.rows.size()) / seconds, seconds);
       }
     }
 
@@ -227,11 +249,13 @@ int main(int argc, char** argv) {
     {
       loupe::sdk::DatasetInfo info;
       info.n_rows = n;
-      for (const auto& column : data.features) info.features.push_back({column.name, column.type, column.levels, 0});
+      for (const auto& column : data.features)
+        info.features.push_back({column.name, column.type, column.levels, 0});
       const loupe::shap::TreeModel model(*ensemble->capability(), info);
       std::vector<double> x(static_cast<std::size_t>(n * f));
       for (std::int64_t j = 0; j < f; ++j) {
-        for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i * f + j)] = data.features[j].values[static_cast<std::size_t>(i)];
+        for (std::int64_t i = 0; i < n; ++i)
+          x[static_cast<std::size_t>(i * f + j)] = data.features[j].values[static_cast<std::size_t>(i)];
       }
       const std::int64_t k = model.n_outputs();
       for (const int threads : {1, 2}) {
@@ -243,7 +267,8 @@ int main(int argc, char** argv) {
             std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
             for (std::int64_t i = t; i < n; i += threads) {
               for (const auto& tree : model.trees()) {
-                model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(), phi.data() + (i * k + tree.output) * f);
+                model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(),
+                                    phi.data() + (i * k + tree.output) * f);
               }
             }
           });
@@ -251,9 +276,10 @@ int main(int argc, char** argv) {
         for (auto& thread : pool) thread.join();
         const double seconds = Seconds(start);
         double worst = 0;
-        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i) worst = std::max(worst, std::fabs(phi[i] - ours[i]));
-        std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name, "TreeSHAP core (no host)",
-                    threads, static_cast<double>(n) / seconds, seconds, worst);
+        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i)
+          worst = std::max(worst, std::fabs(phi[i] - ours[i]));
+        std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name,
+                    "TreeSHAP core (no host)", threads, static_cast<double>(n) / seconds, seconds, worst);
       }
       // FastTreeSHAP v2's leaf tables (what shap.tree runs): the table build counted in the time.
       for (const int threads : {1, 2}) {
@@ -266,30 +292,37 @@ int main(int argc, char** argv) {
         for (int t = 0; t < threads; ++t) {
           pool.emplace_back([&, t] {
             loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
-            for (std::int64_t i = t; i < n; i += threads) fast.Row(x.data() + i * f, &scratch, phi.data() + i * k * f);
+            for (std::int64_t i = t; i < n; i += threads)
+              fast.Row(x.data() + i * f, &scratch, phi.data() + i * k * f);
           });
         }
         for (auto& thread : pool) thread.join();
         const double seconds = Seconds(start);
         double worst = 0;
-        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i) worst = std::max(worst, std::fabs(phi[i] - ours[i]));
-        std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e (tables %lld/%zu trees, %.4f s)\n", name,
-                    "FastTreeSHAP core", threads, static_cast<double>(n) / seconds, seconds, worst,
-                    static_cast<long long>(fast.n_fast_trees()), model.trees().size(), build);
+        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i)
+          worst = std::max(worst, std::fabs(phi[i] - ours[i]));
+        std::printf(
+            "%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e (tables %lld/%zu trees, %.4f s)\n",
+            name, "FastTreeSHAP core", threads, static_cast<double>(n) / seconds, seconds, worst,
+            static_cast<long long>(fast.n_fast_trees()), model.trees().size(), build);
       }
     }
 
     XgbApi xgb;
     if (!xgb.Load()) {
-      std::printf("%-16s %-26s (libxgboost.so.0 not found: no side-by-side)\n", name, "xgboost pred_contribs");
+      std::printf("%-16s %-26s (libxgboost.so.0 not found: no side-by-side)\n", name,
+                  "xgboost pred_contribs");
       continue;
     }
     std::vector<float> matrix(static_cast<std::size_t>(n * f));
     for (std::int64_t j = 0; j < f; ++j) {
-      for (std::int64_t i = 0; i < n; ++i) matrix[static_cast<std::size_t>(i * f + j)] = static_cast<float>(data.features[j].values[static_cast<std::size_t>(i)]);
+      for (std::int64_t i = 0; i < n; ++i)
+        matrix[static_cast<std::size_t>(i * f + j)] =
+            static_cast<float>(data.features[j].values[static_cast<std::size_t>(i)]);
     }
     XgbApi::Handle dmatrix = nullptr, booster = nullptr;
-    if (xgb.dmatrix_from_mat(matrix.data(), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(f), NAN, &dmatrix) != 0 ||
+    if (xgb.dmatrix_from_mat(matrix.data(), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(f), NAN,
+                             &dmatrix) != 0 ||
         xgb.booster_create(&dmatrix, 1, &booster) != 0 ||
         xgb.booster_load(booster, (fixtures + "/" + name + ".json").c_str()) != 0) {
       std::printf("xgboost: %s\n", xgb.last_error());
@@ -300,7 +333,8 @@ int main(int argc, char** argv) {
       std::uint64_t length = 0;
       const float* result = nullptr;
       const auto start = Clock::now();
-      if (xgb.booster_predict(booster, dmatrix, /*option_mask pred_contribs*/ 4, 0, 0, &length, &result) != 0) {
+      if (xgb.booster_predict(booster, dmatrix, /*option_mask pred_contribs*/ 4, 0, 0, &length, &result) !=
+          0) {
         std::printf("xgboost: %s\n", xgb.last_error());
         return 1;
       }
@@ -316,8 +350,8 @@ int main(int argc, char** argv) {
           }
         }
       }
-      std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name, "xgboost pred_contribs",
-                  threads, static_cast<double>(n) / seconds, seconds, worst);
+      std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name,
+                  "xgboost pred_contribs", threads, static_cast<double>(n) / seconds, seconds, worst);
     }
     xgb.dmatrix_free(dmatrix);
     xgb.booster_free(booster);

@@ -27,13 +27,15 @@ bool IsKMeans(const nlohmann::json& selection) { return selection.is_object(); }
 // K of {kmeans: K}; throws naming the parameter when the object is anything else.
 std::int64_t KMeansCount(const nlohmann::json& selection, std::int64_t n_rows) {
   if (selection.size() != 1 || !selection.contains("kmeans") || !selection["kmeans"].is_number_integer()) {
-    throw loupe::sdk::InvalidArgument("parameter 'background' as an object must be {kmeans: K} with an integer K, found " +
-                                      selection.dump());
+    throw loupe::sdk::InvalidArgument(
+        "parameter 'background' as an object must be {kmeans: K} with an integer K, found " +
+        selection.dump());
   }
   const auto k = selection["kmeans"].get<std::int64_t>();
   if (k < 1 || k > n_rows) {
     throw loupe::sdk::InvalidArgument("parameter 'background' asks for {kmeans: " + std::to_string(k) +
-                                      "}, but K must be between 1 and the data's " + std::to_string(n_rows) + " rows");
+                                      "}, but K must be between 1 and the data's " + std::to_string(n_rows) +
+                                      " rows");
   }
   return k;
 }
@@ -45,9 +47,10 @@ std::vector<std::int64_t> ResolveBackgroundRows(const Host& host, std::int64_t n
   if (selection.is_number_integer() && selection.get<std::int64_t>() >= n_rows) selection = "all";
   std::vector<std::int64_t> rows = host.ResolveRows(selection, kBackgroundStream, "background");
   if (rows.empty()) {
-    throw loupe::sdk::InvalidArgument("parameter 'background' must select at least one row, found " +
-                                      loupe::sdk::DescribeJson(host.Params().Get<nlohmann::json>("background")) +
-                                      " on data of " + std::to_string(n_rows) + " rows");
+    throw loupe::sdk::InvalidArgument(
+        "parameter 'background' must select at least one row, found " +
+        loupe::sdk::DescribeJson(host.Params().Get<nlohmann::json>("background")) + " on data of " +
+        std::to_string(n_rows) + " rows");
   }
   return rows;
 }
@@ -66,7 +69,8 @@ std::vector<double> Imputed(const Matrix& x) {
     }
     const double mean = seen > 0 ? sum / static_cast<double>(seen) : 0.0;
     for (std::int64_t i = 0; i < n; ++i) {
-      if (std::isnan(data[static_cast<std::size_t>(i * f + c)])) data[static_cast<std::size_t>(i * f + c)] = mean;
+      if (std::isnan(data[static_cast<std::size_t>(i * f + c)]))
+        data[static_cast<std::size_t>(i * f + c)] = mean;
     }
   }
   return data;
@@ -85,8 +89,8 @@ class KMeans {
       : host_(host), data_(std::move(data)), n_(n), f_(f), k_(k), tolerance_(Tolerance()) {}
 
   struct Solution {
-    std::vector<double> centres;        // [k][f]
-    std::vector<std::int64_t> labels;   // [n]
+    std::vector<double> centres;       // [k][f]
+    std::vector<std::int64_t> labels;  // [n]
     double inertia = std::numeric_limits<double>::infinity();
   };
 
@@ -122,7 +126,8 @@ class KMeans {
     host_.ParallelFor(0, n_, kChunkRows, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t i = begin; i < end; ++i) {
         const double d = SquaredDistance(Point(i), Point(candidate), f_);
-        (*out)[static_cast<std::size_t>(i)] = current.empty() ? d : std::min(current[static_cast<std::size_t>(i)], d);
+        (*out)[static_cast<std::size_t>(i)] =
+            current.empty() ? d : std::min(current[static_cast<std::size_t>(i)], d);
       }
     });
     return std::accumulate(out->begin(), out->end(), 0.0);
@@ -162,7 +167,8 @@ class KMeans {
   }
 
   // Nearest centre (lowest index on ties) and squared distance of every point.
-  void Assign(const std::vector<double>& centres, std::vector<std::int64_t>* labels, std::vector<double>* distances) const {
+  void Assign(const std::vector<double>& centres, std::vector<std::int64_t>* labels,
+              std::vector<double>* distances) const {
     labels->resize(static_cast<std::size_t>(n_));
     distances->resize(static_cast<std::size_t>(n_));
     host_.ParallelFor(0, n_, kChunkRows, [&](std::int64_t begin, std::int64_t end) {
@@ -195,7 +201,9 @@ class KMeans {
       for (std::int64_t j = 0; j < f_; ++j) sums[static_cast<std::size_t>(c * f_ + j)] += Point(i)[j];
     }
     for (std::int64_t c = 0; c < k_; ++c) {
-      for (std::int64_t j = 0; j < f_; ++j) sums[static_cast<std::size_t>(c * f_ + j)] /= static_cast<double>(counts[static_cast<std::size_t>(c)]);
+      for (std::int64_t j = 0; j < f_; ++j)
+        sums[static_cast<std::size_t>(c * f_ + j)] /=
+            static_cast<double>(counts[static_cast<std::size_t>(c)]);
     }
     return sums;
   }
@@ -210,7 +218,8 @@ class KMeans {
       previous = s.labels;
       std::vector<double> moved = Update(&s.labels, &distances);
       double shift = 0.0;
-      for (std::size_t i = 0; i < moved.size(); ++i) shift += (moved[i] - centres[i]) * (moved[i] - centres[i]);
+      for (std::size_t i = 0; i < moved.size(); ++i)
+        shift += (moved[i] - centres[i]) * (moved[i] - centres[i]);
       centres.swap(moved);
       if (shift <= tolerance_) {
         Assign(centres, &s.labels, &distances);
@@ -268,7 +277,8 @@ Background KMeansBackground(const Host& host, const Matrix& x, std::int64_t k) {
     const auto size = std::count(solution.labels.begin(), solution.labels.end(), c);
     if (size == 0) continue;  // only when the data has fewer than K distinct rows
     for (std::int64_t j = 0; j < f; ++j) {
-      background.values.push_back(Snap(sorted[static_cast<std::size_t>(j)], solution.centres[static_cast<std::size_t>(c * f + j)]));
+      background.values.push_back(
+          Snap(sorted[static_cast<std::size_t>(j)], solution.centres[static_cast<std::size_t>(c * f + j)]));
     }
     background.weights.push_back(static_cast<double>(size) / static_cast<double>(n));
   }
@@ -281,7 +291,8 @@ Background ResolveBackground(const Host& host, const Matrix& x) {
   Background background;
   background.rows = ResolveBackgroundRows(host, x.rows());
   background.cols = x.cols();
-  for (const std::int64_t row : background.rows) background.values.insert(background.values.end(), x.Row(row), x.Row(row) + x.cols());
+  for (const std::int64_t row : background.rows)
+    background.values.insert(background.values.end(), x.Row(row), x.Row(row) + x.cols());
   return background;
 }
 

@@ -19,8 +19,9 @@ Setup Configure(const Host& host, const std::string& explainer) {
   setup.output = loupe::sdk::SelectOutput(host);
   setup.max_batch_rows = host.Params().GetOr<std::int64_t>("max_batch_rows", kBatchRows);
   if (setup.max_batch_rows < 1 || setup.max_batch_rows > kMaxBatchRows) {
-    throw loupe::sdk::InvalidArgument("parameter 'max_batch_rows' must be between 1 and " + std::to_string(kMaxBatchRows) +
-                                      " rows per model call, found " + std::to_string(setup.max_batch_rows));
+    throw loupe::sdk::InvalidArgument("parameter 'max_batch_rows' must be between 1 and " +
+                                      std::to_string(kMaxBatchRows) + " rows per model call, found " +
+                                      std::to_string(setup.max_batch_rows));
   }
   return setup;
 }
@@ -28,15 +29,19 @@ Setup Configure(const Host& host, const std::string& explainer) {
 loupe::sdk::Param BackgroundParam(const std::string& use) {
   return loupe::sdk::Param::Json("background")
       .Default(100)
-      .Doc("Rows " + use + ": \"a:b\", a list of rows, a count sampled with the step seed (all rows when the data "
-           "has fewer), or {kmeans: K}: K weighted k-means centres of all rows, snapped to data values as shap.kmeans.");
+      .Doc("Rows " + use +
+           ": \"a:b\", a list of rows, a count sampled with the step seed (all rows when the data "
+           "has fewer), or {kmeans: K}: K weighted k-means centres of all rows, snapped to data values as "
+           "shap.kmeans.");
 }
 
 loupe::sdk::Param MaxBatchRowsParam() {
   return loupe::sdk::Param::Int("max_batch_rows")
       .Default(kBatchRows)
-      .Doc("Most perturbed rows built and sent to the model in one call (1 to 16777216); bounds memory to about "
-           "max_batch_rows x (features + outputs) doubles per thread. Results do not depend on it.");
+      .Doc(
+          "Most perturbed rows built and sent to the model in one call (1 to 16777216); bounds memory to "
+          "about "
+          "max_batch_rows x (features + outputs) doubles per thread. Results do not depend on it.");
 }
 
 void CoalitionGame::EvaluateSlice(std::int64_t first, std::int64_t last, const unsigned char* masks,
@@ -69,10 +74,12 @@ void CoalitionGame::EvaluateSlice(std::int64_t first, std::int64_t last, const u
 }
 
 std::vector<double> PredictMatrix(const Host& host, const double* rows, std::int64_t n, std::int64_t f,
-                                  LoupeOutputSpace space, std::int64_t n_outputs, std::int64_t max_batch_rows) {
+                                  LoupeOutputSpace space, std::int64_t n_outputs,
+                                  std::int64_t max_batch_rows) {
   std::vector<double> out(static_cast<std::size_t>(n * n_outputs));
   host.ParallelFor(0, n, max_batch_rows, [&](std::int64_t begin, std::int64_t end) {
-    host.Predict(rows + begin * f, end - begin, f, space, out.data() + begin * n_outputs, (end - begin) * n_outputs);
+    host.Predict(rows + begin * f, end - begin, f, space, out.data() + begin * n_outputs,
+                 (end - begin) * n_outputs);
   });
   return out;
 }
@@ -84,8 +91,10 @@ std::vector<double> PredictRows(const Host& host, const Matrix& x, const std::ve
   host.ParallelFor(0, r, max_batch_rows, [&](std::int64_t begin, std::int64_t end) {
     std::vector<double> batch;
     batch.reserve(static_cast<std::size_t>((end - begin) * x.cols()));
-    for (std::int64_t i = begin; i < end; ++i) batch.insert(batch.end(), x.Row(rows[i]), x.Row(rows[i]) + x.cols());
-    host.Predict(batch.data(), end - begin, x.cols(), space, out.data() + begin * n_outputs, (end - begin) * n_outputs);
+    for (std::int64_t i = begin; i < end; ++i)
+      batch.insert(batch.end(), x.Row(rows[i]), x.Row(rows[i]) + x.cols());
+    host.Predict(batch.data(), end - begin, x.cols(), space, out.data() + begin * n_outputs,
+                 (end - begin) * n_outputs);
   });
   return out;
 }
@@ -102,7 +111,8 @@ void WriteAttribution(const loupe::sdk::ResultBuilder& result, const Setup& setu
         PlayerValues(setup.players, setup.data, x.Row(attribution->rows[static_cast<std::size_t>(row)])));
     for (std::int64_t out = 0; out < o; ++out) {
       double total = attribution->base_values[static_cast<std::size_t>(row * o + out)];
-      for (std::int64_t i = 0; i < m; ++i) total += attribution->values[static_cast<std::size_t>((row * o + out) * m + i)];
+      for (std::int64_t i = 0; i < m; ++i)
+        total += attribution->values[static_cast<std::size_t>((row * o + out) * m + i)];
       residual = std::max(residual, std::fabs(total - fx[static_cast<std::size_t>(row * o + out)]));
     }
   }
@@ -121,8 +131,8 @@ void WriteAttribution(const loupe::sdk::ResultBuilder& result, const Setup& setu
   result.SetNumber("quality.background_rows", static_cast<double>(background_rows));
 }
 
-void WriteErrors(const loupe::sdk::ResultBuilder& result, const std::vector<double>& error_std, std::int64_t r,
-                 std::int64_t o, std::int64_t m) {
+void WriteErrors(const loupe::sdk::ResultBuilder& result, const std::vector<double>& error_std,
+                 std::int64_t r, std::int64_t o, std::int64_t m) {
   nlohmann::json errors = nlohmann::json::array();
   double largest = 0.0;
   for (std::int64_t row = 0; row < r; ++row) {

@@ -3,7 +3,8 @@
 // of the explained rows and the feature_attribution output with its quality fields.
 //
 // A coalition S of the M players is valued, for an explained row x, as
-//   v(S) = mean over background rows b (weighted, for k-means centres) of f(x on the features of S, b elsewhere).
+//   v(S) = mean over background rows b (weighted, for k-means centres) of f(x on the features of S, b
+//   elsewhere).
 // Each value is reduced inside one batch in a fixed order, so results are bit-identical for any thread count.
 #pragma once
 
@@ -12,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "background.hpp"
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/explainer.hpp"
 #include "loupe/sdk/host.hpp"
 #include "loupe/sdk/result.hpp"
-#include "background.hpp"
 #include "players.hpp"
 
 namespace loupe::shap {
@@ -81,23 +82,26 @@ class CoalitionGame {
     const std::int64_t units = end - begin;
     std::vector<unsigned char> masks(static_cast<std::size_t>(units * m_), 0);
     std::vector<std::int64_t> explained(static_cast<std::size_t>(units));
-    for (std::int64_t u = 0; u < units; ++u) explained[static_cast<std::size_t>(u)] = describe(begin + u, masks.data() + u * m_);
+    for (std::int64_t u = 0; u < units; ++u)
+      explained[static_cast<std::size_t>(u)] = describe(begin + u, masks.data() + u * m_);
     std::vector<double> sums(static_cast<std::size_t>(units * o_), 0.0);
     const std::int64_t total = units * b_;
     for (std::int64_t first = 0; first < total; first += max_batch_rows_) {
-      EvaluateSlice(first, std::min(total, first + max_batch_rows_), masks.data(), explained.data(), sums.data());
+      EvaluateSlice(first, std::min(total, first + max_batch_rows_), masks.data(), explained.data(),
+                    sums.data());
     }
     for (std::int64_t i = 0; i < units * o_; ++i) {
-      values[begin * o_ + i] = background_.weighted() ? sums[static_cast<std::size_t>(i)]
-                                                      : sums[static_cast<std::size_t>(i)] / static_cast<double>(b_);
+      values[begin * o_ + i] = background_.weighted()
+                                   ? sums[static_cast<std::size_t>(i)]
+                                   : sums[static_cast<std::size_t>(i)] / static_cast<double>(b_);
     }
   }
 
  private:
   // Perturbed rows [first, last) of the packed units (row r: unit r / B, background row r % B): one
   // Predict call, each output added to its unit's sum (weighted when the background is).
-  void EvaluateSlice(std::int64_t first, std::int64_t last, const unsigned char* masks, const std::int64_t* explained,
-                     double* sums) const;
+  void EvaluateSlice(std::int64_t first, std::int64_t last, const unsigned char* masks,
+                     const std::int64_t* explained, double* sums) const;
 
   const loupe::sdk::Host& host_;
   const loupe::sdk::Matrix& x_;
@@ -108,23 +112,24 @@ class CoalitionGame {
 };
 
 // f of arbitrary rows ([n][F] row-major), [n][O], in Predict calls of at most `max_batch_rows` rows.
-std::vector<double> PredictMatrix(const loupe::sdk::Host& host, const double* rows, std::int64_t n, std::int64_t f,
-                                  LoupeOutputSpace space, std::int64_t n_outputs, std::int64_t max_batch_rows);
+std::vector<double> PredictMatrix(const loupe::sdk::Host& host, const double* rows, std::int64_t n,
+                                  std::int64_t f, LoupeOutputSpace space, std::int64_t n_outputs,
+                                  std::int64_t max_batch_rows);
 
 // f(x) of the explained rows, [R][O], in Predict calls of at most `max_batch_rows` rows.
 std::vector<double> PredictRows(const loupe::sdk::Host& host, const loupe::sdk::Matrix& x,
-                                const std::vector<std::int64_t>& rows, LoupeOutputSpace space, std::int64_t n_outputs,
-                                std::int64_t max_batch_rows);
+                                const std::vector<std::int64_t>& rows, LoupeOutputSpace space,
+                                std::int64_t n_outputs, std::int64_t max_batch_rows);
 
 // Fills `data` of the attribution (names, rows, values and base values already set), writes it with
 // `groups` when grouped, quality.additivity_residual = max |sum phi + base - f(x)| (fx: [R][O]) and
 // quality.background_rows.
-void WriteAttribution(const loupe::sdk::ResultBuilder& result, const Setup& setup, const loupe::sdk::Matrix& x,
-                      const std::vector<double>& fx, std::int64_t background_rows,
-                      loupe::sdk::FeatureAttribution* attribution);
+void WriteAttribution(const loupe::sdk::ResultBuilder& result, const Setup& setup,
+                      const loupe::sdk::Matrix& x, const std::vector<double>& fx,
+                      std::int64_t background_rows, loupe::sdk::FeatureAttribution* attribution);
 
 // Writes error_std[R][O][M] (NaN as null) and quality.standard_error, the largest finite one.
-void WriteErrors(const loupe::sdk::ResultBuilder& result, const std::vector<double>& error_std, std::int64_t r,
-                 std::int64_t o, std::int64_t m);
+void WriteErrors(const loupe::sdk::ResultBuilder& result, const std::vector<double>& error_std,
+                 std::int64_t r, std::int64_t o, std::int64_t m);
 
 }  // namespace loupe::shap

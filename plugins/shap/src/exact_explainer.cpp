@@ -27,7 +27,8 @@ Setup ConfigureExact(const Host& host) {
   if (m > kMaxExactPlayers) {
     throw loupe::sdk::Unsupported(
         "shap.exact evaluates all 2^M coalitions and this step has M = " + std::to_string(m) +
-        (setup.players.grouped ? " groups" : " features") + ", above its limit of " + std::to_string(kMaxExactPlayers) +
+        (setup.players.grouped ? " groups" : " features") + ", above its limit of " +
+        std::to_string(kMaxExactPlayers) +
         "; use shap.permutation or shap.kernel for wider data, or parameter 'groups' to join features");
   }
   return setup;
@@ -49,11 +50,13 @@ class ExactGame {
   std::int64_t coalitions() const { return coalitions_; }
   std::int64_t evaluations_per_row() const { return coalitions_ * b_; }
   // How many explained rows share one block of coalition values.
-  std::int64_t block_rows() const { return std::max<std::int64_t>(1, kMaxCoalitionValues / (coalitions_ * o_)); }
+  std::int64_t block_rows() const {
+    return std::max<std::int64_t>(1, kMaxCoalitionValues / (coalitions_ * o_));
+  }
 
   // v(S) for explained rows rows[0..n): [n][2^M][O]. Reports progress (`done` of `total`) per finished row.
-  std::vector<double> CoalitionValues(const std::int64_t* rows, std::int64_t n, std::atomic<std::uint64_t>* done,
-                                      std::uint64_t total) const {
+  std::vector<double> CoalitionValues(const std::int64_t* rows, std::int64_t n,
+                                      std::atomic<std::uint64_t>* done, std::uint64_t total) const {
     std::vector<double> values(static_cast<std::size_t>(n * coalitions_ * o_));
     std::unique_ptr<std::atomic<std::int64_t>[]> remaining(new std::atomic<std::int64_t>[n]);
     for (std::int64_t r = 0; r < n; ++r) remaining[r] = coalitions_;
@@ -137,7 +140,8 @@ void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
   for (std::int64_t first = 0; first < r; first += game.block_rows()) {
     host.ThrowIfCancelled();
     const std::int64_t n = std::min(game.block_rows(), r - first);
-    const std::vector<double> v = game.CoalitionValues(rows.data() + first, n, &done, static_cast<std::uint64_t>(r));
+    const std::vector<double> v =
+        game.CoalitionValues(rows.data() + first, n, &done, static_cast<std::uint64_t>(r));
     host.ParallelFor(first, first + n, 1, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t row = begin; row < end; ++row) {
         const double* row_v = v.data() + (row - first) * game.coalitions() * o;
@@ -155,7 +159,9 @@ void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
 loupe::sdk::ExplainerDef ExactExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<ExactExplainer>("shap.exact")
-      .Summary("Exact interventional Shapley values over all 2^M feature coalitions, averaged over background rows.")
+      .Summary(
+          "Exact interventional Shapley values over all 2^M feature coalitions, averaged over background "
+          "rows.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
@@ -164,9 +170,9 @@ loupe::sdk::ExplainerDef ExactExplainer::Definition() {
           Param::Enum("output", {"probability", "raw"})
               .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
                    "(probabilities for classifiers, values for regressors)."),
-          Param::Json("groups").Doc(
-              "Optional mapping of group name to feature names; each group becomes one player and every feature "
-              "must be in exactly one group."),
+          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
+                                    "player and every feature "
+                                    "must be in exactly one group."),
       });
 }
 

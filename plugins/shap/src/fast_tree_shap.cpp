@@ -16,11 +16,11 @@ struct RootPath {
 
 // What planning a tree collects, per node (indexed like tree.nodes) and per leaf (in pre-order).
 struct Walk {
-  std::vector<std::int32_t> slots;      // inner nodes: the number of their feature on the root path
-  std::vector<char> first_split;        // inner nodes: the root path meets their feature first here
-  std::vector<std::int32_t> leaf_of;    // leaves: their index in `leaves`; -1 elsewhere
-  std::vector<RootPath> leaves;         // per leaf, its path features and fractions
-  std::vector<std::int32_t> preorder;   // the reachable nodes, parents first
+  std::vector<std::int32_t> slots;     // inner nodes: the number of their feature on the root path
+  std::vector<char> first_split;       // inner nodes: the root path meets their feature first here
+  std::vector<std::int32_t> leaf_of;   // leaves: their index in `leaves`; -1 elsewhere
+  std::vector<RootPath> leaves;        // per leaf, its path features and fractions
+  std::vector<std::int32_t> preorder;  // the reachable nodes, parents first
 };
 
 // Numbers the nodes' features along their root paths and records every leaf's path features; false
@@ -96,7 +96,8 @@ void FillLeafTable(const double* zeros, int k, double value, std::vector<double>
 
 }  // namespace
 
-FastTreeShap::FastTreeShap(const TreeModel& model, FastTreeShapLimits limits) : model_(model), limits_(limits) {
+FastTreeShap::FastTreeShap(const TreeModel& model, FastTreeShapLimits limits)
+    : model_(model), limits_(limits) {
   std::int64_t entries = 0;
   trees_.resize(model.trees().size());
   for (std::size_t t = 0; t < trees_.size(); ++t) {
@@ -120,13 +121,15 @@ FastTreeShap::FastTreeShap(const TreeModel& model, FastTreeShapLimits limits) : 
 bool FastTreeShap::Plan(const Tree& tree, FastTree* plan) const {
   if (limits_.max_path_features < 0 || limits_.max_path_features > 30) return false;  // masks are 32 bits
   const std::size_t n = tree.nodes.size();
-  Walk walk{std::vector<std::int32_t>(n, 0), std::vector<char>(n, 0), std::vector<std::int32_t>(n, -1), {}, {}};
+  Walk walk{
+      std::vector<std::int32_t>(n, 0), std::vector<char>(n, 0), std::vector<std::int32_t>(n, -1), {}, {}};
   RootPath path;
   if (!PlanNode(tree, 0, limits_.max_path_features, &path, &walk)) return false;
   plan->fast = true;
   plan->preorder = std::move(walk.preorder);
   plan->nodes.resize(n);
-  for (std::size_t i = 0; i < n; ++i) plan->nodes[i] = Node{walk.leaf_of[i], walk.slots[i], walk.first_split[i] != 0};
+  for (std::size_t i = 0; i < n; ++i)
+    plan->nodes[i] = Node{walk.leaf_of[i], walk.slots[i], walk.first_split[i] != 0};
   std::int64_t table = 0;  // relative to the tree; the constructor adds the tree's offset
   for (const RootPath& leaf_path : walk.leaves) {
     const auto k = static_cast<std::int32_t>(leaf_path.columns.size());
@@ -140,7 +143,8 @@ bool FastTreeShap::Plan(const Tree& tree, FastTree* plan) const {
     }
   }
   for (std::size_t i = 0; i < n; ++i) {
-    if (walk.leaf_of[i] >= 0) plan->leaves[static_cast<std::size_t>(walk.leaf_of[i])].value = tree.nodes[i].value;
+    if (walk.leaf_of[i] >= 0)
+      plan->leaves[static_cast<std::size_t>(walk.leaf_of[i])].value = tree.nodes[i].value;
   }
   return true;
 }
@@ -151,8 +155,7 @@ void FastTreeShap::BuildTables(std::int64_t begin, std::int64_t end) {
     const FastTree& plan = trees_[static_cast<std::size_t>(t)];
     if (!plan.fast) continue;
     for (const Leaf& leaf : plan.leaves) {
-      FillLeafTable(plan.zeros.data() + leaf.features, leaf.k, leaf.value, &poly,
-                    table_.data() + leaf.table);
+      FillLeafTable(plan.zeros.data() + leaf.features, leaf.k, leaf.value, &poly, table_.data() + leaf.table);
     }
   }
 }
@@ -205,7 +208,8 @@ void FastTreeShap::AddTree(const Tree& tree, const FastTree& plan, const double*
   }
 }
 
-// phi_j += (1 - z_j) / z_j * T(mask \ {j}) for the leaf's path features j in the mask, -T(mask) for the others.
+// phi_j += (1 - z_j) / z_j * T(mask \ {j}) for the leaf's path features j in the mask, -T(mask) for the
+// others.
 void FastTreeShap::AddLeaf(const FastTree& plan, const Leaf& leaf, std::uint32_t mask, double* phi) const {
   const double* table = table_.data() + leaf.table;
   const std::int32_t* columns = plan.columns.data() + leaf.features;

@@ -32,7 +32,7 @@
 namespace loupe::shap {
 
 struct FastTreeShapLimits {
-  int max_path_features = 12;                            // 2^12 entries per leaf at most
+  int max_path_features = 12;                              // 2^12 entries per leaf at most
   std::int64_t max_table_entries = std::int64_t{1} << 23;  // 64 MiB of doubles over the ensemble
 };
 
@@ -50,7 +50,7 @@ class FastTreeShap {
 
   // Scratch of one thread for Row.
   struct Scratch {
-    std::vector<PathElement> path;  // Algorithm 2's buffer (fallback trees)
+    std::vector<PathElement> path;     // Algorithm 2's buffer (fallback trees)
     std::vector<std::uint32_t> masks;  // per node, the agreement mask of the row reaching it
   };
   Scratch MakeScratch() const;
@@ -60,13 +60,13 @@ class FastTreeShap {
 
  private:
   struct Node {
-    std::int32_t leaf = -1;     // index into the tree's leaves (leaf nodes)
-    std::int32_t slot = 0;      // number of the node's feature on its root path (inner nodes)
-    bool first_split = false;   // the root path meets the feature here for the first time
+    std::int32_t leaf = -1;    // index into the tree's leaves (leaf nodes)
+    std::int32_t slot = 0;     // number of the node's feature on its root path (inner nodes)
+    bool first_split = false;  // the root path meets the feature here for the first time
   };
   struct Leaf {
-    std::int64_t table = 0;       // offset of the leaf's 2^k entries in table_
-    std::int32_t features = 0;    // offset of its k path features in the tree's columns / ratios
+    std::int64_t table = 0;     // offset of the leaf's 2^k entries in table_
+    std::int32_t features = 0;  // offset of its k path features in the tree's columns / ratios
     std::int32_t k = 0;
     double value = 0.0;
   };
@@ -81,7 +81,8 @@ class FastTreeShap {
   };
 
   bool Plan(const Tree& tree, FastTree* plan) const;
-  void AddTree(const Tree& tree, const FastTree& plan, const double* row, Scratch* scratch, double* phi) const;
+  void AddTree(const Tree& tree, const FastTree& plan, const double* row, Scratch* scratch,
+               double* phi) const;
   void AddLeaf(const FastTree& plan, const Leaf& leaf, std::uint32_t mask, double* phi) const;
 
   const TreeModel& model_;

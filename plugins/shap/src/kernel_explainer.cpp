@@ -31,16 +31,17 @@ std::int64_t RequestedSamples(const Host& host) {
   if (!host.Params().Has("nsamples")) return 0;
   const auto nsamples = host.Params().Get<std::int64_t>("nsamples");
   if (nsamples < 1 || nsamples > kMaxKernelSamples) {
-    throw loupe::sdk::InvalidArgument("parameter 'nsamples' must be between 1 and " + std::to_string(kMaxKernelSamples) +
-                                      " coalitions per row, found " + std::to_string(nsamples));
+    throw loupe::sdk::InvalidArgument("parameter 'nsamples' must be between 1 and " +
+                                      std::to_string(kMaxKernelSamples) + " coalitions per row, found " +
+                                      std::to_string(nsamples));
   }
   return nsamples;
 }
 
 // Players of `row` whose values differ from at least one background row (NaN equals NaN), as shap's
 // varying_groups.
-std::vector<std::int64_t> VaryingPlayers(const Matrix& x, const Players& players, const Background& background,
-                                         std::int64_t row) {
+std::vector<std::int64_t> VaryingPlayers(const Matrix& x, const Players& players,
+                                         const Background& background, std::int64_t row) {
   const double* xr = x.Row(row);
   std::vector<std::int64_t> varying;
   for (std::int64_t p = 0; p < players.size(); ++p) {
@@ -87,11 +88,18 @@ std::int64_t FirstRoundEvents(const RowPlan& plan, const KernelConfig& config) {
 // The explained rows of one block, their plans and the rounds of evaluation that tolerance may stop early.
 class KernelBlock {
  public:
-  KernelBlock(const Host& host, const CoalitionGame& game, const KernelConfig& config, const std::int64_t* rows,
-              std::int64_t n)
-      : host_(host), game_(game), config_(config), rows_(rows), n_(n), plans_(static_cast<std::size_t>(n)),
-        events_(static_cast<std::size_t>(n), 0), evaluated_(static_cast<std::size_t>(n), 0),
-        finished_(static_cast<std::size_t>(n), 0), offsets_(static_cast<std::size_t>(n + 1), 0) {}
+  KernelBlock(const Host& host, const CoalitionGame& game, const KernelConfig& config,
+              const std::int64_t* rows, std::int64_t n)
+      : host_(host),
+        game_(game),
+        config_(config),
+        rows_(rows),
+        n_(n),
+        plans_(static_cast<std::size_t>(n)),
+        events_(static_cast<std::size_t>(n), 0),
+        evaluated_(static_cast<std::size_t>(n), 0),
+        finished_(static_cast<std::size_t>(n), 0),
+        offsets_(static_cast<std::size_t>(n + 1), 0) {}
 
   // Draws the coalitions of every row (in parallel; each row from its own counter-based stream).
   void Plan(const Matrix& x, const Players& players, const Background& background) {
@@ -105,14 +113,18 @@ class KernelBlock {
         events_[static_cast<std::size_t>(i)] = FirstRoundEvents(plan, config_);
       }
     });
-    for (std::int64_t i = 0; i < n_; ++i) offsets_[static_cast<std::size_t>(i + 1)] = offsets_[static_cast<std::size_t>(i)] + plans_[static_cast<std::size_t>(i)].count();
+    for (std::int64_t i = 0; i < n_; ++i)
+      offsets_[static_cast<std::size_t>(i + 1)] =
+          offsets_[static_cast<std::size_t>(i)] + plans_[static_cast<std::size_t>(i)].count();
     values_.resize(static_cast<std::size_t>(offsets_.back() * game_.outputs()));
   }
 
   std::int64_t size() const { return n_; }
   const RowPlan& plan(std::int64_t i) const { return plans_[static_cast<std::size_t>(i)]; }
   bool finished(std::int64_t i) const { return finished_[static_cast<std::size_t>(i)] != 0; }
-  std::int64_t evaluated() const { return std::accumulate(evaluated_.begin(), evaluated_.end(), std::int64_t{0}); }
+  std::int64_t evaluated() const {
+    return std::accumulate(evaluated_.begin(), evaluated_.end(), std::int64_t{0});
+  }
 
   // Evaluates the coalitions the unfinished rows' current draws need and have not been valued yet.
   void EvaluateRound() {
@@ -120,7 +132,8 @@ class KernelBlock {
     for (std::int64_t i = 0; i < n_; ++i) {
       if (finished(i)) continue;
       const std::int64_t need = plan(i).CoalitionsFor(events_[static_cast<std::size_t>(i)]);
-      for (std::int64_t k = evaluated_[static_cast<std::size_t>(i)]; k < need; ++k) unit_row.push_back(i), unit_coalition.push_back(k);
+      for (std::int64_t k = evaluated_[static_cast<std::size_t>(i)]; k < need; ++k)
+        unit_row.push_back(i), unit_coalition.push_back(k);
       evaluated_[static_cast<std::size_t>(i)] = need;
     }
     const std::int64_t o = game_.outputs(), units = static_cast<std::int64_t>(unit_row.size());
@@ -136,7 +149,8 @@ class KernelBlock {
       game_.Evaluate(begin, end, describe, round.data());
     });
     for (std::int64_t u = 0; u < units; ++u) {
-      const std::int64_t at = offsets_[static_cast<std::size_t>(unit_row[static_cast<std::size_t>(u)])] + unit_coalition[static_cast<std::size_t>(u)];
+      const std::int64_t at = offsets_[static_cast<std::size_t>(unit_row[static_cast<std::size_t>(u)])] +
+                              unit_coalition[static_cast<std::size_t>(u)];
       std::copy(round.begin() + u * o, round.begin() + (u + 1) * o, values_.begin() + at * o);
     }
   }
@@ -147,9 +161,11 @@ class KernelBlock {
     const RowPlan& p = plan(i);
     std::int64_t& events = events_[static_cast<std::size_t>(i)];
     RowEstimate estimate =
-        EstimateRow(p, events, values_.data() + offsets_[static_cast<std::size_t>(i)] * game_.outputs(), game_.outputs(), fx, fnull, config_.l1);
+        EstimateRow(p, events, values_.data() + offsets_[static_cast<std::size_t>(i)] * game_.outputs(),
+                    game_.outputs(), fx, fnull, config_.l1);
     double largest = 0.0;
-    for (const double se : estimate.error_std) largest = std::isnan(se) ? std::numeric_limits<double>::infinity() : std::max(largest, se);
+    for (const double se : estimate.error_std)
+      largest = std::isnan(se) ? std::numeric_limits<double>::infinity() : std::max(largest, se);
     if (events == p.events() || config_.tolerance == 0.0 || largest <= config_.tolerance) {
       finished_[static_cast<std::size_t>(i)] = 1;
     } else {
@@ -187,7 +203,8 @@ struct KernelResults {
   void Store(std::int64_t row, const RowPlan& plan, const RowEstimate& estimate) {
     for (std::int64_t d = 0; d < o; ++d) {
       for (std::int64_t j = 0; j < plan.width(); ++j) {
-        const auto at = static_cast<std::size_t>((row * o + d) * m + plan.varying[static_cast<std::size_t>(j)]);
+        const auto at =
+            static_cast<std::size_t>((row * o + d) * m + plan.varying[static_cast<std::size_t>(j)]);
         values[at] = estimate.phi[static_cast<std::size_t>(d * plan.width() + j)];
         error_std[at] = estimate.error_std[static_cast<std::size_t>(d * plan.width() + j)];
       }
@@ -198,8 +215,8 @@ struct KernelResults {
 
 // Explains a planned block whose first row is step row `first`: rows without two varying players
 // directly, the others in rounds of evaluation and estimation until each is finished.
-void ExplainBlock(const Host& host, const std::vector<double>& fx, const std::vector<double>& fnull, std::int64_t first,
-                  KernelBlock* block, KernelResults* results) {
+void ExplainBlock(const Host& host, const std::vector<double>& fx, const std::vector<double>& fnull,
+                  std::int64_t first, KernelBlock* block, KernelResults* results) {
   const std::int64_t o = results->o, n = block->size();
   const auto total = static_cast<std::uint64_t>(fx.size() / static_cast<std::size_t>(o));
   for (std::int64_t i = 0; i < n; ++i) {  // fewer than two varying players: no regression
@@ -258,7 +275,8 @@ void KernelExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
   // v({}) = weighted mean model output over the background, the base value of every row.
   std::vector<double> fnull(static_cast<std::size_t>(o));
   const std::int64_t any_row = rows.empty() ? 0 : rows[0];
-  game.Evaluate(0, 1, [any_row](std::int64_t, unsigned char*) { return any_row; }, fnull.data());
+  game.Evaluate(
+      0, 1, [any_row](std::int64_t, unsigned char*) { return any_row; }, fnull.data());
   const std::vector<double> fx = PredictRows(host, x, rows, setup.output.space, o, setup.max_batch_rows);
 
   loupe::sdk::FeatureAttribution attribution;
@@ -266,11 +284,13 @@ void KernelExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
   attribution.output_names = setup.output.names;
   attribution.rows = rows;
   attribution.base_values.resize(static_cast<std::size_t>(r * o));
-  for (std::int64_t row = 0; row < r; ++row) std::copy(fnull.begin(), fnull.end(), attribution.base_values.begin() + row * o);
+  for (std::int64_t row = 0; row < r; ++row)
+    std::copy(fnull.begin(), fnull.end(), attribution.base_values.begin() + row * o);
 
   // Rows per block so that one block's masks and values stay near kMaxCoalitionValues doubles.
   const std::int64_t most_samples = std::max<std::int64_t>(1, KernelBudget(config.requested, m));
-  const std::int64_t block_rows = std::max<std::int64_t>(1, kMaxCoalitionValues / (most_samples * (o + 1 + m / 8)));
+  const std::int64_t block_rows =
+      std::max<std::int64_t>(1, kMaxCoalitionValues / (most_samples * (o + 1 + m / 8)));
   KernelResults results{r, o, m};
   for (std::int64_t first = 0; first < r; first += block_rows) {
     host.ThrowIfCancelled();
@@ -282,12 +302,14 @@ void KernelExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
   const std::int64_t pseudo_inverse_rows = results.pseudo_inverse_rows.load();
 
   if (pseudo_inverse_rows > 0) {
-    host.LogWarning("shap.kernel: the weighted least squares was singular for " + std::to_string(pseudo_inverse_rows) +
-                    " row(s) and used the pseudo-inverse, as shap does; raise 'nsamples' or join features with 'groups'");
+    host.LogWarning(
+        "shap.kernel: the weighted least squares was singular for " + std::to_string(pseudo_inverse_rows) +
+        " row(s) and used the pseudo-inverse, as shap does; raise 'nsamples' or join features with 'groups'");
   }
   WriteAttribution(result, setup, x, fx, game.background_rows(), &attribution);
   WriteErrors(result, results.error_std, r, o, m);
-  result.SetNumber("quality.model_evaluations", static_cast<double>((results.coalitions + 1) * game.background_rows() + r));
+  result.SetNumber("quality.model_evaluations",
+                   static_cast<double>((results.coalitions + 1) * game.background_rows() + r));
   result.SetNumber("quality.coalitions", static_cast<double>(results.coalitions));
   result.SetNumber("quality.pseudo_inverse_rows", static_cast<double>(pseudo_inverse_rows));
 }
@@ -295,8 +317,9 @@ void KernelExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
 loupe::sdk::ExplainerDef KernelExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<KernelExplainer>("shap.kernel")
-      .Summary("Kernel SHAP as shap's KernelExplainer: Shapley values from a weighted least squares over "
-               "enumerated and sampled feature coalitions, averaged over background rows.")
+      .Summary(
+          "Kernel SHAP as shap's KernelExplainer: Shapley values from a weighted least squares over "
+          "enumerated and sampled feature coalitions, averaged over background rows.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
@@ -305,20 +328,25 @@ loupe::sdk::ExplainerDef KernelExplainer::Definition() {
           Param::Enum("output", {"probability", "raw"})
               .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
                    "(probabilities for classifiers, values for regressors)."),
-          Param::Int("nsamples").Doc(
-              "Coalitions evaluated per explained row (1 to 4194304); unset, 2M + 2048 as shap's \"auto\", M the "
-              "players that differ from the background; at most 2^M - 2, which evaluates every coalition."),
-          Param::Json("l1_reg")
-              .Default("auto")
-              .Doc("Feature selection before the regression, as shap: \"auto\" (AIC when fewer than 20% of the 2^M - 2 "
-                   "coalitions are evaluated, else none), \"aic\" or \"bic\" (LassoLarsIC), \"num_features(k)\" (the "
-                   "first k features of the LARS path), or \"off\" / false. Unselected players get 0."),
+          Param::Int("nsamples")
+              .Doc("Coalitions evaluated per explained row (1 to 4194304); unset, 2M + 2048 as shap's "
+                   "\"auto\", M the "
+                   "players that differ from the background; at most 2^M - 2, which evaluates every "
+                   "coalition."),
+          Param::Json("l1_reg").Default("auto").Doc(
+              "Feature selection before the regression, as shap: \"auto\" (AIC when fewer than 20% of the "
+              "2^M - 2 "
+              "coalitions are evaluated, else none), \"aic\" or \"bic\" (LassoLarsIC), \"num_features(k)\" "
+              "(the "
+              "first k features of the LARS path), or \"off\" / false. Unselected players get 0."),
           Param::Float("tolerance")
-              .Doc("Optional: stop drawing coalitions for a row once the largest jackknife standard error of its "
-                   "values is at most this (rounds of 1/8, 1/4, ... of nsamples); unset, all nsamples are drawn."),
-          Param::Json("groups").Doc(
-              "Optional mapping of group name to feature names; each group becomes one player and every feature "
-              "must be in exactly one group."),
+              .Doc("Optional: stop drawing coalitions for a row once the largest jackknife standard error of "
+                   "its "
+                   "values is at most this (rounds of 1/8, 1/4, ... of nsamples); unset, all nsamples are "
+                   "drawn."),
+          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
+                                    "player and every feature "
+                                    "must be in exactly one group."),
       });
 }
 

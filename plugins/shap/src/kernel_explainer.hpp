@@ -30,7 +30,8 @@ inline constexpr std::int64_t kMaxKernelSamples = std::int64_t{1} << 22;
 
 class KernelExplainer final : public loupe::sdk::Explainer {
  public:
-  // Checks the configuration (players, output space, background, nsamples) and throws loupe::sdk::Error if bad.
+  // Checks the configuration (players, output space, background, nsamples) and throws loupe::sdk::Error if
+  // bad.
   explicit KernelExplainer(const loupe::sdk::Host& host);
   void Explain(const loupe::sdk::Host& host, const loupe::sdk::ResultBuilder& result) const override;
 

@@ -27,7 +27,8 @@ void ForEachCombination(std::int64_t m, std::int64_t k, Visit&& visit) {
     while (i >= 0 && idx[static_cast<std::size_t>(i)] == m - k + i) --i;
     if (i < 0) return;
     ++idx[static_cast<std::size_t>(i)];
-    for (std::int64_t j = i + 1; j < k; ++j) idx[static_cast<std::size_t>(j)] = idx[static_cast<std::size_t>(j - 1)] + 1;
+    for (std::int64_t j = i + 1; j < k; ++j)
+      idx[static_cast<std::size_t>(j)] = idx[static_cast<std::size_t>(j - 1)] + 1;
   }
 }
 
@@ -36,7 +37,7 @@ void ForEachCombination(std::int64_t m, std::int64_t k, Visit&& visit) {
 void BuildPlan(std::int64_t m, std::int64_t nsamples, loupe::sdk::Rng& rng, RowPlan* out) {
   const auto um = static_cast<std::size_t>(m);
   std::vector<unsigned char> mask(um);
-  std::vector<double> counts;  // per drawn coalition
+  std::vector<double> counts;      // per drawn coalition
   auto add = [&](double weight) {  // an enumerated coalition
     out->masks.insert(out->masks.end(), mask.begin(), mask.end());
     out->fixed_weights.push_back(weight);
@@ -53,7 +54,7 @@ void BuildPlan(std::int64_t m, std::int64_t nsamples, loupe::sdk::Rng& rng, RowP
     for (auto& bit : mask) bit = static_cast<unsigned char>(1 - bit);
   };
 
-  const std::int64_t num_subset_sizes = m / 2;            // ceil((m - 1) / 2)
+  const std::int64_t num_subset_sizes = m / 2;               // ceil((m - 1) / 2)
   const std::int64_t num_paired_subset_sizes = (m - 1) / 2;  // floor((m - 1) / 2)
   std::vector<double> weight_vector(static_cast<std::size_t>(num_subset_sizes));
   for (std::int64_t i = 1; i <= num_subset_sizes; ++i) {
@@ -91,7 +92,7 @@ void BuildPlan(std::int64_t m, std::int64_t nsamples, loupe::sdk::Rng& rng, RowP
     });
   }
 
-    std::int64_t samples_left = nsamples - out->fixed();
+  std::int64_t samples_left = nsamples - out->fixed();
   if (num_full_subsets == num_subset_sizes || samples_left <= 0) return;
 
   // Sizes num_full_subsets + 1 .. num_subset_sizes, paired sizes halved because each draw adds two.
@@ -127,12 +128,14 @@ void BuildPlan(std::int64_t m, std::int64_t nsamples, loupe::sdk::Rng& rng, RowP
     }
     out->event_end.push_back(static_cast<std::int64_t>(out->draw_coalition.size()));
   }
-  for (std::int64_t i = num_full_subsets; i < num_subset_sizes; ++i) out->sampled_mass += weight_vector[static_cast<std::size_t>(i)];
+  for (std::int64_t i = num_full_subsets; i < num_subset_sizes; ++i)
+    out->sampled_mass += weight_vector[static_cast<std::size_t>(i)];
 }
 
 std::int64_t RowPlan::CoalitionsFor(std::int64_t events) const {
   std::int64_t needed = fixed();
-  for (std::int64_t e = 0; e < EntriesOf(events); ++e) needed = std::max(needed, draw_coalition[static_cast<std::size_t>(e)] + 1);
+  for (std::int64_t e = 0; e < EntriesOf(events); ++e)
+    needed = std::max(needed, draw_coalition[static_cast<std::size_t>(e)] + 1);
   return needed;
 }
 
@@ -140,7 +143,8 @@ std::vector<double> RowPlan::WeightsFor(std::int64_t events) const {
   std::vector<double> weights = fixed_weights;
   weights.resize(static_cast<std::size_t>(CoalitionsFor(events)), 0.0);
   const std::int64_t entries = EntriesOf(events);
-  for (std::int64_t e = 0; e < entries; ++e) weights[static_cast<std::size_t>(draw_coalition[static_cast<std::size_t>(e)])] += 1.0;
+  for (std::int64_t e = 0; e < entries; ++e)
+    weights[static_cast<std::size_t>(draw_coalition[static_cast<std::size_t>(e)])] += 1.0;
   const double scale = entries > 0 ? sampled_mass / static_cast<double>(entries) : 0.0;
   for (std::size_t k = fixed_weights.size(); k < weights.size(); ++k) weights[k] *= scale;
   return weights;

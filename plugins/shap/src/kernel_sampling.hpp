@@ -11,10 +11,10 @@
 namespace loupe::shap {
 
 struct RowPlan {
-  std::vector<std::int64_t> varying;         // players that differ from some background row
-  std::vector<unsigned char> masks;          // [K][varying]: enumerated coalitions, then drawn ones by first draw
-  std::vector<double> fixed_weights;         // kernel weights of the enumerated coalitions
-  double sampled_mass = 0.0;                 // kernel weight of the sampled sizes, shared by the draws
+  std::vector<std::int64_t> varying;  // players that differ from some background row
+  std::vector<unsigned char> masks;   // [K][varying]: enumerated coalitions, then drawn ones by first draw
+  std::vector<double> fixed_weights;  // kernel weights of the enumerated coalitions
+  double sampled_mass = 0.0;          // kernel weight of the sampled sizes, shared by the draws
   std::vector<std::int64_t> draw_coalition;  // per drawn coalition (a pair gives two): its index in masks
   std::vector<std::int64_t> event_end;       // per random draw: end of its entries in draw_coalition
 

@@ -23,7 +23,13 @@ class Regression {
  public:
   Regression(const RowPlan& plan, const std::vector<std::int64_t>& selected, const double* v, std::int64_t o,
              std::int64_t d, double fx, double fnull)
-      : plan_(plan), selected_(selected), v_(v), o_(o), d_(d), fx_(fx), fnull_(fnull),
+      : plan_(plan),
+        selected_(selected),
+        v_(v),
+        o_(o),
+        d_(d),
+        fx_(fx),
+        fnull_(fnull),
         n_(static_cast<std::int64_t>(selected.size()) - 1) {}
 
   struct Normal {
@@ -31,7 +37,8 @@ class Regression {
   };
 
   Normal Zero() const {
-    return {std::vector<double>(static_cast<std::size_t>(n_ * n_), 0.0), std::vector<double>(static_cast<std::size_t>(n_), 0.0)};
+    return {std::vector<double>(static_cast<std::size_t>(n_ * n_), 0.0),
+            std::vector<double>(static_cast<std::size_t>(n_), 0.0)};
   }
 
   // Adds coalition k with weight w: x_j = z_j - z_last, y = v(S) - fnull - z_last (fx - fnull).
@@ -43,7 +50,8 @@ class Regression {
       const double wi = w * (static_cast<double>(z[selected_[static_cast<std::size_t>(i)]]) - last);
       if (wi == 0.0) continue;
       for (std::int64_t j = 0; j < n_; ++j) {
-        eq->a[static_cast<std::size_t>(i * n_ + j)] += wi * (static_cast<double>(z[selected_[static_cast<std::size_t>(j)]]) - last);
+        eq->a[static_cast<std::size_t>(i * n_ + j)] +=
+            wi * (static_cast<double>(z[selected_[static_cast<std::size_t>(j)]]) - last);
       }
       eq->b[static_cast<std::size_t>(i)] += wi * y;
     }
@@ -74,13 +82,15 @@ class Regression {
 // shap's augmented lasso design for output d: per coalition a row sqrt(w (M - s)) z and a row
 // sqrt(w s) (z - 1), with targets sqrt(w (M - s)) e and sqrt(w s) (e - (fx - fnull)), e = v(S) - fnull.
 void AugmentedDesign(const RowPlan& plan, const std::vector<double>& weights, const double* v, std::int64_t o,
-                     std::int64_t d, double fx, double fnull, std::vector<double>* x, std::vector<double>* y) {
+                     std::int64_t d, double fx, double fnull, std::vector<double>* x,
+                     std::vector<double>* y) {
   const std::int64_t m = plan.width();
   for (std::size_t k = 0; k < weights.size(); ++k) {
     const unsigned char* z = plan.Mask(static_cast<std::int64_t>(k));
     const double s = std::accumulate(z, z + m, 0.0);
     const double e = v[static_cast<std::int64_t>(k) * o + d] - fnull;
-    const double out_root = std::sqrt(weights[k] * (static_cast<double>(m) - s)), in_root = std::sqrt(weights[k] * s);
+    const double out_root = std::sqrt(weights[k] * (static_cast<double>(m) - s)),
+                 in_root = std::sqrt(weights[k] * s);
     for (std::int64_t j = 0; j < m; ++j) x->push_back(out_root * z[j]);
     y->push_back(out_root * e);
     for (std::int64_t j = 0; j < m; ++j) x->push_back(in_root * (z[j] - 1.0));
@@ -96,13 +106,15 @@ std::vector<std::int64_t> Selected(const RowPlan& plan, const std::vector<double
   std::iota(all.begin(), all.end(), 0);
   const double space = m > 30 ? std::ldexp(1.0, 30) : std::ldexp(1.0, static_cast<int>(m)) - 2.0;
   const double fraction = static_cast<double>(weights.size()) / space;
-  if (l1.mode == L1Reg::Mode::kOff || (l1.mode == L1Reg::Mode::kAuto && fraction >= kAutoFraction)) return all;
+  if (l1.mode == L1Reg::Mode::kOff || (l1.mode == L1Reg::Mode::kAuto && fraction >= kAutoFraction))
+    return all;
   if (l1.mode == L1Reg::Mode::kNumFeatures && l1.features >= m) return all;
   std::vector<double> x, y;
   AugmentedDesign(plan, weights, v, o, d, fx, fnull, &x, &y);
   const auto rows = static_cast<std::int64_t>(y.size());
   if (l1.mode == L1Reg::Mode::kNumFeatures) return SelectFirstLars(x, y, rows, m, l1.features);
-  const auto criterion = l1.mode == L1Reg::Mode::kBic ? InformationCriterion::kBic : InformationCriterion::kAic;
+  const auto criterion =
+      l1.mode == L1Reg::Mode::kBic ? InformationCriterion::kBic : InformationCriterion::kAic;
   return SelectLassoLarsIC(x, y, rows, m, criterion);
 }
 
@@ -115,7 +127,8 @@ void JackknifeError(const RowPlan& plan, std::int64_t events, const Regression& 
     return;
   }
   Regression::Normal fixed = regression.Zero();
-  for (std::int64_t k = 0; k < plan.fixed(); ++k) regression.Add(k, plan.fixed_weights[static_cast<std::size_t>(k)], &fixed);
+  for (std::int64_t k = 0; k < plan.fixed(); ++k)
+    regression.Add(k, plan.fixed_weights[static_cast<std::size_t>(k)], &fixed);
   std::vector<Regression::Normal> group(static_cast<std::size_t>(groups), regression.Zero());
   std::vector<double> entries(static_cast<std::size_t>(groups), 0.0);
   for (std::int64_t e = 0; e < events; ++e) {
@@ -126,7 +139,8 @@ void JackknifeError(const RowPlan& plan, std::int64_t events, const Regression& 
     }
   }
   const double total = std::accumulate(entries.begin(), entries.end(), 0.0);
-  std::vector<double> replicates(static_cast<std::size_t>(groups * m)), mean(static_cast<std::size_t>(m), 0.0);
+  std::vector<double> replicates(static_cast<std::size_t>(groups * m)),
+      mean(static_cast<std::size_t>(m), 0.0);
   for (std::int64_t g = 0; g < groups; ++g) {
     Regression::Normal eq = fixed;
     const double scale = plan.sampled_mass / (total - entries[static_cast<std::size_t>(g)]);
@@ -138,7 +152,8 @@ void JackknifeError(const RowPlan& plan, std::int64_t events, const Regression& 
     }
     double* phi = replicates.data() + g * m;
     regression.Solve(std::move(eq), phi);
-    for (std::int64_t j = 0; j < m; ++j) mean[static_cast<std::size_t>(j)] += phi[j] / static_cast<double>(groups);
+    for (std::int64_t j = 0; j < m; ++j)
+      mean[static_cast<std::size_t>(j)] += phi[j] / static_cast<double>(groups);
   }
   for (std::int64_t j = 0; j < m; ++j) {
     double squares = 0.0;
@@ -154,7 +169,8 @@ void JackknifeError(const RowPlan& plan, std::int64_t events, const Regression& 
 
 L1Reg ParseL1Reg(const nlohmann::json& value) {
   const std::string expected =
-      "parameter 'l1_reg' must be \"auto\", \"aic\", \"bic\", \"num_features(k)\" with k >= 1, \"off\" or false, found ";
+      "parameter 'l1_reg' must be \"auto\", \"aic\", \"bic\", \"num_features(k)\" with k >= 1, \"off\" or "
+      "false, found ";
   if (value.is_boolean() && !value.get<bool>()) return {L1Reg::Mode::kOff, 0};
   if (!value.is_string()) throw loupe::sdk::InvalidArgument(expected + loupe::sdk::DescribeJson(value));
   const std::string text = value.get<std::string>();
@@ -165,7 +181,8 @@ L1Reg ParseL1Reg(const nlohmann::json& value) {
   const std::string prefix = "num_features(";
   if (text.size() > prefix.size() + 1 && text.compare(0, prefix.size(), prefix) == 0 && text.back() == ')') {
     const std::string digits = text.substr(prefix.size(), text.size() - prefix.size() - 1);
-    if (digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (digits.size() <= 9 &&
+        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       const std::int64_t k = std::stoll(digits);
       if (k >= 1) return {L1Reg::Mode::kNumFeatures, k};
     }
@@ -173,8 +190,8 @@ L1Reg ParseL1Reg(const nlohmann::json& value) {
   throw loupe::sdk::InvalidArgument(expected + loupe::sdk::DescribeJson(value));
 }
 
-RowEstimate EstimateRow(const RowPlan& plan, std::int64_t events, const double* v, std::int64_t o, const double* fx,
-                        const double* fnull, const L1Reg& l1) {
+RowEstimate EstimateRow(const RowPlan& plan, std::int64_t events, const double* v, std::int64_t o,
+                        const double* fx, const double* fnull, const L1Reg& l1) {
   const std::int64_t m = plan.width();
   RowEstimate estimate;
   estimate.phi.assign(static_cast<std::size_t>(o * m), 0.0);
@@ -185,9 +202,11 @@ RowEstimate EstimateRow(const RowPlan& plan, std::int64_t events, const double* 
     if (selected.empty()) continue;  // shap returns zeros when the lasso keeps nothing
     const Regression regression(plan, selected, v, o, d, fx[d], fnull[d]);
     Regression::Normal eq = regression.Zero();
-    for (std::size_t k = 0; k < weights.size(); ++k) regression.Add(static_cast<std::int64_t>(k), weights[k], &eq);
+    for (std::size_t k = 0; k < weights.size(); ++k)
+      regression.Add(static_cast<std::int64_t>(k), weights[k], &eq);
     if (!regression.Solve(std::move(eq), estimate.phi.data() + d * m)) estimate.regular = false;
-    if (events > 0 && selected.size() > 1) JackknifeError(plan, events, regression, estimate.error_std.data() + d * m);
+    if (events > 0 && selected.size() > 1)
+      JackknifeError(plan, events, regression, estimate.error_std.data() + d * m);
   }
   return estimate;
 }

@@ -33,14 +33,14 @@ struct L1Reg {
 L1Reg ParseL1Reg(const nlohmann::json& value);
 
 struct RowEstimate {
-  std::vector<double> phi;       // [O][varying]
-  std::vector<double> error_std; // [O][varying]; NaN when fewer than two draws back a sampled estimate
-  bool regular = true;           // false when the pseudo-inverse was needed
+  std::vector<double> phi;        // [O][varying]
+  std::vector<double> error_std;  // [O][varying]; NaN when fewer than two draws back a sampled estimate
+  bool regular = true;            // false when the pseudo-inverse was needed
 };
 
 // The estimate of one row from the first `events` draws of its plan: v[K][O] the coalition values (K at
 // least plan.CoalitionsFor(events)), fx and fnull [O].
-RowEstimate EstimateRow(const RowPlan& plan, std::int64_t events, const double* v, std::int64_t o, const double* fx,
-                        const double* fnull, const L1Reg& l1);
+RowEstimate EstimateRow(const RowPlan& plan, std::int64_t events, const double* v, std::int64_t o,
+                        const double* fx, const double* fnull, const L1Reg& l1);
 
 }  // namespace loupe::shap

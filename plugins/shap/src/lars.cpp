@@ -20,8 +20,8 @@ double MinPositive(double a, double b) {
 }
 
 // Gram [p][p] and Xy [p] of rows x[n][p] and targets y[n].
-void NormalEquations(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n, std::int64_t p,
-                     std::vector<double>* gram, std::vector<double>* xy) {
+void NormalEquations(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n,
+                     std::int64_t p, std::vector<double>* gram, std::vector<double>* xy) {
   gram->assign(static_cast<std::size_t>(p * p), 0.0);
   xy->assign(static_cast<std::size_t>(p), 0.0);
   for (std::int64_t r = 0; r < n; ++r) {
@@ -47,17 +47,20 @@ LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<doub
   for (std::int64_t n_iter = 0;; ++n_iter) {
     for (std::int64_t j = 0; j < p; ++j) {  // correlations with the current residual
       double s = xy[static_cast<std::size_t>(j)];
-      for (std::int64_t k = 0; k < p; ++k) s -= gram[static_cast<std::size_t>(j * p + k)] * beta[static_cast<std::size_t>(k)];
+      for (std::int64_t k = 0; k < p; ++k)
+        s -= gram[static_cast<std::size_t>(j * p + k)] * beta[static_cast<std::size_t>(k)];
       c[static_cast<std::size_t>(j)] = s;
     }
     std::int64_t entering = -1;
     double big_c = 0.0;
     for (std::int64_t j = 0; j < p; ++j) {
       if (is_active[static_cast<std::size_t>(j)]) continue;
-      if (entering < 0 || std::fabs(c[static_cast<std::size_t>(j)]) > big_c) entering = j, big_c = std::fabs(c[static_cast<std::size_t>(j)]);
+      if (entering < 0 || std::fabs(c[static_cast<std::size_t>(j)]) > big_c)
+        entering = j, big_c = std::fabs(c[static_cast<std::size_t>(j)]);
     }
     if (entering < 0) {  // all active: the level of the active correlations
-      for (const std::int64_t j : path.active) big_c = std::max(big_c, std::fabs(c[static_cast<std::size_t>(j)]));
+      for (const std::int64_t j : path.active)
+        big_c = std::max(big_c, std::fabs(c[static_cast<std::size_t>(j)]));
     }
     path.alphas.push_back(big_c / static_cast<double>(n_samples));
     if (path.alphas.back() <= kEps) break;
@@ -72,15 +75,18 @@ LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<doub
     const auto na = static_cast<std::int64_t>(path.active.size());
     std::vector<double> g_aa(static_cast<std::size_t>(na * na)), w(static_cast<std::size_t>(na));
     for (std::int64_t a = 0; a < na; ++a) {
-      w[static_cast<std::size_t>(a)] = sign[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])];
+      w[static_cast<std::size_t>(a)] =
+          sign[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])];
       for (std::int64_t b = 0; b < na; ++b) {
-        g_aa[static_cast<std::size_t>(a * na + b)] =
-            gram[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)] * p + path.active[static_cast<std::size_t>(b)])];
+        g_aa[static_cast<std::size_t>(a * na + b)] = gram[static_cast<std::size_t>(
+            path.active[static_cast<std::size_t>(a)] * p + path.active[static_cast<std::size_t>(b)])];
       }
     }
     SolveSymmetric(std::move(g_aa), na, 1, w.data());
     double sw = 0.0;
-    for (std::int64_t a = 0; a < na; ++a) sw += w[static_cast<std::size_t>(a)] * sign[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])];
+    for (std::int64_t a = 0; a < na; ++a)
+      sw += w[static_cast<std::size_t>(a)] *
+            sign[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])];
     const double aa = 1.0 / std::sqrt(std::max(sw, kTiny));
     for (double& v : w) v *= aa;
     // Step length: until an inactive feature's correlation ties (or to the least squares fit).
@@ -88,7 +94,9 @@ LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<doub
     for (std::int64_t j = 0; j < p; ++j) {
       if (is_active[static_cast<std::size_t>(j)]) continue;
       double a_j = 0.0;
-      for (std::int64_t a = 0; a < na; ++a) a_j += gram[static_cast<std::size_t>(j * p + path.active[static_cast<std::size_t>(a)])] * w[static_cast<std::size_t>(a)];
+      for (std::int64_t a = 0; a < na; ++a)
+        a_j += gram[static_cast<std::size_t>(j * p + path.active[static_cast<std::size_t>(a)])] *
+               w[static_cast<std::size_t>(a)];
       gamma = MinPositive(gamma, (big_c - c[static_cast<std::size_t>(j)]) / (aa - a_j + kTiny));
       gamma = MinPositive(gamma, (big_c + c[static_cast<std::size_t>(j)]) / (aa + a_j + kTiny));
     }
@@ -101,7 +109,9 @@ LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<doub
         if (z > 0.0 && z < gamma) gamma = z, dropped = a, drop = true;
       }
     }
-    for (std::int64_t a = 0; a < na; ++a) beta[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])] += gamma * w[static_cast<std::size_t>(a)];
+    for (std::int64_t a = 0; a < na; ++a)
+      beta[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])] +=
+          gamma * w[static_cast<std::size_t>(a)];
     if (drop) {
       const std::int64_t j = path.active[static_cast<std::size_t>(dropped)];
       beta[static_cast<std::size_t>(j)] = 0.0;
@@ -113,8 +123,8 @@ LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<doub
   return path;
 }
 
-std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n,
-                                            std::int64_t p, InformationCriterion criterion) {
+std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const std::vector<double>& y,
+                                            std::int64_t n, std::int64_t p, InformationCriterion criterion) {
   std::vector<std::int64_t> all(static_cast<std::size_t>(p));
   std::iota(all.begin(), all.end(), 0);
   if (n <= p + 1) return all;
@@ -124,10 +134,13 @@ std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const 
     double mean = 0.0, squares = 0.0;
     for (std::int64_t r = 0; r < n; ++r) mean += x[static_cast<std::size_t>(r * p + j)];
     mean /= static_cast<double>(n);
-    for (std::int64_t r = 0; r < n; ++r) squares += (x[static_cast<std::size_t>(r * p + j)] - mean) * (x[static_cast<std::size_t>(r * p + j)] - mean);
+    for (std::int64_t r = 0; r < n; ++r)
+      squares +=
+          (x[static_cast<std::size_t>(r * p + j)] - mean) * (x[static_cast<std::size_t>(r * p + j)] - mean);
     const double sd = std::sqrt(squares / static_cast<double>(n));
     const double scale = sd > 0.0 ? sd : 1.0;
-    for (std::int64_t r = 0; r < n; ++r) xs[static_cast<std::size_t>(r * p + j)] = (x[static_cast<std::size_t>(r * p + j)] - mean) / scale;
+    for (std::int64_t r = 0; r < n; ++r)
+      xs[static_cast<std::size_t>(r * p + j)] = (x[static_cast<std::size_t>(r * p + j)] - mean) / scale;
   }
   const double y_mean = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(n);
   for (double& v : yc) v -= y_mean;
@@ -139,7 +152,8 @@ std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const 
     double total = 0.0;
     for (std::int64_t r = 0; r < n; ++r) {
       double fit = 0.0;
-      for (std::int64_t j = 0; j < p; ++j) fit += xs[static_cast<std::size_t>(r * p + j)] * beta[static_cast<std::size_t>(j)];
+      for (std::int64_t j = 0; j < p; ++j)
+        fit += xs[static_cast<std::size_t>(r * p + j)] * beta[static_cast<std::size_t>(j)];
       total += (yc[static_cast<std::size_t>(r)] - fit) * (yc[static_cast<std::size_t>(r)] - fit);
     }
     return total;
@@ -171,8 +185,8 @@ std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const 
   return kept;
 }
 
-std::vector<std::int64_t> SelectFirstLars(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n,
-                                          std::int64_t p, std::int64_t k) {
+std::vector<std::int64_t> SelectFirstLars(const std::vector<double>& x, const std::vector<double>& y,
+                                          std::int64_t n, std::int64_t p, std::int64_t k) {
   std::vector<double> gram, xy;
   NormalEquations(x, y, n, p, &gram, &xy);
   return ComputeLarsPath(gram, xy, p, n, /*lasso=*/false, k).active;

@@ -12,9 +12,9 @@
 namespace loupe::shap {
 
 struct LarsPath {
-  std::vector<double> alphas;               // per knot: max |X^T residual| / n_samples, decreasing
-  std::vector<std::vector<double>> coefs;   // per knot: the coefficients, starting from all zeros
-  std::vector<std::int64_t> active;         // features in order of entry (dropped ones removed)
+  std::vector<double> alphas;              // per knot: max |X^T residual| / n_samples, decreasing
+  std::vector<std::vector<double>> coefs;  // per knot: the coefficients, starting from all zeros
+  std::vector<std::int64_t> active;        // features in order of entry (dropped ones removed)
 };
 
 // lars_path(X, y, method="lar" or "lasso", alpha_min=0, max_iter) from Gram [p][p] and Xy [p] of a design
@@ -28,12 +28,12 @@ enum class InformationCriterion { kAic, kBic };
 // intercept, to the rows x[n][p] (row-major) after scaling each column by its standard deviation (shap's
 // StandardScaler(with_mean=False) before LassoLarsIC). The noise variance is estimated from the OLS fit, as
 // scikit-learn does; when n <= p + 1 it cannot be and every feature is kept.
-std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n,
-                                            std::int64_t p, InformationCriterion criterion);
+std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const std::vector<double>& y,
+                                            std::int64_t n, std::int64_t p, InformationCriterion criterion);
 
 // The first k features to enter lars_path(x, y, method="lar", max_iter=k) (no intercept, no scaling),
 // in order of entry: shap's "num_features(k)".
-std::vector<std::int64_t> SelectFirstLars(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n,
-                                          std::int64_t p, std::int64_t k);
+std::vector<std::int64_t> SelectFirstLars(const std::vector<double>& x, const std::vector<double>& y,
+                                          std::int64_t n, std::int64_t p, std::int64_t k);
 
 }  // namespace loupe::shap

@@ -23,9 +23,10 @@ Setup ConfigureLinear(const Host& host) {
   Setup setup = Configure(host, "shap.linear");
   for (const auto& feature : setup.data.features) {
     if (feature.IsCategorical()) {
-      throw loupe::sdk::Unsupported("shap.linear needs numeric features, but feature '" + feature.name +
-                                    "' is categorical and a model is not linear in its level codes; use shap.exact "
-                                    "or shap.kernel");
+      throw loupe::sdk::Unsupported(
+          "shap.linear needs numeric features, but feature '" + feature.name +
+          "' is categorical and a model is not linear in its level codes; use shap.exact "
+          "or shap.kernel");
     }
   }
   return setup;
@@ -50,13 +51,15 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
 
   std::vector<double> mu(static_cast<std::size_t>(f), 0.0);
   for (std::int64_t b = 0; b < background.size(); ++b) {
-    for (std::int64_t c = 0; c < f; ++c) mu[static_cast<std::size_t>(c)] += background.Weight(b) * background.Row(b)[c];
+    for (std::int64_t c = 0; c < f; ++c)
+      mu[static_cast<std::size_t>(c)] += background.Weight(b) * background.Row(b)[c];
   }
   for (std::int64_t c = 0; c < f; ++c) {
     if (!std::isfinite(mu[static_cast<std::size_t>(c)])) {
-      throw loupe::sdk::InvalidArgument("shap.linear needs the background mean of every feature, but feature '" +
-                                        setup.data.features[static_cast<std::size_t>(c)].name +
-                                        "' has missing values in the rows of parameter 'background'");
+      throw loupe::sdk::InvalidArgument(
+          "shap.linear needs the background mean of every feature, but feature '" +
+          setup.data.features[static_cast<std::size_t>(c)].name +
+          "' has missing values in the rows of parameter 'background'");
     }
   }
 
@@ -66,11 +69,13 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
     std::copy(mu.begin(), mu.end(), probe.begin() + k * f);
     if (k > 0) probe[static_cast<std::size_t>(k * f + k - 1)] += 1.0;
   }
-  const std::vector<double> probe_out = PredictMatrix(host, probe.data(), f + 1, f, setup.output.space, o, setup.max_batch_rows);
+  const std::vector<double> probe_out =
+      PredictMatrix(host, probe.data(), f + 1, f, setup.output.space, o, setup.max_batch_rows);
   const double* f_mu = probe_out.data();
   std::vector<double> w(static_cast<std::size_t>(o * f));  // [O][F]
   for (std::int64_t c = 0; c < f; ++c) {
-    for (std::int64_t d = 0; d < o; ++d) w[static_cast<std::size_t>(d * f + c)] = probe_out[static_cast<std::size_t>((c + 1) * o + d)] - f_mu[d];
+    for (std::int64_t d = 0; d < o; ++d)
+      w[static_cast<std::size_t>(d * f + c)] = probe_out[static_cast<std::size_t>((c + 1) * o + d)] - f_mu[d];
   }
 
   // Linearity on the explained rows, then the background rows (or k-means centres).
@@ -78,10 +83,12 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
   for (const std::int64_t row : rows) checked.insert(checked.end(), x.Row(row), x.Row(row) + f);
   checked.insert(checked.end(), background.values.begin(), background.values.end());
   const std::int64_t n_checked = r + background.size();
-  const std::vector<double> fz = PredictMatrix(host, checked.data(), n_checked, f, setup.output.space, o, setup.max_batch_rows);
+  const std::vector<double> fz =
+      PredictMatrix(host, checked.data(), n_checked, f, setup.output.space, o, setup.max_batch_rows);
   auto describe_point = [&](std::int64_t i) {
     if (i < r) return "data row " + std::to_string(rows[static_cast<std::size_t>(i)]);
-    if (!background.rows.empty()) return "data row " + std::to_string(background.rows[static_cast<std::size_t>(i - r)]);
+    if (!background.rows.empty())
+      return "data row " + std::to_string(background.rows[static_cast<std::size_t>(i - r)]);
     return "background centre " + std::to_string(i - r);
   };
   double worst = 0.0;
@@ -89,14 +96,17 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
     const double* z = checked.data() + i * f;
     for (std::int64_t d = 0; d < o; ++d) {
       double linear = f_mu[d];
-      for (std::int64_t c = 0; c < f; ++c) linear += w[static_cast<std::size_t>(d * f + c)] * (z[c] - mu[static_cast<std::size_t>(c)]);
+      for (std::int64_t c = 0; c < f; ++c)
+        linear += w[static_cast<std::size_t>(d * f + c)] * (z[c] - mu[static_cast<std::size_t>(c)]);
       const double actual = fz[static_cast<std::size_t>(i * o + d)];
       const double deviation = std::fabs(actual - linear) / (1.0 + std::fabs(actual));
       if (!(deviation <= kLinearityTolerance)) {
         throw loupe::sdk::Unsupported(
-            "shap.linear needs a model linear in its features, but output '" + setup.output.names[static_cast<std::size_t>(d)] +
-            "' at " + describe_point(i) + " is " + loupe::sdk::FormatNumber(actual) +
-            " where the coefficients measured at the background mean predict " + loupe::sdk::FormatNumber(linear) +
+            "shap.linear needs a model linear in its features, but output '" +
+            setup.output.names[static_cast<std::size_t>(d)] + "' at " + describe_point(i) + " is " +
+            loupe::sdk::FormatNumber(actual) +
+            " where the coefficients measured at the background mean predict " +
+            loupe::sdk::FormatNumber(linear) +
             " (use output: raw for a logistic model's margin, or shap.exact / shap.kernel for other models)");
       }
       worst = std::max(worst, deviation);
@@ -144,8 +154,9 @@ void LinearExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
 loupe::sdk::ExplainerDef LinearExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<LinearExplainer>("shap.linear")
-      .Summary("Closed-form Shapley values w_i (x_i - mean_i) of a model linear in its features, with the "
-               "coefficients measured through the model and its linearity checked.")
+      .Summary(
+          "Closed-form Shapley values w_i (x_i - mean_i) of a model linear in its features, with the "
+          "coefficients measured through the model and its linearity checked.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
@@ -153,11 +164,12 @@ loupe::sdk::ExplainerDef LinearExplainer::Definition() {
           MaxBatchRowsParam(),
           Param::Enum("output", {"probability", "raw"})
               .Default("raw")
-              .Doc("Model outputs to explain: raw margins (as shap's LinearExplainer) or probabilities, which "
-                   "pass the linearity check only for a model linear in probability space."),
-          Param::Json("groups").Doc(
-              "Optional mapping of group name to feature names; each group becomes one player and every feature "
-              "must be in exactly one group."),
+              .Doc(
+                  "Model outputs to explain: raw margins (as shap's LinearExplainer) or probabilities, which "
+                  "pass the linearity check only for a model linear in probability space."),
+          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
+                                    "player and every feature "
+                                    "must be in exactly one group."),
       });
 }
 

@@ -12,26 +12,31 @@ bool SolveSymmetric(std::vector<double> a, std::int64_t n, std::int64_t nrhs, do
   std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
   std::iota(perm.begin(), perm.end(), 0);
   double scale = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(a[static_cast<std::size_t>(i * n + i)]));
+  for (std::int64_t i = 0; i < n; ++i)
+    scale = std::max(scale, std::fabs(a[static_cast<std::size_t>(i * n + i)]));
   bool singular = scale == 0.0;
   for (std::int64_t k = 0; k < n && !singular; ++k) {
     std::int64_t p = k;
     for (std::int64_t i = k + 1; i < n; ++i) {
-      if (std::fabs(a[static_cast<std::size_t>(i * n + k)]) > std::fabs(a[static_cast<std::size_t>(p * n + k)])) p = i;
+      if (std::fabs(a[static_cast<std::size_t>(i * n + k)]) >
+          std::fabs(a[static_cast<std::size_t>(p * n + k)]))
+        p = i;
     }
     if (std::fabs(a[static_cast<std::size_t>(p * n + k)]) <= 1e-13 * scale) {
       singular = true;
       break;
     }
     if (p != k) {
-      for (std::int64_t j = 0; j < n; ++j) std::swap(a[static_cast<std::size_t>(k * n + j)], a[static_cast<std::size_t>(p * n + j)]);
+      for (std::int64_t j = 0; j < n; ++j)
+        std::swap(a[static_cast<std::size_t>(k * n + j)], a[static_cast<std::size_t>(p * n + j)]);
       std::swap(perm[static_cast<std::size_t>(k)], perm[static_cast<std::size_t>(p)]);
     }
     const double pivot = a[static_cast<std::size_t>(k * n + k)];
     for (std::int64_t i = k + 1; i < n; ++i) {
       const double factor = a[static_cast<std::size_t>(i * n + k)] / pivot;
       a[static_cast<std::size_t>(i * n + k)] = factor;
-      for (std::int64_t j = k + 1; j < n; ++j) a[static_cast<std::size_t>(i * n + j)] -= factor * a[static_cast<std::size_t>(k * n + j)];
+      for (std::int64_t j = k + 1; j < n; ++j)
+        a[static_cast<std::size_t>(i * n + j)] -= factor * a[static_cast<std::size_t>(k * n + j)];
     }
   }
   std::vector<double> y(static_cast<std::size_t>(n));
@@ -40,7 +45,8 @@ bool SolveSymmetric(std::vector<double> a, std::int64_t n, std::int64_t nrhs, do
       double* x = b + r * n;
       for (std::int64_t i = 0; i < n; ++i) {
         double s = x[perm[static_cast<std::size_t>(i)]];
-        for (std::int64_t j = 0; j < i; ++j) s -= a[static_cast<std::size_t>(i * n + j)] * y[static_cast<std::size_t>(j)];
+        for (std::int64_t j = 0; j < i; ++j)
+          s -= a[static_cast<std::size_t>(i * n + j)] * y[static_cast<std::size_t>(j)];
         y[static_cast<std::size_t>(i)] = s;
       }
       for (std::int64_t i = n - 1; i >= 0; --i) {
@@ -55,7 +61,9 @@ bool SolveSymmetric(std::vector<double> a, std::int64_t n, std::int64_t nrhs, do
   a = original;
   std::vector<double> v(static_cast<std::size_t>(n * n), 0.0);
   for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i * n + i)] = 1.0;
-  auto at = [n](std::vector<double>& m, std::int64_t i, std::int64_t j) -> double& { return m[static_cast<std::size_t>(i * n + j)]; };
+  auto at = [n](std::vector<double>& m, std::int64_t i, std::int64_t j) -> double& {
+    return m[static_cast<std::size_t>(i * n + j)];
+  };
   for (int sweep = 0; sweep < 100; ++sweep) {
     double off = 0.0, diag = 0.0;
     for (std::int64_t i = 0; i < n; ++i) {

@@ -31,9 +31,10 @@ std::int64_t Pairs(const Host& host, std::int64_t m) {
   const auto max_evals = host.Params().GetOr<std::int64_t>("max_evals", kDefaultMaxEvals);
   const std::int64_t least = m < 2 ? 2 : 2 * m;  // v({}), v(all) and one forward and one reversed walk
   if (max_evals < least || max_evals > kMaxPermutationEvals) {
-    throw loupe::sdk::InvalidArgument("parameter 'max_evals' must be between " + std::to_string(least) + " and " +
-                                      std::to_string(kMaxPermutationEvals) + " evaluations per row for " +
-                                      std::to_string(m) + " players, found " + std::to_string(max_evals));
+    throw loupe::sdk::InvalidArgument("parameter 'max_evals' must be between " + std::to_string(least) +
+                                      " and " + std::to_string(kMaxPermutationEvals) +
+                                      " evaluations per row for " + std::to_string(m) + " players, found " +
+                                      std::to_string(max_evals));
   }
   return m < 2 ? 1 : (max_evals - 2) / (2 * (m - 1));
 }
@@ -76,12 +77,14 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
     std::vector<std::int32_t> orders(static_cast<std::size_t>(n * pairs * m));
     host.ParallelFor(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t i = begin; i < end; ++i) {
-        loupe::sdk::Rng rng = host.Rng(static_cast<std::uint64_t>(rows[static_cast<std::size_t>(first + i)]), kPermutationStream);
+        loupe::sdk::Rng rng = host.Rng(static_cast<std::uint64_t>(rows[static_cast<std::size_t>(first + i)]),
+                                       kPermutationStream);
         for (std::int64_t p = 0; p < pairs; ++p) {
           std::int32_t* order = orders.data() + (i * pairs + p) * m;
           std::iota(order, order + m, 0);
           for (std::int64_t k = m - 1; k > 0; --k) {
-            std::swap(order[k], order[static_cast<std::int64_t>(rng.Below(static_cast<std::uint64_t>(k + 1)))]);
+            std::swap(order[k],
+                      order[static_cast<std::int64_t>(rng.Below(static_cast<std::uint64_t>(k + 1)))]);
           }
         }
       }
@@ -102,7 +105,8 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
       return rows[static_cast<std::size_t>(first + i)];
     };
     std::vector<double> v(static_cast<std::size_t>(n * units * o));
-    std::unique_ptr<std::atomic<std::int64_t>[]> remaining(new std::atomic<std::int64_t>[static_cast<std::size_t>(n)]);
+    std::unique_ptr<std::atomic<std::int64_t>[]> remaining(
+        new std::atomic<std::int64_t>[static_cast<std::size_t>(n)]);
     for (std::int64_t i = 0; i < n; ++i) remaining[i] = units;
     // Chunk boundaries depend only on the background size, never on the thread count.
     host.ParallelFor(0, n * units, game.grain(), [&](std::int64_t begin, std::int64_t end) {
@@ -111,7 +115,8 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
       for (std::int64_t unit = begin; unit < end;) {
         const std::int64_t i = unit / units;
         const std::int64_t row_end = std::min(end, (i + 1) * units);
-        if (remaining[i].fetch_sub(row_end - unit) == row_end - unit) host.Progress(++done, static_cast<std::uint64_t>(r));
+        if (remaining[i].fetch_sub(row_end - unit) == row_end - unit)
+          host.Progress(++done, static_cast<std::uint64_t>(r));
         unit = row_end;
       }
     });
@@ -142,7 +147,8 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
             for (std::int64_t d = 0; d < 2; ++d) {
               const std::int64_t w = 2 * p + d;
               for (std::int64_t k = 0; k < m; ++k) {
-                walk[static_cast<std::size_t>(d * m + joining(i, w, k))] = value(w, k + 1, out) - value(w, k, out);
+                walk[static_cast<std::size_t>(d * m + joining(i, w, k))] =
+                    value(w, k + 1, out) - value(w, k, out);
               }
             }
             if (pairs == 1) {  // the two walks are the samples
@@ -159,7 +165,8 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
           for (std::int64_t j = 0; j < m; ++j) {
             const auto at = static_cast<std::size_t>((row * o + out) * m + j);
             attribution.values[at] = mean[static_cast<std::size_t>(j)];
-            error_std[at] = m < 2 ? 0.0 : std::sqrt(squares[static_cast<std::size_t>(j)] / (seen - 1.0) / seen);
+            error_std[at] =
+                m < 2 ? 0.0 : std::sqrt(squares[static_cast<std::size_t>(j)] / (seen - 1.0) / seen);
           }
           attribution.base_values[static_cast<std::size_t>(row * o + out)] = rv[out];
         }
@@ -177,8 +184,9 @@ void PermutationExplainer::Explain(const Host& host, const loupe::sdk::ResultBui
 loupe::sdk::ExplainerDef PermutationExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<PermutationExplainer>("shap.permutation")
-      .Summary("Shapley values as shap's PermutationExplainer: mean marginal contributions over random player "
-               "orders, each walked forward and reversed, averaged over background rows.")
+      .Summary(
+          "Shapley values as shap's PermutationExplainer: mean marginal contributions over random player "
+          "orders, each walked forward and reversed, averaged over background rows.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
@@ -189,11 +197,13 @@ loupe::sdk::ExplainerDef PermutationExplainer::Definition() {
                    "(probabilities for classifiers, values for regressors)."),
           Param::Int("max_evals")
               .Default(kDefaultMaxEvals)
-              .Doc("Coalition evaluations per explained row, both walk directions included (at least 2M, at most "
-                   "4194304); (max_evals - 2) / (2 (M - 1)) forward-and-reversed permutation pairs are drawn."),
-          Param::Json("groups").Doc(
-              "Optional mapping of group name to feature names; each group becomes one player and every feature "
-              "must be in exactly one group."),
+              .Doc("Coalition evaluations per explained row, both walk directions included (at least 2M, at "
+                   "most "
+                   "4194304); (max_evals - 2) / (2 (M - 1)) forward-and-reversed permutation pairs are "
+                   "drawn."),
+          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
+                                    "player and every feature "
+                                    "must be in exactly one group."),
       });
 }
 

@@ -8,7 +8,8 @@
 // v(all players), so sum(phi) + base = f(x) to rounding. With max_evals coalition evaluations per row,
 // P = (max_evals - 2) / (2 (M - 1)) (v({}) and v(all) are shared by every walk).
 // quality.standard_error is the largest per-value standard error, error_std[R][O][M] holds all of them: the
-// sample standard deviation of the per-pair mean contributions / sqrt(P) (with one pair, of the two walks / sqrt(2)).
+// sample standard deviation of the per-pair mean contributions / sqrt(P) (with one pair, of the two walks /
+// sqrt(2)).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,8 @@ inline constexpr std::int64_t kMaxPermutationEvals = std::int64_t{1} << 22;
 
 class PermutationExplainer final : public loupe::sdk::Explainer {
  public:
-  // Checks the configuration (players, output space, background, max_evals) and throws loupe::sdk::Error if bad.
+  // Checks the configuration (players, output space, background, max_evals) and throws loupe::sdk::Error if
+  // bad.
   explicit PermutationExplainer(const loupe::sdk::Host& host);
   void Explain(const loupe::sdk::Host& host, const loupe::sdk::ResultBuilder& result) const override;
 

@@ -22,7 +22,8 @@ struct Group {
 Group ParseGroup(const loupe::sdk::DatasetInfo& data, const std::string& name, const nlohmann::json& members,
                  std::map<std::int64_t, std::string>* owner) {
   if (!members.is_array() || members.empty()) {
-    throw InvalidArgument("parameter 'groups' must map group '" + name + "' to a non-empty list of feature names, found " +
+    throw InvalidArgument("parameter 'groups' must map group '" + name +
+                          "' to a non-empty list of feature names, found " +
                           loupe::sdk::DescribeJson(members));
   }
   Group group{name, {}};
@@ -54,7 +55,8 @@ Players Grouped(const loupe::sdk::DatasetInfo& data, const nlohmann::json& group
   }
   std::map<std::int64_t, std::string> owner;
   std::vector<Group> parsed;
-  for (const auto& item : groups.items()) parsed.push_back(ParseGroup(data, item.key(), item.value(), &owner));
+  for (const auto& item : groups.items())
+    parsed.push_back(ParseGroup(data, item.key(), item.value(), &owner));
   for (std::int64_t column = 0; column < data.n_features(); ++column) {
     if (owner.count(column) == 0) {
       throw InvalidArgument("parameter 'groups' must put every feature in a group, but feature '" +
@@ -85,7 +87,8 @@ Players BuildPlayers(const loupe::sdk::DatasetInfo& data, const nlohmann::json& 
   return players;
 }
 
-std::vector<std::string> PlayerValues(const Players& players, const loupe::sdk::DatasetInfo& data, const double* row) {
+std::vector<std::string> PlayerValues(const Players& players, const loupe::sdk::DatasetInfo& data,
+                                      const double* row) {
   std::vector<std::string> values;
   for (const auto& columns : players.columns) {
     std::string text;

@@ -28,6 +28,7 @@ Players BuildPlayers(const loupe::sdk::DatasetInfo& data, const nlohmann::json& 
 
 // The `data` strings of one explained row, one per player: the feature's value (level name, shortest
 // round-trip number, "NA"), or "name=value; name=value" for a group of several features.
-std::vector<std::string> PlayerValues(const Players& players, const loupe::sdk::DatasetInfo& data, const double* row);
+std::vector<std::string> PlayerValues(const Players& players, const loupe::sdk::DatasetInfo& data,
+                                      const double* row);
 
 }  // namespace loupe::shap

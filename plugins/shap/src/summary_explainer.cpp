@@ -53,8 +53,10 @@ void SummaryExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
   const std::size_t f = features.size(), o = outputs.size(), r = rows.size();
   bool shaped = values.size() == r && data.size() == r;
   for (std::size_t row = 0; shaped && row < r; ++row) {
-    shaped = data[row].is_array() && data[row].size() == f && values[row].is_array() && values[row].size() == o;
-    for (std::size_t out = 0; shaped && out < o; ++out) shaped = values[row][out].is_array() && values[row][out].size() == f;
+    shaped =
+        data[row].is_array() && data[row].size() == f && values[row].is_array() && values[row].size() == o;
+    for (std::size_t out = 0; shaped && out < o; ++out)
+      shaped = values[row][out].is_array() && values[row][out].size() == f;
   }
   if (!shaped) {
     throw loupe::sdk::InvalidArgument("shap.summary found values or data of step '" + input.step +
@@ -81,10 +83,12 @@ void SummaryExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
   for (std::size_t out = 0; out < o; ++out) {
     std::vector<std::size_t> order(f);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return importance[out * f + a] > importance[out * f + b]; });
-    importance_json.push_back(std::vector<double>(importance.begin() + static_cast<std::ptrdiff_t>(out * f),
-                                                  importance.begin() + static_cast<std::ptrdiff_t>((out + 1) * f)));
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return importance[out * f + a] > importance[out * f + b];
+    });
+    importance_json.push_back(
+        std::vector<double>(importance.begin() + static_cast<std::ptrdiff_t>(out * f),
+                            importance.begin() + static_cast<std::ptrdiff_t>((out + 1) * f)));
     order_json.push_back(order);
   }
   nlohmann::json per_feature = nlohmann::json::array();
@@ -114,8 +118,9 @@ void SummaryExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder
 
 loupe::sdk::ExplainerDef SummaryExplainer::Definition() {
   return loupe::sdk::ExplainerDef::Of<SummaryExplainer>("shap.summary")
-      .Summary("Global importance (mean |phi| per feature and output, sorted) and per-feature (value, phi) pairs "
-               "for a beeswarm, from a feature_attribution step named in 'needs'.")
+      .Summary(
+          "Global importance (mean |phi| per feature and output, sorted) and per-feature (value, phi) pairs "
+          "for a beeswarm, from a feature_attribution step named in 'needs'.")
       .Kind(kShapSummary)
       .Scope(LOUPE_SCOPE_GLOBAL)
       .Parameters({});

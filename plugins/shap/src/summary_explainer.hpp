@@ -4,7 +4,8 @@
 //   importance [O][F]   mean |phi| over the rows (shap's global importance, the bar plot)
 //   order [O][F]        feature indices by decreasing importance (ties by index)
 //   features [F]        per feature {name, importance [O], data [R], phi [O][R]}: the (value, phi) pairs of a
-//                       beeswarm; data holds the attribution's displayed values (numbers as text, category levels)
+//                       beeswarm; data holds the attribution's displayed values (numbers as text, category
+//                       levels)
 // The first input whose kind is feature_attribution is summarised; a step without one is refused.
 #pragma once
 

@@ -32,10 +32,12 @@ struct Setup {
 
 const LoupeTreeEnsemble& Ensemble(const Host& host) {
   const loupe::sdk::ModelInfo model = host.ModelInfo();
-  const void* capability =
-      host.HasCapability(LOUPE_TREE_ENSEMBLE_CAPABILITY) ? host.Capability(LOUPE_TREE_ENSEMBLE_CAPABILITY, 1) : nullptr;
+  const void* capability = host.HasCapability(LOUPE_TREE_ENSEMBLE_CAPABILITY)
+                               ? host.Capability(LOUPE_TREE_ENSEMBLE_CAPABILITY, 1)
+                               : nullptr;
   if (capability == nullptr) {
-    throw Unsupported("shap.tree needs a tree ensemble (capability 'tree_ensemble') and model '" + model.name +
+    throw Unsupported("shap.tree needs a tree ensemble (capability 'tree_ensemble') and model '" +
+                      model.name +
                       "' offers none; use shap.exact, shap.permutation or shap.kernel for other models");
   }
   return *static_cast<const LoupeTreeEnsemble*>(capability);
@@ -48,16 +50,21 @@ Setup Configure(const Host& host) {
   setup.interactions = host.Params().GetOr<bool>("interactions", false);
   if (host.Params().GetOr<std::string>("output", "raw") == "probability") {
     throw InvalidArgument(
-        "parameter 'output' is \"probability\", but shap.tree explains the raw margin only: TreeSHAP values add up "
-        "over the trees in margin space, and shap's TreeExplainer likewise does not explain probabilities with "
+        "parameter 'output' is \"probability\", but shap.tree explains the raw margin only: TreeSHAP values "
+        "add up "
+        "over the trees in margin space, and shap's TreeExplainer likewise does not explain probabilities "
+        "with "
         "path-dependent perturbation; use output: raw");
   }
   if (setup.interactions && setup.interventional) {
     throw InvalidArgument(
-        "parameter 'interactions' is true together with parameter 'background', but SHAP interaction values are "
-        "computed path-dependent only (as in shap's TreeExplainer); drop 'background' or set interactions: false");
+        "parameter 'interactions' is true together with parameter 'background', but SHAP interaction values "
+        "are "
+        "computed path-dependent only (as in shap's TreeExplainer); drop 'background' or set interactions: "
+        "false");
   }
-  if (setup.data.n_features() == 0) throw Unsupported("shap.tree needs at least one feature, found none in the step's data");
+  if (setup.data.n_features() == 0)
+    throw Unsupported("shap.tree needs at least one feature, found none in the step's data");
   const loupe::sdk::ModelInfo model = host.ModelInfo();
   setup.output_names = model.OutputNames(LOUPE_OUTPUT_RAW);
   return setup;
@@ -73,9 +80,10 @@ TreeModel Load(const Host& host, const Setup& setup) {
   if (!setup.interventional) {
     const std::int64_t tree = model.TreeWithoutCovers();
     if (tree >= 0) {
-      throw Unsupported("path-dependent TreeSHAP needs positive node covers, but tree " + std::to_string(tree) +
-                        " of the model has an inner node without; give parameter 'background' for interventional "
-                        "TreeSHAP");
+      throw Unsupported(
+          "path-dependent TreeSHAP needs positive node covers, but tree " + std::to_string(tree) +
+          " of the model has an inner node without; give parameter 'background' for interventional "
+          "TreeSHAP");
     }
   }
   return model;
@@ -85,7 +93,8 @@ TreeModel Load(const Host& host, const Setup& setup) {
 void PathDependentRow(const TreeModel& model, const double* row, std::vector<PathElement>* path,
                       std::vector<double>* on, std::vector<double>* off, double* phi, double* interactions) {
   const std::int64_t f = model.n_columns();
-  for (const Tree& tree : model.trees()) model.PathDependent(tree, row, 0, -1, path->data(), phi + tree.output * f);
+  for (const Tree& tree : model.trees())
+    model.PathDependent(tree, row, 0, -1, path->data(), phi + tree.output * f);
   if (interactions == nullptr) return;
   // Interaction of i and j: half the difference of j's values with i fixed on and with i fixed off,
   // summed over the trees that split on i (elsewhere the two agree); the diagonal keeps the rest of phi_i.
@@ -96,7 +105,8 @@ void PathDependentRow(const TreeModel& model, const double* row, std::vector<Pat
       std::fill(off->begin(), off->end(), 0.0);
       model.PathDependent(tree, row, 1, i, path->data(), on->data());
       model.PathDependent(tree, row, -1, i, path->data(), off->data());
-      for (std::int64_t j = 0; j < f; ++j) block[i * f + j] += ((*on)[static_cast<std::size_t>(j)] - (*off)[static_cast<std::size_t>(j)]) / 2.0;
+      for (std::int64_t j = 0; j < f; ++j)
+        block[i * f + j] += ((*on)[static_cast<std::size_t>(j)] - (*off)[static_cast<std::size_t>(j)]) / 2.0;
     }
   }
   for (std::int64_t o = 0; o < model.n_outputs(); ++o) {
@@ -116,10 +126,11 @@ void PathDependentRow(const TreeModel& model, const double* row, std::vector<Pat
 FastTreeShap LeafTables(const Host& host, const TreeModel& model, bool tabulated) {
   FastTreeShap fast(model, tabulated ? FastTreeShapLimits{} : FastTreeShapLimits{0, 0});
   if (tabulated && !model.trees().empty()) {
-    host.ParallelFor(0, static_cast<std::int64_t>(model.trees().size()), 1, [&](std::int64_t begin, std::int64_t end) {
-      host.ThrowIfCancelled();
-      fast.BuildTables(begin, end);
-    });
+    host.ParallelFor(0, static_cast<std::int64_t>(model.trees().size()), 1,
+                     [&](std::int64_t begin, std::int64_t end) {
+                       host.ThrowIfCancelled();
+                       fast.BuildTables(begin, end);
+                     });
   }
   return fast;
 }
@@ -160,11 +171,13 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
     std::vector<double> margin(static_cast<std::size_t>(o));
     for (const std::int64_t row : background) {
       model.Margin(x.Row(row), margin.data());
-      for (std::int64_t k = 0; k < o; ++k) base[static_cast<std::size_t>(k)] += margin[static_cast<std::size_t>(k)];
+      for (std::int64_t k = 0; k < o; ++k)
+        base[static_cast<std::size_t>(k)] += margin[static_cast<std::size_t>(k)];
     }
     for (double& value : base) value /= static_cast<double>(b);
   }
-  for (std::int64_t row = 0; row < r; ++row) std::copy(base.begin(), base.end(), attribution.base_values.begin() + row * o);
+  for (std::int64_t row = 0; row < r; ++row)
+    std::copy(base.begin(), base.end(), attribution.base_values.begin() + row * o);
 
   // Plain path-dependent values come from FastTreeSHAP v2's leaf tables (Algorithm 2 for trees without).
   const bool tabulated = !setup.interventional && !setup.interactions;
@@ -195,10 +208,12 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
       std::fill(sum.begin(), sum.end(), 0.0);
       for (const std::int64_t reference : background) {
         for (const Tree& tree : model.trees()) {
-          model.Interventional(tree, row, x.Row(reference), state.data(), &stack, sum.data() + tree.output * f);
+          model.Interventional(tree, row, x.Row(reference), state.data(), &stack,
+                               sum.data() + tree.output * f);
         }
       }
-      for (std::int64_t k = 0; k < o * f; ++k) phi[k] = sum[static_cast<std::size_t>(k)] / static_cast<double>(b);
+      for (std::int64_t k = 0; k < o * f; ++k)
+        phi[k] = sum[static_cast<std::size_t>(k)] / static_cast<double>(b);
     }
     done += static_cast<std::uint64_t>(end - begin);
     host.Progress(done.load(), static_cast<std::uint64_t>(r));
@@ -209,13 +224,15 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   batch.reserve(static_cast<std::size_t>(r * x.cols()));
   for (const std::int64_t row : rows) batch.insert(batch.end(), x.Row(row), x.Row(row) + x.cols());
   std::vector<double> margin(static_cast<std::size_t>(r * o));
-  host.Predict(batch.data(), r, x.cols(), LOUPE_OUTPUT_RAW, margin.data(), static_cast<std::int64_t>(margin.size()));
+  host.Predict(batch.data(), r, x.cols(), LOUPE_OUTPUT_RAW, margin.data(),
+               static_cast<std::int64_t>(margin.size()));
   double residual = 0.0;
   for (std::int64_t row = 0; row < r; ++row) {
     attribution.data.push_back(PlayerValues(players, setup.data, x.Row(rows[static_cast<std::size_t>(row)])));
     for (std::int64_t k = 0; k < o; ++k) {
       double total = attribution.base_values[static_cast<std::size_t>(row * o + k)];
-      for (std::int64_t i = 0; i < f; ++i) total += attribution.values[static_cast<std::size_t>((row * o + k) * f + i)];
+      for (std::int64_t i = 0; i < f; ++i)
+        total += attribution.values[static_cast<std::size_t>((row * o + k) * f + i)];
       residual = std::max(residual, std::fabs(total - margin[static_cast<std::size_t>(row * o + k)]));
     }
   }
@@ -231,7 +248,9 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
 loupe::sdk::ExplainerDef TreeExplainer::Definition() {
   using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<TreeExplainer>("shap.tree")
-      .Summary("Exact TreeSHAP values of a tree ensemble's raw margin: path-dependent, or interventional with a background.")
+      .Summary(
+          "Exact TreeSHAP values of a tree ensemble's raw margin: path-dependent, or interventional with a "
+          "background.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
@@ -239,12 +258,14 @@ loupe::sdk::ExplainerDef TreeExplainer::Definition() {
               .Default("raw")
               .Doc("Model outputs to explain: the raw margins (the only space TreeSHAP explains exactly; "
                    "\"probability\" is refused)."),
-          Param::Rows("background").Doc(
-              "Absent: path-dependent TreeSHAP over the node covers. Given (\"a:b\", a list of rows, or a count "
-              "sampled with the step seed): exact interventional TreeSHAP averaged over these rows."),
+          Param::Rows("background")
+              .Doc("Absent: path-dependent TreeSHAP over the node covers. Given (\"a:b\", a list of rows, or "
+                   "a count "
+                   "sampled with the step seed): exact interventional TreeSHAP averaged over these rows."),
           Param::Bool("interactions")
               .Default(false)
-              .Doc("Also compute SHAP interaction values interaction_values[R][O][F][F] (path-dependent only)."),
+              .Doc("Also compute SHAP interaction values interaction_values[R][O][F][F] (path-dependent "
+                   "only)."),
       });
 }
 

@@ -13,14 +13,18 @@ namespace {
 using loupe::sdk::InvalidArgument;
 using loupe::sdk::Unsupported;
 
-std::string Describe(const LoupeColumnInfo& column) { return column.name != nullptr ? column.name : "(unnamed)"; }
+std::string Describe(const LoupeColumnInfo& column) {
+  return column.name != nullptr ? column.name : "(unnamed)";
+}
 
 void Malformed(std::int64_t tree, const std::string& what) {
-  throw InvalidArgument("the model's tree_ensemble description is malformed: tree " + std::to_string(tree) + " " + what);
+  throw InvalidArgument("the model's tree_ensemble description is malformed: tree " + std::to_string(tree) +
+                        " " + what);
 }
 
 // Adds a feature to the path with the given fractions (Algorithm 2's EXTEND).
-void ExtendPath(PathElement* path, int depth, double zero_fraction, double one_fraction, std::int32_t column) {
+void ExtendPath(PathElement* path, int depth, double zero_fraction, double one_fraction,
+                std::int32_t column) {
   path[depth] = PathElement{column, zero_fraction, one_fraction, depth == 0 ? 1.0 : 0.0};
   for (int i = depth - 1; i >= 0; --i) {
     path[i + 1].weight += one_fraction * path[i].weight * (i + 1) / static_cast<double>(depth + 1);
@@ -72,17 +76,20 @@ double UnwoundPathSum(const PathElement* path, int depth, int index) {
 TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::DatasetInfo& data)
     : n_columns_(data.n_features()), split_rule_(ensemble.split_rule) {
   if (ensemble.struct_size < sizeof(LoupeTreeEnsemble)) {
-    throw Unsupported("the model's tree_ensemble description is older than this plugin understands (struct_size " +
-                      std::to_string(ensemble.struct_size) + ")");
+    throw Unsupported(
+        "the model's tree_ensemble description is older than this plugin understands (struct_size " +
+        std::to_string(ensemble.struct_size) + ")");
   }
   if (split_rule_ != LOUPE_TREE_SPLIT_LESS && split_rule_ != LOUPE_TREE_SPLIT_LESS_EQUAL) {
-    throw InvalidArgument("the model's tree_ensemble description has an unknown split rule " + std::to_string(split_rule_));
+    throw InvalidArgument("the model's tree_ensemble description has an unknown split rule " +
+                          std::to_string(split_rule_));
   }
   if (ensemble.n_outputs < 1 || ensemble.base_margin == nullptr || ensemble.n_trees < 0 ||
       (ensemble.n_trees > 0 && ensemble.trees == nullptr) || ensemble.n_features < 0 ||
       (ensemble.n_features > 0 && ensemble.features == nullptr)) {
-    throw InvalidArgument("the model's tree_ensemble description is malformed: it needs n_outputs >= 1, base_margin, "
-                          "features and trees");
+    throw InvalidArgument(
+        "the model's tree_ensemble description is malformed: it needs n_outputs >= 1, base_margin, "
+        "features and trees");
   }
   base_margin_.assign(ensemble.base_margin, ensemble.base_margin + ensemble.n_outputs);
 
@@ -113,12 +120,13 @@ TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::Datase
     if (source == nullptr) Malformed(t, "is missing");
     if (source->struct_size < sizeof(LoupeTree)) Malformed(t, "has a struct_size below sizeof(LoupeTree)");
     if (source->output < 0 || source->output >= ensemble.n_outputs) {
-      Malformed(t, "adds to output " + std::to_string(source->output) + " of " + std::to_string(ensemble.n_outputs));
+      Malformed(t, "adds to output " + std::to_string(source->output) + " of " +
+                       std::to_string(ensemble.n_outputs));
     }
-    if (source->n_nodes < 1 || source->left == nullptr || source->right == nullptr || source->feature == nullptr ||
-        source->threshold == nullptr || source->default_left == nullptr || source->is_leaf == nullptr ||
-        source->is_categorical == nullptr || source->value == nullptr || source->cover == nullptr ||
-        source->category_offsets == nullptr) {
+    if (source->n_nodes < 1 || source->left == nullptr || source->right == nullptr ||
+        source->feature == nullptr || source->threshold == nullptr || source->default_left == nullptr ||
+        source->is_leaf == nullptr || source->is_categorical == nullptr || source->value == nullptr ||
+        source->cover == nullptr || source->category_offsets == nullptr) {
       Malformed(t, "lacks nodes or one of its per-node arrays");
     }
     Tree tree;
@@ -130,7 +138,8 @@ TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::Datase
     while (!stack.empty()) {
       const auto [index, depth] = stack.back();
       stack.pop_back();
-      if (seen[static_cast<std::size_t>(index)] != 0) Malformed(t, "reaches node " + std::to_string(index) + " twice");
+      if (seen[static_cast<std::size_t>(index)] != 0)
+        Malformed(t, "reaches node " + std::to_string(index) + " twice");
       seen[static_cast<std::size_t>(index)] = 1;
       tree.depth = std::max(tree.depth, depth);
       TreeNode& node = tree.nodes[static_cast<std::size_t>(index)];
@@ -138,7 +147,8 @@ TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::Datase
       node.value = source->value[index];
       node.leaf = source->is_leaf[index] != 0;
       if (node.leaf) continue;
-      const std::int32_t left = source->left[index], right = source->right[index], input = source->feature[index];
+      const std::int32_t left = source->left[index], right = source->right[index],
+                         input = source->feature[index];
       if (left < 0 || left >= source->n_nodes || right < 0 || right >= source->n_nodes) {
         Malformed(t, "has children out of range at node " + std::to_string(index));
       }
@@ -195,9 +205,9 @@ TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::Datase
           tree.covers_positive = false;
           mean[static_cast<std::size_t>(index)] = node.value;
         } else {
-          mean[static_cast<std::size_t>(index)] =
-              (mean[static_cast<std::size_t>(node.left)] * left.cover + mean[static_cast<std::size_t>(node.right)] * right.cover) /
-              node.cover;
+          mean[static_cast<std::size_t>(index)] = (mean[static_cast<std::size_t>(node.left)] * left.cover +
+                                                   mean[static_cast<std::size_t>(node.right)] * right.cover) /
+                                                  node.cover;
         }
       }
     }
@@ -205,7 +215,8 @@ TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::Datase
   }
 
   const int n = max_depth_ + 1;
-  weight_x_.assign(static_cast<std::size_t>(n + 1), std::vector<double>(static_cast<std::size_t>(n + 1), 0.0));
+  weight_x_.assign(static_cast<std::size_t>(n + 1),
+                   std::vector<double>(static_cast<std::size_t>(n + 1), 0.0));
   weight_r_ = weight_x_;
   for (int a = 0; a <= n; ++a) {
     for (int b = 0; a + b <= n; ++b) {
@@ -247,8 +258,9 @@ std::int32_t TreeModel::Next(const TreeNode& node, const double* row) const {
   if (std::isnan(value)) return node.default_left ? node.left : node.right;
   if (node.categorical) {
     const double code = std::trunc(value);
-    const bool listed = code >= 0 && code < 16777216.0 &&
-                        std::binary_search(node.categories_begin, node.categories_end, static_cast<std::int32_t>(code));
+    const bool listed =
+        code >= 0 && code < 16777216.0 &&
+        std::binary_search(node.categories_begin, node.categories_end, static_cast<std::int32_t>(code));
     return listed ? node.right : node.left;
   }
   const bool left = split_rule_ == LOUPE_TREE_SPLIT_LESS ? value < node.threshold : value <= node.threshold;
@@ -269,14 +281,14 @@ std::size_t TreeModel::PathBufferSize() const {
   return (d + 3) * (d + 4) / 2;
 }
 
-void TreeModel::PathDependent(const Tree& tree, const double* row, int condition, std::int32_t condition_column,
-                              PathElement* path, double* phi) const {
+void TreeModel::PathDependent(const Tree& tree, const double* row, int condition,
+                              std::int32_t condition_column, PathElement* path, double* phi) const {
   path[0] = PathElement{-1, 1.0, 1.0, 1.0};
   PathRecurse(tree, row, 0, path, 0, 1.0, 1.0, -1, 1.0, condition, condition_column, phi);
 }
 
-void TreeModel::PathRecurse(const Tree& tree, const double* row, std::int32_t index, PathElement* parent, int depth,
-                            double zero_fraction, double one_fraction, std::int32_t parent_column,
+void TreeModel::PathRecurse(const Tree& tree, const double* row, std::int32_t index, PathElement* parent,
+                            int depth, double zero_fraction, double one_fraction, std::int32_t parent_column,
                             double condition_fraction, int condition, std::int32_t condition_column,
                             double* phi) const {
   if (condition_fraction == 0.0) return;
@@ -292,7 +304,8 @@ void TreeModel::PathRecurse(const Tree& tree, const double* row, std::int32_t in
   if (node.leaf) {
     for (int i = 1; i <= depth; ++i) {
       const double weight = UnwoundPathSum(path, depth, i);
-      phi[path[i].column] += weight * (path[i].one_fraction - path[i].zero_fraction) * node.value * condition_fraction;
+      phi[path[i].column] +=
+          weight * (path[i].one_fraction - path[i].zero_fraction) * node.value * condition_fraction;
     }
     return;
   }
@@ -320,23 +333,23 @@ void TreeModel::PathRecurse(const Tree& tree, const double* row, std::int32_t in
     }
     --depth;  // the conditioned feature is never added to the path
   }
-  PathRecurse(tree, row, hot, path, depth + 1, hot_zero * incoming_zero, incoming_one, node.column, hot_condition,
-              condition, condition_column, phi);
+  PathRecurse(tree, row, hot, path, depth + 1, hot_zero * incoming_zero, incoming_one, node.column,
+              hot_condition, condition, condition_column, phi);
   PathRecurse(tree, row, cold, path, depth + 1, cold_zero * incoming_zero, 0.0, node.column, cold_condition,
               condition, condition_column, phi);
 }
 
-void TreeModel::Interventional(const Tree& tree, const double* row, const double* reference, std::int8_t* state,
-                               std::vector<std::int32_t>* stack, double* phi) const {
+void TreeModel::Interventional(const Tree& tree, const double* row, const double* reference,
+                               std::int8_t* state, std::vector<std::int32_t>* stack, double* phi) const {
   stack->clear();
   InterventionalRecurse(tree, row, reference, 0, 0, 0, state, stack, phi);
 }
 
 // state[column]: 0 not yet split on along this path, 1 follows the explained row (in S), 2 follows the
 // reference (outside S). `stack` lists the columns with a non-zero state.
-void TreeModel::InterventionalRecurse(const Tree& tree, const double* row, const double* reference, std::int32_t index,
-                                      int n_x, int n_r, std::int8_t* state, std::vector<std::int32_t>* stack,
-                                      double* phi) const {
+void TreeModel::InterventionalRecurse(const Tree& tree, const double* row, const double* reference,
+                                      std::int32_t index, int n_x, int n_r, std::int8_t* state,
+                                      std::vector<std::int32_t>* stack, double* phi) const {
   const TreeNode& node = tree.nodes[static_cast<std::size_t>(index)];
   if (node.leaf) {
     if (n_x + n_r == 0) return;  // the same leaf for every coalition: no attribution

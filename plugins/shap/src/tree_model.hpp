@@ -39,11 +39,11 @@ struct TreeNode {
 
 struct Tree {
   std::int32_t output = 0;
-  std::int32_t depth = 0;                // edges on the longest reachable root-to-leaf path
-  double expectation = 0.0;              // cover-weighted mean of the leaves (path-dependent base)
-  bool covers_positive = true;           // every reachable inner node has a cover > 0 (path-dependent needs it)
-  std::vector<TreeNode> nodes;           // node 0 is the root
-  std::vector<std::int32_t> columns;     // distinct split columns, ascending
+  std::int32_t depth = 0;             // edges on the longest reachable root-to-leaf path
+  double expectation = 0.0;           // cover-weighted mean of the leaves (path-dependent base)
+  bool covers_positive = true;        // every reachable inner node has a cover > 0 (path-dependent needs it)
+  std::vector<TreeNode> nodes;        // node 0 is the root
+  std::vector<std::int32_t> columns;  // distinct split columns, ascending
 };
 
 // One element of the path of path-dependent TreeSHAP.
@@ -91,8 +91,9 @@ class TreeModel {
  private:
   double Value(const TreeNode& node, const double* row) const;
   void PathRecurse(const Tree& tree, const double* row, std::int32_t node, PathElement* parent, int depth,
-                   double zero_fraction, double one_fraction, std::int32_t parent_column, double condition_fraction,
-                   int condition, std::int32_t condition_column, double* phi) const;
+                   double zero_fraction, double one_fraction, std::int32_t parent_column,
+                   double condition_fraction, int condition, std::int32_t condition_column,
+                   double* phi) const;
   void InterventionalRecurse(const Tree& tree, const double* row, const double* reference, std::int32_t node,
                              int n_x, int n_r, std::int8_t* state, std::vector<std::int32_t>* stack,
                              double* phi) const;

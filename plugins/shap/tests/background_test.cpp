@@ -74,7 +74,9 @@ TEST(ShapKMeansBackground, WeightsSumToOneAndFollowClusterSizes) {
 TEST(ShapKMeansBackground, CentresAreDataValuesAndValidLevels) {
   const MockDataset data = ClusteredData();
   auto recorder = std::make_shared<Recorder>();
-  const MockRunResult run = RunShap("shap.exact", data, RecordingRegressor(3, [](const double* x) { return x[0] * x[1]; }, recorder),
+  const MockRunResult run = RunShap("shap.exact", data,
+                                    RecordingRegressor(
+                                        3, [](const double* x) { return x[0] * x[1]; }, recorder),
                                     {{"background", {{"kmeans", 5}}}}, {3});
   ASSERT_TRUE(run.ok()) << run.error;
   // The first unit is the empty coalition of the explained row: its rows are the centres themselves.
@@ -95,10 +97,12 @@ TEST(ShapKMeansBackground, KEqualToRowCountEqualsThePlainBackground) {
   const MockModel model = Regressor(4, [](const double* x) { return x[0] * x[1] + std::sin(x[2]) * x[3]; });
   for (const char* explainer : {"shap.exact", "shap.kernel", "shap.permutation"}) {
     const MockRunResult plain = RunShap(explainer, data, model, {{"background", "0:30"}}, {3, 17});
-    const MockRunResult centres = RunShap(explainer, data, model, {{"background", {{"kmeans", 30}}}}, {3, 17});
+    const MockRunResult centres =
+        RunShap(explainer, data, model, {{"background", {{"kmeans", 30}}}}, {3, 17});
     ASSERT_TRUE(plain.ok() && centres.ok()) << plain.error << centres.error;
     EXPECT_LT(MaxDifference(plain, centres), 1e-12) << explainer;
-    EXPECT_NEAR(plain.json["base_values"][0][0].get<double>(), centres.json["base_values"][0][0].get<double>(), 1e-12);
+    EXPECT_NEAR(plain.json["base_values"][0][0].get<double>(),
+                centres.json["base_values"][0][0].get<double>(), 1e-12);
   }
 }
 
@@ -128,15 +132,15 @@ TEST(ShapKMeansBackground, WorksForKernelPermutationAndLinear) {
   const MockRunResult run = RunShap("shap.linear", data, linear, params, {1, 2});
   ASSERT_TRUE(run.ok() && exact.ok()) << run.error << exact.error;
   EXPECT_LT(MaxDifference(run, exact), 1e-9);
-  EXPECT_NEAR(run.json["base_values"][0][0].get<double>(), exact.json["base_values"][0][0].get<double>(), 1e-9);
+  EXPECT_NEAR(run.json["base_values"][0][0].get<double>(), exact.json["base_values"][0][0].get<double>(),
+              1e-9);
 }
 
 TEST(ShapKMeansBackground, RefusesBadObjects) {
   const MockDataset data = NormalData(20, 3);
   const MockModel model = Regressor(3, [](const double* x) { return x[0] + x[1] * x[2]; });
-  for (const nlohmann::json& background :
-       {nlohmann::json{{"kmeans", 0}}, nlohmann::json{{"kmeans", 21}}, nlohmann::json{{"kmeans", "5"}},
-        nlohmann::json{{"centres", 5}}}) {
+  for (const nlohmann::json& background : {nlohmann::json{{"kmeans", 0}}, nlohmann::json{{"kmeans", 21}},
+                                           nlohmann::json{{"kmeans", "5"}}, nlohmann::json{{"centres", 5}}}) {
     const MockRunResult run = RunShap("shap.exact", data, model, {{"background", background}}, {0});
     EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT) << background.dump();
     EXPECT_EQ(run.failed_in, "create");
@@ -149,13 +153,15 @@ TEST(ShapMaxBatchRows, ResultsAreBitIdenticalForEveryBudget) {
   const MockModel model = NonlinearClassifier(6, Nonlinear);
   for (const char* explainer : {"shap.exact", "shap.kernel", "shap.permutation"}) {
     std::string reference;
-    for (const std::int64_t budget : {std::int64_t{7}, std::int64_t{64}, std::int64_t{1000}, std::int64_t{100000}}) {
-      const MockRunResult run = RunShap(explainer, data, model,
-                                        {{"background", 40}, {"max_batch_rows", budget}}, {50, 51, 52}, 2);
+    for (const std::int64_t budget :
+         {std::int64_t{7}, std::int64_t{64}, std::int64_t{1000}, std::int64_t{100000}}) {
+      const MockRunResult run =
+          RunShap(explainer, data, model, {{"background", 40}, {"max_batch_rows", budget}}, {50, 51, 52}, 2);
       ASSERT_TRUE(run.ok()) << explainer << ": " << run.error;
       EXPECT_LE(run.max_batch_rows, budget) << explainer;
       if (reference.empty()) reference = run.json["values"].dump() + run.json["base_values"].dump();
-      EXPECT_EQ(run.json["values"].dump() + run.json["base_values"].dump(), reference) << explainer << " " << budget;
+      EXPECT_EQ(run.json["values"].dump() + run.json["base_values"].dump(), reference)
+          << explainer << " " << budget;
     }
   }
 }

@@ -29,7 +29,8 @@ using RowFn = std::function<double(const double* x)>;
 
 const LoupeExplainerVTable& Exact() {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   EXPECT_NE(info, nullptr) << error;
   const LoupeExplainerVTable* exact = loupe::testing::FindExplainer(*info, "shap.exact");
   EXPECT_NE(exact, nullptr);
@@ -37,7 +38,9 @@ const LoupeExplainerVTable& Exact() {
 }
 
 // "x3" for 3. (operator+ on a literal and a temporary trips GCC 12's false -Wrestrict, PR 105651.)
-std::string Indexed(const char* prefix, std::int64_t index) { return std::string(prefix).append(std::to_string(index)); }
+std::string Indexed(const char* prefix, std::int64_t index) {
+  return std::string(prefix).append(std::to_string(index));
+}
 
 // `rows` x `features` standard normal values named x0, x1, ...
 MockDataset NormalData(std::int64_t rows, std::int64_t features, std::uint64_t seed = 1) {
@@ -65,7 +68,7 @@ Row DataRow(const MockDataset& data, std::int64_t row) {
 }
 
 MockRunResult RunExact(const MockDataset& data, const MockModel& model, nlohmann::json params,
-                  std::vector<std::int64_t> rows, int threads = 1) {
+                       std::vector<std::int64_t> rows, int threads = 1) {
   MockRunOptions options;
   options.params = std::move(params);
   options.rows = std::move(rows);
@@ -93,7 +96,8 @@ std::vector<double> BruteForceShapley(const MockDataset& data, const RowFn& f, c
       Row z = DataRow(data, b);
       for (std::size_t p = 0; p < m; ++p) {
         if (in[p]) {
-          for (const std::int64_t c : players[p]) z[static_cast<std::size_t>(c)] = x[static_cast<std::size_t>(c)];
+          for (const std::int64_t c : players[p])
+            z[static_cast<std::size_t>(c)] = x[static_cast<std::size_t>(c)];
         }
       }
       sum += f(z.data());
@@ -125,7 +129,8 @@ double Nonlinear(const double* x) {
 
 TEST(ShapExact, EfficiencySumsToPredictionMinusExpectation) {
   const MockDataset data = NormalData(30, 5);
-  const MockRunResult run = RunExact(data, Regressor(5, Nonlinear), {{"background", "0:12"}}, {20, 21, 22, 23});
+  const MockRunResult run =
+      RunExact(data, Regressor(5, Nonlinear), {{"background", "0:12"}}, {20, 21, 22, 23});
   ASSERT_TRUE(run.ok()) << run.error;
   double expectation = 0;
   for (std::int64_t b = 0; b < 12; ++b) expectation += Nonlinear(DataRow(data, b).data()) / 12.0;
@@ -174,7 +179,8 @@ TEST(ShapExact, LinearModelMatchesClosedForm) {
     const Row x = DataRow(data, static_cast<std::int64_t>(r));
     for (std::size_t i = 0; i < 6; ++i) {
       double mean = 0;
-      for (std::int64_t b = 10; b < 35; ++b) mean += data.features[i].values[static_cast<std::size_t>(b)] / 25.0;
+      for (std::int64_t b = 10; b < 35; ++b)
+        mean += data.features[i].values[static_cast<std::size_t>(b)] / 25.0;
       EXPECT_NEAR(Phi(run, r, 0, i), w[i] * (x[i] - mean), 1e-12) << "row " << r << " feature " << i;
     }
   }
@@ -195,7 +201,8 @@ TEST(ShapExact, AgreesWithBruteForceOverAllPermutations) {
 TEST(ShapExact, GroupsArePlayers) {
   const MockDataset data = NormalData(20, 5, 5);
   const nlohmann::json groups = {{"tail", {"x4", "x3"}}, {"head", {"x1", "x0"}}, {"mid", {"x2"}}};
-  const MockRunResult run = RunExact(data, Regressor(5, Nonlinear), {{"background", "0:9"}, {"groups", groups}}, {12});
+  const MockRunResult run =
+      RunExact(data, Regressor(5, Nonlinear), {{"background", "0:9"}, {"groups", groups}}, {12});
   ASSERT_TRUE(run.ok()) << run.error;
   // Ordered by first column: head (x0), mid (x2), tail (x3).
   EXPECT_EQ(run.json["feature_names"], nlohmann::json({"head", "mid", "tail"}));
@@ -212,11 +219,11 @@ TEST(ShapExact, GroupsMustPartitionTheFeatures) {
   const MockDataset data = NormalData(10, 3);
   const MockModel model = Regressor(3, [](const double* x) { return x[0] + x[1] + x[2]; });
   const std::vector<nlohmann::json> bad = {
-      {{"a", {"x0", "x1"}}},                         // x2 in no group
-      {{"a", {"x0", "x1"}}, {"b", {"x1", "x2"}}},    // x1 twice
-      {{"a", {"x0", "x1", "x2", "nope"}}},           // unknown feature
+      {{"a", {"x0", "x1"}}},                                        // x2 in no group
+      {{"a", {"x0", "x1"}}, {"b", {"x1", "x2"}}},                   // x1 twice
+      {{"a", {"x0", "x1", "x2", "nope"}}},                          // unknown feature
       {{"a", nlohmann::json::array()}, {"b", {"x0", "x1", "x2"}}},  // empty group
-      nlohmann::json::array({"x0"}),                 // not a mapping
+      nlohmann::json::array({"x0"}),                                // not a mapping
   };
   for (const auto& groups : bad) {
     const MockRunResult run = RunExact(data, model, {{"background", "0:5"}, {"groups", groups}}, {0});
@@ -258,7 +265,8 @@ TEST(ShapExact, ProbabilityByDefaultForClassifiersAndRawOnRequest) {
   ASSERT_TRUE(probability.ok()) << probability.error;
   EXPECT_EQ(probability.json["output_names"], nlohmann::json({"no", "yes"}));
   EXPECT_LT(probability.json["quality"]["additivity_residual"].get<double>(), 1e-12);
-  for (std::size_t i = 0; i < 4; ++i) EXPECT_NEAR(Phi(probability, 0, 0, i), -Phi(probability, 0, 1, i), 1e-12);
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_NEAR(Phi(probability, 0, 0, i), -Phi(probability, 0, 1, i), 1e-12);
   const MockRunResult explicit_probability =
       RunExact(data, model, {{"background", "0:15"}, {"output", "probability"}}, {20, 21});
   EXPECT_EQ(explicit_probability.json.dump(), probability.json.dump());
@@ -309,7 +317,8 @@ TEST(ShapExact, BackgroundCountAboveTheDataUsesEveryRow) {
   EXPECT_EQ(all.params["background"], 100);
   EXPECT_EQ(all.json["quality"]["background_rows"].get<double>(), 30.0);
   double mean = 0;
-  for (std::int64_t b = 0; b < 30; ++b) mean += (DataRow(data, b)[0] * DataRow(data, b)[1] - DataRow(data, b)[2]) / 30;
+  for (std::int64_t b = 0; b < 30; ++b)
+    mean += (DataRow(data, b)[0] * DataRow(data, b)[1] - DataRow(data, b)[2]) / 30;
   EXPECT_NEAR(Base(all, 0, 0), mean, 1e-12);
 
   const MockRunResult sample = RunExact(data, model, {{"background", 5}}, {0});
@@ -333,9 +342,8 @@ TEST(ShapExact, DataShowsLevelsShortestNumbersAndNA) {
   MockDataset data;
   data.features.push_back(MockColumn::Numeric("income", {0.1, 2500, NAN, 1e-300}));
   data.features.push_back(MockColumn::Categorical("home", {"own", "rent", "other"}, {2, 0, 1, NAN}));
-  const MockModel model = Regressor(2, [](const double* x) {
-    return (std::isnan(x[0]) ? 0.0 : x[0]) + (std::isnan(x[1]) ? -1.0 : x[1]);
-  });
+  const MockModel model = Regressor(
+      2, [](const double* x) { return (std::isnan(x[0]) ? 0.0 : x[0]) + (std::isnan(x[1]) ? -1.0 : x[1]); });
   const MockRunResult run = RunExact(data, model, {{"background", "all"}}, {0, 1, 2, 3});
   ASSERT_TRUE(run.ok()) << run.error;
   using nlohmann::json;
@@ -370,7 +378,8 @@ TEST(ShapExact, IdenticalBitsOnOneAndFourThreads) {
 TEST(ShapExact, PassesTheConformanceKit) {
   loupe::testing::ConformanceCase c;
   c.dataset = NormalData(40, 4, 13);
-  c.dataset.features.push_back(MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(40, 1)));
+  c.dataset.features.push_back(
+      MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(40, 1)));
   for (std::size_t i = 0; i < 40; i += 3) c.dataset.features[4].values[i] = 0;
   c.model = Logistic({0.5, -1.0, 0.25, 2.0, 1.0}, 0.1);
   c.params = {{"background", 12}};

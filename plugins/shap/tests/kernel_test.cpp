@@ -198,8 +198,9 @@ TEST(ShapKernel, RefusesBadParameters) {
   const MockRunResult outside = RunShap("shap.kernel", data, model, {{"background", {1, 2, 400}}}, {0});
   EXPECT_EQ(outside.status, LOUPE_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(outside.error.find("background"), std::string::npos) << outside.error;
-  for (const nlohmann::json& l1_reg : {nlohmann::json("lasso"), nlohmann::json("num_features(0)"), nlohmann::json("num_features(x)"),
-                                       nlohmann::json(0.01), nlohmann::json(true)}) {
+  for (const nlohmann::json& l1_reg :
+       {nlohmann::json("lasso"), nlohmann::json("num_features(0)"), nlohmann::json("num_features(x)"),
+        nlohmann::json(0.01), nlohmann::json(true)}) {
     const MockRunResult l1 = RunShap("shap.kernel", data, model, {{"l1_reg", l1_reg}}, {0});
     EXPECT_EQ(l1.status, LOUPE_ERROR_INVALID_ARGUMENT) << l1_reg.dump();
     EXPECT_NE(l1.error.find("parameter 'l1_reg'"), std::string::npos) << l1.error;
@@ -221,8 +222,9 @@ TEST(ShapKernel, ExactValuesLieWithinThreeStandardErrors) {
   const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:20"}}, rows);
   ASSERT_TRUE(exact.ok()) << exact.error;
   for (const std::int64_t nsamples : {400, 1500}) {
-    const MockRunResult run = RunShap("shap.kernel", data, model,
-                                      {{"background", "0:20"}, {"nsamples", nsamples}, {"l1_reg", "off"}}, rows);
+    const MockRunResult run =
+        RunShap("shap.kernel", data, model,
+                {{"background", "0:20"}, {"nsamples", nsamples}, {"l1_reg", "off"}}, rows);
     ASSERT_TRUE(run.ok()) << run.error;
     double squared_error = 0, squared_se = 0;
     int beyond_three = 0;
@@ -243,17 +245,22 @@ TEST(ShapKernel, ExactValuesLieWithinThreeStandardErrors) {
     const double ratio = std::sqrt(squared_error / squared_se);
     EXPECT_GT(ratio, 0.3) << nsamples;
     EXPECT_LT(ratio, 2.0) << nsamples;
-    EXPECT_NEAR(run.json["quality"]["standard_error"].get<double>(), [&] {
-      double largest = 0;
-      for (const auto& row : run.json["error_std"]) for (const auto& se : row[0]) largest = std::max(largest, se.get<double>());
-      return largest;
-    }(), 0.0);
+    EXPECT_NEAR(
+        run.json["quality"]["standard_error"].get<double>(),
+        [&] {
+          double largest = 0;
+          for (const auto& row : run.json["error_std"])
+            for (const auto& se : row[0]) largest = std::max(largest, se.get<double>());
+          return largest;
+        }(),
+        0.0);
   }
 }
 
 TEST(ShapKernel, FullEnumerationHasZeroStandardError) {
   const MockDataset data = NormalData(30, 6, 32);  // Nonlinear reads six features
-  const MockRunResult run = RunShap("shap.kernel", data, Regressor(6, Nonlinear), {{"background", "0:10"}}, {20});
+  const MockRunResult run =
+      RunShap("shap.kernel", data, Regressor(6, Nonlinear), {{"background", "0:10"}}, {20});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_EQ(run.json["quality"]["standard_error"].get<double>(), 0.0);
 }
@@ -272,8 +279,10 @@ TEST(ShapKernel, ToleranceStopsSamplingEarly) {
   const MockRunResult early2 = RunShap("shap.kernel", data, model, params, rows, 2);
   ASSERT_TRUE(early.ok() && early2.ok()) << early.error << early2.error;
   EXPECT_EQ(early.json.dump(), early2.json.dump());
-  EXPECT_LT(early.json["quality"]["coalitions"].get<double>(), full.json["quality"]["coalitions"].get<double>());
-  EXPECT_LT(early.json["quality"]["model_evaluations"].get<double>(), full.json["quality"]["model_evaluations"].get<double>());
+  EXPECT_LT(early.json["quality"]["coalitions"].get<double>(),
+            full.json["quality"]["coalitions"].get<double>());
+  EXPECT_LT(early.json["quality"]["model_evaluations"].get<double>(),
+            full.json["quality"]["model_evaluations"].get<double>());
   EXPECT_LE(early.json["quality"]["standard_error"].get<double>(), 2.5 * full_se);
   EXPECT_GT(early.json["quality"]["standard_error"].get<double>(), full_se);
   EXPECT_LT(early.json["quality"]["additivity_residual"].get<double>(), 1e-10);
@@ -298,8 +307,9 @@ TEST(ShapKernel, L1NumFeaturesKeepsTheLarsPathsFirstFeatures) {
   const MockModel model = Regressor(12, Sparse);
   const std::vector<std::int64_t> rows = {40, 41};
   const MockRunResult exact = RunShap("shap.exact", data, model, {{"background", "0:20"}}, rows);
-  const MockRunResult run = RunShap("shap.kernel", data, model,
-                                    {{"background", "0:20"}, {"nsamples", 500}, {"l1_reg", "num_features(3)"}}, rows);
+  const MockRunResult run =
+      RunShap("shap.kernel", data, model,
+              {{"background", "0:20"}, {"nsamples", 500}, {"l1_reg", "num_features(3)"}}, rows);
   ASSERT_TRUE(run.ok() && exact.ok()) << run.error << exact.error;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t i = 0; i < 12; ++i) {
@@ -320,16 +330,19 @@ TEST(ShapKernel, L1AutoSelectsOnlyBelowTwentyPercentOfTheSpace) {
   const std::vector<std::int64_t> rows = {40, 41};
   auto zeros = [](const MockRunResult& run) {
     int count = 0;
-    for (const auto& row : run.json["values"]) for (const auto& v : row[0]) count += v.get<double>() == 0.0 ? 1 : 0;
+    for (const auto& row : run.json["values"])
+      for (const auto& v : row[0]) count += v.get<double>() == 0.0 ? 1 : 0;
     return count;
   };
   // 300 of 4094 coalitions (7%): AIC selection drops some of the negligible features.
-  const MockRunResult sparse_auto = RunShap("shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 300}}, rows);
-  const MockRunResult sparse_aic = RunShap("shap.kernel", data, model,
-                                           {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", "aic"}}, rows);
-  const MockRunResult sparse_off = RunShap("shap.kernel", data, model,
-                                           {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", false}}, rows);
-  ASSERT_TRUE(sparse_auto.ok() && sparse_aic.ok() && sparse_off.ok()) << sparse_auto.error << sparse_aic.error;
+  const MockRunResult sparse_auto =
+      RunShap("shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 300}}, rows);
+  const MockRunResult sparse_aic = RunShap(
+      "shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", "aic"}}, rows);
+  const MockRunResult sparse_off = RunShap(
+      "shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 300}, {"l1_reg", false}}, rows);
+  ASSERT_TRUE(sparse_auto.ok() && sparse_aic.ok() && sparse_off.ok())
+      << sparse_auto.error << sparse_aic.error;
   EXPECT_GT(zeros(sparse_auto), 0);
   EXPECT_EQ(sparse_auto.json["values"], sparse_aic.json["values"]);
   EXPECT_EQ(zeros(sparse_off), 0);
@@ -338,7 +351,8 @@ TEST(ShapKernel, L1AutoSelectsOnlyBelowTwentyPercentOfTheSpace) {
   ASSERT_TRUE(bic.ok()) << bic.error;
   EXPECT_GE(zeros(bic), zeros(sparse_aic));  // log(n) > 2 penalises each feature more
   // 1000 of 4094 (24%): auto leaves every feature in.
-  const MockRunResult dense_auto = RunShap("shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 1000}}, rows);
+  const MockRunResult dense_auto =
+      RunShap("shap.kernel", data, model, {{"background", "0:20"}, {"nsamples", 1000}}, rows);
   ASSERT_TRUE(dense_auto.ok()) << dense_auto.error;
   EXPECT_EQ(zeros(dense_auto), 0);
 }

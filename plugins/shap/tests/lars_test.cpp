@@ -46,7 +46,9 @@ void Normal(const Problem& problem, std::vector<double>* gram, std::vector<doubl
     for (std::int64_t i = 0; i < problem.p; ++i) {
       const double xi = problem.x[static_cast<std::size_t>(r * problem.p + i)];
       (*xy)[static_cast<std::size_t>(i)] += xi * problem.y[static_cast<std::size_t>(r)];
-      for (std::int64_t j = 0; j < problem.p; ++j) (*gram)[static_cast<std::size_t>(i * problem.p + j)] += xi * problem.x[static_cast<std::size_t>(r * problem.p + j)];
+      for (std::int64_t j = 0; j < problem.p; ++j)
+        (*gram)[static_cast<std::size_t>(i * problem.p + j)] +=
+            xi * problem.x[static_cast<std::size_t>(r * problem.p + j)];
     }
   }
 }
@@ -56,8 +58,11 @@ std::vector<double> Correlations(const Problem& problem, const std::vector<doubl
   std::vector<double> c(static_cast<std::size_t>(problem.p), 0.0);
   for (std::int64_t r = 0; r < problem.n; ++r) {
     double residual = problem.y[static_cast<std::size_t>(r)];
-    for (std::int64_t j = 0; j < problem.p; ++j) residual -= problem.x[static_cast<std::size_t>(r * problem.p + j)] * beta[static_cast<std::size_t>(j)];
-    for (std::int64_t j = 0; j < problem.p; ++j) c[static_cast<std::size_t>(j)] += problem.x[static_cast<std::size_t>(r * problem.p + j)] * residual / static_cast<double>(problem.n);
+    for (std::int64_t j = 0; j < problem.p; ++j)
+      residual -= problem.x[static_cast<std::size_t>(r * problem.p + j)] * beta[static_cast<std::size_t>(j)];
+    for (std::int64_t j = 0; j < problem.p; ++j)
+      c[static_cast<std::size_t>(j)] +=
+          problem.x[static_cast<std::size_t>(r * problem.p + j)] * residual / static_cast<double>(problem.n);
   }
   return c;
 }
@@ -88,7 +93,8 @@ TEST(ShapLars, EveryKnotSatisfiesTheLassoOptimalityConditions) {
     // The end of the path is the least squares fit.
     std::vector<double> ols = xy;
     loupe::shap::SolveSymmetric(gram, problem.p, 1, ols.data());
-    for (std::int64_t j = 0; j < problem.p; ++j) EXPECT_NEAR(path.coefs.back()[static_cast<std::size_t>(j)], ols[static_cast<std::size_t>(j)], 1e-9);
+    for (std::int64_t j = 0; j < problem.p; ++j)
+      EXPECT_NEAR(path.coefs.back()[static_cast<std::size_t>(j)], ols[static_cast<std::size_t>(j)], 1e-9);
   }
 }
 
@@ -108,15 +114,20 @@ TEST(ShapLars, OrthogonalDesignEntersFeaturesByCorrelation) {
 TEST(ShapLars, LassoLarsIcMinimisesTheCriterionOverThePath) {
   const Problem raw = Random(200, 8, 2);
   for (const auto criterion : {InformationCriterion::kAic, InformationCriterion::kBic}) {
-    const std::vector<std::int64_t> kept = loupe::shap::SelectLassoLarsIC(raw.x, raw.y, raw.n, raw.p, criterion);
+    const std::vector<std::int64_t> kept =
+        loupe::shap::SelectLassoLarsIC(raw.x, raw.y, raw.n, raw.p, criterion);
     // Direct: scale and centre, walk the lasso path, evaluate the criterion from the residuals.
     Problem problem = raw;
     for (std::int64_t j = 0; j < raw.p; ++j) {
       double mean = 0, squares = 0;
-      for (std::int64_t r = 0; r < raw.n; ++r) mean += raw.x[static_cast<std::size_t>(r * raw.p + j)] / static_cast<double>(raw.n);
-      for (std::int64_t r = 0; r < raw.n; ++r) squares += std::pow(raw.x[static_cast<std::size_t>(r * raw.p + j)] - mean, 2);
+      for (std::int64_t r = 0; r < raw.n; ++r)
+        mean += raw.x[static_cast<std::size_t>(r * raw.p + j)] / static_cast<double>(raw.n);
+      for (std::int64_t r = 0; r < raw.n; ++r)
+        squares += std::pow(raw.x[static_cast<std::size_t>(r * raw.p + j)] - mean, 2);
       const double sd = std::sqrt(squares / static_cast<double>(raw.n));
-      for (std::int64_t r = 0; r < raw.n; ++r) problem.x[static_cast<std::size_t>(r * raw.p + j)] = (raw.x[static_cast<std::size_t>(r * raw.p + j)] - mean) / sd;
+      for (std::int64_t r = 0; r < raw.n; ++r)
+        problem.x[static_cast<std::size_t>(r * raw.p + j)] =
+            (raw.x[static_cast<std::size_t>(r * raw.p + j)] - mean) / sd;
     }
     const double y_mean = std::accumulate(raw.y.begin(), raw.y.end(), 0.0) / static_cast<double>(raw.n);
     for (double& v : problem.y) v -= y_mean;
@@ -127,17 +138,20 @@ TEST(ShapLars, LassoLarsIcMinimisesTheCriterionOverThePath) {
       double total = 0;
       for (std::int64_t r = 0; r < problem.n; ++r) {
         double e = problem.y[static_cast<std::size_t>(r)];
-        for (std::int64_t j = 0; j < problem.p; ++j) e -= problem.x[static_cast<std::size_t>(r * problem.p + j)] * beta[static_cast<std::size_t>(j)];
+        for (std::int64_t j = 0; j < problem.p; ++j)
+          e -= problem.x[static_cast<std::size_t>(r * problem.p + j)] * beta[static_cast<std::size_t>(j)];
         total += e * e;
       }
       return total;
     };
     const double noise = rss(path.coefs.back()) / static_cast<double>(problem.n - problem.p - 1);
-    const double factor = criterion == InformationCriterion::kAic ? 2.0 : std::log(static_cast<double>(problem.n));
+    const double factor =
+        criterion == InformationCriterion::kAic ? 2.0 : std::log(static_cast<double>(problem.n));
     std::size_t best = 0;
     double best_value = INFINITY;
     for (std::size_t k = 0; k < path.coefs.size(); ++k) {
-      const double df = static_cast<double>(std::count_if(path.coefs[k].begin(), path.coefs[k].end(), [](double b) { return b != 0.0; }));
+      const double df = static_cast<double>(
+          std::count_if(path.coefs[k].begin(), path.coefs[k].end(), [](double b) { return b != 0.0; }));
       const double value = rss(path.coefs[k]) / noise + factor * df;
       if (value < best_value) best_value = value, best = k;
     }

@@ -27,7 +27,8 @@ using loupe::testing::MockRunResult;
 
 const LoupeExplainerVTable& Explainer(const char* name) {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   EXPECT_NE(info, nullptr) << error;
   const LoupeExplainerVTable* explainer = loupe::testing::FindExplainer(*info, name);
   EXPECT_NE(explainer, nullptr) << name;
@@ -68,8 +69,8 @@ MockModel Logistic(const std::vector<double>& w, double c) {
       });
 }
 
-MockRunResult RunShap(const char* explainer, const MockDataset& data, const MockModel& model, nlohmann::json params,
-                      std::vector<std::int64_t> rows) {
+MockRunResult RunShap(const char* explainer, const MockDataset& data, const MockModel& model,
+                      nlohmann::json params, std::vector<std::int64_t> rows) {
   MockRunOptions options;
   options.params = std::move(params);
   options.rows = std::move(rows);
@@ -81,7 +82,8 @@ const std::vector<double> kWeights = {1.25, -0.5, 0.0, 2.0, -3.5};
 
 TEST(ShapLinear, LogisticMarginEqualsTheClosedForm) {
   const MockDataset data = NormalData(50, 5, 21);
-  const MockRunResult run = RunShap("shap.linear", data, Logistic(kWeights, 0.75), {{"background", "0:30"}}, {30, 31, 40});
+  const MockRunResult run =
+      RunShap("shap.linear", data, Logistic(kWeights, 0.75), {{"background", "0:30"}}, {30, 31, 40});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_EQ(run.json["output_names"], nlohmann::json({"margin"}));
   for (std::size_t r = 0; r < 3; ++r) {
@@ -91,11 +93,13 @@ TEST(ShapLinear, LogisticMarginEqualsTheClosedForm) {
       double mean = 0;
       for (std::size_t b = 0; b < 30; ++b) mean += data.features[i].values[b] / 30.0;
       base += kWeights[i] * mean;
-      EXPECT_NEAR(run.json["values"][r][0][i].get<double>(), kWeights[i] * (data.features[i].values[row] - mean), 1e-10);
+      EXPECT_NEAR(run.json["values"][r][0][i].get<double>(),
+                  kWeights[i] * (data.features[i].values[row] - mean), 1e-10);
     }
     EXPECT_NEAR(run.json["base_values"][r][0].get<double>(), base, 1e-10);
   }
-  for (std::size_t i = 0; i < 5; ++i) EXPECT_NEAR(run.json["coefficients"][0][i].get<double>(), kWeights[i], 1e-12);
+  for (std::size_t i = 0; i < 5; ++i)
+    EXPECT_NEAR(run.json["coefficients"][0][i].get<double>(), kWeights[i], 1e-12);
   EXPECT_NEAR(run.json["intercepts"][0].get<double>(), 0.75, 1e-10);
   EXPECT_LT(run.json["quality"]["additivity_residual"].get<double>(), 1e-10);
   EXPECT_EQ(run.json["quality"]["model_evaluations"].get<double>(), 6.0 + 3 + 30);
@@ -103,35 +107,41 @@ TEST(ShapLinear, LogisticMarginEqualsTheClosedForm) {
 
 TEST(ShapLinear, EqualsExactShapleyOnAGroupedLinearModel) {
   const MockDataset data = NormalData(40, 5, 22);
-  const nlohmann::json params = {{"background", 15}, {"output", "raw"}, {"groups", {{"a", {"x0", "x3"}}, {"b", {"x1", "x2", "x4"}}}}};
+  const nlohmann::json params = {
+      {"background", 15}, {"output", "raw"}, {"groups", {{"a", {"x0", "x3"}}, {"b", {"x1", "x2", "x4"}}}}};
   const MockRunResult linear = RunShap("shap.linear", data, Logistic(kWeights, -1.0), params, {1, 2, 3});
   const MockRunResult exact = RunShap("shap.exact", data, Logistic(kWeights, -1.0), params, {1, 2, 3});
   ASSERT_TRUE(linear.ok() && exact.ok()) << linear.error << exact.error;
   EXPECT_EQ(linear.json["feature_names"], exact.json["feature_names"]);
   for (std::size_t r = 0; r < 3; ++r) {
     for (std::size_t g = 0; g < 2; ++g) {
-      EXPECT_NEAR(linear.json["values"][r][0][g].get<double>(), exact.json["values"][r][0][g].get<double>(), 1e-10);
+      EXPECT_NEAR(linear.json["values"][r][0][g].get<double>(), exact.json["values"][r][0][g].get<double>(),
+                  1e-10);
     }
   }
 }
 
 TEST(ShapLinear, RefusesNonLinearModelsProbabilitiesAndCategoricals) {
   const MockDataset data = NormalData(30, 5, 23);
-  const MockRunResult probability = RunShap("shap.linear", data, Logistic(kWeights, 0.0), {{"output", "probability"}}, {0});
+  const MockRunResult probability =
+      RunShap("shap.linear", data, Logistic(kWeights, 0.0), {{"output", "probability"}}, {0});
   EXPECT_EQ(probability.status, LOUPE_ERROR_UNSUPPORTED);
   EXPECT_NE(probability.error.find("linear in its features"), std::string::npos) << probability.error;
   EXPECT_NE(probability.error.find("output: raw"), std::string::npos) << probability.error;
 
-  const MockModel quadratic = MockModel::Regressor({"y"}, [](const double* rows, std::int64_t n, double* out) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = rows[i * 5] + 1e-3 * rows[i * 5 + 1] * rows[i * 5 + 2];
-  });
+  const MockModel quadratic =
+      MockModel::Regressor({"y"}, [](const double* rows, std::int64_t n, double* out) {
+        for (std::int64_t i = 0; i < n; ++i) out[i] = rows[i * 5] + 1e-3 * rows[i * 5 + 1] * rows[i * 5 + 2];
+      });
   const MockRunResult nonlinear = RunShap("shap.linear", data, quadratic, nlohmann::json::object(), {0});
   EXPECT_EQ(nonlinear.status, LOUPE_ERROR_UNSUPPORTED);
   EXPECT_NE(nonlinear.error.find("shap.kernel"), std::string::npos) << nonlinear.error;
 
   MockDataset categorical = NormalData(30, 4, 24);
-  categorical.features.push_back(MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(30, 1)));
-  const MockRunResult refused = RunShap("shap.linear", categorical, Logistic(kWeights, 0.0), nlohmann::json::object(), {0});
+  categorical.features.push_back(
+      MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(30, 1)));
+  const MockRunResult refused =
+      RunShap("shap.linear", categorical, Logistic(kWeights, 0.0), nlohmann::json::object(), {0});
   EXPECT_EQ(refused.status, LOUPE_ERROR_UNSUPPORTED);
   EXPECT_EQ(refused.failed_in, "create");
   EXPECT_NE(refused.error.find("'color'"), std::string::npos) << refused.error;

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "loupe/c/loupe_plugin.h"
 #include "fast_tree_shap.hpp"
+#include "loupe/c/loupe_plugin.h"
 #include "loupe/testing/conformance.hpp"
 #include "tree_model.hpp"
 #include "xgboost_fixture.hpp"
@@ -36,7 +36,8 @@ const std::string kData = LOUPE_TEST_DATA;
 
 const LoupeExplainerVTable& Explainer(const char* name) {
   char error[256] = "";
-  const LoupePluginInfo* info = loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
+  const LoupePluginInfo* info =
+      loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   EXPECT_NE(info, nullptr) << error;
   const LoupeExplainerVTable* explainer = loupe::testing::FindExplainer(*info, name);
   EXPECT_NE(explainer, nullptr) << name;
@@ -71,8 +72,8 @@ Fixture Credit() {
   Fixture f;
   f.ensemble = std::make_shared<const XgbEnsemble>(kFixtures + "/credit_xgb.json");
   f.data = CsvDataset(kData + "/credit_data.csv",
-                      {"Price", "Home", "noise", "Seniority", "Time", "Age", "Marital", "Records", "Job", "Expenses",
-                       "Income", "Assets", "Debt", "Amount"},
+                      {"Price", "Home", "noise", "Seniority", "Time", "Age", "Marital", "Records", "Job",
+                       "Expenses", "Income", "Assets", "Debt", "Amount"},
                       kCreditCategorical);
   f.model = XgbModel(f.ensemble, f.data);
   f.reference = ReadJsonWithNaN(kFixtures + "/credit_xgb_reference.json");
@@ -82,14 +83,15 @@ Fixture Credit() {
 Fixture Diabetes(const std::string& name) {
   Fixture f;
   f.ensemble = std::make_shared<const XgbEnsemble>(kFixtures + "/" + name + ".json");
-  f.data = CsvDataset(kData + "/diabetes.csv", {"s6", "bmi", "age", "sex", "noise", "bp", "s1", "s2", "s3", "s4", "s5"}, {});
+  f.data = CsvDataset(kData + "/diabetes.csv",
+                      {"s6", "bmi", "age", "sex", "noise", "bp", "s1", "s2", "s3", "s4", "s5"}, {});
   f.model = XgbModel(f.ensemble, f.data);
   f.reference = ReadJsonWithNaN(kFixtures + "/" + name + "_reference.json");
   return f;
 }
 
-MockRunResult RunStep(const MockDataset& data, const MockModel& model, const char* explainer, nlohmann::json params,
-                  std::vector<std::int64_t> rows, int threads = 2) {
+MockRunResult RunStep(const MockDataset& data, const MockModel& model, const char* explainer,
+                      nlohmann::json params, std::vector<std::int64_t> rows, int threads = 2) {
   MockRunOptions options;
   options.params = std::move(params);
   options.rows = std::move(rows);
@@ -118,14 +120,16 @@ void ExpectPredContribs(const Fixture& f, std::int64_t n_rows) {
     for (std::int64_t o = 0; o < k; ++o) {
       const auto& ref = contribs[static_cast<std::size_t>(o)];
       const std::string at = "row " + std::to_string(r) + " output " + std::to_string(o);
-      ExpectClose(run.json["base_values"][r][o].get<double>(), ref[n_model].get<double>(), 1e-5, at + " bias");
+      ExpectClose(run.json["base_values"][r][o].get<double>(), ref[n_model].get<double>(), 1e-5,
+                  at + " bias");
       for (std::size_t c = 0; c < f.data.features.size(); ++c) {
         const double phi = run.json["values"][r][o][c].get<double>();
         const std::int64_t m = f.ModelIndex(f.data.features[c].name);
         if (m < 0) {
           EXPECT_EQ(phi, 0.0) << at << " unused column " << f.data.features[c].name;
         } else {
-          ExpectClose(phi, ref[static_cast<std::size_t>(m)].get<double>(), 1e-5, at + " " + f.data.features[c].name);
+          ExpectClose(phi, ref[static_cast<std::size_t>(m)].get<double>(), 1e-5,
+                      at + " " + f.data.features[c].name);
         }
       }
     }
@@ -144,11 +148,12 @@ TEST(ShapTreeFixtures, EvaluatorReproducesXgboostMargins) {
       for (const auto& column : f.data.features) rows.push_back(column.values[static_cast<std::size_t>(r)]);
     }
     std::vector<double> margin(static_cast<std::size_t>(300 * k));
-    f.model.predict_raw ? f.model.predict_raw(rows.data(), 300, margin.data()) : f.model.predict(rows.data(), 300, margin.data());
+    f.model.predict_raw ? f.model.predict_raw(rows.data(), 300, margin.data())
+                        : f.model.predict(rows.data(), 300, margin.data());
     for (std::int64_t r = 0; r < 300; ++r) {
       for (std::int64_t o = 0; o < k; ++o) {
-        ExpectClose(margin[static_cast<std::size_t>(r * k + o)], f.reference["margin"][r][o].get<double>(), 1e-5,
-                    f.ensemble->objective() + " row " + std::to_string(r));
+        ExpectClose(margin[static_cast<std::size_t>(r * k + o)], f.reference["margin"][r][o].get<double>(),
+                    1e-5, f.ensemble->objective() + " row " + std::to_string(r));
       }
     }
   }
@@ -178,13 +183,15 @@ void ExpectPredInteractions(const Fixture& f) {
         for (std::size_t j = 0; j < n_data; ++j) {
           const double value = block[i][j].get<double>();
           row_sum += value;
-          const std::int64_t mi = f.ModelIndex(f.data.features[i].name), mj = f.ModelIndex(f.data.features[j].name);
+          const std::int64_t mi = f.ModelIndex(f.data.features[i].name),
+                             mj = f.ModelIndex(f.data.features[j].name);
           const std::string at = "row " + std::to_string(r) + " output " + std::to_string(o) + " (" +
                                  f.data.features[i].name + ", " + f.data.features[j].name + ")";
           if (mi < 0 || mj < 0) {
             EXPECT_EQ(value, 0.0) << at;
           } else {
-            EXPECT_NEAR(value, ref[static_cast<std::size_t>(mi)][static_cast<std::size_t>(mj)].get<double>(), 1e-5 * scale)
+            EXPECT_NEAR(value, ref[static_cast<std::size_t>(mi)][static_cast<std::size_t>(mj)].get<double>(),
+                        1e-5 * scale)
                 << at;
           }
         }
@@ -196,15 +203,19 @@ void ExpectPredInteractions(const Fixture& f) {
 }
 
 TEST(ShapTree, CreditInteractionsEqualPredInteractions) { ExpectPredInteractions(Credit()); }
-TEST(ShapTree, DiabetesInteractionsEqualPredInteractions) { ExpectPredInteractions(Diabetes("diabetes_xgb")); }
-TEST(ShapTree, ThreeClassInteractionsEqualPredInteractions) { ExpectPredInteractions(Diabetes("diabetes3_xgb")); }
+TEST(ShapTree, DiabetesInteractionsEqualPredInteractions) {
+  ExpectPredInteractions(Diabetes("diabetes_xgb"));
+}
+TEST(ShapTree, ThreeClassInteractionsEqualPredInteractions) {
+  ExpectPredInteractions(Diabetes("diabetes3_xgb"));
+}
 
 TEST(ShapTree, MissingValuesFollowTheDefaultDirections) {
   Fixture f;
   f.ensemble = std::make_shared<const XgbEnsemble>(kFixtures + "/credit_xgb.json");
   f.data = CsvDataset(kFixtures + "/credit_missing.csv",
-                      {"Job", "Seniority", "Home", "Time", "Age", "Marital", "Records", "Expenses", "Income", "Assets",
-                       "Debt", "Amount", "Price"},
+                      {"Job", "Seniority", "Home", "Time", "Age", "Marital", "Records", "Expenses", "Income",
+                       "Assets", "Debt", "Amount", "Price"},
                       kCreditCategorical);
   f.model = XgbModel(f.ensemble, f.data);
   const nlohmann::json reference = ReadJsonWithNaN(kFixtures + "/credit_missing_reference.json");
@@ -224,16 +235,19 @@ TEST(ShapTree, InterventionalEqualsShapExactOnTheCreditModel) {
   const Fixture f = Credit();
   const std::vector<std::int64_t> rows = {0, 7, 301};
   const MockRunResult tree = RunStep(f.data, f.model, "shap.tree", {{"background", "100:106"}}, rows);
-  const MockRunResult exact = RunStep(f.data, f.model, "shap.exact", {{"background", "100:106"}, {"output", "raw"}}, rows);
+  const MockRunResult exact =
+      RunStep(f.data, f.model, "shap.exact", {{"background", "100:106"}, {"output", "raw"}}, rows);
   ASSERT_TRUE(tree.ok()) << tree.error;
   ASSERT_TRUE(exact.ok()) << exact.error;
   EXPECT_EQ(tree.json["feature_perturbation"], "interventional");
   EXPECT_EQ(tree.json["quality"]["background_rows"].get<double>(), 6.0);
   EXPECT_EQ(tree.json["feature_names"], exact.json["feature_names"]);
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    EXPECT_NEAR(tree.json["base_values"][r][0].get<double>(), exact.json["base_values"][r][0].get<double>(), 1e-9);
+    EXPECT_NEAR(tree.json["base_values"][r][0].get<double>(), exact.json["base_values"][r][0].get<double>(),
+                1e-9);
     for (std::size_t c = 0; c < f.data.features.size(); ++c) {
-      EXPECT_NEAR(tree.json["values"][r][0][c].get<double>(), exact.json["values"][r][0][c].get<double>(), 1e-9)
+      EXPECT_NEAR(tree.json["values"][r][0][c].get<double>(), exact.json["values"][r][0][c].get<double>(),
+                  1e-9)
           << "row " << rows[r] << " " << f.data.features[c].name;
     }
   }
@@ -241,14 +255,17 @@ TEST(ShapTree, InterventionalEqualsShapExactOnTheCreditModel) {
   // Interventional and path-dependent values are different games.
   const MockRunResult path = RunStep(f.data, f.model, "shap.tree", nlohmann::json::object(), rows);
   ASSERT_TRUE(path.ok()) << path.error;
-  EXPECT_GT(std::fabs(path.json["values"][0][0][0].get<double>() - tree.json["values"][0][0][0].get<double>()) +
-                std::fabs(path.json["base_values"][0][0].get<double>() - tree.json["base_values"][0][0].get<double>()),
-            1e-6);
+  EXPECT_GT(
+      std::fabs(path.json["values"][0][0][0].get<double>() - tree.json["values"][0][0][0].get<double>()) +
+          std::fabs(path.json["base_values"][0][0].get<double>() -
+                    tree.json["base_values"][0][0].get<double>()),
+      1e-6);
 }
 
 TEST(ShapTree, InterventionalEqualsShapExactForAThreeClassModel) {
   const Fixture f = Diabetes("diabetes3_xgb");
-  const MockRunResult tree = RunStep(f.data, f.model, "shap.tree", {{"background", {3, 50, 77, 120}}}, {9, 200});
+  const MockRunResult tree =
+      RunStep(f.data, f.model, "shap.tree", {{"background", {3, 50, 77, 120}}}, {9, 200});
   const MockRunResult exact =
       RunStep(f.data, f.model, "shap.exact", {{"background", {3, 50, 77, 120}}, {"output", "raw"}}, {9, 200});
   ASSERT_TRUE(tree.ok()) << tree.error;
@@ -256,9 +273,11 @@ TEST(ShapTree, InterventionalEqualsShapExactForAThreeClassModel) {
   EXPECT_EQ(tree.json["output_names"], exact.json["output_names"]);
   for (std::size_t r = 0; r < 2; ++r) {
     for (std::size_t o = 0; o < 3; ++o) {
-      EXPECT_NEAR(tree.json["base_values"][r][o].get<double>(), exact.json["base_values"][r][o].get<double>(), 1e-9);
+      EXPECT_NEAR(tree.json["base_values"][r][o].get<double>(), exact.json["base_values"][r][o].get<double>(),
+                  1e-9);
       for (std::size_t c = 0; c < f.data.features.size(); ++c) {
-        EXPECT_NEAR(tree.json["values"][r][o][c].get<double>(), exact.json["values"][r][o][c].get<double>(), 1e-9);
+        EXPECT_NEAR(tree.json["values"][r][o][c].get<double>(), exact.json["values"][r][o][c].get<double>(),
+                    1e-9);
       }
     }
   }
@@ -278,7 +297,8 @@ TEST(ShapTree, RefusesProbabilityNamingRaw) {
 
 TEST(ShapTree, RefusesInteractionsWithABackground) {
   const Fixture f = Diabetes("diabetes_xgb");
-  const MockRunResult run = RunStep(f.data, f.model, "shap.tree", {{"interactions", true}, {"background", "0:10"}}, {0});
+  const MockRunResult run =
+      RunStep(f.data, f.model, "shap.tree", {{"interactions", true}, {"background", "0:10"}}, {0});
   EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(run.error.find("parameter 'interactions'"), std::string::npos) << run.error;
   EXPECT_NE(run.error.find("path-dependent"), std::string::npos) << run.error;
@@ -298,15 +318,15 @@ TEST(ShapTree, RefusesAModelSplittingOnAFeatureTheDataLacks) {
   Fixture f = Diabetes("diabetes_xgb");
   f.data.features.erase(f.data.features.begin() + 1);  // bmi
   const MockRunResult run = RunStep(f.data, XgbModel(f.ensemble, Diabetes("diabetes_xgb").data), "shap.tree",
-                                nlohmann::json::object(), {0});
+                                    nlohmann::json::object(), {0});
   EXPECT_EQ(run.status, LOUPE_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(run.error.find("'bmi'"), std::string::npos) << run.error;
 }
 
 TEST(ShapTree, IdenticalBitsOnOneAndThreeThreads) {
   const Fixture f = Credit();
-  for (const nlohmann::json& params :
-       {nlohmann::json::object(), nlohmann::json{{"background", 20}}, nlohmann::json{{"interactions", true}}}) {
+  for (const nlohmann::json& params : {nlohmann::json::object(), nlohmann::json{{"background", 20}},
+                                       nlohmann::json{{"interactions", true}}}) {
     const MockRunResult one = RunStep(f.data, f.model, "shap.tree", params, Range(70), 1);
     const MockRunResult three = RunStep(f.data, f.model, "shap.tree", params, Range(70), 3);
     ASSERT_TRUE(one.ok()) << one.error;
@@ -326,12 +346,14 @@ struct CoreCase {
 CoreCase Core(const MockDataset& data) {
   CoreCase c;
   c.info.n_rows = data.rows();
-  for (const auto& column : data.features) c.info.features.push_back({column.name, column.type, column.levels, 0});
+  for (const auto& column : data.features)
+    c.info.features.push_back({column.name, column.type, column.levels, 0});
   c.f = data.cols();
   c.x.resize(static_cast<std::size_t>(c.info.n_rows * c.f));
   for (std::int64_t j = 0; j < c.f; ++j) {
     for (std::int64_t i = 0; i < c.info.n_rows; ++i) {
-      c.x[static_cast<std::size_t>(i * c.f + j)] = data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)];
+      c.x[static_cast<std::size_t>(i * c.f + j)] =
+          data.features[static_cast<std::size_t>(j)].values[static_cast<std::size_t>(i)];
     }
   }
   return c;
@@ -343,7 +365,8 @@ std::vector<double> Algorithm2(const loupe::shap::TreeModel& model, const CoreCa
   std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
   for (std::int64_t i = 0; i < n_rows; ++i) {
     for (const auto& tree : model.trees()) {
-      model.PathDependent(tree, c.x.data() + i * c.f, 0, -1, path.data(), phi.data() + i * per_row + tree.output * c.f);
+      model.PathDependent(tree, c.x.data() + i * c.f, 0, -1, path.data(),
+                          phi.data() + i * per_row + tree.output * c.f);
     }
   }
   return phi;
@@ -354,14 +377,16 @@ std::vector<double> Tabulated(const loupe::shap::FastTreeShap& fast, const loupe
   const std::int64_t per_row = model.n_outputs() * c.f;
   std::vector<double> phi(static_cast<std::size_t>(n_rows * per_row), 0.0);
   loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
-  for (std::int64_t i = 0; i < n_rows; ++i) fast.Row(c.x.data() + i * c.f, &scratch, phi.data() + i * per_row);
+  for (std::int64_t i = 0; i < n_rows; ++i)
+    fast.Row(c.x.data() + i * c.f, &scratch, phi.data() + i * per_row);
   return phi;
 }
 
 void ExpectAllClose(const std::vector<double>& actual, const std::vector<double>& expected, double tolerance,
                     const std::string& where) {
   ASSERT_EQ(actual.size(), expected.size()) << where;
-  for (std::size_t i = 0; i < actual.size(); ++i) ExpectClose(actual[i], expected[i], tolerance, where + " at " + std::to_string(i));
+  for (std::size_t i = 0; i < actual.size(); ++i)
+    ExpectClose(actual[i], expected[i], tolerance, where + " at " + std::to_string(i));
 }
 
 TEST(ShapTree, LeafTablesAgreeWithAlgorithm2OnTheFixtures) {
@@ -443,7 +468,8 @@ double CoverGame(const HandTree& t, std::int32_t node, const double* x, const st
     const bool go_left = std::isnan(v) ? t.default_left[k] != 0 : v <= t.threshold[k];
     return CoverGame(t, go_left ? t.left[k] : t.right[k], x, in);
   }
-  return (t.cover[l] * CoverGame(t, t.left[k], x, in) + t.cover[r] * CoverGame(t, t.right[k], x, in)) / t.cover[k];
+  return (t.cover[l] * CoverGame(t, t.left[k], x, in) + t.cover[r] * CoverGame(t, t.right[k], x, in)) /
+         t.cover[k];
 }
 
 TEST(ShapTree, PathDependentMatchesTheCoverGameByBruteForce) {
@@ -473,7 +499,9 @@ TEST(ShapTree, PathDependentMatchesTheCoverGameByBruteForce) {
   }
   const std::vector<std::string> names = {"x0", "x1", "x2", "x3"};
   std::vector<LoupeColumnInfo> columns;
-  for (const auto& name : names) columns.push_back(LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
+  for (const auto& name : names)
+    columns.push_back(
+        LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
   const double base_margin = 0.5;
   const LoupeTree* trees[] = {&a.tree, &b.tree};
   LoupeTreeEnsemble ensemble{};
@@ -556,7 +584,9 @@ TEST(ShapTree, LeafTablesLeaveATreeWithAZeroCoverChildToAlgorithm2) {
   plain.Finish(1);
   const std::vector<std::string> names = {"x0", "x1"};
   std::vector<LoupeColumnInfo> columns;
-  for (const auto& name : names) columns.push_back(LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
+  for (const auto& name : names)
+    columns.push_back(
+        LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
   const double base_margin = 0.0;
   const LoupeTree* trees[] = {&zero.tree, &plain.tree};
   LoupeTreeEnsemble ensemble{};

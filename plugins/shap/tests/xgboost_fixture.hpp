@@ -34,7 +34,8 @@ inline nlohmann::json ReadJsonWithNaN(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string text = buffer.str();
-  for (std::size_t at = text.find("NaN"); at != std::string::npos; at = text.find("NaN", at)) text.replace(at, 3, "null");
+  for (std::size_t at = text.find("NaN"); at != std::string::npos; at = text.find("NaN", at))
+    text.replace(at, 3, "null");
   return nlohmann::json::parse(text);
 }
 
@@ -80,13 +81,15 @@ class XgbEnsemble {
                                       ? nlohmann::json::parse(attributes["loupe_levels"].get<std::string>())
                                       : nlohmann::json::object();
     if (attributes.contains("loupe_classes")) {
-      classes_ = nlohmann::json::parse(attributes["loupe_classes"].get<std::string>()).get<std::vector<std::string>>();
+      classes_ = nlohmann::json::parse(attributes["loupe_classes"].get<std::string>())
+                     .get<std::vector<std::string>>();
     }
     objective_ = learner["objective"]["name"].get<std::string>();
     const double base_score = std::stod(learner["learner_model_param"]["base_score"].get<std::string>());
     const int num_class = std::stoi(learner["learner_model_param"]["num_class"].get<std::string>());
     const std::int64_t n_outputs = std::max(1, num_class);
-    const double margin = objective_ == "binary:logistic" ? std::log(base_score / (1.0 - base_score)) : base_score;
+    const double margin =
+        objective_ == "binary:logistic" ? std::log(base_score / (1.0 - base_score)) : base_score;
     base_margin_.assign(static_cast<std::size_t>(n_outputs), margin);
 
     levels_.resize(names_.size());
@@ -137,8 +140,9 @@ class XgbEnsemble {
 
   // Margins of `n` rows of the pipeline matrix (columns named `data_names`, categorical levels
   // `data_levels`), walking the XGBoost arrays directly: features by name, level codes by name.
-  void Margins(const std::vector<std::string>& data_names, const std::vector<std::vector<std::string>>& data_levels,
-               const double* rows, std::int64_t n, double* out) const {
+  void Margins(const std::vector<std::string>& data_names,
+               const std::vector<std::vector<std::string>>& data_levels, const double* rows, std::int64_t n,
+               double* out) const {
     const auto width = static_cast<std::int64_t>(data_names.size());
     std::vector<double> model_row(names_.size());
     for (std::int64_t i = 0; i < n; ++i) {
@@ -152,7 +156,8 @@ class XgbEnsemble {
         }
         model_row[f] = v;
       }
-      for (std::int64_t o = 0; o < n_outputs(); ++o) out[i * n_outputs() + o] = base_margin_[static_cast<std::size_t>(o)];
+      for (std::int64_t o = 0; o < n_outputs(); ++o)
+        out[i * n_outputs() + o] = base_margin_[static_cast<std::size_t>(o)];
       for (const auto& tree : trees_) {
         std::int32_t node = 0;
         while (tree->left[static_cast<std::size_t>(node)] >= 0) {
@@ -201,7 +206,8 @@ class XgbEnsemble {
     const auto cats = j["categories"].get<std::vector<std::int32_t>>();
     for (std::size_t c = 0; c < cat_nodes.size(); ++c) {
       auto& set = sets[cat_nodes[c]];
-      for (std::int64_t k = 0; k < cat_sizes[c]; ++k) set.push_back(cats[static_cast<std::size_t>(cat_segments[c] + k)]);
+      for (std::int64_t k = 0; k < cat_sizes[c]; ++k)
+        set.push_back(cats[static_cast<std::size_t>(cat_segments[c] + k)]);
       std::sort(set.begin(), set.end());
     }
     t->offsets.push_back(0);
@@ -211,7 +217,8 @@ class XgbEnsemble {
       t->is_leaf.push_back(leaf ? 1 : 0);
       t->feature.push_back(leaf ? -1 : split[k]);
       t->is_categorical.push_back(!leaf && types[k] == 1 ? 1 : 0);
-      t->threshold.push_back(!leaf && types[k] == 0 ? static_cast<double>(static_cast<float>(condition)) : NAN);
+      t->threshold.push_back(!leaf && types[k] == 0 ? static_cast<double>(static_cast<float>(condition))
+                                                    : NAN);
       t->value.push_back(leaf ? condition : 0.0);
       t->cover.push_back(hess[k]);
       t->default_left.push_back(dleft[k] != 0 ? 1 : 0);
@@ -279,7 +286,8 @@ inline loupe::testing::MockDataset CsvDataset(const std::string& path, const std
   for (const auto& name : order) {
     if (name == "noise") {
       std::vector<double> values;
-      for (std::size_t i = 1; i < rows.size(); ++i) values.push_back(std::sin(static_cast<double>(i) * 1.7) * 10.0);
+      for (std::size_t i = 1; i < rows.size(); ++i)
+        values.push_back(std::sin(static_cast<double>(i) * 1.7) * 10.0);
       data.features.push_back(loupe::testing::MockColumn::Numeric(name, values));
       continue;
     }
@@ -310,7 +318,8 @@ inline loupe::testing::MockDataset CsvDataset(const std::string& path, const std
 // independent evaluator (probabilities through the link for classifiers). With `with_capability` false
 // the model offers no trees.
 inline loupe::testing::MockModel XgbModel(const std::shared_ptr<const XgbEnsemble>& ensemble,
-                                          const loupe::testing::MockDataset& data, bool with_capability = true) {
+                                          const loupe::testing::MockDataset& data,
+                                          bool with_capability = true) {
   std::vector<std::string> names;
   std::vector<std::vector<std::string>> levels;
   for (const auto& column : data.features) {

@@ -61,7 +61,8 @@ class Sensitivity final : public loupe::sdk::Explainer {
     });
     for (const std::int64_t row : rows) {
       std::vector<std::string> shown;
-      for (std::int64_t j = 0; j < f; ++j) shown.push_back(loupe::sdk::FormatValue(data.features[j], x(row, j)));
+      for (std::int64_t j = 0; j < f; ++j)
+        shown.push_back(loupe::sdk::FormatValue(data.features[j], x(row, j)));
       attribution.data.push_back(shown);
     }
     attribution.Write(result);
@@ -70,7 +71,8 @@ class Sensitivity final : public loupe::sdk::Explainer {
 
  private:
   // h per feature: step * standard deviation (step when constant); 0 for categoricals.
-  static std::vector<double> Steps(const loupe::sdk::DatasetInfo& data, const loupe::sdk::Matrix& x, double step) {
+  static std::vector<double> Steps(const loupe::sdk::DatasetInfo& data, const loupe::sdk::Matrix& x,
+                                   double step) {
     std::vector<double> steps;
     for (std::int64_t j = 0; j < x.cols(); ++j) {
       if (data.features[j].IsCategorical()) {
@@ -106,17 +108,15 @@ class Sensitivity final : public loupe::sdk::Explainer {
 
 }  // namespace
 
-LOUPE_PLUGIN("my_plugin", MY_PLUGIN_VERSION, "An example plugin: finite-difference sensitivities.",
-             loupe::sdk::ExplainerDef::Of<Sensitivity>("my_plugin.sensitivity")
-                 .Summary("Derivative of each output with respect to each numeric feature, by central differences.")
-                 .Kind(loupe::sdk::kFeatureAttribution)
-                 .Scope(LOUPE_SCOPE_LOCAL)
-                 .Parameters({
-                     loupe::sdk::Param::Float("step")
-                         .Default(1e-3)
-                         .Min(1e-12)
-                         .Max(1.0)
-                         .Doc("Finite-difference step as a fraction of each feature's standard deviation."),
-                     loupe::sdk::Param::Enum("output", {"probability", "raw"})
-                         .Doc("Model outputs to explain; unset, the model's default space."),
-                 }));
+LOUPE_PLUGIN(
+    "my_plugin", MY_PLUGIN_VERSION, "An example plugin: finite-difference sensitivities.",
+    loupe::sdk::ExplainerDef::Of<Sensitivity>("my_plugin.sensitivity")
+        .Summary("Derivative of each output with respect to each numeric feature, by central differences.")
+        .Kind(loupe::sdk::kFeatureAttribution)
+        .Scope(LOUPE_SCOPE_LOCAL)
+        .Parameters({
+            loupe::sdk::Param::Float("step").Default(1e-3).Min(1e-12).Max(1.0).Doc(
+                "Finite-difference step as a fraction of each feature's standard deviation."),
+            loupe::sdk::Param::Enum("output", {"probability", "raw"})
+                .Doc("Model outputs to explain; unset, the model's default space."),
+        }));

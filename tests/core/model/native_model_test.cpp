@@ -121,9 +121,11 @@ TEST_F(NativeModelTest, MissingFileAndXgboostAreClearErrors) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "model file '/nonexistent/model.yaml' does not exist.");
   const auto xgb_path = Write("xgb.json", "{\"learner\": {}}");
-  auto xgb = LoadModel(xgb_path);  // detected as XGBoost JSON; tests/core/model/xgboost_*_test.cpp cover the rest
+  auto xgb =
+      LoadModel(xgb_path);  // detected as XGBoost JSON; tests/core/model/xgboost_*_test.cpp cover the rest
   EXPECT_EQ(xgb.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(xgb.status().message(), xgb_path.string() + ": /learner: expected the field 'objective', found none.");
+  EXPECT_EQ(xgb.status().message(),
+            xgb_path.string() + ": /learner: expected the field 'objective', found none.");
 }
 
 TEST_F(NativeModelTest, FeatureModelMapsDatasetLevelsOntoTheModelsLevels) {

@@ -47,7 +47,8 @@ Tensor SelectRows(const Tensor& matrix, const std::vector<std::int64_t>& rows) {
   Tensor out(DType::kF64, {static_cast<std::int64_t>(rows.size()), width});
   for (std::size_t i = 0; i < rows.size(); ++i) {
     for (std::int64_t j = 0; j < width; ++j) {
-      out.data<double>()[static_cast<std::int64_t>(i) * width + j] = matrix.data<double>()[rows[i] * width + j];
+      out.data<double>()[static_cast<std::int64_t>(i) * width + j] =
+          matrix.data<double>()[rows[i] * width + j];
     }
   }
   return out;

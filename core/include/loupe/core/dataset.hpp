@@ -90,9 +90,9 @@ class Dataset {
 
 struct CsvOptions {
   std::vector<std::string> missing = {"NA", ""};  // cells that mean "missing"
-  std::vector<std::string> categorical;  // forced categorical (numbers are then level names)
-  std::vector<std::string> text;         // forced text
-  std::vector<std::string> numeric;      // forced numeric: a non-number is an error naming the cell
+  std::vector<std::string> categorical;           // forced categorical (numbers are then level names)
+  std::vector<std::string> text;                  // forced text
+  std::vector<std::string> numeric;               // forced numeric: a non-number is an error naming the cell
   std::optional<std::string> target;
   std::vector<std::string> sensitive;
   // Without an override, a column is numeric when every non-missing cell parses as a whole number

@@ -107,8 +107,8 @@ class FeatureModel {
   std::vector<int> input_source_;                   // per model input: feature column
   std::vector<std::vector<double>> level_mapping_;  // per model input: dataset code -> model code
   int text_feature_ = -1;
-  const TextModel* text_model_ = nullptr;  // the model's "text" capability when it reads text
-  std::string text_column_;                // the text input's column, for error messages
+  const TextModel* text_model_ = nullptr;                  // the model's "text" capability when it reads text
+  std::string text_column_;                                // the text input's column, for error messages
   std::shared_ptr<const std::vector<std::string>> texts_;  // that column's texts by row
 };
 
@@ -119,13 +119,13 @@ struct ExplainRequest {
   std::vector<std::string> feature_names;  // the pipeline's features, in matrix order
   std::shared_ptr<const Tensor> features;  // f64 [rows, features] (Dataset::Matrix of feature_names)
   std::shared_ptr<const FeatureModel> model;
-  std::vector<std::int64_t> rows;  // the rows to explain (every row for global steps)
+  std::vector<std::int64_t> rows;                    // the rows to explain (every row for global steps)
   nlohmann::json params = nlohmann::json::object();  // validated, defaults filled in
-  std::uint64_t seed = 0;                             // the step's seed
+  std::uint64_t seed = 0;                            // the step's seed
   std::optional<std::string> positive_label;
   std::vector<const Explanation*> inputs;  // explanations of the steps this step needs
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;  // may be empty
-  const std::atomic<bool>* cancelled = nullptr;                          // may be null
+  const std::atomic<bool>* cancelled = nullptr;                           // may be null
   // Receives the explainer's log lines (0 debug, 1 info, 2 warning); empty: warnings go to stderr.
   std::function<void(int level, const std::string& message)> log;
 };

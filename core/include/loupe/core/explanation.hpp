@@ -18,7 +18,7 @@ struct Explanation {
   std::string explainer;  // "plugin.explainer"
   std::string plugin_name;
   std::string plugin_version;
-  nlohmann::json params = nlohmann::json::object();   // canonical params (defaults filled in)
+  nlohmann::json params = nlohmann::json::object();  // canonical params (defaults filled in)
   std::uint64_t seed = 0;
   double elapsed_ms = 0;
   nlohmann::json quality = nlohmann::json::object();  // additivity residual, sampling error, fidelity...

@@ -40,7 +40,7 @@ struct DataSpec {
   std::vector<std::string> text;
   std::vector<std::string> sensitive;
   std::vector<std::string> missing = {"NA", ""};
-  SourcePos pos;                              // of the `data:` mapping
+  SourcePos pos;                               // of the `data:` mapping
   std::map<std::string, SourcePos> field_pos;  // of each key's value, e.g. the list of "features"
 };
 
@@ -63,7 +63,7 @@ struct StepSpec {
 };
 
 struct OutputSpec {
-  std::filesystem::path dir;  // absolute
+  std::filesystem::path dir;                    // absolute
   std::vector<std::string> formats = {"json"};  // json | csv | html
 };
 
@@ -92,7 +92,8 @@ struct ParseOutcome {
   std::optional<PipelineSpec> spec;
   std::vector<Diagnostic> diagnostics;
 };
-ParseOutcome ParsePipelineFile(const std::filesystem::path& file, const std::vector<Override>& overrides = {});
+ParseOutcome ParsePipelineFile(const std::filesystem::path& file,
+                               const std::vector<Override>& overrides = {});
 ParseOutcome ParsePipelineText(const std::string& text, const std::filesystem::path& file,
                                const std::vector<Override>& overrides = {});
 
@@ -110,7 +111,7 @@ struct RunOptions {
 
 struct StepOutcome {
   std::string id;
-  std::string status;  // ok | failed | skipped
+  std::string status;   // ok | failed | skipped
   std::string message;  // why it failed or was skipped
   double elapsed_ms = 0;
   std::vector<std::filesystem::path> files;

@@ -53,9 +53,7 @@ inline Status IoError(std::string message) { return Status(StatusCode::kIoError,
 inline Status PluginError(std::string message) {
   return Status(StatusCode::kPluginError, std::move(message));
 }
-inline Status ModelError(std::string message) {
-  return Status(StatusCode::kModelError, std::move(message));
-}
+inline Status ModelError(std::string message) { return Status(StatusCode::kModelError, std::move(message)); }
 inline Status Unsupported(std::string message) {
   return Status(StatusCode::kUnsupported, std::move(message));
 }
@@ -65,9 +63,10 @@ inline Status Internal(std::string message) { return Status(StatusCode::kInterna
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : state_(std::move(status)) {  // NOLINT(google-explicit-constructor)
-    if (std::get<Status>(state_).ok()) state_ = Status(StatusCode::kInternal, "Result built from an OK status.");
+    if (std::get<Status>(state_).ok())
+      state_ = Status(StatusCode::kInternal, "Result built from an OK status.");
   }
 
   bool ok() const { return std::holds_alternative<T>(state_); }
@@ -93,10 +92,10 @@ class [[nodiscard]] Result {
 #define LOUPE_STATUS_CONCAT(a, b) LOUPE_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define LOUPE_RETURN_IF_ERROR(expr)                  \
-  do {                                               \
-    ::loupe::Status loupe_status_ = (expr);          \
-    if (!loupe_status_.ok()) return loupe_status_;   \
+#define LOUPE_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::loupe::Status loupe_status_ = (expr);        \
+    if (!loupe_status_.ok()) return loupe_status_; \
   } while (false)
 
 // Declares or assigns `lhs` from a Result, returning its Status from the enclosing function on error.

@@ -17,11 +17,26 @@ const char* DTypeName(DType dtype);
 
 template <typename T>
 constexpr DType DTypeOf();
-template <> constexpr DType DTypeOf<float>() { return DType::kF32; }
-template <> constexpr DType DTypeOf<double>() { return DType::kF64; }
-template <> constexpr DType DTypeOf<std::int32_t>() { return DType::kI32; }
-template <> constexpr DType DTypeOf<std::int64_t>() { return DType::kI64; }
-template <> constexpr DType DTypeOf<std::uint8_t>() { return DType::kU8; }
+template <>
+constexpr DType DTypeOf<float>() {
+  return DType::kF32;
+}
+template <>
+constexpr DType DTypeOf<double>() {
+  return DType::kF64;
+}
+template <>
+constexpr DType DTypeOf<std::int32_t>() {
+  return DType::kI32;
+}
+template <>
+constexpr DType DTypeOf<std::int64_t>() {
+  return DType::kI64;
+}
+template <>
+constexpr DType DTypeOf<std::uint8_t>() {
+  return DType::kU8;
+}
 
 using Shape = std::vector<std::int64_t>;
 

@@ -35,7 +35,7 @@ class HiddenStateSource {
  public:
   virtual ~HiddenStateSource() = default;
   virtual Pooling PoolingMode() const = 0;
-  virtual const std::vector<std::string>& StateNames() const = 0;   // [S]
+  virtual const std::vector<std::string>& StateNames() const = 0;    // [S]
   virtual const std::vector<std::int64_t>& StateWidths() const = 0;  // [S]
   virtual std::int64_t PooledWidth() const = 0;
   // One HiddenStates per text, in order. Reentrant.

@@ -62,7 +62,7 @@ typedef int32_t LoupeStatus;
 #define LOUPE_ERROR_MODEL 3            /**< the model failed while predicting */
 #define LOUPE_ERROR_CANCELLED 4        /**< the host asked the plugin to stop */
 #define LOUPE_ERROR_OUT_OF_MEMORY 5
-#define LOUPE_ERROR_INTERNAL 6 /**< a bug; the message says where */
+#define LOUPE_ERROR_INTERNAL 6  /**< a bug; the message says where */
 #define LOUPE_ERROR_NOT_FOUND 7 /**< a named column, input, field or capability does not exist */
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -94,8 +94,9 @@ typedef struct LoupeTensorView {
 typedef int32_t LoupeFeatureType;
 #define LOUPE_FEATURE_NUMERIC 1
 #define LOUPE_FEATURE_CATEGORICAL 2 /**< values are level codes 0..n_levels-1 stored as doubles */
-#define LOUPE_FEATURE_TEXT 3        /**< values are text handles: the index of the data row whose text it
-                                         is, NaN when missing; model_predict resolves them to the texts */
+#define LOUPE_FEATURE_TEXT                                                \
+  3 /**< values are text handles: the index of the data row whose text it \
+         is, NaN when missing; model_predict resolves them to the texts */
 
 /** One column of the pipeline's dataset. Missing values are NaN in every numeric view. */
 typedef struct LoupeColumnInfo {
@@ -246,8 +247,8 @@ typedef struct LoupeHostApi {
   LoupeStatus (*result_set_number)(LoupeResultBuilder* result, const char* path, double value);
   LoupeStatus (*result_set_string)(LoupeResultBuilder* result, const char* path, const char* value);
   /** Stores `n` strings as a JSON array of strings. */
-  LoupeStatus (*result_set_strings)(LoupeResultBuilder* result, const char* path,
-                                    const char* const* values, int64_t n);
+  LoupeStatus (*result_set_strings)(LoupeResultBuilder* result, const char* path, const char* const* values,
+                                    int64_t n);
   /** Stores a tensor as nested JSON arrays (NaN and infinities become null). */
   LoupeStatus (*result_set_tensor)(LoupeResultBuilder* result, const char* path,
                                    const LoupeTensorView* value);
@@ -332,7 +333,7 @@ typedef struct LoupePluginInfo {
  *  static description, or NULL after writing one sentence (at most error_capacity bytes, NUL included)
  *  into `error` when it cannot run in this host. */
 typedef const LoupePluginInfo* (*LoupePluginEntryFn)(uint32_t host_abi_major, uint32_t host_abi_minor,
-                                                      char* error, size_t error_capacity);
+                                                     char* error, size_t error_capacity);
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Model capability "tree_ensemble" (version 1): the trees of a gradient-boosted or random-forest model  */
@@ -366,8 +367,9 @@ typedef int32_t LoupeTreeSplitRule;
 
 typedef int32_t LoupeTreeLink;
 #define LOUPE_TREE_LINK_IDENTITY 1 /**< regression: the output is the margin */
-#define LOUPE_TREE_LINK_LOGISTIC 2 /**< binary: P(class 1) = 1 / (1 + exp(-margin[0])), P(class 0) = 1 - it */
-#define LOUPE_TREE_LINK_SOFTMAX 3  /**< multi-class: probabilities = softmax(margin[0..n_outputs)) */
+/** binary: P(class 1) = 1 / (1 + exp(-margin[0])), P(class 0) = 1 - it */
+#define LOUPE_TREE_LINK_LOGISTIC 2
+#define LOUPE_TREE_LINK_SOFTMAX 3 /**< multi-class: probabilities = softmax(margin[0..n_outputs)) */
 
 /** One tree as parallel arrays over its n_nodes nodes; node 0 is the root. Nodes unreachable from the
  *  root (XGBoost's deleted nodes) may be present and are ignored. */
@@ -377,17 +379,17 @@ typedef struct LoupeTree {
   int64_t n_nodes;
   int32_t max_depth; /**< edges on the longest root-to-leaf path (0: the root is a leaf) */
   int32_t reserved0;
-  const int32_t* left;            /**< child index, -1 at leaves */
-  const int32_t* right;           /**< child index, -1 at leaves */
-  const int32_t* feature;         /**< index into LoupeTreeEnsemble::features, -1 at leaves */
-  const double* threshold;        /**< numeric splits (see the split rule); NaN elsewhere */
-  const uint8_t* default_left;    /**< non-zero: a missing value goes left */
-  const uint8_t* is_leaf;         /**< non-zero at leaves */
-  const uint8_t* is_categorical;  /**< non-zero at categorical splits */
-  const double* value;            /**< leaves: the amount added to the margin (tree weights applied);
-                                       inner nodes: the cover-weighted mean of their children's values,
-                                       the node's expectation used by path-dependent TreeSHAP */
-  const double* cover;            /**< training rows' weight through the node (XGBoost: sum of hessians) */
+  const int32_t* left;             /**< child index, -1 at leaves */
+  const int32_t* right;            /**< child index, -1 at leaves */
+  const int32_t* feature;          /**< index into LoupeTreeEnsemble::features, -1 at leaves */
+  const double* threshold;         /**< numeric splits (see the split rule); NaN elsewhere */
+  const uint8_t* default_left;     /**< non-zero: a missing value goes left */
+  const uint8_t* is_leaf;          /**< non-zero at leaves */
+  const uint8_t* is_categorical;   /**< non-zero at categorical splits */
+  const double* value;             /**< leaves: the amount added to the margin (tree weights applied);
+                                        inner nodes: the cover-weighted mean of their children's values,
+                                        the node's expectation used by path-dependent TreeSHAP */
+  const double* cover;             /**< training rows' weight through the node (XGBoost: sum of hessians) */
   const int64_t* category_offsets; /**< n_nodes + 1 offsets into `categories`; equal at other nodes */
   const int32_t* categories;       /**< the category codes a categorical split sends right, per node */
 } LoupeTree;
@@ -396,9 +398,9 @@ typedef struct LoupeTreeEnsemble {
   uint32_t struct_size; /**< sizeof(LoupeTreeEnsemble) as the producer knew it */
   LoupeTreeSplitRule split_rule;
   LoupeTreeLink link;
-  int32_t max_depth;               /**< the deepest tree's max_depth */
-  int64_t n_outputs;               /**< raw outputs (margins): 1 for regression and binary, K classes */
-  const double* base_margin;       /**< n_outputs: the margin before any tree (XGBoost: from base_score) */
+  int32_t max_depth;         /**< the deepest tree's max_depth */
+  int64_t n_outputs;         /**< raw outputs (margins): 1 for regression and binary, K classes */
+  const double* base_margin; /**< n_outputs: the margin before any tree (XGBoost: from base_score) */
   int64_t n_features;
   const LoupeColumnInfo* features; /**< the model's inputs by index: name, type, levels (categoricals) */
   int64_t n_trees;
@@ -451,7 +453,7 @@ typedef struct LoupeAttentionSource {
   LoupeStatus (*compute)(LoupeHost* host, const int64_t* rows, int64_t n_rows, LoupeAttentionSink sink,
                          void* sink_ctx);
   /* --- appended: read only when struct_size covers them --- */
-  int32_t pooling;   /**< a LOUPE_POOLING_* code: how the model pools the tokens after the last layer */
+  int32_t pooling; /**< a LOUPE_POOLING_* code: how the model pools the tokens after the last layer */
   int32_t reserved1;
 } LoupeAttentionSource;
 
@@ -580,8 +582,8 @@ typedef struct LoupeHeadMask {
 #else
 #define LOUPE_PLUGIN_EXTERN_C
 #endif
-#define LOUPE_DEFINE_PLUGIN_ENTRY(function)                                                          \
-  LOUPE_PLUGIN_EXTERN_C __attribute__((visibility("default"), section("loupe"), used))               \
+#define LOUPE_DEFINE_PLUGIN_ENTRY(function)                                            \
+  LOUPE_PLUGIN_EXTERN_C __attribute__((visibility("default"), section("loupe"), used)) \
   const LoupePluginEntryFn loupe_plugin_entry_v1 = &function
 
 #endif /* LOUPE_C_LOUPE_PLUGIN_H */

@@ -26,7 +26,7 @@ inline constexpr const char* kFeatureAttribution = "feature_attribution";
 // Which outputs of the model an explainer explains.
 struct OutputSelection {
   LoupeOutputSpace space = LOUPE_OUTPUT_DEFAULT;  // what to pass to Host::Predict
-  std::vector<std::string> names;                // the explained outputs, in model order
+  std::vector<std::string> names;                 // the explained outputs, in model order
 };
 
 // Reads the enum parameter `param` ("probability" or "raw"; absent or null: the model's default space,
@@ -50,10 +50,12 @@ inline OutputSelection SelectOutput(const Host& host, const std::string& param =
     selection.space = LOUPE_OUTPUT_RAW;
     selection.names = model.OutputNames(LOUPE_OUTPUT_RAW);
   } else {
-    throw InvalidArgument("parameter '" + param + "' must be \"probability\" or \"raw\", found \"" + choice + "\"");
+    throw InvalidArgument("parameter '" + param + "' must be \"probability\" or \"raw\", found \"" + choice +
+                          "\"");
   }
   if (selection.names.empty()) {
-    throw Unsupported("model '" + model.name + "' has no outputs in the space chosen by parameter '" + param + "'");
+    throw Unsupported("model '" + model.name + "' has no outputs in the space chosen by parameter '" + param +
+                      "'");
   }
   return selection;
 }
@@ -76,20 +78,20 @@ inline std::string FormatValue(const FeatureInfo& feature, double value) {
     if (code == value && code >= 0 && code < static_cast<double>(feature.levels.size())) {
       return feature.levels[static_cast<std::size_t>(code)];
     }
-    throw Internal("feature '" + feature.name + "' holds " + FormatNumber(value) + ", which is not a level code below " +
-                   std::to_string(feature.levels.size()));
+    throw Internal("feature '" + feature.name + "' holds " + FormatNumber(value) +
+                   ", which is not a level code below " + std::to_string(feature.levels.size()));
   }
   return FormatNumber(value);
 }
 
 // The fields of a feature_attribution explanation. Fill every member, then Write().
 struct FeatureAttribution {
-  std::vector<std::string> feature_names;       // F
-  std::vector<std::string> output_names;        // O
-  std::vector<std::int64_t> rows;               // R data row indices
-  std::vector<double> base_values;              // [R][O] row-major
-  std::vector<double> values;                   // [R][O][F] row-major
-  std::vector<std::vector<std::string>> data;   // [R][F]
+  std::vector<std::string> feature_names;      // F
+  std::vector<std::string> output_names;       // O
+  std::vector<std::int64_t> rows;              // R data row indices
+  std::vector<double> base_values;             // [R][O] row-major
+  std::vector<double> values;                  // [R][O][F] row-major
+  std::vector<std::vector<std::string>> data;  // [R][F]
 
   std::size_t R() const { return rows.size(); }
   std::size_t O() const { return output_names.size(); }
@@ -115,8 +117,8 @@ struct FeatureAttribution {
  private:
   static void CheckSize(const char* field, std::size_t found, std::size_t expected) {
     if (found != expected) {
-      throw Internal(std::string("feature_attribution field '") + field + "' must hold " + std::to_string(expected) +
-                     " entries, found " + std::to_string(found));
+      throw Internal(std::string("feature_attribution field '") + field + "' must hold " +
+                     std::to_string(expected) + " entries, found " + std::to_string(found));
     }
   }
 };

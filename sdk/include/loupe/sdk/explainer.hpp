@@ -163,7 +163,8 @@ LoupeStatus Guard(const LoupeHostApi* api, LoupeHost* host, Body&& body) noexcep
 
 // create(): constructs T from the host (T reads and checks its parameters).
 template <typename T>
-LoupeStatus CreateTrampoline(const LoupeHostApi* api, LoupeHost* host, LoupeExplainerInstance** out) noexcept {
+LoupeStatus CreateTrampoline(const LoupeHostApi* api, LoupeHost* host,
+                             LoupeExplainerInstance** out) noexcept {
   return Guard(api, host, [&] {
     const Host wrapped(api, host);
     std::unique_ptr<Explainer> explainer = std::make_unique<T>(wrapped);
@@ -192,7 +193,8 @@ class ExplainerDef {
   // `T` derives from Explainer and has a constructor T(const Host&). `name` is "plugin.explainer".
   template <typename T>
   static ExplainerDef Of(std::string name) {
-    static_assert(std::is_base_of_v<Explainer, T>, "ExplainerDef::Of<T>: T must derive from loupe::sdk::Explainer");
+    static_assert(std::is_base_of_v<Explainer, T>,
+                  "ExplainerDef::Of<T>: T must derive from loupe::sdk::Explainer");
     static_assert(std::is_constructible_v<T, const Host&>,
                   "ExplainerDef::Of<T>: T needs a constructor T(const loupe::sdk::Host&)");
     ExplainerDef def;

@@ -184,7 +184,9 @@ class Host {
 
   // --- errors, logging, progress, cancellation ---
 
-  void Log(LoupeLogLevel level, const std::string& message) const { api_->log(host_, level, message.c_str()); }
+  void Log(LoupeLogLevel level, const std::string& message) const {
+    api_->log(host_, level, message.c_str());
+  }
   void LogInfo(const std::string& message) const { Log(LOUPE_LOG_INFO, message); }
   void LogWarning(const std::string& message) const { Log(LOUPE_LOG_WARNING, message); }
   // Reports `done` of `total` work units of this step. Thread-safe.
@@ -306,7 +308,8 @@ class Host {
     LoupeModelInfo raw{};
     raw.struct_size = sizeof(raw);
     Check(api_->model_info(host_, &raw), "model_info");
-    return space == LOUPE_OUTPUT_RAW && raw.default_space != LOUPE_OUTPUT_RAW ? raw.n_raw_outputs : raw.n_outputs;
+    return space == LOUPE_OUTPUT_RAW && raw.default_space != LOUPE_OUTPUT_RAW ? raw.n_raw_outputs
+                                                                              : raw.n_outputs;
   }
 
   // Number of columns of the feature matrix.
@@ -334,8 +337,8 @@ class Host {
     view.strides = nullptr;
     const LoupeStatus status = api_->model_predict(host_, &view, space, out, capacity);
     if (status != LOUPE_OK) {
-      throw Error(status, "the model failed to predict a batch of " + std::to_string(n) + " rows (host status " +
-                              StatusName(status) + ")");
+      throw Error(status, "the model failed to predict a batch of " + std::to_string(n) +
+                              " rows (host status " + StatusName(status) + ")");
     }
   }
 

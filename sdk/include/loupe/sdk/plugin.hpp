@@ -141,7 +141,9 @@ inline const LoupePluginInfo* Entry(std::uint32_t host_major, std::uint32_t host
   try {
     // Built with append(): GCC 12 warns falsely (-Wrestrict, PR 105651) on literal + std::string temporaries.
     std::string plugin = std::string("plugin '").append(plugin_name).append("' was built for plugin ABI v");
-    plugin.append(std::to_string(LOUPE_PLUGIN_ABI_MAJOR)).append(".").append(std::to_string(LOUPE_PLUGIN_ABI_MINOR));
+    plugin.append(std::to_string(LOUPE_PLUGIN_ABI_MAJOR))
+        .append(".")
+        .append(std::to_string(LOUPE_PLUGIN_ABI_MINOR));
     std::string host = std::string("this host supports v").append(std::to_string(host_major)).append(".0");
     if (host_minor != 0) {
       host.append(" to v").append(std::to_string(host_major)).append(".").append(std::to_string(host_minor));
@@ -156,8 +158,8 @@ inline const LoupePluginInfo* Entry(std::uint32_t host_major, std::uint32_t host
     }
     return storage().info();
   } catch (const std::exception& failure) {
-    WriteEntryError(error, capacity, std::string("plugin '") + plugin_name + "' failed to describe itself: " +
-                                         failure.what());
+    WriteEntryError(error, capacity,
+                    std::string("plugin '") + plugin_name + "' failed to describe itself: " + failure.what());
   } catch (...) {
     WriteEntryError(error, capacity, std::string("plugin '") + plugin_name + "' failed to describe itself");
   }
@@ -169,17 +171,17 @@ inline const LoupePluginInfo* Entry(std::uint32_t host_major, std::uint32_t host
 
 // Defines the plugin: LOUPE_PLUGIN(name, version, description, ExplainerDef...). Use once per plugin, at
 // file scope, in exactly one source file.
-#define LOUPE_PLUGIN(plugin_name, plugin_version, plugin_description, ...)                                   \
-  namespace {                                                                                              \
-  const ::loupe::sdk::detail::PluginStorage& LoupeSdkPluginStorage() {                                     \
-    static const ::loupe::sdk::detail::PluginStorage storage(                                              \
-        ::loupe::sdk::PluginDef{plugin_name, plugin_version, plugin_description, {__VA_ARGS__}});          \
-    return storage;                                                                                        \
-  }                                                                                                        \
-  const LoupePluginInfo* LoupeSdkPluginEntry(std::uint32_t host_major, std::uint32_t host_minor,          \
-                                             char* error, std::size_t capacity) noexcept {                 \
-    return ::loupe::sdk::detail::Entry(host_major, host_minor, error, capacity, plugin_name,               \
-                                       &LoupeSdkPluginStorage);                                            \
-  }                                                                                                        \
-  }                                                                                                        \
+#define LOUPE_PLUGIN(plugin_name, plugin_version, plugin_description, ...)                        \
+  namespace {                                                                                     \
+  const ::loupe::sdk::detail::PluginStorage& LoupeSdkPluginStorage() {                            \
+    static const ::loupe::sdk::detail::PluginStorage storage(                                     \
+        ::loupe::sdk::PluginDef{plugin_name, plugin_version, plugin_description, {__VA_ARGS__}}); \
+    return storage;                                                                               \
+  }                                                                                               \
+  const LoupePluginInfo* LoupeSdkPluginEntry(std::uint32_t host_major, std::uint32_t host_minor,  \
+                                             char* error, std::size_t capacity) noexcept {        \
+    return ::loupe::sdk::detail::Entry(host_major, host_minor, error, capacity, plugin_name,      \
+                                       &LoupeSdkPluginStorage);                                   \
+  }                                                                                               \
+  }                                                                                               \
   LOUPE_DEFINE_PLUGIN_ENTRY(LoupeSdkPluginEntry)

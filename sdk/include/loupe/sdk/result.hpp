@@ -31,7 +31,8 @@ class ResultBuilder {
     std::vector<const char*> pointers;
     pointers.reserve(values.size());
     for (const auto& value : values) pointers.push_back(value.c_str());
-    Check(api_->result_set_strings(result_, path.c_str(), pointers.data(), static_cast<std::int64_t>(values.size())),
+    Check(api_->result_set_strings(result_, path.c_str(), pointers.data(),
+                                   static_cast<std::int64_t>(values.size())),
           path);
   }
   // Stores a contiguous row-major f64 array of the given shape as nested JSON arrays (NaN -> null).

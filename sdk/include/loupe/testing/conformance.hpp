@@ -73,22 +73,27 @@ inline std::string FormatFailures(const Failures& failures) {
 
 namespace detail {
 inline bool Blank(const char* text) { return text == nullptr || *text == '\0'; }
-inline void Append(Failures* into, const Failures& more) { into->insert(into->end(), more.begin(), more.end()); }
+inline void Append(Failures* into, const Failures& more) {
+  into->insert(into->end(), more.begin(), more.end());
+}
 inline std::string Name(const char* text) { return text != nullptr ? text : "(null)"; }
 
-inline Failures CheckOneSpec(const std::string& where, const LoupeParamSpec& spec, std::set<std::string>* names) {
+inline Failures CheckOneSpec(const std::string& where, const LoupeParamSpec& spec,
+                             std::set<std::string>* names) {
   Failures failures;
   const std::string at = where + " parameter '" + Name(spec.name) + "'";
   if (Blank(spec.name)) failures.push_back(where + " has a parameter without a name");
   if (!Blank(spec.name) && !names->insert(spec.name).second) failures.push_back(at + " is declared twice");
-  if (spec.struct_size < sizeof(LoupeParamSpec)) failures.push_back(at + " has a struct_size below sizeof(LoupeParamSpec)");
+  if (spec.struct_size < sizeof(LoupeParamSpec))
+    failures.push_back(at + " has a struct_size below sizeof(LoupeParamSpec)");
   if (Blank(spec.doc)) failures.push_back(at + " has no doc sentence");
   if (spec.type < LOUPE_PARAM_BOOL || spec.type > LOUPE_PARAM_STRING_LIST) {
     failures.push_back(at + " has the unknown type code " + std::to_string(spec.type));
   }
   if (spec.type == LOUPE_PARAM_ENUM) {
     std::set<std::string> choices;
-    if (spec.n_choices <= 0 || spec.choices == nullptr) failures.push_back(at + " is an enum without choices");
+    if (spec.n_choices <= 0 || spec.choices == nullptr)
+      failures.push_back(at + " is an enum without choices");
     for (std::int64_t i = 0; spec.choices != nullptr && i < spec.n_choices; ++i) {
       if (Blank(spec.choices[i]) || !choices.insert(spec.choices[i]).second) {
         failures.push_back(at + " has an empty or repeated choice");
@@ -97,8 +102,10 @@ inline Failures CheckOneSpec(const std::string& where, const LoupeParamSpec& spe
   }
   const bool numeric = spec.type == LOUPE_PARAM_INT || spec.type == LOUPE_PARAM_FLOAT;
   if ((spec.has_min || spec.has_max) && !numeric) failures.push_back(at + " has bounds but is not a number");
-  if (spec.has_min && spec.has_max && spec.min_value > spec.max_value) failures.push_back(at + " has min > max");
-  if (spec.required && spec.default_json != nullptr) failures.push_back(at + " is required yet has a default");
+  if (spec.has_min && spec.has_max && spec.min_value > spec.max_value)
+    failures.push_back(at + " has min > max");
+  if (spec.required && spec.default_json != nullptr)
+    failures.push_back(at + " is required yet has a default");
   if (spec.default_json != nullptr) {
     const nlohmann::json value = nlohmann::json::parse(spec.default_json, nullptr, false);
     if (value.is_discarded()) {
@@ -119,11 +126,12 @@ inline Failures CheckFeatureAttribution(const std::string& where, const nlohmann
     }
   }
   if (!failures.empty()) return failures;
-  const std::size_t f = result["feature_names"].size(), o = result["output_names"].size(), r = result["rows"].size();
+  const std::size_t f = result["feature_names"].size(), o = result["output_names"].size(),
+                    r = result["rows"].size();
   auto expect = [&](const std::string& field, const nlohmann::json& value, std::size_t n) {
     if (!value.is_array() || value.size() != n) {
-      failures.push_back(where + " wrote '" + field + "' with " + std::to_string(value.size()) + " entries instead of " +
-                         std::to_string(n));
+      failures.push_back(where + " wrote '" + field + "' with " + std::to_string(value.size()) +
+                         " entries instead of " + std::to_string(n));
       return false;
     }
     return true;
@@ -151,8 +159,8 @@ inline Failures CheckPluginInfo(const LoupePluginInfo& info) {
   if (info.magic != LOUPE_PLUGIN_MAGIC) failures.push_back(plugin + " has the wrong magic number");
   if (info.struct_size < sizeof(LoupePluginInfo)) failures.push_back(plugin + " has a short struct_size");
   if (info.abi_major != LOUPE_PLUGIN_ABI_MAJOR || info.abi_minor > LOUPE_PLUGIN_ABI_MINOR) {
-    failures.push_back(plugin + " declares ABI v" + std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor) +
-                       ", not one this SDK supports");
+    failures.push_back(plugin + " declares ABI v" + std::to_string(info.abi_major) + "." +
+                       std::to_string(info.abi_minor) + ", not one this SDK supports");
   }
   if (detail::Blank(info.name)) failures.push_back("a plugin has no name");
   if (detail::Blank(info.version)) failures.push_back(plugin + " has no version");
@@ -168,7 +176,8 @@ inline Failures CheckPluginInfo(const LoupePluginInfo& info) {
     const std::string name = detail::Name(explainer->name);
     if (!names.insert(name).second) failures.push_back(plugin + " declares explainer '" + name + "' twice");
     if (!detail::Blank(info.name) && name.rfind(std::string(info.name) + ".", 0) != 0) {
-      failures.push_back(plugin + " has explainer '" + name + "', which is not named '" + info.name + ".<explainer>'");
+      failures.push_back(plugin + " has explainer '" + name + "', which is not named '" + info.name +
+                         ".<explainer>'");
     }
   }
   return failures;
@@ -178,7 +187,8 @@ inline Failures CheckPluginInfo(const LoupePluginInfo& info) {
 inline Failures CheckParamSpecs(const LoupeExplainerVTable& explainer) {
   Failures failures;
   const std::string where = "explainer '" + detail::Name(explainer.name) + "'";
-  if (explainer.struct_size < sizeof(LoupeExplainerVTable)) failures.push_back(where + " has a short struct_size");
+  if (explainer.struct_size < sizeof(LoupeExplainerVTable))
+    failures.push_back(where + " has a short struct_size");
   if (detail::Blank(explainer.name) || std::string(explainer.name).find('.') == std::string::npos) {
     failures.push_back(where + " is not named 'plugin.explainer'");
   }
@@ -190,7 +200,8 @@ inline Failures CheckParamSpecs(const LoupeExplainerVTable& explainer) {
   if (explainer.create == nullptr || explainer.explain == nullptr || explainer.destroy == nullptr) {
     failures.push_back(where + " lacks create, explain or destroy");
   }
-  if (explainer.n_params > 0 && explainer.params == nullptr) failures.push_back(where + " has n_params but no params");
+  if (explainer.n_params > 0 && explainer.params == nullptr)
+    failures.push_back(where + " has n_params but no params");
   std::set<std::string> names;
   for (std::int64_t i = 0; explainer.params != nullptr && i < explainer.n_params; ++i) {
     detail::Append(&failures, detail::CheckOneSpec(where, explainer.params[i], &names));
@@ -235,8 +246,8 @@ inline Failures CheckDeterministic(const LoupeExplainerVTable& explainer, const 
   const MockRunResult second = RunCase(explainer, c, 1, c.params);
   if (!first.ok() || !second.ok()) return {};  // reported by CheckRunSucceeds
   if (first.json.dump() != second.json.dump()) {
-    return {"explainer '" + detail::Name(explainer.name) + "' wrote different results in two runs with seed " +
-            std::to_string(c.seed)};
+    return {"explainer '" + detail::Name(explainer.name) +
+            "' wrote different results in two runs with seed " + std::to_string(c.seed)};
   }
   return {};
 }
@@ -246,8 +257,9 @@ inline Failures CheckThreadInvariant(const LoupeExplainerVTable& explainer, cons
   const MockRunResult one = RunCase(explainer, c, 1, c.params);
   const MockRunResult many = RunCase(explainer, c, c.threads, c.params);
   if (!one.ok() || !many.ok()) {
-    return many.ok() ? Failures{} : Failures{"explainer '" + detail::Name(explainer.name) + "' failed on " +
-                                             std::to_string(c.threads) + " threads: " + many.error};
+    return many.ok() ? Failures{}
+                     : Failures{"explainer '" + detail::Name(explainer.name) + "' failed on " +
+                                std::to_string(c.threads) + " threads: " + many.error};
   }
   if (one.json.dump() != many.json.dump()) {
     return {"explainer '" + detail::Name(explainer.name) + "' wrote different results on 1 and " +
@@ -295,7 +307,8 @@ inline Failures CheckEntry(LoupePluginEntryFn entry) {
   const LoupePluginInfo* info = entry(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
   if (info != nullptr && info->abi_minor > 0) {
     error[0] = '\0';
-    if (entry(LOUPE_PLUGIN_ABI_MAJOR, info->abi_minor - 1, error, sizeof(error)) != nullptr || error[0] == '\0') {
+    if (entry(LOUPE_PLUGIN_ABI_MAJOR, info->abi_minor - 1, error, sizeof(error)) != nullptr ||
+        error[0] == '\0') {
       failures.push_back("the plugin entry did not refuse, with a sentence, a host older than its ABI minor");
     }
   }
@@ -305,13 +318,15 @@ inline Failures CheckEntry(LoupePluginEntryFn entry) {
 // The explainer called `name`, or nullptr.
 inline const LoupeExplainerVTable* FindExplainer(const LoupePluginInfo& info, const std::string& name) {
   for (std::int64_t i = 0; info.explainers != nullptr && i < info.n_explainers; ++i) {
-    if (info.explainers[i] != nullptr && detail::Name(info.explainers[i]->name) == name) return info.explainers[i];
+    if (info.explainers[i] != nullptr && detail::Name(info.explainers[i]->name) == name)
+      return info.explainers[i];
   }
   return nullptr;
 }
 
 // Checks 2-7 on explainer `name` of a plugin description.
-inline Failures RunConformance(const LoupePluginInfo* info, const std::string& name, const ConformanceCase& c) {
+inline Failures RunConformance(const LoupePluginInfo* info, const std::string& name,
+                               const ConformanceCase& c) {
   if (info == nullptr) return {"no plugin description to check"};
   Failures failures = CheckPluginInfo(*info);
   const LoupeExplainerVTable* explainer = FindExplainer(*info, name);
@@ -320,7 +335,8 @@ inline Failures RunConformance(const LoupePluginInfo* info, const std::string& n
     return failures;
   }
   detail::Append(&failures, CheckParamSpecs(*explainer));
-  if (explainer->create == nullptr || explainer->explain == nullptr || explainer->destroy == nullptr) return failures;
+  if (explainer->create == nullptr || explainer->explain == nullptr || explainer->destroy == nullptr)
+    return failures;
   detail::Append(&failures, CheckRunSucceeds(*explainer, c));
   detail::Append(&failures, CheckDeterministic(*explainer, c));
   detail::Append(&failures, CheckThreadInvariant(*explainer, c));

@@ -61,7 +61,8 @@ struct MockColumn {
   static MockColumn Numeric(std::string name, std::vector<double> values) {
     return MockColumn{std::move(name), LOUPE_FEATURE_NUMERIC, {}, std::move(values)};
   }
-  static MockColumn Categorical(std::string name, std::vector<std::string> levels, std::vector<double> codes) {
+  static MockColumn Categorical(std::string name, std::vector<std::string> levels,
+                                std::vector<double> codes) {
     return MockColumn{std::move(name), LOUPE_FEATURE_CATEGORICAL, std::move(levels), std::move(codes)};
   }
 };
@@ -74,7 +75,9 @@ struct MockDataset {
   std::string positive_label;
   std::vector<std::string> sensitive;
 
-  std::int64_t rows() const { return features.empty() ? 0 : static_cast<std::int64_t>(features[0].values.size()); }
+  std::int64_t rows() const {
+    return features.empty() ? 0 : static_cast<std::int64_t>(features[0].values.size());
+  }
   std::int64_t cols() const { return static_cast<std::int64_t>(features.size()); }
 };
 
@@ -160,13 +163,16 @@ inline std::string CheckParamValue(const LoupeParamSpec& spec, const nlohmann::j
       return value.is_boolean() ? "" : fail("true or false");
     case LOUPE_PARAM_INT:
     case LOUPE_PARAM_FLOAT: {
-      const bool integral = value.is_number_integer() ||
-                            (value.is_number_float() && std::floor(value.get<double>()) == value.get<double>());
+      const bool integral =
+          value.is_number_integer() ||
+          (value.is_number_float() && std::floor(value.get<double>()) == value.get<double>());
       if (spec.type == LOUPE_PARAM_INT && !integral) return fail("an integer");
       if (!value.is_number() || !std::isfinite(value.get<double>())) return fail("a finite number");
       const double number = value.get<double>();
-      if (spec.has_min && number < spec.min_value) return fail(("at least " + nlohmann::json(spec.min_value).dump()).c_str());
-      if (spec.has_max && number > spec.max_value) return fail(("at most " + nlohmann::json(spec.max_value).dump()).c_str());
+      if (spec.has_min && number < spec.min_value)
+        return fail(("at least " + nlohmann::json(spec.min_value).dump()).c_str());
+      if (spec.has_max && number > spec.max_value)
+        return fail(("at most " + nlohmann::json(spec.max_value).dump()).c_str());
       return "";
     }
     case LOUPE_PARAM_STRING:
@@ -178,7 +184,8 @@ inline std::string CheckParamValue(const LoupeParamSpec& spec, const nlohmann::j
         }
       }
       std::string choices;
-      for (std::int64_t i = 0; i < spec.n_choices; ++i) choices += (i ? ", " : "") + std::string(spec.choices[i]);
+      for (std::int64_t i = 0; i < spec.n_choices; ++i)
+        choices += (i ? ", " : "") + std::string(spec.choices[i]);
       return fail(("one of " + choices).c_str());
     }
     case LOUPE_PARAM_ROWS: {
@@ -188,7 +195,9 @@ inline std::string CheckParamValue(const LoupeParamSpec& spec, const nlohmann::j
       if (ok_list) {
         for (const auto& item : value) ok_list = ok_list && item.is_number_integer();
       }
-      return ok_string || ok_count || ok_list ? "" : fail("a row selection (\"a:b\", a list of rows, a count or \"all\")");
+      return ok_string || ok_count || ok_list
+                 ? ""
+                 : fail("a row selection (\"a:b\", a list of rows, a count or \"all\")");
     }
     case LOUPE_PARAM_JSON:
       return "";
@@ -252,7 +261,8 @@ inline LoupeColumnInfo ColumnInfo(const MockColumn& column, std::vector<const ch
   info.name = column.name.c_str();
   info.levels = column.type == LOUPE_FEATURE_CATEGORICAL ? levels->data() : nullptr;
   info.n_levels = static_cast<std::int64_t>(column.levels.size());
-  info.n_missing = std::count_if(column.values.begin(), column.values.end(), [](double v) { return std::isnan(v); });
+  info.n_missing =
+      std::count_if(column.values.begin(), column.values.end(), [](double v) { return std::isnan(v); });
   return info;
 }
 
@@ -276,15 +286,22 @@ inline void SetPath(nlohmann::json& root, const std::string& path, nlohmann::jso
 
 inline double Element(const LoupeTensorView& view, std::int64_t offset) {
   switch (view.dtype) {
-    case LOUPE_DTYPE_F32: return static_cast<const float*>(view.data)[offset];
-    case LOUPE_DTYPE_F64: return static_cast<const double*>(view.data)[offset];
-    case LOUPE_DTYPE_I32: return static_cast<const std::int32_t*>(view.data)[offset];
-    case LOUPE_DTYPE_I64: return static_cast<double>(static_cast<const std::int64_t*>(view.data)[offset]);
-    default: return static_cast<const std::uint8_t*>(view.data)[offset];
+    case LOUPE_DTYPE_F32:
+      return static_cast<const float*>(view.data)[offset];
+    case LOUPE_DTYPE_F64:
+      return static_cast<const double*>(view.data)[offset];
+    case LOUPE_DTYPE_I32:
+      return static_cast<const std::int32_t*>(view.data)[offset];
+    case LOUPE_DTYPE_I64:
+      return static_cast<double>(static_cast<const std::int64_t*>(view.data)[offset]);
+    default:
+      return static_cast<const std::uint8_t*>(view.data)[offset];
   }
 }
 
-inline nlohmann::json Number(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
+inline nlohmann::json Number(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
+}
 
 // Converts axis `axis` of a tensor view starting at element `offset` into nested JSON arrays.
 inline nlohmann::json TensorToJson(const LoupeTensorView& view, int axis, std::int64_t offset) {
@@ -300,7 +317,8 @@ inline nlohmann::json TensorToJson(const LoupeTensorView& view, int axis, std::i
     for (int d = axis + 1; d < view.ndim; ++d) stride *= view.shape[d];
   }
   nlohmann::json array = nlohmann::json::array();
-  for (std::int64_t i = 0; i < view.shape[axis]; ++i) array.push_back(TensorToJson(view, axis + 1, offset + i * stride));
+  for (std::int64_t i = 0; i < view.shape[axis]; ++i)
+    array.push_back(TensorToJson(view, axis + 1, offset + i * stride));
   return array;
 }
 
@@ -337,9 +355,10 @@ inline std::string SelectRows(const nlohmann::json& selection, std::int64_t n, s
     const std::size_t colon = text.find(':');
     long long a = 0, b = 0;
     char tail = 0;
-    if (colon == std::string::npos || std::sscanf(text.c_str(), "%lld:%lld%c", &a, &b, &tail) != 2 || a < 0 || a > b ||
-        b > n) {
-      return "row selection must be \"a:b\" with 0 <= a <= b <= " + std::to_string(n) + " or \"all\", found " + found;
+    if (colon == std::string::npos || std::sscanf(text.c_str(), "%lld:%lld%c", &a, &b, &tail) != 2 || a < 0 ||
+        a > b || b > n) {
+      return "row selection must be \"a:b\" with 0 <= a <= b <= " + std::to_string(n) +
+             " or \"all\", found " + found;
     }
     for (long long i = a; i < b; ++i) rows->push_back(i);
     return "";
@@ -347,13 +366,15 @@ inline std::string SelectRows(const nlohmann::json& selection, std::int64_t n, s
   if (selection.is_array()) {
     for (const auto& item : selection) {
       if (!item.is_number_integer() || item.get<std::int64_t>() < 0 || item.get<std::int64_t>() >= n) {
-        return "row selection lists must hold row indices below " + std::to_string(n) + ", found " + item.dump();
+        return "row selection lists must hold row indices below " + std::to_string(n) + ", found " +
+               item.dump();
       }
       rows->push_back(item.get<std::int64_t>());
     }
     return "";
   }
-  if (selection.is_number_integer() && selection.get<std::int64_t>() >= 0 && selection.get<std::int64_t>() <= n) {
+  if (selection.is_number_integer() && selection.get<std::int64_t>() >= 0 &&
+      selection.get<std::int64_t>() <= n) {
     std::vector<std::int64_t> all(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
     loupe::sdk::Rng rng(seed, 0, stream);
@@ -366,8 +387,8 @@ inline std::string SelectRows(const nlohmann::json& selection, std::int64_t n, s
     std::sort(rows->begin(), rows->end());
     return "";
   }
-  return "row selection must be \"a:b\", a list of rows, a count up to " + std::to_string(n) + " or \"all\", found " +
-         found;
+  return "row selection must be \"a:b\", a list of rows, a count up to " + std::to_string(n) +
+         " or \"all\", found " + found;
 }
 
 // Checks a batch handed to model_predict; an error sentence on failure.
@@ -379,8 +400,8 @@ inline std::string CheckBatch(const MockCall& call, const LoupeTensorView& view,
            std::to_string(view.shape[1]);
   }
   if (capacity < view.shape[0] * n_outputs) {
-    return "model_predict needs an output capacity of " + std::to_string(view.shape[0] * n_outputs) + ", found " +
-           std::to_string(capacity);
+    return "model_predict needs an output capacity of " + std::to_string(view.shape[0] * n_outputs) +
+           ", found " + std::to_string(capacity);
   }
   return "";
 }
@@ -393,8 +414,8 @@ inline std::string CheckCodes(const MockDataset& data, const std::vector<double>
       const double code = rows[static_cast<std::size_t>(i * data.cols() + j)];
       if (std::isnan(code)) continue;
       if (code != std::floor(code) || code < 0 || code >= static_cast<double>(column.levels.size())) {
-        return "model input '" + column.name + "' must be a level code below " + std::to_string(column.levels.size()) +
-               ", found " + nlohmann::json(code).dump();
+        return "model input '" + column.name + "' must be a level code below " +
+               std::to_string(column.levels.size()) + ", found " + nlohmann::json(code).dump();
       }
     }
   }
@@ -410,7 +431,8 @@ inline void Log(LoupeHost* host, LoupeLogLevel level, const char* message) {
   static const char* const kLevels[] = {"debug", "info", "warning"};
   MockCall* call = Call(host);
   std::lock_guard<std::mutex> lock(call->mutex);
-  call->logs.push_back(std::string(level >= 0 && level <= 2 ? kLevels[level] : "log") + ": " + (message ? message : ""));
+  call->logs.push_back(std::string(level >= 0 && level <= 2 ? kLevels[level] : "log") + ": " +
+                       (message ? message : ""));
 }
 inline void ReportProgress(LoupeHost* host, std::uint64_t, std::uint64_t) { ++Call(host)->progress_reports; }
 inline std::int32_t IsCancelled(LoupeHost* host) {
@@ -420,8 +442,8 @@ inline std::int32_t IsCancelled(LoupeHost* host) {
 }
 
 struct ChunkQueue {
-  ChunkQueue(std::int64_t b, std::int64_t e, std::int64_t g, LoupeStatus (*f)(void*, std::int64_t, std::int64_t),
-             void* c)
+  ChunkQueue(std::int64_t b, std::int64_t e, std::int64_t g,
+             LoupeStatus (*f)(void*, std::int64_t, std::int64_t), void* c)
       : begin(b), end(e), grain(g), n_chunks((e - b + g - 1) / g), body(f), ctx(c) {}
 
   const std::int64_t begin, end, grain, n_chunks;
@@ -477,7 +499,8 @@ inline LoupeStatus DatasetInfo(LoupeHost* host, LoupeDatasetInfo* out) {
   out->n_features = call->dataset->cols();
   out->features = call->feature_infos.data();
   out->target = call->dataset->target.empty() ? nullptr : call->dataset->target.c_str();
-  out->positive_label = call->dataset->positive_label.empty() ? nullptr : call->dataset->positive_label.c_str();
+  out->positive_label =
+      call->dataset->positive_label.empty() ? nullptr : call->dataset->positive_label.c_str();
   out->sensitive = call->sensitive.data();
   out->n_sensitive = static_cast<std::int64_t>(call->sensitive.size());
   return LOUPE_OK;
@@ -500,7 +523,8 @@ inline LoupeStatus DatasetFeatures(LoupeHost* host, LoupeTensorView* out) {
   return LOUPE_OK;
 }
 
-inline LoupeStatus DatasetColumn(LoupeHost* host, const char* name, LoupeColumnInfo* info, LoupeTensorView* values) {
+inline LoupeStatus DatasetColumn(LoupeHost* host, const char* name, LoupeColumnInfo* info,
+                                 LoupeTensorView* values) {
   MockCall* call = Call(host);
   const std::string wanted = name != nullptr ? name : "";
   for (std::size_t i = 0; i < call->dataset->features.size(); ++i) {
@@ -528,11 +552,12 @@ inline LoupeStatus StepRows(LoupeHost* host, const std::int64_t** rows, std::int
 inline LoupeStatus ResolveRows(LoupeHost* host, const char* selection_json, std::uint64_t stream,
                                const std::int64_t** rows, std::int64_t* n) {
   MockCall* call = Call(host);
-  const nlohmann::json selection = nlohmann::json::parse(selection_json ? selection_json : "", nullptr, false);
+  const nlohmann::json selection =
+      nlohmann::json::parse(selection_json ? selection_json : "", nullptr, false);
   std::vector<std::int64_t> resolved;
-  const std::string error =
-      selection.is_discarded() ? std::string("row selection is not valid JSON")
-                               : SelectRows(selection, call->dataset->rows(), call->options->seed, stream, &resolved);
+  const std::string error = selection.is_discarded() ? std::string("row selection is not valid JSON")
+                                                     : SelectRows(selection, call->dataset->rows(),
+                                                                  call->options->seed, stream, &resolved);
   if (!error.empty()) return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT, error);
   const std::vector<std::int64_t>* kept = KeepRows(call, std::move(resolved));
   *rows = kept->data();
@@ -570,11 +595,13 @@ inline LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, 
   const MockModel& model = *call->model;
   const bool classifier = model.task == LOUPE_TASK_CLASSIFICATION;
   if (space == LOUPE_OUTPUT_PROBABILITY && !classifier) {
-    return Fail(call, LOUPE_ERROR_UNSUPPORTED, "model '" + model.name + "' is a regressor and has no probabilities");
+    return Fail(call, LOUPE_ERROR_UNSUPPORTED,
+                "model '" + model.name + "' is a regressor and has no probabilities");
   }
   const bool raw = space == LOUPE_OUTPUT_RAW && classifier;
   const PredictFn& predict = raw ? model.predict_raw : model.predict;
-  if (!predict) return Fail(call, LOUPE_ERROR_UNSUPPORTED, "mock model '" + model.name + "' has no raw outputs");
+  if (!predict)
+    return Fail(call, LOUPE_ERROR_UNSUPPORTED, "mock model '" + model.name + "' has no raw outputs");
   const auto n_outputs = static_cast<std::int64_t>(model.Outputs(space).size());
   std::string error = CheckBatch(*call, *inputs, n_outputs, capacity);
   if (!error.empty()) return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT, error);
@@ -587,7 +614,8 @@ inline LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, 
   const auto* source = static_cast<const double*>(inputs->data);
   std::vector<double> rows(static_cast<std::size_t>(n * cols));
   for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t j = 0; j < cols; ++j) rows[static_cast<std::size_t>(i * cols + j)] = source[i * row_stride + j * col_stride];
+    for (std::int64_t j = 0; j < cols; ++j)
+      rows[static_cast<std::size_t>(i * cols + j)] = source[i * row_stride + j * col_stride];
   }
   error = CheckCodes(*call->dataset, rows, n);
   if (!error.empty()) return Fail(call, LOUPE_ERROR_MODEL, error);
@@ -612,8 +640,9 @@ inline std::int64_t InputCount(LoupeHost* host) {
 }
 inline const MockInput* InputAt(LoupeHost* host, std::int64_t index) {
   const auto& inputs = Call(host)->options->inputs;
-  return index >= 0 && index < static_cast<std::int64_t>(inputs.size()) ? &inputs[static_cast<std::size_t>(index)]
-                                                                        : nullptr;
+  return index >= 0 && index < static_cast<std::int64_t>(inputs.size())
+             ? &inputs[static_cast<std::size_t>(index)]
+             : nullptr;
 }
 inline const char* InputStep(LoupeHost* host, std::int64_t index) {
   const MockInput* input = InputAt(host, index);
@@ -624,19 +653,22 @@ inline const char* InputKind(LoupeHost* host, std::int64_t index) {
   return input != nullptr ? input->kind.c_str() : nullptr;
 }
 inline const char* InputJson(LoupeHost* host, std::int64_t index) {
-  return InputAt(host, index) != nullptr ? Call(host)->input_texts[static_cast<std::size_t>(index)].c_str() : nullptr;
+  return InputAt(host, index) != nullptr ? Call(host)->input_texts[static_cast<std::size_t>(index)].c_str()
+                                         : nullptr;
 }
 inline LoupeStatus InputArray(LoupeHost* host, std::int64_t index, const char* path, LoupeTensorView* out) {
   MockCall* call = Call(host);
   const MockInput* input = InputAt(host, index);
-  if (input == nullptr) return Fail(call, LOUPE_ERROR_NOT_FOUND, "input " + std::to_string(index) + " does not exist");
+  if (input == nullptr)
+    return Fail(call, LOUPE_ERROR_NOT_FOUND, "input " + std::to_string(index) + " does not exist");
   const nlohmann::json* node = &input->explanation;
   std::string rest = path != nullptr ? path : "";
   while (!rest.empty()) {
     const std::size_t dot = rest.find('.');
     const std::string key = rest.substr(0, dot);
     if (!node->is_object() || !node->contains(key)) {
-      return Fail(call, LOUPE_ERROR_NOT_FOUND, "input '" + input->step + "' has no field '" + std::string(path) + "'");
+      return Fail(call, LOUPE_ERROR_NOT_FOUND,
+                  "input '" + input->step + "' has no field '" + std::string(path) + "'");
     }
     node = &(*node)[key];
     rest = dot == std::string::npos ? "" : rest.substr(dot + 1);
@@ -644,11 +676,13 @@ inline LoupeStatus InputArray(LoupeHost* host, std::int64_t index, const char* p
   std::pair<std::vector<std::int64_t>, std::vector<double>> array;
   if (!Flatten(*node, 0, &array.first, &array.second)) {
     return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
-                "field '" + std::string(path) + "' of input '" + input->step + "' is not a rectangular numeric array");
+                "field '" + std::string(path) + "' of input '" + input->step +
+                    "' is not a rectangular numeric array");
   }
   std::lock_guard<std::mutex> lock(call->mutex);
   call->arrays.push_back(std::move(array));
-  *out = ReadOnlyView(call->arrays.back().second.data(), static_cast<std::int32_t>(call->arrays.back().first.size()),
+  *out = ReadOnlyView(call->arrays.back().second.data(),
+                      static_cast<std::int32_t>(call->arrays.back().first.size()),
                       call->arrays.back().first.data());
   return LOUPE_OK;
 }
@@ -666,7 +700,8 @@ inline LoupeStatus SetNumber(LoupeResultBuilder* result, const char* path, doubl
 inline LoupeStatus SetString(LoupeResultBuilder* result, const char* path, const char* value) {
   return Store(result, path, value != nullptr ? value : "");
 }
-inline LoupeStatus SetStrings(LoupeResultBuilder* result, const char* path, const char* const* values, std::int64_t n) {
+inline LoupeStatus SetStrings(LoupeResultBuilder* result, const char* path, const char* const* values,
+                              std::int64_t n) {
   nlohmann::json array = nlohmann::json::array();
   for (std::int64_t i = 0; i < n; ++i) array.push_back(values[i] != nullptr ? values[i] : "");
   return Store(result, path, std::move(array));
@@ -735,7 +770,8 @@ inline std::string CanonicalParams(const LoupeExplainerVTable& explainer, const 
       if (!error.empty()) return error;
       (*out)[spec.name] = params[spec.name];
     } else if (spec.required) {
-      return std::string("parameter '") + spec.name + "' is required by " + explainer.name + " but was not given";
+      return std::string("parameter '") + spec.name + "' is required by " + explainer.name +
+             " but was not given";
     } else if (spec.default_json != nullptr) {
       (*out)[spec.name] = nlohmann::json::parse(spec.default_json, nullptr, false);
     }
@@ -777,7 +813,8 @@ class MockHost {
     run.status = explainer.create(Api(), host, &instance);
     run.failed_in = run.status != LOUPE_OK ? "create" : "";
     if (run.status == LOUPE_OK) {
-      run.status = explainer.explain(instance, Api(), host, reinterpret_cast<LoupeResultBuilder*>(call.get()));
+      run.status =
+          explainer.explain(instance, Api(), host, reinterpret_cast<LoupeResultBuilder*>(call.get()));
       run.failed_in = run.status != LOUPE_OK ? "explain" : "";
       explainer.destroy(instance);
     }
@@ -796,7 +833,8 @@ class MockHost {
     call->matrix.resize(static_cast<std::size_t>(rows * cols));
     for (std::int64_t j = 0; j < cols; ++j) {
       for (std::int64_t i = 0; i < rows; ++i) {
-        call->matrix[static_cast<std::size_t>(i * cols + j)] = dataset_.features[j].values[static_cast<std::size_t>(i)];
+        call->matrix[static_cast<std::size_t>(i * cols + j)] =
+            dataset_.features[j].values[static_cast<std::size_t>(i)];
       }
     }
     call->matrix_shape[0] = rows;
@@ -812,7 +850,8 @@ class MockHost {
     }
     for (const auto& name : dataset_.sensitive) call->sensitive.push_back(name.c_str());
     for (const auto& name : model_.output_names) call->outputs.push_back(name.c_str());
-    const auto& raw = model_.task == LOUPE_TASK_CLASSIFICATION ? model_.raw_output_names : model_.output_names;
+    const auto& raw =
+        model_.task == LOUPE_TASK_CLASSIFICATION ? model_.raw_output_names : model_.output_names;
     for (const auto& name : raw) call->raw_outputs.push_back(name.c_str());
     for (const auto& input : options.inputs) call->input_texts.push_back(input.explanation.dump());
     return call;
