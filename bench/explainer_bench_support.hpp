@@ -64,8 +64,8 @@ class TimedTextModel final : public loupe::TextModel {
 class TimedModel final : public loupe::Model {
  public:
   explicit TimedModel(std::shared_ptr<const loupe::Model> inner) : inner_(std::move(inner)) {
-    if (const void* text = inner_->Capability(loupe::kTextCapability)) {
-      text_ = std::make_unique<TimedTextModel>(static_cast<const loupe::TextModel*>(text), &nanos_);
+    if (const loupe::TextModel* text = inner_->text_model()) {
+      text_ = std::make_unique<TimedTextModel>(text, &nanos_);
     }
   }
   const loupe::ModelInfo& Info() const override { return inner_->Info(); }
@@ -76,10 +76,21 @@ class TimedModel final : public loupe::Model {
     nanos_ += NanosSince(start);
     return out;
   }
-  const void* Capability(std::string_view name) const override {
-    if (name == loupe::kTextCapability && text_) return text_.get();
-    return inner_->Capability(name);
+  loupe::Status PredictInto(const loupe::TensorView& batch, loupe::OutputSpace space,
+                            std::span<double> out) const override {
+    const auto start = Clock::now();
+    loupe::Status status = inner_->PredictInto(batch, space, out);
+    nanos_ += NanosSince(start);
+    return status;
   }
+  // The text capability is timed; the others are the inner model's own.
+  const loupe::TextModel* text_model() const override { return text_ ? text_.get() : inner_->text_model(); }
+  const loupe::AttentionSource* attention_source() const override { return inner_->attention_source(); }
+  const loupe::HiddenStateSource* hidden_state_source() const override {
+    return inner_->hidden_state_source();
+  }
+  const loupe::HeadMaskedModel* head_masked_model() const override { return inner_->head_masked_model(); }
+  const loupe::TreeEnsembleCapability* tree_ensemble() const override { return inner_->tree_ensemble(); }
   std::int64_t TakeNanos() const { return nanos_.exchange(0); }
 
  private:

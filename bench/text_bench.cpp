@@ -202,7 +202,7 @@ int main() {
                  (!model.ok() ? model.status() : weights.status()).message().c_str());
     return 1;
   }
-  const auto* text = static_cast<const loupe::TextModel*>((*model)->Capability(loupe::kTextCapability));
+  const auto* text = (*model)->text_model();
   const NaiveTransformer naive(*weights);
 
   std::vector<std::string> words;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e_util.hpp"
+#include "loupe/c/loupe_plugin.h"
 
 namespace loupe::e2e {
 namespace {
@@ -41,15 +42,83 @@ TEST_F(CliTest, VersionNamesTheAbi) {
   const CliResult r = Loupe("version");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, StartsWith("loupe "));
-  EXPECT_THAT(r.out, HasSubstr("(plugin ABI 1.0)"));
+  EXPECT_THAT(r.out, HasSubstr("(plugin ABI " + std::to_string(LOUPE_PLUGIN_ABI_MAJOR) + "." +
+                               std::to_string(LOUPE_PLUGIN_ABI_MINOR) + ")"));
 }
 
 TEST_F(CliTest, UnknownCommandIsBadUsage) {
   const CliResult r = Loupe("explain");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err,
-            "loupe: unknown command 'explain'; expected run, validate, predict, report, plugins, describe or "
-            "version.\n");
+  EXPECT_EQ(
+      r.err,
+      "loupe: unknown command 'explain'; expected one of: run, validate, init, predict, plugins, describe, "
+      "schema, report, version.\n");
+  EXPECT_THAT(Loupe("rnu p.yaml").err, HasSubstr("unknown command 'rnu'; did you mean 'run'?"));
+}
+
+const char* const kCommands[] = {"run",      "validate", "init",   "predict", "plugins",
+                                 "describe", "schema",   "report", "version"};
+
+TEST_F(CliTest, EverySubcommandAnswersHelpWithItsUsageOptionsAndAnExample) {
+  for (const char* command : kCommands) {
+    const CliResult r = Loupe(std::string(command) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_EQ(r.err, "") << command;
+    EXPECT_THAT(r.out, StartsWith(std::string("usage: loupe ") + command)) << command;
+    EXPECT_THAT(r.out, HasSubstr("\noptions:\n")) << command;
+    EXPECT_THAT(r.out, HasSubstr("  -h, --help")) << command;
+    EXPECT_THAT(r.out, ::testing::ContainsRegex("\nexamples?:\n  loupe ")) << command;
+    // Every option line has a description after the flag.
+    std::istringstream lines(r.out.substr(r.out.find("\noptions:\n") + 10));
+    for (std::string line; std::getline(lines, line) && !line.empty();) {
+      EXPECT_THAT(line, ::testing::MatchesRegex("  (-[a-zA-Z], |    )--[a-z-]+( [A-Za-z.=_]+)? +[a-z(].*"))
+          << command;
+    }
+    EXPECT_EQ(Loupe(std::string(command) + " -h").out, r.out) << command;
+  }
+}
+
+TEST_F(CliTest, RunHelpListsEveryOptionItAccepts) {
+  const std::string help = Loupe("run --help").out;
+  for (const char* flag : {"-o, --output DIR", "--threads N", "--seed N", "--set KEY.PATH=VALUE",
+                           "--plugin-path DIR", "-q, --quiet"}) {
+    EXPECT_THAT(help, HasSubstr(flag));
+  }
+}
+
+TEST_F(CliTest, GlobalHelpListsEveryCommand) {
+  const CliResult r = Loupe("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* command : kCommands) EXPECT_THAT(r.out, HasSubstr(std::string("\n  ") + command + " "));
+  EXPECT_EQ(Loupe("help predict").out, Loupe("predict --help").out);
+  EXPECT_EQ(Loupe("").exit_code, 2);
+}
+
+TEST_F(CliTest, VersionFlagPrintsWhatVersionPrints) {
+  const CliResult flag = Loupe("--version");
+  EXPECT_EQ(flag.exit_code, 0);
+  EXPECT_EQ(flag.out, Loupe("version").out);
+}
+
+TEST_F(CliTest, UnknownOptionNamesTheCommandsOptionsWithADidYouMean) {
+  const CliResult r = Loupe("run p.yaml --treads 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(
+      r.err,
+      "loupe run: unknown option '--treads'; did you mean '--threads'? Its options are --output, --threads, "
+      "--seed, --set, --plugin-path, --quiet or --help.\nusage: loupe run PIPELINE.yaml [options]\n"
+      "(see 'loupe run --help')\n");
+  EXPECT_THAT(Loupe("predict --modle m.yaml --data d.csv").err, HasSubstr("did you mean '--model'?"));
+  EXPECT_THAT(Loupe("validate --frobnicate p.yaml").err,
+              HasSubstr("unknown option '--frobnicate'. Its options are --plugin-path or --help."));
+}
+
+TEST_F(CliTest, MissingArgumentsAreNamedAllAtOnce) {
+  const CliResult r = Loupe("predict");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("loupe predict: missing --model MODEL and --data CSV.\n"));
+  EXPECT_THAT(Loupe("run").err, StartsWith("loupe run: missing PIPELINE.yaml.\n"));
+  EXPECT_THAT(Loupe("run a.yaml b.yaml").err, StartsWith("loupe run: too many arguments.\n"));
 }
 
 TEST_F(CliTest, ValidateAcceptsAGoodPipeline) {
@@ -144,7 +213,8 @@ TEST_F(CliTest, PluginsListsTheLoadedPluginsAsJson) {
     if (p["name"] == "pipetest") {
       found = true;
       EXPECT_EQ(p["explainers"], nlohmann::json::array({"pipetest.noise", "pipetest.total"}));
-      EXPECT_EQ(p["abi"], "1.0");
+      EXPECT_EQ(p["abi"],
+                std::to_string(LOUPE_PLUGIN_ABI_MAJOR) + "." + std::to_string(LOUPE_PLUGIN_ABI_MINOR));
     }
   }
   EXPECT_TRUE(found) << r.out;
@@ -240,6 +310,125 @@ TEST_F(CliTest, ShapExactExplainsAnXGBoostClassifier) {
     EXPECT_NEAR(total, reference["prediction"][row][0].get<double>(), 1e-5) << "row " << row;
     EXPECT_GT(spread, 1e-3) << "row " << row;
   }
+}
+
+TEST_F(CliTest, PredictNamesEveryModelInputTheDataLacks) {
+  WriteText(dir_ / "other.csv", "x1,colour\n1,red\n2,blue\n");
+  const CliResult r = Loupe("predict --model model.yaml --data other.csv");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(
+      r.err,
+      "loupe: other.csv has no column for the model inputs 'x2' and 'c' (declared in model.yaml); the model "
+      "reads each input from the column of the same name.\n");
+}
+
+TEST_F(CliTest, APipelineColumnListNamingAMissingColumnSaysWhichKey) {
+  WriteText(dir_ / "p.yaml", Pipeline("  - {id: a, explainer: pipetest.noise}\n"));
+  std::string text = ReadText(dir_ / "p.yaml");
+  text.replace(text.find("  target: y\n"), 12, "  target: y\n  categorical: [c, colour]\n");
+  WriteText(dir_ / "p.yaml", text);
+  const CliResult r = Loupe("run p.yaml -q");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err,
+              HasSubstr("data.csv:1: data.categorical names column 'colour', which is not in the header"));
+}
+
+TEST_F(CliTest, PredictGivesTheSameBitsOnAnyThreadCount) {
+  const std::string args = "predict --model '" + (kXgbFixtures / "credit_xgb.json").string() + "' --data '" +
+                           kCreditCsv.string() + "' --threads ";
+  const CliResult one = Loupe(args + "1");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(Loupe(args + "2").out, one.out);
+  EXPECT_EQ(Loupe(args + "0").out, one.out);
+  EXPECT_EQ(Loupe(args + "-1").exit_code, 2);
+}
+
+// `loupe init` on every data set and model the repository bundles: the pipeline it writes (in a subfolder,
+// so its relative paths are tested) passes `loupe validate` and `loupe run` as written.
+struct InitCase {
+  const char* data;
+  const char* model;
+  const char* expect_shap;    // the explainer init picks for the model, or "" for text models
+  const char* expect_target;  // "target: COLUMN"
+};
+
+const InitCase kInitCases[] = {
+    {"examples/credit_scoring/data/credit_data.csv", "examples/credit_scoring/models/credit_logreg.yaml",
+     "explainer: shap.kernel", "target: Status"},
+    {"examples/credit_scoring/data/credit_data.csv", "examples/credit_scoring/models/credit_xgb.json",
+     "explainer: shap.tree", "target: Status"},
+    {"examples/mortgage_denials/data/hmda.csv", "examples/mortgage_denials/models/hmda_logreg.yaml",
+     "explainer: shap.kernel", "target: deny"},
+    {"tests/data/fortunes_topics.csv", "tests/fixtures/text/transformer.yaml", "explainer: lime.text",
+     "target: topic"},
+    {"tests/data/fortunes_topics.csv", "tests/fixtures/text/lstm.yaml", "explainer: lime.text",
+     "target: topic"},
+};
+
+TEST_F(CliTest, InitWritesAPipelineThatValidatesAndRunsOnEveryBundledModel) {
+  const std::filesystem::path source = LOUPE_SOURCE_DIR;
+  for (const InitCase& c : kInitCases) {
+    const std::string label = std::string(c.model);
+    const CliResult init = Loupe("init --data '" + (source / c.data).string() + "' --model '" +
+                                 (source / c.model).string() + "' -o starter/pipeline.yaml --force");
+    ASSERT_EQ(init.exit_code, 0) << label << ": " << init.err;
+    EXPECT_THAT(init.out, StartsWith("wrote starter/pipeline.yaml: ")) << label;
+    const std::string yaml = ReadText(dir_ / "starter/pipeline.yaml");
+    EXPECT_THAT(yaml, HasSubstr(c.expect_shap)) << label;
+    EXPECT_THAT(yaml, HasSubstr(c.expect_target)) << label;
+    const CliResult validate = Loupe("validate starter/pipeline.yaml");
+    EXPECT_EQ(validate.exit_code, 0) << label << ": " << validate.err;
+    const CliResult run = Loupe("run starter/pipeline.yaml -q");
+    EXPECT_EQ(run.exit_code, 0) << label << ": " << run.err << "\n" << yaml;
+    std::filesystem::path out = dir_ / "starter/out";
+    ASSERT_TRUE(std::filesystem::is_directory(out)) << label;
+    const auto run_dir = std::filesystem::directory_iterator(out)->path();
+    EXPECT_TRUE(std::filesystem::exists(run_dir / "report.html")) << label;
+    std::filesystem::remove_all(out);
+  }
+}
+
+TEST_F(CliTest, InitLeavesFairnessOnSensitiveColumnsCommentedOut) {
+  const std::filesystem::path source = LOUPE_SOURCE_DIR;
+  const CliResult r =
+      Loupe("init --data '" + (source / "examples/credit_scoring/data/credit_data.csv").string() +
+            "' --model '" + (source / "examples/credit_scoring/models/credit_logreg.yaml").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string yaml = ReadText(dir_ / "pipeline.yaml");
+  EXPECT_THAT(yaml, HasSubstr("  # - id: fairness\n  #   explainer: fairness.group\n"));
+  EXPECT_THAT(yaml, HasSubstr("#     sensitive: [Age, Marital]\n"));
+  EXPECT_THAT(yaml, HasSubstr("#     bins: {Age: ["));
+  EXPECT_THAT(yaml, HasSubstr("  positive: good   # the class whose probability is the model's last output"));
+  EXPECT_THAT(yaml, HasSubstr("  categorical: [Home, Marital, Records, Job]"));
+}
+
+TEST_F(CliTest, InitWritesPathsRelativeToThePipelineAndFitsSmallData) {
+  const CliResult r = Loupe("init --data data.csv --model model.yaml -o sub/p.yaml");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string yaml = ReadText(dir_ / "sub/p.yaml");
+  EXPECT_THAT(yaml, HasSubstr("explainer: shap.exact   # exact Shapley values: 3 features"));
+  EXPECT_THAT(yaml, HasSubstr("  path: ../data.csv   # relative to this file\n"));
+  EXPECT_THAT(yaml, HasSubstr("  path: ../model.yaml\n"));
+  EXPECT_THAT(
+      yaml, HasSubstr("target: \"y\"   # picked: not a model input, 2 distinct values, named like a target"));
+  EXPECT_THAT(yaml, HasSubstr("params: {num_samples: 2000, num_features: 3}"));
+  const CliResult run = Loupe("run sub/p.yaml -q");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // Run again on the same file: init refuses to replace it without --force.
+  const CliResult again = Loupe("init --data data.csv --model model.yaml -o sub/p.yaml");
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_EQ(again.err,
+            "loupe: sub/p.yaml already exists; choose another file with -o or replace it with --force.\n");
+}
+
+TEST_F(CliTest, InitRefusesATargetTheDataLacksOrTheModelReads) {
+  EXPECT_EQ(Loupe("init --data data.csv --model model.yaml --target why").err,
+            "loupe: --target names the column 'why', which data.csv does not have; expected one of: x1, x2, "
+            "c, y.\n");
+  EXPECT_EQ(
+      Loupe("init --data data.csv --model model.yaml --target x1").err,
+      "loupe: --target names 'x1', which is an input of the model (declared in model.yaml); the target must "
+      "be a column the model does not read.\n");
 }
 
 }  // namespace

@@ -37,17 +37,27 @@ class PipelineRunTest : public ScratchDir {
 };
 
 TEST_F(PipelineRunTest, IndependentStepsRunConcurrently) {
+  // Each step waits at a rendezvous that opens only when both are inside it at the same time: run one
+  // after the other, the first would give up after its timeout and fail the run.
   RunOptions options;
   options.threads = 2;
-  const RunReport report = Run(Pipeline("  - {id: a, explainer: pipetest.noise, params: {sleep_ms: 400}}\n"
-                                        "  - {id: b, explainer: pipetest.noise, params: {sleep_ms: 400}}\n"),
+  const RunReport report = Run(Pipeline("  - {id: a, explainer: pipetest.noise, params: {rendezvous: 2}}\n"
+                                        "  - {id: b, explainer: pipetest.noise, params: {rendezvous: 2}}\n"),
                                options);
   ASSERT_TRUE(report.status.ok()) << report.status.message();
-  const auto a = Output("a.json")["quality"], b = Output("b.json")["quality"];
-  // Both ran inside each other's interval: the later start is before the earlier finish.
-  const double later_start = std::max(a["started_ms"].get<double>(), b["started_ms"].get<double>());
-  const double earlier_finish = std::min(a["finished_ms"].get<double>(), b["finished_ms"].get<double>());
-  EXPECT_LT(later_start, earlier_finish);
+  ASSERT_EQ(report.steps.size(), 2u);
+  EXPECT_EQ(report.steps[0].status, StepStatus::kOk);
+  EXPECT_EQ(report.steps[1].status, StepStatus::kOk);
+}
+
+TEST_F(PipelineRunTest, StepsThatCannotMeetFailAsAPluginErrorInsteadOfHanging) {
+  // The converse, so the rendezvous is known to close: a lone step never meets its partner.
+  const RunReport report = Run(Pipeline(
+      "  - {id: alone, explainer: pipetest.noise, params: {rendezvous: 2, rendezvous_timeout_ms: 100}}\n"));
+  ASSERT_EQ(report.steps.size(), 1u);
+  EXPECT_EQ(report.steps[0].status, StepStatus::kFailed);
+  EXPECT_EQ(report.steps[0].failure, StepFailure::kPlugin);
+  EXPECT_EQ(Output("run.json")["steps"][0]["failure"], "plugin");
 }
 
 TEST_F(PipelineRunTest, FailedStepSkipsItsDependentsAndKeepsTheOthers) {
@@ -59,12 +69,14 @@ TEST_F(PipelineRunTest, FailedStepSkipsItsDependentsAndKeepsTheOthers) {
   EXPECT_FALSE(report.status.ok());
   EXPECT_EQ(report.status.message(), "step 'broken' failed: this step was asked to fail.");
   ASSERT_EQ(report.steps.size(), 4u);
-  EXPECT_EQ(report.steps[0].status, "failed");
-  EXPECT_EQ(report.steps[1].status, "skipped");
+  EXPECT_EQ(report.steps[0].status, StepStatus::kFailed);
+  EXPECT_EQ(report.steps[0].failure, StepFailure::kBadParameters);  // the plugin said INVALID_ARGUMENT
+  EXPECT_EQ(report.steps[1].status, StepStatus::kSkipped);
+  EXPECT_EQ(report.steps[1].failure, StepFailure::kNone);
   EXPECT_EQ(report.steps[1].message, "skipped because step 'broken' failed.");
-  EXPECT_EQ(report.steps[2].status, "skipped");
+  EXPECT_EQ(report.steps[2].status, StepStatus::kSkipped);
   EXPECT_EQ(report.steps[2].message, "skipped because step 'after' was skipped.");
-  EXPECT_EQ(report.steps[3].status, "ok");
+  EXPECT_EQ(report.steps[3].status, StepStatus::kOk);
   EXPECT_TRUE(std::filesystem::exists(dir_ / "out" / "fine.json"));
   EXPECT_TRUE(std::filesystem::exists(dir_ / "out" / "fine.csv"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "out" / "broken.json"));
@@ -73,7 +85,42 @@ TEST_F(PipelineRunTest, FailedStepSkipsItsDependentsAndKeepsTheOthers) {
   EXPECT_EQ(run["status"], "failed");
   EXPECT_EQ(run["steps"][0]["status"], "failed");
   EXPECT_EQ(run["steps"][0]["message"], "this step was asked to fail.");
+  EXPECT_EQ(run["steps"][0]["failure"], "bad_parameters");
+  EXPECT_EQ(run["steps"][1]["status"], "skipped");
+  EXPECT_FALSE(run["steps"][1].contains("failure"));  // only failed steps carry one
+  EXPECT_EQ(run["steps"][3]["status"], "ok");
   EXPECT_EQ(run["steps"][3]["files"], nlohmann::json::array({"fine.json", "fine.csv"}));
+}
+
+TEST_F(PipelineRunTest, TheReportShowsTheKindOfFailureOfAFailedStep) {
+  std::string yaml = Pipeline("  - {id: broken, explainer: pipetest.noise, params: {fail: true}}\n");
+  const std::string formats = "formats: [json, csv]";
+  ASSERT_NE(yaml.find(formats), std::string::npos);
+  yaml.replace(yaml.find(formats), formats.size(), "formats: [json, html]");
+  const RunReport report = Run(yaml);
+  ASSERT_EQ(report.steps.size(), 1u);
+  EXPECT_EQ(report.steps[0].failure, StepFailure::kBadParameters);
+  EXPECT_THAT(ReadText(dir_ / "out" / "report.html"), HasSubstr(">failed (bad_parameters)</td>"));
+}
+
+TEST(StepFailureTest, TheStatusCodeTellsTheKindOfFailure) {
+  EXPECT_EQ(StepFailureFor(StatusCode::kOk), StepFailure::kNone);
+  EXPECT_EQ(StepFailureFor(StatusCode::kInvalidArgument), StepFailure::kBadParameters);
+  EXPECT_EQ(StepFailureFor(StatusCode::kNotFound), StepFailure::kBadParameters);
+  EXPECT_EQ(StepFailureFor(StatusCode::kUnsupported), StepFailure::kUnsupported);
+  EXPECT_EQ(StepFailureFor(StatusCode::kModelError), StepFailure::kModel);
+  EXPECT_EQ(StepFailureFor(StatusCode::kPluginError), StepFailure::kPlugin);
+  EXPECT_EQ(StepFailureFor(StatusCode::kInternal), StepFailure::kPlugin);
+  EXPECT_EQ(StepFailureFor(StatusCode::kIoError), StepFailure::kOutput);
+  EXPECT_EQ(StepFailureFor(StatusCode::kCancelled), StepFailure::kCancelled);
+  EXPECT_STREQ(StepFailureName(StepFailure::kNone), "");
+  EXPECT_STREQ(StepFailureName(StepFailure::kBadParameters), "bad_parameters");
+  EXPECT_STREQ(StepFailureName(StepFailure::kModel), "model");
+  EXPECT_STREQ(StepFailureName(StepFailure::kCancelled), "cancelled");
+  // run.json's status strings are a contract (docs/architecture.md §5 "Output files").
+  EXPECT_STREQ(StepStatusName(StepStatus::kOk), "ok");
+  EXPECT_STREQ(StepStatusName(StepStatus::kFailed), "failed");
+  EXPECT_STREQ(StepStatusName(StepStatus::kSkipped), "skipped");
 }
 
 TEST_F(PipelineRunTest, DependentStepReadsTheExplanationItNeeds) {

@@ -68,6 +68,42 @@ for pipeline in "$source_dir"/configs/*.yaml "$source_dir"/examples/*/*.yaml; do
   check_report "$name" "$work/$name/report.html"
 done
 
+# A surrogate tree of depth 6 (up to 64 leaves, several times the page width) on the credit data: the page
+# says the tree scrolls, the tree scrolls inside its own box (opened at its root, mid-way) while the page
+# keeps its width, and the "fit it to the page width" switch scales the tree into the box. A probe script appended to a copy of the report
+# measures the layout in Chromium and writes it on <html data-*> for the DOM dump.
+credit=$source_dir/examples/credit_scoring
+cat >"$work/wide_tree.yaml" <<EOF
+version: 1
+name: wide-tree
+data: {path: $credit/data/credit_data.csv, target: Status, positive: bad, categorical: [Home, Marital, Records, Job]}
+model: {path: $credit/models/credit_logreg.yaml}
+steps:
+  - {id: surrogate, explainer: surrogate.tree, params: {max_depth: 6}}
+output: {dir: wide_tree, formats: [json, html]}
+EOF
+probe='<script>(function(){var h=document.documentElement,box=document.querySelector(".tree-scroll");'
+probe+='h.setAttribute("data-box",box.clientWidth);h.setAttribute("data-tree",box.scrollWidth);'
+probe+='h.setAttribute("data-page",h.scrollWidth);h.setAttribute("data-scrolled",Math.round(box.scrollLeft));'
+probe+='document.querySelector(".fit-toggle").checked=true;'
+probe+='h.setAttribute("data-fitted",Math.round(box.querySelector("svg").getBoundingClientRect().width));})();</script>'
+measure() { grep -o "data-$1=\"[0-9]*\"" "$work/wide_tree.probe.dom" | grep -o '[0-9][0-9]*' || echo 0; }
+if "$loupe" run "$work/wide_tree.yaml" --quiet >"$work/wide_tree.run.log" 2>&1; then
+  check_report wide_tree "$work/wide_tree/report.html"
+  grep -q 'class="muted tree-hint"' "$work/wide_tree/report.html" || fail "wide_tree: the page does not say the tree scrolls"
+  sed "s#</body>#${probe}</body>#" "$work/wide_tree/report.html" >"$work/wide_tree/probe.html"
+  browse "$work/wide_tree/probe.html" --window-size=1100,2400 --dump-dom >"$work/wide_tree.probe.dom" 2>/dev/null || true
+  box=$(measure box) tree=$(measure tree) page=$(measure page) scrolled=$(measure scrolled) fitted=$(measure fitted)
+  echo "wide_tree: box $box px, tree $tree px (opens scrolled by $scrolled px), page $page px, fitted $fitted px"
+  ((box > 0 && tree > 2 * box)) || fail "wide_tree: the depth-6 tree does not scroll inside its box"
+  ((scrolled > 0)) || fail "wide_tree: the tree does not open at its root (scrolled by $scrolled px)"
+  ((page <= 1100)) || fail "wide_tree: the page itself is $page px wide; only the tree's box should scroll"
+  ((fitted > 0 && fitted <= box)) || fail "wide_tree: 'fit it to the page width' leaves the tree $fitted px wide"
+else
+  cat "$work/wide_tree.run.log" >&2
+  fail "wide_tree: loupe run failed"
+fi
+
 # One step of every kind, hand-made (attention included, whose plugin may not be built).
 cp -r "$source_dir/tests/core/report/fixtures/every_kind" "$work/every_kind"
 "$loupe" report "$work/every_kind" >/dev/null || fail "every_kind: loupe report failed"

@@ -1,9 +1,10 @@
-// The plugin ABI as a contract (DESIGN.md §2): the size, alignment and field offsets of every struct in
-// loupe_plugin.h on LP64 (x86-64, aarch64), and the value of every macro. The numbers were computed once
-// and are written here by hand on purpose: a change that moves, resizes or renumbers anything must fail
+// The plugin ABI as a contract (docs/architecture.md §2): the size, alignment and field offsets of every
+// struct in loupe_plugin.h on LP64 (x86-64, aarch64), and the value of every macro. The numbers were computed
+// once and are written here by hand on purpose: a change that moves, resizes or renumbers anything must fail
 // here, because plugins already built against the header would silently read the wrong bytes. Appending a
-// field changes only the struct's size: update that one number, bump LOUPE_PLUGIN_ABI_MINOR, and pin the
-// new field's offset.
+// field changes only the struct's size: update that one number, bump LOUPE_PLUGIN_ABI_MINOR_LATEST (with
+// a changelog entry in the header and an `#if LOUPE_PLUGIN_ABI_MINOR >= N` guard), and pin the new
+// field's offset. tests/plugin_loader/fixtures/old_minor_plugin.c pins the v1.0 layouts from C.
 //
 // This file is compiled with -pedantic -Wall -Wextra -Werror, which also proves the header is clean C++.
 #include <gtest/gtest.h>
@@ -21,7 +22,8 @@ static_assert(sizeof(void*) == 8, "the pinned layout is the LP64 one");
 
 TEST(AbiVersionTest, VersionAndIdentification) {
   EXPECT_EQ(LOUPE_PLUGIN_ABI_MAJOR, 1);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 0);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 1);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 1);
   EXPECT_EQ(LOUPE_PLUGIN_MAGIC, 0x474C504550554F4CULL);
   char magic[9] = {};
   const std::uint64_t value = LOUPE_PLUGIN_MAGIC;
@@ -290,7 +292,7 @@ TEST(AbiValuesTest, AttentionConstants) {
 
 TEST(AbiLayoutTest, AttentionSource) {
   EXPECT_EQ(sizeof(LoupeAttentionSource), 40u);
-  EXPECT_EQ(offsetof(LoupeAttentionSource, pooling), 32u);  // appended
+  EXPECT_EQ(offsetof(LoupeAttentionSource, pooling), 32u);  // appended in v1.1
   EXPECT_EQ(offsetof(LoupeAttentionSource, reserved1), 36u);
   EXPECT_EQ(alignof(LoupeAttentionSource), 8u);
   EXPECT_EQ(offsetof(LoupeAttentionSource, struct_size), 0u);

@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <limits>
 
+#include "loupe/sdk/detail/edit_distance.hpp"
+
 namespace loupe::config {
 namespace {
 
 constexpr std::size_t kMaxValueTextLength = 60;
-
-char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 // Non-finite numbers have no JSON text (nlohmann prints them as null); use YAML's spelling instead.
 std::string NonFiniteText(double number) {
@@ -23,21 +23,7 @@ std::string NonFiniteText(double number) {
 }  // namespace
 
 int EditDistance(const std::string& a, const std::string& b) {
-  const std::size_t rows = a.size() + 1, cols = b.size() + 1;
-  std::vector<int> d(rows * cols);
-  auto at = [&](std::size_t i, std::size_t j) -> int& { return d[i * cols + j]; };
-  for (std::size_t i = 0; i < rows; ++i) at(i, 0) = static_cast<int>(i);
-  for (std::size_t j = 0; j < cols; ++j) at(0, j) = static_cast<int>(j);
-  for (std::size_t i = 1; i < rows; ++i) {
-    for (std::size_t j = 1; j < cols; ++j) {
-      const int cost = Lower(a[i - 1]) == Lower(b[j - 1]) ? 0 : 1;
-      at(i, j) = std::min({at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost});
-      const bool swapped =
-          i > 1 && j > 1 && Lower(a[i - 1]) == Lower(b[j - 2]) && Lower(a[i - 2]) == Lower(b[j - 1]);
-      if (swapped) at(i, j) = std::min(at(i, j), at(i - 2, j - 2) + 1);
-    }
-  }
-  return at(rows - 1, cols - 1);
+  return static_cast<int>(sdk::detail::EditDistance(a, b));
 }
 
 std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates) {

@@ -1,5 +1,5 @@
-// The pipeline file (DESIGN.md §5 "Pipeline YAML"): YAML -> positioned JSON -> --set overrides -> a
-// strictly checked PipelineSpec. Every error is collected with the position of the node it is about.
+// The pipeline file (docs/architecture.md §5 "Pipeline YAML"): YAML -> positioned JSON -> --set overrides ->
+// a strictly checked PipelineSpec. Every error is collected with the position of the node it is about.
 #include <algorithm>
 #include <regex>
 #include <set>
@@ -37,6 +37,7 @@ const std::vector<std::string> kStepKeys = {"id", "explainer", "rows", "params",
 const std::vector<std::string> kOutputKeys = {"dir", "formats"};
 const std::vector<std::string> kOutputFormats = {"json", "csv", "html"};
 constexpr const char* kStepIdPattern = "[A-Za-z_][A-Za-z0-9_-]*";
+constexpr const char* kExplainerNamePattern = "[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*";
 
 std::string Child(const std::string& pointer, const std::string& key) { return pointer + JsonPointer({key}); }
 
@@ -46,7 +47,7 @@ bool IsStepId(const std::string& text) {
 }
 
 bool IsExplainerName(const std::string& text) {
-  static const std::regex kPattern("[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*");
+  static const std::regex kPattern(kExplainerNamePattern);
   return std::regex_match(text, kPattern);
 }
 
@@ -544,6 +545,22 @@ ParseOutcome CheckPipeline(config::YamlParseOutcome yaml, const fs::path& file,
 }
 
 }  // namespace
+
+const PipelineVocabulary& PipelineFormat() {
+  static const PipelineVocabulary vocabulary{
+      kPipelineKeys,
+      {"version", "data", "model", "steps"},
+      kDataKeys,
+      {"features", "categorical", "text", "sensitive"},  // the lists ReadColumnList reads
+      kModelKeys,
+      kModelTypes,
+      kStepKeys,
+      kOutputKeys,
+      kOutputFormats,
+      kStepIdPattern,
+      kExplainerNamePattern};
+  return vocabulary;
+}
 
 ParseOutcome ParsePipelineText(const std::string& text, const std::filesystem::path& file,
                                const std::vector<Override>& overrides) {

@@ -1,5 +1,5 @@
-// YAML files as JSON values with source positions. The only door to yaml-cpp (DESIGN.md §1): the rest
-// of the core reads configuration (pipelines, model files) as nlohmann::json plus a position table.
+// YAML files as JSON values with source positions. The only door to yaml-cpp (docs/architecture.md §1): the
+// rest of the core reads configuration (pipelines, model files) as nlohmann::json plus a position table.
 #pragma once
 
 #include <filesystem>

@@ -72,7 +72,9 @@ Status CheckOverrides(const std::vector<std::string>& header, const CsvOptions& 
   for (const auto& [list_name, list] : named_lists) {
     for (const std::string& name : *list) {
       if (names.count(name) == 0) {
-        return NotFound(header_position + ": the " + list_name + " list names column '" + name +
+        const std::string option = options.option_prefix.empty() ? std::string("the ") + list_name + " list"
+                                                                 : options.option_prefix + list_name;
+        return NotFound(header_position + ": " + option + " names column '" + name +
                         "', which is not in the header");
       }
       if (std::string_view(list_name) == "sensitive") continue;
@@ -85,7 +87,9 @@ Status CheckOverrides(const std::vector<std::string>& header, const CsvOptions& 
     }
   }
   if (options.target && names.count(*options.target) == 0) {
-    return NotFound(header_position + ": the target names column '" + *options.target +
+    const std::string option =
+        options.option_prefix.empty() ? "the target" : options.option_prefix + "target";
+    return NotFound(header_position + ": " + option + " names column '" + *options.target +
                     "', which is not in the header");
   }
   return Status::Ok();

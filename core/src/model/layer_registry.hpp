@@ -1,5 +1,5 @@
-// The extension point of the loupe.model/v1 loader (DESIGN.md §5): layer kinds and input kinds are looked
-// up by their YAML `type:` in a registry, so new kinds (text inputs, embeddings, LSTM, transformer
+// The extension point of the loupe.model/v1 loader (docs/architecture.md §5): layer kinds and input kinds are
+// looked up by their YAML `type:` in a registry, so new kinds (text inputs, embeddings, LSTM, transformer
 // encoders, pooling) live in their own files and native_model.cpp stays about the model as a whole.
 //
 // How to add kinds from your own file (core/src/model/text_*.cpp, say):
@@ -65,18 +65,14 @@ class Layer {
  public:
   virtual ~Layer() = default;
   virtual ActivationShape output() const = 0;
-  // Reentrant: called from many threads at once (DESIGN.md §4). `out` is a different object than `in`.
+  // Reentrant: called from many threads at once (docs/architecture.md §4). `out` is a different object than
+  // `in`.
   virtual Status Forward(const Activations& in, Activations& out) const = 0;
   // Called once after the whole model is built, before it is shared: the network this layer is layer
   // `index` of. A capability that re-runs the model (attention maps) keeps the reference.
   virtual void Attach(const Network& network, std::size_t index) {
     (void)network;
     (void)index;
-  }
-  // A capability this layer provides to the model (Model::Capability asks the layers in order).
-  virtual const void* Capability(std::string_view name) const {
-    (void)name;
-    return nullptr;
   }
 };
 

@@ -1,5 +1,6 @@
 #include "loupe/core/model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -8,6 +9,7 @@
 #include "loupe/core/attention.hpp"
 #include "loupe/core/explainer.hpp"
 #include "model/native_model.hpp"
+#include "model/predict_buffers.hpp"
 #include "model/xgboost_model.hpp"
 
 namespace loupe {
@@ -41,6 +43,38 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   return InvalidArgument("unknown model type '" + type + "'; expected native or xgboost.");
 }
 
+Status Model::PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const {
+  LOUPE_ASSIGN_OR_RETURN(const Tensor predicted, Predict(batch, space));
+  if (static_cast<std::size_t>(predicted.size()) != out.size()) {
+    return InvalidArgument("model '" + Info().name + "' gives " + std::to_string(predicted.size()) +
+                           " outputs for this batch, but the output buffer holds " +
+                           std::to_string(out.size()) + ".");
+  }
+  std::copy_n(predicted.data<double>(), out.size(), out.data());
+  return Status::Ok();
+}
+
+Result<Tensor> Model::PredictThroughInto(const TensorView& batch, OutputSpace space) const {
+  const std::int64_t n = batch.ndim() == 2 ? batch.dim(0) : 0;
+  const auto n_out = static_cast<std::int64_t>(Info().OutputNames(space).size());
+  Tensor result(DType::kF64, {n, n_out});
+  LOUPE_RETURN_IF_ERROR(
+      PredictInto(batch, space, {result.data<double>(), static_cast<std::size_t>(result.size())}));
+  return result;
+}
+
+namespace model {
+
+Status CheckOutputBuffer(const ModelInfo& info, std::int64_t rows, OutputSpace space, std::size_t size) {
+  const auto needed = static_cast<std::size_t>(rows) * info.OutputNames(space).size();
+  if (size == needed) return Status::Ok();
+  return InvalidArgument("model '" + info.name + "' writes " + std::to_string(needed) + " outputs for " +
+                         std::to_string(rows) + " rows, but the output buffer holds " + std::to_string(size) +
+                         ".");
+}
+
+}  // namespace model
+
 Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr<const Model> model,
                                                                  const Dataset& dataset,
                                                                  std::vector<std::string> feature_names) {
@@ -62,7 +96,7 @@ Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr
                                ColumnTypeName(column->type()) + " but model '" + model->Info().name +
                                "' reads it as text; list it under data.text.");
       }
-      const auto* text_model = static_cast<const TextModel*>(model->Capability(kTextCapability));
+      const TextModel* text_model = model->text_model();
       if (text_model == nullptr || model->Info().inputs.size() != 1) {
         return InvalidArgument("model '" + model->Info().name + "' has the text input '" + input.name +
                                "' but does not offer the text capability over a single input.");
@@ -92,12 +126,27 @@ Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr
     fm->input_source_.push_back(source);
     fm->level_mapping_.push_back(std::move(mapping));
   }
+  fm->gather_is_identity_ = fm->text_model_ == nullptr && fm->input_source_.size() == feature_names.size();
+  for (std::size_t j = 0; j < fm->input_source_.size(); ++j) {
+    if (fm->input_source_[j] != static_cast<int>(j) || !fm->level_mapping_[j].empty()) {
+      fm->gather_is_identity_ = false;
+    }
+  }
   fm->model_ = std::move(model);
   fm->feature_names_ = std::move(feature_names);
   return std::shared_ptr<const FeatureModel>(std::move(fm));
 }
 
 Result<Tensor> FeatureModel::Predict(const TensorView& inputs, OutputSpace space) const {
+  const std::int64_t n = inputs.ndim() == 2 ? inputs.dim(0) : 0;
+  const auto n_out = static_cast<std::int64_t>(model_->Info().OutputNames(space).size());
+  Tensor result(DType::kF64, {n, n_out});
+  LOUPE_RETURN_IF_ERROR(
+      PredictInto(inputs, space, {result.data<double>(), static_cast<std::size_t>(result.size())}));
+  return result;
+}
+
+Status FeatureModel::PredictInto(const TensorView& inputs, OutputSpace space, std::span<double> out) const {
   const auto n_features = static_cast<std::int64_t>(feature_names_.size());
   if (inputs.ndim() != 2 || inputs.dim(1) != n_features || inputs.dtype() != DType::kF64) {
     return InvalidArgument("a prediction batch must be f64 [n, " + std::to_string(n_features) + "], found " +
@@ -107,33 +156,78 @@ Result<Tensor> FeatureModel::Predict(const TensorView& inputs, OutputSpace space
     return InvalidArgument("model '" + model_->Info().name +
                            "' is a regressor and has no probability outputs.");
   }
+  LOUPE_RETURN_IF_ERROR(model::CheckOutputBuffer(model_->Info(), inputs.dim(0), space, out.size()));
+  if (text_model_ != nullptr) return PredictTextInto(inputs, space, out);
+  if (gather_is_identity_) return model_->PredictInto(inputs, space, out);
+  return GatherAndPredict(inputs, space, out);
+}
+
+Status FeatureModel::PredictTextInto(const TensorView& inputs, OutputSpace space,
+                                     std::span<double> out) const {
   const std::int64_t n = inputs.dim(0);
-  if (text_model_ != nullptr) {
-    std::vector<std::string> texts;
-    texts.reserve(static_cast<std::size_t>(n));
-    for (std::int64_t row = 0; row < n; ++row) {
-      LOUPE_ASSIGN_OR_RETURN(const std::string_view text,
-                             ResolveText(inputs.data<double>()[row * n_features + text_feature_]));
-      texts.emplace_back(text);
-    }
-    return text_model_->PredictText(texts, space);
-  }
-  const auto n_inputs = static_cast<std::int64_t>(input_source_.size());
-  Tensor gathered(DType::kF64, {n, n_inputs});
-  const double* in = inputs.data<double>();
-  double* out = gathered.data<double>();
+  const auto n_features = static_cast<std::int64_t>(feature_names_.size());
+  std::vector<std::string> texts;
+  texts.reserve(static_cast<std::size_t>(n));
   for (std::int64_t row = 0; row < n; ++row) {
-    for (std::int64_t j = 0; j < n_inputs; ++j) {
-      double value = in[row * n_features + input_source_[static_cast<std::size_t>(j)]];
-      const std::vector<double>& mapping = level_mapping_[static_cast<std::size_t>(j)];
-      if (!mapping.empty() && !std::isnan(value)) {
-        const auto code = static_cast<std::size_t>(value);
-        value = code < mapping.size() ? mapping[code] : std::nan("");
-      }
-      out[row * n_inputs + j] = value;
-    }
+    LOUPE_ASSIGN_OR_RETURN(const std::string_view text,
+                           ResolveText(inputs.data<double>()[row * n_features + text_feature_]));
+    texts.emplace_back(text);
   }
-  return model_->Predict(gathered.view(), space);
+  LOUPE_ASSIGN_OR_RETURN(const Tensor predicted, text_model_->PredictText(texts, space));
+  if (static_cast<std::size_t>(predicted.size()) != out.size()) {
+    return ModelError("model '" + model_->Info().name + "' returned " + std::to_string(predicted.size()) +
+                      " values for " + std::to_string(out.size()) + " outputs.");
+  }
+  std::copy_n(predicted.data<double>(), out.size(), out.data());
+  return Status::Ok();
+}
+
+namespace {
+
+// Rows gathered per model call. A multiple of the native model's own chunk (2048 rows), so that a network
+// sees exactly the row groups it would see for the whole batch and gives the same bits.
+constexpr std::int64_t kGatherRows = 4096;
+
+// One thread's gather buffer with the view over it (each lease its own: a nested call never shares it).
+struct GatherScratch {
+  std::vector<double> values;
+  model::MatrixViewCache view;
+};
+std::size_t ScratchBytes(const GatherScratch& scratch) { return model::ScratchBytes(scratch.values); }
+
+}  // namespace
+
+// Maps dataset columns and level codes onto the model's inputs chunk by chunk, through a per-thread
+// scratch buffer of at most kGatherRows rows, and predicts each chunk into its rows of `out`.
+Status FeatureModel::GatherAndPredict(const TensorView& inputs, OutputSpace space,
+                                      std::span<double> out) const {
+  const std::int64_t n = inputs.dim(0);
+  const auto n_features = static_cast<std::int64_t>(feature_names_.size());
+  const auto n_inputs = static_cast<std::int64_t>(input_source_.size());
+  if (n == 0) return Status::Ok();
+  const auto n_out = static_cast<std::int64_t>(out.size()) / n;
+  model::Scratch<GatherScratch> scratch;
+  for (std::int64_t begin = 0; begin < n; begin += kGatherRows) {
+    const std::int64_t rows = std::min(kGatherRows, n - begin);
+    scratch->values.resize(static_cast<std::size_t>(rows * n_inputs));
+    const double* in = inputs.data<double>() + begin * n_features;
+    double* to = scratch->values.data();
+    for (std::int64_t row = 0; row < rows; ++row) {
+      for (std::int64_t j = 0; j < n_inputs; ++j) {
+        double value = in[row * n_features + input_source_[static_cast<std::size_t>(j)]];
+        const std::vector<double>& mapping = level_mapping_[static_cast<std::size_t>(j)];
+        if (!mapping.empty() && !std::isnan(value)) {
+          const auto code = static_cast<std::size_t>(value);
+          value = code < mapping.size() ? mapping[code] : std::nan("");
+        }
+        to[row * n_inputs + j] = value;
+      }
+    }
+    LOUPE_RETURN_IF_ERROR(model_->PredictInto(
+        scratch->view.View(to, rows, n_inputs), space,
+        out.subspan(static_cast<std::size_t>(begin * n_out), static_cast<std::size_t>(rows * n_out))));
+  }
+  return Status::Ok();
 }
 
 Result<std::string_view> FeatureModel::ResolveText(double handle) const {

@@ -7,6 +7,7 @@
 #include "config/yaml_document.hpp"
 #include "model/dense_layers.hpp"
 #include "model/layer_registry.hpp"
+#include "model/predict_buffers.hpp"
 #include "model/safetensors.hpp"
 #include "model/text_model.hpp"
 
@@ -82,19 +83,19 @@ class NativeModel final : public Model, public model::Network {
   const ModelInfo& Info() const override { return info_; }
 
   Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
+    return PredictThroughInto(batch, space);
+  }
+
+  // Writes straight into `out`; the encoding and the activations live in per-thread scratch.
+  Status PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const override {
     const auto n_inputs = static_cast<std::int64_t>(info_.inputs.size());
     if (batch.ndim() != 2 || batch.dim(1) != n_inputs) {
       return InvalidArgument("model '" + info_.name + "' expects a batch of shape [n, " +
                              std::to_string(n_inputs) + "], found " + ShapeToString(batch.shape()) + ".");
     }
-    return net_.layers.empty() ? PredictReference(batch, space) : PredictNet(batch, space);
-  }
-
-  const void* Capability(std::string_view name) const override {
-    for (const auto& layer : net_.layers) {
-      if (const void* capability = layer->Capability(name)) return capability;
-    }
-    return nullptr;
+    LOUPE_RETURN_IF_ERROR(model::CheckOutputBuffer(info_, batch.dim(0), space, out.size()));
+    return net_.layers.empty() ? PredictReference(batch, space, out.data())
+                               : PredictNet(batch, space, out.data());
   }
 
   Status Run(const TensorView& batch, std::size_t end, model::Activations& out) const override {
@@ -109,25 +110,26 @@ class NativeModel final : public Model, public model::Network {
   // in cache and a huge batch does not need one huge buffer.
   static constexpr std::int64_t kChunkRows = 2048;
 
-  Result<Tensor> PredictNet(const TensorView& batch, OutputSpace space) const {
+  // The nn path into `result` (f64 [n, outputs(space)]), chunk by chunk: the f32 outputs of the last layer
+  // computed are widened straight into the caller's rows.
+  Status PredictNet(const TensorView& batch, OutputSpace space, double* result) const {
     const std::int64_t n = batch.dim(0);
     const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
-    Tensor result(DType::kF64, {n, n_out});
     const bool classification = info_.task == Task::kClassification;
     // A classifier's last layer (sigmoid or softmax) maps logits to probabilities: raw outputs stop before
     // it.
     const std::size_t hidden = classification ? net_.layers.size() - 1 : net_.layers.size();
-    model::Activations encoded, logits, probabilities;
+    model::Scratch<model::Activations> encoded, logits, probabilities;
     for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
       const std::int64_t end = std::min(n, begin + kChunkRows);
-      LOUPE_RETURN_IF_ERROR(EncodeNet(batch.Rows(begin, end), encoded));
-      LOUPE_RETURN_IF_ERROR(RunLayers(0, hidden, encoded, logits));
-      const model::Activations* final = &logits;
+      LOUPE_RETURN_IF_ERROR(EncodeNetRows(batch, begin, end, *encoded));
+      LOUPE_RETURN_IF_ERROR(RunLayers(0, hidden, *encoded, *logits));
+      const model::Activations* final = &*logits;
       if (classification && space == OutputSpace::kProbability && !sigmoid_output_) {
-        LOUPE_RETURN_IF_ERROR(net_.layers.back()->Forward(logits, probabilities));
-        final = &probabilities;
+        LOUPE_RETURN_IF_ERROR(net_.layers.back()->Forward(*logits, *probabilities));
+        final = &*probabilities;
       }
-      double* out = result.data<double>() + begin * n_out;
+      double* out = result + begin * n_out;
       for (std::int64_t row = 0; row < end - begin; ++row) {
         const float* values = final->values.data() + row * final->width;
         if (classification && space == OutputSpace::kProbability && sigmoid_output_) {
@@ -139,7 +141,7 @@ class NativeModel final : public Model, public model::Network {
         }
       }
     }
-    return result;
+    return Status::Ok();
   }
 
   // Layers [begin, end) from `in` into `out`, ping-ponging between two buffers.
@@ -149,11 +151,11 @@ class NativeModel final : public Model, public model::Network {
       out = in;
       return Status::Ok();
     }
-    model::Activations scratch;
+    model::Scratch<model::Activations> scratch;
     const model::Activations* current = &in;
     for (std::size_t l = begin; l < end; ++l) {
       // The last layer writes `out`; the others alternate so that a layer never reads what it writes.
-      model::Activations* target = (end - l) % 2 == 1 ? &out : &scratch;
+      model::Activations* target = (end - l) % 2 == 1 ? &out : &*scratch;
       LOUPE_RETURN_IF_ERROR(net_.layers[l]->Forward(*current, *target));
       current = target;
     }
@@ -161,38 +163,50 @@ class NativeModel final : public Model, public model::Network {
   }
 
   Status EncodeNet(const TensorView& batch, model::Activations& out) const {
-    const std::int64_t n = batch.dim(0);
-    if (net_.input_shape.sequence) return net_.inputs[0].encoder->Encode(batch, 0, 0, out);
+    return EncodeNetRows(batch, 0, batch.dim(0), out);
+  }
+
+  // Encodes rows [begin, end) of `batch`. Tabular inputs are read in place; only a registered encoder
+  // (text) is handed a view of the rows, which allocates its shape.
+  Status EncodeNetRows(const TensorView& batch, std::int64_t begin, std::int64_t end,
+                       model::Activations& out) const {
+    if (net_.input_shape.sequence) return net_.inputs[0].encoder->Encode(batch.Rows(begin, end), 0, 0, out);
+    const std::int64_t n = end - begin;
     out.lengths.clear();
     out.Resize(n, 0, encoded_width_);
     const auto n_inputs = static_cast<std::int64_t>(net_.inputs.size());
-    std::vector<double> encoded;
+    const double* rows = batch.data<double>() + begin * n_inputs;
+    model::Scratch<std::vector<double>> encoded;
     std::int64_t offset = 0;
     for (std::int64_t i = 0; i < n_inputs; ++i) {
       const NetInput& input = net_.inputs[static_cast<std::size_t>(i)];
       if (input.encoder != nullptr) {
-        LOUPE_RETURN_IF_ERROR(input.encoder->Encode(batch, i, offset, out));
+        LOUPE_RETURN_IF_ERROR(input.encoder->Encode(batch.Rows(begin, end), i, offset, out));
         offset += input.encoder->output().width;
         continue;
       }
       const std::int64_t width = EncodedWidth(input.tabular);
-      encoded.resize(static_cast<std::size_t>(width));
+      encoded->resize(static_cast<std::size_t>(width));
       for (std::int64_t row = 0; row < n; ++row) {
         LOUPE_RETURN_IF_ERROR(
-            EncodeValue(input.tabular, batch.data<double>()[row * n_inputs + i], row, encoded.data()));
-        std::copy(encoded.begin(), encoded.end(), out.values.begin() + row * encoded_width_ + offset);
+            EncodeValue(input.tabular, rows[row * n_inputs + i], begin + row, encoded->data()));
+        std::copy(encoded->begin(), encoded->end(), out.values.begin() + row * encoded_width_ + offset);
       }
       offset += width;
     }
     return Status::Ok();
   }
 
-  Result<Tensor> PredictReference(const TensorView& batch, OutputSpace space) const {
+  // The double-precision path into `result` (f64 [n, outputs(space)]), row by row, on per-thread scratch.
+  Status PredictReference(const TensorView& batch, OutputSpace space, double* result) const {
     const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
     const std::int64_t n = batch.dim(0);
     const std::size_t n_out = info_.OutputNames(space).size();
-    Tensor result(DType::kF64, {n, static_cast<std::int64_t>(n_out)});
-    std::vector<double> encoded(static_cast<std::size_t>(encoded_width_)), a, b;
+    model::Scratch<std::vector<double>> encoded_scratch, a_scratch, b_scratch;
+    std::vector<double>& encoded = *encoded_scratch;
+    std::vector<double>& a = *a_scratch;
+    std::vector<double>& b = *b_scratch;
+    encoded.resize(static_cast<std::size_t>(encoded_width_));
     for (std::int64_t row = 0; row < n; ++row) {
       LOUPE_RETURN_IF_ERROR(Encode(batch.data<double>() + row * n_inputs, row, encoded));
       a = encoded;
@@ -202,7 +216,7 @@ class NativeModel final : public Model, public model::Network {
         Apply(layers_[l], a, b);
         std::swap(a, b);
       }
-      double* out = result.data<double>() + row * static_cast<std::int64_t>(n_out);
+      double* out = result + row * static_cast<std::int64_t>(n_out);
       if (!classification || space == OutputSpace::kRaw) {
         std::copy(a.begin(), a.end(), out);
       } else if (layers_.back().kind == LayerKind::kSigmoid) {
@@ -214,7 +228,7 @@ class NativeModel final : public Model, public model::Network {
         std::copy(b.begin(), b.end(), out);
       }
     }
-    return result;
+    return Status::Ok();
   }
 
   static std::int64_t EncodedWidth(const InputEncoding& enc) {

@@ -1,4 +1,4 @@
-// Sequence layers of loupe.model/v1 (DESIGN.md §5), registered with the loader as kinds (see
+// Sequence layers of loupe.model/v1 (docs/architecture.md §5), registered with the loader as kinds (see
 // layer_registry.hpp): `embedding`, `positional_embedding` (learned, added per position),
 // `transformer_encoder` (PyTorch nn.TransformerEncoderLayer), `lstm` (PyTorch nn.LSTM) and `pool` (cls, mean,
 // last, attention). Weights follow PyTorch state_dict names under the layer's `name:` prefix. All compute

@@ -64,20 +64,16 @@ class TextNetworkModel final : public Model,
                            "evaluate it through a FeatureModel or the model's text capability.");
   }
 
-  const void* Capability(std::string_view name) const override {
-    if (name == kTextCapability) return static_cast<const TextModel*>(this);
-    if (name == kAttentionCapability && (!self_attention_.empty() || pooling_ >= 0)) {
-      return static_cast<const AttentionSource*>(this);
-    }
-    if (name == kHiddenStatesCapability && pool_layer_ >= 0 && !sequence_layers_.empty()) {
-      return static_cast<const HiddenStateSource*>(this);
-    }
-    if (name == kHeadMaskCapability && !self_attention_.empty())
-      return static_cast<const HeadMaskedModel*>(this);
-    for (const auto& layer : layers_) {
-      if (const void* capability = layer->Capability(name)) return capability;
-    }
-    return nullptr;
+  // --- capabilities ---
+  const TextModel* text_model() const override { return this; }
+  const AttentionSource* attention_source() const override {
+    return !self_attention_.empty() || pooling_ >= 0 ? this : nullptr;
+  }
+  const HiddenStateSource* hidden_state_source() const override {
+    return pool_layer_ >= 0 && !sequence_layers_.empty() ? this : nullptr;
+  }
+  const HeadMaskedModel* head_masked_model() const override {
+    return !self_attention_.empty() ? this : nullptr;
   }
 
   // --- TextModel ---

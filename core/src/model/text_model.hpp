@@ -1,5 +1,5 @@
-// Text models of loupe.model/v1 (DESIGN.md §5): a tokenizer, a safetensors weights file and layers from the
-// kind registry, evaluated on strings. Offers the "text" and "attention" capabilities of
+// Text models of loupe.model/v1 (docs/architecture.md §5): a tokenizer, a safetensors weights file and layers
+// from the kind registry, evaluated on strings. Offers the "text" and "attention" capabilities of
 // loupe/core/attention.hpp.
 //
 //   format: loupe.model/v1

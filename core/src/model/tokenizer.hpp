@@ -1,6 +1,7 @@
-// Tokenizers of loupe.model/v1 text models (DESIGN.md §5): "whitespace" (words split at punctuation,
-// looked up whole in the vocabulary) and "wordpiece" (BERT's basic tokenizer + greedy longest-match-first
-// WordPiece with ## continuations). Conventions shared by both are in loupe/core/attention.hpp.
+// Tokenizers of loupe.model/v1 text models (docs/architecture.md §5): "whitespace" (words split at
+// punctuation, looked up whole in the vocabulary) and "wordpiece" (BERT's basic tokenizer + greedy
+// longest-match-first WordPiece with ## continuations). Conventions shared by both are in
+// loupe/core/attention.hpp.
 //
 // Basic tokenization, on UTF-8 (invalid bytes are dropped):
 //  1. remove U+0000, U+FFFD, control characters (C0 and C1 except tab, line feed, carriage return) and

@@ -139,10 +139,4 @@ TreeEnsembleCapability::TreeEnsembleCapability(TreeEnsembleView view) : view_(st
   c_ensemble_.trees = c_tree_pointers_.data();
 }
 
-const void* TreeEnsembleCapability::Find(std::string_view name) const {
-  if (name == kTreeEnsembleCapability) return &c_ensemble_;
-  if (name == kTreeEnsembleCppCapability) return &view_;
-  return nullptr;
-}
-
 }  // namespace loupe

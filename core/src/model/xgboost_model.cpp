@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loupe/core/tree_ensemble.hpp"
+#include "model/predict_buffers.hpp"
 
 namespace loupe {
 namespace {
@@ -452,6 +453,11 @@ class XGBoostModel final : public Model {
   const ModelInfo& Info() const override { return info_; }
 
   Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
+    return PredictThroughInto(batch, space);
+  }
+
+  // Row by row into `result`; the margins of a row live in per-thread scratch.
+  Status PredictInto(const TensorView& batch, OutputSpace space, std::span<double> result) const override {
     const TreeEnsembleView& view = trees_->view();
     const auto n_inputs = static_cast<std::int64_t>(info_.inputs.size());
     if (batch.ndim() != 2 || batch.dim(1) != n_inputs || batch.dtype() != DType::kF64) {
@@ -463,12 +469,14 @@ class XGBoostModel final : public Model {
       return InvalidArgument("model '" + info_.name + "' is a regressor and has no probability outputs.");
     }
     const std::int64_t n = batch.dim(0);
+    LOUPE_RETURN_IF_ERROR(model::CheckOutputBuffer(info_, n, space, result.size()));
     const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
     const std::size_t k = view.n_outputs();
-    Tensor result(DType::kF64, {n, n_out});
-    std::vector<double> margins(k);
+    model::Scratch<std::vector<double>> margin_scratch;
+    std::vector<double>& margins = *margin_scratch;
+    margins.resize(k);
     const double* in = batch.data<double>();
-    double* out = result.data<double>();
+    double* out = result.data();
     for (std::int64_t row = 0; row < n; ++row) {
       view.Margins(in + row * n_inputs, margins.data());
       double* o = out + row * n_out;
@@ -485,10 +493,10 @@ class XGBoostModel final : public Model {
         for (std::size_t c = 0; c < k; ++c) o[c] /= sum;
       }
     }
-    return result;
+    return Status::Ok();
   }
 
-  const void* Capability(std::string_view name) const override { return trees_->Find(name); }
+  const TreeEnsembleCapability* tree_ensemble() const override { return trees_.get(); }
 
  private:
   ModelInfo info_;

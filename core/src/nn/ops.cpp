@@ -135,6 +135,10 @@ Status DenseLayer::Forward(const float* x, std::int64_t n, float* y, Precision p
       args[DNNL_ARG_SRC] = detail::Wrap(src, x);
     }
     detail::Execute(primitive->primitive, primitive->scratchpad, std::move(args));
+    // The bf16 copy of a huge batch is not kept for the thread's next call (as the scratchpad).
+    if (converted.capacity() * sizeof(std::uint16_t) > (std::size_t{16} << 20)) {
+      std::vector<std::uint16_t>().swap(converted);
+    }
   });
 }
 

@@ -1,5 +1,5 @@
-// The oneDNN-accelerated operations of Loupe's network runtime (DESIGN.md §4). The only place oneDNN is
-// used: nothing here exposes a oneDNN type. All tensors are contiguous row-major f32.
+// The oneDNN-accelerated operations of Loupe's network runtime (docs/architecture.md §4). The only place
+// oneDNN is used: nothing here exposes a oneDNN type. All tensors are contiguous row-major f32.
 //
 // Threading: every function is reentrant and may be called from many TBB tasks at once. Each call runs
 // single-threaded inside the calling task (oneDNN's OpenMP team is limited to one thread per caller) with

@@ -9,9 +9,20 @@
 namespace loupe::nn::detail {
 namespace {
 
-// A 64-byte-aligned buffer that only grows; one per thread.
+// A 64-byte-aligned buffer, one per thread, that grows to the largest scratchpad asked for — except that
+// one larger than kMaxKeptBytes is freed after its call, so a rare huge batch does not pin memory to the
+// thread for the rest of the process.
 class Scratchpad {
  public:
+  static constexpr std::size_t kMaxKeptBytes = std::size_t{16} << 20;
+
+  void ReleaseIfHuge() {
+    if (capacity_ > kMaxKeptBytes) {
+      data_.reset();
+      capacity_ = 0;
+    }
+  }
+
   void* Reserve(std::size_t bytes) {
     if (bytes > capacity_) {
       const std::size_t rounded = (bytes + 63) / 64 * 64;
@@ -66,6 +77,7 @@ void Execute(const dnnl::primitive& primitive, const dnnl::memory::desc& scratch
   if (bytes > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratchpad, Engine(), buffer.Reserve(bytes));
   primitive.execute(stream, args);
   stream.wait();
+  buffer.ReleaseIfHuge();
 }
 
 PrimitiveCache& PrimitiveCache::Instance() {

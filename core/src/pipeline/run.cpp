@@ -19,6 +19,60 @@
 
 namespace loupe {
 
+const char* StepStatusName(StepStatus status) {
+  switch (status) {
+    case StepStatus::kOk:
+      return "ok";
+    case StepStatus::kFailed:
+      return "failed";
+    case StepStatus::kSkipped:
+      return "skipped";
+  }
+  return "failed";
+}
+
+StepFailure StepFailureFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return StepFailure::kNone;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+      return StepFailure::kBadParameters;
+    case StatusCode::kUnsupported:
+      return StepFailure::kUnsupported;
+    case StatusCode::kModelError:
+      return StepFailure::kModel;
+    case StatusCode::kIoError:
+      return StepFailure::kOutput;
+    case StatusCode::kCancelled:
+      return StepFailure::kCancelled;
+    case StatusCode::kPluginError:
+    case StatusCode::kInternal:  // from a plugin: LOUPE_ERROR_INTERNAL, an exception, a malformed result
+      return StepFailure::kPlugin;
+  }
+  return StepFailure::kPlugin;
+}
+
+const char* StepFailureName(StepFailure failure) {
+  switch (failure) {
+    case StepFailure::kNone:
+      return "";
+    case StepFailure::kBadParameters:
+      return "bad_parameters";
+    case StepFailure::kUnsupported:
+      return "unsupported";
+    case StepFailure::kModel:
+      return "model";
+    case StepFailure::kPlugin:
+      return "plugin";
+    case StepFailure::kOutput:
+      return "output";
+    case StepFailure::kCancelled:
+      return "cancelled";
+  }
+  return "plugin";
+}
+
 std::uint64_t StepSeed(std::uint64_t pipeline_seed, const std::string& step_id) {
   std::uint64_t hash = 0xCBF29CE484222325ULL;  // FNV-1a over the id, then mixed with the seed
   for (unsigned char c : step_id) hash = (hash ^ c) * 0x100000001B3ULL;
@@ -75,6 +129,7 @@ Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& m
   options.text = spec.text;
   options.target = spec.target;
   options.sensitive = spec.sensitive;
+  options.option_prefix = "data.";  // errors name the pipeline's keys: "data.categorical names column ..."
   Result<Dataset> dataset = ReadCsv(spec.path, options);
   if (!dataset.ok()) return dataset.status();
   // A column the model reads as text but the reader inferred otherwise: read again, forcing it to text.
@@ -228,16 +283,18 @@ class PipelineRunner {
   void RunStep(StepState& step) {
     const auto start = Clock::now();
     for (std::size_t need : step.needs) {
-      if (steps_[need].outcome.status != "ok") {
-        step.outcome.status = "skipped";
-        step.outcome.message = "skipped because step '" + steps_[need].outcome.id + "' " +
-                               (steps_[need].outcome.status == "failed" ? "failed." : "was skipped.");
+      if (steps_[need].outcome.status != StepStatus::kOk) {
+        step.outcome.status = StepStatus::kSkipped;
+        step.outcome.message =
+            "skipped because step '" + steps_[need].outcome.id + "' " +
+            (steps_[need].outcome.status == StepStatus::kFailed ? "failed." : "was skipped.");
         return;
       }
     }
     const Status status = ExplainAndWrite(step);
     step.outcome.elapsed_ms = MillisecondsSince(start);
-    step.outcome.status = status.ok() ? "ok" : "failed";
+    step.outcome.status = status.ok() ? StepStatus::kOk : StepStatus::kFailed;
+    step.outcome.failure = StepFailureFor(status.code());
     step.outcome.message = status.ok() ? "" : status.message();
   }
 
@@ -291,7 +348,7 @@ class PipelineRunner {
     std::string first;
     for (StepState& step : steps_) {
       report_.steps.push_back(step.outcome);
-      if (step.outcome.status == "failed") {
+      if (step.outcome.status == StepStatus::kFailed) {
         if (failed++ == 0) first = "step '" + step.outcome.id + "' failed: " + step.outcome.message;
       }
     }
@@ -321,11 +378,13 @@ class PipelineRunner {
     for (const StepOutcome& outcome : report_.steps) {
       nlohmann::json files = nlohmann::json::array();
       for (const auto& file : outcome.files) files.push_back(file.filename().string());
-      steps.push_back({{"id", outcome.id},
-                       {"status", outcome.status},
-                       {"message", outcome.message},
-                       {"elapsed_ms", outcome.elapsed_ms},
-                       {"files", files}});
+      nlohmann::json entry = {{"id", outcome.id},
+                              {"status", StepStatusName(outcome.status)},
+                              {"message", outcome.message},
+                              {"elapsed_ms", outcome.elapsed_ms},
+                              {"files", files}};
+      if (outcome.failure != StepFailure::kNone) entry["failure"] = StepFailureName(outcome.failure);
+      steps.push_back(std::move(entry));
     }
     run["steps"] = steps;
     std::error_code ec;

@@ -1,4 +1,4 @@
-// Explainer parameters: checking one value against its ParamSpec (DESIGN.md §3 "Explainer").
+// Explainer parameters: checking one value against its ParamSpec (docs/architecture.md §3 "Explainer").
 #include <algorithm>
 #include <cmath>
 

@@ -1,4 +1,5 @@
-// PluginRegistry: finds, inspects, loads, validates and registers explainer plugins (DESIGN.md §2).
+// PluginRegistry: finds, inspects, loads, validates and registers explainer plugins
+// (docs/architecture.md §2).
 //
 // Loading runs in five steps, each of which can refuse the plugin with one sentence naming the file:
 //   (1) inspect the symbol table without loading (an incompatible plugin's initialisers never run),
@@ -30,6 +31,7 @@
 
 #include "loupe/c/loupe_plugin.h"
 #include "loupe/core/plugin.hpp"
+#include "loupe/sdk/detail/edit_distance.hpp"
 
 namespace loupe {
 namespace {
@@ -490,24 +492,6 @@ PluginSummary Summarize(const fs::path& path, const LoupePluginInfo& info,
   return summary;
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Suggestions.
-
-std::size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -582,7 +566,8 @@ std::string PluginRegistry::Suggest(const std::string& name) const {
   std::string best;
   std::size_t best_distance = kMaxDistance + 1;
   for (const auto& [candidate, explainer] : explainers_) {
-    const std::size_t distance = EditDistance(name, candidate);
+    // The same distance as every other "did you mean" (case-insensitive, an adjacent swap is one edit).
+    const std::size_t distance = sdk::detail::EditDistance(name, candidate);
     if (distance < best_distance) {  // strict: ties keep the alphabetically first name
       best = candidate;
       best_distance = distance;

@@ -19,7 +19,8 @@ code{font-size:.85rem}.muted{color:#666;font-size:.88rem}.sub{color:#666;font-we
 .ok,.pass{color:#176b2c;font-weight:600}.failed,.fail{color:#b3261e;font-weight:600}.skipped{color:#8a6d00}
 .quality{display:flex;flex-wrap:wrap;gap:.4rem;margin:.4rem 0}.quality span{background:#f3f5f8;border:1px solid #dde3ea;border-radius:4px;padding:.1rem .5rem;font-size:.85rem}
 .quality b{font-weight:600}.switch{display:inline-block;margin:.3rem 0;font-size:.9rem}
-.scroll{overflow-x:auto}.tokens{line-height:2}.tokens span{padding:.1rem .2rem;border-radius:3px;border:1px solid #eee}
+.scroll{overflow-x:auto}.tree-scroll{border:1px solid #eee;border-radius:4px}.tree-hint input{vertical-align:middle}
+.tree-hint:has(.fit-toggle:checked)+.tree-scroll svg{width:100%;height:auto}.tokens{line-height:2}.tokens span{padding:.1rem .2rem;border-radius:3px;border:1px solid #eee}
 .error{background:#fdecea;border:1px solid #f5c2c0;padding:.5rem;border-radius:4px}
 svg{display:block;margin:.3rem 0}svg text{font-size:12px;font-family:system-ui,sans-serif;fill:#222}
 svg text.tick{font-size:10px;fill:#555}svg text.value{font-size:10px;fill:#333}svg text.split{font-weight:600}
@@ -49,6 +50,9 @@ const char* const kSwitchScript = R"(<script>
   }
   var selects=document.querySelectorAll('select[data-switch]');
   for(var i=0;i<selects.length;i++){(function(s){s.addEventListener('change',function(){show(s);});show(s);})(selects[i]);}
+  // A tree wider than its box opens scrolled to the middle, where its root is drawn.
+  var trees=document.querySelectorAll('.tree-scroll');
+  for(var i=0;i<trees.length;i++){trees[i].scrollLeft=(trees[i].scrollWidth-trees[i].clientWidth)/2;}
   document.documentElement.setAttribute('data-report-ready','1');
 })();
 </script>
@@ -100,6 +104,8 @@ std::string StepTable(const nlohmann::json& run, const std::vector<const Explana
     const nlohmann::json& step = (*steps)[i];
     const std::string id = TextMember(step, "id");
     const std::string status = TextMember(step, "status");
+    const std::string failure = TextMember(step, "failure");  // what kind of failure, on failed steps
+    const std::string status_text = failure.empty() ? status : status + " (" + failure + ")";
     const Explanation* e = FindStep(explanations, id);
     std::string files;
     if (const nlohmann::json* list = ArrayMember(step, "files")) {
@@ -108,7 +114,7 @@ std::string StepTable(const nlohmann::json& run, const std::vector<const Explana
     html += "<tr><td>" +
             (e ? "<a href=\"#step-" + HtmlEscape(id) + "\">" + HtmlEscape(id) + "</a>" : HtmlEscape(id)) +
             "</td><td>" + (e ? HtmlEscape(e->explainer) : "") + "</td><td class=\"" + HtmlEscape(status) +
-            "\">" + HtmlEscape(status) + "</td><td>" +
+            "\">" + HtmlEscape(status_text) + "</td><td>" +
             Milliseconds(NumberMember(step, "elapsed_ms").value_or(0)) + "</td><td>" + files + "</td><td>" +
             HtmlEscape(TextMember(step, "message")) + "</td></tr>";
   }
@@ -184,9 +190,17 @@ std::string QualityStrip(const Explanation& e) {
 void RenderGeneric(const Explanation& e, const std::string&, std::string& html) {
   html += "<p class=\"muted\">The report has no chart for results of kind <code>" + HtmlEscape(e.kind) +
           "</code>; its fields are in " + HtmlEscape(e.step) + ".json.</p>\n<table>";
+  // The top-level scalars, in key order: JSON ones and typed arrays of rank 0 (numbers).
+  std::map<std::string, nlohmann::json> scalars;
   for (const auto& [key, value] : e.body.items()) {
-    if (value.is_primitive())
-      html += "<tr><td>" + HtmlEscape(key) + "</td><td>" + HtmlEscape(DisplayText(value)) + "</td></tr>";
+    if (value.is_primitive()) scalars.emplace(key, value);
+  }
+  for (const auto& [path, tensor] : e.arrays) {
+    if (tensor.ndim() == 0 && path.find('.') == std::string::npos)
+      scalars.emplace(path, TensorToJson(tensor));
+  }
+  for (const auto& [key, value] : scalars) {
+    html += "<tr><td>" + HtmlEscape(key) + "</td><td>" + HtmlEscape(DisplayText(value)) + "</td></tr>";
   }
   html += "</table>\n";
 }

@@ -2,25 +2,215 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace loupe::report {
 namespace {
 
-std::string NumberText(const nlohmann::json& value) {
-  if (value.is_null()) return "";
-  if (value.is_number()) return value.dump();
-  if (value.is_string()) return value.get<std::string>();
-  return value.dump();
+// Text is collected in a buffer and handed to the stream a megabyte at a time: one virtual call per
+// chunk instead of one per number.
+class BufferedOut {
+ public:
+  explicit BufferedOut(std::ostream& out) : out_(out) { buffer_.reserve(kChunk + 128); }
+  ~BufferedOut() { Flush(); }
+  BufferedOut(const BufferedOut&) = delete;
+  BufferedOut& operator=(const BufferedOut&) = delete;
+
+  void Put(char c) {
+    buffer_.push_back(c);
+    if (buffer_.size() >= kChunk) Flush();
+  }
+  void Put(std::string_view text) {
+    buffer_.append(text);
+    if (buffer_.size() >= kChunk) Flush();
+  }
+  // A JSON value through nlohmann's own serializer, straight to the stream.
+  void Json(const nlohmann::json& value) {
+    Flush();
+    out_ << value;
+  }
+  // A double as nlohmann::json::dump() writes it (null when not finite).
+  void Double(double value) {
+    if (!std::isfinite(value)) return Put("null");
+    char text[64];
+    const char* end = nlohmann::detail::to_chars(text, text + sizeof(text), value);
+    Put(std::string_view(text, static_cast<std::size_t>(end - text)));
+  }
+  void Integer(std::int64_t value) {
+    char text[24];
+    const auto result = std::to_chars(text, text + sizeof(text), value);
+    Put(std::string_view(text, static_cast<std::size_t>(result.ptr - text)));
+  }
+  void Flush() {
+    out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    buffer_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kChunk = std::size_t{1} << 20;
+  std::ostream& out_;
+  std::string buffer_;
+};
+
+template <typename T>
+void PutElement(BufferedOut& out, T value) {
+  if constexpr (std::is_floating_point_v<T>) {
+    out.Double(static_cast<double>(value));
+  } else {
+    out.Integer(static_cast<std::int64_t>(value));
+  }
+}
+
+// Dimensions [dim, ndim) of `data` (row-major) as nested JSON arrays.
+template <typename T>
+void PutDims(BufferedOut& out, const T* data, const Shape& shape, std::size_t dim) {
+  out.Put('[');
+  std::int64_t inner = 1;
+  for (std::size_t d = dim + 1; d < shape.size(); ++d) inner *= shape[d];
+  for (std::int64_t i = 0; i < shape[dim]; ++i) {
+    if (i > 0) out.Put(',');
+    if (dim + 1 == shape.size()) {
+      PutElement(out, data[i]);
+    } else {
+      PutDims(out, data + i * inner, shape, dim + 1);
+    }
+  }
+  out.Put(']');
+}
+
+template <typename T>
+void PutTensorAs(BufferedOut& out, const Tensor& tensor) {
+  if (tensor.ndim() == 0) return PutElement(out, tensor.data<T>()[0]);
+  PutDims(out, tensor.data<T>(), tensor.shape(), 0);
+}
+
+void PutTensor(BufferedOut& out, const Tensor& tensor) {
+  switch (tensor.dtype()) {
+    case DType::kF32:
+      return PutTensorAs<float>(out, tensor);
+    case DType::kF64:
+      return PutTensorAs<double>(out, tensor);
+    case DType::kI32:
+      return PutTensorAs<std::int32_t>(out, tensor);
+    case DType::kI64:
+      return PutTensorAs<std::int64_t>(out, tensor);
+    case DType::kU8:
+      return PutTensorAs<std::uint8_t>(out, tensor);
+  }
+}
+
+// One member of an object being written: a JSON value or a typed array.
+struct Member {
+  std::string_view key;
+  const nlohmann::json* json = nullptr;
+  const Tensor* tensor = nullptr;
+};
+
+bool HasArraysUnder(const Explanation& e, const std::string& path) {
+  const std::string prefix = path + ".";
+  const auto it = e.arrays.lower_bound(prefix);
+  return it != e.arrays.end() && it->first.starts_with(prefix);
+}
+
+void PutValue(BufferedOut& out, const Explanation& e, const Member& member, const std::string& path);
+
+// The members in nlohmann's key order (std::less<std::string>), as `{"key":value,...}`.
+void PutObject(BufferedOut& out, const Explanation& e, std::vector<Member> members,
+               const std::string& prefix) {
+  std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) { return a.key < b.key; });
+  out.Put('{');
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) out.Put(',');
+    out.Put(nlohmann::json(members[i].key).dump());
+    out.Put(':');
+    PutValue(out, e, members[i],
+             prefix.empty() ? std::string(members[i].key) : prefix + "." + std::string(members[i].key));
+  }
+  out.Put('}');
+}
+
+// The typed arrays directly inside the object at `prefix` ("" for the top level).
+void AddArrayMembers(const Explanation& e, const std::string& prefix, std::vector<Member>& members) {
+  const std::string start = prefix.empty() ? "" : prefix + ".";
+  for (auto it = e.arrays.lower_bound(start); it != e.arrays.end() && it->first.starts_with(start); ++it) {
+    const std::string_view name = std::string_view(it->first).substr(start.size());
+    if (name.find('.') == std::string_view::npos) members.push_back({name, nullptr, &it->second});
+  }
+}
+
+void PutValue(BufferedOut& out, const Explanation& e, const Member& member, const std::string& path) {
+  if (member.tensor != nullptr) return PutTensor(out, *member.tensor);
+  if (!member.json->is_object() || !HasArraysUnder(e, path)) return out.Json(*member.json);
+  std::vector<Member> members;
+  for (const auto& [key, value] : member.json->items()) members.push_back({key, &value, nullptr});
+  AddArrayMembers(e, path, members);
+  PutObject(out, e, std::move(members), path);
+}
+
+// ---- CSV ----
+
+// A numeric field of a feature_attribution for the CSV: a typed array's elements or the JSON's numbers,
+// each as the JSON writer writes it ("" for a missing value).
+class CsvNumbers {
+ public:
+  CsvNumbers(const Explanation& e, const char* field) : typed_(e.TypedArray(field)) {
+    if (typed_ == nullptr) json_ = &e.body.at(field);
+  }
+  // Element [r] of a list, [r][o] of a matrix, [r][o][f] of a cube.
+  void Put(BufferedOut& out, std::int64_t r, std::int64_t o = -1, std::int64_t f = -1) const {
+    if (typed_ != nullptr) return PutTyped(out, r, o, f);
+    const nlohmann::json* value = &(*json_)[static_cast<std::size_t>(r)];
+    if (o >= 0) value = &(*value)[static_cast<std::size_t>(o)];
+    if (f >= 0) value = &(*value)[static_cast<std::size_t>(f)];
+    if (value->is_null()) return;
+    if (value->is_string()) return out.Put(value->get<std::string>());
+    out.Put(value->dump());
+  }
+
+ private:
+  void PutTyped(BufferedOut& out, std::int64_t r, std::int64_t o, std::int64_t f) const {
+    std::int64_t index = r;
+    if (o >= 0) index = index * typed_->dim(1) + o;
+    if (f >= 0) index = index * typed_->dim(2) + f;
+    switch (typed_->dtype()) {
+      case DType::kF32:
+        return PutFinite(out, static_cast<double>(typed_->data<float>()[index]));
+      case DType::kF64:
+        return PutFinite(out, typed_->data<double>()[index]);
+      case DType::kI32:
+        return out.Integer(typed_->data<std::int32_t>()[index]);
+      case DType::kI64:
+        return out.Integer(typed_->data<std::int64_t>()[index]);
+      case DType::kU8:
+        return out.Integer(typed_->data<std::uint8_t>()[index]);
+    }
+  }
+  static void PutFinite(BufferedOut& out, double value) {
+    if (std::isfinite(value)) out.Double(value);
+  }
+
+  const Tensor* typed_ = nullptr;
+  const nlohmann::json* json_ = nullptr;
+};
+
+std::vector<std::string> NameList(const Explanation& e, const char* field) {
+  std::vector<std::string> names;
+  for (const auto& name : e.body.at(field)) names.push_back(name.get<std::string>());
+  return names;
 }
 
 }  // namespace
 
-Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents) {
+Status WriteFileAtomically(const std::filesystem::path& path,
+                           const std::function<void(std::ostream&)>& write) {
   static std::atomic<unsigned> sequence{0};
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
@@ -33,7 +223,7 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     if (!out) return IoError("cannot write '" + temporary.string() + "': " + std::strerror(errno) + ".");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    write(out);
     out.flush();
     if (!out) {
       std::filesystem::remove(temporary, ec);
@@ -49,8 +239,39 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
   return Status::Ok();
 }
 
+Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents) {
+  return WriteFileAtomically(path, [&contents](std::ostream& out) {
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  });
+}
+
+void WriteExplanation(std::ostream& out, const Explanation& explanation) {
+  BufferedOut buffered(out);
+  const nlohmann::json provenance = explanation.ProvenanceJson();
+  std::vector<Member> members;
+  for (const auto& [key, value] : provenance.items()) members.push_back({key, &value, nullptr});
+  for (const auto& [key, value] : explanation.body.items()) {
+    if (!IsProvenanceKey(key)) members.push_back({key, &value, nullptr});
+  }
+  std::vector<Member> arrays;
+  AddArrayMembers(explanation, "", arrays);
+  for (const Member& array : arrays) {
+    if (!IsProvenanceKey(array.key)) members.push_back(array);
+  }
+  PutObject(buffered, explanation, std::move(members), "");
+}
+
+std::string ExplanationText(const Explanation& explanation) {
+  std::ostringstream text;
+  WriteExplanation(text, explanation);
+  return std::move(text).str();
+}
+
 Status WriteExplanationJson(const std::filesystem::path& path, const Explanation& explanation) {
-  return WriteFileAtomically(path, explanation.ToJson().dump() + "\n");
+  return WriteFileAtomically(path, [&explanation](std::ostream& out) {
+    WriteExplanation(out, explanation);
+    out.put('\n');
+  });
 }
 
 std::string CsvField(const std::string& text) {
@@ -69,20 +290,32 @@ Status WriteAttributionCsv(const std::filesystem::path& path, const Explanation&
                            ", which has no CSV form.");
   }
   LOUPE_RETURN_IF_ERROR(ValidateExplanation(explanation));
-  const nlohmann::json& body = explanation.body;
-  std::ostringstream csv;
-  csv << "row,output,base_value";
-  for (const auto& name : body["feature_names"]) csv << ',' << CsvField(name.get<std::string>());
-  csv << '\n';
-  for (std::size_t r = 0; r < body["rows"].size(); ++r) {
-    for (std::size_t o = 0; o < body["output_names"].size(); ++o) {
-      csv << NumberText(body["rows"][r]) << ',' << CsvField(body["output_names"][o].get<std::string>()) << ','
-          << NumberText(body["base_values"][r][o]);
-      for (const auto& value : body["values"][r][o]) csv << ',' << NumberText(value);
-      csv << '\n';
+  const std::vector<std::string> features = NameList(explanation, "feature_names");
+  const std::vector<std::string> outputs = NameList(explanation, "output_names");
+  const CsvNumbers rows(explanation, "rows"), base_values(explanation, "base_values"),
+      values(explanation, "values");
+  const Tensor* typed_rows = explanation.TypedArray("rows");
+  const auto row_count = static_cast<std::int64_t>(
+      typed_rows != nullptr ? typed_rows->dim(0) : explanation.body.at("rows").size());
+  return WriteFileAtomically(path, [&](std::ostream& stream) {
+    BufferedOut out(stream);
+    out.Put("row,output,base_value");
+    for (const std::string& name : features) out.Put("," + CsvField(name));
+    out.Put('\n');
+    for (std::int64_t r = 0; r < row_count; ++r) {
+      for (std::size_t o = 0; o < outputs.size(); ++o) {
+        const auto output = static_cast<std::int64_t>(o);
+        rows.Put(out, r);
+        out.Put("," + CsvField(outputs[o]) + ",");
+        base_values.Put(out, r, output);
+        for (std::size_t f = 0; f < features.size(); ++f) {
+          out.Put(',');
+          values.Put(out, r, output, static_cast<std::int64_t>(f));
+        }
+        out.Put('\n');
+      }
     }
-  }
-  return WriteFileAtomically(path, csv.str());
+  });
 }
 
 }  // namespace loupe::report

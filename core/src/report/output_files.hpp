@@ -1,8 +1,11 @@
 // Writing run outputs: every file is written atomically (a temporary file in the same folder, then a
-// rename), so a reader never sees half a file and a crash never leaves one behind.
+// rename), so a reader never sees half a file and a crash never leaves one behind. The explanation
+// writers stream: typed arrays go from their tensors to the file without a JSON tree.
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <ostream>
 #include <string>
 
 #include "loupe/core/explanation.hpp"
@@ -11,6 +14,15 @@
 namespace loupe::report {
 
 Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents);
+// The same with the contents written by `write` straight into the temporary file.
+Status WriteFileAtomically(const std::filesystem::path& path,
+                           const std::function<void(std::ostream&)>& write);
+
+// The loupe.explanation/v1 document, without the final newline, byte for byte what
+// explanation.ToJson().dump() gives: keys in nlohmann's order (sorted), numbers formatted by nlohmann's
+// own routine, NaN and infinities as null, integer dtypes as integers.
+void WriteExplanation(std::ostream& out, const Explanation& explanation);
+std::string ExplanationText(const Explanation& explanation);
 
 // DIR/<step>.json in the loupe.explanation/v1 schema.
 Status WriteExplanationJson(const std::filesystem::path& path, const Explanation& explanation);

@@ -223,17 +223,19 @@ std::string HeadStatistics(const nlohmann::json& body) {
 }  // namespace
 
 void RenderAttentionMaps(const Explanation& e, const std::string& id, std::string& html) {
-  const nlohmann::json* tokens = ArrayMember(e.body, "tokens");
+  const JsonBody json_body(e);
+  const nlohmann::json& body = json_body.get();
+  const nlohmann::json* tokens = ArrayMember(body, "tokens");
   if (tokens == nullptr) throw std::invalid_argument("an attention_maps result needs a 'tokens' array");
-  const nlohmann::json* rows = ArrayMember(e.body, "rows");
+  const nlohmann::json* rows = ArrayMember(body, "rows");
   const std::size_t count = std::min(tokens->size(), kMaxRows);
-  if (Member(e.body, "attentions") || Member(e.body, "rollout") || Member(e.body, "flow")) {
+  if (Member(body, "attentions") || Member(body, "rollout") || Member(body, "flow")) {
     html +=
         "<p>Attention weights read from the model. Rollout (Abnar &amp; Zuidema 2020) multiplies the layers' "
         "head-averaged attention, with the residual connection, from the input up; flow treats them as "
         "capacities of a max-flow. Darker cells and longer bars: more attention.</p>\n";
   }
-  html += HeadStatistics(e.body);
+  html += HeadStatistics(body);
   std::vector<std::pair<std::string, std::string>> options;
   for (std::size_t r = 0; r < count; ++r) {
     const std::string label =
@@ -245,7 +247,7 @@ void RenderAttentionMaps(const Explanation& e, const std::string& id, std::strin
   for (std::size_t r = 0; r < count; ++r) {
     const nlohmann::json& row_tokens = (*tokens)[r];
     html += PanelOpen(id + "-row", std::to_string(r), r == 0) +
-            (row_tokens.is_array() ? RowPanel(e.body, row_tokens, r, id, cell_budget)
+            (row_tokens.is_array() ? RowPanel(body, row_tokens, r, id, cell_budget)
                                    : "<p class=\"muted\">No tokens.</p>\n") +
             "</div>\n";
   }

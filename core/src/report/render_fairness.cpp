@@ -170,9 +170,11 @@ std::string Overall(const nlohmann::json& body) {
 }  // namespace
 
 void RenderFairnessReport(const Explanation& e, const std::string&, std::string& html) {
-  const nlohmann::json* groups = ArrayMember(e.body, "groups");
+  const JsonBody json_body(e);
+  const nlohmann::json& body = json_body.get();
+  const nlohmann::json* groups = ArrayMember(body, "groups");
   if (groups == nullptr) throw std::invalid_argument("a fairness_report needs a 'groups' array");
-  html += Overall(e.body) + Verdicts(e.body);
+  html += Overall(body) + Verdicts(body);
   html += "<p class=\"muted\">Whiskers: 95% Wilson intervals from each group's row count.</p>\n";
   html += RateChart(*groups, "selection_rate", "Selection rate P(decision = favourable)", GroupCount,
                     std::nullopt);
@@ -180,7 +182,7 @@ void RenderFairnessReport(const Explanation& e, const std::string&, std::string&
   html += RateChart(*groups, "fpr", "False positive rate", Negatives);
   html += "<h4>Groups</h4>\n" + GroupTable(*groups, {"n", "base_rate", "selection_rate", "tpr", "fpr", "ppv",
                                                      "accuracy", "mean_score"});
-  html += MetricTables(e.body) + Notes(e.body);
+  html += MetricTables(body) + Notes(body);
 }
 
 namespace {
@@ -230,12 +232,14 @@ bool PairsDifferFromRows(const nlohmann::json& groups) {
 }  // namespace
 
 void RenderCounterfactualReport(const Explanation& e, const std::string&, std::string& html) {
-  const nlohmann::json* groups = ArrayMember(e.body, "groups");
+  const JsonBody json_body(e);
+  const nlohmann::json& body = json_body.get();
+  const nlohmann::json* groups = ArrayMember(body, "groups");
   if (groups == nullptr) throw std::invalid_argument("a counterfactual_report needs a 'groups' array");
-  html += "<p>Every row re-predicted with " + HtmlEscape(Attributes(e.body)) +
-          " set to each other group's value (mode " + HtmlEscape(TextMember(e.body, "mode", "?")) +
+  html += "<p>Every row re-predicted with " + HtmlEscape(Attributes(body)) +
+          " set to each other group's value (mode " + HtmlEscape(TextMember(body, "mode", "?")) +
           "), every other feature unchanged. A flip is a changed decision.";
-  if (const nlohmann::json* overall = Member(e.body, "overall")) {
+  if (const nlohmann::json* overall = Member(body, "overall")) {
     html += " Overall: " + Percent(NumberMember(*overall, "row_flip_rate").value_or(std::nan(""))) +
             " of rows flip under at least one counterfactual; " +
             Percent(NumberMember(*overall, "flip_rate").value_or(std::nan(""))) +
@@ -252,7 +256,7 @@ void RenderCounterfactualReport(const Explanation& e, const std::string&, std::s
   html += "<h4>Groups</h4>\n" + GroupTable(*groups, {"n", "selection_rate", "counterfactual_selection_rate",
                                                      "row_flip_rate", "flip_rate", "flips_to_favorable",
                                                      "flips_from_favorable", "mean_abs_score_change"});
-  html += TopRows(e.body) + Notes(e.body);
+  html += TopRows(body) + Notes(body);
 }
 
 }  // namespace loupe::report

@@ -84,7 +84,8 @@ std::string RowPanel(const nlohmann::json& body, const char* field, const std::v
 }  // namespace
 
 void RenderLime(const Explanation& e, const std::string& id, std::string& html) {
-  const nlohmann::json& body = e.body;
+  const JsonBody json_body(e);
+  const nlohmann::json& body = json_body.get();
   const char* field = ArrayMember(body, "conditions") != nullptr ? "conditions" : "as_list";
   const nlohmann::json* conditions = ArrayMember(body, field);
   if (conditions == nullptr)

@@ -77,15 +77,17 @@ std::string OutputPanel(const nlohmann::json& body, const nlohmann::json& featur
 }  // namespace
 
 void RenderShapSummary(const Explanation& e, const std::string& id, std::string& html) {
-  const nlohmann::json* features = ArrayMember(e.body, "features");
+  const JsonBody json_body(e);
+  const nlohmann::json& body = json_body.get();
+  const nlohmann::json* features = ArrayMember(body, "features");
   if (features == nullptr) throw std::invalid_argument("a shap_summary needs a 'features' array");
   std::vector<std::string> outputs;
-  if (const nlohmann::json* names = ArrayMember(e.body, "output_names")) {
+  if (const nlohmann::json* names = ArrayMember(body, "output_names")) {
     for (const auto& name : *names) outputs.push_back(DisplayText(name));
   }
   if (outputs.empty()) outputs.push_back("0");
-  const std::size_t rows = ArrayMember(e.body, "rows") ? e.body["rows"].size() : 0;
-  html += "<p>Summary of step <code>" + HtmlEscape(TextMember(e.body, "source_step", "?")) + "</code> over " +
+  const std::size_t rows = ArrayMember(body, "rows") ? body["rows"].size() : 0;
+  html += "<p>Summary of step <code>" + HtmlEscape(TextMember(body, "source_step", "?")) + "</code> over " +
           std::to_string(rows) + " rows" +
           (rows > kMaxSwarmRows
                ? "; the beeswarms show " + std::to_string(kMaxSwarmRows) + " of them, evenly spaced"
@@ -99,7 +101,7 @@ void RenderShapSummary(const Explanation& e, const std::string& id, std::string&
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     html += PanelOpen(id + "-out", std::to_string(o), o == 0) + "<h3>Output " + HtmlEscape(outputs[o]) +
             "</h3>\n";
-    html += OutputPanel(e.body, *features, FeatureOrder(e.body, o, features->size()), o) + "</div>\n";
+    html += OutputPanel(body, *features, FeatureOrder(body, o, features->size()), o) + "</div>\n";
   }
 }
 

@@ -16,6 +16,7 @@ namespace {
 constexpr std::size_t kMaxDrawnLeaves = 64;
 constexpr std::size_t kMaxPaths = 25;
 constexpr double kBoxWidth = 156, kBoxHeight = 58, kSlot = 166, kLevel = 96, kMargin = 10;
+constexpr double kPageWidth = 960;  // the report's text column (body max-width 1000px less padding)
 const char* const kClassColours[] = {"#1e6fd9", "#e8710a", "#2ca02c", "#9467bd", "#8c564b", "#d62728"};
 
 struct TreeNode {
@@ -166,6 +167,16 @@ Colouring LeafRange(const std::map<std::size_t, TreeNode>& tree) {
   return c;
 }
 
+// A tree wider than the report's column scrolls sideways inside its box (.tree-scroll); say so, and offer
+// to scale it to the column instead (a CSS-only switch, so it works without scripts).
+std::string WideTreeControls(double width) {
+  if (width <= kPageWidth) return "";
+  return "<p class=\"muted tree-hint\">This tree is " + Num(width, 5) +
+         " px wide, wider than the page. It opens at its root: scroll sideways inside its box to see the "
+         "rest, or <label class=\"fit\"><input type=\"checkbox\" class=\"fit-toggle\"> fit it to the page "
+         "width</label>.</p>\n";
+}
+
 std::string TreeDiagram(const nlohmann::json& nodes) {
   std::map<std::size_t, TreeNode> tree = ReadNodes(nodes);
   if (tree.empty() || !tree.count(0)) return "<p class=\"muted\">The tree has no root node (id 0).</p>\n";
@@ -179,9 +190,9 @@ std::string TreeDiagram(const nlohmann::json& nodes) {
   int depth = 0;
   for (const auto& [id, node] : tree) depth = std::max(depth, node.depth);
   const Colouring colouring = LeafRange(tree);
-  std::string svg = "<div class=\"scroll\">" +
-                    SvgOpen(2 * kMargin + (leaves - 1) * kSlot + kBoxWidth,
-                            2 * kMargin + depth * kLevel + kBoxHeight, "surrogate decision tree") +
+  const double width = 2 * kMargin + (leaves - 1) * kSlot + kBoxWidth;
+  std::string svg = WideTreeControls(width) + "<div class=\"scroll tree-scroll\">" +
+                    SvgOpen(width, 2 * kMargin + depth * kLevel + kBoxHeight, "surrogate decision tree") +
                     Edges(tree);
   for (const auto& [id, node] : tree) {
     if (node.json != nullptr) svg += NodeBox(node, colouring);
@@ -234,7 +245,12 @@ std::string Paths(const nlohmann::json& body) {
             HtmlEscape(TextMember(p, "rule")) + "</code></td><td>" + HtmlEscape(TextMember(p, "surrogate")) +
             "</td><td>" + HtmlEscape(TextMember(p, "model")) + "</td><td>" + agreement + "</td></tr>";
   }
-  return html + "</table>\n";
+  html += "</table>\n";
+  if (paths->size() > kMaxPaths) {
+    html += "<p class=\"muted\">The first " + std::to_string(kMaxPaths) + " of " +
+            std::to_string(paths->size()) + " rows' paths; every path is in the step's JSON.</p>\n";
+  }
+  return html;
 }
 
 std::string Importances(const nlohmann::json& body) {
@@ -255,15 +271,17 @@ std::string Importances(const nlohmann::json& body) {
 }  // namespace
 
 void RenderSurrogateTree(const Explanation& e, const std::string&, std::string& html) {
-  const nlohmann::json* nodes = ArrayMember(e.body, "nodes");
+  const JsonBody json_body(e);  // feature_importances is a typed array
+  const nlohmann::json& body = json_body.get();
+  const nlohmann::json* nodes = ArrayMember(body, "nodes");
   if (nodes == nullptr) throw std::invalid_argument("a surrogate_tree needs a 'nodes' array");
   html += "<p>A decision tree trained to mimic the model's predictions";
-  if (const nlohmann::json* criterion = Member(e.body, "criterion"))
+  if (const nlohmann::json* criterion = Member(body, "criterion"))
     html += " (" + HtmlEscape(DisplayText(*criterion)) + ")";
   html +=
       ": read its paths as rules the model approximately follows, as far as the fidelity below says.</p>\n";
-  if (Member(e.body, "fidelity") != nullptr) html += FidelityTable(e.body);
-  html += TreeDiagram(*nodes) + Rules(e.body) + Importances(e.body) + Paths(e.body);
+  if (Member(body, "fidelity") != nullptr) html += FidelityTable(body);
+  html += TreeDiagram(*nodes) + Rules(body) + Importances(body) + Paths(body);
 }
 
 }  // namespace loupe::report

@@ -1,5 +1,5 @@
-// One renderer per explanation kind (DESIGN.md §5 "Output files"). Each appends an HTML fragment for
-// one step to `html`; `id` is unique in the report (used to name the step's interactive switches).
+// One renderer per explanation kind (docs/architecture.md §5 "Output files"). Each appends an HTML fragment
+// for one step to `html`; `id` is unique in the report (used to name the step's interactive switches).
 // Renderers read the JSON tolerantly: a missing optional field leaves its chart out, and a malformed
 // one makes the caller print a sentence instead of the section (never a crash).
 #pragma once
@@ -9,6 +9,23 @@
 #include "loupe/core/explanation.hpp"
 
 namespace loupe::report {
+
+// The kind-specific fields as JSON, for the renderers of kinds whose results are small: the
+// explanation's own body when it has no typed arrays, else a copy with the arrays inserted as JSON.
+// (feature_attribution, whose arrays can be large, reads them through Explanation::Array instead.)
+class JsonBody {
+ public:
+  explicit JsonBody(const Explanation& e) : explanation_(e) {
+    if (!e.arrays.empty()) materialized_ = e.BodyJson();
+  }
+  const nlohmann::json& get() const {
+    return explanation_.arrays.empty() ? explanation_.body : materialized_;
+  }
+
+ private:
+  const Explanation& explanation_;
+  nlohmann::json materialized_;
+};
 
 // SHAP-style attributions: global bar, beeswarm, per-row waterfall; token colouring for text rows.
 // LIME results (with `conditions` or `as_list`) go to RenderLime instead.

@@ -1,5 +1,5 @@
 // attention.inspect, attention.rollout and attention.flow: the attention maps of the explained text rows
-// (DESIGN.md §5, kind attention_maps). See README.md for every output field.
+// (docs/architecture.md §5, kind attention_maps). See README.md for every output field.
 //
 // Shared parameters: `layers` and `heads` ("all", an index or a list; negative indices count from the
 // end) select what is shown or combined; `aggregate` (none | mean | max) combines the selected heads of

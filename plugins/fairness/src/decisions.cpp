@@ -95,4 +95,26 @@ std::int32_t Decide(const double* probabilities, const ClassSetup& setup, double
   return static_cast<std::int32_t>(std::max_element(probabilities, probabilities + c) - probabilities);
 }
 
+loupe::sdk::Param FavorableParam() {
+  return loupe::sdk::Param::String("favorable")
+      .Doc("The favourable class label (default: the pipeline's positive label, else the second class).");
+}
+
+loupe::sdk::Param ThresholdParam() {
+  return loupe::sdk::Param::Float("threshold")
+      .Default(0.5)
+      .Min(0)
+      .Max(1)
+      .Doc("Binary models: a row is favourable when the favourable class's probability is at least this.");
+}
+
+void WriteDecisionRule(const loupe::sdk::ResultBuilder& result, const std::vector<std::string>& sensitive,
+                       const ClassSetup& setup, double threshold) {
+  result.SetStrings("sensitive", sensitive);
+  result.SetStrings("classes", setup.classes);
+  result.SetString("favorable", setup.classes[static_cast<std::size_t>(setup.favorable)]);
+  result.SetString("decision", setup.binary() ? "threshold" : "argmax");
+  if (setup.binary()) result.SetNumber("threshold", threshold);
+}
+
 }  // namespace loupe::fairness

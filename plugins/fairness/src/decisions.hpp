@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "loupe/sdk/explainer.hpp"
 #include "loupe/sdk/host.hpp"
+#include "loupe/sdk/result.hpp"
 
 namespace loupe::fairness {
 
@@ -19,6 +21,10 @@ struct ClassSetup {
   std::int32_t favorable = 1;        // index into classes
   bool binary() const { return classes.size() == 2; }
 };
+
+// The `favorable` and `threshold` parameters both explainers read through ResolveClasses and Decide.
+loupe::sdk::Param FavorableParam();
+loupe::sdk::Param ThresholdParam();
 
 // Checks that the model is a classifier with at least 2 outputs and resolves `favorable` (parameter, else
 // the pipeline's positive label, else the second class). Throws naming the parameter when it is no class.
@@ -36,5 +42,10 @@ std::vector<double> PredictRows(const loupe::sdk::Host& host, const loupe::sdk::
 // The decision for one row's probabilities: binary -> favourable when p[favourable] >= threshold, else the
 // other class; multiclass -> the argmax (the first on ties).
 std::int32_t Decide(const double* probabilities, const ClassSetup& setup, double threshold);
+
+// The result fields both reports open with: `sensitive`, `classes`, `favorable`, `decision` ("threshold"
+// or "argmax") and, for a binary model, `threshold`.
+void WriteDecisionRule(const loupe::sdk::ResultBuilder& result, const std::vector<std::string>& sensitive,
+                       const ClassSetup& setup, double threshold);
 
 }  // namespace loupe::fairness

@@ -1,6 +1,7 @@
 #include "group_explainer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -92,6 +93,368 @@ double Quantile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[lo + 1] - sorted[lo]);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The phases of GroupExplainer::Explain, in order.
+
+// True labels of the step rows as class indices: -1 for a label that is none of the model's classes, -2
+// for a missing one.
+std::vector<std::int32_t> LabelIndices(const Host& host, const std::string& target_name,
+                                       const std::vector<std::int64_t>& step_rows, const ClassSetup& setup) {
+  const loupe::sdk::Column target = host.Column(target_name);
+  std::vector<std::int32_t> label_of(step_rows.size(), -2);
+  for (std::size_t i = 0; i < step_rows.size(); ++i) {
+    const double v = target.values[static_cast<std::size_t>(step_rows[i])];
+    if (std::isnan(v)) continue;
+    const std::string text =
+        target.info.IsCategorical() ? target.info.levels[static_cast<std::size_t>(v)] : FormatNumber(v);
+    const auto it = std::find(setup.classes.begin(), setup.classes.end(), text);
+    label_of[i] = it == setup.classes.end() ? -1 : static_cast<std::int32_t>(it - setup.classes.begin());
+  }
+  return label_of;
+}
+
+// The `sample_weight` column's value for each step row (NaN when missing), or all 1 without the parameter.
+std::vector<double> SampleWeights(const Host& host, const std::vector<std::int64_t>& step_rows) {
+  std::vector<double> weight_of(step_rows.size(), 1.0);
+  if (!host.Params().Has("sample_weight")) return weight_of;
+  const std::string name = host.Params().Get<std::string>("sample_weight");
+  const loupe::sdk::Column column = host.Column(name);
+  if (!column.info.IsNumeric()) {
+    throw InvalidArgument("parameter 'sample_weight' must name a numeric column, found column '" + name +
+                          "' of another type");
+  }
+  for (std::size_t i = 0; i < step_rows.size(); ++i) {
+    const double w = column.values[static_cast<std::size_t>(step_rows[i])];
+    if (!std::isnan(w) && (w < 0 || !std::isfinite(w))) {
+      throw InvalidArgument("parameter 'sample_weight' column '" + name +
+                            "' must hold finite weights >= 0, found " + FormatNumber(w) + " in data row " +
+                            std::to_string(step_rows[i]));
+    }
+    weight_of[i] = w;
+  }
+  return weight_of;
+}
+
+// The step rows with a group, a label and a weight; a note for each kind of row left out.
+Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
+                    const ClassSetup& setup, const std::string& target_name,
+                    std::vector<std::string>* notes) {
+  const std::vector<std::int32_t> label_of = LabelIndices(host, target_name, step_rows, setup);
+  const std::vector<double> weight_of = SampleWeights(host, step_rows);
+  Rows rows;
+  rows.weighted = host.Params().Has("sample_weight");
+  std::int64_t dropped_label = 0, dropped_group = 0, dropped_weight = 0, unknown_label = 0;
+  for (std::size_t i = 0; i < step_rows.size(); ++i) {
+    if (grouping.group_of[i] < 0) {
+      ++dropped_group;
+      continue;
+    }
+    if (label_of[i] == -2) {
+      ++dropped_label;
+      continue;
+    }
+    if (std::isnan(weight_of[i])) {
+      ++dropped_weight;
+      continue;
+    }
+    if (label_of[i] == -1) ++unknown_label;
+    rows.data_rows.push_back(step_rows[i]);
+    rows.group.push_back(grouping.group_of[i]);
+    rows.label.push_back(label_of[i]);
+    rows.weight.push_back(weight_of[i]);
+  }
+  if (dropped_group > 0) {
+    notes->push_back(std::to_string(dropped_group) +
+                     " rows are left out: a sensitive value is missing or outside every bin");
+  }
+  if (dropped_label > 0)
+    notes->push_back(std::to_string(dropped_label) + " rows are left out: the target '" + target_name +
+                     "' is missing");
+  if (dropped_weight > 0)
+    notes->push_back(std::to_string(dropped_weight) + " rows are left out: their sample weight is missing");
+  if (unknown_label > 0) {
+    notes->push_back(std::to_string(unknown_label) +
+                     " rows have a target label that is none of the model's classes; they "
+                     "count as unfavourable for every class");
+  }
+  if (!grouping.empty_intersections.empty()) {
+    std::string listed;
+    for (const auto& name : grouping.empty_intersections)
+      listed += (listed.empty() ? "'" : ", '") + name + "'";
+    notes->push_back("intersections without rows are not groups: " + listed);
+  }
+  if (rows.data_rows.empty()) {
+    throw InvalidArgument(
+        "fairness.group has no rows left to measure: every step row lacks a sensitive value, a "
+        "target label or a weight");
+  }
+  if (grouping.size() == 1) {
+    notes->push_back("there is only one group ('" + grouping.group_names[0] +
+                     "'): differences are 0 and ratios 1 by definition, and pairwise metrics are undefined");
+  }
+  return rows;
+}
+
+// Nearest neighbours of every measured row for aif360's consistency, shared by all classes; or why there
+// are none.
+struct Neighbourhood {
+  std::vector<std::int64_t> neighbours;
+  std::string why_none;
+};
+
+Neighbourhood ConsistencyNeighbours(const Host& host, const Rows& rows, std::int64_t n_neighbors,
+                                    std::int64_t max_rows, bool standardize) {
+  const auto n = static_cast<std::int64_t>(rows.data_rows.size());
+  Neighbourhood out;
+  if (n > max_rows) {
+    out.why_none =
+        "consistency compares every row with every other and is computed up to parameter "
+        "'consistency_max_rows' = " +
+        std::to_string(max_rows) + " rows, found " + std::to_string(n);
+    return out;
+  }
+  if (n < n_neighbors) {
+    out.why_none = "consistency needs at least n_neighbors = " + std::to_string(n_neighbors) +
+                   " rows, found " + std::to_string(n);
+    return out;
+  }
+  const loupe::sdk::Matrix x = host.Features();
+  std::vector<double> features(static_cast<std::size_t>(n * x.cols()));
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::copy(x.Row(rows.data_rows[static_cast<std::size_t>(i)]),
+              x.Row(rows.data_rows[static_cast<std::size_t>(i)]) + x.cols(), features.begin() + i * x.cols());
+  }
+  if (std::any_of(features.begin(), features.end(), [](double v) { return std::isnan(v); })) {
+    out.why_none = "consistency measures distances between feature rows and some features are missing";
+    return out;
+  }
+  out.neighbours = NearestNeighbours(host, std::move(features), n, x.cols(), n_neighbors, standardize);
+  return out;
+}
+
+// Everything one class's report reads: the measured rows, the model's decisions, the groups, the options.
+struct ReportInputs {
+  const Host& host;
+  const Rows& rows;
+  const std::vector<double>& probabilities;   // [n][n_classes]
+  const std::vector<std::int32_t>& decision;  // [n] decided class
+  std::int64_t n_classes;
+  const Grouping& grouping;
+  const std::vector<std::string>& sensitive;
+  const std::vector<char>& privileged;
+  const MetricOptions& options;
+  const Neighbourhood& neighbourhood;
+  std::int64_t n_neighbors;
+  std::int64_t n_boot;
+  std::array<double, 2> ci;
+  const std::vector<Bound>& bounds;
+};
+
+// One class's confusion counts per group (favourable = that class), mean scores and row cells.
+ClassReport CountClass(const ReportInputs& in, std::int32_t cls, std::vector<double>* score_sum) {
+  const auto n = static_cast<std::int64_t>(in.rows.data_rows.size());
+  const std::size_t n_groups = in.grouping.size();
+  ClassReport r;
+  r.counts.weighted.assign(n_groups, Confusion{});
+  r.counts.rows.assign(n_groups, Confusion{});
+  r.cell_rows.assign(n_groups * 4, {});
+  r.y_pred.resize(static_cast<std::size_t>(n));
+  score_sum->assign(n_groups, 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto s = static_cast<std::size_t>(i);
+    const bool y = in.rows.label[s] == cls;
+    const bool yhat = in.decision[s] == cls;
+    const auto g = static_cast<std::size_t>(in.rows.group[s]);
+    auto add = [&](Confusion& c, double w) { (y ? (yhat ? c.tp : c.fn) : (yhat ? c.fp : c.tn)) += w; };
+    add(r.counts.weighted[g], in.rows.weight[s]);
+    add(r.counts.rows[g], 1.0);
+    (*score_sum)[g] += in.rows.weight[s] * in.probabilities[static_cast<std::size_t>(i * in.n_classes + cls)];
+    r.cell_rows[g * 4 + (y ? 2 : 0) + (yhat ? 1 : 0)].push_back(i);
+    r.y_pred[s] = yhat ? 1.0 : 0.0;
+  }
+  return r;
+}
+
+// The group counts of one bootstrap replicate: the n rows resampled with replacement, drawn per cell
+// (only the cell sums matter).
+GroupCounts ResampleCounts(const ReportInputs& in, const ClassReport& r,
+                           const std::vector<std::int64_t>& sizes, loupe::sdk::Rng& rng) {
+  const auto n = static_cast<std::int64_t>(in.rows.data_rows.size());
+  const std::size_t n_groups = in.grouping.size();
+  const std::vector<std::int64_t> drawn = Multinomial(n, sizes, rng);
+  GroupCounts counts;
+  counts.weighted.assign(n_groups, Confusion{});
+  counts.rows.assign(n_groups, Confusion{});
+  for (std::size_t k = 0; k < drawn.size(); ++k) {
+    double w = static_cast<double>(drawn[k]);
+    if (in.rows.weighted) {
+      w = 0;
+      const auto& members = r.cell_rows[k];
+      for (std::int64_t j = 0; j < drawn[k]; ++j) {
+        w += in.rows.weight[static_cast<std::size_t>(members[rng.Below(members.size())])];
+      }
+    }
+    const std::size_t g = k / 4;
+    double* w_slot[4] = {&counts.weighted[g].tn, &counts.weighted[g].fp, &counts.weighted[g].fn,
+                         &counts.weighted[g].tp};
+    double* n_slot[4] = {&counts.rows[g].tn, &counts.rows[g].fp, &counts.rows[g].fn, &counts.rows[g].tp};
+    *w_slot[k % 4] = w;
+    *n_slot[k % 4] = static_cast<double>(drawn[k]);
+  }
+  return counts;
+}
+
+// The first n_count_metrics metrics of n_boot bootstrap replicates, [n_boot][n_count_metrics]; replicate
+// b draws from its own counter-based stream, so the result does not depend on the thread count.
+std::vector<double> BootstrapReplicates(const ReportInputs& in, const ClassReport& r, std::int32_t cls,
+                                        std::size_t n_count_metrics) {
+  std::vector<double> replicates(static_cast<std::size_t>(in.n_boot) * n_count_metrics, kNaN);
+  if (in.n_boot <= 0) return replicates;
+  std::vector<std::int64_t> sizes;
+  for (const auto& cell : r.cell_rows) sizes.push_back(static_cast<std::int64_t>(cell.size()));
+  in.host.ParallelFor(0, in.n_boot, 4, [&](std::int64_t begin, std::int64_t end) {
+    in.host.ThrowIfCancelled();
+    for (std::int64_t b = begin; b < end; ++b) {
+      loupe::sdk::Rng rng =
+          in.host.Rng(static_cast<std::uint64_t>(b), kBootstrapStream + static_cast<std::uint64_t>(cls));
+      const std::vector<Metric> values = EvaluateMetrics(ResampleCounts(in, r, sizes, rng), in.options);
+      for (std::size_t m = 0; m < n_count_metrics; ++m)
+        replicates[static_cast<std::size_t>(b) * n_count_metrics + m] = values[m].value;
+    }
+  });
+  return replicates;
+}
+
+// The report's `groups` and `overall` entries, with a note per group on its undefined rates.
+void AddGroupRates(const ReportInputs& in, const ClassReport& r, const std::vector<double>& score_sum,
+                   const std::string& prefix, json* out, std::vector<std::string>* notes) {
+  json groups = json::array();
+  Confusion all;
+  double all_rows = 0, all_score = 0;
+  for (std::size_t g = 0; g < in.grouping.size(); ++g) {
+    json entry = {{"name", in.grouping.group_names[g]}};
+    json attributes = json::object();
+    for (std::size_t c = 0; c < in.sensitive.size(); ++c)
+      attributes[in.sensitive[c]] = in.grouping.group_values[g][c];
+    entry["attributes"] = attributes;
+    if (!in.privileged.empty()) entry["privileged"] = in.privileged[g] != 0;
+    entry.update(RatesJson(r.counts.weighted[g], r.counts.rows[g].Total()));
+    entry["mean_score"] = Num(Divide(score_sum[g], r.counts.weighted[g].Total()));
+    groups.push_back(entry);
+    GroupNotes(prefix, in.grouping.group_names[g], r.counts.weighted[g], r.counts.rows[g].Total(), notes);
+    all += r.counts.weighted[g];
+    all_rows += r.counts.rows[g].Total();
+    all_score += score_sum[g];
+  }
+  (*out)["groups"] = groups;
+  (*out)["overall"] = RatesJson(all, all_rows);
+  (*out)["overall"]["mean_score"] = Num(Divide(all_score, all.Total()));
+}
+
+// The metric blocks {"aif360": {...}, "fairlearn": {...}, "loupe": {...}}: each metric's value, or
+// {value, ci} for the first n_count_metrics when bootstrapped; notes on undefined values.
+json MetricBlocks(const ReportInputs& in, const std::vector<Metric>& metrics, std::size_t n_count_metrics,
+                  const std::vector<double>& replicates, const std::string& prefix,
+                  std::vector<std::string>* notes) {
+  json blocks = {{"aif360", json::object()}, {"fairlearn", json::object()}, {"loupe", json::object()}};
+  for (std::size_t m = 0; m < metrics.size(); ++m) {
+    const Metric& metric = metrics[m];
+    json value = Num(metric.value);
+    if (in.n_boot > 0 && m < n_count_metrics) {
+      std::vector<double> sample;
+      for (std::int64_t b = 0; b < in.n_boot; ++b) {
+        const double v = replicates[static_cast<std::size_t>(b) * n_count_metrics + m];
+        if (std::isfinite(v)) sample.push_back(v);
+      }
+      std::sort(sample.begin(), sample.end());
+      json ci = sample.empty() ? json(nullptr)
+                               : json::array({Quantile(sample, in.ci[0]), Quantile(sample, in.ci[1])});
+      value = json{{"value", value}, {"ci", ci}};
+      const auto undefined = in.n_boot - static_cast<std::int64_t>(sample.size());
+      if (undefined > 0 && std::isfinite(metric.value)) {
+        notes->push_back(prefix + metric.block + "." + metric.name + ": " + std::to_string(undefined) +
+                         " of " + std::to_string(in.n_boot) +
+                         " bootstrap replicates left it undefined; its interval uses the others");
+      }
+    }
+    blocks[metric.block][metric.name] = value;
+    if (!metric.note.empty()) {
+      notes->push_back(prefix + metric.block + "." + metric.name +
+                       (std::isfinite(metric.value) ? ": " : " is null: ") + metric.note);
+    }
+  }
+  return blocks;
+}
+
+// One verdict per user bound: the metric's value, pass (null when the value is undefined) and, with an
+// interval, whether the whole interval is inside.
+json Verdicts(const std::vector<Bound>& bounds, const json& blocks) {
+  json verdicts = json::array();
+  for (const Bound& bound : bounds) {
+    const auto dot = bound.metric.find('.');
+    const std::string block = bound.metric.substr(0, dot), name = bound.metric.substr(dot + 1);
+    if (!blocks[block].contains(name)) {
+      throw InvalidArgument("parameter 'bounds' names metric '" + bound.metric +
+                            "', which fairness.group does not report");
+    }
+    const json& entry = blocks[block][name];
+    const json value = entry.is_object() ? entry["value"] : entry;
+    auto inside = [&](double v) {
+      return (std::isnan(bound.min) || v >= bound.min) && (std::isnan(bound.max) || v <= bound.max);
+    };
+    json verdict = {
+        {"metric", bound.metric}, {"value", value}, {"min", Num(bound.min)}, {"max", Num(bound.max)}};
+    verdict["pass"] = value.is_null() ? json(nullptr) : json(inside(value.get<double>()));
+    if (entry.is_object() && entry["ci"].is_array()) {
+      verdict["ci_pass"] = inside(entry["ci"][0].get<double>()) && inside(entry["ci"][1].get<double>());
+    }
+    verdicts.push_back(verdict);
+  }
+  return verdicts;
+}
+
+// The whole report with class `cls` as the favourable one: groups, overall, metrics (with intervals) and
+// verdicts. `prefix` starts each note ("" for the main report, "class 'x': " one-vs-rest).
+json ClassReportJson(const ReportInputs& in, std::int32_t cls, const std::string& prefix,
+                     std::vector<std::string>* notes) {
+  std::vector<double> score_sum;
+  const ClassReport r = CountClass(in, cls, &score_sum);
+  std::vector<Metric> metrics = EvaluateMetrics(r.counts, in.options);
+  // Consistency joins the aif360 block (not bootstrapped: it is not a function of the group counts).
+  double consistency = kNaN;
+  if (!in.neighbourhood.neighbours.empty()) {
+    consistency = ConsistencyScore(in.neighbourhood.neighbours, r.y_pred, in.n_neighbors);
+  }
+  metrics.push_back(Metric{"aif360", "consistency", consistency, in.neighbourhood.why_none});
+  const std::size_t n_count_metrics = metrics.size() - 1;
+  const std::vector<double> replicates = BootstrapReplicates(in, r, cls, n_count_metrics);
+
+  json out;
+  AddGroupRates(in, r, score_sum, prefix, &out, notes);
+  const json blocks = MetricBlocks(in, metrics, n_count_metrics, replicates, prefix, notes);
+  if (in.n_boot > 0 && !std::isnan(consistency)) {
+    notes->push_back(prefix +
+                     "aif360.consistency has no interval: it depends on the features, not only on "
+                     "the group counts the bootstrap redraws");
+  }
+  out["metrics"] = blocks;
+  out["verdicts"] = Verdicts(in.bounds, blocks);
+  return out;
+}
+
+// null without bounds or when an undefined value leaves a passing run undetermined; else whether every
+// bound passed.
+json Passed(const json& verdicts) {
+  bool all_pass = true, undetermined = false;
+  for (const auto& verdict : verdicts) {
+    if (verdict["pass"].is_null())
+      undetermined = true;
+    else
+      all_pass = all_pass && verdict["pass"].get<bool>();
+  }
+  return verdicts.empty() || (undetermined && all_pass) ? json(nullptr) : json(all_pass);
+}
+
 }  // namespace
 
 std::vector<Bound> ParseBounds(const json& bounds) {
@@ -178,306 +541,52 @@ void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
         "fairness.group compares decisions with true labels, but the pipeline's data has no "
         "target column (set data.target)");
   }
+  // Rows and groups.
   const std::vector<std::int64_t> step_rows = host.StepRows();
   const Grouping grouping =
       BuildGroups(host, step_rows, sensitive, host.Params().GetOr<json>("bins", nullptr));
   const std::vector<char> privileged =
       PrivilegedGroups(grouping, host.Params().GetOr<json>("privileged", nullptr));
   std::vector<std::string> notes;
+  const Rows rows = MeasurableRows(host, step_rows, grouping, setup, data.target, &notes);
 
-  // True labels as class indices.
-  const loupe::sdk::Column target = host.Column(data.target);
-  std::vector<std::int32_t> label_of(step_rows.size(), -2);  // -2 missing
-  for (std::size_t i = 0; i < step_rows.size(); ++i) {
-    const double v = target.values[static_cast<std::size_t>(step_rows[i])];
-    if (std::isnan(v)) continue;
-    const std::string text =
-        target.info.IsCategorical() ? target.info.levels[static_cast<std::size_t>(v)] : FormatNumber(v);
-    const auto it = std::find(setup.classes.begin(), setup.classes.end(), text);
-    label_of[i] = it == setup.classes.end() ? -1 : static_cast<std::int32_t>(it - setup.classes.begin());
-  }
-  // Sample weights.
-  Rows rows;
-  std::vector<double> weight_of(step_rows.size(), 1.0);
-  if (host.Params().Has("sample_weight")) {
-    const std::string name = host.Params().Get<std::string>("sample_weight");
-    const loupe::sdk::Column column = host.Column(name);
-    if (!column.info.IsNumeric()) {
-      throw InvalidArgument("parameter 'sample_weight' must name a numeric column, found column '" + name +
-                            "' of another type");
-    }
-    for (std::size_t i = 0; i < step_rows.size(); ++i) {
-      const double w = column.values[static_cast<std::size_t>(step_rows[i])];
-      if (!std::isnan(w) && (w < 0 || !std::isfinite(w))) {
-        throw InvalidArgument("parameter 'sample_weight' column '" + name +
-                              "' must hold finite weights >= 0, found " + FormatNumber(w) + " in data row " +
-                              std::to_string(step_rows[i]));
-      }
-      weight_of[i] = w;
-    }
-    rows.weighted = true;
-  }
-  std::int64_t dropped_label = 0, dropped_group = 0, dropped_weight = 0, unknown_label = 0;
-  for (std::size_t i = 0; i < step_rows.size(); ++i) {
-    if (grouping.group_of[i] < 0) {
-      ++dropped_group;
-      continue;
-    }
-    if (label_of[i] == -2) {
-      ++dropped_label;
-      continue;
-    }
-    if (std::isnan(weight_of[i])) {
-      ++dropped_weight;
-      continue;
-    }
-    if (label_of[i] == -1) ++unknown_label;
-    rows.data_rows.push_back(step_rows[i]);
-    rows.group.push_back(grouping.group_of[i]);
-    rows.label.push_back(label_of[i]);
-    rows.weight.push_back(weight_of[i]);
-  }
-  if (dropped_group > 0) {
-    notes.push_back(std::to_string(dropped_group) +
-                    " rows are left out: a sensitive value is missing or outside every bin");
-  }
-  if (dropped_label > 0)
-    notes.push_back(std::to_string(dropped_label) + " rows are left out: the target '" + data.target +
-                    "' is missing");
-  if (dropped_weight > 0)
-    notes.push_back(std::to_string(dropped_weight) + " rows are left out: their sample weight is missing");
-  if (unknown_label > 0) {
-    notes.push_back(std::to_string(unknown_label) +
-                    " rows have a target label that is none of the model's classes; they "
-                    "count as unfavourable for every class");
-  }
-  if (!grouping.empty_intersections.empty()) {
-    std::string listed;
-    for (const auto& name : grouping.empty_intersections)
-      listed += (listed.empty() ? "'" : ", '") + name + "'";
-    notes.push_back("intersections without rows are not groups: " + listed);
-  }
-  if (rows.data_rows.empty()) {
-    throw InvalidArgument(
-        "fairness.group has no rows left to measure: every step row lacks a sensitive value, a "
-        "target label or a weight");
-  }
-  if (grouping.size() == 1) {
-    notes.push_back("there is only one group ('" + grouping.group_names[0] +
-                    "'): differences are 0 and ratios 1 by definition, and pairwise metrics are undefined");
-  }
+  // The model's decisions, and the neighbours consistency compares them with.
   const auto n = static_cast<std::int64_t>(rows.data_rows.size());
   const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
   const std::vector<double> probabilities = PredictRows(host, host.Features(), rows.data_rows, n_classes);
   std::vector<std::int32_t> decision(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i)
     decision[static_cast<std::size_t>(i)] = Decide(&probabilities[i * n_classes], setup, threshold_);
+  const Neighbourhood neighbourhood =
+      ConsistencyNeighbours(host, rows, n_neighbors_, consistency_max_rows_, standardize_);
 
-  // Nearest neighbours for consistency, shared by all classes.
-  std::vector<std::int64_t> neighbours;
-  std::string consistency_why;
-  if (n > consistency_max_rows_) {
-    consistency_why =
-        "consistency compares every row with every other and is computed up to parameter "
-        "'consistency_max_rows' = " +
-        std::to_string(consistency_max_rows_) + " rows, found " + std::to_string(n);
-  } else if (n < n_neighbors_) {
-    consistency_why = "consistency needs at least n_neighbors = " + std::to_string(n_neighbors_) +
-                      " rows, found " + std::to_string(n);
-  } else {
-    const loupe::sdk::Matrix x = host.Features();
-    std::vector<double> features(static_cast<std::size_t>(n * x.cols()));
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::copy(x.Row(rows.data_rows[static_cast<std::size_t>(i)]),
-                x.Row(rows.data_rows[static_cast<std::size_t>(i)]) + x.cols(),
-                features.begin() + i * x.cols());
-    }
-    if (std::any_of(features.begin(), features.end(), [](double v) { return std::isnan(v); })) {
-      consistency_why = "consistency measures distances between feature rows and some features are missing";
-    } else {
-      neighbours = NearestNeighbours(host, std::move(features), n, x.cols(), n_neighbors_, standardize_);
-    }
-  }
-
+  // The report for the favourable class, and one-vs-rest for every class of a multi-class model.
   MetricOptions options;
   options.group_names = grouping.group_names;
   options.privileged = privileged;
   options.equalized_odds_mean = equalized_odds_mean_;
   options.concentration = concentration_;
-  const auto n_groups = grouping.size();
-
-  auto report = [&](std::int32_t cls, const std::string& prefix, std::vector<std::string>* report_notes) {
-    ClassReport r;
-    r.counts.weighted.assign(n_groups, Confusion{});
-    r.counts.rows.assign(n_groups, Confusion{});
-    r.cell_rows.assign(n_groups * 4, {});
-    r.y_pred.resize(static_cast<std::size_t>(n));
-    std::vector<double> score_sum(n_groups, 0.0);
-    for (std::int64_t i = 0; i < n; ++i) {
-      const auto s = static_cast<std::size_t>(i);
-      const bool y = rows.label[s] == cls;
-      const bool yhat = decision[s] == cls;
-      const auto g = static_cast<std::size_t>(rows.group[s]);
-      auto add = [&](Confusion& c, double w) { (y ? (yhat ? c.tp : c.fn) : (yhat ? c.fp : c.tn)) += w; };
-      add(r.counts.weighted[g], rows.weight[s]);
-      add(r.counts.rows[g], 1.0);
-      score_sum[g] += rows.weight[s] * probabilities[static_cast<std::size_t>(i * n_classes + cls)];
-      r.cell_rows[g * 4 + (y ? 2 : 0) + (yhat ? 1 : 0)].push_back(i);
-      r.y_pred[s] = yhat ? 1.0 : 0.0;
-    }
-    std::vector<Metric> metrics = EvaluateMetrics(r.counts, options);
-    // Consistency joins the aif360 block (not bootstrapped: it is not a function of the group counts).
-    double consistency = kNaN;
-    if (!neighbours.empty()) consistency = ConsistencyScore(neighbours, r.y_pred, n_neighbors_);
-    metrics.push_back(Metric{"aif360", "consistency", consistency, consistency_why});
-
-    // Bootstrap: replicate b resamples the n rows with replacement; only the cell sums matter.
-    const std::size_t n_count_metrics = metrics.size() - 1;
-    std::vector<double> replicates(static_cast<std::size_t>(n_boot_) * n_count_metrics, kNaN);
-    if (n_boot_ > 0) {
-      std::vector<std::int64_t> sizes;
-      for (const auto& cell : r.cell_rows) sizes.push_back(static_cast<std::int64_t>(cell.size()));
-      host.ParallelFor(0, n_boot_, 4, [&](std::int64_t begin, std::int64_t end) {
-        host.ThrowIfCancelled();
-        for (std::int64_t b = begin; b < end; ++b) {
-          loupe::sdk::Rng rng =
-              host.Rng(static_cast<std::uint64_t>(b), kBootstrapStream + static_cast<std::uint64_t>(cls));
-          const std::vector<std::int64_t> drawn = Multinomial(n, sizes, rng);
-          GroupCounts counts;
-          counts.weighted.assign(n_groups, Confusion{});
-          counts.rows.assign(n_groups, Confusion{});
-          for (std::size_t k = 0; k < drawn.size(); ++k) {
-            double w = static_cast<double>(drawn[k]);
-            if (rows.weighted) {
-              w = 0;
-              const auto& members = r.cell_rows[k];
-              for (std::int64_t j = 0; j < drawn[k]; ++j) {
-                w += rows.weight[static_cast<std::size_t>(members[rng.Below(members.size())])];
-              }
-            }
-            const std::size_t g = k / 4;
-            double* w_slot[4] = {&counts.weighted[g].tn, &counts.weighted[g].fp, &counts.weighted[g].fn,
-                                 &counts.weighted[g].tp};
-            double* n_slot[4] = {&counts.rows[g].tn, &counts.rows[g].fp, &counts.rows[g].fn,
-                                 &counts.rows[g].tp};
-            *w_slot[k % 4] = w;
-            *n_slot[k % 4] = static_cast<double>(drawn[k]);
-          }
-          const std::vector<Metric> values = EvaluateMetrics(counts, options);
-          for (std::size_t m = 0; m < n_count_metrics; ++m)
-            replicates[static_cast<std::size_t>(b) * n_count_metrics + m] = values[m].value;
-        }
-      });
-    }
-
-    json out;
-    json groups = json::array();
-    Confusion all;
-    double all_rows = 0, all_score = 0;
-    for (std::size_t g = 0; g < n_groups; ++g) {
-      json entry = {{"name", grouping.group_names[g]}};
-      json attributes = json::object();
-      for (std::size_t c = 0; c < sensitive.size(); ++c)
-        attributes[sensitive[c]] = grouping.group_values[g][c];
-      entry["attributes"] = attributes;
-      if (!privileged.empty()) entry["privileged"] = privileged[g] != 0;
-      entry.update(RatesJson(r.counts.weighted[g], r.counts.rows[g].Total()));
-      entry["mean_score"] = Num(Divide(score_sum[g], r.counts.weighted[g].Total()));
-      groups.push_back(entry);
-      GroupNotes(prefix, grouping.group_names[g], r.counts.weighted[g], r.counts.rows[g].Total(),
-                 report_notes);
-      all += r.counts.weighted[g];
-      all_rows += r.counts.rows[g].Total();
-      all_score += score_sum[g];
-    }
-    out["groups"] = groups;
-    out["overall"] = RatesJson(all, all_rows);
-    out["overall"]["mean_score"] = Num(Divide(all_score, all.Total()));
-
-    json blocks = {{"aif360", json::object()}, {"fairlearn", json::object()}, {"loupe", json::object()}};
-    for (std::size_t m = 0; m < metrics.size(); ++m) {
-      const Metric& metric = metrics[m];
-      json value = Num(metric.value);
-      if (n_boot_ > 0 && m < n_count_metrics) {
-        std::vector<double> sample;
-        for (std::int64_t b = 0; b < n_boot_; ++b) {
-          const double v = replicates[static_cast<std::size_t>(b) * n_count_metrics + m];
-          if (std::isfinite(v)) sample.push_back(v);
-        }
-        std::sort(sample.begin(), sample.end());
-        json ci = sample.empty() ? json(nullptr)
-                                 : json::array({Quantile(sample, ci_[0]), Quantile(sample, ci_[1])});
-        value = json{{"value", value}, {"ci", ci}};
-        const auto undefined = n_boot_ - static_cast<std::int64_t>(sample.size());
-        if (undefined > 0 && std::isfinite(metric.value)) {
-          report_notes->push_back(prefix + metric.block + "." + metric.name + ": " +
-                                  std::to_string(undefined) + " of " + std::to_string(n_boot_) +
-                                  " bootstrap replicates left it undefined; its interval uses the others");
-        }
-      }
-      blocks[metric.block][metric.name] = value;
-      if (!metric.note.empty()) {
-        report_notes->push_back(prefix + metric.block + "." + metric.name +
-                                (std::isfinite(metric.value) ? ": " : " is null: ") + metric.note);
-      }
-    }
-    if (n_boot_ > 0 && !std::isnan(consistency)) {
-      report_notes->push_back(prefix +
-                              "aif360.consistency has no interval: it depends on the features, not only on "
-                              "the group counts the bootstrap redraws");
-    }
-    out["metrics"] = blocks;
-
-    // Verdicts against the bounds.
-    json verdicts = json::array();
-    for (const Bound& bound : bounds_) {
-      const auto dot = bound.metric.find('.');
-      const std::string block = bound.metric.substr(0, dot), name = bound.metric.substr(dot + 1);
-      if (!blocks[block].contains(name)) {
-        throw InvalidArgument("parameter 'bounds' names metric '" + bound.metric +
-                              "', which fairness.group does not report");
-      }
-      const json& entry = blocks[block][name];
-      const json value = entry.is_object() ? entry["value"] : entry;
-      auto inside = [&](double v) {
-        return (std::isnan(bound.min) || v >= bound.min) && (std::isnan(bound.max) || v <= bound.max);
-      };
-      json verdict = {
-          {"metric", bound.metric}, {"value", value}, {"min", Num(bound.min)}, {"max", Num(bound.max)}};
-      verdict["pass"] = value.is_null() ? json(nullptr) : json(inside(value.get<double>()));
-      if (entry.is_object() && entry["ci"].is_array()) {
-        verdict["ci_pass"] = inside(entry["ci"][0].get<double>()) && inside(entry["ci"][1].get<double>());
-      }
-      verdicts.push_back(verdict);
-    }
-    out["verdicts"] = verdicts;
-    return out;
-  };
-
+  const ReportInputs inputs{host,       rows,    probabilities, decision,     n_classes, grouping, sensitive,
+                            privileged, options, neighbourhood, n_neighbors_, n_boot_,   ci_,      bounds_};
   std::vector<std::string> report_notes;
-  json main = report(setup.favorable, "", &report_notes);
+  json main = ClassReportJson(inputs, setup.favorable, "", &report_notes);
   if (!setup.binary()) {
     json one_vs_rest = json::object();
     for (std::int32_t c = 0; c < static_cast<std::int32_t>(n_classes); ++c) {
+      const std::string& name = setup.classes[static_cast<std::size_t>(c)];
       std::vector<std::string> class_notes;
-      one_vs_rest[setup.classes[static_cast<std::size_t>(c)]] =
-          c == setup.favorable
-              ? main
-              : report(c, "class '" + setup.classes[static_cast<std::size_t>(c)] + "': ", &class_notes);
+      one_vs_rest[name] =
+          c == setup.favorable ? main : ClassReportJson(inputs, c, "class '" + name + "': ", &class_notes);
       for (auto& note : class_notes) report_notes.push_back(std::move(note));
     }
     result.SetJson("one_vs_rest", one_vs_rest);
   }
   notes.insert(notes.end(), report_notes.begin(), report_notes.end());
 
-  result.SetStrings("sensitive", sensitive);
-  result.SetStrings("classes", setup.classes);
-  result.SetString("favorable", setup.classes[static_cast<std::size_t>(setup.favorable)]);
-  result.SetString("decision", setup.binary() ? "threshold" : "argmax");
-  if (setup.binary()) result.SetNumber("threshold", threshold_);
+  WriteDecisionRule(result, sensitive, setup, threshold_);
   if (!privileged.empty()) {
     std::vector<std::string> priv, unpriv;
-    for (std::size_t g = 0; g < n_groups; ++g)
+    for (std::size_t g = 0; g < grouping.size(); ++g)
       (privileged[g] ? priv : unpriv).push_back(grouping.group_names[g]);
     result.SetJson("privileged_groups", priv);
     result.SetJson("unprivileged_groups", unpriv);
@@ -486,19 +595,11 @@ void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
   result.SetJson("overall", main["overall"]);
   result.SetJson("metrics", main["metrics"]);
   result.SetJson("verdicts", main["verdicts"]);
-  bool all_pass = true, undetermined = false;
-  for (const auto& verdict : main["verdicts"]) {
-    if (verdict["pass"].is_null())
-      undetermined = true;
-    else
-      all_pass = all_pass && verdict["pass"].get<bool>();
-  }
-  result.SetJson("passed",
-                 main["verdicts"].empty() || (undetermined && all_pass) ? json(nullptr) : json(all_pass));
+  result.SetJson("passed", Passed(main["verdicts"]));
   result.SetStrings("notes", notes);
   result.SetNumber("quality.rows", static_cast<double>(n));
   result.SetNumber("quality.rows_left_out", static_cast<double>(step_rows.size()) - static_cast<double>(n));
-  result.SetNumber("quality.groups", static_cast<double>(n_groups));
+  result.SetNumber("quality.groups", static_cast<double>(grouping.size()));
   result.SetNumber("quality.n_boot", static_cast<double>(n_boot_));
   result.SetNumber("quality.model_evaluations", static_cast<double>(n));
 }
@@ -518,15 +619,8 @@ loupe::sdk::ExplainerDef GroupExplainer::Definition() {
           Param::Json("privileged")
               .Doc("Privileged groups for AIF360-style metrics: a value, a list, {column: "
                    "value(s)} or a list of such objects."),
-          Param::String("favorable")
-              .Doc("The favourable class label (default: the pipeline's positive label, else "
-                   "the second class)."),
-          Param::Float("threshold")
-              .Default(0.5)
-              .Min(0)
-              .Max(1)
-              .Doc("Binary models: a row is favourable when the favourable class's probability is at least "
-                   "this."),
+          FavorableParam(),
+          ThresholdParam(),
           Param::Json("bins").Doc(
               "Bin edges for numeric sensitive columns, {column: [e0, e1, ...]}, right-closed "
               "buckets (e_i, e_i+1] as pandas.cut."),

@@ -217,35 +217,42 @@ struct PartitionRate {
   std::string why;  // non-empty when u or p is undefined
 };
 
-void AddAif360(Sink& sink, const GroupCounts& counts, const MetricOptions& options) {
-  struct Named {
-    const char* name;
-    double value;
-  };
+// The unprivileged and privileged partitions of the groups (AIF360's split), or why there is none.
+struct Partition {
+  Confusion u_w, p_w, u_rows, p_rows;  // weighted and row counts of each side
+  std::string why;                     // non-empty when the split is not available
+};
+
+Partition SplitByPrivilege(const GroupCounts& counts, const MetricOptions& options) {
+  Partition split;
   const bool has_partition = !options.privileged.empty();
-  Confusion u_w, p_w, u_rows, p_rows;
   bool any_u = false, any_p = false;
   for (std::size_t g = 0; has_partition && g < counts.size(); ++g) {
     if (options.privileged[g]) {
-      p_w += counts.weighted[g];
-      p_rows += counts.rows[g];
+      split.p_w += counts.weighted[g];
+      split.p_rows += counts.rows[g];
       any_p = any_p || counts.rows[g].Total() > 0;
     } else {
-      u_w += counts.weighted[g];
-      u_rows += counts.rows[g];
+      split.u_w += counts.weighted[g];
+      split.u_rows += counts.rows[g];
       any_u = any_u || counts.rows[g].Total() > 0;
     }
   }
-  std::string partition_why;
   if (!has_partition) {
-    partition_why = "parameter 'privileged' is not set, so there is no privileged/unprivileged split";
+    split.why = "parameter 'privileged' is not set, so there is no privileged/unprivileged split";
   } else if (!any_p) {
-    partition_why = "no row belongs to a privileged group";
+    split.why = "no row belongs to a privileged group";
   } else if (!any_u) {
-    partition_why = "no row belongs to an unprivileged group";
+    split.why = "no row belongs to an unprivileged group";
   }
-  const Rates ru = ComputeRates(u_w);
-  const Rates rp = ComputeRates(p_w);
+  return split;
+}
+
+// AIF360's differences (unprivileged - privileged) and ratios of the partition's rates.
+void AddAif360RateMetrics(Sink& sink, const Partition& split) {
+  const Rates ru = ComputeRates(split.u_w);
+  const Rates rp = ComputeRates(split.p_w);
+  const std::string& partition_why = split.why;
 
   // Emits difference and/or ratio for a rate; reasons name the side whose rate is undefined.
   auto rate = [&](double Rates::*field, const char* what) -> PartitionRate {
@@ -301,8 +308,11 @@ void AddAif360(Sink& sink, const GroupCounts& counts, const MetricOptions& optio
   ratio("false_omission_rate_ratio", for_rate, "false omission rate");
   difference("error_rate_difference", err);
   ratio("error_rate_ratio", err, "error rate");
+}
 
-  // Entropy indices over rows (AIF360 ignores instance weights here), b = y_pred - y + 1.
+// The entropy indices of the benefits b = y_pred - y + 1 over all rows, between the partition's two
+// sides and between all groups. Over rows: AIF360 ignores instance weights here.
+void AddAif360EntropyIndices(Sink& sink, const GroupCounts& counts, const Partition& split) {
   auto benefits = [](const Confusion& c) { return std::array<double, 3>{c.fn, c.tp + c.tn, c.fp}; };
   Confusion all_rows;
   for (const Confusion& c : counts.rows) all_rows += c;
@@ -335,12 +345,14 @@ void AddAif360(Sink& sink, const GroupCounts& counts, const MetricOptions& optio
       add_entropy(name.c_str(), value);
     }
   };
-  add_between("between_group_", {benefits(u_rows), benefits(p_rows)}, partition_why);
+  add_between("between_group_", {benefits(split.u_rows), benefits(split.p_rows)}, split.why);
   std::vector<std::array<double, 3>> all_groups;
   for (const Confusion& c : counts.rows) all_groups.push_back(benefits(c));
   add_between("between_all_groups_", all_groups, "");
+}
 
-  // Smoothed empirical differential fairness over the (intersectional) groups, on the predictions.
+// Smoothed empirical differential fairness over the (intersectional) groups, on the predictions.
+void AddDifferentialFairness(Sink& sink, const GroupCounts& counts, const MetricOptions& options) {
   std::vector<double> smoothed;
   for (std::size_t g = 0; g < counts.size(); ++g) {
     const Confusion& c = counts.weighted[g];
@@ -360,8 +372,10 @@ void AddAif360(Sink& sink, const GroupCounts& counts, const MetricOptions& optio
                std::max(std::log(*hi) - std::log(*lo), std::log1p(-*lo) - std::log1p(-*hi)));
     }
   }
+}
 
-  // Conditional demographic disparity (AIF360's definition over the groups, on the predictions).
+// Conditional demographic disparity (AIF360's definition over the groups, on the predictions).
+void AddConditionalDemographicDisparity(Sink& sink, const GroupCounts& counts) {
   Confusion all_w;
   for (const Confusion& c : counts.weighted) all_w += c;
   if (all_w.Selected() == 0 || all_w.NotSelected() == 0) {
@@ -375,6 +389,14 @@ void AddAif360(Sink& sink, const GroupCounts& counts, const MetricOptions& optio
     }
     sink.Add("conditional_demographic_disparity", sum / all_w.Total());
   }
+}
+
+void AddAif360(Sink& sink, const GroupCounts& counts, const MetricOptions& options) {
+  const Partition split = SplitByPrivilege(counts, options);
+  AddAif360RateMetrics(sink, split);
+  AddAif360EntropyIndices(sink, counts, split);
+  AddDifferentialFairness(sink, counts, options);
+  AddConditionalDemographicDisparity(sink, counts);
 }
 
 void AddFairlearn(Sink& sink, const std::vector<Rates>& groups, const Rates& overall,

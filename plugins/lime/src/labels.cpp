@@ -163,6 +163,14 @@ double MinScore(const std::vector<RowFits>& rows) {
   return min_score;
 }
 
+loupe::sdk::Param FeatureSelectionParam(const std::string& unit) {
+  return loupe::sdk::Param::Enum("feature_selection",
+                                 {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
+      .Default("auto")
+      .Doc("How the num_features " + unit + " are chosen; auto: forward_selection up to 6 " + unit +
+           ", else highest_weights.");
+}
+
 Selection ReadSelection(const loupe::sdk::Host& host) {
   const std::string selection = host.Params().GetOr<std::string>("feature_selection", "auto");
   if (selection == "auto") return Selection::kAuto;

@@ -14,6 +14,7 @@
 
 #include "local_model.hpp"
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/explainer.hpp"
 #include "loupe/sdk/host.hpp"
 #include "loupe/sdk/result.hpp"
 
@@ -57,6 +58,10 @@ void WriteLabelFields(const loupe::sdk::ResultBuilder& result, const LabelReques
 
 // The smallest score of the explained labels (1 when nothing was explained).
 double MinScore(const std::vector<RowFits>& rows);
+
+// The `feature_selection` parameter of both lime explainers; `unit` names what is selected ("features",
+// "words").
+loupe::sdk::Param FeatureSelectionParam(const std::string& unit);
 
 // Reads the `feature_selection` parameter (default "auto"); throws InvalidArgument on an unknown mode.
 Selection ReadSelection(const loupe::sdk::Host& host);

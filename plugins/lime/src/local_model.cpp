@@ -5,7 +5,19 @@
 #include <limits>
 #include <numeric>
 
+#include "plugin_common/lars_path.hpp"
+#include "plugin_common/symmetric_solve.hpp"
+
 namespace loupe::lime {
+namespace {
+
+// Eigenvalues below k * 1e-13 of the largest count as zero in the ridge solve (k the columns fitted).
+constexpr double kRelativeEigenCutoff = 1e-13;
+// Correlations below 1e-12 of the largest |X'y| count as zero on the lasso path.
+constexpr double kRelativeCorrelationFloor = 1e-12;
+constexpr std::int64_t kLassoMaxIterations = 500;
+
+}  // namespace
 
 LocalDesign SummarizeDesign(const double* x, std::int64_t n, std::int64_t k, const double* w) {
   LocalDesign design;
@@ -52,60 +64,6 @@ LocalTarget SummarizeTarget(const LocalDesign& design, const double* x, std::int
   return target;
 }
 
-std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<double>& b, std::int64_t k,
-                                   double alpha) {
-  const auto at = [k](std::int64_t r, std::int64_t c) { return static_cast<std::size_t>(r * k + c); };
-  for (std::int64_t i = 0; i < k; ++i) a[at(i, i)] += alpha;
-  std::vector<double> v(static_cast<std::size_t>(k * k), 0.0);
-  for (std::int64_t i = 0; i < k; ++i) v[at(i, i)] = 1.0;
-  double scale = 0;
-  for (const double value : a) scale = std::max(scale, std::fabs(value));
-  for (int sweep = 0; sweep < 100 && scale > 0; ++sweep) {
-    double off = 0;
-    for (std::int64_t p = 0; p < k; ++p) {
-      for (std::int64_t q = p + 1; q < k; ++q) off = std::max(off, std::fabs(a[at(p, q)]));
-    }
-    if (off <= 1e-300 || off <= 1e-17 * scale) break;
-    for (std::int64_t p = 0; p < k; ++p) {
-      for (std::int64_t q = p + 1; q < k; ++q) {
-        const double apq = a[at(p, q)];
-        if (std::fabs(apq) <= 1e-300) continue;
-        const double theta = (a[at(q, q)] - a[at(p, p)]) / (2.0 * apq);
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
-        const double c = 1.0 / std::sqrt(t * t + 1.0);
-        const double s = t * c;
-        for (std::int64_t r = 0; r < k; ++r) {
-          if (r == p || r == q) continue;
-          const double arp = a[at(r, p)], arq = a[at(r, q)];
-          a[at(r, p)] = a[at(p, r)] = c * arp - s * arq;
-          a[at(r, q)] = a[at(q, r)] = s * arp + c * arq;
-        }
-        a[at(p, p)] -= t * apq;
-        a[at(q, q)] += t * apq;
-        a[at(p, q)] = a[at(q, p)] = 0.0;
-        for (std::int64_t r = 0; r < k; ++r) {
-          const double vrp = v[at(r, p)], vrq = v[at(r, q)];
-          v[at(r, p)] = c * vrp - s * vrq;
-          v[at(r, q)] = s * vrp + c * vrq;
-        }
-      }
-    }
-  }
-  double largest = 0;
-  for (std::int64_t i = 0; i < k; ++i) largest = std::max(largest, a[at(i, i)]);
-  const double tolerance = largest * static_cast<double>(std::max<std::int64_t>(k, 1)) * 1e-13;
-  std::vector<double> x(static_cast<std::size_t>(k), 0.0);
-  for (std::int64_t e = 0; e < k; ++e) {
-    const double lambda = a[at(e, e)];
-    if (!(lambda > tolerance)) continue;
-    double projection = 0;
-    for (std::int64_t r = 0; r < k; ++r) projection += v[at(r, e)] * b[static_cast<std::size_t>(r)];
-    projection /= lambda;
-    for (std::int64_t r = 0; r < k; ++r) x[static_cast<std::size_t>(r)] += projection * v[at(r, e)];
-  }
-  return x;
-}
-
 RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target,
                     const std::vector<std::int64_t>& features, double alpha) {
   const auto s = static_cast<std::int64_t>(features.size());
@@ -121,7 +79,14 @@ RidgeModel FitRidge(const LocalDesign& design, const LocalTarget& target,
   }
   RidgeModel model;
   model.features = features;
-  model.coef = SolveSymmetric(std::move(a), b, s, alpha);
+  // The minimum-norm solution of (A + alpha I) coef = b, as an SVD-based solver gives: lime's Ridge fits
+  // must not depend on whether a column happens to be constant.
+  loupe::plugin_common::SymmetricSolveOptions options;
+  options.ridge = alpha;
+  options.lu_first = false;
+  options.rcond = static_cast<double>(std::max<std::int64_t>(s, 1)) * kRelativeEigenCutoff;
+  loupe::plugin_common::SolveSymmetric(std::move(a), s, 1, b.data(), options);
+  model.coef = std::move(b);
   model.intercept = target.y_mean;
   for (std::int64_t i = 0; i < s; ++i) {
     model.intercept -= model.coef[static_cast<std::size_t>(i)] *
@@ -171,107 +136,14 @@ double WeightedR2(const RidgeModel& model, const double* x, std::int64_t n, std:
 }
 
 std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const LocalTarget& target) {
-  const std::int64_t k = design.k;
-  const auto& g = design.gram;
-  std::vector<double> beta(static_cast<std::size_t>(k), 0.0);
-  std::vector<std::vector<double>> path = {beta};
   double largest = 0;
   for (const double value : target.xty) largest = std::max(largest, std::fabs(value));
-  const double tiny = 1e-12 * std::max(largest, 1e-300);
-  std::vector<std::int64_t> active;
-  std::vector<bool> in_active(static_cast<std::size_t>(k), false);
-  std::vector<double> corr(static_cast<std::size_t>(k));
-  std::int64_t entering = -1;
-  bool dropped = false;
-  for (int iteration = 0; iteration < 500; ++iteration) {
-    for (std::int64_t j = 0; j < k; ++j) {
-      double value = target.xty[static_cast<std::size_t>(j)];
-      for (const std::int64_t l : active)
-        value -= g[static_cast<std::size_t>(j * k + l)] * beta[static_cast<std::size_t>(l)];
-      corr[static_cast<std::size_t>(j)] = value;
-    }
-    if (!dropped) {
-      if (entering < 0) {  // first step: the column most correlated with the residual
-        double best = tiny;
-        for (std::int64_t j = 0; j < k; ++j) {
-          if (!in_active[static_cast<std::size_t>(j)] &&
-              std::fabs(corr[static_cast<std::size_t>(j)]) > best) {
-            best = std::fabs(corr[static_cast<std::size_t>(j)]);
-            entering = j;
-          }
-        }
-        if (entering < 0) break;
-      }
-      active.push_back(entering);
-      in_active[static_cast<std::size_t>(entering)] = true;
-    }
-    dropped = false;
-    entering = -1;
-    double c = 0;
-    for (const std::int64_t j : active) c = std::max(c, std::fabs(corr[static_cast<std::size_t>(j)]));
-    if (c <= tiny) break;
-    const auto s = static_cast<std::int64_t>(active.size());
-    std::vector<double> g_aa(static_cast<std::size_t>(s * s)), signs(static_cast<std::size_t>(s));
-    for (std::int64_t a = 0; a < s; ++a) {
-      signs[static_cast<std::size_t>(a)] =
-          corr[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])] >= 0 ? 1.0 : -1.0;
-      for (std::int64_t b = 0; b < s; ++b) {
-        g_aa[static_cast<std::size_t>(a * s + b)] = g[static_cast<std::size_t>(
-            active[static_cast<std::size_t>(a)] * k + active[static_cast<std::size_t>(b)])];
-      }
-    }
-    const std::vector<double> w = SolveSymmetric(g_aa, signs, s, 0.0);
-    double norm = 0;
-    for (std::int64_t a = 0; a < s; ++a)
-      norm += signs[static_cast<std::size_t>(a)] * w[static_cast<std::size_t>(a)];
-    if (!(norm > 0)) break;
-    const double aa = 1.0 / std::sqrt(norm);
-    std::vector<double> direction(static_cast<std::size_t>(s));
-    for (std::int64_t a = 0; a < s; ++a)
-      direction[static_cast<std::size_t>(a)] = aa * w[static_cast<std::size_t>(a)];
-    // Step to the least-squares fit of the active set unless a column joins or a coefficient hits zero first.
-    double gamma = c / aa;
-    for (std::int64_t j = 0; j < k; ++j) {
-      if (in_active[static_cast<std::size_t>(j)]) continue;
-      double a_j = 0;
-      for (std::int64_t a = 0; a < s; ++a) {
-        a_j += g[static_cast<std::size_t>(j * k + active[static_cast<std::size_t>(a)])] *
-               direction[static_cast<std::size_t>(a)];
-      }
-      const double cj = corr[static_cast<std::size_t>(j)];
-      for (const double candidate : {(c - cj) / (aa - a_j), (c + cj) / (aa + a_j)}) {
-        if (std::isfinite(candidate) && candidate > 1e-15 * gamma && candidate < gamma) {
-          gamma = candidate;
-          entering = j;
-        }
-      }
-    }
-    std::int64_t drop = -1;
-    for (std::int64_t a = 0; a < s; ++a) {
-      const double b = beta[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])];
-      if (b == 0.0) continue;
-      const double candidate = -b / direction[static_cast<std::size_t>(a)];
-      if (candidate > 0 && candidate < gamma) {
-        gamma = candidate;
-        drop = a;
-      }
-    }
-    for (std::int64_t a = 0; a < s; ++a) {
-      beta[static_cast<std::size_t>(active[static_cast<std::size_t>(a)])] +=
-          gamma * direction[static_cast<std::size_t>(a)];
-    }
-    if (drop >= 0) {
-      const std::int64_t column = active[static_cast<std::size_t>(drop)];
-      beta[static_cast<std::size_t>(column)] = 0.0;
-      in_active[static_cast<std::size_t>(column)] = false;
-      active.erase(active.begin() + drop);
-      dropped = true;
-      entering = -1;
-    }
-    path.push_back(beta);
-    if (drop < 0 && entering < 0) break;  // the least-squares fit on every column that can join
-  }
-  return path;
+  // The weighted sums carry no sample count: alphas are not reported, and the path stops once every
+  // correlation is rounding noise next to the largest one.
+  const double min_correlation = kRelativeCorrelationFloor * std::max(largest, 1e-300);
+  return loupe::plugin_common::ComputeLarsPath(design.gram, target.xty, design.k, /*n_samples=*/1,
+                                               /*lasso=*/true, kLassoMaxIterations, min_correlation)
+      .coefs;
 }
 
 std::vector<std::int64_t> SelectFeatures(const LocalDesign& design, const LocalTarget& target,

@@ -87,14 +87,8 @@ LabelFit FitLabel(const LocalDesign& design, const double* x, std::int64_t n, co
 
 // The LARS-lasso regularization path (Efron et al. 2004, with the lasso modification: a coefficient that
 // reaches zero leaves the active set) of the weighted centered data, computed from its Gram matrix and
-// X'y as scikit-learn's lars_path(method="lasso") does: the coefficient vectors at every breakpoint, the
-// first being all zeros.
+// X'y by the LARS path shared with shap (plugin_common/lars_path.hpp), as scikit-learn's
+// lars_path(method="lasso") does: the coefficient vectors at every breakpoint, the first being all zeros.
 std::vector<std::vector<double>> LassoPath(const LocalDesign& design, const LocalTarget& target);
-
-// Solves (a + alpha I) x = b for a symmetric positive semi-definite k x k matrix through its eigen
-// decomposition (cyclic Jacobi), dropping eigenvalues below a relative tolerance: the minimum-norm
-// solution when the matrix is singular.
-std::vector<double> SolveSymmetric(std::vector<double> a, const std::vector<double>& b, std::int64_t k,
-                                   double alpha);
 
 }  // namespace loupe::lime

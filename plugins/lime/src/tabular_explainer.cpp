@@ -10,6 +10,7 @@
 #include "labels.hpp"
 #include "local_model.hpp"
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
 #include "tabular_stats.hpp"
 
@@ -266,25 +267,16 @@ loupe::sdk::ExplainerDef TabularExplainer::Definition() {
               .Default(false)
               .Doc("Without discretization, draw numeric features around the row instead of around the "
                    "training mean."),
-          Param::Enum("feature_selection",
-                      {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
-              .Default("auto")
-              .Doc("How the num_features features are chosen; auto: forward_selection up to 6 features, else "
-                   "highest_weights."),
-          Param::Json("labels").Doc(
-              "Outputs to explain, as a list of output names or indices; unset: every output."),
-          Param::Int("top_labels")
-              .Doc("Explain each row's K outputs with the highest prediction instead of fixed labels (lime's "
-                   "top_labels)."),
+          FeatureSelectionParam("features"),
+          loupe::sdk::LabelsParam(),
+          loupe::sdk::TopLabelsParam(),
           Param::Enum("distance_metric", {"euclidean"})
               .Default("euclidean")
               .Doc("Distance between the scaled neighbourhood rows and the row."),
           Param::Rows("background")
               .Doc("Training rows for the statistics (means, stds, bins, category frequencies); unset: every "
                    "row."),
-          Param::Enum("output", {"probability", "raw"})
-              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's "
-                   "default."),
+          loupe::sdk::OutputParam(),
       });
 }
 

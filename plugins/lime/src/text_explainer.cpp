@@ -13,6 +13,7 @@
 #include "labels.hpp"
 #include "local_model.hpp"
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
 
 namespace loupe::lime {
@@ -315,25 +316,16 @@ loupe::sdk::ExplainerDef TextExplainer::Definition() {
           Param::String("mask_string")
               .Default(kDefaultMask)
               .Doc("With bow false, the string that replaces a masked word."),
-          Param::Enum("feature_selection",
-                      {"auto", "forward_selection", "highest_weights", "lasso_path", "none"})
-              .Default("auto")
-              .Doc("How the num_features words are chosen; auto: forward_selection up to 6 words, else "
-                   "highest_weights."),
-          Param::Json("labels").Doc(
-              "Outputs to explain, as a list of output names or indices; unset: every output."),
-          Param::Int("top_labels")
-              .Doc("Explain each row's K outputs with the highest prediction instead of fixed labels (lime's "
-                   "top_labels)."),
+          FeatureSelectionParam("words"),
+          loupe::sdk::LabelsParam(),
+          loupe::sdk::TopLabelsParam(),
           Param::Enum("distance_metric", {"cosine"})
               .Default("cosine")
               .Doc("Distance between the word-presence vectors of a perturbed text and of the text."),
           Param::Int("batch_size")
               .Doc("Texts per model call; unset: all num_samples texts of a row in one call. Results do not "
                    "depend on it."),
-          Param::Enum("output", {"probability", "raw"})
-              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's "
-                   "default."),
+          loupe::sdk::OutputParam(),
       });
 }
 

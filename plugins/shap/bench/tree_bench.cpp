@@ -190,11 +190,10 @@ void SyntheticDepths(const loupe::testing::MockDataset& data, std::int64_t n_row
   }
 }
 
-}  // namespace
+using EnsemblePtr = std::shared_ptr<const loupe::shap::testing::XgbEnsemble>;
 
-int main(int argc, char** argv) {
-  const int repeat = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
-  const std::string fixtures = LOUPE_XGBOOST_FIXTURES;
+// The rows of diabetes.csv repeated `repeat` times.
+loupe::testing::MockDataset RepeatedDiabetes(int repeat) {
   const std::vector<std::string> order = {"age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"};
   loupe::testing::MockDataset base =
       loupe::shap::testing::CsvDataset(std::string(LOUPE_TEST_DATA) + "/diabetes.csv", order, {});
@@ -205,157 +204,183 @@ int main(int argc, char** argv) {
       column.values.insert(column.values.end(), base.features[&column - &data.features[0]].values.begin(),
                            base.features[&column - &data.features[0]].values.end());
   }
+  return data;
+}
+
+// shap.tree end to end through the mock host, with and without interactions, on 1 and 2 threads. `ours`
+// receives the values of the single-threaded run without interactions. False when shap.tree failed.
+bool BenchShapTree(const char* name, const loupe::testing::MockDataset& data, const EnsemblePtr& ensemble,
+                   std::vector<double>* ours) {
   const std::int64_t n = data.rows();
-  const std::int64_t f = data.cols();
   std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i;
+  const loupe::testing::MockHost host(data, loupe::shap::testing::XgbModel(ensemble, data));
+  for (const bool interactions : {false, true}) {
+    for (const int threads : {1, 2}) {
+      loupe::testing::MockRunOptions options;
+      options.rows = interactions ? std::vector<std::int64_t>(rows.begin(),
+                                                              rows.begin() + std::min<std::int64_t>(n, 2000))
+                                  : rows;
+      options.threads = threads;
+      options.params = {{"interactions", interactions}};
+      const auto start = Clock::now();
+      const loupe::testing::MockRunResult run = host.Run(Tree(), options);
+      const double seconds = Seconds(start);
+      if (!run.ok()) {
+        std::fprintf(stderr, "shap.tree failed: %s\n", run.error.c_str());
+        return false;
+      }
+      if (!interactions && threads == 1) {
+        for (const auto& row : run.json["values"]) {
+          for (const auto& output : row) {
+            for (const auto& v : output) ours->push_back(v.get<double>());
+          }
+        }
+      }
+      std::printf("%-16s %-26s %8d %12.0f %12.4f\n", name,
+                  interactions ? "shap.tree interactions" : "shap.tree", threads,
+                  static_cast<double>(options.rows.size()) / seconds, seconds);
+    }
+  }
+  return true;
+}
 
+// The algorithm alone (no mock host: its JSON results and the test evaluator's margins dominate the
+// end-to-end figures): path-dependent values of every row, rows split over `threads` threads, then
+// FastTreeSHAP v2's leaf tables (what shap.tree runs), the table build counted in the time.
+void BenchTreeShapCore(const char* name, const loupe::testing::MockDataset& data, const EnsemblePtr& ensemble,
+                       const std::vector<double>& ours) {
+  const std::int64_t n = data.rows();
+  const std::int64_t f = data.cols();
+  loupe::sdk::DatasetInfo info;
+  info.n_rows = n;
+  for (const auto& column : data.features)
+    info.features.push_back({column.name, column.type, column.levels, 0});
+  const loupe::shap::TreeModel model(*ensemble->capability(), info);
+  std::vector<double> x(static_cast<std::size_t>(n * f));
+  for (std::int64_t j = 0; j < f; ++j) {
+    for (std::int64_t i = 0; i < n; ++i)
+      x[static_cast<std::size_t>(i * f + j)] = data.features[j].values[static_cast<std::size_t>(i)];
+  }
+  const std::int64_t k = model.n_outputs();
+  auto worst_difference = [&](const std::vector<double>& phi) {
+    double worst = 0;
+    for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i)
+      worst = std::max(worst, std::fabs(phi[i] - ours[i]));
+    return worst;
+  };
+  for (const int threads : {1, 2}) {
+    std::vector<double> phi(static_cast<std::size_t>(n * k * f), 0.0);
+    const auto start = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
+        for (std::int64_t i = t; i < n; i += threads) {
+          for (const auto& tree : model.trees()) {
+            model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(),
+                                phi.data() + (i * k + tree.output) * f);
+          }
+        }
+      });
+    }
+    for (auto& thread : pool) thread.join();
+    const double seconds = Seconds(start);
+    std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name,
+                "TreeSHAP core (no host)", threads, static_cast<double>(n) / seconds, seconds,
+                worst_difference(phi));
+  }
+  for (const int threads : {1, 2}) {
+    std::vector<double> phi(static_cast<std::size_t>(n * k * f), 0.0);
+    const auto start = Clock::now();
+    loupe::shap::FastTreeShap fast(model);
+    fast.BuildAllTables();
+    const double build = Seconds(start);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+        for (std::int64_t i = t; i < n; i += threads)
+          fast.Row(x.data() + i * f, &scratch, phi.data() + i * k * f);
+      });
+    }
+    for (auto& thread : pool) thread.join();
+    const double seconds = Seconds(start);
+    std::printf(
+        "%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e (tables %lld/%zu trees, %.4f s)\n",
+        name, "FastTreeSHAP core", threads, static_cast<double>(n) / seconds, seconds, worst_difference(phi),
+        static_cast<long long>(fast.n_fast_trees()), model.trees().size(), build);
+  }
+}
+
+// XGBoost's own pred_contribs on the same model and rows, when libxgboost.so.0 loads. False on an
+// XGBoost error.
+bool BenchXgboost(const char* name, const std::string& model_path, const loupe::testing::MockDataset& data,
+                  const EnsemblePtr& ensemble, const std::vector<double>& ours) {
+  const std::int64_t n = data.rows();
+  const std::int64_t f = data.cols();
+  XgbApi xgb;
+  if (!xgb.Load()) {
+    std::printf("%-16s %-26s (libxgboost.so.0 not found: no side-by-side)\n", name, "xgboost pred_contribs");
+    return true;
+  }
+  std::vector<float> matrix(static_cast<std::size_t>(n * f));
+  for (std::int64_t j = 0; j < f; ++j) {
+    for (std::int64_t i = 0; i < n; ++i)
+      matrix[static_cast<std::size_t>(i * f + j)] =
+          static_cast<float>(data.features[j].values[static_cast<std::size_t>(i)]);
+  }
+  XgbApi::Handle dmatrix = nullptr, booster = nullptr;
+  if (xgb.dmatrix_from_mat(matrix.data(), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(f), NAN,
+                           &dmatrix) != 0 ||
+      xgb.booster_create(&dmatrix, 1, &booster) != 0 || xgb.booster_load(booster, model_path.c_str()) != 0) {
+    std::printf("xgboost: %s\n", xgb.last_error());
+    return false;
+  }
+  for (const int threads : {1, 2}) {
+    xgb.booster_set_param(booster, "nthread", std::to_string(threads).c_str());
+    std::uint64_t length = 0;
+    const float* result = nullptr;
+    const auto start = Clock::now();
+    if (xgb.booster_predict(booster, dmatrix, /*option_mask pred_contribs*/ 4, 0, 0, &length, &result) != 0) {
+      std::printf("xgboost: %s\n", xgb.last_error());
+      return false;
+    }
+    const double seconds = Seconds(start);
+    // Agreement on the same rows (XGBoost: [n][K][F+1], bias last; ours: [n][K][F]).
+    double worst = 0;
+    const std::int64_t k = ensemble->n_outputs();
+    for (std::int64_t i = 0; i < n && !ours.empty(); ++i) {
+      for (std::int64_t o = 0; o < k; ++o) {
+        for (std::int64_t j = 0; j < f; ++j) {
+          const double theirs = result[(i * k + o) * (f + 1) + j];
+          worst = std::max(worst, std::fabs(theirs - ours[static_cast<std::size_t>((i * k + o) * f + j)]));
+        }
+      }
+    }
+    std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name,
+                "xgboost pred_contribs", threads, static_cast<double>(n) / seconds, seconds, worst);
+  }
+  xgb.dmatrix_free(dmatrix);
+  xgb.booster_free(booster);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeat = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
+  const std::string fixtures = LOUPE_XGBOOST_FIXTURES;
+  const loupe::testing::MockDataset data = RepeatedDiabetes(repeat);
   std::printf("%-16s %-26s %8s %12s %12s\n", "model", "method", "threads", "rows/s", "seconds");
   for (const char* name : {"diabetes_xgb", "diabetes3_xgb"}) {
-    auto ensemble =
-        std::make_shared<const loupe::shap::testing::XgbEnsemble>(fixtures + "/" + name + ".json");
-    const loupe::testing::MockHost host(data, loupe::shap::testing::XgbModel(ensemble, data));
+    const std::string model_path = fixtures + "/" + name + ".json";
+    const auto ensemble = std::make_shared<const loupe::shap::testing::XgbEnsemble>(model_path);
     std::vector<double> ours;
-    for (const bool interactions : {false, true}) {
-      for (const int threads : {1, 2}) {
-        loupe::testing::MockRunOptions options;
-        options.rows = interactions ? std::vector<std::int64_t>(
-                                          rows.begin(), rows.begin() + std::min<std::int64_t>(n, 2000))
-                                    : rows;
-        options.threads = threads;
-        options.params = {{"interactions", interactions}};
-        const auto start = Clock::now();
-        const loupe::testing::MockRunResult run = host.Run(Tree(), options);
-        const double seconds = Seconds(start);
-        if (!run.ok()) {
-          std::fprintf(stderr, "shap.tree failed: %s\n", run.error.c_str());
-          return 1;
-        }
-        if (!interactions && threads == 1) {
-          for (const auto& row : run.json["values"]) {
-            for (const auto& output : row) {
-              for (const auto& v : output) ours.push_back(v.get<double>());
-            }
-          }
-        }
-        std::printf("%-16s %-26s %8d %12.0f %12.4f\n", name,
-                    interactions ? "shap.tree interactions" : "shap.tree", threads,
-                    static_cast<double>(options.rows.size()) / seconds, seconds);
-      }
-    }
-
-    // The algorithm alone (no mock host: its JSON results and the test evaluator's margins dominate the
-    // end-to-end figures above): path-dependent values of every row, rows split over `threads` threads.
-    {
-      loupe::sdk::DatasetInfo info;
-      info.n_rows = n;
-      for (const auto& column : data.features)
-        info.features.push_back({column.name, column.type, column.levels, 0});
-      const loupe::shap::TreeModel model(*ensemble->capability(), info);
-      std::vector<double> x(static_cast<std::size_t>(n * f));
-      for (std::int64_t j = 0; j < f; ++j) {
-        for (std::int64_t i = 0; i < n; ++i)
-          x[static_cast<std::size_t>(i * f + j)] = data.features[j].values[static_cast<std::size_t>(i)];
-      }
-      const std::int64_t k = model.n_outputs();
-      for (const int threads : {1, 2}) {
-        std::vector<double> phi(static_cast<std::size_t>(n * k * f), 0.0);
-        const auto start = Clock::now();
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t) {
-          pool.emplace_back([&, t] {
-            std::vector<loupe::shap::PathElement> path(model.PathBufferSize());
-            for (std::int64_t i = t; i < n; i += threads) {
-              for (const auto& tree : model.trees()) {
-                model.PathDependent(tree, x.data() + i * f, 0, -1, path.data(),
-                                    phi.data() + (i * k + tree.output) * f);
-              }
-            }
-          });
-        }
-        for (auto& thread : pool) thread.join();
-        const double seconds = Seconds(start);
-        double worst = 0;
-        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i)
-          worst = std::max(worst, std::fabs(phi[i] - ours[i]));
-        std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name,
-                    "TreeSHAP core (no host)", threads, static_cast<double>(n) / seconds, seconds, worst);
-      }
-      // FastTreeSHAP v2's leaf tables (what shap.tree runs): the table build counted in the time.
-      for (const int threads : {1, 2}) {
-        std::vector<double> phi(static_cast<std::size_t>(n * k * f), 0.0);
-        const auto start = Clock::now();
-        loupe::shap::FastTreeShap fast(model);
-        fast.BuildAllTables();
-        const double build = Seconds(start);
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t) {
-          pool.emplace_back([&, t] {
-            loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
-            for (std::int64_t i = t; i < n; i += threads)
-              fast.Row(x.data() + i * f, &scratch, phi.data() + i * k * f);
-          });
-        }
-        for (auto& thread : pool) thread.join();
-        const double seconds = Seconds(start);
-        double worst = 0;
-        for (std::size_t i = 0; i < phi.size() && !ours.empty(); ++i)
-          worst = std::max(worst, std::fabs(phi[i] - ours[i]));
-        std::printf(
-            "%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e (tables %lld/%zu trees, %.4f s)\n",
-            name, "FastTreeSHAP core", threads, static_cast<double>(n) / seconds, seconds, worst,
-            static_cast<long long>(fast.n_fast_trees()), model.trees().size(), build);
-      }
-    }
-
-    XgbApi xgb;
-    if (!xgb.Load()) {
-      std::printf("%-16s %-26s (libxgboost.so.0 not found: no side-by-side)\n", name,
-                  "xgboost pred_contribs");
-      continue;
-    }
-    std::vector<float> matrix(static_cast<std::size_t>(n * f));
-    for (std::int64_t j = 0; j < f; ++j) {
-      for (std::int64_t i = 0; i < n; ++i)
-        matrix[static_cast<std::size_t>(i * f + j)] =
-            static_cast<float>(data.features[j].values[static_cast<std::size_t>(i)]);
-    }
-    XgbApi::Handle dmatrix = nullptr, booster = nullptr;
-    if (xgb.dmatrix_from_mat(matrix.data(), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(f), NAN,
-                             &dmatrix) != 0 ||
-        xgb.booster_create(&dmatrix, 1, &booster) != 0 ||
-        xgb.booster_load(booster, (fixtures + "/" + name + ".json").c_str()) != 0) {
-      std::printf("xgboost: %s\n", xgb.last_error());
-      return 1;
-    }
-    for (const int threads : {1, 2}) {
-      xgb.booster_set_param(booster, "nthread", std::to_string(threads).c_str());
-      std::uint64_t length = 0;
-      const float* result = nullptr;
-      const auto start = Clock::now();
-      if (xgb.booster_predict(booster, dmatrix, /*option_mask pred_contribs*/ 4, 0, 0, &length, &result) !=
-          0) {
-        std::printf("xgboost: %s\n", xgb.last_error());
-        return 1;
-      }
-      const double seconds = Seconds(start);
-      // Agreement on the same rows (XGBoost: [n][K][F+1], bias last; ours: [n][K][F]).
-      double worst = 0;
-      const std::int64_t k = ensemble->n_outputs();
-      for (std::int64_t i = 0; i < n && !ours.empty(); ++i) {
-        for (std::int64_t o = 0; o < k; ++o) {
-          for (std::int64_t j = 0; j < f; ++j) {
-            const double theirs = result[(i * k + o) * (f + 1) + j];
-            worst = std::max(worst, std::fabs(theirs - ours[static_cast<std::size_t>((i * k + o) * f + j)]));
-          }
-        }
-      }
-      std::printf("%-16s %-26s %8d %12.0f %12.4f   max |diff| vs shap.tree %.2e\n", name,
-                  "xgboost pred_contribs", threads, static_cast<double>(n) / seconds, seconds, worst);
-    }
-    xgb.dmatrix_free(dmatrix);
-    xgb.booster_free(booster);
+    if (!BenchShapTree(name, data, ensemble, &ours)) return 1;
+    BenchTreeShapCore(name, data, ensemble, ours);
+    if (!BenchXgboost(name, model_path, data, ensemble, ours)) return 1;
   }
-  SyntheticDepths(data, std::min<std::int64_t>(n, 2000));
+  SyntheticDepths(data, std::min<std::int64_t>(data.rows(), 2000));
   return 0;
 }

@@ -1,5 +1,5 @@
-// The `background` parameter of the shap explainers (DESIGN.md §5): the rows whose values replace the
-// features outside a coalition, each with a weight.
+// The `background` parameter of the shap explainers (docs/architecture.md §5): the rows whose values replace
+// the features outside a coalition, each with a weight.
 //
 // Accepted forms: "a:b", a list of rows, a count N drawn with the step seed, "all", or {kmeans: K}. The
 // last one is shap.kmeans(data, K): k-means (scikit-learn's KMeans: k-means++ init, Lloyd iterations,

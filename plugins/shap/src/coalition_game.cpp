@@ -1,7 +1,9 @@
 #include "coalition_game.hpp"
 
 #include <cmath>
+#include <utility>
 
+#include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
 
 namespace loupe::shap {
@@ -33,6 +35,15 @@ loupe::sdk::Param BackgroundParam(const std::string& use) {
            ": \"a:b\", a list of rows, a count sampled with the step seed (all rows when the data "
            "has fewer), or {kmeans: K}: K weighted k-means centres of all rows, snapped to data values as "
            "shap.kmeans.");
+}
+
+std::vector<loupe::sdk::Param> CoalitionGameParams(std::vector<loupe::sdk::Param> own) {
+  std::vector<loupe::sdk::Param> params = {
+      BackgroundParam("whose values fill the features outside a coalition"), MaxBatchRowsParam(),
+      loupe::sdk::OutputParam()};
+  for (loupe::sdk::Param& param : own) params.push_back(std::move(param));
+  params.push_back(loupe::sdk::GroupsParam());
+  return params;
 }
 
 loupe::sdk::Param MaxBatchRowsParam() {

@@ -46,6 +46,11 @@ Setup Configure(const loupe::sdk::Host& host, const std::string& explainer);
 loupe::sdk::Param BackgroundParam(const std::string& use);
 loupe::sdk::Param MaxBatchRowsParam();
 
+// The parameters of an explainer that samples or enumerates coalitions over background rows (exact,
+// kernel, permutation), in the order they all share: background, max_batch_rows, output, then the
+// explainer's own, then groups.
+std::vector<loupe::sdk::Param> CoalitionGameParams(std::vector<loupe::sdk::Param> own);
+
 // Values coalitions of the players over the (weighted) background rows.
 //
 // A unit (one coalition of one explained row) needs B perturbed rows. Units are packed into Predict calls

@@ -157,23 +157,13 @@ void ExactExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
 }
 
 loupe::sdk::ExplainerDef ExactExplainer::Definition() {
-  using loupe::sdk::Param;
   return loupe::sdk::ExplainerDef::Of<ExactExplainer>("shap.exact")
       .Summary(
           "Exact interventional Shapley values over all 2^M feature coalitions, averaged over background "
           "rows.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
-      .Parameters({
-          BackgroundParam("whose values fill the features outside a coalition"),
-          MaxBatchRowsParam(),
-          Param::Enum("output", {"probability", "raw"})
-              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
-                   "(probabilities for classifiers, values for regressors)."),
-          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
-                                    "player and every feature "
-                                    "must be in exactly one group."),
-      });
+      .Parameters(CoalitionGameParams({}));
 }
 
 }  // namespace loupe::shap

@@ -322,12 +322,7 @@ loupe::sdk::ExplainerDef KernelExplainer::Definition() {
           "enumerated and sampled feature coalitions, averaged over background rows.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
-      .Parameters({
-          BackgroundParam("whose values fill the features outside a coalition"),
-          MaxBatchRowsParam(),
-          Param::Enum("output", {"probability", "raw"})
-              .Doc("Model outputs to explain: class probabilities or raw margins; unset, the model's default "
-                   "(probabilities for classifiers, values for regressors)."),
+      .Parameters(CoalitionGameParams({
           Param::Int("nsamples")
               .Doc("Coalitions evaluated per explained row (1 to 4194304); unset, 2M + 2048 as shap's "
                    "\"auto\", M the "
@@ -344,10 +339,7 @@ loupe::sdk::ExplainerDef KernelExplainer::Definition() {
                    "its "
                    "values is at most this (rounds of 1/8, 1/4, ... of nsamples); unset, all nsamples are "
                    "drawn."),
-          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
-                                    "player and every feature "
-                                    "must be in exactly one group."),
-      });
+      }));
 }
 
 }  // namespace loupe::shap

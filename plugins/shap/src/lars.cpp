@@ -10,14 +10,8 @@
 namespace loupe::shap {
 namespace {
 
-constexpr double kTiny = 1.1754943508222875e-38;  // numpy's float32 tiny, as lars_path guards divisions
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 constexpr std::int64_t kLassoLarsIcMaxIter = 500;
-
-double MinPositive(double a, double b) {
-  if (b > 0.0 && b < a) return b;
-  return a;
-}
 
 // Gram [p][p] and Xy [p] of rows x[n][p] and targets y[n].
 void NormalEquations(const std::vector<double>& x, const std::vector<double>& y, std::int64_t n,
@@ -35,93 +29,6 @@ void NormalEquations(const std::vector<double>& x, const std::vector<double>& y,
 }
 
 }  // namespace
-
-LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<double>& xy, std::int64_t p,
-                         std::int64_t n_samples, bool lasso, std::int64_t max_iter) {
-  LarsPath path;
-  std::vector<double> beta(static_cast<std::size_t>(p), 0.0), sign(static_cast<std::size_t>(p), 0.0);
-  std::vector<bool> is_active(static_cast<std::size_t>(p), false);
-  std::vector<double> c(static_cast<std::size_t>(p));
-  path.coefs.push_back(beta);
-  bool drop = false;
-  for (std::int64_t n_iter = 0;; ++n_iter) {
-    for (std::int64_t j = 0; j < p; ++j) {  // correlations with the current residual
-      double s = xy[static_cast<std::size_t>(j)];
-      for (std::int64_t k = 0; k < p; ++k)
-        s -= gram[static_cast<std::size_t>(j * p + k)] * beta[static_cast<std::size_t>(k)];
-      c[static_cast<std::size_t>(j)] = s;
-    }
-    std::int64_t entering = -1;
-    double big_c = 0.0;
-    for (std::int64_t j = 0; j < p; ++j) {
-      if (is_active[static_cast<std::size_t>(j)]) continue;
-      if (entering < 0 || std::fabs(c[static_cast<std::size_t>(j)]) > big_c)
-        entering = j, big_c = std::fabs(c[static_cast<std::size_t>(j)]);
-    }
-    if (entering < 0) {  // all active: the level of the active correlations
-      for (const std::int64_t j : path.active)
-        big_c = std::max(big_c, std::fabs(c[static_cast<std::size_t>(j)]));
-    }
-    path.alphas.push_back(big_c / static_cast<double>(n_samples));
-    if (path.alphas.back() <= kEps) break;
-    if (n_iter >= max_iter || static_cast<std::int64_t>(path.active.size()) >= p) break;
-    if (!drop) {
-      if (entering < 0) break;
-      path.active.push_back(entering);
-      is_active[static_cast<std::size_t>(entering)] = true;
-      sign[static_cast<std::size_t>(entering)] = c[static_cast<std::size_t>(entering)] >= 0.0 ? 1.0 : -1.0;
-    }
-    // Equiangular direction: w = G_AA^-1 s_A, scaled so that s_A^T w AA = 1.
-    const auto na = static_cast<std::int64_t>(path.active.size());
-    std::vector<double> g_aa(static_cast<std::size_t>(na * na)), w(static_cast<std::size_t>(na));
-    for (std::int64_t a = 0; a < na; ++a) {
-      w[static_cast<std::size_t>(a)] =
-          sign[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])];
-      for (std::int64_t b = 0; b < na; ++b) {
-        g_aa[static_cast<std::size_t>(a * na + b)] = gram[static_cast<std::size_t>(
-            path.active[static_cast<std::size_t>(a)] * p + path.active[static_cast<std::size_t>(b)])];
-      }
-    }
-    SolveSymmetric(std::move(g_aa), na, 1, w.data());
-    double sw = 0.0;
-    for (std::int64_t a = 0; a < na; ++a)
-      sw += w[static_cast<std::size_t>(a)] *
-            sign[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])];
-    const double aa = 1.0 / std::sqrt(std::max(sw, kTiny));
-    for (double& v : w) v *= aa;
-    // Step length: until an inactive feature's correlation ties (or to the least squares fit).
-    double gamma = big_c / aa;
-    for (std::int64_t j = 0; j < p; ++j) {
-      if (is_active[static_cast<std::size_t>(j)]) continue;
-      double a_j = 0.0;
-      for (std::int64_t a = 0; a < na; ++a)
-        a_j += gram[static_cast<std::size_t>(j * p + path.active[static_cast<std::size_t>(a)])] *
-               w[static_cast<std::size_t>(a)];
-      gamma = MinPositive(gamma, (big_c - c[static_cast<std::size_t>(j)]) / (aa - a_j + kTiny));
-      gamma = MinPositive(gamma, (big_c + c[static_cast<std::size_t>(j)]) / (aa + a_j + kTiny));
-    }
-    drop = false;
-    std::int64_t dropped = -1;
-    if (lasso) {  // a coefficient crossing zero ends the step there and leaves the active set
-      for (std::int64_t a = 0; a < na; ++a) {
-        const std::int64_t j = path.active[static_cast<std::size_t>(a)];
-        const double z = -beta[static_cast<std::size_t>(j)] / (w[static_cast<std::size_t>(a)] + kTiny);
-        if (z > 0.0 && z < gamma) gamma = z, dropped = a, drop = true;
-      }
-    }
-    for (std::int64_t a = 0; a < na; ++a)
-      beta[static_cast<std::size_t>(path.active[static_cast<std::size_t>(a)])] +=
-          gamma * w[static_cast<std::size_t>(a)];
-    if (drop) {
-      const std::int64_t j = path.active[static_cast<std::size_t>(dropped)];
-      beta[static_cast<std::size_t>(j)] = 0.0;
-      is_active[static_cast<std::size_t>(j)] = false;
-      path.active.erase(path.active.begin() + dropped);
-    }
-    path.coefs.push_back(beta);
-  }
-  return path;
-}
 
 std::vector<std::int64_t> SelectLassoLarsIC(const std::vector<double>& x, const std::vector<double>& y,
                                             std::int64_t n, std::int64_t p, InformationCriterion criterion) {

@@ -1,5 +1,5 @@
-// Least-angle regression (Efron et al. 2004) as scikit-learn's lars_path, and LassoLarsIC's information-
-// criterion selection: the feature selection behind shap.kernel's `l1_reg`.
+// The feature selection behind shap.kernel's `l1_reg`: LassoLarsIC's information-criterion selection and
+// the first features to enter the LAR path, on the LARS path shared with lime (plugin_common/lars_path.hpp).
 //
 // Both work on the normal equations (Gram = X^T X, Xy = X^T y), which is all LARS needs; shap.kernel's
 // augmented design has many more rows (2K) than columns (M).
@@ -9,18 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "plugin_common/lars_path.hpp"
+
 namespace loupe::shap {
 
-struct LarsPath {
-  std::vector<double> alphas;              // per knot: max |X^T residual| / n_samples, decreasing
-  std::vector<std::vector<double>> coefs;  // per knot: the coefficients, starting from all zeros
-  std::vector<std::int64_t> active;        // features in order of entry (dropped ones removed)
-};
-
-// lars_path(X, y, method="lar" or "lasso", alpha_min=0, max_iter) from Gram [p][p] and Xy [p] of a design
-// with n_samples rows. The lasso variant drops a feature whose coefficient crosses zero.
-LarsPath ComputeLarsPath(const std::vector<double>& gram, const std::vector<double>& xy, std::int64_t p,
-                         std::int64_t n_samples, bool lasso, std::int64_t max_iter);
+using loupe::plugin_common::ComputeLarsPath;
+using loupe::plugin_common::LarsPath;
 
 enum class InformationCriterion { kAic, kBic };
 

@@ -8,6 +8,7 @@
 #include "background.hpp"
 #include "coalition_game.hpp"
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
 
 namespace loupe::shap {
@@ -162,14 +163,10 @@ loupe::sdk::ExplainerDef LinearExplainer::Definition() {
       .Parameters({
           BackgroundParam("whose mean is the reference point"),
           MaxBatchRowsParam(),
-          Param::Enum("output", {"probability", "raw"})
-              .Default("raw")
-              .Doc(
-                  "Model outputs to explain: raw margins (as shap's LinearExplainer) or probabilities, which "
-                  "pass the linearity check only for a model linear in probability space."),
-          Param::Json("groups").Doc("Optional mapping of group name to feature names; each group becomes one "
-                                    "player and every feature "
-                                    "must be in exactly one group."),
+          loupe::sdk::OutputParam().Default("raw").Doc(
+              "Model outputs to explain: raw margins (as shap's LinearExplainer) or probabilities, which "
+              "pass the linearity check only for a model linear in probability space."),
+          loupe::sdk::GroupsParam(),
       });
 }
 

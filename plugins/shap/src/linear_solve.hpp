@@ -1,14 +1,13 @@
-// Dense solves shared by shap.kernel's weighted least squares and the LARS feature selection.
+// Dense solves of shap.kernel's weighted least squares and the LARS feature selection: the symmetric solver
+// shared with lime (plugin_common/symmetric_solve.hpp). With the default options it is numpy's inv (LU with
+// partial pivoting), falling back to pinv (rcond 1e-15) when a pivot vanishes, as shap does; it returns
+// false in that case.
 #pragma once
 
-#include <cstdint>
-#include <vector>
+#include "plugin_common/symmetric_solve.hpp"
 
 namespace loupe::shap {
 
-// Solves the symmetric system a x = b (n x n, row-major) for `nrhs` right-hand sides b[nrhs][n] in place:
-// LU with partial pivoting (numpy's inv); when a pivot vanishes, the Moore-Penrose pseudo-inverse from a
-// Jacobi eigendecomposition (numpy's pinv, rcond 1e-15), as shap falls back. Returns false in that case.
-bool SolveSymmetric(std::vector<double> a, std::int64_t n, std::int64_t nrhs, double* b);
+using loupe::plugin_common::SolveSymmetric;
 
 }  // namespace loupe::shap

@@ -1,5 +1,5 @@
 // Players of a Shapley game over tabular features: each feature on its own, or the groups of the
-// `groups` parameter (DESIGN.md §5), shared by the shap explainers.
+// `groups` parameter (docs/architecture.md §5), shared by the shap explainers.
 #pragma once
 
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include "background.hpp"
 #include "fast_tree_shap.hpp"
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
 #include "players.hpp"
 #include "tree_model.hpp"
@@ -254,14 +255,13 @@ loupe::sdk::ExplainerDef TreeExplainer::Definition() {
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters({
-          Param::Enum("output", {"raw", "probability"})
-              .Default("raw")
-              .Doc("Model outputs to explain: the raw margins (the only space TreeSHAP explains exactly; "
-                   "\"probability\" is refused)."),
           Param::Rows("background")
               .Doc("Absent: path-dependent TreeSHAP over the node covers. Given (\"a:b\", a list of rows, or "
                    "a count "
                    "sampled with the step seed): exact interventional TreeSHAP averaged over these rows."),
+          loupe::sdk::OutputParam().Default("raw").Doc(
+              "Model outputs to explain: the raw margins (the only space TreeSHAP explains exactly; "
+              "\"probability\" is refused)."),
           Param::Bool("interactions")
               .Default(false)
               .Doc("Also compute SHAP interaction values interaction_values[R][O][F][F] (path-dependent "

@@ -71,6 +71,153 @@ double UnwoundPathSum(const PathElement* path, int depth, int index) {
   return total;
 }
 
+// Model inputs -> data columns, by name (-1: not in the data); categorical codes by level name, per data
+// column: level_maps[column][data level] = the model's code, -1 for a level the model does not know.
+std::vector<std::int32_t> MapInputsToColumns(const LoupeTreeEnsemble& ensemble,
+                                             const loupe::sdk::DatasetInfo& data,
+                                             std::vector<std::vector<std::int32_t>>* level_maps) {
+  std::vector<std::int32_t> column_of(static_cast<std::size_t>(ensemble.n_features), -1);
+  level_maps->resize(static_cast<std::size_t>(data.n_features()));
+  for (std::int64_t f = 0; f < ensemble.n_features; ++f) {
+    const LoupeColumnInfo& input = ensemble.features[f];
+    const std::int64_t column = data.FeatureIndex(Describe(input));
+    if (column < 0) continue;  // an error only if a split uses it (checked below)
+    column_of[static_cast<std::size_t>(f)] = static_cast<std::int32_t>(column);
+    const auto& feature = data.features[static_cast<std::size_t>(column)];
+    if (input.type == LOUPE_FEATURE_CATEGORICAL && feature.IsCategorical() && input.levels != nullptr) {
+      std::map<std::string, std::int32_t> model_code;
+      for (std::int64_t l = 0; l < input.n_levels; ++l) {
+        if (input.levels[l] != nullptr) model_code.emplace(input.levels[l], static_cast<std::int32_t>(l));
+      }
+      auto& map = (*level_maps)[static_cast<std::size_t>(column)];
+      for (const auto& level : feature.levels) {
+        const auto found = model_code.find(level);
+        map.push_back(found != model_code.end() ? found->second : -1);
+      }
+    }
+  }
+  return column_of;
+}
+
+// Tree t of the ensemble, checked node by node, with its splits mapped to data columns.
+Tree ReadTree(const LoupeTreeEnsemble& ensemble, std::int64_t t, const std::vector<std::int32_t>& column_of) {
+  const LoupeTree* source = ensemble.trees[t];
+  if (source == nullptr) Malformed(t, "is missing");
+  if (source->struct_size < sizeof(LoupeTree)) Malformed(t, "has a struct_size below sizeof(LoupeTree)");
+  if (source->output < 0 || source->output >= ensemble.n_outputs) {
+    Malformed(
+        t, "adds to output " + std::to_string(source->output) + " of " + std::to_string(ensemble.n_outputs));
+  }
+  if (source->n_nodes < 1 || source->left == nullptr || source->right == nullptr ||
+      source->feature == nullptr || source->threshold == nullptr || source->default_left == nullptr ||
+      source->is_leaf == nullptr || source->is_categorical == nullptr || source->value == nullptr ||
+      source->cover == nullptr || source->category_offsets == nullptr) {
+    Malformed(t, "lacks nodes or one of its per-node arrays");
+  }
+  Tree tree;
+  tree.output = source->output;
+  tree.nodes.resize(static_cast<std::size_t>(source->n_nodes));
+  // Depth-first over the reachable nodes; a node seen twice means the arrays do not form a tree.
+  std::vector<char> seen(static_cast<std::size_t>(source->n_nodes), 0);
+  std::vector<std::pair<std::int32_t, std::int32_t>> stack = {{0, 0}};
+  while (!stack.empty()) {
+    const auto [index, depth] = stack.back();
+    stack.pop_back();
+    if (seen[static_cast<std::size_t>(index)] != 0)
+      Malformed(t, "reaches node " + std::to_string(index) + " twice");
+    seen[static_cast<std::size_t>(index)] = 1;
+    tree.depth = std::max(tree.depth, depth);
+    TreeNode& node = tree.nodes[static_cast<std::size_t>(index)];
+    node.cover = source->cover[index];
+    node.value = source->value[index];
+    node.leaf = source->is_leaf[index] != 0;
+    if (node.leaf) continue;
+    const std::int32_t left = source->left[index], right = source->right[index],
+                       input = source->feature[index];
+    if (left < 0 || left >= source->n_nodes || right < 0 || right >= source->n_nodes) {
+      Malformed(t, "has children out of range at node " + std::to_string(index));
+    }
+    if (input < 0 || input >= ensemble.n_features) {
+      Malformed(t, "splits on input " + std::to_string(input) + " at node " + std::to_string(index));
+    }
+    const std::int32_t column = column_of[static_cast<std::size_t>(input)];
+    if (column < 0) {
+      throw InvalidArgument("the tree model splits on its input '" + Describe(ensemble.features[input]) +
+                            "', which is not a feature of the step's data");
+    }
+    node.left = left;
+    node.right = right;
+    node.column = column;
+    node.threshold = source->threshold[index];
+    node.default_left = source->default_left[index] != 0;
+    node.categorical = source->is_categorical[index] != 0;
+    if (node.categorical) {
+      const std::int64_t begin = source->category_offsets[index], end = source->category_offsets[index + 1];
+      if (begin > end || (end > begin && source->categories == nullptr)) {
+        Malformed(t, "has bad category offsets at node " + std::to_string(index));
+      }
+      node.categories_begin = source->categories + begin;
+      node.categories_end = source->categories + end;
+    }
+    tree.columns.push_back(column);
+    stack.emplace_back(right, depth + 1);
+    stack.emplace_back(left, depth + 1);
+  }
+  std::sort(tree.columns.begin(), tree.columns.end());
+  tree.columns.erase(std::unique(tree.columns.begin(), tree.columns.end()), tree.columns.end());
+  return tree;
+}
+
+// The tree's expected value over its covers, bottom-up: children have been visited when their parent is
+// finished (post-order). Clears covers_positive when a cover is missing or not positive.
+void ComputeExpectation(Tree& tree) {
+  std::vector<double> mean(tree.nodes.size(), 0.0);
+  std::vector<std::pair<std::int32_t, bool>> stack = {{0, false}};
+  while (!stack.empty()) {
+    const auto [index, expanded] = stack.back();
+    stack.pop_back();
+    const TreeNode& node = tree.nodes[static_cast<std::size_t>(index)];
+    if (node.leaf) {
+      mean[static_cast<std::size_t>(index)] = node.value;
+    } else if (!expanded) {
+      stack.emplace_back(index, true);
+      stack.emplace_back(node.right, false);
+      stack.emplace_back(node.left, false);
+    } else {
+      const TreeNode& left = tree.nodes[static_cast<std::size_t>(node.left)];
+      const TreeNode& right = tree.nodes[static_cast<std::size_t>(node.right)];
+      if (!(node.cover > 0.0) || !(left.cover >= 0.0) || !(right.cover >= 0.0)) {
+        tree.covers_positive = false;
+        mean[static_cast<std::size_t>(index)] = node.value;
+      } else {
+        mean[static_cast<std::size_t>(index)] = (mean[static_cast<std::size_t>(node.left)] * left.cover +
+                                                 mean[static_cast<std::size_t>(node.right)] * right.cover) /
+                                                node.cover;
+      }
+    }
+  }
+  tree.expectation = mean[0];
+}
+
+// The Shapley weight tables of path-dependent TreeSHAP up to max_depth:
+// weight_x[a][b] = (a-1)! b! / (a+b)!, weight_r[a][b] = a! (b-1)! / (a+b)!.
+void BuildWeightTables(int max_depth, std::vector<std::vector<double>>* weight_x,
+                       std::vector<std::vector<double>>* weight_r) {
+  const int n = max_depth + 1;
+  weight_x->assign(static_cast<std::size_t>(n + 1),
+                   std::vector<double>(static_cast<std::size_t>(n + 1), 0.0));
+  *weight_r = *weight_x;
+  for (int a = 0; a <= n; ++a) {
+    for (int b = 0; a + b <= n; ++b) {
+      // C(a + b, a) built as a product of ratios, exact for the small depths of tree models.
+      double binomial = 1.0;
+      for (int k = 1; k <= a; ++k) binomial = binomial * (b + k) / k;
+      if (a > 0) (*weight_x)[static_cast<std::size_t>(a)][static_cast<std::size_t>(b)] = 1.0 / (a * binomial);
+      if (b > 0) (*weight_r)[static_cast<std::size_t>(a)][static_cast<std::size_t>(b)] = 1.0 / (b * binomial);
+    }
+  }
+}
+
 }  // namespace
 
 TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::DatasetInfo& data)
@@ -93,140 +240,13 @@ TreeModel::TreeModel(const LoupeTreeEnsemble& ensemble, const loupe::sdk::Datase
   }
   base_margin_.assign(ensemble.base_margin, ensemble.base_margin + ensemble.n_outputs);
 
-  // Model inputs -> data columns, by name; categorical codes by level name.
-  std::vector<std::int32_t> column_of(static_cast<std::size_t>(ensemble.n_features), -1);
-  level_maps_.resize(static_cast<std::size_t>(n_columns_));
-  for (std::int64_t f = 0; f < ensemble.n_features; ++f) {
-    const LoupeColumnInfo& input = ensemble.features[f];
-    const std::int64_t column = data.FeatureIndex(Describe(input));
-    if (column < 0) continue;  // an error only if a split uses it (checked below)
-    column_of[static_cast<std::size_t>(f)] = static_cast<std::int32_t>(column);
-    const auto& feature = data.features[static_cast<std::size_t>(column)];
-    if (input.type == LOUPE_FEATURE_CATEGORICAL && feature.IsCategorical() && input.levels != nullptr) {
-      std::map<std::string, std::int32_t> model_code;
-      for (std::int64_t l = 0; l < input.n_levels; ++l) {
-        if (input.levels[l] != nullptr) model_code.emplace(input.levels[l], static_cast<std::int32_t>(l));
-      }
-      auto& map = level_maps_[static_cast<std::size_t>(column)];
-      for (const auto& level : feature.levels) {
-        const auto found = model_code.find(level);
-        map.push_back(found != model_code.end() ? found->second : -1);
-      }
-    }
-  }
-
+  const std::vector<std::int32_t> column_of = MapInputsToColumns(ensemble, data, &level_maps_);
   for (std::int64_t t = 0; t < ensemble.n_trees; ++t) {
-    const LoupeTree* source = ensemble.trees[t];
-    if (source == nullptr) Malformed(t, "is missing");
-    if (source->struct_size < sizeof(LoupeTree)) Malformed(t, "has a struct_size below sizeof(LoupeTree)");
-    if (source->output < 0 || source->output >= ensemble.n_outputs) {
-      Malformed(t, "adds to output " + std::to_string(source->output) + " of " +
-                       std::to_string(ensemble.n_outputs));
-    }
-    if (source->n_nodes < 1 || source->left == nullptr || source->right == nullptr ||
-        source->feature == nullptr || source->threshold == nullptr || source->default_left == nullptr ||
-        source->is_leaf == nullptr || source->is_categorical == nullptr || source->value == nullptr ||
-        source->cover == nullptr || source->category_offsets == nullptr) {
-      Malformed(t, "lacks nodes or one of its per-node arrays");
-    }
-    Tree tree;
-    tree.output = source->output;
-    tree.nodes.resize(static_cast<std::size_t>(source->n_nodes));
-    // Depth-first over the reachable nodes; a node seen twice means the arrays do not form a tree.
-    std::vector<char> seen(static_cast<std::size_t>(source->n_nodes), 0);
-    std::vector<std::pair<std::int32_t, std::int32_t>> stack = {{0, 0}};
-    while (!stack.empty()) {
-      const auto [index, depth] = stack.back();
-      stack.pop_back();
-      if (seen[static_cast<std::size_t>(index)] != 0)
-        Malformed(t, "reaches node " + std::to_string(index) + " twice");
-      seen[static_cast<std::size_t>(index)] = 1;
-      tree.depth = std::max(tree.depth, depth);
-      TreeNode& node = tree.nodes[static_cast<std::size_t>(index)];
-      node.cover = source->cover[index];
-      node.value = source->value[index];
-      node.leaf = source->is_leaf[index] != 0;
-      if (node.leaf) continue;
-      const std::int32_t left = source->left[index], right = source->right[index],
-                         input = source->feature[index];
-      if (left < 0 || left >= source->n_nodes || right < 0 || right >= source->n_nodes) {
-        Malformed(t, "has children out of range at node " + std::to_string(index));
-      }
-      if (input < 0 || input >= ensemble.n_features) {
-        Malformed(t, "splits on input " + std::to_string(input) + " at node " + std::to_string(index));
-      }
-      const std::int32_t column = column_of[static_cast<std::size_t>(input)];
-      if (column < 0) {
-        throw InvalidArgument("the tree model splits on its input '" + Describe(ensemble.features[input]) +
-                              "', which is not a feature of the step's data");
-      }
-      node.left = left;
-      node.right = right;
-      node.column = column;
-      node.threshold = source->threshold[index];
-      node.default_left = source->default_left[index] != 0;
-      node.categorical = source->is_categorical[index] != 0;
-      if (node.categorical) {
-        const std::int64_t begin = source->category_offsets[index], end = source->category_offsets[index + 1];
-        if (begin > end || (end > begin && source->categories == nullptr)) {
-          Malformed(t, "has bad category offsets at node " + std::to_string(index));
-        }
-        node.categories_begin = source->categories + begin;
-        node.categories_end = source->categories + end;
-      }
-      tree.columns.push_back(column);
-      stack.emplace_back(right, depth + 1);
-      stack.emplace_back(left, depth + 1);
-    }
-    std::sort(tree.columns.begin(), tree.columns.end());
-    tree.columns.erase(std::unique(tree.columns.begin(), tree.columns.end()), tree.columns.end());
-    max_depth_ = std::max(max_depth_, tree.depth);
-    trees_.push_back(std::move(tree));
+    trees_.push_back(ReadTree(ensemble, t, column_of));
+    max_depth_ = std::max(max_depth_, trees_.back().depth);
   }
-
-  // Expectations bottom-up: children have been visited when their parent is finished (post-order).
-  for (Tree& tree : trees_) {
-    std::vector<double> mean(tree.nodes.size(), 0.0);
-    std::vector<std::pair<std::int32_t, bool>> stack = {{0, false}};
-    while (!stack.empty()) {
-      const auto [index, expanded] = stack.back();
-      stack.pop_back();
-      const TreeNode& node = tree.nodes[static_cast<std::size_t>(index)];
-      if (node.leaf) {
-        mean[static_cast<std::size_t>(index)] = node.value;
-      } else if (!expanded) {
-        stack.emplace_back(index, true);
-        stack.emplace_back(node.right, false);
-        stack.emplace_back(node.left, false);
-      } else {
-        const TreeNode& left = tree.nodes[static_cast<std::size_t>(node.left)];
-        const TreeNode& right = tree.nodes[static_cast<std::size_t>(node.right)];
-        if (!(node.cover > 0.0) || !(left.cover >= 0.0) || !(right.cover >= 0.0)) {
-          tree.covers_positive = false;
-          mean[static_cast<std::size_t>(index)] = node.value;
-        } else {
-          mean[static_cast<std::size_t>(index)] = (mean[static_cast<std::size_t>(node.left)] * left.cover +
-                                                   mean[static_cast<std::size_t>(node.right)] * right.cover) /
-                                                  node.cover;
-        }
-      }
-    }
-    tree.expectation = mean[0];
-  }
-
-  const int n = max_depth_ + 1;
-  weight_x_.assign(static_cast<std::size_t>(n + 1),
-                   std::vector<double>(static_cast<std::size_t>(n + 1), 0.0));
-  weight_r_ = weight_x_;
-  for (int a = 0; a <= n; ++a) {
-    for (int b = 0; a + b <= n; ++b) {
-      // C(a + b, a) built as a product of ratios, exact for the small depths of tree models.
-      double binomial = 1.0;
-      for (int k = 1; k <= a; ++k) binomial = binomial * (b + k) / k;
-      if (a > 0) weight_x_[static_cast<std::size_t>(a)][static_cast<std::size_t>(b)] = 1.0 / (a * binomial);
-      if (b > 0) weight_r_[static_cast<std::size_t>(a)][static_cast<std::size_t>(b)] = 1.0 / (b * binomial);
-    }
-  }
+  for (Tree& tree : trees_) ComputeExpectation(tree);
+  BuildWeightTables(max_depth_, &weight_x_, &weight_r_);
 }
 
 std::vector<double> TreeModel::ExpectedMargin() const {

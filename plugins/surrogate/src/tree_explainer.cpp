@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loupe/sdk/attribution.hpp"
+#include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
 #include "metrics.hpp"
 #include "tree_text.hpp"
@@ -264,6 +265,198 @@ nlohmann::json TruthAgreement(const Host& host, const loupe::sdk::DatasetInfo& d
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The phases of TreeExplainer::Explain, in order.
+
+void CheckFeatures(const loupe::sdk::DatasetInfo& data, std::int64_t width) {
+  for (const auto& feature : data.features) {
+    if (!feature.IsNumeric() && !feature.IsCategorical()) {
+      throw loupe::sdk::Unsupported(
+          "surrogate.tree splits numeric and categorical features only, and feature '" + feature.name +
+          "' is text");
+    }
+  }
+  if (width == 0)
+    throw loupe::sdk::Unsupported("surrogate.tree needs at least one feature, found none in the step's data");
+}
+
+// The training pool (train_rows, default every row) split into train and a seeded holdout, both sorted.
+struct RowSplit {
+  std::vector<std::int64_t> train, holdout;
+};
+
+RowSplit SplitTrainHoldout(const Host& host, const nlohmann::json& train_rows, double holdout_fraction,
+                           std::int64_t n_rows) {
+  std::vector<std::int64_t> pool;
+  if (train_rows.is_null()) {
+    pool.resize(static_cast<std::size_t>(n_rows));
+    std::iota(pool.begin(), pool.end(), 0);
+  } else {
+    pool = host.ResolveRows(train_rows, kTrainRowsStream, "train_rows");
+    CheckRows(pool, n_rows, "train_rows");
+  }
+  if (pool.empty()) {
+    throw InvalidArgument("parameter 'train_rows' must select at least one row, found " +
+                          (train_rows.is_null() ? std::string("data of 0 rows") : DescribeJson(train_rows)));
+  }
+  const auto n_pool = static_cast<std::int64_t>(pool.size());
+  const std::int64_t n_holdout =
+      holdout_fraction > 0.0
+          ? static_cast<std::int64_t>(std::ceil(holdout_fraction * static_cast<double>(n_pool) - 1e-9))
+          : 0;
+  if (n_holdout >= n_pool) {
+    throw InvalidArgument("parameter 'holdout' must leave rows to train on, found " +
+                          FormatNumber(holdout_fraction) + " of " + std::to_string(n_pool) + " rows");
+  }
+  // Each row's place is a seeded key of the row itself, so the split does not depend on the pool's order.
+  std::vector<std::pair<std::uint64_t, std::int64_t>> keyed;
+  for (const std::int64_t row : pool)
+    keyed.emplace_back(host.Rng(static_cast<std::uint64_t>(row), kHoldoutStream).NextU64(), row);
+  std::sort(keyed.begin(), keyed.end());
+  RowSplit split;
+  for (std::int64_t i = 0; i < n_pool; ++i)
+    (i < n_holdout ? split.holdout : split.train).push_back(keyed[static_cast<std::size_t>(i)].second);
+  std::sort(split.holdout.begin(), split.holdout.end());
+  std::sort(split.train.begin(), split.train.end());
+  return split;
+}
+
+// The training matrix [n_train][width]: the training rows, then `augment` rows whose every feature is
+// drawn from that feature's values over the training rows (independent marginals, seeded per augmented
+// row).
+std::vector<double> TrainingMatrix(const Host& host, const Matrix& x, const std::vector<std::int64_t>& train,
+                                   std::int64_t augment) {
+  const std::int64_t width = x.cols();
+  const auto n_real = static_cast<std::int64_t>(train.size());
+  const std::int64_t n_train = n_real + augment;
+  std::vector<double> train_x = GatherRows(x, train);
+  train_x.resize(static_cast<std::size_t>(n_train * width));
+  host.ParallelFor(n_real, n_train, kRowGrain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      loupe::sdk::Rng rng = host.Rng(static_cast<std::uint64_t>(i - n_real), kAugmentStream);
+      double* dst = train_x.data() + i * width;
+      for (std::int64_t f = 0; f < width; ++f) {
+        dst[f] = x(train[static_cast<std::size_t>(rng.Below(static_cast<std::uint64_t>(n_real)))], f);
+      }
+    }
+  });
+  return train_x;
+}
+
+// The training weights [n_train]: 1, or the `sample_weight` column for the real rows and their mean for
+// the augmented ones.
+std::vector<double> TrainingWeights(const Host& host, const std::string& sample_weight,
+                                    const std::vector<std::int64_t>& train, std::int64_t n_train) {
+  std::vector<double> weight(static_cast<std::size_t>(n_train), 1.0);
+  if (sample_weight.empty()) return weight;
+  loupe::sdk::Column column;
+  try {
+    column = host.Column(sample_weight);
+  } catch (const loupe::sdk::Error& error) {
+    if (error.status() != LOUPE_ERROR_NOT_FOUND) throw;
+    throw InvalidArgument("parameter 'sample_weight' must name a column of the data, found " +
+                          Quoted(sample_weight));
+  }
+  const auto n_real = static_cast<std::int64_t>(train.size());
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < n_real; ++i) {
+    const double w = column.values[static_cast<std::size_t>(train[static_cast<std::size_t>(i)])];
+    if (column.info.IsCategorical() || !std::isfinite(w) || w < 0.0) {
+      throw InvalidArgument(
+          "parameter 'sample_weight' must name a column of finite non-negative numbers, found " +
+          (column.info.IsCategorical() ? std::string("a categorical column") : FormatNumber(w)) + " in row " +
+          std::to_string(train[static_cast<std::size_t>(i)]));
+    }
+    weight[static_cast<std::size_t>(i)] = w;
+    sum += w;
+  }
+  if (!(sum > 0.0)) {
+    throw InvalidArgument(
+        "parameter 'sample_weight' must give the training rows a positive total weight, found 0");
+  }
+  std::fill(weight.begin() + n_real, weight.end(), sum / static_cast<double>(n_real));
+  return weight;
+}
+
+// The training matrix by column, as CART reads it, with each categorical feature's level count.
+void FillColumns(const Host& host, const loupe::sdk::DatasetInfo& data, const std::vector<double>& train_x,
+                 std::int64_t width, TrainingSet* set) {
+  const std::int64_t n_train = set->n;
+  set->columns.assign(static_cast<std::size_t>(width),
+                      std::vector<double>(static_cast<std::size_t>(n_train)));
+  set->n_levels.assign(static_cast<std::size_t>(width), 0);
+  host.ParallelFor(0, width, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t f = begin; f < end; ++f) {
+      auto& column = set->columns[static_cast<std::size_t>(f)];
+      for (std::int64_t i = 0; i < n_train; ++i)
+        column[static_cast<std::size_t>(i)] = train_x[static_cast<std::size_t>(i * width + f)];
+      const auto& feature = data.features[static_cast<std::size_t>(f)];
+      if (feature.IsCategorical())
+        set->n_levels[static_cast<std::size_t>(f)] =
+            static_cast<std::int32_t>(std::max<std::size_t>(1, feature.levels.size()));
+    }
+  });
+}
+
+// The rows whose decision paths are reported: `paths_for`, else the step's rows unless they are every row
+// (a global step's default).
+std::vector<std::int64_t> PathRows(const Host& host, const nlohmann::json& paths_for, std::int64_t n_rows) {
+  std::vector<std::int64_t> path_rows;
+  if (!paths_for.is_null()) {
+    path_rows = host.ResolveRows(paths_for, kPathsStream, "paths_for");
+    CheckRows(path_rows, n_rows, "paths_for");
+    return path_rows;
+  }
+  path_rows = host.StepRows();
+  CheckRows(path_rows, n_rows, "rows");
+  bool every_row = static_cast<std::int64_t>(path_rows.size()) == n_rows;
+  for (std::size_t i = 0; every_row && i < path_rows.size(); ++i)
+    every_row = path_rows[i] == static_cast<std::int64_t>(i);
+  if (every_row) path_rows.clear();
+  return path_rows;
+}
+
+// Each path row's leaf, nodes, rule and prediction beside the model's.
+nlohmann::json DecisionPaths(const Host& host, const Tree& tree, const Matrix& x,
+                             const std::vector<std::int64_t>& path_rows, const Target& target,
+                             const TreeVocabulary& words) {
+  const std::int64_t width = x.cols();
+  const std::vector<double> path_x = GatherRows(x, path_rows);
+  const std::vector<double> model_paths =
+      ModelTargets(host, path_x.data(), static_cast<std::int64_t>(path_rows.size()), width, target);
+  nlohmann::json paths = nlohmann::json::array();
+  for (std::size_t i = 0; i < path_rows.size(); ++i) {
+    const std::vector<std::int64_t> path = tree.Path(path_x.data() + static_cast<std::int64_t>(i) * width);
+    const std::int64_t leaf = path.back();
+    nlohmann::json entry = {{"row", path_rows[i]},
+                            {"leaf", leaf},
+                            {"nodes", path},
+                            {"rule", Rule(tree, leaf, words)},
+                            {"surrogate", PredictionJson(tree, leaf, words)}};
+    if (target.classification) {
+      const auto model_class = static_cast<std::size_t>(model_paths[i]);
+      entry["model"] = target.classes[model_class];
+      entry["agrees"] = static_cast<double>(model_class) == tree.Prediction(leaf);
+    } else {
+      entry["model"] = model_paths[i];
+      entry["difference"] = tree.Prediction(leaf) - model_paths[i];
+    }
+    paths.push_back(std::move(entry));
+  }
+  return paths;
+}
+
+nlohmann::json TargetJson(const Target& target) {
+  nlohmann::json target_json = {{"kind", target.classification ? "class" : "score"}};
+  if (target.classification) {
+    target_json["classes"] = target.classes;
+  } else {
+    target_json["output"] = target.output_name;
+    target_json["space"] = target.space == LOUPE_OUTPUT_RAW ? "raw" : "default";
+  }
+  return target_json;
+}
+
 }  // namespace
 
 TreeExplainer::TreeExplainer(const Host& host) {
@@ -305,116 +498,28 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   const loupe::sdk::DatasetInfo data = host.Dataset();
   const Matrix x = host.Features();
   const std::int64_t width = x.cols();
-  for (const auto& feature : data.features) {
-    if (!feature.IsNumeric() && !feature.IsCategorical()) {
-      throw loupe::sdk::Unsupported(
-          "surrogate.tree splits numeric and categorical features only, and feature '" + feature.name +
-          "' is text");
-    }
-  }
-  if (width == 0)
-    throw loupe::sdk::Unsupported("surrogate.tree needs at least one feature, found none in the step's data");
+  CheckFeatures(data, width);
   const Target target = ResolveTarget(host, target_, score_output_, data);
   CartParams cart = cart_;
   cart.criterion = ResolveCriterion(criterion_, target);
   std::vector<std::string> notes;
 
-  // Rows: the training pool (train_rows, default every row), split into train and a seeded holdout.
-  std::vector<std::int64_t> pool;
-  if (train_rows_.is_null()) {
-    pool.resize(static_cast<std::size_t>(data.n_rows));
-    std::iota(pool.begin(), pool.end(), 0);
-  } else {
-    pool = host.ResolveRows(train_rows_, kTrainRowsStream, "train_rows");
-    CheckRows(pool, data.n_rows, "train_rows");
-  }
-  if (pool.empty()) {
-    throw InvalidArgument(
-        "parameter 'train_rows' must select at least one row, found " +
-        (train_rows_.is_null() ? std::string("data of 0 rows") : DescribeJson(train_rows_)));
-  }
-  const auto n_pool = static_cast<std::int64_t>(pool.size());
-  const std::int64_t n_holdout =
-      holdout_ > 0.0 ? static_cast<std::int64_t>(std::ceil(holdout_ * static_cast<double>(n_pool) - 1e-9))
-                     : 0;
-  if (n_holdout >= n_pool) {
-    throw InvalidArgument("parameter 'holdout' must leave rows to train on, found " + FormatNumber(holdout_) +
-                          " of " + std::to_string(n_pool) + " rows");
-  }
-  std::vector<std::pair<std::uint64_t, std::int64_t>> keyed;
-  for (const std::int64_t row : pool)
-    keyed.emplace_back(host.Rng(static_cast<std::uint64_t>(row), kHoldoutStream).NextU64(), row);
-  std::sort(keyed.begin(), keyed.end());
-  std::vector<std::int64_t> holdout, train;
-  for (std::int64_t i = 0; i < n_pool; ++i)
-    (i < n_holdout ? holdout : train).push_back(keyed[static_cast<std::size_t>(i)].second);
-  std::sort(holdout.begin(), holdout.end());
-  std::sort(train.begin(), train.end());
+  // The training set: the model's targets on the training rows (and augmented rows), by column.
+  const RowSplit split = SplitTrainHoldout(host, train_rows_, holdout_, data.n_rows);
+  const std::vector<std::int64_t>& train = split.train;
+  const std::vector<std::int64_t>& holdout = split.holdout;
   const auto n_real = static_cast<std::int64_t>(train.size());
-
-  // Training matrix: the training rows, then `augment` rows whose every feature is drawn from that
-  // feature's values over the training rows (independent marginals, seeded per augmented row).
+  const auto n_holdout = static_cast<std::int64_t>(holdout.size());
   const std::int64_t n_train = n_real + augment_;
-  std::vector<double> train_x = GatherRows(x, train);
-  train_x.resize(static_cast<std::size_t>(n_train * width));
-  host.ParallelFor(n_real, n_train, kRowGrain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      loupe::sdk::Rng rng = host.Rng(static_cast<std::uint64_t>(i - n_real), kAugmentStream);
-      double* dst = train_x.data() + i * width;
-      for (std::int64_t f = 0; f < width; ++f) {
-        dst[f] = x(train[static_cast<std::size_t>(rng.Below(static_cast<std::uint64_t>(n_real)))], f);
-      }
-    }
-  });
+  const std::vector<double> train_x = TrainingMatrix(host, x, train, augment_);
   const std::vector<double> holdout_x = GatherRows(x, holdout);
-
   TrainingSet set;
   set.n = n_train;
   set.n_classes = target.classification ? static_cast<std::int32_t>(target.classes.size()) : 0;
   set.y = ModelTargets(host, train_x.data(), n_train, width, target);
-  const std::vector<double> model_holdout =
-      ModelTargets(host, holdout_x.data(), n_pool - n_real, width, target);
-  set.weight.assign(static_cast<std::size_t>(n_train), 1.0);
-  if (!sample_weight_.empty()) {
-    loupe::sdk::Column column;
-    try {
-      column = host.Column(sample_weight_);
-    } catch (const loupe::sdk::Error& error) {
-      if (error.status() != LOUPE_ERROR_NOT_FOUND) throw;
-      throw InvalidArgument("parameter 'sample_weight' must name a column of the data, found " +
-                            Quoted(sample_weight_));
-    }
-    double sum = 0.0;
-    for (std::int64_t i = 0; i < n_real; ++i) {
-      const double w = column.values[static_cast<std::size_t>(train[static_cast<std::size_t>(i)])];
-      if (column.info.IsCategorical() || !std::isfinite(w) || w < 0.0) {
-        throw InvalidArgument(
-            "parameter 'sample_weight' must name a column of finite non-negative numbers, found " +
-            (column.info.IsCategorical() ? std::string("a categorical column") : FormatNumber(w)) +
-            " in row " + std::to_string(train[static_cast<std::size_t>(i)]));
-      }
-      set.weight[static_cast<std::size_t>(i)] = w;
-      sum += w;
-    }
-    if (!(sum > 0.0)) {
-      throw InvalidArgument(
-          "parameter 'sample_weight' must give the training rows a positive total weight, found 0");
-    }
-    std::fill(set.weight.begin() + n_real, set.weight.end(), sum / static_cast<double>(n_real));
-  }
-  set.columns.assign(static_cast<std::size_t>(width), std::vector<double>(static_cast<std::size_t>(n_train)));
-  set.n_levels.assign(static_cast<std::size_t>(width), 0);
-  host.ParallelFor(0, width, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t f = begin; f < end; ++f) {
-      auto& column = set.columns[static_cast<std::size_t>(f)];
-      for (std::int64_t i = 0; i < n_train; ++i)
-        column[static_cast<std::size_t>(i)] = train_x[static_cast<std::size_t>(i * width + f)];
-      const auto& feature = data.features[static_cast<std::size_t>(f)];
-      if (feature.IsCategorical())
-        set.n_levels[static_cast<std::size_t>(f)] =
-            static_cast<std::int32_t>(std::max<std::size_t>(1, feature.levels.size()));
-    }
-  });
+  const std::vector<double> model_holdout = ModelTargets(host, holdout_x.data(), n_holdout, width, target);
+  set.weight = TrainingWeights(host, sample_weight_, train, n_train);
+  FillColumns(host, data, train_x, width, &set);
   cart.min_samples_leaf = SampleCount(min_samples_leaf_, n_train, 1);
   cart.min_samples_split = SampleCount(min_samples_split_, n_train, 2);
 
@@ -429,8 +534,7 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
 
   // Fidelity to the model, and accuracy against the data's own labels.
   const std::vector<double> tree_train = TreePredictions(host, tree, train_x.data(), n_train, width);
-  const std::vector<double> tree_holdout =
-      TreePredictions(host, tree, holdout_x.data(), n_pool - n_real, width);
+  const std::vector<double> tree_holdout = TreePredictions(host, tree, holdout_x.data(), n_holdout, width);
   const nlohmann::json fidelity = {
       {"train", Agreement(target.classification, set.y, tree_train, 0, static_cast<std::size_t>(n_train))},
       {"holdout", Agreement(target.classification, model_holdout, tree_holdout, 0, holdout.size())}};
@@ -442,63 +546,22 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
                            model_holdout, tree_holdout, &notes);
   }
 
-  // Decision paths: `paths_for`, else the step's rows unless they are every row (a global step's default).
-  std::vector<std::int64_t> path_rows;
-  if (!paths_for_.is_null()) {
-    path_rows = host.ResolveRows(paths_for_, kPathsStream, "paths_for");
-    CheckRows(path_rows, data.n_rows, "paths_for");
-  } else {
-    path_rows = host.StepRows();
-    CheckRows(path_rows, data.n_rows, "rows");
-    bool every_row = static_cast<std::int64_t>(path_rows.size()) == data.n_rows;
-    for (std::size_t i = 0; every_row && i < path_rows.size(); ++i)
-      every_row = path_rows[i] == static_cast<std::int64_t>(i);
-    if (every_row) path_rows.clear();
-  }
-
+  // The tree in words: rules, decision paths, importances.
   TreeVocabulary words;
   words.features = data.features;
   words.classes = target.classes;
   words.criterion = cart.criterion == Criterion::kGini      ? "gini"
                     : cart.criterion == Criterion::kEntropy ? "entropy"
                                                             : "squared_error";
-  const std::vector<double> path_x = GatherRows(x, path_rows);
-  const std::vector<double> model_paths =
-      ModelTargets(host, path_x.data(), static_cast<std::int64_t>(path_rows.size()), width, target);
-  nlohmann::json paths = nlohmann::json::array();
-  for (std::size_t i = 0; i < path_rows.size(); ++i) {
-    const std::vector<std::int64_t> path = tree.Path(path_x.data() + static_cast<std::int64_t>(i) * width);
-    const std::int64_t leaf = path.back();
-    nlohmann::json entry = {{"row", path_rows[i]},
-                            {"leaf", leaf},
-                            {"nodes", path},
-                            {"rule", Rule(tree, leaf, words)},
-                            {"surrogate", PredictionJson(tree, leaf, words)}};
-    if (target.classification) {
-      const auto model_class = static_cast<std::size_t>(model_paths[i]);
-      entry["model"] = target.classes[model_class];
-      entry["agrees"] = static_cast<double>(model_class) == tree.Prediction(leaf);
-    } else {
-      entry["model"] = model_paths[i];
-      entry["difference"] = tree.Prediction(leaf) - model_paths[i];
-    }
-    paths.push_back(std::move(entry));
-  }
-
+  const std::vector<std::int64_t> path_rows = PathRows(host, paths_for_, data.n_rows);
+  const nlohmann::json paths = DecisionPaths(host, tree, x, path_rows, target, words);
   std::vector<std::string> rules;
   for (std::size_t id = 0; id < tree.nodes.size(); ++id) {
     if (tree.nodes[id].IsLeaf()) rules.push_back(Rule(tree, static_cast<std::int64_t>(id), words));
   }
   const std::vector<double> importances = tree.FeatureImportances(width);
 
-  nlohmann::json target_json = {{"kind", target.classification ? "class" : "score"}};
-  if (target.classification) {
-    target_json["classes"] = target.classes;
-  } else {
-    target_json["output"] = target.output_name;
-    target_json["space"] = target.space == LOUPE_OUTPUT_RAW ? "raw" : "default";
-  }
-  result.SetJson("target", target_json);
+  result.SetJson("target", TargetJson(target));
   result.SetString("criterion", words.criterion);
   result.SetJson("nodes", NodesJson(tree, words));
   result.SetJson("fidelity", fidelity);
@@ -537,9 +600,9 @@ loupe::sdk::ExplainerDef TreeExplainer::Definition() {
               .Doc("What the tree learns: the predicted class, or one model output as a score (auto: class "
                    "for "
                    "classifiers, score for regressors)."),
-          Param::Enum("output", {"probability", "raw"})
-              .Doc("Score target only: the output space (unset: probabilities for classifiers, values for "
-                   "regressors)."),
+          loupe::sdk::OutputParam().Doc(
+              "Score target only: the output space (unset: probabilities for classifiers, values for "
+              "regressors)."),
           Param::String("score_output")
               .Doc("Score target only: the output learned (unset: the positive label, else the last class, "
                    "or a "

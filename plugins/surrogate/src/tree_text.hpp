@@ -1,5 +1,5 @@
 // A fitted tree in words: one plain-language rule per leaf, Graphviz DOT, and the `nodes` JSON of the
-// surrogate_tree output kind (DESIGN.md §5).
+// surrogate_tree output kind (docs/architecture.md §5).
 #pragma once
 
 #include <cstdint>

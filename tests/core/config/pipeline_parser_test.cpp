@@ -1,4 +1,4 @@
-// The pipeline schema of DESIGN.md §5: good pipelines, every kind of bad one (exact message and
+// The pipeline schema of docs/architecture.md §5: good pipelines, every kind of bad one (exact message and
 // position), --set overrides.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@ using ::testing::StartsWith;
 
 const std::filesystem::path kFile = "/srv/audit/pipeline.yaml";
 
-// The example of DESIGN.md §5, with a few extra details to resolve.
+// The example of docs/architecture.md §5, with a few extra details to resolve.
 constexpr const char* kFullPipeline = R"(version: 1
 name: credit-audit
 seed: 42

@@ -67,21 +67,22 @@ struct Fixture {
 
 class MlpReferenceTest : public ::testing::TestWithParam<Fixture> {
  protected:
-  // Predictions for the first 200 rows, through the host's column mapping (as `loupe predict`).
-  Tensor Predict(const std::filesystem::path& model_path, std::int64_t rows = 200) {
+  // Predictions for the first 200 rows, through the host's column mapping (as `loupe predict`), into
+  // *out. A void helper so that its ASSERTs stop the test: call it through ASSERT_NO_FATAL_FAILURE.
+  void Predict(const std::filesystem::path& model_path, Tensor* out, std::int64_t rows = 200) {
     auto model = LoadModel(model_path);
-    EXPECT_TRUE(model.ok()) << model.status().message();
+    ASSERT_TRUE(model.ok()) << model.status().message();
     auto dataset = ReadCsv(kData / GetParam().data, GetParam().options);
-    EXPECT_TRUE(dataset.ok()) << dataset.status().message();
+    ASSERT_TRUE(dataset.ok()) << dataset.status().message();
     std::vector<std::string> names;
     for (const ModelInput& input : (*model)->Info().inputs) names.push_back(input.name);
     auto features = FeatureModel::Create(*model, *dataset, names);
-    EXPECT_TRUE(features.ok()) << features.status().message();
+    ASSERT_TRUE(features.ok()) << features.status().message();
     auto matrix = dataset->Matrix(names);
-    EXPECT_TRUE(matrix.ok());
+    ASSERT_TRUE(matrix.ok()) << matrix.status().message();
     auto probabilities = (*features)->Predict(matrix->view().Rows(0, rows), OutputSpace::kProbability);
-    EXPECT_TRUE(probabilities.ok()) << probabilities.status().message();
-    return std::move(probabilities).value();
+    ASSERT_TRUE(probabilities.ok()) << probabilities.status().message();
+    *out = std::move(probabilities).value();
   }
 
   void ExpectMatches(const Tensor& got, double tolerance) {
@@ -100,21 +101,26 @@ class MlpReferenceTest : public ::testing::TestWithParam<Fixture> {
 };
 
 TEST_P(MlpReferenceTest, F32EqualsPyTorch) {
-  ExpectMatches(Predict(kFixtures / (GetParam().model + ".yaml")), 1e-5);
+  Tensor got;
+  ASSERT_NO_FATAL_FAILURE(Predict(kFixtures / (GetParam().model + ".yaml"), &got));
+  ExpectMatches(got, 1e-5);
 }
 
 TEST_P(MlpReferenceTest, F64ReferencePathEqualsPyTorch) {
-  ExpectMatches(Predict(WithPrecision(GetParam().model, "f64")), 1e-5);
+  Tensor got;
+  ASSERT_NO_FATAL_FAILURE(Predict(WithPrecision(GetParam().model, "f64"), &got));
+  ExpectMatches(got, 1e-5);
 }
 
 TEST_P(MlpReferenceTest, Bf16IsWithinTheDocumentedTolerance) {
-  ExpectMatches(Predict(WithPrecision(GetParam().model, "bf16")),
-                nn::Bf16Supported() ? kBf16Tolerance : 1e-5);
+  Tensor got;
+  ASSERT_NO_FATAL_FAILURE(Predict(WithPrecision(GetParam().model, "bf16"), &got));
+  ExpectMatches(got, nn::Bf16Supported() ? kBf16Tolerance : 1e-5);
 }
 
 TEST_P(MlpReferenceTest, ConcurrentPredictEqualsSingleThreadedBitForBit) {
   auto model = LoadModel(kFixtures / (GetParam().model + ".yaml"));
-  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE(model.ok()) << model.status().message();
   const std::int64_t width = static_cast<std::int64_t>((*model)->Info().inputs.size());
   std::vector<double> values(4096 * static_cast<std::size_t>(width));
   for (std::size_t i = 0; i < values.size(); ++i)
@@ -123,6 +129,7 @@ TEST_P(MlpReferenceTest, ConcurrentPredictEqualsSingleThreadedBitForBit) {
   constexpr int kTasks = 64;
   const auto rows = [](int task) { return std::int64_t{1} << (task % 13); };  // 1 … 4096 rows
   std::vector<Tensor> expected, got(kTasks);
+  std::vector<Status> failures(kTasks);  // a worker cannot ASSERT: it records, the test checks below
   for (int task = 0; task < kTasks; ++task) {
     auto p = (*model)->Predict(batch.view().Rows(0, rows(task)), OutputSpace::kProbability);
     ASSERT_TRUE(p.ok());
@@ -131,11 +138,15 @@ TEST_P(MlpReferenceTest, ConcurrentPredictEqualsSingleThreadedBitForBit) {
   tbb::task_arena arena(2);
   arena.execute([&] {
     tbb::parallel_for(0, kTasks, 1, [&](int task) {
-      got[task] =
-          std::move((*model)->Predict(batch.view().Rows(0, rows(task)), OutputSpace::kProbability)).value();
+      auto p = (*model)->Predict(batch.view().Rows(0, rows(task)), OutputSpace::kProbability);
+      if (p.ok())
+        got[task] = std::move(p).value();
+      else
+        failures[task] = p.status();
     });
   });
   for (int task = 0; task < kTasks; ++task) {
+    ASSERT_TRUE(failures[task].ok()) << "task " << task << ": " << failures[task].message();
     ASSERT_EQ(got[task].nbytes(), expected[task].nbytes());
     EXPECT_EQ(std::memcmp(got[task].raw(), expected[task].raw(), got[task].nbytes()), 0) << "task " << task;
   }

@@ -60,7 +60,7 @@ void ExpectFeatureModelEqualsPyTorch(const std::string& name) {
   ASSERT_TRUE(model.ok()) << model.status().message();
   ASSERT_EQ((*model)->Info().inputs.size(), 1u);
   EXPECT_EQ((*model)->Info().inputs[0].type, ColumnType::kText);
-  EXPECT_NE((*model)->Capability(kTextCapability), nullptr);
+  EXPECT_NE((*model)->text_model(), nullptr);
   const Dataset data = Fortunes();
   ASSERT_EQ(data.Find("text")->type(), ColumnType::kText);
   // The target rides along as an unused feature: the model picks its input by name.
@@ -103,7 +103,7 @@ TEST(TextFeatureModelTest, MissingTextIsTheEmptyTextAndBadHandlesAreRefused) {
   batch.data<double>()[1] = 3;
   Result<Tensor> p = (*fm)->Predict(batch.view(), OutputSpace::kRaw);
   ASSERT_TRUE(p.ok()) << p.status().message();
-  const auto* text = static_cast<const TextModel*>((*model)->Capability(kTextCapability));
+  const auto* text = (*model)->text_model();
   Result<Tensor> direct = text->PredictText({"", data.Find("text")->text()[3]}, OutputSpace::kRaw);
   ASSERT_TRUE(direct.ok());
   for (int k = 0; k < 16; ++k) EXPECT_EQ(p->data<double>()[k], direct->data<double>()[k]) << k;

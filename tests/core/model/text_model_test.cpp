@@ -57,7 +57,7 @@ void ExpectProbabilities(const std::string& model_name) {
   const nlohmann::json ref = Reference();
   auto model = LoadText(kFixtures / (model_name + ".yaml"));
   ASSERT_TRUE(model.ok()) << model.status().message();
-  const auto* text = static_cast<const TextModel*>((*model)->Capability(kTextCapability));
+  const auto* text = (*model)->text_model();
   ASSERT_NE(text, nullptr);
   Result<Tensor> p = text->PredictText(Texts(ref), OutputSpace::kProbability);
   ASSERT_TRUE(p.ok()) << p.status().message();
@@ -93,7 +93,7 @@ TEST(TextModelTest, TransformerInBf16StaysNearPyTorch) {
   std::filesystem::remove(file);
   ASSERT_TRUE(model.ok()) << model.status().message();
   const nlohmann::json ref = Reference();
-  const auto* text = static_cast<const TextModel*>((*model)->Capability(kTextCapability));
+  const auto* text = (*model)->text_model();
   Result<Tensor> p = text->PredictText(Texts(ref), OutputSpace::kProbability);
   ASSERT_TRUE(p.ok()) << p.status().message();
   double worst = 0;
@@ -105,7 +105,7 @@ TEST(TextModelTest, TransformerInBf16StaysNearPyTorch) {
   if (nn::Bf16Supported()) {
     auto f32 = LoadText(kFixtures / "transformer.yaml");
     ASSERT_TRUE(f32.ok());
-    const auto* f32_text = static_cast<const TextModel*>((*f32)->Capability(kTextCapability));
+    const auto* f32_text = (*f32)->text_model();
     Result<Tensor> q = f32_text->PredictText(Texts(ref), OutputSpace::kProbability);
     ASSERT_TRUE(q.ok());
     double difference = 0;
@@ -130,7 +130,7 @@ void ExpectAttention(const std::string& model_name, std::int64_t layers) {
   const nlohmann::json ref = Reference();
   auto model = LoadText(kFixtures / (model_name + ".yaml"));
   ASSERT_TRUE(model.ok()) << model.status().message();
-  const auto* source = static_cast<const AttentionSource*>((*model)->Capability(kAttentionCapability));
+  const auto* source = (*model)->attention_source();
   ASSERT_NE(source, nullptr);
   EXPECT_EQ(source->AttentionLayers(), layers);
   EXPECT_EQ(source->AttentionHeads(), 2);
@@ -162,7 +162,7 @@ TEST(TextModelTest, AttentionPoolingWeightsEqualPyTorch) {
   const nlohmann::json ref = Reference();
   auto model = LoadText(kFixtures / "lstm.yaml");
   ASSERT_TRUE(model.ok()) << model.status().message();
-  const auto* source = static_cast<const AttentionSource*>((*model)->Capability(kAttentionCapability));
+  const auto* source = (*model)->attention_source();
   ASSERT_NE(source, nullptr);
   EXPECT_TRUE(source->HasPooling());
   EXPECT_EQ(source->AttentionLayers(), 0);

@@ -42,7 +42,8 @@ struct Inputs {
   Tensor matrix;
 };
 
-Inputs ReadInputs(const std::shared_ptr<const Model>& model, const std::filesystem::path& csv) {
+// A void helper so that its ASSERTs stop the test: call it through ASSERT_NO_FATAL_FAILURE.
+void ReadInputs(const std::shared_ptr<const Model>& model, const std::filesystem::path& csv, Inputs* out) {
   std::vector<std::string> names;
   CsvOptions options;
   for (const ModelInput& input : model->Info().inputs) {
@@ -50,12 +51,12 @@ Inputs ReadInputs(const std::shared_ptr<const Model>& model, const std::filesyst
     if (input.type == ColumnType::kCategorical) options.categorical.push_back(input.name);
   }
   auto data = ReadCsv(csv, options);
-  EXPECT_TRUE(data.ok()) << data.status().message();
+  ASSERT_TRUE(data.ok()) << data.status().message();
   auto feature_model = FeatureModel::Create(model, *data, names);
-  EXPECT_TRUE(feature_model.ok()) << feature_model.status().message();
+  ASSERT_TRUE(feature_model.ok()) << feature_model.status().message();
   auto matrix = data->Matrix(names);
-  EXPECT_TRUE(matrix.ok());
-  return {*feature_model, std::move(*matrix)};
+  ASSERT_TRUE(matrix.ok()) << matrix.status().message();
+  *out = {*feature_model, std::move(*matrix)};
 }
 
 Tensor Predict(const Inputs& inputs, std::int64_t rows, OutputSpace space) {
@@ -84,7 +85,8 @@ TEST(XGBoostModelTest, CreditClassifierEqualsXGBoost) {
   EXPECT_EQ(info.inputs[0].type, ColumnType::kNumeric);
 
   const json reference = ReadJson(kFixtures / "credit_xgb_reference.json");
-  const Inputs inputs = ReadInputs(model, kData / "credit_data.csv");
+  Inputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "credit_data.csv", &inputs));
   const std::int64_t n = reference["rows"];
   const Tensor raw = Predict(inputs, n, OutputSpace::kRaw);
   const Tensor prob = Predict(inputs, n, OutputSpace::kProbability);
@@ -109,7 +111,8 @@ TEST(XGBoostModelTest, DiabetesRegressorEqualsXGBoost) {
   EXPECT_EQ(model->Info().output_names, (std::vector<std::string>{"value"}));
   EXPECT_EQ(model->Info().inputs[2].name, "bmi");
   const json reference = ReadJson(kFixtures / "diabetes_xgb_reference.json");
-  const Inputs inputs = ReadInputs(model, kData / "diabetes.csv");
+  Inputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "diabetes.csv", &inputs));
   const std::int64_t n = reference["rows"];
   const Tensor value = Predict(inputs, n, OutputSpace::kRaw);
   for (std::int64_t r = 0; r < n; ++r) {
@@ -128,7 +131,8 @@ TEST(XGBoostModelTest, MultiClassSoftprobEqualsXGBoost) {
   EXPECT_EQ(model->Info().output_names, (std::vector<std::string>{"low", "mid", "high"}));
   EXPECT_EQ(model->Info().raw_output_names, (std::vector<std::string>{"low", "mid", "high"}));
   const json reference = ReadJson(kFixtures / "diabetes3_xgb_reference.json");
-  const Inputs inputs = ReadInputs(model, kData / "diabetes.csv");
+  Inputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "diabetes.csv", &inputs));
   const std::int64_t n = reference["rows"];
   const Tensor raw = Predict(inputs, n, OutputSpace::kRaw);
   const Tensor prob = Predict(inputs, n, OutputSpace::kProbability);
@@ -147,7 +151,8 @@ TEST(XGBoostModelTest, DartTreeWeightsAreApplied) {
   const auto model = Load(kFixtures / "diabetes_dart.json");
   ASSERT_NE(model, nullptr);
   const json reference = ReadJson(kFixtures / "diabetes_dart_reference.json");
-  const Inputs inputs = ReadInputs(model, kData / "diabetes.csv");
+  Inputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "diabetes.csv", &inputs));
   const auto n = static_cast<std::int64_t>(reference["margin"].size());
   const Tensor value = Predict(inputs, n, OutputSpace::kRaw);
   for (std::int64_t r = 0; r < n; ++r) {
@@ -160,8 +165,10 @@ TEST(XGBoostModelTest, MissingValuesFollowTheDefaultDirections) {
   const auto model = Load(kFixtures / "credit_xgb.json");
   ASSERT_NE(model, nullptr);
   const json reference = ReadJson(kFixtures / "credit_missing_reference.json");
-  const Inputs blanked = ReadInputs(model, kFixtures / "credit_missing.csv");
-  const Inputs complete = ReadInputs(model, kData / "credit_data.csv");
+  Inputs blanked;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kFixtures / "credit_missing.csv", &blanked));
+  Inputs complete;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "credit_data.csv", &complete));
   const std::int64_t n = blanked.matrix.dim(0);
   ASSERT_EQ(n, 40);
   const Tensor raw = Predict(blanked, n, OutputSpace::kRaw);
@@ -302,7 +309,8 @@ TEST_F(XGBoostFileTest, NonFiniteTokensAreRead) {
 TEST_F(XGBoostFileTest, ConcurrentPredictionsAreIdentical) {
   const auto model = Load(kFixtures / "credit_xgb.json");
   ASSERT_NE(model, nullptr);
-  const Inputs inputs = ReadInputs(model, kData / "credit_data.csv");
+  Inputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "credit_data.csv", &inputs));
   const Tensor expected = Predict(inputs, inputs.matrix.dim(0), OutputSpace::kProbability);
   std::vector<Tensor> results(4);
   std::vector<std::thread> threads;

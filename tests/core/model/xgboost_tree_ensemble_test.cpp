@@ -80,11 +80,11 @@ TEST_P(TreeEnsembleCapabilityTest, ViewMatchesTheFileAndXGBoost) {
   auto loaded = LoadModel(kFixtures / (std::string(c.model) + ".json"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   const std::shared_ptr<const Model> model = *loaded;
-  const auto* view = static_cast<const TreeEnsembleView*>(model->Capability(kTreeEnsembleCppCapability));
-  const auto* ce = static_cast<const LoupeTreeEnsemble*>(model->Capability(kTreeEnsembleCapability));
-  ASSERT_NE(view, nullptr);
-  ASSERT_NE(ce, nullptr);
-  EXPECT_EQ(model->Capability("attention"), nullptr);
+  const TreeEnsembleCapability* capability = model->tree_ensemble();
+  ASSERT_NE(capability, nullptr);
+  const TreeEnsembleView* view = &capability->view();
+  const LoupeTreeEnsemble* ce = &capability->c_view();
+  EXPECT_EQ(model->attention_source(), nullptr);
 
   // Structure: every tree of the file, node for node.
   const json file = ReadJson(kFixtures / (std::string(c.model) + ".json"));
@@ -182,8 +182,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TreeEnsembleCapabilityTest,
 TEST(TreeEnsembleCapabilityTest, CreditFeaturesCarryNamesAndLevels) {
   auto model = LoadModel(kFixtures / "credit_xgb.json");
   ASSERT_TRUE(model.ok()) << model.status().message();
-  const auto* ce = static_cast<const LoupeTreeEnsemble*>((*model)->Capability("tree_ensemble"));
-  ASSERT_NE(ce, nullptr);
+  ASSERT_NE((*model)->tree_ensemble(), nullptr);
+  const LoupeTreeEnsemble* ce = &(*model)->tree_ensemble()->c_view();
   EXPECT_EQ(ce->link, LOUPE_TREE_LINK_LOGISTIC);
   EXPECT_LE(ce->max_depth, 4);
   EXPECT_GE(ce->max_depth, 1);
@@ -231,7 +231,7 @@ TEST(TreeEnsembleCapabilityTest, NativeModelsHaveNoTrees) {
          "layers:\n  - {type: linear, in_features: 1, out_features: 1, weight: [[1.0]], bias: [0]}\n";
   auto model = LoadModel(path);
   ASSERT_TRUE(model.ok()) << model.status().message();
-  EXPECT_EQ((*model)->Capability("tree_ensemble"), nullptr);
+  EXPECT_EQ((*model)->tree_ensemble(), nullptr);
   std::filesystem::remove(path);
 }
 

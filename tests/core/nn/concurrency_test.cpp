@@ -1,13 +1,18 @@
-// DESIGN.md §4: the same primitives run from many TBB tasks at once must give exactly the results of a
-// single-threaded run. With oneDNN's default (library) scratchpad shared between threads this fails
+// docs/architecture.md §4: the same primitives run from many TBB tasks at once must give exactly the results
+// of a single-threaded run. With oneDNN's default (library) scratchpad shared between threads this fails
 // (TOOLCHAIN.md gotcha 4): the matmuls here are large enough to use a scratchpad, and tasks with equal
 // batch sizes run one cached primitive on both threads at the same time.
+#include <atomic>
 #include <cstring>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/explainer.hpp"
+#include "loupe/core/model.hpp"
 #include "nn/ops.hpp"
 #include "reference.hpp"
 
@@ -66,6 +71,75 @@ TEST(ConcurrencyTest, ManyTasksOnTwoThreadsGiveTheSingleThreadedResultsBitForBit
   }
   EXPECT_EQ(mismatched, 0) << mismatched << " of " << kTasks
                            << " concurrent runs differ from the single-threaded run.";
+}
+
+// A fixture model behind the host's column mapping, with the data it reads.
+struct MappedModel {
+  std::shared_ptr<const FeatureModel> model;
+  Tensor matrix;
+};
+
+// A void helper so that its ASSERTs stop the test: call it through ASSERT_NO_FATAL_FAILURE.
+void LoadMapped(const std::string& model_file, const std::string& csv, MappedModel* out) {
+  auto model = LoadModel(std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures" / model_file);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::vector<std::string> names;
+  CsvOptions options;
+  for (const ModelInput& input : (*model)->Info().inputs) {
+    names.push_back(input.name);
+    if (input.type == ColumnType::kCategorical) options.categorical.push_back(input.name);
+  }
+  auto data = ReadCsv(std::filesystem::path(LOUPE_TEST_DATA_DIR) / csv, options);
+  ASSERT_TRUE(data.ok()) << data.status().message();
+  auto mapped = FeatureModel::Create(*model, *data, names);
+  ASSERT_TRUE(mapped.ok()) << mapped.status().message();
+  auto matrix = data->Matrix(names);
+  ASSERT_TRUE(matrix.ok()) << matrix.status().message();
+  *out = {*mapped, std::move(*matrix)};
+}
+
+// PredictInto borrows per-thread scratch (the gather, the encoding, the activations) and writes into the
+// caller's buffer: many tasks on two threads, with batch sizes from one row to more than one gather chunk,
+// must each get exactly what a sequential Predict of the same rows gives.
+TEST(ConcurrencyTest, ConcurrentPredictIntoEqualsSequentialPredictBitForBit) {
+  const std::pair<std::string, std::string> fixtures[] = {
+      {"models/credit_mlp.yaml", "credit_data.csv"},
+      {"models/breast_cancer_mlp.yaml", "breast_cancer.csv"},
+      {"xgboost/credit_xgb.json", "credit_data.csv"}};
+  for (const auto& [model_file, csv] : fixtures) {
+    MappedModel mapped;
+    ASSERT_NO_FATAL_FAILURE(LoadMapped(model_file, csv, &mapped));
+    const std::int64_t rows = mapped.matrix.dim(0);
+    constexpr int kTasks = 48;
+    const std::int64_t sizes[] = {1, 7, 64, 2048, 4097, 5000};
+    const auto batch = [&](int task) {
+      const std::int64_t n = std::min(rows, sizes[task % 6]);
+      const std::int64_t begin = (task * 37) % (rows - n + 1);
+      return mapped.matrix.view().Rows(begin, begin + n);
+    };
+    for (const OutputSpace space : {OutputSpace::kProbability, OutputSpace::kRaw}) {
+      std::vector<Tensor> expected;
+      for (int task = 0; task < kTasks; ++task) {
+        auto predicted = mapped.model->Predict(batch(task), space);
+        ASSERT_TRUE(predicted.ok()) << predicted.status().message();
+        expected.push_back(std::move(predicted).value());
+      }
+      std::vector<std::vector<double>> got(kTasks);
+      std::atomic<int> failed{0};
+      tbb::task_arena arena(2);
+      arena.execute([&] {
+        tbb::parallel_for(0, kTasks, 1, [&](int task) {
+          got[task].assign(static_cast<std::size_t>(expected[task].size()), -1.0);
+          failed += !mapped.model->PredictInto(batch(task), space, got[task]).ok();
+        });
+      });
+      ASSERT_EQ(failed.load(), 0) << model_file;
+      for (int task = 0; task < kTasks; ++task) {
+        EXPECT_EQ(std::memcmp(got[task].data(), expected[task].raw(), expected[task].nbytes()), 0)
+            << model_file << " task " << task << " (" << OutputSpaceName(space) << ")";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ TEST(DenseLayerTest, MatchesReferenceWithAndWithoutBias) {
 }
 
 // bf16 rounds inputs and weights to 8 significant bits (relative error 2^-9 each); with 64 products of
-// values in [-1, 1] summed in f32 the error stays well below 0.05 absolute. Documented in DESIGN terms as
+// values in [-1, 1] summed in f32 the error stays well below 0.05 absolute. Documented as
 // "bf16 within 5e-2 of f32 for unit-scale layers".
 TEST(DenseLayerTest, Bf16IsCloseToF32) {
   DenseLayer layer(64, 32, RandomVector(64 * 32, 5), RandomVector(32, 6));

@@ -1,6 +1,6 @@
-// Text models and their attention (DESIGN.md §3, §5): how text reaches a model, the "text" capability
-// (tokenize, predict strings) and the "attention" capability (AttentionSource) of loupe.model/v1 text
-// models.
+// Text models and their attention (docs/architecture.md §3, §5): how text reaches a model, the "text"
+// capability (tokenize, predict strings) and the "attention" capability (AttentionSource) of
+// loupe.model/v1 text models.
 //
 // How text rows reach a model. Model::Predict takes an f64 matrix, so a text input is carried in it as a
 // *text handle*: the 0-based row number of the text in the dataset (NaN when the text is missing, which
@@ -29,9 +29,10 @@
 
 namespace loupe {
 
-// Capability names for Model::Capability.
-inline constexpr std::string_view kTextCapability = "text";            // -> const TextModel*
-inline constexpr std::string_view kAttentionCapability = "attention";  // -> const AttentionSource*
+// The names of the capabilities Model::text_model() and Model::attention_source() stand for, as plugins
+// ask for their C forms (loupe_plugin.h).
+inline constexpr std::string_view kTextCapability = "text";            // Model::text_model()
+inline constexpr std::string_view kAttentionCapability = "attention";  // Model::attention_source()
 
 // One text after tokenization, without padding.
 struct TokenizedText {

@@ -1,4 +1,4 @@
-// Dataset, Schema and the CSV reader (DESIGN.md §3).
+// Dataset, Schema and the CSV reader (docs/architecture.md §3).
 //
 // A Dataset is immutable once read: columns of one of three types. Numeric columns hold doubles,
 // categorical columns hold level codes (0..levels-1) as doubles, text columns hold strings. A missing
@@ -95,6 +95,9 @@ struct CsvOptions {
   std::vector<std::string> numeric;               // forced numeric: a non-number is an error naming the cell
   std::optional<std::string> target;
   std::vector<std::string> sensitive;
+  // How errors name the options above when one names a column the header lacks: "data." gives "data.target
+  // names column 'x', ..." (a pipeline's keys); empty gives "the target names column 'x', ...".
+  std::string option_prefix;
   // Without an override, a column is numeric when every non-missing cell parses as a whole number
   // ("45", "-2", "1e-3"; spaces around it allowed), and otherwise categorical; a non-numeric column is
   // text when more than half of its rows hold distinct values and their mean length exceeds 20

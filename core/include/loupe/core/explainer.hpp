@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,6 +95,10 @@ class FeatureModel {
   const std::vector<std::string>& feature_names() const { return feature_names_; }
   // inputs: f64 [n, feature_names.size()] in dataset coding; returns f64 [n, outputs(space)].
   Result<Tensor> Predict(const TensorView& inputs, OutputSpace space) const;
+  // Predict into `out`, which must hold exactly n · model().Info().OutputNames(space).size() values. The
+  // mapping onto the model's inputs goes through per-thread scratch, chunk by chunk: over a native tabular
+  // or XGBoost model nothing is allocated once the calling thread has warmed up.
+  Status PredictInto(const TensorView& inputs, OutputSpace space, std::span<double> out) const;
 
   // The feature column holding the model's text input, or -1 when the model reads no text.
   int text_feature() const { return text_feature_; }
@@ -102,8 +107,13 @@ class FeatureModel {
   Result<std::string_view> ResolveText(double handle) const;
 
  private:
+  Status PredictTextInto(const TensorView& inputs, OutputSpace space, std::span<double> out) const;
+  Status GatherAndPredict(const TensorView& inputs, OutputSpace space, std::span<double> out) const;
+
   std::shared_ptr<const Model> model_;
   std::vector<std::string> feature_names_;
+  // The features are the model's numeric inputs in the model's order: the batch goes to it as it is.
+  bool gather_is_identity_ = false;
   std::vector<int> input_source_;                   // per model input: feature column
   std::vector<std::vector<double>> level_mapping_;  // per model input: dataset code -> model code
   int text_feature_ = -1;

@@ -1,4 +1,4 @@
-// The Model interface and model loading (DESIGN.md §3, §5).
+// The Model interface and model loading (docs/architecture.md §3, §5).
 //
 // A model reads a batch of rows in its own input layout: f64 [n, inputs], one column per declared input
 // (numeric values, or level codes into the input's own `levels` for categoricals; NaN for missing). The
@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,13 @@ struct ModelInfo {
   }
 };
 
+// The typed capabilities a model may offer (see Model below).
+class TextModel;
+class AttentionSource;
+class HiddenStateSource;
+class HeadMaskedModel;
+class TreeEnsembleCapability;
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -56,12 +64,25 @@ class Model {
   // Evaluates f64 [n, Info().inputs.size()] and returns f64 [n, Info().OutputNames(space).size()].
   // Reentrant: safe to call from many TBB tasks at once.
   virtual Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const = 0;
-  // An optional capability ("attention", "tree_ensemble", ...) whose C++ type its own header defines,
-  // or nullptr.
-  virtual const void* Capability(std::string_view name) const {
-    (void)name;
-    return nullptr;
-  }
+  // Evaluates like Predict but writes the f64 [n, Info().OutputNames(space).size()] values, row-major,
+  // into `out`, which must hold exactly that many. Reentrant. The native tabular and XGBoost models
+  // override it and allocate nothing once the calling thread has warmed up (their Predict is a thin
+  // wrapper over it); this default calls Predict and copies, for models that have no such path.
+  virtual Status PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const;
+
+  // Optional capabilities, typed (docs/architecture.md §3): each is nullptr when the model lacks it, and
+  // otherwise lives, unchanged, as long as the model. Their types are defined in attention.hpp,
+  // text_probes.hpp and tree_ensemble.hpp. The host builds the C forms plugins receive from these and
+  // from nothing else, so no C++ object crosses the plugin ABI.
+  virtual const TextModel* text_model() const { return nullptr; }                   // "text"
+  virtual const AttentionSource* attention_source() const { return nullptr; }       // "attention"
+  virtual const HiddenStateSource* hidden_state_source() const { return nullptr; }  // "hidden_states"
+  virtual const HeadMaskedModel* head_masked_model() const { return nullptr; }      // "head_mask"
+  virtual const TreeEnsembleCapability* tree_ensemble() const { return nullptr; }   // "tree_ensemble"
+
+ protected:
+  // Predict for a model that implements PredictInto: allocates the result and fills it through PredictInto.
+  Result<Tensor> PredictThroughInto(const TensorView& batch, OutputSpace space) const;
 };
 
 // Loads a model. `type` is "native" (a loupe.model/v1 YAML file) or "xgboost" (the JSON written by

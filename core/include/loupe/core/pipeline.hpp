@@ -1,4 +1,4 @@
-// Pipelines (DESIGN.md §5 "Pipeline YAML"): the parsed spec, validation and execution.
+// Pipelines (docs/architecture.md §5 "Pipeline YAML"): the parsed spec, validation and execution.
 #pragma once
 
 #include <cstdint>
@@ -97,6 +97,17 @@ ParseOutcome ParsePipelineFile(const std::filesystem::path& file,
 ParseOutcome ParsePipelineText(const std::string& text, const std::filesystem::path& file,
                                const std::vector<Override>& overrides = {});
 
+// The words of the pipeline format as the parser checks them, for tools that describe the format (the
+// JSON Schema `loupe schema` writes, shell completion): the keys each mapping allows and the patterns.
+struct PipelineVocabulary {
+  std::vector<std::string> pipeline_keys, required_pipeline_keys;
+  std::vector<std::string> data_keys, data_column_lists;  // column lists: features, categorical, ...
+  std::vector<std::string> model_keys, model_types;
+  std::vector<std::string> step_keys, output_keys, output_formats;
+  std::string step_id_pattern, explainer_name_pattern;  // ECMAScript regular expressions, whole-match
+};
+const PipelineVocabulary& PipelineFormat();
+
 // Checks what needs the plugins: each step's explainer exists, its params match the explainer's spec
 // (unknown names with did-you-mean, types, bounds, enums, required ones). Fills in defaults in `spec`.
 std::vector<Diagnostic> ValidateAgainstPlugins(PipelineSpec& spec, const PluginRegistry& registry);
@@ -109,10 +120,30 @@ struct RunOptions {
   bool progress = false;  // draw progress bars on stderr
 };
 
+// How a step ended. run.json spells these "ok", "failed" and "skipped" (StepStatusName): a contract.
+enum class StepStatus { kOk, kFailed, kSkipped };
+const char* StepStatusName(StepStatus status);
+
+// What kind of failure stopped a failed step, read from the Status code that stopped it, so a caller can
+// tell a configuration to fix from a model or plugin to look at. run.json's step entry carries it as
+// "failure" (StepFailureName), present only on failed steps.
+enum class StepFailure {
+  kNone,           // the step did not fail
+  kBadParameters,  // a parameter, row selection or named input the explainer cannot accept
+  kUnsupported,    // the model or data lacks what the explainer needs
+  kModel,          // the model failed while predicting
+  kPlugin,         // the plugin failed, or produced a result the host refused
+  kOutput,         // writing the step's output files failed
+  kCancelled,      // the run was cancelled
+};
+StepFailure StepFailureFor(StatusCode code);
+const char* StepFailureName(StepFailure failure);  // "bad_parameters", "model", ...; "" for kNone
+
 struct StepOutcome {
   std::string id;
-  std::string status;   // ok | failed | skipped
-  std::string message;  // why it failed or was skipped
+  StepStatus status = StepStatus::kSkipped;
+  StepFailure failure = StepFailure::kNone;  // set when status is kFailed
+  std::string message;                       // why it failed or was skipped
   double elapsed_ms = 0;
   std::vector<std::filesystem::path> files;
 };

@@ -1,4 +1,4 @@
-// Loading explainer plugins and running their explainers (DESIGN.md §2).
+// Loading explainer plugins and running their explainers (docs/architecture.md §2).
 //
 // A plugin is a shared library exporting `loupe_plugin_entry_v1` (see loupe/c/loupe_plugin.h). The
 // registry inspects a library's symbols before loading it, loads it by absolute path, validates what its

@@ -1,4 +1,5 @@
-// The HTML report of a run (DESIGN.md §5 "Output files": DIR/report.html, self-contained, no network).
+// The HTML report of a run (docs/architecture.md §5 "Output files": DIR/report.html, self-contained, no
+// network).
 #pragma once
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// Status and Result<T>: Loupe's error model (DESIGN.md §3).
+// Status and Result<T>: Loupe's error model (docs/architecture.md §3).
 //
 // Functions that can fail return Status or Result<T>. Exceptions are used only at the seams with
 // libraries that throw (yaml-cpp, oneDNN, std::bad_alloc) and are converted to a Status right there.
@@ -24,7 +24,7 @@ enum class StatusCode {
   kInternal,  // a bug
 };
 
-// The CLI exit code that corresponds to a failure of this kind (DESIGN.md §5).
+// The CLI exit code that corresponds to a failure of this kind (docs/architecture.md §5).
 int ExitCodeFor(StatusCode code);
 const char* StatusCodeName(StatusCode code);
 

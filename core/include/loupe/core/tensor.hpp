@@ -1,4 +1,4 @@
-// Tensor (owning) and TensorView (zero-copy), row-major, for f32/f64/i32/i64/u8 (DESIGN.md §3).
+// Tensor (owning) and TensorView (zero-copy), row-major, for f32/f64/i32/i64/u8 (docs/architecture.md §3).
 #pragma once
 
 #include <algorithm>

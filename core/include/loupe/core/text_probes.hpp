@@ -16,8 +16,9 @@
 
 namespace loupe {
 
-inline constexpr std::string_view kHiddenStatesCapability = "hidden_states";  // -> const HiddenStateSource*
-inline constexpr std::string_view kHeadMaskCapability = "head_mask";          // -> const HeadMaskedModel*
+// The names plugins ask for the C forms of Model::hidden_state_source() and Model::head_masked_model() by.
+inline constexpr std::string_view kHiddenStatesCapability = "hidden_states";  // Model::hidden_state_source()
+inline constexpr std::string_view kHeadMaskCapability = "head_mask";          // Model::head_masked_model()
 
 // How a text model turns its last sequence of token vectors into one vector.
 enum class Pooling { kUnknown, kCls, kMean, kLast, kAttention };

@@ -1,10 +1,10 @@
-// Tree ensembles as a model capability (DESIGN.md §3): the trees of an XGBoost model (and of any later
-// tree model) as flat per-node arrays, for TreeSHAP and other tree-aware explainers.
+// Tree ensembles as a model capability (docs/architecture.md §3): the trees of an XGBoost model (and of
+// any later tree model) as flat per-node arrays, for TreeSHAP and other tree-aware explainers.
 //
-// A model with trees answers two capability names:
-//   Model::Capability("tree_ensemble")      -> const LoupeTreeEnsemble*  (the C struct of loupe_plugin.h,
-//                                              what plugins get from LoupeHostApi::model_capability)
-//   Model::Capability("tree_ensemble/cpp")  -> const TreeEnsembleView*   (this header, for host code)
+// A model with trees returns a TreeEnsembleCapability from Model::tree_ensemble(), which holds both forms:
+//   view()    -> const TreeEnsembleView&   (this header, for host code)
+//   c_view()  -> const LoupeTreeEnsemble&  (the C struct of loupe_plugin.h, which the host hands to
+//                                           plugins for LoupeHostApi::model_capability("tree_ensemble", 1))
 // Both describe the same trees and stay valid, unchanged, for the model's lifetime.
 //
 // Feature indices are the MODEL's input indices (Model::Info().inputs order, repeated in `features`),
@@ -25,7 +25,6 @@
 namespace loupe {
 
 inline constexpr std::string_view kTreeEnsembleCapability = LOUPE_TREE_ENSEMBLE_CAPABILITY;
-inline constexpr std::string_view kTreeEnsembleCppCapability = "tree_ensemble/cpp";
 
 enum class SplitRule {
   kLess,       // x < threshold goes left (XGBoost)
@@ -86,8 +85,8 @@ double LessThanFloatBound(float t);
 // Fills the inner nodes' `value` with the cover-weighted means of their children (leaves untouched).
 void FillNodeMeans(Tree& tree);
 
-// Holds a TreeEnsembleView and its C mirror (LoupeTreeEnsemble, whose arrays point into the view), and
-// answers the two capability names. Not copyable: the mirror points into it.
+// Holds a TreeEnsembleView and its C mirror (LoupeTreeEnsemble, whose arrays point into the view). Not
+// copyable: the mirror points into it.
 class TreeEnsembleCapability {
  public:
   explicit TreeEnsembleCapability(TreeEnsembleView view);
@@ -96,8 +95,6 @@ class TreeEnsembleCapability {
 
   const TreeEnsembleView& view() const { return view_; }
   const LoupeTreeEnsemble& c_view() const { return c_ensemble_; }
-  // The C struct for "tree_ensemble", the C++ view for "tree_ensemble/cpp", nullptr otherwise.
-  const void* Find(std::string_view name) const;
 
  private:
   TreeEnsembleView view_;

@@ -5,14 +5,29 @@
  * explainer plugin. It is plain C99 so that a plugin built with another compiler or C++ standard library
  * still loads, and so that an incompatible plugin is refused with a sentence instead of a crash.
  *
- * Versioning rules (see DESIGN.md §2):
+ * Versioning rules (docs/architecture.md §2; an installed SDK has it as share/doc/loupe/architecture.md):
  *  - LOUPE_PLUGIN_ABI_MAJOR changes only when something is removed or changes meaning. A plugin built for
  *    another major is refused before it is loaded (its entry symbol carries the major in its name).
- *  - LOUPE_PLUGIN_ABI_MINOR grows when fields or functions are appended. A host accepts plugins built for
- *    its own minor or an older one; a plugin built for a newer minor is refused after load.
+ *  - LOUPE_PLUGIN_ABI_MINOR grows by one with EVERY append: a struct field, a host function, a
+ *    capability, a constant. Each append is listed under its minor in the changelog below and declared
+ *    inside `#if LOUPE_PLUGIN_ABI_MINOR >= <minor>`. A host accepts plugins built for its own minor or an
+ *    older one; a plugin built for a newer minor is refused after load.
+ *  - A plugin that must also load in older hosts defines LOUPE_PLUGIN_ABI_MINOR_OVERRIDE=<minor> (e.g.
+ *    -DLOUPE_PLUGIN_ABI_MINOR_OVERRIDE=0) before including this header: it then sees exactly the
+ *    declarations and struct layouts of that minor, and reports that minor to the host.
  *  - Every struct starts with `struct_size` (its version field): the producer stores sizeof(struct) as it
  *    knew it, and a consumer reads an appended field only if struct_size covers it.
  *  - Fields are only ever appended. Tests pin every size and offset on x86-64 and aarch64 (LP64).
+ *  - A capability (LoupeHostApi::model_capability) has its own version, starting at 1: a host hands out a
+ *    capability only for a version it supports, and a new layout of a capability is a new version.
+ *
+ * Changelog (what each minor appended; DuckDB groups its C API by version the same way):
+ *  v1.0  The host API table (LoupeHostApi), explainers (LoupeExplainerVTable, LoupeParamSpec),
+ *        LoupePluginInfo, and the capabilities "tree_ensemble" (version 1), "attention" (version 1,
+ *        LoupeAttentionSource up to `compute`) and "text" (version 1).
+ *  v1.1  LoupeAttentionSource::pooling (and reserved1), LoupePoolingMode with the LOUPE_POOLING_* codes,
+ *        and the capabilities "hidden_states" (version 1, LoupeHiddenStates) and "head_mask" (version 1,
+ *        LoupeHeadMask).
  *
  * Ownership rules:
  *  - Everything the host hands to a plugin (strings, arrays, tensor views) is owned by the host and valid
@@ -39,7 +54,18 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------------------- */
 
 #define LOUPE_PLUGIN_ABI_MAJOR 1
-#define LOUPE_PLUGIN_ABI_MINOR 0
+/** The newest minor this header describes (see the changelog at the top). */
+#define LOUPE_PLUGIN_ABI_MINOR_LATEST 1
+
+/** The minor this translation unit is built against: the latest, or LOUPE_PLUGIN_ABI_MINOR_OVERRIDE. */
+#ifdef LOUPE_PLUGIN_ABI_MINOR_OVERRIDE
+#if LOUPE_PLUGIN_ABI_MINOR_OVERRIDE < 0 || LOUPE_PLUGIN_ABI_MINOR_OVERRIDE > LOUPE_PLUGIN_ABI_MINOR_LATEST
+#error "LOUPE_PLUGIN_ABI_MINOR_OVERRIDE must name a minor this header describes (0 to ..._LATEST)"
+#endif
+#define LOUPE_PLUGIN_ABI_MINOR LOUPE_PLUGIN_ABI_MINOR_OVERRIDE
+#else
+#define LOUPE_PLUGIN_ABI_MINOR LOUPE_PLUGIN_ABI_MINOR_LATEST
+#endif
 
 /** Stored in LoupePluginInfo::magic: the ASCII bytes "LOUPEPLG" read as a little-endian integer. */
 #define LOUPE_PLUGIN_MAGIC 0x474C504550554F4CULL
@@ -452,9 +478,11 @@ typedef struct LoupeAttentionSource {
    *  is not a row of the data, a model failure). */
   LoupeStatus (*compute)(LoupeHost* host, const int64_t* rows, int64_t n_rows, LoupeAttentionSink sink,
                          void* sink_ctx);
-  /* --- appended: read only when struct_size covers them --- */
+#if LOUPE_PLUGIN_ABI_MINOR >= 1
+  /* --- v1.1: read only when struct_size covers them --- */
   int32_t pooling; /**< a LOUPE_POOLING_* code: how the model pools the tokens after the last layer */
   int32_t reserved1;
+#endif
 } LoupeAttentionSource;
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -488,6 +516,8 @@ typedef struct LoupeTextModel {
   LoupeStatus (*predict_texts)(LoupeHost* host, const char* const* texts, int64_t n_texts,
                                LoupeOutputSpace space, double* outputs, int64_t outputs_capacity);
 } LoupeTextModel;
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 1 /* v1.1: pooling modes, "hidden_states", "head_mask" */
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* How a text model pools its tokens (LoupeAttentionSource::pooling, LoupeHiddenStates::pooling)        */
@@ -564,6 +594,8 @@ typedef struct LoupeHeadMask {
                               int64_t n_masks, LoupeOutputSpace space, double* outputs,
                               int64_t outputs_capacity);
 } LoupeHeadMask;
+
+#endif /* LOUPE_PLUGIN_ABI_MINOR >= 1 */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,4 +1,4 @@
-// Helpers shared by explainers of kind "feature_attribution" (DESIGN.md §5):
+// Helpers shared by explainers of kind "feature_attribution" (docs/architecture.md §5):
 //  - SelectOutput: the common `output` parameter (probability | raw; absent: the model's default space);
 //  - FormatNumber / FormatValue: the strings of the `data` field (levels for categoricals, shortest
 //    round-trip numbers, "NA" for missing);
@@ -111,7 +111,22 @@ struct FeatureAttribution {
     const auto f = static_cast<std::int64_t>(F());
     result.SetTensor("base_values", {r, o}, base_values.data());
     result.SetTensor("values", {r, o, f}, values.data());
-    result.SetJson("data", nlohmann::json(data));
+    result.SetJsonText("data", DataJson());
+  }
+
+  // `data` as the JSON text nlohmann::json(data).dump() gives, without building that tree (one node per
+  // cell: gigabytes for a million rows).
+  std::string DataJson() const {
+    std::string text = "[";
+    for (std::size_t r = 0; r < data.size(); ++r) {
+      text += r > 0 ? ",[" : "[";
+      for (std::size_t f = 0; f < data[r].size(); ++f) {
+        if (f > 0) text += ',';
+        text += nlohmann::json(data[r][f]).dump();
+      }
+      text += ']';
+    }
+    return text + "]";
   }
 
  private:

@@ -17,9 +17,9 @@
 // The definitions are handed to LOUPE_PLUGIN (plugin.hpp), which turns them into the static C tables the
 // host reads. One explainer class per definition: the class's constructor is the create() entry point.
 //
-// Contract (DESIGN.md §2, §4): the constructor and Explain() may run on any thread; Explain() is const and
-// may run concurrently for distinct hosts, so keep per-call state on the stack. Never call the model row
-// by row: fill batches of thousands of rows and call Host::Predict once per batch, inside
+// Contract (docs/architecture.md §2, §4): the constructor and Explain() may run on any thread; Explain() is
+// const and may run concurrently for distinct hosts, so keep per-call state on the stack. Never call the
+// model row by row: fill batches of thousands of rows and call Host::Predict once per batch, inside
 // Host::ParallelFor. Draw random numbers from Host::Rng(row, stream) only.
 #pragma once
 

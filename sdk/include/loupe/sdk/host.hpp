@@ -174,6 +174,39 @@ inline FeatureInfo ToFeatureInfo(const LoupeColumnInfo& column) {
 }
 }  // namespace detail
 
+// The capability name and layout version behind each C capability struct, so that a plugin asks for a
+// capability by its type: host.Capability<LoupeTreeEnsemble>() is "tree_ensemble" at version 1. The
+// version is the one this header's layout describes; a host that does not build it returns nullptr.
+template <typename CapabilityStruct>
+struct CapabilityOf;
+template <>
+struct CapabilityOf<LoupeTreeEnsemble> {
+  static constexpr const char* kName = LOUPE_TREE_ENSEMBLE_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+template <>
+struct CapabilityOf<LoupeAttentionSource> {
+  static constexpr const char* kName = LOUPE_ATTENTION_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+template <>
+struct CapabilityOf<LoupeTextModel> {
+  static constexpr const char* kName = LOUPE_TEXT_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+#if LOUPE_PLUGIN_ABI_MINOR >= 1
+template <>
+struct CapabilityOf<LoupeHiddenStates> {
+  static constexpr const char* kName = LOUPE_HIDDEN_STATES_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+template <>
+struct CapabilityOf<LoupeHeadMask> {
+  static constexpr const char* kName = LOUPE_HEAD_MASK_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+#endif
+
 class Host {
  public:
   Host(const LoupeHostApi* api, LoupeHost* host)
@@ -358,6 +391,12 @@ class Host {
   // The capability's C description (layout defined by its own header), or nullptr.
   const void* Capability(const std::string& capability, std::uint32_t version) const {
     return api_->model_capability(host_, capability.c_str(), version);
+  }
+  // The capability whose C struct is `CapabilityStruct` (see CapabilityOf), or nullptr.
+  template <typename CapabilityStruct>
+  const CapabilityStruct* Capability() const {
+    using Of = CapabilityOf<CapabilityStruct>;
+    return static_cast<const CapabilityStruct*>(api_->model_capability(host_, Of::kName, Of::kVersion));
   }
 
   // --- parallelism ---

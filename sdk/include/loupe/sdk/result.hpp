@@ -3,7 +3,8 @@
 // Paths are top-level keys ("values") or dotted paths ("quality.additivity_residual") whose intermediate
 // objects are created as needed; setting a path twice replaces the value. The host adds the common fields
 // (schema, kind, step, explainer, plugin, params, seed, elapsed_ms); an explainer writes the fields of its
-// output kind (DESIGN.md §5) and its quality figures. Every setter throws loupe::sdk::Error on failure.
+// output kind (docs/architecture.md §5) and its quality figures. Every setter throws loupe::sdk::Error on
+// failure.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,8 @@ class ResultBuilder {
                                    static_cast<std::int64_t>(values.size())),
           path);
   }
-  // Stores a contiguous row-major f64 array of the given shape as nested JSON arrays (NaN -> null).
+  // Stores a contiguous row-major f64 array of the given shape (the host keeps it typed; the files show
+  // it as nested JSON arrays, NaN as null).
   void SetTensor(const std::string& path, const std::vector<std::int64_t>& shape, const double* data) const {
     LoupeTensorView view{};
     view.struct_size = sizeof(view);
@@ -48,8 +50,11 @@ class ResultBuilder {
     Check(api_->result_set_tensor(result_, path.c_str(), &view), path);
   }
   void SetJson(const std::string& path, const nlohmann::json& value) const {
-    const std::string text = value.dump();
-    Check(api_->result_set_json(result_, path.c_str(), text.c_str()), path);
+    SetJsonText(path, value.dump());
+  }
+  // The same with the JSON already as text (large fields written without building a JSON tree).
+  void SetJsonText(const std::string& path, const std::string& json_text) const {
+    Check(api_->result_set_json(result_, path.c_str(), json_text.c_str()), path);
   }
 
   LoupeResultBuilder* raw() const { return result_; }

@@ -117,7 +117,7 @@ inline Failures CheckOneSpec(const std::string& where, const LoupeParamSpec& spe
   return failures;
 }
 
-// Sizes of a feature_attribution result (DESIGN.md §5).
+// Sizes of a feature_attribution result (docs/architecture.md §5).
 inline Failures CheckFeatureAttribution(const std::string& where, const nlohmann::json& result) {
   Failures failures;
   for (const char* field : {"feature_names", "output_names", "rows", "base_values", "values", "data"}) {

@@ -14,7 +14,8 @@
 //   MockRunResult result = host.Run(*vtable, run);   // create + explain + destroy
 //   // result.status, result.error, result.json (the fields the explainer wrote), result.predict_calls...
 //
-// What the mock does like the real host (DESIGN.md §2, §4):
+// What the mock does like the real host (docs/architecture.md §2, §4); the rules both share live in
+// loupe/sdk/detail/host_rules.hpp, and tests/host_conformance runs one suite against both:
 //  - validates the params against the explainer's spec (unknown names, types, bounds, choices, required)
 //    and fills in defaults, before create(); a refusal here sets `rejected_by_host`;
 //  - parallel_for runs chunks on `threads` std::threads; chunk boundaries depend only on (begin, end,
@@ -24,7 +25,8 @@
 //    replacement, sorted) and "all";
 //  - model_predict checks the batch (f64, [n, n_features], categorical codes valid, capacity) and counts
 //    calls and rows, so tests can assert that an explainer batches its model calls;
-//  - the result builder stores fields into a nlohmann::json object (NaN and infinities become null).
+//  - the result builder stores fields into a nlohmann::json object (NaN and infinities become null);
+//  - model_capability hands out a capability only at a version the real host builds (1 for each today).
 // Row samples drawn by the real host may differ from the mock's; everything else is specified by the ABI.
 #pragma once
 
@@ -47,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loupe/c/loupe_plugin.h"
+#include "loupe/sdk/detail/host_rules.hpp"
 #include "loupe/sdk/random.hpp"
 
 namespace loupe::testing {
@@ -246,11 +249,22 @@ struct MockCall {
 inline MockCall* Call(LoupeHost* host) { return reinterpret_cast<MockCall*>(host); }
 inline MockCall* Call(LoupeResultBuilder* result) { return reinterpret_cast<MockCall*>(result); }
 
+// Records an error of the run. The latest sentence wins, so a plugin that adds context to a failed host
+// call (loupe::sdk::Host::ResolveRows names the parameter) is heard. NOTE: the real host keeps the FIRST
+// sentence instead; tests/host_conformance pins where the two agree (one error per run).
 inline LoupeStatus Fail(MockCall* call, LoupeStatus status, const std::string& message) {
   std::lock_guard<std::mutex> lock(call->mutex);
   call->error_status = status;
   call->error = message;
   return status;
+}
+
+// The host's own sentence for a failure nobody described: recorded only when no error is recorded yet.
+inline void FailIfSilent(MockCall* call, LoupeStatus status, const std::string& message) {
+  std::lock_guard<std::mutex> lock(call->mutex);
+  if (call->error_status != LOUPE_OK) return;
+  call->error_status = status;
+  call->error = message;
 }
 
 inline LoupeColumnInfo ColumnInfo(const MockColumn& column, std::vector<const char*>* levels) {
@@ -264,76 +278,6 @@ inline LoupeColumnInfo ColumnInfo(const MockColumn& column, std::vector<const ch
   info.n_missing =
       std::count_if(column.values.begin(), column.values.end(), [](double v) { return std::isnan(v); });
   return info;
-}
-
-// Sets `value` at a dotted path of `root`, creating intermediate objects.
-inline void SetPath(nlohmann::json& root, const std::string& path, nlohmann::json value) {
-  nlohmann::json* node = &root;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t dot = path.find('.', start);
-    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (dot == std::string::npos) {
-      (*node)[key] = std::move(value);
-      return;
-    }
-    nlohmann::json& child = (*node)[key];
-    if (!child.is_object()) child = nlohmann::json::object();
-    node = &child;
-    start = dot + 1;
-  }
-}
-
-inline double Element(const LoupeTensorView& view, std::int64_t offset) {
-  switch (view.dtype) {
-    case LOUPE_DTYPE_F32:
-      return static_cast<const float*>(view.data)[offset];
-    case LOUPE_DTYPE_F64:
-      return static_cast<const double*>(view.data)[offset];
-    case LOUPE_DTYPE_I32:
-      return static_cast<const std::int32_t*>(view.data)[offset];
-    case LOUPE_DTYPE_I64:
-      return static_cast<double>(static_cast<const std::int64_t*>(view.data)[offset]);
-    default:
-      return static_cast<const std::uint8_t*>(view.data)[offset];
-  }
-}
-
-inline nlohmann::json Number(double value) {
-  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
-}
-
-// Converts axis `axis` of a tensor view starting at element `offset` into nested JSON arrays.
-inline nlohmann::json TensorToJson(const LoupeTensorView& view, int axis, std::int64_t offset) {
-  if (axis == view.ndim) {
-    const double value = Element(view, offset);
-    if (view.dtype == LOUPE_DTYPE_F32 || view.dtype == LOUPE_DTYPE_F64) return Number(value);
-    return nlohmann::json(static_cast<std::int64_t>(value));
-  }
-  std::int64_t stride = 1;
-  if (view.strides != nullptr) {
-    stride = view.strides[axis];
-  } else {
-    for (int d = axis + 1; d < view.ndim; ++d) stride *= view.shape[d];
-  }
-  nlohmann::json array = nlohmann::json::array();
-  for (std::int64_t i = 0; i < view.shape[axis]; ++i)
-    array.push_back(TensorToJson(view, axis + 1, offset + i * stride));
-  return array;
-}
-
-// Flattens a rectangular numeric JSON array; false when it is not one.
-inline bool Flatten(const nlohmann::json& value, std::size_t depth, std::vector<std::int64_t>* shape,
-                    std::vector<double>* out) {
-  if (value.is_number()) return depth == shape->size() && (out->push_back(value.get<double>()), true);
-  if (value.is_null()) return depth == shape->size() && (out->push_back(NAN), true);
-  if (!value.is_array()) return false;
-  if (depth == shape->size()) shape->push_back(static_cast<std::int64_t>(value.size()));
-  if ((*shape)[depth] != static_cast<std::int64_t>(value.size())) return false;
-  for (const auto& item : value) {
-    if (!Flatten(item, depth + 1, shape, out)) return false;
-  }
-  return true;
 }
 
 inline std::vector<std::int64_t>* KeepRows(MockCall* call, std::vector<std::int64_t> rows) {
@@ -444,7 +388,7 @@ inline std::int32_t IsCancelled(LoupeHost* host) {
 struct ChunkQueue {
   ChunkQueue(std::int64_t b, std::int64_t e, std::int64_t g,
              LoupeStatus (*f)(void*, std::int64_t, std::int64_t), void* c)
-      : begin(b), end(e), grain(g), n_chunks((e - b + g - 1) / g), body(f), ctx(c) {}
+      : begin(b), end(e), grain(g), n_chunks(sdk::detail::ChunkCount(b, e, g)), body(f), ctx(c) {}
 
   const std::int64_t begin, end, grain, n_chunks;
   LoupeStatus (*const body)(void*, std::int64_t, std::int64_t);
@@ -473,14 +417,14 @@ struct ChunkQueue {
 inline LoupeStatus ParallelFor(LoupeHost* host, std::int64_t begin, std::int64_t end, std::int64_t grain,
                                LoupeStatus (*body)(void*, std::int64_t, std::int64_t), void* ctx) {
   if (begin >= end) return LOUPE_OK;
-  const std::int64_t length = end - begin;
-  if (grain <= 0) grain = std::max<std::int64_t>(1, (length + 63) / 64);  // the "host chooses" rule
-  ChunkQueue queue(begin, end, grain, body, ctx);
+  if (body == nullptr) return Fail(Call(host), LOUPE_ERROR_INVALID_ARGUMENT, "parallel_for needs a body.");
+  ChunkQueue queue(begin, end, sdk::detail::EffectiveGrain(begin, end, grain), body, ctx);
   const int threads = std::max(1, Call(host)->options->threads);
   std::vector<std::thread> workers;
   for (int t = 1; t < threads && t < queue.n_chunks; ++t) workers.emplace_back([&queue] { queue.Work(); });
   queue.Work();
   for (auto& worker : workers) worker.join();
+  if (queue.status != LOUPE_OK) FailIfSilent(Call(host), queue.status, sdk::detail::kSilentChunkFailure);
   return queue.status;
 }
 
@@ -628,8 +572,9 @@ inline std::int32_t HasCapability(LoupeHost* host, const char* capability) {
   const auto& caps = Call(host)->model->capabilities;
   return capability != nullptr && std::find(caps.begin(), caps.end(), capability) != caps.end() ? 1 : 0;
 }
-inline const void* Capability(LoupeHost* host, const char* capability, std::uint32_t) {
+inline const void* Capability(LoupeHost* host, const char* capability, std::uint32_t version) {
   if (capability == nullptr || HasCapability(host, capability) == 0) return nullptr;
+  if (!sdk::detail::CapabilityVersionSupported(capability, version)) return nullptr;
   const auto& structs = Call(host)->model->capability_structs;
   const auto found = structs.find(capability);
   return found != structs.end() ? found->second : nullptr;
@@ -661,23 +606,15 @@ inline LoupeStatus InputArray(LoupeHost* host, std::int64_t index, const char* p
   const MockInput* input = InputAt(host, index);
   if (input == nullptr)
     return Fail(call, LOUPE_ERROR_NOT_FOUND, "input " + std::to_string(index) + " does not exist");
-  const nlohmann::json* node = &input->explanation;
-  std::string rest = path != nullptr ? path : "";
-  while (!rest.empty()) {
-    const std::size_t dot = rest.find('.');
-    const std::string key = rest.substr(0, dot);
-    if (!node->is_object() || !node->contains(key)) {
-      return Fail(call, LOUPE_ERROR_NOT_FOUND,
-                  "input '" + input->step + "' has no field '" + std::string(path) + "'");
-    }
-    node = &(*node)[key];
-    rest = dot == std::string::npos ? "" : rest.substr(dot + 1);
+  const std::string field = path != nullptr ? path : "";
+  const nlohmann::json* node = sdk::detail::FindDottedPath(input->explanation, field);
+  if (node == nullptr) {
+    return Fail(call, LOUPE_ERROR_NOT_FOUND, "input '" + input->step + "' has no field '" + field + "'");
   }
   std::pair<std::vector<std::int64_t>, std::vector<double>> array;
-  if (!Flatten(*node, 0, &array.first, &array.second)) {
+  if (!sdk::detail::FlattenNumeric(*node, 0, array.second, array.first)) {
     return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
-                "field '" + std::string(path) + "' of input '" + input->step +
-                    "' is not a rectangular numeric array");
+                "field '" + field + "' of input '" + input->step + "' is not a rectangular numeric array");
   }
   std::lock_guard<std::mutex> lock(call->mutex);
   call->arrays.push_back(std::move(array));
@@ -691,23 +628,28 @@ inline LoupeStatus Store(LoupeResultBuilder* result, const char* path, nlohmann:
   MockCall* call = Call(result);
   if (path == nullptr || *path == '\0') return LOUPE_ERROR_INVALID_ARGUMENT;
   std::lock_guard<std::mutex> lock(call->mutex);
-  SetPath(call->result, path, std::move(value));
+  sdk::detail::SetDottedPath(call->result, path, std::move(value));
   return LOUPE_OK;
 }
 inline LoupeStatus SetNumber(LoupeResultBuilder* result, const char* path, double value) {
-  return Store(result, path, Number(value));
+  return Store(result, path, sdk::detail::NumberOrNull(value));
 }
 inline LoupeStatus SetString(LoupeResultBuilder* result, const char* path, const char* value) {
-  return Store(result, path, value != nullptr ? value : "");
+  if (value == nullptr) return LOUPE_ERROR_INVALID_ARGUMENT;
+  return Store(result, path, value);
 }
 inline LoupeStatus SetStrings(LoupeResultBuilder* result, const char* path, const char* const* values,
                               std::int64_t n) {
   nlohmann::json array = nlohmann::json::array();
-  for (std::int64_t i = 0; i < n; ++i) array.push_back(values[i] != nullptr ? values[i] : "");
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (values[i] == nullptr) return LOUPE_ERROR_INVALID_ARGUMENT;
+    array.push_back(values[i]);
+  }
   return Store(result, path, std::move(array));
 }
 inline LoupeStatus SetTensor(LoupeResultBuilder* result, const char* path, const LoupeTensorView* value) {
-  return Store(result, path, TensorToJson(*value, 0, 0));
+  if (!sdk::detail::IsStorableTensor(value)) return LOUPE_ERROR_INVALID_ARGUMENT;
+  return Store(result, path, sdk::detail::TensorToJson(*value));
 }
 inline LoupeStatus SetJson(LoupeResultBuilder* result, const char* path, const char* json) {
   nlohmann::json value = nlohmann::json::parse(json != nullptr ? json : "", nullptr, false);
@@ -811,6 +753,12 @@ class MockHost {
     LoupeHost* host = reinterpret_cast<LoupeHost*>(call.get());
     LoupeExplainerInstance* instance = nullptr;
     run.status = explainer.create(Api(), host, &instance);
+    if (run.status == LOUPE_OK && instance == nullptr) {  // refused like the real host does
+      run.status =
+          detail::Fail(call.get(), LOUPE_ERROR_INTERNAL,
+                       std::string("explainer '") + (explainer.name != nullptr ? explainer.name : "") +
+                           "' returned no instance from create.");
+    }
     run.failed_in = run.status != LOUPE_OK ? "create" : "";
     if (run.status == LOUPE_OK) {
       run.status =
