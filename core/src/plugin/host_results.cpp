@@ -55,6 +55,7 @@ Tensor CopyTensor(const LoupeTensorView& view) {
     if (tensor.dtype() == DType::kF64) tensor.data<double>()[0] = std::nan("");
     return tensor;
   }
+  if (tensor.nbytes() == 0) return tensor;  // an empty tensor has no buffer to copy into
   if (view.strides == nullptr) {
     std::memcpy(tensor.raw(), view.data, tensor.nbytes());
   } else {

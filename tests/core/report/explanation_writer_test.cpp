@@ -239,7 +239,7 @@ void SetBoth(nlohmann::json& old_body, Explanation& e, const std::string& path, 
   const LoupeTensorView view = ViewOf(data, dtype, shape);
   old_path::SetPath(old_body, path, old_path::TensorToJson(view, 0, 0));
   Tensor tensor(CoreDType(dtype), Shape(shape.begin(), shape.end()));
-  std::memcpy(tensor.raw(), data, tensor.nbytes());
+  if (tensor.nbytes() > 0) std::memcpy(tensor.raw(), data, tensor.nbytes());
   e.SetArray(path, std::move(tensor));
 }
 
