@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "loupe/sdk/detail/host_rules.hpp"
+
 namespace loupe {
 namespace {
 
@@ -56,31 +58,10 @@ const nlohmann::json* FindNode(const nlohmann::json& root, const std::vector<std
   return node;
 }
 
-// Flattens a rectangular numeric JSON array; null becomes NaN.
-bool FlattenNumeric(const nlohmann::json& value, std::size_t depth, std::vector<double>& flat, Shape& shape) {
-  if (!value.is_array()) {
-    if (depth != shape.size()) return false;
-    if (value.is_null()) {
-      flat.push_back(std::nan(""));
-    } else if (value.is_number()) {
-      flat.push_back(value.get<double>());
-    } else {
-      return false;
-    }
-    return true;
-  }
-  if (depth == shape.size()) shape.push_back(static_cast<std::int64_t>(value.size()));
-  if (depth >= shape.size() || shape[depth] != static_cast<std::int64_t>(value.size())) return false;
-  for (const auto& item : value) {
-    if (!FlattenNumeric(item, depth + 1, flat, shape)) return false;
-  }
-  return true;
-}
-
 std::optional<F64Array> JsonToF64(const nlohmann::json& value) {
   std::vector<double> flat;
   Shape shape;
-  if (!FlattenNumeric(value, 0, flat, shape)) return std::nullopt;
+  if (!sdk::detail::FlattenNumeric(value, 0, flat, shape)) return std::nullopt;
   // An empty array's deeper extents are unknown; it is [0] like the JSON it came from.
   return F64Array(Tensor::FromVector(flat, std::move(shape)));
 }
