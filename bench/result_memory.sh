@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Peak memory and wall time of a whole `loupe run` of shap.tree over many rows of an XGBoost model
-# (issue 13: the result path). Prints peak RSS, wall time, the size of the attribution arrays
-# (values + base_values, f64) and their ratio, and the output sizes. With a second binary it runs that
-# one too and checks that both wrote the same files byte for byte (elapsed_ms aside).
+# (issue 13: the result path). Prints peak RSS, wall time, the size of the attribution arrays (values +
+# base_values; values + data, as issue 13 counts them: f64 each), the ratios, and the output sizes
+# (MB = 1e6 bytes). With a second binary it runs that one too and checks that both wrote the same files
+# byte for byte (elapsed_ms aside).
 #
 # usage: bench/result_memory.sh LOUPE [BASELINE_LOUPE] [ROWS] [WORK_DIR]
 #   LOUPE           the loupe binary to measure (its plugins are found as usual, next to it)
@@ -35,14 +36,18 @@ run() {
   rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
   # Attribution arrays: one CSV line per (row, output) holds one base value and F attributions.
-  local lines features array_bytes
+  # values + data as the issue counts them: [R][O][F] attributions and the [R][F] feature values, 8 bytes each.
+  local lines features rows array_bytes attribution_bytes
   lines=$(($(wc -l <"$out/treeshap.csv") - 1))
   features=$(($(head -1 "$out/treeshap.csv" | tr ',' '\n' | wc -l) - 3))
+  rows=$(tail -n +2 "$out/treeshap.csv" | cut -d, -f1 | uniq | wc -l)
   array_bytes=$((lines * (features + 1) * 8))
-  awk -v name="$name" -v rss="$rss_kb" -v wall="$wall" -v arrays="$array_bytes" \
+  attribution_bytes=$(((lines + rows) * features * 8))
+  awk -v name="$name" -v rss="$rss_kb" -v wall="$wall" -v arrays="$array_bytes" -v attribution="$attribution_bytes" \
     -v json="$(stat -c %s "$out/treeshap.json")" -v csv="$(stat -c %s "$out/treeshap.csv")" 'BEGIN {
-      printf "%-9s peak RSS %7.1f MB   wall %s   arrays %6.1f MB   peak/arrays %5.2f   json %6.1f MB   csv %6.1f MB\n",
-        name, rss / 1024, wall, arrays / 1048576, rss * 1024 / arrays, json / 1048576, csv / 1048576 }'
+      printf "%-9s peak RSS %7.1f MB   wall %s   values+base %6.1f MB (peak %5.2fx)   values+data %6.1f MB (peak %5.2fx)   json %6.1f MB   csv %6.1f MB\n",
+        name, rss * 1024 / 1e6, wall, arrays / 1e6, rss * 1024 / arrays, attribution / 1e6, rss * 1024 / attribution,
+        json / 1e6, csv / 1e6 }'
 }
 
 # The step's JSON without its elapsed_ms (the one field that differs between two runs).

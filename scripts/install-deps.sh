@@ -9,6 +9,9 @@ packages=(cmake ninja-build g++ make libboost-dev libboost-program-options-dev l
 # it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true).
 if [[ -n "${CI:-}" && "${CI}" != false ]]; then default_browser=1; else default_browser=0; fi
 if [[ "${LOUPE_WITH_BROWSER:-$default_browser}" == 1 ]]; then packages+=(chromium); fi
+# clang and libFuzzer are only for the fuzz targets (make fuzz, fuzz/README.md): installed with
+# LOUPE_WITH_FUZZ=1, which `make fuzz` sets.
+if [[ "${LOUPE_WITH_FUZZ:-0}" == 1 ]]; then packages+=(clang libfuzzer-14-dev libomp-14-dev); fi
 
 missing=()
 for package in "${packages[@]}"; do

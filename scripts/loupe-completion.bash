@@ -64,7 +64,7 @@ _loupe_option_value() {
         *) _loupe_files "$cur" '.' ;;
       esac
       ;;
-    --threads | --seed | --set) ;;  # a number or KEY.PATH=VALUE: nothing to offer
+    --threads | --seed | --set | --max-memory) ;;  # a number, KEY.PATH=VALUE or a size: nothing to offer
     *) return 1 ;;
   esac
   return 0

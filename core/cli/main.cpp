@@ -11,6 +11,7 @@
 #include "cli/cli.hpp"
 #include "config/messages.hpp"
 #include "loupe/core/pipeline.hpp"
+#include "pipeline/isolate.hpp"
 
 namespace loupe::cli {
 namespace {
@@ -32,10 +33,13 @@ void PrintDiagnostics(const std::vector<loupe::Diagnostic>& diagnostics) {
   for (const loupe::Diagnostic& d : diagnostics) std::cerr << d.ToString() << "\n";
 }
 
-// Parses, loads the plugins the pipeline needs and validates. Returns an exit code when it must stop.
+// Parses, loads the plugins the pipeline needs and validates it completely (loupe::ValidatePipeline: the
+// same checks for validate and run). Returns an exit code when it must stop; `model` is the model the
+// validation loaded, for the run to reuse.
 std::optional<int> PreparePipeline(const std::string& file, const std::vector<loupe::Override>& overrides,
                                    const std::vector<fs::path>& plugin_paths, bool quiet,
-                                   std::optional<loupe::PipelineSpec>& spec, LoadedPlugins& plugins) {
+                                   std::optional<loupe::PipelineSpec>& spec, LoadedPlugins& plugins,
+                                   std::shared_ptr<const loupe::Model>* model = nullptr) {
   loupe::ParseOutcome parsed = loupe::ParsePipelineFile(file, overrides);
   if (!parsed.diagnostics.empty()) {
     PrintDiagnostics(parsed.diagnostics);
@@ -48,7 +52,9 @@ std::optional<int> PreparePipeline(const std::string& file, const std::vector<lo
     for (const auto& f : pipeline_failures) std::cerr << "loupe: " << f.message() << "\n";
     return kExitPlugin;
   }
-  std::vector<loupe::Diagnostic> diagnostics = loupe::ValidateAgainstPlugins(*spec, plugins.registry);
+  loupe::PipelineCheck check = loupe::ValidatePipeline(*spec, plugins.registry);
+  const std::vector<loupe::Diagnostic>& diagnostics = check.diagnostics;
+  if (model != nullptr) *model = check.model;
   if (!diagnostics.empty()) {
     PrintDiagnostics(diagnostics);
     bool missing_explainer = false;
@@ -102,14 +108,23 @@ int Run(const po::variables_map& vm) {
   std::optional<loupe::PipelineSpec> spec;
   LoadedPlugins plugins;
   const auto plugin_paths = PluginPaths(vm);
-  if (auto code =
-          PreparePipeline(vm["pipeline"].as<std::string>(), overrides, plugin_paths, quiet, spec, plugins)) {
+  loupe::RunOptions run;
+  if (auto code = PreparePipeline(vm["pipeline"].as<std::string>(), overrides, plugin_paths, quiet, spec,
+                                  plugins, &run.model)) {
     return *code;
   }
-  loupe::RunOptions run;
   if (vm.count("output")) run.output_dir = fs::absolute(vm["output"].as<std::string>()).lexically_normal();
   if (vm.count("seed")) run.seed = vm["seed"].as<std::uint64_t>();
   run.threads = vm["threads"].as<int>();
+  run.isolate = vm["isolate"].as<bool>();
+  if (vm.count("max-memory")) {
+    if (!run.isolate) {
+      return Fail(kExitBadInput, "--max-memory limits the child processes of --isolate; add --isolate.");
+    }
+    const auto max_memory = loupe::ParseMemorySize(vm["max-memory"].as<std::string>());
+    if (!max_memory.ok()) return FailWith(max_memory.status());
+    run.max_memory_bytes = *max_memory;
+  }
   run.quiet = quiet;
   run.progress = !quiet && ::isatty(STDERR_FILENO);
   const loupe::RunReport report = loupe::RunPipeline(*spec, plugins.registry, run);
@@ -150,6 +165,8 @@ Command RunCommand() {
        {"set", "KEY.PATH=VALUE", "override one pipeline value, e.g. steps.shap.params.background=100",
         TextList},
        kPluginPath,
+       {"isolate", "", "run each step's plugin in a child process: a crash fails that step, not the run"},
+       {"max-memory", "SIZE", "with --isolate: the most each step may allocate, e.g. 512M or 2G", Text},
        {"quiet,q", "", "no progress bars, warnings or summary table"}},
       {"loupe run configs/credit_audit.yaml -o out/audit --threads 4 --set steps.shap.rows=0:50"},
       Run};
@@ -159,8 +176,9 @@ Command ValidateCommand() {
   return {"validate",
           "checks a pipeline without running it: every error at once, each FILE:LINE:COL: message",
           "loupe validate PIPELINE.yaml [options]",
-          "Checks the keys, the step graph, each explainer's parameters against its spec; the data and the "
-          "model are read only by 'loupe run'.",
+          "Checks the keys, the step graph, each explainer's parameters against its spec, and the data and "
+          "the model: files, columns, row selections, labels, the model's inputs and capabilities. 'loupe "
+          "run' makes the same checks before any step runs.",
           {{"pipeline", "PIPELINE.yaml", "the pipeline file", Text, true, true}, kPluginPath},
           {"loupe validate configs/credit_audit.yaml"},
           Validate};

@@ -47,7 +47,8 @@ Json DataField(const std::string& key, const PipelineVocabulary& format) {
   static const std::map<std::string, std::string> kDocs = {
       {"path", "the CSV file, relative to the pipeline file"},
       {"target", "the target column (left out of the features)"},
-      {"positive", "the class label treated as positive (a string, or an integer for numeric labels)"},
+      {"positive",
+       "the class label treated as positive (a string, or a number or boolean as the data writes it)"},
       {"missing", "cells that mean a missing value (default: NA and the empty cell)"},
       {"features", "the columns explainers perturb (default: every column but the target)"},
       {"categorical", "columns read as categories even when they hold numbers"},
@@ -56,7 +57,7 @@ Json DataField(const std::string& key, const PipelineVocabulary& format) {
   const std::string doc = kDocs.count(key) ? kDocs.at(key) : "";
   const auto& lists = format.data_column_lists;
   if (std::find(lists.begin(), lists.end(), key) != lists.end()) return Described(StringList(), doc);
-  if (key == "positive") return Described({{"type", {"string", "integer"}}, {"minLength", 1}}, doc);
+  if (key == "positive") return Described({{"type", {"string", "number", "boolean"}}, {"minLength", 1}}, doc);
   if (key == "missing") {
     return Described({{"type", "array"}, {"items", {{"type", {"string", "number"}}}}, {"uniqueItems", true}},
                      doc);
@@ -97,8 +98,9 @@ Json ParamSchema(const ParamSpec& param) {
     case ParamType::kFloat:
       schema = {{"type", "number"}};
       break;
-    case ParamType::kString:
-      schema = {{"type", "string"}};
+    case ParamType::kString:  // a class label may be written as the data holds it: `favorable: 1`
+      schema = {
+          {"type", param.role == ParamRole::kLabel ? Json{"string", "number", "boolean"} : Json("string")}};
       break;
     case ParamType::kEnum:
       schema = {{"enum", param.choices}};

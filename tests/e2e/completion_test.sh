@@ -52,7 +52,7 @@ touch notes.txt
 expect '' -- run validate init predict plugins describe schema report version --help --version
 expect 'in' -- init '!run'
 expect run --th -- --threads '!--seed'
-expect run audit.yaml - -- -o --output --threads --seed --set --plugin-path -q --quiet -h --help
+expect run audit.yaml - -- -o --output --threads --seed --set --plugin-path --isolate --max-memory -q --quiet -h --help
 expect predict --m -- --model
 expect init --data people.csv --target '' -- age income label
 expect run '' -- audit.yaml sub '!people.csv' '!notes.txt'

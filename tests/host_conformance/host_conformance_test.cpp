@@ -444,12 +444,16 @@ TEST_P(HostConformanceTest, ReadsTheInputsOfNeededSteps) {
 TEST_P(HostConformanceTest, StoresResultsAsTheAbiPromises) {
   const json body = Body("probe.results");
   const json& statuses = body.at("statuses");
-  for (const char* ok : {"number", "nan", "infinity", "nested", "replaced", "replaced_again", "string",
-                         "strings", "f32", "i64_strided", "i64", "i32", "u8", "scalar", "json"}) {
+  for (const char* ok :
+       {"number",      "nan",          "infinity", "nested",      "replaced",   "replaced_again",
+        "string",      "strings",      "f32",      "i64_strided", "i64",        "i32",
+        "u8",          "scalar",       "json",     "text",        "text_empty", "text_start",
+        "text_append", "text_append2", "new_f64",  "new_i32",     "new_empty",  "new_empty_is_null"}) {
     EXPECT_EQ(statuses.at(ok), LOUPE_OK) << ok;
   }
   for (const char* refused : {"null_string", "strings_with_null", "empty_path", "null_path", "bad_dtype",
-                              "null_tensor", "bad_json"}) {
+                              "null_tensor", "bad_json", "text_decreasing", "text_not_utf8", "text_rank0",
+                              "text_append_not_utf8", "new_negative", "new_bad_dtype", "new_no_out"}) {
     EXPECT_EQ(statuses.at(refused), LOUPE_ERROR_INVALID_ARGUMENT) << refused;
   }
   EXPECT_EQ(body.at("number"), 1.25);
@@ -469,6 +473,13 @@ TEST_P(HostConformanceTest, StoresResultsAsTheAbiPromises) {
   EXPECT_EQ(tensors.at("u8"), json({0, 255}));
   EXPECT_EQ(tensors.at("scalar"), 9.5);
   EXPECT_FALSE(tensors.contains("bad_dtype"));
+  EXPECT_EQ(statuses.at("text_append_missing"), LOUPE_ERROR_NOT_FOUND);
+  EXPECT_EQ(body.at("in_place"),
+            json({{"f64", {{1.5, 0.0}, {0.0, -2.0}}}, {"i32", {0, 7}}, {"empty", json::array()}}));
+  EXPECT_EQ(body.at("texts"), json({{"grid", {{"a", "", "\u00e9\"q"}, {"x\ny", "z", ""}}},
+                                    {"empty", {json::array(), json::array()}},
+                                    {"grown", json::array({json::array({"a", "bc"}), json::array({"", "d"}),
+                                                           json::array({"e", ""})})}}));
   EXPECT_EQ(body.at("json"), json::parse(R"({"k": [1, 2.5, null, "s"]})"));
   EXPECT_FALSE(body.contains("bad_json"));
 }

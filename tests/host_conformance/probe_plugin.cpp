@@ -317,6 +317,47 @@ LoupeStatus ProbeResults(const LoupeHostApi* api, LoupeHost*, LoupeResultBuilder
   statuses["bad_dtype"] = api->result_set_tensor(result, "tensors.bad_dtype", &view);
   statuses["null_tensor"] = api->result_set_tensor(result, "tensors.null", nullptr);
 
+  // Text arrays: cells "a", "", "é\"q" / "x\ny", "z", "" (a [2][3] array), an empty [2][0] one, and refusals.
+  const char text_chars[] = "a\xc3\xa9\"qx\nyz";
+  const std::uint64_t text_ends[] = {1, 1, 5, 8, 9, 9};
+  statuses["text"] = api->result_set_text_array(result, "texts.grid", 2, shape23, text_chars, text_ends);
+  const std::int64_t shape20[] = {2, 0};
+  statuses["text_empty"] = api->result_set_text_array(result, "texts.empty", 2, shape20, nullptr, nullptr);
+  const std::uint64_t decreasing[] = {2, 1};
+  statuses["text_decreasing"] = api->result_set_text_array(result, "texts.bad1", 1, shape2, "ab", decreasing);
+  const std::uint64_t one_each[] = {1, 2};
+  statuses["text_not_utf8"] = api->result_set_text_array(result, "texts.bad2", 1, shape2, "a\xff", one_each);
+  statuses["text_rank0"] = api->result_set_text_array(result, "texts.bad3", 0, shape2, "ab", one_each);
+  // Appending rows: [0][2] grown by one row, then by two.
+  const std::int64_t shape02[] = {0, 2};
+  statuses["text_start"] = api->result_set_text_array(result, "texts.grown", 2, shape02, nullptr, nullptr);
+  const std::uint64_t one_row[] = {1, 3};
+  statuses["text_append"] = api->result_append_text_rows(result, "texts.grown", 1, "abc", one_row);
+  const std::uint64_t two_rows[] = {0, 1, 2, 2};
+  statuses["text_append2"] = api->result_append_text_rows(result, "texts.grown", 2, "de", two_rows);
+  statuses["text_append_missing"] = api->result_append_text_rows(result, "texts.none", 1, "abc", one_row);
+  statuses["text_append_not_utf8"] =
+      api->result_append_text_rows(result, "texts.grown", 1, "a\xff", one_each);
+  // Tensors written in place: an f64 [2][2] and an i32 [3] filled after creation, an empty one, refusals.
+  void* in_place = nullptr;
+  statuses["new_f64"] =
+      api->result_new_tensor(result, "in_place.f64", LOUPE_DTYPE_F64, 2, shape22, &in_place);
+  if (in_place != nullptr) {
+    auto* f64 = static_cast<double*>(in_place);
+    f64[0] = 1.5, f64[3] = -2.0;  // the rest stays zero
+  }
+  statuses["new_i32"] = api->result_new_tensor(result, "in_place.i32", LOUPE_DTYPE_I32, 1, shape2, &in_place);
+  if (in_place != nullptr) static_cast<std::int32_t*>(in_place)[1] = 7;
+  const std::int64_t shape0[] = {0};
+  statuses["new_empty"] =
+      api->result_new_tensor(result, "in_place.empty", LOUPE_DTYPE_F64, 1, shape0, &in_place);
+  statuses["new_empty_is_null"] = in_place == nullptr ? LOUPE_OK : LOUPE_ERROR_INTERNAL;
+  const std::int64_t negative[] = {-1};
+  statuses["new_negative"] =
+      api->result_new_tensor(result, "in_place.bad", LOUPE_DTYPE_F64, 1, negative, &in_place);
+  statuses["new_bad_dtype"] = api->result_new_tensor(result, "in_place.bad", 99, 1, shape2, &in_place);
+  statuses["new_no_out"] =
+      api->result_new_tensor(result, "in_place.bad", LOUPE_DTYPE_F64, 1, shape2, nullptr);
   statuses["json"] = api->result_set_json(result, "json", R"({"k": [1, 2.5, null, "s"]})");
   statuses["bad_json"] = api->result_set_json(result, "bad_json", "{oops");
   return SetJson(api, result, "statuses", statuses);

@@ -22,8 +22,8 @@ static_assert(sizeof(void*) == 8, "the pinned layout is the LP64 one");
 
 TEST(AbiVersionTest, VersionAndIdentification) {
   EXPECT_EQ(LOUPE_PLUGIN_ABI_MAJOR, 1);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 1);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 1);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 2);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 2);
   EXPECT_EQ(LOUPE_PLUGIN_MAGIC, 0x474C504550554F4CULL);
   char magic[9] = {};
   const std::uint64_t value = LOUPE_PLUGIN_MAGIC;
@@ -147,7 +147,7 @@ TEST(AbiLayoutTest, ModelInfo) {
 }
 
 TEST(AbiLayoutTest, HostApi) {
-  EXPECT_EQ(sizeof(LoupeHostApi), 232u);
+  EXPECT_EQ(sizeof(LoupeHostApi), 256u);
   EXPECT_EQ(alignof(LoupeHostApi), 8u);
   EXPECT_EQ(offsetof(LoupeHostApi, struct_size), 0u);
   EXPECT_EQ(offsetof(LoupeHostApi, abi_major), 4u);
@@ -180,10 +180,13 @@ TEST(AbiLayoutTest, HostApi) {
   EXPECT_EQ(offsetof(LoupeHostApi, result_set_strings), 208u);
   EXPECT_EQ(offsetof(LoupeHostApi, result_set_tensor), 216u);
   EXPECT_EQ(offsetof(LoupeHostApi, result_set_json), 224u);
+  EXPECT_EQ(offsetof(LoupeHostApi, result_set_text_array), 232u);  // v1.2
+  EXPECT_EQ(offsetof(LoupeHostApi, result_append_text_rows), 240u);
+  EXPECT_EQ(offsetof(LoupeHostApi, result_new_tensor), 248u);
 }
 
 TEST(AbiLayoutTest, ParamSpec) {
-  EXPECT_EQ(sizeof(LoupeParamSpec), 80u);
+  EXPECT_EQ(sizeof(LoupeParamSpec), 88u);
   EXPECT_EQ(alignof(LoupeParamSpec), 8u);
   EXPECT_EQ(offsetof(LoupeParamSpec, struct_size), 0u);
   EXPECT_EQ(offsetof(LoupeParamSpec, type), 4u);
@@ -198,6 +201,13 @@ TEST(AbiLayoutTest, ParamSpec) {
   EXPECT_EQ(offsetof(LoupeParamSpec, max_value), 56u);
   EXPECT_EQ(offsetof(LoupeParamSpec, choices), 64u);
   EXPECT_EQ(offsetof(LoupeParamSpec, n_choices), 72u);
+  EXPECT_EQ(offsetof(LoupeParamSpec, role), 80u);  // v1.2
+  EXPECT_EQ(offsetof(LoupeParamSpec, reserved1), 84u);
+  EXPECT_EQ(LOUPE_PARAM_ROLE_NONE, 0);
+  EXPECT_EQ(LOUPE_PARAM_ROLE_COLUMN, 1);
+  EXPECT_EQ(LOUPE_PARAM_ROLE_COLUMN_KEYS, 2);
+  EXPECT_EQ(LOUPE_PARAM_ROLE_LABEL, 3);
+  EXPECT_EQ(LOUPE_PARAM_ROLE_GROUPS, 4);
 }
 
 TEST(AbiLayoutTest, ExplainerVTable) {

@@ -10,8 +10,9 @@ LOUPE_C_CHECK(tensor_view, sizeof(LoupeTensorView) == 40);
 LOUPE_C_CHECK(column_info, sizeof(LoupeColumnInfo) == 40);
 LOUPE_C_CHECK(dataset_info, sizeof(LoupeDatasetInfo) == 64);
 LOUPE_C_CHECK(model_info, sizeof(LoupeModelInfo) == 56);
-LOUPE_C_CHECK(host_api, sizeof(LoupeHostApi) == 232);
-LOUPE_C_CHECK(param_spec, sizeof(LoupeParamSpec) == 80);
+LOUPE_C_CHECK(host_api,
+              sizeof(LoupeHostApi) == 256); /* v1.2 appended the text arrays and result_new_tensor */
+LOUPE_C_CHECK(param_spec, sizeof(LoupeParamSpec) == 88); /* v1.2 appended role */
 LOUPE_C_CHECK(explainer_vtable, sizeof(LoupeExplainerVTable) == 88);
 LOUPE_C_CHECK(plugin_info, sizeof(LoupePluginInfo) == 64);
 LOUPE_C_CHECK(plugin_info_magic, offsetof(LoupePluginInfo, magic) == 16);

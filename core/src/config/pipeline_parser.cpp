@@ -1,6 +1,7 @@
 // The pipeline file (docs/architecture.md §5 "Pipeline YAML"): YAML -> positioned JSON -> --set overrides ->
 // a strictly checked PipelineSpec. Every error is collected with the position of the node it is about.
 #include <algorithm>
+#include <cmath>
 #include <regex>
 #include <set>
 
@@ -243,11 +244,12 @@ class PipelineReader {
     if (const json* missing = FindOptional(*value, "missing")) ReadMissingMarkers(*missing, data.missing);
   }
 
-  // A class label: written as text, or as a number when the target column holds numbers (`positive: 1`).
+  // A class label, written as the data holds it: text, a number (`positive: 1`) or a boolean. Validation
+  // (pipeline/validate.cpp) checks that it is a value of the target column.
   std::optional<std::string> ReadLabel(const json& value) {
     if (value.is_string() && !value.get<std::string>().empty()) return value.get<std::string>();
-    if (value.is_number_integer()) return value.dump();
-    TypeError("/data/positive", "data.positive", "a class label (a string or an integer)", value);
+    if (value.is_boolean() || (value.is_number() && std::isfinite(value.get<double>()))) return value.dump();
+    TypeError("/data/positive", "data.positive", "a class label (a string, a number or a boolean)", value);
     return std::nullopt;
   }
 
@@ -274,6 +276,8 @@ class PipelineReader {
     if (value == nullptr) return;
     model.pos = document_.At("/model");
     if (!CheckMapping(*value, "/model", "model", kModelKeys, "'model'")) return;
+    for (const auto& [key, unused] : value->items())
+      model.field_pos[key] = document_.At(Child("/model", key));
     if (const json* type = FindOptional(*value, "type")) {
       if (auto choice = ReadChoice(*type, "/model/type", "model.type", kModelTypes)) model.type = *choice;
     }

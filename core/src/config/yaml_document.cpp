@@ -201,7 +201,9 @@ class Converter {
     if (key.IsNull()) return "null";
     YamlDocument scratch;
     Converter converter(file_, scratch, diagnostics_);
-    return converter.Convert(key, "", depth + 1).dump();
+    // A key may hold bytes that are not UTF-8: replaced (U+FFFD), as dump() would otherwise throw.
+    const nlohmann::json value = converter.Convert(key, "", depth + 1);
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
   static std::string EscapeToken(const std::string& token) { return JsonPointer({token}).substr(1); }

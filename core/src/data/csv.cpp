@@ -21,11 +21,29 @@ namespace {
 
 constexpr double kMissingValue = std::numeric_limits<double>::quiet_NaN();
 
-// The cells of one column as read, with their missing flags.
+// The cells of one column as read, with their missing flags. The cells are one character buffer and an
+// end offset per cell: a std::string per cell would cost 32 bytes each, more than the numbers they hold
+// (a million-row file would need several times its size while it is read).
 struct RawColumn {
   std::string name;
-  std::vector<std::string> cells;
+  std::string chars;                // every cell's text, one after another
+  std::vector<std::uint64_t> ends;  // cell i is chars[ends[i-1], ends[i])
   std::vector<std::uint8_t> missing;
+
+  std::size_t size() const { return ends.size(); }
+  std::string_view cell(std::size_t row) const {
+    const std::size_t begin = row == 0 ? 0 : static_cast<std::size_t>(ends[row - 1]);
+    return std::string_view(chars).substr(begin, static_cast<std::size_t>(ends[row]) - begin);
+  }
+  void Append(std::string_view text) {
+    chars.append(text);
+    ends.push_back(chars.size());
+  }
+  // Frees the cells once the column is built from them.
+  void Release() {
+    std::string().swap(chars);
+    std::vector<std::uint64_t>().swap(ends);
+  }
 };
 
 struct RawTable {
@@ -99,7 +117,7 @@ Result<RawTable> ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<st
                              const CsvOptions& options, const std::string& source) {
   const std::unordered_set<std::string_view> missing_tokens(options.missing.begin(), options.missing.end());
   RawTable table;
-  for (const std::string& name : header) table.columns.push_back(RawColumn{name, {}, {}});
+  for (const std::string& name : header) table.columns.push_back(RawColumn{name, {}, {}, {}});
   std::vector<std::string> fields;
   for (;;) {
     LOUPE_ASSIGN_OR_RETURN(const bool has_record, tokenizer.Next(&fields));
@@ -113,7 +131,7 @@ Result<RawTable> ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<st
     for (std::size_t i = 0; i < fields.size(); ++i) {
       RawColumn& column = table.columns[i];
       column.missing.push_back(missing_tokens.count(fields[i]) != 0 ? 1 : 0);
-      column.cells.push_back(std::move(fields[i]));
+      column.Append(fields[i]);
     }
   }
   if (table.record_lines.empty()) {
@@ -128,8 +146,8 @@ bool Contains(const std::vector<std::string>& names, const std::string& name) {
 
 // Index of the first present cell that is not a number, if any.
 std::optional<std::size_t> FirstNonNumber(const RawColumn& column) {
-  for (std::size_t row = 0; row < column.cells.size(); ++row) {
-    if (column.missing[row] == 0 && !data::ParseNumber(column.cells[row])) return row;
+  for (std::size_t row = 0; row < column.size(); ++row) {
+    if (column.missing[row] == 0 && !data::ParseNumber(column.cell(row))) return row;
   }
   return std::nullopt;
 }
@@ -145,14 +163,14 @@ bool LooksLikeText(const RawColumn& column) {
   std::unordered_set<std::string_view> distinct;
   std::size_t present = 0;
   std::size_t total_length = 0;
-  for (std::size_t row = 0; row < column.cells.size(); ++row) {
+  for (std::size_t row = 0; row < column.size(); ++row) {
     if (column.missing[row] != 0) continue;
     ++present;
-    total_length += Utf8Length(column.cells[row]);
-    distinct.insert(column.cells[row]);
+    total_length += Utf8Length(column.cell(row));
+    distinct.insert(column.cell(row));
   }
   constexpr double kMinMeanTextLength = 20.0;
-  return 2 * distinct.size() > column.cells.size() && present > 0 &&
+  return 2 * distinct.size() > column.size() && present > 0 &&
          static_cast<double>(total_length) / static_cast<double>(present) > kMinMeanTextLength;
 }
 
@@ -166,11 +184,11 @@ ColumnType InferType(const RawColumn& column, const CsvOptions& options) {
 Result<Column> BuildNumeric(RawColumn& column, const RawTable& table, const std::string& source) {
   if (const std::optional<std::size_t> bad_row = FirstNonNumber(column)) {
     return InvalidArgument(Position(source, table.record_lines[*bad_row]) + ": column '" + column.name +
-                           "': expected a number, found '" + column.cells[*bad_row] + "'");
+                           "': expected a number, found '" + std::string(column.cell(*bad_row)) + "'");
   }
-  std::vector<double> values(column.cells.size());
+  std::vector<double> values(column.size());
   for (std::size_t row = 0; row < values.size(); ++row) {
-    values[row] = column.missing[row] != 0 ? kMissingValue : *data::ParseNumber(column.cells[row]);
+    values[row] = column.missing[row] != 0 ? kMissingValue : *data::ParseNumber(column.cell(row));
   }
   return Column(ColumnSchema{column.name, ColumnType::kNumeric, {}}, std::move(values),
                 std::move(column.missing));
@@ -201,8 +219,8 @@ void SortLevels(std::vector<std::string>& levels) {
 
 Column BuildCategorical(RawColumn& column) {
   std::unordered_map<std::string_view, double> codes;
-  for (std::size_t row = 0; row < column.cells.size(); ++row) {
-    if (column.missing[row] == 0) codes.emplace(column.cells[row], 0.0);
+  for (std::size_t row = 0; row < column.size(); ++row) {
+    if (column.missing[row] == 0) codes.emplace(column.cell(row), 0.0);
   }
   std::vector<std::string> levels;
   levels.reserve(codes.size());
@@ -210,19 +228,20 @@ Column BuildCategorical(RawColumn& column) {
   SortLevels(levels);
   for (std::size_t code = 0; code < levels.size(); ++code) codes[levels[code]] = static_cast<double>(code);
 
-  std::vector<double> values(column.cells.size());
+  std::vector<double> values(column.size());
   for (std::size_t row = 0; row < values.size(); ++row) {
-    values[row] = column.missing[row] != 0 ? kMissingValue : codes.at(column.cells[row]);
+    values[row] = column.missing[row] != 0 ? kMissingValue : codes.at(column.cell(row));
   }
   return Column(ColumnSchema{column.name, ColumnType::kCategorical, std::move(levels)}, std::move(values),
                 std::move(column.missing));
 }
 
 Column BuildText(RawColumn& column) {
-  for (std::size_t row = 0; row < column.cells.size(); ++row) {
-    if (column.missing[row] != 0) column.cells[row].clear();
+  std::vector<std::string> texts(column.size());
+  for (std::size_t row = 0; row < texts.size(); ++row) {
+    if (column.missing[row] == 0) texts[row] = column.cell(row);
   }
-  return Column(ColumnSchema{column.name, ColumnType::kText, {}}, std::move(column.cells),
+  return Column(ColumnSchema{column.name, ColumnType::kText, {}}, std::move(texts),
                 std::move(column.missing));
 }
 
@@ -254,6 +273,7 @@ Result<Dataset> ParseCsv(const std::string& text, const std::string& source, con
   columns.reserve(table.columns.size());
   for (RawColumn& raw : table.columns) {
     LOUPE_ASSIGN_OR_RETURN(Column column, BuildColumn(raw, table, options, source));
+    raw.Release();
     schema.columns.push_back(column.schema());
     columns.push_back(std::move(column));
   }
@@ -270,6 +290,9 @@ Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& opt
     return IoError("cannot open '" + name + "': " + reason);
   }
   std::string text;
+  std::error_code size_error;
+  const auto size = std::filesystem::file_size(path, size_error);
+  if (!size_error) text.reserve(static_cast<std::size_t>(size));  // one allocation, not a doubling series
   char buffer[1 << 16];
   std::size_t count = 0;
   while ((count = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, count);

@@ -351,13 +351,17 @@ class ModelReader {
   Result<std::string> String(const std::string& pointer, const std::string& what) const {
     const json* v = Find(pointer);
     if (v == nullptr) return Error(Parent(pointer), "the model has no '" + what + "'.");
-    if (!v->is_string()) return Error(pointer, "'" + what + "' must be a string, found " + v->dump() + ".");
+    if (!v->is_string())
+      return Error(pointer, "'" + what + "' must be a string, found " +
+                                v->dump(-1, ' ', false, json::error_handler_t::replace) + ".");
     return v->get<std::string>();
   }
   Result<double> Number(const std::string& pointer, const std::string& what) const {
     const json* v = Find(pointer);
     if (v == nullptr) return Error(Parent(pointer), "'" + what + "' is missing.");
-    if (!v->is_number()) return Error(pointer, "'" + what + "' must be a number, found " + v->dump() + ".");
+    if (!v->is_number())
+      return Error(pointer, "'" + what + "' must be a number, found " +
+                                v->dump(-1, ' ', false, json::error_handler_t::replace) + ".");
     return v->get<double>();
   }
   Result<std::vector<std::string>> Strings(const std::string& pointer, const std::string& what) const {
@@ -367,11 +371,13 @@ class ModelReader {
     if (v->is_array()) {
       for (const json& item : *v) {
         if (!item.is_string() && !item.is_number()) break;
-        out.push_back(item.is_string() ? item.get<std::string>() : item.dump());
+        out.push_back(item.is_string() ? item.get<std::string>()
+                                       : item.dump(-1, ' ', false, json::error_handler_t::replace));
       }
       if (out.size() == v->size()) return out;
     }
-    return Error(pointer, "'" + what + "' must be a list of names, found " + v->dump() + ".");
+    return Error(pointer, "'" + what + "' must be a list of names, found " +
+                              v->dump(-1, ' ', false, json::error_handler_t::replace) + ".");
   }
   // A numeric array of exactly `shape`, flattened row-major.
   Result<std::vector<double>> Array(const std::string& pointer, const std::string& what,

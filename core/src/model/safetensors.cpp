@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -92,7 +93,6 @@ Result<SafeTensorInfo> ReadEntry(const std::string& file, const std::string& nam
     return InvalidArgument(About(file, name) + " has dtype '" + dtype +
                            "', expected one of F32, F16, BF16, F64, I64.");
   }
-  for (const json& d : entry["shape"]) info.shape.push_back(d.get<std::int64_t>());
   info.begin = entry["data_offsets"][0].get<std::uint64_t>();
   info.end = entry["data_offsets"][1].get<std::uint64_t>();
   const std::string range = "[" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]";
@@ -104,7 +104,23 @@ Result<SafeTensorInfo> ReadEntry(const std::string& file, const std::string& nam
                            " but the data section has only " + std::to_string(data_size) + " bytes.");
   }
   const std::size_t element = ElementSize(info.dtype);
-  const auto expected = static_cast<std::uint64_t>(NumElements(info.shape)) * element;
+  // The element count, computed so that it cannot overflow, here or in NumElements(): the product of the
+  // non-zero dimensions (unsigned 64-bit in the file), and its size in bytes, must fit in an int64.
+  const bool empty = std::any_of(entry["shape"].begin(), entry["shape"].end(),
+                                 [](const json& d) { return d.get<std::uint64_t>() == 0; });
+  const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / element;
+  std::uint64_t product = 1;
+  for (const json& d : entry["shape"]) {
+    const auto extent = d.get<std::uint64_t>();
+    if (extent != 0 && extent > limit / product) {
+      return InvalidArgument(About(file, name) + " has shape " + entry["shape"].dump() +
+                             ", more elements than an int64 can count.");
+    }
+    if (extent != 0) product *= extent;
+    info.shape.push_back(static_cast<std::int64_t>(extent));
+  }
+  const std::uint64_t count = empty ? 0 : product;
+  const std::uint64_t expected = count * element;
   if (info.end - info.begin != expected) {
     return InvalidArgument(About(file, name) + " has " + std::to_string(info.end - info.begin) +
                            " bytes, expected " + std::to_string(expected) + " for " + dtype + " " +

@@ -18,6 +18,7 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::int64_t kMaxClasses = std::int64_t{1} << 16;
 constexpr const char* kSupportedObjectives =
     "binary:logistic, reg:squarederror, multi:softprob or multi:softmax";
 
@@ -242,7 +243,10 @@ Status ReadObjective(const Reader& reader, const Node& learner, Parsed& parsed) 
     parsed.objective = Objective::kSquaredError;
   } else if (name == "multi:softprob" || name == "multi:softmax") {
     parsed.objective = Objective::kSoftprob;
-    if (n_class < 2) return reader.Expected(num_class, "at least 2 classes for " + name);
+    // The bound keeps a corrupt count from allocating per-class outputs by the billion.
+    if (n_class < 2 || n_class > kMaxClasses) {
+      return reader.Expected(num_class, "from 2 to " + std::to_string(kMaxClasses) + " classes for " + name);
+    }
     parsed.n_classes = n_class;
   } else {
     return reader.Expected(name_node, std::string("one of the objectives ") + kSupportedObjectives);
@@ -292,7 +296,7 @@ Status ReadFeatures(const Reader& reader, const Node& learner, Parsed& parsed) {
   }
   for (const auto& [name, levels] : parsed.levels) {
     const auto it = std::find_if(parsed.inputs.begin(), parsed.inputs.end(),
-                                 [&](const ModelInput& input) { return input.name == name; });
+                                 [&name = name](const ModelInput& input) { return input.name == name; });
     if (it == parsed.inputs.end() || it->type != ColumnType::kCategorical) {
       return reader.Error("/learner/attributes/loupe_levels",
                           "expected levels for categorical features only, found levels for '" + name + "'.");
@@ -302,12 +306,22 @@ Status ReadFeatures(const Reader& reader, const Node& learner, Parsed& parsed) {
   return Status::Ok();
 }
 
-// One tree of learner.gradient_booster...trees, validated: array sizes, indices, a proper tree.
-Result<Tree> ReadTree(const Reader& reader, const Node& node, const std::vector<ModelInput>& inputs) {
+// The per-node arrays of one tree (learner.gradient_booster...trees[t]), each checked to hold
+// tree_param.num_nodes entries, with the nodes they came from for error sentences.
+struct TreeArrays {
+  std::int64_t n = 0;  // tree_param.num_nodes
+  Node left_node, right_node, index_node;
+  std::optional<Node> split_type_node;
+  std::vector<std::int64_t> left, right, split_index, default_left, split_type;
+  std::vector<double> condition, hessian;
+};
+
+Result<TreeArrays> ReadTreeArrays(const Reader& reader, const Node& node) {
+  TreeArrays a;
   LOUPE_ASSIGN_OR_RETURN(const Node tree_param, reader.Get(node, "tree_param"));
   LOUPE_ASSIGN_OR_RETURN(const Node num_nodes_node, reader.Get(tree_param, "num_nodes"));
-  LOUPE_ASSIGN_OR_RETURN(const std::int64_t n, reader.IntParameter(num_nodes_node));
-  if (n < 1 || n > (std::int64_t{1} << 30))
+  LOUPE_ASSIGN_OR_RETURN(a.n, reader.IntParameter(num_nodes_node));
+  if (a.n < 1 || a.n > (std::int64_t{1} << 30))
     return reader.Expected(num_nodes_node, "a node count of at least 1");
   if (const auto leaf_vector = reader.Find(tree_param, "size_leaf_vector")) {
     LOUPE_ASSIGN_OR_RETURN(const std::int64_t size, reader.IntParameter(*leaf_vector));
@@ -315,26 +329,30 @@ Result<Tree> ReadTree(const Reader& reader, const Node& node, const std::vector<
   }
   const std::string reason = "tree_param.num_nodes";
   auto field = [&](const char* key) { return reader.Get(node, key); };
-  LOUPE_ASSIGN_OR_RETURN(const Node left_node, field("left_children"));
-  LOUPE_ASSIGN_OR_RETURN(const Node right_node, field("right_children"));
-  LOUPE_ASSIGN_OR_RETURN(const Node index_node, field("split_indices"));
+  LOUPE_ASSIGN_OR_RETURN(a.left_node, field("left_children"));
+  LOUPE_ASSIGN_OR_RETURN(a.right_node, field("right_children"));
+  LOUPE_ASSIGN_OR_RETURN(a.index_node, field("split_indices"));
   LOUPE_ASSIGN_OR_RETURN(const Node condition_node, field("split_conditions"));
   LOUPE_ASSIGN_OR_RETURN(const Node default_node, field("default_left"));
   LOUPE_ASSIGN_OR_RETURN(const Node hessian_node, field("sum_hessian"));
-  LOUPE_ASSIGN_OR_RETURN(const auto left, reader.Ints(left_node, n, reason));
-  LOUPE_ASSIGN_OR_RETURN(const auto right, reader.Ints(right_node, n, reason));
-  LOUPE_ASSIGN_OR_RETURN(const auto split_index, reader.Ints(index_node, n, reason));
-  LOUPE_ASSIGN_OR_RETURN(const auto condition, reader.Numbers(condition_node, n, reason));
-  LOUPE_ASSIGN_OR_RETURN(const auto default_left, reader.Ints(default_node, n, reason));
-  LOUPE_ASSIGN_OR_RETURN(const auto hessian, reader.Numbers(hessian_node, n, reason));
-  std::vector<std::int64_t> split_type(static_cast<std::size_t>(n), 0);
-  std::optional<Node> split_type_node = reader.Find(node, "split_type");
-  if (split_type_node) {
-    LOUPE_ASSIGN_OR_RETURN(split_type, reader.Ints(*split_type_node, n, reason));
+  LOUPE_ASSIGN_OR_RETURN(a.left, reader.Ints(a.left_node, a.n, reason));
+  LOUPE_ASSIGN_OR_RETURN(a.right, reader.Ints(a.right_node, a.n, reason));
+  LOUPE_ASSIGN_OR_RETURN(a.split_index, reader.Ints(a.index_node, a.n, reason));
+  LOUPE_ASSIGN_OR_RETURN(a.condition, reader.Numbers(condition_node, a.n, reason));
+  LOUPE_ASSIGN_OR_RETURN(a.default_left, reader.Ints(default_node, a.n, reason));
+  LOUPE_ASSIGN_OR_RETURN(a.hessian, reader.Numbers(hessian_node, a.n, reason));
+  a.split_type.assign(static_cast<std::size_t>(a.n), 0);
+  a.split_type_node = reader.Find(node, "split_type");
+  if (a.split_type_node) {
+    LOUPE_ASSIGN_OR_RETURN(a.split_type, reader.Ints(*a.split_type_node, a.n, reason));
   }
+  return a;
+}
 
+// A tree of `n` leaves with value 0: the walk below turns the nodes it reaches into what they are.
+Tree UnwalkedTree(const TreeArrays& a) {
   Tree tree;
-  const auto un = static_cast<std::size_t>(n);
+  const auto un = static_cast<std::size_t>(a.n);
   tree.left.assign(un, -1);
   tree.right.assign(un, -1);
   tree.feature.assign(un, -1);
@@ -343,35 +361,66 @@ Result<Tree> ReadTree(const Reader& reader, const Node& node, const std::vector<
   tree.is_leaf.assign(un, 1);
   tree.is_categorical.assign(un, 0);
   tree.value.assign(un, 0.0);
-  tree.cover.assign(hessian.begin(), hessian.end());
+  tree.cover.assign(a.hessian.begin(), a.hessian.end());
   tree.category_offsets.assign(un + 1, 0);
+  return tree;
+}
 
-  // Walk the tree from the root: every reachable node is visited once, children lie inside the tree.
-  std::vector<std::uint8_t> seen(un, 0);
+// Checks inner node `u`'s split (feature index, split type against the feature's type) and copies it.
+Status ReadSplit(const Reader& reader, const TreeArrays& a, const std::vector<ModelInput>& inputs,
+                 std::size_t u, Tree& tree) {
+  const auto n_features = static_cast<std::int64_t>(inputs.size());
+  if (a.split_index[u] < 0 || a.split_index[u] >= n_features) {
+    return reader.Expected(
+        Reader::At(a.index_node, u),
+        "a feature index below " + std::to_string(n_features) + " (learner_model_param.num_feature)");
+  }
+  if (a.split_type[u] != 0 && a.split_type[u] != 1) {
+    return reader.Expected(Reader::At(*a.split_type_node, u), "0 (numeric split) or 1 (categorical split)");
+  }
+  const ModelInput& feature = inputs[static_cast<std::size_t>(a.split_index[u])];
+  if (a.split_type[u] == 1 && feature.type != ColumnType::kCategorical) {
+    return reader.Expected(Reader::At(*a.split_type_node, u),
+                           "0 because feature '" + feature.name + "' is numeric in learner.feature_types");
+  }
+  tree.left[u] = static_cast<std::int32_t>(a.left[u]);
+  tree.right[u] = static_cast<std::int32_t>(a.right[u]);
+  tree.feature[u] = static_cast<std::int32_t>(a.split_index[u]);
+  tree.default_left[u] = a.default_left[u] != 0 ? 1 : 0;
+  tree.is_leaf[u] = 0;
+  tree.is_categorical[u] = a.split_type[u] == 1 ? 1 : 0;
+  if (a.split_type[u] == 0) tree.threshold[u] = LessThanFloatBound(static_cast<float>(a.condition[u]));
+  return Status::Ok();
+}
+
+// Walks the tree from the root: every reachable node is visited once, children lie inside the tree,
+// leaves take their values and inner nodes their splits.
+Status WalkFromRoot(const Reader& reader, const TreeArrays& a, const std::vector<ModelInput>& inputs,
+                    Tree& tree) {
+  std::vector<std::uint8_t> seen(static_cast<std::size_t>(a.n), 0);
   std::vector<std::pair<std::int64_t, int>> stack = {{0, 0}};
   seen[0] = 1;
-  const auto n_features = static_cast<std::int64_t>(inputs.size());
   while (!stack.empty()) {
     const auto [i, depth] = stack.back();
     stack.pop_back();
     const auto u = static_cast<std::size_t>(i);
     tree.max_depth = std::max(tree.max_depth, depth);
-    if (left[u] == -1 || right[u] == -1) {
-      if (left[u] != right[u]) {
-        const bool left_is_leaf = left[u] == -1;
-        const Node child = Reader::At(left_is_leaf ? right_node : left_node, u);
+    if (a.left[u] == -1 || a.right[u] == -1) {
+      if (a.left[u] != a.right[u]) {
+        const bool left_is_leaf = a.left[u] == -1;
+        const Node child = Reader::At(left_is_leaf ? a.right_node : a.left_node, u);
         return reader.Expected(child, std::string("-1 like ") + (left_is_leaf ? "left" : "right") +
                                           "_children/" + std::to_string(i) + " (a leaf has no children)");
       }
-      tree.value[u] = static_cast<float>(condition[u]);  // XGBoost keeps a leaf's value in split_conditions
+      tree.value[u] = static_cast<float>(a.condition[u]);  // XGBoost keeps a leaf's value in split_conditions
       continue;
     }
     for (const auto& [children, children_node] :
-         {std::pair{&left, &left_node}, std::pair{&right, &right_node}}) {
+         {std::pair{&a.left, &a.left_node}, std::pair{&a.right, &a.right_node}}) {
       const std::int64_t child = (*children)[u];
-      if (child < 1 || child >= n) {
+      if (child < 1 || child >= a.n) {
         return reader.Expected(Reader::At(*children_node, u),
-                               "-1 or a node index from 1 to " + std::to_string(n - 1));
+                               "-1 or a node index from 1 to " + std::to_string(a.n - 1));
       }
       if (seen[static_cast<std::size_t>(child)]) {
         return reader.Expected(Reader::At(*children_node, u), "a node no other split leads to (a tree)");
@@ -379,66 +428,61 @@ Result<Tree> ReadTree(const Reader& reader, const Node& node, const std::vector<
       seen[static_cast<std::size_t>(child)] = 1;
       stack.push_back({child, depth + 1});
     }
-    if (split_index[u] < 0 || split_index[u] >= n_features) {
-      return reader.Expected(
-          Reader::At(index_node, u),
-          "a feature index below " + std::to_string(n_features) + " (learner_model_param.num_feature)");
-    }
-    if (split_type[u] != 0 && split_type[u] != 1) {
-      return reader.Expected(Reader::At(*split_type_node, u), "0 (numeric split) or 1 (categorical split)");
-    }
-    const bool categorical_feature =
-        inputs[static_cast<std::size_t>(split_index[u])].type == ColumnType::kCategorical;
-    if (split_type[u] == 1 && !categorical_feature) {
-      return reader.Expected(Reader::At(*split_type_node, u),
-                             "0 because feature '" + inputs[static_cast<std::size_t>(split_index[u])].name +
-                                 "' is numeric in learner.feature_types");
-    }
-    tree.left[u] = static_cast<std::int32_t>(left[u]);
-    tree.right[u] = static_cast<std::int32_t>(right[u]);
-    tree.feature[u] = static_cast<std::int32_t>(split_index[u]);
-    tree.default_left[u] = default_left[u] != 0 ? 1 : 0;
-    tree.is_leaf[u] = 0;
-    tree.is_categorical[u] = split_type[u] == 1 ? 1 : 0;
-    if (split_type[u] == 0) tree.threshold[u] = LessThanFloatBound(static_cast<float>(condition[u]));
+    LOUPE_RETURN_IF_ERROR(ReadSplit(reader, a, inputs, u, tree));
   }
+  return Status::Ok();
+}
 
-  // Categorical splits: categories_nodes[k] sends categories[segments[k] .. + sizes[k]) right.
-  std::vector<std::vector<std::int32_t>> sets(un);
-  if (std::any_of(split_type.begin(), split_type.end(), [](std::int64_t t) { return t == 1; })) {
-    LOUPE_ASSIGN_OR_RETURN(const Node categories_node, field("categories"));
-    LOUPE_ASSIGN_OR_RETURN(const Node nodes_node, field("categories_nodes"));
-    LOUPE_ASSIGN_OR_RETURN(const Node segments_node, field("categories_segments"));
-    LOUPE_ASSIGN_OR_RETURN(const Node sizes_node, field("categories_sizes"));
-    LOUPE_ASSIGN_OR_RETURN(const auto categories, reader.Ints(categories_node, -1, ""));
-    LOUPE_ASSIGN_OR_RETURN(const auto nodes, reader.Ints(nodes_node, -1, ""));
-    const auto n_split = static_cast<std::int64_t>(nodes.size());
-    const std::string split_reason = "one per entry of categories_nodes";
-    LOUPE_ASSIGN_OR_RETURN(const auto segments, reader.Ints(segments_node, n_split, split_reason));
-    LOUPE_ASSIGN_OR_RETURN(const auto sizes, reader.Ints(sizes_node, n_split, split_reason));
-    for (std::size_t k = 0; k < nodes.size(); ++k) {
-      if (nodes[k] < 0 || nodes[k] >= n || split_type[static_cast<std::size_t>(nodes[k])] != 1) {
-        return reader.Expected(Reader::At(nodes_node, k), "the index of a node whose split_type is 1");
-      }
-      const auto total = static_cast<std::int64_t>(categories.size());
-      if (segments[k] < 0 || sizes[k] < 0 || segments[k] + sizes[k] > total) {
-        return reader.Expected(Reader::At(sizes_node, k),
-                               "a segment inside categories (" + std::to_string(total) +
-                                   " entries) starting at " + std::to_string(segments[k]));
-      }
-      auto& set = sets[static_cast<std::size_t>(nodes[k])];
-      for (std::int64_t c = segments[k]; c < segments[k] + sizes[k]; ++c) {
-        const std::int64_t code = categories[static_cast<std::size_t>(c)];
-        if (code < 0 || code >= (std::int64_t{1} << 24)) {
-          return reader.Expected(Reader::At(categories_node, static_cast<std::size_t>(c)),
-                                 "a category code from 0 to 16777215");
-        }
-        set.push_back(static_cast<std::int32_t>(code));
-      }
-      std::sort(set.begin(), set.end());
-    }
+// Categorical splits: categories_nodes[k] sends categories[segments[k] .. + sizes[k]) right. Returns
+// each node's sorted category set (empty for the others).
+Result<std::vector<std::vector<std::int32_t>>> ReadCategorySets(const Reader& reader, const Node& node,
+                                                                const TreeArrays& a) {
+  std::vector<std::vector<std::int32_t>> sets(static_cast<std::size_t>(a.n));
+  if (std::none_of(a.split_type.begin(), a.split_type.end(), [](std::int64_t t) { return t == 1; })) {
+    return sets;
   }
-  for (std::size_t u = 0; u < un; ++u) {
+  auto field = [&](const char* key) { return reader.Get(node, key); };
+  LOUPE_ASSIGN_OR_RETURN(const Node categories_node, field("categories"));
+  LOUPE_ASSIGN_OR_RETURN(const Node nodes_node, field("categories_nodes"));
+  LOUPE_ASSIGN_OR_RETURN(const Node segments_node, field("categories_segments"));
+  LOUPE_ASSIGN_OR_RETURN(const Node sizes_node, field("categories_sizes"));
+  LOUPE_ASSIGN_OR_RETURN(const auto categories, reader.Ints(categories_node, -1, ""));
+  LOUPE_ASSIGN_OR_RETURN(const auto nodes, reader.Ints(nodes_node, -1, ""));
+  const auto n_split = static_cast<std::int64_t>(nodes.size());
+  const std::string split_reason = "one per entry of categories_nodes";
+  LOUPE_ASSIGN_OR_RETURN(const auto segments, reader.Ints(segments_node, n_split, split_reason));
+  LOUPE_ASSIGN_OR_RETURN(const auto sizes, reader.Ints(sizes_node, n_split, split_reason));
+  for (std::size_t k = 0; k < nodes.size(); ++k) {
+    if (nodes[k] < 0 || nodes[k] >= a.n || a.split_type[static_cast<std::size_t>(nodes[k])] != 1) {
+      return reader.Expected(Reader::At(nodes_node, k), "the index of a node whose split_type is 1");
+    }
+    const auto total = static_cast<std::int64_t>(categories.size());
+    if (segments[k] < 0 || sizes[k] < 0 || segments[k] > total || sizes[k] > total - segments[k]) {
+      return reader.Expected(Reader::At(sizes_node, k), "a segment inside categories (" +
+                                                            std::to_string(total) + " entries) starting at " +
+                                                            std::to_string(segments[k]));
+    }
+    auto& set = sets[static_cast<std::size_t>(nodes[k])];
+    for (std::int64_t c = segments[k]; c < segments[k] + sizes[k]; ++c) {
+      const std::int64_t code = categories[static_cast<std::size_t>(c)];
+      if (code < 0 || code >= (std::int64_t{1} << 24)) {
+        return reader.Expected(Reader::At(categories_node, static_cast<std::size_t>(c)),
+                               "a category code from 0 to 16777215");
+      }
+      set.push_back(static_cast<std::int32_t>(code));
+    }
+    std::sort(set.begin(), set.end());
+  }
+  return sets;
+}
+
+// One tree of learner.gradient_booster...trees, validated: array sizes, indices, a proper tree.
+Result<Tree> ReadTree(const Reader& reader, const Node& node, const std::vector<ModelInput>& inputs) {
+  LOUPE_ASSIGN_OR_RETURN(const TreeArrays arrays, ReadTreeArrays(reader, node));
+  Tree tree = UnwalkedTree(arrays);
+  LOUPE_RETURN_IF_ERROR(WalkFromRoot(reader, arrays, inputs, tree));
+  LOUPE_ASSIGN_OR_RETURN(const auto sets, ReadCategorySets(reader, node, arrays));
+  for (std::size_t u = 0; u < sets.size(); ++u) {
     tree.category_offsets[u + 1] = tree.category_offsets[u] + static_cast<std::int64_t>(sets[u].size());
     tree.categories.insert(tree.categories.end(), sets[u].begin(), sets[u].end());
   }
@@ -523,6 +567,9 @@ Result<std::shared_ptr<const Model>> LoadXGBoostModel(const std::filesystem::pat
     return InvalidArgument(file +
                            ": expected the JSON of XGBoost's Booster.save_model, found text that is not " +
                            "JSON (syntax error at byte " + std::to_string(e.byte) + ").");
+  } catch (const json::out_of_range&) {  // a number beyond double's range, say 1e999
+    return InvalidArgument(file + ": expected the JSON of XGBoost's Booster.save_model, found a number " +
+                           "too large for a double.");
   }
   const Reader reader(file);
   const Node root{&document, ""};

@@ -148,10 +148,11 @@ Status LstmLayer::Forward(const float* x, std::int64_t n, std::int64_t t, const 
           std::copy(from, from + in, src.data() + (s * g + j) * in);
         }
       }
+      // `steps = steps`: clang 14 (the fuzz build) cannot capture a structured binding by reference.
       const auto primitive = detail::PrimitiveCache::Instance().Get(
           "lstm:" + std::to_string(steps) + ":" + std::to_string(g) + ":" + std::to_string(in) + ":" +
               std::to_string(hidden_size_) + ":" + std::to_string(dirs),
-          [&] { return MakeLstm(steps, g, in, hidden_size_, dirs); });
+          [&, steps = steps] { return MakeLstm(steps, g, in, hidden_size_, dirs); });
       const auto [weights_layer, weights_iter] = prepared_->WeightsFor(*primitive, in, hidden_size_, dirs);
       const dnnl::memory::desc src_desc({steps, g, in}, dt::f32, tag::tnc);
       const dnnl::memory::desc dst_desc({steps, g, out_width}, dt::f32, tag::tnc);

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include "nn/runtime.hpp"
@@ -16,6 +17,15 @@ using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
 
 namespace {
+
+// The ops' keys in the calling thread's table of bound primitives (detail::BoundKey::op).
+enum BoundOp : int { kDenseOp = 1, kBatchedMatmulOp, kEltwiseOp, kSoftmaxOp, kLayerNormOp };
+
+std::uint64_t FloatBits(float value) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
 
 // A float in a cache key, exactly (std::to_string would merge 1e-12 and 1e-13).
 std::string FloatKey(float value) {
@@ -102,65 +112,91 @@ DenseLayer::DenseLayer(std::int64_t in, std::int64_t out, std::vector<float> wei
       out_(out),
       weight_(std::move(weight)),
       bias_(std::move(bias)),
-      prepared_(std::make_unique<Prepared>()) {}
+      prepared_(std::make_unique<Prepared>()),
+      id_(detail::NextOwnerId()) {}
 DenseLayer::~DenseLayer() = default;
 DenseLayer::DenseLayer(DenseLayer&&) noexcept = default;
 DenseLayer& DenseLayer::operator=(DenseLayer&&) noexcept = default;
 
+// Steady state: one lookup in the thread's bound primitives, two data pointers set, one execution.
 Status DenseLayer::Forward(const float* x, std::int64_t n, float* y, Precision precision) const {
   if (n == 0) return Status::Ok();
   const bool bf16 = precision == Precision::kBF16 && Bf16Supported();
   if (precision == Precision::kBF16 && !bf16) NoticeBf16Fallback();
-  const std::string shape = Dims({n, in_}) + " x " + Dims({out_, in_}) + (bf16 ? " bf16" : " f32");
-  return detail::Guard("dense layer " + shape, [&] {
-    const dt input_type = bf16 ? dt::bf16 : dt::f32;
-    const dnnl::memory::desc src({n, in_}, input_type, tag::ab), dst({n, out_}, dt::f32, tag::ab);
-    const dnnl::memory::desc bias =
-        bias_.empty() ? dnnl::memory::desc() : dnnl::memory::desc({1, out_}, dt::f32, tag::ab);
-    const auto primitive =
-        PrimitiveCache::Instance().Get("matmul:" + shape + (bias_.empty() ? "" : " bias"), [&] {
-          return MakeMatmul(src, dnnl::memory::desc({in_, out_}, input_type, tag::any), bias, dst,
-                            detail::UserScratchpadAttr());
-        });
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_WEIGHTS, prepared_->WeightsFor(primitive->weights, weight_, in_, out_)},
-        {DNNL_ARG_DST, detail::Wrap(dst, y)}};
-    if (!bias_.empty()) args[DNNL_ARG_BIAS] = detail::Wrap(bias, bias_.data());
-    thread_local std::vector<std::uint16_t> converted;
-    if (bf16) {
-      converted.resize(static_cast<std::size_t>(n * in_));
-      detail::ToBf16(x, converted.size(), converted.data());
-      args[DNNL_ARG_SRC] = detail::Wrap(src, converted.data());
-    } else {
-      args[DNNL_ARG_SRC] = detail::Wrap(src, x);
-    }
-    detail::Execute(primitive->primitive, primitive->scratchpad, std::move(args));
-    // The bf16 copy of a huge batch is not kept for the thread's next call (as the scratchpad).
-    if (converted.capacity() * sizeof(std::uint16_t) > (std::size_t{16} << 20)) {
-      std::vector<std::uint16_t>().swap(converted);
-    }
-  });
+  const auto shape = [&] { return Dims({n, in_}) + " x " + Dims({out_, in_}) + (bf16 ? " bf16" : " f32"); };
+  return detail::GuardLazy(
+      [&] { return "dense layer " + shape(); },
+      [&] {
+        const detail::BoundKey key{kDenseOp, id_, {n, bf16 ? 1 : 0, 0, 0}};
+        detail::BoundPrimitive* bound = detail::FindBound(key);
+        if (bound == nullptr) {
+          const dt input_type = bf16 ? dt::bf16 : dt::f32;
+          const dnnl::memory::desc src({n, in_}, input_type, tag::ab), dst({n, out_}, dt::f32, tag::ab);
+          const dnnl::memory::desc bias =
+              bias_.empty() ? dnnl::memory::desc() : dnnl::memory::desc({1, out_}, dt::f32, tag::ab);
+          const auto primitive =
+              PrimitiveCache::Instance().Get("matmul:" + shape() + (bias_.empty() ? "" : " bias"), [&] {
+                return MakeMatmul(src, dnnl::memory::desc({in_, out_}, input_type, tag::any), bias, dst,
+                                  detail::UserScratchpadAttr());
+              });
+          // Slots: 0 source, 1 destination, 2 weights, 3 bias.
+          std::vector<std::pair<int, dnnl::memory::desc>> args{
+              {DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_WEIGHTS, primitive->weights}};
+          if (!bias_.empty()) args.emplace_back(DNNL_ARG_BIAS, bias);
+          detail::BoundPrimitive made(primitive, args);
+          made.SetMemory(2, prepared_->WeightsFor(primitive->weights, weight_, in_, out_));
+          if (!bias_.empty()) made.Set(3, bias_.data());
+          bound = &detail::KeepBound(key, std::move(made));
+        }
+        thread_local std::vector<std::uint16_t> converted;
+        if (bf16) {
+          converted.resize(static_cast<std::size_t>(n * in_));
+          detail::ToBf16(x, converted.size(), converted.data());
+          bound->Set(0, converted.data());
+        } else {
+          bound->Set(0, x);
+        }
+        bound->Set(1, y);
+        bound->Execute();
+        // The bf16 copy of a huge batch is not kept for the thread's next call (as the scratchpad).
+        if (converted.capacity() * sizeof(std::uint16_t) > (std::size_t{16} << 20)) {
+          std::vector<std::uint16_t>().swap(converted);
+        }
+      });
 }
 
 Status BatchedMatmul(const float* a, const float* b, float* c, std::int64_t batch, std::int64_t m,
                      std::int64_t k, std::int64_t n, bool transpose_b, float alpha) {
   if (batch == 0 || m == 0 || n == 0) return Status::Ok();
-  const std::string shape =
-      Dims({batch, m, k}) + " x " + (transpose_b ? Dims({batch, n, k}) + "^T" : Dims({batch, k, n}));
-  return detail::Guard("batched matmul " + shape, [&] {
-    const dnnl::memory::desc src({batch, m, k}, dt::f32, tag::abc), dst({batch, m, n}, dt::f32, tag::abc);
-    // A transposed b is the [batch, k, n] matrix stored as [batch, n, k]: format acb.
-    const dnnl::memory::desc weights({batch, k, n}, dt::f32, transpose_b ? tag::acb : tag::abc);
-    const auto primitive = PrimitiveCache::Instance().Get("bmm:" + shape + " alpha " + FloatKey(alpha), [&] {
-      dnnl::primitive_attr attr = detail::UserScratchpadAttr();
-      if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
-      return MakeMatmul(src, weights, dnnl::memory::desc(), dst, attr);
-    });
-    detail::Execute(primitive->primitive, primitive->scratchpad,
-                    {{DNNL_ARG_SRC, detail::Wrap(src, a)},
-                     {DNNL_ARG_WEIGHTS, detail::Wrap(weights, b)},
-                     {DNNL_ARG_DST, detail::Wrap(dst, c)}});
-  });
+  const auto shape = [&] {
+    return Dims({batch, m, k}) + " x " + (transpose_b ? Dims({batch, n, k}) + "^T" : Dims({batch, k, n}));
+  };
+  return detail::GuardLazy(
+      [&] { return "batched matmul " + shape(); },
+      [&] {
+        const detail::BoundKey key{
+            kBatchedMatmulOp, FloatBits(alpha) << 1 | (transpose_b ? 1u : 0u), {batch, m, k, n}};
+        detail::BoundPrimitive* bound = detail::FindBound(key);
+        if (bound == nullptr) {
+          const dnnl::memory::desc src({batch, m, k}, dt::f32, tag::abc),
+              dst({batch, m, n}, dt::f32, tag::abc);
+          // A transposed b is the [batch, k, n] matrix stored as [batch, n, k]: format acb.
+          const dnnl::memory::desc weights({batch, k, n}, dt::f32, transpose_b ? tag::acb : tag::abc);
+          const auto primitive =
+              PrimitiveCache::Instance().Get("bmm:" + shape() + " alpha " + FloatKey(alpha), [&] {
+                dnnl::primitive_attr attr = detail::UserScratchpadAttr();
+                if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+                return MakeMatmul(src, weights, dnnl::memory::desc(), dst, attr);
+              });
+          bound = &detail::KeepBound(
+              key, detail::BoundPrimitive(
+                       primitive, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}}));
+        }
+        bound->Set(0, a);
+        bound->Set(1, b);
+        bound->Set(2, c);
+        bound->Execute();
+      });
 }
 
 namespace {
@@ -186,63 +222,97 @@ dnnl::algorithm EltwiseAlgorithm(Activation activation) {
 Status Activate(Activation activation, float* x, std::int64_t count) {
   if (count == 0) return Status::Ok();
   const auto algorithm = EltwiseAlgorithm(activation);
-  const std::string shape = Dims({count});
-  return detail::Guard("activation " + std::to_string(static_cast<int>(algorithm)) + " over " + shape, [&] {
-    const dnnl::memory::desc data({count}, dt::f32, tag::a);
-    const auto primitive = PrimitiveCache::Instance().Get(
-        "eltwise:" + std::to_string(static_cast<int>(algorithm)) + ":" + shape, [&] {
-          const dnnl::eltwise_forward::primitive_desc pd(
-              dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, data, 0.0f, 0.0f),
-              detail::UserScratchpadAttr(), detail::Engine());
-          return CachedPrimitive{dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
-        });
-    const dnnl::memory memory = detail::Wrap(data, x);
-    detail::Execute(primitive->primitive, primitive->scratchpad,
-                    {{DNNL_ARG_SRC, memory}, {DNNL_ARG_DST, memory}});
-  });
+  const auto shape = [&] { return std::to_string(static_cast<int>(algorithm)) + ":" + Dims({count}); };
+  return detail::GuardLazy(
+      [&] { return "activation " + shape(); },
+      [&] {
+        const detail::BoundKey key{kEltwiseOp, static_cast<std::uint64_t>(algorithm), {count, 0, 0, 0}};
+        detail::BoundPrimitive* bound = detail::FindBound(key);
+        if (bound == nullptr) {
+          const dnnl::memory::desc data({count}, dt::f32, tag::a);
+          const auto primitive = PrimitiveCache::Instance().Get("eltwise:" + shape(), [&] {
+            const dnnl::eltwise_forward::primitive_desc pd(
+                dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, data, 0.0f, 0.0f),
+                detail::UserScratchpadAttr(), detail::Engine());
+            return CachedPrimitive{
+                dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+          });
+          bound = &detail::KeepBound(
+              key, detail::BoundPrimitive(primitive, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}));
+        }
+        bound->Set(0, x);
+        bound->Set(1, x);
+        bound->Execute();
+      });
 }
 
 Status Softmax(float* x, std::int64_t rows, std::int64_t cols) {
   if (rows == 0 || cols == 0) return Status::Ok();
-  const std::string shape = Dims({rows, cols});
-  return detail::Guard("softmax over " + shape, [&] {
-    const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab);
-    const auto primitive = PrimitiveCache::Instance().Get("softmax:" + shape, [&] {
-      const dnnl::softmax_forward::primitive_desc pd(
-          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, 1),
-          detail::UserScratchpadAttr(), detail::Engine());
-      return CachedPrimitive{dnnl::softmax_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
-    });
-    const dnnl::memory memory = detail::Wrap(data, x);
-    detail::Execute(primitive->primitive, primitive->scratchpad,
-                    {{DNNL_ARG_SRC, memory}, {DNNL_ARG_DST, memory}});
-  });
+  return detail::GuardLazy(
+      [&] {
+        return "softmax over " + Dims({rows, cols});
+      },
+      [&] {
+        const detail::BoundKey key{kSoftmaxOp, 0, {rows, cols, 0, 0}};
+        detail::BoundPrimitive* bound = detail::FindBound(key);
+        if (bound == nullptr) {
+          const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab);
+          const auto primitive = PrimitiveCache::Instance().Get("softmax:" + Dims({rows, cols}), [&] {
+            const dnnl::softmax_forward::primitive_desc pd(
+                dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, 1),
+                detail::UserScratchpadAttr(), detail::Engine());
+            return CachedPrimitive{
+                dnnl::softmax_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+          });
+          bound = &detail::KeepBound(
+              key, detail::BoundPrimitive(primitive, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}));
+        }
+        bound->Set(0, x);
+        bound->Set(1, x);
+        bound->Execute();
+      });
 }
 
 Status LayerNorm(const float* x, std::int64_t rows, std::int64_t cols, const float* gamma, const float* beta,
                  float eps, float* y) {
   if (rows == 0 || cols == 0) return Status::Ok();
-  const std::string shape = Dims({rows, cols});
-  return detail::Guard("layer norm over " + shape, [&] {
-    const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab), channels({cols}, dt::f32, tag::a);
-    auto flags = dnnl::normalization_flags::none;
-    if (gamma != nullptr) flags |= dnnl::normalization_flags::use_scale;
-    if (beta != nullptr) flags |= dnnl::normalization_flags::use_shift;
-    const auto primitive = PrimitiveCache::Instance().Get(
-        "layer_norm:" + shape + ":" + FloatKey(eps) + ":" + std::to_string(static_cast<unsigned>(flags)),
-        [&] {
-          const dnnl::layer_normalization_forward::primitive_desc pd(
-              dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, data, eps, flags),
-              detail::UserScratchpadAttr(), detail::Engine());
-          return CachedPrimitive{
-              dnnl::layer_normalization_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
-        });
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, detail::Wrap(data, x)},
-                                               {DNNL_ARG_DST, detail::Wrap(data, y)}};
-    if (gamma != nullptr) args[DNNL_ARG_SCALE] = detail::Wrap(channels, gamma);
-    if (beta != nullptr) args[DNNL_ARG_SHIFT] = detail::Wrap(channels, beta);
-    detail::Execute(primitive->primitive, primitive->scratchpad, std::move(args));
-  });
+  auto flags = dnnl::normalization_flags::none;
+  if (gamma != nullptr) flags |= dnnl::normalization_flags::use_scale;
+  if (beta != nullptr) flags |= dnnl::normalization_flags::use_shift;
+  return detail::GuardLazy(
+      [&] {
+        return "layer norm over " + Dims({rows, cols});
+      },
+      [&] {
+        const detail::BoundKey key{
+            kLayerNormOp, FloatBits(eps) << 8 | static_cast<unsigned>(flags), {rows, cols, 0, 0}};
+        detail::BoundPrimitive* bound = detail::FindBound(key);
+        if (bound == nullptr) {
+          const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab), channels({cols}, dt::f32, tag::a);
+          const auto primitive = PrimitiveCache::Instance().Get(
+              "layer_norm:" + Dims({rows, cols}) + ":" + FloatKey(eps) + ":" +
+                  std::to_string(static_cast<unsigned>(flags)),
+              [&] {
+                const dnnl::layer_normalization_forward::primitive_desc pd(
+                    dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, data, eps,
+                                                            flags),
+                    detail::UserScratchpadAttr(), detail::Engine());
+                return CachedPrimitive{
+                    dnnl::layer_normalization_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+              });
+          // Slots: 0 source, 1 destination, 2 scale, 3 shift (each only when given).
+          std::vector<std::pair<int, dnnl::memory::desc>> args{{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}};
+          if (gamma != nullptr) args.emplace_back(DNNL_ARG_SCALE, channels);
+          if (beta != nullptr) args.emplace_back(DNNL_ARG_SHIFT, channels);
+          bound = &detail::KeepBound(key, detail::BoundPrimitive(primitive, args));
+        }
+        bound->Set(0, x);
+        bound->Set(1, y);
+        std::size_t slot = 2;
+        if (gamma != nullptr) bound->Set(slot++, gamma);
+        if (beta != nullptr) bound->Set(slot, beta);
+        bound->Execute();
+      });
 }
 
 }  // namespace loupe::nn

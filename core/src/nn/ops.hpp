@@ -5,7 +5,9 @@
 // single-threaded inside the calling task (oneDNN's OpenMP team is limited to one thread per caller) with
 // a per-thread user scratchpad — oneDNN's default library scratchpad gives silently wrong results when
 // one primitive runs on two threads at once (TOOLCHAIN.md gotcha 4). Primitives are created once per
-// shape and cached. Results are bit-identical whichever thread computes them.
+// shape and cached, and each thread keeps them bound to their argument memory objects: a steady-state call
+// allocates nothing in Loupe's code (oneDNN itself still builds a small argument map per execution, see
+// nn/runtime.hpp). Results are bit-identical whichever thread computes them.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +47,7 @@ class DenseLayer {
   std::int64_t in_, out_;
   std::vector<float> weight_, bias_;
   std::unique_ptr<Prepared> prepared_;
+  std::uint64_t id_;  // this layer's key in each thread's table of bound primitives (nn/runtime.hpp)
 };
 
 // c[b] = alpha · a[b] · op(b[b]) for b in [0, batch): a [batch, m, k]; op(b) is b [batch, k, n], or its

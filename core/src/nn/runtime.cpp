@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -42,6 +44,28 @@ class Scratchpad {
   std::size_t capacity_ = 0;
 };
 
+Scratchpad& ThreadScratchpad() {
+  thread_local Scratchpad buffer;
+  return buffer;
+}
+
+struct BoundKeyHash {
+  std::size_t operator()(const BoundKey& key) const {
+    std::uint64_t h = static_cast<std::uint64_t>(key.op) * 0x9E3779B97F4A7C15ULL ^ key.owner;
+    for (const std::int64_t s : key.size) h = (h ^ static_cast<std::uint64_t>(s)) * 0x100000001B3ULL;
+    return static_cast<std::size_t>(h);
+  }
+};
+
+using BoundTable = std::unordered_map<BoundKey, std::unique_ptr<BoundPrimitive>, BoundKeyHash>;
+
+BoundTable& ThreadBoundTable() {
+  thread_local BoundTable table;
+  return table;
+}
+
+constexpr std::size_t kMaxBoundPerThread = 4096;
+
 }  // namespace
 
 dnnl::engine& Engine() {
@@ -71,13 +95,66 @@ dnnl::primitive_attr UserScratchpadAttr() {
 
 void Execute(const dnnl::primitive& primitive, const dnnl::memory::desc& scratchpad,
              std::unordered_map<int, dnnl::memory> args) {
-  thread_local Scratchpad buffer;
+  Scratchpad& buffer = ThreadScratchpad();
   dnnl::stream& stream = Stream();
   const std::size_t bytes = scratchpad.get_size();
   if (bytes > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratchpad, Engine(), buffer.Reserve(bytes));
   primitive.execute(stream, args);
   stream.wait();
   buffer.ReleaseIfHuge();
+}
+
+BoundPrimitive::BoundPrimitive(std::shared_ptr<const CachedPrimitive> primitive,
+                               const std::vector<std::pair<int, dnnl::memory::desc>>& args)
+    : primitive_(std::move(primitive)) {
+  for (const auto& [arg, desc] : args) {
+    memories_.emplace_back(desc, Engine(), nullptr);
+    args_.push_back({arg, memories_.back().get()});
+  }
+  if (primitive_->scratchpad.get_size() > 0) {
+    memories_.emplace_back(primitive_->scratchpad, Engine(), nullptr);
+    args_.push_back({DNNL_ARG_SCRATCHPAD, memories_.back().get()});
+  }
+}
+
+void BoundPrimitive::SetMemory(std::size_t slot, const dnnl::memory& memory) {
+  memories_[slot] = memory;
+  args_[slot].memory = memory.get();
+}
+
+void BoundPrimitive::Execute() {
+  Scratchpad& buffer = ThreadScratchpad();
+  dnnl::stream& stream = Stream();
+  const std::size_t bytes = primitive_->scratchpad.get_size();
+  if (bytes > 0) memories_.back().set_data_handle(buffer.Reserve(bytes));
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_->primitive.get(), stream.get(),
+                                                 static_cast<int>(args_.size()), args_.data()),
+                          "could not execute a primitive");
+  stream.wait();
+  buffer.ReleaseIfHuge();
+}
+
+bool BoundKey::operator==(const BoundKey& other) const {
+  return op == other.op && owner == other.owner && std::equal(size, size + 4, other.size);
+}
+
+BoundPrimitive* FindBound(const BoundKey& key) {
+  BoundTable& table = ThreadBoundTable();
+  const auto it = table.find(key);
+  return it == table.end() ? nullptr : it->second.get();
+}
+
+BoundPrimitive& KeepBound(const BoundKey& key, BoundPrimitive bound) {
+  BoundTable& table = ThreadBoundTable();
+  if (table.size() >= kMaxBoundPerThread) table.clear();
+  auto& slot = table[key];
+  slot = std::make_unique<BoundPrimitive>(std::move(bound));
+  return *slot;
+}
+
+std::uint64_t NextOwnerId() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 PrimitiveCache& PrimitiveCache::Instance() {
@@ -110,16 +187,15 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, const void* data) {
   return dnnl::memory(desc, Engine(), const_cast<void*>(data));  // NOLINT: read-only use
 }
 
+Status OneDnnError(const std::string& op, const dnnl::error& e) {
+  return ModelError("oneDNN failed in " + op + ": " + e.what() + " (status " + std::to_string(e.status) +
+                    ").");
+}
+
+Status OutOfMemory(const std::string& op) { return ModelError("out of memory in " + op + "."); }
+
 Status Guard(const std::string& op, const std::function<void()>& body) {
-  try {
-    body();
-    return Status::Ok();
-  } catch (const dnnl::error& e) {
-    return ModelError("oneDNN failed in " + op + ": " + e.what() + " (status " + std::to_string(e.status) +
-                      ").");
-  } catch (const std::bad_alloc&) {
-    return ModelError("out of memory in " + op + ".");
-  }
+  return GuardLazy([&] { return op; }, body);
 }
 
 void ToBf16(const float* in, std::size_t count, std::uint16_t* out) {

@@ -14,6 +14,7 @@
 #include "loupe/core/pipeline.hpp"
 #include "loupe/core/plugin.hpp"
 #include "loupe/sdk/random.hpp"
+#include "pipeline/isolate.hpp"
 #include "report/html_report.hpp"
 #include "report/output_files.hpp"
 
@@ -69,6 +70,8 @@ const char* StepFailureName(StepFailure failure) {
       return "output";
     case StepFailure::kCancelled:
       return "cancelled";
+    case StepFailure::kCrashed:
+      return "crashed";
   }
   return "plugin";
 }
@@ -213,6 +216,7 @@ struct StepState {
   std::vector<std::size_t> needs;  // indices of the steps it needs
   StepOutcome outcome;
   std::optional<Explanation> explanation;
+  bool crashed = false;  // its isolated child died (--isolate): the failure is "crashed"
 };
 
 class PipelineRunner {
@@ -235,7 +239,10 @@ class PipelineRunner {
 
  private:
   Status Prepare() {
-    Result<std::shared_ptr<const Model>> model = LoadModel(spec_.model.path, spec_.model.type);
+    // The model ValidatePipeline loaded, when the caller passes it on: loaded once per run.
+    Result<std::shared_ptr<const Model>> model = options_.model
+                                                     ? Result<std::shared_ptr<const Model>>(options_.model)
+                                                     : LoadModel(spec_.model.path, spec_.model.type);
     if (!model.ok()) return model.status();
     const std::vector<std::string> model_text = ModelTextInputs(**model);
     LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text));
@@ -248,6 +255,7 @@ class PipelineRunner {
     if (ec)
       return IoError("cannot create the output folder '" + report_.output_dir.string() +
                      "': " + ec.message() + ".");
+    report::RemoveStaleTemporaries(report_.output_dir);  // left by a killed run (docs/architecture.md §5)
     steps_.resize(spec_.steps.size());
     for (std::size_t i = 0; i < spec_.steps.size(); ++i) {
       steps_[i].spec = &spec_.steps[i];
@@ -294,7 +302,7 @@ class PipelineRunner {
     const Status status = ExplainAndWrite(step);
     step.outcome.elapsed_ms = MillisecondsSince(start);
     step.outcome.status = status.ok() ? StepStatus::kOk : StepStatus::kFailed;
-    step.outcome.failure = StepFailureFor(status.code());
+    step.outcome.failure = step.crashed ? StepFailure::kCrashed : StepFailureFor(status.code());
     step.outcome.message = status.ok() ? "" : status.message();
   }
 
@@ -320,10 +328,19 @@ class PipelineRunner {
     request.progress = [this, id = spec.id](std::uint64_t done, std::uint64_t total) {
       progress_.Update(id, done, total);
     };
-    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, explainer->Explain(request));
+    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, CallExplainer(*explainer, request, step));
     LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
     step.explanation = std::move(explanation);
     return Status::Ok();
+  }
+
+  // The plugin call, in a child process under --isolate (pipeline/isolate.hpp).
+  Result<Explanation> CallExplainer(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                    StepState& step) {
+    if (!options_.isolate) return explainer.Explain(request);
+    IsolatedExplain isolated = ExplainInChild(explainer, request, IsolationLimits{options_.max_memory_bytes});
+    step.crashed = isolated.crashed;
+    return std::move(isolated.result);
   }
 
   bool Wants(const std::string& format) const {

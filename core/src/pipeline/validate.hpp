@@ -1,7 +1,12 @@
-// Checking pipeline steps against what the plugins declare (internal; ValidateAgainstPlugins in
-// loupe/core/pipeline.hpp is the public entry).
+// Checking a pipeline before any step runs (internal; ValidateAgainstPlugins and ValidatePipeline in
+// loupe/core/pipeline.hpp are the public entries).
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "loupe/core/explainer.hpp"
@@ -11,7 +16,29 @@ namespace loupe {
 
 // Checks a step's params against its explainer's parameter specs: unknown names (with did-you-mean),
 // each value's type, bounds and choices, and required parameters that are missing. Then fills in the
-// defaults of the parameters the step does not set, so the explainer sees canonical params.
+// defaults of the parameters the step does not set, so the explainer sees canonical params, and writes
+// class labels given as numbers or booleans as text.
 std::vector<Diagnostic> ValidateStepParams(StepSpec& step, const ExplainerDescriptor& descriptor);
+
+// What validation reads of a CSV file: its header, its number of data rows and the distinct values of a
+// few columns (the label and group columns) — one pass over the text, nothing converted or kept besides.
+struct DataProfile {
+  std::vector<std::string> columns;                     // the header
+  std::int64_t rows = 0;                                // data rows
+  std::map<std::string, std::set<std::string>> values;  // distinct non-missing cells of the asked columns
+};
+// Fails with the reader's sentence ("FILE:LINE: ...") on an unreadable file, a missing header, a record
+// whose field count differs from the header's, or a file without data rows.
+Result<DataProfile> ProfileCsv(const std::filesystem::path& path, const std::vector<std::string>& missing,
+                               const std::set<std::string>& value_columns);
+
+// The spelling of `label` among `values`: the same text, the same number ("1" and "1.0") or the same
+// boolean in another case ("true" and "True"); "" when it is not there.
+std::string FindLabel(const std::set<std::string>& values, const std::string& label);
+
+// Whether `model` offers the named capability (loupe_plugin.h) to a step: the rules the host follows
+// when it hands the capabilities' C forms to a plugin (core/src/plugin/host_capabilities.cpp) — the text
+// capabilities need a model that reads a text input.
+bool ModelOffersCapability(const Model& model, const std::string& capability);
 
 }  // namespace loupe

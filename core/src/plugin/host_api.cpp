@@ -46,6 +46,9 @@ const LoupeHostApi& HostApi() {
     a.result_set_strings = ResultSetStrings;
     a.result_set_tensor = ResultSetTensor;
     a.result_set_json = ResultSetJson;
+    a.result_set_text_array = ResultSetTextArray;
+    a.result_append_text_rows = ResultAppendTextRows;
+    a.result_new_tensor = ResultNewTensor;
     return a;
   }();
   return api;
@@ -83,6 +86,10 @@ void MoveQualityOutOfBody(Explanation& e) {
   for (auto it = e.arrays.lower_bound(prefix); it != e.arrays.end() && it->first.starts_with(prefix);) {
     sdk::detail::SetDottedPath(e.quality, it->first.substr(prefix.size()), TensorToJson(it->second));
     it = e.arrays.erase(it);
+  }
+  for (auto it = e.texts.lower_bound(prefix); it != e.texts.end() && it->first.starts_with(prefix);) {
+    sdk::detail::SetDottedPath(e.quality, it->first.substr(prefix.size()), TextToJson(it->second));
+    it = e.texts.erase(it);
   }
 }
 

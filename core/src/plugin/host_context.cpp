@@ -69,15 +69,17 @@ LoupeStatus ParallelFor(LoupeHost* host, std::int64_t begin, std::int64_t end, s
   grain = sdk::detail::EffectiveGrain(begin, end, grain);
   const std::int64_t chunks = sdk::detail::ChunkCount(begin, end, grain);
   std::vector<LoupeStatus> statuses(static_cast<std::size_t>(chunks), LOUPE_OK);
-  tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, chunks, 1),
-      [&](const tbb::blocked_range<std::int64_t>& range) {
-        for (std::int64_t c = range.begin(); c != range.end(); ++c) {
-          const std::int64_t b = begin + c * grain;
-          statuses[static_cast<std::size_t>(c)] = body(ctx, b, std::min(end, b + grain));
-        }
-      },
-      tbb::simple_partitioner());
+  const auto run_chunks = [&](const tbb::blocked_range<std::int64_t>& range) {
+    for (std::int64_t c = range.begin(); c != range.end(); ++c) {
+      const std::int64_t b = begin + c * grain;
+      statuses[static_cast<std::size_t>(c)] = body(ctx, b, std::min(end, b + grain));
+    }
+  };
+  if (ParallelForRunsInline()) {  // a forked child: the same chunks, in order, without TBB
+    run_chunks(tbb::blocked_range<std::int64_t>(0, chunks, 1));
+  } else {
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks, 1), run_chunks, tbb::simple_partitioner());
+  }
   for (LoupeStatus status : statuses) {
     if (status != LOUPE_OK) {
       SetError(host, status, sdk::detail::kSilentChunkFailure);
@@ -85,6 +87,11 @@ LoupeStatus ParallelFor(LoupeHost* host, std::int64_t begin, std::int64_t end, s
     }
   }
   return LOUPE_OK;
+}
+
+std::atomic<bool>& ParallelForRunsInline() {
+  static std::atomic<bool> runs_inline{false};
+  return runs_inline;
 }
 
 std::uint64_t Seed(LoupeHost* host) { return host->request->seed; }

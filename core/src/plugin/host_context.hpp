@@ -3,6 +3,7 @@
 // table, grouped by the file that defines them. The table itself and the explain driver are host_api.cpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -73,6 +74,10 @@ void ReportProgress(LoupeHost* host, std::uint64_t done, std::uint64_t total);
 std::int32_t IsCancelled(LoupeHost* host);
 LoupeStatus ParallelFor(LoupeHost* host, std::int64_t begin, std::int64_t end, std::int64_t grain,
                         LoupeStatus (*body)(void*, std::int64_t, std::int64_t), void* ctx);
+// Set only in the child process of an isolated step (core/src/pipeline/isolate.cpp): parallel_for then
+// runs its chunks in order on the calling thread. TBB's workers do not survive fork() and its scheduler
+// state may hold locks of threads that no longer exist; the chunks, hence the bits, stay the same.
+std::atomic<bool>& ParallelForRunsInline();
 std::uint64_t Seed(LoupeHost* host);
 void RandomU64(LoupeHost* host, std::uint64_t row, std::uint64_t stream, std::uint64_t counter,
                std::uint64_t* out, std::size_t n);
@@ -118,5 +123,11 @@ LoupeStatus ResultSetStrings(LoupeResultBuilder* result, const char* path, const
                              std::int64_t n);
 LoupeStatus ResultSetTensor(LoupeResultBuilder* result, const char* path, const LoupeTensorView* value);
 LoupeStatus ResultSetJson(LoupeResultBuilder* result, const char* path, const char* json);
+LoupeStatus ResultSetTextArray(LoupeResultBuilder* result, const char* path, std::int32_t ndim,
+                               const std::int64_t* shape, const char* chars, const std::uint64_t* ends);
+LoupeStatus ResultNewTensor(LoupeResultBuilder* result, const char* path, LoupeDType dtype, std::int32_t ndim,
+                            const std::int64_t* shape, void** data);
+LoupeStatus ResultAppendTextRows(LoupeResultBuilder* result, const char* path, std::int64_t n_rows,
+                                 const char* chars, const std::uint64_t* ends);
 
 }  // namespace loupe::host_detail

@@ -149,10 +149,45 @@ LoupeStatus ResultSetTensor(LoupeResultBuilder* result, const char* path, const 
   return LOUPE_OK;
 }
 
+LoupeStatus ResultNewTensor(LoupeResultBuilder* result, const char* path, LoupeDType dtype, std::int32_t ndim,
+                            const std::int64_t* shape, void** data) {
+  if (!sdk::detail::IsNewTensorRequest(dtype, ndim, shape, data)) return LOUPE_ERROR_INVALID_ARGUMENT;
+  if (result == nullptr || path == nullptr || *path == '\0') return LOUPE_ERROR_INVALID_ARGUMENT;
+  Tensor tensor(CoreDType(dtype), Shape(shape, shape + ndim));  // zero-filled; its buffer never moves
+  void* const first = tensor.nbytes() > 0 ? tensor.raw() : nullptr;
+  std::lock_guard<std::mutex> lock(result->mutex);
+  result->fields.SetArray(path, std::move(tensor));
+  *data = first;
+  return LOUPE_OK;
+}
+
 LoupeStatus ResultSetJson(LoupeResultBuilder* result, const char* path, const char* json) {
   nlohmann::json value = nlohmann::json::parse(json ? json : "", nullptr, false);
   if (value.is_discarded()) return LOUPE_ERROR_INVALID_ARGUMENT;
   return SetField(result, path, std::move(value));
+}
+
+LoupeStatus ResultSetTextArray(LoupeResultBuilder* result, const char* path, std::int32_t ndim,
+                               const std::int64_t* shape, const char* chars, const std::uint64_t* ends) {
+  if (result == nullptr || path == nullptr || *path == '\0') return LOUPE_ERROR_INVALID_ARGUMENT;
+  const std::int64_t cells = sdk::detail::TextArrayCells(ndim, shape, chars, ends);
+  if (cells < 0) return LOUPE_ERROR_INVALID_ARGUMENT;
+  TextArray text(Shape(shape, shape + ndim), chars, ends);  // copied outside the lock, as tensors are
+  std::lock_guard<std::mutex> lock(result->mutex);
+  result->fields.SetText(path, std::move(text));
+  return LOUPE_OK;
+}
+
+LoupeStatus ResultAppendTextRows(LoupeResultBuilder* result, const char* path, std::int64_t n_rows,
+                                 const char* chars, const std::uint64_t* ends) {
+  if (result == nullptr || path == nullptr || n_rows < 0) return LOUPE_ERROR_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(result->mutex);  // the array may grow from several threads
+  const auto text = result->fields.texts.find(path);
+  if (text == result->fields.texts.end()) return LOUPE_ERROR_NOT_FOUND;
+  if (!sdk::detail::AreTextCells(n_rows * text->second.RowCells(), chars, ends))
+    return LOUPE_ERROR_INVALID_ARGUMENT;
+  text->second.AppendRows(n_rows, chars, ends);
+  return LOUPE_OK;
 }
 
 }  // namespace loupe::host_detail

@@ -50,6 +50,13 @@ Status CheckStringList(const ParamSpec& spec, const json& value) {
   return all_strings ? Status::Ok() : Expected(spec, "a list of strings", value);
 }
 
+// A class label is written as the data holds it: a string, a number (`favorable: 1`) or a boolean.
+Status CheckLabel(const ParamSpec& spec, const json& value) {
+  if (value.is_string() && !value.get<std::string>().empty()) return Status::Ok();
+  if (value.is_boolean() || (value.is_number() && std::isfinite(value.get<double>()))) return Status::Ok();
+  return Expected(spec, "a class label (a string, a number or a boolean)", value);
+}
+
 Status CheckRows(const ParamSpec& spec, const json& value) {
   Result<RowSelection> selection = RowSelection::FromJson(value);
   if (selection.ok()) return Status::Ok();
@@ -97,6 +104,7 @@ Status CheckParamValue(const ParamSpec& spec, const nlohmann::json& value) {
       if (!value.is_number() || std::isnan(value.get<double>())) return Expected(spec, "a number", value);
       return CheckBounds(spec, value);
     case ParamType::kString:
+      if (spec.role == ParamRole::kLabel) return CheckLabel(spec, value);
       return value.is_string() ? Status::Ok() : Expected(spec, "a string", value);
     case ParamType::kEnum:
       return CheckEnum(spec, value);
@@ -108,6 +116,11 @@ Status CheckParamValue(const ParamSpec& spec, const nlohmann::json& value) {
       return Status::Ok();
   }
   return Internal("parameter '" + spec.name + "' has an unknown type");
+}
+
+std::string LabelText(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();  // 1 -> "1", 2.5 -> "2.5", true -> "true"
 }
 
 }  // namespace loupe

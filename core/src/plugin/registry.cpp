@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -368,7 +369,17 @@ Result<std::vector<ParamSpec>> PluginValidator::ConvertParams(const LoupeExplain
   std::vector<ParamSpec> params;
   std::set<std::string> names;
   for (std::int64_t i = 0; i < n; ++i) {
-    LOUPE_ASSIGN_OR_RETURN(ParamSpec param, ConvertParam(vtable.params[i], i, explainer));
+    // The table's stride is the plugin's sizeof(LoupeParamSpec), its first spec's struct_size: a plugin
+    // built for an older minor has shorter specs than this host's (v1.2 appended `role`).
+    // (ConvertParam refuses a first spec shorter than v1.0's before the stride is used.)
+    const std::uint32_t stride = vtable.params[0].struct_size;
+    if (i > 0 && stride % alignof(LoupeParamSpec) != 0) {
+      return Fail("defines explainer '" + explainer + "' with parameter specs of " + std::to_string(stride) +
+                  " bytes, which is not a multiple of " + std::to_string(alignof(LoupeParamSpec)));
+    }
+    const auto* spec = reinterpret_cast<const LoupeParamSpec*>(reinterpret_cast<const char*>(vtable.params) +
+                                                               static_cast<std::size_t>(i) * stride);
+    LOUPE_ASSIGN_OR_RETURN(ParamSpec param, ConvertParam(*spec, i, explainer));
     if (!names.insert(param.name).second) {
       return Fail("defines parameter '" + param.name + "' of explainer '" + explainer + "' twice");
     }
@@ -422,6 +433,14 @@ Result<ParamSpec> PluginValidator::ConvertParam(const LoupeParamSpec& spec, std:
   LOUPE_RETURN_IF_ERROR(ConvertBounds(spec, where, out));
   LOUPE_RETURN_IF_ERROR(ConvertChoices(spec, where, out));
   LOUPE_RETURN_IF_ERROR(ConvertDefault(spec, where, out));
+  // v1.2 appended `role`: a plugin built for an older minor has a shorter spec and no roles.
+  if (spec.struct_size >= offsetof(LoupeParamSpec, role) + sizeof(spec.role)) {
+    if (spec.role < LOUPE_PARAM_ROLE_NONE || spec.role > LOUPE_PARAM_ROLE_GROUPS) {
+      return Fail("defines " + where + " with role " + std::to_string(spec.role) +
+                  ", expected 0 to 4 (LOUPE_PARAM_ROLE_*)");
+    }
+    out.role = static_cast<ParamRole>(spec.role);
+  }
   return out;
 }
 

@@ -1,6 +1,8 @@
 #include "loupe/core/explanation.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,7 +24,8 @@ std::vector<std::string> SplitPath(const std::string& path) {
 }
 
 // Removes the typed array at `path` and every typed array under it ("path.x...").
-void EraseArraysAtOrUnder(std::map<std::string, Tensor>& arrays, const std::string& path) {
+template <typename Value>
+void EraseArraysAtOrUnder(std::map<std::string, Value>& arrays, const std::string& path) {
   arrays.erase(path);
   const std::string prefix = path + ".";
   for (auto it = arrays.lower_bound(prefix); it != arrays.end() && it->first.starts_with(prefix);) {
@@ -30,15 +33,16 @@ void EraseArraysAtOrUnder(std::map<std::string, Tensor>& arrays, const std::stri
   }
 }
 
-// Walks `body` along all but the last part, turning what is not an object into one (and dropping the
-// typed arrays those prefixes named); returns the object that holds the last part and the joined path.
-nlohmann::json& ParentObject(nlohmann::json& body, std::map<std::string, Tensor>& arrays,
-                             const std::vector<std::string>& parts, std::string& joined) {
-  nlohmann::json* node = &body;
+// Walks the body along all but the last part, turning what is not an object into one (and dropping the
+// typed and string arrays those prefixes named); returns the object that holds the last part and the
+// joined path.
+nlohmann::json& ParentObject(Explanation& e, const std::vector<std::string>& parts, std::string& joined) {
+  nlohmann::json* node = &e.body;
   joined.clear();
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     joined += (i > 0 ? "." : "") + parts[i];
-    arrays.erase(joined);
+    e.arrays.erase(joined);
+    e.texts.erase(joined);
     if (!(*node)[parts[i]].is_object()) (*node)[parts[i]] = nlohmann::json::object();
     node = &(*node)[parts[i]];
   }
@@ -120,27 +124,43 @@ nlohmann::json TensorToJsonFrom(const Tensor& t, int dim, std::int64_t offset, s
   return array;
 }
 
-// `node` (the body's node at `prefix`) with the typed arrays under `prefix` inserted as JSON.
-nlohmann::json Materialize(const nlohmann::json& node, const std::string& prefix,
-                           const std::map<std::string, Tensor>& arrays) {
-  nlohmann::json copy = node;
-  const std::string start = prefix.empty() ? "" : prefix + ".";
+// Inserts into `copy` (the body's node at `start` without its final dot) each array of `arrays` under
+// `start`, as JSON.
+template <typename Value, typename ToJson>
+void InsertArrays(nlohmann::json& copy, const std::string& start, const std::map<std::string, Value>& arrays,
+                  ToJson to_json) {
   for (auto it = arrays.lower_bound(start); it != arrays.end() && it->first.starts_with(start); ++it) {
     nlohmann::json* target = &copy;
     const std::vector<std::string> parts = SplitPath(it->first.substr(start.size()));
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) target = &(*target)[parts[i]];
-    (*target)[parts.back()] = TensorToJson(it->second);
+    (*target)[parts.back()] = to_json(it->second);
   }
+}
+
+// `node` (the body's node at `prefix`) with the typed and string arrays under `prefix` inserted as JSON.
+nlohmann::json Materialize(const nlohmann::json& node, const std::string& prefix, const Explanation& e) {
+  nlohmann::json copy = node;
+  const std::string start = prefix.empty() ? "" : prefix + ".";
+  InsertArrays(copy, start, e.arrays, [](const Tensor& t) { return TensorToJson(t); });
+  InsertArrays(copy, start, e.texts, [](const TextArray& t) { return TextToJson(t); });
   return copy;
+}
+
+nlohmann::json TextToJsonFrom(const TextArray& t, int dim, std::int64_t offset, std::int64_t stride) {
+  if (dim == t.ndim()) return std::string(t.at(offset));
+  const std::int64_t inner = stride / std::max<std::int64_t>(t.dim(dim), 1);
+  nlohmann::json array = nlohmann::json::array();
+  for (std::int64_t i = 0; i < t.dim(dim); ++i)
+    array.push_back(TextToJsonFrom(t, dim + 1, offset + i * inner, inner));
+  return array;
 }
 
 // ---- validation: lengths read from a typed shape or from the JSON ----
 
-// Extent `depth` of the typed array `field`, or -1 when it has fewer axes.
+// Extent `depth` of the typed or string array `field`, or -1 when it has fewer axes.
 long Extent(const Explanation& e, const char* field, std::size_t depth) {
-  const Tensor* t = e.TypedArray(field);
-  return depth < static_cast<std::size_t>(t->ndim()) ? static_cast<long>(t->dim(static_cast<int>(depth)))
-                                                     : -1;
+  const Shape& shape = e.TypedArray(field) != nullptr ? e.TypedArray(field)->shape() : e.Text(field)->shape();
+  return depth < shape.size() ? static_cast<long>(shape[depth]) : -1;
 }
 
 long ArrayLength(const nlohmann::json& value) {
@@ -157,7 +177,7 @@ Status ColumnsMismatch(const char* field, long r, long cols, long found) {
 }
 
 Status CheckMatrix(const Explanation& e, const char* field, long rows, long cols) {
-  if (e.TypedArray(field) != nullptr) {
+  if (e.TypedArray(field) != nullptr || e.Text(field) != nullptr) {
     if (Extent(e, field, 0) != rows) return RowsMismatch(field, rows, Extent(e, field, 0));
     if (rows > 0 && Extent(e, field, 1) != cols) return ColumnsMismatch(field, 0, cols, Extent(e, field, 1));
     return Status::Ok();
@@ -227,6 +247,54 @@ Status ValidateFeatureAttribution(const Explanation& e) {
 
 }  // namespace
 
+TextArray::TextArray(Shape shape, std::string_view chars, const std::vector<std::uint64_t>& ends)
+    : TextArray(std::move(shape), chars.data(), ends.data()) {}
+
+TextArray::TextArray(Shape shape, const char* chars, const std::uint64_t* ends) : shape_(std::move(shape)) {
+  std::int64_t cells = 1;
+  for (const std::int64_t extent : shape_) cells *= extent;
+  AppendCells(cells, chars, ends);
+}
+
+std::int64_t TextArray::RowCells() const {
+  std::int64_t cells = 1;
+  for (std::size_t d = 1; d < shape_.size(); ++d) cells *= shape_[d];
+  return cells;
+}
+
+void TextArray::AppendRows(std::int64_t n_rows, const char* chars, const std::uint64_t* ends) {
+  AppendCells(n_rows * RowCells(), chars, ends);
+  shape_[0] += n_rows;
+}
+
+// One block per call, split further only where a block's text would pass 4 GiB (its offsets are u32).
+void TextArray::AppendCells(std::int64_t n, const char* chars, const std::uint64_t* ends) {
+  std::int64_t first = 0;
+  while (first < n) {
+    const std::uint64_t base = first == 0 ? 0 : ends[first - 1];
+    std::int64_t last = first;
+    while (last < n && ends[last] - base <= std::numeric_limits<std::uint32_t>::max()) ++last;
+    Block block;
+    block.first_cell = cells_ + first;
+    block.chars.assign(chars + base, ends[last - 1] - base);
+    block.ends.reserve(static_cast<std::size_t>(last - first));
+    for (std::int64_t i = first; i < last; ++i)
+      block.ends.push_back(static_cast<std::uint32_t>(ends[i] - base));
+    blocks_.push_back(std::move(block));
+    first = last;
+  }
+  cells_ += n;
+}
+
+std::string_view TextArray::at(std::int64_t index) const {
+  const auto after = std::upper_bound(blocks_.begin(), blocks_.end(), index,
+                                      [](std::int64_t i, const Block& b) { return i < b.first_cell; });
+  const Block& block = *(after - 1);
+  const auto local = static_cast<std::size_t>(index - block.first_cell);
+  const std::uint32_t begin = local == 0 ? 0 : block.ends[local - 1];
+  return std::string_view(block.chars).substr(begin, block.ends[local] - begin);
+}
+
 bool IsProvenanceKey(std::string_view key) {
   for (const char* k : kProvenanceKeys) {
     if (key == k) return true;
@@ -235,13 +303,15 @@ bool IsProvenanceKey(std::string_view key) {
 }
 
 nlohmann::json TensorToJson(const Tensor& tensor) { return TensorToJsonFrom(tensor, 0, 0, tensor.size()); }
+nlohmann::json TextToJson(const TextArray& text) { return TextToJsonFrom(text, 0, 0, text.size()); }
 
 void Explanation::SetField(const std::string& path, nlohmann::json value) {
   const std::vector<std::string> parts = SplitPath(path);
   if (parts.empty()) return;
   std::string joined;
-  nlohmann::json& parent = ParentObject(body, arrays, parts, joined);
+  nlohmann::json& parent = ParentObject(*this, parts, joined);
   EraseArraysAtOrUnder(arrays, joined);
+  EraseArraysAtOrUnder(texts, joined);
   parent[parts.back()] = std::move(value);
 }
 
@@ -249,10 +319,22 @@ void Explanation::SetArray(const std::string& path, Tensor value) {
   const std::vector<std::string> parts = SplitPath(path);
   if (parts.empty()) return;
   std::string joined;
-  nlohmann::json& parent = ParentObject(body, arrays, parts, joined);
+  nlohmann::json& parent = ParentObject(*this, parts, joined);
   EraseArraysAtOrUnder(arrays, joined);
+  EraseArraysAtOrUnder(texts, joined);
   parent.erase(parts.back());
   arrays.insert_or_assign(joined, std::move(value));
+}
+
+void Explanation::SetText(const std::string& path, TextArray value) {
+  const std::vector<std::string> parts = SplitPath(path);
+  if (parts.empty()) return;
+  std::string joined;
+  nlohmann::json& parent = ParentObject(*this, parts, joined);
+  EraseArraysAtOrUnder(arrays, joined);
+  EraseArraysAtOrUnder(texts, joined);
+  parent.erase(parts.back());
+  texts.insert_or_assign(joined, std::move(value));
 }
 
 const Tensor* Explanation::TypedArray(const std::string& path) const {
@@ -260,9 +342,14 @@ const Tensor* Explanation::TypedArray(const std::string& path) const {
   return it == arrays.end() ? nullptr : &it->second;
 }
 
+const TextArray* Explanation::Text(const std::string& path) const {
+  const auto it = texts.find(path);
+  return it == texts.end() ? nullptr : &it->second;
+}
+
 std::optional<nlohmann::json> Explanation::JsonField(const std::string& path) const {
   const std::vector<std::string> parts = SplitPath(path);
-  if (parts.empty() || TypedArray(path) != nullptr) return std::nullopt;
+  if (parts.empty() || TypedArray(path) != nullptr || Text(path) != nullptr) return std::nullopt;
   if (IsProvenanceKey(parts.front())) {
     const nlohmann::json provenance = ProvenanceJson();
     const nlohmann::json* node = FindNode(provenance, parts);
@@ -270,11 +357,11 @@ std::optional<nlohmann::json> Explanation::JsonField(const std::string& path) co
   }
   const nlohmann::json* node = FindNode(body, parts);
   if (node == nullptr) return std::nullopt;
-  return Materialize(*node, path, arrays);
+  return Materialize(*node, path, *this);
 }
 
 bool Explanation::Has(const std::string& path) const {
-  if (TypedArray(path) != nullptr) return true;
+  if (TypedArray(path) != nullptr || Text(path) != nullptr) return true;
   const std::vector<std::string> parts = SplitPath(path);
   if (!parts.empty() && IsProvenanceKey(parts.front())) return JsonField(path).has_value();
   return !parts.empty() && FindNode(body, parts) != nullptr;
@@ -297,7 +384,7 @@ std::optional<F64Array> Explanation::Array(const std::string& path) const {
   return JsonToF64(*node);
 }
 
-nlohmann::json Explanation::BodyJson() const { return Materialize(body, "", arrays); }
+nlohmann::json Explanation::BodyJson() const { return Materialize(body, "", *this); }
 
 nlohmann::json Explanation::ProvenanceJson() const {
   nlohmann::json document = nlohmann::json::object();

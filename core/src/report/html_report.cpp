@@ -155,7 +155,12 @@ Renderer RendererFor(const std::string& kind) {
       {"surrogate_tree", RenderSurrogateTree},
       {"fairness_report", RenderFairnessReport},
       {"counterfactual_report", RenderCounterfactualReport},
-      {"attention_maps", RenderAttentionMaps}};
+      {"counterfactual_explanations", RenderCounterfactualExplanations},
+      {"anchors", RenderAnchors},
+      {"attention_maps", RenderAttentionMaps},
+      {"partial_dependence", RenderPartialDependence},
+      {"accumulated_local_effects", RenderAccumulatedLocalEffects},
+      {"permutation_importance", RenderPermutationImportance}};
   const auto it = renderers.find(kind);
   return it == renderers.end() ? RenderGeneric : it->second;
 }

@@ -1,5 +1,7 @@
 #include "report/output_files.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,9 +9,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace loupe::report {
@@ -107,17 +112,50 @@ void PutTensor(BufferedOut& out, const Tensor& tensor) {
   }
 }
 
-// One member of an object being written: a JSON value or a typed array.
+// A string as nlohmann's dump() writes it; the host accepted only UTF-8 (result_set_text_array), and
+// only quotes, backslashes and control characters need escapes.
+void PutJsonString(BufferedOut& out, std::string_view text) {
+  const bool plain = std::none_of(text.begin(), text.end(), [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+  if (!plain) return out.Put(nlohmann::json(std::string(text)).dump());
+  out.Put('"');
+  out.Put(text);
+  out.Put('"');
+}
+
+// Axes [dim, ndim) of the string array from cell `offset` on, as nested JSON arrays of strings.
+void PutTextDims(BufferedOut& out, const TextArray& text, int dim, std::int64_t offset) {
+  out.Put('[');
+  std::int64_t inner = 1;
+  for (int d = dim + 1; d < text.ndim(); ++d) inner *= text.dim(d);
+  for (std::int64_t i = 0; i < text.dim(dim); ++i) {
+    if (i > 0) out.Put(',');
+    if (dim + 1 == text.ndim()) {
+      PutJsonString(out, text.at(offset + i));
+    } else {
+      PutTextDims(out, text, dim + 1, offset + i * inner);
+    }
+  }
+  out.Put(']');
+}
+
+// One member of an object being written: a JSON value, a typed array or a string array.
 struct Member {
   std::string_view key;
   const nlohmann::json* json = nullptr;
   const Tensor* tensor = nullptr;
+  const TextArray* text = nullptr;
 };
 
+template <typename Value>
+bool HasKeysUnder(const std::map<std::string, Value>& arrays, const std::string& prefix) {
+  const auto it = arrays.lower_bound(prefix);
+  return it != arrays.end() && it->first.starts_with(prefix);
+}
+
 bool HasArraysUnder(const Explanation& e, const std::string& path) {
-  const std::string prefix = path + ".";
-  const auto it = e.arrays.lower_bound(prefix);
-  return it != e.arrays.end() && it->first.starts_with(prefix);
+  return HasKeysUnder(e.arrays, path + ".") || HasKeysUnder(e.texts, path + ".");
 }
 
 void PutValue(BufferedOut& out, const Explanation& e, const Member& member, const std::string& path);
@@ -137,17 +175,26 @@ void PutObject(BufferedOut& out, const Explanation& e, std::vector<Member> membe
   out.Put('}');
 }
 
-// The typed arrays directly inside the object at `prefix` ("" for the top level).
+// The typed and string arrays directly inside the object at `prefix` ("" for the top level).
 void AddArrayMembers(const Explanation& e, const std::string& prefix, std::vector<Member>& members) {
   const std::string start = prefix.empty() ? "" : prefix + ".";
+  const auto direct = [&start](const std::string& path) {
+    const std::string_view name = std::string_view(path).substr(start.size());
+    return name.find('.') == std::string_view::npos ? name : std::string_view();
+  };
   for (auto it = e.arrays.lower_bound(start); it != e.arrays.end() && it->first.starts_with(start); ++it) {
-    const std::string_view name = std::string_view(it->first).substr(start.size());
-    if (name.find('.') == std::string_view::npos) members.push_back({name, nullptr, &it->second});
+    if (const std::string_view name = direct(it->first); !name.empty())
+      members.push_back({name, nullptr, &it->second});
+  }
+  for (auto it = e.texts.lower_bound(start); it != e.texts.end() && it->first.starts_with(start); ++it) {
+    if (const std::string_view name = direct(it->first); !name.empty())
+      members.push_back({name, nullptr, nullptr, &it->second});
   }
 }
 
 void PutValue(BufferedOut& out, const Explanation& e, const Member& member, const std::string& path) {
   if (member.tensor != nullptr) return PutTensor(out, *member.tensor);
+  if (member.text != nullptr) return PutTextDims(out, *member.text, 0, 0);
   if (!member.json->is_object() || !HasArraysUnder(e, path)) return out.Json(*member.json);
   std::vector<Member> members;
   for (const auto& [key, value] : member.json->items()) members.push_back({key, &value, nullptr});
@@ -207,7 +254,44 @@ std::vector<std::string> NameList(const Explanation& e, const char* field) {
   return names;
 }
 
+// The temporary file a writer fills before the rename: ".<name>.loupe-tmp.<pid>.<n>" in the same folder
+// (so the rename never crosses a file system). A reader recognises it by the marker and never takes it
+// for an output; the pid tells RemoveStaleTemporaries whether its writer still runs.
+constexpr std::string_view kTemporaryMarker = ".loupe-tmp.";
+
+// Flushes the file's (or folder's) contents to the disk, so that after a crash the renamed file holds what
+// was written rather than nothing. Best effort on a folder: some file systems refuse it.
+bool SyncToDisk(const std::filesystem::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return directory;
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  return synced || directory;
+}
+
 }  // namespace
+
+bool IsTemporaryOutput(const std::filesystem::path& path) {
+  const std::string name = path.filename().string();
+  return name.starts_with(".") && name.find(kTemporaryMarker) != std::string::npos;
+}
+
+int RemoveStaleTemporaries(const std::filesystem::path& dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (!IsTemporaryOutput(entry.path())) continue;
+    const std::string name = entry.path().filename().string();
+    const std::size_t at = name.find(kTemporaryMarker) + kTemporaryMarker.size();
+    const long pid = std::strtol(name.c_str() + at, nullptr, 10);
+    // A writer that still runs (this process, or another run into the same folder) keeps its file.
+    const bool alive = pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (pid > 0 && alive) continue;
+    std::error_code remove_error;
+    if (std::filesystem::remove(entry.path(), remove_error)) ++removed;
+  }
+  return removed;
+}
 
 Status WriteFileAtomically(const std::filesystem::path& path,
                            const std::function<void(std::ostream&)>& write) {
@@ -217,9 +301,13 @@ Status WriteFileAtomically(const std::filesystem::path& path,
   if (ec) {
     return IoError("cannot create the folder '" + path.parent_path().string() + "': " + ec.message() + ".");
   }
-  const std::filesystem::path temporary =
-      path.parent_path() / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "." +
-                            std::to_string(sequence.fetch_add(1)));
+  std::string temporary_name = ".";
+  temporary_name.append(path.filename().string())
+      .append(kTemporaryMarker)
+      .append(std::to_string(::getpid()))
+      .append(".")
+      .append(std::to_string(sequence.fetch_add(1)));
+  const std::filesystem::path temporary = path.parent_path() / temporary_name;
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     if (!out) return IoError("cannot write '" + temporary.string() + "': " + std::strerror(errno) + ".");
@@ -230,12 +318,18 @@ Status WriteFileAtomically(const std::filesystem::path& path,
       return IoError("writing '" + path.string() + "' failed: " + std::strerror(errno) + ".");
     }
   }
+  // On the disk before it takes the final name: a crash then leaves the old file or the whole new one.
+  if (!SyncToDisk(temporary, /*directory=*/false)) {
+    std::filesystem::remove(temporary, ec);
+    return IoError("cannot flush '" + path.string() + "' to the disk: " + std::strerror(errno) + ".");
+  }
   std::filesystem::rename(temporary, path, ec);
   if (ec) {
     std::filesystem::remove(temporary, ec);
     return IoError("cannot move the finished file into place as '" + path.string() + "': " + ec.message() +
                    ".");
   }
+  SyncToDisk(path.parent_path(), /*directory=*/true);  // the rename itself
   return Status::Ok();
 }
 

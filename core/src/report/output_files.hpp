@@ -1,5 +1,6 @@
-// Writing run outputs: every file is written atomically (a temporary file in the same folder, then a
-// rename), so a reader never sees half a file and a crash never leaves one behind. The explanation
+// Writing run outputs: every file is written atomically (a temporary file in the same folder, flushed to
+// the disk, then a rename; docs/architecture.md §5 "Output files"), so a reader never sees half a file
+// and a run killed at any moment leaves the previous file or the new one. The explanation
 // writers stream: typed arrays go from their tensors to the file without a JSON tree.
 #pragma once
 
@@ -14,6 +15,12 @@
 namespace loupe::report {
 
 Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents);
+
+// Whether `path` is a writer's temporary file (".<name>.loupe-tmp.<pid>.<n>"), never an output.
+bool IsTemporaryOutput(const std::filesystem::path& path);
+// Removes the temporary files of `dir` that a killed run left behind (their writer process is gone);
+// returns how many it removed.
+int RemoveStaleTemporaries(const std::filesystem::path& dir);
 // The same with the contents written by `write` straight into the temporary file.
 Status WriteFileAtomically(const std::filesystem::path& path,
                            const std::function<void(std::ostream&)>& write);

@@ -36,6 +36,8 @@ struct Attribution {
   }
   // Feature `f` of row `r` as the data shows it, and as a number when it is one.
   std::string DataText(std::size_t r, std::size_t f) const {
+    if (text_data != nullptr)
+      return std::string(text_data->at(static_cast<std::int64_t>(r * features.size() + f)));
     if (typed_data) return CellText(*typed_data, integer_data, r * features.size() + f);
     return DisplayText(explanation.body["data"][r][f]);
   }
@@ -45,8 +47,9 @@ struct Attribution {
   std::vector<std::string> features, outputs;
   F64Array base;  // [R][O]
   F64Array phi;   // [R][O][F]
-  // `rows` and `data` when a plugin set them as typed arrays (usually they are JSON).
+  // `rows` and `data` when a plugin set them as typed arrays (read back from a file, they are JSON).
   std::optional<F64Array> typed_rows, typed_data;
+  const TextArray* text_data = nullptr;  // `data` as a string array (FeatureAttribution sends it so)
   bool integer_rows = false, integer_data = false;
 
  private:
@@ -72,6 +75,7 @@ std::optional<double> Attribution::DataNumber(std::size_t r, std::size_t f) cons
     const double value = typed_data->data()[r * features.size() + f];
     return std::isfinite(value) ? std::optional<double>(value) : std::nullopt;
   }
+  if (text_data != nullptr) return ParseNumber(DataText(r, f));
   return ParseNumber(explanation.body["data"][r][f]);
 }
 
@@ -103,6 +107,7 @@ Attribution ReadAttribution(const Explanation& e) {
     a.typed_data = e.Array("data");
     a.integer_data = is_integer(data);
   }
+  a.text_data = e.Text("data");
   return a;
 }
 

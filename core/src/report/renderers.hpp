@@ -16,10 +16,10 @@ namespace loupe::report {
 class JsonBody {
  public:
   explicit JsonBody(const Explanation& e) : explanation_(e) {
-    if (!e.arrays.empty()) materialized_ = e.BodyJson();
+    if (e.HasTypedFields()) materialized_ = e.BodyJson();
   }
   const nlohmann::json& get() const {
-    return explanation_.arrays.empty() ? explanation_.body : materialized_;
+    return explanation_.HasTypedFields() ? materialized_ : explanation_.body;
   }
 
  private:
@@ -41,8 +41,19 @@ void RenderSurrogateTree(const Explanation& e, const std::string& id, std::strin
 void RenderFairnessReport(const Explanation& e, const std::string& id, std::string& html);
 // fairness.counterfactual: flip rates per group and the rows that change most.
 void RenderCounterfactualReport(const Explanation& e, const std::string& id, std::string& html);
+// counterfactual.search: per row, the counterfactuals as a table with the changes highlighted, and as
+// sentences.
+void RenderCounterfactualExplanations(const Explanation& e, const std::string& id, std::string& html);
+// counterfactual.anchors: per row, the anchor as a rule with its precision and coverage.
+void RenderAnchors(const Explanation& e, const std::string& id, std::string& html);
 // attention.*: layer/head heatmaps, rollout and flow over the tokens.
 void RenderAttentionMaps(const Explanation& e, const std::string& id, std::string& html);
+// effects.partial_dependence: PD/ICE line charts with the deciles as a rug, level bars, two-way heatmaps.
+void RenderPartialDependence(const Explanation& e, const std::string& id, std::string& html);
+// effects.ale: accumulated local effects as lines (numeric) or level bars (categorical).
+void RenderAccumulatedLocalEffects(const Explanation& e, const std::string& id, std::string& html);
+// effects.permutation_importance: mean importance bars with ±1 standard deviation whiskers.
+void RenderPermutationImportance(const Explanation& e, const std::string& id, std::string& html);
 // Any other kind: its scalar fields.
 void RenderGeneric(const Explanation& e, const std::string& id, std::string& html);
 

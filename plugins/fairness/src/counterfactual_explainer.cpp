@@ -397,6 +397,7 @@ loupe::sdk::ExplainerDef CounterfactualExplainer::Definition() {
       .Scope(LOUPE_SCOPE_GLOBAL)
       .Parameters({
           Param::StringList("sensitive")
+              .Role(LOUPE_PARAM_ROLE_COLUMN)
               .Doc("Sensitive columns, which must be features of the model's matrix; several form "
                    "intersectional groups (default: the pipeline's sensitive columns)."),
           FavorableParam(),

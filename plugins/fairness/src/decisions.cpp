@@ -97,6 +97,7 @@ std::int32_t Decide(const double* probabilities, const ClassSetup& setup, double
 
 loupe::sdk::Param FavorableParam() {
   return loupe::sdk::Param::String("favorable")
+      .Role(LOUPE_PARAM_ROLE_LABEL)
       .Doc("The favourable class label (default: the pipeline's positive label, else the second class).");
 }
 

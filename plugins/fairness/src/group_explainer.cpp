@@ -614,17 +614,21 @@ loupe::sdk::ExplainerDef GroupExplainer::Definition() {
       .Scope(LOUPE_SCOPE_GLOBAL)
       .Parameters({
           Param::StringList("sensitive")
+              .Role(LOUPE_PARAM_ROLE_COLUMN)
               .Doc("Sensitive columns; several form intersectional groups (default: the "
                    "pipeline's sensitive columns)."),
           Param::Json("privileged")
+              .Role(LOUPE_PARAM_ROLE_GROUPS)
               .Doc("Privileged groups for AIF360-style metrics: a value, a list, {column: "
                    "value(s)} or a list of such objects."),
           FavorableParam(),
           ThresholdParam(),
-          Param::Json("bins").Doc(
-              "Bin edges for numeric sensitive columns, {column: [e0, e1, ...]}, right-closed "
-              "buckets (e_i, e_i+1] as pandas.cut."),
+          Param::Json("bins")
+              .Role(LOUPE_PARAM_ROLE_COLUMN_KEYS)
+              .Doc("Bin edges for numeric sensitive columns, {column: [e0, e1, ...]}, right-closed "
+                   "buckets (e_i, e_i+1] as pandas.cut."),
           Param::String("sample_weight")
+              .Role(LOUPE_PARAM_ROLE_COLUMN)
               .Doc("Numeric column of sample weights; counts become sums of weights."),
           Param::Int("n_boot").Default(0).Min(0).Max(100000).Doc(
               "Bootstrap replicates for confidence intervals (0: none)."),

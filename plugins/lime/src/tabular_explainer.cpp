@@ -12,6 +12,7 @@
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
+#include "scratch.hpp"
 #include "tabular_stats.hpp"
 
 namespace loupe::lime {
@@ -124,15 +125,16 @@ RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& 
                    std::int64_t row, std::int64_t n_outputs) {
   const std::int64_t n = config.num_samples;
   const auto m = static_cast<std::int64_t>(stats.features.size());
-  std::vector<double> local(static_cast<std::size_t>(n * m));
-  std::vector<double> inverse(static_cast<std::size_t>(n * m));
+  // Per-thread scratch: these are MBs per row (docs/architecture.md §4).
+  ScratchVector<double> local(static_cast<std::size_t>(n * m));
+  ScratchVector<double> inverse(static_cast<std::size_t>(n * m));
   loupe::sdk::Rng rng = host.Rng(static_cast<std::uint64_t>(row), kSampleStream);
   SampleNeighbourhood(stats, x, n, config.sample_around_instance, rng, local.data(), inverse.data());
 
-  std::vector<double> out(static_cast<std::size_t>(n * n_outputs));
-  host.Predict(inverse.data(), n, m, config.output.space, out.data(), static_cast<std::int64_t>(out.size()));
+  ScratchVector<double> out(static_cast<std::size_t>(n * n_outputs));
+  host.Predict(inverse.data(), n, m, config.output.space, out.data(), n * n_outputs);
 
-  std::vector<double> weights(static_cast<std::size_t>(n));
+  ScratchVector<double> weights(static_cast<std::size_t>(n));
   const double width_sq = config.kernel_width * config.kernel_width;
   for (std::int64_t i = 0; i < n; ++i) {
     double d2 = 0;
@@ -145,8 +147,8 @@ RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& 
   const LocalDesign design = SummarizeDesign(local.data(), n, m, weights.data());
 
   RowFits fits;
-  fits.prediction.assign(out.begin(), out.begin() + n_outputs);
-  std::vector<double> y(static_cast<std::size_t>(n));
+  fits.prediction.assign(out->begin(), out->begin() + n_outputs);
+  ScratchVector<double> y(static_cast<std::size_t>(n));
   for (const std::int64_t output : RowLabels(config.labels, fits.prediction.data(), n_outputs)) {
     for (std::int64_t i = 0; i < n; ++i)
       y[static_cast<std::size_t>(i)] = out[static_cast<std::size_t>(i * n_outputs + output)];

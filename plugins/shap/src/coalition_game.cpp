@@ -59,7 +59,7 @@ void CoalitionGame::EvaluateSlice(std::int64_t first, std::int64_t last, const u
                                   const std::int64_t* explained, double* sums) const {
   const std::int64_t f = x_.cols();
   const std::int64_t n = last - first;
-  std::vector<double> batch(static_cast<std::size_t>(n * f));
+  ScratchVector<double> batch(static_cast<std::size_t>(n * f));
   for (std::int64_t r = first; r < last; ++r) {
     const std::int64_t unit = r / b_, j = r % b_;
     double* dst = batch.data() + (r - first) * f;
@@ -72,13 +72,13 @@ void CoalitionGame::EvaluateSlice(std::int64_t first, std::int64_t last, const u
       for (const std::int64_t column : players_.columns[static_cast<std::size_t>(p)]) dst[column] = x[column];
     }
   }
-  std::vector<double> out(static_cast<std::size_t>(n * o_));
-  host_.Predict(batch.data(), n, f, space_, out.data(), static_cast<std::int64_t>(out.size()));
+  ScratchVector<double> out(static_cast<std::size_t>(n * o_));
+  host_.Predict(batch.data(), n, f, space_, out.data(), n * o_);
   for (std::int64_t r = first; r < last; ++r) {
     const std::int64_t unit = r / b_;
     const double weight = background_.weighted() ? background_.Weight(r % b_) : 1.0;
     for (std::int64_t o = 0; o < o_; ++o) {
-      const double y = out[static_cast<std::size_t>((r - first) * o_ + o)];
+      const double y = out.data()[(r - first) * o_ + o];
       sums[unit * o_ + o] += background_.weighted() ? weight * y : y;
     }
   }

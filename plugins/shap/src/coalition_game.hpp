@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,47 @@ inline constexpr std::int64_t kBatchRows = 8192;
 inline constexpr std::int64_t kMaxBatchRows = std::int64_t{1} << 24;
 // Coalition values kept in memory at once (per block of explained rows): 4M doubles = 32 MB.
 inline constexpr std::int64_t kMaxCoalitionValues = std::int64_t{1} << 22;
+
+// A std::vector borrowed from the calling thread's pool for one scope, so that a model loop's buffers are
+// allocated once per thread rather than once per batch (docs/architecture.md §4: a multi-MB buffer freed
+// and allocated again per batch makes glibc return it to the kernel and fault it in again, which made
+// whole runs up to 5x slower at random). Reentrant: a TBB task that waits inside Predict and runs another
+// chunk on the same thread takes another buffer. A buffer larger than kMaxKeptScratchBytes is freed when
+// its lease ends. The contents of a new lease are unspecified: Resize it before use.
+inline constexpr std::size_t kMaxKeptScratchBytes = std::size_t{32} << 20;
+
+template <typename T>
+class ScratchVector {
+ public:
+  explicit ScratchVector(std::size_t size) : buffer_(Pool().Take()) { buffer_->resize(size); }
+  ~ScratchVector() { Pool().Give(std::move(buffer_)); }
+  ScratchVector(const ScratchVector&) = delete;
+  ScratchVector& operator=(const ScratchVector&) = delete;
+
+  std::vector<T>& operator*() const { return *buffer_; }
+  std::vector<T>* operator->() const { return buffer_.get(); }
+  T* data() const { return buffer_->data(); }
+
+ private:
+  struct FreeList {
+    std::vector<std::unique_ptr<std::vector<T>>> idle;
+    std::unique_ptr<std::vector<T>> Take() {
+      if (idle.empty()) return std::make_unique<std::vector<T>>();
+      std::unique_ptr<std::vector<T>> buffer = std::move(idle.back());
+      idle.pop_back();
+      return buffer;
+    }
+    void Give(std::unique_ptr<std::vector<T>> buffer) {
+      if (buffer->capacity() * sizeof(T) > kMaxKeptScratchBytes) std::vector<T>().swap(*buffer);
+      idle.push_back(std::move(buffer));
+    }
+  };
+  static FreeList& Pool() {
+    thread_local FreeList pool;
+    return pool;
+  }
+  std::unique_ptr<std::vector<T>> buffer_;
+};
 
 struct Setup {
   loupe::sdk::DatasetInfo data;
@@ -85,20 +127,20 @@ class CoalitionGame {
   template <typename Describe>
   void Evaluate(std::int64_t begin, std::int64_t end, Describe&& describe, double* values) const {
     const std::int64_t units = end - begin;
-    std::vector<unsigned char> masks(static_cast<std::size_t>(units * m_), 0);
-    std::vector<std::int64_t> explained(static_cast<std::size_t>(units));
-    for (std::int64_t u = 0; u < units; ++u)
-      explained[static_cast<std::size_t>(u)] = describe(begin + u, masks.data() + u * m_);
-    std::vector<double> sums(static_cast<std::size_t>(units * o_), 0.0);
+    ScratchVector<unsigned char> masks(static_cast<std::size_t>(units * m_));
+    std::fill(masks->begin(), masks->end(), 0);
+    ScratchVector<std::int64_t> explained(static_cast<std::size_t>(units));
+    for (std::int64_t u = 0; u < units; ++u) explained.data()[u] = describe(begin + u, masks.data() + u * m_);
+    ScratchVector<double> sums(static_cast<std::size_t>(units * o_));
+    std::fill(sums->begin(), sums->end(), 0.0);
     const std::int64_t total = units * b_;
     for (std::int64_t first = 0; first < total; first += max_batch_rows_) {
       EvaluateSlice(first, std::min(total, first + max_batch_rows_), masks.data(), explained.data(),
                     sums.data());
     }
     for (std::int64_t i = 0; i < units * o_; ++i) {
-      values[begin * o_ + i] = background_.weighted()
-                                   ? sums[static_cast<std::size_t>(i)]
-                                   : sums[static_cast<std::size_t>(i)] / static_cast<double>(b_);
+      values[begin * o_ + i] =
+          background_.weighted() ? sums.data()[i] : sums.data()[i] / static_cast<double>(b_);
     }
   }
 

@@ -23,6 +23,7 @@ using loupe::sdk::Unsupported;
 
 // Explained rows per parallel chunk (and per progress report).
 constexpr std::int64_t kRowGrain = 16;
+constexpr std::int64_t kAdditivityBlock = 8192;  // rows per batched Predict of the additivity check
 
 struct Setup {
   loupe::sdk::DatasetInfo data;
@@ -162,8 +163,9 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   attribution.output_names = setup.output_names;
   attribution.rows = rows;
   attribution.base_values.resize(static_cast<std::size_t>(r * o));
-  attribution.values.assign(static_cast<std::size_t>(r * o * f), 0.0);
-  std::vector<double> interactions(setup.interactions ? static_cast<std::size_t>(r * o * f * f) : 0, 0.0);
+  double* const values = attribution.ValuesInHost(result);  // written in place: the host holds them
+  double* const interactions =
+      setup.interactions ? result.NewTensor("interaction_values", {r, o, f, f}) : nullptr;
 
   // Base values: the covers' expectation (path-dependent) or the mean margin of the background rows.
   std::vector<double> base = model.ExpectedMargin();
@@ -195,14 +197,14 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
     std::vector<std::int32_t> stack;
     for (std::int64_t i = begin; i < end; ++i) {
       const double* row = x.Row(rows[static_cast<std::size_t>(i)]);
-      double* phi = attribution.values.data() + i * o * f;
+      double* phi = values + i * o * f;
       if (tabulated) {
         fast.Row(row, &scratch, phi);
         continue;
       }
       if (!setup.interventional) {
         PathDependentRow(model, row, &path, &on, &off, phi,
-                         setup.interactions ? interactions.data() + i * o * f * f : nullptr);
+                         setup.interactions ? interactions + i * o * f * f : nullptr);
         continue;
       }
       // Exact interventional values: the mean over the background rows of each row's exact values.
@@ -220,26 +222,32 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
     host.Progress(done.load(), static_cast<std::uint64_t>(r));
   });
 
-  // Additivity against the model itself: one batched call for the margins of the explained rows.
-  std::vector<double> batch;
-  batch.reserve(static_cast<std::size_t>(r * x.cols()));
-  for (const std::int64_t row : rows) batch.insert(batch.end(), x.Row(row), x.Row(row) + x.cols());
-  std::vector<double> margin(static_cast<std::size_t>(r * o));
-  host.Predict(batch.data(), r, x.cols(), LOUPE_OUTPUT_RAW, margin.data(),
-               static_cast<std::int64_t>(margin.size()));
+  // Additivity against the model itself: batched calls for the margins of the explained rows, a block
+  // of rows at a time (a copy of every explained row would cost as much memory as the values).
+  const std::int64_t block = std::min<std::int64_t>(r, kAdditivityBlock);
+  std::vector<double> batch(static_cast<std::size_t>(block * x.cols()));
+  std::vector<double> margin(static_cast<std::size_t>(block * o));
   double residual = 0.0;
-  for (std::int64_t row = 0; row < r; ++row) {
-    attribution.data.push_back(PlayerValues(players, setup.data, x.Row(rows[static_cast<std::size_t>(row)])));
-    for (std::int64_t k = 0; k < o; ++k) {
-      double total = attribution.base_values[static_cast<std::size_t>(row * o + k)];
-      for (std::int64_t i = 0; i < f; ++i)
-        total += attribution.values[static_cast<std::size_t>((row * o + k) * f + i)];
-      residual = std::max(residual, std::fabs(total - margin[static_cast<std::size_t>(row * o + k)]));
+  for (std::int64_t first = 0; first < r; first += block) {
+    const std::int64_t n = std::min(block, r - first);
+    loupe::sdk::TextRows shown;  // the `data` of these rows, sent to the host at once
+    shown.reserve(static_cast<std::size_t>(n), static_cast<std::size_t>(f));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double* row = x.Row(rows[static_cast<std::size_t>(first + i)]);
+      std::copy(row, row + x.cols(), batch.begin() + i * x.cols());
+      shown.push_back(PlayerValues(players, setup.data, row));
+    }
+    attribution.SendDataRows(result, shown);
+    host.Predict(batch.data(), n, x.cols(), LOUPE_OUTPUT_RAW, margin.data(), n * o);
+    for (std::int64_t i = 0; i < n * o; ++i) {
+      const std::int64_t at = first * o + i;  // (row, output) of the attribution
+      double total = attribution.base_values[static_cast<std::size_t>(at)];
+      for (std::int64_t j = 0; j < f; ++j) total += values[at * f + j];
+      residual = std::max(residual, std::fabs(total - margin[static_cast<std::size_t>(i)]));
     }
   }
 
-  attribution.Write(result);
-  if (setup.interactions) result.SetTensor("interaction_values", {r, o, f, f}, interactions.data());
+  std::move(attribution).Write(result);
   result.SetString("feature_perturbation", setup.interventional ? "interventional" : "tree_path_dependent");
   result.SetNumber("quality.additivity_residual", residual);
   result.SetNumber("quality.trees", static_cast<double>(model.trees().size()));
@@ -254,6 +262,7 @@ loupe::sdk::ExplainerDef TreeExplainer::Definition() {
           "background.")
       .Kind(loupe::sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
+      .Requires({LOUPE_TREE_ENSEMBLE_CAPABILITY})
       .Parameters({
           Param::Rows("background")
               .Doc("Absent: path-dependent TreeSHAP over the node covers. Given (\"a:b\", a list of rows, or "

@@ -637,6 +637,7 @@ loupe::sdk::ExplainerDef TreeExplainer::Definition() {
           Param::Int("augment").Default(0).Min(0).Doc(
               "Extra training rows whose features are drawn independently from the training rows' values."),
           Param::String("sample_weight")
+              .Role(LOUPE_PARAM_ROLE_COLUMN)
               .Doc("A numeric column of the data whose values weight the training rows."),
           Param::Rows("train_rows").Doc("Rows the tree is trained and evaluated on (unset: every row)."),
           Param::Rows("paths_for")

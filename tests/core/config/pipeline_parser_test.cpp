@@ -299,9 +299,9 @@ TEST(PipelineErrorsTest, ColumnListsMustNotRepeatAName) {
 
 TEST(PipelineErrorsTest, PositiveMustBeALabel) {
   EXPECT_THAT(
-      Errors(Minimal("data: {path: d.csv}", "data: {path: d.csv, positive: 1.5}")),
-      ElementsAre("pipeline.yaml:2:31: 'data.positive' must be a class label (a string or an integer), "
-                  "found 1.5"));
+      Errors(Minimal("data: {path: d.csv}", "data: {path: d.csv, positive: [1, 2]}")),
+      ElementsAre("pipeline.yaml:2:31: 'data.positive' must be a class label (a string, a number or a "
+                  "boolean), found [1,2]"));
 }
 
 TEST(PipelineErrorsTest, ModelTypeIsAnEnum) {

@@ -328,6 +328,47 @@ TEST(ExplanationWriter, EveryDtypeAndAwkwardNumberMatchesTheOldBuilder) {
   EXPECT_EQ(e.TypedArray("shrunk.inner"), nullptr);
 }
 
+TEST(ExplanationWriter, StringArraysAreWrittenAsNlohmannWritesTheirJson) {
+  // Cells that need escapes (quote, backslash, control characters), multi-byte UTF-8, empty cells.
+  const std::vector<std::string> cells = {
+      "plain", "",  "q\"uote", "back\\slash", "tab\tnew\nline\x01", "\xc3\xa9t\xc3\xa9 \xe2\x82\xac",
+      "\x7f",  "NA"};
+  std::string chars;
+  std::vector<std::uint64_t> ends;
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t r = 0; r < 4; ++r) {
+    rows.push_back(nlohmann::json::array());
+    for (std::size_t c = 0; c < 2; ++c) {
+      chars += cells[r * 2 + c];
+      ends.push_back(chars.size());
+      rows.back().push_back(cells[r * 2 + c]);
+    }
+  }
+  nlohmann::json old_body = nlohmann::json::object();
+  Explanation e;
+  e.kind = "custom_kind";
+  e.step = "s";
+  old_path::SetPath(old_body, "data", rows);
+  e.SetText("data", TextArray({4, 2}, chars, ends));
+  old_path::SetPath(old_body, "nested.empty", nlohmann::json::array({nlohmann::json::array()}));
+  e.SetText("nested.empty", TextArray({1, 0}, "", {}));
+  SetBothJson(old_body, e, "nested.label", "x");
+  SetBothJson(old_body, e, "replaced", "json first");
+  e.SetText("replaced", TextArray({1}, "t", {1}));
+  old_path::SetPath(old_body, "replaced", nlohmann::json::array({"t"}));
+  EXPECT_EQ(report::ExplanationText(e), old_path::ToJson(e, old_body).dump());
+  EXPECT_EQ(e.ToJson().dump(), old_path::ToJson(e, old_body).dump());
+  EXPECT_EQ(e.BodyJson(), old_body);
+  ASSERT_NE(e.Text("data"), nullptr);
+  EXPECT_EQ(e.Text("data")->at(5), cells[5]);
+  EXPECT_TRUE(e.Has("nested.empty"));
+  EXPECT_FALSE(e.JsonField("data").has_value());
+  EXPECT_FALSE(e.Array("data").has_value());
+  SetBothJson(old_body, e, "data", 3);  // JSON replaces a string array
+  EXPECT_EQ(e.Text("data"), nullptr);
+  EXPECT_EQ(report::ExplanationText(e), old_path::ToJson(e, old_body).dump());
+}
+
 TEST(ExplanationWriter, AttributionCsvIsByteIdenticalToTheOldWriter) {
   for (const char* kind : {"shap", "text_shap", "lime"}) {
     Explanation e = Fixture(kind);

@@ -24,6 +24,11 @@ namespace loupe {
 enum class ParamType { kBool, kInt, kFloat, kString, kEnum, kRows, kJson, kStringList };
 const char* ParamTypeName(ParamType type);
 
+// What a parameter's value names in the data (LOUPE_PARAM_ROLE_* of loupe_plugin.h), checked against the
+// data before any step runs. kLabel values may be written as strings, numbers or booleans and reach the
+// plugin as strings.
+enum class ParamRole { kNone, kColumn, kColumnKeys, kLabel, kGroups };
+
 struct ParamSpec {
   std::string name;
   ParamType type = ParamType::kString;
@@ -33,12 +38,16 @@ struct ParamSpec {
   std::optional<double> min_value;  // inclusive, for kInt and kFloat
   std::optional<double> max_value;
   std::vector<std::string> choices;  // kEnum
+  ParamRole role = ParamRole::kNone;
 };
 
 // Checks one parameter value against its spec. On failure, returns a sentence without position such as
 // "parameter 'nsamples' must be >= 1, found -3" — the caller prefixes FILE:LINE:COL. An int takes only
 // values written as integers (3.0 is a float); a float takes any number but NaN.
 Status CheckParamValue(const ParamSpec& spec, const nlohmann::json& value);
+
+// A class label as text, whichever way it was written: "bad" as is, 1 as "1", true as "true".
+std::string LabelText(const nlohmann::json& value);
 
 enum class ExplainerScope { kLocal, kGlobal };
 

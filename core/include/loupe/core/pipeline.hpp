@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 namespace loupe {
 
 class PluginRegistry;
+class Model;
 
 // A position in a source file; line and column are 1-based (0 when unknown).
 struct SourcePos {
@@ -48,6 +50,7 @@ struct ModelSpec {
   std::string type = "native";  // native | xgboost
   std::filesystem::path path;   // absolute
   SourcePos pos;
+  std::map<std::string, SourcePos> field_pos;  // of each key's value: "type", "path"
 };
 
 struct StepSpec {
@@ -112,12 +115,32 @@ const PipelineVocabulary& PipelineFormat();
 // (unknown names with did-you-mean, types, bounds, enums, required ones). Fills in defaults in `spec`.
 std::vector<Diagnostic> ValidateAgainstPlugins(PipelineSpec& spec, const PluginRegistry& registry);
 
+// The one complete validation `loupe validate` and `loupe run` share (docs/architecture.md §5 "Validation"):
+// ValidateAgainstPlugins, then everything the data and the model decide before any step runs — the files
+// exist and parse (the CSV's header and rows are scanned, not loaded; the model is loaded), every column a
+// pipeline key or a parameter with a column role names exists, row selections lie inside the data, class
+// labels and group values occur in their columns, the model's inputs are among the features, and the
+// model offers each step's required capabilities. Every error is collected. Canonicalises label
+// parameters in `spec` (`favorable: 1` becomes "1"). `model` is the loaded model when it loaded, for
+// RunOptions::model, so a run does not load it twice.
+struct PipelineCheck {
+  std::vector<Diagnostic> diagnostics;
+  std::shared_ptr<const Model> model;
+};
+PipelineCheck ValidatePipeline(PipelineSpec& spec, const PluginRegistry& registry);
+
 struct RunOptions {
   std::optional<std::filesystem::path> output_dir;  // overrides output.dir
   int threads = 0;                                  // 0: every core
   std::optional<std::uint64_t> seed;                // overrides the pipeline's seed
   bool quiet = false;
   bool progress = false;  // draw progress bars on stderr
+  // Run each step's plugin call in a child process (loupe run --isolate): a plugin that crashes, exits or
+  // runs out of memory fails its step ("crashed") instead of the run.
+  bool isolate = false;
+  std::uint64_t max_memory_bytes = 0;  // with isolate: what each step may allocate (0: no limit)
+  // The model ValidatePipeline loaded from spec.model; null: RunPipeline loads it.
+  std::shared_ptr<const Model> model;
 };
 
 // How a step ended. run.json spells these "ok", "failed" and "skipped" (StepStatusName): a contract.
@@ -135,6 +158,7 @@ enum class StepFailure {
   kPlugin,         // the plugin failed, or produced a result the host refused
   kOutput,         // writing the step's output files failed
   kCancelled,      // the run was cancelled
+  kCrashed,        // the plugin's isolated child died: a signal, exit(), or out of memory (--isolate)
 };
 StepFailure StepFailureFor(StatusCode code);
 const char* StepFailureName(StepFailure failure);  // "bad_parameters", "model", ...; "" for kNone

@@ -28,6 +28,10 @@
  *  v1.1  LoupeAttentionSource::pooling (and reserved1), LoupePoolingMode with the LOUPE_POOLING_* codes,
  *        and the capabilities "hidden_states" (version 1, LoupeHiddenStates) and "head_mask" (version 1,
  *        LoupeHeadMask).
+ *  v1.2  LoupeHostApi::result_set_text_array and result_append_text_rows (string arrays held as text
+ *        buffers, sent a block of rows at a time);
+ *        LoupeParamSpec::role (and reserved1) with the LOUPE_PARAM_ROLE_* codes: what a parameter's value
+ *        names in the data (columns, a class label, groups), so the host checks it before any step runs.
  *
  * Ownership rules:
  *  - Everything the host hands to a plugin (strings, arrays, tensor views) is owned by the host and valid
@@ -55,7 +59,7 @@ extern "C" {
 
 #define LOUPE_PLUGIN_ABI_MAJOR 1
 /** The newest minor this header describes (see the changelog at the top). */
-#define LOUPE_PLUGIN_ABI_MINOR_LATEST 1
+#define LOUPE_PLUGIN_ABI_MINOR_LATEST 2
 
 /** The minor this translation unit is built against: the latest, or LOUPE_PLUGIN_ABI_MINOR_OVERRIDE. */
 #ifdef LOUPE_PLUGIN_ABI_MINOR_OVERRIDE
@@ -280,6 +284,35 @@ typedef struct LoupeHostApi {
                                    const LoupeTensorView* value);
   /** Stores any JSON value given as text; LOUPE_ERROR_INVALID_ARGUMENT when `json` does not parse. */
   LoupeStatus (*result_set_json)(LoupeResultBuilder* result, const char* path, const char* json);
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+  /* --- v1.2 --- */
+
+  /** Stores a rectangular array of UTF-8 strings, shown in the files as nested JSON arrays of strings and
+   *  kept by the host as one text buffer: for large string fields such as feature_attribution's `data`,
+   *  where a separate string or JSON node per cell would cost tens of bytes each. `shape` has `ndim` >= 1
+   *  extents; with n their product, cell i (row-major) is chars[ends[i-1], ends[i]) (ends[-1] = 0):
+   *  `ends` holds n non-decreasing offsets and `chars` ends[n-1] bytes (no terminators needed).
+   *  LOUPE_ERROR_INVALID_ARGUMENT for a negative extent, decreasing offsets, a cell of 4 GiB or more, or
+   *  text that is not UTF-8. */
+  LoupeStatus (*result_set_text_array)(LoupeResultBuilder* result, const char* path, int32_t ndim,
+                                       const int64_t* shape, const char* chars, const uint64_t* ends);
+  /** Appends `n_rows` rows (along the first axis) to the string array at `path`, which
+   *  result_set_text_array made (with any number of rows, 0 included); cells are laid out as there, each
+   *  row holding as many cells as the array's extents after the first multiply to. Lets a plugin send a
+   *  large string array a block of rows at a time instead of holding all of it. LOUPE_ERROR_NOT_FOUND
+   *  when `path` holds no string array; LOUPE_ERROR_INVALID_ARGUMENT as for result_set_text_array. */
+  LoupeStatus (*result_append_text_rows)(LoupeResultBuilder* result, const char* path, int64_t n_rows,
+                                         const char* chars, const uint64_t* ends);
+  /** Creates the field at `path` as a zero-filled, row-major tensor of `dtype` and `shape` (`ndim` >= 0
+   *  extents) held by the host, and sets `*data` to its first element (NULL when it has no elements):
+   *  the plugin writes a large array in place, from any threads (disjoint elements), instead of building
+   *  it and having it copied. The pointer is valid until the explain call returns or `path` (or a path
+   *  above or below it) is set again. LOUPE_ERROR_INVALID_ARGUMENT for an unknown dtype, a negative
+   *  extent, or a null `data` or `shape` (with ndim > 0). */
+  LoupeStatus (*result_new_tensor)(LoupeResultBuilder* result, const char* path, LoupeDType dtype,
+                                   int32_t ndim, const int64_t* shape, void** data);
+#endif
 } LoupeHostApi;
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -295,6 +328,23 @@ typedef int32_t LoupeParamType;
 #define LOUPE_PARAM_ROWS 6 /**< a row selection: "a:b", a list of rows, a count, or "all" */
 #define LOUPE_PARAM_JSON 7 /**< any YAML value, passed on as JSON; the explainer validates it */
 #define LOUPE_PARAM_STRING_LIST 8
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 2 /* v1.2: parameter roles */
+/** What a parameter's value names in the pipeline's data. The host checks it against the data before
+ *  any step runs (`loupe validate` and `loupe run` alike), so a misspelt column or label is a
+ *  configuration error with a position rather than a failed step. */
+typedef int32_t LoupeParamRole;
+#define LOUPE_PARAM_ROLE_NONE 0        /**< nothing the host checks beyond the type */
+#define LOUPE_PARAM_ROLE_COLUMN 1      /**< STRING or STRING_LIST: each string is a column of the data */
+#define LOUPE_PARAM_ROLE_COLUMN_KEYS 2 /**< JSON mapping whose keys are columns of the data ({col: ...}) */
+/** A class label: a value of the target column or a class the model outputs. The step may write it as
+ *  a string, a number or a boolean (`favorable: 1`); the plugin always receives it as a string. Declare
+ *  such a parameter as STRING. */
+#define LOUPE_PARAM_ROLE_LABEL 3
+/** JSON groups of the sensitive columns: a value, a list of values, {column: value(s)} or a list of such
+ *  mappings; each column must exist and each value must occur in its column. */
+#define LOUPE_PARAM_ROLE_GROUPS 4
+#endif
 
 /** One parameter an explainer accepts. The host validates a step's params against these before it calls
  *  create(): unknown names, wrong types, values out of [min_value, max_value] and strings outside
@@ -313,6 +363,10 @@ typedef struct LoupeParamSpec {
   double max_value;
   const char* const* choices; /**< ENUM: the allowed strings */
   int64_t n_choices;
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+  LoupeParamRole role; /**< v1.2: LOUPE_PARAM_ROLE_*; read only when struct_size covers it */
+  int32_t reserved1;   /**< zero */
+#endif
 } LoupeParamSpec;
 
 typedef int32_t LoupeScope;
@@ -328,6 +382,8 @@ typedef struct LoupeExplainerVTable {
   const char* name;        /**< "plugin.explainer", e.g. "shap.exact"; unique across loaded plugins */
   const char* summary;     /**< one sentence */
   const char* output_kind; /**< "feature_attribution", "surrogate_tree", "attention_maps", ... */
+  /** The parameter specs, an array whose stride is its first spec's struct_size (all of them equal): a
+   *  plugin built for an older minor has shorter specs than a newer host's sizeof(LoupeParamSpec). */
   const LoupeParamSpec* params;
   int64_t n_params;
   const char* const* required_capabilities; /**< model capabilities the explainer needs */

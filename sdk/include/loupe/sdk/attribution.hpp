@@ -86,50 +86,105 @@ inline std::string FormatValue(const FeatureInfo& feature, double value) {
 
 // The fields of a feature_attribution explanation. Fill every member, then Write().
 struct FeatureAttribution {
-  std::vector<std::string> feature_names;      // F
-  std::vector<std::string> output_names;       // O
-  std::vector<std::int64_t> rows;              // R data row indices
-  std::vector<double> base_values;             // [R][O] row-major
-  std::vector<double> values;                  // [R][O][F] row-major
-  std::vector<std::vector<std::string>> data;  // [R][F]
+  std::vector<std::string> feature_names;  // F
+  std::vector<std::string> output_names;   // O
+  std::vector<std::int64_t> rows;          // R data row indices
+  std::vector<double> base_values;         // [R][O] row-major
+  std::vector<double> values;              // [R][O][F] row-major
+  TextRows data;                           // [R][F] the feature values as text (FormatValue)
 
   std::size_t R() const { return rows.size(); }
   std::size_t O() const { return output_names.size(); }
   std::size_t F() const { return feature_names.size(); }
 
-  // Checks that the sizes agree and writes feature_names, output_names, rows, base_values, values, data.
-  void Write(const ResultBuilder& result) const {
-    CheckSize("base_values", base_values.size(), R() * O());
-    CheckSize("values", values.size(), R() * O() * F());
-    CheckSize("data", data.size(), R());
-    for (const auto& row : data) CheckSize("data[row]", row.size(), F());
-    result.SetStrings("feature_names", feature_names);
-    result.SetStrings("output_names", output_names);
-    result.SetJson("rows", nlohmann::json(rows));
-    const auto r = static_cast<std::int64_t>(R());
-    const auto o = static_cast<std::int64_t>(O());
-    const auto f = static_cast<std::int64_t>(F());
-    result.SetTensor("base_values", {r, o}, base_values.data());
-    result.SetTensor("values", {r, o, f}, values.data());
-    result.SetJsonText("data", DataJson());
+  // Where to write `values` ([R][O][F]) so that they live in the host from the start: a large result
+  // then never holds them twice. Set feature_names, output_names and rows first; `values` stays empty and
+  // Write leaves the host's copy alone. (Built for ABI minor < 2, this sizes `values` and returns it.)
+  double* ValuesInHost(const ResultBuilder& result) {
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+    values.clear();
+    values_in_host_ = result.NewTensor("values", {Extent(R()), Extent(O()), Extent(F())});
+    has_values_in_host_ = true;
+    return values_in_host_;
+#else
+    (void)result;
+    values.assign(R() * O() * F(), 0.0);
+    return values.data();
+#endif
   }
 
-  // `data` as the JSON text nlohmann::json(data).dump() gives, without building that tree (one node per
-  // cell: gigabytes for a million rows).
-  std::string DataJson() const {
-    std::string text = "[";
-    for (std::size_t r = 0; r < data.size(); ++r) {
-      text += r > 0 ? ",[" : "[";
-      for (std::size_t f = 0; f < data[r].size(); ++f) {
-        if (f > 0) text += ',';
-        text += nlohmann::json(data[r][f]).dump();
-      }
-      text += ']';
+  // Sends `block`, the next rows of `data`, to the host now instead of holding them until Write: a large
+  // result then never holds its text twice (here and in the host). Blocks come in row order and every
+  // row of `data` is sent either so or by Write; call from one thread.
+  void SendDataRows(const ResultBuilder& result, const TextRows& block) {
+    if (block.empty()) return;
+    CheckSize("data[row]", block.Width(), F());
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+    if (data_rows_sent_ == 0) {
+      result.SetTextArray("data", block, F());
+    } else {
+      result.AppendTextRows("data", block);
     }
-    return text + "]";
+    data_rows_sent_ += block.size();
+#else
+    for (std::size_t r = 0; r < block.size(); ++r) {  // no streaming before ABI v1.2: kept for Write
+      std::vector<std::string> row;
+      for (std::size_t c = 0; c < block.Width(); ++c) row.emplace_back(block.At(r, c));
+      data.push_back(row);
+    }
+#endif
+  }
+
+  // Checks that the sizes agree and writes feature_names, output_names, rows, base_values, values, data.
+  void Write(const ResultBuilder& result) const& {
+    CheckSizes();
+    WriteSmallFields(result);
+    WriteData(result);
+    if (!has_values_in_host_)
+      result.SetTensor("values", {Extent(R()), Extent(O()), Extent(F())}, values.data());
+    result.SetTensor("base_values", {Extent(R()), Extent(O())}, base_values.data());
+  }
+  // The same, freeing each large field as soon as the host holds its copy (the host copies what it is
+  // given): `std::move(attribution).Write(result)` keeps the peak of a large result near one copy.
+  void Write(const ResultBuilder& result) && {
+    CheckSizes();
+    WriteSmallFields(result);
+    WriteData(result);
+    data = TextRows();
+    if (!has_values_in_host_)
+      result.SetTensor("values", {Extent(R()), Extent(O()), Extent(F())}, values.data());
+    std::vector<double>().swap(values);
+    result.SetTensor("base_values", {Extent(R()), Extent(O())}, base_values.data());
+    std::vector<double>().swap(base_values);
   }
 
  private:
+  void CheckSizes() const {
+    CheckSize("base_values", base_values.size(), R() * O());
+    if (!has_values_in_host_) CheckSize("values", values.size(), R() * O() * F());
+    CheckSize("data", data_rows_sent_ + data.size(), R());
+    if (!data.empty()) CheckSize("data[row]", data.Width(), F());
+  }
+  // The rows of `data` SendDataRows has not sent.
+  void WriteData(const ResultBuilder& result) const {
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+    if (data_rows_sent_ > 0) {
+      if (!data.empty()) result.AppendTextRows("data", data);
+      return;
+    }
+#endif
+    result.SetTextArray("data", data, F());
+  }
+  void WriteSmallFields(const ResultBuilder& result) const {
+    result.SetStrings("feature_names", feature_names);
+    result.SetStrings("output_names", output_names);
+    result.SetTensor("rows", {Extent(R())}, rows.data());  // typed: a million rows as JSON cost ~50 MB
+  }
+  static std::int64_t Extent(std::size_t n) { return static_cast<std::int64_t>(n); }
+  std::size_t data_rows_sent_ = 0;
+  double* values_in_host_ = nullptr;  // ValuesInHost's array (nullptr also when it has no elements)
+  bool has_values_in_host_ = false;
+
   static void CheckSize(const char* field, std::size_t found, std::size_t expected) {
     if (found != expected) {
       throw Internal(std::string("feature_attribution field '") + field + "' must hold " +

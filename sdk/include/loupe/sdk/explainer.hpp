@@ -99,6 +99,14 @@ class Param {
     required_ = required;
     return *this;
   }
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+  // What the value names in the data (LOUPE_PARAM_ROLE_*): the host checks it against the data before
+  // any step runs. Param::String("sample_weight").Role(LOUPE_PARAM_ROLE_COLUMN).
+  Param& Role(LoupeParamRole role) {
+    role_ = role;
+    return *this;
+  }
+#endif
 
   LoupeParamType type() const { return type_; }
   const std::string& name() const { return name_; }
@@ -111,6 +119,7 @@ class Param {
   double min() const { return min_; }
   double max() const { return max_; }
   const std::vector<std::string>& choices() const { return choices_; }
+  std::int32_t role() const { return role_; }
 
  private:
   Param(LoupeParamType type, std::string name) : type_(type), name_(std::move(name)) {}
@@ -124,6 +133,7 @@ class Param {
   bool has_min_ = false, has_max_ = false;
   double min_ = 0, max_ = 0;
   std::vector<std::string> choices_;
+  std::int32_t role_ = 0;  // LOUPE_PARAM_ROLE_NONE
 };
 
 namespace detail {

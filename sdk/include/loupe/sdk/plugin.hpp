@@ -114,6 +114,9 @@ class PluginStorage {
     spec.max_value = param.max();
     spec.choices = choices.empty() ? nullptr : choices.data();
     spec.n_choices = static_cast<std::int64_t>(choices.size());
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+    spec.role = param.role();
+#endif
     return spec;
   }
 

@@ -204,7 +204,12 @@ inline Failures CheckParamSpecs(const LoupeExplainerVTable& explainer) {
     failures.push_back(where + " has n_params but no params");
   std::set<std::string> names;
   for (std::int64_t i = 0; explainer.params != nullptr && i < explainer.n_params; ++i) {
-    detail::Append(&failures, detail::CheckOneSpec(where, explainer.params[i], &names));
+    // Strided by the plugin's own sizeof(LoupeParamSpec) (its first spec's struct_size): a plugin built
+    // for an older minor has shorter specs (loupe_plugin.h, LoupeExplainerVTable::params).
+    const std::size_t stride = i == 0 ? 0 : explainer.params[0].struct_size;
+    const auto* spec = reinterpret_cast<const LoupeParamSpec*>(
+        reinterpret_cast<const char*>(explainer.params) + static_cast<std::size_t>(i) * stride);
+    detail::Append(&failures, detail::CheckOneSpec(where, *spec, &names));
   }
   for (std::int64_t i = 0; i < explainer.n_required_capabilities; ++i) {
     if (explainer.required_capabilities == nullptr || detail::Blank(explainer.required_capabilities[i])) {

@@ -242,6 +242,10 @@ struct MockCall {
   std::vector<std::string> logs;
   std::deque<std::vector<std::int64_t>> row_lists;  // resolve_rows results, stable addresses
   std::deque<std::pair<std::vector<std::int64_t>, std::vector<double>>> arrays;  // input_array results
+  std::map<std::string, std::vector<std::int64_t>> text_shapes;  // string arrays in `result`, by path
+  // result_new_tensor's tensors by path (8-byte words, so every dtype is aligned); JSON at the end.
+  std::map<std::string, std::pair<LoupeTensorView, std::vector<std::int64_t>>> new_tensor_views;
+  std::deque<std::vector<double>> new_tensor_buffers;
 
   std::atomic<std::int64_t> predict_calls{0}, predict_rows{0}, max_batch_rows{0}, progress_reports{0};
 };
@@ -624,11 +628,24 @@ inline LoupeStatus InputArray(LoupeHost* host, std::int64_t index, const char* p
   return LOUPE_OK;
 }
 
+// Drops the entries a value set at `path` replaces: at `path`, under it, or above it.
+template <typename Value>
+void ForgetReplaced(std::map<std::string, Value>& by_path, const std::string& path) {
+  const std::string below = path + ".";
+  for (auto it = by_path.begin(); it != by_path.end();) {
+    const bool replaced = it->first == path || it->first.compare(0, below.size(), below) == 0 ||
+                          below.compare(0, it->first.size() + 1, it->first + ".") == 0;
+    it = replaced ? by_path.erase(it) : std::next(it);
+  }
+}
+
 inline LoupeStatus Store(LoupeResultBuilder* result, const char* path, nlohmann::json value) {
   MockCall* call = Call(result);
   if (path == nullptr || *path == '\0') return LOUPE_ERROR_INVALID_ARGUMENT;
   std::lock_guard<std::mutex> lock(call->mutex);
   sdk::detail::SetDottedPath(call->result, path, std::move(value));
+  ForgetReplaced(call->text_shapes, path);
+  ForgetReplaced(call->new_tensor_views, path);
   return LOUPE_OK;
 }
 inline LoupeStatus SetNumber(LoupeResultBuilder* result, const char* path, double value) {
@@ -655,6 +672,100 @@ inline LoupeStatus SetJson(LoupeResultBuilder* result, const char* path, const c
   nlohmann::json value = nlohmann::json::parse(json != nullptr ? json : "", nullptr, false);
   if (value.is_discarded()) return LOUPE_ERROR_INVALID_ARGUMENT;
   return Store(result, path, std::move(value));
+}
+
+// Cells laid out as result_set_text_array takes them, as nested JSON arrays of strings of `shape`.
+inline nlohmann::json NestedStrings(const std::vector<std::int64_t>& shape, const char* chars,
+                                    const std::uint64_t* ends, std::int64_t cells) {
+  std::vector<nlohmann::json> level;  // built from the innermost axis out
+  for (std::int64_t i = 0; i < cells; ++i) {
+    const std::uint64_t begin = i == 0 ? 0 : ends[i - 1];
+    level.emplace_back(std::string(chars + begin, ends[i] - begin));
+  }
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    std::vector<nlohmann::json> outer;
+    std::int64_t groups = 1;  // the arrays axis d makes: one per index of the axes before it
+    for (std::size_t before = 0; before < d; ++before) groups *= shape[before];
+    for (std::int64_t g = 0; g < groups; ++g) {
+      nlohmann::json array = nlohmann::json::array();
+      for (std::int64_t i = 0; i < shape[d]; ++i)
+        array.push_back(std::move(level[static_cast<std::size_t>(g * shape[d] + i)]));
+      outer.push_back(std::move(array));
+    }
+    level = std::move(outer);
+  }
+  return std::move(level.front());
+}
+
+inline LoupeStatus SetTextArray(LoupeResultBuilder* result, const char* path, std::int32_t ndim,
+                                const std::int64_t* shape, const char* chars, const std::uint64_t* ends) {
+  const std::int64_t cells = sdk::detail::TextArrayCells(ndim, shape, chars, ends);
+  if (cells < 0) return LOUPE_ERROR_INVALID_ARGUMENT;
+  std::vector<std::int64_t> extents(shape, shape + ndim);
+  const LoupeStatus status = Store(result, path, NestedStrings(extents, chars, ends, cells));
+  if (status != LOUPE_OK) return status;
+  MockCall* call = Call(result);
+  std::lock_guard<std::mutex> lock(call->mutex);
+  call->text_shapes[path] = std::move(extents);
+  return LOUPE_OK;
+}
+
+inline LoupeStatus AppendTextRows(LoupeResultBuilder* result, const char* path, std::int64_t n_rows,
+                                  const char* chars, const std::uint64_t* ends) {
+  MockCall* call = Call(result);
+  if (path == nullptr || n_rows < 0) return LOUPE_ERROR_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(call->mutex);
+  const auto known = call->text_shapes.find(path);
+  if (known == call->text_shapes.end()) return LOUPE_ERROR_NOT_FOUND;
+  std::vector<std::int64_t> block = known->second;
+  block[0] = n_rows;
+  std::int64_t cells = 1;
+  for (const std::int64_t extent : block) cells *= extent;
+  if (!sdk::detail::AreTextCells(cells, chars, ends)) return LOUPE_ERROR_INVALID_ARGUMENT;
+  nlohmann::json* array = &call->result;
+  std::string_view rest = path;
+  while (true) {  // the array Store put at the dotted path
+    const std::size_t dot = rest.find('.');
+    array = &(*array)[std::string(rest.substr(0, dot))];
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  for (auto& row : NestedStrings(block, chars, ends, cells)) array->push_back(std::move(row));
+  known->second[0] += n_rows;
+  return LOUPE_OK;
+}
+
+inline LoupeStatus NewTensor(LoupeResultBuilder* result, const char* path, LoupeDType dtype,
+                             std::int32_t ndim, const std::int64_t* shape, void** data) {
+  if (!sdk::detail::IsNewTensorRequest(dtype, ndim, shape, data)) return LOUPE_ERROR_INVALID_ARGUMENT;
+  std::vector<std::int64_t> extents(shape, shape + ndim);
+  std::int64_t elements = 1;
+  for (const std::int64_t extent : extents) elements *= extent;
+  const std::size_t bytes =
+      static_cast<std::size_t>(elements) * (dtype == LOUPE_DTYPE_F64 || dtype == LOUPE_DTYPE_I64 ? 8
+                                            : dtype == LOUPE_DTYPE_U8                            ? 1
+                                                                                                 : 4);
+  const LoupeStatus status = Store(result, path, nullptr);  // replaces what was there, as the host does
+  if (status != LOUPE_OK) return status;
+  MockCall* call = Call(result);
+  std::lock_guard<std::mutex> lock(call->mutex);
+  std::vector<double>& buffer = call->new_tensor_buffers.emplace_back((bytes + 7) / 8, 0.0);
+  LoupeTensorView view{};
+  view.struct_size = sizeof(view);
+  view.dtype = dtype;
+  view.ndim = ndim;
+  view.data = buffer.data();
+  auto& entry = call->new_tensor_views[path] = {view, std::move(extents)};
+  entry.first.shape = entry.second.data();
+  *data = elements > 0 ? buffer.data() : nullptr;
+  return LOUPE_OK;
+}
+
+// The tensors result_new_tensor made, written into the JSON result once the plugin is done with them.
+inline void MaterializeNewTensors(MockCall& call) {
+  for (const auto& [path, entry] : call.new_tensor_views)
+    sdk::detail::SetDottedPath(call.result, path, sdk::detail::TensorToJson(entry.first));
+  call.new_tensor_views.clear();
 }
 
 inline const LoupeHostApi& Api() {
@@ -690,6 +801,11 @@ inline const LoupeHostApi& Api() {
     table.result_set_strings = &SetStrings;
     table.result_set_tensor = &SetTensor;
     table.result_set_json = &SetJson;
+#if LOUPE_PLUGIN_ABI_MINOR >= 2
+    table.result_set_text_array = &SetTextArray;
+    table.result_append_text_rows = &AppendTextRows;
+    table.result_new_tensor = &NewTensor;
+#endif
     return table;
   }();
   return api;
@@ -806,6 +922,7 @@ class MockHost {
   }
 
   static void Collect(detail::MockCall& call, MockRunResult* run) {
+    detail::MaterializeNewTensors(call);
     run->json = std::move(call.result);
     run->logs = std::move(call.logs);
     if (run->status != LOUPE_OK) run->error = call.error;

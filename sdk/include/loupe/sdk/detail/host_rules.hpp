@@ -97,6 +97,77 @@ inline double ElementAsDouble(const LoupeTensorView& t, std::int64_t offset) {
   }
 }
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
+// what nlohmann's JSON writer accepts, so a string a host stores can always be written.
+inline bool IsValidUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto byte = static_cast<unsigned char>(text[i + k]);
+      if (byte < (k == 1 ? low : 0x80) || byte > (k == 1 ? high : 0xBF)) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+// Whether `n` cells laid out as result_set_text_array takes them are acceptable: non-null arrays when
+// there are cells, non-decreasing ends, no cell of 4 GiB or more, UTF-8 text.
+inline bool AreTextCells(std::int64_t n, const char* chars, const std::uint64_t* ends) {
+  if (n == 0) return true;
+  if (ends == nullptr || (chars == nullptr && ends[n - 1] > 0)) return false;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint64_t begin = i == 0 ? 0 : ends[i - 1];
+    if (ends[i] < begin || ends[i] - begin > 0xFFFFFFFFu) return false;
+  }
+  return IsValidUtf8(std::string_view(chars == nullptr ? "" : chars, ends[n - 1]));
+}
+
+// The number of cells result_set_text_array's arguments describe, or -1 when it refuses them: ndim >= 1,
+// no negative extent, and cells AreTextCells accepts.
+inline std::int64_t TextArrayCells(std::int32_t ndim, const std::int64_t* shape, const char* chars,
+                                   const std::uint64_t* ends) {
+  if (ndim < 1 || shape == nullptr) return -1;
+  std::int64_t cells = 1;
+  for (std::int32_t d = 0; d < ndim; ++d) {
+    if (shape[d] < 0) return -1;
+    cells *= shape[d];
+  }
+  return AreTextCells(cells, chars, ends) ? cells : -1;
+}
+
+// Whether result_new_tensor accepts its arguments: a known dtype, ndim >= 0, a shape when ndim > 0 with
+// no negative extent, somewhere to put the pointer.
+inline bool IsNewTensorRequest(LoupeDType dtype, std::int32_t ndim, const std::int64_t* shape, void** data) {
+  if (data == nullptr || ndim < 0 || (ndim > 0 && shape == nullptr)) return false;
+  if (dtype < LOUPE_DTYPE_F32 || dtype > LOUPE_DTYPE_U8) return false;
+  for (std::int32_t d = 0; d < ndim; ++d) {
+    if (shape[d] < 0) return false;
+  }
+  return true;
+}
+
 // Whether result_set_tensor accepts `t`: a known dtype, ndim >= 0, data unless it is empty of axes.
 inline bool IsStorableTensor(const LoupeTensorView* t) {
   return t != nullptr && t->ndim >= 0 && (t->data != nullptr || t->ndim == 0) &&

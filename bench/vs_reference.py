@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""Loupe against the reference libraries, side by side, in one run on this machine (issue 21).
+
+For each workload the reference (shap 0.42.1 / lime from ../shared/pyrefs, XGBoost from Debian) explains
+the same rows of the same data with the same model and sample counts as a whole `loupe run`:
+
+  kernel       shap.KernelExplainer, M = 30, background 100, nsamples 2048, l1_reg off
+  permutation  shap.PermutationExplainer, M = 30, background 100, max_evals 620
+  exact        shap.ExactExplainer, M = 10 groups (each measurement's mean, error and worst columns),
+               background 100: 1,024 coalitions
+  lime         lime.lime_tabular.LimeTabularExplainer, 5,000 samples, 10 features, label 1, quartiles
+  tree         xgboost pred_contribs (path-dependent TreeSHAP), credit XGBoost fixture, rows tiled
+  interactions xgboost pred_interactions, the same model
+
+The model of the first four is the breast_cancer MLP fixture, evaluated for the Python libraries in
+vectorised numpy (bench/reference/mlp_numpy.py, f32 like Loupe's network path). Background rows are
+100:200 of the data for both sides.
+
+Timing: the reference is timed in its own process around the explain calls only (imports, data loading
+and explainer construction excluded: the reference's best case). Loupe is timed as whole `loupe run`
+processes (start-up, model loading and output writing included: Loupe's worst case), several runs after a
+warm-up, min / median / max wall seconds and the minor page faults of each run, like a benchmark driver
+would, and the CPU seconds (user + sys, all threads) of each side, which a loaded shared machine disturbs
+far less than wall time. "1 thread": the reference with one BLAS/OpenMP thread, Loupe with --threads 1; "2 threads": two
+BLAS threads (shap and lime themselves are single-threaded Python) and --threads 2.
+
+    source ../shared/pyrefs/env.sh        # or let bench/vs_reference.sh do it
+    /usr/bin/python3 bench/vs_reference.py --loupe build/bin/loupe [--runs 5] [--workloads kernel,lime]
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "breast_cancer.csv"
+MLP = ROOT / "tests" / "fixtures" / "models" / "breast_cancer_mlp.yaml"
+XGB_MODEL = ROOT / "tests" / "fixtures" / "xgboost" / "credit_xgb.json"
+XGB_DATA = ROOT / "tests" / "data" / "credit_data.csv"
+BACKGROUND = (100, 200)
+
+# Explained rows per workload (the same on both sides), chosen so one reference run takes a few seconds.
+ROWS = {"kernel": 6, "permutation": 16, "exact": 8, "lime": 40, "tree": 200_000, "interactions": 2_000}
+DESCRIPTION = {
+    "kernel": "Kernel SHAP, M = 30, background 100, 2,048 coalitions, no L1",
+    "permutation": "Permutation SHAP, M = 30, background 100, max_evals 620",
+    "exact": "Exact SHAP, M = 10, background 100, 1,024 coalitions",
+    "lime": "LIME tabular, M = 30, 5,000 samples, 10 features",
+    "tree": "path-dependent TreeSHAP, credit XGBoost model, 200k rows",
+    "interactions": "TreeSHAP interaction values, 2,000 rows, same model",
+}
+REFERENCE_NAME = {
+    "kernel": "shap KernelExplainer",
+    "permutation": "shap PermutationExplainer",
+    "exact": "shap ExactExplainer",
+    "lime": "lime LimeTabularExplainer",
+    "tree": "xgboost pred_contribs",
+    "interactions": "xgboost pred_interactions",
+}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The reference side: runs in a child process whose BLAS thread count is fixed by its environment.
+
+
+def read_breast_cancer():
+    import pandas as pd
+
+    frame = pd.read_csv(DATA, float_precision="round_trip")
+    return frame.drop(columns=["target"])
+
+
+def run_reference(workload, rows):
+    sys.path.insert(0, str(ROOT / "bench" / "reference"))
+    import numpy as np
+
+    if workload in ("tree", "interactions"):
+        return run_xgboost(workload, rows)
+    from mlp_numpy import BreastCancerMlp
+
+    frame = read_breast_cancer()
+    model = BreastCancerMlp()
+    x_all = frame[model.names].to_numpy(dtype=np.float64)
+    background = x_all[BACKGROUND[0] : BACKGROUND[1]]
+    explained = x_all[:rows]
+    if workload == "kernel":
+        import shap
+
+        explainer = shap.KernelExplainer(model, background)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        explainer.shap_values(explained, nsamples=2048, l1_reg=0, silent=True)
+    elif workload == "permutation":
+        import shap
+
+        explainer = shap.PermutationExplainer(model, shap.maskers.Independent(background, max_samples=100))
+        start, cpu_start = time.perf_counter(), time.process_time()
+        explainer(explained, max_evals=620, silent=True)
+    elif workload == "exact":
+        import shap
+
+        # M = 10 groups: each measurement's "mean X", "X error" and "worst X" columns (c, c + 10, c + 20)
+        # form one player, as Loupe's `groups`. shap has no grouped masker for tabular data, so the game is
+        # played on row ids: player g of a masked row holds the id of the row its group's columns come from
+        # (background row b, or B for the explained row), which the wrapper gathers in one vectorised step.
+        group_of_column = np.arange(30) % 10
+        table = {"rows": None}
+
+        def grouped_model(ids):
+            return model(table["rows"][ids.astype(np.int64)[:, group_of_column], np.arange(30)])
+
+        ids = np.repeat(np.arange(len(background), dtype=np.float64)[:, None], 10, axis=1)
+        explainer = shap.explainers.Exact(grouped_model, shap.maskers.Independent(ids, max_samples=100))
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for row in explained:
+            table["rows"] = np.vstack([background, row[None, :]])
+            explainer(np.full((1, 10), float(len(background))), silent=True)
+    elif workload == "lime":
+        import lime.lime_tabular
+
+        explainer = lime.lime_tabular.LimeTabularExplainer(
+            x_all, feature_names=model.names, class_names=["malignant", "benign"], discretize_continuous=True,
+            random_state=0)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for row in explained:
+            explainer.explain_instance(row, model, labels=(1,), num_features=10, num_samples=5000)
+    else:
+        raise SystemExit("unknown workload " + workload)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "cpu_seconds": time.process_time() - cpu_start, "rows": rows,
+            "model_calls": model.calls, "model_rows": model.rows}
+
+
+def tiled_credit_rows(rows):
+    """The credit data (XGBoost's features, missing values as NaN) repeated to `rows` rows."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_csv(XGB_DATA, float_precision="round_trip", na_values=["NA", ""])
+    model = json.loads(XGB_MODEL.read_text())
+    names = model["learner"]["feature_names"]
+    types = model["learner"]["feature_types"]
+    frame = frame[[c for c in frame.columns if c != "Status"]]
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("category").cat.codes.replace(-1, np.nan)
+    repeats = -(-rows // len(frame))
+    return pd.concat([frame] * repeats, ignore_index=True).iloc[:rows], names, types
+
+
+def run_xgboost(workload, rows):
+    import xgboost
+
+    frame, names, types = tiled_credit_rows(rows)
+    booster = xgboost.Booster()
+    booster.load_model(str(XGB_MODEL))
+    booster.set_param({"nthread": int(os.environ.get("OMP_NUM_THREADS", "1"))})
+    matrix = xgboost.DMatrix(frame[names].to_numpy(dtype="float64"), feature_names=names, feature_types=types,
+                             enable_categorical=True, missing=float("nan"))
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if workload == "tree":
+        booster.predict(matrix, pred_contribs=True)
+    else:
+        booster.predict(matrix, pred_interactions=True)
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start, "rows": rows}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The Loupe side: pipelines written to a temporary folder, run as whole processes.
+
+
+def loupe_pipeline(workload, rows, folder):
+    background = "'%d:%d'" % BACKGROUND
+    data = "{path: %s, target: target}" % DATA
+    model = "{type: native, path: %s}" % MLP
+    if workload == "kernel":
+        explainer, params = "shap.kernel", "{nsamples: 2048, background: %s, l1_reg: 'off'}" % background
+    elif workload == "permutation":
+        explainer, params = "shap.permutation", "{max_evals: 620, background: %s}" % background
+    elif workload == "exact":
+        header = read_header()
+        groups = ", ".join("'%s': ['%s', '%s', '%s']" % (header[g][5:], header[g], header[g + 10], header[g + 20])
+                           for g in range(10))
+        explainer, params = "shap.exact", "{background: %s, groups: {%s}}" % (background, groups)
+    elif workload == "lime":
+        explainer, params = "lime.tabular", "{num_samples: 5000, num_features: 10, labels: [1]}"
+    else:
+        csv = folder / "credit_tiled.csv"
+        if not csv.exists() or sum(1 for _ in open(csv)) != rows + 1:
+            write_tiled_credit(csv, rows)
+        data = "{path: %s, target: Status, missing: ['NA', '']}" % csv
+        model = "{type: xgboost, path: %s}" % XGB_MODEL
+        explainer = "shap.tree"
+        params = "{interactions: true}" if workload == "interactions" else "{}"
+    text = (
+        "version: 1\nname: vs-%s\nseed: 7\ndata: %s\nmodel: %s\nsteps:\n"
+        "  - {id: step, explainer: %s, rows: '0:%d', params: %s}\noutput: {dir: %s, formats: [json]}\n"
+        % (workload, data, model, explainer, rows, params, folder / ("out-" + workload)))
+    path = folder / (workload + ".yaml")
+    path.write_text(text)
+    return path
+
+
+def read_header():
+    with open(DATA) as f:
+        return f.readline().strip().split(",")
+
+
+def write_tiled_credit(path, rows):
+    lines = XGB_DATA.read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    with open(path, "w") as out:
+        out.write(header + "\n")
+        for i in range(rows):
+            out.write(body[i % len(body)] + "\n")
+
+
+def time_loupe(loupe, pipeline, threads, runs):
+    """Per run: (wall seconds, user + sys seconds, minor page faults, the step's own seconds)."""
+    figures = []
+    for run in range(runs + 1):  # the first run warms the page cache and is not counted
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run([loupe, "run", str(pipeline), "--threads", str(threads)], capture_output=True,
+                              text=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit("loupe run %s failed:\n%s%s" % (pipeline, done.stdout, done.stderr))
+        match = re.search(r"^step\s+ok\s+([0-9.]+)\s*(ms|s)\b", done.stdout, re.M)
+        step = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1) if match else float("nan")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if run > 0:
+            figures.append((wall, cpu, after.ru_minflt - before.ru_minflt, step))
+    return figures
+
+
+def time_reference(workload, rows, threads):
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[name] = str(threads)
+    done = subprocess.run([sys.executable, __file__, "--reference", workload, "--rows", str(rows)], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return None, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+    return json.loads(done.stdout.strip().splitlines()[-1]), None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loupe", default=str(ROOT / "build" / "bin" / "loupe"))
+    parser.add_argument("--runs", type=int, default=5, help="counted loupe runs per case (after one warm-up)")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--workloads", default="kernel,permutation,exact,lime,tree,interactions")
+    parser.add_argument("--rows-scale", type=float, default=1.0, help="multiplies every workload's rows")
+    parser.add_argument("--reference", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference:
+        print(json.dumps(run_reference(args.reference, args.rows)))
+        return
+    print("machine: %s, %d cores; loupe: %s" % (os.uname().nodename, os.cpu_count(), args.loupe))
+    header = "%-58s %-3s %-26s %10s %30s %7s %10s %10s %7s %11s" % (
+        "workload", "thr", "reference", "ref s/row", "loupe s/row min/med/max", "ratio", "ref cpu/row",
+        "loupe cpu", "ratio", "faults")
+    print(header)
+    print("-" * len(header))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="loupe-vs-") as folder:
+        folder = pathlib.Path(folder)
+        for workload in args.workloads.split(","):
+            rows = max(1, int(ROWS[workload] * args.rows_scale))
+            pipeline = loupe_pipeline(workload, rows, folder)
+            for threads in (int(t) for t in args.threads.split(",")):
+                reference, error = time_reference(workload, rows, threads)
+                figures = time_loupe(args.loupe, pipeline, threads, args.runs)
+                walls = sorted(f[0] / rows for f in figures)
+                cpus = sorted(f[1] / rows for f in figures)
+                faults = sorted(f[2] for f in figures)
+                ref = reference["seconds"] / rows if reference else float("nan")
+                ref_cpu = reference["cpu_seconds"] / rows if reference else float("nan")
+                print("%-58s %-3d %-26s %10.4g %10.4g/%.4g/%.4g %6.1fx %10.4g %10.4g %6.1fx %5d-%d" % (
+                    DESCRIPTION[workload], threads, REFERENCE_NAME[workload] if reference else error[:26],
+                    ref, walls[0], statistics.median(walls), walls[-1], ref / statistics.median(walls), ref_cpu,
+                    statistics.median(cpus), ref_cpu / statistics.median(cpus), faults[0], faults[-1]),
+                    flush=True)
+                results.append({"workload": workload, "threads": threads, "rows": rows, "reference": reference,
+                                "loupe_wall_s": [f[0] for f in figures], "loupe_cpu_s": [f[1] for f in figures],
+                                "loupe_step_s": [f[3] for f in figures], "loupe_minor_faults": [f[2] for f in figures]})
+    out = os.environ.get("LOUPE_VS_JSON")
+    if out:
+        pathlib.Path(out).write_text(json.dumps(results, indent=1))
+    print("\nratio = reference s/row / Loupe median s/row (Loupe as a whole process, reference in-process);"
+          " cpu = user + sys seconds per row (all threads; the fair figure on a loaded machine);"
+          " faults = minor page faults per loupe run, min-max")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a while: bash fuzz/run.sh BUILD_DIR SECONDS [TARGET...] (`make fuzz`).
+# Each target starts from its committed seeds (fuzz/corpus/<target>) plus what earlier runs in BUILD_DIR
+# found (BUILD_DIR/corpus/<target>), with its dictionary (fuzz/dict/<target>.dict). A crashing input is
+# saved as BUILD_DIR/findings/<target>-crash-<sha1>: reproduce it with BUILD_DIR/bin/fuzz_<target> FILE,
+# fix the parser, and copy the file to fuzz/regressions/<target>/ so `make test` replays it for good.
+# FUZZ_RUNS=N runs each target for N executions instead (SECONDS then caps the time).
+# Prints one line per target (executions, executions per second, new corpus entries); exits 1 if any
+# target found something.
+set -uo pipefail
+build_dir=$(realpath "$1")
+seconds=$2
+shift 2
+fuzz_dir=$(cd "$(dirname "$0")" && pwd)
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(csv pipeline native_model safetensors xgboost vocabulary); fi
+
+mkdir -p "$build_dir/findings" "$build_dir/logs"
+failed=()
+for target in "${targets[@]}"; do
+  work_corpus=$build_dir/corpus/$target
+  mkdir -p "$work_corpus"
+  log=$build_dir/logs/$target.log
+  runs_flag=()
+  if [[ -n "${FUZZ_RUNS:-}" ]]; then runs_flag=(-runs="$FUZZ_RUNS"); fi
+  # detect_leaks=0: the parsers' leaks would be found by `make test-sanitize`, and LeakSanitizer stalls
+  # libFuzzer's loop; rss/timeouts catch runaway allocations and loops.
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$build_dir/bin/fuzz_$target" -max_total_time="$seconds" "${runs_flag[@]}" -timeout=10 -rss_limit_mb=2048 \
+    -dict="$fuzz_dir/dict/$target.dict" -artifact_prefix="$build_dir/findings/$target-" -print_final_stats=1 \
+    "$work_corpus" "$fuzz_dir/corpus/$target" >"$log" 2>&1
+  status=$?
+  executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  new_units=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)
+  if [[ $status -eq 0 ]]; then
+    echo "fuzz_$target: ok, ${executions:-?} executions (${rate:-?}/s), ${new_units:-?} new inputs"
+  else
+    echo "fuzz_$target: FOUND A CRASH (exit $status) after ${executions:-?} executions; see $log and $build_dir/findings/"
+    grep -m3 -E 'ERROR|runtime error|contract broken|SUMMARY' "$log" | sed 's/^/  /'
+    failed+=("$target")
+  fi
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "fuzz: crashes in ${failed[*]}" >&2
+  exit 1
+fi
