@@ -12,10 +12,12 @@
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
-#include "scratch.hpp"
+#include "plugin_common/scratch_vector.hpp"
 #include "tabular_stats.hpp"
 
 namespace loupe::lime {
+
+using plugin_common::ScratchVector;
 namespace {
 
 using loupe::sdk::Host;

@@ -20,6 +20,7 @@
 #include "loupe/sdk/host.hpp"
 #include "loupe/sdk/result.hpp"
 #include "players.hpp"
+#include "plugin_common/scratch_vector.hpp"
 
 namespace loupe::shap {
 
@@ -31,46 +32,8 @@ inline constexpr std::int64_t kMaxBatchRows = std::int64_t{1} << 24;
 // Coalition values kept in memory at once (per block of explained rows): 4M doubles = 32 MB.
 inline constexpr std::int64_t kMaxCoalitionValues = std::int64_t{1} << 22;
 
-// A std::vector borrowed from the calling thread's pool for one scope, so that a model loop's buffers are
-// allocated once per thread rather than once per batch (docs/architecture.md §4: a multi-MB buffer freed
-// and allocated again per batch makes glibc return it to the kernel and fault it in again, which made
-// whole runs up to 5x slower at random). Reentrant: a TBB task that waits inside Predict and runs another
-// chunk on the same thread takes another buffer. A buffer larger than kMaxKeptScratchBytes is freed when
-// its lease ends. The contents of a new lease are unspecified: Resize it before use.
-inline constexpr std::size_t kMaxKeptScratchBytes = std::size_t{32} << 20;
-
-template <typename T>
-class ScratchVector {
- public:
-  explicit ScratchVector(std::size_t size) : buffer_(Pool().Take()) { buffer_->resize(size); }
-  ~ScratchVector() { Pool().Give(std::move(buffer_)); }
-  ScratchVector(const ScratchVector&) = delete;
-  ScratchVector& operator=(const ScratchVector&) = delete;
-
-  std::vector<T>& operator*() const { return *buffer_; }
-  std::vector<T>* operator->() const { return buffer_.get(); }
-  T* data() const { return buffer_->data(); }
-
- private:
-  struct FreeList {
-    std::vector<std::unique_ptr<std::vector<T>>> idle;
-    std::unique_ptr<std::vector<T>> Take() {
-      if (idle.empty()) return std::make_unique<std::vector<T>>();
-      std::unique_ptr<std::vector<T>> buffer = std::move(idle.back());
-      idle.pop_back();
-      return buffer;
-    }
-    void Give(std::unique_ptr<std::vector<T>> buffer) {
-      if (buffer->capacity() * sizeof(T) > kMaxKeptScratchBytes) std::vector<T>().swap(*buffer);
-      idle.push_back(std::move(buffer));
-    }
-  };
-  static FreeList& Pool() {
-    thread_local FreeList pool;
-    return pool;
-  }
-  std::unique_ptr<std::vector<T>> buffer_;
-};
+// Per-thread scratch for the model loops' buffers (allocated once per thread, not once per batch).
+using plugin_common::ScratchVector;
 
 struct Setup {
   loupe::sdk::DatasetInfo data;
