@@ -103,9 +103,8 @@ struct FeatureAttribution {
   double* ValuesInHost(const ResultBuilder& result) {
 #if LOUPE_PLUGIN_ABI_MINOR >= 2
     values.clear();
-    values_in_host_ = result.NewTensor("values", {Extent(R()), Extent(O()), Extent(F())});
     has_values_in_host_ = true;
-    return values_in_host_;
+    return result.NewTensor("values", {Extent(R()), Extent(O()), Extent(F())});
 #else
     (void)result;
     values.assign(R() * O() * F(), 0.0);
@@ -182,8 +181,7 @@ struct FeatureAttribution {
   }
   static std::int64_t Extent(std::size_t n) { return static_cast<std::int64_t>(n); }
   std::size_t data_rows_sent_ = 0;
-  double* values_in_host_ = nullptr;  // ValuesInHost's array (nullptr also when it has no elements)
-  bool has_values_in_host_ = false;
+  bool has_values_in_host_ = false;  // ValuesInHost made `values` in the host
 
   static void CheckSize(const char* field, std::size_t found, std::size_t expected) {
     if (found != expected) {
