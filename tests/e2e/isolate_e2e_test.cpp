@@ -76,7 +76,18 @@ constexpr const char* kDyingSteps = R"(  - {id: before, explainer: crash.now, ro
   - {id: after, explainer: crash.now, rows: "4:8", needs: [before]}
 )";
 
+// Under AddressSanitizer/UndefinedBehaviorSanitizer (make test-sanitize) the sanitizers catch the fixture's
+// deliberate null store and over-allocation first and end the child as the errors they are, so the
+// crash sentences are a sanitizer's exit; ThreadSanitizer does not support the fork either. The tests of
+// the ways of dying run in the plain build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kUnderSanitizer = true;
+#else
+constexpr bool kUnderSanitizer = false;
+#endif
+
 TEST_F(IsolateTest, EachWayOfDyingFailsOnlyItsStepWithASentence) {
+  if (kUnderSanitizer) GTEST_SKIP() << "the sanitizers catch the deliberate crashes first";
   WriteText(dir_ / "p.yaml", Pipeline(kDyingSteps));
   const CliResult r = Loupe("run p.yaml --isolate --max-memory 64M --threads 2");
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -108,6 +119,7 @@ TEST_F(IsolateTest, EachWayOfDyingFailsOnlyItsStepWithASentence) {
 }
 
 TEST_F(IsolateTest, ACrashWithoutMemoryLimitIsStillIsolated) {
+  if (kUnderSanitizer) GTEST_SKIP() << "the sanitizers catch the deliberate crashes first";
   WriteText(dir_ / "p.yaml", Pipeline(R"(  - {id: segv, explainer: crash.now, params: {how: segv}}
   - {id: fine, explainer: crash.now, rows: "0:3"}
 )"));
@@ -212,6 +224,7 @@ TEST_F(IsolateTest, ChildProgressAndLogReachTheParentAndArraysComeBackTyped) {
     ASSERT_NE(rebuilt, nullptr) << path;
     EXPECT_EQ(rebuilt->dtype(), tensor.dtype()) << path;
     EXPECT_EQ(rebuilt->shape(), tensor.shape()) << path;
+    if (tensor.nbytes() == 0) continue;  // an empty tensor has no buffer to compare
     EXPECT_EQ(std::memcmp(rebuilt->raw(), tensor.raw(), tensor.nbytes()), 0) << path;  // NaN bits included
   }
 }
