@@ -2,14 +2,18 @@
 // positions, and converts every yaml-cpp exception into a Diagnostic right here.
 #include "config/yaml_document.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <initializer_list>
 #include <sstream>
+#include <string_view>
+#include <variant>
 
 #include "config/messages.hpp"
 
@@ -18,9 +22,18 @@ namespace {
 
 using nlohmann::json;
 
-// Guards against recursive aliases (`a: &x [*x]` makes yaml-cpp build a cycle) and alias bombs.
+// Guards against recursive aliases (`a: &x [*x]` makes yaml-cpp build a cycle) and alias bombs. A document
+// without aliases holds fewer values than bytes, so a budget of a few values per byte of text leaves room for
+// anchors reused many times while a 2 kB alias bomb can no longer expand to a million values (which took
+// minutes and gigabytes: found by fuzz_pipeline, fuzz/regressions/pipeline/alias_bomb_*.yaml).
 constexpr int kMaxDepth = 200;
 constexpr std::size_t kMaxNodes = 1'000'000;
+constexpr std::size_t kMaxNodesPerByte = 4;
+constexpr std::size_t kMinNodeBudget = 1'000;
+
+std::size_t NodeBudget(const std::string& text) {
+  return std::min(kMaxNodes, kMinNodeBudget + kMaxNodesPerByte * text.size());
+}
 
 constexpr const char* kPlainTag = "?";
 constexpr const char* kNonPlainTag = "!";  // quoted scalars
@@ -39,18 +52,27 @@ std::optional<bool> BoolFromText(const std::string& text) {
 // Integers of the YAML 1.2 core schema: decimal with an optional sign, 0o octal and 0x hexadecimal.
 // Returns nullopt when `text` is not written as an integer, an error when it does not fit in 64 bits.
 std::optional<Result<json>> IntegerFromText(const std::string& text) {
-  static const std::regex kDecimal("[-+]?[0-9]+");
-  static const std::regex kOctal("0o[0-7]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
+  const auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
+  const auto is_decimal = [](char c) { return c >= '0' && c <= '9'; };
+  const auto is_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  // Non-empty and every character of the class: the regular expressions [0-7]+, [0-9]+, [0-9a-fA-F]+.
+  const auto all_digits = [](std::string_view digits, auto is_digit) {
+    return !digits.empty() && std::all_of(digits.begin(), digits.end(), is_digit);
+  };
+  const std::string_view view(text);
+  const std::string_view unsigned_part =
+      view.empty() || (view[0] != '-' && view[0] != '+') ? view : view.substr(1);
   int base = 10;
   std::string digits = text;
-  if (std::regex_match(text, kOctal)) {
+  if (view.starts_with("0o") && all_digits(view.substr(2), is_octal)) {
     base = 8;
     digits = text.substr(2);
-  } else if (std::regex_match(text, kHex)) {
+  } else if (view.starts_with("0x") && all_digits(view.substr(2), is_hex)) {
     base = 16;
     digits = text.substr(2);
-  } else if (!std::regex_match(text, kDecimal)) {
+  } else if (!all_digits(unsigned_part, is_decimal)) {
     return std::nullopt;
   }
   const bool negative = digits[0] == '-';
@@ -67,16 +89,50 @@ std::optional<Result<json>> IntegerFromText(const std::string& text) {
   return Result<json>(json(-static_cast<std::int64_t>(magnitude)));
 }
 
+// Whether `text` is written as the YAML 1.2 core schema's float,
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? (scanned by hand: std::regex costs this file seconds of
+// compile time).
+bool IsCoreSchemaFloat(std::string_view text) {
+  std::size_t i = 0;
+  const auto skip_sign = [&] {
+    if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+  };
+  const auto skip_digits = [&] {  // returns how many
+    const std::size_t first = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i - first;
+  };
+  skip_sign();
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    if (skip_digits() == 0) return false;
+  } else {
+    if (skip_digits() == 0) return false;
+    if (i < text.size() && text[i] == '.') {
+      ++i;
+      skip_digits();
+    }
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    skip_sign();
+    if (skip_digits() == 0) return false;
+  }
+  return i == text.size();
+}
+
 std::optional<double> FloatFromText(const std::string& text) {
-  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  static const std::regex kInfinity(R"([-+]?\.(inf|Inf|INF))");
-  static const std::regex kNan(R"(\.(nan|NaN|NAN))");
-  if (std::regex_match(text, kNan)) return std::numeric_limits<double>::quiet_NaN();
-  if (std::regex_match(text, kInfinity)) {
+  const auto is_one_of = [](std::string_view word, std::initializer_list<std::string_view> spellings) {
+    return std::find(spellings.begin(), spellings.end(), word) != spellings.end();
+  };
+  if (is_one_of(text, {".nan", ".NaN", ".NAN"})) return std::numeric_limits<double>::quiet_NaN();
+  const std::string_view unsigned_part =
+      !text.empty() && (text[0] == '-' || text[0] == '+') ? std::string_view(text).substr(1) : text;
+  if (is_one_of(unsigned_part, {".inf", ".Inf", ".INF"})) {
     return text[0] == '-' ? -std::numeric_limits<double>::infinity()
                           : std::numeric_limits<double>::infinity();
   }
-  if (!std::regex_match(text, kFloat)) return std::nullopt;
+  if (!IsCoreSchemaFloat(text)) return std::nullopt;
   const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
   double number = 0;
   std::from_chars(begin, text.data() + text.size(), number);  // out of range saturates, as YAML readers do
@@ -112,12 +168,13 @@ Result<json> TypeTaggedScalar(const std::string& text, const std::string& tag) {
 
 class Converter {
  public:
-  Converter(std::string file, YamlDocument& document, std::vector<Diagnostic>& diagnostics)
-      : file_(std::move(file)), document_(document), diagnostics_(diagnostics) {}
+  Converter(std::string file, YamlDocument& document, std::vector<Diagnostic>& diagnostics,
+            std::size_t max_nodes)
+      : file_(std::move(file)), document_(document), diagnostics_(diagnostics), max_nodes_(max_nodes) {}
 
   json Convert(const YAML::Node& node, const std::string& pointer, int depth) {
     if (aborted_) return nullptr;
-    if (depth > kMaxDepth || ++node_count_ > kMaxNodes) return Abort(node);
+    if (depth > kMaxDepth || ++node_count_ > max_nodes_) return Abort(node);
     Record(node, pointer);
     switch (node.Type()) {
       case YAML::NodeType::Sequence:
@@ -148,7 +205,7 @@ class Converter {
   json Abort(const YAML::Node& node) {
     aborted_ = true;
     Report(node.Mark(), "the YAML document nests deeper than " + std::to_string(kMaxDepth) +
-                            " levels or expands to more than " + std::to_string(kMaxNodes) +
+                            " levels or expands to more than " + std::to_string(max_nodes_) +
                             " values (a recursive or repeated alias?)");
     return nullptr;
   }
@@ -200,9 +257,12 @@ class Converter {
     if (key.IsScalar()) return key.Scalar();
     if (key.IsNull()) return "null";
     YamlDocument scratch;
-    Converter converter(file_, scratch, diagnostics_);
+    Converter converter(file_, scratch, diagnostics_, max_nodes_);
+    converter.node_count_ = node_count_;  // a key's values count against the document's budget too
     // A key may hold bytes that are not UTF-8: replaced (U+FFFD), as dump() would otherwise throw.
     const nlohmann::json value = converter.Convert(key, "", depth + 1);
+    node_count_ = converter.node_count_;
+    aborted_ = aborted_ || converter.aborted_;
     return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
@@ -211,6 +271,7 @@ class Converter {
   std::string file_;
   YamlDocument& document_;
   std::vector<Diagnostic>& diagnostics_;
+  std::size_t max_nodes_;
   std::size_t node_count_ = 0;
   bool aborted_ = false;
 };
@@ -221,6 +282,65 @@ Diagnostic SyntaxError(const YAML::Exception& error, const std::string& file) {
   SourcePos pos{file, 0, 0};
   if (!error.mark.is_null()) pos = SourcePos{file, error.mark.line + 1, error.mark.column + 1};
   return Diagnostic{pos, "invalid YAML: " + error.msg};
+}
+
+// Records where each document of a YAML stream starts (the mark of its first node) without building it.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark&) override { awaiting_node_ = true; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    Node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Node(const YAML::Mark& mark) {
+    if (awaiting_node_) marks.push_back(mark);
+    awaiting_node_ = false;
+  }
+  bool awaiting_node_ = false;
+};
+
+// The first document of `text`, or the diagnostic that refuses the stream. Not YAML::LoadAll: yaml-cpp 0.7
+// reads a ',' outside a flow collection (`,`, `[a], b`) as an endless series of empty documents without
+// consuming it, so LoadAll never returns and fills the memory (jbeder/yaml-cpp#1040; found by
+// fuzz_pipeline, fuzz/regressions/pipeline/top_level_comma_*). Loupe accepts one document, so the stream
+// is read up to its third: a document starting where the previous one started is that endless series.
+// Throws YAML::Exception on a syntax error.
+std::variant<std::vector<YAML::Node>, Diagnostic> LoadOneDocument(const std::string& text,
+                                                                  const std::string& file) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts starts;
+  while (starts.marks.size() < 3 && parser.HandleNextDocument(starts)) {
+  }
+  const auto at = [&](const YAML::Mark& mark) { return SourcePos{file, mark.line + 1, mark.column + 1}; };
+  for (std::size_t i = 1; i < starts.marks.size(); ++i) {
+    if (starts.marks[i].pos != starts.marks[i - 1].pos) continue;
+    const auto offset = static_cast<std::size_t>(starts.marks[i].pos);
+    std::string found = "the end";
+    if (offset < text.size()) found = {'\'', text[offset], '\''};
+    return Diagnostic{at(starts.marks[i]), "invalid YAML: unexpected " + found + " outside a [...] or {...}"};
+  }
+  if (starts.marks.size() > 1) {
+    return Diagnostic{at(starts.marks[1]), "expected one YAML document, found a second one (after '---')"};
+  }
+  if (starts.marks.empty()) return std::vector<YAML::Node>{};
+  return std::vector<YAML::Node>{YAML::Load(text)};
 }
 
 }  // namespace
@@ -243,19 +363,19 @@ YamlParseOutcome ParseYamlText(const std::string& text, const std::string& file)
   YamlParseOutcome outcome;
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
+    auto loaded = LoadOneDocument(text, file);
+    if (auto* refusal = std::get_if<Diagnostic>(&loaded)) {
+      outcome.diagnostics.push_back(std::move(*refusal));
+      return outcome;
+    }
+    documents = std::get<std::vector<YAML::Node>>(std::move(loaded));
   } catch (const YAML::Exception& error) {
     outcome.diagnostics.push_back(SyntaxError(error, file));
     return outcome;
   }
   YamlDocument document;
   document.file = file;
-  Converter converter(file, document, outcome.diagnostics);
-  if (documents.size() > 1) {
-    outcome.diagnostics.push_back(Diagnostic{converter.PosOf(documents[1].Mark()),
-                                             "expected one YAML document, found a second one (after '---')"});
-    return outcome;
-  }
+  Converter converter(file, document, outcome.diagnostics, NodeBudget(text));
   if (documents.empty()) {
     document.positions[""] = SourcePos{file, 0, 0};
   } else {

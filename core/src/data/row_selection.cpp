@@ -17,9 +17,15 @@ namespace {
 
 std::string RowsPhrase(std::int64_t count) { return std::to_string(count) + (count == 1 ? " row" : " rows"); }
 
+// A value as the user wrote it, for a message: bytes that are not UTF-8 become U+FFFD, as dump() would
+// otherwise throw (found by fuzz_pipeline: fuzz/regressions/pipeline/rows_list_with_invalid_utf8.yaml).
+std::string Shown(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Status NotARowSelection(const nlohmann::json& value) {
   return InvalidArgument("rows must be \"all\", \"a:b\", a list of row numbers or a count, found " +
-                         value.dump());
+                         Shown(value));
 }
 
 // The value of a JSON integer that is >= 0 and fits in int64; nothing for anything else.
@@ -63,7 +69,7 @@ Result<RowSelection> ParseString(const nlohmann::json& value) {
       ParseBound(std::string_view(text).substr(colon + 1), RowSelection::kToEnd);
   if (!begin || !end) return NotARowSelection(value);
   if (*end != RowSelection::kToEnd && *end <= *begin) {
-    return InvalidArgument("rows " + value.dump() + " is an empty range; expected a:b with a < b");
+    return InvalidArgument("rows " + Shown(value) + " is an empty range; expected a:b with a < b");
   }
   selection.kind = RowSelection::Kind::kRange;
   selection.begin = *begin;
@@ -80,7 +86,7 @@ Result<RowSelection> ParseList(const nlohmann::json& value) {
     const std::optional<std::int64_t> row = AsNonNegativeInteger(value[i]);
     if (!row) {
       return InvalidArgument("rows[" + std::to_string(i) + "] must be a non-negative row number, found " +
-                             value[i].dump());
+                             Shown(value[i]));
     }
     if (!seen.insert(*row).second) {
       return InvalidArgument("rows lists row " + std::to_string(*row) +

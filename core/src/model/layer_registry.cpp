@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "config/messages.hpp"
+
 namespace loupe::model {
 
 using nlohmann::json;
@@ -91,21 +93,24 @@ bool LayerContext::Has(const std::string& key) const { return node().contains(ke
 Result<double> LayerContext::Number(const std::string& key, double fallback) const {
   if (!Has(key)) return fallback;
   const json& v = node()[key];
-  if (!v.is_number()) return Error(key, "'" + key + "' must be a number, found " + v.dump() + ".");
+  if (!v.is_number())
+    return Error(key, "'" + key + "' must be a number, found " + config::ValueText(v) + ".");
   return v.get<double>();
 }
 
 Result<bool> LayerContext::Bool(const std::string& key, bool fallback) const {
   if (!Has(key)) return fallback;
   const json& v = node()[key];
-  if (!v.is_boolean()) return Error(key, "'" + key + "' must be true or false, found " + v.dump() + ".");
+  if (!v.is_boolean())
+    return Error(key, "'" + key + "' must be true or false, found " + config::ValueText(v) + ".");
   return v.get<bool>();
 }
 
 Result<std::string> LayerContext::String(const std::string& key, const std::string& fallback) const {
   if (!Has(key)) return fallback;
   const json& v = node()[key];
-  if (!v.is_string()) return Error(key, "'" + key + "' must be a string, found " + v.dump() + ".");
+  if (!v.is_string())
+    return Error(key, "'" + key + "' must be a string, found " + config::ValueText(v) + ".");
   return v.get<std::string>();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "config/messages.hpp"
 #include "loupe/core/attention.hpp"
 #include "loupe/core/text_probes.hpp"
 #include "model/layer_registry.hpp"
@@ -316,7 +317,7 @@ Result<std::string> String(const config::YamlDocument& doc, const std::string& p
   if (v == nullptr)
     return ErrorAt(doc, pointer.substr(0, pointer.rfind('/')), "the model has no '" + what + "'.");
   if (!v->is_string())
-    return ErrorAt(doc, pointer, "'" + what + "' must be a string, found " + v->dump() + ".");
+    return ErrorAt(doc, pointer, "'" + what + "' must be a string, found " + config::ValueText(*v) + ".");
   return v->get<std::string>();
 }
 
@@ -355,7 +356,8 @@ Result<Tokenizer> ReadTokenizer(const config::YamlDocument& doc, const std::file
   if (const json* max = Find(doc, "/tokenizer/max_length")) {
     if (!max->is_number_integer() || max->get<std::int64_t>() < 2) {
       return ErrorAt(doc, "/tokenizer/max_length",
-                     "tokenizer.max_length must be a whole number of at least 2, found " + max->dump() + ".");
+                     "tokenizer.max_length must be a whole number of at least 2, found " +
+                         config::ValueText(*max) + ".");
     }
     options.max_length = max->get<std::int64_t>();
   }
@@ -472,8 +474,16 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
     if (classes == nullptr || !classes->is_array() || classes->empty()) {
       return ErrorAt(doc, classes ? "/classes" : "", "a classifier needs a non-empty list of 'classes'.");
     }
-    for (const json& c : *classes)
+    // Labels are strings or numbers; a list or a map is refused (and its dump() would throw on bytes that are
+    // not UTF-8: fuzz/regressions/native_model/text_class_that_is_a_list.yaml).
+    for (std::size_t i = 0; i < classes->size(); ++i) {
+      const json& c = (*classes)[i];
+      if (!c.is_string() && !c.is_number() && !c.is_boolean()) {
+        return ErrorAt(doc, "/classes/" + std::to_string(i),
+                       "each of 'classes' must be a string or a number, found " + config::ValueText(c) + ".");
+      }
       info.output_names.push_back(c.is_string() ? c.get<std::string>() : c.dump());
+    }
     if (!final_softmax || shape.width != static_cast<std::int64_t>(info.output_names.size())) {
       return ErrorAt(doc, last,
                      "a text classifier must end in softmax over one output per class; the last layer is " +

@@ -140,8 +140,33 @@ TEST(YamlDocumentTest, RecursiveAliasesAreAnErrorNotACrash) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(
       errors[0],
-      "doc.yaml:1:4: the YAML document nests deeper than 200 levels or expands to more than 1000000 values "
+      "doc.yaml:1:4: the YAML document nests deeper than 200 levels or expands to more than 1044 values "
       "(a recursive or repeated alias?)");
+}
+
+// yaml-cpp 0.7's LoadAll never returns on a ',' outside a flow collection (found by fuzz_pipeline).
+TEST(YamlDocumentTest, ACommaOutsideAFlowCollectionIsAnErrorNotAHang) {
+  EXPECT_THAT(Errors(","),
+              ElementsAre("doc.yaml:1:1: invalid YAML: unexpected ',' outside a [...] or {...}"));
+  EXPECT_THAT(Errors("[a], b"),
+              ElementsAre("doc.yaml:1:4: invalid YAML: unexpected ',' outside a [...] or {...}"));
+}
+
+// An alias bomb of 111,111 values in 280 bytes is refused at a budget proportional to the text, in
+// milliseconds rather than minutes (found by fuzz_pipeline).
+TEST(YamlDocumentTest, AnAliasBombIsRefusedEarly) {
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 5; ++level) {
+    const std::string previous = "*a" + std::to_string(level - 1);
+    text += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) text += (i ? ", " : "") + previous;
+    text += "]\n";
+  }
+  const std::vector<std::string> errors = Errors(text);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("expands to more than " + std::to_string(1000 + 4 * text.size()) + " values"),
+            std::string::npos)
+      << errors[0];
 }
 
 TEST(YamlDocumentTest, EmptyTextIsANullDocument) {
