@@ -89,6 +89,8 @@ std::string CounterfactualRow(const nlohmann::json& row, const nlohmann::json& n
   html += CounterfactualTable(row, names, *cfs) + "<ul>";
   for (const nlohmann::json& cf : *cfs) html += "<li>" + HtmlEscape(TextMember(cf, "sentence")) + "</li>";
   html += "</ul>\n";
+  const std::string message = TextMember(row, "message");
+  if (message.rfind("only ", 0) == 0) html += "<p class=\"muted\">" + HtmlEscape(message) + ".</p>\n";
   if (cfs->size() > 1) {
     html += "<p class=\"muted\">Diversity: mean pairwise distance " + Num(NumberMember(row, "diversity"), 3) +
             ", mean fraction of features that differ " + Num(NumberMember(row, "count_diversity"), 3) +

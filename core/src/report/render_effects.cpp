@@ -2,9 +2,10 @@
 //  - partial_dependence: feature_sets[S] = {features, axes[] = {feature, categorical, values, labels,
 //    deciles}}, average.<s>[O][G1](,G2), individual.<s>[O][R][G1](,G2), output_names, shown_output;
 //  - accumulated_local_effects: features[] = {feature, categorical, values, labels, counts, deciles},
-//    ale.<i>[O][V], output_names, shown_output;
+//    ale.<i>[O][V], pairs[] = {features, values[2], labels[2], counts, empty_cells}, ale2.<p>[O][V1][V2],
+//    output_names, shown_output;
 //  - permutation_importance: feature_names[U], members, importances_mean[U], importances_std[U],
-//    importances[U][R], scoring, baseline_score.
+//    importances[U][R], scoring, baseline_score, sample_weight, subsample_rows.
 // Numeric effects are line charts with the data's deciles as a rug (as scikit-learn's
 // PartialDependenceDisplay draws them), categorical effects bars, two-way grids heatmaps, importances bars
 // with ±1 standard deviation whiskers. Everything is inline SVG: the report stays self-contained.
@@ -271,6 +272,32 @@ void RenderAccumulatedLocalEffects(const Explanation& e, const std::string&, std
                     "accumulated local effect of " + name);
     }
   }
+  const nlohmann::json* pairs = ArrayMember(e.body, "pairs");
+  for (std::size_t p = 0; pairs != nullptr && p < pairs->size(); ++p) {
+    const nlohmann::json& pair = (*pairs)[p];
+    const std::vector<std::string> names = Texts(ArrayMember(pair, "features"));
+    const nlohmann::json* values = ArrayMember(pair, "values");
+    if (names.size() != 2 || values == nullptr || values->size() != 2) continue;
+    const nlohmann::json axis0 = {{"feature", names[0]}, {"categorical", false}, {"values", (*values)[0]}};
+    const nlohmann::json axis1 = {{"feature", names[1]}, {"categorical", false}, {"values", (*values)[1]}};
+    const std::size_t g0 = Numbers(&(*values)[0]).size(), g1 = Numbers(&(*values)[1]).size();
+    const std::optional<F64Array> ale2 = e.Array("ale2." + std::to_string(p));
+    html += "<h4>" + HtmlEscape(names[0] + " × " + names[1]) + " (second order)</h4>\n";
+    if (!ale2 || ale2->ndim() != 3 || ale2->dim(1) != static_cast<std::int64_t>(g0) ||
+        ale2->dim(2) != static_cast<std::int64_t>(g1)) {
+      html += "<p class=\"muted\">No second-order effect array matches this pair's edges.</p>\n";
+      continue;
+    }
+    html += GridHeatmap(axis0, axis1, ale2->data() + output * g0 * g1,
+                        "second-order ALE of " + names[0] + " and " + names[1]);
+    const auto empty = static_cast<long long>(NumberMember(pair, "empty_cells").value_or(0));
+    html +=
+        "<p class=\"muted\">The interaction alone: what the pair adds beyond each feature's own "
+        "effect, at the quantile edges of both" +
+        (empty > 0 ? "; " + std::to_string(empty) + " cells without rows took their nearest cell's value"
+                   : std::string()) +
+        ".</p>\n";
+  }
 }
 
 void RenderPermutationImportance(const Explanation& e, const std::string&, std::string& html) {
@@ -297,6 +324,17 @@ void RenderPermutationImportance(const Explanation& e, const std::string&, std::
           ") when each feature is shuffled across the rows, mean over " +
           HtmlEscape(TextMember(e.body, "n_repeats", "?")) +
           " shuffles; whiskers: ±1 standard deviation.</p>\n";
+  const std::string weight = TextMember(e.body, "sample_weight", "");
+  const nlohmann::json* subsample = ArrayMember(e.body, "subsample_rows");
+  if (!weight.empty() || (subsample != nullptr && !subsample->empty())) {
+    html += "<p class=\"muted\">" +
+            (weight.empty() ? std::string() : "Every score weighted by column " + HtmlEscape(weight) + ". ") +
+            (subsample == nullptr || subsample->empty()
+                 ? std::string()
+                 : "Shuffled scores on a subsample of " + std::to_string(subsample->size()) +
+                       " rows (max_samples); the baseline on every row, as scikit-learn.") +
+            "</p>\n";
+  }
   html += HorizontalBarChart(bars, {"permutation importance per feature"});
   if (names.size() > kMaxImportanceBars)
     html += "<p class=\"muted\">The " + std::to_string(kMaxImportanceBars) + " most important of " +

@@ -460,7 +460,10 @@ SearchOutcome CounterfactualSearch::Run(const double* row, const double* row_out
   outcome.recheck_evaluations = static_cast<std::int64_t>(chosen.size());
   for (std::size_t c = 0; c < chosen.size(); ++c) {
     const double* outputs = out.data() + c * static_cast<std::size_t>(o);
-    if (!decision_.Valid(outputs, outcome.desired) || !Feasible(row, chosen[c].values.data())) continue;
+    if (!decision_.Valid(outputs, outcome.desired) || !Feasible(row, chosen[c].values.data())) {
+      ++outcome.failed_recheck;
+      continue;
+    }
     Counterfactual counterfactual;
     counterfactual.values = chosen[c].values;
     counterfactual.outputs.assign(outputs, outputs + o);

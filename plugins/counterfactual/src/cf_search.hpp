@@ -66,6 +66,7 @@ struct SearchOutcome {
   std::int64_t evaluations = 0;          // spent by the search (bounded by max_evaluations)
   std::int64_t recheck_evaluations = 0;  // the final re-prediction of the returned counterfactuals
   std::int64_t valid_candidates = 0;     // valid candidates the random search met
+  std::int64_t failed_recheck = 0;       // chosen counterfactuals the final re-prediction dropped
 };
 
 class CounterfactualSearch {

@@ -160,10 +160,26 @@ std::pair<double, double> Diversity(const std::vector<Counterfactual>& cfs,
   return {distance / pairs, count / pairs};
 }
 
-std::string StatusMessage(const SearchOutcome& outcome, std::int64_t budget, const std::string& desired) {
+// Why a row has fewer counterfactuals than the n asked for, as the end of a sentence.
+std::string ShortfallReason(const SearchOutcome& outcome) {
+  std::string reason =
+      "every other valid candidate the search kept repeats one of these or makes all of its changes and more";
+  if (outcome.failed_recheck > 0) {
+    reason +=
+        ", and " + std::to_string(outcome.failed_recheck) + " chosen one(s) failed the final re-prediction";
+  }
+  return reason;
+}
+
+std::string StatusMessage(const SearchOutcome& outcome, std::int64_t budget, std::int64_t n,
+                          const std::string& desired) {
   switch (outcome.status) {
-    case SearchStatus::kFound:
-      return std::to_string(outcome.counterfactuals.size()) + " counterfactual(s) reaching " + desired;
+    case SearchStatus::kFound: {
+      const auto found = static_cast<std::int64_t>(outcome.counterfactuals.size());
+      if (found >= n) return std::to_string(found) + " counterfactual(s) reaching " + desired;
+      return "only " + std::to_string(found) + " of the n = " + std::to_string(n) +
+             " counterfactuals asked for reach " + desired + ": " + ShortfallReason(outcome);
+    }
     case SearchStatus::kAlreadyDesired:
       return "the row already has the desired decision " + desired + "; there is nothing to change";
     case SearchStatus::kNothingMayChange:
@@ -172,6 +188,10 @@ std::string StatusMessage(const SearchOutcome& outcome, std::int64_t budget, con
              "feature of this row free to change";
     case SearchStatus::kNoneFound:
       break;
+  }
+  if (outcome.failed_recheck > 0) {
+    return "none found within budget: the " + std::to_string(outcome.failed_recheck) +
+           " candidate(s) the search chose all failed the final re-prediction, so none is returned";
   }
   return "none found within budget: none of the " + std::to_string(outcome.evaluations) +
          " feasible candidates evaluated (max_evaluations " + std::to_string(budget) + ") reaches " +
@@ -282,7 +302,7 @@ void SearchExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
   });
 
   json rows_json = json::array();
-  double evaluations = static_cast<double>(r), found = 0, returned = 0, distance_sum = 0;
+  double evaluations = static_cast<double>(r), found = 0, returned = 0, distance_sum = 0, fewer_than_n = 0;
   for (std::int64_t i = 0; i < r; ++i) {
     const SearchOutcome& outcome = outcomes[static_cast<std::size_t>(i)];
     const double* row = x.Row(rows[i]);
@@ -299,20 +319,24 @@ void SearchExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
       distance_sum += c.distance;
     }
     const auto [diversity, count_diversity] = Diversity(outcome.counterfactuals, search);
-    rows_json.push_back(json{{"row", rows[i]},
-                             {"values", values},
-                             {"outputs", std::vector<double>(outputs, outputs + o)},
-                             {"prediction", decision.Describe(outputs, decision.classifier() ? -1 : 0)},
-                             {"desired", desired},
-                             {"status", StatusName(outcome.status)},
-                             {"message", StatusMessage(outcome, settings_.max_evaluations, desired)},
-                             {"model_evaluations", outcome.evaluations + outcome.recheck_evaluations},
-                             {"valid_candidates", outcome.valid_candidates},
-                             {"counterfactuals", cfs},
-                             {"diversity", diversity},
-                             {"count_diversity", count_diversity}});
+    rows_json.push_back(
+        json{{"row", rows[i]},
+             {"values", values},
+             {"outputs", std::vector<double>(outputs, outputs + o)},
+             {"prediction", decision.Describe(outputs, decision.classifier() ? -1 : 0)},
+             {"desired", desired},
+             {"status", StatusName(outcome.status)},
+             {"message", StatusMessage(outcome, settings_.max_evaluations, settings_.n, desired)},
+             {"model_evaluations", outcome.evaluations + outcome.recheck_evaluations},
+             {"valid_candidates", outcome.valid_candidates},
+             {"counterfactuals", cfs},
+             {"diversity", diversity},
+             {"count_diversity", count_diversity}});
     evaluations += static_cast<double>(outcome.evaluations + outcome.recheck_evaluations);
     found += outcome.counterfactuals.empty() ? 0 : 1;
+    if (outcome.status == SearchStatus::kFound &&
+        static_cast<std::int64_t>(outcome.counterfactuals.size()) < settings_.n)
+      fewer_than_n += 1;
     returned += static_cast<double>(outcome.counterfactuals.size());
   }
   json scales = json::object();
@@ -330,6 +354,7 @@ void SearchExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder&
                               "features missing in a row are kept as they are"});
   result.SetNumber("quality.rows", static_cast<double>(r));
   result.SetNumber("quality.rows_with_counterfactuals", found);
+  result.SetNumber("quality.rows_with_fewer_than_n", fewer_than_n);
   result.SetNumber("quality.counterfactuals", returned);
   result.SetNumber("quality.model_evaluations", evaluations);
   result.SetNumber("quality.evaluations_per_counterfactual",

@@ -248,6 +248,35 @@ TEST(CounterfactualSearch, ImpossibleConstraintsGiveNoneFoundWithinBudgetForThat
   EXPECT_GT(impossible, 0);
 }
 
+TEST(CounterfactualSearch, FewerThanNSaysWhyInASentence) {
+  const MockDataset data = Credit();
+  // Only Records matters: every row with records gets exactly one minimal counterfactual (Records yes → no);
+  // every other valid candidate changes Records and more, so fewer than n = 4 are returned, with the reason.
+  const MockModel model = Logistic({0, 0, 0, -6, 0, 0}, 3.0);
+  const auto run =
+      RunSearch(data, model, {{"n", 4}, {"desired", "good"}, {"max_evaluations", 3000}}, Range(20));
+  ASSERT_TRUE(run.ok()) << run.error;
+  std::int64_t short_rows = 0;
+  for (const json& row : run.json["rows"]) {
+    if (row["status"] == "already_desired") continue;
+    ASSERT_EQ(row["status"], "found") << row["message"];
+    ASSERT_EQ(row["counterfactuals"].size(), 1u);
+    EXPECT_EQ(
+        row["counterfactuals"][0]["sentence"].get<std::string>().rfind("Records yes → no would change", 0),
+        0u);
+    EXPECT_EQ(
+        row["message"].get<std::string>().rfind("only 1 of the n = 4 counterfactuals asked for reach good: "
+                                                "every other valid candidate the search kept repeats one of "
+                                                "these or makes all of its changes and more",
+                                                0),
+        0u)
+        << row["message"];
+    ++short_rows;
+  }
+  EXPECT_GT(short_rows, 0);
+  EXPECT_EQ(run.json["quality"]["rows_with_fewer_than_n"].get<double>(), static_cast<double>(short_rows));
+}
+
 TEST(CounterfactualSearch, EveryFeatureImmutableSaysNothingMayChange) {
   const MockDataset data = Credit();
   const json params = {{"immutable", {"Income", "Age", "Debt", "Records", "Marital", "Home"}}};

@@ -11,9 +11,18 @@ forward pass in numpy (make_fixtures.py's LoupeLogreg):
 and prints mean times and the ratios sklearn / Loupe.
 
     /usr/bin/python3 plugins/effects/bench/compare_sklearn.py build/bin/loupe_effects_bench
+
+With --cli PATH/TO/loupe it times the real host instead of the mock: it writes the same 4,000 rows as a CSV
+(levels by name) and a pipeline with the same two steps (the native credit_logreg.yaml model), runs
+`loupe run` on 1 and 2 threads several times, takes each step's median `elapsed_ms` from run.json (the
+explainer and the writing of its small JSON), checks that Loupe's partial dependence equals scikit-learn's
+to 1e-9 (the same model), and prints the ratios against scikit-learn timed in the same run.
+
+    /usr/bin/python3 plugins/effects/bench/compare_sklearn.py --cli build/bin/loupe
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,9 +64,69 @@ def mean_seconds(fn, repeats):
     return sum(seconds) / len(seconds)
 
 
+CLI_PIPELINE = """version: 1
+name: effects-bench
+seed: 0
+data:
+  path: {csv}
+  target: Status
+  categorical: [Home, Marital, Records, Job]
+model:
+  type: native
+  path: {model}
+steps:
+  - id: BM_PartialDependence
+    explainer: effects.partial_dependence
+    params: {{features: [Income, Age], grid_resolution: 100, kind: average, output: probability}}
+  - id: BM_PermutationImportance
+    explainer: effects.permutation_importance
+    needs: [BM_PartialDependence]
+    params: {{scoring: neg_log_loss, n_repeats: 5}}
+output:
+  dir: {out}
+  formats: [json]
+"""
+
+
+def cli_times(loupe, fixtures, tmp, runs=7):
+    """Median step times of `loupe run` on the tiled rows, by (step, threads); and the PD result."""
+    names, levels = fixtures["feature_names"], fixtures["levels"]
+    csv_path = os.path.join(tmp, "rows.csv")
+    with open(csv_path, "w") as f:
+        f.write(",".join(names + ["Status"]) + "\n")
+        for _ in range(TILES):
+            for row, label in zip(fixtures["X"], fixtures["y"]):
+                cells = [levels[j][int(v)] if fixtures["categorical"][j] else repr(v) for j, v in enumerate(row)]
+                f.write(",".join(cells + [label]) + "\n")
+    out = os.path.join(tmp, "out")
+    pipeline = os.path.join(tmp, "bench.yaml")
+    model = os.path.join(HERE, "..", "..", "..", "examples", "credit_scoring", "models", "credit_logreg.yaml")
+    with open(pipeline, "w") as f:
+        f.write(CLI_PIPELINE.format(csv=csv_path, model=os.path.abspath(model), out=out))
+    samples = {}
+    for _ in range(runs):
+        for threads in (1, 2):
+            subprocess.run([loupe, "run", pipeline, "-q", "--threads", str(threads)], check=True)
+            with open(os.path.join(out, "run.json")) as f:
+                for step in json.load(f)["steps"]:
+                    samples.setdefault((step["id"], threads), []).append(step["elapsed_ms"] * 1e-3)
+    with open(os.path.join(out, "BM_PartialDependence.json")) as f:
+        pd_result = json.load(f)
+    return {key: (float(np.median(v)), len(v)) for key, v in samples.items()}, pd_result
+
+
+def check_same_model(pd_result, sklearn_results):
+    """Loupe's partial dependence of P(good) equals scikit-learn's, feature set by feature set."""
+    for s, expected in enumerate(sklearn_results):
+        got = np.array(pd_result["average"][str(s)][1])
+        worst = float(np.max(np.abs(got - expected["average"][0])))
+        assert worst < 1e-9, f"feature set {s}: Loupe and scikit-learn differ by {worst}"
+
+
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: compare_sklearn.py PATH/TO/loupe_effects_bench", file=sys.stderr)
+    cli = len(sys.argv) == 3 and sys.argv[1] == "--cli"
+    if len(sys.argv) != 2 and not cli:
+        print("usage: compare_sklearn.py PATH/TO/loupe_effects_bench | --cli PATH/TO/loupe", file=sys.stderr)
         return 2
     with open(os.path.join(HERE, "..", "tests", "fixtures", "fixtures.json")) as f:
         fixtures = json.load(f)
@@ -72,7 +141,16 @@ def main() -> int:
                                              model["std"])]
     est = LoupeLogreg(model).fit()
 
-    loupe = loupe_times(sys.argv[1])
+    if cli:
+        tmp = tempfile.mkdtemp()
+        try:
+            loupe, pd_result = cli_times(sys.argv[2], fixtures, tmp)
+        finally:
+            shutil.rmtree(tmp)
+        print("host: the real one (loupe run)")
+    else:
+        loupe = loupe_times(sys.argv[1])
+        print("host: the SDK's mock host")
     cases = {
         "BM_PartialDependence": lambda: [partial_dependence(est, X, [names.index(f)], grid_resolution=100,
                                                             kind="average") for f in ("Income", "Age")],
@@ -80,6 +158,9 @@ def main() -> int:
                                                                    random_state=0),
     }
     print(f"data: {X.shape[0]} rows x {X.shape[1]} features (credit rows tiled {TILES}x), model: credit_logreg")
+    if cli:
+        check_same_model(pd_result, cases["BM_PartialDependence"]())
+        print("partial dependence: Loupe (real host) = scikit-learn to 1e-9")
     for name, fn in cases.items():
         repeats = max(loupe.get((name, 1), (0, 3))[1], 3)
         sk = mean_seconds(fn, repeats)

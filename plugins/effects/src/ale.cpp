@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <utility>
 
@@ -268,7 +269,173 @@ AleCurve CategoricalAle(const Host& host, const Matrix& x, const std::vector<std
   return curve;
 }
 
+// The bin k = 1..K of `value` among edges z_0 < ... < z_K: (z_{k-1}, z_k], the minimum in bin 1.
+std::int64_t BinOf(const std::vector<double>& edges, double value) {
+  const auto k =
+      static_cast<std::int64_t>(std::lower_bound(edges.begin(), edges.end(), value) - edges.begin());
+  return std::max<std::int64_t>(k, 1);
+}
+
+// For each cell of a K1 x K2 grid ([k][l], row-major), the cell whose mean second-order difference it
+// uses: itself when it holds rows, else ALEPlot's nearest non-empty cell — Euclidean distance between the
+// cells' midpoints, each coordinate divided by its feature's range; ties to the first non-empty cell in
+// column-major order (k fastest, as R's which()).
+std::vector<std::int64_t> NearestFilledCell(const std::vector<double>& z1, const std::vector<double>& z2,
+                                            const std::vector<double>& counts) {
+  const auto k1 = static_cast<std::int64_t>(z1.size()) - 1, k2 = static_cast<std::int64_t>(z2.size()) - 1;
+  const double range1 = z1.back() - z1.front(), range2 = z2.back() - z2.front();
+  const auto mid1 = [&](std::int64_t k) {
+    return (z1[static_cast<std::size_t>(k)] + z1[static_cast<std::size_t>(k + 1)]) / 2 / range1;
+  };
+  const auto mid2 = [&](std::int64_t l) {
+    return (z2[static_cast<std::size_t>(l)] + z2[static_cast<std::size_t>(l + 1)]) / 2 / range2;
+  };
+  std::vector<std::int64_t> source(static_cast<std::size_t>(k1 * k2));
+  for (std::int64_t cell = 0; cell < k1 * k2; ++cell) {
+    source[static_cast<std::size_t>(cell)] = cell;
+    if (counts[static_cast<std::size_t>(cell)] > 0) continue;
+    const double a = mid1(cell / k2), b = mid2(cell % k2);
+    double best = std::numeric_limits<double>::infinity();
+    for (std::int64_t l = 0; l < k2; ++l) {
+      for (std::int64_t k = 0; k < k1; ++k) {
+        if (counts[static_cast<std::size_t>(k * k2 + l)] == 0) continue;
+        const double d = (mid1(k) - a) * (mid1(k) - a) + (mid2(l) - b) * (mid2(l) - b);
+        if (d < best) {
+          best = d;
+          source[static_cast<std::size_t>(cell)] = k * k2 + l;
+        }
+      }
+    }
+  }
+  return source;
+}
+
+// ALEPlot's second-order surface from the cells' mean differences `delta` [K1][K2] (filled) and counts:
+// accumulated over l then k, the first-order effects of each feature within it removed, centred.
+std::vector<double> AccumulateSecondOrder(const std::vector<double>& delta, const std::vector<double>& counts,
+                                          std::int64_t k1, std::int64_t k2) {
+  const std::int64_t w = k2 + 1;
+  std::vector<double> f(static_cast<std::size_t>((k1 + 1) * w), 0.0);
+  const auto at = [&](std::int64_t k, std::int64_t l) -> double& {
+    return f[static_cast<std::size_t>(k * w + l)];
+  };
+  const auto n = [&](std::int64_t k, std::int64_t l) {
+    return counts[static_cast<std::size_t>((k - 1) * k2 + (l - 1))];
+  };
+  for (std::int64_t k = 1; k <= k1; ++k)  // cumsum along l within each k, then along k
+    for (std::int64_t l = 1; l <= k2; ++l)
+      at(k, l) = at(k, l - 1) + delta[static_cast<std::size_t>((k - 1) * k2 + (l - 1))];
+  for (std::int64_t k = 2; k <= k1; ++k)
+    for (std::int64_t l = 1; l <= k2; ++l) at(k, l) += at(k - 1, l);
+  // First-order effect of feature 1 within f: the count-weighted mean over l of its differences along k
+  // (each cell's at its two l edges averaged), accumulated; likewise feature 2.
+  std::vector<double> f1(static_cast<std::size_t>(k1 + 1), 0.0), f2(static_cast<std::size_t>(k2 + 1), 0.0);
+  for (std::int64_t k = 1; k <= k1; ++k) {
+    double sum = 0, rows = 0;
+    for (std::int64_t l = 1; l <= k2; ++l) {
+      sum += n(k, l) * ((at(k, l - 1) - at(k - 1, l - 1)) + (at(k, l) - at(k - 1, l))) / 2;
+      rows += n(k, l);
+    }
+    f1[static_cast<std::size_t>(k)] = f1[static_cast<std::size_t>(k - 1)] + sum / rows;
+  }
+  for (std::int64_t l = 1; l <= k2; ++l) {
+    double sum = 0, rows = 0;
+    for (std::int64_t k = 1; k <= k1; ++k) {
+      sum += n(k, l) * ((at(k - 1, l) - at(k - 1, l - 1)) + (at(k, l) - at(k, l - 1))) / 2;
+      rows += n(k, l);
+    }
+    f2[static_cast<std::size_t>(l)] = f2[static_cast<std::size_t>(l - 1)] + sum / rows;
+  }
+  for (std::int64_t k = 0; k <= k1; ++k)
+    for (std::int64_t l = 0; l <= k2; ++l)
+      at(k, l) = at(k, l) - f1[static_cast<std::size_t>(k)] - f2[static_cast<std::size_t>(l)];
+  double centre = 0, total = 0;
+  for (std::int64_t k = 1; k <= k1; ++k) {
+    for (std::int64_t l = 1; l <= k2; ++l) {
+      centre += n(k, l) * (at(k - 1, l - 1) + at(k - 1, l) + at(k, l - 1) + at(k, l)) / 4;
+      total += n(k, l);
+    }
+  }
+  centre /= total;
+  for (double& value : f) value -= centre;
+  return f;
+}
+
 }  // namespace
+
+Ale2Surface ComputeAle2(const Host& host, const Matrix& x, const std::vector<std::int64_t>& rows,
+                        std::int64_t column1, std::int64_t column2, const loupe::sdk::DatasetInfo& data,
+                        std::int64_t bins, LoupeOutputSpace space, std::int64_t n_outputs) {
+  const auto& feature1 = data.features[static_cast<std::size_t>(column1)];
+  const auto& feature2 = data.features[static_cast<std::size_t>(column2)];
+  for (const auto* feature : {&feature1, &feature2}) {
+    if (feature->IsCategorical()) {
+      throw InvalidArgument("parameter 'pairs' pairs categorical feature '" + feature->name +
+                            "'; second-order ALE is defined here for two numeric features (as ALEPlot)");
+    }
+  }
+  // Rows with both features present; each feature's edges over those rows.
+  std::vector<std::int64_t> used;
+  for (const std::int64_t r : rows)
+    if (!std::isnan(x(r, column1)) && !std::isnan(x(r, column2))) used.push_back(r);
+  if (used.empty()) {
+    throw InvalidArgument("features '" + feature1.name + "' and '" + feature2.name +
+                          "' are never both present on the step's rows, so they have no second-order ALE");
+  }
+  Ale2Surface surface;
+  surface.values1 = AleEdges(SortedFinite(x, used, column1), bins);
+  surface.values2 = AleEdges(SortedFinite(x, used, column2), bins);
+  for (const double v : surface.values1) surface.labels1.push_back(loupe::sdk::FormatValue(feature1, v));
+  for (const double v : surface.values2) surface.labels2.push_back(loupe::sdk::FormatValue(feature2, v));
+  const auto k1 = static_cast<std::int64_t>(surface.values1.size()) - 1;
+  const auto k2 = static_cast<std::int64_t>(surface.values2.size()) - 1;
+  const auto n = static_cast<std::int64_t>(used.size());
+  surface.ale.assign(static_cast<std::size_t>(n_outputs * (k1 + 1) * (k2 + 1)), 0.0);
+  surface.counts.assign(static_cast<std::size_t>(k1 * k2), 0.0);
+  if (k1 < 1 || k2 < 1) return surface;  // a constant feature: no interaction
+  std::vector<std::int64_t> cell(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t r = used[static_cast<std::size_t>(i)];
+    cell[static_cast<std::size_t>(i)] =
+        (BinOf(surface.values1, x(r, column1)) - 1) * k2 + (BinOf(surface.values2, x(r, column2)) - 1);
+    surface.counts[static_cast<std::size_t>(cell[static_cast<std::size_t>(i)])] += 1;
+  }
+  // Four blocks of the rows, at the corners (lo, lo), (lo, hi), (hi, lo), (hi, hi) of their cells.
+  const std::int64_t width = x.cols();
+  const std::vector<double> base = GatherRows(x, used);
+  std::vector<double> batch(static_cast<std::size_t>(4 * n * width));
+  for (std::int64_t corner = 0; corner < 4; ++corner) {
+    double* block = batch.data() + corner * n * width;
+    std::copy(base.begin(), base.end(), block);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t k = cell[static_cast<std::size_t>(i)] / k2,
+                         l = cell[static_cast<std::size_t>(i)] % k2;
+      block[i * width + column1] = surface.values1[static_cast<std::size_t>(k + corner / 2)];
+      block[i * width + column2] = surface.values2[static_cast<std::size_t>(l + corner % 2)];
+    }
+  }
+  const std::vector<double> predicted = PredictAll(host, batch, 4 * n, width, space, n_outputs);
+  surface.model_evaluations = 4 * n;
+  const std::vector<std::int64_t> source =
+      NearestFilledCell(surface.values1, surface.values2, surface.counts);
+  for (const double c : surface.counts) surface.empty_cells += c == 0 ? 1 : 0;
+  const auto f = [&](std::int64_t corner, std::int64_t i, std::int64_t o) {
+    return predicted[static_cast<std::size_t>((corner * n + i) * n_outputs + o)];
+  };
+  for (std::int64_t o = 0; o < n_outputs; ++o) {
+    std::vector<double> sums(static_cast<std::size_t>(k1 * k2), 0.0), delta(sums.size(), 0.0);
+    for (std::int64_t i = 0; i < n; ++i)  // (f(hi, hi) - f(hi, lo)) - (f(lo, hi) - f(lo, lo)), as ALEPlot
+      sums[static_cast<std::size_t>(cell[static_cast<std::size_t>(i)])] +=
+          (f(3, i, o) - f(2, i, o)) - (f(1, i, o) - f(0, i, o));
+    for (std::size_t c = 0; c < sums.size(); ++c) {
+      const auto from = static_cast<std::size_t>(source[c]);
+      delta[c] = sums[from] / surface.counts[from];
+    }
+    const std::vector<double> ale = AccumulateSecondOrder(delta, surface.counts, k1, k2);
+    std::copy(ale.begin(), ale.end(), surface.ale.begin() + o * (k1 + 1) * (k2 + 1));
+  }
+  return surface;
+}
 
 std::vector<double> AleEdges(const std::vector<double>& sorted, std::int64_t bins) {
   const auto n = static_cast<std::int64_t>(sorted.size());
@@ -337,8 +504,40 @@ AleCurve ComputeAle(const Host& host, const Matrix& x, const std::vector<std::in
   return NumericAle(host, x, rows, column, feature, bins, space, n_outputs);
 }
 
+namespace {
+
+// `pairs`: a list of lists of two distinct feature names.
+std::vector<std::pair<std::string, std::string>> ParsePairs(const nlohmann::json& value) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (value.is_null()) return pairs;
+  if (!value.is_array()) {
+    throw InvalidArgument("parameter 'pairs' must be a list of pairs of feature names, found " +
+                          loupe::sdk::DescribeJson(value));
+  }
+  for (const auto& item : value) {
+    if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
+      throw InvalidArgument("parameter 'pairs' must list pairs of two feature names, found " +
+                            loupe::sdk::DescribeJson(item));
+    }
+    if (item[0] == item[1]) {
+      throw InvalidArgument("parameter 'pairs' pairs feature '" + item[0].get<std::string>() +
+                            "' with itself");
+    }
+    pairs.emplace_back(item[0].get<std::string>(), item[1].get<std::string>());
+  }
+  return pairs;
+}
+
+}  // namespace
+
 AccumulatedLocalEffects::AccumulatedLocalEffects(const Host& host) {
+  features_given_ = host.Params().Has("features");
   features_ = host.Params().GetOr<std::vector<std::string>>("features", {});
+  pairs_ = ParsePairs(host.Params().GetOr<nlohmann::json>("pairs", nullptr));
+  if (features_given_ && features_.empty() && pairs_.empty()) {
+    throw InvalidArgument(
+        "parameters 'features' (an empty list) and 'pairs' (none) leave no effect to compute");
+  }
   bins_ = host.Params().GetOr<std::int64_t>("bins", 40);
   if (bins_ < 1) throw InvalidArgument("parameter 'bins' must be at least 1, found " + std::to_string(bins_));
 }
@@ -351,8 +550,12 @@ void AccumulatedLocalEffects::Explain(const Host& host, const loupe::sdk::Result
   const std::vector<std::int64_t> rows = NonEmptyStepRows(host, "effects.ale");
   std::vector<std::int64_t> columns;
   for (const auto& name : features_) columns.push_back(FeatureColumn(data, name, "features"));
-  if (features_.empty())
+  if (!features_given_)
     for (std::int64_t c = 0; c < x.cols(); ++c) columns.push_back(c);
+  std::vector<std::pair<std::int64_t, std::int64_t>> pair_columns;
+  for (const auto& [first, second] : pairs_)
+    pair_columns.emplace_back(FeatureColumn(data, first, "pairs"), FeatureColumn(data, second, "pairs"));
+  const std::size_t n_tasks = columns.size() + pair_columns.size();
 
   nlohmann::json features_json = nlohmann::json::array();
   std::int64_t evaluations = 0;
@@ -370,8 +573,30 @@ void AccumulatedLocalEffects::Explain(const Host& host, const loupe::sdk::Result
     result.SetTensor("ale." + std::to_string(i), {n_outputs, static_cast<std::int64_t>(curve.values.size())},
                      curve.ale.data());
     evaluations += curve.model_evaluations;
-    host.Progress(i + 1, columns.size());
+    host.Progress(i + 1, n_tasks);
   }
+  nlohmann::json pairs_json = nlohmann::json::array();
+  for (std::size_t p = 0; p < pair_columns.size(); ++p) {
+    host.ThrowIfCancelled();
+    const auto [column1, column2] = pair_columns[p];
+    const Ale2Surface surface =
+        ComputeAle2(host, x, rows, column1, column2, data, bins_, selection.space, n_outputs);
+    const auto k1 = static_cast<std::int64_t>(surface.values1.size());
+    const auto k2 = static_cast<std::int64_t>(surface.values2.size());
+    nlohmann::json counts = nlohmann::json::array();
+    for (std::int64_t k = 0; k + 1 < k1; ++k)
+      counts.push_back(std::vector<double>(surface.counts.begin() + k * (k2 - 1),
+                                           surface.counts.begin() + (k + 1) * (k2 - 1)));
+    pairs_json.push_back({{"features", {pairs_[p].first, pairs_[p].second}},
+                          {"values", {surface.values1, surface.values2}},
+                          {"labels", {surface.labels1, surface.labels2}},
+                          {"counts", counts},
+                          {"empty_cells", surface.empty_cells}});
+    result.SetTensor("ale2." + std::to_string(p), {n_outputs, k1, k2}, surface.ale.data());
+    evaluations += surface.model_evaluations;
+    host.Progress(columns.size() + p + 1, n_tasks);
+  }
+  result.SetJson("pairs", pairs_json);
   result.SetJson("features", features_json);
   result.SetStrings("output_names", selection.names);
   result.SetNumber("shown_output", static_cast<double>(ShownOutput(data, host.ModelInfo(), selection.names)));
@@ -383,12 +608,16 @@ void AccumulatedLocalEffects::Explain(const Host& host, const loupe::sdk::Result
 loupe::sdk::ExplainerDef AccumulatedLocalEffects::Definition() {
   return loupe::sdk::ExplainerDef::Of<AccumulatedLocalEffects>("effects.ale")
       .Summary(
-          "First-order accumulated local effects (Apley & Zhu 2020) of numeric and categorical features, as "
-          "the authors' ALEPlot.")
+          "Accumulated local effects (Apley & Zhu 2020) of numeric and categorical features and second-order "
+          "ALE of numeric pairs, as the authors' ALEPlot.")
       .Kind("accumulated_local_effects")
       .Scope(LOUPE_SCOPE_GLOBAL)
       .Parameters({
-          Param::StringList("features").Doc("Features whose ALE is computed; unset: every feature."),
+          Param::StringList("features")
+              .Doc("Features whose first-order ALE is computed; unset: every feature; an empty list: none "
+                   "(pairs only)."),
+          Param::Json("pairs").Doc("Pairs of numeric features whose second-order ALE (their interaction, "
+                                   "first-order effects removed) is computed, e.g. [[Age, Income]]."),
           Param::Int("bins").Default(40).Min(1).Doc("Quantile intervals K of a numeric feature (ALEPlot's "
                                                     "K); tied quantiles merge, so there may be "
                                                     "fewer."),

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loupe/sdk/explainer.hpp"
@@ -43,6 +44,27 @@ AleCurve ComputeAle(const loupe::sdk::Host& host, const loupe::sdk::Matrix& x,
                     const loupe::sdk::DatasetInfo& data, std::int64_t bins, LoupeOutputSpace space,
                     std::int64_t n_outputs);
 
+// The second-order ALE of a pair of numeric features (Apley & Zhu 2020 §2.3 and eq. (13)–(14), computed
+// as the authors' ALEPlot does for two numeric predictors): each feature's edges as AleEdges; each row in
+// cell (k, l) gives the second-order difference of the model at the cell's four corners; the mean per
+// cell (an empty cell takes the value of the nearest non-empty cell, by the cells' midpoints scaled by each
+// feature's range, ties to the first in column-major order as R's which()) is accumulated over both
+// axes; then the first-order effects of each feature within that accumulation are removed and the result
+// is centred over the rows (each cell at the mean of its four corners).
+struct Ale2Surface {
+  std::vector<double> values1, values2;  // the edges of each feature (K1 + 1 and K2 + 1)
+  std::vector<std::string> labels1, labels2;
+  std::vector<double> counts;  // [K1][K2] rows per cell
+  std::int64_t empty_cells = 0;
+  std::vector<double> ale;  // [n_outputs][K1 + 1][K2 + 1], centred
+  std::int64_t model_evaluations = 0;
+};
+
+Ale2Surface ComputeAle2(const loupe::sdk::Host& host, const loupe::sdk::Matrix& x,
+                        const std::vector<std::int64_t>& rows, std::int64_t column1, std::int64_t column2,
+                        const loupe::sdk::DatasetInfo& data, std::int64_t bins, LoupeOutputSpace space,
+                        std::int64_t n_outputs);
+
 class AccumulatedLocalEffects final : public loupe::sdk::Explainer {
  public:
   explicit AccumulatedLocalEffects(const loupe::sdk::Host& host);
@@ -51,7 +73,9 @@ class AccumulatedLocalEffects final : public loupe::sdk::Explainer {
   static loupe::sdk::ExplainerDef Definition();
 
  private:
-  std::vector<std::string> features_;  // empty: every feature
+  std::vector<std::string> features_;
+  bool features_given_ = false;  // unset: every feature; an empty list: none (pairs only)
+  std::vector<std::pair<std::string, std::string>> pairs_;  // second-order ALE
   std::int64_t bins_ = 40;
 };
 

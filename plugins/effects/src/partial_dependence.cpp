@@ -9,10 +9,12 @@
 #include "loupe/sdk/attribution.hpp"
 #include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/error.hpp"
+#include "plugin_common/scratch_vector.hpp"
 
 namespace loupe::effects {
 namespace {
 
+using loupe::plugin_common::ScratchVector;
 using loupe::sdk::DescribeJson;
 using loupe::sdk::FormatNumber;
 using loupe::sdk::Host;
@@ -69,11 +71,10 @@ std::pair<double, double> ParsePercentiles(const nlohmann::json& value) {
   return {lo, hi};
 }
 
-// Fills rows [(g - g_begin) * R, ...) of `batch` with the step's rows, the axes' columns set to grid
-// point g (the first axis slowest).
-void FillGridPoint(const Matrix& x, const std::vector<std::int64_t>& rows, const std::vector<GridAxis>& axes,
+// Writes grid point g into `out`: a copy of the step's rows (`base`, [R, width]) with the axes' columns set
+// to the point's values (the first axis slowest).
+void FillGridPoint(const std::vector<double>& base, std::int64_t width, const std::vector<GridAxis>& axes,
                    std::int64_t g, double* out) {
-  const std::int64_t width = x.cols();
   double point[2] = {0, 0};
   std::int64_t rest = g;
   for (std::size_t a = axes.size(); a-- > 0;) {
@@ -81,10 +82,11 @@ void FillGridPoint(const Matrix& x, const std::vector<std::int64_t>& rows, const
     point[a] = axes[a].values[static_cast<std::size_t>(rest % size)];
     rest /= size;
   }
-  for (const std::int64_t r : rows) {
-    std::copy(x.Row(r), x.Row(r) + width, out);
-    for (std::size_t a = 0; a < axes.size(); ++a) out[axes[a].column] = point[a];
-    out += width;
+  std::copy(base.begin(), base.end(), out);
+  const auto n_rows = static_cast<std::int64_t>(base.size()) / width;
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    double* cell = out + axes[a].column;
+    for (std::int64_t r = 0; r < n_rows; ++r, cell += width) *cell = point[a];
   }
 }
 
@@ -129,48 +131,59 @@ GridAxis BuildAxis(const Matrix& x, const std::vector<std::int64_t>& rows, std::
 
 Curves ComputeCurves(const Host& host, const Matrix& x, const std::vector<std::int64_t>& rows,
                      const std::vector<GridAxis>& axes, LoupeOutputSpace space, std::int64_t n_outputs,
-                     bool centered) {
+                     bool centered, bool keep_individual) {
   const auto n_rows = static_cast<std::int64_t>(rows.size());
   const std::int64_t width = x.cols();
   std::int64_t n_points = 1;
   for (const auto& axis : axes) n_points *= static_cast<std::int64_t>(axis.values.size());
+  // Centring needs each curve's first point, which another chunk computes: keep the curves then.
+  keep_individual = keep_individual || centered;
   Curves curves;
-  curves.individual.assign(static_cast<std::size_t>(n_outputs * n_rows * n_points), 0.0);
+  if (keep_individual) curves.individual.assign(static_cast<std::size_t>(n_outputs * n_rows * n_points), 0.0);
   curves.average.assign(static_cast<std::size_t>(n_outputs * n_points), 0.0);
+  const std::vector<double> base = GatherRows(x, rows);  // contiguous: each grid point is one block copy
   // Whole grid points per chunk, about kBatchRows rows each: one model call per chunk.
   const std::int64_t points_per_chunk = std::max<std::int64_t>(1, kBatchRows / n_rows);
   std::atomic<std::uint64_t> done{0};
   host.ParallelFor(0, n_points, points_per_chunk, [&](std::int64_t begin, std::int64_t end) {
     host.ThrowIfCancelled();
     const std::int64_t batch_rows = (end - begin) * n_rows;
-    std::vector<double> batch(static_cast<std::size_t>(batch_rows * width));
+    // Per-thread buffers: a chunk allocates (and page-faults) nothing once its thread has seen one.
+    const ScratchVector<double> batch(static_cast<std::size_t>(batch_rows * width));
+    const ScratchVector<double> predicted(static_cast<std::size_t>(batch_rows * n_outputs));
     for (std::int64_t g = begin; g < end; ++g)
-      FillGridPoint(x, rows, axes, g, batch.data() + (g - begin) * n_rows * width);
-    std::vector<double> out(static_cast<std::size_t>(batch_rows * n_outputs));
-    host.Predict(batch.data(), batch_rows, width, space, out.data(), static_cast<std::int64_t>(out.size()));
+      FillGridPoint(base, width, axes, g, batch.data() + (g - begin) * n_rows * width);
+    host.Predict(batch.data(), batch_rows, width, space, predicted.data(), batch_rows * n_outputs);
     for (std::int64_t g = begin; g < end; ++g) {
-      for (std::int64_t r = 0; r < n_rows; ++r) {
-        const double* o = out.data() + ((g - begin) * n_rows + r) * n_outputs;
-        for (std::int64_t k = 0; k < n_outputs; ++k)
-          curves.individual[static_cast<std::size_t>((k * n_rows + r) * n_points + g)] = o[k];
+      const double* point = predicted.data() + (g - begin) * n_rows * n_outputs;
+      for (std::int64_t k = 0; k < n_outputs; ++k) {
+        // The average of a grid point sums its rows in row order: the same bits whatever the chunking.
+        double sum = 0;
+        for (std::int64_t r = 0; r < n_rows; ++r) sum += point[r * n_outputs + k];
+        curves.average[static_cast<std::size_t>(k * n_points + g)] = sum / static_cast<double>(n_rows);
+        if (!keep_individual) continue;
+        for (std::int64_t r = 0; r < n_rows; ++r)
+          curves.individual[static_cast<std::size_t>((k * n_rows + r) * n_points + g)] =
+              point[r * n_outputs + k];
       }
     }
     host.Progress(done += static_cast<std::uint64_t>(end - begin), static_cast<std::uint64_t>(n_points));
   });
+  if (!centered) return curves;
   // Centred ICE (scikit-learn's PartialDependenceDisplay(centered=True)): every curve minus its value at
-  // the first grid point. Then the average over rows, summed in row order whatever the chunking.
+  // the first grid point, and the average of those, summed in row order.
+  std::fill(curves.average.begin(), curves.average.end(), 0.0);
   for (std::int64_t k = 0; k < n_outputs; ++k) {
+    double* average = curves.average.data() + k * n_points;
     for (std::int64_t r = 0; r < n_rows; ++r) {
       double* curve = curves.individual.data() + (k * n_rows + r) * n_points;
-      if (centered) {
-        const double first = curve[0];
-        for (std::int64_t g = 0; g < n_points; ++g) curve[g] -= first;
+      const double first = curve[0];
+      for (std::int64_t g = 0; g < n_points; ++g) {
+        curve[g] -= first;
+        average[g] += curve[g];
       }
-      double* average = curves.average.data() + k * n_points;
-      for (std::int64_t g = 0; g < n_points; ++g) average[g] += curve[g];
     }
-    for (std::int64_t g = 0; g < n_points; ++g)
-      curves.average[static_cast<std::size_t>(k * n_points + g)] /= static_cast<double>(n_rows);
+    for (std::int64_t g = 0; g < n_points; ++g) average[g] /= static_cast<double>(n_rows);
   }
   return curves;
 }
@@ -217,7 +230,8 @@ void PartialDependence::Explain(const Host& host, const loupe::sdk::ResultBuilde
       axes_json.push_back(AxisJson(axes.back(), feature));
       shape.push_back(static_cast<std::int64_t>(axes.back().values.size()));
     }
-    const Curves curves = ComputeCurves(host, x, rows, axes, selection.space, n_outputs, centered_);
+    const Curves curves =
+        ComputeCurves(host, x, rows, axes, selection.space, n_outputs, centered_, curves_ != "average");
     sets_json.push_back({{"features", sets[s]}, {"axes", axes_json}});
     const std::string key = std::to_string(s);
     if (curves_ != "individual") result.SetTensor("average." + key, shape, curves.average.data());

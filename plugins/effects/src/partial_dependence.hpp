@@ -30,14 +30,15 @@ GridAxis BuildAxis(const loupe::sdk::Matrix& x, const std::vector<std::int64_t>&
 
 // The curves of one feature set over `rows`: individual[O][R][G] and average[O][G], G the product of the
 // axes' sizes (the first axis slowest, as sklearn's cartesian grid). One model call per chunk of grid
-// points, each of about kBatchRows rows.
+// points, each of about kBatchRows rows. `individual` is filled only when `keep_individual` or `centered`
+// (an average alone does not need the R curves in memory).
 struct Curves {
   std::vector<double> individual;
   std::vector<double> average;
 };
 Curves ComputeCurves(const loupe::sdk::Host& host, const loupe::sdk::Matrix& x,
                      const std::vector<std::int64_t>& rows, const std::vector<GridAxis>& axes,
-                     LoupeOutputSpace space, std::int64_t n_outputs, bool centered);
+                     LoupeOutputSpace space, std::int64_t n_outputs, bool centered, bool keep_individual);
 
 class PartialDependence final : public loupe::sdk::Explainer {
  public:

@@ -98,11 +98,38 @@ std::vector<std::vector<std::int64_t>> ExplicitPermutations(const nlohmann::json
 struct Labelled {
   std::vector<std::int64_t> rows;
   Truth truth;
-  std::int64_t dropped = 0;
+  std::int64_t dropped = 0;             // rows without a target
+  std::int64_t dropped_unweighted = 0;  // rows with a target but without a weight
 };
 
+// The column of sample weights named by parameter 'sample_weight', checked; empty values when unset.
+std::vector<double> SampleWeights(const Host& host, const std::string& name) {
+  if (name.empty()) return {};
+  loupe::sdk::Column column;
+  try {
+    column = host.Column(name);
+  } catch (const loupe::sdk::Error& error) {
+    if (error.status() != LOUPE_ERROR_NOT_FOUND) throw;
+    throw InvalidArgument("parameter 'sample_weight' names column '" + name +
+                          "', which is not a column of the data");
+  }
+  if (column.info.IsCategorical()) {
+    throw InvalidArgument("parameter 'sample_weight' names column '" + name +
+                          "', which is categorical; sample weights must be numbers");
+  }
+  for (std::size_t r = 0; r < column.values.size(); ++r) {
+    if (column.values[r] < 0) {
+      throw InvalidArgument("sample weight column '" + name + "' holds the negative weight " +
+                            loupe::sdk::FormatNumber(column.values[r]) + " at row " + std::to_string(r) +
+                            "; weights must be at least 0");
+    }
+  }
+  return column.values;
+}
+
 Labelled LabelledRows(const Host& host, const loupe::sdk::DatasetInfo& data,
-                      const loupe::sdk::ModelInfo& model, const std::vector<std::int64_t>& rows) {
+                      const loupe::sdk::ModelInfo& model, const std::vector<std::int64_t>& rows,
+                      const std::vector<double>& weights) {
   const loupe::sdk::Column column = host.Column(data.target);
   Labelled out;
   std::unordered_map<std::string, std::int64_t> class_of;
@@ -118,6 +145,14 @@ Labelled LabelledRows(const Host& host, const loupe::sdk::DatasetInfo& data,
       ++out.dropped;
       continue;
     }
+    if (!weights.empty()) {
+      const double weight = weights[static_cast<std::size_t>(r)];
+      if (std::isnan(weight)) {
+        ++out.dropped_unweighted;
+        continue;
+      }
+      out.truth.weight.push_back(weight);
+    }
     out.rows.push_back(r);
     if (!model.IsClassifier()) {
       out.truth.y.push_back(value);
@@ -132,9 +167,49 @@ Labelled LabelledRows(const Host& host, const loupe::sdk::DatasetInfo& data,
     out.truth.y.push_back(static_cast<double>(it->second));
   }
   if (out.rows.empty()) {
-    throw InvalidArgument("the target column '" + data.target + "' is missing on every row of the step");
+    throw InvalidArgument("the target column '" + data.target + "'" +
+                          (weights.empty() ? "" : " or the sample weight") +
+                          " is missing on every row of the step");
   }
   return out;
+}
+
+// The rows (positions into `base`) of a subsample, with their truth: `base` [n, width] gathered at
+// `positions`, and the truth's labels and weights at the same positions.
+std::pair<std::vector<double>, Truth> Subsample(const std::vector<double>& base, std::int64_t width,
+                                                const Truth& truth,
+                                                const std::vector<std::int64_t>& positions) {
+  std::vector<double> rows;
+  rows.reserve(positions.size() * static_cast<std::size_t>(width));
+  Truth sub = truth;
+  sub.y.clear();
+  sub.weight.clear();
+  for (const std::int64_t p : positions) {
+    rows.insert(rows.end(), base.begin() + p * width, base.begin() + (p + 1) * width);
+    sub.y.push_back(truth.y[static_cast<std::size_t>(p)]);
+    if (!truth.weight.empty()) sub.weight.push_back(truth.weight[static_cast<std::size_t>(p)]);
+  }
+  return {std::move(rows), std::move(sub)};
+}
+
+// The explicit subsample of parameter 'subsample': m distinct positions among the n labelled rows.
+std::vector<std::int64_t> ExplicitSubsample(const nlohmann::json& value, std::int64_t m, std::int64_t n) {
+  std::vector<std::int64_t> positions;
+  std::vector<bool> seen(static_cast<std::size_t>(n), false);
+  if (value.is_array() && static_cast<std::int64_t>(value.size()) == m) {
+    for (const auto& position : value) {
+      const std::int64_t p = position.is_number_integer() ? position.get<std::int64_t>() : -1;
+      if (p < 0 || p >= n || seen[static_cast<std::size_t>(p)]) break;
+      seen[static_cast<std::size_t>(p)] = true;
+      positions.push_back(p);
+    }
+  }
+  if (static_cast<std::int64_t>(positions.size()) != m) {
+    throw InvalidArgument("parameter 'subsample' must list " + std::to_string(m) +
+                          " distinct row positions (max_samples of them) among 0.." + std::to_string(n - 1) +
+                          ", found " + DescribeJson(value));
+  }
+  return positions;
 }
 
 Scoring ResolveScoring(const std::string& requested, const loupe::sdk::ModelInfo& model) {
@@ -203,6 +278,42 @@ std::vector<std::int64_t> RepeatPermutation(std::uint64_t seed, std::int64_t rep
   return permutation;
 }
 
+std::vector<std::int64_t> SubsamplePositions(std::uint64_t seed, std::int64_t n, std::int64_t m) {
+  std::vector<std::int64_t> positions(static_cast<std::size_t>(n));
+  std::iota(positions.begin(), positions.end(), 0);
+  loupe::sdk::Rng rng(seed, 0, kSubsampleStream);
+  for (std::int64_t i = 0; i < m; ++i) {  // the first m steps of a Fisher–Yates shuffle from the front
+    const auto j = i + static_cast<std::int64_t>(rng.Below(static_cast<std::uint64_t>(n - i)));
+    std::swap(positions[static_cast<std::size_t>(i)], positions[static_cast<std::size_t>(j)]);
+  }
+  positions.resize(static_cast<std::size_t>(m));
+  return positions;
+}
+
+std::int64_t MaxSamplesCount(const nlohmann::json& max_samples, std::int64_t n) {
+  if (max_samples.is_number_integer()) {
+    const auto count = max_samples.get<std::int64_t>();
+    if (count < 1 || count > n) {
+      throw InvalidArgument("parameter 'max_samples' is the count " + std::to_string(count) +
+                            ", which must be in [1, " + std::to_string(n) + "] (the rows with a target)");
+    }
+    return count;
+  }
+  if (max_samples.is_number()) {
+    const double fraction = max_samples.get<double>();
+    const auto count = static_cast<std::int64_t>(std::floor(fraction * static_cast<double>(n)));
+    if (!(fraction > 0 && fraction <= 1) || count < 1) {
+      throw InvalidArgument("parameter 'max_samples' is the fraction " + loupe::sdk::FormatNumber(fraction) +
+                            ", which must be in (0, 1] and select at least one of the " + std::to_string(n) +
+                            " rows with a target");
+    }
+    return count;
+  }
+  throw InvalidArgument(
+      "parameter 'max_samples' must be a count (an integer) or a fraction in (0, 1], found " +
+      DescribeJson(max_samples));
+}
+
 PermutationImportance::PermutationImportance(const Host& host) {
   const loupe::sdk::Params& params = host.Params();
   scoring_ = params.GetOr<std::string>("scoring", "");
@@ -214,6 +325,18 @@ PermutationImportance::PermutationImportance(const Host& host) {
   features_given_ = params.Has("features");
   features_ = params.GetOr<std::vector<std::string>>("features", {});
   permutations_ = params.GetOr<nlohmann::json>("permutations", nullptr);
+  sample_weight_ = params.GetOr<std::string>("sample_weight", "");
+  max_samples_ = params.GetOr<nlohmann::json>("max_samples", 1.0);
+  // The form now, the count against the rows in Explain: a count of at least 1, or a fraction in (0, 1].
+  if (!max_samples_.is_number() ||
+      (max_samples_.is_number_integer() && max_samples_.get<std::int64_t>() < 1) ||
+      !(max_samples_.get<double>() > 0) ||
+      (!max_samples_.is_number_integer() && max_samples_.get<double>() > 1)) {
+    throw InvalidArgument(
+        "parameter 'max_samples' must be a count (an integer of at least 1) or a fraction in (0, 1], found " +
+        DescribeJson(max_samples_));
+  }
+  subsample_ = params.GetOr<nlohmann::json>("subsample", nullptr);
 }
 
 void PermutationImportance::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
@@ -227,25 +350,44 @@ void PermutationImportance::Explain(const Host& host, const loupe::sdk::ResultBu
   const Scoring scoring = ResolveScoring(scoring_, model);
   const std::vector<PermutedUnit> units = Units(data, groups_, features_, features_given_);
   const Labelled labelled =
-      LabelledRows(host, data, model, NonEmptyStepRows(host, "effects.permutation_importance"));
+      LabelledRows(host, data, model, NonEmptyStepRows(host, "effects.permutation_importance"),
+                   SampleWeights(host, sample_weight_));
   const auto n = static_cast<std::int64_t>(labelled.rows.size());
   const Matrix x = host.Features();
   const std::int64_t width = x.cols();
   const LoupeOutputSpace space = model.IsClassifier() ? LOUPE_OUTPUT_PROBABILITY : LOUPE_OUTPUT_DEFAULT;
   const std::int64_t n_outputs = host.OutputCount(space);
 
+  // As scikit-learn: the baseline on every labelled row, the shuffled scores on a subsample of m of them
+  // (every row unless max_samples says fewer), drawn once and used by every feature and repeat.
+  const std::int64_t m = MaxSamplesCount(max_samples_, n);
+  if (!subsample_.is_null() && m == n) {
+    throw InvalidArgument("parameter 'subsample' needs 'max_samples' below the " + std::to_string(n) +
+                          " rows with a target");
+  }
+  std::vector<std::int64_t> positions;
+  if (m < n)
+    positions =
+        subsample_.is_null() ? SubsamplePositions(host.Seed(), n, m) : ExplicitSubsample(subsample_, m, n);
   std::vector<std::vector<std::int64_t>> permutations;
   if (!permutations_.is_null()) {
-    permutations = ExplicitPermutations(permutations_, n_repeats_, n);
+    permutations = ExplicitPermutations(permutations_, n_repeats_, m);
   } else {
     for (std::int64_t r = 0; r < n_repeats_; ++r)
-      permutations.push_back(RepeatPermutation(host.Seed(), r, n));
+      permutations.push_back(RepeatPermutation(host.Seed(), r, m));
   }
   const std::vector<double> base = GatherRows(x, labelled.rows);
   const std::vector<double> base_predictions = PredictAll(host, base, n, width, space, n_outputs);
   const double baseline = Score(scoring, labelled.truth, base_predictions.data(), n_outputs);
-  const std::vector<double> scores =
-      PermutedScores(host, base, n, width, units, permutations, scoring, labelled.truth, space, n_outputs);
+  std::vector<double> scores;
+  if (m < n) {
+    const auto [sub_rows, sub_truth] = Subsample(base, width, labelled.truth, positions);
+    scores =
+        PermutedScores(host, sub_rows, m, width, units, permutations, scoring, sub_truth, space, n_outputs);
+  } else {
+    scores =
+        PermutedScores(host, base, n, width, units, permutations, scoring, labelled.truth, space, n_outputs);
+  }
 
   // importances[u][r] = baseline - score; mean and population standard deviation (np.std) over repeats.
   const auto n_units = static_cast<std::int64_t>(units.size());
@@ -281,6 +423,11 @@ void PermutationImportance::Explain(const Host& host, const loupe::sdk::ResultBu
     notes.push_back(std::to_string(labelled.dropped) + " rows without a value of the target column '" +
                     data.target + "' were left out");
   }
+  if (labelled.dropped_unweighted > 0) {
+    notes.push_back(std::to_string(labelled.dropped_unweighted) +
+                    " rows without a value of the sample weight column '" + sample_weight_ +
+                    "' were left out");
+  }
   result.SetStrings("feature_names", names);
   result.SetJson("members", members);
   result.SetString("scoring", ScoringName(scoring));
@@ -293,10 +440,18 @@ void PermutationImportance::Explain(const Host& host, const loupe::sdk::ResultBu
   result.SetTensor("importances_std", {n_units}, stds.data());
   result.SetTensor("importances", {n_units, n_repeats_}, importances.data());
   result.SetJson("rows", labelled.rows);
+  if (!sample_weight_.empty()) result.SetString("sample_weight", sample_weight_);
+  result.SetNumber("max_samples", static_cast<double>(m));
+  if (m < n) {
+    std::vector<std::int64_t> subsample_rows;
+    for (const std::int64_t p : positions)
+      subsample_rows.push_back(labelled.rows[static_cast<std::size_t>(p)]);
+    result.SetJson("subsample_rows", subsample_rows);
+  }
   result.SetJson("notes", notes);
   result.SetNumber("quality.baseline_score", baseline);
   result.SetNumber("quality.rows", static_cast<double>(n));
-  result.SetNumber("quality.model_evaluations", static_cast<double>(n * (1 + n_units * n_repeats_)));
+  result.SetNumber("quality.model_evaluations", static_cast<double>(n + m * n_units * n_repeats_));
 }
 
 loupe::sdk::ExplainerDef PermutationImportance::Definition() {
@@ -321,8 +476,23 @@ loupe::sdk::ExplainerDef PermutationImportance::Definition() {
                    "unset: every "
                    "feature in no group."),
           Param::Json("permutations")
-              .Doc("Explicit permutations, n_repeats lists of the row positions 0..n-1 (to reproduce another "
-                   "tool's shuffles); unset: seeded shuffles."),
+              .Doc("Explicit permutations, n_repeats lists of the row positions 0..n-1 (0..m-1 of the "
+                   "subsample with max_samples; to reproduce another tool's shuffles); unset: seeded "
+                   "shuffles."),
+          Param::String("sample_weight")
+              .Doc("A numeric data column of sample weights (at least 0) every score is weighted by, as "
+                   "scikit-learn's sample_weight; rows without a weight are left out; unset: equal weights."),
+          Param::Json("max_samples")
+              .Default(1.0)
+              .Doc(
+                  "The rows the shuffled scores use, as scikit-learn: an integer is a count, a number in (0, "
+                  "1] a fraction of the rows with a target; drawn once without replacement (the baseline "
+                  "uses "
+                  "every row)."),
+          Param::Json("subsample")
+              .Doc("Explicit positions (among the rows with a target, 0..n-1) of the max_samples subsample, "
+                   "to "
+                   "reproduce another tool's draw; unset: a seeded draw."),
       });
 }
 

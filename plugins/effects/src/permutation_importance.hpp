@@ -22,6 +22,17 @@ inline constexpr std::uint64_t kPermutationStream = 0x4546505045524dULL;
 // each column's shuffles with the same random_state).
 std::vector<std::int64_t> RepeatPermutation(std::uint64_t seed, std::int64_t repeat, std::int64_t n);
 
+// Random stream of the max_samples subsample: Rng(seed, 0, kSubsampleStream).
+inline constexpr std::uint64_t kSubsampleStream = 0x4546535542534dULL;
+
+// The positions (into the n labelled rows) of a seeded subsample of `m` of them, without replacement:
+// the first m of a Fisher–Yates shuffle driven by Rng(seed, 0, kSubsampleStream).
+std::vector<std::int64_t> SubsamplePositions(std::uint64_t seed, std::int64_t n, std::int64_t m);
+
+// The number of rows max_samples selects among n, as scikit-learn 1.2.1: an integer is a count in [1, n];
+// a real number in (0, 1] a fraction, floor(max_samples * n), which must be at least 1. Error otherwise.
+std::int64_t MaxSamplesCount(const nlohmann::json& max_samples, std::int64_t n);
+
 // What is shuffled together: one feature, or a group of features (one permutation for all its columns).
 struct PermutedUnit {
   std::string name;
@@ -42,6 +53,9 @@ class PermutationImportance final : public loupe::sdk::Explainer {
   std::vector<std::string> features_;  // scored alone besides the groups
   bool features_given_ = false;        // unset: every feature in no group
   nlohmann::json permutations_;        // null: seeded; else [n_repeats][n_rows] row positions
+  std::string sample_weight_;          // a data column of weights; empty: none
+  nlohmann::json max_samples_;         // count or fraction of the rows the shuffled scores use
+  nlohmann::json subsample_;           // null: seeded; else the explicit positions of that subsample
 };
 
 }  // namespace loupe::effects

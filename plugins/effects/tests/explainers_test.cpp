@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -212,6 +213,94 @@ TEST(Ale, CategoricalEffectOfAnAdditiveModelIsTheCentredLevelEffect) {
   EXPECT_EQ(counts[0] + counts[1] + counts[2], 200);
 }
 
+// 400 rows of a product design: x1 in 8 values and x2 in 5 values, every combination 10 times, so the
+// features are independent and every cell holds rows.
+MockDataset ProductDesign() {
+  MockDataset data;
+  std::vector<double> x1, x2, c;
+  for (int repeat = 0; repeat < 10; ++repeat) {
+    for (int a = 0; a < 8; ++a) {
+      for (int b = 0; b < 5; ++b) {
+        x1.push_back(0.5 * a * a - 1);
+        x2.push_back(3.0 + 0.7 * b);
+        c.push_back(static_cast<double>((a + b + repeat) % 3));
+      }
+    }
+  }
+  data.features = {MockColumn::Numeric("x1", x1), MockColumn::Numeric("x2", x2),
+                   MockColumn::Categorical("c", {"a", "b", "d"}, c)};
+  return data;
+}
+
+// f = k x1 x2 + x1^2 + 3 sin(x2) + effect[c]: a pure interaction k x1 x2 plus additive terms.
+MockModel InteractionModel(double k) {
+  return MockModel::Regressor({"f"}, [k](const double* x, std::int64_t n, double* out) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double* row = x + 3 * i;
+      out[i] = k * row[0] * row[1] + row[0] * row[0] + 3 * std::sin(row[1]) +
+               kLevelEffect[static_cast<int>(row[2])];
+    }
+  });
+}
+
+TEST(Ale, SecondOrderEffectOfAPureInteractionIsTheCentredProduct) {
+  // With independent features and every cell filled, the second-order ALE of k x1 x2 (first-order effects
+  // removed, centred) is k (z1 - c1)(z2 - c2) at the edges, c the count-weighted mean of a feature's bin
+  // midpoints; the additive terms contribute nothing.
+  for (const double k : {0.0, 1.0, -2.5}) {
+    SCOPED_TRACE(k);
+    const MockDataset data = ProductDesign();
+    const MockRunResult result = RunStep(
+        "effects.ale", {{"features", json::array()}, {"pairs", json::array({json::array({"x1", "x2"})})}}, 1,
+        InteractionModel(k), 3, data);
+    ASSERT_TRUE(result.ok()) << result.error;
+    const json& pair = result.json["pairs"][0];
+    const auto z1 = pair["values"][0].get<std::vector<double>>();
+    const auto z2 = pair["values"][1].get<std::vector<double>>();
+    const auto counts = Flatten(pair["counts"]);
+    EXPECT_EQ(pair["empty_cells"], 0);
+    ASSERT_EQ(z1.size(), 8u);  // the 8 values: the minimum joins the first bin
+    ASSERT_EQ(z2.size(), 5u);
+    const std::size_t k1 = z1.size() - 1, k2 = z2.size() - 1;
+    std::vector<double> n1(k1, 0.0), n2(k2, 0.0);
+    for (std::size_t a = 0; a < k1; ++a)
+      for (std::size_t b = 0; b < k2; ++b) {
+        n1[a] += counts[a * k2 + b];
+        n2[b] += counts[a * k2 + b];
+      }
+    double c1 = 0, c2 = 0;
+    for (std::size_t a = 0; a < k1; ++a) c1 += n1[a] * (z1[a] + z1[a + 1]) / 2 / 400;
+    for (std::size_t b = 0; b < k2; ++b) c2 += n2[b] * (z2[b] + z2[b + 1]) / 2 / 400;
+    const auto ale = Flatten(result.json["ale2"]["0"]);
+    ASSERT_EQ(ale.size(), z1.size() * z2.size());
+    for (std::size_t a = 0; a < z1.size(); ++a)
+      for (std::size_t b = 0; b < z2.size(); ++b)
+        EXPECT_NEAR(ale[a * z2.size() + b], k * (z1[a] - c1) * (z2[b] - c2), 1e-9) << a << ", " << b;
+  }
+}
+
+TEST(Ale, SecondOrderEffectOfAnAdditiveModelIsZeroAndPairsAreChecked) {
+  const MockRunResult result =
+      RunStep("effects.ale",
+              {{"features", {"x0"}}, {"pairs", json::array({json::array({"x0", "x1"})})}, {"bins", 10}});
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(result.json["features"].size(), 1u);
+  for (const double value : Flatten(result.json["ale2"]["0"])) EXPECT_NEAR(value, 0.0, 1e-9);
+  EXPECT_EQ(result.predict_rows, 2 * 200 + 4 * 200);  // first-order: 2 per row; the pair: 4 per row
+  const auto error = [](const json& params) {
+    const MockRunResult refused = RunStep("effects.ale", params);
+    EXPECT_FALSE(refused.ok()) << params.dump();
+    return refused.error;
+  };
+  EXPECT_NE(error({{"pairs", json::array({json::array({"x0", "c"})})}}).find("categorical feature 'c'"),
+            std::string::npos);
+  EXPECT_NE(error({{"pairs", json::array({json::array({"x0", "x0"})})}}).find("with itself"),
+            std::string::npos);
+  EXPECT_NE(error({{"pairs", json::array({"x0"})}}).find("pairs of two"), std::string::npos);
+  EXPECT_NE(error({{"pairs", json::array({json::array({"x0", "zz"})})}}).find("zz"), std::string::npos);
+  EXPECT_NE(error({{"features", json::array()}}).find("no effect"), std::string::npos);
+}
+
 TEST(Ale, SameBitsOnOneAndTwoThreadsAndFewModelCalls) {
   const MockRunResult one = RunStep("effects.ale", json::object(), 1);
   const MockRunResult two = RunStep("effects.ale", json::object(), 2);
@@ -269,6 +358,74 @@ TEST(PermutationImportance, RefusesWithoutTargetMismatchedScoringOrBadPermutatio
                    ClassifierIgnoringX1());
   EXPECT_FALSE(result.ok());
   EXPECT_NE(result.error.find("more than one group"), std::string::npos) << result.error;
+}
+
+TEST(PermutationImportance, MaxSamplesDrawsOneSeededSubsampleForEveryFeature) {
+  const json params = {{"scoring", "accuracy"}, {"n_repeats", 4}, {"max_samples", 0.25}};
+  const MockRunResult one = RunStep("effects.permutation_importance", params, 1, ClassifierIgnoringX1(), 9);
+  const MockRunResult two = RunStep("effects.permutation_importance", params, 2, ClassifierIgnoringX1(), 9);
+  ASSERT_TRUE(one.ok() && two.ok()) << one.error << two.error;
+  EXPECT_EQ(one.json.dump(), two.json.dump());
+  EXPECT_EQ(one.json["max_samples"].get<double>(), 50);  // floor(0.25 * 200)
+  const auto rows = one.json["subsample_rows"].get<std::vector<std::int64_t>>();
+  ASSERT_EQ(rows.size(), 50u);
+  EXPECT_EQ(std::set<std::int64_t>(rows.begin(), rows.end()).size(), 50u);  // without replacement
+  // The baseline on the 200 rows, then 3 features x 4 repeats on the 50 subsampled rows.
+  EXPECT_EQ(one.predict_rows, 200 + 3 * 4 * 50);
+  // x1 is unused, so its shuffles change nothing; its importance is the baseline (all 200 rows, as
+  // scikit-learn) minus the score of the subsample, the same in every repeat.
+  EXPECT_EQ(one.json["importances_std"][1].get<double>(), 0.0);
+  const MockRunResult count = RunStep("effects.permutation_importance",
+                                      {{"n_repeats", 4}, {"max_samples", 50}}, 1, ClassifierIgnoringX1(), 9);
+  ASSERT_TRUE(count.ok()) << count.error;
+  EXPECT_EQ(count.json["subsample_rows"], one.json["subsample_rows"]);  // 50 rows either way, same draw
+}
+
+TEST(PermutationImportance, IntegerSampleWeightsEqualRepeatedRows) {
+  // Weight 2 on a row counts it twice: the weighted baseline equals the unweighted one on a table that
+  // holds every weight-2 row twice.
+  MockDataset weighted = AdditiveData();
+  MockDataset repeated = AdditiveData();
+  std::vector<double> w;
+  for (int i = 0; i < 200; ++i) w.push_back(i % 3 == 0 ? 2.0 : 1.0);
+  weighted.others.push_back(MockColumn::Numeric("w", w));
+  for (auto* column :
+       {&repeated.features[0], &repeated.features[1], &repeated.features[2], &repeated.others[0]})
+    for (int i = 0; i < 200; i += 3) column->values.push_back(column->values[static_cast<std::size_t>(i)]);
+  for (const std::string scoring : {"accuracy", "neg_log_loss", "roc_auc"}) {
+    const MockRunResult a = RunStep("effects.permutation_importance",
+                                    {{"scoring", scoring}, {"n_repeats", 1}, {"sample_weight", "w"}}, 1,
+                                    ClassifierIgnoringX1(), 3, weighted);
+    const MockRunResult b =
+        RunStep("effects.permutation_importance", {{"scoring", scoring}, {"n_repeats", 1}}, 1,
+                ClassifierIgnoringX1(), 3, repeated);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.error << b.error;
+    EXPECT_NEAR(a.json["baseline_score"].get<double>(), b.json["baseline_score"].get<double>(), 1e-12)
+        << scoring;
+    EXPECT_EQ(a.json["sample_weight"], "w");
+  }
+}
+
+TEST(PermutationImportance, RefusesBadMaxSamplesSubsamplesAndWeights) {
+  const auto error = [](const json& params, MockDataset data = AdditiveData()) {
+    const MockRunResult result =
+        RunStep("effects.permutation_importance", params, 1, ClassifierIgnoringX1(), 3, std::move(data));
+    EXPECT_FALSE(result.ok()) << params.dump();
+    return result.error;
+  };
+  EXPECT_NE(error({{"max_samples", 0}}).find("at least 1"), std::string::npos);
+  EXPECT_NE(error({{"max_samples", 1.5}}).find("(0, 1]"), std::string::npos);
+  EXPECT_NE(error({{"max_samples", 201}}).find("[1, 200]"), std::string::npos);
+  EXPECT_NE(error({{"max_samples", 0.001}}).find("at least one"), std::string::npos);
+  EXPECT_NE(error({{"subsample", {1, 2}}}).find("needs 'max_samples'"), std::string::npos);
+  EXPECT_NE(error({{"max_samples", 2}, {"subsample", {1, 1}}}).find("distinct"), std::string::npos);
+  EXPECT_NE(error({{"sample_weight", "nope"}}).find("not a column"), std::string::npos);
+  MockDataset negative = AdditiveData();
+  std::vector<double> w(200, 1.0);
+  w[17] = -1;
+  negative.others.push_back(MockColumn::Numeric("w", w));
+  EXPECT_NE(error({{"sample_weight", "w"}}, negative).find("negative weight -1 at row 17"),
+            std::string::npos);
 }
 
 loupe::testing::ConformanceCase Case(json params, MockModel model) {

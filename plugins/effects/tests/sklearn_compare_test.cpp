@@ -98,8 +98,16 @@ TEST_P(PermutationImportanceCase, EqualsScikitLearnOnTheSamePermutations) {
     data.target = "y";
     model = effects_test::CreditLogitRegressor();
   }
-  const json params = {
+  json params = {
       {"scoring", c["scoring"]}, {"n_repeats", c["n_repeats"]}, {"permutations", c["permutations"]}};
+  // sample_weight and max_samples: the weights as a data column, the subsample scikit-learn drew given.
+  if (c.contains("sample_weight") && !c["sample_weight"].is_null()) {
+    data.others.push_back(
+        loupe::testing::MockColumn::Numeric("w", c["sample_weight"].get<std::vector<double>>()));
+    params["sample_weight"] = "w";
+  }
+  if (c.contains("max_samples")) params["max_samples"] = c["max_samples"];
+  if (c.contains("subsample") && !c["subsample"].is_null()) params["subsample"] = c["subsample"];
   const MockRunResult result = RunStep("effects.permutation_importance", params, 2, model, data);
   ASSERT_TRUE(result.ok()) << result.error;
   EXPECT_EQ(result.json["feature_names"], Fixtures()["feature_names"]);
@@ -194,5 +202,33 @@ TEST_P(AleCase, EqualsTheReferenceImplementation) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, AleCase, ::testing::Range<std::size_t>(0, Fixtures()["ale"].size()));
+
+class AlePairCase : public ::testing::TestWithParam<std::size_t> {};
+
+// Second-order ALE against make_fixtures.py's ale_reference_pair (written from Apley & Zhu §2.3 and
+// ALEPlot), including a pair (Income, Debt) with many empty cells filled by their nearest neighbours.
+TEST_P(AlePairCase, EqualsTheReferenceImplementation) {
+  const json& c = Fixtures()["ale_pairs"][GetParam()];
+  SCOPED_TRACE(c["features"].dump());
+  const json params = {{"features", json::array()},
+                       {"pairs", json::array({c["features"]})},
+                       {"bins", c["bins"]},
+                       {"output", "probability"}};
+  const MockRunResult result = RunStep("effects.ale", params, 2);
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_TRUE(result.json["features"].empty());
+  const json& pair = result.json["pairs"][0];
+  EXPECT_EQ(pair["features"], c["features"]);
+  ExpectNear(pair["values"][0].get<std::vector<double>>(), c["values"][0].get<std::vector<double>>(),
+             "edges 1");
+  ExpectNear(pair["values"][1].get<std::vector<double>>(), c["values"][1].get<std::vector<double>>(),
+             "edges 2");
+  ExpectNear(Flatten(pair["counts"]), Flatten(c["counts"]), "counts");
+  EXPECT_EQ(pair["empty_cells"], c["empty_cells"]);
+  ExpectNear(OutputSlice(result.json["ale2"]["0"], 1), Flatten(c["ale"]), "second-order ale");
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, AlePairCase,
+                         ::testing::Range<std::size_t>(0, Fixtures()["ale_pairs"].size()));
 
 }  // namespace
