@@ -5,6 +5,12 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ make libboost-dev libboost-program-options-dev libdnnl-dev ocl-icd-opencl-dev
   libtbb-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev clang-format)
+# The Python package (python/, LOUPE_BUILD_PYTHON) and its tests: Debian's Python 3.11 with its numpy,
+# pandas, scikit-learn and pytest. Not for `make demo` (LOUPE_WITH_PYTHON=0), which does not build it:
+# scikit-learn and SciPy alone are a minute of downloading.
+if [[ "${LOUPE_WITH_PYTHON:-1}" == 1 ]]; then
+  packages+=(pybind11-dev python3-dev python3-numpy python3-pandas python3-sklearn python3-pytest)
+fi
 # Chromium is only for the browser test of report.html (tests/e2e/report_browser_test.sh, skipped without
 # it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true).
 if [[ -n "${CI:-}" && "${CI}" != false ]]; then default_browser=1; else default_browser=0; fi

@@ -13,6 +13,7 @@
 #include "loupe/core/dataset.hpp"
 #include "loupe/core/explainer.hpp"
 #include "loupe/core/model.hpp"
+#include "plugin/tbb_handoff.hpp"
 
 namespace loupe::cli {
 namespace {
@@ -73,15 +74,20 @@ Result<Tensor> PredictInBatches(const FeatureModel& model, const Tensor& matrix,
     limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   const std::int64_t batches = (rows + kRowsPerBatch - 1) / kRowsPerBatch;
   std::vector<Status> failures(static_cast<std::size_t>(batches));
+  plugin::TbbHandoff handoff;  // for ThreadSanitizer (plugin/tbb_handoff.hpp)
+  handoff.BeforeSpawn();
   tbb::parallel_for(std::int64_t{0}, batches, [&](std::int64_t b) {
+    handoff.TaskStarts();
     const std::int64_t begin = b * kRowsPerBatch, end = std::min(rows, begin + kRowsPerBatch);
     Result<Tensor> part = model.Predict(matrix.view().Rows(begin, end), space);
     if (!part.ok()) {
       failures[static_cast<std::size_t>(b)] = part.status();
-      return;
+    } else {
+      std::copy_n(part->data<double>(), (end - begin) * outputs, result.data<double>() + begin * outputs);
     }
-    std::copy_n(part->data<double>(), (end - begin) * outputs, result.data<double>() + begin * outputs);
+    handoff.TaskEnds();
   });
+  handoff.AfterJoin();
   for (const Status& failure : failures) {
     if (!failure.ok()) return failure;
   }

@@ -7,6 +7,7 @@
 #include "loupe/sdk/detail/host_rules.hpp"
 #include "loupe/sdk/random.hpp"
 #include "plugin/host_context.hpp"
+#include "plugin/tbb_handoff.hpp"
 
 namespace loupe::host_detail {
 
@@ -69,16 +70,21 @@ LoupeStatus ParallelFor(LoupeHost* host, std::int64_t begin, std::int64_t end, s
   grain = sdk::detail::EffectiveGrain(begin, end, grain);
   const std::int64_t chunks = sdk::detail::ChunkCount(begin, end, grain);
   std::vector<LoupeStatus> statuses(static_cast<std::size_t>(chunks), LOUPE_OK);
+  plugin::TbbHandoff handoff;  // for ThreadSanitizer (plugin/tbb_handoff.hpp)
   const auto run_chunks = [&](const tbb::blocked_range<std::int64_t>& range) {
+    handoff.TaskStarts();
     for (std::int64_t c = range.begin(); c != range.end(); ++c) {
       const std::int64_t b = begin + c * grain;
       statuses[static_cast<std::size_t>(c)] = body(ctx, b, std::min(end, b + grain));
     }
+    handoff.TaskEnds();
   };
   if (ParallelForRunsInline()) {  // a forked child: the same chunks, in order, without TBB
     run_chunks(tbb::blocked_range<std::int64_t>(0, chunks, 1));
   } else {
+    handoff.BeforeSpawn();
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks, 1), run_chunks, tbb::simple_partitioner());
+    handoff.AfterJoin();
   }
   for (LoupeStatus status : statuses) {
     if (status != LOUPE_OK) {

@@ -15,6 +15,7 @@
 #include "loupe/core/explainer.hpp"
 #include "loupe/core/model.hpp"
 #include "nn/ops.hpp"
+#include "plugin/tbb_handoff.hpp"
 
 namespace loupe {
 namespace {
@@ -136,15 +137,20 @@ TEST_P(MlpReferenceTest, ConcurrentPredictEqualsSingleThreadedBitForBit) {
     expected.push_back(std::move(p).value());
   }
   tbb::task_arena arena(2);
+  plugin::TbbHandoff handoff;  // for ThreadSanitizer, as every hand-off to TBB (plugin/tbb_handoff.hpp)
+  handoff.BeforeSpawn();
   arena.execute([&] {
     tbb::parallel_for(0, kTasks, 1, [&](int task) {
+      handoff.TaskStarts();
       auto p = (*model)->Predict(batch.view().Rows(0, rows(task)), OutputSpace::kProbability);
       if (p.ok())
         got[task] = std::move(p).value();
       else
         failures[task] = p.status();
+      handoff.TaskEnds();
     });
   });
+  handoff.AfterJoin();
   for (int task = 0; task < kTasks; ++task) {
     ASSERT_TRUE(failures[task].ok()) << "task " << task << ": " << failures[task].message();
     ASSERT_EQ(got[task].nbytes(), expected[task].nbytes());

@@ -14,6 +14,7 @@
 #include "loupe/core/explainer.hpp"
 #include "loupe/core/model.hpp"
 #include "nn/ops.hpp"
+#include "plugin/tbb_handoff.hpp"
 #include "reference.hpp"
 
 namespace loupe::nn {
@@ -60,10 +61,16 @@ TEST(ConcurrencyTest, ManyTasksOnTwoThreadsGiveTheSingleThreadedResultsBitForBit
   for (int task = 0; task < kTasks; ++task) expected[task] = network.Run(inputs[task], batch_sizes[task % 4]);
 
   tbb::task_arena arena(2);
+  plugin::TbbHandoff handoff;  // for ThreadSanitizer, as every hand-off to TBB (plugin/tbb_handoff.hpp)
+  handoff.BeforeSpawn();
   arena.execute([&] {
-    tbb::parallel_for(0, kTasks, 1,
-                      [&](int task) { got[task] = network.Run(inputs[task], batch_sizes[task % 4]); });
+    tbb::parallel_for(0, kTasks, 1, [&](int task) {
+      handoff.TaskStarts();
+      got[task] = network.Run(inputs[task], batch_sizes[task % 4]);
+      handoff.TaskEnds();
+    });
   });
+  handoff.AfterJoin();
   int mismatched = 0;
   for (int task = 0; task < kTasks; ++task) {
     ASSERT_EQ(got[task].size(), expected[task].size());
@@ -127,12 +134,17 @@ TEST(ConcurrencyTest, ConcurrentPredictIntoEqualsSequentialPredictBitForBit) {
       std::vector<std::vector<double>> got(kTasks);
       std::atomic<int> failed{0};
       tbb::task_arena arena(2);
+      plugin::TbbHandoff handoff;  // for ThreadSanitizer (plugin/tbb_handoff.hpp)
+      handoff.BeforeSpawn();
       arena.execute([&] {
         tbb::parallel_for(0, kTasks, 1, [&](int task) {
+          handoff.TaskStarts();
           got[task].assign(static_cast<std::size_t>(expected[task].size()), -1.0);
           failed += !mapped.model->PredictInto(batch(task), space, got[task]).ok();
+          handoff.TaskEnds();
         });
       });
+      handoff.AfterJoin();
       ASSERT_EQ(failed.load(), 0) << model_file;
       for (int task = 0; task < kTasks; ++task) {
         EXPECT_EQ(std::memcmp(got[task].data(), expected[task].raw(), expected[task].nbytes()), 0)

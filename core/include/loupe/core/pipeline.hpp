@@ -1,6 +1,7 @@
 // Pipelines (docs/architecture.md §5 "Pipeline YAML"): the parsed spec, validation and execution.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -141,6 +142,12 @@ struct RunOptions {
   std::uint64_t max_memory_bytes = 0;  // with isolate: what each step may allocate (0: no limit)
   // The model ValidatePipeline loaded from spec.model; null: RunPipeline loads it.
   std::shared_ptr<const Model> model;
+  // Cancellation (Ctrl-C in an embedding application, such as the Python package): null, the run cannot
+  // be cancelled. Once another thread sets it, the running steps stop at their explainer's next check
+  // (it is each step's ExplainRequest::cancelled) and the steps not yet started are not started; all of
+  // them end failed with failure kCancelled, and the run's status is kCancelled. Steps that had finished
+  // keep their outputs. Must outlive RunPipeline. Not seen by a step running in a child (`isolate`).
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 // How a step ended. run.json spells these "ok", "failed" and "skipped" (StepStatusName): a contract.
