@@ -6,7 +6,7 @@ catch either: a bad parameter is a :class:`ValueError`, a model that failed a :c
 
 
 class LoupeError(Exception):
-    """Base class of Loupe's errors. ``code`` names the kind of failure ("invalid_argument", "model", ...)."""
+    """Base class of Loupe's errors. ``code`` names the kind of failure ("invalid_argument", "model_error", ...)."""
 
     code = "internal"
 
@@ -32,19 +32,19 @@ class UnsupportedError(LoupeError, ValueError):
 class ModelError(LoupeError, RuntimeError):
     """The model failed while predicting (a model callable raised, or returned the wrong shape)."""
 
-    code = "model"
+    code = "model_error"
 
 
 class PluginError(LoupeError, RuntimeError):
     """A plugin could not be loaded, or failed, or produced a result the host refused."""
 
-    code = "plugin"
+    code = "plugin_error"
 
 
 class LoupeIOError(LoupeError, OSError):
     """Reading or writing a file failed."""
 
-    code = "io"
+    code = "io_error"
 
 
 class CancelledError(LoupeError, RuntimeError):

@@ -19,7 +19,4 @@ T ValueOrRaise(Result<T> result) {
   return std::move(result).value();
 }
 
-// The name python/loupe/_errors.py knows a status code by: "invalid_argument", "model", ...
-const char* ErrorKindName(StatusCode code);
-
 }  // namespace loupe::python

@@ -128,7 +128,7 @@ py::dict ReportDict(const RunReport& report) {
   dict["steps"] = steps;
   dict["output_dir"] = report.output_dir.string();
   dict["ok"] = report.status.ok();
-  dict["code"] = ErrorKindName(report.status.code());
+  dict["code"] = StatusCodeName(report.status.code());
   dict["message"] = report.status.message();
   return dict;
 }
