@@ -34,7 +34,8 @@ void EraseArraysAtOrUnder(std::map<std::string, Value>& arrays, const std::strin
 }
 
 // Walks the body along all but the last part, turning what is not an object into one (and dropping the
-// typed and string arrays those prefixes named); returns the object that holds the last part and the
+// typed and string arrays those prefixes named), and drops the typed and string arrays at or under the
+// whole path, which the caller is about to set; returns the object that holds the last part and the
 // joined path.
 nlohmann::json& ParentObject(Explanation& e, const std::vector<std::string>& parts, std::string& joined) {
   nlohmann::json* node = &e.body;
@@ -47,6 +48,8 @@ nlohmann::json& ParentObject(Explanation& e, const std::vector<std::string>& par
     node = &(*node)[parts[i]];
   }
   joined += (parts.size() > 1 ? "." : "") + parts.back();
+  EraseArraysAtOrUnder(e.arrays, joined);
+  EraseArraysAtOrUnder(e.texts, joined);
   return *node;
 }
 
@@ -310,8 +313,6 @@ void Explanation::SetField(const std::string& path, nlohmann::json value) {
   if (parts.empty()) return;
   std::string joined;
   nlohmann::json& parent = ParentObject(*this, parts, joined);
-  EraseArraysAtOrUnder(arrays, joined);
-  EraseArraysAtOrUnder(texts, joined);
   parent[parts.back()] = std::move(value);
 }
 
@@ -320,8 +321,6 @@ void Explanation::SetArray(const std::string& path, Tensor value) {
   if (parts.empty()) return;
   std::string joined;
   nlohmann::json& parent = ParentObject(*this, parts, joined);
-  EraseArraysAtOrUnder(arrays, joined);
-  EraseArraysAtOrUnder(texts, joined);
   parent.erase(parts.back());
   arrays.insert_or_assign(joined, std::move(value));
 }
@@ -331,8 +330,6 @@ void Explanation::SetText(const std::string& path, TextArray value) {
   if (parts.empty()) return;
   std::string joined;
   nlohmann::json& parent = ParentObject(*this, parts, joined);
-  EraseArraysAtOrUnder(arrays, joined);
-  EraseArraysAtOrUnder(texts, joined);
   parent.erase(parts.back());
   texts.insert_or_assign(joined, std::move(value));
 }
