@@ -36,7 +36,7 @@ const std::vector<std::string> kModelKeys = {"type", "path"};
 const std::vector<std::string> kModelTypes = {"native", "xgboost"};
 const std::vector<std::string> kStepKeys = {"id", "explainer", "rows", "params", "needs"};
 const std::vector<std::string> kOutputKeys = {"dir", "formats"};
-const std::vector<std::string> kOutputFormats = {"json", "csv", "html"};
+const std::vector<std::string> kOutputFormats = {"json", "csv", "npy", "html"};
 constexpr const char* kStepIdPattern = "[A-Za-z_][A-Za-z0-9_-]*";
 constexpr const char* kExplainerNamePattern = "[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*";
 
@@ -419,8 +419,8 @@ class PipelineReader {
                     "; found " + ValueText(item));
       return std::nullopt;
     };
-    auto list = ReadList(*formats, "/output/formats", "output.formats", "a list of formats (json, csv, html)",
-                         read_format);
+    auto list = ReadList(*formats, "/output/formats", "output.formats",
+                         "a list of formats (json, csv, npy, html)", read_format);
     if (list && list->empty()) TypeError("/output/formats", "output.formats", "a non-empty list", *formats);
     if (list && !list->empty()) spec.output.formats = std::move(*list);
   }

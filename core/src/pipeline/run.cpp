@@ -17,6 +17,7 @@
 #include "pipeline/isolate.hpp"
 #include "plugin/tbb_handoff.hpp"
 #include "report/html_report.hpp"
+#include "report/npy_files.hpp"
 #include "report/output_files.hpp"
 
 namespace loupe {
@@ -379,6 +380,9 @@ class PipelineRunner {
       const std::filesystem::path csv = report_.output_dir / (explanation.step + ".csv");
       LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsv(csv, explanation));
       files.push_back(csv);
+    }
+    if (Wants("npy")) {
+      LOUPE_RETURN_IF_ERROR(report::WriteExplanationNpy(report_.output_dir, explanation, files));
     }
     return Status::Ok();
   }

@@ -68,7 +68,7 @@ struct StepSpec {
 
 struct OutputSpec {
   std::filesystem::path dir;                    // absolute
-  std::vector<std::string> formats = {"json"};  // json | csv | html
+  std::vector<std::string> formats = {"json"};  // json | csv | npy | html
 };
 
 struct PipelineSpec {

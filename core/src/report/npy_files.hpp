@@ -1,0 +1,35 @@
+// NumPy .npy files of an explanation's arrays (docs/architecture.md §5 "Output files"), for users who
+// load results with numpy (and hand them to shap.Explanation) rather than parse JSON.
+//
+// Format 1.0 (2.0 when the header outgrows 65,535 bytes) as numpy.lib.format defines it: the magic
+// "\x93NUMPY", the version, the header length, a Python dict literal with 'descr', 'fortran_order'
+// and 'shape', padded with spaces to a multiple of 64 bytes, then the data in C order, little-endian.
+// Strings are fixed-width UTF-32 ('<U<n>', n the longest cell in code points), which numpy reads
+// without allow_pickle.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "loupe/core/explanation.hpp"
+#include "loupe/core/status.hpp"
+#include "loupe/core/tensor.hpp"
+
+namespace loupe::report {
+
+// The .npy header (magic through the padding newline) for an array of `descr` ('<f8', '<U12', ...) and
+// `shape`.
+std::string NpyHeader(const std::string& descr, const Shape& shape);
+
+// Writes one array, atomically (as every output file).
+Status WriteNpy(const std::filesystem::path& path, const Tensor& array);
+Status WriteNpy(const std::filesystem::path& path, const TextArray& array);
+
+// DIR/<step>.<field>.npy for every typed numeric and string array of the explanation ("values",
+// "base_values", "rows", "data", "stats.mean", ...). Appends the files written to `files`. The JSON
+// document stays the explanation's full record; the .npy files repeat its arrays.
+Status WriteExplanationNpy(const std::filesystem::path& dir, const Explanation& explanation,
+                           std::vector<std::filesystem::path>& files);
+
+}  // namespace loupe::report
