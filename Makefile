@@ -19,19 +19,22 @@ $(BUILD_DIR)/build.ninja:
 
 configure: deps $(BUILD_DIR)/build.ninja
 
+# Configures again (with tests and benchmarks, which a tree the demo configured lacks), so that packages
+# installed since are found.
 build: configure
-	cmake -S . -B $(BUILD_DIR) >/dev/null
+	cmake -S . -B $(BUILD_DIR) -DLOUPE_BUILD_TESTS=ON -DLOUPE_BUILD_BENCH=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # The demo builds only what it runs: the loupe binary and the plugins of the explainers that
 # configs/credit_audit.yaml names (shap, lime, surrogate, fairness; not the other plugins, tests or
 # benchmarks), in the same tree, so a later `make build` or `make test` builds just the rest.
-# Nor does it install the Python package's dependencies (LOUPE_WITH_PYTHON=0); `make build` configures
-# again, so that a later `make test` finds them once installed and builds the package too.
+# It installs only what that build needs (LOUPE_FOR_DEMO=1: no test, benchmark, formatting or Python
+# packages) and so configures a new tree without tests and benchmarks; `make build` turns them on.
 DEMO_TARGETS = loupe loupe_shap loupe_lime loupe_surrogate loupe_fairness
 demo:
-	@LOUPE_WITH_PYTHON=0 bash scripts/install-deps.sh
-	$(MAKE) --no-print-directory $(BUILD_DIR)/build.ninja
+	@LOUPE_FOR_DEMO=1 bash scripts/install-deps.sh
+	@test -f $(BUILD_DIR)/build.ninja || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DLOUPE_BUILD_TESTS=OFF -DLOUPE_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
 	@$(BUILD_DIR)/bin/loupe run configs/credit_audit.yaml -o out/demo
 	@echo "Report: $(CURDIR)/out/demo/report.html (and run.json, one JSON per step)"

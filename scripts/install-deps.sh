@@ -3,17 +3,24 @@
 # Run as root (make demo / make test call it first). Only Debian's package registry is used.
 set -euo pipefail
 
+# What building the loupe binary and its plugins needs: all that `make demo` installs (LOUPE_FOR_DEMO=1).
 packages=(cmake ninja-build g++ make libboost-dev libboost-program-options-dev libdnnl-dev ocl-icd-opencl-dev
-  libtbb-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev clang-format)
+  libtbb-dev libyaml-cpp-dev nlohmann-json3-dev)
+# The tests, the benchmarks and `make format-check`: not for the demo, which configures without tests and
+# benchmarks. clang-format alone brings LLVM, a third of the demo's download.
+if [[ "${LOUPE_FOR_DEMO:-0}" != 1 ]]; then
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format)
+fi
 # The Python package (python/, LOUPE_BUILD_PYTHON) and its tests: Debian's Python 3.11 with its numpy,
-# pandas, scikit-learn and pytest. Not for `make demo` (LOUPE_WITH_PYTHON=0), which does not build it:
-# scikit-learn and SciPy alone are a minute of downloading.
-if [[ "${LOUPE_WITH_PYTHON:-1}" == 1 ]]; then
+# pandas, scikit-learn and pytest. Not for `make demo`, which does not build it: scikit-learn and SciPy
+# alone are a minute of downloading.
+if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_PYTHON:-1}" == 1 ]]; then
   packages+=(pybind11-dev python3-dev python3-numpy python3-pandas python3-sklearn python3-pytest)
 fi
 # Chromium is only for the browser test of report.html (tests/e2e/report_browser_test.sh, skipped without
-# it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true).
-if [[ -n "${CI:-}" && "${CI}" != false ]]; then default_browser=1; else default_browser=0; fi
+# it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true) but not
+# for the demo.
+if [[ -n "${CI:-}" && "${CI}" != false && "${LOUPE_FOR_DEMO:-0}" != 1 ]]; then default_browser=1; else default_browser=0; fi
 if [[ "${LOUPE_WITH_BROWSER:-$default_browser}" == 1 ]]; then packages+=(chromium); fi
 # clang and libFuzzer are only for the fuzz targets (make fuzz, fuzz/README.md): installed with
 # LOUPE_WITH_FUZZ=1, which `make fuzz` sets.
