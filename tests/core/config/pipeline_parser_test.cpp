@@ -305,8 +305,9 @@ TEST(PipelineErrorsTest, PositiveMustBeALabel) {
 }
 
 TEST(PipelineErrorsTest, ModelTypeIsAnEnum) {
-  EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, type: onnx}")),
-              ElementsAre("pipeline.yaml:3:29: 'model.type' must be one of native, xgboost; found \"onnx\""));
+  EXPECT_THAT(
+      Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, type: pmml}")),
+      ElementsAre("pipeline.yaml:3:29: 'model.type' must be one of native, xgboost, onnx; found \"pmml\""));
 }
 
 TEST(PipelineErrorsTest, ModelPathIsRequired) {
@@ -397,9 +398,10 @@ TEST(PipelineErrorsTest, NeedsMustBeAList) {
 }
 
 TEST(PipelineErrorsTest, OutputFormatsAreAnEnum) {
-  EXPECT_THAT(Errors(std::string(kMinimalPipeline) + "output: {formats: [json, pdf]}\n"),
-              ElementsAre("pipeline.yaml:6:26: each item of 'output.formats' must be one of json, csv, html; "
-                          "found \"pdf\""));
+  EXPECT_THAT(
+      Errors(std::string(kMinimalPipeline) + "output: {formats: [json, pdf]}\n"),
+      ElementsAre("pipeline.yaml:6:26: each item of 'output.formats' must be one of json, csv, npy, html; "
+                  "found \"pdf\""));
   EXPECT_THAT(Errors(std::string(kMinimalPipeline) + "output: {formats: []}\n"),
               ElementsAre("pipeline.yaml:6:19: 'output.formats' must be a non-empty list, found []"));
 }
@@ -439,20 +441,21 @@ TEST(PipelineErrorsTest, TheTopLevelMustBeAMapping) {
 }
 
 TEST(PipelineErrorsTest, CollectsEveryErrorInDocumentOrderOfChecks) {
-  EXPECT_THAT(Errors(R"(version: 1
+  EXPECT_THAT(
+      Errors(R"(version: 1
 sed: 3
 data: {path: d.csv, target: 5}
-model: {path: m.yaml, type: onnx}
+model: {path: m.yaml, type: pmml}
 steps:
   - {id: a, explainer: kernel}
   - {id: a, explainer: shap.exact}
 )"),
-              ElementsAre("pipeline.yaml:2:1: unknown key 'sed' in the pipeline; did you mean 'seed'?",
-                          "pipeline.yaml:3:29: 'data.target' must be a non-empty string, found 5",
-                          "pipeline.yaml:4:29: 'model.type' must be one of native, xgboost; found \"onnx\"",
-                          "pipeline.yaml:6:24: 'steps.a.explainer' must be written plugin.explainer (like "
-                          "shap.kernel), found \"kernel\"",
-                          "pipeline.yaml:7:10: duplicate step id 'a' (first used at line 6)"));
+      ElementsAre("pipeline.yaml:2:1: unknown key 'sed' in the pipeline; did you mean 'seed'?",
+                  "pipeline.yaml:3:29: 'data.target' must be a non-empty string, found 5",
+                  "pipeline.yaml:4:29: 'model.type' must be one of native, xgboost, onnx; found \"pmml\"",
+                  "pipeline.yaml:6:24: 'steps.a.explainer' must be written plugin.explainer (like "
+                  "shap.kernel), found \"kernel\"",
+                  "pipeline.yaml:7:10: duplicate step id 'a' (first used at line 6)"));
 }
 
 // ----- --set overrides ---------------------------------------------------------------------------
