@@ -6,6 +6,8 @@ set -euo pipefail
 # What building the loupe binary and its plugins needs: all that `make demo` installs (LOUPE_FOR_DEMO=1).
 packages=(cmake ninja-build g++ make libboost-dev libboost-program-options-dev libdnnl-dev ocl-icd-opencl-dev
   libtbb-dev libyaml-cpp-dev nlohmann-json3-dev)
+# PCRE2: the regular expressions of huggingface tokenizers (core/src/model/hf_regex.cpp); small, so required.
+packages+=(libpcre2-dev)
 # The tests, the benchmarks and `make format-check`: not for the demo, which configures without tests and
 # benchmarks. clang-format alone brings LLVM, a third of the demo's download.
 if [[ "${LOUPE_FOR_DEMO:-0}" != 1 ]]; then
@@ -16,6 +18,11 @@ fi
 # alone are a minute of downloading.
 if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_PYTHON:-1}" == 1 ]]; then
   packages+=(pybind11-dev python3-dev python3-numpy python3-pandas python3-sklearn python3-pytest)
+fi
+# ONNX models (core/src/onnx, LOUPE_WITH_ONNX=AUTO): Debian's ONNX and protobuf libraries. Not for `make
+# demo`, whose pipeline reads no ONNX model: without them the feature is absent and `loupe version` says so.
+if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_ONNX:-1}" == 1 ]]; then
+  packages+=(libonnx-dev libprotobuf-dev)
 fi
 # Chromium is only for the browser test of report.html (tests/e2e/report_browser_test.sh, skipped without
 # it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true) but not

@@ -95,6 +95,7 @@ Command PluginsCommand();
 Command DescribeCommand();
 Command SchemaCommand();
 Command ReportCommand();
+Command ServeCommand();
 Command VersionCommand();
 
 }  // namespace loupe::cli

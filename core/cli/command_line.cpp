@@ -8,6 +8,7 @@
 #include "cli/cli.hpp"
 #include "config/messages.hpp"
 #include "loupe/c/loupe_plugin.h"
+#include "onnx/graph.hpp"
 
 namespace loupe::cli {
 namespace {
@@ -241,6 +242,14 @@ Command VersionCommand() {
   command.run = [](const po::variables_map&) {
     std::printf("loupe %s (plugin ABI %d.%d)\n", LOUPE_VERSION, LOUPE_PLUGIN_ABI_MAJOR,
                 LOUPE_PLUGIN_ABI_MINOR);
+    // Optional features of this build (docs/architecture.md §1): ONNX models need libonnx-dev.
+    if (onnx::OnnxSupported()) {
+      std::printf("ONNX models: supported (libonnx %s; IR %d-%d, opsets %d-%d)\n",
+                  onnx::OnnxLibraryVersion().c_str(), onnx::kMinIrVersion, onnx::kMaxIrVersion,
+                  onnx::kMinOpset, onnx::kMaxOpset);
+    } else {
+      std::printf("ONNX models: not supported by this build (built without libonnx-dev)\n");
+    }
     return kExitOk;
   };
   return command;

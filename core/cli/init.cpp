@@ -37,7 +37,7 @@ constexpr std::int64_t kShapRows = 10, kLimeRows = 5, kBackgroundRows = 50;
 struct Plan {
   fs::path pipeline_file, data_file, model_file;
   std::string written_as;  // the pipeline file as the user named it, for the commands in its comments
-  std::string model_type;  // native | xgboost
+  std::string model_type;  // native | xgboost | onnx
   std::string name;
   std::shared_ptr<const Model> model;
   Dataset data;
@@ -240,7 +240,9 @@ Result<Plan> MakePlan(const po::variables_map& vm) {
   plan.data_file = vm["data"].as<std::string>();
   plan.model_file = vm["model"].as<std::string>();
   LOUPE_ASSIGN_OR_RETURN(plan.model, LoadModel(plan.model_file));
-  plan.model_type = plan.model->tree_ensemble() != nullptr ? "xgboost" : "native";
+  plan.model_type = fs::path(plan.model_file).extension() == ".onnx" ? "onnx"
+                    : plan.model->tree_ensemble() != nullptr         ? "xgboost"
+                                                                     : "native";
   LOUPE_RETURN_IF_ERROR(CheckModelInputsPresent(*plan.model, plan.model_file, plan.data_file));
   CsvOptions csv;
   for (const ModelInput& input : plan.model->Info().inputs) {

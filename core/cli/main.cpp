@@ -185,9 +185,9 @@ Command ValidateCommand() {
 }
 
 const std::vector<Command>& Commands() {
-  static const std::vector<Command> commands = {RunCommand(),     ValidateCommand(), InitCommand(),
-                                                PredictCommand(), PluginsCommand(),  DescribeCommand(),
-                                                SchemaCommand(),  ReportCommand(),   VersionCommand()};
+  static const std::vector<Command> commands = {
+      RunCommand(),      ValidateCommand(), InitCommand(),   PredictCommand(), PluginsCommand(),
+      DescribeCommand(), SchemaCommand(),   ReportCommand(), ServeCommand(),   VersionCommand()};
   return commands;
 }
 

@@ -133,19 +133,19 @@ int Predict(const po::variables_map& vm) {
 }  // namespace
 
 Command PredictCommand() {
-  return {
-      "predict",
-      "evaluates a model on every row of a CSV file: one column per model output",
-      "loupe predict --model MODEL --data CSV [options]",
-      "MODEL is a loupe.model/v1 YAML file or an XGBoost JSON model (detected). The model reads each of its "
-      "inputs from the CSV column of the same name; a classifier writes one probability per class.",
-      {{"model", "MODEL", "the model file", Text, false, true},
-       {"data", "CSV", "the rows to predict, with a header row", Text, false, true},
-       {"output,o", "OUT.csv", "write the predictions here instead of to stdout", Text},
-       {"threads", "N", "worker threads; 0 (the default) uses every core", Threads}},
-      {"loupe predict --model examples/credit_scoring/models/credit_logreg.yaml \\\n"
-       "                --data examples/credit_scoring/data/credit_data.csv -o predictions.csv"},
-      Predict};
+  return {"predict",
+          "evaluates a model on every row of a CSV file: one column per model output",
+          "loupe predict --model MODEL --data CSV [options]",
+          "MODEL is a loupe.model/v1 YAML file, an XGBoost JSON model or an ONNX model (detected). The model "
+          "reads each of its "
+          "inputs from the CSV column of the same name; a classifier writes one probability per class.",
+          {{"model", "MODEL", "the model file", Text, false, true},
+           {"data", "CSV", "the rows to predict, with a header row", Text, false, true},
+           {"output,o", "OUT.csv", "write the predictions here instead of to stdout", Text},
+           {"threads", "N", "worker threads; 0 (the default) uses every core", Threads}},
+          {"loupe predict --model examples/credit_scoring/models/credit_logreg.yaml \\\n"
+           "                --data examples/credit_scoring/data/credit_data.csv -o predictions.csv"},
+          Predict};
 }
 
 }  // namespace loupe::cli

@@ -52,12 +52,12 @@ TEST_F(CliTest, UnknownCommandIsBadUsage) {
   EXPECT_EQ(
       r.err,
       "loupe: unknown command 'explain'; expected one of: run, validate, init, predict, plugins, describe, "
-      "schema, report, version.\n");
+      "schema, report, serve, version.\n");
   EXPECT_THAT(Loupe("rnu p.yaml").err, HasSubstr("unknown command 'rnu'; did you mean 'run'?"));
 }
 
 const char* const kCommands[] = {"run",      "validate", "init",   "predict", "plugins",
-                                 "describe", "schema",   "report", "version"};
+                                 "describe", "schema",   "report", "serve",   "version"};
 
 TEST_F(CliTest, EverySubcommandAnswersHelpWithItsUsageOptionsAndAnExample) {
   for (const char* command : kCommands) {

@@ -231,7 +231,7 @@ const BadCase kBadCases[] = {
     {"unknown data key", "  target: y", "  targte: y"},
     {"column list as a string", "categorical: [c]", "categorical: c"},
     {"missing model path", "  path: model.yaml", "  file: model.yaml"},
-    {"unknown model type", "type: native", "type: onnx"},
+    {"unknown model type", "type: native", "type: pmml"},
     {"step without explainer", "    explainer: surrogate.tree\n", ""},
     {"step id not an identifier", "id: tree", "id: 1tree"},
     {"explainer without plugin", "explainer: surrogate.tree", "explainer: surrogate"},

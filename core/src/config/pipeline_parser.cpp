@@ -33,7 +33,7 @@ const std::vector<std::string> kPipelineKeys = {"version", "name",  "seed",   "d
 const std::vector<std::string> kDataKeys = {"path",        "target", "features",  "positive",
                                             "categorical", "text",   "sensitive", "missing"};
 const std::vector<std::string> kModelKeys = {"type", "path"};
-const std::vector<std::string> kModelTypes = {"native", "xgboost"};
+const std::vector<std::string> kModelTypes = {"native", "xgboost", "onnx"};
 const std::vector<std::string> kStepKeys = {"id", "explainer", "rows", "params", "needs"};
 const std::vector<std::string> kOutputKeys = {"dir", "formats"};
 const std::vector<std::string> kOutputFormats = {"json", "csv", "npy", "html"};

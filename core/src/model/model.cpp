@@ -9,6 +9,7 @@
 #include "loupe/core/attention.hpp"
 #include "loupe/core/explainer.hpp"
 #include "model/native_model.hpp"
+#include "model/onnx_model.hpp"
 #include "model/predict_buffers.hpp"
 #include "model/xgboost_model.hpp"
 
@@ -20,9 +21,10 @@ const char* OutputSpaceName(OutputSpace space) { return space == OutputSpace::kR
 namespace {
 
 // "native" for YAML model files, "xgboost" for JSON ones (XGBoost's save_model writes JSON): a file named
-// *.json or whose first non-blank character is '{'.
+// *.json or whose first non-blank character is '{'; "onnx" for *.onnx files.
 std::string DetectModelType(const std::filesystem::path& path) {
   if (path.extension() == ".json") return "xgboost";
+  if (path.extension() == ".onnx") return "onnx";
   std::ifstream in(path);
   char first = 0;
   while (in.get(first) && std::isspace(static_cast<unsigned char>(first))) {
@@ -40,7 +42,8 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   const std::string resolved = type == "auto" ? DetectModelType(path) : type;
   if (resolved == "native") return LoadNativeModel(path);
   if (resolved == "xgboost") return LoadXGBoostModel(path);
-  return InvalidArgument("unknown model type '" + type + "'; expected native or xgboost.");
+  if (resolved == "onnx") return LoadOnnxModel(path);
+  return InvalidArgument("unknown model type '" + type + "'; expected native, xgboost or onnx.");
 }
 
 Status Model::PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const {

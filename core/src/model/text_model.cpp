@@ -337,16 +337,37 @@ Status CheckKeys(const config::YamlDocument& doc, const std::string& pointer,
   return Status::Ok();
 }
 
+// tokenizer: {type: huggingface, file: tokenizer.json, max_length: N}: the file's own normalizer,
+// pre-tokenizer, model, post-processor and added tokens; max_length overrides its truncation.
+Result<Tokenizer> ReadHuggingFaceTokenizer(const config::YamlDocument& doc,
+                                           const std::filesystem::path& dir) {
+  LOUPE_RETURN_IF_ERROR(CheckKeys(doc, "/tokenizer", {"type", "file", "max_length"}, "the tokenizer"));
+  std::optional<std::int64_t> max_length;
+  if (const json* max = Find(doc, "/tokenizer/max_length")) {
+    if (!max->is_number_integer() || max->get<std::int64_t>() < 2) {
+      return ErrorAt(doc, "/tokenizer/max_length",
+                     "tokenizer.max_length must be a whole number of at least 2, found " +
+                         config::ValueText(*max) + ".");
+    }
+    max_length = max->get<std::int64_t>();
+  }
+  LOUPE_ASSIGN_OR_RETURN(const std::string file, String(doc, "/tokenizer/file", "tokenizer.file"));
+  Result<Tokenizer> tokenizer = Tokenizer::FromHuggingFace(dir / file, max_length);
+  if (!tokenizer.ok()) return ErrorAt(doc, "/tokenizer/file", tokenizer.status().message());
+  return tokenizer;
+}
+
 Result<Tokenizer> ReadTokenizer(const config::YamlDocument& doc, const std::filesystem::path& dir) {
+  LOUPE_ASSIGN_OR_RETURN(const std::string type, String(doc, "/tokenizer/type", "tokenizer.type"));
+  if (type == "huggingface") return ReadHuggingFaceTokenizer(doc, dir);
   LOUPE_RETURN_IF_ERROR(
       CheckKeys(doc, "/tokenizer", {"type", "vocab", "lowercase", "max_length"}, "the tokenizer"));
   TokenizerOptions options;
-  LOUPE_ASSIGN_OR_RETURN(const std::string type, String(doc, "/tokenizer/type", "tokenizer.type"));
   if (type == "wordpiece") {
     options.kind = TokenizerKind::kWordPiece;
   } else if (type != "whitespace") {
     return ErrorAt(doc, "/tokenizer/type",
-                   "unknown tokenizer type '" + type + "'; expected whitespace or wordpiece.");
+                   "unknown tokenizer type '" + type + "'; expected whitespace, wordpiece or huggingface.");
   }
   if (const json* lower = Find(doc, "/tokenizer/lowercase")) {
     if (!lower->is_boolean())

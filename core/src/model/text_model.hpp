@@ -8,6 +8,7 @@
 //   classes: [computers, food, ...]
 //   input: {name: text, type: text}      # the dataset column the model reads
 //   tokenizer: {type: whitespace | wordpiece, vocab: vocab.txt, lowercase: true, max_length: 64}
+//          or  {type: huggingface, file: tokenizer.json, max_length: 64}
 //   weights: model.safetensors           # relative to this file
 //   layers:                              # embedding first; a classifier ends in softmax (raw = before it)
 //     - {type: embedding, name: tok}

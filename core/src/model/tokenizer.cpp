@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <fstream>
 
+#include "model/hf_tokenizer.hpp"
+#include "model/hf_unicode.hpp"
+
 namespace loupe::model {
 namespace {
 
@@ -72,47 +75,6 @@ char32_t Fold(char32_t c) {
   return c;
 }
 
-// Decodes UTF-8, dropping bytes that do not start a well-formed sequence (overlong forms, surrogates and
-// code points above U+10FFFF included).
-std::u32string Decode(std::string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto b = static_cast<unsigned char>(text[i]);
-    int extra = 0;
-    char32_t c = 0, min = 0;
-    if (b < 0x80) {
-      out.push_back(b);
-      ++i;
-      continue;
-    }
-    if ((b & 0xE0) == 0xC0)
-      extra = 1, c = b & 0x1F, min = 0x80;
-    else if ((b & 0xF0) == 0xE0)
-      extra = 2, c = b & 0x0F, min = 0x800;
-    else if ((b & 0xF8) == 0xF0)
-      extra = 3, c = b & 0x07, min = 0x10000;
-    else {
-      ++i;
-      continue;
-    }
-    bool ok = i + static_cast<std::size_t>(extra) < text.size();
-    for (int k = 1; ok && k <= extra; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]);
-      ok = (next & 0xC0) == 0x80;
-      c = (c << 6) | (next & 0x3F);
-    }
-    if (!ok || c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
-      ++i;
-      continue;
-    }
-    out.push_back(c);
-    i += static_cast<std::size_t>(extra) + 1;
-  }
-  return out;
-}
-
 void Append(std::string& out, char32_t c) {
   if (c < 0x80) {
     out.push_back(static_cast<char>(c));
@@ -137,20 +99,33 @@ std::string Encode(const std::u32string& text) {
   return out;
 }
 
-// Words as code points, after step 1 and 2.
+// Words as code points, after step 1 and 2, with their byte ranges in the text.
+struct Word {
+  std::u32string chars;
+  std::size_t begin = 0, end = 0;
+};
+
+std::vector<Word> WordsWithSpans(std::string_view text) {
+  std::vector<Word> words;
+  Word current;
+  for (const hf::AlignedChar& ch : hf::DecodeAligned(text)) {
+    if (IsRemoved(ch.c)) continue;
+    if (IsWhitespace(ch.c)) {
+      if (!current.chars.empty()) words.push_back(std::move(current));
+      current = Word();
+      continue;
+    }
+    if (current.chars.empty()) current.begin = ch.begin;
+    current.chars.push_back(ch.c);
+    current.end = ch.end;
+  }
+  if (!current.chars.empty()) words.push_back(std::move(current));
+  return words;
+}
+
 std::vector<std::u32string> Words(std::string_view text) {
   std::vector<std::u32string> words;
-  std::u32string current;
-  for (char32_t c : Decode(text)) {
-    if (IsRemoved(c)) continue;
-    if (IsWhitespace(c)) {
-      if (!current.empty()) words.push_back(std::move(current));
-      current.clear();
-    } else {
-      current.push_back(c);
-    }
-  }
-  if (!current.empty()) words.push_back(std::move(current));
+  for (Word& w : WordsWithSpans(text)) words.push_back(std::move(w.chars));
   return words;
 }
 
@@ -164,6 +139,12 @@ std::size_t CodePoints(const std::string& utf8) {
 std::vector<std::string> SplitWords(std::string_view text) {
   std::vector<std::string> out;
   for (const std::u32string& word : Words(text)) out.push_back(Encode(word));
+  return out;
+}
+
+std::vector<WordSpan> SplitWordSpans(std::string_view text) {
+  std::vector<WordSpan> out;
+  for (const Word& w : WordsWithSpans(text)) out.push_back({Encode(w.chars), w.begin, w.end});
   return out;
 }
 
@@ -227,6 +208,46 @@ Result<Tokenizer> Tokenizer::FromFile(const std::filesystem::path& vocab_file, T
   return Create(std::move(vocab), options, vocab_file.string());
 }
 
+Result<Tokenizer> Tokenizer::FromHuggingFace(const std::filesystem::path& tokenizer_json,
+                                             std::optional<std::int64_t> max_length) {
+  LOUPE_ASSIGN_OR_RETURN(hf::HfTokenizer hf, hf::HfTokenizer::FromFile(tokenizer_json));
+  if (max_length) hf.set_max_length(*max_length);
+  if (!hf.max_length()) hf.set_max_length(TokenizerOptions().max_length);
+  if (*hf.max_length() <= hf.special_token_count()) {
+    return InvalidArgument("tokenizer '" + tokenizer_json.string() + "': max_length " +
+                           std::to_string(*hf.max_length()) + " leaves no room for text beside the " +
+                           std::to_string(hf.special_token_count()) + " special tokens.");
+  }
+  Tokenizer t;
+  t.options_.kind = TokenizerKind::kHuggingFace;
+  t.options_.max_length = *hf.max_length();
+  t.pad_ = hf.pad_id();
+  t.huggingface_ = std::make_shared<const hf::HfTokenizer>(std::move(hf));
+  return t;
+}
+
+std::int64_t Tokenizer::vocab_size() const {
+  return huggingface_ ? huggingface_->vocab_size() : static_cast<std::int64_t>(vocab_.size());
+}
+
+// Each token's word is the first whitespace word its byte range overlaps; special tokens (empty
+// range) and tokens of whitespace alone belong to none.
+TokenizedText Tokenizer::TokenizeHuggingFace(std::string_view text) const {
+  hf::HfEncoding encoding = huggingface_->Encode(text);
+  const std::vector<WordSpan> spans = SplitWordSpans(text);
+  TokenizedText result;
+  for (const WordSpan& w : spans) result.words.push_back(w.text);
+  result.ids = std::move(encoding.ids);
+  result.tokens = std::move(encoding.tokens);
+  for (const auto& [begin, end] : encoding.offsets) {
+    const auto it = std::upper_bound(spans.begin(), spans.end(), std::size_t{begin},
+                                     [](std::size_t b, const WordSpan& w) { return b < w.end; });
+    const bool overlaps = begin < end && it != spans.end() && it->begin < end;
+    result.word_index.push_back(overlaps ? static_cast<std::int64_t>(it - spans.begin()) : -1);
+  }
+  return result;
+}
+
 std::int64_t Tokenizer::Lookup(const std::string& token) const {
   const auto it = ids_.find(token);
   return it == ids_.end() ? -1 : it->second;
@@ -267,6 +288,7 @@ void Tokenizer::WordPiece(const std::string& word, std::vector<std::string>& out
 }
 
 TokenizedText Tokenizer::Tokenize(std::string_view text) const {
+  if (huggingface_) return TokenizeHuggingFace(text);
   TokenizedText result;
   result.words = SplitWords(text);
   const std::size_t room = static_cast<std::size_t>(options_.max_length - 2);

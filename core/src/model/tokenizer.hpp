@@ -1,7 +1,7 @@
 // Tokenizers of loupe.model/v1 text models (docs/architecture.md §5): "whitespace" (words split at
-// punctuation, looked up whole in the vocabulary) and "wordpiece" (BERT's basic tokenizer + greedy
-// longest-match-first WordPiece with ## continuations). Conventions shared by both are in
-// loupe/core/attention.hpp.
+// punctuation, looked up whole in the vocabulary), "wordpiece" (BERT's basic tokenizer + greedy
+// longest-match-first WordPiece with ## continuations) and "huggingface" (a tokenizer.json file, run by
+// hf_tokenizer.hpp). Conventions shared by all are in loupe/core/attention.hpp.
 //
 // Basic tokenization, on UTF-8 (invalid bytes are dropped):
 //  1. remove U+0000, U+FFFD, control characters (C0 and C1 except tab, line feed, carriage return) and
@@ -17,6 +17,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,10 +37,22 @@ struct BasicToken {
 
 // Steps 1–2 above: the words of `text`.
 std::vector<std::string> SplitWords(std::string_view text);
+// The same words with the byte range [begin, end) each spans in `text` (removed characters inside a
+// word are inside its range).
+struct WordSpan {
+  std::string text;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+std::vector<WordSpan> SplitWordSpans(std::string_view text);
 // Steps 1–4 above: the basic tokens of `text` with their word indices.
 std::vector<BasicToken> BasicTokenize(std::string_view text, bool lowercase);
 
-enum class TokenizerKind { kWhitespace, kWordPiece };
+namespace hf {
+class HfTokenizer;
+}
+
+enum class TokenizerKind { kWhitespace, kWordPiece, kHuggingFace };
 
 struct TokenizerOptions {
   TokenizerKind kind = TokenizerKind::kWhitespace;
@@ -56,9 +70,13 @@ class Tokenizer {
   // Reads a vocabulary file: one token per line, id = 0-based line number (a final line end is optional,
   // CR before LF is dropped).
   static Result<Tokenizer> FromFile(const std::filesystem::path& vocab_file, TokenizerOptions options);
+  // A huggingface tokenizer.json. `max_length` (tokens in all, special tokens included) overrides the
+  // file's truncation; with neither, texts are truncated to TokenizerOptions' default max_length.
+  static Result<Tokenizer> FromHuggingFace(const std::filesystem::path& tokenizer_json,
+                                           std::optional<std::int64_t> max_length);
 
   const TokenizerOptions& options() const { return options_; }
-  std::int64_t vocab_size() const { return static_cast<std::int64_t>(vocab_.size()); }
+  std::int64_t vocab_size() const;
   std::int64_t pad_id() const { return pad_; }
 
   TokenizedText Tokenize(std::string_view text) const;
@@ -69,11 +87,13 @@ class Tokenizer {
   Tokenizer() = default;
   std::int64_t Lookup(const std::string& token) const;  // −1 when absent
   void WordPiece(const std::string& word, std::vector<std::string>& out) const;
+  TokenizedText TokenizeHuggingFace(std::string_view text) const;
 
   TokenizerOptions options_;
   std::vector<std::string> vocab_;
   std::unordered_map<std::string, std::int64_t> ids_;
   std::int64_t pad_ = 0, unk_ = 0, cls_ = 0, sep_ = 0;
+  std::shared_ptr<const hf::HfTokenizer> huggingface_;  // set for kHuggingFace
 };
 
 }  // namespace loupe::model

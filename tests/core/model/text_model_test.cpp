@@ -201,7 +201,9 @@ TEST(TextModelTest, BadModelsFailWithOneSentence) {
                            "tokenizer: {type: sentencepiece, vocab: vocab.txt}\nweights: lstm.safetensors\n"
                            "layers:\n  - {type: embedding, name: emb}\n")
           .message(),
-      file + "tok.yaml:6:19: unknown tokenizer type 'sentencepiece'; expected whitespace or wordpiece.");
+      file +
+          "tok.yaml:6:19: unknown tokenizer type 'sentencepiece'; expected whitespace, wordpiece or "
+          "huggingface.");
   const std::string tokenizer =
       "tokenizer: {type: whitespace, vocab: vocab.txt}\nweights: lstm.safetensors\n";
   EXPECT_EQ(

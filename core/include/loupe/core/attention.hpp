@@ -11,11 +11,13 @@
 // new texts (lime.text removes words) call TextModel::PredictText — in C, the "text" capability's
 // predict_texts — with the strings themselves.
 //
-// Tokens. Every tokenizer writes [CLS] first and [SEP] last and keeps at most max_length tokens in all
-// (the text's tokens are truncated to max_length − 2). The vocabulary file holds one token per line, the
-// id of a token is its 0-based line number, and it must contain [PAD] (padding id), [UNK] (unknown
-// token), [CLS] and [SEP]. Each token records the index of the whitespace word of the text it came
-// from, so explainers can map token weights back to the words a person wrote.
+// Tokens. The whitespace and wordpiece tokenizers write [CLS] first and [SEP] last and keep at most
+// max_length tokens in all (the text's tokens are truncated to max_length − 2). Their vocabulary file
+// holds one token per line, the id of a token is its 0-based line number, and it must contain [PAD]
+// (padding id), [UNK] (unknown token), [CLS] and [SEP]. A huggingface tokenizer (tokenizer.json) adds
+// the special tokens its post-processor names ([CLS] … [SEP], <s> … </s>, or none) and truncates to
+// max_length in all. Each token records the index of the whitespace word of the text it came from
+// (−1 for special tokens), so explainers can map token weights back to the words a person wrote.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +41,9 @@ struct TokenizedText {
   // The whitespace-separated words of the text after control and format characters are removed, as
   // written (not lower-cased). lime.text removes these words; word_index points into them.
   std::vector<std::string> words;
-  std::vector<std::int64_t> ids;         // [T] vocabulary ids, [CLS] first, [SEP] last
+  std::vector<std::int64_t> ids;         // [T] vocabulary ids, special tokens included
   std::vector<std::string> tokens;       // [T] the tokens as the vocabulary spells them ("##ing" too)
-  std::vector<std::int64_t> word_index;  // [T] index into `words`, −1 for [CLS] and [SEP]
+  std::vector<std::int64_t> word_index;  // [T] index into `words`, −1 for special tokens ([CLS], [SEP])
 
   std::int64_t size() const { return static_cast<std::int64_t>(ids.size()); }
 };

@@ -85,8 +85,9 @@ class Model {
   Result<Tensor> PredictThroughInto(const TensorView& batch, OutputSpace space) const;
 };
 
-// Loads a model. `type` is "native" (a loupe.model/v1 YAML file) or "xgboost" (the JSON written by
-// Booster.save_model); "auto" detects it from the file. Errors name the file and the offending field.
+// Loads a model. `type` is "native" (a loupe.model/v1 YAML file), "xgboost" (the JSON written by
+// Booster.save_model) or "onnx" (a .onnx file; refused with a sentence when Loupe was built without ONNX
+// support); "auto" detects it from the file. Errors name the file and the offending field.
 Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path,
                                                const std::string& type = "auto");
 

@@ -1,0 +1,458 @@
+// The Model over an ONNX session (see onnx_model.hpp): reading the inputs and outputs a graph declares,
+// predicting in chunks, and describing tree ensembles as the "tree_ensemble" capability.
+#include "model/onnx_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "loupe/core/tree_ensemble.hpp"
+#include "onnx/session.hpp"
+#include "onnx/tree_ensemble_op.hpp"
+
+namespace loupe {
+
+namespace {
+
+using onnx::DataType;
+
+// Rows per session run: as the native networks' chunk, so that a batch gives the same bits however the
+// caller splits it into multiples of this.
+constexpr std::int64_t kChunkRows = 2048;
+
+Status Refuse(const std::filesystem::path& path, const std::string& what) {
+  return InvalidArgument("ONNX model '" + path.string() + "': " + what);
+}
+
+// How the model's f64 columns become the graph's inputs.
+struct InputLayout {
+  bool matrix = false;                // one [N, F] tensor, else one [N, 1] tensor per column
+  std::vector<DataType> types;        // per graph input: kFloat or kDouble
+  std::vector<bool> column_is_rank1;  // column inputs declared [N]
+  std::vector<ModelInput> inputs;
+};
+
+Result<std::vector<std::string>> MetadataList(const onnx::Graph& graph, const std::string& key) {
+  const auto it = graph.metadata.find(key);
+  if (it == graph.metadata.end()) return std::vector<std::string>();
+  const nlohmann::json list = nlohmann::json::parse(it->second, nullptr, false);
+  if (!list.is_array() ||
+      !std::all_of(list.begin(), list.end(), [](const auto& v) { return v.is_string(); })) {
+    return Refuse(graph.source, "metadata_props '" + key + "' is not a JSON list of strings.");
+  }
+  return list.get<std::vector<std::string>>();
+}
+
+bool IsNumberType(DataType type) { return type == DataType::kFloat || type == DataType::kDouble; }
+
+Result<InputLayout> ReadInputs(const onnx::Graph& graph) {
+  InputLayout layout;
+  if (graph.inputs.empty()) return Refuse(graph.source, "the graph has no inputs.");
+  for (const onnx::ValueInfo& input : graph.inputs) {
+    if (!input.is_tensor || !(IsNumberType(input.type) || onnx::IsIntegral(input.type))) {
+      return Refuse(graph.source,
+                    "input '" + input.name + "' is a " + onnx::DataTypeName(input.type) +
+                        " tensor; Loupe feeds ONNX models float or double tensors (string inputs "
+                        "for categorical columns are not supported yet).");
+    }
+    layout.types.push_back(input.type == DataType::kDouble ? DataType::kDouble : DataType::kFloat);
+  }
+  const onnx::ValueInfo& first = graph.inputs.front();
+  if (graph.inputs.size() == 1 && first.shape.size() == 2 && first.shape[1] > 1) {
+    layout.matrix = true;
+    LOUPE_ASSIGN_OR_RETURN(std::vector<std::string> names, MetadataList(graph, "feature_names"));
+    const std::int64_t width = first.shape[1];
+    if (!names.empty() && static_cast<std::int64_t>(names.size()) != width) {
+      return Refuse(graph.source, "metadata_props 'feature_names' names " + std::to_string(names.size()) +
+                                      " features, but input '" + first.name + "' has " +
+                                      std::to_string(width) + ".");
+    }
+    for (std::int64_t f = 0; f < width; ++f) {
+      ModelInput column;
+      column.name = names.empty() ? "f" + std::to_string(f) : names[static_cast<std::size_t>(f)];
+      layout.inputs.push_back(std::move(column));
+    }
+    return layout;
+  }
+  for (const onnx::ValueInfo& input : graph.inputs) {
+    const bool column = input.shape.size() == 1 || (input.shape.size() == 2 && input.shape[1] == 1);
+    if (input.has_shape && !column) {
+      return Refuse(graph.source, "input '" + input.name + "' has shape " + onnx::ShapeText(input.shape) +
+                                      "; Loupe reads one [N, F] input or one [N, 1] input per column.");
+    }
+    layout.column_is_rank1.push_back(input.shape.size() == 1);
+    ModelInput model_input;
+    model_input.name = input.name;
+    layout.inputs.push_back(std::move(model_input));
+  }
+  return layout;
+}
+
+// Which tensor is the model's output, what it means, and where its raw form comes from.
+struct OutputLayout {
+  std::string tensor;
+  std::string raw_tensor;
+  bool raw_from_context = false;  // classifier nodes: the same tensor with RunContext::raw_scores
+  Task task = Task::kRegression;
+  std::vector<std::string> labels;
+};
+
+bool IsClassifierOp(const onnx::Node& node) {
+  return node.domain == onnx::kMlDomain &&
+         (node.op_type == "TreeEnsembleClassifier" || node.op_type == "LinearClassifier");
+}
+
+std::vector<std::string> ClassifierLabels(const onnx::Node& node) {
+  std::vector<std::string> labels;
+  for (const char* key : {"classlabels_int64s", "classlabels_ints"}) {
+    for (const std::int64_t label : onnx::IntsAttr(node, key)) labels.push_back(std::to_string(label));
+  }
+  for (const std::string& label : onnx::StringsAttr(node, "classlabels_strings")) labels.push_back(label);
+  return labels;
+}
+
+Result<OutputLayout> ReadOutputs(const onnx::Session& session) {
+  const onnx::Graph& graph = session.graph();
+  OutputLayout layout;
+  for (const onnx::ValueInfo& output : graph.outputs) {
+    std::string tensor = output.name;
+    const onnx::Node* producer = session.Producer(tensor);
+    if (producer != nullptr && producer->op_type == "ZipMap")
+      tensor = producer->inputs[0];
+    else if (!output.is_tensor || !IsNumberType(output.type))
+      continue;  // labels
+    layout.tensor = tensor;
+    break;
+  }
+  if (layout.tensor.empty()) return Refuse(graph.source, "no graph output is a float tensor or a ZipMap.");
+  layout.raw_tensor = layout.tensor;
+  const onnx::Node* producer = session.Producer(layout.tensor);
+  // Pass-through nodes between the scores and the output (Identity, Cast) keep the meaning.
+  while (producer != nullptr && (producer->op_type == "Identity" || producer->op_type == "Cast")) {
+    producer = session.Producer(producer->inputs[0]);
+  }
+  LOUPE_ASSIGN_OR_RETURN(std::vector<std::string> metadata_labels, MetadataList(graph, "class_labels"));
+  if (producer != nullptr && IsClassifierOp(*producer)) {
+    layout.task = Task::kClassification;
+    layout.labels = ClassifierLabels(*producer);
+    layout.raw_from_context = true;
+  } else if (producer != nullptr && producer->op_type == "Softmax") {
+    layout.task = Task::kClassification;
+    layout.labels = metadata_labels;
+    layout.raw_tensor = producer->inputs[0];
+  } else if (!metadata_labels.empty()) {
+    layout.task = Task::kClassification;  // probabilities made another way: the metadata says so
+    layout.labels = metadata_labels;
+  }
+  return layout;
+}
+
+// The width of a [N, K] or [N] output tensor.
+std::int64_t Width(const onnx::Value& v) {
+  return v.shape.size() >= 2 ? v.size() / std::max<std::int64_t>(v.shape[0], 1) : 1;
+}
+
+class OnnxModel final : public Model {
+ public:
+  OnnxModel(ModelInfo info, std::unique_ptr<onnx::Session> session, InputLayout inputs, OutputLayout outputs)
+      : info_(std::move(info)),
+        session_(std::move(session)),
+        inputs_(std::move(inputs)),
+        outputs_(std::move(outputs)) {}
+
+  void SetInfo(ModelInfo info) { info_ = std::move(info); }
+  void SetTrees(TreeEnsembleView view) { trees_ = std::make_unique<TreeEnsembleCapability>(std::move(view)); }
+
+  const ModelInfo& Info() const override { return info_; }
+  const TreeEnsembleCapability* tree_ensemble() const override { return trees_.get(); }
+
+  Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
+    return PredictThroughInto(batch, space);
+  }
+
+  Status PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const override {
+    const auto width = static_cast<std::int64_t>(info_.inputs.size());
+    if (batch.ndim() != 2 || batch.dim(1) != width || batch.dtype() != DType::kF64) {
+      return InvalidArgument("model '" + info_.name + "' takes f64 [n, " + std::to_string(width) +
+                             "], found " + DTypeName(batch.dtype()) + " " + ShapeToString(batch.shape()) +
+                             ".");
+    }
+    const std::int64_t n = batch.dim(0);
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    if (static_cast<std::int64_t>(out.size()) != n * n_out) {
+      return InvalidArgument("model '" + info_.name + "' writes " + std::to_string(n * n_out) +
+                             " outputs for " + std::to_string(n) + " rows, but the output buffer holds " +
+                             std::to_string(out.size()) + ".");
+    }
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t rows = std::min(kChunkRows, n - begin);
+      LOUPE_ASSIGN_OR_RETURN(const onnx::Value y, RunRows(batch.data<double>() + begin * width, rows, space));
+      if (y.size() != rows * n_out) {
+        return ModelError("model '" + info_.name + "' computed " + onnx::ShapeText(y.shape) + " for " +
+                          std::to_string(rows) + " rows and " + std::to_string(n_out) + " outputs.");
+      }
+      double* to = out.data() + begin * n_out;
+      for (std::int64_t k = 0; k < y.size(); ++k) to[k] = onnx::NumberAt(y, k);
+    }
+    return Status::Ok();
+  }
+
+  // Runs `rows` rows (f64, the model's inputs) and returns the output tensor of `space`.
+  Result<onnx::Value> RunRows(const double* x, std::int64_t rows, OutputSpace space) const {
+    const auto width = static_cast<std::int64_t>(info_.inputs.size());
+    std::vector<onnx::Value> feeds;
+    if (inputs_.matrix) {
+      feeds.push_back(Feed(inputs_.types[0], {rows, width}, x, rows, width, 0));
+    } else {
+      for (std::int64_t c = 0; c < width; ++c) {
+        const bool rank1 = inputs_.column_is_rank1[static_cast<std::size_t>(c)];
+        std::vector<std::int64_t> shape =
+            rank1 ? std::vector<std::int64_t>{rows} : std::vector<std::int64_t>{rows, 1};
+        feeds.push_back(
+            Feed(inputs_.types[static_cast<std::size_t>(c)], std::move(shape), x, rows, width, c));
+      }
+    }
+    const bool raw = space == OutputSpace::kRaw;
+    onnx::RunContext context;
+    context.raw_scores = raw && outputs_.raw_from_context;
+    const std::string& tensor = raw ? outputs_.raw_tensor : outputs_.tensor;
+    LOUPE_ASSIGN_OR_RETURN(std::vector<onnx::Value> results, session_->Run(feeds, {tensor}, context));
+    return std::move(results[0]);
+  }
+
+  const onnx::Session& session() const { return *session_; }
+  const InputLayout& input_layout() const { return inputs_; }
+  const OutputLayout& output_layout() const { return outputs_; }
+
+ private:
+  // Columns [first, first + cols of the shape) of `rows` rows of x (stride `width`) as a float or double
+  // tensor.
+  static onnx::Value Feed(DataType type, std::vector<std::int64_t> shape, const double* x, std::int64_t rows,
+                          std::int64_t width, std::int64_t first) {
+    onnx::Value v = onnx::Value::Zeros(type, std::move(shape));
+    const std::int64_t cols = v.size() / std::max<std::int64_t>(rows, 1);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const double value = x[r * width + first + c];
+        const auto at = static_cast<std::size_t>(r * cols + c);
+        if (type == DataType::kDouble)
+          v.d[at] = value;
+        else
+          v.f[at] = static_cast<float>(value);
+      }
+    }
+    return v;
+  }
+
+  ModelInfo info_;
+  std::unique_ptr<onnx::Session> session_;
+  InputLayout inputs_;
+  OutputLayout outputs_;
+  std::unique_ptr<TreeEnsembleCapability> trees_;
+};
+
+// ---- The tree_ensemble capability -----------------------------------------------------------------------
+
+// Whether `tensor` is the model's inputs in order: the matrix input, or a Concat (axis 1) of the column
+// inputs, through Cast and Identity nodes.
+bool IsModelInputs(const onnx::Session& session, const InputLayout& layout, std::string tensor) {
+  const onnx::Graph& graph = session.graph();
+  for (const onnx::Node* p = session.Producer(tensor); p != nullptr; p = session.Producer(tensor)) {
+    if (p->op_type == "Cast" || p->op_type == "Identity") {
+      tensor = p->inputs[0];
+      continue;
+    }
+    if (p->op_type != "Concat" || layout.matrix || onnx::IntAttr(*p, "axis", 0) != 1 ||
+        p->inputs.size() != graph.inputs.size()) {
+      return false;
+    }
+    for (std::size_t k = 0; k < graph.inputs.size(); ++k) {
+      if (p->inputs[k] != graph.inputs[k].name) return false;
+    }
+    return true;
+  }
+  return layout.matrix && tensor == graph.inputs[0].name;
+}
+
+std::optional<TreeLink> LinkOf(const onnx::TreeEnsembleData& data) {
+  using onnx::PostTransform;
+  if (!data.classifier) {
+    if (data.post_transform != PostTransform::kNone) return std::nullopt;
+    if (data.aggregate != onnx::TreeEnsembleData::Aggregate::kSum &&
+        data.aggregate != onnx::TreeEnsembleData::Aggregate::kAverage) {
+      return std::nullopt;
+    }
+    return TreeLink::kIdentity;
+  }
+  if (data.binary_one_score) {
+    return data.post_transform == PostTransform::kLogistic ? std::optional(TreeLink::kLogistic)
+                                                           : std::nullopt;
+  }
+  if (data.post_transform == PostTransform::kNone) return TreeLink::kIdentity;
+  if (data.post_transform == PostTransform::kSoftmax) return TreeLink::kSoftmax;
+  return std::nullopt;
+}
+
+// One view tree per (ONNX tree, score) pair that has leaf weights for that score. Every split becomes
+// "x < d goes left" with d chosen so that an f64 input takes the decision the float32 comparison takes.
+std::optional<Tree> ViewTree(const onnx::EnsembleTree& source, int output, double leaf_scale,
+                             bool double_input) {
+  using onnx::NodeMode;
+  Tree tree;
+  tree.output = output;
+  const std::size_t n = source.mode.size();
+  tree.left.assign(n, -1);
+  tree.right.assign(n, -1);
+  tree.feature.assign(n, -1);
+  tree.threshold.assign(n, std::numeric_limits<double>::quiet_NaN());
+  tree.default_left.assign(n, 0);
+  tree.is_leaf.assign(n, 0);
+  tree.is_categorical.assign(n, 0);
+  tree.value.assign(n, 0.0);
+  tree.cover.assign(n, 0.0);  // ONNX stores no covers
+  tree.category_offsets.assign(n + 1, 0);
+  bool has_weight = false;
+  for (std::size_t k = 0; k < n; ++k) {
+    const NodeMode mode = source.mode[k];
+    if (mode == NodeMode::kLeaf) {
+      tree.is_leaf[k] = 1;
+      for (std::int64_t w = source.weight_offset[k]; w < source.weight_offset[k + 1]; ++w) {
+        if (source.weight_target[static_cast<std::size_t>(w)] != output) continue;
+        tree.value[k] += source.weight[static_cast<std::size_t>(w)] * leaf_scale;
+        has_weight = true;
+      }
+      continue;
+    }
+    if (mode == NodeMode::kEq || mode == NodeMode::kNeq) return std::nullopt;
+    const float t = source.threshold[k];
+    // LEQ and GT compare with "x <= t" (true for LEQ), LT and GTE with "x < t" (true for LT).
+    const bool or_equal = mode == NodeMode::kLeq || mode == NodeMode::kGt;
+    const bool true_is_left = mode == NodeMode::kLeq || mode == NodeMode::kLt;
+    if (double_input) {
+      const double td = t;
+      tree.threshold[k] = or_equal ? std::nextafter(td, std::numeric_limits<double>::infinity()) : td;
+    } else {
+      tree.threshold[k] =
+          LessThanFloatBound(or_equal ? std::nextafter(t, std::numeric_limits<float>::infinity()) : t);
+    }
+    tree.feature[k] = source.feature[k];
+    tree.left[k] = true_is_left ? source.true_child[k] : source.false_child[k];
+    tree.right[k] = true_is_left ? source.false_child[k] : source.true_child[k];
+    const bool missing_true = source.missing_tracks_true[k] != 0;
+    tree.default_left[k] = missing_true == true_is_left ? 1 : 0;
+  }
+  if (!has_weight) return std::nullopt;
+  // Depth of the deepest leaf, iteratively.
+  std::vector<std::pair<std::int32_t, int>> stack = {{0, 0}};
+  while (!stack.empty()) {
+    const auto [node, depth] = stack.back();
+    stack.pop_back();
+    tree.max_depth = std::max(tree.max_depth, depth);
+    if (!tree.is_leaf[static_cast<std::size_t>(node)]) {
+      stack.push_back({tree.left[static_cast<std::size_t>(node)], depth + 1});
+      stack.push_back({tree.right[static_cast<std::size_t>(node)], depth + 1});
+    }
+  }
+  FillNodeMeans(tree);
+  return tree;
+}
+
+std::optional<TreeEnsembleView> TreeView(const OnnxModel& model) {
+  const onnx::Session& session = model.session();
+  const onnx::Node* node = session.Producer(model.output_layout().tensor);
+  const onnx::Kernel* kernel = session.ProducerKernel(model.output_layout().tensor);
+  if (node == nullptr || kernel == nullptr) return std::nullopt;
+  const onnx::TreeEnsembleData* data = onnx::TreeEnsembleOf(*kernel);
+  if (data == nullptr || !IsModelInputs(session, model.input_layout(), node->inputs[0])) return std::nullopt;
+  const std::optional<TreeLink> link = LinkOf(*data);
+  if (!link) return std::nullopt;
+  TreeEnsembleView view;
+  view.split_rule = SplitRule::kLess;
+  view.link = *link;
+  view.base_margin = data->base_values;
+  view.features = model.Info().inputs;
+  const bool average = !data->classifier && data->aggregate == onnx::TreeEnsembleData::Aggregate::kAverage;
+  const double scale = average ? 1.0 / static_cast<double>(data->trees.size()) : 1.0;
+  const bool double_input = model.input_layout().types[0] == DataType::kDouble;
+  for (const onnx::EnsembleTree& source : data->trees) {
+    for (std::int64_t output = 0; output < data->n_scores; ++output) {
+      std::optional<Tree> tree = ViewTree(source, static_cast<int>(output), scale, double_input);
+      const bool unsupported_split =
+          std::any_of(source.mode.begin(), source.mode.end(),
+                      [](onnx::NodeMode m) { return m == onnx::NodeMode::kEq || m == onnx::NodeMode::kNeq; });
+      if (unsupported_split) return std::nullopt;
+      if (tree) view.trees.push_back(std::move(*tree));
+    }
+  }
+  return view;
+}
+
+// ---- Loading --------------------------------------------------------------------------------------------
+
+// Runs one row of zeros through the graph: a kernel that finds shapes disagreeing refuses the model now
+// (exit 2) rather than at the first prediction. Returns the widths of the output and raw tensors.
+Result<std::pair<std::int64_t, std::int64_t>> DryRun(const OnnxModel& model,
+                                                     const std::filesystem::path& path) {
+  const std::vector<double> zeros(model.Info().inputs.size(), 0.0);
+  auto output = model.RunRows(zeros.data(), 1, OutputSpace::kProbability);
+  if (!output.ok()) return Refuse(path, output.status().message());
+  auto raw = model.RunRows(zeros.data(), 1, OutputSpace::kRaw);
+  if (!raw.ok()) return Refuse(path, raw.status().message());
+  return std::pair{Width(*output), Width(*raw)};
+}
+
+Result<ModelInfo> Describe(const std::filesystem::path& path, const InputLayout& inputs,
+                           const OutputLayout& outputs, std::int64_t width, std::int64_t raw_width) {
+  ModelInfo info;
+  info.name = path.stem().string();
+  info.inputs = inputs.inputs;
+  info.task = outputs.task;
+  if (outputs.task == Task::kRegression) {
+    for (std::int64_t k = 0; k < width; ++k)
+      info.output_names.push_back(width == 1 ? "value" : "value" + std::to_string(k));
+    info.raw_output_names = info.output_names;
+    return info;
+  }
+  std::vector<std::string> labels = outputs.labels;
+  if (labels.empty()) {
+    for (std::int64_t k = 0; k < width; ++k) labels.push_back(std::to_string(k));
+  }
+  if (static_cast<std::int64_t>(labels.size()) != width) {
+    return Refuse(path, "the classifier has " + std::to_string(labels.size()) + " class labels but gives " +
+                            std::to_string(width) + " probabilities per row.");
+  }
+  info.output_names = labels;
+  if (raw_width == width)
+    info.raw_output_names = labels;
+  else if (raw_width == 1 && width == 2)
+    info.raw_output_names = {labels[1]};  // a binary margin
+  else
+    return Refuse(path, "the classifier gives " + std::to_string(raw_width) + " raw scores for " +
+                            std::to_string(width) + " classes.");
+  return info;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path) {
+  LOUPE_ASSIGN_OR_RETURN(onnx::Graph graph, onnx::ReadGraph(path));
+  LOUPE_ASSIGN_OR_RETURN(const InputLayout inputs, ReadInputs(graph));
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session, onnx::Session::Create(std::move(graph)));
+  LOUPE_ASSIGN_OR_RETURN(const OutputLayout outputs, ReadOutputs(*session));
+  // The output names come from the dry run's widths: the model starts with its inputs only and is
+  // completed before anyone else sees it.
+  ModelInfo provisional;
+  provisional.name = path.stem().string();
+  provisional.inputs = inputs.inputs;
+  auto described = std::make_shared<OnnxModel>(std::move(provisional), std::move(session), inputs, outputs);
+  LOUPE_ASSIGN_OR_RETURN(const auto widths, DryRun(*described, path));
+  LOUPE_ASSIGN_OR_RETURN(ModelInfo info, Describe(path, inputs, outputs, widths.first, widths.second));
+  described->SetInfo(std::move(info));
+  if (std::optional<TreeEnsembleView> view = TreeView(*described)) described->SetTrees(std::move(*view));
+  return std::shared_ptr<const Model>(std::move(described));
+}
+
+}  // namespace loupe

@@ -1,0 +1,28 @@
+// ONNX models (`model: {type: onnx, path: m.onnx}`, detected by the .onnx extension), executed by Loupe's
+// own ONNX session (core/src/onnx: the operator registry on the oneDNN runtime; protobuf only in
+// onnx/reader.cpp). docs/onnx.md describes what is read.
+//
+// Inputs: either one float or double tensor [N, F], its columns named by the JSON list in metadata_props
+// "feature_names" (else f0, f1, ...), or one numeric [N, 1] tensor per column (skl2onnx's style), named
+// by the graph inputs. Outputs: the first float graph output (a ZipMap's input standing for the ZipMap);
+// a classifier when it comes from TreeEnsembleClassifier / LinearClassifier (labels from the node) or from
+// Softmax (labels from metadata_props "class_labels", else "0", "1", ...), else a regressor ("value", or
+// value0, value1, ...). Raw outputs: a classifier node's scores before its post_transform, a Softmax's
+// input (the logits).
+//
+// A model whose output is a tree ensemble reading the model's inputs directly (through Cast or Identity,
+// or a Concat of the column inputs) offers the "tree_ensemble" capability, for the node modes BRANCH_LEQ /
+// LT / GTE / GT and the links the view knows (identity, logistic on the binary one-score form, softmax).
+// ONNX stores no node covers: path-dependent TreeSHAP is refused, interventional (a background) works.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "loupe/core/model.hpp"
+
+namespace loupe {
+
+Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path);
+
+}  // namespace loupe

@@ -1,0 +1,54 @@
+// The tensors an ONNX graph passes between its nodes while Loupe executes it (core/src/onnx/session.hpp):
+// dense, row-major, one typed vector per element family. Float tensors are the hot path; integer tensors
+// carry shapes, indices and labels; strings carry class labels.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loupe::onnx {
+
+// ONNX's TensorProto.DataType codes for the types Loupe executes.
+enum class DataType : int {
+  kUndefined = 0,
+  kFloat = 1,
+  kUint8 = 2,
+  kInt8 = 3,
+  kInt32 = 6,
+  kInt64 = 7,
+  kString = 8,
+  kBool = 9,
+  kDouble = 11,
+};
+
+const char* DataTypeName(DataType type);
+// Integer-like types (held in Value::i): uint8, int8, int32, int64, bool.
+bool IsIntegral(DataType type);
+
+std::string ShapeText(const std::vector<std::int64_t>& shape);
+std::int64_t ElementCount(const std::vector<std::int64_t>& shape);
+
+struct Value {
+  DataType type = DataType::kUndefined;
+  std::vector<std::int64_t> shape;
+  std::vector<float> f;         // kFloat
+  std::vector<double> d;        // kDouble
+  std::vector<std::int64_t> i;  // integral types (IsIntegral)
+  std::vector<std::string> s;   // kString
+
+  std::int64_t size() const { return ElementCount(shape); }
+  bool is_float() const { return type == DataType::kFloat; }
+
+  static Value Floats(std::vector<std::int64_t> shape, std::vector<float> data);
+  static Value Ints(std::vector<std::int64_t> shape, std::vector<std::int64_t> data,
+                    DataType type = DataType::kInt64);
+  static Value Strings(std::vector<std::int64_t> shape, std::vector<std::string> data);
+  // Sizes the vector of `type` for `shape` (values zeroed).
+  static Value Zeros(DataType type, std::vector<std::int64_t> shape);
+};
+
+// Element `k` of a numeric tensor as double (float, double or integral).
+double NumberAt(const Value& value, std::int64_t k);
+
+}  // namespace loupe::onnx
