@@ -212,9 +212,11 @@ void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::str
       reader.Error(pointer + "/name", "two models are called '" + model.name + "'.");
   }
   reader.Text(*map, pointer, "type", model.type);
-  if (model.type != "auto" && model.type != "native" && model.type != "xgboost") {
-    reader.Error(pointer + "/type",
-                 "a model's type must be auto, native or xgboost, found '" + model.type + "'.");
+  // The types a pipeline's model takes (native, xgboost, onnx, ...), or auto: detected from the file.
+  const std::vector<std::string>& types = PipelineFormat().model_types;
+  if (model.type != "auto" && std::find(types.begin(), types.end(), model.type) == types.end()) {
+    reader.Error(pointer + "/type", "a model's type must be auto or one of " + config::JoinNames(types) +
+                                        ", found '" + model.type + "'.");
   }
   reader.Path(*map, pointer, "path", model.path, /*required=*/true);
   reader.Path(*map, pointer, "data", model.data, /*required=*/true);
