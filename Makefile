@@ -53,10 +53,14 @@ test: build
 # Not run again under the sanitizers: the two tests that check packaging and rendering rather than Loupe's
 # own code paths (out_of_tree_plugin installs Loupe and builds Release projects against it; report_browser
 # drives an uninstrumented Chromium), 200 of the 270 seconds of the Release suite; `make test` runs them.
+# Built with Clang: at -O0 with the sanitizers it compiles in about half the CPU time GCC takes (measured
+# per translation unit: 0.45-0.65x); the suite passes under both. The Release build stays on GCC.
+SANITIZE_COMPILER = -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 SANITIZE_DEBUG_INFO = -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1
 SANITIZE_SKIPPED_TESTS = ^(out_of_tree_plugin|report_browser)$$
-test-sanitize: deps
-	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLOUPE_SANITIZE=ON -DLOUPE_BUILD_BENCH=OFF $(SANITIZE_DEBUG_INFO) $(CMAKE_FLAGS)
+test-sanitize:
+	@LOUPE_WITH_CLANG=1 bash scripts/install-deps.sh
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLOUPE_SANITIZE=ON -DLOUPE_BUILD_BENCH=OFF $(SANITIZE_COMPILER) $(SANITIZE_DEBUG_INFO) $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
 	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/sanitizers/ubsan.supp \
 	  ctest --no-tests=error --output-on-failure -j $(JOBS) -E '$(SANITIZE_SKIPPED_TESTS)'
@@ -67,11 +71,14 @@ test-sanitize: deps
 # that install or build outside the tree (out_of_tree_plugin, embedding_example) or drive a browser
 # (report_browser). The tests of binaries left
 # unbuilt show up in ctest as <binary>_NOT_BUILT and are skipped. tests/sanitizers/tsan.supp says why
-# each suppression is there.
+# each suppression is there. GCC, not Clang as for test-sanitize: Clang's ThreadSanitizer turns the copies
+# inside TBB's inline task code into memcpy calls, which the narrow `race_top:tbb::detail::d1::`
+# suppression no longer matches (the top frame is memcpy), and a wider one would hide races in our own
+# loop bodies.
 TSAN_TEST_TARGETS = loupe_nn_tests loupe_model_tests loupe_pipeline_tests loupe_plugin_tests \
   loupe_host_conformance_tests loupe_plugin_loader_tests loupe_e2e_tests \
   loupe_shap_tests loupe_lime_tests loupe_fairness_tests loupe_surrogate_tests loupe_attention_tests \
-  loupe_effects loupe_counterfactual
+  loupe_effects loupe_counterfactual loupe_onnx_tests loupe_serve_tests loupe_serve_e2e_tests
 TSAN_SKIPPED_TESTS = _NOT_BUILT$$|^(out_of_tree_plugin|embedding_example|report_browser)$$
 test-thread: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOUPE_SANITIZE=thread -DLOUPE_BUILD_BENCH=OFF $(CMAKE_FLAGS)

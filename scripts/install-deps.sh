@@ -29,9 +29,11 @@ fi
 # for the demo.
 if [[ -n "${CI:-}" && "${CI}" != false && "${LOUPE_FOR_DEMO:-0}" != 1 ]]; then default_browser=1; else default_browser=0; fi
 if [[ "${LOUPE_WITH_BROWSER:-$default_browser}" == 1 ]]; then packages+=(chromium); fi
-# clang and libFuzzer are only for the fuzz targets (make fuzz, fuzz/README.md): installed with
-# LOUPE_WITH_FUZZ=1, which `make fuzz` sets.
-if [[ "${LOUPE_WITH_FUZZ:-0}" == 1 ]]; then packages+=(clang libfuzzer-14-dev libomp-14-dev); fi
+# Clang builds the AddressSanitizer tree (make test-sanitize: LOUPE_WITH_CLANG=1) and the fuzz
+# targets (make fuzz: LOUPE_WITH_FUZZ=1, which adds libFuzzer). libomp-14-dev only for its omp.h:
+# cmake/LoupeOpenMP.cmake links GCC's OpenMP runtime, as oneDNN's.
+if [[ "${LOUPE_WITH_CLANG:-0}" == 1 || "${LOUPE_WITH_FUZZ:-0}" == 1 ]]; then packages+=(clang libomp-14-dev); fi
+if [[ "${LOUPE_WITH_FUZZ:-0}" == 1 ]]; then packages+=(libfuzzer-14-dev); fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -21,8 +21,13 @@ function(loupe_add_plugin name)
   if(LOUPE_PLUGIN_OUTPUT_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${LOUPE_PLUGIN_OUTPUT_DIR}")
   endif()
-  target_link_options(${name} PRIVATE "-Wl,--no-undefined"
-    "-Wl,--version-script=${LOUPE_PLUGIN_VERSION_SCRIPT}")
+  # Clang links a sanitizer's runtime into executables only: a sanitized plugin then takes those
+  # symbols from the process that loads it, so Loupe's own Clang sanitizer builds set
+  # LOUPE_PLUGIN_ALLOW_UNDEFINED.
+  if(NOT LOUPE_PLUGIN_ALLOW_UNDEFINED)
+    target_link_options(${name} PRIVATE "-Wl,--no-undefined")
+  endif()
+  target_link_options(${name} PRIVATE "-Wl,--version-script=${LOUPE_PLUGIN_VERSION_SCRIPT}")
   set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${LOUPE_PLUGIN_VERSION_SCRIPT}")
   # Loupe's own built-in plugins install next to the loupe binary (../lib/loupe/plugins).
   if(LOUPE_INSTALL_PLUGINS AND LOUPE_PLUGIN_INSTALL_DIR)

@@ -80,8 +80,11 @@ constexpr const char* kDyingSteps = R"(  - {id: before, explainer: crash.now, ro
 // deliberate null store and over-allocation first and end the child as the errors they are, so the
 // crash sentences are a sanitizer's exit; ThreadSanitizer does not support the fork either. The tests of
 // the ways of dying run in the plain build.
+// GCC says so with __SANITIZE_*__, Clang 14 only through __has_feature.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kUnderSanitizer = true;
+#elif defined(__has_feature)
+constexpr bool kUnderSanitizer = __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
 #else
 constexpr bool kUnderSanitizer = false;
 #endif
