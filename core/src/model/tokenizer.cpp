@@ -75,27 +75,9 @@ char32_t Fold(char32_t c) {
   return c;
 }
 
-void Append(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
-
 std::string Encode(const std::u32string& text) {
   std::string out;
-  for (char32_t c : text) Append(out, c);
+  for (char32_t c : text) hf::AppendUtf8(out, c);
   return out;
 }
 
@@ -163,10 +145,10 @@ std::vector<BasicToken> BasicTokenize(std::string_view text, bool lowercase) {
         if (!piece.empty()) out.push_back({std::move(piece), word});
         piece.clear();
         std::string mark;
-        Append(mark, c);
+        hf::AppendUtf8(mark, c);
         out.push_back({std::move(mark), word});
       } else {
-        Append(piece, c);
+        hf::AppendUtf8(piece, c);
       }
     }
     if (!piece.empty()) out.push_back({std::move(piece), word});

@@ -15,24 +15,6 @@ namespace loupe::onnx {
 
 namespace {
 
-template <typename Body>
-class FunctionKernel final : public Kernel {
- public:
-  FunctionKernel(const Node& node, Body body) : node_(node), body_(std::move(body)) {}
-  Status Run(const std::vector<const Value*>& inputs, std::vector<Value>& outputs,
-             const RunContext& context) const override {
-    return body_(node_, inputs, outputs, context);
-  }
-
- private:
-  Node node_;
-  Body body_;
-};
-template <typename Body>
-Result<std::unique_ptr<Kernel>> MakeKernel(const Node& node, Body body) {
-  return std::unique_ptr<Kernel>(std::make_unique<FunctionKernel<Body>>(node, std::move(body)));
-}
-
 // ---- Unary element-wise ------------------------------------------------------------------------------
 
 using UnaryFn = float (*)(float, float);  // (x, the op's attribute)

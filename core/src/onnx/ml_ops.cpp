@@ -33,25 +33,6 @@ Result<std::vector<float>> Broadcast(const Node& node, const std::string& name, 
   return values;
 }
 
-// A kernel whose Run is a plain function of the node.
-template <typename Body>
-class FunctionKernel final : public Kernel {
- public:
-  FunctionKernel(const Node& node, Body body) : node_(node), body_(std::move(body)) {}
-  Status Run(const std::vector<const Value*>& inputs, std::vector<Value>& outputs,
-             const RunContext& context) const override {
-    return body_(node_, inputs, outputs, context);
-  }
-
- private:
-  Node node_;
-  Body body_;
-};
-template <typename Body>
-std::unique_ptr<Kernel> MakeKernel(const Node& node, Body body) {
-  return std::make_unique<FunctionKernel<Body>>(node, std::move(body));
-}
-
 Result<std::unique_ptr<Kernel>> MakeScaler(const KernelBuild& build) {
   const std::vector<float> offset = FloatsAttr(build.node, "offset");
   const std::vector<float> scale = FloatsAttr(build.node, "scale");

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loupe/core/status.hpp"
@@ -31,6 +32,25 @@ class Kernel {
   virtual Status Run(const std::vector<const Value*>& inputs, std::vector<Value>& outputs,
                      const RunContext& context) const = 0;
 };
+
+// A kernel whose Run is a function of the node (and of what the factory captured from it at load).
+template <typename Body>
+class FunctionKernel final : public Kernel {
+ public:
+  FunctionKernel(const Node& node, Body body) : node_(node), body_(std::move(body)) {}
+  Status Run(const std::vector<const Value*>& inputs, std::vector<Value>& outputs,
+             const RunContext& context) const override {
+    return body_(node_, inputs, outputs, context);
+  }
+
+ private:
+  Node node_;
+  Body body_;
+};
+template <typename Body>
+Result<std::unique_ptr<Kernel>> MakeKernel(const Node& node, Body body) {
+  return std::unique_ptr<Kernel>(std::make_unique<FunctionKernel<Body>>(node, std::move(body)));
+}
 
 // What a kernel factory sees when the model loads.
 struct KernelBuild {

@@ -11,24 +11,6 @@ namespace loupe::onnx {
 
 namespace {
 
-template <typename Body>
-class FunctionKernel final : public Kernel {
- public:
-  FunctionKernel(const Node& node, Body body) : node_(node), body_(std::move(body)) {}
-  Status Run(const std::vector<const Value*>& inputs, std::vector<Value>& outputs,
-             const RunContext& context) const override {
-    return body_(node_, inputs, outputs, context);
-  }
-
- private:
-  Node node_;
-  Body body_;
-};
-template <typename Body>
-Result<std::unique_ptr<Kernel>> MakeKernel(const Node& node, Body body) {
-  return std::unique_ptr<Kernel>(std::make_unique<FunctionKernel<Body>>(node, std::move(body)));
-}
-
 // y[k] = x[source[k]] with y of `shape`, for any element type.
 Value Take(const Value& x, std::vector<std::int64_t> shape, const std::vector<std::int64_t>& source) {
   Value y = Value::Zeros(x.type, std::move(shape));
