@@ -246,7 +246,8 @@ HttpResponse Service::V1ModelStatus(const ServedModel& model) const {
                             {"task", TaskName(model.info().task)}});
 }
 
-HttpResponse Service::V1Predict(const ServedModel& model, const std::string& body) const {
+std::optional<HttpResponse> Service::ReadV1Rows(const ServedModel& model, const std::string& body,
+                                                Tensor& rows) const {
   Result<nlohmann::json> request = ParseBody(body);
   if (!request.ok()) return ErrorResponse(400, request.status().message());
   if (!request->contains("instances")) return ErrorResponse(400, "the request body must have 'instances'.");
@@ -256,9 +257,16 @@ HttpResponse Service::V1Predict(const ServedModel& model, const std::string& bod
                                   " instances, more than this server's limit of " +
                                   std::to_string(config_.limits.max_rows) + ".");
   }
-  Result<Tensor> rows = model.EncodeInstances(instances);
-  if (!rows.ok()) return ErrorResponse(400, rows.status().message());
-  Result<Tensor> predictions = model.Predict(*rows);
+  Result<Tensor> encoded = model.EncodeInstances(instances);
+  if (!encoded.ok()) return ErrorResponse(400, encoded.status().message());
+  rows = std::move(*encoded);
+  return std::nullopt;
+}
+
+HttpResponse Service::V1Predict(const ServedModel& model, const std::string& body) const {
+  Tensor rows;
+  if (std::optional<HttpResponse> refused = ReadV1Rows(model, body, rows)) return *refused;
+  Result<Tensor> predictions = model.Predict(rows);
   if (!predictions.ok())
     return ErrorResponse(HttpStatusOf(predictions.status()), predictions.status().message());
   return JsonResponse(200, {{"predictions", TensorRows(*predictions)}});
@@ -266,18 +274,9 @@ HttpResponse Service::V1Predict(const ServedModel& model, const std::string& bod
 
 HttpResponse Service::V1Explain(const ServedModel& model, const std::string& body,
                                 const std::atomic<bool>* cancelled) const {
-  Result<nlohmann::json> request = ParseBody(body);
-  if (!request.ok()) return ErrorResponse(400, request.status().message());
-  if (!request->contains("instances")) return ErrorResponse(400, "the request body must have 'instances'.");
-  const nlohmann::json& instances = (*request)["instances"];
-  if (instances.is_array() && static_cast<std::int64_t>(instances.size()) > config_.limits.max_rows) {
-    return ErrorResponse(400, "the request has " + std::to_string(instances.size()) +
-                                  " instances, more than this server's limit of " +
-                                  std::to_string(config_.limits.max_rows) + ".");
-  }
-  Result<Tensor> rows = model.EncodeInstances(instances);
-  if (!rows.ok()) return ErrorResponse(400, rows.status().message());
-  Result<Explanation> explanation = model.Explain(*rows, cancelled);
+  Tensor rows;
+  if (std::optional<HttpResponse> refused = ReadV1Rows(model, body, rows)) return *refused;
+  Result<Explanation> explanation = model.Explain(rows, cancelled);
   if (!explanation.ok())
     return ErrorResponse(HttpStatusOf(explanation.status()), explanation.status().message());
   HttpResponse response;

@@ -68,6 +68,9 @@ class Service {
 
   HttpResponse ListModels() const;
   HttpResponse V1ModelStatus(const ServedModel& model) const;
+  // The rows of a v1 body ({"instances": [...]}) into `rows`, or the 400 answer that refuses the body.
+  std::optional<HttpResponse> ReadV1Rows(const ServedModel& model, const std::string& body,
+                                         Tensor& rows) const;
   HttpResponse V1Predict(const ServedModel& model, const std::string& body) const;
   HttpResponse V1Explain(const ServedModel& model, const std::string& body,
                          const std::atomic<bool>* cancelled) const;
