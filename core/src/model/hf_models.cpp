@@ -190,8 +190,8 @@ class Bpe final : public Model {
     }
   }
 
-  // A symbol outside the vocabulary: its bytes as <0xXX> tokens (byte_fallback), else the unknown token
-  // (fused with a preceding one when fuse_unk), else nothing.
+  // A symbol outside the vocabulary: its bytes as byte tokens <0x00>..<0xFF> (byte_fallback), else the
+  // unknown token (fused with a preceding one when fuse_unk), else nothing.
   void Unknown(const Symbol& s, const AlignedText& piece, std::vector<Token>& out) const {
     if (options_.byte_fallback) {
       std::vector<Token> bytes;
@@ -297,7 +297,8 @@ class Unigram final : public Model {
     if (best[end].id < 0 || total > best[end].score) best[end] = {total, start, id};
   }
 
-  // byte_fallback: an unknown token becomes the <0xXX> tokens of its bytes when the vocabulary has them all.
+  // byte_fallback: an unknown token becomes the byte tokens (<0x00>..<0xFF>) of its bytes when the vocabulary
+  // has them all.
   void ExpandUnknownBytes(std::vector<Token>& tokens) const {
     std::vector<Token> out;
     for (Token& t : tokens) {
