@@ -15,10 +15,13 @@
 #include "loupe/core/dataset.hpp"
 #include "loupe/core/model.hpp"
 #include "loupe/core/pipeline.hpp"
+#include "model/hf_tokenizer.hpp"
 #include "model/native_model.hpp"
+#include "model/onnx_model.hpp"
 #include "model/safetensors.hpp"
 #include "model/tokenizer.hpp"
 #include "model/xgboost_model.hpp"
+#include "onnx/graph.hpp"
 
 #ifndef LOUPE_FUZZ_FIXTURES_DIR
 #error "LOUPE_FUZZ_FIXTURES_DIR must name tests/fixtures"
@@ -123,6 +126,25 @@ Status PredictTwoRows(const Model& model) {
   return Status::Ok();
 }
 
+// Checks one encoding against the text it came from.
+void CheckHfEncoding(const model::hf::HfTokenizer& tokenizer, const model::hf::HfEncoding& encoding,
+                     std::string_view text) {
+  const std::size_t count = encoding.ids.size();
+  Require(encoding.tokens.size() == count && encoding.offsets.size() == count &&
+              encoding.type_ids.size() == count && encoding.special.size() == count,
+          "encoding arrays of different lengths");
+  for (const std::int64_t id : encoding.ids) {
+    Require(id >= 0 && id < tokenizer.vocab_size(), "a token id outside the vocabulary");
+  }
+  for (const auto& [begin, end] : encoding.offsets) {
+    Require(begin <= end && end <= text.size(), "a token offset outside its text");
+  }
+  if (tokenizer.max_length()) {
+    Require(static_cast<std::int64_t>(count) <= *tokenizer.max_length(),
+            "an encoding longer than max_length");
+  }
+}
+
 }  // namespace
 
 Status FuzzCsv(std::string_view input) {
@@ -217,6 +239,41 @@ Status FuzzVocabulary(std::string_view input) {
   return Status::Ok();
 }
 
+Status FuzzHfTokenizer(std::string_view input) {
+  std::vector<std::string_view> parts = SplitAtNul(input);
+  const std::string_view file = parts[0];
+  std::vector<std::string_view> texts(parts.begin() + 1, parts.end());
+  if (texts.empty()) texts.push_back("Hello, world! Ça va? 東京 👍🏽 don't");
+
+  Result<model::hf::HfTokenizer> tokenizer = model::hf::HfTokenizer::FromJson(file, "tokenizer.json");
+  if (!tokenizer.ok()) return CheckedError(tokenizer.status());
+  for (const std::string_view text : texts) CheckHfEncoding(*tokenizer, tokenizer->Encode(text), text);
+
+  // The same file as a text model reads it: truncation, padding and word indices.
+  const fs::path path = Scratch::Get().Write("tokenizer.json", file);
+  Result<model::Tokenizer> text_tokenizer = model::Tokenizer::FromHuggingFace(path, 16);
+  if (!text_tokenizer.ok()) return CheckedError(text_tokenizer.status());
+  std::vector<TokenizedText> rows;
+  for (const std::string_view text : texts) {
+    TokenizedText tokens = text_tokenizer->Tokenize(text);
+    Require(tokens.size() <= 16, "a token count above max_length");
+    Require(tokens.tokens.size() == tokens.ids.size() && tokens.word_index.size() == tokens.ids.size(),
+            "token arrays of different lengths");
+    rows.push_back(std::move(tokens));
+  }
+  const TokenBatch batch = text_tokenizer->Pad(rows);
+  Require(batch.ids.size() == static_cast<std::size_t>(batch.rows * batch.length),
+          "a padded batch of the wrong size");
+  return Status::Ok();
+}
+
+Status FuzzOnnx(std::string_view input) {
+  const fs::path path = Scratch::Get().Write("model.onnx", input);
+  Result<std::shared_ptr<const Model>> model = LoadOnnxModel(path);
+  if (!model.ok()) return CheckedError(model.status());
+  return PredictTwoRows(**model);
+}
+
 const std::vector<Target>& Targets() {
   static const std::vector<Target> targets = {
       {"csv", FuzzCsv},
@@ -225,8 +282,14 @@ const std::vector<Target>& Targets() {
       {"safetensors", FuzzSafetensors},
       {"xgboost", FuzzXGBoost},
       {"vocabulary", FuzzVocabulary},
+      {"tokenizer_json", FuzzHfTokenizer},
   };
-  return targets;
+  static const std::vector<Target> with_onnx = [] {
+    std::vector<Target> all = targets;
+    all.push_back({"onnx", FuzzOnnx});
+    return all;
+  }();
+  return onnx::OnnxSupported() ? with_onnx : targets;
 }
 
 }  // namespace loupe::fuzz

@@ -36,7 +36,15 @@ Status FuzzXGBoost(std::string_view input);
 // Vocabulary files: the text before the first NUL byte is the vocabulary; the text after it is tokenized
 // with the whitespace and the WordPiece tokenizer.
 Status FuzzVocabulary(std::string_view input);
+// Hugging Face tokenizer.json (HfTokenizer::FromJson, core/src/model/hf_*.cpp): the text before the first
+// NUL byte is the file; each following NUL-separated part is a text encoded with it (one default text when
+// there is none), directly and through the Tokenizer that maps tokens to words.
+Status FuzzHfTokenizer(std::string_view input);
+// ONNX model files (loupe::LoadOnnxModel, core/src/onnx); an accepted model also predicts two rows. Listed
+// by Targets() only in builds that read ONNX files.
+Status FuzzOnnx(std::string_view input);
 
+// The targets of this build (fuzz_onnx only where ONNX files are read).
 const std::vector<Target>& Targets();
 
 }  // namespace loupe::fuzz

@@ -51,3 +51,25 @@ safetensors('every_dtype.safetensors', {
     'empty': ('F32', [0, 3], b''),
     'scalar': ('F32', [], struct.pack('<f', 7)),
 }, {'format': 'pt', 'note': 'fuzz seed'})
+
+
+def tokenizer_seed(source, target, keep, text):
+    """A tokenizer.json fixture cut to its first `keep` vocabulary entries (BPE: the merges among them),
+    then a NUL byte and a text to encode."""
+    document = json.load(open('tests/fixtures/tokenizers/' + source))
+    model = document['model']
+    if isinstance(model['vocab'], list):  # Unigram: [piece, score] pairs
+        model['vocab'] = model['vocab'][:keep]
+    else:
+        model['vocab'] = dict(list(model['vocab'].items())[:keep])
+    if 'merges' in model:
+        kept = model['vocab']
+        model['merges'] = [m for m in model['merges'] if ''.join(m.split(' ')) in kept][:keep]
+    with open(CORPUS + 'tokenizer_json/' + target, 'wb') as out:
+        out.write(json.dumps(document, separators=(',', ':'), ensure_ascii=False).encode() + b'\0' + text.encode())
+
+
+tokenizer_seed('bert_wordpiece.json', 'bert_wordpiece.json', 120, "Héllo, the WORLD's 東京 food!")
+tokenizer_seed('gpt2_bpe.json', 'gpt2_bpe.json', 300, "The cat isn't here  \n  it's 42 ℃ 👍")
+tokenizer_seed('unigram.json', 'unigram.json', 120, 'ﬁne Ünïcode\tand spaces')
+tokenizer_seed('wordlevel_split.json', 'wordlevel_split.json', 80, "I'd say it's good-ish, isn't it?")

@@ -167,6 +167,7 @@ Result<std::unique_ptr<PostProcessor>> MakeTemplate(const json& config, const st
   LOUPE_ASSIGN_OR_RETURN(const auto specials, ReadSpecialTokens(config, where));
   LOUPE_ASSIGN_OR_RETURN(const json* single, RequiredArray(config, "single", where));
   std::vector<TemplateItem> items;
+  int sequences = 0;
   for (const json& element : *single) {
     TemplateItem item;
     const auto seq = element.find("Sequence");
@@ -178,7 +179,14 @@ Result<std::unique_ptr<PostProcessor>> MakeTemplate(const json& config, const st
     }
     LOUPE_ASSIGN_OR_RETURN(item.special.type_id, OptionalInt(*body, "type_id", 0, where));
     item.sequence = seq != element.end();
-    if (!item.sequence) {
+    if (item.sequence) {
+      // Loupe encodes single texts: the text is the sequence A, placed once (truncation leaves room
+      // for the special tokens only).
+      LOUPE_ASSIGN_OR_RETURN(const std::string id, RequiredString(*body, "id", where));
+      if (id != "A" || ++sequences > 1) {
+        return JsonError(where, "the \"single\" template must hold the sequence A exactly once.");
+      }
+    } else {
       LOUPE_ASSIGN_OR_RETURN(const std::string id, RequiredString(*body, "id", where));
       const auto found = specials.find(id);
       if (found == specials.end()) {
@@ -189,6 +197,8 @@ Result<std::unique_ptr<PostProcessor>> MakeTemplate(const json& config, const st
     }
     items.push_back(std::move(item));
   }
+  if (sequences == 0)
+    return JsonError(where, "the \"single\" template must hold the sequence A exactly once.");
   return std::unique_ptr<PostProcessor>(std::make_unique<Template>(std::move(items)));
 }
 

@@ -506,7 +506,7 @@ Result<Value> CastTo(const Node& node, const Value& x, DataType to) {
     else if (to == DataType::kBool)
       y.i[e] = v != 0.0;
     else
-      y.i[e] = static_cast<std::int64_t>(v);
+      y.i[e] = IntegerAt(x, k);
   }
   return y;
 }

@@ -136,7 +136,7 @@ Result<std::unique_ptr<Kernel>> MakeArrayFeatureExtractor(const KernelBuild& bui
         Value y = Value::Zeros(x.type == DataType::kString ? DataType::kString : DataType::kFloat, shape);
         const std::vector<float> xs = x.type == DataType::kString ? std::vector<float>() : AsFloats(x);
         for (std::int64_t k = 0; k < indices.size(); ++k) {
-          const auto c = static_cast<std::int64_t>(NumberAt(indices, k));
+          const std::int64_t c = IntegerAt(indices, k);
           if (c < 0 || c >= cols) {
             return NodeError(node, "index " + std::to_string(c) + " is outside the last dimension of " +
                                        ShapeText(x.shape) + ".");

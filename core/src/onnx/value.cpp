@@ -1,5 +1,7 @@
 #include "onnx/value.hpp"
 
+#include <limits>
+
 namespace loupe::onnx {
 
 const char* DataTypeName(DataType type) {
@@ -87,6 +89,16 @@ double NumberAt(const Value& value, std::int64_t k) {
   if (value.type == DataType::kFloat) return value.f[at];
   if (value.type == DataType::kDouble) return value.d[at];
   return static_cast<double>(value.i[at]);
+}
+
+std::int64_t IntegerAt(const Value& value, std::int64_t k) {
+  if (value.type != DataType::kFloat && value.type != DataType::kDouble) {
+    return value.i[static_cast<std::size_t>(k)];
+  }
+  constexpr double kTwoTo63 = 9223372036854775808.0;
+  const double v = NumberAt(value, k);
+  if (!(v >= -kTwoTo63 && v < kTwoTo63)) return std::numeric_limits<std::int64_t>::min();
+  return static_cast<std::int64_t>(v);
 }
 
 }  // namespace loupe::onnx

@@ -50,5 +50,8 @@ struct Value {
 
 // Element `k` of a numeric tensor as double (float, double or integral).
 double NumberAt(const Value& value, std::int64_t k);
+// Element `k` of a numeric tensor as int64, as ONNX Runtime casts on x86: floating values truncated toward
+// zero, NaN and values outside int64's range INT64_MIN (C++ leaves those undefined).
+std::int64_t IntegerAt(const Value& value, std::int64_t k);
 
 }  // namespace loupe::onnx
