@@ -93,11 +93,15 @@ Result<std::unique_ptr<Kernel>> MakeReshape(const KernelBuild& build) {
               return NodeError(node, "copies dimension " + std::to_string(k) + " that the input lacks.");
             shape[k] = in[0]->shape[k];
           }
+          if (shape[k] < -1) {
+            return NodeError(node, "has the negative dimension " + std::to_string(shape[k]) +
+                                       " in its target shape.");
+          }
           if (shape[k] == -1) {
             if (unknown >= 0) return NodeError(node, "has two -1 dimensions in its target shape.");
             unknown = static_cast<int>(k);
-          } else {
-            known *= shape[k];
+          } else if (__builtin_mul_overflow(known, shape[k], &known)) {
+            return NodeError(node, "has a target shape of more elements than a 64-bit count holds.");
           }
         }
         if (unknown >= 0 && known > 0) shape[static_cast<std::size_t>(unknown)] = in[0]->size() / known;
