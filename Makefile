@@ -80,7 +80,7 @@ test-sanitize:
 TSAN_TEST_TARGETS = loupe_nn_tests loupe_model_tests loupe_pipeline_tests loupe_plugin_tests \
   loupe_host_conformance_tests loupe_plugin_loader_tests loupe_e2e_tests \
   loupe_shap_tests loupe_lime_tests loupe_fairness_tests loupe_surrogate_tests loupe_attention_tests \
-  loupe_effects loupe_counterfactual loupe_onnx_tests loupe_serve_tests loupe_serve_e2e_tests
+  loupe_effects loupe_counterfactual loupe_onnx_tests loupe_serve_tests loupe_serve_e2e_tests loupe_http_tests
 TSAN_SKIPPED_TESTS = _NOT_BUILT$$|^(out_of_tree_plugin|embedding_example|report_browser)$$
 test-thread: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOUPE_SANITIZE=thread -DLOUPE_BUILD_BENCH=OFF $(CMAKE_FLAGS)

@@ -24,6 +24,11 @@ fi
 if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_ONNX:-1}" == 1 ]]; then
   packages+=(libonnx-dev libprotobuf-dev)
 fi
+# TLS in `loupe serve` and https:// remote models (core/src/http, LOUPE_WITH_TLS=AUTO): Debian's OpenSSL
+# headers. Not for `make demo`, which serves nothing: without them TLS is absent and `loupe version` says so.
+if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_TLS:-1}" == 1 ]]; then
+  packages+=(libssl-dev)
+fi
 # Chromium is only for the browser test of report.html (tests/e2e/report_browser_test.sh, skipped without
 # it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true) but not
 # for the demo.

@@ -7,6 +7,7 @@
 
 #include "cli/cli.hpp"
 #include "config/messages.hpp"
+#include "http/client.hpp"
 #include "loupe/c/loupe_plugin.h"
 #include "onnx/graph.hpp"
 
@@ -250,6 +251,9 @@ Command VersionCommand() {
     } else {
       std::printf("ONNX models: not supported by this build (built without libonnx-dev)\n");
     }
+    // TLS in `loupe serve` and https:// remote models needs libssl-dev (docs/serve.md "TLS").
+    std::printf(http::TlsAvailable() ? "TLS: supported (OpenSSL)\n"
+                                     : "TLS: not supported by this build (built without libssl-dev)\n");
     return kExitOk;
   };
   return command;

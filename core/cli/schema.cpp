@@ -169,12 +169,42 @@ Json StepSchema(const PipelineVocabulary& format, const PluginRegistry& registry
   return step;
 }
 
+// A model has a path, or (type: remote) a url and the remote client's options (docs/serve.md).
 Json ModelSchema(const PipelineVocabulary& format) {
-  return Mapping(format.model_keys, {"path"}, [&](const std::string& key) -> Json {
+  static const std::map<std::string, std::string> kCounts = {
+      {"max_batch_rows", "type remote: rows per request (default 256)"},
+      {"connections", "type remote: requests in flight at once (default 4)"},
+      {"timeout_ms", "type remote: how long one request may take (default 30000)"},
+      {"retries", "type remote: retries of a 429 or 503 answer, with backoff (default 4)"}};
+  Json model = Mapping(format.model_keys, {}, [&](const std::string& key) -> Json {
     if (key == "type")
       return {{"description", "the model's format (default native)"}, {"enum", format.model_types}};
+    if (key == "url")
+      return Described(NonEmptyString(), "type remote: the model's url, http://HOST:PORT/v2/models/NAME");
+    if (key == "protocol")
+      return {{"description", "type remote: v2 (Open Inference Protocol) or v1 (KServe)"},
+              {"enum", {"v2", "v1"}}};
+    if (key == "task")
+      return {{"description", "type remote: what the model does (default: from its metadata)"},
+              {"enum", {"classification", "regression"}}};
+    if (key == "outputs")
+      return Described(StringList(), "type remote: the output names (default: from its metadata)");
+    if (key == "precision")
+      return {{"description",
+               "type huggingface: f32 (default) or bf16, the encoder's matrix products in "
+               "bfloat16 where the CPU has it"},
+              {"enum", {"f32", "bf16"}}};
+    if (key == "ca_file")
+      return Described(NonEmptyString(),
+                       "type remote, https: PEM certificates of CAs to trust besides the system's");
+    if (kCounts.count(key))
+      return {{"description", kCounts.at(key)}, {"type", "integer"}, {"minimum", key == "retries" ? 0 : 1}};
     return Described(NonEmptyString(), "the model file, relative to the pipeline file");
   });
+  model["anyOf"] =
+      Json::array({{{"required", {"path"}}},
+                   {{"required", {"type", "url"}}, {"properties", {{"type", {{"const", "remote"}}}}}}});
+  return model;
 }
 
 Json OutputSchema(const PipelineVocabulary& format) {

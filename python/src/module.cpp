@@ -113,13 +113,15 @@ PYBIND11_MODULE(_core, m) {
   m.attr("plugin_abi") =
       std::to_string(LOUPE_PLUGIN_ABI_MAJOR) + "." + std::to_string(LOUPE_PLUGIN_ABI_MINOR);
 
-  py::class_<ModelHandle>(m, "Model", "A model Loupe loaded (loupe.model/v1 YAML or XGBoost JSON).")
+  py::class_<ModelHandle>(m, "Model",
+                          "A model Loupe loaded (loupe.model/v1 YAML, XGBoost JSON, ONNX or a Hugging Face "
+                          "save_pretrained directory).")
       .def("describe", &DescribeModel, "name, task, inputs, output names and path, as a dict.")
       .def("predict", &PredictModel, py::arg("inputs"), py::arg("output") = "",
            "f64 [n, outputs] for f64 [n, inputs] in the model's input coding; output '', 'probability' or "
            "'raw'.");
   m.def("load_model", &LoadModelHandle, py::arg("path"), py::arg("type") = "auto",
-        "Loads a model file: type 'auto', 'native' or 'xgboost'.");
+        "Loads a model: type 'auto', 'native', 'xgboost', 'onnx' or 'huggingface'.");
 
   BindExplanation(m);
 

@@ -22,8 +22,8 @@ static_assert(sizeof(void*) == 8, "the pinned layout is the LP64 one");
 
 TEST(AbiVersionTest, VersionAndIdentification) {
   EXPECT_EQ(LOUPE_PLUGIN_ABI_MAJOR, 1);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 2);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 2);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 3);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 3);
   EXPECT_EQ(LOUPE_PLUGIN_MAGIC, 0x474C504550554F4CULL);
   char magic[9] = {};
   const std::uint64_t value = LOUPE_PLUGIN_MAGIC;
@@ -378,5 +378,25 @@ TEST(AbiLayoutTest, HeadMask) {
   EXPECT_EQ(offsetof(LoupeHeadMask, n_layers), 8u);
   EXPECT_EQ(offsetof(LoupeHeadMask, n_heads), 16u);
   EXPECT_EQ(offsetof(LoupeHeadMask, predict_rows), 24u);
+}
+
+TEST(AbiValuesTest, GradientConstants) {
+  EXPECT_STREQ(LOUPE_GRADIENT_CAPABILITY, "gradient");
+  EXPECT_GE(LOUPE_PLUGIN_ABI_MINOR_LATEST, 3);
+  static_assert(std::is_same_v<decltype(LoupeGradientModel::gradient),
+                               LoupeStatus (*)(LoupeHost*, const LoupeTensorView*, LoupeOutputSpace,
+                                               const double*, double*, std::int64_t)>);
+  static_assert(std::is_same_v<decltype(LoupeGradientModel::deeplift),
+                               LoupeStatus (*)(LoupeHost*, const LoupeTensorView*, const LoupeTensorView*,
+                                               LoupeOutputSpace, const double*, double*, std::int64_t)>);
+}
+
+TEST(AbiLayoutTest, GradientModel) {
+  EXPECT_EQ(sizeof(LoupeGradientModel), 24u);
+  EXPECT_EQ(alignof(LoupeGradientModel), 8u);
+  EXPECT_EQ(offsetof(LoupeGradientModel, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeGradientModel, has_deeplift), 4u);
+  EXPECT_EQ(offsetof(LoupeGradientModel, gradient), 8u);
+  EXPECT_EQ(offsetof(LoupeGradientModel, deeplift), 16u);
 }
 }  // namespace

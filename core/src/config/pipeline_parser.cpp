@@ -32,8 +32,15 @@ const std::vector<std::string> kPipelineKeys = {"version", "name",  "seed",   "d
                                                 "model",   "steps", "output", "plugins"};
 const std::vector<std::string> kDataKeys = {"path",        "target", "features",  "positive",
                                             "categorical", "text",   "sensitive", "missing"};
-const std::vector<std::string> kModelKeys = {"type", "path"};
-const std::vector<std::string> kModelTypes = {"native", "xgboost", "onnx"};
+// A remote model (docs/serve.md "Remote models") has a url instead of a path, and the client options
+// after it, which the remote model itself checks when it is loaded (model/remote_model.hpp).
+const std::vector<std::string> kModelKeys = {"type",           "path",        "url",        "protocol",
+                                             "max_batch_rows", "connections", "timeout_ms", "retries",
+                                             "task",           "outputs",     "ca_file",    "precision"};
+const std::vector<std::string> kRemoteOnlyModelKeys = {"url",         "protocol",   "max_batch_rows",
+                                                       "connections", "timeout_ms", "retries",
+                                                       "task",        "outputs",    "ca_file"};
+const std::vector<std::string> kModelTypes = {"native", "xgboost", "onnx", "remote", "huggingface"};
 const std::vector<std::string> kStepKeys = {"id", "explainer", "rows", "params", "needs"};
 const std::vector<std::string> kOutputKeys = {"dir", "formats"};
 const std::vector<std::string> kOutputFormats = {"json", "csv", "npy", "html"};
@@ -287,8 +294,34 @@ class PipelineReader {
     if (const json* type = FindOptional(*value, "type")) {
       if (auto choice = ReadChoice(*type, "/model/type", "model.type", kModelTypes)) model.type = *choice;
     }
+    if (model.type == "remote") return ReadRemoteModel(*value, model);
+    for (const std::string& key : kRemoteOnlyModelKeys) {
+      if (FindOptional(*value, key) != nullptr)
+        Error(Child("/model", key), "model." + key + " applies to remote models only (type: remote)");
+    }
     if (const json* path = FindRequired(*value, "/model", "path", "'model'")) {
       if (auto text = ReadString(*path, "/model/path", "model.path")) model.path = Resolve(*text);
+    }
+    if (const json* precision = FindOptional(*value, "precision")) {
+      if (model.type != "huggingface") {
+        Error(
+            "/model/precision",
+            "model.precision applies to huggingface models; a loupe.model/v1 file states its own precision");
+      } else if (auto choice =
+                     ReadChoice(*precision, "/model/precision", "model.precision", {"f32", "bf16"})) {
+        model.precision = *choice;
+      }
+    }
+  }
+
+  // A url (kept as written) and the client options, as JSON, for the remote model to check.
+  void ReadRemoteModel(const json& value, ModelSpec& model) {
+    if (FindOptional(value, "path") != nullptr) Error("/model/path", "a remote model has a url, not a path");
+    if (const json* url = FindRequired(value, "/model", "url", "'model'")) {
+      if (auto text = ReadString(*url, "/model/url", "model.url")) model.url = *text;
+    }
+    for (const auto& [key, option] : value.items()) {
+      if (key != "type" && key != "url" && key != "path") model.remote_options[key] = option;
     }
   }
 

@@ -1,6 +1,9 @@
 #include "model/dense_layers.hpp"
 
+#include <algorithm>
 #include <cmath>
+
+#include "nn/backward.hpp"
 
 namespace loupe::model {
 namespace {
@@ -22,6 +25,7 @@ class LinearLayer final : public Layer {
     shape_.width = dense_.out();
   }
   ActivationShape output() const override { return shape_; }
+  const nn::DenseLayer& dense() const { return dense_; }
   Status Forward(const Activations& in, Activations& out) const override {
     StartOutput(in, dense_.out(), out);
     return dense_.Forward(in.values.data(), Rows(in), out.values.data(), precision_);
@@ -37,6 +41,7 @@ class ElementwiseLayer final : public Layer {
  public:
   ElementwiseLayer(DenseKind kind, ActivationShape shape) : kind_(kind), shape_(shape) {}
   ActivationShape output() const override { return shape_; }
+  DenseKind kind() const { return kind_; }
   Status Forward(const Activations& in, Activations& out) const override {
     out = in;
     const auto count = static_cast<std::int64_t>(out.values.size());
@@ -67,6 +72,7 @@ class LayerNormLayer final : public Layer {
  public:
   LayerNormLayer(DenseSpec spec, ActivationShape shape) : spec_(std::move(spec)), shape_(shape) {}
   ActivationShape output() const override { return shape_; }
+  const DenseSpec& spec() const { return spec_; }
   Status Forward(const Activations& in, Activations& out) const override {
     StartOutput(in, in.width, out);
     return nn::LayerNorm(in.values.data(), Rows(in), in.width, spec_.weight.data(),
@@ -162,6 +168,44 @@ std::unique_ptr<Layer> MakeDenseLayer(DenseSpec spec, const ActivationShape& sha
     return std::make_unique<LinearLayer>(std::move(spec), shape, precision);
   if (spec.kind == DenseKind::kLayerNorm) return std::make_unique<LayerNormLayer>(std::move(spec), shape);
   return std::make_unique<ElementwiseLayer>(spec.kind, shape);
+}
+
+std::optional<DenseLayerView> AsDenseLayer(const Layer& layer) {
+  if (const auto* linear = dynamic_cast<const LinearLayer*>(&layer))
+    return DenseLayerView{DenseKind::kLinear, &linear->dense(), nullptr};
+  if (const auto* norm = dynamic_cast<const LayerNormLayer*>(&layer))
+    return DenseLayerView{DenseKind::kLayerNorm, nullptr, &norm->spec()};
+  if (const auto* elementwise = dynamic_cast<const ElementwiseLayer*>(&layer))
+    return DenseLayerView{elementwise->kind(), nullptr, nullptr};
+  return std::nullopt;
+}
+
+Status DenseLayerBackward(const DenseLayerView& layer, const float* x, const float* y, std::int64_t rows,
+                          std::int64_t in_width, std::int64_t out_width, const float* dy, float* dx) {
+  const std::int64_t count = rows * in_width;
+  switch (layer.kind) {
+    case DenseKind::kLinear:
+      return nn::DenseBackwardData(*layer.linear, dy, rows, dx);
+    case DenseKind::kRelu:
+      return nn::ActivateBackward(nn::Activation::kRelu, x, dy, dx, count);
+    case DenseKind::kGelu:
+      return nn::ActivateBackward(nn::Activation::kGeluErf, x, dy, dx, count);
+    case DenseKind::kGeluTanh:
+      return nn::ActivateBackward(nn::Activation::kGeluTanh, x, dy, dx, count);
+    case DenseKind::kTanh:
+      return nn::ActivateBackward(nn::Activation::kTanh, x, dy, dx, count);
+    case DenseKind::kSigmoid:
+      return nn::ActivateBackward(nn::Activation::kSigmoid, x, dy, dx, count);
+    case DenseKind::kSoftmax:
+      return nn::SoftmaxBackward(y, dy, dx, rows, out_width);
+    case DenseKind::kLayerNorm:
+      return nn::LayerNormBackward(x, dy, rows, in_width, layer.spec->weight.data(),
+                                   static_cast<float>(layer.spec->eps), dx);
+    case DenseKind::kIdentity:
+      if (dx != dy) std::copy_n(dy, count, dx);
+      return Status::Ok();
+  }
+  return Status::Ok();
 }
 
 void RegisterDenseKinds(KindRegistry& registry) {

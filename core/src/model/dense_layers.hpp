@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "model/layer_registry.hpp"
@@ -27,5 +28,20 @@ bool IsDenseType(const std::string& type);
 Result<DenseSpec> ReadDenseSpec(const LayerContext& context);
 // The nn-backed layer computing `spec` on `shape` ([n, width] or [n, t, width]).
 std::unique_ptr<Layer> MakeDenseLayer(DenseSpec spec, const ActivationShape& shape, nn::Precision precision);
+
+// The `gradient` capability's view of a layer MakeDenseLayer made (loupe/core/gradient.hpp): its kind,
+// and for a linear layer its nn weights, for a layer norm its spec.
+struct DenseLayerView {
+  DenseKind kind = DenseKind::kIdentity;
+  const nn::DenseLayer* linear = nullptr;
+  const DenseSpec* spec = nullptr;
+};
+// The dense layer behind `layer`, or nullopt when another kind made it (text layers, LSTMs).
+std::optional<DenseLayerView> AsDenseLayer(const Layer& layer);
+// The data gradient through one dense layer on `rows` rows: dx [rows, in_width] from dy [rows, out_width],
+// given the layer's input `x` and output `y` (the forward activations). oneDNN backward primitives
+// (nn/backward.hpp). `dx` may alias `dy` only for elementwise kinds.
+Status DenseLayerBackward(const DenseLayerView& layer, const float* x, const float* y, std::int64_t rows,
+                          std::int64_t in_width, std::int64_t out_width, const float* dy, float* dx);
 
 }  // namespace loupe::model

@@ -8,6 +8,7 @@
 
 #include "loupe/core/attention.hpp"
 #include "loupe/core/explainer.hpp"
+#include "model/hf_encoder.hpp"
 #include "model/native_model.hpp"
 #include "model/onnx_model.hpp"
 #include "model/predict_buffers.hpp"
@@ -34,8 +35,24 @@ std::string DetectModelType(const std::filesystem::path& path) {
 
 }  // namespace
 
-Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path, const std::string& type) {
+Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path, const std::string& type,
+                                               const ModelLoadOptions& options) {
+  // A save_pretrained directory (config.json, model.safetensors, tokenizer.json) is the one model that is
+  // not a file.
+  if (type == "huggingface" || (type == "auto" && model::IsHuggingFaceDirectory(path))) {
+    return model::LoadHuggingFaceModel(path, options.bf16 ? nn::Precision::kBF16 : nn::Precision::kF32);
+  }
+  if (options.bf16) {
+    return InvalidArgument(
+        "model '" + path.string() +
+        "': bf16 applies to huggingface models; a loupe.model/v1 file states its own precision.");
+  }
   std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return NotFound("model path '" + path.string() +
+                    "' is a directory without config.json; a save_pretrained directory holds config.json, "
+                    "model.safetensors and tokenizer.json.");
+  }
   if (!std::filesystem::is_regular_file(path, ec)) {
     return NotFound("model file '" + path.string() + "' does not exist.");
   }
@@ -43,7 +60,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   if (resolved == "native") return LoadNativeModel(path);
   if (resolved == "xgboost") return LoadXGBoostModel(path);
   if (resolved == "onnx") return LoadOnnxModel(path);
-  return InvalidArgument("unknown model type '" + type + "'; expected native, xgboost or onnx.");
+  return InvalidArgument("unknown model type '" + type + "'; expected native, xgboost, onnx or huggingface.");
 }
 
 Status Model::PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const {

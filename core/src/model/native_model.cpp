@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "config/yaml_document.hpp"
+#include "loupe/core/gradient.hpp"
 #include "model/dense_layers.hpp"
 #include "model/layer_registry.hpp"
 #include "model/predict_buffers.hpp"
@@ -63,7 +64,7 @@ struct Net {
   std::vector<std::unique_ptr<model::Layer>> layers;
 };
 
-class NativeModel final : public Model, public model::Network {
+class NativeModel final : public Model, public model::Network, public GradientModel {
  public:
   // The reference path: `layers` computed in double precision, row by row.
   NativeModel(ModelInfo info, std::vector<InputEncoding> inputs, std::vector<RefLayer> layers,
@@ -79,6 +80,7 @@ class NativeModel final : public Model, public model::Network {
         sigmoid_output_(sigmoid_output),
         encoded_width_(encoded_width) {
     for (std::size_t i = 0; i < net_.layers.size(); ++i) net_.layers[i]->Attach(*this, i);
+    PrepareGradient();
   }
 
   const ModelInfo& Info() const override { return info_; }
@@ -97,6 +99,58 @@ class NativeModel final : public Model, public model::Network {
     LOUPE_RETURN_IF_ERROR(model::CheckOutputBuffer(info_, batch.dim(0), space, out.size()));
     return net_.layers.empty() ? PredictReference(batch, space, out.data())
                                : PredictNet(batch, space, out.data());
+  }
+
+  // "gradient": the nn path of a tabular network made only of dense layers (docs/architecture.md §3).
+  const GradientModel* gradient_model() const override { return dense_views_.empty() ? nullptr : this; }
+  const std::string& DeepLiftRefusal() const override { return deeplift_refusal_; }
+
+  Status Gradient(const TensorView& batch, OutputSpace space, std::span<const double> weights,
+                  std::span<double> gradients) const override {
+    LOUPE_RETURN_IF_ERROR(CheckGradientCall(batch, nullptr, space, weights, gradients));
+    GradientPass pass;
+    for (std::int64_t begin = 0; begin < batch.dim(0); begin += kChunkRows) {
+      const std::int64_t end = std::min(batch.dim(0), begin + kChunkRows);
+      // A classifier's probabilities: the link (sigmoid or softmax) is differentiated in double from the
+      // logits, below; the network up to the logits on oneDNN.
+      const bool link = info_.task == Task::kClassification && space == OutputSpace::kProbability;
+      const OutputSpace network_space = link ? OutputSpace::kRaw : space;
+      LOUPE_RETURN_IF_ERROR(ForwardKeeping(batch, begin, end, network_space, pass.acts));
+      if (link) {
+        LinkBackward(pass.acts.back(), weights, begin, end, pass.dy);
+      } else {
+        SeedTop(space, weights, begin, end, pass.dy);
+      }
+      for (std::size_t l = GradientDepth(network_space); l-- > 0;) {
+        const model::Activations &x = pass.acts[l], &y = pass.acts[l + 1];
+        pass.dx.assign(x.values.size(), 0.0f);
+        LOUPE_RETURN_IF_ERROR(model::DenseLayerBackward(dense_views_[l], x.values.data(), y.values.data(),
+                                                        end - begin, x.width, y.width, pass.dy.data(),
+                                                        pass.dx.data()));
+        std::swap(pass.dy, pass.dx);
+      }
+      GradientToInputs(batch, begin, end, pass.dy, gradients.data());
+    }
+    return Status::Ok();
+  }
+
+  Status DeepLift(const TensorView& batch, const TensorView& references, OutputSpace space,
+                  std::span<const double> weights, std::span<double> attributions) const override {
+    if (!deeplift_refusal_.empty()) return Unsupported(deeplift_refusal_);
+    LOUPE_RETURN_IF_ERROR(CheckGradientCall(batch, &references, space, weights, attributions));
+    GradientPass pass, reference;
+    for (std::int64_t begin = 0; begin < batch.dim(0); begin += kChunkRows) {
+      const std::int64_t end = std::min(batch.dim(0), begin + kChunkRows);
+      LOUPE_RETURN_IF_ERROR(ForwardKeeping(batch, begin, end, space, pass.acts));
+      LOUPE_RETURN_IF_ERROR(ForwardKeeping(references, begin, end, space, reference.acts));
+      SeedTop(space, weights, begin, end, pass.dy);
+      for (std::size_t l = GradientDepth(space); l-- > 0;) {
+        LOUPE_RETURN_IF_ERROR(RescaleBackward(l, pass.acts, reference.acts, end - begin, pass));
+        std::swap(pass.dy, pass.dx);
+      }
+      MultipliersToInputs(pass.acts[0], reference.acts[0], begin, end, pass.dy, attributions.data());
+    }
+    return Status::Ok();
   }
 
   Status Run(const TensorView& batch, std::size_t end, model::Activations& out) const override {
@@ -366,12 +420,224 @@ class NativeModel final : public Model, public model::Network {
     }
   }
 
+  // --- the "gradient" capability (loupe/core/gradient.hpp) ---
+
+  // Offered when every layer is a dense one and every input tabular; DeepLIFT only when every layer is one
+  // the rescale rule defines (Captum's linear, ReLU, tanh, sigmoid, softmax; dropout and flatten pass).
+  void PrepareGradient() {
+    if (net_.input_shape.sequence) return;
+    for (const NetInput& input : net_.inputs) {
+      if (input.encoder != nullptr) return;
+    }
+    std::vector<model::DenseLayerView> views;
+    for (std::size_t l = 0; l < net_.layers.size(); ++l) {
+      const std::optional<model::DenseLayerView> view = model::AsDenseLayer(*net_.layers[l]);
+      if (!view) return;
+      const DenseKind kind = view->kind;
+      if (deeplift_refusal_.empty() &&
+          (kind == DenseKind::kGelu || kind == DenseKind::kGeluTanh || kind == DenseKind::kLayerNorm)) {
+        deeplift_refusal_ =
+            "DeepLIFT's rescale rule is defined for linear, relu, tanh, sigmoid and softmax "
+            "layers, but layer " +
+            std::to_string(l) + " of model '" + info_.name + "' is a " +
+            (kind == DenseKind::kLayerNorm ? "layer_norm" : "gelu") + ".";
+      }
+      views.push_back(*view);
+    }
+    dense_views_ = std::move(views);
+  }
+
+  using DenseKind = model::DenseKind;
+
+  // One thread's buffers of a gradient pass over a chunk of rows.
+  struct GradientPass {
+    std::vector<model::Activations> acts;  // acts[0] the encoded rows, acts[l + 1] layer l's output
+    std::vector<float> dy, dx;             // the gradient (or multiplier) above and below a layer
+  };
+
+  Status CheckGradientCall(const TensorView& batch, const TensorView* references, OutputSpace space,
+                           std::span<const double> weights, std::span<double> out) const {
+    const auto n_inputs = static_cast<std::int64_t>(info_.inputs.size());
+    for (const TensorView* view : {&batch, references}) {
+      if (view != nullptr &&
+          (view->ndim() != 2 || view->dim(1) != n_inputs || view->dim(0) != batch.dim(0))) {
+        return InvalidArgument("model '" + info_.name + "' differentiates batches of shape [n, " +
+                               std::to_string(n_inputs) + "], found " + ShapeToString(view->shape()) + ".");
+      }
+    }
+    if (info_.task == Task::kRegression && space == OutputSpace::kProbability) {
+      return InvalidArgument("model '" + info_.name +
+                             "' is a regressor: it has no probabilities to differentiate.");
+    }
+    const auto n = static_cast<std::size_t>(batch.dim(0));
+    const std::size_t n_out = info_.OutputNames(space).size();
+    if (weights.size() != n * n_out || out.size() != n * static_cast<std::size_t>(n_inputs)) {
+      return InvalidArgument("a gradient of model '" + info_.name + "' over " + std::to_string(n) +
+                             " rows needs " + std::to_string(n * n_out) + " output weights and room for " +
+                             std::to_string(n * static_cast<std::size_t>(n_inputs)) + " values.");
+    }
+    return Status::Ok();
+  }
+
+  // Layers the explained space runs through: a classifier's raw outputs stop before its sigmoid or
+  // softmax, its probabilities include it.
+  std::size_t GradientDepth(OutputSpace space) const {
+    const bool stop_before_link = info_.task == Task::kClassification && space == OutputSpace::kRaw;
+    return stop_before_link ? net_.layers.size() - 1 : net_.layers.size();
+  }
+
+  // Encodes rows [begin, end) and runs the layers, keeping every activation for the backward pass.
+  Status ForwardKeeping(const TensorView& batch, std::int64_t begin, std::int64_t end, OutputSpace space,
+                        std::vector<model::Activations>& acts) const {
+    const std::size_t depth = GradientDepth(space);
+    acts.resize(depth + 1);
+    LOUPE_RETURN_IF_ERROR(EncodeNetRows(batch, begin, end, acts[0]));
+    for (std::size_t l = 0; l < depth; ++l)
+      LOUPE_RETURN_IF_ERROR(net_.layers[l]->Forward(acts[l], acts[l + 1]));
+    return Status::Ok();
+  }
+
+  // The gradient of Σ_o w[r, o] f_o with respect to the last activation kept: the weights themselves,
+  // except for a binary classifier's probabilities [1 − s, s], whose sigmoid output s receives w1 − w0.
+  void SeedTop(OutputSpace space, std::span<const double> weights, std::int64_t begin, std::int64_t end,
+               std::vector<float>& dy) const {
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    const bool sigmoid_pair =
+        info_.task == Task::kClassification && space == OutputSpace::kProbability && sigmoid_output_;
+    const std::int64_t width = sigmoid_pair ? 1 : n_out;
+    dy.assign(static_cast<std::size_t>((end - begin) * width), 0.0f);
+    for (std::int64_t r = begin; r < end; ++r) {
+      const double* w = weights.data() + r * n_out;
+      float* top = dy.data() + (r - begin) * width;
+      if (sigmoid_pair) {
+        top[0] = static_cast<float>(w[1] - w[0]);
+      } else {
+        for (std::int64_t o = 0; o < n_out; ++o) top[o] = static_cast<float>(w[o]);
+      }
+    }
+  }
+
+  // The gradient of Σ_o w[r, o] p_o with respect to the logits z, in double: a saturated probability
+  // rounds to 1 in f32, where p (1 − p) and softmax's y ⊙ (dy − Σ dy ⊙ y) cancel to 0 (by a factor of 2
+  // or more on the breast_cancer fixture; Captum's float32 autograd loses the same). Binary:
+  // p = [1 − s, s], ∂/∂z = (w1 − w0) s (1 − s) with s (1 − s) = e / (1 + e)² for e = exp(−|z|). Softmax:
+  // ∂/∂z_j = p_j Σ_{k≠j} p_k (w_j − w_k), which sums the small probabilities instead of subtracting.
+  void LinkBackward(const model::Activations& logits, std::span<const double> weights, std::int64_t begin,
+                    std::int64_t end, std::vector<float>& dz) const {
+    const auto n_out = static_cast<std::int64_t>(info_.output_names.size());
+    const std::int64_t width = logits.width;
+    dz.assign(static_cast<std::size_t>((end - begin) * width), 0.0f);
+    std::vector<double> p(static_cast<std::size_t>(width));
+    for (std::int64_t r = begin; r < end; ++r) {
+      const double* w = weights.data() + r * n_out;
+      const float* z = logits.values.data() + (r - begin) * width;
+      float* out = dz.data() + (r - begin) * width;
+      if (sigmoid_output_) {
+        const double e = std::exp(-std::abs(static_cast<double>(z[0])));
+        out[0] = static_cast<float>((w[1] - w[0]) * e / ((1.0 + e) * (1.0 + e)));
+        continue;
+      }
+      const double max = *std::max_element(z, z + width);
+      double sum = 0.0;
+      for (std::int64_t k = 0; k < width; ++k) sum += p[static_cast<std::size_t>(k)] = std::exp(z[k] - max);
+      for (double& v : p) v /= sum;
+      for (std::int64_t j = 0; j < width; ++j) {
+        double g = 0.0;
+        for (std::int64_t k = 0; k < width; ++k) {
+          if (k != j) g += p[static_cast<std::size_t>(k)] * (w[j] - w[k]);
+        }
+        out[j] = static_cast<float>(p[static_cast<std::size_t>(j)] * g);
+      }
+    }
+  }
+
+  // Encoded-column gradients [rows, encoded_width] → one value per model input: a numeric input's
+  // gradient divided by its standardisation scale (0 where a missing value was imputed: a constant), a
+  // categorical input's one-hot columns summed (loupe/core/gradient.hpp says what that means).
+  void GradientToInputs(const TensorView& batch, std::int64_t begin, std::int64_t end,
+                        const std::vector<float>& encoded, double* gradients) const {
+    const auto n_inputs = static_cast<std::int64_t>(net_.inputs.size());
+    for (std::int64_t r = begin; r < end; ++r) {
+      const float* row = encoded.data() + (r - begin) * encoded_width_;
+      std::int64_t offset = 0;
+      for (std::int64_t i = 0; i < n_inputs; ++i) {
+        const InputEncoding& enc = net_.inputs[static_cast<std::size_t>(i)].tabular;
+        const std::int64_t width = EncodedWidth(enc);
+        double g = 0.0;
+        if (enc.input.type == ColumnType::kCategorical) {
+          for (std::int64_t c = 0; c < width; ++c) g += row[offset + c];
+        } else if (!std::isnan(batch.data<double>()[r * n_inputs + i])) {
+          g = static_cast<double>(row[offset]) / enc.scale;
+        }
+        gradients[r * n_inputs + i] = g;
+        offset += width;
+      }
+    }
+  }
+
+  // DeepLIFT's multipliers [rows, encoded_width] → attributions per model input: Σ over the input's
+  // encoded columns of (e − e0) · m, so a categorical's level change is attributed exactly.
+  void MultipliersToInputs(const model::Activations& encoded, const model::Activations& reference,
+                           std::int64_t begin, std::int64_t end, const std::vector<float>& m,
+                           double* attributions) const {
+    const auto n_inputs = static_cast<std::int64_t>(net_.inputs.size());
+    for (std::int64_t r = begin; r < end; ++r) {
+      const std::int64_t row = (r - begin) * encoded_width_;
+      std::int64_t offset = 0;
+      for (std::int64_t i = 0; i < n_inputs; ++i) {
+        const std::int64_t width = EncodedWidth(net_.inputs[static_cast<std::size_t>(i)].tabular);
+        double a = 0.0;
+        for (std::int64_t c = row + offset; c < row + offset + width; ++c) {
+          const auto k = static_cast<std::size_t>(c);
+          a += static_cast<double>(encoded.values[k] - reference.values[k]) * static_cast<double>(m[k]);
+        }
+        attributions[r * n_inputs + i] = a;
+        offset += width;
+      }
+    }
+  }
+
+  // DeepLIFT through layer l: pass.dy holds the multipliers of its output; writes its input's to pass.dx.
+  // Linear layers (and dropout/flatten) pass them as gradients. An elementwise nonlinearity scales them by
+  // Δout / Δin where |Δin| ≥ 1e-10, else uses its gradient (Captum's `nonlinear`, in f32 as Captum).
+  // Softmax does the same, then subtracts the row's mean (Captum's `softmax` handler, which subtracts the
+  // mean over its whole input batch; per row, Loupe's result equals Captum's called one row at a time and
+  // never depends on the batch).
+  Status RescaleBackward(std::size_t l, const std::vector<model::Activations>& acts,
+                         const std::vector<model::Activations>& reference, std::int64_t rows,
+                         GradientPass& pass) const {
+    const model::DenseLayerView& view = dense_views_[l];
+    const model::Activations &x = acts[l], &y = acts[l + 1], &x0 = reference[l], &y0 = reference[l + 1];
+    pass.dx.assign(x.values.size(), 0.0f);
+    LOUPE_RETURN_IF_ERROR(model::DenseLayerBackward(view, x.values.data(), y.values.data(), rows, x.width,
+                                                    y.width, pass.dy.data(), pass.dx.data()));
+    if (view.kind == DenseKind::kLinear || view.kind == DenseKind::kIdentity) return Status::Ok();
+    for (std::size_t k = 0; k < pass.dx.size(); ++k) {
+      const float delta_in = x.values[k] - x0.values[k];
+      if (std::abs(delta_in) < 1e-10f) continue;  // keep the gradient
+      const float delta_out = y.values[k] - y0.values[k];
+      pass.dx[k] = pass.dy[k] * delta_out / delta_in;
+    }
+    if (view.kind == DenseKind::kSoftmax) {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = pass.dx.data() + r * x.width;
+        float sum = 0.0f;
+        for (std::int64_t c = 0; c < x.width; ++c) sum += row[c];
+        const float mean = sum * (1.0f / static_cast<float>(x.width));
+        for (std::int64_t c = 0; c < x.width; ++c) row[c] -= mean;
+      }
+    }
+    return Status::Ok();
+  }
+
   ModelInfo info_;
   std::vector<InputEncoding> inputs_;
   std::vector<RefLayer> layers_;
   Net net_;
   bool sigmoid_output_ = false;
   std::int64_t encoded_width_;
+  std::vector<model::DenseLayerView> dense_views_;  // per layer; empty: no "gradient" capability
+  std::string deeplift_refusal_;
 };
 
 // Reads a model document, collecting the first error as "FILE:LINE:COL: message".

@@ -508,6 +508,25 @@ Result<std::unique_ptr<Layer>> MakePool(const LayerContext& c) {
   return std::unique_ptr<Layer>(std::make_unique<Pool>(PoolMode::kAttention, width, std::move(weight), bias));
 }
 
+std::unique_ptr<AttentionLayer> MakeTransformerEncoderLayer(const TransformerEncoderParts& parts,
+                                                            TransformerEncoderWeights weights) {
+  TransformerEncoder::Parts p;
+  p.d = parts.d;
+  p.heads = parts.heads;
+  p.norm_first = parts.norm_first;
+  p.activation = parts.activation;
+  p.eps = parts.eps;
+  p.precision = parts.precision;
+  return std::make_unique<TransformerEncoder>(
+      p, std::move(weights.in_proj), std::move(weights.out_proj), std::move(weights.linear1),
+      std::move(weights.linear2), Norm{std::move(weights.norm1_gamma), std::move(weights.norm1_beta)},
+      Norm{std::move(weights.norm2_gamma), std::move(weights.norm2_beta)});
+}
+
+std::unique_ptr<Layer> MakeClsPool(std::int64_t width) {
+  return std::make_unique<Pool>(PoolMode::kCls, width, std::vector<float>{}, 0.0f);
+}
+
 void RegisterTextKinds(KindRegistry& registry) {
   registry.AddLayer("embedding", &MakeEmbedding);
   registry.AddLayer("positional_embedding", &MakePositionalEmbedding);

@@ -38,6 +38,26 @@ const char* SequenceLayerKind(const Layer& layer);
 // How a pool layer pools; false when `layer` is not a pool layer.
 bool PoolingOf(const Layer& layer, Pooling& pooling);
 
+// A transformer encoder layer assembled by a loader other than the YAML one (the Hugging Face encoders of
+// hf_encoder.cpp): the same layer as `transformer_encoder`, with its weights already read. in_proj holds
+// the query, key and value projections stacked as rows [3 * d, d] (PyTorch's in_proj_weight); norm1
+// follows the attention block and norm2 the feed-forward block (before them with norm_first).
+struct TransformerEncoderParts {
+  std::int64_t d = 0, heads = 0;
+  bool norm_first = false;
+  nn::Activation activation = nn::Activation::kRelu;
+  float eps = 1e-5f;
+  nn::Precision precision = nn::Precision::kF32;  // of the four dense projections
+};
+struct TransformerEncoderWeights {
+  nn::DenseLayer in_proj, out_proj, linear1, linear2;
+  std::vector<float> norm1_gamma, norm1_beta, norm2_gamma, norm2_beta;
+};
+std::unique_ptr<AttentionLayer> MakeTransformerEncoderLayer(const TransformerEncoderParts& parts,
+                                                            TransformerEncoderWeights weights);
+// A `pool` layer in cls mode over sequences of `width` (the vector of each row's first token).
+std::unique_ptr<Layer> MakeClsPool(std::int64_t width);
+
 // The registry entries; the same functions RegisterTextKinds adds.
 Result<std::unique_ptr<Layer>> MakeEmbedding(const LayerContext& context);
 Result<std::unique_ptr<Layer>> MakePositionalEmbedding(const LayerContext& context);

@@ -471,11 +471,13 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
     }
     if (i == 0) {
       LOUPE_ASSIGN_OR_RETURN(const Shape table, context.WeightShape("weight"));
-      if (table.empty() || table[0] != tokenizer.vocab_size()) {
+      // More rows than tokens is fine: Hugging Face models pad their embeddings to a multiple of 8 or 64.
+      if (table.empty() || table[0] < tokenizer.vocab_size()) {
         return ErrorAt(doc, pointer,
                        "layer 0 (embedding " + context.name() + "): weight has shape " +
                            ShapeToString(table) + " but the tokenizer's vocabulary has " +
-                           std::to_string(tokenizer.vocab_size()) + " tokens.");
+                           std::to_string(tokenizer.vocab_size()) +
+                           " tokens (at least as many rows needed).");
       }
     }
     LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<Layer> layer, (*factory)(context));
@@ -520,8 +522,14 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
     info.output_names = info.raw_output_names = {"value"};
   }
   const bool softmax_output = final_softmax && info.task == Task::kClassification;
+  return MakeTextNetworkModel(std::move(info), std::move(tokenizer), std::move(layers), softmax_output);
+}
+
+std::shared_ptr<const Model> MakeTextNetworkModel(ModelInfo info, Tokenizer tokenizer,
+                                                  std::vector<std::unique_ptr<Layer>> layers,
+                                                  bool final_softmax) {
   auto model = std::make_shared<TextNetworkModel>(std::move(info), std::move(tokenizer), std::move(layers),
-                                                  softmax_output);
+                                                  final_softmax);
   model->AttachLayers();
   return std::shared_ptr<const Model>(std::move(model));
 }

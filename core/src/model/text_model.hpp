@@ -23,6 +23,8 @@
 
 #include "config/yaml_document.hpp"
 #include "loupe/core/model.hpp"
+#include "model/layer_registry.hpp"
+#include "model/tokenizer.hpp"
 
 namespace loupe::model {
 
@@ -32,5 +34,14 @@ bool IsTextModel(const config::YamlDocument& doc);
 // Builds a text model; every error is one sentence "FILE:LINE:COL: ..." naming the field or layer.
 Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& doc,
                                                    const std::filesystem::path& path);
+
+// The text model over layers built elsewhere (the Hugging Face encoders of hf_encoder.cpp): the first layer
+// reads token ids, the sequence layers are transformer encoders or LSTMs, a pool layer (cls) ends the
+// sequence, and `final_softmax` says the last layer is the softmax that the raw output space leaves out.
+// It offers the same text, attention, hidden-state and head-mask capabilities as a loupe.model/v1 text
+// model.
+std::shared_ptr<const Model> MakeTextNetworkModel(ModelInfo info, Tokenizer tokenizer,
+                                                  std::vector<std::unique_ptr<Layer>> layers,
+                                                  bool final_softmax);
 
 }  // namespace loupe::model

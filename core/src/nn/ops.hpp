@@ -38,6 +38,8 @@ class DenseLayer {
   std::int64_t out() const { return out_; }
   const std::vector<float>& weight() const { return weight_; }
   const std::vector<float>& bias() const { return bias_; }
+  // This layer's key in each thread's table of bound primitives (also its backward's, nn/backward.hpp).
+  std::uint64_t id() const { return id_; }
 
   // y[n, out] = x[n, in] · weight^T + bias.
   Status Forward(const float* x, std::int64_t n, float* y, Precision precision = Precision::kF32) const;

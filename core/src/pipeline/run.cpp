@@ -14,6 +14,7 @@
 #include "loupe/core/pipeline.hpp"
 #include "loupe/core/plugin.hpp"
 #include "loupe/sdk/random.hpp"
+#include "model/remote_model.hpp"
 #include "pipeline/isolate.hpp"
 #include "plugin/tbb_handoff.hpp"
 #include "report/html_report.hpp"
@@ -242,9 +243,11 @@ class PipelineRunner {
  private:
   Status Prepare() {
     // The model ValidatePipeline loaded, when the caller passes it on: loaded once per run.
-    Result<std::shared_ptr<const Model>> model = options_.model
-                                                     ? Result<std::shared_ptr<const Model>>(options_.model)
-                                                     : LoadModel(spec_.model.path, spec_.model.type);
+    Result<std::shared_ptr<const Model>> model =
+        options_.model ? Result<std::shared_ptr<const Model>>(options_.model)
+        : spec_.model.type == "remote"
+            ? LoadRemoteModel(spec_.model.url, spec_.model.remote_options)
+            : LoadModel(spec_.model.path, spec_.model.type, {.bf16 = spec_.model.precision == "bf16"});
     if (!model.ok()) return model.status();
     const std::vector<std::string> model_text = ModelTextInputs(**model);
     LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text));
@@ -418,7 +421,10 @@ class PipelineRunner {
     if (!report_.status.ok()) run["error"] = report_.status.message();
     run["data"] = {
         {"path", spec_.data.path.string()}, {"rows", dataset_.num_rows()}, {"features", feature_names_}};
-    if (model_) run["model"] = {{"name", model_->model().Info().name}, {"path", spec_.model.path.string()}};
+    if (model_) {
+      const std::string where = spec_.model.type == "remote" ? spec_.model.url : spec_.model.path.string();
+      run["model"] = {{"name", model_->model().Info().name}, {"path", where}};  // a remote model: its url
+    }
     nlohmann::json steps = nlohmann::json::array();
     for (const StepOutcome& outcome : report_.steps) {
       nlohmann::json files = nlohmann::json::array();

@@ -12,8 +12,10 @@
 #include "config/messages.hpp"
 #include "data/csv_tokenizer.hpp"
 #include "data/numbers.hpp"
+#include "loupe/core/gradient.hpp"
 #include "loupe/core/model.hpp"
 #include "loupe/core/plugin.hpp"
+#include "model/remote_model.hpp"
 
 namespace loupe {
 namespace {
@@ -159,6 +161,7 @@ bool ModelOffersCapability(const Model& model, const std::string& capability) {
   const bool reads_text = std::any_of(
       inputs.begin(), inputs.end(), [](const ModelInput& input) { return input.type == ColumnType::kText; });
   if (capability == "tree_ensemble") return model.tree_ensemble() != nullptr;
+  if (capability == "gradient") return model.gradient_model() != nullptr;
   if (!reads_text) return false;
   if (capability == "text") return model.text_model() != nullptr;
   if (capability == "attention") return model.attention_source() != nullptr;
@@ -314,16 +317,30 @@ class InputValidator {
   }
 
   void LoadAndCheckModel() {
+    if (spec_.model.type == "remote") return LoadAndCheckRemoteModel();
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(spec_.model.path, ec)) {
+    const bool directory_model = spec_.model.type == "huggingface";  // a save_pretrained directory
+    if (!directory_model && !std::filesystem::is_regular_file(spec_.model.path, ec)) {
       Error(ModelPos("path"),
             "model.path names '" + spec_.model.path.string() + "', which " +
                 (std::filesystem::exists(spec_.model.path, ec) ? "is not a file" : "does not exist"));
       return;
     }
-    Result<std::shared_ptr<const Model>> model = LoadModel(spec_.model.path, spec_.model.type);
+    Result<std::shared_ptr<const Model>> model =
+        LoadModel(spec_.model.path, spec_.model.type, {.bf16 = spec_.model.precision == "bf16"});
     if (!model.ok()) {
       Error(ModelPos("path"), "model.path: " + model.status().message());
+      return;
+    }
+    model_ = *model;
+    if (data_) CheckModelInputs();
+  }
+
+  // A remote model is loaded by reading its server's metadata, so validating one calls the server.
+  void LoadAndCheckRemoteModel() {
+    Result<std::shared_ptr<const Model>> model = LoadRemoteModel(spec_.model.url, spec_.model.remote_options);
+    if (!model.ok()) {
+      Error(ModelPos("url"), "model.url: " + model.status().message());
       return;
     }
     model_ = *model;

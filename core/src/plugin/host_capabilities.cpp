@@ -336,6 +336,7 @@ constexpr CCapability kCCapabilities[] = {
     {LOUPE_TEXT_CAPABILITY, 1, &DescribeText, &FindText},
     {LOUPE_HIDDEN_STATES_CAPABILITY, 1, &DescribeHiddenStates, &FindHiddenStates},
     {LOUPE_HEAD_MASK_CAPABILITY, 1, &DescribeHeadMask, &FindHeadMask},
+    {LOUPE_GRADIENT_CAPABILITY, 1, &DescribeGradient, &FindGradient},
 };
 
 // The versions above are the ones every host (the SDK's mock too) offers: sdk/detail/host_rules.hpp.

@@ -50,6 +50,13 @@ struct LoupeHost {
   LoupeHiddenStates hidden{};
   std::vector<const char*> hidden_names;
   LoupeHeadMask head_mask{};
+  // The "gradient" capability's C form (struct_size 0 when the model lacks it) and the map of the model's
+  // inputs onto the feature columns: per input its column, and for a categorical input the model's code of
+  // each dataset level (NaN for a level the model does not know).
+  LoupeGradientModel gradient{};
+  std::vector<int> gradient_source;
+  std::vector<std::vector<double>> gradient_levels;
+  bool gradient_identity = false;  // the features are the model's inputs in order, with its level codes
 };
 
 namespace loupe::host_detail {
@@ -109,6 +116,9 @@ LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOu
 void DescribeCapabilities(LoupeHost& host);
 const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32_t version);
 std::int32_t ModelHasCapability(LoupeHost* host, const char* capability);
+// host_gradient.cpp: the "gradient" capability's C form for one explain call, and where it is.
+void DescribeGradient(LoupeHost& host);
+const void* FindGradient(const LoupeHost& host);
 
 // --- host_results.cpp: the inputs (explanations of earlier steps) and the result builder
 

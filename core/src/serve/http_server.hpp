@@ -1,6 +1,7 @@
-// The HTTP/1.1 server of `loupe serve` (docs/serve.md). Boost.Beast and Asio stay behind this header, in
-// http_server.cpp alone (docs/architecture.md §1 "one room per dependency"): their templates are slow to
-// compile, and nothing else needs them.
+// The HTTP/1.1 server of `loupe serve` (docs/serve.md): the generic server of core/src/http (the one room
+// of Boost.Beast and Asio, docs/architecture.md §1) answering through a Service. This layer adds what is
+// `loupe serve`'s own: which requests are slow (explanations), the metrics, the access log and the
+// readiness probe.
 //
 // Threads: `threads` connection threads run the sockets and answer every request but explanations
 // inline (metadata, health, predictions: microseconds each). Explanations run on their own pool of

@@ -187,9 +187,13 @@ void ReadAuth(ConfigReader& reader, const nlohmann::json& root, ServeConfig& con
   }
 }
 
-const std::vector<std::string> kModelKeys = {"name",    "type",      "path",     "data",
-                                             "target",  "positive",  "features", "categorical",
-                                             "missing", "explainer", "params",   "seed"};
+// A remote model (type: remote) takes a url and the client options a pipeline's remote model takes.
+const std::vector<std::string> kRemoteKeys = {"protocol", "max_batch_rows", "connections", "timeout_ms",
+                                              "retries",  "task",           "outputs",     "ca_file"};
+const std::vector<std::string> kModelKeys = {
+    "name",        "type",       "path",    "url",       "data",    "target", "positive", "features",
+    "categorical", "text",       "missing", "explainer", "params",  "seed",   "protocol", "max_batch_rows",
+    "connections", "timeout_ms", "retries", "task",      "outputs", "ca_file"};
 
 void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::string& pointer,
                ServeConfig& config) {
@@ -218,7 +222,16 @@ void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::str
     reader.Error(pointer + "/type", "a model's type must be auto or one of " + config::JoinNames(types) +
                                         ", found '" + model.type + "'.");
   }
-  reader.Path(*map, pointer, "path", model.path, /*required=*/true);
+  if (model.type == "remote") {
+    reader.Text(*map, pointer, "url", model.url);
+    if (!map->contains("url"))
+      reader.Error(pointer, "missing required key 'url' (a remote model's address).");
+    for (const std::string& key : kRemoteKeys) {
+      if (map->contains(key)) model.remote_options[key] = (*map)[key];
+    }
+  } else {
+    reader.Path(*map, pointer, "path", model.path, /*required=*/true);
+  }
   reader.Path(*map, pointer, "data", model.data, /*required=*/true);
   std::string text;
   reader.Text(*map, pointer, "target", text);
@@ -230,6 +243,7 @@ void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::str
   }
   reader.TextList(*map, pointer, "features", model.features);
   reader.TextList(*map, pointer, "categorical", model.categorical);
+  reader.TextList(*map, pointer, "text", model.text);
   reader.TextList(*map, pointer, "missing", model.missing);
   reader.Text(*map, pointer, "explainer", model.explainer);
   if (!map->contains("explainer")) reader.Error(pointer, "missing required key 'explainer'.");
@@ -246,8 +260,22 @@ void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::str
   config.models.push_back(std::move(model));
 }
 
-const std::vector<std::string> kRootKeys = {
-    "version", "listen", "threads", "shutdown_grace_ms", "access_log", "auth", "plugins", "limits", "models"};
+const std::vector<std::string> kRootKeys = {"version",    "listen", "threads", "shutdown_grace_ms",
+                                            "access_log", "auth",   "plugins", "limits",
+                                            "jobs",       "tls",    "models"};
+
+// jobs: {dir, base_dir, max_running, threads}: pipeline jobs (POST /v1/runs) are on when `dir` is given.
+void ReadJobs(ConfigReader& reader, const nlohmann::json& root, const fs::path& base_dir, JobsConfig& jobs) {
+  if (!root.contains("jobs")) return;
+  const nlohmann::json* map =
+      reader.Mapping(root["jobs"], "/jobs", "jobs", {"dir", "base_dir", "max_running", "threads"});
+  if (map == nullptr) return;
+  reader.Path(*map, "/jobs", "dir", jobs.dir, /*required=*/true);
+  jobs.base_dir = base_dir;
+  reader.Path(*map, "/jobs", "base_dir", jobs.base_dir, /*required=*/false);
+  reader.Integer(*map, "/jobs", "max_running", jobs.max_running, 1, 64);
+  reader.Integer(*map, "/jobs", "threads", jobs.threads, 0, 1024);
+}
 
 void ReadRoot(ConfigReader& reader, const nlohmann::json& root, const fs::path& base_dir,
               ServeConfig& config) {
@@ -264,6 +292,13 @@ void ReadRoot(ConfigReader& reader, const nlohmann::json& root, const fs::path& 
   reader.TextList(root, "", "plugins", plugin_dirs);
   for (const std::string& dir : plugin_dirs) config.plugins.push_back((base_dir / dir).lexically_normal());
   ReadLimits(reader, root, config.limits);
+  ReadJobs(reader, root, base_dir, config.jobs);
+  if (root.contains("tls")) {  // tls: {cert, key}: PEM files; relative to serve.yaml's folder
+    if (const nlohmann::json* tls = reader.Mapping(root["tls"], "/tls", "tls", {"cert", "key"})) {
+      reader.Path(*tls, "/tls", "cert", config.tls_cert, /*required=*/true);
+      reader.Path(*tls, "/tls", "key", config.tls_key, /*required=*/true);
+    }
+  }
   if (!root.contains("models") || !root["models"].is_array() || root["models"].empty()) {
     reader.Error(root.contains("models") ? "/models" : "", "'models' must be a non-empty list of models.");
     return;

@@ -20,12 +20,15 @@ namespace loupe::serve {
 struct ServedModelSpec {
   std::string name;  // [A-Za-z0-9_.-]+, the {name} of the URLs
   std::string type = "auto";
-  std::filesystem::path path;  // absolute
-  std::filesystem::path data;  // absolute; the background CSV
+  std::filesystem::path path;                                // absolute
+  std::string url;                                           // type: remote (docs/serve.md "Remote models")
+  nlohmann::json remote_options = nlohmann::json::object();  // a remote model's protocol, max_batch_rows, ...
+  std::filesystem::path data;                                // absolute; the background CSV
   std::optional<std::string> target;
   std::optional<std::string> positive;
   std::vector<std::string> features;  // empty: the model's inputs
   std::vector<std::string> categorical;
+  std::vector<std::string> text;  // text columns (a text model's input)
   std::vector<std::string> missing = {"NA", ""};
   std::string explainer;
   nlohmann::json params = nlohmann::json::object();
@@ -45,6 +48,14 @@ struct ServeLimits {
   std::int64_t idle_timeout_ms = 30000;  // a client that sends nothing for this long is disconnected
 };
 
+// Pipeline jobs (POST /v1/runs, docs/serve.md "Pipeline jobs"); off when `dir` is empty.
+struct JobsConfig {
+  std::filesystem::path dir;       // absolute; one folder per job, kept across restarts
+  std::filesystem::path base_dir;  // absolute; a posted pipeline's relative paths resolve here, and only here
+  int max_running = 1;             // jobs running at once; the others wait in order
+  int threads = 0;                 // threads of each run (0: every core)
+};
+
 struct ServeConfig {
   std::string file;  // as given, for messages
   std::string address = "127.0.0.1";
@@ -55,6 +66,8 @@ struct ServeConfig {
   std::vector<std::string> tokens;             // empty: no authentication
   std::vector<std::filesystem::path> plugins;  // extra plugin folders (absolute)
   ServeLimits limits;
+  JobsConfig jobs;
+  std::filesystem::path tls_cert, tls_key;  // absolute PEM files; empty: plain HTTP
   std::vector<ServedModelSpec> models;
 };
 

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "config/messages.hpp"
+#include "model/remote_model.hpp"
 #include "pipeline/validate.hpp"
 
 namespace loupe::serve {
@@ -95,11 +96,15 @@ std::shared_ptr<const ServedModel> ServedModel::Load(const ServedModelSpec& spec
   const std::size_t errors_before = diagnostics.size();
   auto served = std::shared_ptr<ServedModel>(new ServedModel());
   served->spec_ = spec;
-  Result<std::shared_ptr<const Model>> model = LoadModel(spec.path, spec.type);
-  if (!model.ok()) diagnostics.push_back(Diagnostic{FieldPos(spec, "path"), model.status().message()});
+  const bool remote = spec.type == "remote";
+  Result<std::shared_ptr<const Model>> model =
+      remote ? LoadRemoteModel(spec.url, spec.remote_options) : LoadModel(spec.path, spec.type);
+  if (!model.ok())
+    diagnostics.push_back(Diagnostic{FieldPos(spec, remote ? "url" : "path"), model.status().message()});
   CsvOptions options;
   options.missing = spec.missing;
   options.categorical = spec.categorical;
+  options.text = spec.text;
   options.target = spec.target;
   Result<Dataset> background = ReadCsv(spec.data, options);
   if (!background.ok())
@@ -133,16 +138,11 @@ std::shared_ptr<const ServedModel> ServedModel::Load(const ServedModelSpec& spec
   return served;
 }
 
-// The schema and level codes of each feature, from the background data; text features are refused.
-void ServedModel::IndexFeatures(std::vector<Diagnostic>& diagnostics) {
+// The schema and level codes of each feature, from the background data.
+void ServedModel::IndexFeatures(std::vector<Diagnostic>&) {
   for (const std::string& feature : features_) {
     const ColumnSchema& schema = background_->Find(feature)->schema();
-    if (schema.type == ColumnType::kText) {
-      diagnostics.push_back(
-          Diagnostic{FieldPos(spec_, "features"), "feature '" + feature +
-                                                      "' is a text column; loupe serve serves tabular "
-                                                      "models only for now."});
-    }
+    reads_text_ |= schema.type == ColumnType::kText;
     feature_schemas_.push_back(schema);
     std::unordered_map<std::string, int> codes;
     for (std::size_t level = 0; level < schema.levels.size(); ++level)
@@ -229,12 +229,15 @@ Result<double> ServedModel::Encode(std::size_t feature, const nlohmann::json& ce
                          config::ValueText(cell) + ".");
 }
 
-Result<Tensor> ServedModel::EncodeInstances(const nlohmann::json& instances) const {
+Result<ServedModel::EncodedRows> ServedModel::EncodeInstances(const nlohmann::json& instances) const {
   if (!instances.is_array() || instances.empty())
     return InvalidArgument("'instances' must be a non-empty list of rows.");
   const std::size_t width = features_.size();
-  Tensor rows(DType::kF64, {static_cast<std::int64_t>(instances.size()), static_cast<std::int64_t>(width)});
-  double* out = rows.data<double>();
+  EncodedRows rows;
+  rows.values =
+      Tensor(DType::kF64, {static_cast<std::int64_t>(instances.size()), static_cast<std::int64_t>(width)});
+  rows.texts.resize(width);
+  double* out = rows.values.data<double>();
   for (std::size_t row = 0; row < instances.size(); ++row) {
     const nlohmann::json& instance = instances[row];
     const std::string where = "instances[" + std::to_string(row) + "]";
@@ -250,24 +253,41 @@ Result<Tensor> ServedModel::EncodeInstances(const nlohmann::json& instances) con
       if (instance.is_object() && !instance.contains(features_[feature]))
         return InvalidArgument(where + " lacks feature '" + features_[feature] + "'.");
       const nlohmann::json& cell = instance.is_array() ? instance[feature] : instance[features_[feature]];
+      if (feature_schemas_[feature].type == ColumnType::kText) {
+        if (!cell.is_string() && !cell.is_null())
+          return InvalidArgument(where + ": feature '" + features_[feature] + "' is text, found " +
+                                 config::ValueText(cell) + ".");
+        rows.texts[feature].push_back(cell.is_string() ? cell.get<std::string>() : "");
+        out[row * width + feature] = cell.is_string() ? static_cast<double>(row) : std::nan("");
+        continue;
+      }
       LOUPE_ASSIGN_OR_RETURN(out[row * width + feature], Encode(feature, cell, where));
     }
   }
   return rows;
 }
 
-Result<Tensor> ServedModel::Predict(const Tensor& rows) const {
+Result<Tensor> ServedModel::Predict(const EncodedRows& rows) const {
   const std::size_t outputs = info().OutputNames(info().default_space()).size();
-  Tensor predictions(DType::kF64, {rows.dim(0), static_cast<std::int64_t>(outputs)});
-  LOUPE_RETURN_IF_ERROR(feature_model_->PredictInto(
-      rows, info().default_space(), std::span<double>(predictions.data<double>(), predictions.size())));
+  Tensor predictions(DType::kF64, {rows.values.dim(0), static_cast<std::int64_t>(outputs)});
+  const std::span<double> out(predictions.data<double>(), predictions.size());
+  if (!reads_text_) {
+    LOUPE_RETURN_IF_ERROR(feature_model_->PredictInto(rows.values, info().default_space(), out));
+    return predictions;
+  }
+  // Text cells name rows of a dataset that holds the request's texts: the request in front of the
+  // background, as an explanation sees it.
+  const Dataset dataset = CombineWithBackground(rows);
+  LOUPE_ASSIGN_OR_RETURN(const std::shared_ptr<const FeatureModel> model,
+                         FeatureModel::Create(model_, dataset, features_));
+  LOUPE_RETURN_IF_ERROR(model->PredictInto(rows.values, info().default_space(), out));
   return predictions;
 }
 
 // The instances first (rows 0..n-1, so the explanation's rows are the request's), then the background.
 // Columns that are not features (the target, say) are missing for the instances.
-Dataset ServedModel::CombineWithBackground(const Tensor& rows) const {
-  const std::int64_t n = rows.dim(0);
+Dataset ServedModel::CombineWithBackground(const EncodedRows& rows) const {
+  const std::int64_t n = rows.values.dim(0);
   const std::size_t width = features_.size();
   std::vector<Column> columns;
   for (const Column& column : background_->columns()) {
@@ -276,6 +296,10 @@ Dataset ServedModel::CombineWithBackground(const Tensor& rows) const {
     std::vector<std::uint8_t> missing(static_cast<std::size_t>(n), 1);
     if (column.type() == ColumnType::kText) {
       std::vector<std::string> text(static_cast<std::size_t>(n));
+      for (std::int64_t row = 0; is_feature && row < n; ++row) {
+        text[row] = rows.texts[feature][row];
+        missing[row] = std::isnan(rows.values.data<double>()[row * width + feature]) ? 1 : 0;
+      }
       text.insert(text.end(), column.text().begin(), column.text().end());
       missing.insert(missing.end(), column.missing().begin(), column.missing().end());
       columns.emplace_back(column.schema(), std::move(text), std::move(missing));
@@ -283,7 +307,7 @@ Dataset ServedModel::CombineWithBackground(const Tensor& rows) const {
     }
     std::vector<double> values(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
     for (std::int64_t row = 0; is_feature && row < n; ++row) {
-      values[row] = rows.data<double>()[row * width + feature];
+      values[row] = rows.values.data<double>()[row * width + feature];
       missing[row] = std::isnan(values[row]) ? 1 : 0;
     }
     values.insert(values.end(), column.values().begin(), column.values().end());
@@ -309,7 +333,7 @@ nlohmann::json ServedModel::ParamsFor(std::int64_t instance_rows) const {
   return params;
 }
 
-Result<Explanation> ServedModel::Explain(const Tensor& rows, const std::atomic<bool>* cancelled) const {
+Result<Explanation> ServedModel::Explain(const EncodedRows& rows, const std::atomic<bool>* cancelled) const {
   const Dataset dataset = CombineWithBackground(rows);
   ExplainRequest request;
   request.step_id = spec_.name;
@@ -318,9 +342,9 @@ Result<Explanation> ServedModel::Explain(const Tensor& rows, const std::atomic<b
   LOUPE_ASSIGN_OR_RETURN(request.model, FeatureModel::Create(model_, dataset, features_));
   LOUPE_ASSIGN_OR_RETURN(Tensor matrix, dataset.Matrix(features_));
   request.features = std::make_shared<const Tensor>(std::move(matrix));
-  request.rows.resize(static_cast<std::size_t>(rows.dim(0)));
+  request.rows.resize(static_cast<std::size_t>(rows.values.dim(0)));
   std::iota(request.rows.begin(), request.rows.end(), std::int64_t{0});
-  request.params = ParamsFor(rows.dim(0));
+  request.params = ParamsFor(rows.values.dim(0));
   request.seed = spec_.seed;
   request.positive_label = spec_.positive;
   request.cancelled = cancelled;

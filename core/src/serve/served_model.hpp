@@ -24,6 +24,14 @@ class CountingModel;
 
 class ServedModel {
  public:
+  // A request's rows in dataset coding: `values` is f64 [rows, features]; a text feature's cell holds its
+  // row number (NaN when missing), and its strings are in `texts[feature]` (empty for other features),
+  // which is how the rows, put first in front of the background, name their texts.
+  struct EncodedRows {
+    Tensor values;
+    std::vector<std::vector<std::string>> texts;
+  };
+
   // Loads the model and the background data and checks the explainer, its parameters and the capabilities
   // it needs; each problem is one positioned sentence in `diagnostics`, and nullptr comes back.
   static std::shared_ptr<const ServedModel> Load(const ServedModelSpec& spec, const PluginRegistry& registry,
@@ -43,21 +51,21 @@ class ServedModel {
   // the cell in the error ("instances[2]").
   Result<double> Encode(std::size_t feature, const nlohmann::json& cell, const std::string& where) const;
   // KServe v1 "instances": each row a list in feature order or an object by feature name (other keys are
-  // ignored). Returns f64 [rows, features] in dataset coding.
-  Result<Tensor> EncodeInstances(const nlohmann::json& instances) const;
+  // ignored); a text feature's cell is a string. Returns the rows in dataset coding.
+  Result<EncodedRows> EncodeInstances(const nlohmann::json& instances) const;
 
   // f64 [rows, outputs] in the model's default output space.
-  Result<Tensor> Predict(const Tensor& rows) const;
-  // Explains `rows` (dataset coding) with the configured explainer; the explanation's rows are 0..n-1,
-  // the request's order. `cancelled` stops it at the explainer's next check.
-  Result<Explanation> Explain(const Tensor& rows, const std::atomic<bool>* cancelled) const;
+  Result<Tensor> Predict(const EncodedRows& rows) const;
+  // Explains `rows` with the configured explainer; the explanation's rows are 0..n-1, the request's
+  // order. `cancelled` stops it at the explainer's next check.
+  Result<Explanation> Explain(const EncodedRows& rows, const std::atomic<bool>* cancelled) const;
 
  private:
   ServedModel() = default;
   void IndexFeatures(std::vector<Diagnostic>& diagnostics);
   void CheckExplainer(const Model& model, std::vector<Diagnostic>& diagnostics);
   void PinBackgroundRows(std::vector<Diagnostic>& diagnostics);
-  Dataset CombineWithBackground(const Tensor& rows) const;
+  Dataset CombineWithBackground(const EncodedRows& rows) const;
   nlohmann::json ParamsFor(std::int64_t instance_rows) const;
 
   ServedModelSpec spec_;
@@ -65,6 +73,7 @@ class ServedModel {
   std::shared_ptr<const Dataset> background_;
   std::vector<std::string> features_;
   std::vector<ColumnSchema> feature_schemas_;
+  bool reads_text_ = false;  // a text feature: predictions need the request's texts in a dataset
   std::vector<std::unordered_map<std::string, int>> level_codes_;  // per feature: level -> code
   std::shared_ptr<const FeatureModel> feature_model_;              // over the background, for predictions
   std::shared_ptr<const LoadedExplainer> explainer_;

@@ -14,7 +14,8 @@ namespace {
 struct RouteMatch {
   std::string route = "unmatched";  // the template
   std::string method;               // the method the route answers
-  std::string model;
+  std::string model;                // or a job's id
+  std::string step;                 // /v1/runs/{id}/steps/{step}
 };
 
 std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
@@ -39,10 +40,26 @@ RouteMatch Match(const std::string& target) {
   const std::string path = PathOf(target);
   RouteMatch match;
   auto with_model = [&](const std::string& route, const std::string& method, const std::string& name) {
-    if (IsModelName(name)) match = {route, method, name};
+    if (IsModelName(name)) match = {route, method, name, ""};
   };
-  if (path == "/v1/models") {
-    match = {"/v1/models", "GET", ""};
+  if (path == "/v1/runs") {
+    match = {"/v1/runs", "POST", "", ""};
+  } else if (StartsWith(path, "/v1/runs/")) {
+    // Ids and step names are checked by the JobManager before they name any file; here they only have to
+    // be names (no '/').
+    const std::string rest = path.substr(9);
+    const std::size_t slash = rest.find('/');
+    const std::string id = rest.substr(0, slash);
+    const std::string tail = slash == std::string::npos ? "" : rest.substr(slash);
+    if (tail.empty() && IsModelName(id)) {
+      match = {"/v1/runs/{id}", "GET", id, ""};
+    } else if (tail == "/report.html" && IsModelName(id)) {
+      match = {"/v1/runs/{id}/report.html", "GET", id, ""};
+    } else if (StartsWith(tail, "/steps/") && IsModelName(id) && IsModelName(tail.substr(7))) {
+      match = {"/v1/runs/{id}/steps/{step}", "GET", id, tail.substr(7)};
+    }
+  } else if (path == "/v1/models") {
+    match = {"/v1/models", "GET", "", ""};
   } else if (StartsWith(path, "/v1/models/")) {
     const std::string rest = path.substr(11);
     if (EndsWith(rest, ":predict")) {
@@ -53,7 +70,7 @@ RouteMatch Match(const std::string& target) {
       with_model("/v1/models/{name}", "GET", rest);
     }
   } else if (path == "/v2/health/live" || path == "/v2/health/ready" || path == "/v2" || path == "/metrics") {
-    match = {path, "GET", ""};
+    match = {path, "GET", "", ""};
   } else if (StartsWith(path, "/v2/models/")) {
     const std::string rest = path.substr(11);
     if (EndsWith(rest, "/ready")) {
@@ -136,18 +153,33 @@ Status CheckDatatype(const std::string& name, const std::string& datatype,
                            "'; expected FP32, FP64, INT64 or BYTES.");
   }
   for (const nlohmann::json* value : values) {
-    const bool fits = bytes ? value->is_string() : integer ? value->is_number_integer() : value->is_number();
+    // null is a missing value, as in v1 instances (a remote model sends its NaNs so).
+    const bool fits = value->is_null() || (bytes     ? value->is_string()
+                                           : integer ? value->is_number_integer()
+                                                     : value->is_number());
     if (!fits)
       return InvalidArgument("input '" + name + "' is " + datatype + " but holds " + value->dump() + ".");
   }
   return {};
 }
 
-}  // namespace
-
-HttpResponse ErrorResponse(int status, const std::string& message) {
-  return JsonResponse(status, nlohmann::json{{"error", message}});
+// One v2 tensor description per feature: FP64, or BYTES for a categorical, whose levels the parameters
+// list (what a remote model needs to send the level text: docs/serve.md "Remote models").
+nlohmann::json InputsMetadata(const ServedModel& model) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (std::size_t f = 0; f < model.features().size(); ++f) {
+    const ColumnSchema& schema = model.feature_schema(f);
+    const bool categorical = schema.type == ColumnType::kCategorical;
+    const bool bytes = categorical || schema.type == ColumnType::kText;
+    nlohmann::json input = {
+        {"name", model.features()[f]}, {"datatype", bytes ? "BYTES" : "FP64"}, {"shape", {-1}}};
+    if (categorical) input["parameters"] = {{"levels", schema.levels}};
+    inputs.push_back(std::move(input));
+  }
+  return inputs;
 }
+
+}  // namespace
 
 std::unique_ptr<Service> Service::Create(ServeConfig config, std::shared_ptr<const PluginRegistry> registry,
                                          std::vector<Diagnostic>& diagnostics) {
@@ -157,6 +189,14 @@ std::unique_ptr<Service> Service::Create(ServeConfig config, std::shared_ptr<con
       service->models_[spec.name] = std::move(model);
   }
   if (!diagnostics.empty()) return nullptr;
+  if (!config.jobs.dir.empty()) {
+    Result<std::unique_ptr<JobManager>> jobs = JobManager::Open(config.jobs, registry);
+    if (!jobs.ok()) {
+      diagnostics.push_back(Diagnostic{SourcePos{config.file, 0, 0}, jobs.status().message()});
+      return nullptr;
+    }
+    service->jobs_ = std::move(*jobs);
+  }
   service->config_ = std::move(config);
   service->registry_ = std::move(registry);
   return service;
@@ -206,6 +246,8 @@ HttpResponse Service::Handle(const HttpRequest& request, const std::atomic<bool>
 HttpResponse Service::Route(const HttpRequest& request, const std::atomic<bool>* cancelled) const {
   const RouteMatch match = Match(request.target);
   if (match.route == "unmatched") return ErrorResponse(404, "no route for '" + PathOf(request.target) + "'.");
+  if (match.route == "/v1/runs/{id}" && request.method == "DELETE")  // the one route with two methods
+    return Runs(request, match.route, match.model, match.step);
   if (request.method != match.method) {
     HttpResponse response =
         ErrorResponse(405, match.route + " answers " + match.method + ", not " + request.method + ".");
@@ -220,6 +262,7 @@ HttpResponse Service::Route(const HttpRequest& request, const std::atomic<bool>*
   }
   if (match.route == "/metrics") return RenderMetrics();
   if (match.route == "/v1/models") return ListModels();
+  if (StartsWith(match.route, "/v1/runs")) return Runs(request, match.route, match.model, match.step);
   const ServedModel* model = FindModel(match.model);
   if (model == nullptr) return ErrorResponse(404, "no model is called '" + match.model + "'.");
   if (match.route == "/v1/models/{name}") return V1ModelStatus(*model);
@@ -242,12 +285,13 @@ HttpResponse Service::V1ModelStatus(const ServedModel& model) const {
                             {"ready", true},
                             {"explainer", model.spec().explainer},
                             {"features", model.features()},
+                            {"inputs", InputsMetadata(model)},
                             {"outputs", model.info().OutputNames(model.info().default_space())},
                             {"task", TaskName(model.info().task)}});
 }
 
 std::optional<HttpResponse> Service::ReadV1Rows(const ServedModel& model, const std::string& body,
-                                                Tensor& rows) const {
+                                                ServedModel::EncodedRows& rows) const {
   Result<nlohmann::json> request = ParseBody(body);
   if (!request.ok()) return ErrorResponse(400, request.status().message());
   if (!request->contains("instances")) return ErrorResponse(400, "the request body must have 'instances'.");
@@ -257,14 +301,14 @@ std::optional<HttpResponse> Service::ReadV1Rows(const ServedModel& model, const 
                                   " instances, more than this server's limit of " +
                                   std::to_string(config_.limits.max_rows) + ".");
   }
-  Result<Tensor> encoded = model.EncodeInstances(instances);
+  Result<ServedModel::EncodedRows> encoded = model.EncodeInstances(instances);
   if (!encoded.ok()) return ErrorResponse(400, encoded.status().message());
   rows = std::move(*encoded);
   return std::nullopt;
 }
 
 HttpResponse Service::V1Predict(const ServedModel& model, const std::string& body) const {
-  Tensor rows;
+  ServedModel::EncodedRows rows;
   if (std::optional<HttpResponse> refused = ReadV1Rows(model, body, rows)) return *refused;
   Result<Tensor> predictions = model.Predict(rows);
   if (!predictions.ok())
@@ -274,7 +318,7 @@ HttpResponse Service::V1Predict(const ServedModel& model, const std::string& bod
 
 HttpResponse Service::V1Explain(const ServedModel& model, const std::string& body,
                                 const std::atomic<bool>* cancelled) const {
-  Tensor rows;
+  ServedModel::EncodedRows rows;
   if (std::optional<HttpResponse> refused = ReadV1Rows(model, body, rows)) return *refused;
   Result<Explanation> explanation = model.Explain(rows, cancelled);
   if (!explanation.ok())
@@ -285,12 +329,7 @@ HttpResponse Service::V1Explain(const ServedModel& model, const std::string& bod
 }
 
 HttpResponse Service::V2Metadata(const ServedModel& model) const {
-  nlohmann::json inputs = nlohmann::json::array();
-  for (std::size_t f = 0; f < model.features().size(); ++f) {
-    const bool categorical = model.feature_schema(f).type == ColumnType::kCategorical;
-    inputs.push_back(
-        {{"name", model.features()[f]}, {"datatype", categorical ? "BYTES" : "FP64"}, {"shape", {-1}}});
-  }
+  const nlohmann::json inputs = InputsMetadata(model);
   const auto& outputs = model.info().OutputNames(model.info().default_space());
   const std::string output = model.info().task == Task::kClassification ? "probabilities" : "predictions";
   return JsonResponse(200, {{"name", model.name()},
@@ -382,7 +421,7 @@ HttpResponse Service::V2Infer(const ServedModel& model, const std::string& body)
                                   " rows, more than this server's limit of " +
                                   std::to_string(config_.limits.max_rows) + ".");
   }
-  Result<Tensor> rows = model.EncodeInstances(*instances);
+  Result<ServedModel::EncodedRows> rows = model.EncodeInstances(*instances);
   if (!rows.ok()) return ErrorResponse(400, rows.status().message());
   Result<Tensor> predictions = model.Predict(*rows);
   if (!predictions.ok())
@@ -401,12 +440,28 @@ HttpResponse Service::V2Infer(const ServedModel& model, const std::string& body)
   return JsonResponse(200, response);
 }
 
+HttpResponse Service::Runs(const HttpRequest& request, const std::string& route, const std::string& id,
+                           const std::string& step) const {
+  if (jobs_ == nullptr)
+    return ErrorResponse(404, "this server runs no pipeline jobs (serve.yaml has no jobs.dir).");
+  if (route == "/v1/runs") return jobs_->Submit(request.body);
+  if (route == "/v1/runs/{id}") return request.method == "DELETE" ? jobs_->Cancel(id) : jobs_->Describe(id);
+  if (route == "/v1/runs/{id}/report.html") return jobs_->Report(id);
+  return jobs_->StepOutput(id, step);
+}
+
 HttpResponse Service::RenderMetrics() const {
   std::vector<std::pair<std::string, std::uint64_t>> evaluations;
   for (const auto& [name, model] : models_) evaluations.emplace_back(name, model->evaluations());
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4";
   response.body = metrics_.Render(evaluations);
+  if (jobs_ != nullptr) {
+    response.body +=
+        "# HELP loupe_jobs_running Pipeline jobs running.\n# TYPE loupe_jobs_running gauge\n"
+        "loupe_jobs_running " +
+        std::to_string(jobs_->running()) + "\n";
+  }
   return response;
 }
 

@@ -1,7 +1,7 @@
 // What `loupe serve` answers, as plain C++ on a request and a response (docs/serve.md): KServe v1
 // (/v1/models...), the Open Inference Protocol v2 (/v2/...), /metrics, bearer tokens. No sockets here:
-// serve/http_server.hpp carries these structs over HTTP/1.1 and decides on which thread each runs, so
-// the routes and their answers are tested without a network.
+// serve/http_server.hpp carries these structs over HTTP/1.1 (through http/server.hpp) and decides on which
+// thread each runs, so the routes and their answers are tested without a network.
 #pragma once
 
 #include <atomic>
@@ -12,29 +12,20 @@
 #include <utility>
 #include <vector>
 
+#include "http/message.hpp"
 #include "loupe/core/plugin.hpp"
+#include "serve/jobs.hpp"
 #include "serve/metrics.hpp"
 #include "serve/serve_config.hpp"
 #include "serve/served_model.hpp"
 
 namespace loupe::serve {
 
-struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // the path with its query, as sent
-  std::string body;
-  std::string authorization;  // the Authorization header, "" when absent
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string body;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type and Content-Length
-};
-
-// The JSON error body both protocols use: {"error": "sentence"}.
-HttpResponse ErrorResponse(int status, const std::string& message);
+// The plain request and response of the HTTP layer (http/message.hpp), under the names this layer used
+// before it moved there.
+using HttpRequest = http::Request;
+using HttpResponse = http::Response;
+using http::ErrorResponse;  // {"error": "sentence"}
 
 class Service {
  public:
@@ -70,18 +61,21 @@ class Service {
   HttpResponse V1ModelStatus(const ServedModel& model) const;
   // The rows of a v1 body ({"instances": [...]}) into `rows`, or the 400 answer that refuses the body.
   std::optional<HttpResponse> ReadV1Rows(const ServedModel& model, const std::string& body,
-                                         Tensor& rows) const;
+                                         ServedModel::EncodedRows& rows) const;
   HttpResponse V1Predict(const ServedModel& model, const std::string& body) const;
   HttpResponse V1Explain(const ServedModel& model, const std::string& body,
                          const std::atomic<bool>* cancelled) const;
   HttpResponse V2Metadata(const ServedModel& model) const;
   HttpResponse V2Infer(const ServedModel& model, const std::string& body) const;
   HttpResponse RenderMetrics() const;
+  HttpResponse Runs(const HttpRequest& request, const std::string& route, const std::string& id,
+                    const std::string& step) const;
   HttpResponse Route(const HttpRequest& request, const std::atomic<bool>* cancelled) const;
 
   ServeConfig config_;
   std::shared_ptr<const PluginRegistry> registry_;  // keeps the explainers' libraries loaded
   std::map<std::string, std::shared_ptr<const ServedModel>> models_;
+  std::unique_ptr<JobManager> jobs_;  // null when serve.yaml has no jobs.dir
   mutable Metrics metrics_;
   std::atomic<bool> ready_{true};
 };

@@ -90,12 +90,17 @@ bool IsPunctuation(const std::string& token) {
 }
 }  // namespace
 
-TokenClasses ClassifyTokens(const std::vector<std::string>& tokens) {
+TokenClasses ClassifyTokens(const std::vector<std::string>& tokens,
+                            const std::vector<std::int64_t>& word_index) {
   TokenClasses classes;
-  for (const std::string& token : tokens) {
-    classes.cls.push_back(token == "[CLS]" ? 1 : 0);
-    classes.sep.push_back(token == "[SEP]" ? 1 : 0);
-    classes.punctuation.push_back(IsPunctuation(token) ? 1 : 0);
+  const bool by_word = word_index.size() == tokens.size();
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    // A special token belongs to no word: the first one opens the text ([CLS], <s>), the others close or
+    // separate it ([SEP], </s>), whatever the tokenizer calls them.
+    const bool special = by_word && word_index[i] < 0;
+    classes.cls.push_back(by_word ? special && i == 0 : tokens[i] == "[CLS]");
+    classes.sep.push_back(by_word ? special && i > 0 : tokens[i] == "[SEP]");
+    classes.punctuation.push_back(IsPunctuation(tokens[i]) ? 1 : 0);
   }
   return classes;
 }

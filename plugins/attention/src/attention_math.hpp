@@ -43,11 +43,14 @@ struct HeadStatistics {
   double distance = 0;        // sum_k a · |q - k|, in tokens
 };
 
-// Which tokens are special, for HeadStatistics.
+// Which tokens are special, for HeadStatistics. With `word_index` ([T], −1 for tokens of no word) the
+// first-token class is a special token at position 0 and the separator class every later special token,
+// so <s> and </s> count as [CLS] and [SEP] do; without it (empty), tokens are told by their spelling.
 struct TokenClasses {
   std::vector<std::uint8_t> cls, sep, punctuation;  // [T] flags
 };
-TokenClasses ClassifyTokens(const std::vector<std::string>& tokens);
+TokenClasses ClassifyTokens(const std::vector<std::string>& tokens,
+                            const std::vector<std::int64_t>& word_index);
 
 HeadStatistics Statistics(const float* matrix, std::int64_t tokens, const TokenClasses& classes);
 

@@ -34,7 +34,7 @@ PerRow AttentionStatistics(const Host& host, const std::vector<RowAttention>& ro
   host.ParallelFor(0, static_cast<std::int64_t>(rows.size()), 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const RowAttention& row = rows[static_cast<std::size_t>(i)];
-      const TokenClasses classes = ClassifyTokens(row.tokens);
+      const TokenClasses classes = ClassifyTokens(row.tokens, row.word_index);
       const std::int64_t t = row.size();
       for (std::size_t li = 0; li < layers.size(); ++li) {
         for (std::size_t hi = 0; hi < heads.size(); ++hi) {

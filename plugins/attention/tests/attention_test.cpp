@@ -373,6 +373,26 @@ TEST(AttentionHeads, StatisticsFollowTheirDefinitions) {
   EXPECT_NEAR(s["importance_change"][0][0].get<double>(), 0.2, 1e-12);
 }
 
+TEST(AttentionHeads, RobertasSpecialTokensCountAsClsAndSep) {
+  HandMade& m = Current();
+  m = HandMade{};
+  m.layers = 1;
+  m.heads = 1;
+  testing::HandMadeRow row = Row(4);  // <s> w1 w2 </s>: told by word_index, not by spelling
+  row.tokens.front() = "<s>";
+  row.tokens.back() = "</s>";
+  row.attention.assign(16, 0.0f);
+  for (std::size_t q = 0; q < 4; ++q) row.attention[q * 4 + (q % 2 == 0 ? 0 : 3)] = 1.0f;
+  m.rows = {row};
+  m.base = {{0.7, 0.3}};
+  m.effect = {{0.0, 0.0}};
+  const MockRunResult run =
+      RunExplainer("attention.heads", {}, {0}, {LOUPE_ATTENTION_CAPABILITY, LOUPE_HEAD_MASK_CAPABILITY});
+  ASSERT_TRUE(run.ok()) << run.error;
+  EXPECT_NEAR(run.json["statistics"]["to_cls"][0][0].get<double>(), 0.5, 1e-12);
+  EXPECT_NEAR(run.json["statistics"]["to_sep"][0][0].get<double>(), 0.5, 1e-12);
+}
+
 TEST(AttentionHeads, WithoutAHeadMaskTheImportanceIsNullWithANote) {
   MakeRows(2, 2, {5, 6}, 1.0);
   const MockRunResult run = RunExplainer("attention.heads", {{"aggregate", "none"}}, {0, 1});

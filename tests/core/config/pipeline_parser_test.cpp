@@ -305,9 +305,20 @@ TEST(PipelineErrorsTest, PositiveMustBeALabel) {
 }
 
 TEST(PipelineErrorsTest, ModelTypeIsAnEnum) {
-  EXPECT_THAT(
-      Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, type: pmml}")),
-      ElementsAre("pipeline.yaml:3:29: 'model.type' must be one of native, xgboost, onnx; found \"pmml\""));
+  EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, type: pmml}")),
+              ElementsAre("pipeline.yaml:3:29: 'model.type' must be one of native, xgboost, onnx, remote, "
+                          "huggingface; found \"pmml\""));
+}
+
+TEST(PipelineErrorsTest, PrecisionIsForHuggingFaceModelsAndF32OrBf16) {
+  EXPECT_EQ(Parse(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, precision: bf16}"))
+                .model.precision,
+            "bf16");
+  EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, precision: bf16}")),
+              ElementsAre("pipeline.yaml:3:34: model.precision applies to huggingface models; a "
+                          "loupe.model/v1 file states its own precision"));
+  EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, precision: f16}")),
+              ElementsAre("pipeline.yaml:3:48: 'model.precision' must be one of f32, bf16; found \"f16\""));
 }
 
 TEST(PipelineErrorsTest, ModelPathIsRequired) {
@@ -450,12 +461,14 @@ steps:
   - {id: a, explainer: kernel}
   - {id: a, explainer: shap.exact}
 )"),
-      ElementsAre("pipeline.yaml:2:1: unknown key 'sed' in the pipeline; did you mean 'seed'?",
-                  "pipeline.yaml:3:29: 'data.target' must be a non-empty string, found 5",
-                  "pipeline.yaml:4:29: 'model.type' must be one of native, xgboost, onnx; found \"pmml\"",
-                  "pipeline.yaml:6:24: 'steps.a.explainer' must be written plugin.explainer (like "
-                  "shap.kernel), found \"kernel\"",
-                  "pipeline.yaml:7:10: duplicate step id 'a' (first used at line 6)"));
+      ElementsAre(
+          "pipeline.yaml:2:1: unknown key 'sed' in the pipeline; did you mean 'seed'?",
+          "pipeline.yaml:3:29: 'data.target' must be a non-empty string, found 5",
+          "pipeline.yaml:4:29: 'model.type' must be one of native, xgboost, onnx, remote, huggingface; "
+          "found \"pmml\"",
+          "pipeline.yaml:6:24: 'steps.a.explainer' must be written plugin.explainer (like "
+          "shap.kernel), found \"kernel\"",
+          "pipeline.yaml:7:10: duplicate step id 'a' (first used at line 6)"));
 }
 
 // ----- --set overrides ---------------------------------------------------------------------------

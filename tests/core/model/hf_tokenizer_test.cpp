@@ -275,7 +275,9 @@ TEST(HuggingFaceTextTokenizer, WordIndicesComeFromOffsets) {
   EXPECT_EQ(text.word_index.back(), -1);
   for (std::size_t i = 1; i + 1 < text.tokens.size(); ++i) {
     EXPECT_GE(text.word_index[i], 0) << text.tokens[i];
-    if (i > 1) EXPECT_GE(text.word_index[i], text.word_index[i - 1]);
+    if (i > 1) {
+      EXPECT_GE(text.word_index[i], text.word_index[i - 1]);
+    }
   }
   EXPECT_EQ(text.word_index[text.tokens.size() - 2], 2);  // "!" belongs to "brûlée!"
   const TokenizedText long_text = t->Tokenize(std::string(200, 'a') + " b c d e f g h i j k l m n o p q r s");

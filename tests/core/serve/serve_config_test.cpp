@@ -151,3 +151,66 @@ TEST(ServeConfig, AMissingTokensFileIsNamed) {
 
 }  // namespace
 }  // namespace loupe::serve
+
+namespace loupe::serve {
+namespace {
+
+TEST(ServeConfigPart2, ReadsJobsTlsAndARemoteModel) {
+  const ServeConfigOutcome outcome = ParseServeConfig(R"(version: 1
+jobs: {dir: jobs, base_dir: ../shared, max_running: 3, threads: 2}
+tls: {cert: tls/cert.pem, key: tls/key.pem}
+models:
+  - name: far
+    type: remote
+    url: https://models.internal:8443/v2/models/credit
+    max_batch_rows: 64
+    retries: 2
+    data: data/credit.csv
+    text: [review]
+    explainer: shap.kernel
+)",
+                                                      "serve.yaml", "/srv/loupe");
+  ASSERT_TRUE(outcome.config) << outcome.diagnostics.front().ToString();
+  const ServeConfig& config = *outcome.config;
+  EXPECT_EQ(config.jobs.dir, "/srv/loupe/jobs");
+  EXPECT_EQ(config.jobs.base_dir, "/srv/shared");
+  EXPECT_EQ(config.jobs.max_running, 3);
+  EXPECT_EQ(config.jobs.threads, 2);
+  EXPECT_EQ(config.tls_cert, "/srv/loupe/tls/cert.pem");
+  EXPECT_EQ(config.tls_key, "/srv/loupe/tls/key.pem");
+  const ServedModelSpec& model = config.models.at(0);
+  EXPECT_EQ(model.type, "remote");
+  EXPECT_EQ(model.url, "https://models.internal:8443/v2/models/credit");
+  EXPECT_TRUE(model.path.empty());
+  EXPECT_EQ(model.remote_options, (nlohmann::json{{"max_batch_rows", 64}, {"retries", 2}}));
+  EXPECT_EQ(model.text, std::vector<std::string>{"review"});
+}
+
+TEST(ServeConfigPart2, JobsDefaultToTheFilesFolderAndNeedADir) {
+  const ServeConfigOutcome defaults =
+      ParseServeConfig(std::string("version: 1\njobs: {dir: /var/jobs}\n") + R"(
+models:
+  - {name: m, path: m.json, data: d.csv, explainer: shap.tree}
+)",
+                       "serve.yaml", "/srv/loupe");
+  ASSERT_TRUE(defaults.config);
+  EXPECT_EQ(defaults.config->jobs.base_dir, "/srv/loupe");
+  EXPECT_EQ(defaults.config->jobs.max_running, 1);
+  const ServeConfigOutcome no_dir =
+      ParseServeConfig(std::string("version: 1\njobs: {max_running: 0}\ntls: {cert: c.pem}\n") + R"(
+models:
+  - {name: m, type: remote, data: d.csv, explainer: shap.tree}
+)",
+                       "serve.yaml", "/srv/loupe");
+  std::vector<std::string> messages;
+  for (const Diagnostic& d : no_dir.diagnostics) messages.push_back(d.ToString());
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_THAT(messages[0], HasSubstr("missing required key 'dir'"));
+  EXPECT_THAT(messages[1], HasSubstr("'max_running' must be an integer from 1 to 64, found 0"));
+  EXPECT_THAT(messages[2], HasSubstr("serve.yaml:3:"));
+  EXPECT_THAT(messages[2], HasSubstr("missing required key 'key'"));
+  EXPECT_THAT(messages[3], HasSubstr("missing required key 'url'"));
+}
+
+}  // namespace
+}  // namespace loupe::serve

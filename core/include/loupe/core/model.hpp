@@ -56,6 +56,7 @@ class AttentionSource;
 class HiddenStateSource;
 class HeadMaskedModel;
 class TreeEnsembleCapability;
+class GradientModel;
 
 class Model {
  public:
@@ -79,16 +80,26 @@ class Model {
   virtual const HiddenStateSource* hidden_state_source() const { return nullptr; }  // "hidden_states"
   virtual const HeadMaskedModel* head_masked_model() const { return nullptr; }      // "head_mask"
   virtual const TreeEnsembleCapability* tree_ensemble() const { return nullptr; }   // "tree_ensemble"
+  virtual const GradientModel* gradient_model() const { return nullptr; }  // "gradient" (gradient.hpp)
 
  protected:
   // Predict for a model that implements PredictInto: allocates the result and fills it through PredictInto.
   Result<Tensor> PredictThroughInto(const TensorView& batch, OutputSpace space) const;
 };
 
+// What LoadModel cannot read from the model itself.
+struct ModelLoadOptions {
+  // huggingface models: the encoder's matrix products in bfloat16 where the CPU has it (a pipeline's
+  // `model.precision: bf16`); loupe.model/v1 files state their own precision.
+  bool bf16 = false;
+};
+
 // Loads a model. `type` is "native" (a loupe.model/v1 YAML file), "xgboost" (the JSON written by
 // Booster.save_model) or "onnx" (a .onnx file; refused with a sentence when Loupe was built without ONNX
-// support); "auto" detects it from the file. Errors name the file and the offending field.
+// support) or "huggingface" (a save_pretrained directory of a BERT, DistilBERT or RoBERTa sequence
+// classifier); "auto" detects it from the file or directory. Errors name the file and the offending field.
 Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path,
-                                               const std::string& type = "auto");
+                                               const std::string& type = "auto",
+                                               const ModelLoadOptions& options = {});
 
 }  // namespace loupe

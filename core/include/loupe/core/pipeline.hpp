@@ -50,6 +50,13 @@ struct DataSpec {
 struct ModelSpec {
   std::string type = "native";  // native | xgboost
   std::filesystem::path path;   // absolute
+  // type: remote (docs/serve.md "Remote models"): the server's url, and the mapping's other keys
+  // (protocol, max_batch_rows, ...) as written, checked when the model is loaded.
+  std::string url;
+  nlohmann::json remote_options = nlohmann::json::object();
+  // type huggingface: "f32" (the default) or "bf16" (the encoder's matrix products in bfloat16 where the
+  // CPU has it). A loupe.model/v1 file states its own precision.
+  std::string precision = "f32";
   SourcePos pos;
   std::map<std::string, SourcePos> field_pos;  // of each key's value: "type", "path"
 };

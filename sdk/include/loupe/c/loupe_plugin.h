@@ -32,6 +32,8 @@
  *        buffers, sent a block of rows at a time);
  *        LoupeParamSpec::role (and reserved1) with the LOUPE_PARAM_ROLE_* codes: what a parameter's value
  *        names in the data (columns, a class label, groups), so the host checks it before any step runs.
+ *  v1.3  the capability "gradient" (version 1, LoupeGradientModel): gradients of a network's outputs with
+ *        respect to the pipeline's features, and DeepLIFT's rescale-rule attributions.
  *
  * Ownership rules:
  *  - Everything the host hands to a plugin (strings, arrays, tensor views) is owned by the host and valid
@@ -59,7 +61,7 @@ extern "C" {
 
 #define LOUPE_PLUGIN_ABI_MAJOR 1
 /** The newest minor this header describes (see the changelog at the top). */
-#define LOUPE_PLUGIN_ABI_MINOR_LATEST 2
+#define LOUPE_PLUGIN_ABI_MINOR_LATEST 3
 
 /** The minor this translation unit is built against: the latest, or LOUPE_PLUGIN_ABI_MINOR_OVERRIDE. */
 #ifdef LOUPE_PLUGIN_ABI_MINOR_OVERRIDE
@@ -652,6 +654,51 @@ typedef struct LoupeHeadMask {
 } LoupeHeadMask;
 
 #endif /* LOUPE_PLUGIN_ABI_MINOR >= 1 */
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 3 /* v1.3: "gradient" */
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "gradient" (version 1): derivatives of a network's outputs w.r.t. the features       */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_GRADIENT_CAPABILITY, 1) returns a `const LoupeGradientModel*`
+ *  when the host can differentiate the model (today: loupe.model/v1 tabular networks of dense layers on
+ *  the f32 or bf16 path; NULL for tree ensembles, ONNX models, text models and `precision: f64`). The host
+ *  builds it for the explain call: it stays valid and unchanged while that call runs.
+ *
+ *  Rows are laid out like the feature matrix (f64 [n, n_features], the pipeline's raw values: numbers as
+ *  they are, categoricals as level codes); the host maps them onto the model's inputs as model_predict
+ *  does. Derivatives are with respect to those raw values: a model's standardisation is chained (a
+ *  feature standardised as (x − mean) / std has its gradient divided by std), and a missing value the
+ *  model imputes is a constant (gradient 0). A CATEGORICAL feature is one-hot encoded inside the model and
+ *  has no derivative with respect to its level: its gradient is the SUM of the gradients with respect to
+ *  its one-hot columns (the derivative along raising every level's indicator at once). A feature the model
+ *  does not read has gradient 0. `output_weights` is f64 [n, n_outputs(space)] row-major: row r
+ *  differentiates Σ_o output_weights[r][o] · f_o(x_r) (a one-hot row picks one output, as Captum's
+ *  `target`). Computed in f32 by oneDNN backward primitives; the same call gives the same bits on any
+ *  thread (as model_predict, a row's last bits may depend on the batch's size). */
+#define LOUPE_GRADIENT_CAPABILITY "gradient"
+
+typedef struct LoupeGradientModel {
+  uint32_t struct_size; /**< sizeof(LoupeGradientModel) as the producer knew it */
+  /** Non-zero when `deeplift` is defined for every layer of the model (linear, relu, tanh, sigmoid,
+   *  softmax and pass-through layers); otherwise `deeplift` refuses with a sentence naming the layer. */
+  int32_t has_deeplift;
+  /** gradients[r][j] = ∂(Σ_o output_weights[r][o] · f_o(x_r)) / ∂x_r[j] for the n rows of `inputs`
+   *  (f64 [n, n_features]) into the caller-owned f64 buffer `gradients` (n * n_features elements).
+   *  Thread-safe and reentrant; pass many rows per call (integrated gradients: every step of many rows). */
+  LoupeStatus (*gradient)(LoupeHost* host, const LoupeTensorView* inputs, LoupeOutputSpace space,
+                          const double* output_weights, double* gradients, int64_t capacity);
+  /** DeepLIFT with the rescale rule (Captum's DeepLift, multiply_by_inputs): attributions[r][j] is feature
+   *  j's share of Σ_o output_weights[r][o] · (f_o(x_r) − f_o(x0_r)), where x0 = `references` (f64
+   *  [n, n_features], same layout). A categorical feature's level change is attributed exactly (its one-hot
+   *  columns' contributions summed). Thread-safe and reentrant. */
+  LoupeStatus (*deeplift)(LoupeHost* host, const LoupeTensorView* inputs, const LoupeTensorView* references,
+                          LoupeOutputSpace space, const double* output_weights, double* attributions,
+                          int64_t capacity);
+} LoupeGradientModel;
+
+#endif /* LOUPE_PLUGIN_ABI_MINOR >= 3 */
 
 #ifdef __cplusplus
 } /* extern "C" */

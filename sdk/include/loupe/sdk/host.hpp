@@ -206,6 +206,13 @@ struct CapabilityOf<LoupeHeadMask> {
   static constexpr std::uint32_t kVersion = 1;
 };
 #endif
+#if LOUPE_PLUGIN_ABI_MINOR >= 3
+template <>
+struct CapabilityOf<LoupeGradientModel> {
+  static constexpr const char* kName = LOUPE_GRADIENT_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+#endif
 
 class Host {
  public:

@@ -214,6 +214,10 @@ inline Failures CheckParamSpecs(const LoupeExplainerVTable& explainer) {
   for (std::int64_t i = 0; i < explainer.n_required_capabilities; ++i) {
     if (explainer.required_capabilities == nullptr || detail::Blank(explainer.required_capabilities[i])) {
       failures.push_back(where + " has an empty required capability");
+    } else if (sdk::detail::SupportedCapabilityVersion(explainer.required_capabilities[i]) == 0) {
+      // A name no host offers ("gradients" for "gradient") would fail every pipeline's validation.
+      failures.push_back(where + " requires the capability '" + explainer.required_capabilities[i] +
+                         "', which no Loupe host offers");
     }
   }
   return failures;

@@ -26,7 +26,8 @@
 //  - model_predict checks the batch (f64, [n, n_features], categorical codes valid, capacity) and counts
 //    calls and rows, so tests can assert that an explainer batches its model calls;
 //  - the result builder stores fields into a nlohmann::json object (NaN and infinities become null);
-//  - model_capability hands out a capability only at a version the real host builds (1 for each today).
+//  - model_capability hands out a capability only at a version the real host builds (1 for each today);
+//    a model with a `gradient` function offers "gradient" (v1.3) with the host's checks of the call.
 // Row samples drawn by the real host may differ from the mock's; everything else is specified by the ABI.
 #pragma once
 
@@ -86,6 +87,13 @@ struct MockDataset {
 
 // Evaluates rows [n, n_features] (row-major) into out[n, n_outputs].
 using PredictFn = std::function<void(const double* rows, std::int64_t n, double* out)>;
+// The "gradient" capability of a mock model (v1.3): writes out[n, n_features] for rows [n, n_features],
+// the output space and weights[n, n_outputs(space)] (see LoupeGradientModel::gradient).
+using GradientFn = std::function<void(const double* rows, std::int64_t n, LoupeOutputSpace space,
+                                      const double* weights, double* out)>;
+// DeepLIFT of a mock model: like GradientFn, with the reference rows [n, n_features] after the rows.
+using DeepLiftFn = std::function<void(const double* rows, const double* references, std::int64_t n,
+                                      LoupeOutputSpace space, const double* weights, double* out)>;
 
 // The model of a mock step.
 struct MockModel {
@@ -99,6 +107,11 @@ struct MockModel {
   // Descriptions returned by model_capability (e.g. "tree_ensemble" -> const LoupeTreeEnsemble*), owned by
   // the test; a capability named here must also be listed in `capabilities`.
   std::map<std::string, const void*> capability_structs;
+  // "gradient": when `gradient` is set the mock offers a LoupeGradientModel (version 1, also reported by
+  // model_has_capability) that checks the call as the host does and calls it; `deeplift` likewise (unset:
+  // has_deeplift is 0 and deeplift refuses with a sentence, as the host does for an undefined layer).
+  GradientFn gradient;
+  DeepLiftFn deeplift;
 
   static MockModel Regressor(std::vector<std::string> outputs, PredictFn predict) {
     MockModel model;
@@ -572,13 +585,85 @@ inline LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, 
   return LOUPE_OK;
 }
 
+// A contiguous [n, cols] copy of a view (the rows a capability is given), or the sentence why not.
+inline std::string CopyRows(const LoupeTensorView* view, std::int64_t cols, std::vector<double>* rows) {
+  if (view == nullptr || view->dtype != LOUPE_DTYPE_F64 || view->ndim != 2 || view->shape[1] != cols)
+    return "expected an f64 [n, " + std::to_string(cols) + "] batch";
+  const std::int64_t n = view->shape[0];
+  const std::int64_t row_stride = view->strides != nullptr ? view->strides[0] : cols;
+  const std::int64_t col_stride = view->strides != nullptr ? view->strides[1] : 1;
+  const auto* source = static_cast<const double*>(view->data);
+  rows->assign(static_cast<std::size_t>(n * cols), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j)
+      (*rows)[static_cast<std::size_t>(i * cols + j)] = source[i * row_stride + j * col_stride];
+  }
+  return "";
+}
+
+// LoupeGradientModel::gradient and ::deeplift of the mock: the host's checks, then the test's functions.
+inline LoupeStatus GradientCall(LoupeHost* host, const LoupeTensorView* inputs,
+                                const LoupeTensorView* references, LoupeOutputSpace space,
+                                const double* weights, double* out, std::int64_t capacity) {
+  MockCall* call = Call(host);
+  const MockModel& model = *call->model;
+  if (space == LOUPE_OUTPUT_PROBABILITY && model.task != LOUPE_TASK_CLASSIFICATION)
+    return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT, "model '" + model.name + "' is a regressor");
+  if (references != nullptr && !model.deeplift) {
+    return Fail(call, LOUPE_ERROR_UNSUPPORTED,
+                "mock model '" + model.name + "' does not define DeepLIFT's rescale rule for its layers.");
+  }
+  const std::int64_t cols = call->dataset->cols();
+  std::vector<double> rows, reference_rows;
+  std::string error = CopyRows(inputs, cols, &rows);
+  if (error.empty() && references != nullptr) error = CopyRows(references, cols, &reference_rows);
+  const std::int64_t n = error.empty() ? inputs->shape[0] : 0;
+  if (error.empty() && references != nullptr && references->shape[0] != n)
+    error = "the references have another row count than the rows";
+  if (error.empty() && (weights == nullptr || out == nullptr || capacity < n * cols))
+    error = "a gradient call needs the output weights and room for n * n_features values";
+  if (!error.empty()) return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT, "gradient: " + error + ".");
+  CountBatch(call, n);
+  if (references != nullptr) {
+    model.deeplift(rows.data(), reference_rows.data(), n, space, weights, out);
+  } else {
+    model.gradient(rows.data(), n, space, weights, out);
+  }
+  return LOUPE_OK;
+}
+inline LoupeStatus MockGradient(LoupeHost* host, const LoupeTensorView* inputs, LoupeOutputSpace space,
+                                const double* weights, double* out, std::int64_t capacity) {
+  return GradientCall(host, inputs, nullptr, space, weights, out, capacity);
+}
+inline LoupeStatus MockDeepLift(LoupeHost* host, const LoupeTensorView* inputs,
+                                const LoupeTensorView* references, LoupeOutputSpace space,
+                                const double* weights, double* out, std::int64_t capacity) {
+  return GradientCall(host, inputs, references, space, weights, out, capacity);
+}
+// The mock's C form of "gradient", with and without DeepLIFT (NULL before v1.3, which added it).
+inline const void* MockGradientModel(bool has_deeplift) {
+#if LOUPE_PLUGIN_ABI_MINOR >= 3
+  static const LoupeGradientModel with{sizeof(LoupeGradientModel), 1, &MockGradient, &MockDeepLift};
+  static const LoupeGradientModel without{sizeof(LoupeGradientModel), 0, &MockGradient, &MockDeepLift};
+  return has_deeplift ? &with : &without;
+#else
+  (void)has_deeplift;
+  return nullptr;
+#endif
+}
+
 inline std::int32_t HasCapability(LoupeHost* host, const char* capability) {
-  const auto& caps = Call(host)->model->capabilities;
+  const MockModel& model = *Call(host)->model;
+  if (capability != nullptr && model.gradient && std::string(capability) == "gradient") return 1;
+  const auto& caps = model.capabilities;
   return capability != nullptr && std::find(caps.begin(), caps.end(), capability) != caps.end() ? 1 : 0;
 }
 inline const void* Capability(LoupeHost* host, const char* capability, std::uint32_t version) {
   if (capability == nullptr || HasCapability(host, capability) == 0) return nullptr;
   if (!sdk::detail::CapabilityVersionSupported(capability, version)) return nullptr;
+  const MockModel& model = *Call(host)->model;
+  if (model.gradient && std::string(capability) == "gradient")
+    return MockGradientModel(static_cast<bool>(model.deeplift));
   const auto& structs = Call(host)->model->capability_structs;
   const auto found = structs.find(capability);
   return found != structs.end() ? found->second : nullptr;

@@ -57,6 +57,7 @@ inline constexpr CapabilityVersion kCapabilityVersions[] = {
     {LOUPE_TEXT_CAPABILITY, 1, 0},
     {"hidden_states", 1, 1},  // LOUPE_HIDDEN_STATES_CAPABILITY (v1.1)
     {"head_mask", 1, 1},      // LOUPE_HEAD_MASK_CAPABILITY (v1.1)
+    {"gradient", 1, 3},       // LOUPE_GRADIENT_CAPABILITY (v1.3)
 };
 
 // The newest version of capability `name` a host builds; 0 for a name no host offers.

@@ -1,0 +1,138 @@
+// grad.integrated_gradients through the real host on the breast_cancer MLP (tests/fixtures/models/
+// breast_cancer_mlp.yaml on tests/data/breast_cancer.csv): 50 Gauss–Legendre steps, the probabilities of
+// both classes, 1 thread. Reports ms per explained row and the share of the time spent inside the model's
+// gradient capability (GradientModel::Gradient: the encoding, the forward and backward oneDNN primitives
+// and the map back to the model's inputs; the primitives are not timed apart from that small remainder).
+// bench/grad_vs_torch.py runs this and the PyTorch autograd loop Captum runs (same steps, same batch) in one
+// go and prints the ratio.
+#include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <chrono>
+#include <numeric>
+#include <stdexcept>
+
+#include "loupe/core/dataset.hpp"
+#include "loupe/core/explainer.hpp"
+#include "loupe/core/gradient.hpp"
+#include "loupe/core/model.hpp"
+#include "loupe/core/plugin.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+}
+
+// The model's gradient capability, timed.
+class TimedGradient final : public loupe::GradientModel {
+ public:
+  TimedGradient(const loupe::GradientModel* inner, std::atomic<std::int64_t>* nanos)
+      : inner_(inner), nanos_(nanos) {}
+  loupe::Status Gradient(const loupe::TensorView& batch, loupe::OutputSpace space,
+                         std::span<const double> weights, std::span<double> gradients) const override {
+    const auto start = Clock::now();
+    loupe::Status status = inner_->Gradient(batch, space, weights, gradients);
+    *nanos_ += NanosSince(start);
+    return status;
+  }
+  const std::string& DeepLiftRefusal() const override { return inner_->DeepLiftRefusal(); }
+  loupe::Status DeepLift(const loupe::TensorView& batch, const loupe::TensorView& references,
+                         loupe::OutputSpace space, std::span<const double> weights,
+                         std::span<double> attributions) const override {
+    return inner_->DeepLift(batch, references, space, weights, attributions);
+  }
+
+ private:
+  const loupe::GradientModel* inner_;
+  std::atomic<std::int64_t>* nanos_;
+};
+
+// A model whose gradient capability is timed (its Predict is the inner model's).
+class TimedModel final : public loupe::Model {
+ public:
+  explicit TimedModel(std::shared_ptr<const loupe::Model> inner)
+      : inner_(std::move(inner)), gradient_(inner_->gradient_model(), &nanos_) {}
+  const loupe::ModelInfo& Info() const override { return inner_->Info(); }
+  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch,
+                                       loupe::OutputSpace space) const override {
+    return inner_->Predict(batch, space);
+  }
+  loupe::Status PredictInto(const loupe::TensorView& batch, loupe::OutputSpace space,
+                            std::span<double> out) const override {
+    return inner_->PredictInto(batch, space, out);
+  }
+  const loupe::GradientModel* gradient_model() const override { return &gradient_; }
+  std::int64_t TakeNanos() const { return nanos_.exchange(0); }
+
+ private:
+  std::shared_ptr<const loupe::Model> inner_;
+  mutable std::atomic<std::int64_t> nanos_{0};
+  TimedGradient gradient_;
+};
+
+template <typename T>
+T Value(loupe::Result<T> result, const std::string& what) {
+  if (!result.ok()) throw std::runtime_error(what + ": " + result.status().message());
+  return std::move(result).value();
+}
+
+void BM_IntegratedGradients_BreastCancerMlp(benchmark::State& state) {
+  static const loupe::PluginRegistry registry = [] {
+    loupe::PluginRegistry r;
+    for (const auto& dir : loupe::PluginSearchPath({})) r.LoadDirectory(dir);
+    return r;
+  }();
+  const std::string source = LOUPE_SOURCE_DIR;
+  loupe::CsvOptions options;
+  options.target = "target";
+  const loupe::Dataset data =
+      Value(loupe::ReadCsv(source + "/tests/data/breast_cancer.csv", options), "data");
+  const auto model = std::make_shared<TimedModel>(
+      Value(loupe::LoadModel(source + "/tests/fixtures/models/breast_cancer_mlp.yaml"), "model"));
+  const auto explainer = registry.FindShared("grad.integrated_gradients");
+  if (!explainer) {
+    state.SkipWithError("the gradients plugin is not in the plugin search path (build loupe_gradients)");
+    return;
+  }
+  std::vector<std::string> features;
+  for (const auto& input : model->Info().inputs) features.push_back(input.name);
+  loupe::ExplainRequest request;
+  request.step_id = "bench";
+  request.dataset = &data;
+  request.feature_names = features;
+  request.features = std::make_shared<const loupe::Tensor>(Value(data.Matrix(features), "features"));
+  request.model = Value(loupe::FeatureModel::Create(model, data, features), "feature model");
+  request.rows.resize(static_cast<std::size_t>(state.range(0)));
+  std::iota(request.rows.begin(), request.rows.end(), 0);
+  request.params = {{"n_steps", 50}, {"method", "gausslegendre"}, {"baselines", "zeros"}};
+  tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+  std::int64_t wall = 0, gradient = 0;
+  for (auto _ : state) {
+    model->TakeNanos();
+    const auto start = Clock::now();
+    auto explanation = explainer->Explain(request);
+    wall += NanosSince(start);
+    gradient += model->TakeNanos();
+    if (!explanation.ok()) {
+      state.SkipWithError(explanation.status().message().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(explanation);
+  }
+  const double rows = static_cast<double>(request.rows.size()) * static_cast<double>(state.iterations());
+  state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
+  state.counters["gradient_fraction"] = static_cast<double>(gradient) / static_cast<double>(wall);
+}
+BENCHMARK(BM_IntegratedGradients_BreastCancerMlp)
+    ->Arg(64)
+    ->Arg(569)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""Integrated gradients on the breast_cancer MLP: Loupe's grad.integrated_gradients (bench/grad_bench) vs
+the PyTorch autograd loop Captum's IntegratedGradients runs, in one run, one thread each.
+
+Both explain the same rows (the 569 of breast_cancer.csv) for both classes' probabilities, with 50
+Gauss–Legendre steps from the zero baseline, and compute the convergence delta. The PyTorch side is
+Captum's algorithm written out (Captum is not installable here): for each target, the scaled inputs of
+every step of every row in one batch (internal_batch_size = all), one forward pass with the
+standardisation and softmax, torch.autograd.grad, the step-weighted sum, times (input − baseline); then
+the forward passes of the delta. torch.set_num_threads(1), as Loupe runs oneDNN single-threaded per task.
+
+    /usr/bin/python3 bench/grad_vs_torch.py build-grad/bin/grad_bench
+"""
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:
+    sys.exit("python3-torch is not installed; nothing to compare")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(ROOT / "plugins" / "gradients" / "tests"))
+import make_fixtures  # noqa: E402  (its Network reads Loupe's model files)
+
+STEPS = 50
+REPEATS = 3
+
+
+def torch_ig_seconds(unbind=True):
+    """Captum's loop; unbind=False differentiates outputs.sum() instead of Captum's
+    torch.autograd.grad(torch.unbind(outputs), inputs) (captum/_utils/gradient.py), the same gradients
+    without one autograd root per scaled row."""
+    torch.set_num_threads(1)
+    net = make_fixtures.Network(str(ROOT / "tests/fixtures/models/breast_cancer_mlp.yaml"))
+    data = make_fixtures.read_rows(str(ROOT / "tests/data/breast_cancer.csv"), net)
+    mean = torch.tensor([s["standardize"]["mean"] for s in net.inputs], dtype=torch.float32)
+    std = torch.tensor([s["standardize"]["std"] for s in net.inputs], dtype=torch.float32)
+    layers = torch.nn.Sequential(torch.nn.Linear(30, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8), torch.nn.GELU(),
+                                 torch.nn.Linear(8, 2), torch.nn.Softmax(dim=1)).float()
+    with torch.no_grad():
+        for module, layer in zip([layers[0], layers[2], layers[4]], [l for l in net.layers if l[0] == "linear"]):
+            module.weight.copy_(layer[1].float())
+            module.bias.copy_(layer[2].float())
+
+    def forward(x):
+        return layers((x - mean) / std)
+
+    x = torch.tensor(data, dtype=torch.float32)
+    baseline = torch.zeros_like(x)
+    nodes, weights = np.polynomial.legendre.leggauss(STEPS)
+    alphas, step_sizes = 0.5 * (1 + nodes), torch.tensor(0.5 * weights, dtype=torch.float32)
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for target in range(2):
+            scaled = torch.cat([baseline + float(a) * (x - baseline) for a in alphas]).requires_grad_()
+            outputs = forward(scaled)[:, target]
+            roots = torch.unbind(outputs) if unbind else outputs.sum()
+            (grads,) = torch.autograd.grad(roots, scaled)
+            total = (grads.view(STEPS, -1) * step_sizes.view(STEPS, 1)).sum(0).view(x.shape)
+            attributions = total * (x - baseline)
+            with torch.no_grad():
+                delta = attributions.sum(1) - (forward(x)[:, target] - forward(baseline)[:, target])
+        best = min(best, time.perf_counter() - start)
+    return best, len(x), float(delta.abs().max())
+
+
+def loupe_ms_per_row(binary):
+    out = subprocess.run([binary, "--benchmark_format=json", "--benchmark_filter=/569",
+                          "--benchmark_repetitions=%d" % REPEATS],
+                         check=True, capture_output=True, text=True).stdout
+    runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
+    best = min(runs, key=lambda b: b["ms_per_row"])
+    return best["ms_per_row"], best["gradient_fraction"]
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "build/bin/grad_bench")
+    loupe_ms, fraction = loupe_ms_per_row(binary)
+    seconds, rows, delta = torch_ig_seconds()
+    torch_ms = seconds * 1000 / rows
+    summed_ms = torch_ig_seconds(unbind=False)[0] * 1000 / rows
+    print("integrated gradients, breast_cancer MLP, %d rows x 2 outputs, %d Gauss-Legendre steps, 1 thread" % (
+        rows, STEPS))
+    print("  Loupe (grad.integrated_gradients):   %.4f ms per row; %.0f%% of it in the gradient capability" % (
+        loupe_ms, 100 * fraction))
+    print("  PyTorch autograd loop (Captum's):    %.4f ms per row (max |delta| %.2e)" % (torch_ms, delta))
+    print("  PyTorch, outputs.sum() instead:      %.4f ms per row" % summed_ms)
+    print("  ratio PyTorch / Loupe:               %.2fx (Captum's loop), %.2fx (summed outputs)" % (
+        torch_ms / loupe_ms, summed_ms / loupe_ms))
+
+
+if __name__ == "__main__":
+    main()

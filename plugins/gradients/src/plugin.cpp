@@ -1,0 +1,11 @@
+// The gradients plugin: Captum's gradient attribution methods, written against the SDK only, as a third
+// party would write it (README.md).
+#include "loupe/sdk/plugin.hpp"
+#include "explainers.hpp"
+
+LOUPE_PLUGIN("grad", LOUPE_GRADIENTS_VERSION,
+             "Gradient attributions (saliency, integrated gradients, SmoothGrad, GradientSHAP, DeepLIFT) as "
+             "Captum defines them, on models that offer the gradient capability.",
+             loupe::gradients::SaliencyDefinition(), loupe::gradients::InputXGradientDefinition(),
+             loupe::gradients::IntegratedGradientsDefinition(), loupe::gradients::SmoothGradDefinition(),
+             loupe::gradients::GradientShapDefinition(), loupe::gradients::DeepLiftDefinition());
