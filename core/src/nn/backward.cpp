@@ -35,22 +35,6 @@ std::string Shape(std::int64_t a, std::int64_t b) {
   return text + "]";
 }
 
-dnnl::algorithm EltwiseAlgorithm(Activation activation) {
-  switch (activation) {
-    case Activation::kRelu:
-      return dnnl::algorithm::eltwise_relu;
-    case Activation::kGeluErf:
-      return dnnl::algorithm::eltwise_gelu_erf;
-    case Activation::kGeluTanh:
-      return dnnl::algorithm::eltwise_gelu_tanh;
-    case Activation::kTanh:
-      return dnnl::algorithm::eltwise_tanh;
-    case Activation::kSigmoid:
-      return dnnl::algorithm::eltwise_logistic;
-  }
-  return dnnl::algorithm::eltwise_relu;
-}
-
 std::uint32_t FloatBits(float value) {
   std::uint32_t bits;
   std::memcpy(&bits, &value, sizeof bits);
@@ -97,7 +81,7 @@ Status DenseBackwardData(const DenseLayer& layer, const float* dy, std::int64_t 
 Status ActivateBackward(Activation activation, const float* x, const float* dy, float* dx,
                         std::int64_t count) {
   if (count == 0) return Status::Ok();
-  const auto algorithm = EltwiseAlgorithm(activation);
+  const auto algorithm = detail::EltwiseAlgorithm(activation);
   const auto shape = [&] {
     std::string text = std::to_string(static_cast<int>(algorithm));
     text += ":[";

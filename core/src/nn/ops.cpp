@@ -199,7 +199,7 @@ Status BatchedMatmul(const float* a, const float* b, float* c, std::int64_t batc
       });
 }
 
-namespace {
+namespace detail {
 
 dnnl::algorithm EltwiseAlgorithm(Activation activation) {
   switch (activation) {
@@ -217,11 +217,11 @@ dnnl::algorithm EltwiseAlgorithm(Activation activation) {
   return dnnl::algorithm::eltwise_relu;
 }
 
-}  // namespace
+}  // namespace detail
 
 Status Activate(Activation activation, float* x, std::int64_t count) {
   if (count == 0) return Status::Ok();
-  const auto algorithm = EltwiseAlgorithm(activation);
+  const auto algorithm = detail::EltwiseAlgorithm(activation);
   const auto shape = [&] { return std::to_string(static_cast<int>(algorithm)) + ":" + Dims({count}); };
   return detail::GuardLazy(
       [&] { return "activation " + shape(); },

@@ -131,3 +131,14 @@ std::uint64_t NextOwnerId();
 void ToBf16(const float* in, std::size_t count, std::uint16_t* out);
 
 }  // namespace loupe::nn::detail
+
+namespace loupe::nn {
+
+enum class Activation;  // nn/ops.hpp
+
+namespace detail {
+// The oneDNN eltwise algorithm of an activation (the forward ops and their backward passes).
+dnnl::algorithm EltwiseAlgorithm(Activation activation);
+}  // namespace detail
+
+}  // namespace loupe::nn
