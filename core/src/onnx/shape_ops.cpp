@@ -94,8 +94,8 @@ Result<std::unique_ptr<Kernel>> MakeReshape(const KernelBuild& build) {
             shape[k] = in[0]->shape[k];
           }
           if (shape[k] < -1) {
-            return NodeError(node, "has the negative dimension " + std::to_string(shape[k]) +
-                                       " in its target shape.");
+            return NodeError(
+                node, "has the negative dimension " + std::to_string(shape[k]) + " in its target shape.");
           }
           if (shape[k] == -1) {
             if (unknown >= 0) return NodeError(node, "has two -1 dimensions in its target shape.");
