@@ -3,6 +3,11 @@
 // both classes, 1 thread. Reports ms per explained row and the share of the time spent inside the model's
 // gradient capability (GradientModel::Gradient: the encoding, the forward and backward oneDNN primitives
 // and the map back to the model's inputs; the primitives are not timed apart from that small remainder).
+// BM_LayerIntegratedGradients_Transformer does the same for grad.layer_integrated_gradients on the
+// transformer text fixture (tests/fixtures/text/transformer.yaml on tests/data/fortunes_topics.csv): 50
+// Gauss–Legendre steps from the [PAD] embedding, all 8 classes' probabilities, 1 thread; its
+// gradient_fraction is the share inside the text_gradient capability (TextGradientModel::LayerGradient:
+// the taped forward and the backward passes).
 // bench/grad_vs_torch.py runs this and the PyTorch autograd loop Captum runs (same steps, same batch) in one
 // go and prints the ratio.
 #include <benchmark/benchmark.h>
@@ -10,14 +15,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <numeric>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
 #include "loupe/core/dataset.hpp"
 #include "loupe/core/explainer.hpp"
 #include "loupe/core/gradient.hpp"
 #include "loupe/core/model.hpp"
 #include "loupe/core/plugin.hpp"
+#include "loupe/core/text_gradient.hpp"
 
 namespace {
 
@@ -72,6 +80,53 @@ class TimedModel final : public loupe::Model {
   std::shared_ptr<const loupe::Model> inner_;
   mutable std::atomic<std::int64_t> nanos_{0};
   TimedGradient gradient_;
+};
+
+// The text model's text_gradient capability, timed.
+class TimedTextGradient final : public loupe::TextGradientModel {
+ public:
+  TimedTextGradient(const loupe::TextGradientModel* inner, std::atomic<std::int64_t>* nanos)
+      : inner_(inner), nanos_(nanos) {}
+  std::int64_t EmbeddingWidth() const override { return inner_->EmbeddingWidth(); }
+  const std::string& EmbeddingLayerName() const override { return inner_->EmbeddingLayerName(); }
+  const std::vector<float>& PadEmbedding() const override { return inner_->PadEmbedding(); }
+  loupe::Result<std::vector<loupe::TokenEmbeddings>> Embed(
+      const std::vector<std::string>& texts) const override {
+    return inner_->Embed(texts);
+  }
+  loupe::Status LayerGradient(std::span<const float> values, std::int64_t n, std::int64_t t,
+                              std::span<const std::int64_t> lengths, loupe::OutputSpace space,
+                              std::span<const double> weights, std::span<float> gradients,
+                              std::span<double> outputs) const override {
+    const auto start = Clock::now();
+    loupe::Status status = inner_->LayerGradient(values, n, t, lengths, space, weights, gradients, outputs);
+    *nanos_ += NanosSince(start);
+    return status;
+  }
+
+ private:
+  const loupe::TextGradientModel* inner_;
+  std::atomic<std::int64_t>* nanos_;
+};
+
+// A text model whose text_gradient capability is timed (everything else is the inner model's).
+class TimedTextModel final : public loupe::Model {
+ public:
+  explicit TimedTextModel(std::shared_ptr<const loupe::Model> inner)
+      : inner_(std::move(inner)), gradient_(inner_->text_gradient_model(), &nanos_) {}
+  const loupe::ModelInfo& Info() const override { return inner_->Info(); }
+  loupe::Result<loupe::Tensor> Predict(const loupe::TensorView& batch,
+                                       loupe::OutputSpace space) const override {
+    return inner_->Predict(batch, space);
+  }
+  const loupe::TextModel* text_model() const override { return inner_->text_model(); }
+  const loupe::TextGradientModel* text_gradient_model() const override { return &gradient_; }
+  std::int64_t TakeNanos() const { return nanos_.exchange(0); }
+
+ private:
+  std::shared_ptr<const loupe::Model> inner_;
+  mutable std::atomic<std::int64_t> nanos_{0};
+  TimedTextGradient gradient_;
 };
 
 template <typename T>
@@ -132,6 +187,57 @@ BENCHMARK(BM_IntegratedGradients_BreastCancerMlp)
     ->Arg(569)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+void BM_LayerIntegratedGradients_Transformer(benchmark::State& state) {
+  static const loupe::PluginRegistry registry = [] {
+    loupe::PluginRegistry r;
+    for (const auto& dir : loupe::PluginSearchPath({})) r.LoadDirectory(dir);
+    return r;
+  }();
+  const std::string source = LOUPE_SOURCE_DIR;
+  loupe::CsvOptions options;
+  options.target = "topic";
+  options.text = {"text"};
+  const loupe::Dataset data =
+      Value(loupe::ReadCsv(source + "/tests/data/fortunes_topics.csv", options), "data");
+  const auto model = std::make_shared<TimedTextModel>(
+      Value(loupe::LoadModel(source + "/tests/fixtures/text/transformer.yaml"), "model"));
+  const auto explainer = registry.FindShared("grad.layer_integrated_gradients");
+  if (!explainer) {
+    state.SkipWithError("the gradients plugin is not in the plugin search path (build loupe_gradients)");
+    return;
+  }
+  const std::vector<std::string> features{"text"};
+  loupe::ExplainRequest request;
+  request.step_id = "bench";
+  request.dataset = &data;
+  request.feature_names = features;
+  request.features = std::make_shared<const loupe::Tensor>(Value(data.Matrix(features), "features"));
+  request.model = Value(loupe::FeatureModel::Create(model, data, features), "feature model");
+  // The first texts of the runtime's text reference (bench/grad_vs_torch.py reads the same ones).
+  std::ifstream reference(source + "/tests/fixtures/text/reference.json");
+  const auto reference_rows = nlohmann::json::parse(reference)["rows"].get<std::vector<std::int64_t>>();
+  request.rows.assign(reference_rows.begin(), reference_rows.begin() + state.range(0));
+  request.params = {{"n_steps", 50}, {"method", "gausslegendre"}, {"baselines", "pad"}};
+  tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+  std::int64_t wall = 0, gradient = 0;
+  for (auto _ : state) {
+    model->TakeNanos();
+    const auto start = Clock::now();
+    auto explanation = explainer->Explain(request);
+    wall += NanosSince(start);
+    gradient += model->TakeNanos();
+    if (!explanation.ok()) {
+      state.SkipWithError(explanation.status().message().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(explanation);
+  }
+  const double rows = static_cast<double>(request.rows.size()) * static_cast<double>(state.iterations());
+  state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
+  state.counters["gradient_fraction"] = static_cast<double>(gradient) / static_cast<double>(wall);
+}
+BENCHMARK(BM_LayerIntegratedGradients_Transformer)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

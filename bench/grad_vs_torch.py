@@ -1,6 +1,10 @@
 #!/usr/bin/python3
 """Integrated gradients on the breast_cancer MLP: Loupe's grad.integrated_gradients (bench/grad_bench) vs
-the PyTorch autograd loop Captum's IntegratedGradients runs, in one run, one thread each.
+the PyTorch autograd loop Captum's IntegratedGradients runs, in one run, one thread each; and layer
+integrated gradients on the transformer text fixture (grad.layer_integrated_gradients vs the loop of
+Captum's LayerIntegratedGradients on the token embedding: the 32 first texts of
+tests/fixtures/text/reference.json, all 8 classes, 50 Gauss-Legendre steps from the [PAD] embedding, the
+50 steps of one text in one batch per target, torch.autograd.grad of the unbound outputs).
 
 Both explain the same rows (the 569 of breast_cancer.csv) for both classes' probabilities, with 50
 Gauss–Legendre steps from the zero baseline, and compute the convergence delta. The PyTorch side is
@@ -72,6 +76,67 @@ def torch_ig_seconds(unbind=True):
     return best, len(x), float(delta.abs().max())
 
 
+TEXTS = 32
+
+
+def torch_layer_ig_seconds():
+    """Captum's LayerIntegratedGradients loop on the transformer's token embedding, float32, 1 thread: one
+    attribute() call per text and target, as Captum's tutorials explain a sentence (the 50 scaled copies of
+    the text's embeddings in one batch, internal_batch_size = all; no padding)."""
+    import make_text_fixtures
+    torch.set_num_threads(1)
+    ref = json.loads((ROOT / "tests/fixtures/text/reference.json").read_text())
+    vocab_size = sum(1 for _ in open(ROOT / "tests/fixtures/text/vocab.txt", encoding="utf-8"))
+    model, table = make_text_fixtures.load("transformer", vocab_size, len(ref["classes"]))
+    model = model.float()
+    table = table.float()
+    nodes, weights = np.polynomial.legendre.leggauss(STEPS)
+    alphas, step_sizes = 0.5 * (1 + nodes), torch.tensor(0.5 * weights, dtype=torch.float32)
+    texts = [table[torch.tensor(ids)][None] for ids in ref["ids"][:TEXTS]]
+    best, worst_delta = float("inf"), 0.0
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for e in texts:
+            baseline = table[0].expand_as(e).clone()
+            mask = torch.ones(1, e.shape[1], dtype=torch.bool)
+            masks = mask.repeat(STEPS, 1)
+            for target in range(len(ref["classes"])):
+                scaled = torch.cat([baseline + float(a) * (e - baseline) for a in alphas]).requires_grad_()
+                outputs = torch.softmax(model(scaled, masks), -1)[:, target]
+                (grads,) = torch.autograd.grad(torch.unbind(outputs), scaled)
+                total = (grads.view(STEPS, -1) * step_sizes.view(STEPS, 1)).sum(0).view(e.shape)
+                per_token = (total * (e - baseline)).sum(-1)
+                with torch.no_grad():
+                    delta = per_token.sum() - (torch.softmax(model(e, mask), -1)[0, target] -
+                                               torch.softmax(model(baseline, mask), -1)[0, target])
+                worst_delta = max(worst_delta, float(delta.abs()))
+        best = min(best, time.perf_counter() - start)
+    return best, len(texts), worst_delta
+
+
+def onednn_share(binary, benchmark_filter):
+    """The share of the wall time oneDNN reports executing primitives (DNNL_VERBOSE=1 exec lines) in one
+    run of the benchmark; the verbose printing itself slows the run, so this is a lower bound."""
+    import os
+    env = dict(os.environ, DNNL_VERBOSE="1", ONEDNN_VERBOSE="1")
+    start = time.perf_counter()
+    out = subprocess.run([binary, "--benchmark_filter=" + benchmark_filter, "--benchmark_min_time=0"],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    wall_ms = (time.perf_counter() - start) * 1000
+    exec_ms = sum(float(line.rsplit(",", 1)[1]) for line in out.splitlines()
+                  if line.startswith(("dnnl_verbose,exec", "onednn_verbose,exec")))
+    return exec_ms / wall_ms
+
+
+def loupe_text_ms_per_row(binary):
+    out = subprocess.run([binary, "--benchmark_format=json", "--benchmark_filter=LayerIntegratedGradients",
+                          "--benchmark_repetitions=%d" % REPEATS],
+                         check=True, capture_output=True, text=True).stdout
+    runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
+    best = min(runs, key=lambda b: b["ms_per_row"])
+    return best["ms_per_row"], best["gradient_fraction"]
+
+
 def loupe_ms_per_row(binary):
     out = subprocess.run([binary, "--benchmark_format=json", "--benchmark_filter=/569",
                           "--benchmark_repetitions=%d" % REPEATS],
@@ -95,6 +160,16 @@ def main():
     print("  PyTorch, outputs.sum() instead:      %.4f ms per row" % summed_ms)
     print("  ratio PyTorch / Loupe:               %.2fx (Captum's loop), %.2fx (summed outputs)" % (
         torch_ms / loupe_ms, summed_ms / loupe_ms))
+    text_ms, text_fraction = loupe_text_ms_per_row(binary)
+    seconds, texts, delta = torch_layer_ig_seconds()
+    torch_text_ms = seconds * 1000 / texts
+    share = onednn_share(binary, "LayerIntegratedGradients")
+    print("layer integrated gradients, transformer text fixture, %d texts x 8 outputs, %d Gauss-Legendre steps, "
+          "1 thread" % (texts, STEPS))
+    print("  Loupe (grad.layer_integrated_gradients): %.3f ms per text; %.0f%% of it in the text_gradient "
+          "capability, >= %.0f%% in oneDNN primitives (DNNL_VERBOSE)" % (text_ms, 100 * text_fraction, 100 * share))
+    print("  PyTorch autograd loop (Captum's):        %.3f ms per text (max |delta| %.2e)" % (torch_text_ms, delta))
+    print("  ratio PyTorch / Loupe:                   %.2fx" % (torch_text_ms / text_ms))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,12 @@ fi
 if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_TLS:-1}" == 1 ]]; then
   packages+=(libssl-dev)
 fi
+# MPI runs (`mpirun -n K loupe run`, core/src/mpi, LOUPE_WITH_MPI=AUTO; docs/scale_out.md): Open MPI's
+# headers and its launcher, for `make test` (tests/e2e/mpi_run_test.sh runs mpirun). Not for `make demo`,
+# which runs on one machine: without them MPI runs are absent and `loupe version` says so.
+if [[ "${LOUPE_FOR_DEMO:-0}" != 1 && "${LOUPE_WITH_MPI:-1}" == 1 ]]; then
+  packages+=(libopenmpi-dev openmpi-bin)
+fi
 # Chromium is only for the browser test of report.html (tests/e2e/report_browser_test.sh, skipped without
 # it): installed with LOUPE_WITH_BROWSER=1, and by default on CI machines (which set CI=true) but not
 # for the demo.

@@ -69,6 +69,8 @@ int FailWith(const Status& status);
 
 // The values of a repeatable option, empty when it was not given.
 std::vector<std::string> Repeated(const po::variables_map& vm, const char* option);
+// --plugin-path, for the commands that load plugins; PluginPaths reads its values.
+Option PluginPathOption();
 std::vector<fs::path> PluginPaths(const po::variables_map& vm);
 
 struct LoadedPlugins {

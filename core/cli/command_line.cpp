@@ -9,6 +9,7 @@
 #include "config/messages.hpp"
 #include "http/client.hpp"
 #include "loupe/c/loupe_plugin.h"
+#include "mpi/world.hpp"
 #include "onnx/graph.hpp"
 
 namespace loupe::cli {
@@ -207,6 +208,10 @@ std::vector<std::string> Repeated(const po::variables_map& vm, const char* optio
   return vm.count(option) ? vm[option].as<std::vector<std::string>>() : std::vector<std::string>{};
 }
 
+Option PluginPathOption() {
+  return {"plugin-path", "DIR", "also load the plugins of DIR (repeatable)", TextList};
+}
+
 std::vector<fs::path> PluginPaths(const po::variables_map& vm) {
   const std::vector<std::string> values = Repeated(vm, "plugin-path");
   return {values.begin(), values.end()};
@@ -254,6 +259,12 @@ Command VersionCommand() {
     // TLS in `loupe serve` and https:// remote models needs libssl-dev (docs/serve.md "TLS").
     std::printf(http::TlsAvailable() ? "TLS: supported (OpenSSL)\n"
                                      : "TLS: not supported by this build (built without libssl-dev)\n");
+    // `mpirun -n K loupe run` splitting steps across ranks needs libopenmpi-dev (docs/scale_out.md).
+    if (mpi::Available()) {
+      std::printf("MPI runs: supported (%s)\n", mpi::LibraryVersion().c_str());
+    } else {
+      std::printf("MPI runs: not supported by this build (built without libopenmpi-dev)\n");
+    }
     return kExitOk;
   };
   return command;

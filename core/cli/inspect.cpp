@@ -148,8 +148,6 @@ int Report(const po::variables_map& vm) {
   return kExitOk;
 }
 
-const Option kPluginPath{"plugin-path", "DIR", "also load the plugins of DIR (repeatable)", TextList};
-
 }  // namespace
 
 Command PluginsCommand() {
@@ -160,7 +158,7 @@ Command PluginsCommand() {
           "(':'-separated), then from each --plugin-path. A library that cannot be loaded is named on stderr "
           "(exit code 3).",
           {{"json", "", "machine-readable output: name, version, ABI, path and explainers of each plugin"},
-           kPluginPath},
+           PluginPathOption()},
           {"loupe plugins --json"},
           Plugins};
 }
@@ -173,7 +171,7 @@ Command DescribeCommand() {
           {{"explainer", "EXPLAINER", "plugin.explainer, as 'loupe plugins' lists them", Text, true},
            {"all", "", "describe every loaded explainer"},
            {"markdown", "", "tables in Markdown (docs/generate.sh writes docs/explainers.md with them)"},
-           kPluginPath},
+           PluginPathOption()},
           {"loupe describe shap.kernel", "loupe describe --all --markdown"},
           Describe};
 }

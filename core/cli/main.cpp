@@ -11,6 +11,7 @@
 #include "cli/cli.hpp"
 #include "config/messages.hpp"
 #include "loupe/core/pipeline.hpp"
+#include "mpi/world.hpp"
 #include "pipeline/isolate.hpp"
 
 namespace loupe::cli {
@@ -104,7 +105,11 @@ int Run(const po::variables_map& vm) {
   std::string error;
   const auto overrides = ParseOverrides(Repeated(vm, "set"), &error);
   if (!error.empty()) return Fail(kExitBadInput, error);
-  const bool quiet = vm["quiet"].as<bool>();
+  // Under mpirun or srun, MPI for this run (docs/scale_out.md); a plain run never starts it. Rank 0 prints
+  // and writes; the other ranks explain their rows quietly and exit with rank 0's code.
+  if (const loupe::Status launch = loupe::mpi::CheckLaunch(); !launch.ok()) return FailWith(launch);
+  const loupe::mpi::Session mpi_session(nullptr, nullptr);
+  const bool quiet = vm["quiet"].as<bool>() || !loupe::mpi::IsRoot();
   std::optional<loupe::PipelineSpec> spec;
   LoadedPlugins plugins;
   const auto plugin_paths = PluginPaths(vm);
@@ -128,6 +133,10 @@ int Run(const po::variables_map& vm) {
   run.quiet = quiet;
   run.progress = !quiet && ::isatty(STDERR_FILENO);
   const loupe::RunReport report = loupe::RunPipeline(*spec, plugins.registry, run);
+  if (!loupe::mpi::IsRoot()) {  // rank 0 says why; every rank ends with its exit code
+    if (report.status.ok()) return kExitOk;
+    return report.steps.empty() ? loupe::ExitCodeFor(report.status.code()) : kExitStepFailed;
+  }
   const auto& formats = spec->output.formats;
   const bool wrote_html = std::find(formats.begin(), formats.end(), "html") != formats.end();
   if (!quiet && !report.steps.empty()) PrintRunTable(report, wrote_html);
@@ -147,8 +156,6 @@ int Validate(const po::variables_map& vm) {
   return kExitOk;
 }
 
-const Option kPluginPath{"plugin-path", "DIR", "also load the plugins of DIR (repeatable)", TextList};
-
 }  // namespace
 
 Command RunCommand() {
@@ -164,7 +171,7 @@ Command RunCommand() {
        {"seed", "N", "seed for every random draw (overrides the pipeline's seed)", Seed},
        {"set", "KEY.PATH=VALUE", "override one pipeline value, e.g. steps.shap.params.background=100",
         TextList},
-       kPluginPath,
+       PluginPathOption(),
        {"isolate", "", "run each step's plugin in a child process: a crash fails that step, not the run"},
        {"max-memory", "SIZE", "with --isolate: the most each step may allocate, e.g. 512M or 2G", Text},
        {"quiet,q", "", "no progress bars, warnings or summary table"}},
@@ -179,7 +186,7 @@ Command ValidateCommand() {
           "Checks the keys, the step graph, each explainer's parameters against its spec, and the data and "
           "the model: files, columns, row selections, labels, the model's inputs and capabilities. 'loupe "
           "run' makes the same checks before any step runs.",
-          {{"pipeline", "PIPELINE.yaml", "the pipeline file", Text, true, true}, kPluginPath},
+          {{"pipeline", "PIPELINE.yaml", "the pipeline file", Text, true, true}, PluginPathOption()},
           {"loupe validate configs/credit_audit.yaml"},
           Validate};
 }

@@ -11,10 +11,10 @@ namespace loupe::python {
 
 namespace {
 
-using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using NumpyF64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 Result<Column> NumericOrCategorical(ColumnSchema schema, const py::handle& values) {
-  const F64Array array = F64Array::ensure(values);
+  const NumpyF64 array = NumpyF64::ensure(values);
   if (!array || array.ndim() != 1) {
     PyErr_Clear();
     return InvalidArgument("column '" + schema.name + "' must be a one-dimensional array of numbers.");

@@ -22,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const fs::path kSource = LOUPE_SOURCE_DIR;
+const fs::path kSchemaSource = LOUPE_SOURCE_DIR;
 
 // A validator of the keywords core/cli/schema.cpp uses. Collects "POINTER: what" for each violation.
 class SchemaChecker {
@@ -151,8 +151,8 @@ std::vector<fs::path> RepositoryPipelines() {
         pipelines.push_back(entry.path());
     }
   };
-  add_folder(kSource / "configs");
-  for (const auto& example : fs::directory_iterator(kSource / "examples")) {
+  add_folder(kSchemaSource / "configs");
+  for (const auto& example : fs::directory_iterator(kSchemaSource / "examples")) {
     if (example.is_directory()) add_folder(example.path());
   }
   std::sort(pipelines.begin(), pipelines.end());
@@ -177,12 +177,12 @@ TEST(PipelineSchema, CommittedFileIsWhatLoupeSchemaWrites) {
             0);
   const std::string generated = ReadText(written);
   fs::remove(written);
-  EXPECT_EQ(generated, ReadText(kSource / "docs/pipeline.schema.json"))
+  EXPECT_EQ(generated, ReadText(kSchemaSource / "docs/pipeline.schema.json"))
       << "docs/pipeline.schema.json is stale: run docs/generate.sh";
 }
 
 TEST(PipelineSchema, AcceptsEveryPipelineOfTheRepository) {
-  SchemaChecker schema(LoadJson(kSource / "docs/pipeline.schema.json"));
+  SchemaChecker schema(LoadJson(kSchemaSource / "docs/pipeline.schema.json"));
   const auto pipelines = RepositoryPipelines();
   ASSERT_GE(pipelines.size(), 5u);
   for (const fs::path& pipeline : pipelines) {
@@ -254,7 +254,7 @@ const BadCase kBadCases[] = {
 class SchemaRejects : public ScratchDir {};
 
 TEST_F(SchemaRejects, EachBrokenPipelineThatLoupeValidateRejects) {
-  SchemaChecker schema(LoadJson(kSource / "docs/pipeline.schema.json"));
+  SchemaChecker schema(LoadJson(kSchemaSource / "docs/pipeline.schema.json"));
   const std::string validate =
       "cd '" + dir_.string() + "' && '" + std::string(LOUPE_EXE) + "' validate p.yaml";
   WriteText(dir_ / "p.yaml", kGoodPipeline);

@@ -21,10 +21,10 @@ using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-const std::string kSource = LOUPE_SOURCE_DIR;
-const std::string kBase = kSource + "/examples/credit_scoring";
+const std::string kJobsSource = LOUPE_SOURCE_DIR;
+const std::string kBase = kJobsSource + "/examples/credit_scoring";
 
-std::shared_ptr<const PluginRegistry> Plugins() {
+std::shared_ptr<const PluginRegistry> JobsPlugins() {
   static const std::shared_ptr<const PluginRegistry> registry = [] {
     auto loaded = std::make_shared<PluginRegistry>();
     loaded->LoadDirectory(LOUPE_PLUGIN_DIR);
@@ -51,7 +51,7 @@ const std::string kSlowPipeline = "version: 1\n" + kData +
 class ServeJobs : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Plugins()->Find("shap.tree") == nullptr) GTEST_SKIP() << "the shap plugin is not built";
+    if (JobsPlugins()->Find("shap.tree") == nullptr) GTEST_SKIP() << "the shap plugin is not built";
     dir_ = fs::temp_directory_path() / ("loupe_jobs_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     Start();
@@ -67,10 +67,10 @@ class ServeJobs : public ::testing::Test {
         "/models/credit_xgb.json', data: '" + kBase +
         "/data/credit_data.csv', target: Status, categorical: [Home, Marital, Records, "
         "Job], explainer: shap.tree}\n";
-    ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kSource);
+    ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kJobsSource);
     ASSERT_TRUE(parsed.config) << parsed.diagnostics[0].ToString();
     std::vector<Diagnostic> diagnostics;
-    service_ = Service::Create(std::move(*parsed.config), Plugins(), diagnostics);
+    service_ = Service::Create(std::move(*parsed.config), JobsPlugins(), diagnostics);
     ASSERT_TRUE(diagnostics.empty()) << diagnostics[0].ToString();
   }
   HttpResponse Call(const std::string& method, const std::string& target, const std::string& body = "") {
@@ -127,7 +127,7 @@ TEST_F(ServeJobs, RefusesABadPipelineWithTheSentencesOfLoupeValidate) {
   // The same sentence `loupe validate` prints for this file, position included.
   ParseOutcome parsed = ParsePipelineText(bad, fs::path(kBase) / "pipeline.yaml", {});
   ASSERT_TRUE(parsed.spec);
-  PipelineCheck check = ValidatePipeline(*parsed.spec, *Plugins());
+  PipelineCheck check = ValidatePipeline(*parsed.spec, *JobsPlugins());
   ASSERT_FALSE(check.diagnostics.empty());
   EXPECT_EQ(nlohmann::json::parse(response.body)["error"], check.diagnostics[0].ToString());
   EXPECT_THAT(check.diagnostics[0].ToString(), HasSubstr("pipeline.yaml:6:"));
@@ -189,10 +189,10 @@ TEST(ServeJobsOff, RunsAre404WithoutAJobsFolder) {
   const std::string config = "version: 1\nmodels:\n  - {name: credit, path: '" + kBase +
                              "/models/credit_xgb.json', data: '" + kBase +
                              "/data/credit_data.csv', target: Status, explainer: shap.tree}\n";
-  ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kSource);
+  ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kJobsSource);
   ASSERT_TRUE(parsed.config);
   std::vector<Diagnostic> diagnostics;
-  auto service = Service::Create(std::move(*parsed.config), Plugins(), diagnostics);
+  auto service = Service::Create(std::move(*parsed.config), JobsPlugins(), diagnostics);
   if (service == nullptr) GTEST_SKIP() << "the shap plugin is not built";
   const HttpResponse response = service->Handle(HttpRequest{"POST", "/v1/runs", kFastPipeline, ""});
   EXPECT_EQ(response.status, 404);

@@ -20,13 +20,14 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-const std::string kSource = LOUPE_SOURCE_DIR;
-const std::string kCreditCsv = kSource + "/examples/credit_scoring/data/credit_data.csv";
-const std::string kCreditXgb = kSource + "/examples/credit_scoring/models/credit_xgb.json";
+const std::string kRemoteSource = LOUPE_SOURCE_DIR;
+const std::string kRemoteCreditCsv = kRemoteSource + "/examples/credit_scoring/data/credit_data.csv";
+const std::string kRemoteCreditXgb = kRemoteSource + "/examples/credit_scoring/models/credit_xgb.json";
 const std::string kCreditData =
-    "{path: '" + kCreditCsv + "', target: Status, positive: bad, categorical: [Home, Marital, Records, Job]}";
+    "{path: '" + kRemoteCreditCsv +
+    "', target: Status, positive: bad, categorical: [Home, Marital, Records, Job]}";
 
-std::shared_ptr<const PluginRegistry> Plugins() {
+std::shared_ptr<const PluginRegistry> RemotePlugins() {
   static const std::shared_ptr<const PluginRegistry> registry = [] {
     auto loaded = std::make_shared<PluginRegistry>();
     loaded->LoadDirectory(LOUPE_PLUGIN_DIR);
@@ -48,15 +49,15 @@ std::string PipelineYaml(const std::string& model, const fs::path& out) {
 
 // Validates and runs a pipeline; the run's diagnostics and failures are test failures.
 void RunPipelineText(const std::string& yaml) {
-  ParseOutcome parsed = ParsePipelineText(yaml, kSource + "/remote.yaml", {});
+  ParseOutcome parsed = ParsePipelineText(yaml, kRemoteSource + "/remote.yaml", {});
   ASSERT_TRUE(parsed.spec) << (parsed.diagnostics.empty() ? "" : parsed.diagnostics[0].ToString());
-  PipelineCheck check = ValidatePipeline(*parsed.spec, *Plugins());
+  PipelineCheck check = ValidatePipeline(*parsed.spec, *RemotePlugins());
   ASSERT_TRUE(check.diagnostics.empty()) << check.diagnostics[0].ToString();
   RunOptions options;
   options.quiet = true;
   options.threads = 2;
   options.model = check.model;
-  const RunReport report = RunPipeline(*parsed.spec, *Plugins(), options);
+  const RunReport report = RunPipeline(*parsed.spec, *RemotePlugins(), options);
   ASSERT_TRUE(report.status.ok()) << report.status.message();
 }
 
@@ -80,24 +81,24 @@ void ExpectNumbersNear(const nlohmann::json& expected, const nlohmann::json& act
 class RemoteModelThroughServe : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Plugins()->Find("shap.kernel") == nullptr || Plugins()->Find("lime.tabular") == nullptr)
+    if (RemotePlugins()->Find("shap.kernel") == nullptr || RemotePlugins()->Find("lime.tabular") == nullptr)
       GTEST_SKIP() << "the shap and lime plugins are not built";
     const std::string config =
         "version: 1\nlisten: {port: 0}\naccess_log: false\nthreads: 2\n"
         "limits: {max_body_bytes: 67108864, max_rows: 100000}\nmodels:\n"
         "  - {name: credit, path: '" +
-        kCreditXgb + "', data: '" + kCreditCsv +
+        kRemoteCreditXgb + "', data: '" + kRemoteCreditCsv +
         "', target: Status, positive: bad, categorical: [Home, Marital, Records, Job], explainer: "
         "shap.tree}\n";
-    ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kSource);
+    ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kRemoteSource);
     ASSERT_TRUE(parsed.config) << parsed.diagnostics[0].ToString();
     std::vector<Diagnostic> diagnostics;
-    service_ = Service::Create(std::move(*parsed.config), Plugins(), diagnostics);
+    service_ = Service::Create(std::move(*parsed.config), RemotePlugins(), diagnostics);
     ASSERT_TRUE(diagnostics.empty()) << diagnostics[0].ToString();
     server_ = HttpServer::Start(*service_).value();
     dir_ = fs::temp_directory_path() / ("loupe_remote_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
-    RunPipelineText(PipelineYaml("{type: xgboost, path: '" + kCreditXgb + "'}", dir_ / "local"));
+    RunPipelineText(PipelineYaml("{type: xgboost, path: '" + kRemoteCreditXgb + "'}", dir_ / "local"));
   }
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::milliseconds(0));
@@ -137,20 +138,22 @@ TEST_F(RemoteModelThroughServe, V1GivesTheLocalModelsValues) {
 }
 
 TEST_F(RemoteModelThroughServe, ValidateSaysWhyARemoteModelCannotBeUsed) {
-  ParseOutcome parsed = ParsePipelineText(
-      PipelineYaml("{type: remote, url: '" + Url("v2") + "nope'}", dir_ / "x"), kSource + "/remote.yaml", {});
+  ParseOutcome parsed =
+      ParsePipelineText(PipelineYaml("{type: remote, url: '" + Url("v2") + "nope'}", dir_ / "x"),
+                        kRemoteSource + "/remote.yaml", {});
   ASSERT_TRUE(parsed.spec);
-  PipelineCheck check = ValidatePipeline(*parsed.spec, *Plugins());
+  PipelineCheck check = ValidatePipeline(*parsed.spec, *RemotePlugins());
   ASSERT_EQ(check.diagnostics.size(), 1u);
   EXPECT_THAT(check.diagnostics[0].ToString(), HasSubstr("remote.yaml:4:"));
   EXPECT_THAT(check.diagnostics[0].ToString(), HasSubstr("model.url: the remote model at"));
   ParseOutcome no_url = ParsePipelineText(PipelineYaml("{type: remote, path: x.json}", dir_ / "x"),
-                                          kSource + "/remote.yaml", {});
+                                          kRemoteSource + "/remote.yaml", {});
   ASSERT_EQ(no_url.diagnostics.size(), 2u);
   EXPECT_THAT(no_url.diagnostics[0].ToString() + no_url.diagnostics[1].ToString(),
               HasSubstr("a remote model has a url, not a path"));
-  ParseOutcome stray = ParsePipelineText(
-      PipelineYaml("{type: xgboost, path: x.json, retries: 2}", dir_ / "x"), kSource + "/remote.yaml", {});
+  ParseOutcome stray =
+      ParsePipelineText(PipelineYaml("{type: xgboost, path: x.json, retries: 2}", dir_ / "x"),
+                        kRemoteSource + "/remote.yaml", {});
   ASSERT_EQ(stray.diagnostics.size(), 1u);
   EXPECT_THAT(stray.diagnostics[0].ToString(), HasSubstr("model.retries applies to remote models only"));
 }

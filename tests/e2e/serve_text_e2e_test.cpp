@@ -13,12 +13,12 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::string kSource = LOUPE_SOURCE_DIR;
-const std::string kModel = kSource + "/tests/fixtures/text/transformer.yaml";
+const std::string kTextSource = LOUPE_SOURCE_DIR;
+const std::string kModel = kTextSource + "/tests/fixtures/text/transformer.yaml";
 const std::vector<std::string> kTexts = {"Your lucky number is seven; the computer will crash on Tuesday.",
                                          "A friend asks only for your time, not your money."};
 
-std::shared_ptr<const PluginRegistry> Plugins() {
+std::shared_ptr<const PluginRegistry> TextPlugins() {
   static const std::shared_ptr<const PluginRegistry> registry = [] {
     auto loaded = std::make_shared<PluginRegistry>();
     loaded->LoadDirectory(LOUPE_PLUGIN_DIR);
@@ -28,7 +28,7 @@ std::shared_ptr<const PluginRegistry> Plugins() {
 }
 
 std::string ModelYaml(const std::string& name, const std::string& explainer, const std::string& params) {
-  return "  - {name: " + name + ", path: '" + kModel + "', data: '" + kSource +
+  return "  - {name: " + name + ", path: '" + kModel + "', data: '" + kTextSource +
          "/tests/data/fortunes_topics.csv', target: topic, text: [text], explainer: " + explainer +
          ", params: " + params + "}\n";
 }
@@ -36,15 +36,15 @@ std::string ModelYaml(const std::string& name, const std::string& explainer, con
 class ServeText : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Plugins()->Find("lime.text") == nullptr || Plugins()->Find("attention.rollout") == nullptr)
+    if (TextPlugins()->Find("lime.text") == nullptr || TextPlugins()->Find("attention.rollout") == nullptr)
       GTEST_SKIP() << "the lime and attention plugins are not built";
     const std::string config = "version: 1\naccess_log: false\nmodels:\n" +
                                ModelYaml("topics", "lime.text", "{num_samples: 300, num_features: 4}") +
                                ModelYaml("rollout", "attention.rollout", "{}");
-    ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kSource);
+    ServeConfigOutcome parsed = ParseServeConfig(config, "serve.yaml", kTextSource);
     ASSERT_TRUE(parsed.config) << parsed.diagnostics[0].ToString();
     std::vector<Diagnostic> diagnostics;
-    service_ = Service::Create(std::move(*parsed.config), Plugins(), diagnostics);
+    service_ = Service::Create(std::move(*parsed.config), TextPlugins(), diagnostics);
     ASSERT_TRUE(diagnostics.empty()) << diagnostics[0].ToString();
   }
   HttpResponse Post(const std::string& target, const nlohmann::json& body) {

@@ -22,8 +22,8 @@ static_assert(sizeof(void*) == 8, "the pinned layout is the LP64 one");
 
 TEST(AbiVersionTest, VersionAndIdentification) {
   EXPECT_EQ(LOUPE_PLUGIN_ABI_MAJOR, 1);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 3);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 3);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 5);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 5);
   EXPECT_EQ(LOUPE_PLUGIN_MAGIC, 0x474C504550554F4CULL);
   char magic[9] = {};
   const std::uint64_t value = LOUPE_PLUGIN_MAGIC;
@@ -398,5 +398,45 @@ TEST(AbiLayoutTest, GradientModel) {
   EXPECT_EQ(offsetof(LoupeGradientModel, has_deeplift), 4u);
   EXPECT_EQ(offsetof(LoupeGradientModel, gradient), 8u);
   EXPECT_EQ(offsetof(LoupeGradientModel, deeplift), 16u);
+}
+
+TEST(AbiValuesTest, RowVariantsConstants) {
+  EXPECT_STREQ(LOUPE_ROW_VARIANTS_CAPABILITY, "row_variants");
+  static_assert(std::is_same_v<decltype(LoupeRowVariants::predict),
+                               LoupeStatus (*)(LoupeHost*, const LoupeTensorView*, std::int64_t,
+                                               const std::int64_t*, const std::int64_t*, const double*,
+                                               LoupeOutputSpace, double*, std::int64_t)>);
+}
+
+TEST(AbiLayoutTest, RowVariants) {
+  EXPECT_EQ(sizeof(LoupeRowVariants), 16u);
+  EXPECT_EQ(alignof(LoupeRowVariants), 8u);
+  EXPECT_EQ(offsetof(LoupeRowVariants, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeRowVariants, reserved), 4u);
+  EXPECT_EQ(offsetof(LoupeRowVariants, predict), 8u);
+}
+
+TEST(AbiValuesTest, TextGradientConstants) {
+  EXPECT_STREQ(LOUPE_TEXT_GRADIENT_CAPABILITY, "text_gradient");
+  static_assert(std::is_same_v<LoupeTokenEmbeddingsSink,
+                               LoupeStatus (*)(void*, std::int64_t, std::int64_t, const char* const*,
+                                               const std::int64_t*, std::int64_t, const char* const*,
+                                               std::int64_t, const float*)>);
+  static_assert(std::is_same_v<decltype(LoupeTextGradient::layer_gradient),
+                               LoupeStatus (*)(LoupeHost*, const float*, std::int64_t, std::int64_t,
+                                               const std::int64_t*, LoupeOutputSpace, const double*, float*,
+                                               double*, std::int64_t)>);
+}
+
+TEST(AbiLayoutTest, TextGradient) {
+  EXPECT_EQ(sizeof(LoupeTextGradient), 48u);
+  EXPECT_EQ(alignof(LoupeTextGradient), 8u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, struct_size), 0u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, reserved0), 4u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, width), 8u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, pad_embedding), 16u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, layer_name), 24u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, embed_rows), 32u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, layer_gradient), 40u);
 }
 }  // namespace

@@ -73,6 +73,10 @@ std::string RenameSubject(const std::string& message, const std::string& from, c
   return to + ": " + message;
 }
 
+std::string Sentence(std::string message) {
+  return !message.empty() && message.back() == '?' ? message : message + ".";
+}
+
 std::string NumberText(double number) {
   if (!std::isfinite(number)) return NonFiniteText(number);
   // Whole numbers read better in full (100000, not the shortest form 1e+05) up to where doubles stay exact.

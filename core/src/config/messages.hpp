@@ -33,4 +33,7 @@ std::string RenameSubject(const std::string& message, const std::string& from, c
 // A bound or limit as a person writes it: 1, 0.5, 1e-06.
 std::string NumberText(double number);
 
+// `message` ending in a full stop, unless it ends in a question mark ("did you mean ...?").
+std::string Sentence(std::string message);
+
 }  // namespace loupe::config

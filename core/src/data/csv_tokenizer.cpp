@@ -2,13 +2,14 @@
 
 #include <utility>
 
+#include "data/numbers.hpp"
+
 namespace loupe::data {
 namespace {
 
 constexpr std::string_view kUtf8ByteOrderMark = "\xEF\xBB\xBF";
 constexpr std::size_t kMaxQuotedContext = 20;
 
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 bool IsLineEndChar(char c) { return c == '\n' || c == '\r'; }
 
 }  // namespace

@@ -7,6 +7,9 @@
 
 namespace loupe::data {
 
+// A space or a tab: what the CSV reader trims around fields and numbers.
+inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
 // Parses `text` as one whole decimal number ("45", "-2", "1e-3", "+0.5", "inf"), ignoring spaces and
 // tabs around it. Anything else, including NaN spellings and numbers beyond the double range, is not a
 // number.

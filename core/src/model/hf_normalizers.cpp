@@ -174,9 +174,9 @@ class Precompiled final : public Normalizer {
   }
 };
 
-class Sequence final : public Normalizer {
+class NormalizerSequence final : public Normalizer {
  public:
-  explicit Sequence(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
+  explicit NormalizerSequence(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
   void Apply(AlignedText& text) const override {
     for (const auto& step : steps_) step->Apply(text);
   }
@@ -194,7 +194,7 @@ Result<std::unique_ptr<Normalizer>> MakeBertNormalizer(const json& config, const
   return std::unique_ptr<Normalizer>(std::make_unique<BertNormalizer>(clean, chinese, strip, lowercase));
 }
 
-Result<std::unique_ptr<Normalizer>> MakeSequence(const json& config, const std::string& where) {
+Result<std::unique_ptr<Normalizer>> MakeNormalizerSequence(const json& config, const std::string& where) {
   LOUPE_ASSIGN_OR_RETURN(const json* list, RequiredArray(config, "normalizers", where));
   std::vector<std::unique_ptr<Normalizer>> steps;
   for (std::size_t i = 0; i < list->size(); ++i) {
@@ -202,7 +202,7 @@ Result<std::unique_ptr<Normalizer>> MakeSequence(const json& config, const std::
                            MakeNormalizer((*list)[i], where + ".normalizers[" + std::to_string(i) + "]"));
     steps.push_back(std::move(step));
   }
-  return std::unique_ptr<Normalizer>(std::make_unique<Sequence>(std::move(steps)));
+  return std::unique_ptr<Normalizer>(std::make_unique<NormalizerSequence>(std::move(steps)));
 }
 
 }  // namespace
@@ -217,7 +217,7 @@ Result<std::unique_ptr<Normalizer>> MakeNormalizer(const json& config, const std
   if (type == "StripAccents") return std::unique_ptr<Normalizer>(std::make_unique<StripAccents>());
   if (type == "Precompiled") return std::unique_ptr<Normalizer>(std::make_unique<Precompiled>());
   if (type == "BertNormalizer") return MakeBertNormalizer(config, where);
-  if (type == "Sequence") return MakeSequence(config, where);
+  if (type == "Sequence") return MakeNormalizerSequence(config, where);
   if (type == "Strip") {
     LOUPE_ASSIGN_OR_RETURN(const bool left, OptionalBool(config, "strip_left", true, where));
     LOUPE_ASSIGN_OR_RETURN(const bool right, OptionalBool(config, "strip_right", true, where));

@@ -99,9 +99,10 @@ class ByteLevelOffsets final : public PostProcessor {
   bool trim_;
 };
 
-class Sequence final : public PostProcessor {
+class PostProcessorSequence final : public PostProcessor {
  public:
-  explicit Sequence(std::vector<std::unique_ptr<PostProcessor>> steps) : steps_(std::move(steps)) {}
+  explicit PostProcessorSequence(std::vector<std::unique_ptr<PostProcessor>> steps)
+      : steps_(std::move(steps)) {}
   std::size_t AddedTokens() const override {
     std::size_t n = 0;
     for (const auto& step : steps_) n += step->AddedTokens();
@@ -202,7 +203,8 @@ Result<std::unique_ptr<PostProcessor>> MakeTemplate(const json& config, const st
   return std::unique_ptr<PostProcessor>(std::make_unique<Template>(std::move(items)));
 }
 
-Result<std::unique_ptr<PostProcessor>> MakeSequence(const json& config, const std::string& where) {
+Result<std::unique_ptr<PostProcessor>> MakePostProcessorSequence(const json& config,
+                                                                 const std::string& where) {
   LOUPE_ASSIGN_OR_RETURN(const json* list, RequiredArray(config, "processors", where));
   std::vector<std::unique_ptr<PostProcessor>> steps;
   for (std::size_t i = 0; i < list->size(); ++i) {
@@ -210,7 +212,7 @@ Result<std::unique_ptr<PostProcessor>> MakeSequence(const json& config, const st
                            MakePostProcessor((*list)[i], where + ".processors[" + std::to_string(i) + "]"));
     steps.push_back(std::move(step));
   }
-  return std::unique_ptr<PostProcessor>(std::make_unique<Sequence>(std::move(steps)));
+  return std::unique_ptr<PostProcessor>(std::make_unique<PostProcessorSequence>(std::move(steps)));
 }
 
 }  // namespace
@@ -224,7 +226,7 @@ Result<std::unique_ptr<PostProcessor>> MakePostProcessor(const json& config, con
     LOUPE_ASSIGN_OR_RETURN(const bool trim, OptionalBool(config, "trim_offsets", true, where));
     return std::unique_ptr<PostProcessor>(std::make_unique<ByteLevelOffsets>(trim));
   }
-  if (type == "Sequence") return MakeSequence(config, where);
+  if (type == "Sequence") return MakePostProcessorSequence(config, where);
   return UnsupportedType(where, type,
                          "BertProcessing, ByteLevel, RobertaProcessing, Sequence, TemplateProcessing");
 }

@@ -242,9 +242,10 @@ class Metaspace final : public PreTokenizer {
   bool split_;
 };
 
-class Sequence final : public PreTokenizer {
+class PreTokenizerSequence final : public PreTokenizer {
  public:
-  explicit Sequence(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
+  explicit PreTokenizerSequence(std::vector<std::unique_ptr<PreTokenizer>> steps)
+      : steps_(std::move(steps)) {}
   void Split(std::vector<AlignedText>& pieces, bool first_section) const override {
     for (const auto& step : steps_) step->Split(pieces, first_section);
   }
@@ -298,7 +299,7 @@ Result<std::unique_ptr<PreTokenizer>> MakeSplit(const json& config, const std::s
   return std::unique_ptr<PreTokenizer>(std::make_unique<RegexSplit>(std::move(regex), behavior, invert));
 }
 
-Result<std::unique_ptr<PreTokenizer>> MakeSequence(const json& config, const std::string& where) {
+Result<std::unique_ptr<PreTokenizer>> MakePreTokenizerSequence(const json& config, const std::string& where) {
   LOUPE_ASSIGN_OR_RETURN(const json* list, RequiredArray(config, "pretokenizers", where));
   std::vector<std::unique_ptr<PreTokenizer>> steps;
   for (std::size_t i = 0; i < list->size(); ++i) {
@@ -306,7 +307,7 @@ Result<std::unique_ptr<PreTokenizer>> MakeSequence(const json& config, const std
                            MakePreTokenizer((*list)[i], where + ".pretokenizers[" + std::to_string(i) + "]"));
     steps.push_back(std::move(step));
   }
-  return std::unique_ptr<PreTokenizer>(std::make_unique<Sequence>(std::move(steps)));
+  return std::unique_ptr<PreTokenizer>(std::make_unique<PreTokenizerSequence>(std::move(steps)));
 }
 
 std::unique_ptr<PreTokenizer> CharSplitter(std::function<bool(char32_t)> is_delimiter, Behavior behavior) {
@@ -355,7 +356,7 @@ Result<std::unique_ptr<PreTokenizer>> MakePreTokenizer(const json& config, const
   if (type == "Split") return MakeSplit(config, where);
   if (type == "ByteLevel") return MakeByteLevel(config, where);
   if (type == "Metaspace") return MakeMetaspace(config, where);
-  if (type == "Sequence") return MakeSequence(config, where);
+  if (type == "Sequence") return MakePreTokenizerSequence(config, where);
   return UnsupportedType(
       where, type,
       "BertPreTokenizer, ByteLevel, CharDelimiterSplit, Digits, Metaspace, Punctuation, Sequence, "

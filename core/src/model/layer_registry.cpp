@@ -20,11 +20,11 @@ void Activations::Resize(std::int64_t rows, std::int64_t steps, std::int64_t fea
   values.assign(static_cast<std::size_t>(rows * std::max<std::int64_t>(steps, 1) * features), 0.0f);
 }
 
-namespace {
-
 Status ErrorAt(const config::YamlDocument& doc, const std::string& pointer, const std::string& message) {
   return InvalidArgument(Diagnostic{doc.At(pointer), message}.ToString());
 }
+
+namespace {
 
 const json* FindNode(const config::YamlDocument& doc, const std::string& pointer) {
   const json::json_pointer p(pointer);

@@ -190,4 +190,8 @@ const KindRegistry& Kinds();
 void RegisterDenseKinds(KindRegistry& registry);  // model/dense_layers.cpp: linear, activations, norms
 void RegisterTextKinds(KindRegistry& registry);   // model/text_*.cpp: text inputs, sequence layers
 
+// InvalidArgument with `message` placed at the YAML node `pointer` of `doc` (FILE:LINE:COL: message), for
+// the loaders of every kind.
+Status ErrorAt(const config::YamlDocument& doc, const std::string& pointer, const std::string& message);
+
 }  // namespace loupe::model

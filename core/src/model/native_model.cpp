@@ -7,6 +7,7 @@
 
 #include "config/yaml_document.hpp"
 #include "loupe/core/gradient.hpp"
+#include "loupe/core/row_variants.hpp"
 #include "model/dense_layers.hpp"
 #include "model/layer_registry.hpp"
 #include "model/predict_buffers.hpp"
@@ -64,7 +65,7 @@ struct Net {
   std::vector<std::unique_ptr<model::Layer>> layers;
 };
 
-class NativeModel final : public Model, public model::Network, public GradientModel {
+class NativeModel final : public Model, public model::Network, public GradientModel, public RowVariantModel {
  public:
   // The reference path: `layers` computed in double precision, row by row.
   NativeModel(ModelInfo info, std::vector<InputEncoding> inputs, std::vector<RefLayer> layers,
@@ -72,7 +73,9 @@ class NativeModel final : public Model, public model::Network, public GradientMo
       : info_(std::move(info)),
         inputs_(std::move(inputs)),
         layers_(std::move(layers)),
-        encoded_width_(encoded_width) {}
+        encoded_width_(encoded_width) {
+    PrepareRowVariants();
+  }
   // The nn path: `net` on oneDNN, in chunks of rows.
   NativeModel(ModelInfo info, Net net, bool sigmoid_output, std::int64_t encoded_width)
       : info_(std::move(info)),
@@ -104,6 +107,11 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   // "gradient": the nn path of a tabular network made only of dense layers (docs/architecture.md §3).
   const GradientModel* gradient_model() const override { return dense_views_.empty() ? nullptr : this; }
   const std::string& DeepLiftRefusal() const override { return deeplift_refusal_; }
+
+  // "row_variants": the double-precision path of a model whose first layer is linear.
+  const RowVariantModel* row_variant_model() const override { return offers_row_variants_ ? this : nullptr; }
+  Status PredictVariants(const TensorView& base, const RowVariants& variants, OutputSpace space,
+                         std::span<double> out) const override;
 
   Status Gradient(const TensorView& batch, OutputSpace space, std::span<const double> weights,
                   std::span<double> gradients) const override {
@@ -286,43 +294,113 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   // per-thread scratch: the block is encoded column by column, then each layer runs over the block. Each
   // row's arithmetic, and its order, are those of a row on its own, so the bits do not depend on blocks.
   Status PredictReference(const TensorView& batch, OutputSpace space, double* result) const {
-    const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
     const std::int64_t n = batch.dim(0);
     const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
-    const bool classification = info_.task == Task::kClassification;
-    const std::size_t last_hidden = classification ? layers_.size() - 1 : layers_.size();
     model::Scratch<std::vector<double>> a_scratch, b_scratch;
     for (std::int64_t begin = 0; begin < n; begin += kReferenceBlockRows) {
       const std::int64_t m = std::min(kReferenceBlockRows, n - begin);
-      std::vector<double>* a = &*a_scratch;
-      std::vector<double>* b = &*b_scratch;
-      a->assign(static_cast<std::size_t>(m * encoded_width_), 0.0);
-      const double* raw = batch.data<double>() + begin * n_inputs;
-      std::int64_t offset = 0;
-      for (std::int64_t i = 0; i < n_inputs; ++i) {
-        const InputEncoding& input = inputs_[static_cast<std::size_t>(i)];
-        LOUPE_RETURN_IF_ERROR(
-            EncodeColumn(input, raw + i, n_inputs, begin, m, a->data() + offset, encoded_width_));
-        offset += EncodedWidth(input);
+      LOUPE_RETURN_IF_ERROR(EncodeReferenceBlock(batch, begin, m, *a_scratch));
+      FinishReferenceBlock(0, encoded_width_, m, space, *a_scratch, *b_scratch, result + begin * n_out);
+    }
+    return Status::Ok();
+  }
+
+  // Rows [begin, begin + m) of `batch` encoded into `encoded` ([m, encoded_width_]), column by column.
+  Status EncodeReferenceBlock(const TensorView& batch, std::int64_t begin, std::int64_t m,
+                              std::vector<double>& encoded) const {
+    const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
+    encoded.assign(static_cast<std::size_t>(m * encoded_width_), 0.0);
+    const double* raw = batch.data<double>() + begin * n_inputs;
+    for (std::int64_t i = 0; i < n_inputs; ++i) {
+      const InputEncoding& input = inputs_[static_cast<std::size_t>(i)];
+      LOUPE_RETURN_IF_ERROR(
+          EncodeColumn(input, raw + i, n_inputs, begin, m, encoded.data() + input_offset(i), encoded_width_));
+    }
+    return Status::Ok();
+  }
+
+  // Layers [first, ...) of the double-precision path over the m rows of `width` values in `a`, and the
+  // outputs in `space` into `out` (m rows of outputs(space)). `a` and `b` are scratch (overwritten).
+  void FinishReferenceBlock(std::size_t first, std::int64_t width, std::int64_t m, OutputSpace space,
+                            std::vector<double>& a_buffer, std::vector<double>& b_buffer, double* out) const {
+    const bool classification = info_.task == Task::kClassification;
+    const std::size_t last_hidden = classification ? layers_.size() - 1 : layers_.size();
+    std::vector<double>* a = &a_buffer;
+    std::vector<double>* b = &b_buffer;
+    for (std::size_t l = first; l < last_hidden; ++l) {
+      width = ApplyToBlock(layers_[l], *a, width, m, *b);
+      std::swap(a, b);
+    }
+    if (!classification || space == OutputSpace::kRaw) {
+      std::copy_n(a->data(), m * width, out);
+    } else if (layers_.back().kind == LayerKind::kSigmoid) {
+      for (std::int64_t row = 0; row < m; ++row) {
+        const double p = 1.0 / (1.0 + std::exp(-(*a)[static_cast<std::size_t>(row * width)]));
+        out[row * 2] = 1.0 - p;
+        out[row * 2 + 1] = p;
       }
-      std::int64_t width = encoded_width_;
-      for (std::size_t l = 0; l < last_hidden; ++l) {
-        width = ApplyToBlock(layers_[l], *a, width, m, *b);
-        std::swap(a, b);
-      }
-      double* out = result + begin * n_out;
-      if (!classification || space == OutputSpace::kRaw) {
-        std::copy_n(a->data(), m * width, out);
-      } else if (layers_.back().kind == LayerKind::kSigmoid) {
-        for (std::int64_t row = 0; row < m; ++row) {
-          const double p = 1.0 / (1.0 + std::exp(-(*a)[static_cast<std::size_t>(row * width)]));
-          out[row * 2] = 1.0 - p;
-          out[row * 2 + 1] = p;
+    } else {
+      width = ApplyToBlock(layers_.back(), *a, width, m, *b);
+      std::copy_n(b->data(), m * width, out);
+    }
+  }
+
+  // The first encoded column of input i.
+  std::int64_t input_offset(std::int64_t i) const { return input_offsets_[static_cast<std::size_t>(i)]; }
+
+  // Each input's first encoded column; "row_variants" when the first layer is linear and something
+  // follows it or the model is a regressor (a classifier's last layer is its link, which the variants path
+  // applies after the rest).
+  void PrepareRowVariants() {
+    std::int64_t offset = 0;
+    for (const InputEncoding& input : inputs_) {
+      input_offsets_.push_back(offset);
+      offset += EncodedWidth(input);
+    }
+    offers_row_variants_ = !layers_.empty() && layers_[0].kind == LayerKind::kLinear &&
+                           (info_.task != Task::kClassification || layers_.size() >= 2);
+  }
+
+  // Adds one change of variant (input i → raw value `x`) to the pre-activations `pre` ([m, out] of the
+  // first layer) of the m base rows whose raw values are `raw` (stride n_inputs) and encodings `encoded`:
+  // W · (e(x) − e(base)), only the changed input's columns of W.
+  Status AddChange(std::int64_t i, double x, const double* raw, const std::vector<double>& encoded,
+                   std::int64_t first_row, std::int64_t m, std::vector<double>& pre) const {
+    const RefLayer& layer = layers_[0];
+    const InputEncoding& enc = inputs_[static_cast<std::size_t>(i)];
+    const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
+    const std::int64_t offset = input_offsets_[static_cast<std::size_t>(i)];
+    const std::int64_t h = layer.out, in = layer.in;
+    const double* w = layer.weight.data();
+    if (enc.input.type == ColumnType::kCategorical) {
+      const auto n_levels = static_cast<std::int64_t>(enc.input.levels.size());
+      // EncodeColumn's rule: a level code in range sets its cell; NaN and other codes set none.
+      const auto level_of = [n_levels](double v) -> std::int64_t {
+        if (!(v > -1.0)) return -1;
+        const auto level = static_cast<std::size_t>(v);
+        return level < static_cast<std::size_t>(n_levels) ? static_cast<std::int64_t>(level) : -1;
+      };
+      const std::int64_t to = level_of(x);
+      for (std::int64_t row = 0; row < m; ++row) {
+        const std::int64_t from = level_of(raw[row * n_inputs + i]);
+        if (from == to) continue;
+        double* z = pre.data() + row * h;
+        if (from >= 0) {
+          for (std::int64_t o = 0; o < h; ++o) z[o] -= w[o * in + offset + from];
         }
-      } else {
-        width = ApplyToBlock(layers_.back(), *a, width, m, *b);
-        std::copy_n(b->data(), m * width, out);
+        if (to >= 0) {
+          for (std::int64_t o = 0; o < h; ++o) z[o] += w[o * in + offset + to];
+        }
       }
+      return Status::Ok();
+    }
+    double changed = 0.0;
+    LOUPE_RETURN_IF_ERROR(EncodeValue(enc, x, first_row, &changed));  // the missing-value sentence
+    for (std::int64_t row = 0; row < m; ++row) {
+      const double delta = changed - encoded[static_cast<std::size_t>(row * encoded_width_ + offset)];
+      if (delta == 0.0) continue;
+      double* z = pre.data() + row * h;
+      for (std::int64_t o = 0; o < h; ++o) z[o] += w[o * in + offset] * delta;
     }
     return Status::Ok();
   }
@@ -636,9 +714,54 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   Net net_;
   bool sigmoid_output_ = false;
   std::int64_t encoded_width_;
+  std::vector<std::int64_t> input_offsets_;  // per input, its first encoded column (double-precision path)
+  bool offers_row_variants_ = false;
   std::vector<model::DenseLayerView> dense_views_;  // per layer; empty: no "gradient" capability
   std::string deeplift_refusal_;
 };
+
+// Per block of base rows: the block is encoded and its first layer computed once; each variant then
+// starts from those pre-activations, adds W · (e(new) − e(old)) for its changed inputs only, and runs the
+// rest of the network. The base pre-activation of a row is the plain path's (same arithmetic), so a
+// variant differs from PredictInto on its materialised row only by the order of the first layer's sums.
+Status NativeModel::PredictVariants(const TensorView& base, const RowVariants& variants, OutputSpace space,
+                                    std::span<double> out) const {
+  const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
+  if (!offers_row_variants_) return Unsupported("model '" + info_.name + "' has no linear first layer.");
+  if (base.ndim() != 2 || base.dim(1) != n_inputs || base.dtype() != DType::kF64) {
+    return InvalidArgument("model '" + info_.name + "' expects base rows of shape [n, " +
+                           std::to_string(n_inputs) + "], found " + ShapeToString(base.shape()) + ".");
+  }
+  const std::int64_t n = base.dim(0), n_variants = variants.count();
+  const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+  LOUPE_RETURN_IF_ERROR(model::CheckOutputBuffer(info_, n_variants * n, space, out.size()));
+  for (const std::int64_t input : variants.inputs) {
+    if (input < 0 || input >= n_inputs) {
+      return InvalidArgument("a row variant of model '" + info_.name + "' changes input " +
+                             std::to_string(input) + " of " + std::to_string(n_inputs) + ".");
+    }
+  }
+  const RefLayer& first = layers_[0];
+  model::Scratch<std::vector<double>> encoded, base_pre, a, b;
+  for (std::int64_t begin = 0; begin < n; begin += kReferenceBlockRows) {
+    const std::int64_t m = std::min(kReferenceBlockRows, n - begin);
+    if (const Status encoding = EncodeReferenceBlock(base, begin, m, *encoded); !encoding.ok()) {
+      return Unsupported(encoding.message());  // a change might have replaced the missing value
+    }
+    ApplyToBlock(first, *encoded, encoded_width_, m, *base_pre);
+    const double* raw = base.data<double>() + begin * n_inputs;
+    for (std::int64_t v = 0; v < n_variants; ++v) {
+      a->assign(base_pre->begin(), base_pre->end());
+      const auto from = static_cast<std::size_t>(variants.offsets[static_cast<std::size_t>(v)]);
+      const auto to = static_cast<std::size_t>(variants.offsets[static_cast<std::size_t>(v) + 1]);
+      for (std::size_t k = from; k < to; ++k) {
+        LOUPE_RETURN_IF_ERROR(AddChange(variants.inputs[k], variants.values[k], raw, *encoded, begin, m, *a));
+      }
+      FinishReferenceBlock(1, first.out, m, space, *a, *b, out.data() + (v * n + begin) * n_out);
+    }
+  }
+  return Status::Ok();
+}
 
 // Reads a model document, collecting the first error as "FILE:LINE:COL: message".
 class ModelReader {

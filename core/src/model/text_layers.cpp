@@ -3,10 +3,12 @@
 #include <cmath>
 #include <limits>
 
+#include "nn/backward.hpp"
+
 namespace loupe::model {
 namespace {
 
-ActivationShape Sequence(std::int64_t width) {
+ActivationShape SequenceShape(std::int64_t width) {
   ActivationShape shape;
   shape.sequence = true;
   shape.width = width;
@@ -39,7 +41,10 @@ class Embedding final : public Layer {
   Embedding(std::int64_t vocab, std::int64_t dim, std::vector<float> table)
       : vocab_(vocab), dim_(dim), table_(std::move(table)) {}
 
-  ActivationShape output() const override { return Sequence(dim_); }
+  ActivationShape output() const override { return SequenceShape(dim_); }
+
+  const std::vector<float>& table() const { return table_; }
+  std::int64_t dim() const { return dim_; }
 
   Status Forward(const Activations& in, Activations& out) const override {
     out.lengths = in.lengths;
@@ -60,13 +65,14 @@ class Embedding final : public Layer {
   std::vector<float> table_;
 };
 
-// x[n, s, :] += table[s, :] (a learned positional embedding, PyTorch nn.Embedding over positions).
-class PositionalEmbedding final : public Layer {
+// x[n, s, :] += table[s, :] (a learned positional embedding, PyTorch nn.Embedding over positions). Its
+// gradient passes through unchanged.
+class PositionalEmbedding final : public Layer, public DifferentiableLayer {
  public:
   PositionalEmbedding(std::int64_t max_positions, std::int64_t dim, std::vector<float> table)
       : max_positions_(max_positions), dim_(dim), table_(std::move(table)) {}
 
-  ActivationShape output() const override { return Sequence(dim_); }
+  ActivationShape output() const override { return SequenceShape(dim_); }
 
   Status Forward(const Activations& in, Activations& out) const override {
     if (in.t > max_positions_) {
@@ -85,6 +91,19 @@ class PositionalEmbedding final : public Layer {
     return Status::Ok();
   }
 
+  Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const override {
+    (void)tape;
+    return Forward(in, out);
+  }
+  Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
+                  const std::vector<float>& dy, std::vector<float>& dx) const override {
+    (void)in;
+    (void)out;
+    (void)tape;
+    dx = dy;
+    return Status::Ok();
+  }
+
  private:
   std::int64_t max_positions_, dim_;
   std::vector<float> table_;
@@ -98,7 +117,7 @@ struct Norm {
   std::vector<float> gamma, beta;
 };
 
-class TransformerEncoder final : public AttentionLayer {
+class TransformerEncoder final : public AttentionLayer, public DifferentiableLayer {
  public:
   struct Parts {
     std::int64_t d = 0, heads = 0;
@@ -117,18 +136,38 @@ class TransformerEncoder final : public AttentionLayer {
         norm1_(std::move(norm1)),
         norm2_(std::move(norm2)) {}
 
-  ActivationShape output() const override { return Sequence(p_.d); }
+  ActivationShape output() const override { return SequenceShape(p_.d); }
   std::int64_t heads() const override { return p_.heads; }
 
   Status Forward(const Activations& in, Activations& out) const override {
-    return Run(in, out, nullptr, nullptr);
+    return Run(in, out, nullptr, nullptr, nullptr);
   }
   Status ForwardProbed(const Activations& in, Activations& out, std::vector<float>* attention,
                        const float* head_mask) const override {
-    return Run(in, out, attention, head_mask);
+    return Run(in, out, attention, head_mask, nullptr);
   }
+  Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const override {
+    tape.saved.assign(kTapeSize, {});
+    return Run(in, out, nullptr, nullptr, &tape);
+  }
+  Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
+                  const std::vector<float>& dy, std::vector<float>& dx) const override;
 
  private:
+  // What ForwardTaped keeps: the attention's q, k, v ([n, heads, t, hd]) and probabilities ([n, heads, t,
+  // t]), the inputs of the two layer norms, and the feed-forward block's hidden layer before its
+  // activation.
+  enum TapeSlot : std::size_t {
+    kTapeQ,
+    kTapeK,
+    kTapeV,
+    kTapeProbs,
+    kTapeNorm1In,
+    kTapeNorm2In,
+    kTapeHidden,
+    kTapeSize
+  };
+
   // x [rows, d] -> y [rows, d]
   Status LayerNormRows(const float* x, std::int64_t rows, const Norm& norm, float* y) const {
     return nn::LayerNorm(x, rows, p_.d, norm.gamma.data(), norm.beta.data(), p_.eps, y);
@@ -136,7 +175,7 @@ class TransformerEncoder final : public AttentionLayer {
 
   // out = self-attention of h [n, t, d] (PyTorch nn.MultiheadAttention with key_padding_mask).
   Status SelfAttention(const std::vector<float>& h, const Activations& in, std::vector<float>& out,
-                       std::vector<float>* attention, const float* head_mask) const {
+                       std::vector<float>* attention, const float* head_mask, LayerTape* tape) const {
     const std::int64_t n = in.n, t = in.t, d = p_.d, heads = p_.heads, hd = d / heads;
     const std::int64_t rows = n * t;
     std::vector<float> qkv(static_cast<std::size_t>(rows * 3 * d));
@@ -189,39 +228,73 @@ class TransformerEncoder final : public AttentionLayer {
         }
       }
     }
+    if (tape != nullptr) {
+      tape->saved[kTapeQ] = std::move(q);
+      tape->saved[kTapeK] = std::move(k);
+      tape->saved[kTapeV] = std::move(v);
+      tape->saved[kTapeProbs] = std::move(scores);
+    }
     out.resize(static_cast<std::size_t>(rows * d));
     return out_proj_.Forward(merged.data(), rows, out.data(), p_.precision);
   }
 
-  // out = linear2(act(linear1(h))) over rows of h [rows, d].
-  Status FeedForward(const std::vector<float>& h, std::int64_t rows, std::vector<float>& out) const {
+  // The data gradient of SelfAttention: dh [rows, d] from dout [rows, d], by the matmuls' transposes.
+  Status SelfAttentionBackward(const Activations& in, const LayerTape& tape, const std::vector<float>& dout,
+                               std::vector<float>& dh) const;
+
+  // out = linear2(act(linear1(h))) over rows of h [rows, d]; `hidden`, when given, keeps linear1's output.
+  Status FeedForward(const std::vector<float>& h, std::int64_t rows, std::vector<float>& out,
+                     std::vector<float>* kept_hidden) const {
     std::vector<float> hidden(static_cast<std::size_t>(rows * linear1_.out()));
     LOUPE_RETURN_IF_ERROR(linear1_.Forward(h.data(), rows, hidden.data(), p_.precision));
+    if (kept_hidden != nullptr) *kept_hidden = hidden;
     LOUPE_RETURN_IF_ERROR(
         nn::Activate(p_.activation, hidden.data(), static_cast<std::int64_t>(hidden.size())));
     out.resize(static_cast<std::size_t>(rows * p_.d));
     return linear2_.Forward(hidden.data(), rows, out.data(), p_.precision);
   }
 
-  Status Run(const Activations& in, Activations& out, std::vector<float>* attention,
-             const float* head_mask) const {
+  // The data gradient of FeedForward: dh [rows, d] from dout [rows, d] and the kept hidden layer.
+  Status FeedForwardBackward(const std::vector<float>& hidden, std::int64_t rows,
+                             const std::vector<float>& dout, std::vector<float>& dh) const {
+    std::vector<float> dhidden(hidden.size());
+    LOUPE_RETURN_IF_ERROR(nn::DenseBackwardData(linear2_, dout.data(), rows, dhidden.data()));
+    LOUPE_RETURN_IF_ERROR(nn::ActivateBackward(p_.activation, hidden.data(), dhidden.data(), dhidden.data(),
+                                               static_cast<std::int64_t>(hidden.size())));
+    dh.resize(static_cast<std::size_t>(rows * p_.d));
+    return nn::DenseBackwardData(linear1_, dhidden.data(), rows, dh.data());
+  }
+
+  // dx [rows, d] from dy through a layer norm whose input was x.
+  Status LayerNormRowsBackward(const std::vector<float>& x, std::int64_t rows, const Norm& norm,
+                               const std::vector<float>& dy, std::vector<float>& dx) const {
+    dx.resize(static_cast<std::size_t>(rows * p_.d));
+    return nn::LayerNormBackward(x.data(), dy.data(), rows, p_.d, norm.gamma.data(), p_.eps, dx.data());
+  }
+
+  Status Run(const Activations& in, Activations& out, std::vector<float>* attention, const float* head_mask,
+             LayerTape* tape) const {
     const std::int64_t rows = in.n * in.t;
     const auto size = static_cast<std::size_t>(rows * p_.d);
     std::vector<float> x(in.values.begin(), in.values.begin() + static_cast<std::ptrdiff_t>(size));
     std::vector<float> h(size), sub;
+    std::vector<float>* hidden = tape != nullptr ? &tape->saved[kTapeHidden] : nullptr;
     if (p_.norm_first) {  // x + SA(LN1(x)), then x + FF(LN2(x))
       LOUPE_RETURN_IF_ERROR(LayerNormRows(x.data(), rows, norm1_, h.data()));
-      LOUPE_RETURN_IF_ERROR(SelfAttention(h, in, sub, attention, head_mask));
+      LOUPE_RETURN_IF_ERROR(SelfAttention(h, in, sub, attention, head_mask, tape));
       for (std::size_t i = 0; i < size; ++i) x[i] += sub[i];
+      if (tape != nullptr) tape->saved[kTapeNorm2In] = x;
       LOUPE_RETURN_IF_ERROR(LayerNormRows(x.data(), rows, norm2_, h.data()));
-      LOUPE_RETURN_IF_ERROR(FeedForward(h, rows, sub));
+      LOUPE_RETURN_IF_ERROR(FeedForward(h, rows, sub, hidden));
       for (std::size_t i = 0; i < size; ++i) x[i] += sub[i];
     } else {  // LN1(x + SA(x)), then LN2(x + FF(x))
-      LOUPE_RETURN_IF_ERROR(SelfAttention(x, in, sub, attention, head_mask));
+      LOUPE_RETURN_IF_ERROR(SelfAttention(x, in, sub, attention, head_mask, tape));
       for (std::size_t i = 0; i < size; ++i) h[i] = x[i] + sub[i];
+      if (tape != nullptr) tape->saved[kTapeNorm1In] = h;
       LOUPE_RETURN_IF_ERROR(LayerNormRows(h.data(), rows, norm1_, x.data()));
-      LOUPE_RETURN_IF_ERROR(FeedForward(x, rows, sub));
+      LOUPE_RETURN_IF_ERROR(FeedForward(x, rows, sub, hidden));
       for (std::size_t i = 0; i < size; ++i) h[i] = x[i] + sub[i];
+      if (tape != nullptr) tape->saved[kTapeNorm2In] = h;
       LOUPE_RETURN_IF_ERROR(LayerNormRows(h.data(), rows, norm2_, x.data()));
     }
     out.lengths = in.lengths;
@@ -234,6 +307,103 @@ class TransformerEncoder final : public AttentionLayer {
   nn::DenseLayer in_proj_, out_proj_, linear1_, linear2_;
   Norm norm1_, norm2_;
 };
+
+// b[i] = a[i]^T for `batch` square [t, t] blocks: the transposed operand of a matmul's backward.
+void TransposeSquareBlocks(const std::vector<float>& a, std::int64_t batch, std::int64_t t,
+                           std::vector<float>& b) {
+  b.resize(a.size());
+  for (std::int64_t i = 0; i < batch; ++i) {
+    const float* from = a.data() + i * t * t;
+    float* to = b.data() + i * t * t;
+    for (std::int64_t r = 0; r < t; ++r) {
+      for (std::int64_t c = 0; c < t; ++c) to[c * t + r] = from[r * t + c];
+    }
+  }
+}
+
+// context = P · V and scores = scale · Q · K^T, so dP = dcontext · V^T, dV = P^T · dcontext, and after the
+// softmax's backward dS: dQ = scale · dS · K, dK = scale · dS^T · Q. Masked keys have P = 0, hence dS = 0:
+// no gradient reaches a padding step through them, and a padding query's dcontext is 0 (nothing after
+// the pool reads it).
+Status TransformerEncoder::SelfAttentionBackward(const Activations& in, const LayerTape& tape,
+                                                 const std::vector<float>& dout,
+                                                 std::vector<float>& dh) const {
+  const std::int64_t n = in.n, t = in.t, d = p_.d, heads = p_.heads, hd = d / heads;
+  const std::int64_t rows = n * t, batch = n * heads;
+  const std::vector<float>& q = tape.saved[kTapeQ];
+  const std::vector<float>& k = tape.saved[kTapeK];
+  const std::vector<float>& v = tape.saved[kTapeV];
+  const std::vector<float>& probs = tape.saved[kTapeProbs];
+  std::vector<float> dmerged(static_cast<std::size_t>(rows * d));
+  LOUPE_RETURN_IF_ERROR(nn::DenseBackwardData(out_proj_, dout.data(), rows, dmerged.data()));
+  std::vector<float> dcontext(q.size());
+  for (std::int64_t r = 0; r < n; ++r) {
+    for (std::int64_t hh = 0; hh < heads; ++hh) {
+      for (std::int64_t s = 0; s < t; ++s) {
+        std::copy_n(dmerged.data() + (r * t + s) * d + hh * hd, hd,
+                    dcontext.data() + ((r * heads + hh) * t + s) * hd);
+      }
+    }
+  }
+  std::vector<float> dprobs(probs.size()), transposed, dq(q.size()), dk(k.size()), dv(v.size());
+  LOUPE_RETURN_IF_ERROR(nn::BatchedMatmul(dcontext.data(), v.data(), dprobs.data(), batch, t, hd, t, true));
+  TransposeSquareBlocks(probs, batch, t, transposed);
+  LOUPE_RETURN_IF_ERROR(
+      nn::BatchedMatmul(transposed.data(), dcontext.data(), dv.data(), batch, t, t, hd, false));
+  LOUPE_RETURN_IF_ERROR(nn::SoftmaxBackward(probs.data(), dprobs.data(), dprobs.data(), batch * t, t));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  LOUPE_RETURN_IF_ERROR(nn::BatchedMatmul(dprobs.data(), k.data(), dq.data(), batch, t, t, hd, false, scale));
+  TransposeSquareBlocks(dprobs, batch, t, transposed);
+  LOUPE_RETURN_IF_ERROR(
+      nn::BatchedMatmul(transposed.data(), q.data(), dk.data(), batch, t, t, hd, false, scale));
+  std::vector<float> dqkv(static_cast<std::size_t>(rows * 3 * d));
+  for (std::int64_t r = 0; r < n; ++r) {
+    for (std::int64_t s = 0; s < t; ++s) {
+      float* dst = dqkv.data() + (r * t + s) * 3 * d;
+      for (std::int64_t hh = 0; hh < heads; ++hh) {
+        const std::int64_t src = ((r * heads + hh) * t + s) * hd;
+        std::copy_n(dq.data() + src, hd, dst + hh * hd);
+        std::copy_n(dk.data() + src, hd, dst + d + hh * hd);
+        std::copy_n(dv.data() + src, hd, dst + 2 * d + hh * hd);
+      }
+    }
+  }
+  dh.resize(static_cast<std::size_t>(rows * d));
+  return nn::DenseBackwardData(in_proj_, dqkv.data(), rows, dh.data());
+}
+
+// The two arrangements of Run, backwards. Post-norm: y = LN2(x1 + FF(x1)), x1 = LN1(x + SA(x)).
+// Pre-norm: y = x1 + FF(LN2(x1)), x1 = x + SA(LN1(x)).
+Status TransformerEncoder::Backward(const Activations& in, const Activations& out, const LayerTape& tape,
+                                    const std::vector<float>& dy, std::vector<float>& dx) const {
+  (void)out;
+  const std::int64_t rows = in.n * in.t;
+  const auto size = static_cast<std::size_t>(rows * p_.d);
+  std::vector<float> a, b, dx1;
+  if (p_.norm_first) {
+    LOUPE_RETURN_IF_ERROR(FeedForwardBackward(tape.saved[kTapeHidden], rows, dy, a));
+    LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(tape.saved[kTapeNorm2In], rows, norm2_, a, b));
+    dx1.resize(size);
+    for (std::size_t i = 0; i < size; ++i) dx1[i] = dy[i] + b[i];
+    LOUPE_RETURN_IF_ERROR(SelfAttentionBackward(in, tape, dx1, a));
+    const std::vector<float> x(in.values.begin(), in.values.begin() + static_cast<std::ptrdiff_t>(size));
+    LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(x, rows, norm1_, a, b));
+    dx.resize(size);
+    for (std::size_t i = 0; i < size; ++i) dx[i] = dx1[i] + b[i];
+    return Status::Ok();
+  }
+  std::vector<float> dh2;
+  LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(tape.saved[kTapeNorm2In], rows, norm2_, dy, dh2));
+  LOUPE_RETURN_IF_ERROR(FeedForwardBackward(tape.saved[kTapeHidden], rows, dh2, a));
+  dx1.resize(size);
+  for (std::size_t i = 0; i < size; ++i) dx1[i] = dh2[i] + a[i];
+  std::vector<float> dh1;
+  LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(tape.saved[kTapeNorm1In], rows, norm1_, dx1, dh1));
+  LOUPE_RETURN_IF_ERROR(SelfAttentionBackward(in, tape, dh1, a));
+  dx.resize(size);
+  for (std::size_t i = 0; i < size; ++i) dx[i] = dh1[i] + a[i];
+  return Status::Ok();
+}
 
 Result<nn::DenseLayer> Dense(const LayerContext& c, const std::string& prefix, std::int64_t out,
                              std::int64_t in) {
@@ -253,11 +423,11 @@ Result<Norm> ReadNorm(const LayerContext& c, const std::string& prefix, std::int
 // lstm
 // ---------------------------------------------------------------------------------------------------------
 
-class Lstm final : public Layer {
+class Lstm final : public Layer, public DifferentiableLayer {
  public:
   Lstm(std::vector<nn::LstmLayer> layers, std::int64_t width) : layers_(std::move(layers)), width_(width) {}
 
-  ActivationShape output() const override { return Sequence(width_); }
+  ActivationShape output() const override { return SequenceShape(width_); }
 
   Status Forward(const Activations& in, Activations& out) const override {
     std::vector<float> x(in.values.begin(), in.values.begin() + in.n * in.t * in.width), y;
@@ -273,6 +443,41 @@ class Lstm final : public Layer {
     return Status::Ok();
   }
 
+  // The tape holds, per stacked layer l, its equations' tape (saved[2l]) and its output (saved[2l + 1]).
+  Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const override {
+    tape.saved.assign(2 * layers_.size(), {});
+    const float* x = in.values.data();
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const nn::LstmLayer& layer = layers_[l];
+      const std::int64_t width = layer.hidden_size() * (layer.bidirectional() ? 2 : 1);
+      std::vector<float>& y = tape.saved[2 * l + 1];
+      y.assign(static_cast<std::size_t>(in.n * in.t * width), 0.0f);
+      LOUPE_RETURN_IF_ERROR(
+          layer.ForwardTaped(x, in.n, in.t, in.lengths.data(), y.data(), tape.saved[2 * l]));
+      x = y.data();
+    }
+    out.lengths = in.lengths;
+    out.Resize(in.n, in.t, width_);
+    out.values = tape.saved.back();
+    return Status::Ok();
+  }
+
+  Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
+                  const std::vector<float>& dy, std::vector<float>& dx) const override {
+    (void)out;
+    std::vector<float> gradient = dy;
+    for (std::size_t l = layers_.size(); l-- > 0;) {
+      const nn::LstmLayer& layer = layers_[l];
+      const float* x = l == 0 ? in.values.data() : tape.saved[2 * l - 1].data();
+      dx.assign(static_cast<std::size_t>(in.n * in.t * layer.input_size()), 0.0f);
+      LOUPE_RETURN_IF_ERROR(layer.BackwardData(x, tape.saved[2 * l + 1].data(), in.n, in.t, in.lengths.data(),
+                                               tape.saved[2 * l], gradient.data(), dx.data()));
+      gradient.swap(dx);
+    }
+    dx = std::move(gradient);
+    return Status::Ok();
+  }
+
  private:
   std::vector<nn::LstmLayer> layers_;
   std::int64_t width_;
@@ -284,7 +489,7 @@ class Lstm final : public Layer {
 
 enum class PoolMode { kCls, kMean, kLast, kAttention };
 
-class Pool final : public AttentionLayer {
+class Pool final : public AttentionLayer, public DifferentiableLayer {
  public:
   Pool(PoolMode mode, std::int64_t width, std::vector<float> score_weight, float score_bias)
       : mode_(mode), width_(width), score_weight_(std::move(score_weight)), score_bias_(score_bias) {}
@@ -308,6 +513,43 @@ class Pool final : public AttentionLayer {
   }
   bool records() const override { return mode_ == PoolMode::kAttention; }
   PoolMode mode() const { return mode_; }
+
+  // The tape keeps attention pooling's weights [n, t].
+  Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const override {
+    tape.saved.assign(1, {});
+    return Run(in, out, mode_ == PoolMode::kAttention ? &tape.saved[0] : nullptr);
+  }
+
+  // Each mode's pooling backwards, only ever onto a row's real steps. Attention pooling y = Σ_s a_s x_s
+  // with a = softmax(x_s · w + b): dx_s = a_s dy + a_s (dy · x_s − Σ_u a_u dy · x_u) w.
+  Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
+                  const std::vector<float>& dy, std::vector<float>& dx) const override {
+    (void)out;
+    dx.assign(static_cast<std::size_t>(in.n * in.t * width_), 0.0f);
+    for (std::int64_t r = 0; r < in.n; ++r) {
+      const std::int64_t length = in.lengths[static_cast<std::size_t>(r)];
+      const float* g = dy.data() + r * width_;
+      float* d = dx.data() + r * in.t * width_;
+      switch (mode_) {
+        case PoolMode::kCls:
+          std::copy(g, g + width_, d);
+          break;
+        case PoolMode::kLast:
+          std::copy(g, g + width_, d + (length - 1) * width_);
+          break;
+        case PoolMode::kMean:
+          for (std::int64_t s = 0; s < length; ++s) {
+            for (std::int64_t j = 0; j < width_; ++j) d[s * width_ + j] = g[j] / static_cast<float>(length);
+          }
+          break;
+        case PoolMode::kAttention:
+          PoolAttentionBackward(in.values.data() + r * in.t * width_, tape.saved[0].data() + r * in.t, length,
+                                g, d);
+          break;
+      }
+    }
+    return Status::Ok();
+  }
 
  private:
   Status Run(const Activations& in, Activations& out, std::vector<float>* weights) const {
@@ -349,6 +591,26 @@ class Pool final : public AttentionLayer {
     return Status::Ok();
   }
 
+  // One row of attention pooling's backward (see Backward): x [length, width], weights a [length].
+  void PoolAttentionBackward(const float* x, const float* a, std::int64_t length, const float* dy,
+                             float* dx) const {
+    std::vector<double> da(static_cast<std::size_t>(length));
+    double mean = 0;
+    for (std::int64_t s = 0; s < length; ++s) {
+      double dot = 0;
+      for (std::int64_t j = 0; j < width_; ++j) dot += static_cast<double>(dy[j]) * x[s * width_ + j];
+      da[static_cast<std::size_t>(s)] = dot;
+      mean += a[s] * dot;
+    }
+    for (std::int64_t s = 0; s < length; ++s) {
+      const double dscore = a[s] * (da[static_cast<std::size_t>(s)] - mean);
+      for (std::int64_t j = 0; j < width_; ++j) {
+        dx[s * width_ + j] = static_cast<float>(a[s] * static_cast<double>(dy[j]) +
+                                                dscore * score_weight_[static_cast<std::size_t>(j)]);
+      }
+    }
+  }
+
   PoolMode mode_;
   std::int64_t width_;
   std::vector<float> score_weight_;  // attention: [1, width]
@@ -356,6 +618,17 @@ class Pool final : public AttentionLayer {
 };
 
 }  // namespace
+
+const DifferentiableLayer* AsDifferentiable(const Layer& layer) {
+  return dynamic_cast<const DifferentiableLayer*>(&layer);
+}
+
+const std::vector<float>* EmbeddingTable(const Layer& layer, std::int64_t& width) {
+  const auto* embedding = dynamic_cast<const Embedding*>(&layer);
+  if (embedding == nullptr) return nullptr;
+  width = embedding->dim();
+  return &embedding->table();
+}
 
 const char* SequenceLayerKind(const Layer& layer) {
   if (dynamic_cast<const TransformerEncoder*>(&layer) != nullptr) return "transformer_encoder";

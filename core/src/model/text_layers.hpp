@@ -31,6 +31,33 @@ class AttentionLayer : public Layer {
                                const float* head_mask) const = 0;
 };
 
+// What a layer's taped forward pass keeps for its backward pass: the layer's own intermediate tensors, in
+// an order only that layer knows.
+struct LayerTape {
+  std::vector<std::vector<float>> saved;
+};
+
+// The data gradient of a sequence layer between the embedding and the head (positional_embedding,
+// transformer_encoder, lstm, pool), for the text model's "text_gradient" capability
+// (loupe/core/text_gradient.hpp). ForwardTaped computes Forward's output (no probes) and fills `tape`;
+// Backward turns dy, the gradient of that output, into dx, the gradient of `in`'s values, with padding
+// steps masked exactly as the forward masks them (their dx is 0). Both are reentrant; the backward passes
+// run on oneDNN's backward primitives (nn/backward.hpp).
+class DifferentiableLayer {
+ public:
+  virtual ~DifferentiableLayer() = default;
+  virtual Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const = 0;
+  virtual Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
+                          const std::vector<float>& dy, std::vector<float>& dx) const = 0;
+};
+
+// The layer's gradient, or nullptr for a layer of another kind.
+const DifferentiableLayer* AsDifferentiable(const Layer& layer);
+
+// The embedding table of an `embedding` layer ([vocab, width] row-major) and its width; nullptr when
+// `layer` is not one.
+const std::vector<float>* EmbeddingTable(const Layer& layer, std::int64_t& width);
+
 // "transformer_encoder" or "lstm" for the layers whose outputs are hidden states of the tokens, else
 // nullptr.
 const char* SequenceLayerKind(const Layer& layer);

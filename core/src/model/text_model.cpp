@@ -4,7 +4,9 @@
 
 #include "config/messages.hpp"
 #include "loupe/core/attention.hpp"
+#include "loupe/core/text_gradient.hpp"
 #include "loupe/core/text_probes.hpp"
+#include "model/dense_layers.hpp"
 #include "model/layer_registry.hpp"
 #include "model/text_layers.hpp"
 #include "model/tokenizer.hpp"
@@ -29,6 +31,7 @@ class TextNetworkModel final : public Model,
                                public AttentionSource,
                                public HiddenStateSource,
                                public HeadMaskedModel,
+                               public TextGradientModel,
                                public Network {
  public:
   TextNetworkModel(ModelInfo info, Tokenizer tokenizer, std::vector<std::unique_ptr<Layer>> layers,
@@ -48,6 +51,7 @@ class TextNetworkModel final : public Model,
         pooling_ = static_cast<std::int64_t>(i);
       }
     }
+    DescribeGradient();
   }
 
   void AttachLayers() {
@@ -75,6 +79,53 @@ class TextNetworkModel final : public Model,
   }
   const HeadMaskedModel* head_masked_model() const override {
     return !self_attention_.empty() ? this : nullptr;
+  }
+  const TextGradientModel* text_gradient_model() const override {
+    return embedding_table_ != nullptr ? this : nullptr;
+  }
+
+  // --- TextGradientModel (loupe/core/text_gradient.hpp) ---
+  std::int64_t EmbeddingWidth() const override { return embedding_width_; }
+  const std::string& EmbeddingLayerName() const override { return embedding_name_; }
+  const std::vector<float>& PadEmbedding() const override { return pad_embedding_; }
+
+  Result<std::vector<TokenEmbeddings>> Embed(const std::vector<std::string>& texts) const override {
+    std::vector<TokenEmbeddings> embedded(texts.size());
+    const auto vocab = static_cast<std::int64_t>(embedding_table_->size()) / embedding_width_;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      TokenEmbeddings& e = embedded[i];
+      e.tokens = tokenizer_.Tokenize(texts[i]);
+      e.values.reserve(static_cast<std::size_t>(e.tokens.size() * embedding_width_));
+      for (const std::int64_t id : e.tokens.ids) {
+        if (id < 0 || id >= vocab) {
+          return InvalidArgument("token id " + std::to_string(id) + " is outside the embedding's " +
+                                 std::to_string(vocab) + " rows.");
+        }
+        const auto row = embedding_table_->begin() + id * embedding_width_;
+        e.values.insert(e.values.end(), row, row + embedding_width_);
+      }
+    }
+    return embedded;
+  }
+
+  Status LayerGradient(std::span<const float> values, std::int64_t n, std::int64_t t,
+                       std::span<const std::int64_t> lengths, OutputSpace space,
+                       std::span<const double> weights, std::span<float> gradients,
+                       std::span<double> outputs) const override {
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    LOUPE_RETURN_IF_ERROR(
+        CheckLayerGradientShapes(values, n, t, lengths, n_out, weights, gradients, outputs));
+    const std::size_t end =
+        final_softmax_ && space == OutputSpace::kRaw ? layers_.size() - 1 : layers_.size();
+    const std::int64_t per_row = t * embedding_width_;
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t rows = std::min(n, begin + kChunkRows) - begin;
+      LOUPE_RETURN_IF_ERROR(LayerGradientChunk(values.data() + begin * per_row, rows, t,
+                                               lengths.data() + begin, end, weights.data() + begin * n_out,
+                                               gradients.data() + begin * per_row,
+                                               outputs.empty() ? nullptr : outputs.data() + begin * n_out));
+    }
+    return Status::Ok();
   }
 
   // --- TextModel ---
@@ -212,6 +263,91 @@ class TextNetworkModel final : public Model,
   }
 
  private:
+  // Offers the text gradient when the first layer is an embedding and every later one is differentiable.
+  void DescribeGradient() {
+    if (layers_.empty()) return;
+    std::int64_t width = 0;
+    const std::vector<float>* table = EmbeddingTable(*layers_[0], width);
+    if (table == nullptr || width < 1) return;
+    dense_views_.resize(layers_.size());
+    for (std::size_t l = 1; l < layers_.size(); ++l) {
+      if (AsDifferentiable(*layers_[l]) != nullptr) continue;
+      const std::optional<DenseLayerView> view = AsDenseLayer(*layers_[l]);
+      if (!view.has_value()) return;
+      dense_views_[l] = *view;
+    }
+    embedding_table_ = table;
+    embedding_width_ = width;
+    const std::int64_t pad = tokenizer_.pad_id();
+    if (pad >= 0 && (pad + 1) * width <= static_cast<std::int64_t>(table->size())) {
+      pad_embedding_.assign(table->begin() + pad * width, table->begin() + (pad + 1) * width);
+    }
+  }
+
+  Status CheckLayerGradientShapes(std::span<const float> values, std::int64_t n, std::int64_t t,
+                                  std::span<const std::int64_t> lengths, std::int64_t n_out,
+                                  std::span<const double> weights, std::span<float> gradients,
+                                  std::span<double> outputs) const {
+    const auto cells = static_cast<std::size_t>(n * t * embedding_width_);
+    if (n < 0 || t < 1 || values.size() != cells || gradients.size() != cells ||
+        lengths.size() != static_cast<std::size_t>(n) ||
+        weights.size() != static_cast<std::size_t>(n * n_out) ||
+        (!outputs.empty() && outputs.size() != weights.size())) {
+      return InvalidArgument("the layer gradient of " + std::to_string(n) + " rows of " + std::to_string(t) +
+                             " steps needs " + std::to_string(cells) + " values and gradients, " +
+                             std::to_string(n) + " lengths and " + std::to_string(n * n_out) +
+                             " output weights.");
+    }
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::int64_t length = lengths[static_cast<std::size_t>(r)];
+      if (length < 1 || length > t) {
+        return InvalidArgument("row " + std::to_string(r) + " of the layer gradient has length " +
+                               std::to_string(length) + ", expected 1 to " + std::to_string(t) + ".");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // One chunk of LayerGradient: layers [1, end) forward with their tapes, then backward from the output
+  // weights to the embedding layer's output.
+  Status LayerGradientChunk(const float* values, std::int64_t rows, std::int64_t t,
+                            const std::int64_t* lengths, std::size_t end, const double* weights,
+                            float* gradients, double* outputs) const {
+    std::vector<Activations> acts(end + 1);  // acts[l]: the input of layer l (acts[end] the output)
+    std::vector<LayerTape> tapes(end);
+    Activations& first = acts[1];
+    first.n = rows;
+    first.t = t;
+    first.width = embedding_width_;
+    first.values.assign(values, values + rows * t * embedding_width_);
+    first.lengths.assign(lengths, lengths + rows);
+    for (std::size_t l = 1; l < end; ++l) {
+      if (const DifferentiableLayer* layer = AsDifferentiable(*layers_[l])) {
+        LOUPE_RETURN_IF_ERROR(layer->ForwardTaped(acts[l], acts[l + 1], tapes[l]));
+      } else {
+        LOUPE_RETURN_IF_ERROR(layers_[l]->Forward(acts[l], acts[l + 1]));
+      }
+    }
+    const Activations& result = acts[end];
+    const std::int64_t n_out = result.width;
+    if (outputs != nullptr) std::copy_n(result.values.begin(), rows * n_out, outputs);
+    std::vector<float> dy(weights, weights + rows * n_out), dx;
+    for (std::size_t l = end; l-- > 1;) {
+      const Activations& in = acts[l];
+      if (const DifferentiableLayer* layer = AsDifferentiable(*layers_[l])) {
+        LOUPE_RETURN_IF_ERROR(layer->Backward(in, acts[l + 1], tapes[l], dy, dx));
+      } else {
+        const std::int64_t steps = in.sequence() ? in.n * in.t : in.n;
+        dx.resize(static_cast<std::size_t>(steps * in.width));
+        LOUPE_RETURN_IF_ERROR(DenseLayerBackward(dense_views_[l], in.values.data(), acts[l + 1].values.data(),
+                                                 steps, in.width, acts[l + 1].width, dy.data(), dx.data()));
+      }
+      std::swap(dy, dx);
+    }
+    std::copy_n(dy.begin(), rows * t * embedding_width_, gradients);
+    return Status::Ok();
+  }
+
   // Notes what layer `i` contributes to the probes: hidden states, pooling.
   void DescribeProbes(std::size_t i) {
     const Layer& layer = *layers_[i];
@@ -300,11 +436,14 @@ class TextNetworkModel final : public Model,
   std::int64_t pool_layer_ = -1;
   Pooling pooling_mode_ = Pooling::kUnknown;
   std::int64_t pooled_width_ = 0;
+  // The text gradient: the embedding table (nullptr when the capability is not offered), its width and
+  // name, the pad token's row, and per layer the dense view of a layer that is not a sequence layer.
+  const std::vector<float>* embedding_table_ = nullptr;
+  std::int64_t embedding_width_ = 0;
+  std::string embedding_name_ = "embedding";
+  std::vector<float> pad_embedding_;
+  std::vector<DenseLayerView> dense_views_;
 };
-
-Status ErrorAt(const config::YamlDocument& doc, const std::string& pointer, const std::string& message) {
-  return InvalidArgument(Diagnostic{doc.At(pointer), message}.ToString());
-}
 
 const json* Find(const config::YamlDocument& doc, const std::string& pointer) {
   const json::json_pointer p(pointer);

@@ -35,11 +35,7 @@ std::string Shape(std::int64_t a, std::int64_t b) {
   return text + "]";
 }
 
-std::uint32_t FloatBits(float value) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
+using detail::FloatBits;
 
 }  // namespace
 

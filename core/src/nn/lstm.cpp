@@ -25,6 +25,8 @@ struct LstmLayer::Prepared {
     dnnl::memory layer, iter;
   };
   std::vector<Reordered> reordered;
+  // Per direction, the gate projections the gradient path runs (lstm_backward.cpp).
+  std::vector<DenseLayer> input_gates, hidden_gates;
 
   std::pair<dnnl::memory, dnnl::memory> WeightsFor(const detail::CachedPrimitive& primitive, std::int64_t in,
                                                    std::int64_t hidden, std::int64_t dirs) {
@@ -65,7 +67,19 @@ LstmLayer::LstmLayer(std::int64_t input_size, std::int64_t hidden_size, std::vec
       const float hh = i < d.bias_hh.size() ? d.bias_hh[i] : 0.0f;
       prepared_->bias.push_back(ih + hh);  // the two biases are always added together
     }
+    const auto gates = static_cast<std::size_t>(4 * hidden_size_);
+    prepared_->input_gates.emplace_back(
+        input_size_, 4 * hidden_size_, d.weight_ih,
+        std::vector<float>(prepared_->bias.end() - static_cast<std::ptrdiff_t>(gates),
+                           prepared_->bias.end()));
+    prepared_->hidden_gates.emplace_back(hidden_size_, 4 * hidden_size_, d.weight_hh, std::vector<float>{});
   }
+}
+const DenseLayer& LstmLayer::input_gates(std::size_t direction) const {
+  return prepared_->input_gates[direction];
+}
+const DenseLayer& LstmLayer::hidden_gates(std::size_t direction) const {
+  return prepared_->hidden_gates[direction];
 }
 LstmLayer::~LstmLayer() = default;
 LstmLayer::LstmLayer(LstmLayer&&) noexcept = default;

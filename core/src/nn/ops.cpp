@@ -21,11 +21,7 @@ namespace {
 // The ops' keys in the calling thread's table of bound primitives (detail::BoundKey::op).
 enum BoundOp : int { kDenseOp = 1, kBatchedMatmulOp, kEltwiseOp, kSoftmaxOp, kLayerNormOp };
 
-std::uint64_t FloatBits(float value) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
+using detail::FloatBits;
 
 // A float in a cache key, exactly (std::to_string would merge 1e-12 and 1e-13).
 std::string FloatKey(float value) {

@@ -91,6 +91,19 @@ class LstmLayer {
   // packed sequences). Uses oneDNN's RNN primitive with format_tag::any weights (TOOLCHAIN.md gotcha 5).
   Status Forward(const float* x, std::int64_t n, std::int64_t t, const std::int64_t* lengths, float* y) const;
 
+  // The gradient path (nn/lstm_backward.cpp). ForwardTaped computes what Forward does, by the LSTM
+  // equations with oneDNN inner products for the gate projections, and keeps every step's gates and cell
+  // state in `tape`; BackwardData turns dy [n, t, H · directions] into dx [n, t, input_size] by
+  // backpropagation through time over the same tape (0 at padding steps). Reentrant.
+  Status ForwardTaped(const float* x, std::int64_t n, std::int64_t t, const std::int64_t* lengths, float* y,
+                      std::vector<float>& tape) const;
+  Status BackwardData(const float* x, const float* y, std::int64_t n, std::int64_t t,
+                      const std::int64_t* lengths, const std::vector<float>& tape, const float* dy,
+                      float* dx) const;
+  // Direction d's gate projections as dense layers: x · W_ih^T + (b_ih + b_hh), and h · W_hh^T.
+  const DenseLayer& input_gates(std::size_t direction) const;
+  const DenseLayer& hidden_gates(std::size_t direction) const;
+
  private:
   struct Prepared;
   std::int64_t input_size_, hidden_size_;

@@ -3,6 +3,7 @@
 // thread the primitives bound to their argument memory objects, so that a steady-state call builds nothing.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -139,6 +140,9 @@ enum class Activation;  // nn/ops.hpp
 namespace detail {
 // The oneDNN eltwise algorithm of an activation (the forward ops and their backward passes).
 dnnl::algorithm EltwiseAlgorithm(Activation activation);
+
+// The bits of a float parameter (alpha, eps), for primitive cache keys.
+inline std::uint64_t FloatBits(float value) { return std::bit_cast<std::uint32_t>(value); }
 }  // namespace detail
 
 }  // namespace loupe::nn

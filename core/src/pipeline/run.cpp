@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 
@@ -15,7 +16,9 @@
 #include "loupe/core/plugin.hpp"
 #include "loupe/sdk/random.hpp"
 #include "model/remote_model.hpp"
+#include "mpi/world.hpp"
 #include "pipeline/isolate.hpp"
+#include "pipeline/row_shards.hpp"
 #include "plugin/tbb_handoff.hpp"
 #include "report/html_report.hpp"
 #include "report/npy_files.hpp"
@@ -231,12 +234,17 @@ class PipelineRunner {
     const auto start = Clock::now();
     report_.output_dir = options_.output_dir.value_or(spec_.output.dir);
     seed_ = options_.seed.value_or(spec_.seed);
-    report_.status = Prepare();
+    report_.status = AgreeAcrossRanks(Prepare());  // under MPI: no rank starts a step another cannot
     if (report_.status.ok()) {
-      RunGraph();
+      if (mpi::Distributed()) {
+        RunInOrder();
+      } else {
+        RunGraph();
+      }
       report_.status = Summarise();
     }
-    WriteRunFile(MillisecondsSince(start));
+    if (mpi::IsRoot()) WriteRunFile(MillisecondsSince(start));
+    if (mpi::Distributed()) report_.status = RootStatusOnEveryRank(report_.status);
     return report_;
   }
 
@@ -255,12 +263,14 @@ class PipelineRunner {
     LOUPE_ASSIGN_OR_RETURN(model_, FeatureModel::Create(*model, dataset_, feature_names_));
     LOUPE_ASSIGN_OR_RETURN(Tensor features, dataset_.Matrix(feature_names_));
     features_ = std::make_shared<const Tensor>(std::move(features));
-    std::error_code ec;
-    std::filesystem::create_directories(report_.output_dir, ec);
-    if (ec)
-      return IoError("cannot create the output folder '" + report_.output_dir.string() +
-                     "': " + ec.message() + ".");
-    report::RemoveStaleTemporaries(report_.output_dir);  // left by a killed run (docs/architecture.md §5)
+    if (mpi::IsRoot()) {  // under MPI rank 0 alone writes the outputs
+      std::error_code ec;
+      std::filesystem::create_directories(report_.output_dir, ec);
+      if (ec)
+        return IoError("cannot create the output folder '" + report_.output_dir.string() +
+                       "': " + ec.message() + ".");
+      report::RemoveStaleTemporaries(report_.output_dir);  // left by a killed run (docs/architecture.md §5)
+    }
     steps_.resize(spec_.steps.size());
     for (std::size_t i = 0; i < spec_.steps.size(); ++i) {
       steps_[i].spec = &spec_.steps[i];
@@ -304,13 +314,84 @@ class PipelineRunner {
     for (plugin::TbbHandoff& step_end : step_ends) step_end.AfterJoin();
   }
 
+  // Under MPI (mpirun -n K, K > 1) the steps run one at a time in the file's order, which every rank
+  // shares, so that the ranks enter the collectives of the steps split by rows in the same order. A step
+  // still uses every thread of its rank. The file's order is a valid order: a step needs only earlier ones.
+  void RunInOrder() {
+    std::optional<tbb::global_control> threads;
+    if (options_.threads > 0) {
+      threads.emplace(tbb::global_control::max_allowed_parallelism,
+                      static_cast<std::size_t>(options_.threads));
+    }
+    for (StepState& step : steps_) {
+      if (SplitAcrossRanks(step) || mpi::IsRoot()) {
+        RunStep(step);
+      } else {
+        step.outcome.status = StepStatus::kSkipped;
+        step.outcome.message = "runs on MPI rank 0.";
+      }
+    }
+  }
+
+  // Whether the step's rows are split across the MPI ranks (pipeline/row_shards.hpp): a local explainer
+  // whose step needs no other step (the explanations of earlier steps live on rank 0 alone). Decided from
+  // the pipeline alone, so every rank decides the same.
+  bool SplitAcrossRanks(const StepState& step) const {
+    return mpi::Distributed() && step.needs.empty() && shards::SplitsByRows(step.spec->explainer);
+  }
+
+  // Collective under MPI: every rank gets the first failure among the ranks' `mine` (in rank order), with
+  // the rank that failed named; OK when all are OK. Without MPI, `mine`.
+  static Status AgreeAcrossRanks(const Status& mine) {
+    if (!mpi::Distributed()) return mine;
+    const Result<std::vector<std::string>> gathered = mpi::GatherToRoot(EncodeStatus(mine));
+    std::string verdict = shards::EncodeNothing();
+    if (!gathered.ok()) {
+      verdict = EncodeStatus(gathered.status());
+    } else if (mpi::IsRoot()) {
+      for (std::size_t rank = 0; rank < gathered->size(); ++rank) {
+        bool has_explanation = false;
+        const Result<Explanation> outcome = shards::DecodeOutcome((*gathered)[rank], has_explanation);
+        if (outcome.ok()) continue;
+        verdict = EncodeStatus(OnRank(outcome.status(), rank));
+        break;
+      }
+    }
+    return DecodedStatus(verdict);
+  }
+
+  // Collective under MPI: rank 0's status of the run on every rank, so that every rank exits alike.
+  static Status RootStatusOnEveryRank(const Status& mine) {
+    std::string verdict = EncodeStatus(mine);
+    if (Status s = mpi::BroadcastFromRoot(verdict); !s.ok()) return s;
+    return DecodedStatus(verdict);
+  }
+
+  // A Status as the bytes of a rank's outcome (row_shards.hpp), and back.
+  static std::string EncodeStatus(const Status& status) {
+    return status.ok() ? shards::EncodeNothing() : shards::EncodeOutcome(Result<Explanation>(status));
+  }
+  static Status DecodedStatus(const std::string& verdict) {
+    bool has_explanation = false;
+    const Result<Explanation> outcome = shards::DecodeOutcome(verdict, has_explanation);
+    return outcome.ok() ? Status::Ok() : outcome.status();
+  }
+
+  // "MPI rank 2 of 3: <the sentence>", keeping its code (and so the step's kind of failure).
+  static Status OnRank(const Status& status, std::size_t rank) {
+    return Status(status.code(), "MPI rank " + std::to_string(rank) + " of " + std::to_string(mpi::Size()) +
+                                     ": " + status.message());
+  }
+
   bool Cancelled() const { return options_.cancelled != nullptr && options_.cancelled->load(); }
 
   // Out of line, so that ThreadSanitizer names a race in a step under this frame rather than under TBB's
   // node template it would be inlined into (tests/sanitizers/tsan.supp).
   [[gnu::noinline]] void RunStep(StepState& step) {
     const auto start = Clock::now();
-    if (Cancelled()) {  // before the needs: every step a cancelled run did not start says so
+    // Before the needs: every step a cancelled run did not start says so. A step split across MPI ranks
+    // goes on to its collective, where its explainer sees the cancellation.
+    if (Cancelled() && !SplitAcrossRanks(step)) {
       step.outcome.status = StepStatus::kFailed;
       step.outcome.failure = StepFailure::kCancelled;
       step.outcome.message = "the run was cancelled before this step started.";
@@ -355,6 +436,13 @@ class PipelineRunner {
     request.progress = [this, id = spec.id](std::uint64_t done, std::uint64_t total) {
       progress_.Update(id, done, total);
     };
+    if (SplitAcrossRanks(step)) {
+      LOUPE_ASSIGN_OR_RETURN(Explanation explanation, ExplainAcrossRanks(*explainer, request, step));
+      if (!mpi::IsRoot()) return Status::Ok();  // rank 0 writes; the step's outcome is the same everywhere
+      LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
+      step.explanation = std::move(explanation);
+      return Status::Ok();
+    }
     LOUPE_ASSIGN_OR_RETURN(Explanation explanation, CallExplainer(*explainer, request, step));
     LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
     step.explanation = std::move(explanation);
@@ -368,6 +456,70 @@ class PipelineRunner {
     IsolatedExplain isolated = ExplainInChild(explainer, request, IsolationLimits{options_.max_memory_bytes});
     step.crashed = isolated.crashed;
     return std::move(isolated.result);
+  }
+
+  // Collective: this rank explains its contiguous block of the step's rows (row_shards.hpp); rank 0
+  // gathers the blocks in rank order and joins them into the step's explanation, which it returns (the
+  // other ranks return an empty one). A rank whose block failed fails the step on every rank with its
+  // sentence; blocks that cannot be joined make rank 0 run the step whole instead.
+  Result<Explanation> ExplainAcrossRanks(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                         StepState& step) {
+    const auto start = Clock::now();
+    const shards::RowBlock block = shards::BlockOfRank(request.rows.size(), mpi::Rank(), mpi::Size());
+    std::string mine = shards::EncodeNothing();
+    if (block.size() > 0) {
+      ExplainRequest block_request = request;
+      block_request.rows.assign(request.rows.begin() + static_cast<std::ptrdiff_t>(block.begin),
+                                request.rows.begin() + static_cast<std::ptrdiff_t>(block.end));
+      Result<Explanation> outcome = InjectedFault(step.spec->id);
+      if (outcome.ok()) outcome = CallExplainer(explainer, block_request, step);
+      mine = shards::EncodeOutcome(outcome);
+    }
+    Result<std::vector<std::string>> gathered = mpi::GatherToRoot(mine);
+    mine.clear();
+    Result<Explanation> whole{Explanation{}};
+    if (!gathered.ok()) whole = Result<Explanation>(gathered.status());
+    if (gathered.ok() && mpi::IsRoot()) {
+      whole = JoinRankBlocks(std::move(*gathered));
+      if (!whole.ok() && whole.status().code() == StatusCode::kInternal && !step.crashed) {
+        Log(2, "step '" + step.spec->id + "': " + whole.status().message() + " It runs whole on rank 0.");
+        whole = CallExplainer(explainer, request, step);
+      } else if (whole.ok()) {
+        whole->elapsed_ms = MillisecondsSince(start);
+      }
+    }
+    std::string verdict = EncodeStatus(whole.ok() ? Status::Ok() : whole.status());
+    LOUPE_RETURN_IF_ERROR(mpi::BroadcastFromRoot(verdict));
+    LOUPE_RETURN_IF_ERROR(DecodedStatus(verdict));
+    return whole;
+  }
+
+  // Rank 0: the ranks' outcomes in rank order, the first failure as the step's (kept as the rank said
+  // it, with its rank), else the blocks joined. A join that fails is kInternal.
+  static Result<Explanation> JoinRankBlocks(std::vector<std::string> gathered) {
+    std::vector<Explanation> blocks;
+    for (std::size_t rank = 0; rank < gathered.size(); ++rank) {
+      bool has_explanation = false;
+      Result<Explanation> outcome = shards::DecodeOutcome(gathered[rank], has_explanation);
+      gathered[rank].clear();
+      if (!outcome.ok()) return OnRank(outcome.status(), rank);
+      if (has_explanation) blocks.push_back(std::move(*outcome));
+    }
+    return shards::MergeRowBlocks(blocks);
+  }
+
+  // The failure tests inject (tests/e2e/mpi_run_test.sh): LOUPE_MPI_FAULT="RANK:STEP" fails that rank's
+  // block of that step with a sentence, as a plugin error would.
+  static Result<Explanation> InjectedFault(const std::string& step_id) {
+    const char* fault = std::getenv("LOUPE_MPI_FAULT");
+    if (fault == nullptr || std::string(fault) != std::to_string(mpi::Rank()) + ":" + step_id) {
+      return Explanation{};
+    }
+    return PluginError("a fault was injected into step '" + step_id + "' by LOUPE_MPI_FAULT.");
+  }
+
+  void Log(int level, const std::string& message) const {
+    if (level >= 2 && !options_.quiet) std::cerr << "loupe: warning: " << message << "\n";
   }
 
   bool Wants(const std::string& format) const {
@@ -419,6 +571,7 @@ class PipelineRunner {
                           {"threads", options_.threads},
                           {"status", report_.status.ok() ? "ok" : "failed"}};
     if (!report_.status.ok()) run["error"] = report_.status.message();
+    if (mpi::Distributed()) run["ranks"] = mpi::Size();  // mpirun -n K: the steps split by rows used K ranks
     run["data"] = {
         {"path", spec_.data.path.string()}, {"rows", dataset_.num_rows()}, {"features", feature_names_}};
     if (model_) {

@@ -162,11 +162,13 @@ bool ModelOffersCapability(const Model& model, const std::string& capability) {
       inputs.begin(), inputs.end(), [](const ModelInput& input) { return input.type == ColumnType::kText; });
   if (capability == "tree_ensemble") return model.tree_ensemble() != nullptr;
   if (capability == "gradient") return model.gradient_model() != nullptr;
+  if (capability == "row_variants") return model.row_variant_model() != nullptr;
   if (!reads_text) return false;
   if (capability == "text") return model.text_model() != nullptr;
   if (capability == "attention") return model.attention_source() != nullptr;
   if (capability == "hidden_states") return model.hidden_state_source() != nullptr;
   if (capability == "head_mask") return model.head_masked_model() != nullptr;
+  if (capability == "text_gradient") return model.text_gradient_model() != nullptr;
   return false;  // a capability this host does not know
 }
 

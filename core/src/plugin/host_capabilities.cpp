@@ -337,6 +337,8 @@ constexpr CCapability kCCapabilities[] = {
     {LOUPE_HIDDEN_STATES_CAPABILITY, 1, &DescribeHiddenStates, &FindHiddenStates},
     {LOUPE_HEAD_MASK_CAPABILITY, 1, &DescribeHeadMask, &FindHeadMask},
     {LOUPE_GRADIENT_CAPABILITY, 1, &DescribeGradient, &FindGradient},
+    {LOUPE_ROW_VARIANTS_CAPABILITY, 1, &DescribeRowVariants, &FindRowVariants},
+    {LOUPE_TEXT_GRADIENT_CAPABILITY, 1, &DescribeTextGradient, &FindTextGradient},
 };
 
 // The versions above are the ones every host (the SDK's mock too) offers: sdk/detail/host_rules.hpp.
@@ -364,6 +366,11 @@ const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32
 
 std::int32_t ModelHasCapability(LoupeHost* host, const char* capability) {
   return ModelCapability(host, capability, 1) != nullptr ? 1 : 0;
+}
+
+LoupeStatus TextsOfRows(LoupeHost* host, const std::int64_t* rows, std::int64_t begin, std::int64_t end,
+                        std::vector<std::string>& texts) {
+  return RowTexts(host, rows, begin, end, texts);
 }
 
 void DescribeCapabilities(LoupeHost& host) {

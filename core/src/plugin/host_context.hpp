@@ -57,6 +57,14 @@ struct LoupeHost {
   std::vector<int> gradient_source;
   std::vector<std::vector<double>> gradient_levels;
   bool gradient_identity = false;  // the features are the model's inputs in order, with its level codes
+  // The "row_variants" capability's C form (struct_size 0 when the model lacks it) and its map of the
+  // model's inputs onto the feature columns: per input its column and level codes (as gradient_*), and per
+  // feature column its model input (-1: the model does not read it).
+  LoupeRowVariants row_variants{};
+  std::vector<int> variant_source, variant_input_of_feature;
+  std::vector<std::vector<double>> variant_levels;
+  // The "text_gradient" capability's C form (struct_size 0 when the model lacks it).
+  LoupeTextGradient text_gradient{};
 };
 
 namespace loupe::host_detail {
@@ -119,6 +127,16 @@ std::int32_t ModelHasCapability(LoupeHost* host, const char* capability);
 // host_gradient.cpp: the "gradient" capability's C form for one explain call, and where it is.
 void DescribeGradient(LoupeHost& host);
 const void* FindGradient(const LoupeHost& host);
+// host_row_variants.cpp: the "row_variants" capability's C form for one explain call, and where it is.
+void DescribeRowVariants(LoupeHost& host);
+const void* FindRowVariants(const LoupeHost& host);
+// host_text_gradient.cpp: the "text_gradient" capability's C form for one explain call, and where it is.
+void DescribeTextGradient(LoupeHost& host);
+const void* FindTextGradient(const LoupeHost& host);
+// host_capabilities.cpp: the texts of data rows [begin, end) of `rows`, through the feature matrix's text
+// handles (the refusal of a row outside the data as the host's error).
+LoupeStatus TextsOfRows(LoupeHost* host, const std::int64_t* rows, std::int64_t begin, std::int64_t end,
+                        std::vector<std::string>& texts);
 
 // --- host_results.cpp: the inputs (explanations of earlier steps) and the result builder
 

@@ -212,9 +212,10 @@ std::string TokenHighlights(const std::vector<std::string>& tokens, const std::v
   for (std::size_t t = 0; t < tokens.size(); ++t) {
     const double w = t < weights.size() && std::isfinite(weights[t]) ? weights[t] : 0.0;
     const double scaled = largest > 0 ? w / largest : 0.0;
-    const std::string style = signed_weights
-                                  ? "background:" + DivergingColour(scaled)
-                                  : "background:" + HeatColour(scaled) + (scaled > 0.55 ? ";color:#fff" : "");
+    const std::string style =
+        signed_weights
+            ? "background:" + DivergingColour(scaled) + (std::fabs(scaled) > 0.6 ? ";color:#fff" : "")
+            : "background:" + HeatColour(scaled) + (scaled > 0.55 ? ";color:#fff" : "");
     html += "<span style=\"" + style + "\" title=\"" + HtmlEscape(tokens[t] + ": " + Num(w, 4)) + "\">" +
             HtmlEscape(tokens[t]) + "</span> ";
   }

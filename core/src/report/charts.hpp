@@ -1,12 +1,19 @@
 // Charts shared by the per-kind renderers, drawn as inline SVG strings.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace loupe::report {
+
+// How much of an attribution the summary charts show (shap.summary and per-step attributions alike): the
+// most important features as bars and as beeswarm lines, and at most this many rows per beeswarm.
+inline constexpr std::size_t kMaxBarFeatures = 20;
+inline constexpr std::size_t kMaxSwarmFeatures = 15;
+inline constexpr std::size_t kMaxSwarmRows = 1000;
 
 struct Bar {
   std::string label;

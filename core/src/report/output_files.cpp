@@ -141,7 +141,7 @@ void PutTextDims(BufferedOut& out, const TextArray& text, int dim, std::int64_t 
 }
 
 // One member of an object being written: a JSON value, a typed array or a string array.
-struct Member {
+struct ObjectMember {
   std::string_view key;
   const nlohmann::json* json = nullptr;
   const Tensor* tensor = nullptr;
@@ -158,12 +158,13 @@ bool HasArraysUnder(const Explanation& e, const std::string& path) {
   return HasKeysUnder(e.arrays, path + ".") || HasKeysUnder(e.texts, path + ".");
 }
 
-void PutValue(BufferedOut& out, const Explanation& e, const Member& member, const std::string& path);
+void PutValue(BufferedOut& out, const Explanation& e, const ObjectMember& member, const std::string& path);
 
 // The members in nlohmann's key order (std::less<std::string>), as `{"key":value,...}`.
-void PutObject(BufferedOut& out, const Explanation& e, std::vector<Member> members,
+void PutObject(BufferedOut& out, const Explanation& e, std::vector<ObjectMember> members,
                const std::string& prefix) {
-  std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) { return a.key < b.key; });
+  std::sort(members.begin(), members.end(),
+            [](const ObjectMember& a, const ObjectMember& b) { return a.key < b.key; });
   out.Put('{');
   for (std::size_t i = 0; i < members.size(); ++i) {
     if (i > 0) out.Put(',');
@@ -176,7 +177,7 @@ void PutObject(BufferedOut& out, const Explanation& e, std::vector<Member> membe
 }
 
 // The typed and string arrays directly inside the object at `prefix` ("" for the top level).
-void AddArrayMembers(const Explanation& e, const std::string& prefix, std::vector<Member>& members) {
+void AddArrayMembers(const Explanation& e, const std::string& prefix, std::vector<ObjectMember>& members) {
   const std::string start = prefix.empty() ? "" : prefix + ".";
   const auto direct = [&start](const std::string& path) {
     const std::string_view name = std::string_view(path).substr(start.size());
@@ -192,11 +193,11 @@ void AddArrayMembers(const Explanation& e, const std::string& prefix, std::vecto
   }
 }
 
-void PutValue(BufferedOut& out, const Explanation& e, const Member& member, const std::string& path) {
+void PutValue(BufferedOut& out, const Explanation& e, const ObjectMember& member, const std::string& path) {
   if (member.tensor != nullptr) return PutTensor(out, *member.tensor);
   if (member.text != nullptr) return PutTextDims(out, *member.text, 0, 0);
   if (!member.json->is_object() || !HasArraysUnder(e, path)) return out.Json(*member.json);
-  std::vector<Member> members;
+  std::vector<ObjectMember> members;
   for (const auto& [key, value] : member.json->items()) members.push_back({key, &value, nullptr});
   AddArrayMembers(e, path, members);
   PutObject(out, e, std::move(members), path);
@@ -342,14 +343,14 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
 void WriteExplanation(std::ostream& out, const Explanation& explanation) {
   BufferedOut buffered(out);
   const nlohmann::json provenance = explanation.ProvenanceJson();
-  std::vector<Member> members;
+  std::vector<ObjectMember> members;
   for (const auto& [key, value] : provenance.items()) members.push_back({key, &value, nullptr});
   for (const auto& [key, value] : explanation.body.items()) {
     if (!IsProvenanceKey(key)) members.push_back({key, &value, nullptr});
   }
-  std::vector<Member> arrays;
+  std::vector<ObjectMember> arrays;
   AddArrayMembers(explanation, "", arrays);
-  for (const Member& array : arrays) {
+  for (const ObjectMember& array : arrays) {
     if (!IsProvenanceKey(array.key)) members.push_back(array);
   }
   PutObject(buffered, explanation, std::move(members), "");

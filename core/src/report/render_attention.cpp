@@ -13,7 +13,7 @@ namespace {
 
 using Matrix = std::vector<std::vector<double>>;
 
-constexpr std::size_t kMaxRows = 10;
+constexpr std::size_t kMaxAttentionRows = 10;
 constexpr std::size_t kMaxCellsPerRow = 40000;    // beyond, heads are averaged per layer
 constexpr std::size_t kMaxCellsPerStep = 150000;  // beyond, later rows get no layer heatmaps (file size)
 constexpr std::size_t kMaxHeatmapTokens = 128;    // longer sequences get bars only
@@ -228,7 +228,7 @@ void RenderAttentionMaps(const Explanation& e, const std::string& id, std::strin
   const nlohmann::json* tokens = ArrayMember(body, "tokens");
   if (tokens == nullptr) throw std::invalid_argument("an attention_maps result needs a 'tokens' array");
   const nlohmann::json* rows = ArrayMember(body, "rows");
-  const std::size_t count = std::min(tokens->size(), kMaxRows);
+  const std::size_t count = std::min(tokens->size(), kMaxAttentionRows);
   if (Member(body, "attentions") || Member(body, "rollout") || Member(body, "flow")) {
     html +=
         "<p>Attention weights read from the model. Rollout (Abnar &amp; Zuidema 2020) multiplies the layers' "

@@ -11,9 +11,6 @@
 namespace loupe::report {
 namespace {
 
-constexpr std::size_t kMaxBarFeatures = 20;
-constexpr std::size_t kMaxSwarmFeatures = 15;
-constexpr std::size_t kMaxSwarmRows = 1000;
 constexpr std::size_t kMaxWaterfallRows = 50;
 constexpr std::size_t kWaterfallFeatures = 9;
 
@@ -249,8 +246,11 @@ std::string TextRows(const nlohmann::json& body, const Attribution& a, std::size
 }
 
 std::string OutputPanel(const Explanation& e, const Attribution& a, std::size_t o, const std::string& id) {
-  std::string html = GlobalBar(a, o);
-  if (a.Rows() >= 2) html += Beeswarm(a, o);
+  // Text rows' features are word positions (word_0, word_1, ...) holding a different word in every row: a
+  // mean over rows per position means nothing, so text rows get their coloured tokens instead.
+  const bool text_rows = ArrayMember(e.body, "tokens") != nullptr;
+  std::string html = text_rows ? "" : GlobalBar(a, o);
+  if (a.Rows() >= 2 && !text_rows) html += Beeswarm(a, o);
   html += TextRows(e.body, a, o);
   if (a.Rows() > 0) html += Waterfalls(a, o, id + "-o" + std::to_string(o) + "-row");
   return html;

@@ -14,7 +14,7 @@
 namespace loupe::report {
 namespace {
 
-constexpr std::size_t kMaxRows = 50;
+constexpr std::size_t kMaxCounterfactualRows = 50;
 constexpr const char* kChangedCell = " style=\"background:#fff3c4;font-weight:600\"";
 
 // A value as the JSON holds it (exact numbers as text, levels), shortened for reading.
@@ -133,7 +133,7 @@ void RenderCounterfactualExplanations(const Explanation& e, const std::string&, 
   for (const nlohmann::json& row : *rows) {
     if (TextMember(row, "status") == "already_desired") {
       already += (already.empty() ? "" : ", ") + TextMember(row, "row");
-    } else if (shown < kMaxRows) {
+    } else if (shown < kMaxCounterfactualRows) {
       html += CounterfactualRow(row, names != nullptr ? *names : no_names);
       ++shown;
     } else {
@@ -164,7 +164,7 @@ void RenderAnchors(const Explanation& e, const std::string&, std::string& html) 
       "<th>anchor</th><th>precision</th><th>coverage</th></tr>";
   std::size_t shown = 0;
   for (const nlohmann::json& row : *rows) {
-    if (shown++ == kMaxRows) break;
+    if (shown++ == kMaxCounterfactualRows) break;
     std::string rule;
     if (const nlohmann::json* conditions = ArrayMember(row, "anchor")) {
       for (const nlohmann::json& condition : *conditions) {
@@ -181,9 +181,9 @@ void RenderAnchors(const Explanation& e, const std::string&, std::string& html) 
             Percent(NumberMember(row, "coverage").value_or(std::nan(""))) + "</td></tr>";
   }
   html += "</table></div>\n";
-  if (rows->size() > kMaxRows) {
-    html += "<p class=\"muted\">" + std::to_string(rows->size() - kMaxRows) + " more rows are in " +
-            HtmlEscape(e.step) + ".json.</p>\n";
+  if (rows->size() > kMaxCounterfactualRows) {
+    html += "<p class=\"muted\">" + std::to_string(rows->size() - kMaxCounterfactualRows) +
+            " more rows are in " + HtmlEscape(e.step) + ".json.</p>\n";
   }
 }
 

@@ -10,7 +10,7 @@
 namespace loupe::report {
 namespace {
 
-constexpr std::size_t kMaxRows = 50;
+constexpr std::size_t kMaxLimeRows = 50;
 
 // body[field][r][o] as a number, or nullopt when any level is missing.
 std::optional<double> Cell(const nlohmann::json& body, const char* field, std::size_t r, std::size_t o) {
@@ -95,7 +95,7 @@ void RenderLime(const Explanation& e, const std::string& id, std::string& html) 
     for (const auto& name : *names) outputs.push_back(DisplayText(name));
   }
   const nlohmann::json* rows = ArrayMember(body, "rows");
-  const std::size_t count = std::min(conditions->size(), kMaxRows);
+  const std::size_t count = std::min(conditions->size(), kMaxLimeRows);
   html += std::string("<p>The local linear model LIME fitted around each row: a bar per ") +
           (field == std::string("as_list") ? "word" : "condition") +
           ", its weight in the model's output (red raises it, blue lowers it).</p>\n";

@@ -11,10 +11,6 @@
 namespace loupe::report {
 namespace {
 
-constexpr std::size_t kMaxBarFeatures = 20;
-constexpr std::size_t kMaxSwarmFeatures = 15;
-constexpr std::size_t kMaxSwarmRows = 1000;
-
 // The order of features for output o: the explanation's `order[o]`, else as listed.
 std::vector<std::size_t> FeatureOrder(const nlohmann::json& body, std::size_t o, std::size_t count) {
   std::vector<std::size_t> order;

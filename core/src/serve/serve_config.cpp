@@ -16,8 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Ends a message with a full stop unless a did-you-mean already ends it with a question mark.
-std::string Sentence(std::string message) { return message.back() == '?' ? message : message + "."; }
+using config::Sentence;
 
 // Reads one YAML document into a ServeConfig, collecting a positioned sentence per problem.
 class ConfigReader {

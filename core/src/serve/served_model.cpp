@@ -45,8 +45,7 @@ class CountingModel final : public Model {
 
 namespace {
 
-// Ends a message with a full stop unless a did-you-mean already ends it with a question mark.
-std::string Sentence(std::string message) { return message.back() == '?' ? message : message + "."; }
+using config::Sentence;
 
 SourcePos FieldPos(const ServedModelSpec& spec, const std::string& key) {
   const auto found = spec.field_pos.find(key);

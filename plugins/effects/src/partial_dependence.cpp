@@ -71,23 +71,50 @@ std::pair<double, double> ParsePercentiles(const nlohmann::json& value) {
   return {lo, hi};
 }
 
-// Writes grid point g into `out`: a copy of the step's rows (`base`, [R, width]) with the axes' columns set
-// to the point's values (the first axis slowest).
-void FillGridPoint(const std::vector<double>& base, std::int64_t width, const std::vector<GridAxis>& axes,
-                   std::int64_t g, double* out) {
-  double point[2] = {0, 0};
+// The values of grid point g, one per axis (the first axis slowest).
+void GridPointValues(const std::vector<GridAxis>& axes, std::int64_t g, double* point) {
   std::int64_t rest = g;
   for (std::size_t a = axes.size(); a-- > 0;) {
     const auto size = static_cast<std::int64_t>(axes[a].values.size());
     point[a] = axes[a].values[static_cast<std::size_t>(rest % size)];
     rest /= size;
   }
+}
+
+// Writes grid point g into `out`: a copy of the step's rows (`base`, [R, width]) with the axes' columns set
+// to the point's values (the first axis slowest).
+void FillGridPoint(const std::vector<double>& base, std::int64_t width, const std::vector<GridAxis>& axes,
+                   std::int64_t g, double* out) {
+  double point[2] = {0, 0};
+  GridPointValues(axes, g, point);
   std::copy(base.begin(), base.end(), out);
   const auto n_rows = static_cast<std::int64_t>(base.size()) / width;
   for (std::size_t a = 0; a < axes.size(); ++a) {
     double* cell = out + axes[a].column;
     for (std::int64_t r = 0; r < n_rows; ++r, cell += width) *cell = point[a];
   }
+}
+
+// Grid points [begin, end) through the "row_variants" capability: every row of `base` with the axes'
+// columns set to the point's values, into `out` ([points][rows][outputs], as a materialised batch).
+void PredictGridVariants(const Host& host, const LoupeRowVariants& variants, const std::vector<double>& base,
+                         std::int64_t width, const std::vector<GridAxis>& axes, std::int64_t begin,
+                         std::int64_t end, LoupeOutputSpace space, double* out, std::int64_t capacity) {
+  const auto n_axes = static_cast<std::int64_t>(axes.size());
+  const ScratchVector<std::int64_t> offsets(static_cast<std::size_t>(end - begin + 1));
+  const ScratchVector<std::int64_t> columns(static_cast<std::size_t>((end - begin) * n_axes));
+  const ScratchVector<double> values(static_cast<std::size_t>((end - begin) * n_axes));
+  offsets.data()[0] = 0;
+  for (std::int64_t g = begin; g < end; ++g) {
+    const std::int64_t v = g - begin;
+    GridPointValues(axes, g, values.data() + v * n_axes);
+    for (std::int64_t a = 0; a < n_axes; ++a)
+      columns.data()[v * n_axes + a] = axes[static_cast<std::size_t>(a)].column;
+    offsets.data()[v + 1] = (v + 1) * n_axes;
+  }
+  const std::int64_t n_rows = static_cast<std::int64_t>(base.size()) / width;
+  host.PredictRowVariants(variants, base.data(), n_rows, width, end - begin, offsets.data(), columns.data(),
+                          values.data(), space, out, capacity);
 }
 
 nlohmann::json AxisJson(const GridAxis& axis, const loupe::sdk::FeatureInfo& feature) {
@@ -142,18 +169,28 @@ Curves ComputeCurves(const Host& host, const Matrix& x, const std::vector<std::i
   if (keep_individual) curves.individual.assign(static_cast<std::size_t>(n_outputs * n_rows * n_points), 0.0);
   curves.average.assign(static_cast<std::size_t>(n_outputs * n_points), 0.0);
   const std::vector<double> base = GatherRows(x, rows);  // contiguous: each grid point is one block copy
-  // Whole grid points per chunk, about kBatchRows rows each: one model call per chunk.
-  const std::int64_t points_per_chunk = std::max<std::int64_t>(1, kBatchRows / n_rows);
+  // A model with a linear first layer evaluates a grid point from the rows' first-layer pre-activations
+  // plus one weight column per axis (the "row_variants" capability): several grid points per call, since
+  // the call computes the rows' first layer once. Otherwise whole grid points per chunk, about kBatchRows
+  // rows each, materialised: one model call per chunk. A point's values do not depend on the chunking.
+  const LoupeRowVariants* variants = host.Capability<LoupeRowVariants>();
+  const std::int64_t points_per_chunk =
+      std::max<std::int64_t>(1, (variants != nullptr ? kVariantRows : kBatchRows) / n_rows);
   std::atomic<std::uint64_t> done{0};
   host.ParallelFor(0, n_points, points_per_chunk, [&](std::int64_t begin, std::int64_t end) {
     host.ThrowIfCancelled();
     const std::int64_t batch_rows = (end - begin) * n_rows;
     // Per-thread buffers: a chunk allocates (and page-faults) nothing once its thread has seen one.
-    const ScratchVector<double> batch(static_cast<std::size_t>(batch_rows * width));
     const ScratchVector<double> predicted(static_cast<std::size_t>(batch_rows * n_outputs));
-    for (std::int64_t g = begin; g < end; ++g)
-      FillGridPoint(base, width, axes, g, batch.data() + (g - begin) * n_rows * width);
-    host.Predict(batch.data(), batch_rows, width, space, predicted.data(), batch_rows * n_outputs);
+    if (variants != nullptr) {
+      PredictGridVariants(host, *variants, base, width, axes, begin, end, space, predicted.data(),
+                          batch_rows * n_outputs);
+    } else {
+      const ScratchVector<double> batch(static_cast<std::size_t>(batch_rows * width));
+      for (std::int64_t g = begin; g < end; ++g)
+        FillGridPoint(base, width, axes, g, batch.data() + (g - begin) * n_rows * width);
+      host.Predict(batch.data(), batch_rows, width, space, predicted.data(), batch_rows * n_outputs);
+    }
     for (std::int64_t g = begin; g < end; ++g) {
       const double* point = predicted.data() + (g - begin) * n_rows * n_outputs;
       for (std::int64_t k = 0; k < n_outputs; ++k) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <string>
@@ -37,9 +38,9 @@ void ExpectNear(const std::vector<double>& actual, const std::vector<double>& ex
 // Entry `o` of the outer dimension of a flattened [O][...] array.
 std::vector<double> OutputSlice(const json& array, std::size_t o) { return Flatten(array[o]); }
 
-MockRunResult RunStep(const std::string& explainer, json params, int threads = 1,
-                      loupe::testing::MockModel model = CreditModel(),
-                      loupe::testing::MockDataset data = CreditData()) {
+MockRunResult RunOnCredit(const std::string& explainer, json params, int threads = 1,
+                          loupe::testing::MockModel model = CreditModel(),
+                          loupe::testing::MockDataset data = CreditData()) {
   MockRunOptions options;
   options.params = std::move(params);
   options.rows = AllRows(data);
@@ -59,7 +60,7 @@ TEST_P(PartialDependenceCase, EqualsScikitLearn) {
                        {"grid_resolution", c["grid_resolution"]},
                        {"percentiles", c["percentiles"]},
                        {"output", "probability"}};
-  const MockRunResult result = RunStep("effects.partial_dependence", params, 2);
+  const MockRunResult result = RunOnCredit("effects.partial_dependence", params, 2);
   ASSERT_TRUE(result.ok()) << result.error;
   const json& axes = result.json["feature_sets"][0]["axes"];
   ASSERT_EQ(axes.size(), c["values"].size());
@@ -75,7 +76,7 @@ TEST_P(PartialDependenceCase, EqualsScikitLearn) {
     ExpectNear(OutputSlice(result.json["individual"]["0"], 1), Flatten(c["individual"]), "individual");
     json centred = params;
     centred["centered"] = true;
-    const MockRunResult centred_result = RunStep("effects.partial_dependence", centred);
+    const MockRunResult centred_result = RunOnCredit("effects.partial_dependence", centred);
     ASSERT_TRUE(centred_result.ok()) << centred_result.error;
     ExpectNear(OutputSlice(centred_result.json["average"]["0"], 1),
                c["centered_average"].get<std::vector<double>>(), "centred average");
@@ -84,6 +85,65 @@ TEST_P(PartialDependenceCase, EqualsScikitLearn) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, PartialDependenceCase,
                          ::testing::Range<std::size_t>(0, Fixtures()["partial_dependence"].size()));
+
+// A "row_variants" capability (loupe_plugin.h v1.4) for the mock: it materialises each variant and
+// evaluates the fixture's model, so that the test checks the plugin's side of the call (the changes of a
+// one- or two-way grid point, the output layout); the host's first-layer path has its own tests
+// (tests/core/model/row_variants_test.cpp, tests/core/plugin/row_variants_host_test.cpp).
+std::atomic<int> materialising_variants_calls{0};
+LoupeStatus MaterialisingVariants(LoupeHost* /*host*/, const LoupeTensorView* base, std::int64_t n_variants,
+                                  const std::int64_t* offsets, const std::int64_t* columns,
+                                  const double* values, LoupeOutputSpace space, double* out,
+                                  std::int64_t capacity) {
+  ++materialising_variants_calls;
+  const std::int64_t n = base->shape[0], width = base->shape[1];
+  const std::int64_t n_out = space == LOUPE_OUTPUT_RAW ? 1 : 2;
+  if (capacity < n_variants * n * n_out) return LOUPE_ERROR_INVALID_ARGUMENT;
+  std::vector<double> row(static_cast<std::size_t>(width));
+  for (std::int64_t v = 0; v < n_variants; ++v) {
+    for (std::int64_t r = 0; r < n; ++r) {
+      const double* from = static_cast<const double*>(base->data) + r * width;
+      std::copy(from, from + width, row.begin());
+      for (std::int64_t k = offsets[v]; k < offsets[v + 1]; ++k)
+        row[static_cast<std::size_t>(columns[k])] = values[k];
+      const double logit = effects_test::CreditLogit(row.data());
+      double* cell = out + (v * n + r) * n_out;
+      if (n_out == 1) {
+        cell[0] = logit;
+      } else {
+        cell[1] = 1.0 / (1.0 + std::exp(-logit));
+        cell[0] = 1.0 - cell[1];
+      }
+    }
+  }
+  return LOUPE_OK;
+}
+
+TEST_P(PartialDependenceCase, EqualsScikitLearnThroughTheRowVariantsCapability) {
+  static const LoupeRowVariants variants{sizeof(LoupeRowVariants), 0, &MaterialisingVariants};
+  const json& c = Fixtures()["partial_dependence"][GetParam()];
+  SCOPED_TRACE(c["name"].get<std::string>());
+  loupe::testing::MockModel model = CreditModel();
+  model.capabilities = {LOUPE_ROW_VARIANTS_CAPABILITY};
+  model.capability_structs[LOUPE_ROW_VARIANTS_CAPABILITY] = &variants;
+  const json features = c["features"].size() == 1 ? c["features"] : json::array({c["features"]});
+  const json params = {{"features", features},
+                       {"kind", c["kind"]},
+                       {"grid_resolution", c["grid_resolution"]},
+                       {"percentiles", c["percentiles"]},
+                       {"output", "probability"}};
+  const int calls_before = materialising_variants_calls.load();
+  const MockRunResult result = RunOnCredit("effects.partial_dependence", params, 2, model);
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_GT(materialising_variants_calls.load(), calls_before);
+  if (c.contains("average")) {
+    ExpectNear(OutputSlice(result.json["average"]["0"], 1), c["average"].get<std::vector<double>>(),
+               "average");
+  }
+  if (c.contains("individual")) {
+    ExpectNear(OutputSlice(result.json["individual"]["0"], 1), Flatten(c["individual"]), "individual");
+  }
+}
 
 class PermutationImportanceCase : public ::testing::TestWithParam<std::size_t> {};
 
@@ -108,7 +168,7 @@ TEST_P(PermutationImportanceCase, EqualsScikitLearnOnTheSamePermutations) {
   }
   if (c.contains("max_samples")) params["max_samples"] = c["max_samples"];
   if (c.contains("subsample") && !c["subsample"].is_null()) params["subsample"] = c["subsample"];
-  const MockRunResult result = RunStep("effects.permutation_importance", params, 2, model, data);
+  const MockRunResult result = RunOnCredit("effects.permutation_importance", params, 2, model, data);
   ASSERT_TRUE(result.ok()) << result.error;
   EXPECT_EQ(result.json["feature_names"], Fixtures()["feature_names"]);
   ExpectNear(Flatten(result.json["importances"]), Flatten(c["importances"]), "importances");
@@ -128,7 +188,7 @@ TEST(PermutationImportance, RocAucDoesNotDependOnWhichClassIsPositive) {
   loupe::testing::MockDataset data = CreditData();
   data.positive_label = "bad";  // scikit-learn scores P(good) against "good"; Loupe now P(bad) against "bad"
   const json params = {{"scoring", "roc_auc"}, {"n_repeats", 5}, {"permutations", c["permutations"]}};
-  const MockRunResult result = RunStep("effects.permutation_importance", params, 1, CreditModel(), data);
+  const MockRunResult result = RunOnCredit("effects.permutation_importance", params, 1, CreditModel(), data);
   ASSERT_TRUE(result.ok()) << result.error;
   EXPECT_EQ(result.json["positive"], "bad");
   ExpectNear(Flatten(result.json["importances"]), Flatten(c["importances"]), "importances");
@@ -140,7 +200,7 @@ TEST(PermutationImportance, GroupsEqualTheReferenceOnTheSamePermutations) {
                        {"features", json::array()},
                        {"n_repeats", 4},
                        {"permutations", g["permutations"]}};
-  const MockRunResult result = RunStep("effects.permutation_importance", params, 2);
+  const MockRunResult result = RunOnCredit("effects.permutation_importance", params, 2);
   ASSERT_TRUE(result.ok()) << result.error;
   const auto names = result.json["feature_names"].get<std::vector<std::string>>();
   ASSERT_EQ(names, (std::vector<std::string>{"household", "loan"}));
@@ -157,7 +217,7 @@ TEST(PermutationImportance, GroupsEqualTheReferenceOnTheSamePermutations) {
 TEST(PermutationImportance, SeededMeansAgreeWithScikitLearnInDistribution) {
   const json& s = Fixtures()["permutation_statistics"];
   const json params = {{"scoring", s["scoring"]}, {"n_repeats", s["n_repeats"]}};
-  const MockRunResult result = RunStep("effects.permutation_importance", params, 2);
+  const MockRunResult result = RunOnCredit("effects.permutation_importance", params, 2);
   ASSERT_TRUE(result.ok()) << result.error;
   const double n = s["n_repeats"].get<double>();
   for (std::size_t f = 0; f < s["importances_mean"].size(); ++f) {
@@ -178,7 +238,7 @@ TEST_P(AleCase, EqualsTheReferenceImplementation) {
   SCOPED_TRACE(c["feature"].get<std::string>());
   json params = {{"features", {c["feature"]}}, {"output", "probability"}};
   if (c.contains("bins")) params["bins"] = c["bins"];
-  const MockRunResult result = RunStep("effects.ale", params, 2);
+  const MockRunResult result = RunOnCredit("effects.ale", params, 2);
   ASSERT_TRUE(result.ok()) << result.error;
   const json& feature = result.json["features"][0];
   const std::vector<double> ale = OutputSlice(result.json["ale"]["0"], 1);
@@ -214,7 +274,7 @@ TEST_P(AlePairCase, EqualsTheReferenceImplementation) {
                        {"pairs", json::array({c["features"]})},
                        {"bins", c["bins"]},
                        {"output", "probability"}};
-  const MockRunResult result = RunStep("effects.ale", params, 2);
+  const MockRunResult result = RunOnCredit("effects.ale", params, 2);
   ASSERT_TRUE(result.ok()) << result.error;
   EXPECT_TRUE(result.json["features"].empty());
   const json& pair = result.json["pairs"][0];

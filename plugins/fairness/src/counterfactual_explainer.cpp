@@ -10,6 +10,7 @@
 
 #include "decisions.hpp"
 #include "groups.hpp"
+#include "json_values.hpp"
 #include "loupe/sdk/error.hpp"
 #include "loupe/sdk/params.hpp"
 
@@ -19,8 +20,6 @@ namespace {
 using loupe::sdk::Host;
 using loupe::sdk::InvalidArgument;
 using nlohmann::json;
-
-json Num(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
 double Ratio(double a, double b) { return b > 0 ? a / b : std::numeric_limits<double>::quiet_NaN(); }
 
@@ -48,16 +47,16 @@ struct Tally {
 
   json ToJson() const {
     const auto n = static_cast<double>(pairs);
-    return json{
-        {"counterfactuals", pairs},
-        {"flips", flips},
-        {"flip_rate", Num(Ratio(static_cast<double>(flips), n))},
-        {"flips_to_favorable", to_favorable},
-        {"flips_from_favorable", from_favorable},
-        {"counterfactual_selection_rate", Num(Ratio(static_cast<double>(counterfactual_selected), n))},
-        {"mean_score_change", Num(Ratio(sum_change, n))},
-        {"mean_abs_score_change", Num(Ratio(sum_abs_change, n))},
-        {"max_abs_score_change", pairs > 0 ? json(max_abs_change) : json(nullptr)}};
+    return json{{"counterfactuals", pairs},
+                {"flips", flips},
+                {"flip_rate", NumberOrNull(Ratio(static_cast<double>(flips), n))},
+                {"flips_to_favorable", to_favorable},
+                {"flips_from_favorable", from_favorable},
+                {"counterfactual_selection_rate",
+                 NumberOrNull(Ratio(static_cast<double>(counterfactual_selected), n))},
+                {"mean_score_change", NumberOrNull(Ratio(sum_change, n))},
+                {"mean_abs_score_change", NumberOrNull(Ratio(sum_abs_change, n))},
+                {"max_abs_score_change", pairs > 0 ? json(max_abs_change) : json(nullptr)}};
   }
 };
 
@@ -71,10 +70,10 @@ struct RowTally {
   json ToJson() const {
     const auto n = static_cast<double>(rows);
     return json{{"n", rows},
-                {"selection_rate", Num(Ratio(static_cast<double>(selected), n))},
-                {"mean_score", Num(Ratio(sum_score, n))},
+                {"selection_rate", NumberOrNull(Ratio(static_cast<double>(selected), n))},
+                {"mean_score", NumberOrNull(Ratio(sum_score, n))},
                 {"rows_flipped", rows_flipped},
-                {"row_flip_rate", Num(Ratio(static_cast<double>(rows_flipped), n))}};
+                {"row_flip_rate", NumberOrNull(Ratio(static_cast<double>(rows_flipped), n))}};
   }
 };
 

@@ -11,6 +11,7 @@
 #include "consistency.hpp"
 #include "decisions.hpp"
 #include "groups.hpp"
+#include "json_values.hpp"
 #include "loupe/sdk/error.hpp"
 #include "loupe/sdk/params.hpp"
 #include "metrics.hpp"
@@ -24,10 +25,7 @@ using loupe::sdk::Host;
 using loupe::sdk::InvalidArgument;
 using nlohmann::json;
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::uint64_t kBootstrapStream = 0xF41B0000;  // + class index
-
-json Num(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
 // The rows a report is computed on, after dropping rows with a missing label, group or weight.
 struct Rows {
@@ -50,21 +48,21 @@ struct ClassReport {
 json RatesJson(const Confusion& weighted, double rows) {
   const Rates r = ComputeRates(weighted);
   return json{{"n", rows},
-              {"weighted_n", Num(weighted.Total())},
-              {"base_rate", Num(r.base_rate)},
-              {"selection_rate", Num(r.selection_rate)},
-              {"tpr", Num(r.tpr)},
-              {"fpr", Num(r.fpr)},
-              {"tnr", Num(r.tnr)},
-              {"fnr", Num(r.fnr)},
-              {"ppv", Num(r.ppv)},
-              {"npv", Num(r.npv)},
-              {"fdr", Num(r.fdr)},
-              {"for", Num(r.for_rate)},
-              {"accuracy", Num(r.accuracy)},
-              {"error_rate", Num(r.error_rate)},
-              {"f1", Num(r.f1)},
-              {"balanced_accuracy", Num(r.balanced_accuracy)}};
+              {"weighted_n", NumberOrNull(weighted.Total())},
+              {"base_rate", NumberOrNull(r.base_rate)},
+              {"selection_rate", NumberOrNull(r.selection_rate)},
+              {"tpr", NumberOrNull(r.tpr)},
+              {"fpr", NumberOrNull(r.fpr)},
+              {"tnr", NumberOrNull(r.tnr)},
+              {"fnr", NumberOrNull(r.fnr)},
+              {"ppv", NumberOrNull(r.ppv)},
+              {"npv", NumberOrNull(r.npv)},
+              {"fdr", NumberOrNull(r.fdr)},
+              {"for", NumberOrNull(r.for_rate)},
+              {"accuracy", NumberOrNull(r.accuracy)},
+              {"error_rate", NumberOrNull(r.error_rate)},
+              {"f1", NumberOrNull(r.f1)},
+              {"balanced_accuracy", NumberOrNull(r.balanced_accuracy)}};
 }
 
 // Notes on a group's undefined rates, one sentence per group.
@@ -339,7 +337,7 @@ void AddGroupRates(const ReportInputs& in, const ClassReport& r, const std::vect
     entry["attributes"] = attributes;
     if (!in.privileged.empty()) entry["privileged"] = in.privileged[g] != 0;
     entry.update(RatesJson(r.counts.weighted[g], r.counts.rows[g].Total()));
-    entry["mean_score"] = Num(Divide(score_sum[g], r.counts.weighted[g].Total()));
+    entry["mean_score"] = NumberOrNull(Divide(score_sum[g], r.counts.weighted[g].Total()));
     groups.push_back(entry);
     GroupNotes(prefix, in.grouping.group_names[g], r.counts.weighted[g], r.counts.rows[g].Total(), notes);
     all += r.counts.weighted[g];
@@ -348,7 +346,7 @@ void AddGroupRates(const ReportInputs& in, const ClassReport& r, const std::vect
   }
   (*out)["groups"] = groups;
   (*out)["overall"] = RatesJson(all, all_rows);
-  (*out)["overall"]["mean_score"] = Num(Divide(all_score, all.Total()));
+  (*out)["overall"]["mean_score"] = NumberOrNull(Divide(all_score, all.Total()));
 }
 
 // The metric blocks {"aif360": {...}, "fairlearn": {...}, "loupe": {...}}: each metric's value, or
@@ -359,7 +357,7 @@ json MetricBlocks(const ReportInputs& in, const std::vector<Metric>& metrics, st
   json blocks = {{"aif360", json::object()}, {"fairlearn", json::object()}, {"loupe", json::object()}};
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const Metric& metric = metrics[m];
-    json value = Num(metric.value);
+    json value = NumberOrNull(metric.value);
     if (in.n_boot > 0 && m < n_count_metrics) {
       std::vector<double> sample;
       for (std::int64_t b = 0; b < in.n_boot; ++b) {
@@ -402,8 +400,10 @@ json Verdicts(const std::vector<Bound>& bounds, const json& blocks) {
     auto inside = [&](double v) {
       return (std::isnan(bound.min) || v >= bound.min) && (std::isnan(bound.max) || v <= bound.max);
     };
-    json verdict = {
-        {"metric", bound.metric}, {"value", value}, {"min", Num(bound.min)}, {"max", Num(bound.max)}};
+    json verdict = {{"metric", bound.metric},
+                    {"value", value},
+                    {"min", NumberOrNull(bound.min)},
+                    {"max", NumberOrNull(bound.max)}};
     verdict["pass"] = value.is_null() ? json(nullptr) : json(inside(value.get<double>()));
     if (entry.is_object() && entry["ci"].is_array()) {
       verdict["ci_pass"] = inside(entry["ci"][0].get<double>()) && inside(entry["ci"][1].get<double>());

@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "json_values.hpp"
+
 namespace loupe::fairness {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // GE(alpha) of a distribution of values v_j held by c_j rows each (rows with c_j = 0 are ignored).
 double EntropyOfValues(const std::vector<double>& values, const std::vector<double>& counts, double alpha,

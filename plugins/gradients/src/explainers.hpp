@@ -13,5 +13,7 @@ sdk::ExplainerDef IntegratedGradientsDefinition();
 sdk::ExplainerDef SmoothGradDefinition();
 sdk::ExplainerDef GradientShapDefinition();
 sdk::ExplainerDef DeepLiftDefinition();
+// grad.layer_integrated_gradients (layer_integrated_gradients.cpp): text models, per token and word.
+sdk::ExplainerDef LayerIntegratedGradientsDefinition();
 
 }  // namespace loupe::gradients

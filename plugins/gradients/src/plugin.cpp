@@ -4,8 +4,9 @@
 #include "explainers.hpp"
 
 LOUPE_PLUGIN("grad", LOUPE_GRADIENTS_VERSION,
-             "Gradient attributions (saliency, integrated gradients, SmoothGrad, GradientSHAP, DeepLIFT) as "
-             "Captum defines them, on models that offer the gradient capability.",
+             "Gradient attributions (saliency, integrated gradients, SmoothGrad, GradientSHAP, DeepLIFT, and "
+             "layer integrated gradients on text) as Captum defines them, on models that offer gradients.",
              loupe::gradients::SaliencyDefinition(), loupe::gradients::InputXGradientDefinition(),
              loupe::gradients::IntegratedGradientsDefinition(), loupe::gradients::SmoothGradDefinition(),
-             loupe::gradients::GradientShapDefinition(), loupe::gradients::DeepLiftDefinition());
+             loupe::gradients::GradientShapDefinition(), loupe::gradients::DeepLiftDefinition(),
+             loupe::gradients::LayerIntegratedGradientsDefinition());

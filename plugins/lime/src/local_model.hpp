@@ -10,6 +10,9 @@
 
 namespace loupe::lime {
 
+// lime's default num_features: the features (words) kept in the local model.
+inline constexpr std::int64_t kDefaultNumFeatures = 10;
+
 // Weighted centered statistics of the local design matrix X [n][k] (shared by every explained label).
 struct LocalDesign {
   std::int64_t k = 0;

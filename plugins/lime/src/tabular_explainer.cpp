@@ -24,9 +24,7 @@ using loupe::sdk::Host;
 using loupe::sdk::InvalidArgument;
 using loupe::sdk::Matrix;
 
-constexpr std::int64_t kDefaultNumFeatures = 10;
-
-struct Config {
+struct TabularConfig {
   loupe::sdk::DatasetInfo data;
   loupe::sdk::OutputSelection output;
   LabelRequest labels;
@@ -39,9 +37,9 @@ struct Config {
   Selection selection = Selection::kAuto;
 };
 
-Config Configure(const Host& host) {
+TabularConfig ConfigureTabular(const Host& host) {
   const loupe::sdk::Params& params = host.Params();
-  Config config;
+  TabularConfig config;
   config.data = host.Dataset();
   const std::int64_t m = config.data.n_features();
   if (m == 0)
@@ -123,7 +121,7 @@ void CheckRows(const Matrix& x, const std::vector<std::int64_t>& rows, const lou
   }
 }
 
-RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& stats, const double* x,
+RowFits ExplainRow(const Host& host, const TabularConfig& config, const TrainingStats& stats, const double* x,
                    std::int64_t row, std::int64_t n_outputs) {
   const std::int64_t n = config.num_samples;
   const auto m = static_cast<std::int64_t>(stats.features.size());
@@ -164,7 +162,7 @@ RowFits ExplainRow(const Host& host, const Config& config, const TrainingStats& 
 
 // lime's as_list() per row and reported output: {feature, condition, weight} by |weight|, or null when the
 // row did not explain the output.
-nlohmann::json Conditions(const Config& config, const TrainingStats& stats, const RowFits& row,
+nlohmann::json Conditions(const TabularConfig& config, const TrainingStats& stats, const RowFits& row,
                           const std::vector<std::int64_t>& outputs, const double* instance) {
   nlohmann::json per_output = nlohmann::json::array();
   for (const std::int64_t output : outputs) {
@@ -187,12 +185,12 @@ nlohmann::json Conditions(const Config& config, const TrainingStats& stats, cons
 }  // namespace
 
 TabularExplainer::TabularExplainer(const Host& host) {
-  const Config config = Configure(host);
+  const TabularConfig config = ConfigureTabular(host);
   ResolveTraining(host, config.data.n_rows);
 }
 
 void TabularExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
-  const Config config = Configure(host);
+  const TabularConfig config = ConfigureTabular(host);
   const Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();
   const std::vector<std::int64_t> training = ResolveTraining(host, config.data.n_rows);

@@ -22,7 +22,6 @@ namespace {
 using loupe::sdk::Host;
 using loupe::sdk::InvalidArgument;
 
-constexpr std::int64_t kDefaultNumFeatures = 10;
 constexpr double kDefaultKernelWidth = 25.0;
 constexpr const char* kDefaultMask = "UNKWORDZ";
 
@@ -63,7 +62,7 @@ std::int64_t PositiveInt(const loupe::sdk::Params& params, const std::string& na
   return value;
 }
 
-TextConfig Configure(const Host& host) {
+TextConfig ConfigureText(const Host& host) {
   const loupe::sdk::Params& params = host.Params();
   TextConfig config;
   config.model = TextCapability(host);
@@ -251,10 +250,10 @@ void DescribeFeatures(const std::vector<IndexedText>& texts, loupe::sdk::Feature
 
 }  // namespace
 
-TextExplainer::TextExplainer(const Host& host) { Configure(host); }
+TextExplainer::TextExplainer(const Host& host) { ConfigureText(host); }
 
 void TextExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
-  const TextConfig config = Configure(host);
+  const TextConfig config = ConfigureText(host);
   const std::vector<std::int64_t> rows = host.StepRows();
   const std::vector<IndexedText> texts = ReadTexts(host, config, rows);
   const std::int64_t n_outputs = host.OutputCount(config.output.space);

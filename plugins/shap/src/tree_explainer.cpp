@@ -25,7 +25,7 @@ using loupe::sdk::Unsupported;
 constexpr std::int64_t kRowGrain = 16;
 constexpr std::int64_t kAdditivityBlock = 8192;  // rows per batched Predict of the additivity check
 
-struct Setup {
+struct TreeSetup {
   loupe::sdk::DatasetInfo data;
   std::vector<std::string> output_names;  // the raw outputs
   bool interventional = false;
@@ -45,8 +45,8 @@ const LoupeTreeEnsemble& Ensemble(const Host& host) {
   return *static_cast<const LoupeTreeEnsemble*>(capability);
 }
 
-Setup Configure(const Host& host) {
-  Setup setup;
+TreeSetup ConfigureTree(const Host& host) {
+  TreeSetup setup;
   setup.data = host.Dataset();
   setup.interventional = host.Params().Has("background");
   setup.interactions = host.Params().GetOr<bool>("interactions", false);
@@ -72,7 +72,7 @@ Setup Configure(const Host& host) {
   return setup;
 }
 
-TreeModel Load(const Host& host, const Setup& setup) {
+TreeModel Load(const Host& host, const TreeSetup& setup) {
   TreeModel model(Ensemble(host), setup.data);
   if (model.n_outputs() != static_cast<std::int64_t>(setup.output_names.size())) {
     throw InvalidArgument("the model's tree_ensemble description has " + std::to_string(model.n_outputs()) +
@@ -140,13 +140,13 @@ FastTreeShap LeafTables(const Host& host, const TreeModel& model, bool tabulated
 }  // namespace
 
 TreeExplainer::TreeExplainer(const Host& host) {
-  const Setup setup = Configure(host);
+  const TreeSetup setup = ConfigureTree(host);
   Load(host, setup);
   if (setup.interventional) ResolveBackgroundRows(host, setup.data.n_rows);
 }
 
 void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& result) const {
-  const Setup setup = Configure(host);
+  const TreeSetup setup = ConfigureTree(host);
   const TreeModel model = Load(host, setup);
   const loupe::sdk::Matrix x = host.Features();
   const std::vector<std::int64_t> rows = host.StepRows();

@@ -25,7 +25,7 @@ using loupe::testing::MockModel;
 using loupe::testing::MockRunOptions;
 using loupe::testing::MockRunResult;
 
-const LoupeExplainerVTable& Explainer(const char* name) {
+const LoupeExplainerVTable& ShapExplainer(const char* name) {
   char error[256] = "";
   const LoupePluginInfo* info =
       loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
@@ -35,7 +35,7 @@ const LoupeExplainerVTable& Explainer(const char* name) {
   return *explainer;
 }
 
-MockDataset NormalData(std::int64_t rows, std::int64_t features, std::uint64_t seed) {
+MockDataset ShiftedNormalData(std::int64_t rows, std::int64_t features, std::uint64_t seed) {
   MockDataset data;
   for (std::int64_t j = 0; j < features; ++j) {
     loupe::sdk::Rng rng(seed, static_cast<std::uint64_t>(j), 0);
@@ -47,7 +47,7 @@ MockDataset NormalData(std::int64_t rows, std::int64_t features, std::uint64_t s
 }
 
 // Logistic regression: raw margin z = w.x + c, probabilities [1 - s(z), s(z)].
-MockModel Logistic(const std::vector<double>& w, double c) {
+MockModel LogisticRegression(const std::vector<double>& w, double c) {
   const auto width = static_cast<std::int64_t>(w.size());
   auto margin = [w, c](const double* x) {
     double z = c;
@@ -69,21 +69,21 @@ MockModel Logistic(const std::vector<double>& w, double c) {
       });
 }
 
-MockRunResult RunShap(const char* explainer, const MockDataset& data, const MockModel& model,
-                      nlohmann::json params, std::vector<std::int64_t> rows) {
+MockRunResult RunLinearShap(const char* explainer, const MockDataset& data, const MockModel& model,
+                            nlohmann::json params, std::vector<std::int64_t> rows) {
   MockRunOptions options;
   options.params = std::move(params);
   options.rows = std::move(rows);
   options.seed = 3;
-  return MockHost(data, model).Run(Explainer(explainer), options);
+  return MockHost(data, model).Run(ShapExplainer(explainer), options);
 }
 
 const std::vector<double> kWeights = {1.25, -0.5, 0.0, 2.0, -3.5};
 
 TEST(ShapLinear, LogisticMarginEqualsTheClosedForm) {
-  const MockDataset data = NormalData(50, 5, 21);
-  const MockRunResult run =
-      RunShap("shap.linear", data, Logistic(kWeights, 0.75), {{"background", "0:30"}}, {30, 31, 40});
+  const MockDataset data = ShiftedNormalData(50, 5, 21);
+  const MockRunResult run = RunLinearShap("shap.linear", data, LogisticRegression(kWeights, 0.75),
+                                          {{"background", "0:30"}}, {30, 31, 40});
   ASSERT_TRUE(run.ok()) << run.error;
   EXPECT_EQ(run.json["output_names"], nlohmann::json({"margin"}));
   for (std::size_t r = 0; r < 3; ++r) {
@@ -106,11 +106,13 @@ TEST(ShapLinear, LogisticMarginEqualsTheClosedForm) {
 }
 
 TEST(ShapLinear, EqualsExactShapleyOnAGroupedLinearModel) {
-  const MockDataset data = NormalData(40, 5, 22);
+  const MockDataset data = ShiftedNormalData(40, 5, 22);
   const nlohmann::json params = {
       {"background", 15}, {"output", "raw"}, {"groups", {{"a", {"x0", "x3"}}, {"b", {"x1", "x2", "x4"}}}}};
-  const MockRunResult linear = RunShap("shap.linear", data, Logistic(kWeights, -1.0), params, {1, 2, 3});
-  const MockRunResult exact = RunShap("shap.exact", data, Logistic(kWeights, -1.0), params, {1, 2, 3});
+  const MockRunResult linear =
+      RunLinearShap("shap.linear", data, LogisticRegression(kWeights, -1.0), params, {1, 2, 3});
+  const MockRunResult exact =
+      RunLinearShap("shap.exact", data, LogisticRegression(kWeights, -1.0), params, {1, 2, 3});
   ASSERT_TRUE(linear.ok() && exact.ok()) << linear.error << exact.error;
   EXPECT_EQ(linear.json["feature_names"], exact.json["feature_names"]);
   for (std::size_t r = 0; r < 3; ++r) {
@@ -122,9 +124,9 @@ TEST(ShapLinear, EqualsExactShapleyOnAGroupedLinearModel) {
 }
 
 TEST(ShapLinear, RefusesNonLinearModelsProbabilitiesAndCategoricals) {
-  const MockDataset data = NormalData(30, 5, 23);
+  const MockDataset data = ShiftedNormalData(30, 5, 23);
   const MockRunResult probability =
-      RunShap("shap.linear", data, Logistic(kWeights, 0.0), {{"output", "probability"}}, {0});
+      RunLinearShap("shap.linear", data, LogisticRegression(kWeights, 0.0), {{"output", "probability"}}, {0});
   EXPECT_EQ(probability.status, LOUPE_ERROR_UNSUPPORTED);
   EXPECT_NE(probability.error.find("linear in its features"), std::string::npos) << probability.error;
   EXPECT_NE(probability.error.find("output: raw"), std::string::npos) << probability.error;
@@ -133,15 +135,16 @@ TEST(ShapLinear, RefusesNonLinearModelsProbabilitiesAndCategoricals) {
       MockModel::Regressor({"y"}, [](const double* rows, std::int64_t n, double* out) {
         for (std::int64_t i = 0; i < n; ++i) out[i] = rows[i * 5] + 1e-3 * rows[i * 5 + 1] * rows[i * 5 + 2];
       });
-  const MockRunResult nonlinear = RunShap("shap.linear", data, quadratic, nlohmann::json::object(), {0});
+  const MockRunResult nonlinear =
+      RunLinearShap("shap.linear", data, quadratic, nlohmann::json::object(), {0});
   EXPECT_EQ(nonlinear.status, LOUPE_ERROR_UNSUPPORTED);
   EXPECT_NE(nonlinear.error.find("shap.kernel"), std::string::npos) << nonlinear.error;
 
-  MockDataset categorical = NormalData(30, 4, 24);
+  MockDataset categorical = ShiftedNormalData(30, 4, 24);
   categorical.features.push_back(
       MockColumn::Categorical("color", {"red", "green"}, std::vector<double>(30, 1)));
-  const MockRunResult refused =
-      RunShap("shap.linear", categorical, Logistic(kWeights, 0.0), nlohmann::json::object(), {0});
+  const MockRunResult refused = RunLinearShap("shap.linear", categorical, LogisticRegression(kWeights, 0.0),
+                                              nlohmann::json::object(), {0});
   EXPECT_EQ(refused.status, LOUPE_ERROR_UNSUPPORTED);
   EXPECT_EQ(refused.failed_in, "create");
   EXPECT_NE(refused.error.find("'color'"), std::string::npos) << refused.error;
@@ -149,8 +152,8 @@ TEST(ShapLinear, RefusesNonLinearModelsProbabilitiesAndCategoricals) {
 
 TEST(ShapLinear, PassesTheConformanceKit) {
   loupe::testing::ConformanceCase c;
-  c.dataset = NormalData(40, 5, 25);
-  c.model = Logistic(kWeights, 0.2);
+  c.dataset = ShiftedNormalData(40, 5, 25);
+  c.model = LogisticRegression(kWeights, 0.2);
   c.params = {{"background", 12}};
   c.rows = {0, 7, 33};
   c.threads = 2;

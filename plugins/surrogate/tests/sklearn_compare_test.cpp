@@ -35,7 +35,7 @@ const nlohmann::json& Fixtures() {
   return fixtures;
 }
 
-const LoupeExplainerVTable& TreeVTable() {
+const LoupeExplainerVTable& SurrogateTree() {
   char error[256] = "";
   const LoupePluginInfo* info =
       loupe_plugin_entry_v1(LOUPE_PLUGIN_ABI_MAJOR, LOUPE_PLUGIN_ABI_MINOR, error, sizeof(error));
@@ -88,7 +88,7 @@ TEST_P(SklearnCompare, SameTreeAsScikitLearn) {
   run.params["paths_for"] = "all";
   if (!c["sample_weight"].is_null()) run.params["sample_weight"] = "w";
   run.threads = 2;
-  const auto result = MockHost(data, model).Run(TreeVTable(), run);
+  const auto result = MockHost(data, model).Run(SurrogateTree(), run);
   ASSERT_TRUE(result.ok()) << result.error;
 
   const nlohmann::json& nodes = result.json["nodes"];

@@ -16,13 +16,13 @@ namespace {
 using json = nlohmann::json;
 using Rows = std::vector<std::int64_t>;
 
-RowSelection Parse(const json& value) {
+RowSelection ParseRows(const json& value) {
   Result<RowSelection> result = RowSelection::FromJson(value);
   EXPECT_TRUE(result.ok()) << value.dump() << ": " << result.status().message();
   return result.ok() ? std::move(result).value() : RowSelection();
 }
 
-std::string ParseError(const json& value) {
+std::string RowsParseError(const json& value) {
   const Result<RowSelection> result = RowSelection::FromJson(value);
   EXPECT_FALSE(result.ok()) << "parsed: " << value.dump();
   EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
@@ -30,76 +30,78 @@ std::string ParseError(const json& value) {
 }
 
 Rows Resolve(const json& value, std::int64_t num_rows, std::uint64_t seed = 0, std::uint64_t stream = 0) {
-  Result<Rows> rows = Parse(value).Resolve(num_rows, seed, stream);
+  Result<Rows> rows = ParseRows(value).Resolve(num_rows, seed, stream);
   EXPECT_TRUE(rows.ok()) << rows.status().message();
   return rows.ok() ? std::move(rows).value() : Rows();
 }
 
 std::string ResolveError(const json& value, std::int64_t num_rows) {
-  const Result<Rows> rows = Parse(value).Resolve(num_rows, 0, 0);
+  const Result<Rows> rows = ParseRows(value).Resolve(num_rows, 0, 0);
   EXPECT_FALSE(rows.ok());
   return rows.status().message();
 }
 
 TEST(RowSelectionTest, ParsesEveryForm) {
-  EXPECT_EQ(Parse("all").kind, RowSelection::Kind::kAll);
+  EXPECT_EQ(ParseRows("all").kind, RowSelection::Kind::kAll);
 
-  const RowSelection range = Parse("3:7");
+  const RowSelection range = ParseRows("3:7");
   EXPECT_EQ(range.kind, RowSelection::Kind::kRange);
   EXPECT_EQ(range.begin, 3);
   EXPECT_EQ(range.end, 7);
 
-  const RowSelection open_end = Parse("5:");
+  const RowSelection open_end = ParseRows("5:");
   EXPECT_EQ(open_end.begin, 5);
   EXPECT_EQ(open_end.end, RowSelection::kToEnd);
 
-  const RowSelection open_start = Parse(":4");
+  const RowSelection open_start = ParseRows(":4");
   EXPECT_EQ(open_start.begin, 0);
   EXPECT_EQ(open_start.end, 4);
 
-  const RowSelection list = Parse(json::array({9, 2, 4}));
+  const RowSelection list = ParseRows(json::array({9, 2, 4}));
   EXPECT_EQ(list.kind, RowSelection::Kind::kList);
   EXPECT_EQ(list.list, (Rows{9, 2, 4}));
 
-  const RowSelection count = Parse(json::parse("100"));
+  const RowSelection count = ParseRows(json::parse("100"));
   EXPECT_EQ(count.kind, RowSelection::Kind::kCount);
   EXPECT_EQ(count.count, 100);
-  EXPECT_EQ(Parse(json(12)).count, 12);  // signed JSON integers too
+  EXPECT_EQ(ParseRows(json(12)).count, 12);  // signed JSON integers too
 }
 
 TEST(RowSelectionTest, ToJsonIsCanonical) {
-  EXPECT_EQ(Parse("all").ToJson(), json("all"));
-  EXPECT_EQ(Parse(" 0 : 20 ").ToJson(), json("0:20"));
-  EXPECT_EQ(Parse(":20").ToJson(), json("0:20"));
-  EXPECT_EQ(Parse("7:").ToJson(), json("7:"));
-  EXPECT_EQ(Parse(json::array({3, 1})).ToJson(), json::parse("[3, 1]"));
-  EXPECT_EQ(Parse(json(50)).ToJson(), json(50));
-  EXPECT_EQ(Parse(Parse("2:9").ToJson()).ToJson(), json("2:9"));
+  EXPECT_EQ(ParseRows("all").ToJson(), json("all"));
+  EXPECT_EQ(ParseRows(" 0 : 20 ").ToJson(), json("0:20"));
+  EXPECT_EQ(ParseRows(":20").ToJson(), json("0:20"));
+  EXPECT_EQ(ParseRows("7:").ToJson(), json("7:"));
+  EXPECT_EQ(ParseRows(json::array({3, 1})).ToJson(), json::parse("[3, 1]"));
+  EXPECT_EQ(ParseRows(json(50)).ToJson(), json(50));
+  EXPECT_EQ(ParseRows(ParseRows("2:9").ToJson()).ToJson(), json("2:9"));
 }
 
 TEST(RowSelectionTest, RejectsEverythingElse) {
   const std::string expected = "rows must be \"all\", \"a:b\", a list of row numbers or a count, found ";
-  EXPECT_EQ(ParseError("some"), expected + "\"some\"");
-  EXPECT_EQ(ParseError("1:2:3"), expected + "\"1:2:3\"");
-  EXPECT_EQ(ParseError("-1:3"), expected + "\"-1:3\"");
-  EXPECT_EQ(ParseError("a:b"), expected + "\"a:b\"");
-  EXPECT_EQ(ParseError("20"), expected + "\"20\"");
-  EXPECT_EQ(ParseError(json::parse("{\"kmeans\": 5}")), expected + "{\"kmeans\":5}");
-  EXPECT_EQ(ParseError(json(2.5)), expected + "2.5");
-  EXPECT_EQ(ParseError(json(true)), expected + "true");
-  EXPECT_EQ(ParseError(json()), expected + "null");
+  EXPECT_EQ(RowsParseError("some"), expected + "\"some\"");
+  EXPECT_EQ(RowsParseError("1:2:3"), expected + "\"1:2:3\"");
+  EXPECT_EQ(RowsParseError("-1:3"), expected + "\"-1:3\"");
+  EXPECT_EQ(RowsParseError("a:b"), expected + "\"a:b\"");
+  EXPECT_EQ(RowsParseError("20"), expected + "\"20\"");
+  EXPECT_EQ(RowsParseError(json::parse("{\"kmeans\": 5}")), expected + "{\"kmeans\":5}");
+  EXPECT_EQ(RowsParseError(json(2.5)), expected + "2.5");
+  EXPECT_EQ(RowsParseError(json(true)), expected + "true");
+  EXPECT_EQ(RowsParseError(json()), expected + "null");
 }
 
 TEST(RowSelectionTest, RejectsEmptyOrBadSelections) {
-  EXPECT_EQ(ParseError("5:5"), "rows \"5:5\" is an empty range; expected a:b with a < b");
-  EXPECT_EQ(ParseError("9:3"), "rows \"9:3\" is an empty range; expected a:b with a < b");
-  EXPECT_EQ(ParseError(json::array()), "rows must list at least one row number, found []");
-  EXPECT_EQ(ParseError(json::parse("[1, -2]")), "rows[1] must be a non-negative row number, found -2");
-  EXPECT_EQ(ParseError(json::parse("[1, \"2\"]")), "rows[1] must be a non-negative row number, found \"2\"");
-  EXPECT_EQ(ParseError(json::parse("[0, 1.5]")), "rows[1] must be a non-negative row number, found 1.5");
-  EXPECT_EQ(ParseError(json::parse("[4, 2, 4]")), "rows lists row 4 twice; expected distinct row numbers");
-  EXPECT_EQ(ParseError(json(0)), "rows must be a positive count of rows to sample, found 0");
-  EXPECT_EQ(ParseError(json(-3)), "rows must be a positive count of rows to sample, found -3");
+  EXPECT_EQ(RowsParseError("5:5"), "rows \"5:5\" is an empty range; expected a:b with a < b");
+  EXPECT_EQ(RowsParseError("9:3"), "rows \"9:3\" is an empty range; expected a:b with a < b");
+  EXPECT_EQ(RowsParseError(json::array()), "rows must list at least one row number, found []");
+  EXPECT_EQ(RowsParseError(json::parse("[1, -2]")), "rows[1] must be a non-negative row number, found -2");
+  EXPECT_EQ(RowsParseError(json::parse("[1, \"2\"]")),
+            "rows[1] must be a non-negative row number, found \"2\"");
+  EXPECT_EQ(RowsParseError(json::parse("[0, 1.5]")), "rows[1] must be a non-negative row number, found 1.5");
+  EXPECT_EQ(RowsParseError(json::parse("[4, 2, 4]")),
+            "rows lists row 4 twice; expected distinct row numbers");
+  EXPECT_EQ(RowsParseError(json(0)), "rows must be a positive count of rows to sample, found 0");
+  EXPECT_EQ(RowsParseError(json(-3)), "rows must be a positive count of rows to sample, found -3");
 }
 
 TEST(RowSelectionTest, ResolvesRangesAndLists) {

@@ -16,12 +16,12 @@
 namespace loupe {
 namespace {
 
-const std::filesystem::path kSource(LOUPE_SOURCE_DIR);
-const std::filesystem::path kFixtures = kSource / "tests/fixtures/text";
-const std::filesystem::path kFortunes = kSource / "tests/data/fortunes_topics.csv";
+const std::filesystem::path kFeatureSource(LOUPE_SOURCE_DIR);
+const std::filesystem::path kTextFixtures = kFeatureSource / "tests/fixtures/text";
+const std::filesystem::path kFortunes = kFeatureSource / "tests/data/fortunes_topics.csv";
 
-nlohmann::json Reference() {
-  std::ifstream in(kFixtures / "reference.json");
+nlohmann::json TextFeatureReference() {
+  std::ifstream in(kTextFixtures / "reference.json");
   return nlohmann::json::parse(in);
 }
 
@@ -55,8 +55,8 @@ Tensor SelectRows(const Tensor& matrix, const std::vector<std::int64_t>& rows) {
 }
 
 void ExpectFeatureModelEqualsPyTorch(const std::string& name) {
-  const nlohmann::json ref = Reference();
-  Result<std::shared_ptr<const Model>> model = LoadModel(kFixtures / (name + ".yaml"));
+  const nlohmann::json ref = TextFeatureReference();
+  Result<std::shared_ptr<const Model>> model = LoadModel(kTextFixtures / (name + ".yaml"));
   ASSERT_TRUE(model.ok()) << model.status().message();
   ASSERT_EQ((*model)->Info().inputs.size(), 1u);
   EXPECT_EQ((*model)->Info().inputs[0].type, ColumnType::kText);
@@ -93,7 +93,7 @@ TEST(TextFeatureModelTest, LstmThroughLoadModelAndFeatureModelEqualsPyTorch) {
 }
 
 TEST(TextFeatureModelTest, MissingTextIsTheEmptyTextAndBadHandlesAreRefused) {
-  Result<std::shared_ptr<const Model>> model = LoadModel(kFixtures / "transformer.yaml");
+  Result<std::shared_ptr<const Model>> model = LoadModel(kTextFixtures / "transformer.yaml");
   ASSERT_TRUE(model.ok()) << model.status().message();
   const Dataset data = Fortunes();
   Result<std::shared_ptr<const FeatureModel>> fm = FeatureModel::Create(*model, data, {"text"});
@@ -116,7 +116,7 @@ TEST(TextFeatureModelTest, MissingTextIsTheEmptyTextAndBadHandlesAreRefused) {
 }
 
 TEST(TextFeatureModelTest, TextInputFromANonTextColumnIsRefused) {
-  Result<std::shared_ptr<const Model>> model = LoadModel(kFixtures / "transformer.yaml");
+  Result<std::shared_ptr<const Model>> model = LoadModel(kTextFixtures / "transformer.yaml");
   ASSERT_TRUE(model.ok()) << model.status().message();
   CsvOptions options;
   options.categorical = {"text"};

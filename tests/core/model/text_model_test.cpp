@@ -16,10 +16,11 @@
 namespace loupe::model {
 namespace {
 
-const std::filesystem::path kFixtures = std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/text";
+const std::filesystem::path kTextModelFixtures =
+    std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/text";
 
 nlohmann::json Reference() {
-  std::ifstream in(kFixtures / "reference.json");
+  std::ifstream in(kTextModelFixtures / "reference.json");
   return nlohmann::json::parse(in);
 }
 
@@ -39,7 +40,7 @@ Result<std::shared_ptr<const Model>> LoadText(const std::filesystem::path& file)
 
 // Writes `yaml` next to the fixtures' vocabulary and weights and loads it.
 Status LoadError(const std::string& name, const std::string& yaml) {
-  const std::filesystem::path file = kFixtures / ("bad_" + name + ".yaml");
+  const std::filesystem::path file = kTextModelFixtures / ("bad_" + name + ".yaml");
   {
     std::ofstream out(file);
     out << yaml;
@@ -49,17 +50,17 @@ Status LoadError(const std::string& name, const std::string& yaml) {
   return model.ok() ? Status::Ok() : model.status();
 }
 
-std::vector<std::string> Texts(const nlohmann::json& ref) {
+std::vector<std::string> FixtureTexts(const nlohmann::json& ref) {
   return ref["texts"].get<std::vector<std::string>>();
 }
 
 void ExpectProbabilities(const std::string& model_name) {
   const nlohmann::json ref = Reference();
-  auto model = LoadText(kFixtures / (model_name + ".yaml"));
+  auto model = LoadText(kTextModelFixtures / (model_name + ".yaml"));
   ASSERT_TRUE(model.ok()) << model.status().message();
   const auto* text = (*model)->text_model();
   ASSERT_NE(text, nullptr);
-  Result<Tensor> p = text->PredictText(Texts(ref), OutputSpace::kProbability);
+  Result<Tensor> p = text->PredictText(FixtureTexts(ref), OutputSpace::kProbability);
   ASSERT_TRUE(p.ok()) << p.status().message();
   const auto& expected = ref[model_name];
   ASSERT_EQ(p->dim(0), static_cast<std::int64_t>(expected.size()));
@@ -71,7 +72,7 @@ void ExpectProbabilities(const std::string& model_name) {
     }
   }
   // Raw outputs are the logits: their softmax is the probabilities.
-  Result<Tensor> raw = text->PredictText({Texts(ref)[0]}, OutputSpace::kRaw);
+  Result<Tensor> raw = text->PredictText({FixtureTexts(ref)[0]}, OutputSpace::kRaw);
   ASSERT_TRUE(raw.ok());
   double max = raw->data<double>()[0], sum = 0;
   for (int c = 0; c < 8; ++c) max = std::max(max, raw->data<double>()[c]);
@@ -84,17 +85,17 @@ TEST(TextModelTest, TransformerEqualsPyTorch) { ExpectProbabilities("transformer
 // bf16 projections (AVX512-BF16/AMX where the CPU has them, f32 otherwise) stay within the documented
 // tolerance of PyTorch's f32 probabilities: 2e-2, as for the dense models.
 TEST(TextModelTest, TransformerInBf16StaysNearPyTorch) {
-  std::ifstream in(kFixtures / "transformer.yaml");
+  std::ifstream in(kTextModelFixtures / "transformer.yaml");
   std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   yaml += "precision: bf16\n";
-  const std::filesystem::path file = kFixtures / "bf16_transformer.yaml";
+  const std::filesystem::path file = kTextModelFixtures / "bf16_transformer.yaml";
   std::ofstream(file) << yaml;
   auto model = LoadText(file);
   std::filesystem::remove(file);
   ASSERT_TRUE(model.ok()) << model.status().message();
   const nlohmann::json ref = Reference();
   const auto* text = (*model)->text_model();
-  Result<Tensor> p = text->PredictText(Texts(ref), OutputSpace::kProbability);
+  Result<Tensor> p = text->PredictText(FixtureTexts(ref), OutputSpace::kProbability);
   ASSERT_TRUE(p.ok()) << p.status().message();
   double worst = 0;
   for (std::int64_t i = 0; i < p->size(); ++i) {
@@ -103,10 +104,10 @@ TEST(TextModelTest, TransformerInBf16StaysNearPyTorch) {
   EXPECT_LT(worst, 2e-2);
   // On a CPU with bf16 the projections really ran in bf16: the result differs from the f32 model's.
   if (nn::Bf16Supported()) {
-    auto f32 = LoadText(kFixtures / "transformer.yaml");
+    auto f32 = LoadText(kTextModelFixtures / "transformer.yaml");
     ASSERT_TRUE(f32.ok());
     const auto* f32_text = (*f32)->text_model();
-    Result<Tensor> q = f32_text->PredictText(Texts(ref), OutputSpace::kProbability);
+    Result<Tensor> q = f32_text->PredictText(FixtureTexts(ref), OutputSpace::kProbability);
     ASSERT_TRUE(q.ok());
     double difference = 0;
     for (std::int64_t i = 0; i < p->size(); ++i) {
@@ -128,7 +129,7 @@ TEST(TextModelTest, StackedLstmAndClsTransformerEqualsPyTorch) { ExpectProbabili
 
 void ExpectAttention(const std::string& model_name, std::int64_t layers) {
   const nlohmann::json ref = Reference();
-  auto model = LoadText(kFixtures / (model_name + ".yaml"));
+  auto model = LoadText(kTextModelFixtures / (model_name + ".yaml"));
   ASSERT_TRUE(model.ok()) << model.status().message();
   const auto* source = (*model)->attention_source();
   ASSERT_NE(source, nullptr);
@@ -139,7 +140,7 @@ void ExpectAttention(const std::string& model_name, std::int64_t layers) {
   for (std::size_t i : which) texts.push_back(ref["texts"][i].get<std::string>());
   Result<std::vector<AttentionMaps>> maps = source->Attention(texts);
   ASSERT_TRUE(maps.ok()) << maps.status().message();
-  const std::vector<float> expected = ReadF32(kFixtures / (model_name + "_attention.bin"));
+  const std::vector<float> expected = ReadF32(kTextModelFixtures / (model_name + "_attention.bin"));
   std::size_t offset = 0;
   for (std::size_t i = 0; i < which.size(); ++i) {
     const AttentionMaps& m = (*maps)[i];
@@ -160,13 +161,13 @@ TEST(TextModelTest, HybridAttentionEqualsPyTorch) { ExpectAttention("tiny", 1); 
 
 TEST(TextModelTest, AttentionPoolingWeightsEqualPyTorch) {
   const nlohmann::json ref = Reference();
-  auto model = LoadText(kFixtures / "lstm.yaml");
+  auto model = LoadText(kTextModelFixtures / "lstm.yaml");
   ASSERT_TRUE(model.ok()) << model.status().message();
   const auto* source = (*model)->attention_source();
   ASSERT_NE(source, nullptr);
   EXPECT_TRUE(source->HasPooling());
   EXPECT_EQ(source->AttentionLayers(), 0);
-  Result<std::vector<AttentionMaps>> maps = source->Attention(Texts(ref));
+  Result<std::vector<AttentionMaps>> maps = source->Attention(FixtureTexts(ref));
   ASSERT_TRUE(maps.ok()) << maps.status().message();
   for (std::size_t i = 0; i < maps->size(); ++i) {
     const auto expected = ref["lstm_pooling"][i].get<std::vector<double>>();
@@ -176,7 +177,7 @@ TEST(TextModelTest, AttentionPoolingWeightsEqualPyTorch) {
 }
 
 TEST(TextModelTest, PredictOnHandlesIsRefusedWithASentence) {
-  auto model = LoadText(kFixtures / "lstm.yaml");
+  auto model = LoadText(kTextModelFixtures / "lstm.yaml");
   ASSERT_TRUE(model.ok());
   const Tensor batch(DType::kF64, {1, 1});
   Result<Tensor> p = (*model)->Predict(batch.view(), OutputSpace::kProbability);
@@ -195,7 +196,7 @@ input: {name: text, type: text}
 )";
 
 TEST(TextModelTest, BadModelsFailWithOneSentence) {
-  const std::string file = (kFixtures / "bad_").string();
+  const std::string file = (kTextModelFixtures / "bad_").string();
   EXPECT_EQ(
       LoadError("tok", std::string(kHead) +
                            "tokenizer: {type: sentencepiece, vocab: vocab.txt}\nweights: lstm.safetensors\n"
@@ -210,8 +211,8 @@ TEST(TextModelTest, BadModelsFailWithOneSentence) {
       LoadError("missing", std::string(kHead) + tokenizer +
                                "layers:\n  - {type: embedding, name: emb}\n  - {type: lstm, name: rnn}\n")
           .message(),
-      file + "missing.yaml:10:24: layer 1 (lstm rnn): '" + (kFixtures / "lstm.safetensors").string() +
-          "' has no tensor 'rnn.weight_hh_l0'.");
+      file + "missing.yaml:10:24: layer 1 (lstm rnn): '" +
+          (kTextModelFixtures / "lstm.safetensors").string() + "' has no tensor 'rnn.weight_hh_l0'.");
   EXPECT_EQ(LoadError("shape", std::string(kHead) + tokenizer +
                                    "layers:\n  - {type: embedding, name: emb}\n"
                                    "  - {type: lstm, name: lstm, num_layers: 1, bidirectional: true}\n"

@@ -14,7 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 
-const std::string kFixtures = std::string(LOUPE_SOURCE_DIR) + "/tests/fixtures/text/";
+const std::string kTokenizerFixtures = std::string(LOUPE_SOURCE_DIR) + "/tests/fixtures/text/";
 
 std::vector<std::string> WordPieceVocab() {
   return {"[PAD]", "[UNK]", "[CLS]", "[SEP]",  "un",    "##aff", "##able", "the",  "want",
@@ -91,20 +91,20 @@ TEST(TokenizerTest, MissingSpecialTokenIsOneSentence) {
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(),
             "vocabulary 'tiny.txt' has no [SEP] token; a tokenizer needs [PAD], [UNK], [CLS] and [SEP].");
-  auto missing = Tokenizer::FromFile(kFixtures + "no-such-vocab.txt", {});
+  auto missing = Tokenizer::FromFile(kTokenizerFixtures + "no-such-vocab.txt", {});
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().message(),
-            "vocabulary file '" + kFixtures + "no-such-vocab.txt' does not exist or cannot be read.");
+  EXPECT_EQ(missing.status().message(), "vocabulary file '" + kTokenizerFixtures +
+                                            "no-such-vocab.txt' does not exist or cannot be read.");
 }
 
 // The ids, tokens, words and word indices the PyTorch fixtures were made with, for all 50 reference texts.
 TEST(TokenizerTest, WhitespaceTokenizerEqualsTheFixtureTokenizer) {
-  std::ifstream in(kFixtures + "reference.json");
+  std::ifstream in(kTokenizerFixtures + "reference.json");
   ASSERT_TRUE(in) << "missing fixture reference.json";
   const nlohmann::json ref = nlohmann::json::parse(in);
   TokenizerOptions options;
   options.max_length = ref["max_length"].get<std::int64_t>();
-  auto tok = Tokenizer::FromFile(kFixtures + "vocab.txt", options);
+  auto tok = Tokenizer::FromFile(kTokenizerFixtures + "vocab.txt", options);
   ASSERT_TRUE(tok.ok()) << tok.status().message();
   ASSERT_EQ(ref["texts"].size(), 50u);
   for (std::size_t i = 0; i < ref["texts"].size(); ++i) {

@@ -22,8 +22,9 @@ namespace {
 
 using nlohmann::json;
 
-const std::filesystem::path kFixtures = std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/xgboost";
-const std::filesystem::path kData = LOUPE_TEST_DATA_DIR;
+const std::filesystem::path kXgboostFixtures =
+    std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/xgboost";
+const std::filesystem::path kXgboostData = LOUPE_TEST_DATA_DIR;
 
 json ReadJson(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -37,13 +38,13 @@ std::shared_ptr<const Model> Load(const std::filesystem::path& path) {
 }
 
 // The model's inputs read from a CSV by name, through the same mapping as pipelines (FeatureModel).
-struct Inputs {
+struct XgbInputs {
   std::shared_ptr<const FeatureModel> model;
   Tensor matrix;
 };
 
 // A void helper so that its ASSERTs stop the test: call it through ASSERT_NO_FATAL_FAILURE.
-void ReadInputs(const std::shared_ptr<const Model>& model, const std::filesystem::path& csv, Inputs* out) {
+void ReadInputs(const std::shared_ptr<const Model>& model, const std::filesystem::path& csv, XgbInputs* out) {
   std::vector<std::string> names;
   CsvOptions options;
   for (const ModelInput& input : model->Info().inputs) {
@@ -59,7 +60,7 @@ void ReadInputs(const std::shared_ptr<const Model>& model, const std::filesystem
   *out = {*feature_model, std::move(*matrix)};
 }
 
-Tensor Predict(const Inputs& inputs, std::int64_t rows, OutputSpace space) {
+Tensor Predict(const XgbInputs& inputs, std::int64_t rows, OutputSpace space) {
   auto out = inputs.model->Predict(inputs.matrix.view().Rows(0, rows), space);
   EXPECT_TRUE(out.ok()) << out.status().message();
   return out.ok() ? std::move(*out) : Tensor();
@@ -70,7 +71,7 @@ Tensor Predict(const Inputs& inputs, std::int64_t rows, OutputSpace space) {
 double Tolerance(double reference) { return 1e-5 * std::max(1.0, std::abs(reference)); }
 
 TEST(XGBoostModelTest, CreditClassifierEqualsXGBoost) {
-  const auto model = Load(kFixtures / "credit_xgb.json");
+  const auto model = Load(kXgboostFixtures / "credit_xgb.json");
   ASSERT_NE(model, nullptr);
   const ModelInfo& info = model->Info();
   EXPECT_EQ(info.name, "credit_xgb");
@@ -84,9 +85,9 @@ TEST(XGBoostModelTest, CreditClassifierEqualsXGBoost) {
             (std::vector<std::string>{"ignore", "other", "owner", "parents", "priv", "rent"}));
   EXPECT_EQ(info.inputs[0].type, ColumnType::kNumeric);
 
-  const json reference = ReadJson(kFixtures / "credit_xgb_reference.json");
-  Inputs inputs;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "credit_data.csv", &inputs));
+  const json reference = ReadJson(kXgboostFixtures / "credit_xgb_reference.json");
+  XgbInputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostData / "credit_data.csv", &inputs));
   const std::int64_t n = reference["rows"];
   const Tensor raw = Predict(inputs, n, OutputSpace::kRaw);
   const Tensor prob = Predict(inputs, n, OutputSpace::kProbability);
@@ -105,14 +106,14 @@ TEST(XGBoostModelTest, CreditClassifierEqualsXGBoost) {
 }
 
 TEST(XGBoostModelTest, DiabetesRegressorEqualsXGBoost) {
-  const auto model = Load(kFixtures / "diabetes_xgb.json");
+  const auto model = Load(kXgboostFixtures / "diabetes_xgb.json");
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->Info().task, Task::kRegression);
   EXPECT_EQ(model->Info().output_names, (std::vector<std::string>{"value"}));
   EXPECT_EQ(model->Info().inputs[2].name, "bmi");
-  const json reference = ReadJson(kFixtures / "diabetes_xgb_reference.json");
-  Inputs inputs;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "diabetes.csv", &inputs));
+  const json reference = ReadJson(kXgboostFixtures / "diabetes_xgb_reference.json");
+  XgbInputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostData / "diabetes.csv", &inputs));
   const std::int64_t n = reference["rows"];
   const Tensor value = Predict(inputs, n, OutputSpace::kRaw);
   for (std::int64_t r = 0; r < n; ++r) {
@@ -126,13 +127,13 @@ TEST(XGBoostModelTest, DiabetesRegressorEqualsXGBoost) {
 }
 
 TEST(XGBoostModelTest, MultiClassSoftprobEqualsXGBoost) {
-  const auto model = Load(kFixtures / "diabetes3_xgb.json");
+  const auto model = Load(kXgboostFixtures / "diabetes3_xgb.json");
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->Info().output_names, (std::vector<std::string>{"low", "mid", "high"}));
   EXPECT_EQ(model->Info().raw_output_names, (std::vector<std::string>{"low", "mid", "high"}));
-  const json reference = ReadJson(kFixtures / "diabetes3_xgb_reference.json");
-  Inputs inputs;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "diabetes.csv", &inputs));
+  const json reference = ReadJson(kXgboostFixtures / "diabetes3_xgb_reference.json");
+  XgbInputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostData / "diabetes.csv", &inputs));
   const std::int64_t n = reference["rows"];
   const Tensor raw = Predict(inputs, n, OutputSpace::kRaw);
   const Tensor prob = Predict(inputs, n, OutputSpace::kProbability);
@@ -148,11 +149,11 @@ TEST(XGBoostModelTest, MultiClassSoftprobEqualsXGBoost) {
 }
 
 TEST(XGBoostModelTest, DartTreeWeightsAreApplied) {
-  const auto model = Load(kFixtures / "diabetes_dart.json");
+  const auto model = Load(kXgboostFixtures / "diabetes_dart.json");
   ASSERT_NE(model, nullptr);
-  const json reference = ReadJson(kFixtures / "diabetes_dart_reference.json");
-  Inputs inputs;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "diabetes.csv", &inputs));
+  const json reference = ReadJson(kXgboostFixtures / "diabetes_dart_reference.json");
+  XgbInputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostData / "diabetes.csv", &inputs));
   const auto n = static_cast<std::int64_t>(reference["margin"].size());
   const Tensor value = Predict(inputs, n, OutputSpace::kRaw);
   for (std::int64_t r = 0; r < n; ++r) {
@@ -162,13 +163,13 @@ TEST(XGBoostModelTest, DartTreeWeightsAreApplied) {
 }
 
 TEST(XGBoostModelTest, MissingValuesFollowTheDefaultDirections) {
-  const auto model = Load(kFixtures / "credit_xgb.json");
+  const auto model = Load(kXgboostFixtures / "credit_xgb.json");
   ASSERT_NE(model, nullptr);
-  const json reference = ReadJson(kFixtures / "credit_missing_reference.json");
-  Inputs blanked;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kFixtures / "credit_missing.csv", &blanked));
-  Inputs complete;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "credit_data.csv", &complete));
+  const json reference = ReadJson(kXgboostFixtures / "credit_missing_reference.json");
+  XgbInputs blanked;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostFixtures / "credit_missing.csv", &blanked));
+  XgbInputs complete;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostData / "credit_data.csv", &complete));
   const std::int64_t n = blanked.matrix.dim(0);
   ASSERT_EQ(n, 40);
   const Tensor raw = Predict(blanked, n, OutputSpace::kRaw);
@@ -307,10 +308,10 @@ TEST_F(XGBoostFileTest, NonFiniteTokensAreRead) {
 }
 
 TEST_F(XGBoostFileTest, ConcurrentPredictionsAreIdentical) {
-  const auto model = Load(kFixtures / "credit_xgb.json");
+  const auto model = Load(kXgboostFixtures / "credit_xgb.json");
   ASSERT_NE(model, nullptr);
-  Inputs inputs;
-  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kData / "credit_data.csv", &inputs));
+  XgbInputs inputs;
+  ASSERT_NO_FATAL_FAILURE(ReadInputs(model, kXgboostData / "credit_data.csv", &inputs));
   const Tensor expected = Predict(inputs, inputs.matrix.dim(0), OutputSpace::kProbability);
   std::vector<Tensor> results(4);
   std::vector<std::thread> threads;

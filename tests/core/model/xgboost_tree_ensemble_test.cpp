@@ -24,9 +24,10 @@ namespace {
 
 using nlohmann::json;
 
-const std::filesystem::path kFixtures = std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/xgboost";
+const std::filesystem::path kEnsembleFixtures =
+    std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/xgboost";
 
-json ReadJson(const std::filesystem::path& path) {
+json ReadEnsembleJson(const std::filesystem::path& path) {
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
@@ -77,7 +78,7 @@ class TreeEnsembleCapabilityTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TreeEnsembleCapabilityTest, ViewMatchesTheFileAndXGBoost) {
   const Case c = GetParam();
-  auto loaded = LoadModel(kFixtures / (std::string(c.model) + ".json"));
+  auto loaded = LoadModel(kEnsembleFixtures / (std::string(c.model) + ".json"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   const std::shared_ptr<const Model> model = *loaded;
   const TreeEnsembleCapability* capability = model->tree_ensemble();
@@ -87,7 +88,7 @@ TEST_P(TreeEnsembleCapabilityTest, ViewMatchesTheFileAndXGBoost) {
   EXPECT_EQ(model->attention_source(), nullptr);
 
   // Structure: every tree of the file, node for node.
-  const json file = ReadJson(kFixtures / (std::string(c.model) + ".json"));
+  const json file = ReadEnsembleJson(kEnsembleFixtures / (std::string(c.model) + ".json"));
   const json& trees = file["learner"]["gradient_booster"]["model"]["trees"];
   ASSERT_EQ(view->trees.size(), trees.size());
   EXPECT_EQ(ce->struct_size, sizeof(LoupeTreeEnsemble));
@@ -125,7 +126,7 @@ TEST_P(TreeEnsembleCapabilityTest, ViewMatchesTheFileAndXGBoost) {
   EXPECT_EQ(categorical_nodes, file_categorical_nodes);
 
   // Margins: the C struct evaluated by the documented rule, the C++ view and XGBoost agree.
-  const json reference = ReadJson(kFixtures / (std::string(c.model) + "_reference.json"));
+  const json reference = ReadEnsembleJson(kEnsembleFixtures / (std::string(c.model) + "_reference.json"));
   std::vector<std::string> names;
   CsvOptions options;
   for (const ModelInput& input : model->Info().inputs) {
@@ -180,7 +181,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TreeEnsembleCapabilityTest,
                          [](const auto& info) { return std::string(info.param.model); });
 
 TEST(TreeEnsembleCapabilityTest, CreditFeaturesCarryNamesAndLevels) {
-  auto model = LoadModel(kFixtures / "credit_xgb.json");
+  auto model = LoadModel(kEnsembleFixtures / "credit_xgb.json");
   ASSERT_TRUE(model.ok()) << model.status().message();
   ASSERT_NE((*model)->tree_ensemble(), nullptr);
   const LoupeTreeEnsemble* ce = &(*model)->tree_ensemble()->c_view();

@@ -143,9 +143,10 @@ TEST(AttributionReport, DrawsABeeswarmDotPerRowAndFeatureAndAWaterfallPerRowAndO
 TEST(AttributionReport, ColoursTokensOfTextRowsBySign) {
   const std::string html = Section(Step("text_shap"));
   EXPECT_NE(html.find("title=\"awful: -0.33\">awful</span>"), std::string::npos);
-  EXPECT_NE(html.find("<span style=\"background:#008bfb\" title=\"awful"),
-            std::string::npos);  // the largest |w|
-  EXPECT_NE(html.find("<span style=\"background:#ff0051\" title=\"lovely: 0.22\">lovely</span>"),
+  EXPECT_NE(html.find("<span style=\"background:#008bfb;color:#fff\" title=\"awful"),
+            std::string::npos);  // the largest |w|, in white on the strong colour
+  EXPECT_EQ(html.find("Global importance"), std::string::npos);  // word positions: no mean over rows
+  EXPECT_NE(html.find("<span style=\"background:#ff0051;color:#fff\" title=\"lovely: 0.22\">lovely</span>"),
             std::string::npos);
 }
 
@@ -176,13 +177,13 @@ TEST(LimeReport, DrawsTheWordsOfATextAndColoursTheTextByTheirWeights) {
   const std::string html = Section(Step("lime_text"));
   EXPECT_NE(html.find("a bar per word"), std::string::npos);
   EXPECT_NE(html.find("fill=\"#008bfb\"><title>dull: weight -0.3</title>"), std::string::npos);
-  // the text in word order: a dull plot dull, "dull" (the largest |weight|) full blue both times
+  // the text in word order: a dull plot dull, "dull" (the largest |weight|) full blue, in white, both times
   const std::string text = html.substr(html.find("<p class=\"tokens\">"));
   EXPECT_LT(text.find(">a</span>"), text.find(">dull</span>"));
   EXPECT_LT(text.find(">dull</span>"), text.find(">plot</span>"));
-  EXPECT_EQ(
-      Count(text.substr(0, text.find("</p>")), "<span style=\"background:#008bfb\" title=\"dull: -0.3\">"),
-      2u);
+  EXPECT_EQ(Count(text.substr(0, text.find("</p>")),
+                  "<span style=\"background:#008bfb;color:#fff\" title=\"dull: -0.3\">"),
+            2u);
   EXPECT_NE(
       html.find("model prediction 0.21 · local prediction 0.25 (intercept 0.62 + the weights of the words "
                 "present)"),

@@ -23,7 +23,7 @@ std::string NumpyHeader(const std::string& dict_and_growth_spaces) {
   return header + "\n";
 }
 
-std::string ReadFile(const fs::path& path) {
+std::string ReadNpyFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream content;
   content << in.rdbuf();
@@ -63,7 +63,7 @@ TEST(NpyHeader, IsPaddedToSixtyFourBytesForLongShapes) {
 TEST_F(NpyFilesTest, NumericArraysFollowTheHeaderInCOrder) {
   Tensor values = Tensor::FromVector<double>({0.5, -1, 2, 3, 4e300, -0.0}, {2, 3});
   ASSERT_TRUE(report::WriteNpy(dir_ / "v.npy", values).ok());
-  const std::string file = ReadFile(dir_ / "v.npy");
+  const std::string file = ReadNpyFile(dir_ / "v.npy");
   const std::string header = report::NpyHeader("<f8", {2, 3});
   ASSERT_EQ(file.size(), header.size() + 6 * sizeof(double));
   EXPECT_EQ(file.substr(0, header.size()), header);
@@ -71,7 +71,7 @@ TEST_F(NpyFilesTest, NumericArraysFollowTheHeaderInCOrder) {
 
   Tensor codes = Tensor::FromVector<std::int64_t>({7, -8}, {2});
   ASSERT_TRUE(report::WriteNpy(dir_ / "c.npy", codes).ok());
-  EXPECT_EQ(ReadFile(dir_ / "c.npy").substr(0, 128), report::NpyHeader("<i8", {2}));
+  EXPECT_EQ(ReadNpyFile(dir_ / "c.npy").substr(0, 128), report::NpyHeader("<i8", {2}));
 }
 
 TEST_F(NpyFilesTest, StringsAreFixedWidthUtf32OfTheLongestCell) {
@@ -79,7 +79,7 @@ TEST_F(NpyFilesTest, StringsAreFixedWidthUtf32OfTheLongestCell) {
       "a\xC3\xA9t\xC3\xA9\xE6\x97\xA5\xF0\x9F\x98\x80x\xFFy";  // a | été | 日😀x | \xFF y
   const TextArray text({4}, chars, {1, 6, 14, 16});
   ASSERT_TRUE(report::WriteNpy(dir_ / "t.npy", text).ok());
-  const std::string file = ReadFile(dir_ / "t.npy");
+  const std::string file = ReadNpyFile(dir_ / "t.npy");
   const std::string header = report::NpyHeader("<U3", {4});
   ASSERT_EQ(file.size(), header.size() + 4 * 3 * 4);
   const char32_t expected[4][3] = {
@@ -102,7 +102,7 @@ TEST_F(NpyFilesTest, EveryTypedAndStringArrayOfAnExplanationGetsItsFile) {
     EXPECT_TRUE(fs::exists(dir_ / name)) << name;
   }
   EXPECT_FALSE(fs::exists(dir_ / "shap.feature_names.npy"));
-  EXPECT_EQ(ReadFile(dir_ / "shap.stats.mean.npy").substr(0, 128), report::NpyHeader("<f4", {1}));
+  EXPECT_EQ(ReadNpyFile(dir_ / "shap.stats.mean.npy").substr(0, 128), report::NpyHeader("<f4", {1}));
 }
 
 }  // namespace

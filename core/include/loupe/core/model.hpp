@@ -57,6 +57,8 @@ class HiddenStateSource;
 class HeadMaskedModel;
 class TreeEnsembleCapability;
 class GradientModel;
+class TextGradientModel;
+class RowVariantModel;
 
 class Model {
  public:
@@ -81,6 +83,10 @@ class Model {
   virtual const HeadMaskedModel* head_masked_model() const { return nullptr; }      // "head_mask"
   virtual const TreeEnsembleCapability* tree_ensemble() const { return nullptr; }   // "tree_ensemble"
   virtual const GradientModel* gradient_model() const { return nullptr; }  // "gradient" (gradient.hpp)
+  // "row_variants" (row_variants.hpp)
+  virtual const RowVariantModel* row_variant_model() const { return nullptr; }
+  // "text_gradient" (text_gradient.hpp)
+  virtual const TextGradientModel* text_gradient_model() const { return nullptr; }
 
  protected:
   // Predict for a model that implements PredictInto: allocates the result and fills it through PredictInto.

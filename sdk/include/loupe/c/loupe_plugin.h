@@ -34,6 +34,11 @@
  *        names in the data (columns, a class label, groups), so the host checks it before any step runs.
  *  v1.3  the capability "gradient" (version 1, LoupeGradientModel): gradients of a network's outputs with
  *        respect to the pipeline's features, and DeepLIFT's rescale-rule attributions.
+ *  v1.4  the capability "row_variants" (version 1, LoupeRowVariants): a model whose first layer is linear
+ *        evaluates base rows with a few features changed by updating that layer's pre-activations
+ *        instead of evaluating every changed row from scratch (partial dependence, masked SHAP rows).
+ *  v1.5  the capability "text_gradient" (version 1, LoupeTextGradient): a text network's tokens, the output
+ *        of its embedding layer, and gradients with respect to that output (layer attributions per token).
  *
  * Ownership rules:
  *  - Everything the host hands to a plugin (strings, arrays, tensor views) is owned by the host and valid
@@ -61,7 +66,7 @@ extern "C" {
 
 #define LOUPE_PLUGIN_ABI_MAJOR 1
 /** The newest minor this header describes (see the changelog at the top). */
-#define LOUPE_PLUGIN_ABI_MINOR_LATEST 3
+#define LOUPE_PLUGIN_ABI_MINOR_LATEST 5
 
 /** The minor this translation unit is built against: the latest, or LOUPE_PLUGIN_ABI_MINOR_OVERRIDE. */
 #ifdef LOUPE_PLUGIN_ABI_MINOR_OVERRIDE
@@ -699,6 +704,104 @@ typedef struct LoupeGradientModel {
 } LoupeGradientModel;
 
 #endif /* LOUPE_PLUGIN_ABI_MINOR >= 3 */
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 4 /* v1.4: "row_variants" */
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "row_variants" (version 1): base rows with a few features changed, evaluated fast   */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_ROW_VARIANTS_CAPABILITY, 1) returns a
+ *  `const LoupeRowVariants*` when the model's first layer is linear in its encoded inputs (today:
+ *  loupe.model/v1 tabular models evaluated in double precision — inline weights or `precision: f64` —
+ *  whose first layer is `linear`: logistic and linear regression, MLPs). NULL for every other model:
+ *  materialise the rows and call model_predict then. Built for the explain call, valid while it runs.
+ *
+ *  A VARIANT is a list of (feature column, value) changes; variant v applied to base row b is row b with
+ *  those columns set to those values. Partial dependence evaluates every row at a grid value (one change
+ *  per variant); Kernel, Exact and Permutation SHAP evaluate every background row with a coalition's
+ *  features taken from the explained row. For a first layer z = W·e(x) + c over the encoded row e(x), the
+ *  host computes z(variant) = z(base) + Σ over the changes of W·(e(new) − e(old)) — one column of W per
+ *  changed feature instead of all of them — and runs the rest of the network on it.
+ *
+ *  Exactness: the result equals model_predict on the materialised rows up to the rounding of adding the
+ *  first layer's terms in another order (double precision: a few ulps of the pre-activation's terms,
+ *  ~1e-15 relative; Loupe's tests compare both paths to 1e-12). The same call gives the same bits on any
+ *  thread and whatever the chunking of the variants. */
+#define LOUPE_ROW_VARIANTS_CAPABILITY "row_variants"
+
+typedef struct LoupeRowVariants {
+  uint32_t struct_size; /**< sizeof(LoupeRowVariants) as the producer knew it */
+  int32_t reserved;     /**< 0 */
+  /** outputs[v][b][o] = the model's output o (see model_predict for `space`) on base row b (`base_rows`,
+   *  f64 [n_base, n_features] laid out like the feature matrix, contiguous) with variant v's changes:
+   *  columns[k] set to values[k] for k in [offsets[v], offsets[v + 1]) (`offsets` has n_variants + 1
+   *  non-decreasing entries starting at 0; a column at most once per variant; values in the feature
+   *  matrix's coding, categoricals as level codes, NaN missing). `outputs` is caller-owned, f64
+   *  [n_variants][n_base][n_outputs(space)] row-major, `capacity` its length. Thread-safe and reentrant;
+   *  pass many variants per call: the base rows' first layer is computed once per call. */
+  LoupeStatus (*predict)(LoupeHost* host, const LoupeTensorView* base_rows, int64_t n_variants,
+                         const int64_t* offsets, const int64_t* columns, const double* values,
+                         LoupeOutputSpace space, double* outputs, int64_t capacity);
+} LoupeRowVariants;
+
+#endif /* LOUPE_PLUGIN_ABI_MINOR >= 4 */
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 5 /* v1.5: "text_gradient" */
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Model capability "text_gradient" (version 1): gradients w.r.t. a text network's embedding output     */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/** LoupeHostApi::model_capability(host, LOUPE_TEXT_GRADIENT_CAPABILITY, 1) returns a
+ *  `const LoupeTextGradient*` when the host can differentiate a text model through its token embedding
+ *  (today: loupe.model/v1 text networks of embedding, positional embedding, transformer encoder, LSTM,
+ *  pool and dense layers; NULL for Hugging Face encoders, ONNX and tabular models). Built for the explain
+ *  call, valid and unchanged while it runs.
+ *
+ *  The differentiated layer is the model's token embedding (before positions are added), as Captum's
+ *  LayerIntegratedGradients on the embedding layer: for a text of T tokens its output is f32 [T, width].
+ *  `layer_gradient` runs the rest of the network on values the caller chooses for that output (a baseline,
+ *  an interpolation) and differentiates; each row's length masks its padding exactly as the model's own
+ *  forward pass does, so a padding step never changes an output and its gradient is 0. */
+#define LOUPE_TEXT_GRADIENT_CAPABILITY "text_gradient"
+
+/** Receives one row of embed_rows, called once per row in the order of `rows`, on the calling thread;
+ *  everything is host-owned and valid only during the call. The token arguments mean what they mean for
+ *  LoupeAttentionSink; `embeddings` is the embedding layer's output f32 [n_tokens][width] row-major.
+ *  Returns LOUPE_OK to continue; any other status stops embed_rows, which returns it (call set_error with
+ *  the reason first). */
+typedef LoupeStatus (*LoupeTokenEmbeddingsSink)(void* sink_ctx, int64_t index, int64_t row,
+                                                const char* const* tokens, const int64_t* word_index,
+                                                int64_t n_tokens, const char* const* words, int64_t n_words,
+                                                const float* embeddings);
+
+typedef struct LoupeTextGradient {
+  uint32_t struct_size; /**< sizeof(LoupeTextGradient) as the producer knew it */
+  int32_t reserved0;    /**< 0 */
+  int64_t width;        /**< the embedding layer's output width */
+  /** f32 [width]: the embedding of the tokenizer's padding token ([PAD], <pad>), Captum's usual token
+   *  baseline; NULL when the tokenizer has none. */
+  const float* pad_embedding;
+  /** The embedding layer's name in the model (its weights' prefix), for results and messages. */
+  const char* layer_name;
+  /** Tokenizes the texts of the data rows `rows[0..n_rows)` (resolved like LoupeAttentionSource::compute),
+   *  runs the embedding layer on them and hands each row to `sink`. Thread-safe. */
+  LoupeStatus (*embed_rows)(LoupeHost* host, const int64_t* rows, int64_t n_rows,
+                            LoupeTokenEmbeddingsSink sink, void* sink_ctx);
+  /** For `values`, f32 [n][t][width] row-major standing for the embedding layer's output (row r's steps at
+   *  or past lengths[r] are padding; 1 <= lengths[r] <= t): gradients[r][s][j] =
+   *  ∂(Σ_o output_weights[r][o] · f_o) / ∂values[r][s][j] into the caller-owned f32 buffer `gradients`
+   *  (n * t * width elements, `capacity`), 0 at padding. `output_weights` is f64 [n, n_outputs(space)]
+   *  (see LoupeGradientModel). `outputs`, when not NULL, receives f (f64 [n, n_outputs(space)]) from the
+   *  same forward pass. Computed in f32 on oneDNN's backward primitives; thread-safe and reentrant, the
+   *  same call gives the same bits on any thread; pass many rows per call (every step of a row). */
+  LoupeStatus (*layer_gradient)(LoupeHost* host, const float* values, int64_t n, int64_t t,
+                                const int64_t* lengths, LoupeOutputSpace space, const double* output_weights,
+                                float* gradients, double* outputs, int64_t capacity);
+} LoupeTextGradient;
+
+#endif /* LOUPE_PLUGIN_ABI_MINOR >= 5 */
 
 #ifdef __cplusplus
 } /* extern "C" */

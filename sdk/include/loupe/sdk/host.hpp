@@ -213,6 +213,20 @@ struct CapabilityOf<LoupeGradientModel> {
   static constexpr std::uint32_t kVersion = 1;
 };
 #endif
+#if LOUPE_PLUGIN_ABI_MINOR >= 4
+template <>
+struct CapabilityOf<LoupeRowVariants> {
+  static constexpr const char* kName = LOUPE_ROW_VARIANTS_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+#endif
+#if LOUPE_PLUGIN_ABI_MINOR >= 5
+template <>
+struct CapabilityOf<LoupeTextGradient> {
+  static constexpr const char* kName = LOUPE_TEXT_GRADIENT_CAPABILITY;
+  static constexpr std::uint32_t kVersion = 1;
+};
+#endif
 
 class Host {
  public:
@@ -391,6 +405,33 @@ class Host {
     Predict(rows, n, n_features, space, out.data(), static_cast<std::int64_t>(out.size()));
     return out;
   }
+
+#if LOUPE_PLUGIN_ABI_MINOR >= 4
+  // The "row_variants" capability (loupe_plugin.h v1.4) of Capability<LoupeRowVariants>(): out[v][b][o] is
+  // output o on base row b (`base`, [n_base, n_features] like the feature matrix) with columns[k] set to
+  // values[k] for k in [offsets[v], offsets[v + 1]). Throws Error with the host's status on failure.
+  void PredictRowVariants(const LoupeRowVariants& variants, const double* base, std::int64_t n_base,
+                          std::int64_t n_features, std::int64_t n_variants, const std::int64_t* offsets,
+                          const std::int64_t* columns, const double* values, LoupeOutputSpace space,
+                          double* out, std::int64_t capacity) const {
+    if (n_base == 0 || n_variants == 0) return;
+    const std::int64_t shape[2] = {n_base, n_features};
+    LoupeTensorView view{};
+    view.struct_size = sizeof(view);
+    view.dtype = LOUPE_DTYPE_F64;
+    view.ndim = 2;
+    view.read_only = 1;
+    view.data = const_cast<double*>(base);  // read_only = 1: the host does not write through it
+    view.shape = shape;
+    view.strides = nullptr;
+    const LoupeStatus status =
+        variants.predict(host_, &view, n_variants, offsets, columns, values, space, out, capacity);
+    if (status != LOUPE_OK) {
+      throw Error(status, "the model failed to predict " + std::to_string(n_variants) + " variants of " +
+                              std::to_string(n_base) + " rows (host status " + StatusName(status) + ")");
+    }
+  }
+#endif
 
   bool HasCapability(const std::string& capability) const {
     return api_->model_has_capability(host_, capability.c_str()) != 0;

@@ -1,0 +1,434 @@
+// Row blocks of a local explainer across MPI ranks: the split, the bytes that travel, the join
+// (row_shards.hpp says why the join is exact).
+#include "pipeline/row_shards.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <utility>
+
+namespace loupe::shards {
+
+namespace detail {
+
+// Fields of a local explainer's document that hold one entry per explained row, along their first
+// axis: feature_attribution's own (docs/architecture.md §5) and the extras of the explainers SplitsByRows
+// names. A field not listed must be equal in every block.
+bool IsPerRowField(const std::string& path) {
+  static const std::set<std::string> kPerRowFields = {
+      "rows",
+      "base_values",
+      "values",
+      "data",                // feature_attribution
+      "interaction_values",  // shap.tree interactions
+      "error_std",           // shap.kernel, shap.permutation
+      "intercept",
+      "score",
+      "local_pred",
+      "prediction",  // lime
+      "top_labels",
+      "conditions",
+      "texts",
+      "words",
+      "as_list",
+      "convergence_delta"};  // grad.integrated_gradients and friends
+  return kPerRowFields.count(path) > 0;
+}
+
+// How one quality figure of the whole step follows from those of its blocks.
+enum class QualityRule {
+  kSame,           // a property of the step (trees, background_rows, kernel_width): equal in every block
+  kSum,            // a count over rows (model_evaluations, coalitions)
+  kLargest,        // a worst case over rows (additivity_residual, standard_error)
+  kSmallest,       // a best case over rows (lime's min_score)
+  kSumLessShared,  // shap.kernel's model_evaluations: each block also counts v({}) over the background once
+};
+
+QualityRule RuleForQuality(const std::string& explainer, const std::string& name) {
+  if (name == "model_evaluations")
+    return explainer == "shap.kernel" ? QualityRule::kSumLessShared : QualityRule::kSum;
+  if (name == "coalitions" || name == "pseudo_inverse_rows") return QualityRule::kSum;
+  if (name == "additivity_residual" || name == "standard_error" || name == "convergence_delta")
+    return QualityRule::kLargest;
+  if (name == "min_score") return QualityRule::kSmallest;
+  return QualityRule::kSame;
+}
+
+constexpr char kNothingTag = 'N';
+constexpr char kErrorTag = 'E';
+constexpr char kExplanationTag = 'X';
+
+void AppendU64(std::string& out, std::uint64_t value) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+  out.append(bytes, 8);
+}
+
+// Reads from a byte string front to back; every read checks what is left.
+class ShardReader {
+ public:
+  explicit ShardReader(const std::string& bytes) : bytes_(bytes) {}
+  bool U64(std::uint64_t& value) {
+    if (left() < 8) return false;
+    value = 0;
+    for (int i = 0; i < 8; ++i)
+      value |=
+          static_cast<std::uint64_t>(static_cast<unsigned char>(bytes_[at_ + static_cast<std::size_t>(i)]))
+          << (8 * i);
+    at_ += 8;
+    return true;
+  }
+  bool Bytes(void* out, std::uint64_t size) {
+    if (left() < size) return false;
+    if (size > 0) std::memcpy(out, bytes_.data() + at_, size);
+    at_ += size;
+    return true;
+  }
+  std::uint64_t left() const { return bytes_.size() - at_; }
+  std::size_t at() const { return at_; }
+  void Skip(std::size_t n) { at_ += n; }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  const std::string& bytes_;
+  std::size_t at_ = 0;
+};
+
+Status Malformed(const std::string& what) {
+  return Internal("the result of a row block sent between MPI ranks is malformed: " + what + ".");
+}
+
+Result<Explanation> DecodeShardExplanation(ShardReader& reader) {
+  std::uint64_t meta_size = 0;
+  if (!reader.U64(meta_size) || meta_size > reader.left()) return Malformed("its metadata is cut short");
+  const nlohmann::json meta = nlohmann::json::from_cbor(
+      reader.bytes().begin() + static_cast<std::ptrdiff_t>(reader.at()),
+      reader.bytes().begin() + static_cast<std::ptrdiff_t>(reader.at() + meta_size), true, false);
+  reader.Skip(meta_size);
+  if (meta.is_discarded() || !meta.is_object()) return Malformed("its metadata is not valid CBOR");
+  Explanation e;
+  try {
+    e.kind = meta.at("kind").get<std::string>();
+    e.step = meta.at("step").get<std::string>();
+    e.explainer = meta.at("explainer").get<std::string>();
+    e.plugin_name = meta.at("plugin").at(0).get<std::string>();
+    e.plugin_version = meta.at("plugin").at(1).get<std::string>();
+    e.params = meta.at("params");
+    e.seed = meta.at("seed").get<std::uint64_t>();
+    e.elapsed_ms = meta.at("elapsed_ms").get<double>();
+    e.quality = meta.at("quality");
+    e.body = meta.at("body");
+    for (const nlohmann::json& array : meta.at("arrays")) {
+      const int dtype = array.at("dtype").get<int>();
+      if (dtype < 0 || dtype > static_cast<int>(DType::kU8))
+        return Malformed("an array has an unknown dtype");
+      Tensor tensor(static_cast<DType>(dtype), array.at("shape").get<Shape>());
+      if (!reader.Bytes(tensor.raw(), tensor.nbytes())) return Malformed("an array is cut short");
+      e.arrays.emplace(array.at("path").get<std::string>(), std::move(tensor));
+    }
+    for (const nlohmann::json& text : meta.at("texts")) {
+      const Shape shape = text.at("shape").get<Shape>();
+      const std::uint64_t cells = static_cast<std::uint64_t>(NumElements(shape));
+      if (cells > reader.left() / 8) return Malformed("a string array is cut short");
+      std::vector<std::uint64_t> ends(cells);
+      if (!reader.Bytes(ends.data(), cells * 8)) return Malformed("a string array is cut short");
+      std::string chars(text.at("chars").get<std::uint64_t>(), '\0');
+      if (!reader.Bytes(chars.data(), chars.size())) return Malformed("a string array is cut short");
+      e.texts.emplace(text.at("path").get<std::string>(), TextArray(shape, chars, ends));
+    }
+  } catch (const nlohmann::json::exception& error) {
+    return Malformed(std::string("its metadata is incomplete (") + error.what() + ")");
+  }
+  if (reader.left() != 0) return Malformed("it holds more bytes than its shapes say");
+  return e;
+}
+
+// --- joining -----------------------------------------------------------------------------------------
+
+Status Disagree(const std::string& field) {
+  return Internal("the row blocks' explanations disagree on '" + field +
+                  "', which is not a per-row field, so they cannot be joined.");
+}
+
+bool SameTensor(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+bool SameText(const TextArray& a, const TextArray& b) {
+  if (a.shape() != b.shape()) return false;
+  for (std::int64_t i = 0; i < a.size(); ++i) {
+    if (a.at(i) != b.at(i)) return false;
+  }
+  return true;
+}
+
+// Whether `shape` is one block's per-row field: `rows` entries along its first axis and the same
+// trailing extents as block 0's.
+bool RowShaped(const Shape& shape, std::int64_t rows, const Shape& first) {
+  return !shape.empty() && shape[0] == rows && first.size() == shape.size() &&
+         std::equal(shape.begin() + 1, shape.end(), first.begin() + 1);
+}
+
+Result<std::vector<std::int64_t>> RowsPerBlock(const std::vector<Explanation>& blocks) {
+  std::vector<std::int64_t> rows;
+  for (const Explanation& block : blocks) {
+    const Tensor* block_rows = block.TypedArray("rows");
+    if (block_rows == nullptr || block_rows->ndim() != 1)
+      return Internal("a row block's explanation has no typed 'rows' array, so its rows cannot be joined.");
+    rows.push_back(block_rows->dim(0));
+  }
+  return rows;
+}
+
+Result<Tensor> JoinTensor(const std::string& path, const std::vector<Explanation>& blocks,
+                          const std::vector<std::int64_t>& rows) {
+  const Tensor& first = blocks[0].arrays.at(path);
+  bool per_row = IsPerRowField(path);
+  std::int64_t total = 0;
+  for (std::size_t k = 0; k < blocks.size(); ++k) {
+    const auto it = blocks[k].arrays.find(path);
+    if (it == blocks[k].arrays.end()) return Disagree(path);
+    per_row = per_row && it->second.dtype() == first.dtype() &&
+              RowShaped(it->second.shape(), rows[k], first.shape());
+    total += rows[k];
+  }
+  if (!per_row) {
+    for (const Explanation& block : blocks) {
+      if (!SameTensor(block.arrays.at(path), first)) return Disagree(path);
+    }
+    return Tensor(first);
+  }
+  Shape shape = first.shape();
+  shape[0] = total;
+  Tensor joined(first.dtype(), shape);
+  auto* out = static_cast<std::byte*>(joined.raw());
+  for (const Explanation& block : blocks) {
+    const Tensor& part = block.arrays.at(path);
+    if (part.nbytes() > 0) std::memcpy(out, part.raw(), part.nbytes());
+    out += part.nbytes();
+  }
+  return joined;
+}
+
+Result<TextArray> JoinText(const std::string& path, const std::vector<Explanation>& blocks,
+                           const std::vector<std::int64_t>& rows) {
+  const TextArray& first = blocks[0].texts.at(path);
+  bool per_row = IsPerRowField(path);
+  for (std::size_t k = 0; k < blocks.size(); ++k) {
+    const auto it = blocks[k].texts.find(path);
+    if (it == blocks[k].texts.end()) return Disagree(path);
+    per_row = per_row && RowShaped(it->second.shape(), rows[k], first.shape());
+  }
+  if (!per_row) {
+    for (const Explanation& block : blocks) {
+      if (!SameText(block.texts.at(path), first)) return Disagree(path);
+    }
+    return first;
+  }
+  TextArray joined = first;
+  for (std::size_t k = 1; k < blocks.size(); ++k) {
+    const TextArray& part = blocks[k].texts.at(path);
+    std::string chars;
+    std::vector<std::uint64_t> ends;
+    ends.reserve(static_cast<std::size_t>(part.size()));
+    for (std::int64_t i = 0; i < part.size(); ++i) {
+      chars += part.at(i);
+      ends.push_back(chars.size());
+    }
+    joined.AppendRows(rows[k], chars.data(), ends.data());
+  }
+  return joined;
+}
+
+Result<nlohmann::json> JoinBodyField(const std::string& key, const std::vector<Explanation>& blocks,
+                                     const std::vector<std::int64_t>& rows) {
+  const nlohmann::json& first = blocks[0].body.at(key);
+  bool per_row = IsPerRowField(key);
+  for (std::size_t k = 0; k < blocks.size(); ++k) {
+    const auto it = blocks[k].body.find(key);
+    if (it == blocks[k].body.end()) return Disagree(key);
+    per_row = per_row && it->is_array() && static_cast<std::int64_t>(it->size()) == rows[k];
+  }
+  if (!per_row) {
+    for (const Explanation& block : blocks) {
+      if (block.body.at(key) != first) return Disagree(key);
+    }
+    return first;
+  }
+  nlohmann::json joined = nlohmann::json::array();
+  for (const Explanation& block : blocks) {
+    for (const nlohmann::json& entry : block.body.at(key)) joined.push_back(entry);
+  }
+  return joined;
+}
+
+Result<nlohmann::json> JoinQuality(const std::vector<Explanation>& blocks) {
+  nlohmann::json joined = nlohmann::json::object();
+  const std::string& explainer = blocks[0].explainer;
+  for (const auto& [name, first] : blocks[0].quality.items()) {
+    const QualityRule rule = RuleForQuality(explainer, name);
+    double combined = first.is_number() ? first.get<double>() : 0.0;
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      const auto it = blocks[k].quality.find(name);
+      if (it == blocks[k].quality.end()) return Disagree("quality." + name);
+      if (rule == QualityRule::kSame || !it->is_number() || !first.is_number()) {
+        if (*it != first) return Disagree("quality." + name);
+        continue;
+      }
+      if (k == 0) continue;
+      const double value = it->get<double>();
+      if (rule == QualityRule::kSum || rule == QualityRule::kSumLessShared) combined += value;
+      if (rule == QualityRule::kLargest) combined = std::max(combined, value);
+      if (rule == QualityRule::kSmallest) combined = std::min(combined, value);
+    }
+    if (rule == QualityRule::kSumLessShared) {
+      const auto background = blocks[0].quality.find("background_rows");
+      if (background == blocks[0].quality.end() || !background->is_number())
+        return Disagree("quality." + name);
+      combined -= static_cast<double>(blocks.size() - 1) * background->get<double>();
+    }
+    if (rule == QualityRule::kSame || !first.is_number()) {
+      joined[name] = first;
+    } else if (first.is_number_float()) {  // keep the JSON number's type, so the text is the same
+      joined[name] = combined;
+    } else {
+      joined[name] = static_cast<std::int64_t>(combined);
+    }
+  }
+  for (const Explanation& block : blocks) {
+    if (block.quality.size() != joined.size()) return Disagree("quality");
+  }
+  return joined;
+}
+
+Status CheckSameProvenance(const std::vector<Explanation>& blocks) {
+  const Explanation& first = blocks[0];
+  for (const Explanation& block : blocks) {
+    if (block.kind != first.kind) return Disagree("kind");
+    if (block.step != first.step || block.explainer != first.explainer) return Disagree("explainer");
+    if (block.plugin_name != first.plugin_name || block.plugin_version != first.plugin_version)
+      return Disagree("plugin");
+    if (block.params != first.params) return Disagree("params");
+    if (block.seed != first.seed) return Disagree("seed");
+    if (block.arrays.size() != first.arrays.size() || block.texts.size() != first.texts.size() ||
+        block.body.size() != first.body.size())
+      return Disagree("fields");
+  }
+  return Status::Ok();
+}
+
+}  // namespace detail
+
+bool SplitsByRows(const std::string& explainer) {
+  static const std::set<std::string> kRowLocal = {"shap.exact", "shap.kernel",  "shap.permutation",
+                                                  "shap.tree",  "lime.tabular", "lime.text"};
+  return kRowLocal.count(explainer) > 0 || explainer.starts_with("grad.");
+}
+
+RowBlock BlockOfRank(std::size_t n_rows, int rank, int ranks) {
+  const auto k = static_cast<std::size_t>(std::max(ranks, 1));
+  const auto r = static_cast<std::size_t>(std::clamp(rank, 0, static_cast<int>(k) - 1));
+  const std::size_t base = n_rows / k, extra = n_rows % k;
+  const std::size_t begin = r * base + std::min(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
+}
+
+std::string EncodeNothing() { return std::string(1, detail::kNothingTag); }
+
+std::string EncodeOutcome(const Result<Explanation>& outcome) {
+  std::string out;
+  if (!outcome.ok()) {
+    out.push_back(detail::kErrorTag);
+    detail::AppendU64(out, static_cast<std::uint64_t>(outcome.status().code()));
+    out += outcome.status().message();
+    return out;
+  }
+  const Explanation& e = *outcome;
+  nlohmann::json arrays = nlohmann::json::array(), texts = nlohmann::json::array();
+  for (const auto& [path, tensor] : e.arrays)
+    arrays.push_back(
+        {{"path", path}, {"dtype", static_cast<int>(tensor.dtype())}, {"shape", tensor.shape()}});
+  std::vector<std::pair<std::vector<std::uint64_t>, std::string>> text_bytes;
+  for (const auto& [path, text] : e.texts) {
+    auto& [ends, chars] = text_bytes.emplace_back();
+    for (std::int64_t i = 0; i < text.size(); ++i) {
+      chars += text.at(i);
+      ends.push_back(chars.size());
+    }
+    texts.push_back({{"path", path}, {"shape", text.shape()}, {"chars", chars.size()}});
+  }
+  const nlohmann::json meta = {{"kind", e.kind},
+                               {"step", e.step},
+                               {"explainer", e.explainer},
+                               {"plugin", {e.plugin_name, e.plugin_version}},
+                               {"params", e.params},
+                               {"seed", e.seed},
+                               {"elapsed_ms", e.elapsed_ms},
+                               {"quality", e.quality},
+                               {"body", e.body},
+                               {"arrays", arrays},
+                               {"texts", texts}};
+  const std::vector<std::uint8_t> cbor = nlohmann::json::to_cbor(meta);  // exact doubles, NaN kept
+  out.push_back(detail::kExplanationTag);
+  detail::AppendU64(out, cbor.size());
+  out.append(reinterpret_cast<const char*>(cbor.data()), cbor.size());
+  for (const auto& [path, tensor] : e.arrays)
+    out.append(static_cast<const char*>(tensor.raw()), tensor.nbytes());
+  for (const auto& [ends, chars] : text_bytes) {
+    out.append(reinterpret_cast<const char*>(ends.data()), ends.size() * sizeof(std::uint64_t));
+    out += chars;
+  }
+  return out;
+}
+
+Result<Explanation> DecodeOutcome(const std::string& bytes, bool& has_explanation) {
+  has_explanation = false;
+  if (bytes.empty()) return detail::Malformed("it is empty");
+  detail::ShardReader reader(bytes);
+  reader.Skip(1);
+  switch (bytes[0]) {
+    case detail::kNothingTag:
+      return Explanation{};
+    case detail::kErrorTag: {
+      std::uint64_t code = 0;
+      if (!reader.U64(code) || code > static_cast<std::uint64_t>(StatusCode::kInternal) || code == 0)
+        return detail::Malformed("its error code is unknown");
+      return Status(static_cast<StatusCode>(code), bytes.substr(9));
+    }
+    case detail::kExplanationTag:
+      has_explanation = true;
+      return detail::DecodeShardExplanation(reader);
+    default:
+      return detail::Malformed("it starts with an unknown tag");
+  }
+}
+
+Result<Explanation> MergeRowBlocks(const std::vector<Explanation>& blocks) {
+  if (blocks.empty()) return Internal("no row block to join.");
+  if (blocks.size() == 1) return blocks[0];
+  LOUPE_RETURN_IF_ERROR(detail::CheckSameProvenance(blocks));
+  LOUPE_ASSIGN_OR_RETURN(const std::vector<std::int64_t> rows, detail::RowsPerBlock(blocks));
+  Explanation merged;
+  merged.kind = blocks[0].kind;
+  merged.step = blocks[0].step;
+  merged.explainer = blocks[0].explainer;
+  merged.plugin_name = blocks[0].plugin_name;
+  merged.plugin_version = blocks[0].plugin_version;
+  merged.params = blocks[0].params;
+  merged.seed = blocks[0].seed;
+  LOUPE_ASSIGN_OR_RETURN(merged.quality, detail::JoinQuality(blocks));
+  for (const auto& [key, value] : blocks[0].body.items()) {
+    LOUPE_ASSIGN_OR_RETURN(merged.body[key], detail::JoinBodyField(key, blocks, rows));
+  }
+  for (const auto& [path, tensor] : blocks[0].arrays) {
+    LOUPE_ASSIGN_OR_RETURN(Tensor joined, detail::JoinTensor(path, blocks, rows));
+    merged.arrays.emplace(path, std::move(joined));
+  }
+  for (const auto& [path, text] : blocks[0].texts) {
+    LOUPE_ASSIGN_OR_RETURN(TextArray joined, detail::JoinText(path, blocks, rows));
+    merged.texts.emplace(path, std::move(joined));
+  }
+  return merged;
+}
+
+}  // namespace loupe::shards
