@@ -38,7 +38,7 @@ class Server::Impl {
   Impl(const ServerOptions& options_in, Handler& handler_in)
       : options(options_in),
         handler(handler_in),
-        acceptor(ioc),
+        acceptor(asio::make_strand(ioc)),
         explain_pool(static_cast<std::size_t>(std::max(1, options.slow_slots))) {}
 
   Status Listen();
@@ -55,7 +55,7 @@ class Server::Impl {
   const ServerOptions options;
   Handler& handler;
   asio::io_context ioc;
-  tcp::acceptor acceptor;
+  tcp::acceptor acceptor;  // on its own strand: accept handlers and the shutdown's close never overlap
   asio::thread_pool explain_pool;
   std::vector<std::thread> threads;
   std::atomic<int> admitted{0};  // explanations queued or running, not yet answered
@@ -382,7 +382,7 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
     if (stopping.exchange(true)) return;
   }
   handler.ShutdownStarted();
-  asio::post(ioc, [this] {
+  asio::post(acceptor.get_executor(), [this] {  // the strand the accept handlers run on
     beast::error_code ignored;
     acceptor.close(ignored);
   });
