@@ -44,7 +44,9 @@ std::string ShapeText(const std::vector<std::int64_t>& shape) {
 
 std::int64_t ElementCount(const std::vector<std::int64_t>& shape) {
   std::int64_t count = 1;
-  for (const std::int64_t d : shape) count *= d;
+  for (const std::int64_t d : shape) {
+    if (__builtin_mul_overflow(count, d, &count)) return std::numeric_limits<std::int64_t>::max();
+  }
   return count;
 }
 

@@ -27,6 +27,8 @@ const char* DataTypeName(DataType type);
 bool IsIntegral(DataType type);
 
 std::string ShapeText(const std::vector<std::int64_t>& shape);
+// The product of the dimensions; INT64_MAX when it does not fit in 64 bits, a count no buffer has, so a
+// shape from a hostile file is refused by the size checks instead of overflowing.
 std::int64_t ElementCount(const std::vector<std::int64_t>& shape);
 
 struct Value {
