@@ -126,6 +126,11 @@ const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32
 std::int32_t ModelHasCapability(LoupeHost* host, const char* capability);
 // host_gradient.cpp: the "gradient" capability's C form for one explain call, and where it is.
 void DescribeGradient(LoupeHost& host);
+
+// For a categorical model input, the model's code of each level of the data column it reads (NaN for a
+// level the model does not know), indexed by the data's level code; empty for other inputs. Shared by the
+// gradient and row_variants capabilities, which both translate data codes into model codes.
+std::vector<double> ModelCodesOfDataLevels(const ModelInput& input, const Dataset& data);
 const void* FindGradient(const LoupeHost& host);
 // host_row_variants.cpp: the "row_variants" capability's C form for one explain call, and where it is.
 void DescribeRowVariants(LoupeHost& host);

@@ -149,6 +149,19 @@ LoupeStatus DeepLiftFn(LoupeHost* host, const LoupeTensorView* rows, const Loupe
 
 }  // namespace
 
+std::vector<double> ModelCodesOfDataLevels(const ModelInput& input, const Dataset& data) {
+  if (input.type != ColumnType::kCategorical) return {};
+  std::unordered_map<std::string, double> model_codes;
+  for (std::size_t level = 0; level < input.levels.size(); ++level)
+    model_codes.emplace(input.levels[level], static_cast<double>(level));
+  std::vector<double> codes;
+  for (const std::string& level : data.Find(input.name)->schema().levels) {
+    const auto code = model_codes.find(level);
+    codes.push_back(code != model_codes.end() ? code->second : std::nan(""));
+  }
+  return codes;
+}
+
 void DescribeGradient(LoupeHost& host) {
   const ExplainRequest& r = *host.request;
   const GradientModel* gradient = GradientOf(host);
@@ -160,17 +173,7 @@ void DescribeGradient(LoupeHost& host) {
     const auto found = columns.find(input.name);
     if (found == columns.end()) return;  // FeatureModel::Create refuses such a pipeline before this
     host.gradient_source.push_back(found->second);
-    std::vector<double> levels;
-    if (input.type == ColumnType::kCategorical) {
-      std::unordered_map<std::string, double> model_codes;
-      for (std::size_t level = 0; level < input.levels.size(); ++level)
-        model_codes.emplace(input.levels[level], static_cast<double>(level));
-      for (const std::string& level : r.dataset->Find(input.name)->schema().levels) {
-        const auto code = model_codes.find(level);
-        levels.push_back(code != model_codes.end() ? code->second : std::nan(""));
-      }
-    }
-    host.gradient_levels.push_back(std::move(levels));
+    host.gradient_levels.push_back(ModelCodesOfDataLevels(input, *r.dataset));
   }
   host.gradient_identity = host.gradient_source.size() == r.feature_names.size();
   for (std::size_t i = 0; i < host.gradient_source.size(); ++i) {

@@ -184,17 +184,7 @@ void DescribeRowVariants(LoupeHost& host) {
     host.variant_input_of_feature[static_cast<std::size_t>(found->second)] =
         static_cast<int>(host.variant_source.size());
     host.variant_source.push_back(found->second);
-    std::vector<double> levels;
-    if (input.type == ColumnType::kCategorical) {
-      std::unordered_map<std::string, double> model_codes;
-      for (std::size_t level = 0; level < input.levels.size(); ++level)
-        model_codes.emplace(input.levels[level], static_cast<double>(level));
-      for (const std::string& level : r.dataset->Find(input.name)->schema().levels) {
-        const auto code = model_codes.find(level);
-        levels.push_back(code != model_codes.end() ? code->second : std::nan(""));
-      }
-    }
-    host.variant_levels.push_back(std::move(levels));
+    host.variant_levels.push_back(ModelCodesOfDataLevels(input, *r.dataset));
   }
   host.row_variants.struct_size = sizeof(LoupeRowVariants);
   host.row_variants.predict = PredictRowVariants;
