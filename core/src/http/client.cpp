@@ -60,7 +60,9 @@ Result<Url> Url::Parse(const std::string& text) {
 
 bool TlsAvailable() { return LOUPE_WITH_TLS != 0; }
 
-namespace {
+// In a named namespace, not an anonymous one: Client::Impl holds Connections, and GCC warns
+// (-Wsubobject-linkage) when a class with external linkage has a member of an internal type.
+namespace client_detail {
 
 // One connection: plain, or (https) TLS over the same kind of TCP stream.
 struct Connection {
@@ -98,7 +100,7 @@ beast::error_code RunBounded(Connection& connection, std::int64_t timeout_ms, St
   return result;
 }
 
-}  // namespace
+}  // namespace client_detail
 
 class Client::Impl {
  public:
@@ -108,13 +110,14 @@ class Client::Impl {
                         const std::string& content_type);
 
  private:
-  std::unique_ptr<Connection> Lease();
-  void Return(std::unique_ptr<Connection> connection);
-  Status Connect(Connection& connection);
-  Result<Response> Exchange(Connection& connection, const bhttp::request<bhttp::string_body>& request);
+  std::unique_ptr<client_detail::Connection> Lease();
+  void Return(std::unique_ptr<client_detail::Connection> connection);
+  Status Connect(client_detail::Connection& connection);
+  Result<Response> Exchange(client_detail::Connection& connection,
+                            const bhttp::request<bhttp::string_body>& request);
   std::string Unanswered(const beast::error_code& ec) const;
 #if LOUPE_WITH_TLS
-  Status Handshake(Connection& connection);
+  Status Handshake(client_detail::Connection& connection);
 #endif
 
  public:
@@ -127,21 +130,21 @@ class Client::Impl {
  private:
   std::mutex mutex_;
   std::condition_variable released_;
-  std::vector<std::unique_ptr<Connection>> idle_;
+  std::vector<std::unique_ptr<client_detail::Connection>> idle_;
   int leased_ = 0;
 };
 
-std::unique_ptr<Connection> Client::Impl::Lease() {
+std::unique_ptr<client_detail::Connection> Client::Impl::Lease() {
   std::unique_lock<std::mutex> lock(mutex_);
   released_.wait(lock, [this] { return leased_ < std::max(1, options.connections); });
   ++leased_;
-  if (idle_.empty()) return std::make_unique<Connection>();
-  std::unique_ptr<Connection> connection = std::move(idle_.back());
+  if (idle_.empty()) return std::make_unique<client_detail::Connection>();
+  std::unique_ptr<client_detail::Connection> connection = std::move(idle_.back());
   idle_.pop_back();
   return connection;
 }
 
-void Client::Impl::Return(std::unique_ptr<Connection> connection) {
+void Client::Impl::Return(std::unique_ptr<client_detail::Connection> connection) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     --leased_;
@@ -156,7 +159,7 @@ std::string Client::Impl::Unanswered(const beast::error_code& ec) const {
   return "the connection to " + server.HostPort() + " failed: " + ec.message() + ".";
 }
 
-Status Client::Impl::Connect(Connection& connection) {
+Status Client::Impl::Connect(client_detail::Connection& connection) {
   beast::error_code ec;
   tcp::resolver resolver(connection.ioc);
   const tcp::resolver::results_type endpoints =
@@ -166,7 +169,7 @@ Status Client::Impl::Connect(Connection& connection) {
   connection.tls.reset();
   if (tls) connection.tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(connection.ioc, *tls);
 #endif
-  ec = RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
+  ec = client_detail::RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
     connection.stream().async_connect(
         endpoints, [&result](beast::error_code done, const tcp::endpoint&) { result = done; });
   });
@@ -187,14 +190,15 @@ Status Client::Impl::Connect(Connection& connection) {
 #if LOUPE_WITH_TLS
 // The TLS handshake on a connected socket: the server's name goes out (SNI) and its certificate must be
 // valid for that name and signed by a trusted CA.
-Status Client::Impl::Handshake(Connection& connection) {
+Status Client::Impl::Handshake(client_detail::Connection& connection) {
   if (!SSL_set_tlsext_host_name(connection.tls->native_handle(), server.host.c_str()))
     return IoError("cannot set the TLS server name for " + server.HostPort() + ".");
   connection.tls->set_verify_callback(asio::ssl::host_name_verification(server.host));
-  const beast::error_code ec = RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
-    connection.tls->async_handshake(asio::ssl::stream_base::client,
-                                    [&result](beast::error_code done) { result = done; });
-  });
+  const beast::error_code ec =
+      client_detail::RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
+        connection.tls->async_handshake(asio::ssl::stream_base::client,
+                                        [&result](beast::error_code done) { result = done; });
+      });
   if (ec) return IoError("the TLS handshake with " + server.HostPort() + " failed: " + ec.message() + ".");
   return Status::Ok();
 }
@@ -202,21 +206,22 @@ Status Client::Impl::Handshake(Connection& connection) {
 
 // One request and its answer on `connection` (opened first when it is not). A connection that was
 // already open may have been closed by the server while idle: its first failure reopens it once.
-Result<Response> Client::Impl::Exchange(Connection& connection,
+Result<Response> Client::Impl::Exchange(client_detail::Connection& connection,
                                         const bhttp::request<bhttp::string_body>& request) {
   for (int attempt = 0;; ++attempt) {
     const bool reused = connection.open;
     if (!connection.open) LOUPE_RETURN_IF_ERROR(Connect(connection));
-    beast::error_code ec = RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
-      connection.With([&](auto& stream) {
-        bhttp::async_write(stream, request,
-                           [&result](beast::error_code done, std::size_t) { result = done; });
-      });
-    });
+    beast::error_code ec =
+        client_detail::RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
+          connection.With([&](auto& stream) {
+            bhttp::async_write(stream, request,
+                               [&result](beast::error_code done, std::size_t) { result = done; });
+          });
+        });
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(std::uint64_t{1} << 30);
     if (!ec) {
-      ec = RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
+      ec = client_detail::RunBounded(connection, options.timeout_ms, [&](beast::error_code& result) {
         connection.With([&](auto& stream) {
           bhttp::async_read(stream, connection.buffer, parser,
                             [&result](beast::error_code done, std::size_t) { result = done; });
@@ -275,7 +280,7 @@ Result<Response> Client::Impl::Send(const std::string& method, const std::string
   request.keep_alive(true);
   request.prepare_payload();
   for (int retry = 0;; ++retry) {
-    std::unique_ptr<Connection> connection = Lease();
+    std::unique_ptr<client_detail::Connection> connection = Lease();
     Result<Response> response = Exchange(*connection, request);
     Return(std::move(connection));
     if (!response.ok()) return response;

@@ -65,6 +65,14 @@ class Template final : public PostProcessor {
     }
     e = std::move(out);
   }
+  std::vector<Token> SpecialTokens() const override {
+    std::vector<Token> specials;
+    for (const TemplateItem& item : single_) {
+      if (!item.sequence)
+        specials.insert(specials.end(), item.special.tokens.begin(), item.special.tokens.end());
+    }
+    return specials;
+  }
 
  private:
   std::vector<TemplateItem> single_;
@@ -81,6 +89,11 @@ class Surround final : public PostProcessor {
     Prepend(e, cls_);
     Append(e, sep_);
   }
+  std::vector<Token> SpecialTokens() const override {
+    std::vector<Token> specials = cls_.tokens;
+    specials.insert(specials.end(), sep_.tokens.begin(), sep_.tokens.end());
+    return specials;
+  }
 
  private:
   SpecialPiece cls_, sep_;
@@ -94,6 +107,7 @@ class ByteLevelOffsets final : public PostProcessor {
   void Process(Encoding& e, std::string_view original) const override {
     if (trim_) TrimOffsets(e, original);
   }
+  std::vector<Token> SpecialTokens() const override { return {}; }
 
  private:
   bool trim_;
@@ -110,6 +124,14 @@ class PostProcessorSequence final : public PostProcessor {
   }
   void Process(Encoding& e, std::string_view original) const override {
     for (const auto& step : steps_) step->Process(e, original);
+  }
+  std::vector<Token> SpecialTokens() const override {
+    std::vector<Token> specials;
+    for (const auto& step : steps_) {
+      const std::vector<Token> more = step->SpecialTokens();
+      specials.insert(specials.end(), more.begin(), more.end());
+    }
+    return specials;
   }
 
  private:

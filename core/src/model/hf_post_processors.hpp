@@ -31,6 +31,9 @@ class PostProcessor {
   virtual std::size_t AddedTokens() const = 0;
   // `original` is the text the offsets point into (ByteLevel's trim_offsets reads it).
   virtual void Process(Encoding& encoding, std::string_view original) const = 0;
+  // Every special token Process can put into a single text's encoding (the tokenizer checks their ids
+  // against the vocabulary when it loads).
+  virtual std::vector<Token> SpecialTokens() const = 0;
 };
 
 Result<std::unique_ptr<PostProcessor>> MakePostProcessor(const nlohmann::json& config,

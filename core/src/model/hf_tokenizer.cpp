@@ -170,6 +170,27 @@ Status ReadTruncation(const json& root, const std::string& source, std::optional
   return Status::Ok();
 }
 
+// Every id an encoding can carry must name a row of the vocabulary (the embedding tables have exactly
+// that many rows): the post-processor's special tokens and the padding id.
+Status CheckSpecialIdsInVocabulary(const HfTokenizer& tokenizer, const PostProcessor* post_processor,
+                                   std::optional<std::int64_t> pad_id, const std::string& source) {
+  const std::int64_t size = tokenizer.vocab_size();
+  const auto outside = [size](std::int64_t id) { return id < 0 || id >= size; };
+  const std::string range = "outside the vocabulary's ids 0.." + std::to_string(size - 1) + ".";
+  if (post_processor != nullptr) {
+    for (const Token& special : post_processor->SpecialTokens()) {
+      if (outside(special.id)) {
+        return InvalidArgument(source + ": post_processor: special token '" + special.text + "' has id " +
+                               std::to_string(special.id) + ", " + range);
+      }
+    }
+  }
+  if (pad_id && outside(*pad_id)) {
+    return InvalidArgument(source + ": padding: pad_id " + std::to_string(*pad_id) + " is " + range);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<HfTokenizer> HfTokenizer::FromJson(std::string_view json_text, const std::string& source) {
@@ -197,6 +218,8 @@ Result<HfTokenizer> HfTokenizer::FromJson(std::string_view json_text, const std:
   HfTokenizer tokenizer;
   LOUPE_RETURN_IF_ERROR(ReadTruncation(root, source, tokenizer.max_length_, tokenizer.truncate_left_));
   tokenizer.pipeline_ = std::move(pipeline);
+  LOUPE_RETURN_IF_ERROR(CheckSpecialIdsInVocabulary(tokenizer, tokenizer.pipeline_->post_processor.get(),
+                                                    tokenizer.pipeline_->pad_id, source));
   return tokenizer;
 }
 

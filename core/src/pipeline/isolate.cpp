@@ -35,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/explanation_wire.hpp"
 #include "plugin/host_context.hpp"
 
 namespace loupe {
@@ -136,10 +137,14 @@ void SendLastWords(Frame type, const char* payload, std::size_t size) {
   ::_exit(kOutOfMemoryExitCode);
 }
 
-// Registered with on_exit() in the child, after everything the parent registered, so it runs first when a
-// plugin calls exit(): it tells the parent and leaves before the destructors of the parent's statics run
-// in a process that does not own them (or flush stdio buffers the parent will flush itself).
+// Runs when a plugin calls exit() in a child: it tells the parent and leaves before the parent's exit
+// handlers run in a process that does not own them (or flush stdio buffers the parent will flush itself).
+// A no-op in the parent. Registered once by the parent before its first fork (ExplainInChild), not
+// by each child: registering takes glibc's exit-handler lock, which another thread of the parent may hold
+// at the fork, and the child would wait for it for ever. The price: a handler the parent registers after
+// the first fork (a function-local static first used later) runs before this one in an exiting child.
 void ReportExitAndLeave(int status, void*) {
+  if (g_child_fd < 0) return;
   char payload[4];
   PutI32(payload, status);
   SendLastWords(Frame::kExited, payload, 4);
@@ -179,56 +184,20 @@ void ConfineChild(pid_t parent, const IsolationLimits& limits) {
 }
 
 void SendExplanation(const Explanation& e) {
-  nlohmann::json arrays = nlohmann::json::array();
-  std::uint64_t array_bytes = 0;
-  for (const auto& [path, tensor] : e.arrays) {
-    arrays.push_back(
-        {{"path", path}, {"dtype", static_cast<int>(tensor.dtype())}, {"shape", tensor.shape()}});
-    array_bytes += tensor.nbytes();
-  }
-  // String arrays go as their cells' end offsets (u64 each) and their characters, laid out once here.
-  nlohmann::json texts = nlohmann::json::array();
-  std::vector<std::pair<std::vector<std::uint64_t>, std::string>> text_bytes;
-  for (const auto& [path, text] : e.texts) {
-    auto& [ends, chars] = text_bytes.emplace_back();
-    for (std::int64_t i = 0; i < text.size(); ++i) {
-      chars += text.at(i);
-      ends.push_back(chars.size());
-    }
-    texts.push_back({{"path", path}, {"shape", text.shape()}, {"chars", chars.size()}});
-    array_bytes += ends.size() * sizeof(std::uint64_t) + chars.size();
-  }
-  const nlohmann::json meta = {{"kind", e.kind},
-                               {"step", e.step},
-                               {"explainer", e.explainer},
-                               {"plugin", {e.plugin_name, e.plugin_version}},
-                               {"params", e.params},
-                               {"seed", e.seed},
-                               {"elapsed_ms", e.elapsed_ms},
-                               {"quality", e.quality},
-                               {"body", e.body},
-                               {"arrays", arrays},
-                               {"texts", texts}};
-  const std::vector<std::uint8_t> cbor = nlohmann::json::to_cbor(meta);  // exact doubles, NaN kept
+  const wire::EncodedExplanation encoded = wire::EncodeExplanation(e);
   char meta_length[8];
-  PutU64(meta_length, cbor.size());
+  PutU64(meta_length, encoded.meta.size());
   char header[kHeaderSize];
   header[0] = static_cast<char>(Frame::kResult);
-  PutU64(header + 1, 8 + cbor.size() + array_bytes);
+  PutU64(header + 1, 8 + encoded.meta.size() + encoded.payload_bytes);
   std::lock_guard<std::mutex> lock(ChildWriteMutex());
   if (!WriteAll(g_child_fd, header, sizeof header) || !WriteAll(g_child_fd, meta_length, 8) ||
-      !WriteAll(g_child_fd, cbor.data(), cbor.size())) {
+      !WriteAll(g_child_fd, encoded.meta.data(), encoded.meta.size())) {
     return;
   }
-  for (const auto& [path, tensor] : e.arrays) {
-    if (!WriteAll(g_child_fd, tensor.raw(), tensor.nbytes())) return;  // straight from the tensor
-  }
-  for (const auto& [ends, chars] : text_bytes) {
-    if (!WriteAll(g_child_fd, ends.data(), ends.size() * sizeof(std::uint64_t)) ||
-        !WriteAll(g_child_fd, chars.data(), chars.size())) {
-      return;
-    }
-  }
+  wire::WritePayload(e, encoded, [](const void* data, std::uint64_t size) {
+    return WriteAll(g_child_fd, data, static_cast<std::size_t>(size));
+  });
 }
 
 void SendError(const Status& status) {
@@ -264,7 +233,6 @@ ExplainRequest ChildRequest(const ExplainRequest& request) {
   ConfineChild(parent, limits);
   host_detail::ParallelForRunsInline() = true;
   std::set_new_handler(ReportOutOfMemoryAndExit);
-  ::on_exit(ReportExitAndLeave, nullptr);
   try {
     Result<Explanation> result = explainer.Explain(ChildRequest(request));
     if (result.ok()) {
@@ -289,72 +257,21 @@ struct ChildReport {
   std::string malformed;  // why the stream could not be read, when it could not
 };
 
-// One string array: its cells' end offsets, then its characters (see SendExplanation).
-Result<TextArray> ReadText(int fd, const nlohmann::json& meta, std::uint64_t& remaining) {
-  const Shape shape = meta.at("shape").get<Shape>();
-  const auto chars_size = meta.at("chars").get<std::uint64_t>();
-  for (std::int64_t extent : shape) {
-    if (extent < 0) return Internal("a string array has a negative extent.");
+// The payload of a result frame, read from the child's pipe up to the frame's end.
+class PipePayload final : public wire::PayloadReader {
+ public:
+  PipePayload(int fd, std::uint64_t size) : fd_(fd), left_(size) {}
+  bool Read(void* out, std::uint64_t size) override {
+    if (size > left_ || !ReadAll(fd_, out, static_cast<std::size_t>(size))) return false;
+    left_ -= size;
+    return true;
   }
-  const auto cells = static_cast<std::uint64_t>(NumElements(shape));
-  if (cells > remaining / sizeof(std::uint64_t) || chars_size > remaining - cells * sizeof(std::uint64_t)) {
-    return Internal("its string arrays are longer than the frame.");
-  }
-  std::vector<std::uint64_t> ends(cells);
-  std::string chars(chars_size, '\0');
-  if (!ReadAll(fd, ends.data(), cells * sizeof(std::uint64_t)) || !ReadAll(fd, chars.data(), chars.size())) {
-    return Internal("its string arrays are shorter than their shapes say.");
-  }
-  remaining -= cells * sizeof(std::uint64_t) + chars_size;
-  for (std::size_t i = 0; i < ends.size(); ++i) {
-    if (ends[i] > chars_size || (i > 0 && ends[i] < ends[i - 1]))
-      return Internal("a string array is malformed.");
-  }
-  return TextArray(shape, chars, ends);
-}
+  std::uint64_t left() const override { return left_; }
 
-Result<Explanation> DecodeExplanation(const std::vector<char>& meta_bytes, int fd,
-                                      std::uint64_t array_bytes) {
-  const nlohmann::json meta = nlohmann::json::from_cbor(meta_bytes, true, false);
-  if (meta.is_discarded() || !meta.is_object()) return Internal("its metadata is not valid CBOR.");
-  Explanation e;
-  try {
-    e.kind = meta.at("kind").get<std::string>();
-    e.step = meta.at("step").get<std::string>();
-    e.explainer = meta.at("explainer").get<std::string>();
-    e.plugin_name = meta.at("plugin").at(0).get<std::string>();
-    e.plugin_version = meta.at("plugin").at(1).get<std::string>();
-    e.params = meta.at("params");
-    e.seed = meta.at("seed").get<std::uint64_t>();
-    e.elapsed_ms = meta.at("elapsed_ms").get<double>();
-    e.quality = meta.at("quality");
-    e.body = meta.at("body");
-    for (const nlohmann::json& array : meta.at("arrays")) {
-      const int dtype = array.at("dtype").get<int>();
-      const Shape shape = array.at("shape").get<Shape>();
-      if (dtype < 0 || dtype > static_cast<int>(DType::kU8))
-        return Internal("an array has an unknown dtype.");
-      for (std::int64_t extent : shape) {
-        if (extent < 0) return Internal("an array has a negative extent.");
-      }
-      Tensor tensor(static_cast<DType>(dtype), shape);
-      if (tensor.nbytes() > array_bytes || !ReadAll(fd, tensor.raw(), tensor.nbytes())) {
-        return Internal("its arrays are shorter than their shapes say.");
-      }
-      array_bytes -= tensor.nbytes();
-      e.arrays.emplace(array.at("path").get<std::string>(),
-                       std::move(tensor));  // body already holds the path
-    }
-    for (const nlohmann::json& text : meta.at("texts")) {
-      LOUPE_ASSIGN_OR_RETURN(TextArray decoded, ReadText(fd, text, array_bytes));
-      e.texts.emplace(text.at("path").get<std::string>(), std::move(decoded));
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return Internal(std::string("its metadata is incomplete (") + error.what() + ").");
-  }
-  if (array_bytes != 0) return Internal("it holds more array bytes than its shapes say.");
-  return e;
-}
+ private:
+  int fd_;
+  std::uint64_t left_;
+};
 
 // Reads one frame's payload after its header; returns false (and says why) when the stream is broken.
 bool ReadFrame(int fd, Frame type, std::uint64_t length, const ExplainRequest& request, ChildReport& report) {
@@ -363,11 +280,12 @@ bool ReadFrame(int fd, Frame type, std::uint64_t length, const ExplainRequest& r
     if (length < 8 || !ReadAll(fd, meta_length, 8)) return false;
     const std::uint64_t meta_size = GetU64(meta_length);
     if (meta_size > length - 8 || meta_size > kMaxSmallPayload) return false;
-    std::vector<char> meta(meta_size);
+    std::vector<std::uint8_t> meta(meta_size);
     if (!ReadAll(fd, meta.data(), meta.size())) return false;
-    Result<Explanation> decoded = DecodeExplanation(meta, fd, length - 8 - meta_size);
+    PipePayload payload(fd, length - 8 - meta_size);
+    Result<Explanation> decoded = wire::DecodeExplanation(meta, payload);
     if (!decoded.ok()) {
-      report.malformed = decoded.status().message();
+      report.malformed = decoded.status().message() + ".";
       return false;
     }
     report.result.emplace(std::move(decoded));
@@ -463,6 +381,8 @@ IsolatedExplain ExplainInChild(const LoadedExplainer& explainer, const ExplainRe
   // Pipe and fork under one lock, and the parent's write end closed before it is released: a child
   // forked for another step then never inherits this pipe's write end, which would keep it from ending.
   static std::mutex fork_mutex;
+  static const int exit_hook_registered = ::on_exit(ReportExitAndLeave, nullptr);
+  (void)exit_hook_registered;
   int fds[2];
   pid_t child = -1;
   {

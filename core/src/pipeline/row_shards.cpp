@@ -7,6 +7,8 @@
 #include <set>
 #include <utility>
 
+#include "pipeline/explanation_wire.hpp"
+
 namespace loupe::shards {
 
 namespace detail {
@@ -98,49 +100,26 @@ Status Malformed(const std::string& what) {
   return Internal("the result of a row block sent between MPI ranks is malformed: " + what + ".");
 }
 
+// The rest of the message after the metadata.
+class ShardPayload final : public wire::PayloadReader {
+ public:
+  explicit ShardPayload(ShardReader& reader) : reader_(reader) {}
+  bool Read(void* out, std::uint64_t size) override { return reader_.Bytes(out, size); }
+  std::uint64_t left() const override { return reader_.left(); }
+
+ private:
+  ShardReader& reader_;
+};
+
 Result<Explanation> DecodeShardExplanation(ShardReader& reader) {
   std::uint64_t meta_size = 0;
   if (!reader.U64(meta_size) || meta_size > reader.left()) return Malformed("its metadata is cut short");
-  const nlohmann::json meta = nlohmann::json::from_cbor(
-      reader.bytes().begin() + static_cast<std::ptrdiff_t>(reader.at()),
-      reader.bytes().begin() + static_cast<std::ptrdiff_t>(reader.at() + meta_size), true, false);
+  const auto* meta = reinterpret_cast<const std::uint8_t*>(reader.bytes().data() + reader.at());
   reader.Skip(meta_size);
-  if (meta.is_discarded() || !meta.is_object()) return Malformed("its metadata is not valid CBOR");
-  Explanation e;
-  try {
-    e.kind = meta.at("kind").get<std::string>();
-    e.step = meta.at("step").get<std::string>();
-    e.explainer = meta.at("explainer").get<std::string>();
-    e.plugin_name = meta.at("plugin").at(0).get<std::string>();
-    e.plugin_version = meta.at("plugin").at(1).get<std::string>();
-    e.params = meta.at("params");
-    e.seed = meta.at("seed").get<std::uint64_t>();
-    e.elapsed_ms = meta.at("elapsed_ms").get<double>();
-    e.quality = meta.at("quality");
-    e.body = meta.at("body");
-    for (const nlohmann::json& array : meta.at("arrays")) {
-      const int dtype = array.at("dtype").get<int>();
-      if (dtype < 0 || dtype > static_cast<int>(DType::kU8))
-        return Malformed("an array has an unknown dtype");
-      Tensor tensor(static_cast<DType>(dtype), array.at("shape").get<Shape>());
-      if (!reader.Bytes(tensor.raw(), tensor.nbytes())) return Malformed("an array is cut short");
-      e.arrays.emplace(array.at("path").get<std::string>(), std::move(tensor));
-    }
-    for (const nlohmann::json& text : meta.at("texts")) {
-      const Shape shape = text.at("shape").get<Shape>();
-      const std::uint64_t cells = static_cast<std::uint64_t>(NumElements(shape));
-      if (cells > reader.left() / 8) return Malformed("a string array is cut short");
-      std::vector<std::uint64_t> ends(cells);
-      if (!reader.Bytes(ends.data(), cells * 8)) return Malformed("a string array is cut short");
-      std::string chars(text.at("chars").get<std::uint64_t>(), '\0');
-      if (!reader.Bytes(chars.data(), chars.size())) return Malformed("a string array is cut short");
-      e.texts.emplace(text.at("path").get<std::string>(), TextArray(shape, chars, ends));
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return Malformed(std::string("its metadata is incomplete (") + error.what() + ")");
-  }
-  if (reader.left() != 0) return Malformed("it holds more bytes than its shapes say");
-  return e;
+  ShardPayload payload(reader);
+  Result<Explanation> decoded = wire::DecodeExplanation({meta, meta_size}, payload);
+  if (!decoded.ok()) return Malformed(decoded.status().message());
+  return decoded;
 }
 
 // --- joining -----------------------------------------------------------------------------------------
@@ -344,40 +323,15 @@ std::string EncodeOutcome(const Result<Explanation>& outcome) {
     return out;
   }
   const Explanation& e = *outcome;
-  nlohmann::json arrays = nlohmann::json::array(), texts = nlohmann::json::array();
-  for (const auto& [path, tensor] : e.arrays)
-    arrays.push_back(
-        {{"path", path}, {"dtype", static_cast<int>(tensor.dtype())}, {"shape", tensor.shape()}});
-  std::vector<std::pair<std::vector<std::uint64_t>, std::string>> text_bytes;
-  for (const auto& [path, text] : e.texts) {
-    auto& [ends, chars] = text_bytes.emplace_back();
-    for (std::int64_t i = 0; i < text.size(); ++i) {
-      chars += text.at(i);
-      ends.push_back(chars.size());
-    }
-    texts.push_back({{"path", path}, {"shape", text.shape()}, {"chars", chars.size()}});
-  }
-  const nlohmann::json meta = {{"kind", e.kind},
-                               {"step", e.step},
-                               {"explainer", e.explainer},
-                               {"plugin", {e.plugin_name, e.plugin_version}},
-                               {"params", e.params},
-                               {"seed", e.seed},
-                               {"elapsed_ms", e.elapsed_ms},
-                               {"quality", e.quality},
-                               {"body", e.body},
-                               {"arrays", arrays},
-                               {"texts", texts}};
-  const std::vector<std::uint8_t> cbor = nlohmann::json::to_cbor(meta);  // exact doubles, NaN kept
+  const wire::EncodedExplanation encoded = wire::EncodeExplanation(e);
   out.push_back(detail::kExplanationTag);
-  detail::AppendU64(out, cbor.size());
-  out.append(reinterpret_cast<const char*>(cbor.data()), cbor.size());
-  for (const auto& [path, tensor] : e.arrays)
-    out.append(static_cast<const char*>(tensor.raw()), tensor.nbytes());
-  for (const auto& [ends, chars] : text_bytes) {
-    out.append(reinterpret_cast<const char*>(ends.data()), ends.size() * sizeof(std::uint64_t));
-    out += chars;
-  }
+  detail::AppendU64(out, encoded.meta.size());
+  out.append(reinterpret_cast<const char*>(encoded.meta.data()), encoded.meta.size());
+  out.reserve(out.size() + encoded.payload_bytes);
+  wire::WritePayload(e, encoded, [&out](const void* data, std::uint64_t size) {
+    out.append(static_cast<const char*>(data), size);
+    return true;
+  });
   return out;
 }
 

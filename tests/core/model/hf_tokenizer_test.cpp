@@ -230,6 +230,38 @@ TEST(HfTokenizer, ErrorsNameTheObjectAndWhatIsWrong) {
   EXPECT_FALSE(HfTokenizer::FromFile("/no/such/tokenizer.json").ok());
 }
 
+// Found by fuzz_tokenizer_json: an id outside the vocabulary would reach the embedding at run time.
+TEST(HfTokenizer, SpecialAndPaddingIdsOutsideTheVocabularyAreRefusedAtLoad) {
+  constexpr const char* kVocab = R"("model": {"type": "WordLevel", "unk_token": "<unk>",
+                                              "vocab": {"<unk>": 0, "a": 1, "<s>": 2}})";
+  auto template_id = HfTokenizer::FromJson(std::string(R"({"post_processor": {"type": "TemplateProcessing",
+                       "single": [{"SpecialToken": {"id": "</s>", "type_id": 0}},
+                                  {"Sequence": {"id": "A", "type_id": 0}}],
+                       "special_tokens": {"</s>": {"id": "</s>", "ids": [3], "tokens": ["</s>"]}}},)") +
+                                               kVocab + "}",
+                                           "t.json");
+  ASSERT_FALSE(template_id.ok());
+  EXPECT_EQ(template_id.status().message(),
+            "t.json: post_processor: special token '</s>' has id 3, outside the vocabulary's ids 0..2.");
+  auto bert_id = HfTokenizer::FromJson(
+      std::string(
+          R"({"post_processor": {"type": "BertProcessing", "cls": ["<s>", 2], "sep": ["</s>", -1]},)") +
+          kVocab + "}",
+      "t.json");
+  ASSERT_FALSE(bert_id.ok());
+  EXPECT_THAT(bert_id.status().message(), HasSubstr("special token '</s>' has id -1"));
+  auto pad = HfTokenizer::FromJson(std::string(R"({"padding": {"pad_id": 7},)") + kVocab + "}", "t.json");
+  ASSERT_FALSE(pad.ok());
+  EXPECT_EQ(pad.status().message(), "t.json: padding: pad_id 7 is outside the vocabulary's ids 0..2.");
+  auto fine = HfTokenizer::FromJson(
+      std::string(R"({"padding": {"pad_id": 0}, "post_processor": {"type": "BertProcessing",
+                       "cls": ["<s>", 2], "sep": ["<s>", 2]},)") +
+          kVocab + "}",
+      "t.json");
+  ASSERT_TRUE(fine.ok()) << fine.status().message();
+  EXPECT_EQ(fine->Encode("a").ids, (std::vector<std::int64_t>{2, 1, 2}));
+}
+
 TEST(HfTokenizer, BpeUsesMergesByRankWithSubwordPrefixAndSuffix) {
   const char* config = R"({"model": {"type": "BPE", "unk_token": "<unk>", "continuing_subword_prefix": "##",
       "end_of_word_suffix": "</w>", "fuse_unk": true,
