@@ -55,7 +55,7 @@ _loupe_option_value() {
   case $option in
     --data) _loupe_files "$cur" '\.(csv|CSV)$' ;;
     --model) _loupe_files "$cur" '\.(ya?ml|json)$' ;;
-    --plugin-path) _loupe_folders "$cur" ;;
+    --plugin-path | --resume) _loupe_folders "$cur" ;;
     --target) COMPREPLY=($(compgen -W "$(_loupe_data_columns)" -- "$cur")) ;;
     -o | --output)
       case $command in
@@ -64,7 +64,7 @@ _loupe_option_value() {
         *) _loupe_files "$cur" '.' ;;
       esac
       ;;
-    --threads | --seed | --set | --max-memory) ;;  # a number, KEY.PATH=VALUE or a size: nothing to offer
+    --threads | --seed | --set | --max-memory | --chunk-rows) ;;  # a number, KEY.PATH=VALUE or a size: nothing to offer
     *) return 1 ;;
   esac
   return 0

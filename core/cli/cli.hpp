@@ -63,6 +63,9 @@ int Dispatch(const Command& command, const std::vector<std::string>& args);
 void PrintCommandHelp(const Command& command);
 void PrintGlobalHelp(std::FILE* stream);
 
+// "loupe COMMAND: SENTENCE", the command's usage and where its help is, on stderr; returns exit code 2.
+int UsageError(const Command& command, const std::string& sentence);
+
 // "loupe: MESSAGE" on stderr; returns `code`.
 int Fail(int code, const std::string& message);
 int FailWith(const Status& status);

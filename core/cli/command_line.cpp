@@ -57,12 +57,6 @@ std::string LongFlagList(const Command& command) {
   return flags.empty() ? last : config::JoinNames(flags) + " or " + last;
 }
 
-int UsageError(const Command& command, const std::string& sentence) {
-  std::cerr << "loupe " << command.name << ": " << sentence << "\nusage: " << command.usage
-            << "\n(see 'loupe " << command.name << " --help')\n";
-  return kExitBadInput;
-}
-
 int UnknownOption(const Command& command, const std::string& flag) {
   const std::string match = config::ClosestMatch(flag, FlagNames(command));
   std::string sentence = "unknown option '" + flag + "'";
@@ -195,6 +189,12 @@ const Command* FindCommand(const std::string& name) {
     if (command.name == name) return &command;
   }
   return nullptr;
+}
+
+int UsageError(const Command& command, const std::string& sentence) {
+  std::cerr << "loupe " << command.name << ": " << sentence << "\nusage: " << command.usage
+            << "\n(see 'loupe " << command.name << " --help')\n";
+  return kExitBadInput;
 }
 
 int Fail(int code, const std::string& message) {

@@ -12,6 +12,7 @@
 #include "config/messages.hpp"
 #include "loupe/core/pipeline.hpp"
 #include "mpi/world.hpp"
+#include "pipeline/checkpoint.hpp"
 #include "pipeline/isolate.hpp"
 
 namespace loupe::cli {
@@ -29,6 +30,8 @@ std::vector<loupe::Override> ParseOverrides(const std::vector<std::string>& sets
   }
   return overrides;
 }
+
+po::value_semantic* ChunkRows() { return po::value<std::int64_t>(); }
 
 void PrintDiagnostics(const std::vector<loupe::Diagnostic>& diagnostics) {
   for (const loupe::Diagnostic& d : diagnostics) std::cerr << d.ToString() << "\n";
@@ -100,11 +103,47 @@ void PrintRunTable(const loupe::RunReport& report, bool wrote_html) {
   }
 }
 
+// `loupe run --resume DIR`: the pipeline file, --set overrides, seed and chunk size of the run DIR
+// holds, and DIR as the output folder; any of them given again on the command line is refused.
+std::optional<int> ResumeFrom(const po::variables_map& vm, std::string& pipeline,
+                              std::vector<loupe::Override>& overrides, loupe::RunOptions& run) {
+  for (const char* option : {"pipeline", "set", "seed", "output", "chunk-rows"}) {
+    if (vm.count(option) > 0 && !vm[option].defaulted()) {
+      return Fail(kExitBadInput,
+                  std::string("--resume continues a run as it was started; drop ") +
+                      (std::string(option) == "pipeline" ? "the pipeline file" : "--" + std::string(option)) +
+                      ".");
+    }
+  }
+  const fs::path dir = fs::absolute(vm["resume"].as<std::string>()).lexically_normal();
+  const auto record = loupe::checkpoint::ReadRunRecord(dir);
+  if (!record.ok()) return FailWith(record.status());
+  pipeline = record->pipeline.string();
+  overrides = record->overrides;
+  run.output_dir = dir;
+  run.seed = record->seed;
+  run.chunk_rows = record->chunk_rows;
+  run.resume = true;
+  return std::nullopt;
+}
+
 int Run(const po::variables_map& vm) {
   if (vm["threads"].as<int>() < 0) return Fail(kExitBadInput, "--threads must be 0 (all cores) or more.");
   std::string error;
-  const auto overrides = ParseOverrides(Repeated(vm, "set"), &error);
+  auto overrides = ParseOverrides(Repeated(vm, "set"), &error);
   if (!error.empty()) return Fail(kExitBadInput, error);
+  loupe::RunOptions run;
+  std::string pipeline_file = vm.count("pipeline") ? vm["pipeline"].as<std::string>() : "";
+  if (vm.count("resume")) {
+    if (auto code = ResumeFrom(vm, pipeline_file, overrides, run)) return *code;
+  } else if (pipeline_file.empty()) {
+    return UsageError(*FindCommand("run"), "missing PIPELINE.yaml.");
+  }
+  if (vm.count("chunk-rows")) {
+    if (vm["chunk-rows"].as<std::int64_t>() < 1)
+      return Fail(kExitBadInput, "--chunk-rows must be 1 or more.");
+    run.chunk_rows = vm["chunk-rows"].as<std::int64_t>();
+  }
   // Under mpirun or srun, MPI for this run (docs/scale_out.md); a plain run never starts it. Rank 0 prints
   // and writes; the other ranks explain their rows quietly and exit with rank 0's code.
   if (const loupe::Status launch = loupe::mpi::CheckLaunch(); !launch.ok()) return FailWith(launch);
@@ -113,11 +152,10 @@ int Run(const po::variables_map& vm) {
   std::optional<loupe::PipelineSpec> spec;
   LoadedPlugins plugins;
   const auto plugin_paths = PluginPaths(vm);
-  loupe::RunOptions run;
-  if (auto code = PreparePipeline(vm["pipeline"].as<std::string>(), overrides, plugin_paths, quiet, spec,
-                                  plugins, &run.model)) {
+  if (auto code = PreparePipeline(pipeline_file, overrides, plugin_paths, quiet, spec, plugins, &run.model)) {
     return *code;
   }
+  run.overrides = overrides;
   if (vm.count("output")) run.output_dir = fs::absolute(vm["output"].as<std::string>()).lexically_normal();
   if (vm.count("seed")) run.seed = vm["seed"].as<std::uint64_t>();
   run.threads = vm["threads"].as<int>();
@@ -162,10 +200,11 @@ Command RunCommand() {
   return {
       "run",
       "runs a pipeline's steps and writes their outputs (JSON, CSV, report.html)",
-      "loupe run PIPELINE.yaml [options]",
+      "loupe run PIPELINE.yaml [options] | loupe run --resume DIR [options]",
       "Independent steps run at the same time; a failed step's dependents are skipped and the others still "
-      "write their outputs (exit code 1).",
-      {{"pipeline", "PIPELINE.yaml", "the pipeline file", Text, true, true},
+      "write their outputs (exit code 1). A run records what it finishes in its output folder until it "
+      "ends with every step ok; after a crash or a kill, --resume DIR computes only what is missing.",
+      {{"pipeline", "PIPELINE.yaml", "the pipeline file", Text, true, false},
        {"output,o", "DIR", "output folder (overrides the pipeline's output.dir)", Text},
        {"threads", "N", "worker threads; 0 (the default) uses every core", Threads},
        {"seed", "N", "seed for every random draw (overrides the pipeline's seed)", Seed},
@@ -174,6 +213,10 @@ Command RunCommand() {
        PluginPathOption(),
        {"isolate", "", "run each step's plugin in a child process: a crash fails that step, not the run"},
        {"max-memory", "SIZE", "with --isolate: the most each step may allocate, e.g. 512M or 2G", Text},
+       {"resume", "DIR",
+        "continue the interrupted run whose output folder is DIR (its pipeline, --set and seed)", Text},
+       {"chunk-rows", "N", "rows per recorded chunk of a step that explains rows independently (4096)",
+        ChunkRows},
        {"quiet,q", "", "no progress bars, warnings or summary table"}},
       {"loupe run configs/credit_audit.yaml -o out/audit --threads 4 --set steps.shap.rows=0:50"},
       Run};

@@ -106,8 +106,9 @@ TEST_F(CliTest, UnknownOptionNamesTheCommandsOptionsWithADidYouMean) {
   EXPECT_EQ(
       r.err,
       "loupe run: unknown option '--treads'; did you mean '--threads'? Its options are --output, --threads, "
-      "--seed, --set, --plugin-path, --isolate, --max-memory, --quiet or --help.\nusage: loupe run "
-      "PIPELINE.yaml [options]\n"
+      "--seed, --set, --plugin-path, --isolate, --max-memory, --resume, --chunk-rows, --quiet or "
+      "--help.\nusage: "
+      "loupe run PIPELINE.yaml [options] | loupe run --resume DIR [options]\n"
       "(see 'loupe run --help')\n");
   EXPECT_THAT(Loupe("predict --modle m.yaml --data d.csv").err, HasSubstr("did you mean '--model'?"));
   EXPECT_THAT(Loupe("validate --frobnicate p.yaml").err,

@@ -95,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 #endif
 
   void Start() {
+#if LOUPE_WITH_TLS  // asio::ssl is not even declared without OpenSSL's headers (the demo's build)
     if constexpr (kTls) {
       Lowest().expires_after(std::chrono::milliseconds(server_.options.idle_timeout_ms));
       stream_.async_handshake(asio::ssl::stream_base::server,
@@ -102,10 +103,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                 if (ec) return self->Close();
                                 self->ReadHeader();
                               });
-    } else {
-      asio::dispatch(stream_.get_executor(),
-                     beast::bind_front_handler(&Session::ReadHeader, this->shared_from_this()));
+      return;
     }
+#endif
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::ReadHeader, this->shared_from_this()));
   }
 
  private:

@@ -17,6 +17,7 @@
 #include "loupe/sdk/random.hpp"
 #include "model/remote_model.hpp"
 #include "mpi/world.hpp"
+#include "pipeline/checkpoint.hpp"
 #include "pipeline/isolate.hpp"
 #include "pipeline/row_shards.hpp"
 #include "plugin/tbb_handoff.hpp"
@@ -223,7 +224,11 @@ struct StepState {
   StepOutcome outcome;
   std::optional<Explanation> explanation;
   bool crashed = false;  // its isolated child died (--isolate): the failure is "crashed"
+  bool resumed = false;  // finished by the run this one resumes: read back, not computed
+  bool chunked = false;  // explained a chunk of rows at a time, each chunk recorded
 };
+
+constexpr std::int64_t kDefaultChunkRows = 4096;
 
 class PipelineRunner {
  public:
@@ -244,6 +249,7 @@ class PipelineRunner {
       report_.status = Summarise();
     }
     if (mpi::IsRoot()) WriteRunFile(MillisecondsSince(start));
+    if (checkpoints_ && report_.status.ok()) checkpoints_->Remove();  // nothing left to resume
     if (mpi::Distributed()) report_.status = RootStatusOnEveryRank(report_.status);
     return report_;
   }
@@ -280,6 +286,32 @@ class PipelineRunner {
           if (spec_.steps[j].id == need) steps_[i].needs.push_back(j);
         }
       }
+    }
+    return Status::Ok();
+  }
+
+  // The record of what this run finishes (pipeline/checkpoint.hpp), or, with --resume, the one the
+  // interrupted run left. Plain runs only: under MPI the ranks would have to agree on every piece.
+  Status OpenCheckpoints() {
+    if (mpi::Distributed()) {
+      if (options_.resume)
+        return InvalidArgument("--resume is not supported under mpirun; resume without it.");
+      return Status::Ok();
+    }
+    checkpoint::RunRecord record;
+    record.pipeline = spec_.file;
+    record.overrides = options_.overrides;
+    record.seed = seed_;
+    record.chunk_rows = chunk_rows_;
+    record.identity = checkpoint::Identity(spec_);
+    Result<checkpoint::Store> store = options_.resume ? checkpoint::Store::Resume(report_.output_dir, record)
+                                                      : checkpoint::Store::Start(report_.output_dir, record);
+    if (!store.ok()) return store.status();
+    checkpoints_.emplace(std::move(*store));
+    if (options_.resume) {
+      Log(2, "resuming the run in '" + report_.output_dir.string() +
+                 "': " + std::to_string(checkpoints_->resumed_steps()) + " finished steps and " +
+                 std::to_string(checkpoints_->resumed_chunks()) + " finished chunks recorded.");
     }
     return Status::Ok();
   }
@@ -406,11 +438,43 @@ class PipelineRunner {
         return;
       }
     }
-    const Status status = ExplainAndWrite(step);
-    step.outcome.elapsed_ms = MillisecondsSince(start);
+    const Status status = ResumeOrExplainAndWrite(step);
+    if (!step.resumed) step.outcome.elapsed_ms = MillisecondsSince(start);
     step.outcome.status = status.ok() ? StepStatus::kOk : StepStatus::kFailed;
     step.outcome.failure = step.crashed ? StepFailure::kCrashed : StepFailureFor(status.code());
     step.outcome.message = status.ok() ? "" : status.message();
+  }
+
+  // A step the resumed run finished is read back (its output files written again only if one is gone);
+  // any other step is computed, and recorded once its outputs are written.
+  Status ResumeOrExplainAndWrite(StepState& step) {
+    if (!checkpoints_) return ExplainAndWrite(step);
+    if (std::optional<checkpoint::FinishedPiece> finished = checkpoints_->FinishedStep(step.spec->id)) {
+      bool has_explanation = false;
+      Result<Explanation> explanation = shards::DecodeOutcome(finished->bytes, has_explanation);
+      if (explanation.ok() && has_explanation) {
+        bool outputs_present = true;
+        for (const std::string& file : finished->files) {
+          step.outcome.files.push_back(report_.output_dir / file);
+          outputs_present = outputs_present && std::filesystem::exists(step.outcome.files.back());
+        }
+        if (!outputs_present) {
+          step.outcome.files.clear();
+          LOUPE_RETURN_IF_ERROR(WriteOutputs(*explanation, step.outcome.files));
+        }
+        step.explanation = std::move(*explanation);
+        step.outcome.elapsed_ms = finished->elapsed_ms;
+        step.resumed = true;
+        return Status::Ok();
+      }
+    }
+    const auto start = Clock::now();
+    LOUPE_RETURN_IF_ERROR(ExplainAndWrite(step));
+    if (step.chunked) return Status::Ok();  // its chunks are recorded: a resume joins them again
+    std::vector<std::string> files;
+    for (const std::filesystem::path& file : step.outcome.files) files.push_back(file.filename().string());
+    return checkpoints_->SaveStep(step.spec->id, files, MillisecondsSince(start),
+                                  shards::EncodeOutcome(*step.explanation));
   }
 
   Status ExplainAndWrite(StepState& step) {
@@ -443,7 +507,7 @@ class PipelineRunner {
       step.explanation = std::move(explanation);
       return Status::Ok();
     }
-    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, CallExplainer(*explainer, request, step));
+    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, ExplainInChunks(*explainer, request, step));
     LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
     step.explanation = std::move(explanation);
     return Status::Ok();
@@ -456,6 +520,61 @@ class PipelineRunner {
     IsolatedExplain isolated = ExplainInChild(explainer, request, IsolationLimits{options_.max_memory_bytes});
     step.crashed = isolated.crashed;
     return std::move(isolated.result);
+  }
+
+  // A step whose explainer explains rows independently, over more rows than a chunk, is explained a chunk
+  // of rows at a time, each chunk recorded as it finishes (or read back when the resumed run finished it),
+  // and the chunks joined: the same explanation as one call, by the argument of row_shards.hpp. Chunks
+  // that cannot be joined make the step run whole, as under MPI. Any other step: one call.
+  Result<Explanation> ExplainInChunks(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                      StepState& step) {
+    const auto rows = static_cast<std::int64_t>(request.rows.size());
+    if (!checkpoints_ || !step.needs.empty() || !shards::SplitsByRows(step.spec->explainer) ||
+        rows <= chunk_rows_) {
+      return CallExplainer(explainer, request, step);
+    }
+    const auto start = Clock::now();
+    step.chunked = true;
+    const std::int64_t count = (rows + chunk_rows_ - 1) / chunk_rows_;
+    std::vector<Explanation> chunks;
+    for (std::int64_t k = 0; k < count; ++k) {
+      if (Cancelled()) return Status(StatusCode::kCancelled, "the run was cancelled.");
+      LOUPE_ASSIGN_OR_RETURN(Explanation chunk, ChunkOfStep(explainer, request, step, k, count));
+      chunks.push_back(std::move(chunk));
+    }
+    Result<Explanation> whole = shards::MergeRowBlocks(chunks);
+    chunks.clear();
+    if (!whole.ok() && whole.status().code() == StatusCode::kInternal && !step.crashed) {
+      Log(2, "step '" + step.spec->id + "': " + whole.status().message() + " It runs whole.");
+      return CallExplainer(explainer, request, step);
+    }
+    if (whole.ok()) whole->elapsed_ms = MillisecondsSince(start);
+    return whole;
+  }
+
+  // Chunk k of `count` of the step's rows: read back when recorded, else explained and recorded.
+  Result<Explanation> ChunkOfStep(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                  StepState& step, std::int64_t k, std::int64_t count) {
+    const std::string& id = step.spec->id;
+    if (std::optional<checkpoint::FinishedPiece> finished = checkpoints_->FinishedChunk(id, k, count)) {
+      bool has_explanation = false;
+      Result<Explanation> chunk = shards::DecodeOutcome(finished->bytes, has_explanation);
+      if (chunk.ok() && has_explanation) return chunk;
+    }
+    const auto rows = static_cast<std::int64_t>(request.rows.size());
+    const std::int64_t begin = k * chunk_rows_, end = std::min(rows, begin + chunk_rows_);
+    ExplainRequest chunk_request = request;
+    chunk_request.rows.assign(request.rows.begin() + begin, request.rows.begin() + end);
+    chunk_request.progress = [this, id, begin, end, rows](std::uint64_t done, std::uint64_t total) {
+      if (total == 0) return;  // the chunk's progress as a share of the step's rows
+      const double share = static_cast<double>(done) / static_cast<double>(total);
+      progress_.Update(id, static_cast<std::uint64_t>(begin + share * static_cast<double>(end - begin)),
+                       static_cast<std::uint64_t>(rows));
+    };
+    Result<Explanation> chunk = CallExplainer(explainer, chunk_request, step);
+    if (!chunk.ok()) return chunk.status();
+    LOUPE_RETURN_IF_ERROR(checkpoints_->SaveChunk(id, k, count, shards::EncodeOutcome(*chunk)));
+    return chunk;
   }
 
   // Collective: this rank explains its contiguous block of the step's rows (row_shards.hpp); rank 0
@@ -619,6 +738,8 @@ class PipelineRunner {
   std::shared_ptr<const FeatureModel> model_;
   std::shared_ptr<const Tensor> features_;
   std::vector<StepState> steps_;
+  std::int64_t chunk_rows_ = options_.chunk_rows > 0 ? options_.chunk_rows : kDefaultChunkRows;
+  std::optional<checkpoint::Store> checkpoints_;
 };
 
 }  // namespace

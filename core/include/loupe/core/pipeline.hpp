@@ -155,6 +155,15 @@ struct RunOptions {
   // them end failed with failure kCancelled, and the run's status is kCancelled. Steps that had finished
   // keep their outputs. Must outlive RunPipeline. Not seen by a step running in a child (`isolate`).
   const std::atomic<bool>* cancelled = nullptr;
+  // Resuming (loupe run --resume DIR; docs/architecture.md §5 "Resuming a run"). A plain run records in
+  // its output folder what it finishes: each step, and each chunk of `chunk_rows` rows of a step whose
+  // explainer explains rows independently (0: 4,096). With `resume`, the run continues the interrupted run
+  // recorded in its output folder: finished steps and chunks are read back, the rest computed, and the
+  // outputs are those of an uninterrupted run. `overrides` are recorded so a resume can parse the pipeline
+  // file as this run did. Not under MPI.
+  bool resume = false;
+  std::int64_t chunk_rows = 0;
+  std::vector<Override> overrides;
 };
 
 // How a step ended. run.json spells these "ok", "failed" and "skipped" (StepStatusName): a contract.
