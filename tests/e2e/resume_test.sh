@@ -19,11 +19,11 @@ fail() {
   failures=$((failures + 1))
 }
 
-# The demo's applicants ten times over (44,540 rows), so that TreeSHAP over every row takes 23 chunks of
-# 2,000 rows.
-data=$work/credit_x10.csv
+# The demo's applicants five times over (22,270 rows), so that TreeSHAP over every row takes 23 chunks of
+# 1,000 rows.
+data=$work/credit_x5.csv
 head -n 1 "$src/examples/credit_scoring/data/credit_data.csv" > "$data"
-for _ in 1 2 3 4 5 6 7 8 9 10; do tail -n +2 "$src/examples/credit_scoring/data/credit_data.csv" >> "$data"; done
+for _ in 1 2 3 4 5; do tail -n +2 "$src/examples/credit_scoring/data/credit_data.csv" >> "$data"; done
 
 cat > "$work/pipeline.yaml" <<YAML
 version: 1
@@ -41,7 +41,7 @@ model:
 steps:
   - {id: treeshap, explainer: shap.tree, params: {output: raw}}
   - {id: summary, explainer: shap.summary, needs: [treeshap]}
-  - {id: kernel, explainer: shap.kernel, rows: "100:2600", params: {background: 10, nsamples: 60}}
+  - {id: kernel, explainer: shap.kernel, rows: "100:1600", params: {background: 10, nsamples: 60}}
   - {id: lime, explainer: lime.tabular, rows: "0:3", params: {num_samples: 500}}
   - {id: surrogate, explainer: surrogate.tree, params: {max_depth: 3}}
 output:
@@ -73,7 +73,7 @@ compare() {
   [[ ! -e "$other/.loupe-resume" ]] || fail "$name: the finished run left its record behind"
 }
 
-run() { "$loupe" run "$@" -q --chunk-rows 2000; }
+run() { "$loupe" run "$@" -q --chunk-rows 1000; }
 
 # The reference: one uninterrupted run; and the same with every step in one call.
 run "$work/pipeline.yaml" -o "$work/plain" --threads 2 || fail "the uninterrupted run failed"
@@ -91,17 +91,17 @@ expect_killed() {
 }
 
 # 1. Early: 3 of the 28 pieces recorded (steps without needs run at once, so which ones varies).
-expect_killed "$work/a" 3 run "$work/pipeline.yaml" -o "$work/a" --chunk-rows 2000 --threads 2
+expect_killed "$work/a" 3 run "$work/pipeline.yaml" -o "$work/a" --chunk-rows 1000 --threads 2
 "$loupe" run --resume "$work/a" -q --threads 1 || fail "resuming a (killed inside treeshap) failed"
 compare "killed inside a step's chunks, resumed on 1 thread" "$work/plain" "$work/a"
 
 # 2. Late: 26 of the 28 pieces recorded (treeshap 23 chunks, kernel 2, summary, lime, surrogate).
-expect_killed "$work/b" 26 run "$work/pipeline.yaml" -o "$work/b" --chunk-rows 2000
+expect_killed "$work/b" 26 run "$work/pipeline.yaml" -o "$work/b" --chunk-rows 1000
 "$loupe" run --resume "$work/b" -q || fail "resuming b (killed between steps) failed"
 compare "killed between steps" "$work/plain" "$work/b"
 
 # 3. Killed again while resuming: each resume keeps what the ones before it finished.
-expect_killed "$work/c" 10 run "$work/pipeline.yaml" -o "$work/c" --chunk-rows 2000
+expect_killed "$work/c" 10 run "$work/pipeline.yaml" -o "$work/c" --chunk-rows 1000
 expect_killed "$work/c" 16 run --resume "$work/c"
 lines=$(wc -l < "$work/c/.loupe-resume/manifest")
 [[ $lines -ge 26 ]] || fail "the second run into c should have added 16 pieces to the first's 10, found $lines"
@@ -118,7 +118,7 @@ expect_refusal() {
 }
 expect_refusal "a finished run" "holds no interrupted run to resume" run --resume "$work/plain"
 expect_refusal "resume with a pipeline" "drop the pipeline file" run "$work/pipeline.yaml" --resume "$work/plain"
-expect_killed "$work/d" 2 run "$work/pipeline.yaml" -o "$work/d" --chunk-rows 2000
+expect_killed "$work/d" 2 run "$work/pipeline.yaml" -o "$work/d" --chunk-rows 1000
 sed -i 's/seed: 11/seed: 12/' "$work/pipeline.yaml"
 expect_refusal "a changed pipeline" "changed since it started" run --resume "$work/d"
 
