@@ -59,11 +59,13 @@ class AtomicOutputsTest : public ScratchDir {
   }
 
   // Every file of the output folder is whole: JSON parses, a CSV has a header and complete lines of the
-  // header's width, the report ends its document. Returns the number of temporary files seen.
+  // header's width, the report ends its document. Returns the number of temporary files seen. The record
+  // a run keeps for --resume until it ends with every step ok (.loupe-resume/) is not an output.
   int CheckOutputs(const std::string& context) {
     int temporaries = 0;
     for (const auto& entry : fs::directory_iterator(dir_ / "out")) {
       const fs::path& path = entry.path();
+      if (path.filename() == ".loupe-resume" && entry.is_directory()) continue;
       if (report::IsTemporaryOutput(path)) {
         ++temporaries;
         continue;
@@ -131,6 +133,7 @@ TEST_F(AtomicOutputsTest, RunKilledAtRandomMomentsLeavesOnlyWholeFiles) {
   // The next complete run removes what the killed ones left behind.
   ASSERT_EQ(Wait(StartRun()), 0);
   EXPECT_EQ(CheckOutputs("last run"), 0);
+  EXPECT_FALSE(fs::exists(dir_ / "out" / ".loupe-resume")) << "a complete run keeps no record to resume";
   RecordProperty("kills_that_left_temporaries", killed_with_temporaries);
 }
 
@@ -164,6 +167,8 @@ TEST_F(AtomicOutputsTest, AFailedStepKeepsTheOutputsOfTheStepsThatSucceeded) {
   EXPECT_EQ(run["steps"][0]["status"], "ok");
   EXPECT_EQ(run["steps"][1]["status"], "failed");
   EXPECT_EQ(CheckOutputs("after a failed step"), 0);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / ".loupe-resume" / "manifest"))
+      << "kept, so --resume retries the step";
 }
 
 }  // namespace
