@@ -175,10 +175,23 @@ def run_xgboost(workload, rows):
 # The Loupe side: pipelines written to a temporary folder, run as whole processes.
 
 
-def loupe_pipeline(workload, rows, folder):
+def mlp_model_file(folder, precision):
+    """The MLP fixture's model file, or a copy of it asking for `precision` (f64: the double-precision path,
+    which offers the "row_variants" capability that shap's coalition explainers use)."""
+    if precision == "f32":
+        return MLP
+    path = folder / ("breast_cancer_mlp_%s.yaml" % precision)
+    text = MLP.read_text().replace("weights: breast_cancer_mlp.safetensors",
+                                   "weights: %s\nprecision: %s" % (MLP.parent / "breast_cancer_mlp.safetensors",
+                                                                   precision))
+    path.write_text(text)
+    return path
+
+
+def loupe_pipeline(workload, rows, folder, precision="f32"):
     background = "'%d:%d'" % BACKGROUND
     data = "{path: %s, target: target}" % DATA
-    model = "{type: native, path: %s}" % MLP
+    model = "{type: native, path: %s}" % mlp_model_file(folder, precision)
     if workload == "kernel":
         explainer, params = "shap.kernel", "{nsamples: 2048, background: %s, l1_reg: 'off'}" % background
     elif workload == "permutation":
@@ -259,13 +272,16 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--workloads", default="kernel,permutation,exact,lime,tree,interactions")
     parser.add_argument("--rows-scale", type=float, default=1.0, help="multiplies every workload's rows")
+    parser.add_argument("--mlp-precision", default="f32", choices=("f32", "f64"),
+                        help="precision of Loupe's MLP (f64: the row_variants path of shap's explainers)")
     parser.add_argument("--reference", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference:
         print(json.dumps(run_reference(args.reference, args.rows)))
         return
-    print("machine: %s, %d cores; loupe: %s" % (os.uname().nodename, os.cpu_count(), args.loupe))
+    print("machine: %s, %d cores; loupe: %s; Loupe's MLP in %s" % (os.uname().nodename, os.cpu_count(),
+                                                                 args.loupe, args.mlp_precision))
     header = "%-58s %-3s %-26s %10s %30s %7s %10s %10s %7s %11s" % (
         "workload", "thr", "reference", "ref s/row", "loupe s/row min/med/max", "ratio", "ref cpu/row",
         "loupe cpu", "ratio", "faults")
@@ -276,7 +292,7 @@ def main():
         folder = pathlib.Path(folder)
         for workload in args.workloads.split(","):
             rows = max(1, int(ROWS[workload] * args.rows_scale))
-            pipeline = loupe_pipeline(workload, rows, folder)
+            pipeline = loupe_pipeline(workload, rows, folder, args.mlp_precision)
             for threads in (int(t) for t in args.threads.split(",")):
                 reference, error = time_reference(workload, rows, threads)
                 figures = time_loupe(args.loupe, pipeline, threads, args.runs)

@@ -139,46 +139,118 @@ void Discretize(const std::string& name, std::vector<double> column, std::vector
   SetFrequencies(counts, stats);
 }
 
-// Standard normal values from Box-Muller using both the cosine and the sine of each pair of uniforms:
-// half the draws and transcendental calls of Rng::Normal, still a fixed sequence per stream.
-class NormalSource {
+// The neighbourhood's random words: xoshiro256++ (Blackman & Vigna 2019), seeded with four words of the
+// row's Philox stream. Philox (ten rounds per two words) was most of the sampling's time; xoshiro costs a
+// few instructions per word and passes the same statistical batteries. The values still depend only on
+// (step seed, row), never on threads.
+class SampleWords {
  public:
-  explicit NormalSource(loupe::sdk::Rng& rng) : rng_(rng) {}
-  double Next() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    const double u1 = 1.0 - rng_.Uniform();  // (0, 1]
-    const double u2 = rng_.Uniform();
-    const double radius = std::sqrt(-2.0 * std::log(u1));
-    const double angle = 6.283185307179586476925 * u2;
-    spare_ = radius * std::sin(angle);
-    has_spare_ = true;
-    return radius * std::cos(angle);
+  explicit SampleWords(loupe::sdk::Rng& seed) {
+    for (std::uint64_t& word : state_) word = seed.NextU64();
+    if ((state_[0] | state_[1] | state_[2] | state_[3]) == 0) state_[0] = 1;  // the one invalid state
   }
-  loupe::sdk::Rng& rng() { return rng_; }
+  std::uint64_t NextU64() {
+    const std::uint64_t result = Rotate(state_[0] + state_[3], 23) + state_[0];
+    const std::uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = Rotate(state_[3], 45);
+    return result;
+  }
+  // Uniform on [0, 1) with 53 random bits, as Rng::Uniform.
+  double Uniform() { return static_cast<double>(NextU64() >> 11) * 0x1.0p-53; }
+  // Uniform integer on [0, bound), Lemire's method with rejection: the values of Rng::Below, but the
+  // division that gives the rejection threshold (< bound) only when the low half is below `bound`, which
+  // almost never happens for the few levels or bins drawn here.
+  std::uint64_t Below(std::uint64_t bound) {
+    if (bound <= 1) return 0;
+    __extension__ typedef unsigned __int128 Wide;  // GCC/Clang; __extension__ keeps -pedantic quiet
+    Wide m = static_cast<Wide>(NextU64()) * bound;
+    if (static_cast<std::uint64_t>(m) < bound) {
+      const std::uint64_t threshold = (0 - bound) % bound;
+      while (static_cast<std::uint64_t>(m) < threshold) m = static_cast<Wide>(NextU64()) * bound;
+    }
+    return static_cast<std::uint64_t>(m >> 64);
+  }
 
  private:
-  loupe::sdk::Rng& rng_;
-  double spare_ = 0.0;
-  bool has_spare_ = false;
+  static std::uint64_t Rotate(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t state_[4];
 };
+
+// The 256 layers of Marsaglia & Tsang's ziggurat for the standard normal's right half (Doornik's ZIGNOR
+// layout, "An improved ziggurat method to generate normal random samples", 2005): edges[0] is the base
+// strip's width (its area v includes the tail beyond r), edges[1] = r, edges[i + 1] the next layer up,
+// edges[256] = 0; inside[i] = edges[i + 1] / edges[i], below which a point of layer i lies under the curve.
+struct ZigguratTables {
+  static constexpr double kR = 3.6541528853610088;  // start of the tail
+  static constexpr double kV = 0.00492867323399;    // area of every layer
+  double edges[257];
+  double inside[256];
+
+  ZigguratTables() {
+    const auto density = [](double x) { return std::exp(-0.5 * x * x); };
+    edges[0] = kV / density(kR);
+    edges[1] = kR;
+    for (int i = 1; i < 255; ++i)
+      edges[i + 1] = std::sqrt(-2.0 * std::log(kV / edges[i] + density(edges[i])));
+    edges[256] = 0.0;
+    for (int i = 0; i < 256; ++i) inside[i] = edges[i + 1] / edges[i];
+  }
+};
+
+// The normal's tail beyond kR (Marsaglia 1964), on the side of `negative`.
+template <typename Words>
+double NormalTail(Words& words, bool negative) {
+  double x = 0.0, y = 0.0;
+  do {
+    x = std::log(1.0 - words.Uniform()) / ZigguratTables::kR;  // (0, 1] keeps the logarithms finite
+    y = std::log(1.0 - words.Uniform());
+  } while (-2.0 * y < x * x);
+  return negative ? x - ZigguratTables::kR : ZigguratTables::kR - x;
+}
+
+// StandardNormal over any source of 64-bit words with Uniform().
+template <typename Words>
+double ZigguratNormal(Words& words) {
+  static const ZigguratTables tables;
+  for (;;) {
+    // One 64-bit word gives the layer (its low 8 bits) and a uniform on (-1, 1) (its high 53 bits).
+    const std::uint64_t word = words.NextU64();
+    const auto layer = static_cast<std::size_t>(word & 0xFF);
+    const double u = 2.0 * (static_cast<double>(word >> 11) * 0x1.0p-53) - 1.0;
+    if (std::fabs(u) < tables.inside[layer]) return u * tables.edges[layer];  // ~98.8% of the draws
+    if (layer == 0) return NormalTail(words, u < 0.0);
+    const double x = u * tables.edges[layer];
+    const double top = std::exp(-0.5 * (tables.edges[layer] * tables.edges[layer] - x * x));
+    const double bottom = std::exp(-0.5 * (tables.edges[layer + 1] * tables.edges[layer + 1] - x * x));
+    if (bottom + words.Uniform() * (top - bottom) < 1.0) return x;
+  }
+}
+
+}  // namespace
+
+double StandardNormal(loupe::sdk::Rng& rng) { return ZigguratNormal(rng); }
+
+namespace {
 
 // A normal(mean, std) value truncated to [low, high]. The bin's mean lies inside its edges and its std is
 // at most half their distance, so each proposal is accepted with probability above 0.47; after 1000
 // rejections (never in practice) the value is drawn uniformly within the edges.
-double TruncatedNormal(double mean, double std, double low, double high, NormalSource& normal) {
+double TruncatedNormal(double mean, double std, double low, double high, SampleWords& words) {
   if (!(high > low)) return low;
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    const double value = mean + std * normal.Next();
+    const double value = mean + std * ZigguratNormal(words);
     if (value >= low && value <= high) return value;
   }
-  return low + (high - low) * normal.rng().Uniform();
+  return low + (high - low) * words.Uniform();
 }
 
-double DrawCategory(const FeatureStats& stats, loupe::sdk::Rng& rng) {
-  const std::uint64_t pick = rng.Below(stats.cumulative.back());
+double DrawCategory(const FeatureStats& stats, SampleWords& words) {
+  const std::uint64_t pick = words.Below(stats.cumulative.back());
   const auto it = std::upper_bound(stats.cumulative.begin(), stats.cumulative.end(), pick);
   return stats.values[static_cast<std::size_t>(it - stats.cumulative.begin())];
 }
@@ -295,7 +367,7 @@ std::string Condition(const TrainingStats& stats, const loupe::sdk::DatasetInfo&
 void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n,
                          bool sample_around_instance, loupe::sdk::Rng& rng, double* local, double* inverse) {
   const auto m = static_cast<std::int64_t>(stats.features.size());
-  NormalSource normal(rng);
+  SampleWords words(rng);
   for (std::int64_t j = 0; j < m; ++j) {
     const FeatureStats& feature = stats.features[static_cast<std::size_t>(j)];
     if (feature.kind == FeatureStats::Kind::kContinuous) {
@@ -303,7 +375,7 @@ void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64
       local[j] = (x[j] - feature.mean) / feature.scale;
       inverse[j] = x[j];
       for (std::int64_t i = 1; i < n; ++i) {
-        const double value = normal.Next() * feature.scale + center;
+        const double value = ZigguratNormal(words) * feature.scale + center;
         inverse[i * m + j] = value;
         local[i * m + j] = (value - feature.mean) / feature.scale;
       }
@@ -314,12 +386,12 @@ void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64
     local[j] = 1.0;
     inverse[j] = x[j];
     for (std::int64_t i = 1; i < n; ++i) {
-      const double category = DrawCategory(feature, rng);
+      const double category = DrawCategory(feature, words);
       local[i * m + j] = category == instance ? 1.0 : 0.0;
       if (discretized) {
         const auto b = static_cast<std::size_t>(category);
         inverse[i * m + j] = TruncatedNormal(feature.bin_mean[b], feature.bin_std[b], feature.bin_min[b],
-                                             feature.bin_max[b], normal);
+                                             feature.bin_max[b], words);
       } else {
         inverse[i * m + j] = category;
       }

@@ -84,6 +84,60 @@ void CoalitionGame::EvaluateSlice(std::int64_t first, std::int64_t last, const u
   }
 }
 
+void CoalitionGame::EvaluateAsVariants(std::int64_t units, const unsigned char* masks,
+                                       const std::int64_t* explained, double* sums) const {
+  if (b_ <= max_batch_rows_) {
+    const std::int64_t units_per_call = max_batch_rows_ / b_;
+    for (std::int64_t u0 = 0; u0 < units; u0 += units_per_call) {
+      EvaluateVariantCall(u0, std::min(units, u0 + units_per_call), 0, b_, masks, explained, sums);
+    }
+    return;
+  }
+  for (std::int64_t unit = 0; unit < units; ++unit) {
+    for (std::int64_t j0 = 0; j0 < b_; j0 += max_batch_rows_) {
+      EvaluateVariantCall(unit, unit + 1, j0, std::min(b_, j0 + max_batch_rows_), masks, explained, sums);
+    }
+  }
+}
+
+void CoalitionGame::EvaluateVariantCall(std::int64_t u0, std::int64_t u1, std::int64_t j0, std::int64_t j1,
+                                        const unsigned char* masks, const std::int64_t* explained,
+                                        double* sums) const {
+  const std::int64_t f = x_.cols(), n_variants = u1 - u0, n_base = j1 - j0;
+  ScratchVector<std::int64_t> offsets(static_cast<std::size_t>(n_variants + 1));
+  ScratchVector<std::int64_t> columns(static_cast<std::size_t>(n_variants * f));
+  ScratchVector<double> values(static_cast<std::size_t>(n_variants * f));
+  std::int64_t changes = 0;
+  offsets.data()[0] = 0;
+  for (std::int64_t unit = u0; unit < u1; ++unit) {
+    const double* x = x_.Row(explained[unit]);
+    const unsigned char* mask = masks + unit * m_;
+    for (std::int64_t p = 0; p < m_; ++p) {
+      if (mask[p] == 0) continue;
+      for (const std::int64_t column : players_.columns[static_cast<std::size_t>(p)]) {
+        columns.data()[changes] = column;
+        values.data()[changes] = x[column];
+        ++changes;
+      }
+    }
+    offsets.data()[unit - u0 + 1] = changes;
+  }
+  const std::int64_t capacity = n_variants * n_base * o_;
+  ScratchVector<double> out(static_cast<std::size_t>(capacity));
+  host_.PredictRowVariants(*variants_, background_.Row(j0), n_base, f, n_variants, offsets.data(),
+                           columns.data(), values.data(), space_, out.data(), capacity);
+  for (std::int64_t unit = u0; unit < u1; ++unit) {
+    const double* unit_out = out.data() + (unit - u0) * n_base * o_;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const double weight = background_.weighted() ? background_.Weight(j) : 1.0;
+      for (std::int64_t o = 0; o < o_; ++o) {
+        const double y = unit_out[(j - j0) * o_ + o];
+        sums[unit * o_ + o] += background_.weighted() ? weight * y : y;
+      }
+    }
+  }
+}
+
 std::vector<double> PredictMatrix(const Host& host, const double* rows, std::int64_t n, std::int64_t f,
                                   LoupeOutputSpace space, std::int64_t n_outputs,
                                   std::int64_t max_batch_rows) {

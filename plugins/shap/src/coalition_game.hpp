@@ -6,6 +6,9 @@
 //   v(S) = mean over background rows b (weighted, for k-means centres) of f(x on the features of S, b
 //   elsewhere).
 // Each value is reduced inside one batch in a fixed order, so results are bit-identical for any thread count.
+// A model with the "row_variants" capability (a linear first layer, evaluated in f64) is given the
+// coalitions as variants of the background rows rather than materialised rows: equal to the materialised
+// path up to the order of the first layer's sums (~1e-15 relative), the same bits on any thread count.
 #pragma once
 
 #include <algorithm>
@@ -75,7 +78,8 @@ class CoalitionGame {
         m_(players.size()),
         o_(n_outputs),
         b_(background.size()),
-        max_batch_rows_(max_batch_rows) {}
+        max_batch_rows_(max_batch_rows),
+        variants_(host.Capability<LoupeRowVariants>()) {}
 
   std::int64_t players() const { return m_; }
   std::int64_t outputs() const { return o_; }
@@ -96,10 +100,14 @@ class CoalitionGame {
     for (std::int64_t u = 0; u < units; ++u) explained.data()[u] = describe(begin + u, masks.data() + u * m_);
     ScratchVector<double> sums(static_cast<std::size_t>(units * o_));
     std::fill(sums->begin(), sums->end(), 0.0);
-    const std::int64_t total = units * b_;
-    for (std::int64_t first = 0; first < total; first += max_batch_rows_) {
-      EvaluateSlice(first, std::min(total, first + max_batch_rows_), masks.data(), explained.data(),
-                    sums.data());
+    if (variants_ != nullptr) {
+      EvaluateAsVariants(units, masks.data(), explained.data(), sums.data());
+    } else {
+      const std::int64_t total = units * b_;
+      for (std::int64_t first = 0; first < total; first += max_batch_rows_) {
+        EvaluateSlice(first, std::min(total, first + max_batch_rows_), masks.data(), explained.data(),
+                      sums.data());
+      }
     }
     for (std::int64_t i = 0; i < units * o_; ++i) {
       values[begin * o_ + i] =
@@ -113,12 +121,24 @@ class CoalitionGame {
   void EvaluateSlice(std::int64_t first, std::int64_t last, const unsigned char* masks,
                      const std::int64_t* explained, double* sums) const;
 
+  // The same sums through the model's "row_variants" capability (loupe_plugin.h v1.4): the background
+  // rows are the base rows and a unit is the variant "the coalition's columns set to the explained row's
+  // values", so a network updates each background row's first layer by the coalition's weight columns
+  // instead of evaluating the whole row. Whole units per call (background split when B alone exceeds
+  // `max_batch_rows`); each unit's sum still runs over the background in order.
+  void EvaluateAsVariants(std::int64_t units, const unsigned char* masks, const std::int64_t* explained,
+                          double* sums) const;
+  // Units [u0, u1) on background rows [j0, j1) as one row_variants call, added to their sums.
+  void EvaluateVariantCall(std::int64_t u0, std::int64_t u1, std::int64_t j0, std::int64_t j1,
+                           const unsigned char* masks, const std::int64_t* explained, double* sums) const;
+
   const loupe::sdk::Host& host_;
   const loupe::sdk::Matrix& x_;
   const Players& players_;
   const Background& background_;
   const LoupeOutputSpace space_;
   const std::int64_t m_, o_, b_, max_batch_rows_;
+  const LoupeRowVariants* const variants_;  // null: the model lacks the capability, rows are materialised
 };
 
 // f of arbitrary rows ([n][F] row-major), [n][O], in Predict calls of at most `max_batch_rows` rows.
