@@ -90,6 +90,10 @@ class TimedTextGradient final : public loupe::TextGradientModel {
   std::int64_t EmbeddingWidth() const override { return inner_->EmbeddingWidth(); }
   const std::string& EmbeddingLayerName() const override { return inner_->EmbeddingLayerName(); }
   const std::vector<float>& PadEmbedding() const override { return inner_->PadEmbedding(); }
+  loupe::Result<std::vector<float>> PadEmbeddings(std::int64_t t) const override {
+    return inner_->PadEmbeddings(t);
+  }
+  std::string Refusal() const override { return inner_->Refusal(); }
   loupe::Result<std::vector<loupe::TokenEmbeddings>> Embed(
       const std::vector<std::string>& texts) const override {
     return inner_->Embed(texts);
@@ -166,6 +170,7 @@ void BM_IntegratedGradients_BreastCancerMlp(benchmark::State& state) {
   request.params = {{"n_steps", 50}, {"method", "gausslegendre"}, {"baselines", "zeros"}};
   tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
   std::int64_t wall = 0, gradient = 0;
+  double worst_delta = 0.0;
   for (auto _ : state) {
     model->TakeNanos();
     const auto start = Clock::now();
@@ -176,11 +181,15 @@ void BM_IntegratedGradients_BreastCancerMlp(benchmark::State& state) {
       state.SkipWithError(explanation.status().message().c_str());
       return;
     }
+    worst_delta = explanation->quality.value("convergence_delta", 0.0);
     benchmark::DoNotOptimize(explanation);
   }
   const double rows = static_cast<double>(request.rows.size()) * static_cast<double>(state.iterations());
   state.counters["ms_per_row"] = static_cast<double>(wall) / 1e6 / rows;
   state.counters["gradient_fraction"] = static_cast<double>(gradient) / static_cast<double>(wall);
+  // The largest |convergence delta| over rows and outputs (bench/grad_vs_torch.py prints it beside
+  // PyTorch's: the same quadrature error, not a disagreement).
+  state.counters["max_delta"] = worst_delta;
 }
 BENCHMARK(BM_IntegratedGradients_BreastCancerMlp)
     ->Arg(64)

@@ -194,6 +194,16 @@ Json ModelSchema(const PipelineVocabulary& format) {
                "type huggingface: f32 (default) or bf16, the encoder's matrix products in "
                "bfloat16 where the CPU has it"},
               {"enum", {"f32", "bf16"}}};
+    if (key == "features")
+      return Described(StringList(), "type onnx: the names of the model's inputs (default: from the graph)");
+    if (key == "attention") {
+      return Described(StringList(),
+                       "type onnx: the tensors (or nodes) holding each self-attention layer's softmax, "
+                       "in layer order");
+    }
+    if (key == "tokenizer")
+      return Described(NonEmptyString(),
+                       "type onnx: a tokenizer.json that makes a token-id graph a text model");
     if (key == "ca_file")
       return Described(NonEmptyString(),
                        "type remote, https: PEM certificates of CAs to trust besides the system's");

@@ -4,10 +4,15 @@
 // formulas on the embedding layer, pad-token baseline). Token and word attributions agree to 1e-5 relative
 // to the row's largest; completeness holds within the reported delta and the delta shrinks as n_steps
 // grows; 1 and 2 threads give the same bits; validation refuses the explainer on a tabular network and
-// the tabular gradient explainers on a text model.
+// the tabular-only gradient explainers on a text model. Token saliency (grad.saliency on a text model)
+// against the same references; layer integrated gradients on the Hugging Face fixtures against
+// tests/fixtures/hf_models/make_gradient_fixtures.py; validation's sentences for "one of" capabilities and
+// for a bf16 model.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -172,9 +177,131 @@ TEST_F(GradientsTextE2eTest, ValidationRefusesTheWrongKindOfModelBeforeAnythingR
                 "'\nsteps:\n  - id: sal\n    explainer: grad.saliency\n    rows: [0]\noutput:\n  dir: out\n");
   ParseOutcome text = ParsePipelineFile(dir_ / "text.yaml");
   ASSERT_TRUE(text.diagnostics.empty()) << text.diagnostics.front().ToString();
-  EXPECT_NE(AllDiagnostics(*text.spec).find("needs the model capability 'gradient'"), std::string::npos)
-      << AllDiagnostics(*text.spec);
+  // grad.saliency explains text models per token ("gradient|text_gradient"): accepted.
+  EXPECT_EQ(AllDiagnostics(*text.spec), "");
+
+  WriteText(dir_ / "text_ig.yaml", "version: 1\nname: ig\ndata:\n  path: '" +
+                                       (kTextSource / "tests/data/fortunes_topics.csv").string() +
+                                       "'\n  target: topic\n  text: [text]\nmodel:\n  path: '" +
+                                       (kTextSource / "tests/fixtures/text/lstm.yaml").string() +
+                                       "'\nsteps:\n  - id: ig\n    explainer: grad.integrated_gradients\n    "
+                                       "rows: [0]\noutput:\n  dir: out\n");
+  ParseOutcome text_ig = ParsePipelineFile(dir_ / "text_ig.yaml");
+  ASSERT_TRUE(text_ig.diagnostics.empty()) << text_ig.diagnostics.front().ToString();
+  EXPECT_NE(AllDiagnostics(*text_ig.spec).find("needs the model capability 'gradient'"), std::string::npos)
+      << AllDiagnostics(*text_ig.spec);
 }
+
+// A model offering neither capability hears both names; a bf16 text model says why it refuses.
+TEST_F(GradientsTextE2eTest, ValidationNamesBothAlternativesAndWhyABf16ModelRefuses) {
+  WriteText(dir_ / "texts.csv", "text\nok\n");
+  WriteText(dir_ / "bf16.yaml",
+            "version: 1\nname: bf16\ndata:\n  path: texts.csv\n  text: [text]\n  features: [text]\n"
+            "model:\n  type: huggingface\n  precision: bf16\n  path: '" +
+                (kTextSource / "tests/fixtures/hf_models/bert").string() +
+                "'\nsteps:\n  - id: sal\n    explainer: grad.saliency\n    rows: [0]\noutput:\n  dir: out\n");
+  ParseOutcome bf16 = ParsePipelineFile(dir_ / "bf16.yaml");
+  ASSERT_TRUE(bf16.diagnostics.empty()) << bf16.diagnostics.front().ToString();
+  const std::string all = AllDiagnostics(*bf16.spec);
+  EXPECT_NE(all.find("needs one of the model capabilities 'gradient' or 'text_gradient'"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("precision: bf16"), std::string::npos) << all;
+}
+
+// Token saliency on the transformer fixture: Σ_j |∂p/∂x_sj| (abs) and Σ_j ∂p/∂x_sj of the reference
+// gradients (make_text_fixtures.py, autograd) per token, for the predicted class.
+TEST_F(GradientsTextE2eTest, TokenSaliencyIsTheSummedGradientOfTheEmbeddingOutput) {
+  std::string rows;
+  for (const auto& row : TextReference()["rows"]) rows += (rows.empty() ? "" : ", ") + row.dump();
+  WriteText(
+      dir_ / "pipeline.yaml",
+      "version: 1\nname: sal\ndata:\n  path: '" + (kTextSource / "tests/data/fortunes_topics.csv").string() +
+          "'\n  target: topic\n  text: [text]\nmodel:\n  path: '" +
+          (kTextSource / "tests/fixtures/text/transformer.yaml").string() +
+          "'\nsteps:\n  - {id: abs, explainer: grad.saliency, rows: [" + rows +
+          "], params: {output: probability}}\n  - {id: signed, explainer: grad.saliency, rows: [" + rows +
+          "], params: {output: probability, abs: false}}\noutput:\n  dir: out\n  formats: [json]\n");
+  ParseOutcome parsed = ParsePipelineFile(dir_ / "pipeline.yaml");
+  ASSERT_TRUE(parsed.diagnostics.empty()) << parsed.diagnostics.front().ToString();
+  const auto diagnostics = ValidateAgainstPlugins(*parsed.spec, registry_);  // fills the defaults
+  ASSERT_TRUE(diagnostics.empty()) << diagnostics.front().ToString();
+  const RunReport report = RunPipeline(*parsed.spec, registry_, RunOptions{});
+  for (const auto& step : report.steps) ASSERT_EQ(step.status, StepStatus::kOk) << step.message;
+  const nlohmann::json abs = Output("abs"), signed_ = Output("signed");
+  const nlohmann::json& cases = TextReference()["models"]["transformer"];
+  for (std::size_t r = 0; r < cases.size(); ++r) {
+    const auto o = cases[r]["target"].get<std::size_t>();
+    const std::vector<double> g = cases[r]["probability"]["gradient"].get<std::vector<double>>();
+    const std::size_t T = abs["tokens"][r].size(), d = g.size() / T;
+    for (std::size_t s = 0; s < T; ++s) {
+      double sum_abs = 0, sum = 0, scale = 0;
+      for (std::size_t j = 0; j < d; ++j) {
+        sum_abs += std::abs(g[s * d + j]);
+        sum += g[s * d + j];
+        scale = std::max(scale, std::abs(g[s * d + j]));
+      }
+      EXPECT_NEAR(abs["token_values"][r][o][s].get<double>(), sum_abs, 1e-5 * scale * static_cast<double>(d))
+          << r;
+      EXPECT_NEAR(signed_["token_values"][r][o][s].get<double>(), sum, 1e-5 * scale * static_cast<double>(d))
+          << r;
+    }
+    EXPECT_NEAR(abs["base_values"][r][o].get<double>(), cases[r]["probability"]["output"].get<double>(),
+                1e-5);
+  }
+}
+
+// Layer integrated gradients on the Hugging Face fixtures through `bert.embeddings` (after its LayerNorm)
+// from the pad baseline, against Captum's formulas by autograd (tests/fixtures/hf_models/
+// make_gradient_fixtures.py): 1e-5 relative to the row's largest token value.
+class HfLayerIg : public GradientsTextE2eTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(HfLayerIg, TokenAttributionsEqualCaptumsFormulasByAutograd) {
+  const std::filesystem::path fixtures = kTextSource / "tests/fixtures/hf_models";
+  const nlohmann::json reference = nlohmann::json::parse(ReadText(fixtures / "gradients.json"));
+  const nlohmann::json expected_outputs = nlohmann::json::parse(ReadText(fixtures / "expected.json"));
+  const nlohmann::json& model = reference["models"][GetParam()];
+  std::string csv = "text\n";
+  for (const auto& i : reference["text_indices"])
+    csv += "\"" + expected_outputs[GetParam()]["texts"][i.get<std::size_t>()].get<std::string>() + "\"\n";
+  WriteText(dir_ / "texts.csv", csv);
+  WriteText(
+      dir_ / "pipeline.yaml",
+      "version: 1\nname: hf\ndata:\n  path: texts.csv\n  text: [text]\n  features: [text]\n"
+      "model:\n  type: huggingface\n  path: '" +
+          (fixtures / GetParam()).string() +
+          "'\nsteps:\n  - {id: gl50, explainer: grad.layer_integrated_gradients, rows: all, params: {output: "
+          "probability}}\n  - {id: trap20, explainer: grad.layer_integrated_gradients, rows: all, params: "
+          "{output: probability, n_steps: 20, method: riemann_trapezoid}}\noutput:\n  dir: out\n  formats: "
+          "[json]\n");
+  ParseOutcome parsed = ParsePipelineFile(dir_ / "pipeline.yaml");
+  ASSERT_TRUE(parsed.diagnostics.empty()) << parsed.diagnostics.front().ToString();
+  const auto diagnostics = ValidateAgainstPlugins(*parsed.spec, registry_);
+  ASSERT_TRUE(diagnostics.empty()) << diagnostics.front().ToString();
+  const RunReport report = RunPipeline(*parsed.spec, registry_, RunOptions{});
+  for (const auto& step : report.steps) ASSERT_EQ(step.status, StepStatus::kOk) << step.message;
+  for (const auto& [step, key] : {std::pair<std::string, std::string>{"gl50", "ig_gausslegendre_50"},
+                                  {"trap20", "ig_riemann_trapezoid_20"}}) {
+    const nlohmann::json out = Output(step);
+    EXPECT_EQ(out["layer"], model["layer"]);
+    for (std::size_t r = 0; r < model["texts"].size(); ++r) {
+      const auto o = model["texts"][r]["target"].get<std::size_t>();
+      const nlohmann::json& want = model["texts"][r][key];
+      double scale = 1e-12;
+      for (const auto& v : want["token_values"]) scale = std::max(scale, std::abs(v.get<double>()));
+      const nlohmann::json& got = out["token_values"][r][o];
+      ASSERT_EQ(got.size(), want["token_values"].size()) << step << " row " << r;
+      for (std::size_t s = 0; s < got.size(); ++s) {
+        EXPECT_NEAR(got[s].get<double>(), want["token_values"][s].get<double>(), 1e-5 * scale)
+            << GetParam() << " " << step << " row " << r << " token " << s;
+      }
+      EXPECT_NEAR(out["convergence_delta"][r][o].get<double>(), want["delta"].get<double>(),
+                  1e-5 * scale + 1e-6)
+          << GetParam() << " " << step << " row " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HfFixtures, HfLayerIg, ::testing::Values("bert", "distilbert", "roberta"));
 
 }  // namespace
 }  // namespace loupe::e2e

@@ -22,8 +22,8 @@ static_assert(sizeof(void*) == 8, "the pinned layout is the LP64 one");
 
 TEST(AbiVersionTest, VersionAndIdentification) {
   EXPECT_EQ(LOUPE_PLUGIN_ABI_MAJOR, 1);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 5);
-  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 5);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR, 6);
+  EXPECT_EQ(LOUPE_PLUGIN_ABI_MINOR_LATEST, 6);
   EXPECT_EQ(LOUPE_PLUGIN_MAGIC, 0x474C504550554F4CULL);
   char magic[9] = {};
   const std::uint64_t value = LOUPE_PLUGIN_MAGIC;
@@ -429,7 +429,7 @@ TEST(AbiValuesTest, TextGradientConstants) {
 }
 
 TEST(AbiLayoutTest, TextGradient) {
-  EXPECT_EQ(sizeof(LoupeTextGradient), 48u);
+  EXPECT_EQ(sizeof(LoupeTextGradient), 56u);
   EXPECT_EQ(alignof(LoupeTextGradient), 8u);
   EXPECT_EQ(offsetof(LoupeTextGradient, struct_size), 0u);
   EXPECT_EQ(offsetof(LoupeTextGradient, reserved0), 4u);
@@ -438,5 +438,6 @@ TEST(AbiLayoutTest, TextGradient) {
   EXPECT_EQ(offsetof(LoupeTextGradient, layer_name), 24u);
   EXPECT_EQ(offsetof(LoupeTextGradient, embed_rows), 32u);
   EXPECT_EQ(offsetof(LoupeTextGradient, layer_gradient), 40u);
+  EXPECT_EQ(offsetof(LoupeTextGradient, pad_embeddings), 48u);
 }
 }  // namespace

@@ -34,9 +34,11 @@ const std::vector<std::string> kDataKeys = {"path",        "target", "features",
                                             "categorical", "text",   "sensitive", "missing"};
 // A remote model (docs/serve.md "Remote models") has a url instead of a path, and the client options
 // after it, which the remote model itself checks when it is loaded (model/remote_model.hpp).
-const std::vector<std::string> kModelKeys = {"type",           "path",        "url",        "protocol",
-                                             "max_batch_rows", "connections", "timeout_ms", "retries",
-                                             "task",           "outputs",     "ca_file",    "precision"};
+const std::vector<std::string> kModelKeys = {
+    "type", "path",    "url",     "protocol",  "max_batch_rows", "connections", "timeout_ms", "retries",
+    "task", "outputs", "ca_file", "precision", "features",       "attention",   "tokenizer"};
+// Keys of onnx models only (docs/onnx.md "Text models and attention").
+const std::vector<std::string> kOnnxOnlyModelKeys = {"features", "attention", "tokenizer"};
 const std::vector<std::string> kRemoteOnlyModelKeys = {"url",         "protocol",   "max_batch_rows",
                                                        "connections", "timeout_ms", "retries",
                                                        "task",        "outputs",    "ca_file"};
@@ -311,6 +313,29 @@ class PipelineReader {
                      ReadChoice(*precision, "/model/precision", "model.precision", {"f32", "bf16"})) {
         model.precision = *choice;
       }
+    }
+    ReadOnnxModelKeys(*value, model);
+  }
+
+  void ReadOnnxModelKeys(const json& value, ModelSpec& model) {
+    if (model.type != "onnx") {
+      for (const std::string& key : kOnnxOnlyModelKeys) {
+        if (FindOptional(value, key) != nullptr)
+          Error(Child("/model", key), "model." + key + " applies to onnx models only (type: onnx)");
+      }
+      return;
+    }
+    if (const json* features = FindOptional(value, "features")) {
+      if (auto names = ReadStringList(*features, "/model/features", "model.features"))
+        model.features = std::move(*names);
+    }
+    if (const json* attention = FindOptional(value, "attention")) {
+      if (auto names = ReadStringList(*attention, "/model/attention", "model.attention"))
+        model.attention = std::move(*names);
+    }
+    if (const json* tokenizer = FindOptional(value, "tokenizer")) {
+      if (auto text = ReadString(*tokenizer, "/model/tokenizer", "model.tokenizer"))
+        model.tokenizer = Resolve(*text);
     }
   }
 

@@ -30,9 +30,12 @@ ActivationShape Sequence(std::int64_t width) {
 // Token ids [n, t] → word + position + token-type(0) embeddings, then LayerNorm (BertEmbeddings; without
 // token types for DistilBERT). Position s reads row s + offset: RoBERTa's positions start past padding_idx
 // (pad + 1 + the count of non-padding tokens so far, which for right padding is pad + 1 + s).
-class HfEmbeddings final : public Layer {
+// Its output (after the LayerNorm) is what the text gradient differentiates, as Captum's
+// LayerIntegratedGradients(model, model.bert.embeddings) in the Hugging Face tutorials.
+class HfEmbeddings final : public Layer, public EmbeddingOutputLayer {
  public:
   struct Tables {
+    std::string name;  // "bert.embeddings"
     std::int64_t rows = 0, positions = 0, dim = 0, offset = 0;
     std::vector<float> word, position, token_type;  // [rows, dim], [positions, dim], [dim] or empty
     std::vector<float> gamma, beta;
@@ -61,6 +64,26 @@ class HfEmbeddings final : public Layer {
     out.Resize(in.n, in.t, e_.dim);
     return nn::LayerNorm(sum.data(), in.n * in.t, e_.dim, e_.gamma.data(), e_.beta.data(), e_.eps,
                          out.values.data());
+  }
+
+  const std::string& LayerName() const override { return e_.name; }
+
+  // An all-padding input: BERT and DistilBERT number its positions 0, 1, ...; RoBERTa's
+  // create_position_ids_from_input_ids gives every padding token position padding_idx (offset − 1).
+  Status PaddingOutput(std::int64_t pad, std::int64_t t, std::vector<float>& out) const override {
+    if (pad < 0 || pad >= e_.rows || t + e_.offset > e_.positions) {
+      return InvalidArgument("the padding token " + std::to_string(pad) + " of a text of " +
+                             std::to_string(t) + " tokens is outside the embeddings' " +
+                             std::to_string(e_.rows) + " rows and " +
+                             std::to_string(e_.positions - e_.offset) + " positions.");
+    }
+    std::vector<float> sum(static_cast<std::size_t>(t * e_.dim));
+    for (std::int64_t s = 0; s < t; ++s) {
+      const std::int64_t step = e_.offset > 0 ? -1 : s;  // AddRow reads position row step + offset
+      AddRow(pad, step, sum.data() + s * e_.dim);
+    }
+    out.resize(sum.size());
+    return nn::LayerNorm(sum.data(), t, e_.dim, e_.gamma.data(), e_.beta.data(), e_.eps, out.data());
   }
 
  private:
@@ -154,6 +177,7 @@ Names NamesOf(HfArchitecture architecture) {
 Result<std::unique_ptr<Layer>> ReadEmbeddings(const TensorReader& reader, const Names& names) {
   const HfConfig& c = reader.config();
   HfEmbeddings::Tables t;
+  t.name = names.embeddings.substr(0, names.embeddings.size() - 1);  // without the dot
   t.rows = c.vocab_size;
   t.positions = c.max_positions;
   t.dim = c.hidden;
@@ -319,7 +343,7 @@ Result<std::shared_ptr<const Model>> LoadHuggingFaceModel(const std::filesystem:
   const TensorReader reader(weights, config);
   LOUPE_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Layer>> layers, ReadLayers(reader, precision));
   return MakeTextNetworkModel(InfoOf(dir, config), std::move(tokenizer), std::move(layers),
-                              config.task == Task::kClassification);
+                              config.task == Task::kClassification, precision);
 }
 
 }  // namespace loupe::model

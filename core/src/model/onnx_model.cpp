@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "loupe/core/attention.hpp"
 #include "loupe/core/tree_ensemble.hpp"
+#include "model/tokenizer.hpp"
 #include "onnx/session.hpp"
 #include "onnx/tree_ensemble_op.hpp"
 
@@ -48,20 +51,38 @@ Result<std::vector<std::string>> MetadataList(const onnx::Graph& graph, const st
 
 bool IsNumberType(DataType type) { return type == DataType::kFloat || type == DataType::kDouble; }
 
+// The levels of a string input: the categories of the OneHotEncoder (cats_strings) or LabelEncoder
+// (keys_strings, or opset 1's classes_strings) reading it, as skl2onnx writes a categorical column.
+Result<std::vector<std::string>> CategoriesOf(const onnx::Graph& graph, const std::string& input) {
+  for (const onnx::Node& node : graph.nodes) {
+    if (node.domain != onnx::kMlDomain || node.inputs.empty() || node.inputs[0] != input) continue;
+    if (node.op_type == "OneHotEncoder") return onnx::StringsAttr(node, "cats_strings");
+    if (node.op_type == "LabelEncoder") {
+      std::vector<std::string> keys = onnx::StringsAttr(node, "keys_strings");
+      return keys.empty() ? onnx::StringsAttr(node, "classes_strings") : keys;
+    }
+  }
+  return Refuse(graph.source, "string input '" + input +
+                                  "' is read by no OneHotEncoder or LabelEncoder, so its categories are "
+                                  "unknown; Loupe reads a string input as a categorical column.");
+}
+
 Result<InputLayout> ReadInputs(const onnx::Graph& graph) {
   InputLayout layout;
   if (graph.inputs.empty()) return Refuse(graph.source, "the graph has no inputs.");
   for (const onnx::ValueInfo& input : graph.inputs) {
-    if (!input.is_tensor || !(IsNumberType(input.type) || onnx::IsIntegral(input.type))) {
-      return Refuse(graph.source,
-                    "input '" + input.name + "' is a " + onnx::DataTypeName(input.type) +
-                        " tensor; Loupe feeds ONNX models float or double tensors (string inputs "
-                        "for categorical columns are not supported yet).");
+    const bool string = input.type == DataType::kString;
+    if (!input.is_tensor || !(IsNumberType(input.type) || onnx::IsIntegral(input.type) || string)) {
+      return Refuse(graph.source, "input '" + input.name + "' is a " + onnx::DataTypeName(input.type) +
+                                      " tensor; Loupe feeds ONNX models float, double or string tensors.");
     }
-    layout.types.push_back(input.type == DataType::kDouble ? DataType::kDouble : DataType::kFloat);
+    layout.types.push_back(string                            ? DataType::kString
+                           : input.type == DataType::kDouble ? DataType::kDouble
+                                                             : DataType::kFloat);
   }
   const onnx::ValueInfo& first = graph.inputs.front();
-  if (graph.inputs.size() == 1 && first.shape.size() == 2 && first.shape[1] > 1) {
+  if (graph.inputs.size() == 1 && first.shape.size() == 2 && first.shape[1] > 1 &&
+      first.type != DataType::kString) {
     layout.matrix = true;
     LOUPE_ASSIGN_OR_RETURN(std::vector<std::string> names, MetadataList(graph, "feature_names"));
     const std::int64_t width = first.shape[1];
@@ -86,9 +107,25 @@ Result<InputLayout> ReadInputs(const onnx::Graph& graph) {
     layout.column_is_rank1.push_back(input.shape.size() == 1);
     ModelInput model_input;
     model_input.name = input.name;
+    if (input.type == DataType::kString) {
+      model_input.type = ColumnType::kCategorical;
+      LOUPE_ASSIGN_OR_RETURN(model_input.levels, CategoriesOf(graph, input.name));
+    }
     layout.inputs.push_back(std::move(model_input));
   }
   return layout;
+}
+
+// model.features: the inputs renamed, in order.
+Status RenameInputs(const onnx::Graph& graph, const std::vector<std::string>& features, InputLayout& layout) {
+  if (features.empty()) return Status::Ok();
+  if (features.size() != layout.inputs.size()) {
+    return Refuse(graph.source, "model.features names " + std::to_string(features.size()) +
+                                    " features, but the model reads " + std::to_string(layout.inputs.size()) +
+                                    " columns.");
+  }
+  for (std::size_t k = 0; k < features.size(); ++k) layout.inputs[k].name = features[k];
+  return Status::Ok();
 }
 
 // Which tensor is the model's output, what it means, and where its raw form comes from.
@@ -211,8 +248,10 @@ class OnnxModel final : public Model {
         const bool rank1 = inputs_.column_is_rank1[static_cast<std::size_t>(c)];
         std::vector<std::int64_t> shape =
             rank1 ? std::vector<std::int64_t>{rows} : std::vector<std::int64_t>{rows, 1};
-        feeds.push_back(
-            Feed(inputs_.types[static_cast<std::size_t>(c)], std::move(shape), x, rows, width, c));
+        const auto column = static_cast<std::size_t>(c);
+        feeds.push_back(inputs_.types[column] == DataType::kString
+                            ? FeedLevels(info_.inputs[column].levels, std::move(shape), x, rows, width, c)
+                            : Feed(inputs_.types[column], std::move(shape), x, rows, width, c));
       }
     }
     const bool raw = space == OutputSpace::kRaw;
@@ -243,6 +282,19 @@ class OnnxModel final : public Model {
         else
           v.f[at] = static_cast<float>(value);
       }
+    }
+    return v;
+  }
+
+  // Column `column` of `rows` rows of x, level codes, as the level strings; a missing or unknown level
+  // (NaN) is fed as the empty string, which an encoder with zeros = 1 turns into zeros.
+  static onnx::Value FeedLevels(const std::vector<std::string>& levels, std::vector<std::int64_t> shape,
+                                const double* x, std::int64_t rows, std::int64_t width, std::int64_t column) {
+    onnx::Value v = onnx::Value::Zeros(DataType::kString, std::move(shape));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const double code = x[r * width + column];
+      const bool known = code >= 0.0 && code < static_cast<double>(levels.size());
+      if (known) v.s[static_cast<std::size_t>(r)] = levels[static_cast<std::size_t>(code)];
     }
     return v;
   }
@@ -435,11 +487,295 @@ Result<ModelInfo> Describe(const std::filesystem::path& path, const InputLayout&
   return info;
 }
 
+// ---- Text models ----------------------------------------------------------------------------------------
+
+// How texts become the graph's inputs, and which tensors hold the attention probabilities.
+struct TextLayout {
+  DataType ids_type = DataType::kInt64;
+  std::vector<std::string>
+      extra_inputs;  // per graph input after the ids: "attention_mask" or "token_type_ids"
+  std::vector<DataType> extra_types;
+  std::vector<std::string> attention;  // tensors, one per self-attention layer
+};
+
+Result<TextLayout> ReadTextInputs(const onnx::Session& session, const std::vector<std::string>& attention) {
+  const onnx::Graph& graph = session.graph();
+  TextLayout layout;
+  if (graph.inputs.empty()) return Refuse(graph.source, "the graph has no inputs.");
+  const onnx::ValueInfo& ids = graph.inputs.front();
+  if (!ids.is_tensor || !onnx::IsIntegral(ids.type) || (ids.has_shape && ids.shape.size() != 2)) {
+    return Refuse(graph.source, "input '" + ids.name + "' is a " + onnx::DataTypeName(ids.type) +
+                                    " tensor of " + std::to_string(ids.shape.size()) +
+                                    " dimensions; a text model's first input holds token ids, int64 [N, T].");
+  }
+  layout.ids_type = ids.type;
+  for (std::size_t k = 1; k < graph.inputs.size(); ++k) {
+    const onnx::ValueInfo& input = graph.inputs[k];
+    if (input.name != "attention_mask" && input.name != "token_type_ids") {
+      return Refuse(graph.source, "input '" + input.name +
+                                      "' is neither attention_mask nor token_type_ids, the inputs a text "
+                                      "model takes after its token ids.");
+    }
+    layout.extra_inputs.push_back(input.name);
+    layout.extra_types.push_back(input.type);
+  }
+  // A name is a tensor, or a node whose first output is the tensor.
+  for (const std::string& name : attention) {
+    std::string tensor = name;
+    if (session.Producer(name) == nullptr) {
+      for (const onnx::Node& node : graph.nodes) {
+        if (node.name == name && !node.outputs.empty()) tensor = node.outputs[0];
+      }
+    }
+    if (session.Producer(tensor) == nullptr) {
+      return Refuse(graph.source, "model.attention names '" + name +
+                                      "', which is neither a tensor computed from the inputs nor a node.");
+    }
+    layout.attention.push_back(tensor);
+  }
+  return layout;
+}
+
+// A graph over token ids with a tokenizer: the "text" capability, and "attention" when the pipeline names
+// the attention tensors. Texts are run in groups of equal token count, so no padding enters the network.
+class OnnxTextModel final : public Model, public TextModel, public AttentionSource {
+ public:
+  OnnxTextModel(std::string source, std::unique_ptr<onnx::Session> session, model::Tokenizer tokenizer,
+                TextLayout inputs, OutputLayout outputs)
+      : source_(std::move(source)),
+        session_(std::move(session)),
+        tokenizer_(std::move(tokenizer)),
+        inputs_(std::move(inputs)),
+        outputs_(std::move(outputs)) {}
+
+  void SetInfo(ModelInfo info) { info_ = std::move(info); }
+  void SetHeads(std::int64_t heads) { heads_ = heads; }
+
+  const ModelInfo& Info() const override { return info_; }
+  const TextModel* text_model() const override { return this; }
+  const AttentionSource* attention_source() const override {
+    return inputs_.attention.empty() ? nullptr : this;
+  }
+
+  Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
+    (void)batch;
+    (void)space;
+    return InvalidArgument("model '" + info_.name + "' reads text: its input '" + info_.inputs[0].name +
+                           "' holds row numbers of a dataset's text column, which only the host can resolve; "
+                           "evaluate it through a FeatureModel or the model's text capability.");
+  }
+
+  // --- TextModel ---
+  Result<TokenizedText> Tokenize(std::string_view text) const override { return tokenizer_.Tokenize(text); }
+
+  Result<Tensor> PredictText(const std::vector<std::string>& texts, OutputSpace space) const override {
+    const bool raw = space == OutputSpace::kRaw;
+    const std::string& tensor = raw ? outputs_.raw_tensor : outputs_.tensor;
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    Tensor result(DType::kF64, {static_cast<std::int64_t>(texts.size()), n_out});
+    onnx::RunContext context;
+    context.raw_scores = raw && outputs_.raw_from_context;
+    auto write = [&](const std::vector<std::size_t>& rows, std::int64_t, std::vector<onnx::Value>& values) {
+      const onnx::Value& y = values[0];
+      if (y.size() != static_cast<std::int64_t>(rows.size()) * n_out) {
+        return ModelError("model '" + info_.name + "' computed " + onnx::ShapeText(y.shape) + " for " +
+                          std::to_string(rows.size()) + " texts and " + std::to_string(n_out) + " outputs.");
+      }
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        double* to = result.data<double>() + static_cast<std::int64_t>(rows[r]) * n_out;
+        for (std::int64_t k = 0; k < n_out; ++k)
+          to[k] = onnx::NumberAt(y, static_cast<std::int64_t>(r) * n_out + k);
+      }
+      return Status::Ok();
+    };
+    LOUPE_RETURN_IF_ERROR(RunGroups(texts, {tensor}, context, nullptr, write));
+    return result;
+  }
+
+  // --- AttentionSource ---
+  std::int64_t AttentionLayers() const override {
+    return static_cast<std::int64_t>(inputs_.attention.size());
+  }
+  std::int64_t AttentionHeads() const override { return heads_; }
+  bool HasPooling() const override { return false; }
+
+  Result<std::vector<AttentionMaps>> Attention(const std::vector<std::string>& texts) const override {
+    std::vector<AttentionMaps> maps(texts.size());
+    std::vector<TokenizedText> tokens;
+    auto write = [&](const std::vector<std::size_t>& rows, std::int64_t t, std::vector<onnx::Value>& values) {
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        AttentionMaps& m = maps[rows[r]];
+        m.tokens = std::move(tokens[rows[r]]);
+        m.layers = AttentionLayers();
+        m.heads = heads_;
+        m.probabilities.reserve(static_cast<std::size_t>(m.layers * m.heads * t * t));
+      }
+      for (std::size_t l = 0; l < values.size(); ++l) {
+        const onnx::Value& a = values[l];
+        const auto n = static_cast<std::int64_t>(rows.size());
+        if (!a.is_float() || a.size() != n * heads_ * t * t) {
+          return ModelError("model '" + info_.name + "': attention tensor '" + inputs_.attention[l] +
+                            "' is " + onnx::DataTypeName(a.type) + " " + onnx::ShapeText(a.shape) + " for " +
+                            std::to_string(n) + " texts of " + std::to_string(t) + " tokens; expected [" +
+                            std::to_string(n) + ", " + std::to_string(heads_) + ", T, T] probabilities.");
+        }
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+          const float* from = a.f.data() + static_cast<std::int64_t>(r) * heads_ * t * t;
+          maps[rows[r]].probabilities.insert(maps[rows[r]].probabilities.end(), from, from + heads_ * t * t);
+        }
+      }
+      return Status::Ok();
+    };
+    LOUPE_RETURN_IF_ERROR(RunGroups(texts, inputs_.attention, onnx::RunContext{}, &tokens, write));
+    return maps;
+  }
+
+  // The heads of the attention tensors for one text of `t` tokens (the load-time check).
+  Result<std::int64_t> CountHeads() const {
+    std::int64_t heads = 0;
+    auto count = [&](const std::vector<std::size_t>&, std::int64_t t, std::vector<onnx::Value>& values) {
+      for (std::size_t l = 0; l < values.size(); ++l) {
+        const onnx::Value& a = values[l];
+        const std::int64_t h = t > 0 ? a.size() / (t * t) : 0;
+        const bool square =
+            a.shape.size() >= 3 && a.shape[a.shape.size() - 1] == t && a.shape[a.shape.size() - 2] == t;
+        if (!a.is_float() || !square || h * t * t != a.size() || (l > 0 && h != heads)) {
+          return Refuse(source_, "attention tensor '" + inputs_.attention[l] + "' is " +
+                                     onnx::DataTypeName(a.type) + " " + onnx::ShapeText(a.shape) +
+                                     " for one text of " + std::to_string(t) +
+                                     " tokens; expected float [1, H, " + std::to_string(t) + ", " +
+                                     std::to_string(t) + "] or [H, " + std::to_string(t) + ", " +
+                                     std::to_string(t) + "] with the same H in every layer.");
+        }
+        heads = h;
+      }
+      return Status::Ok();
+    };
+    LOUPE_RETURN_IF_ERROR(RunGroups({"a b c"}, inputs_.attention, onnx::RunContext{}, nullptr, count));
+    return heads;
+  }
+
+  // Widths of the output and raw tensors for one text (the load-time dry run, which also finds shapes
+  // that disagree).
+  Result<std::pair<std::int64_t, std::int64_t>> OutputWidths() const {
+    std::vector<std::int64_t> widths;
+    auto read = [&](const std::vector<std::size_t>&, std::int64_t, std::vector<onnx::Value>& values) {
+      widths.push_back(Width(values[0]));
+      return Status::Ok();
+    };
+    onnx::RunContext raw;
+    raw.raw_scores = outputs_.raw_from_context;
+    LOUPE_RETURN_IF_ERROR(RunGroups({"a b c"}, {outputs_.tensor}, onnx::RunContext{}, nullptr, read));
+    LOUPE_RETURN_IF_ERROR(RunGroups({"a b c"}, {outputs_.raw_tensor}, raw, nullptr, read));
+    return std::pair{widths[0], widths[1]};
+  }
+
+ private:
+  // Tokenizes `texts`, groups them by token count (in increasing count, rows in order: the same groups on
+  // every run) and runs each group in chunks of kChunkRows, handing `consume` the rows, their token count
+  // and the `wanted` tensors. `tokens`, when given, receives every text's tokens before the first run.
+  template <typename Consume>
+  Status RunGroups(const std::vector<std::string>& texts, const std::vector<std::string>& wanted,
+                   const onnx::RunContext& context, std::vector<TokenizedText>* tokens,
+                   Consume&& consume) const {
+    std::vector<TokenizedText> tokenized(texts.size());
+    std::map<std::int64_t, std::vector<std::size_t>> groups;
+    for (std::size_t k = 0; k < texts.size(); ++k) {
+      tokenized[k] = tokenizer_.Tokenize(texts[k]);
+      if (tokenized[k].size() == 0) {
+        return InvalidArgument("model '" + info_.name + "': text " + std::to_string(k) +
+                               " has no tokens, and the network needs at least one.");
+      }
+      groups[tokenized[k].size()].push_back(k);
+    }
+    if (tokens != nullptr) *tokens = tokenized;
+    for (const auto& [t, members] : groups) {
+      for (std::size_t begin = 0; begin < members.size(); begin += static_cast<std::size_t>(kChunkRows)) {
+        const std::size_t end = std::min(members.size(), begin + static_cast<std::size_t>(kChunkRows));
+        const std::vector<std::size_t> rows(members.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            members.begin() + static_cast<std::ptrdiff_t>(end));
+        LOUPE_ASSIGN_OR_RETURN(std::vector<onnx::Value> values,
+                               session_->Run(Feeds(tokenized, rows, t), wanted, context));
+        LOUPE_RETURN_IF_ERROR(consume(rows, t, values));
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::vector<onnx::Value> Feeds(const std::vector<TokenizedText>& tokenized,
+                                 const std::vector<std::size_t>& rows, std::int64_t t) const {
+    const auto n = static_cast<std::int64_t>(rows.size());
+    std::vector<std::int64_t> ids;
+    ids.reserve(static_cast<std::size_t>(n * t));
+    for (const std::size_t r : rows) ids.insert(ids.end(), tokenized[r].ids.begin(), tokenized[r].ids.end());
+    std::vector<onnx::Value> feeds;
+    feeds.push_back(onnx::Value::Ints({n, t}, std::move(ids), inputs_.ids_type));
+    for (std::size_t k = 0; k < inputs_.extra_inputs.size(); ++k) {
+      onnx::Value v = onnx::Value::Zeros(inputs_.extra_types[k], {n, t});
+      if (inputs_.extra_inputs[k] == "attention_mask") {
+        std::fill(v.f.begin(), v.f.end(), 1.0f);
+        std::fill(v.d.begin(), v.d.end(), 1.0);
+        std::fill(v.i.begin(), v.i.end(), 1);
+      }
+      feeds.push_back(std::move(v));
+    }
+    return feeds;
+  }
+
+  std::string source_;
+  ModelInfo info_;
+  std::unique_ptr<onnx::Session> session_;
+  model::Tokenizer tokenizer_;
+  TextLayout inputs_;
+  OutputLayout outputs_;
+  std::int64_t heads_ = 0;
+};
+
+Result<std::shared_ptr<const Model>> LoadOnnxTextModel(const std::filesystem::path& path, onnx::Graph graph,
+                                                       const OnnxLoadOptions& options) {
+  if (options.features.size() > 1) {
+    return Refuse(path, "a text model reads one text column, but model.features names " +
+                            std::to_string(options.features.size()) + ".");
+  }
+  auto tokenizer = model::Tokenizer::FromHuggingFace(options.tokenizer, std::nullopt);
+  if (!tokenizer.ok()) return Refuse(path, "model.tokenizer: " + tokenizer.status().message());
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session, onnx::Session::Create(std::move(graph)));
+  LOUPE_ASSIGN_OR_RETURN(TextLayout inputs, ReadTextInputs(*session, options.attention));
+  LOUPE_ASSIGN_OR_RETURN(const OutputLayout outputs, ReadOutputs(*session));
+  auto text_model = std::make_shared<OnnxTextModel>(path.string(), std::move(session), std::move(*tokenizer),
+                                                    std::move(inputs), outputs);
+  ModelInput input;
+  input.name = options.features.empty() ? "text" : options.features[0];
+  input.type = ColumnType::kText;
+  InputLayout described_inputs;
+  described_inputs.inputs = {input};
+  ModelInfo provisional;
+  provisional.name = path.stem().string();
+  provisional.inputs = {input};
+  text_model->SetInfo(provisional);
+  auto widths = text_model->OutputWidths();
+  if (!widths.ok()) return Refuse(path, widths.status().message());
+  LOUPE_ASSIGN_OR_RETURN(ModelInfo info,
+                         Describe(path, described_inputs, outputs, widths->first, widths->second));
+  text_model->SetInfo(std::move(info));
+  if (!options.attention.empty()) {
+    LOUPE_ASSIGN_OR_RETURN(const std::int64_t heads, text_model->CountHeads());
+    text_model->SetHeads(heads);
+  }
+  return std::shared_ptr<const Model>(std::move(text_model));
+}
+
 }  // namespace
 
-Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path) {
+Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path,
+                                                   const OnnxLoadOptions& options) {
   LOUPE_ASSIGN_OR_RETURN(onnx::Graph graph, onnx::ReadGraph(path));
-  LOUPE_ASSIGN_OR_RETURN(const InputLayout inputs, ReadInputs(graph));
+  if (!options.tokenizer.empty()) return LoadOnnxTextModel(path, std::move(graph), options);
+  if (!options.attention.empty()) {
+    return Refuse(path, "model.attention needs model.tokenizer: attention maps are read for texts.");
+  }
+  LOUPE_ASSIGN_OR_RETURN(InputLayout inputs, ReadInputs(graph));
+  LOUPE_RETURN_IF_ERROR(RenameInputs(graph, options.features, inputs));
   LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session, onnx::Session::Create(std::move(graph)));
   LOUPE_ASSIGN_OR_RETURN(const OutputLayout outputs, ReadOutputs(*session));
   // The output names come from the dry run's widths: the model starts with its inputs only and is

@@ -16,13 +16,31 @@
 // ONNX stores no node covers: path-dependent TreeSHAP is refused, interventional (a background) works.
 #pragma once
 
+// Text models and attention (docs/onnx.md "Text models and attention"): with a tokenizer (a Hugging Face
+// tokenizer.json), a graph whose first input is int64 token ids [N, T] is a text model reading one text
+// column (named by `features`, else "text"): texts are tokenized, grouped by token count and run without
+// padding (a second input named attention_mask is fed ones, token_type_ids zeros). The tensors listed in
+// `attention` (tensor names, or names of the nodes making them) are the softmax outputs of the
+// self-attention layers in order, [N, H, T, T] or [N·H, T, T] (torch.onnx.export's nn.MultiheadAttention):
+// the model then offers the "attention" capability. `features` renames a tabular model's inputs.
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "loupe/core/model.hpp"
 
 namespace loupe {
 
-Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path);
+// What a pipeline's model mapping adds to an .onnx file (model.features, model.attention,
+// model.tokenizer).
+struct OnnxLoadOptions {
+  std::vector<std::string> features;
+  std::vector<std::string> attention;
+  std::filesystem::path tokenizer;  // empty: a tabular model
+};
+
+Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path,
+                                                   const OnnxLoadOptions& options = {});
 
 }  // namespace loupe

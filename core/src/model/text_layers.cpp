@@ -6,7 +6,64 @@
 #include "nn/backward.hpp"
 
 namespace loupe::model {
+
+// The calling thread's spare float buffers for the transformer's passes (docs/architecture.md §4). Every
+// temporary of a taped forward or backward pass is taken from here and given back, so the buffers of one
+// chunk of path points are reused by the next instead of being freed: glibc then trimmed its heap and the
+// next chunk faulted the pages in again and zeroed them, ~70% of layer integrated gradients' time (issue
+// #17). A buffer's contents are stale: every user overwrites all it reads. Buffers over kMaxPooledFloats
+// are freed rather than kept, so a large model does not pin its peak memory to every thread.
+namespace text_scratch {
+
+constexpr std::size_t kMaxPooledFloats = std::size_t{16} << 20;       // one buffer: 64 MiB
+constexpr std::size_t kMaxPooledFloatsTotal = std::size_t{64} << 20;  // all of a thread's: 256 MiB
+
+struct ThreadBuffers {
+  std::vector<std::vector<float>> spare;
+  std::size_t floats = 0;  // the spare buffers' capacities
+};
+
+ThreadBuffers& ThreadPool() {
+  thread_local ThreadBuffers pool;
+  return pool;
+}
+
+class Scratch {
+ public:
+  explicit Scratch(std::size_t n) {
+    ThreadBuffers& pool = ThreadPool();
+    if (!pool.spare.empty()) {
+      buffer_.swap(pool.spare.back());
+      pool.spare.pop_back();
+      pool.floats -= buffer_.capacity();
+    }
+    buffer_.resize(n);  // value-initializes only a grown tail
+  }
+  ~Scratch() {
+    ThreadBuffers& pool = ThreadPool();
+    const std::size_t capacity = buffer_.capacity();
+    if (capacity == 0 || capacity > kMaxPooledFloats || pool.floats + capacity > kMaxPooledFloatsTotal)
+      return;
+    pool.floats += capacity;
+    pool.spare.push_back(std::move(buffer_));
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+
+  std::vector<float>& operator*() { return buffer_; }
+  std::vector<float>* operator->() { return &buffer_; }
+  float* data() { return buffer_.data(); }
+  float& operator[](std::size_t i) { return buffer_[i]; }
+
+ private:
+  std::vector<float> buffer_;
+};
+
+}  // namespace text_scratch
+
 namespace {
+
+using text_scratch::Scratch;
 
 ActivationShape SequenceShape(std::int64_t width) {
   ActivationShape shape;
@@ -147,7 +204,7 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
     return Run(in, out, attention, head_mask, nullptr);
   }
   Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const override {
-    tape.saved.assign(kTapeSize, {});
+    tape.saved.resize(kTapeSize);  // a reused tape keeps its buffers: every slot is overwritten
     return Run(in, out, nullptr, nullptr, &tape);
   }
   Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
@@ -178,11 +235,11 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
                        std::vector<float>* attention, const float* head_mask, LayerTape* tape) const {
     const std::int64_t n = in.n, t = in.t, d = p_.d, heads = p_.heads, hd = d / heads;
     const std::int64_t rows = n * t;
-    std::vector<float> qkv(static_cast<std::size_t>(rows * 3 * d));
+    Scratch qkv(static_cast<std::size_t>(rows * 3 * d));
     LOUPE_RETURN_IF_ERROR(in_proj_.Forward(h.data(), rows, qkv.data(), p_.precision));
     // [n, t, 3, heads, hd] -> q, k, v as [n, heads, t, hd]
     const std::size_t per = static_cast<std::size_t>(n * heads * t * hd);
-    std::vector<float> q(per), k(per), v(per);
+    Scratch q(per), k(per), v(per);
     for (std::int64_t r = 0; r < n; ++r) {
       for (std::int64_t s = 0; s < t; ++s) {
         const float* src = qkv.data() + (r * t + s) * 3 * d;
@@ -196,7 +253,7 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
         }
       }
     }
-    std::vector<float> scores(static_cast<std::size_t>(n * heads * t * t));
+    Scratch scores(static_cast<std::size_t>(n * heads * t * t));
     LOUPE_RETURN_IF_ERROR(nn::BatchedMatmul(q.data(), k.data(), scores.data(), n * heads, t, hd, t, true,
                                             1.0f / std::sqrt(static_cast<float>(hd))));
     const float minus_inf = -std::numeric_limits<float>::infinity();
@@ -208,17 +265,17 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
       }
     }
     LOUPE_RETURN_IF_ERROR(nn::Softmax(scores.data(), n * heads * t, t));
-    if (attention != nullptr) *attention = scores;
+    if (attention != nullptr) *attention = *scores;
     if (head_mask != nullptr) {
       for (std::int64_t rh = 0; rh < n * heads; ++rh) {
         float* p = scores.data() + rh * t * t;
         for (std::int64_t i = 0; i < t * t; ++i) p[i] *= head_mask[rh];
       }
     }
-    std::vector<float> context(per);
+    Scratch context(per);
     LOUPE_RETURN_IF_ERROR(
         nn::BatchedMatmul(scores.data(), v.data(), context.data(), n * heads, t, t, hd, false));
-    std::vector<float> merged(static_cast<std::size_t>(rows * d));
+    Scratch merged(static_cast<std::size_t>(rows * d));
     for (std::int64_t r = 0; r < n; ++r) {
       for (std::int64_t hh = 0; hh < heads; ++hh) {
         for (std::int64_t s = 0; s < t; ++s) {
@@ -228,11 +285,11 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
         }
       }
     }
-    if (tape != nullptr) {
-      tape->saved[kTapeQ] = std::move(q);
-      tape->saved[kTapeK] = std::move(k);
-      tape->saved[kTapeV] = std::move(v);
-      tape->saved[kTapeProbs] = std::move(scores);
+    if (tape != nullptr) {  // the tape's previous buffers go back to the pool
+      tape->saved[kTapeQ].swap(*q);
+      tape->saved[kTapeK].swap(*k);
+      tape->saved[kTapeV].swap(*v);
+      tape->saved[kTapeProbs].swap(*scores);
     }
     out.resize(static_cast<std::size_t>(rows * d));
     return out_proj_.Forward(merged.data(), rows, out.data(), p_.precision);
@@ -245,11 +302,11 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
   // out = linear2(act(linear1(h))) over rows of h [rows, d]; `hidden`, when given, keeps linear1's output.
   Status FeedForward(const std::vector<float>& h, std::int64_t rows, std::vector<float>& out,
                      std::vector<float>* kept_hidden) const {
-    std::vector<float> hidden(static_cast<std::size_t>(rows * linear1_.out()));
+    Scratch hidden(static_cast<std::size_t>(rows * linear1_.out()));
     LOUPE_RETURN_IF_ERROR(linear1_.Forward(h.data(), rows, hidden.data(), p_.precision));
-    if (kept_hidden != nullptr) *kept_hidden = hidden;
+    if (kept_hidden != nullptr) *kept_hidden = *hidden;
     LOUPE_RETURN_IF_ERROR(
-        nn::Activate(p_.activation, hidden.data(), static_cast<std::int64_t>(hidden.size())));
+        nn::Activate(p_.activation, hidden.data(), static_cast<std::int64_t>(hidden->size())));
     out.resize(static_cast<std::size_t>(rows * p_.d));
     return linear2_.Forward(hidden.data(), rows, out.data(), p_.precision);
   }
@@ -257,7 +314,7 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
   // The data gradient of FeedForward: dh [rows, d] from dout [rows, d] and the kept hidden layer.
   Status FeedForwardBackward(const std::vector<float>& hidden, std::int64_t rows,
                              const std::vector<float>& dout, std::vector<float>& dh) const {
-    std::vector<float> dhidden(hidden.size());
+    Scratch dhidden(hidden.size());
     LOUPE_RETURN_IF_ERROR(nn::DenseBackwardData(linear2_, dout.data(), rows, dhidden.data()));
     LOUPE_RETURN_IF_ERROR(nn::ActivateBackward(p_.activation, hidden.data(), dhidden.data(), dhidden.data(),
                                                static_cast<std::int64_t>(hidden.size())));
@@ -276,8 +333,11 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
              LayerTape* tape) const {
     const std::int64_t rows = in.n * in.t;
     const auto size = static_cast<std::size_t>(rows * p_.d);
-    std::vector<float> x(in.values.begin(), in.values.begin() + static_cast<std::ptrdiff_t>(size));
-    std::vector<float> h(size), sub;
+    Scratch x_buffer(size), h_buffer(size), sub_buffer(size);
+    std::vector<float>& x = *x_buffer;
+    std::vector<float>& h = *h_buffer;
+    std::vector<float>& sub = *sub_buffer;
+    std::copy_n(in.values.begin(), size, x.begin());
     std::vector<float>* hidden = tape != nullptr ? &tape->saved[kTapeHidden] : nullptr;
     if (p_.norm_first) {  // x + SA(LN1(x)), then x + FF(LN2(x))
       LOUPE_RETURN_IF_ERROR(LayerNormRows(x.data(), rows, norm1_, h.data()));
@@ -298,8 +358,10 @@ class TransformerEncoder final : public AttentionLayer, public DifferentiableLay
       LOUPE_RETURN_IF_ERROR(LayerNormRows(h.data(), rows, norm2_, x.data()));
     }
     out.lengths = in.lengths;
-    out.Resize(in.n, in.t, p_.d);
-    out.values = std::move(x);
+    out.n = in.n;  // not Resize: it would zero a buffer about to be swapped out
+    out.t = in.t;
+    out.width = p_.d;
+    out.values.swap(x);  // out's previous buffer goes back to the pool
     return Status::Ok();
   }
 
@@ -334,9 +396,9 @@ Status TransformerEncoder::SelfAttentionBackward(const Activations& in, const La
   const std::vector<float>& k = tape.saved[kTapeK];
   const std::vector<float>& v = tape.saved[kTapeV];
   const std::vector<float>& probs = tape.saved[kTapeProbs];
-  std::vector<float> dmerged(static_cast<std::size_t>(rows * d));
+  Scratch dmerged(static_cast<std::size_t>(rows * d));
   LOUPE_RETURN_IF_ERROR(nn::DenseBackwardData(out_proj_, dout.data(), rows, dmerged.data()));
-  std::vector<float> dcontext(q.size());
+  Scratch dcontext(q.size());
   for (std::int64_t r = 0; r < n; ++r) {
     for (std::int64_t hh = 0; hh < heads; ++hh) {
       for (std::int64_t s = 0; s < t; ++s) {
@@ -345,7 +407,8 @@ Status TransformerEncoder::SelfAttentionBackward(const Activations& in, const La
       }
     }
   }
-  std::vector<float> dprobs(probs.size()), transposed, dq(q.size()), dk(k.size()), dv(v.size());
+  Scratch dprobs(probs.size()), transposed_buffer(probs.size()), dq(q.size()), dk(k.size()), dv(v.size());
+  std::vector<float>& transposed = *transposed_buffer;
   LOUPE_RETURN_IF_ERROR(nn::BatchedMatmul(dcontext.data(), v.data(), dprobs.data(), batch, t, hd, t, true));
   TransposeSquareBlocks(probs, batch, t, transposed);
   LOUPE_RETURN_IF_ERROR(
@@ -353,10 +416,10 @@ Status TransformerEncoder::SelfAttentionBackward(const Activations& in, const La
   LOUPE_RETURN_IF_ERROR(nn::SoftmaxBackward(probs.data(), dprobs.data(), dprobs.data(), batch * t, t));
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   LOUPE_RETURN_IF_ERROR(nn::BatchedMatmul(dprobs.data(), k.data(), dq.data(), batch, t, t, hd, false, scale));
-  TransposeSquareBlocks(dprobs, batch, t, transposed);
+  TransposeSquareBlocks(*dprobs, batch, t, transposed);
   LOUPE_RETURN_IF_ERROR(
       nn::BatchedMatmul(transposed.data(), q.data(), dk.data(), batch, t, t, hd, false, scale));
-  std::vector<float> dqkv(static_cast<std::size_t>(rows * 3 * d));
+  Scratch dqkv(static_cast<std::size_t>(rows * 3 * d));
   for (std::int64_t r = 0; r < n; ++r) {
     for (std::int64_t s = 0; s < t; ++s) {
       float* dst = dqkv.data() + (r * t + s) * 3 * d;
@@ -379,25 +442,31 @@ Status TransformerEncoder::Backward(const Activations& in, const Activations& ou
   (void)out;
   const std::int64_t rows = in.n * in.t;
   const auto size = static_cast<std::size_t>(rows * p_.d);
-  std::vector<float> a, b, dx1;
+  Scratch a_buffer(size), b_buffer(size), dx1_buffer(size);
+  std::vector<float>& a = *a_buffer;
+  std::vector<float>& b = *b_buffer;
+  std::vector<float>& dx1 = *dx1_buffer;
   if (p_.norm_first) {
     LOUPE_RETURN_IF_ERROR(FeedForwardBackward(tape.saved[kTapeHidden], rows, dy, a));
     LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(tape.saved[kTapeNorm2In], rows, norm2_, a, b));
     dx1.resize(size);
     for (std::size_t i = 0; i < size; ++i) dx1[i] = dy[i] + b[i];
     LOUPE_RETURN_IF_ERROR(SelfAttentionBackward(in, tape, dx1, a));
-    const std::vector<float> x(in.values.begin(), in.values.begin() + static_cast<std::ptrdiff_t>(size));
-    LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(x, rows, norm1_, a, b));
+    Scratch x(size);
+    std::copy_n(in.values.begin(), size, x->begin());
+    LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(*x, rows, norm1_, a, b));
     dx.resize(size);
     for (std::size_t i = 0; i < size; ++i) dx[i] = dx1[i] + b[i];
     return Status::Ok();
   }
-  std::vector<float> dh2;
+  Scratch dh2_buffer(size);
+  std::vector<float>& dh2 = *dh2_buffer;
   LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(tape.saved[kTapeNorm2In], rows, norm2_, dy, dh2));
   LOUPE_RETURN_IF_ERROR(FeedForwardBackward(tape.saved[kTapeHidden], rows, dh2, a));
   dx1.resize(size);
   for (std::size_t i = 0; i < size; ++i) dx1[i] = dh2[i] + a[i];
-  std::vector<float> dh1;
+  Scratch dh1_buffer(size);
+  std::vector<float>& dh1 = *dh1_buffer;
   LOUPE_RETURN_IF_ERROR(LayerNormRowsBackward(tape.saved[kTapeNorm1In], rows, norm1_, dx1, dh1));
   LOUPE_RETURN_IF_ERROR(SelfAttentionBackward(in, tape, dh1, a));
   dx.resize(size);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "loupe/core/text_probes.hpp"
@@ -49,6 +50,19 @@ class DifferentiableLayer {
   virtual Status ForwardTaped(const Activations& in, Activations& out, LayerTape& tape) const = 0;
   virtual Status Backward(const Activations& in, const Activations& out, const LayerTape& tape,
                           const std::vector<float>& dy, std::vector<float>& dx) const = 0;
+};
+
+// A first layer other than `embedding` whose output the text gradient differentiates: the Hugging Face
+// embeddings (word + position + token type, then LayerNorm; hf_encoder.cpp), whose output depends on the
+// position, so the pad baseline is a [t, width] tensor rather than one row.
+class EmbeddingOutputLayer {
+ public:
+  virtual ~EmbeddingOutputLayer() = default;
+  // The layer's name in the original model ("bert.embeddings"), for results and messages.
+  virtual const std::string& LayerName() const = 0;
+  // The output for a text of `t` tokens that are all the padding token `pad`, as the original framework
+  // computes it for such an input (Captum's pad baseline): [t, width] into `out`.
+  virtual Status PaddingOutput(std::int64_t pad, std::int64_t t, std::vector<float>& out) const = 0;
 };
 
 // The layer's gradient, or nullptr for a layer of another kind.

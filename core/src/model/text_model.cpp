@@ -35,11 +35,12 @@ class TextNetworkModel final : public Model,
                                public Network {
  public:
   TextNetworkModel(ModelInfo info, Tokenizer tokenizer, std::vector<std::unique_ptr<Layer>> layers,
-                   bool final_softmax)
+                   bool final_softmax, nn::Precision precision)
       : info_(std::move(info)),
         tokenizer_(std::move(tokenizer)),
         layers_(std::move(layers)),
-        final_softmax_(final_softmax) {
+        final_softmax_(final_softmax),
+        precision_(precision) {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       DescribeProbes(i);
       const auto* attention = dynamic_cast<const AttentionLayer*>(layers_[i].get());
@@ -81,29 +82,36 @@ class TextNetworkModel final : public Model,
     return !self_attention_.empty() ? this : nullptr;
   }
   const TextGradientModel* text_gradient_model() const override {
-    return embedding_table_ != nullptr ? this : nullptr;
+    return embedding_width_ > 0 ? this : nullptr;
   }
 
   // --- TextGradientModel (loupe/core/text_gradient.hpp) ---
   std::int64_t EmbeddingWidth() const override { return embedding_width_; }
   const std::string& EmbeddingLayerName() const override { return embedding_name_; }
   const std::vector<float>& PadEmbedding() const override { return pad_embedding_; }
+  std::string Refusal() const override { return refusal_; }
+
+  Result<std::vector<float>> PadEmbeddings(std::int64_t t) const override {
+    const std::int64_t pad = tokenizer_.pad_id();
+    if (pad < 0)
+      return InvalidArgument("model '" + info_.name + "' has no padding token for a pad baseline.");
+    std::vector<float> values;
+    if (embedding_output_ != nullptr) {
+      LOUPE_RETURN_IF_ERROR(embedding_output_->PaddingOutput(pad, t, values));
+      return values;
+    }
+    LOUPE_ASSIGN_OR_RETURN(values,
+                           RunEmbeddingLayer(std::vector<std::int64_t>(static_cast<std::size_t>(t), pad)));
+    return values;
+  }
 
   Result<std::vector<TokenEmbeddings>> Embed(const std::vector<std::string>& texts) const override {
+    if (!refusal_.empty()) return InvalidArgument(refusal_);
     std::vector<TokenEmbeddings> embedded(texts.size());
-    const auto vocab = static_cast<std::int64_t>(embedding_table_->size()) / embedding_width_;
     for (std::size_t i = 0; i < texts.size(); ++i) {
       TokenEmbeddings& e = embedded[i];
       e.tokens = tokenizer_.Tokenize(texts[i]);
-      e.values.reserve(static_cast<std::size_t>(e.tokens.size() * embedding_width_));
-      for (const std::int64_t id : e.tokens.ids) {
-        if (id < 0 || id >= vocab) {
-          return InvalidArgument("token id " + std::to_string(id) + " is outside the embedding's " +
-                                 std::to_string(vocab) + " rows.");
-        }
-        const auto row = embedding_table_->begin() + id * embedding_width_;
-        e.values.insert(e.values.end(), row, row + embedding_width_);
-      }
+      LOUPE_ASSIGN_OR_RETURN(e.values, RunEmbeddingLayer(e.tokens.ids));
     }
     return embedded;
   }
@@ -112,6 +120,7 @@ class TextNetworkModel final : public Model,
                        std::span<const std::int64_t> lengths, OutputSpace space,
                        std::span<const double> weights, std::span<float> gradients,
                        std::span<double> outputs) const override {
+    if (!refusal_.empty()) return InvalidArgument(refusal_);
     const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
     LOUPE_RETURN_IF_ERROR(
         CheckLayerGradientShapes(values, n, t, lengths, n_out, weights, gradients, outputs));
@@ -263,12 +272,15 @@ class TextNetworkModel final : public Model,
   }
 
  private:
-  // Offers the text gradient when the first layer is an embedding and every later one is differentiable.
+  // Offers the text gradient when the first layer is an embedding (a token embedding, or an
+  // EmbeddingOutputLayer such as the Hugging Face embeddings) and every later one is differentiable.
   void DescribeGradient() {
     if (layers_.empty()) return;
     std::int64_t width = 0;
     const std::vector<float>* table = EmbeddingTable(*layers_[0], width);
-    if (table == nullptr || width < 1) return;
+    embedding_output_ = dynamic_cast<const EmbeddingOutputLayer*>(layers_[0].get());
+    if (embedding_output_ != nullptr) width = layers_[0]->output().width;
+    if ((table == nullptr && embedding_output_ == nullptr) || width < 1) return;
     dense_views_.resize(layers_.size());
     for (std::size_t l = 1; l < layers_.size(); ++l) {
       if (AsDifferentiable(*layers_[l]) != nullptr) continue;
@@ -276,12 +288,32 @@ class TextNetworkModel final : public Model,
       if (!view.has_value()) return;
       dense_views_[l] = *view;
     }
-    embedding_table_ = table;
     embedding_width_ = width;
+    if (embedding_output_ != nullptr) embedding_name_ = embedding_output_->LayerName();
     const std::int64_t pad = tokenizer_.pad_id();
-    if (pad >= 0 && (pad + 1) * width <= static_cast<std::int64_t>(table->size())) {
+    if (table != nullptr && pad >= 0 && (pad + 1) * width <= static_cast<std::int64_t>(table->size())) {
       pad_embedding_.assign(table->begin() + pad * width, table->begin() + (pad + 1) * width);
     }
+    if (precision_ == nn::Precision::kBF16) {
+      // Refused on every CPU, also where bf16 falls back to f32, so a pipeline is valid everywhere or
+      // nowhere.
+      refusal_ = "model '" + info_.name +
+                 "' asks for bf16 dense layers (precision: bf16) while gradients are computed in f32, which "
+                 "would give attributions inconsistent with its own outputs; load it with precision f32 to "
+                 "differentiate it.";
+    }
+  }
+
+  // The embedding layer's output for one text's token ids, [ids.size(), width].
+  Result<std::vector<float>> RunEmbeddingLayer(const std::vector<std::int64_t>& ids) const {
+    Activations in, out;
+    in.n = 1;
+    in.t = static_cast<std::int64_t>(ids.size());
+    in.ids = ids;
+    in.lengths = {in.t};
+    if (in.t == 0) return std::vector<float>{};
+    LOUPE_RETURN_IF_ERROR(layers_[0]->Forward(in, out));
+    return std::move(out.values);
   }
 
   Status CheckLayerGradientShapes(std::span<const float> values, std::int64_t n, std::int64_t t,
@@ -310,11 +342,36 @@ class TextNetworkModel final : public Model,
 
   // One chunk of LayerGradient: layers [1, end) forward with their tapes, then backward from the output
   // weights to the embedding layer's output.
+  // The activations, tapes and gradients of LayerGradientChunk, kept per thread between calls so that
+  // their buffers (and the transformer's scratch, text_layers.cpp) are reused instead of being freed and
+  // faulted in again for every chunk of path points (issue #17).
+  struct GradientWorkspace {
+    std::vector<Activations> acts;  // acts[l]: the input of layer l (acts[end] the output)
+    std::vector<LayerTape> tapes;
+    std::vector<float> dy, dx;
+    bool busy = false;  // a nested call on the same thread (TBB work stealing) takes a fresh workspace
+  };
+
   Status LayerGradientChunk(const float* values, std::int64_t rows, std::int64_t t,
                             const std::int64_t* lengths, std::size_t end, const double* weights,
                             float* gradients, double* outputs) const {
-    std::vector<Activations> acts(end + 1);  // acts[l]: the input of layer l (acts[end] the output)
-    std::vector<LayerTape> tapes(end);
+    thread_local GradientWorkspace reused;
+    GradientWorkspace fresh;
+    GradientWorkspace& workspace = reused.busy ? fresh : reused;
+    workspace.busy = true;
+    const Status status =
+        LayerGradientChunkIn(workspace, values, rows, t, lengths, end, weights, gradients, outputs);
+    workspace.busy = false;
+    return status;
+  }
+
+  Status LayerGradientChunkIn(GradientWorkspace& workspace, const float* values, std::int64_t rows,
+                              std::int64_t t, const std::int64_t* lengths, std::size_t end,
+                              const double* weights, float* gradients, double* outputs) const {
+    std::vector<Activations>& acts = workspace.acts;
+    std::vector<LayerTape>& tapes = workspace.tapes;
+    acts.resize(std::max(acts.size(), end + 1));
+    tapes.resize(std::max(tapes.size(), end));
     Activations& first = acts[1];
     first.n = rows;
     first.t = t;
@@ -331,7 +388,9 @@ class TextNetworkModel final : public Model,
     const Activations& result = acts[end];
     const std::int64_t n_out = result.width;
     if (outputs != nullptr) std::copy_n(result.values.begin(), rows * n_out, outputs);
-    std::vector<float> dy(weights, weights + rows * n_out), dx;
+    std::vector<float>& dy = workspace.dy;
+    std::vector<float>& dx = workspace.dx;
+    dy.assign(weights, weights + rows * n_out);
     for (std::size_t l = end; l-- > 1;) {
       const Activations& in = acts[l];
       if (const DifferentiableLayer* layer = AsDifferentiable(*layers_[l])) {
@@ -426,6 +485,7 @@ class TextNetworkModel final : public Model,
   Tokenizer tokenizer_;
   std::vector<std::unique_ptr<Layer>> layers_;
   bool final_softmax_;
+  nn::Precision precision_;
   std::vector<std::size_t> self_attention_;
   std::int64_t heads_ = 0;
   std::int64_t pooling_ = -1;
@@ -436,12 +496,14 @@ class TextNetworkModel final : public Model,
   std::int64_t pool_layer_ = -1;
   Pooling pooling_mode_ = Pooling::kUnknown;
   std::int64_t pooled_width_ = 0;
-  // The text gradient: the embedding table (nullptr when the capability is not offered), its width and
-  // name, the pad token's row, and per layer the dense view of a layer that is not a sequence layer.
-  const std::vector<float>* embedding_table_ = nullptr;
+  // The text gradient: the embedding layer's width (0 when the capability is not offered), name and
+  // pad token's row (a token embedding's), the layer itself when it adds positions, why the model refuses
+  // gradients (bf16), and per layer the dense view of a layer that is not a sequence layer.
   std::int64_t embedding_width_ = 0;
   std::string embedding_name_ = "embedding";
   std::vector<float> pad_embedding_;
+  const EmbeddingOutputLayer* embedding_output_ = nullptr;
+  std::string refusal_;
   std::vector<DenseLayerView> dense_views_;
 };
 
@@ -661,14 +723,15 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
     info.output_names = info.raw_output_names = {"value"};
   }
   const bool softmax_output = final_softmax && info.task == Task::kClassification;
-  return MakeTextNetworkModel(std::move(info), std::move(tokenizer), std::move(layers), softmax_output);
+  return MakeTextNetworkModel(std::move(info), std::move(tokenizer), std::move(layers), softmax_output,
+                              precision);
 }
 
 std::shared_ptr<const Model> MakeTextNetworkModel(ModelInfo info, Tokenizer tokenizer,
                                                   std::vector<std::unique_ptr<Layer>> layers,
-                                                  bool final_softmax) {
+                                                  bool final_softmax, nn::Precision precision) {
   auto model = std::make_shared<TextNetworkModel>(std::move(info), std::move(tokenizer), std::move(layers),
-                                                  final_softmax);
+                                                  final_softmax, precision);
   model->AttachLayers();
   return std::shared_ptr<const Model>(std::move(model));
 }

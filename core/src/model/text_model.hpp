@@ -38,10 +38,11 @@ Result<std::shared_ptr<const Model>> LoadTextModel(const config::YamlDocument& d
 // The text model over layers built elsewhere (the Hugging Face encoders of hf_encoder.cpp): the first layer
 // reads token ids, the sequence layers are transformer encoders or LSTMs, a pool layer (cls) ends the
 // sequence, and `final_softmax` says the last layer is the softmax that the raw output space leaves out.
-// It offers the same text, attention, hidden-state and head-mask capabilities as a loupe.model/v1 text
-// model.
+// It offers the same text, attention, hidden-state, head-mask and text-gradient capabilities as a
+// loupe.model/v1 text model; `precision` is the dense layers' (a bf16 model refuses gradients).
 std::shared_ptr<const Model> MakeTextNetworkModel(ModelInfo info, Tokenizer tokenizer,
                                                   std::vector<std::unique_ptr<Layer>> layers,
-                                                  bool final_softmax);
+                                                  bool final_softmax,
+                                                  nn::Precision precision = nn::Precision::kF32);
 
 }  // namespace loupe::model

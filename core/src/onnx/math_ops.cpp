@@ -142,19 +142,71 @@ T Apply(BinaryOp op, T a, T b) {
   return a;
 }
 
+// y = whole ∘ block (or block ∘ whole when block_first), `block` repeating every `bn` elements of `whole`:
+// the operator is chosen once and the loops are plain, so the compiler vectorises them.
+template <typename T, typename F>
+void BlockLoop(const T* whole, const T* block, std::int64_t n, std::int64_t bn, bool block_first, T* y, F f) {
+  if (bn == 1) {
+    const T scalar = block[0];
+    if (block_first) {
+      for (std::int64_t k = 0; k < n; ++k) y[k] = f(scalar, whole[k]);
+    } else {
+      for (std::int64_t k = 0; k < n; ++k) y[k] = f(whole[k], scalar);
+    }
+    return;
+  }
+  for (std::int64_t base = 0; base < n; base += bn) {
+    const T* w = whole + base;
+    T* out = y + base;
+    if (block_first) {
+      for (std::int64_t j = 0; j < bn; ++j) out[j] = f(block[j], w[j]);
+    } else {
+      for (std::int64_t j = 0; j < bn; ++j) out[j] = f(w[j], block[j]);
+    }
+  }
+}
+
+template <typename T>
+void ApplyOverBlocks(BinaryOp op, const T* whole, const T* block, std::int64_t n, std::int64_t bn,
+                     bool block_first, T* y) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return BlockLoop(whole, block, n, bn, block_first, y, [](T u, T v) { return u + v; });
+    case BinaryOp::kSub:
+      return BlockLoop(whole, block, n, bn, block_first, y, [](T u, T v) { return u - v; });
+    case BinaryOp::kMul:
+      return BlockLoop(whole, block, n, bn, block_first, y, [](T u, T v) { return u * v; });
+    case BinaryOp::kDiv:
+    case BinaryOp::kPow:
+      return BlockLoop(whole, block, n, bn, block_first, y, [op](T u, T v) { return Apply(op, u, v); });
+  }
+}
+
+// Whether a tensor of shape `small` repeats over `out` as one trailing block: its dimensions, leading 1s
+// dropped, are the last dimensions of `out` (a bias [D] or [1, 1, D] over [N, T, D], a scalar).
+bool IsTrailingBlock(const std::vector<std::int64_t>& small, const std::vector<std::int64_t>& out) {
+  std::size_t first = 0;
+  while (first < small.size() && small[first] == 1) ++first;
+  const std::size_t rank = small.size() - first;
+  return rank <= out.size() && std::equal(small.begin() + static_cast<std::ptrdiff_t>(first), small.end(),
+                                          out.end() - static_cast<std::ptrdiff_t>(rank));
+}
+
 template <typename T>
 void Elementwise(BinaryOp op, const std::vector<T>& a, const std::vector<T>& b,
                  const std::vector<std::int64_t>& as, const std::vector<std::int64_t>& bs,
                  const std::vector<std::int64_t>& os, std::vector<T>& y) {
   const std::int64_t n = ElementCount(os);
   y.resize(static_cast<std::size_t>(n));
-  const auto bn = static_cast<std::int64_t>(b.size());
-  if (as == os && bn > 0 && n % bn == 0 &&
-      (bs == os || std::equal(bs.rbegin(), bs.rend(), os.rbegin()) || bn == 1)) {
-    // b is a, a scalar or a trailing block (a bias or a per-feature mean): the hot cases.
-    for (std::int64_t k = 0; k < n; ++k)
-      y[static_cast<std::size_t>(k)] =
-          Apply(op, a[static_cast<std::size_t>(k)], b[static_cast<std::size_t>(k % bn)]);
+  const auto an = static_cast<std::int64_t>(a.size()), bn = static_cast<std::int64_t>(b.size());
+  // The hot cases: one operand is the whole output and the other is the same, a scalar or a trailing block
+  // (a bias, a per-feature mean, a positional table), on either side (torch exports Add(bias, x)).
+  if (ElementCount(as) == n && bn > 0 && n % bn == 0 && IsTrailingBlock(bs, os)) {
+    ApplyOverBlocks(op, a.data(), b.data(), n, bn, false, y.data());
+    return;
+  }
+  if (ElementCount(bs) == n && an > 0 && n % an == 0 && IsTrailingBlock(as, os)) {
+    ApplyOverBlocks(op, b.data(), a.data(), n, an, true, y.data());
     return;
   }
   const std::vector<std::int64_t> ia = BroadcastIndex(as, os), ib = BroadcastIndex(bs, os);
@@ -178,7 +230,14 @@ Result<std::unique_ptr<Kernel>> MakeBinary(const KernelBuild& build, BinaryOp op
         y.shape = shape;
         if (a.type == DataType::kFloat && (b.type == DataType::kFloat || op == BinaryOp::kPow)) {
           y.type = DataType::kFloat;
-          Elementwise(op, a.f, b.type == DataType::kFloat ? b.f : AsFloats(b), a.shape, b.shape, shape, y.f);
+          y.f = TakeFloats(static_cast<std::size_t>(ElementCount(shape)));
+          if (b.type == DataType::kFloat) {
+            Elementwise(op, a.f, b.f, a.shape, b.shape, shape, y.f);
+          } else {
+            std::vector<float> bf = AsFloats(b);
+            Elementwise(op, a.f, bf, a.shape, b.shape, shape, y.f);
+            RecycleFloats(std::move(bf));
+          }
         } else if (a.type == DataType::kDouble && b.type == DataType::kDouble) {
           y.type = DataType::kDouble;
           Elementwise(op, a.d, b.d, a.shape, b.shape, shape, y.d);
@@ -779,6 +838,27 @@ Result<std::unique_ptr<Kernel>> MakeSlice(const KernelBuild& build) {
               stride[static_cast<std::size_t>(k)] * x.shape[static_cast<std::size_t>(k)];
         Value y = Value::Zeros(x.type, shape);
         std::vector<std::int64_t> counter(static_cast<std::size_t>(rank), 0);
+        if (x.type == DataType::kFloat && rank > 0 && y.size() > 0) {
+          // Float: the source offset carried from element to element, the last axis as the inner loop.
+          std::int64_t at = 0;
+          for (std::int64_t k = 0; k < rank; ++k)
+            at += begin[static_cast<std::size_t>(k)] * stride[static_cast<std::size_t>(k)];
+          const auto last = static_cast<std::size_t>(rank - 1);
+          const std::int64_t inner = shape[last], inner_step = step[last] * stride[last];
+          const std::int64_t total = y.size();
+          for (std::int64_t e = 0; e < total;) {
+            for (std::int64_t j = 0; j < inner; ++j)
+              y.f[static_cast<std::size_t>(e++)] = x.f[static_cast<std::size_t>(at + j * inner_step)];
+            for (std::size_t k = last; k-- > 0;) {
+              at += step[k] * stride[k];
+              if (++counter[k] < shape[k]) break;
+              at -= step[k] * stride[k] * shape[k];
+              counter[k] = 0;
+            }
+          }
+          out[0] = std::move(y);
+          return Status::Ok();
+        }
         for (std::int64_t e = 0; e < y.size(); ++e) {
           std::int64_t at = 0;
           for (std::int64_t k = 0; k < rank; ++k) {

@@ -1,8 +1,10 @@
 // The ai.onnx.ml operators around tree ensembles in scikit-learn pipelines (skl2onnx's output): Scaler,
-// Normalizer, Imputer, Binarizer, ArrayFeatureExtractor, LinearClassifier, LinearRegressor and ZipMap.
+// Normalizer, Imputer, Binarizer, ArrayFeatureExtractor, OneHotEncoder, LabelEncoder, LinearClassifier,
+// LinearRegressor and ZipMap.
 // Numbers are read as float32 and written as float32, as ONNX Runtime does; sums accumulate in double.
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 #include "onnx/ops.hpp"
 
@@ -155,6 +157,155 @@ Result<std::unique_ptr<Kernel>> MakeArrayFeatureExtractor(const KernelBuild& bui
       });
 }
 
+// OneHotEncoder: [..] → [.., K] floats, one column per category of cats_strings or cats_int64s (numbers
+// are truncated to int64, as ONNX Runtime does). A value outside the categories gives zeros (zeros = 1,
+// the default) or is an error (zeros = 0).
+Result<std::unique_ptr<Kernel>> MakeOneHotEncoder(const KernelBuild& build) {
+  const std::vector<std::string> strings = StringsAttr(build.node, "cats_strings");
+  const std::vector<std::int64_t> ints = IntsAttr(build.node, "cats_int64s");
+  if (strings.empty() == ints.empty()) {
+    return NodeError(build.node, "needs exactly one of cats_strings and cats_int64s.");
+  }
+  const bool zeros = IntAttr(build.node, "zeros", 1) != 0;
+  std::unordered_map<std::string, std::int64_t> string_index;
+  std::unordered_map<std::int64_t, std::int64_t> int_index;
+  for (std::size_t k = 0; k < strings.size(); ++k)
+    string_index.emplace(strings[k], static_cast<std::int64_t>(k));
+  for (std::size_t k = 0; k < ints.size(); ++k) int_index.emplace(ints[k], static_cast<std::int64_t>(k));
+  const auto categories = static_cast<std::int64_t>(std::max(strings.size(), ints.size()));
+  return MakeKernel(
+      build.node,
+      [string_index, int_index, categories, zeros](const Node& node, const std::vector<const Value*>& in,
+                                                   std::vector<Value>& out, const RunContext&) -> Status {
+        if (in.empty() || in[0] == nullptr) return NodeError(node, "input 0 is required but missing.");
+        const Value& x = *in[0];
+        const bool by_string = !string_index.empty();
+        if (by_string != (x.type == DataType::kString)) {
+          return NodeError(node, std::string("reads a ") + DataTypeName(x.type) +
+                                     " tensor, but its categories are " +
+                                     (by_string ? "strings." : "integers."));
+        }
+        std::vector<std::int64_t> shape = x.shape;
+        shape.push_back(categories);
+        Value y = Value::Zeros(DataType::kFloat, std::move(shape));
+        for (std::int64_t k = 0; k < x.size(); ++k) {
+          std::int64_t column = -1;
+          if (by_string) {
+            const auto it = string_index.find(x.s[static_cast<std::size_t>(k)]);
+            if (it != string_index.end()) column = it->second;
+          } else {
+            const auto it = int_index.find(IntegerAt(x, k));
+            if (it != int_index.end()) column = it->second;
+          }
+          if (column >= 0) {
+            y.f[static_cast<std::size_t>(k * categories + column)] = 1.0f;
+          } else if (!zeros) {
+            return NodeError(node, "met a value outside its categories, and zeros = 0 forbids that.");
+          }
+        }
+        out[0] = std::move(y);
+        return Status::Ok();
+      });
+}
+
+// LabelEncoder. Opsets 2 and 3: keys_* → values_* (strings, int64s or floats), default_* for keys not
+// found. Opset 1: classes_strings, a string becomes its index (default_int64) and an integer the string
+// at that index (default_string).
+struct LabelMap {
+  DataType key_type = DataType::kUndefined, value_type = DataType::kUndefined;
+  std::unordered_map<std::string, std::size_t> by_string;
+  std::unordered_map<std::int64_t, std::size_t> by_int;
+  std::vector<std::pair<float, std::size_t>> by_float;
+  std::vector<std::string> strings;
+  std::vector<std::int64_t> ints;
+  std::vector<float> floats;
+  std::string default_string;
+  std::int64_t default_int = -1;
+  float default_float = -0.0f;
+};
+
+Result<LabelMap> ReadLabelMap(const Node& node) {
+  LabelMap m;
+  m.default_string = StringAttr(node, "default_string", "_Unused");
+  m.default_int = IntAttr(node, "default_int64", -1);
+  m.default_float = FloatAttr(node, "default_float", -0.0f);
+  std::vector<std::string> key_strings = StringsAttr(node, "keys_strings");
+  std::vector<std::int64_t> key_ints = IntsAttr(node, "keys_int64s");
+  std::vector<float> key_floats = FloatsAttr(node, "keys_floats");
+  m.strings = StringsAttr(node, "values_strings");
+  m.ints = IntsAttr(node, "values_int64s");
+  m.floats = FloatsAttr(node, "values_floats");
+  const std::vector<std::string> classes = StringsAttr(node, "classes_strings");
+  if (!classes.empty()) {  // opset 1: both directions through the class list
+    key_strings = classes;
+    for (std::size_t k = 0; k < classes.size(); ++k) m.ints.push_back(static_cast<std::int64_t>(k));
+    m.strings = classes;
+    key_ints = m.ints;
+  }
+  const std::size_t n_keys = key_strings.size() + key_ints.size() + key_floats.size();
+  if (classes.empty() && (static_cast<int>(!key_strings.empty()) + static_cast<int>(!key_ints.empty()) +
+                              static_cast<int>(!key_floats.empty()) !=
+                          1)) {
+    return NodeError(node,
+                     "needs exactly one of keys_strings, keys_int64s and keys_floats (keys_tensor of "
+                     "opset 4 is not supported).");
+  }
+  const std::size_t n_values = m.strings.size() + m.ints.size() + m.floats.size();
+  if (classes.empty() && n_values != n_keys) {
+    return NodeError(node,
+                     "has " + std::to_string(n_keys) + " keys but " + std::to_string(n_values) + " values.");
+  }
+  for (std::size_t k = 0; k < key_strings.size(); ++k) m.by_string.emplace(key_strings[k], k);
+  for (std::size_t k = 0; k < key_ints.size(); ++k) m.by_int.emplace(key_ints[k], k);
+  for (std::size_t k = 0; k < key_floats.size(); ++k) m.by_float.emplace_back(key_floats[k], k);
+  return m;
+}
+
+Result<std::unique_ptr<Kernel>> MakeLabelEncoder(const KernelBuild& build) {
+  LOUPE_ASSIGN_OR_RETURN(LabelMap map, ReadLabelMap(build.node));
+  const bool opset1 = !StringsAttr(build.node, "classes_strings").empty();
+  return MakeKernel(
+      build.node,
+      [map, opset1](const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out,
+                    const RunContext&) -> Status {
+        if (in.empty() || in[0] == nullptr) return NodeError(node, "input 0 is required but missing.");
+        const Value& x = *in[0];
+        const bool string_in = x.type == DataType::kString;
+        // The value kind written: strings, int64s or floats (opset 1: the other kind than the input's).
+        const bool write_strings = opset1 ? !string_in : !map.strings.empty();
+        const bool write_ints = opset1 ? string_in : !map.ints.empty();
+        Value y = Value::Zeros(write_strings ? DataType::kString
+                               : write_ints  ? DataType::kInt64
+                                             : DataType::kFloat,
+                               x.shape);
+        for (std::int64_t k = 0; k < x.size(); ++k) {
+          std::size_t found = static_cast<std::size_t>(-1);
+          if (string_in) {
+            const auto it = map.by_string.find(x.s[static_cast<std::size_t>(k)]);
+            if (it != map.by_string.end()) found = it->second;
+          } else if (!map.by_int.empty() && x.type != DataType::kFloat && x.type != DataType::kDouble) {
+            const auto it = map.by_int.find(IntegerAt(x, k));
+            if (it != map.by_int.end()) found = it->second;
+          } else {
+            const auto v = static_cast<float>(NumberAt(x, k));
+            for (const auto& [key, index] : map.by_float) {
+              if (key == v) found = index;
+            }
+          }
+          const bool hit = found != static_cast<std::size_t>(-1);
+          const auto at = static_cast<std::size_t>(k);
+          if (write_strings)
+            y.s[at] = hit ? map.strings[found] : map.default_string;
+          else if (write_ints)
+            y.i[at] = hit ? map.ints[found] : map.default_int;
+          else
+            y.f[at] = hit ? map.floats[found] : map.default_float;
+        }
+        out[0] = std::move(y);
+        return Status::Ok();
+      });
+}
+
 // Binary one-row linear classifiers report [−s, s] (NONE) or [sigmoid(−s), sigmoid(s)] (LOGISTIC), as
 // ONNX Runtime does; raw scores are s alone.
 struct LinearLayout {
@@ -284,7 +435,13 @@ void AddMlOps(std::vector<OpSchema>& ops) {
        "post_transform NONE / LOGISTIC / SOFTMAX; one coefficient row with two labels is the binary form",
        &MakeLinearClassifier});
   ops.push_back({kMlDomain, "LinearRegressor", "", &MakeLinearRegressor});
+  ops.push_back({kMlDomain, "LabelEncoder",
+                 "keys and values as strings, int64s or floats, with defaults; opset 1's classes_strings "
+                 "(no keys_tensor)",
+                 &MakeLabelEncoder});
   ops.push_back({kMlDomain, "Normalizer", "MAX, L1, L2", &MakeNormalizer});
+  ops.push_back({kMlDomain, "OneHotEncoder",
+                 "cats_strings or cats_int64s; zeros = 1 gives zeros for unknowns", &MakeOneHotEncoder});
   ops.push_back({kMlDomain, "Scaler", "", &MakeScaler});
   ops.push_back({kMlDomain, "ZipMap", "kept as the scores tensor (outputs are named by the class labels)",
                  &MakeZipMap});

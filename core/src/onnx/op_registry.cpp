@@ -92,8 +92,12 @@ std::vector<std::string> StringsAttr(const Node& node, const std::string& name) 
 }
 
 std::vector<float> AsFloats(const Value& value) {
-  if (value.type == DataType::kFloat) return value.f;
-  std::vector<float> out(static_cast<std::size_t>(value.size()));
+  std::vector<float> out = TakeFloats(static_cast<std::size_t>(value.size()));
+  if (value.type == DataType::kFloat) {
+    out.assign(value.f.begin(), value.f.end());
+    return out;
+  }
+  out.resize(static_cast<std::size_t>(value.size()));
   for (std::int64_t k = 0; k < value.size(); ++k)
     out[static_cast<std::size_t>(k)] = static_cast<float>(NumberAt(value, k));
   return out;

@@ -130,6 +130,12 @@ Status Session::Plan() {
     constants_[static_cast<std::size_t>(Slot(name))] = &value;
   LOUPE_ASSIGN_OR_RETURN(const std::vector<int> order, TopologicalOrder());
   for (const int k : order) LOUPE_RETURN_IF_ERROR(BuildStep(graph_.nodes[static_cast<std::size_t>(k)]));
+  last_reader_step_.assign(slot_names_.size(), -1);
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    for (const int in : steps_[s].inputs) {
+      if (in >= 0) last_reader_step_[static_cast<std::size_t>(in)] = static_cast<int>(s);
+    }
+  }
   for (const ValueInfo& output : graph_.outputs) {
     const int slot = Slot(output.name);
     const bool is_input = std::find(input_slots_.begin(), input_slots_.end(), slot) != input_slots_.end();
@@ -172,6 +178,17 @@ Result<std::vector<Value>> Session::Run(const std::vector<Value>& inputs,
     }
   }
   std::vector<Value> values(n_slots);
+  // A tensor a step computed is recycled (onnx/value.hpp, TakeFloats) once its last reader has run, unless
+  // the caller wants it: the next steps reuse its memory.
+  std::vector<std::uint8_t> wanted_slot(n_slots, 0);
+  for (const int slot : wanted_slots) wanted_slot[static_cast<std::size_t>(slot)] = 1;
+  auto release = [&](int slot) {
+    const auto at = static_cast<std::size_t>(slot);
+    if (wanted_slot[at] || current[at] != &values[at]) return;
+    RecycleFloats(std::move(values[at].f));
+    values[at] = Value();
+    current[at] = nullptr;
+  };
   std::vector<const Value*> step_inputs;
   std::vector<Value> step_outputs;
   for (std::size_t s = 0; s < steps_.size(); ++s) {
@@ -188,14 +205,26 @@ Result<std::vector<Value>> Session::Run(const std::vector<Value>& inputs,
       values[static_cast<std::size_t>(slot)] = std::move(step_outputs[k]);
       current[static_cast<std::size_t>(slot)] = &values[static_cast<std::size_t>(slot)];
     }
+    for (const int in : step.inputs) {
+      if (in >= 0 && last_reader_step_[static_cast<std::size_t>(in)] == static_cast<int>(s)) release(in);
+    }
+    for (const int out : step.outputs) {
+      if (out >= 0 && last_reader_step_[static_cast<std::size_t>(out)] < 0) release(out);  // read by no one
+    }
   }
   std::vector<Value> result;
   for (const int slot : wanted_slots) {
-    if (current[static_cast<std::size_t>(slot)] == nullptr) {
-      return Internal("ONNX model '" + graph_.source + "': tensor '" +
-                      slot_names_[static_cast<std::size_t>(slot)] + "' was not computed.");
+    const auto at = static_cast<std::size_t>(slot);
+    if (current[at] == nullptr) {
+      return Internal("ONNX model '" + graph_.source + "': tensor '" + slot_names_[at] +
+                      "' was not computed.");
     }
-    result.push_back(*current[static_cast<std::size_t>(slot)]);
+    // A computed tensor wanted once moves out; a constant, an input or a repeated name is copied.
+    const bool once = std::count(wanted_slots.begin(), wanted_slots.end(), slot) == 1;
+    if (once && current[at] == &values[at])
+      result.push_back(std::move(values[at]));
+    else
+      result.push_back(*current[at]);
   }
   return result;
 }

@@ -55,9 +55,10 @@ class Session {
   std::unordered_map<std::string, int> slot_index_;
   std::vector<const Value*> constants_;  // per slot, when known at load time
   std::vector<std::unique_ptr<Value>> folded_;
-  std::vector<int> input_slots_;            // per graph input
-  std::vector<Step> steps_;                 // topological order, folded nodes removed
-  std::vector<int> producer_step_;          // per slot: the step writing it, or -1
+  std::vector<int> input_slots_;       // per graph input
+  std::vector<Step> steps_;            // topological order, folded nodes removed
+  std::vector<int> producer_step_;     // per slot: the step writing it, or -1
+  std::vector<int> last_reader_step_;  // per slot: the last step reading it, or -1 (Run recycles after it)
   std::vector<const Node*> producer_node_;  // per slot, folded nodes included
   std::vector<const Kernel*> producer_kernel_;
   std::vector<std::unique_ptr<Kernel>> folded_kernels_;

@@ -29,8 +29,16 @@ Value Take(const Value& x, std::vector<std::int64_t> shape, const std::vector<st
 }
 
 Value Reshaped(const Value& x, std::vector<std::int64_t> shape) {
-  Value y = x;
+  if (x.type != DataType::kFloat) {
+    Value y = x;
+    y.shape = std::move(shape);
+    return y;
+  }
+  Value y;
+  y.type = DataType::kFloat;
   y.shape = std::move(shape);
+  y.f = TakeFloats(x.f.size());
+  y.f.assign(x.f.begin(), x.f.end());
   return y;
 }
 
@@ -114,6 +122,33 @@ Result<std::unique_ptr<Kernel>> MakeReshape(const KernelBuild& build) {
       });
 }
 
+// Writes `from` permuted into `to`: output element (c0, ..., c_{r-1}) of `shape` reads input offset
+// Σ c_k · stride[k] (the input's stride of the dimension perm[k]). The last dimension is the inner loop and
+// the offset is carried from element to element: no index table (transposes run on every attention head).
+template <typename T>
+void PermuteInto(const std::vector<T>& from, const std::vector<std::int64_t>& shape,
+                 const std::vector<std::int64_t>& stride, std::vector<T>& to) {
+  to.resize(from.size());
+  if (from.empty()) return;
+  const std::size_t rank = shape.size();
+  if (rank == 0) {
+    to[0] = from[0];
+    return;
+  }
+  const std::int64_t inner = shape[rank - 1], inner_stride = stride[rank - 1];
+  std::vector<std::int64_t> counter(rank, 0);
+  std::int64_t at = 0;
+  for (std::size_t e = 0; e < to.size();) {
+    for (std::int64_t j = 0; j < inner; ++j) to[e++] = from[static_cast<std::size_t>(at + j * inner_stride)];
+    for (std::size_t k = rank - 1; k-- > 0;) {
+      at += stride[k];
+      if (++counter[k] < shape[k]) break;
+      at -= stride[k] * shape[k];
+      counter[k] = 0;
+    }
+  }
+}
+
 Result<std::unique_ptr<Kernel>> MakeTranspose(const KernelBuild& build) {
   return MakeKernel(build.node,
                     [](const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out,
@@ -129,23 +164,27 @@ Result<std::unique_ptr<Kernel>> MakeTranspose(const KernelBuild& build) {
                       if (perm.size() != rank)
                         return NodeError(node, "perm has " + std::to_string(perm.size()) +
                                                    " entries for a rank-" + std::to_string(rank) + " input.");
-                      std::vector<std::int64_t> in_stride(rank, 1), shape(rank);
+                      std::vector<std::int64_t> in_stride(rank, 1), shape(rank), stride(rank);
                       for (std::size_t k = rank; k-- > 1;) in_stride[k - 1] = in_stride[k] * x.shape[k];
-                      for (std::size_t k = 0; k < rank; ++k)
+                      for (std::size_t k = 0; k < rank; ++k) {
+                        if (perm[k] < 0 || perm[k] >= static_cast<std::int64_t>(rank))
+                          return NodeError(node, "perm names the axis " + std::to_string(perm[k]) + ".");
                         shape[k] = x.shape[static_cast<std::size_t>(perm[k])];
-                      std::vector<std::int64_t> source(static_cast<std::size_t>(x.size()));
-                      std::vector<std::int64_t> counter(rank, 0);
-                      for (std::size_t e = 0; e < source.size(); ++e) {
-                        std::int64_t at = 0;
-                        for (std::size_t k = 0; k < rank; ++k)
-                          at += counter[k] * in_stride[static_cast<std::size_t>(perm[k])];
-                        source[e] = at;
-                        for (std::size_t k = rank; k-- > 0;) {
-                          if (++counter[k] < shape[k]) break;
-                          counter[k] = 0;
-                        }
+                        stride[k] = in_stride[static_cast<std::size_t>(perm[k])];
                       }
-                      out[0] = Take(x, shape, source);
+                      Value y;
+                      y.type = x.type;
+                      y.shape = shape;
+                      if (x.type == DataType::kFloat) {
+                        y.f = TakeFloats(x.f.size());
+                        PermuteInto(x.f, shape, stride, y.f);
+                      } else if (x.type == DataType::kDouble)
+                        PermuteInto(x.d, shape, stride, y.d);
+                      else if (x.type == DataType::kString)
+                        PermuteInto(x.s, shape, stride, y.s);
+                      else
+                        PermuteInto(x.i, shape, stride, y.i);
+                      out[0] = std::move(y);
                       return Status::Ok();
                     });
 }

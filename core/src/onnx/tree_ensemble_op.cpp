@@ -31,8 +31,9 @@ Result<PostTransform> ParsePostTransform(const Node& node) {
   if (name == "LOGISTIC") return PostTransform::kLogistic;
   if (name == "SOFTMAX") return PostTransform::kSoftmax;
   if (name == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
-  return NodeError(
-      node, "post_transform '" + name + "' is not supported (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO are).");
+  if (name == "PROBIT") return PostTransform::kProbit;
+  return NodeError(node, "post_transform '" + name +
+                             "' is not supported (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT are).");
 }
 
 // Both node lists and weight lists are keyed by (tree id, node id).
@@ -223,6 +224,11 @@ Result<TreeEnsembleData> ReadEnsemble(const Node& node, bool classifier) {
   LOUPE_RETURN_IF_ERROR(CheckLengths(node, l));
   LOUPE_ASSIGN_OR_RETURN(data.post_transform, ParsePostTransform(node));
   LOUPE_RETURN_IF_ERROR(ReadScoresLayout(node, data));
+  if (data.binary_one_score && data.post_transform == PostTransform::kProbit) {
+    return NodeError(node,
+                     "post_transform PROBIT on the binary one-score form is not supported (ONNX Runtime "
+                     "reports one column there instead of two probabilities).");
+  }
   std::map<NodeKey, std::pair<std::size_t, std::int32_t>> where;
   LOUPE_RETURN_IF_ERROR(BuildTrees(node, l, data, where));
   const std::string prefix = classifier ? "class_" : "target_";
@@ -346,8 +352,10 @@ std::int32_t TreeEnsembleData::Leaf(const EnsembleTree& tree, const T* row) cons
   while (tree.mode[static_cast<std::size_t>(n)] != NodeMode::kLeaf) {
     const auto at = static_cast<std::size_t>(n);
     const T x = row[tree.feature[at]];
-    const bool go_true = std::isnan(x) ? tree.missing_tracks_true[at] != 0
-                                       : Condition<T>(tree.mode[at], x, static_cast<T>(tree.threshold[at]));
+    // A NaN goes true when its track says so; otherwise the IEEE comparison decides, which is false for
+    // every mode but BRANCH_NEQ (NaN != t), as ONNX Runtime evaluates it.
+    const bool go_true = (std::isnan(x) && tree.missing_tracks_true[at] != 0) ||
+                         Condition<T>(tree.mode[at], x, static_cast<T>(tree.threshold[at]));
     n = go_true ? tree.true_child[at] : tree.false_child[at];
   }
   return n;
@@ -399,7 +407,21 @@ void TreeEnsembleData::Transform(const double* scores, double* out) const {
     case PostTransform::kSoftmaxZero:
       SoftmaxInPlace(out, n_outputs, true);
       break;
+    case PostTransform::kProbit:
+      for (std::int64_t k = 0; k < n_outputs; ++k) out[k] = ProbitAsOnnxRuntime(static_cast<float>(out[k]));
+      break;
   }
+}
+
+float ProbitAsOnnxRuntime(float p) {
+  constexpr float kA = 0.147f;
+  constexpr float kPi = 3.14159f;  // the runtime's constant
+  const float x = 2.0f * p - 1.0f;
+  const float sign = x < 0.0f ? -1.0f : 1.0f;
+  const float log = std::log((1.0f - x) * (1.0f + x));
+  const float v = 2.0f / (kPi * kA) + 0.5f * log;
+  const float erfinv = sign * std::sqrt(-v + std::sqrt(v * v - log / kA));
+  return 1.41421356f * erfinv;
 }
 
 template std::int32_t TreeEnsembleData::Leaf<float>(const EnsembleTree&, const float*) const;
@@ -415,12 +437,12 @@ const TreeEnsembleData* TreeEnsembleOf(const Kernel& kernel) {
 void AddTreeEnsembleOps(std::vector<OpSchema>& ops) {
   ops.push_back({kMlDomain, "TreeEnsembleClassifier",
                  "all node modes, missing_value_tracks_true, base_values, post_transform NONE / LOGISTIC / "
-                 "SOFTMAX / SOFTMAX_ZERO, int64 or string labels; offers `tree_ensemble`",
+                 "SOFTMAX / SOFTMAX_ZERO / PROBIT, int64 or string labels; offers `tree_ensemble`",
                  &MakeTreeEnsemble<true>});
   ops.push_back(
       {kMlDomain, "TreeEnsembleRegressor",
-       "all node modes, missing_value_tracks_true, base_values, aggregate SUM / AVERAGE / MIN / MAX; "
-       "offers `tree_ensemble` (SUM)",
+       "all node modes, missing_value_tracks_true, base_values, aggregate SUM / AVERAGE / MIN / MAX, "
+       "post_transform as the classifier's; offers `tree_ensemble` (SUM or AVERAGE, NONE)",
        &MakeTreeEnsemble<false>});
 }
 

@@ -2,11 +2,13 @@
 // specification and ONNX Runtime define them:
 //   - nodes by (tree id, node id); modes BRANCH_LEQ, BRANCH_LT, BRANCH_GTE, BRANCH_GT, BRANCH_EQ,
 //     BRANCH_NEQ and LEAF; a true condition goes to the true node; a NaN goes to the true node when
-//     nodes_missing_value_tracks_true is set, else to the false node (every comparison with NaN is false);
+//     nodes_missing_value_tracks_true is set, else where the IEEE comparison sends it (the false node, but
+//     the true node of BRANCH_NEQ: NaN != t), as ONNX Runtime does;
 //   - comparisons in float32: the input is rounded to float32 and compared with the float32 threshold;
 //   - leaf weights added per class / target, scores accumulated in double; the regressor aggregates with
 //     SUM (default), AVERAGE, MIN or MAX, then adds base_values;
-//   - post_transform NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO (PROBIT is refused);
+//   - post_transform NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT (score by score, with ONNX Runtime's
+//     approximation of erfinv, ProbitAsOnnxRuntime; refused on the binary one-score form);
 //   - a classifier with two labels whose weights all name class 0 (skl2onnx's binary form) gives one score
 //     s and reports [1 − s, s] (NONE with non-negative weights), [−s, s] (NONE otherwise) or
 //     [sigmoid(−s), sigmoid(s)] (LOGISTIC), as ONNX Runtime does; its raw score is s alone.
@@ -22,7 +24,12 @@
 namespace loupe::onnx {
 
 enum class NodeMode : std::uint8_t { kLeq, kLt, kGte, kGt, kEq, kNeq, kLeaf };
-enum class PostTransform : std::uint8_t { kNone, kLogistic, kSoftmax, kSoftmaxZero };
+enum class PostTransform : std::uint8_t { kNone, kLogistic, kSoftmax, kSoftmaxZero, kProbit };
+
+// PROBIT as ONNX Runtime computes it (its ml_common.h): sqrt(2) · erfinv(2p − 1) with Winitzki's
+// closed-form approximation of erfinv (a = 0.147) in float32, about 1e-3 from the exact probit. Loupe
+// follows the runtime the models are deployed on, not the exact function.
+float ProbitAsOnnxRuntime(float p);
 
 // One tree, nodes re-indexed from 0 (the root) in the file's order.
 struct EnsembleTree {

@@ -79,10 +79,71 @@ Value Value::Zeros(DataType type, std::vector<std::int64_t> shape) {
   v.type = type;
   v.shape = std::move(shape);
   const auto n = static_cast<std::size_t>(v.size());
-  if (type == DataType::kFloat) v.f.assign(n, 0.0f);
+  if (type == DataType::kFloat) {
+    v.f = TakeFloats(n);
+    v.f.resize(n, 0.0f);
+  }
   if (type == DataType::kDouble) v.d.assign(n, 0.0);
   if (IsIntegral(type)) v.i.assign(n, 0);
   if (type == DataType::kString) v.s.assign(n, std::string());
+  return v;
+}
+
+namespace {
+
+constexpr std::size_t kMaxPooledBufferBytes = std::size_t{16} << 20;
+constexpr std::size_t kMaxPooledThreadBytes = std::size_t{64} << 20;
+
+struct FloatPool {
+  std::vector<std::vector<float>> idle;
+  std::size_t bytes = 0;
+};
+
+FloatPool& ThreadFloatPool() {
+  thread_local FloatPool pool;
+  return pool;
+}
+
+}  // namespace
+
+std::vector<float> TakeFloats(std::size_t n) {
+  FloatPool& pool = ThreadFloatPool();
+  // The smallest idle buffer that holds n: a few dozen buffers at most, a linear scan.
+  std::size_t best = pool.idle.size();
+  for (std::size_t k = 0; k < pool.idle.size(); ++k) {
+    const std::size_t capacity = pool.idle[k].capacity();
+    if (capacity >= n && (best == pool.idle.size() || capacity < pool.idle[best].capacity())) best = k;
+  }
+  if (best == pool.idle.size()) {
+    std::vector<float> fresh;
+    fresh.reserve(n);
+    return fresh;
+  }
+  std::vector<float> buffer = std::move(pool.idle[best]);
+  pool.idle[best] = std::move(pool.idle.back());
+  pool.idle.pop_back();
+  pool.bytes -= buffer.capacity() * sizeof(float);
+  buffer.clear();
+  return buffer;
+}
+
+void RecycleFloats(std::vector<float>&& buffer) {
+  FloatPool& pool = ThreadFloatPool();
+  const std::size_t bytes = buffer.capacity() * sizeof(float);
+  if (bytes == 0 || bytes > kMaxPooledBufferBytes || pool.bytes + bytes > kMaxPooledThreadBytes) {
+    std::vector<float>().swap(buffer);
+    return;
+  }
+  pool.bytes += bytes;
+  pool.idle.push_back(std::move(buffer));
+}
+
+Value PooledFloats(std::vector<std::int64_t> shape) {
+  Value v;
+  v.type = DataType::kFloat;
+  v.shape = std::move(shape);
+  v.f = TakeFloats(static_cast<std::size_t>(v.size()));
+  v.f.resize(static_cast<std::size_t>(v.size()), 0.0f);
   return v;
 }
 

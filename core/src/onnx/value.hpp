@@ -50,6 +50,16 @@ struct Value {
   static Value Zeros(DataType type, std::vector<std::int64_t> shape);
 };
 
+// Float storage recycled per thread (docs/architecture.md §4): a session run hands each tensor's buffer back
+// when its last reader has run, and the kernels of the next step take buffers from here, so a warmed-up
+// thread runs a graph without fresh allocations (fresh pages cost page faults, which dominated the
+// transformer's time). TakeFloats returns an empty vector whose capacity is at least `n`; RecycleFloats
+// keeps a buffer of at most 16 MiB while the thread keeps fewer than 64 MiB, else frees it.
+std::vector<float> TakeFloats(std::size_t n);
+void RecycleFloats(std::vector<float>&& buffer);
+// A float tensor of `shape` in a recycled buffer, zeroed.
+Value PooledFloats(std::vector<std::int64_t> shape);
+
 // Element `k` of a numeric tensor as double (float, double or integral).
 double NumberAt(const Value& value, std::int64_t k);
 // Element `k` of a numeric tensor as int64, as ONNX Runtime casts on x86: floating values truncated toward

@@ -20,6 +20,7 @@
 #include "pipeline/checkpoint.hpp"
 #include "pipeline/isolate.hpp"
 #include "pipeline/row_shards.hpp"
+#include "pipeline/validate.hpp"
 #include "plugin/tbb_handoff.hpp"
 #include "report/html_report.hpp"
 #include "report/npy_files.hpp"
@@ -258,10 +259,9 @@ class PipelineRunner {
   Status Prepare() {
     // The model ValidatePipeline loaded, when the caller passes it on: loaded once per run.
     Result<std::shared_ptr<const Model>> model =
-        options_.model ? Result<std::shared_ptr<const Model>>(options_.model)
-        : spec_.model.type == "remote"
-            ? LoadRemoteModel(spec_.model.url, spec_.model.remote_options)
-            : LoadModel(spec_.model.path, spec_.model.type, {.bf16 = spec_.model.precision == "bf16"});
+        options_.model                 ? Result<std::shared_ptr<const Model>>(options_.model)
+        : spec_.model.type == "remote" ? LoadRemoteModel(spec_.model.url, spec_.model.remote_options)
+                                       : LoadModelOfSpec(spec_.model);
     if (!model.ok()) return model.status();
     const std::vector<std::string> model_text = ModelTextInputs(**model);
     LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text));
@@ -277,6 +277,7 @@ class PipelineRunner {
                        "': " + ec.message() + ".");
       report::RemoveStaleTemporaries(report_.output_dir);  // left by a killed run (docs/architecture.md §5)
     }
+    LOUPE_RETURN_IF_ERROR(OpenCheckpoints());
     steps_.resize(spec_.steps.size());
     for (std::size_t i = 0; i < spec_.steps.size(); ++i) {
       steps_[i].spec = &spec_.steps[i];

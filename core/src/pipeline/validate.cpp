@@ -15,6 +15,8 @@
 #include "loupe/core/gradient.hpp"
 #include "loupe/core/model.hpp"
 #include "loupe/core/plugin.hpp"
+#include "loupe/core/text_gradient.hpp"
+#include "model/onnx_model.hpp"
 #include "model/remote_model.hpp"
 
 namespace loupe {
@@ -156,7 +158,21 @@ std::string FindLabel(const std::set<std::string>& values, const std::string& la
   return "";
 }
 
-bool ModelOffersCapability(const Model& model, const std::string& capability) {
+namespace {
+
+// The alternatives of a required capability: "gradient|text_gradient" (loupe_plugin.h v1.6) or one name.
+std::vector<std::string> CapabilityAlternatives(const std::string& required) {
+  std::vector<std::string> names;
+  std::size_t begin = 0;
+  for (std::size_t bar = required.find('|'); bar != std::string::npos; bar = required.find('|', begin)) {
+    names.push_back(required.substr(begin, bar - begin));
+    begin = bar + 1;
+  }
+  names.push_back(required.substr(begin));
+  return names;
+}
+
+bool ModelOffersOneCapability(const Model& model, const std::string& capability) {
   const auto& inputs = model.Info().inputs;
   const bool reads_text = std::any_of(
       inputs.begin(), inputs.end(), [](const ModelInput& input) { return input.type == ColumnType::kText; });
@@ -168,8 +184,36 @@ bool ModelOffersCapability(const Model& model, const std::string& capability) {
   if (capability == "attention") return model.attention_source() != nullptr;
   if (capability == "hidden_states") return model.hidden_state_source() != nullptr;
   if (capability == "head_mask") return model.head_masked_model() != nullptr;
-  if (capability == "text_gradient") return model.text_gradient_model() != nullptr;
+  if (capability == "text_gradient") {
+    return model.text_gradient_model() != nullptr && model.text_gradient_model()->Refusal().empty();
+  }
   return false;  // a capability this host does not know
+}
+
+// "the model capability 'a'" or "one of the model capabilities 'a' or 'b'", for messages.
+std::string CapabilityPhrase(const std::vector<std::string>& names) {
+  if (names.size() == 1) return "the model capability '" + names[0] + "'";
+  std::string phrase = "one of the model capabilities ";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    phrase += (i == 0 ? "'" : i + 1 == names.size() ? " or '" : ", '") + names[i] + "'";
+  }
+  return phrase;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Model>> LoadModelOfSpec(const ModelSpec& spec) {
+  if (spec.type == "onnx") {
+    return LoadOnnxModel(
+        spec.path, {.features = spec.features, .attention = spec.attention, .tokenizer = spec.tokenizer});
+  }
+  return LoadModel(spec.path, spec.type, {.bf16 = spec.precision == "bf16"});
+}
+
+bool ModelOffersCapability(const Model& model, const std::string& capability) {
+  const std::vector<std::string> names = CapabilityAlternatives(capability);
+  return std::any_of(names.begin(), names.end(),
+                     [&](const std::string& name) { return ModelOffersOneCapability(model, name); });
 }
 
 namespace {
@@ -328,8 +372,7 @@ class InputValidator {
                 (std::filesystem::exists(spec_.model.path, ec) ? "is not a file" : "does not exist"));
       return;
     }
-    Result<std::shared_ptr<const Model>> model =
-        LoadModel(spec_.model.path, spec_.model.type, {.bf16 = spec_.model.precision == "bf16"});
+    Result<std::shared_ptr<const Model>> model = LoadModelOfSpec(spec_.model);
     if (!model.ok()) {
       Error(ModelPos("path"), "model.path: " + model.status().message());
       return;
@@ -370,9 +413,16 @@ class InputValidator {
     if (!model_) return;
     for (const std::string& capability : descriptor.required_capabilities) {
       if (ModelOffersCapability(*model_, capability)) continue;
+      // A model that has the layers but refuses gradients (bf16) says why.
+      const TextGradientModel* text_gradient = model_->text_gradient_model();
+      const std::vector<std::string> names = CapabilityAlternatives(capability);
+      const bool refused = text_gradient != nullptr && !text_gradient->Refusal().empty() &&
+                           std::find(names.begin(), names.end(), "text_gradient") != names.end();
       Error(PosOf(step.field_pos, "explainer", step.pos),
-            "explainer '" + descriptor.name + "' needs the model capability '" + capability +
-                "', which model '" + model_->Info().name + "' does not offer");
+            "explainer '" + descriptor.name + "' needs " + CapabilityPhrase(names) + ", which model '" +
+                model_->Info().name + "' does not offer" +
+                (refused ? ": " + text_gradient->Refusal().substr(0, text_gradient->Refusal().size() - 1)
+                         : ""));
     }
   }
 

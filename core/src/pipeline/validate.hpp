@@ -41,4 +41,8 @@ std::string FindLabel(const std::set<std::string>& values, const std::string& la
 // capabilities need a model that reads a text input.
 bool ModelOffersCapability(const Model& model, const std::string& capability);
 
+// Loads the model a pipeline names by path (every type but remote), with the options of its type
+// (model.precision, and model.features / attention / tokenizer for onnx: docs/onnx.md).
+Result<std::shared_ptr<const Model>> LoadModelOfSpec(const ModelSpec& spec);
+
 }  // namespace loupe

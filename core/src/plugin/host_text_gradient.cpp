@@ -95,17 +95,41 @@ LoupeStatus LayerGradientFn(LoupeHost* host, const float* values, std::int64_t n
   }
 }
 
+// LoupeTextGradient::pad_embeddings (v1.6). Never throws.
+LoupeStatus PadEmbeddingsFn(LoupeHost* host, std::int64_t n_tokens, float* out, std::int64_t capacity) {
+  try {
+    const TextGradientModel& model = *TextGradientOf(*host);
+    const std::int64_t cells = n_tokens * model.EmbeddingWidth();
+    if (n_tokens < 1 || out == nullptr || cells > capacity) {
+      return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
+                      ("pad_embeddings needs at least one token and room for its embeddings, got " +
+                       std::to_string(n_tokens) + " tokens and room for " +
+                       std::to_string(out == nullptr ? 0 : capacity) + " values.")
+                          .c_str());
+    }
+    Result<std::vector<float>> values = model.PadEmbeddings(n_tokens);
+    if (!values.ok()) return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT, values.status().message().c_str());
+    std::copy(values->begin(), values->end(), out);
+    return LOUPE_OK;
+  } catch (const std::bad_alloc&) {
+    return SetError(host, LOUPE_ERROR_OUT_OF_MEMORY, "pad_embeddings ran out of memory.");
+  } catch (const std::exception& e) {
+    return SetError(host, LOUPE_ERROR_INTERNAL, (std::string("pad_embeddings failed: ") + e.what()).c_str());
+  }
+}
+
 }  // namespace
 
 void DescribeTextGradient(LoupeHost& host) {
   const TextGradientModel* model = TextGradientOf(host);
-  if (model == nullptr || host.request->model->text_feature() < 0) return;
+  if (model == nullptr || !model->Refusal().empty() || host.request->model->text_feature() < 0) return;
   host.text_gradient.struct_size = sizeof(LoupeTextGradient);
   host.text_gradient.width = model->EmbeddingWidth();
   host.text_gradient.pad_embedding = model->PadEmbedding().empty() ? nullptr : model->PadEmbedding().data();
   host.text_gradient.layer_name = model->EmbeddingLayerName().c_str();
   host.text_gradient.embed_rows = EmbedRows;
   host.text_gradient.layer_gradient = LayerGradientFn;
+  host.text_gradient.pad_embeddings = PadEmbeddingsFn;
 }
 
 const void* FindTextGradient(const LoupeHost& host) {

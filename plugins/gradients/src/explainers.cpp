@@ -14,6 +14,7 @@
 #include "loupe/sdk/common_params.hpp"
 #include "loupe/sdk/plugin.hpp"
 #include "quadrature.hpp"
+#include "text_attribution.hpp"
 
 namespace loupe::gradients {
 namespace {
@@ -116,14 +117,80 @@ void WriteDeltas(const sdk::ResultBuilder& result, const std::vector<double>& de
 
 // --- grad.saliency and grad.input_x_gradient -------------------------------------------------------
 
+// On a text model (the "text_gradient" capability): Captum's Saliency and InputXGradient with respect to the
+// embedding layer's output, per embedding unit, then summed over the embedding dimension per token and per
+// word as grad.layer_integrated_gradients sums: saliency Σ_j |∂f/∂x_sj| (abs, Captum's default; the L1
+// norm of the token's gradient) or Σ_j ∂f/∂x_sj, input × gradient Σ_j x_sj · ∂f/∂x_sj. Base values f(x).
+class TokenGradients {
+ public:
+  TokenGradients(bool times_input, bool take_abs) : times_input_(times_input), take_abs_(take_abs) {}
+
+  void Explain(const Host& host, const sdk::ResultBuilder& result) const {
+    const LoupeTextGradient& capability = text::TextGradientOf(host, "token saliency");
+    const sdk::OutputSelection output = sdk::SelectOutput(host);
+    const std::vector<std::int64_t> rows = host.StepRows();
+    const std::vector<text::EmbeddedText> texts = text::EmbedRows(host, capability, rows);
+    const auto R = static_cast<std::int64_t>(rows.size());
+    std::vector<text::TokenAttribution> explained(rows.size());
+    host.ParallelFor(0, R, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        host.ThrowIfCancelled();
+        explained[static_cast<std::size_t>(i)] =
+            OneText(host, capability, output, texts[static_cast<std::size_t>(i)]);
+        host.Progress(static_cast<std::uint64_t>(end), static_cast<std::uint64_t>(R));
+      }
+    });
+    text::WriteTokenAttribution(result, output, rows, texts, explained, capability);
+  }
+
+ private:
+  // One call of O rows (the text once per output, one-hot weights), then the sums per token and word.
+  text::TokenAttribution OneText(const Host& host, const LoupeTextGradient& capability,
+                                 const sdk::OutputSelection& output, const text::EmbeddedText& text) const {
+    const std::int64_t T = text.size(), d = capability.width, cells = T * d;
+    const auto O = static_cast<std::int64_t>(output.names.size());
+    const auto W = static_cast<std::int64_t>(text.words.size());
+    std::vector<float> values, gradients;
+    std::vector<double> weights(static_cast<std::size_t>(O * O), 0.0), outputs(weights.size());
+    for (std::int64_t o = 0; o < O; ++o) {
+      values.insert(values.end(), text.embeddings.begin(), text.embeddings.end());
+      weights[static_cast<std::size_t>(o * O + o)] = 1.0;
+    }
+    text::Differentiate(host, capability, output.space, values, O, T, weights, gradients, outputs.data());
+    text::TokenAttribution a;
+    a.token_values.assign(static_cast<std::size_t>(O * T), 0.0);
+    a.word_values.assign(static_cast<std::size_t>(O * W), 0.0);
+    std::vector<double> per_unit(static_cast<std::size_t>(cells));
+    for (std::int64_t o = 0; o < O; ++o) {
+      const float* g = gradients.data() + o * cells;
+      for (std::int64_t c = 0; c < cells; ++c) {
+        const double grad = g[c];
+        per_unit[static_cast<std::size_t>(c)] =
+            times_input_ ? static_cast<double>(text.embeddings[static_cast<std::size_t>(c)]) * grad
+            : take_abs_  ? std::abs(grad)
+                         : grad;
+      }
+      text::SumTokens(text, per_unit.data(), d, a.token_values.data() + o * T, a.word_values.data() + o * W);
+      a.base_values.push_back(outputs[static_cast<std::size_t>(o * O + o)]);
+    }
+    return a;
+  }
+
+  bool times_input_, take_abs_;
+};
+
 class Saliency final : public sdk::Explainer {
  public:
+  // A text model is explained per token (TokenGradients); any other needs the "gradient" capability.
   explicit Saliency(const Host& host, bool times_input = false) : times_input_(times_input) {
+    if (text::TextGradientOrNull(host) != nullptr) return;
     GradientCalls(host, sdk::SelectOutput(host));  // refuses a model without gradients before the run
   }
   void Explain(const Host& host, const sdk::ResultBuilder& result) const override {
-    Step step(host, false);
     const bool take_abs = !times_input_ && host.Params().Get<bool>("abs");
+    if (text::TextGradientOrNull(host) != nullptr)
+      return TokenGradients(times_input_, take_abs).Explain(host, result);
+    Step step(host, false);
     step.Run(result, 1, [&](std::int64_t begin, std::int64_t end, double* values) {
       const std::int64_t n = end - begin, F = step.F, O = step.O;
       const std::vector<double> batch = step.Rows(begin, end);
@@ -416,28 +483,40 @@ Param StdevsParam(double default_value) {
           "(Captum's `stdevs`).");
 }
 
-sdk::ExplainerDef Define(sdk::ExplainerDef def, std::string summary, std::vector<Param> params) {
+// `capability` is the required entry: "gradient", or "gradient|text_gradient" for the explainers that
+// also explain text models per token (loupe_plugin.h v1.6 alternatives).
+sdk::ExplainerDef Define(sdk::ExplainerDef def, std::string summary, std::vector<Param> params,
+                         std::string capability = LOUPE_GRADIENT_CAPABILITY) {
   params.insert(params.begin(), sdk::OutputParam());
   return std::move(def)
       .Summary(std::move(summary))
       .Kind(sdk::kFeatureAttribution)
       .Scope(LOUPE_SCOPE_LOCAL)
       .Parameters(std::move(params))
-      .Requires({LOUPE_GRADIENT_CAPABILITY});
+      .Requires({std::move(capability)});
 }
+
+// The gradient of a tabular model, or the text gradient of a text model (TokenGradients).
+constexpr const char* kGradientOrTextGradient = LOUPE_GRADIENT_CAPABILITY "|" LOUPE_TEXT_GRADIENT_CAPABILITY;
 
 }  // namespace
 
 sdk::ExplainerDef SaliencyDefinition() {
   return Define(
       sdk::ExplainerDef::Of<Saliency>("grad.saliency"),
-      "Gradient of each output with respect to each feature (Captum's Saliency).",
-      {Param::Bool("abs").Default(true).Doc("Report the gradient's absolute value, as Captum's default.")});
+      "Gradient of each output with respect to each feature (Captum's Saliency); on a text model, with "
+      "respect to the embedding layer's output, summed over the embedding per token and word.",
+      {Param::Bool("abs").Default(true).Doc(
+          "Report the gradient's absolute value, as Captum's default (on text: Σ |gradient| per token).")},
+      kGradientOrTextGradient);
 }
 
 sdk::ExplainerDef InputXGradientDefinition() {
-  return Define(sdk::ExplainerDef::Of<InputXGradient>("grad.input_x_gradient"),
-                "Feature value times the gradient (Captum's InputXGradient); categoricals get 0.", {});
+  return Define(
+      sdk::ExplainerDef::Of<InputXGradient>("grad.input_x_gradient"),
+      "Feature value times the gradient (Captum's InputXGradient); categoricals get 0. On a text model, "
+      "the embedding layer's output times its gradient, summed per token and word.",
+      {}, kGradientOrTextGradient);
 }
 
 sdk::ExplainerDef IntegratedGradientsDefinition() {

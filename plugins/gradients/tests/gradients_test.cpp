@@ -4,7 +4,9 @@
 // its reported delta (and the delta shrinking with n_steps), identical bits on 1 and 2 threads, the
 // refusals, and the conformance kit. Agreement with Captum's formulas on Loupe's networks (PyTorch
 // autograd references) is tests/e2e/gradients_e2e_test.cpp.
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -275,6 +277,135 @@ TEST(GradIntegratedGradients, RefusesABaselineItCannotRead) {
   const MockRunResult r = RunGrad("grad.integrated_gradients", {{"baselines", {{"values", {{"nope", 1}}}}}});
   EXPECT_EQ(r.status, LOUPE_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(r.error.find("nope"), std::string::npos) << r.error;
+}
+
+// A mock text model (the "text_gradient" capability): data row r has 2 + r % 3 tokens of width 3, token s
+// of word s / 2, embeddings e[s][j] = sin(r + 0.7 s + 1.3 j); f_o(x) = tanh(Σ_s Σ_j a_o[j] x_sj), so
+// ∂f_o/∂x_sj = (1 − f_o²) a_o[j].
+constexpr int kTextWidth = 3;
+const double kTextA[kOutputs][kTextWidth] = {{0.5, -0.4, 0.2}, {-0.3, 0.25, 0.6}};
+
+loupe::testing::MockTokenEmbeddings TextOfRow(std::int64_t row) {
+  loupe::testing::MockTokenEmbeddings e;
+  const std::int64_t T = 2 + row % 3;
+  for (std::int64_t s = 0; s < T; ++s) {
+    e.tokens.push_back("t" + std::to_string(s));
+    e.word_index.push_back(s / 2);
+    for (int j = 0; j < kTextWidth; ++j)
+      e.embeddings.push_back(static_cast<float>(std::sin(row + 0.7 * s + 1.3 * j)));
+  }
+  for (std::int64_t w = 0; w <= (T - 1) / 2; ++w) e.words.push_back("w" + std::to_string(w));
+  return e;
+}
+
+MockModel TextTanhModel() {
+  MockModel model = TanhModel(false);
+  model.text_gradient.width = kTextWidth;
+  model.text_gradient.pad_embedding = {0.1f, -0.2f, 0.05f};
+  model.text_gradient.embed = &TextOfRow;
+  model.text_gradient.layer_gradient = [](const float* x, std::int64_t n, std::int64_t t,
+                                          const std::int64_t* lengths, LoupeOutputSpace, const double* w,
+                                          float* g, double* f) {
+    for (std::int64_t r = 0; r < n; ++r) {
+      const float* row = x + r * t * kTextWidth;
+      float* grad = g + r * t * kTextWidth;
+      std::fill(grad, grad + t * kTextWidth, 0.0f);
+      for (int o = 0; o < kOutputs; ++o) {
+        double margin = 0;
+        for (std::int64_t s = 0; s < lengths[r]; ++s)
+          for (int j = 0; j < kTextWidth; ++j) margin += kTextA[o][j] * row[s * kTextWidth + j];
+        const double value = std::tanh(margin);
+        if (f != nullptr) f[r * kOutputs + o] = value;
+        for (std::int64_t s = 0; s < lengths[r]; ++s)
+          for (int j = 0; j < kTextWidth; ++j)
+            grad[s * kTextWidth + j] +=
+                static_cast<float>(w[r * kOutputs + o] * (1 - value * value) * kTextA[o][j]);
+      }
+    }
+  };
+  return model;
+}
+
+double TextMargin(std::int64_t row, int o) {
+  const auto e = TextOfRow(row);
+  double margin = 0;
+  for (std::size_t c = 0; c < e.embeddings.size(); ++c) margin += kTextA[o][c % kTextWidth] * e.embeddings[c];
+  return margin;
+}
+
+TEST(GradTextSaliency, SumsTheAbsoluteOrSignedGradientOverTheEmbeddingPerTokenAndWord) {
+  const MockRunResult abs = RunGrad("grad.saliency", nlohmann::json::object(), 1, TextTanhModel());
+  const MockRunResult signed_ = RunGrad("grad.saliency", {{"abs", false}}, 2, TextTanhModel());
+  ASSERT_TRUE(abs.ok()) << abs.error;
+  ASSERT_TRUE(signed_.ok()) << signed_.error;
+  const std::int64_t row = 17;  // the third explained row: 4 tokens, 2 words
+  ASSERT_EQ(abs.json["tokens"][2].size(), 4u);
+  for (int o = 0; o < kOutputs; ++o) {
+    const double t = std::tanh(TextMargin(row, o)), d = 1 - t * t;
+    double sum_abs = 0, sum = 0;
+    for (int j = 0; j < kTextWidth; ++j) {
+      sum_abs += std::abs(d * kTextA[o][j]);
+      sum += d * kTextA[o][j];
+    }
+    for (int s = 0; s < 4; ++s) {
+      EXPECT_NEAR(abs.json["token_values"][2][o][s].get<double>(), sum_abs, 1e-6);
+      EXPECT_NEAR(signed_.json["token_values"][2][o][s].get<double>(), sum, 1e-6);
+    }
+    EXPECT_NEAR(Value(abs, 2, o, 0), 2 * sum_abs, 1e-6);  // word 0: tokens 0 and 1
+    EXPECT_NEAR(abs.json["base_values"][2][o].get<double>(), t, 1e-6);
+  }
+  EXPECT_EQ(abs.json["layer"], "embedding");
+}
+
+TEST(GradTextInputXGradient, IsTheEmbeddingTimesItsGradientSummedPerToken) {
+  const MockRunResult r = RunGrad("grad.input_x_gradient", nlohmann::json::object(), 1, TextTanhModel());
+  ASSERT_TRUE(r.ok()) << r.error;
+  const auto e = TextOfRow(5);  // the second explained row: 4 tokens
+  for (int o = 0; o < kOutputs; ++o) {
+    const double t = std::tanh(TextMargin(5, o));
+    for (int s = 0; s < 4; ++s) {
+      double expected = 0;
+      for (int j = 0; j < kTextWidth; ++j)
+        expected += e.embeddings[s * kTextWidth + j] * (1 - t * t) * kTextA[o][j];
+      EXPECT_NEAR(r.json["token_values"][1][o][s].get<double>(), expected, 1e-6);
+    }
+  }
+}
+
+TEST(GradTextLayerIntegratedGradients, StartsFromThePadBaselineAndIsComplete) {
+  const MockRunResult r =
+      RunGrad("grad.layer_integrated_gradients", nlohmann::json::object(), 2, TextTanhModel());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.json["baseline"], "pad");
+  EXPECT_LT(r.json["quality"]["convergence_delta"].get<double>(), 1e-5);
+  // The sum of the attributions is f(x) − f(pad baseline) for f_o = tanh(a_o · Σ_s x_s).
+  const auto e = TextOfRow(0);
+  for (int o = 0; o < kOutputs; ++o) {
+    double baseline_margin = 0;
+    for (int j = 0; j < kTextWidth; ++j)
+      baseline_margin += 2 * kTextA[o][j] * std::vector<double>{0.1, -0.2, 0.05}[j];
+    double sum = 0;
+    for (const auto& v : r.json["token_values"][0][o]) sum += v.get<double>();
+    EXPECT_NEAR(sum, std::tanh(TextMargin(0, o)) - std::tanh(baseline_margin), 1e-5);
+  }
+}
+
+TEST(GradExplainers, RefuseAModelWithNeitherGradientCapability) {
+  const MockRunResult r = RunGrad("grad.input_x_gradient", nlohmann::json::object(), 1, TanhModel(false));
+  EXPECT_EQ(r.status, LOUPE_ERROR_UNSUPPORTED);
+  EXPECT_NE(r.error.find("offers no gradient"), std::string::npos) << r.error;
+}
+
+TEST(GradTextExplainers, PassTheConformanceKitOnTheMockTextGradient) {
+  for (const char* name : {"grad.saliency", "grad.input_x_gradient", "grad.layer_integrated_gradients"}) {
+    loupe::testing::ConformanceCase c;
+    c.dataset = Data();
+    c.model = TextTanhModel();
+    c.rows = {0, 9, 21};
+    c.threads = 2;
+    const auto failures = loupe::testing::RunConformance(loupe_plugin_entry_v1, name, c);
+    EXPECT_TRUE(failures.empty()) << name << ": " << loupe::testing::FormatFailures(failures);
+  }
 }
 
 TEST(GradExplainers, PassTheConformanceKit) {

@@ -27,6 +27,9 @@ namespace {
 
 const std::filesystem::path kFixtures = std::filesystem::path(LOUPE_SOURCE_DIR) / "tests/fixtures/onnx";
 const std::filesystem::path kData = LOUPE_TEST_DATA_DIR;
+// breast_cancer.csv's first 150 rows with cells blanked, for the XGBoost fixture (an absolute path, which
+// `kData / path` keeps).
+const std::string kMissingCsv = (kFixtures / "breast_cancer_missing.csv").string();
 
 // Every test but the docs check needs a build with ONNX support (LOUPE_WITH_ONNX).
 class OnnxTest : public ::testing::Test {
@@ -127,6 +130,45 @@ TEST_F(OnnxModels, TorchExportedMlpEqualsPyTorch) {
   ExpectMatchesReference("breast_cancer_mlp", "breast_cancer.csv");
 }
 
+TEST_F(OnnxModels, ExtraTreesClassifierEqualsScikitLearn) {
+  ExpectMatchesReference("breast_cancer_extra_trees", "breast_cancer.csv");
+}
+// An XGBoost booster trained with missing values, converted as onnxmltools does (BRANCH_LT, missing
+// values tracking `yes`): NaN cells take XGBoost's default directions.
+TEST_F(OnnxModels, XGBoostBoosterWithMissingValuesEqualsXGBoost) {
+  ExpectMatchesReference("breast_cancer_xgb", (kFixtures / "breast_cancer_missing.csv").string());
+}
+
+// BRANCH_EQ, BRANCH_NEQ, missing values tracking true and false on a hand-written regressor: equal to the
+// fixture script's direct evaluation and to ONNX Runtime (NaN != t is true, as IEEE and the runtime say);
+// such a model predicts but offers no tree_ensemble capability (the view has no equality splits).
+TEST_F(OnnxTreeEnsemble, EqualityModesAndMissingTracksEqualOnnxRuntime) {
+  const auto model = Load("hand_modes");
+  ASSERT_NE(model, nullptr);
+  const nlohmann::json reference = ReadJson(kFixtures / "hand_modes_reference.json");
+  const nlohmann::json ort = ReadJson(kFixtures / "hand_modes_ort.json");
+  const auto rows = static_cast<std::int64_t>(reference["inputs"].size());
+  Tensor x(DType::kF64, {rows, 3});
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < 3; ++c) {
+      const auto& cell = reference["inputs"][static_cast<std::size_t>(r)][static_cast<std::size_t>(c)];
+      x.data<double>()[r * 3 + c] = cell.is_null() ? std::nan("") : cell.get<double>();
+    }
+  }
+  auto y = model->Predict(x.view(), OutputSpace::kRaw);
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(y->data<double>()[r], reference["outputs"][static_cast<std::size_t>(r)][0].get<double>()) << r;
+    EXPECT_EQ(y->data<double>()[r], ort["outputs"][static_cast<std::size_t>(r)][0].get<double>()) << r;
+  }
+  EXPECT_EQ(model->tree_ensemble(), nullptr);
+}
+
+// post_transform PROBIT follows ONNX Runtime's approximation of erfinv.
+TEST_F(OnnxModels, ProbitRegressorEqualsOnnxRuntime) {
+  ExpectMatchesOutputs("breast_cancer_probit", "breast_cancer.csv", "breast_cancer_probit_ort.json");
+}
+
 TEST_F(OnnxModels, DescribesInputsOutputsAndLabels) {
   const auto rf = Load("breast_cancer_rf");
   ASSERT_NE(rf, nullptr);
@@ -172,7 +214,9 @@ TEST_F(OnnxTreeEnsemble, ViewMarginsEqualTheModelsRawOutputs) {
        std::vector<std::pair<std::string, std::string>>{{"breast_cancer_rf", "breast_cancer.csv"},
                                                         {"breast_cancer_gb", "breast_cancer.csv"},
                                                         {"diabetes_gbr", "diabetes.csv"},
-                                                        {"diabetes_gbr_modes", "diabetes.csv"}}) {
+                                                        {"diabetes_gbr_modes", "diabetes.csv"},
+                                                        {"breast_cancer_extra_trees", "breast_cancer.csv"},
+                                                        {"breast_cancer_xgb", kMissingCsv}}) {
     SCOPED_TRACE(name);
     const auto model = Load(name);
     ASSERT_NE(model, nullptr);
@@ -252,6 +296,12 @@ TEST_F(OnnxTreeEnsemble, ShapTreeOnARandomForestEqualsTreeExplainer) {
 }
 TEST_F(OnnxTreeEnsemble, ShapTreeOnAGradientBoostingClassifierEqualsTreeExplainer) {
   ExpectShapTreeEqualsTreeExplainer("breast_cancer_gb", "breast_cancer.csv", "target");
+}
+TEST_F(OnnxTreeEnsemble, ShapTreeOnExtraTreesEqualsTreeExplainer) {
+  ExpectShapTreeEqualsTreeExplainer("breast_cancer_extra_trees", "breast_cancer.csv", "target");
+}
+TEST_F(OnnxTreeEnsemble, ShapTreeOnAConvertedXGBoostBoosterEqualsTreeExplainer) {
+  ExpectShapTreeEqualsTreeExplainer("breast_cancer_xgb", kMissingCsv, "target");
 }
 TEST_F(OnnxTreeEnsemble, ShapTreeOnAGradientBoostingRegressorEqualsTreeExplainer) {
   ExpectShapTreeEqualsTreeExplainer("diabetes_gbr", "diabetes.csv", "target");

@@ -57,6 +57,11 @@ struct ModelSpec {
   // type huggingface: "f32" (the default) or "bf16" (the encoder's matrix products in bfloat16 where the
   // CPU has it). A loupe.model/v1 file states its own precision.
   std::string precision = "f32";
+  // type onnx (docs/onnx.md): names of the model's inputs, the tensors (or nodes) holding each
+  // self-attention layer's probabilities, and a tokenizer.json (absolute) that makes it a text model.
+  std::vector<std::string> features;
+  std::vector<std::string> attention;
+  std::filesystem::path tokenizer;
   SourcePos pos;
   std::map<std::string, SourcePos> field_pos;  // of each key's value: "type", "path"
 };

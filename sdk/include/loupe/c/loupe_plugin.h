@@ -39,6 +39,9 @@
  *        instead of evaluating every changed row from scratch (partial dependence, masked SHAP rows).
  *  v1.5  the capability "text_gradient" (version 1, LoupeTextGradient): a text network's tokens, the output
  *        of its embedding layer, and gradients with respect to that output (layer attributions per token).
+ *  v1.6  LoupeTextGradient::pad_embeddings (the pad baseline of a whole text, for embedding layers whose
+ *        output depends on the position: Hugging Face encoders); required capabilities may name
+ *        alternatives ("gradient|text_gradient": the model must offer one of them).
  *
  * Ownership rules:
  *  - Everything the host hands to a plugin (strings, arrays, tensor views) is owned by the host and valid
@@ -66,7 +69,7 @@ extern "C" {
 
 #define LOUPE_PLUGIN_ABI_MAJOR 1
 /** The newest minor this header describes (see the changelog at the top). */
-#define LOUPE_PLUGIN_ABI_MINOR_LATEST 5
+#define LOUPE_PLUGIN_ABI_MINOR_LATEST 6
 
 /** The minor this translation unit is built against: the latest, or LOUPE_PLUGIN_ABI_MINOR_OVERRIDE. */
 #ifdef LOUPE_PLUGIN_ABI_MINOR_OVERRIDE
@@ -393,7 +396,11 @@ typedef struct LoupeExplainerVTable {
    *  plugin built for an older minor has shorter specs than a newer host's sizeof(LoupeParamSpec). */
   const LoupeParamSpec* params;
   int64_t n_params;
-  const char* const* required_capabilities; /**< model capabilities the explainer needs */
+  /** Model capabilities the explainer needs, all of them. Since v1.6 an entry may list alternatives
+   *  separated by '|' ("gradient|text_gradient"): the model must offer at least one of them, and the
+   *  explainer asks the host which one it has (model_has_capability) when it runs. A host older than v1.6
+   *  refuses such a plugin by its minor before it reads this table. */
+  const char* const* required_capabilities;
   int64_t n_required_capabilities;
   /** Configures an instance from the host's validated params (host->params_json). May be called from
    *  any thread. On failure: set_error, return non-zero, leave *out untouched. */
@@ -754,13 +761,16 @@ typedef struct LoupeRowVariants {
 /* ---------------------------------------------------------------------------------------------------- */
 
 /** LoupeHostApi::model_capability(host, LOUPE_TEXT_GRADIENT_CAPABILITY, 1) returns a
- *  `const LoupeTextGradient*` when the host can differentiate a text model through its token embedding
+ *  `const LoupeTextGradient*` when the host can differentiate a text model through its embedding layer
  *  (today: loupe.model/v1 text networks of embedding, positional embedding, transformer encoder, LSTM,
- *  pool and dense layers; NULL for Hugging Face encoders, ONNX and tabular models). Built for the explain
- *  call, valid and unchanged while it runs.
+ *  pool and dense layers, and Hugging Face BERT, DistilBERT and RoBERTa classifiers, all in f32; NULL for
+ *  bf16, ONNX and tabular models). Built for the explain call, valid and unchanged while it runs.
  *
- *  The differentiated layer is the model's token embedding (before positions are added), as Captum's
- *  LayerIntegratedGradients on the embedding layer: for a text of T tokens its output is f32 [T, width].
+ *  The differentiated layer is the model's first one, as Captum's LayerIntegratedGradients on the
+ *  embedding layer: for loupe.model/v1 networks the token embedding (before positions are added), for
+ *  Hugging Face encoders the embeddings module after its LayerNorm (`bert.embeddings`,
+ *  `distilbert.embeddings`, `roberta.embeddings`: word + position + token type). For a text of T tokens
+ *  its output is f32 [T, width].
  *  `layer_gradient` runs the rest of the network on values the caller chooses for that output (a baseline,
  *  an interpolation) and differentiates; each row's length masks its padding exactly as the model's own
  *  forward pass does, so a padding step never changes an output and its gradient is 0. */
@@ -781,7 +791,8 @@ typedef struct LoupeTextGradient {
   int32_t reserved0;    /**< 0 */
   int64_t width;        /**< the embedding layer's output width */
   /** f32 [width]: the embedding of the tokenizer's padding token ([PAD], <pad>), Captum's usual token
-   *  baseline; NULL when the tokenizer has none. */
+   *  baseline; NULL when the tokenizer has none or when the layer's output depends on the position (then
+   *  pad_embeddings, v1.6, gives the baseline). */
   const float* pad_embedding;
   /** The embedding layer's name in the model (its weights' prefix), for results and messages. */
   const char* layer_name;
@@ -799,6 +810,16 @@ typedef struct LoupeTextGradient {
   LoupeStatus (*layer_gradient)(LoupeHost* host, const float* values, int64_t n, int64_t t,
                                 const int64_t* lengths, LoupeOutputSpace space, const double* output_weights,
                                 float* gradients, double* outputs, int64_t capacity);
+#if LOUPE_PLUGIN_ABI_MINOR >= 6
+  /* --- v1.6: read only when struct_size covers it --- */
+  /** The embedding layer's output for a text of `n_tokens` padding tokens into the caller-owned `out`
+   *  (f32 [n_tokens][width], `capacity` elements): the pad baseline, equal to pad_embedding at every
+   *  position for a token embedding, and the only form of it for Hugging Face embeddings (BERT and
+   *  DistilBERT number the positions 0, 1, ...; RoBERTa gives padding tokens position padding_idx, as
+   *  transformers does for an all-padding input). LOUPE_ERROR_INVALID_ARGUMENT when the tokenizer has no
+   *  padding token. Thread-safe. */
+  LoupeStatus (*pad_embeddings)(LoupeHost* host, int64_t n_tokens, float* out, int64_t capacity);
+#endif
 } LoupeTextGradient;
 
 #endif /* LOUPE_PLUGIN_ABI_MINOR >= 5 */

@@ -232,7 +232,9 @@ class ExplainerDef {
     params_ = std::move(params);
     return *this;
   }
-  // Model capabilities the explainer needs ("attention", "tree_ensemble").
+  // Model capabilities the explainer needs ("attention", "tree_ensemble"), all of them; an entry may list
+  // alternatives, "gradient|text_gradient" (ABI v1.6): the model must offer one of them, and Explain asks
+  // the host which (Host::Capability<T>() or HasCapability).
   ExplainerDef& Requires(std::vector<std::string> capabilities) {
     capabilities_ = std::move(capabilities);
     return *this;

@@ -30,6 +30,7 @@
 //     fail with a one-sentence message (mentioning `mentions` when given).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <sstream>
@@ -214,10 +215,18 @@ inline Failures CheckParamSpecs(const LoupeExplainerVTable& explainer) {
   for (std::int64_t i = 0; i < explainer.n_required_capabilities; ++i) {
     if (explainer.required_capabilities == nullptr || detail::Blank(explainer.required_capabilities[i])) {
       failures.push_back(where + " has an empty required capability");
-    } else if (sdk::detail::SupportedCapabilityVersion(explainer.required_capabilities[i]) == 0) {
-      // A name no host offers ("gradients" for "gradient") would fail every pipeline's validation.
-      failures.push_back(where + " requires the capability '" + explainer.required_capabilities[i] +
-                         "', which no Loupe host offers");
+    } else {
+      // A name no host offers ("gradients" for "gradient") would fail every pipeline's validation; each of
+      // the alternatives "a|b" (v1.6) must be one a host offers.
+      const std::string required = explainer.required_capabilities[i];
+      for (std::size_t begin = 0; begin <= required.size();) {
+        const std::size_t bar = std::min(required.find('|', begin), required.size());
+        const std::string name = required.substr(begin, bar - begin);
+        if (sdk::detail::SupportedCapabilityVersion(name) == 0) {
+          failures.push_back(where + " requires the capability '" + name + "', which no Loupe host offers");
+        }
+        begin = bar + 1;
+      }
     }
   }
   return failures;

@@ -27,7 +27,8 @@
 //    calls and rows, so tests can assert that an explainer batches its model calls;
 //  - the result builder stores fields into a nlohmann::json object (NaN and infinities become null);
 //  - model_capability hands out a capability only at a version the real host builds (1 for each today);
-//    a model with a `gradient` function offers "gradient" (v1.3) with the host's checks of the call.
+//    a model with a `gradient` function offers "gradient" (v1.3) with the host's checks of the call, and a
+//    model whose `text_gradient` has an `embed` function offers "text_gradient" (v1.5; pad_embeddings v1.6).
 // Row samples drawn by the real host may differ from the mock's; everything else is specified by the ABI.
 #pragma once
 
@@ -95,6 +96,25 @@ using GradientFn = std::function<void(const double* rows, std::int64_t n, LoupeO
 using DeepLiftFn = std::function<void(const double* rows, const double* references, std::int64_t n,
                                       LoupeOutputSpace space, const double* weights, double* out)>;
 
+// One text as a mock model's embedding layer sees it (LoupeTokenEmbeddingsSink's arguments).
+struct MockTokenEmbeddings {
+  std::vector<std::string> tokens, words;
+  std::vector<std::int64_t> word_index;  // per token: its word, or -1
+  std::vector<float> embeddings;         // [tokens, width]
+};
+// The "text_gradient" capability of a mock model (v1.5): `embed` gives data row r's tokens and
+// embeddings; `layer_gradient` writes gradients [n, t, width] (0 at padding, as the host) and, when
+// `outputs` is not null, f [n, n_outputs(space)] for values [n, t, width] (LoupeTextGradient).
+struct MockTextGradient {
+  std::int64_t width = 0;
+  std::string layer_name = "embedding";
+  std::vector<float> pad_embedding;  // [width]; empty: no padding token (pad_embeddings then refuses)
+  std::function<MockTokenEmbeddings(std::int64_t row)> embed;
+  std::function<void(const float* values, std::int64_t n, std::int64_t t, const std::int64_t* lengths,
+                     LoupeOutputSpace space, const double* weights, float* gradients, double* outputs)>
+      layer_gradient;
+};
+
 // The model of a mock step.
 struct MockModel {
   std::string name = "mock_model";
@@ -112,6 +132,9 @@ struct MockModel {
   // has_deeplift is 0 and deeplift refuses with a sentence, as the host does for an undefined layer).
   GradientFn gradient;
   DeepLiftFn deeplift;
+  // "text_gradient": offered (version 1) when text_gradient.embed is set; the calls are checked as the host
+  // checks them.
+  MockTextGradient text_gradient;
 
   static MockModel Regressor(std::vector<std::string> outputs, PredictFn predict) {
     MockModel model;
@@ -247,6 +270,9 @@ struct MockCall {
   std::vector<const char*> sensitive;
   std::vector<const char*> outputs, raw_outputs;
   std::vector<std::string> input_texts;
+#if LOUPE_PLUGIN_ABI_MINOR >= 5
+  LoupeTextGradient text_gradient{};  // the C form of model->text_gradient (struct_size 0: not offered)
+#endif
 
   std::mutex mutex;  // guards everything below
   LoupeStatus error_status = LOUPE_OK;
@@ -652,9 +678,101 @@ inline const void* MockGradientModel(bool has_deeplift) {
 #endif
 }
 
+#if LOUPE_PLUGIN_ABI_MINOR >= 5
+// LoupeTextGradient::embed_rows of the mock: each row's MockTokenEmbeddings handed to the sink.
+inline LoupeStatus MockEmbedRows(LoupeHost* host, const std::int64_t* rows, std::int64_t n_rows,
+                                 LoupeTokenEmbeddingsSink sink, void* sink_ctx) {
+  MockCall* call = Call(host);
+  const MockTextGradient& model = call->model->text_gradient;
+  if (n_rows < 0 || (n_rows > 0 && (rows == nullptr || sink == nullptr)))
+    return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
+                "embed_rows needs a non-negative row count, the rows and a sink.");
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    const MockTokenEmbeddings e = model.embed(rows[i]);
+    const auto T = static_cast<std::int64_t>(e.tokens.size());
+    if (static_cast<std::int64_t>(e.word_index.size()) != T ||
+        static_cast<std::int64_t>(e.embeddings.size()) != T * model.width) {
+      return Fail(call, LOUPE_ERROR_INTERNAL,
+                  "mock embed of row " + std::to_string(rows[i]) +
+                      " gave word indices or embeddings of the wrong size.");
+    }
+    std::vector<const char*> tokens, words;
+    for (const std::string& token : e.tokens) tokens.push_back(token.c_str());
+    for (const std::string& word : e.words) words.push_back(word.c_str());
+    const LoupeStatus status = sink(sink_ctx, i, rows[i], tokens.data(), e.word_index.data(), T, words.data(),
+                                    static_cast<std::int64_t>(words.size()), e.embeddings.data());
+    if (status != LOUPE_OK) return status;
+  }
+  return LOUPE_OK;
+}
+// LoupeTextGradient::layer_gradient of the mock: the host's checks, then the test's function.
+inline LoupeStatus MockLayerGradient(LoupeHost* host, const float* values, std::int64_t n, std::int64_t t,
+                                     const std::int64_t* lengths, LoupeOutputSpace space,
+                                     const double* weights, float* gradients, double* outputs,
+                                     std::int64_t capacity) {
+  MockCall* call = Call(host);
+  const MockModel& model = *call->model;
+  if (space == LOUPE_OUTPUT_PROBABILITY && model.task != LOUPE_TASK_CLASSIFICATION)
+    return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT, "model '" + model.name + "' is a regressor");
+  const std::int64_t cells = n * t * model.text_gradient.width;
+  if (n < 0 || t < 1 || cells > capacity ||
+      (n > 0 && (values == nullptr || lengths == nullptr || weights == nullptr || gradients == nullptr))) {
+    return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
+                "layer_gradient needs the values, lengths and output weights of " + std::to_string(n) +
+                    " rows and room for " + std::to_string(std::max<std::int64_t>(cells, 0)) + " gradients.");
+  }
+  for (std::int64_t r = 0; r < n; ++r) {
+    if (lengths[r] < 1 || lengths[r] > t)
+      return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
+                  "row " + std::to_string(r) + " has length " + std::to_string(lengths[r]) +
+                      ", expected 1 to " + std::to_string(t) + ".");
+  }
+  CountBatch(call, n);
+  model.text_gradient.layer_gradient(values, n, t, lengths, space, weights, gradients, outputs);
+  return LOUPE_OK;
+}
+#endif
+#if LOUPE_PLUGIN_ABI_MINOR >= 6
+// LoupeTextGradient::pad_embeddings of the mock: pad_embedding at every position.
+inline LoupeStatus MockPadEmbeddings(LoupeHost* host, std::int64_t n_tokens, float* out,
+                                     std::int64_t capacity) {
+  MockCall* call = Call(host);
+  const MockTextGradient& model = call->model->text_gradient;
+  if (model.pad_embedding.empty())
+    return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
+                "model '" + call->model->name + "' has no padding token.");
+  if (n_tokens < 1 || out == nullptr || n_tokens * model.width > capacity)
+    return Fail(call, LOUPE_ERROR_INVALID_ARGUMENT,
+                "pad_embeddings needs at least one token and room for them.");
+  for (std::int64_t s = 0; s < n_tokens; ++s)
+    std::copy(model.pad_embedding.begin(), model.pad_embedding.end(), out + s * model.width);
+  return LOUPE_OK;
+}
+#endif
+// The mock's C form of "text_gradient" for `call` (left zero before v1.5 or without `embed`).
+inline void DescribeMockTextGradient(MockCall& call) {
+#if LOUPE_PLUGIN_ABI_MINOR >= 5
+  const MockTextGradient& model = call.model->text_gradient;
+  if (!model.embed) return;
+  call.text_gradient.struct_size = sizeof(LoupeTextGradient);
+  call.text_gradient.width = model.width;
+  call.text_gradient.pad_embedding = model.pad_embedding.empty() ? nullptr : model.pad_embedding.data();
+  call.text_gradient.layer_name = model.layer_name.c_str();
+  call.text_gradient.embed_rows = &MockEmbedRows;
+  call.text_gradient.layer_gradient = &MockLayerGradient;
+#if LOUPE_PLUGIN_ABI_MINOR >= 6
+  call.text_gradient.pad_embeddings = &MockPadEmbeddings;
+#endif
+#else
+  (void)call;
+#endif
+}
+
 inline std::int32_t HasCapability(LoupeHost* host, const char* capability) {
   const MockModel& model = *Call(host)->model;
   if (capability != nullptr && model.gradient && std::string(capability) == "gradient") return 1;
+  if (capability != nullptr && model.text_gradient.embed && std::string(capability) == "text_gradient")
+    return 1;
   const auto& caps = model.capabilities;
   return capability != nullptr && std::find(caps.begin(), caps.end(), capability) != caps.end() ? 1 : 0;
 }
@@ -664,6 +782,10 @@ inline const void* Capability(LoupeHost* host, const char* capability, std::uint
   const MockModel& model = *Call(host)->model;
   if (model.gradient && std::string(capability) == "gradient")
     return MockGradientModel(static_cast<bool>(model.deeplift));
+#if LOUPE_PLUGIN_ABI_MINOR >= 5
+  if (model.text_gradient.embed && std::string(capability) == "text_gradient")
+    return &Call(host)->text_gradient;
+#endif
   const auto& structs = Call(host)->model->capability_structs;
   const auto found = structs.find(capability);
   return found != structs.end() ? found->second : nullptr;
@@ -1003,6 +1125,7 @@ class MockHost {
         model_.task == LOUPE_TASK_CLASSIFICATION ? model_.raw_output_names : model_.output_names;
     for (const auto& name : raw) call->raw_outputs.push_back(name.c_str());
     for (const auto& input : options.inputs) call->input_texts.push_back(input.explanation.dump());
+    detail::DescribeMockTextGradient(*call);
     return call;
   }
 

@@ -59,7 +59,7 @@ inline constexpr CapabilityVersion kCapabilityVersions[] = {
     {"head_mask", 1, 1},      // LOUPE_HEAD_MASK_CAPABILITY (v1.1)
     {"gradient", 1, 3},       // LOUPE_GRADIENT_CAPABILITY (v1.3)
     {"row_variants", 1, 4},   // LOUPE_ROW_VARIANTS_CAPABILITY (v1.4)
-    {"text_gradient", 1, 5},  // LOUPE_TEXT_GRADIENT_CAPABILITY (v1.5)
+    {"text_gradient", 1, 5},  // LOUPE_TEXT_GRADIENT_CAPABILITY (v1.5; pad_embeddings v1.6)
 };
 
 // The newest version of capability `name` a host builds; 0 for a name no host offers.
