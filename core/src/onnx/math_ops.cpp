@@ -896,7 +896,9 @@ Result<std::unique_ptr<Kernel>> MakeSplit(const KernelBuild& build) {
                         sizes.assign(static_cast<std::size_t>(parts), (dim + parts - 1) / parts);
                       if (!sizes.empty())
                         sizes.back() = dim - std::accumulate(sizes.begin(), sizes.end() - 1, std::int64_t{0});
-                      if (static_cast<std::int64_t>(sizes.size()) != parts || sizes.back() < 0) {
+                      const bool negative =
+                          std::any_of(sizes.begin(), sizes.end(), [](std::int64_t size) { return size < 0; });
+                      if (static_cast<std::int64_t>(sizes.size()) != parts || negative) {
                         return NodeError(node, "cannot split " + std::to_string(dim) + " entries into " +
                                                    std::to_string(parts) + " outputs.");
                       }
