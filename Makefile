@@ -12,7 +12,7 @@ CMAKE_FLAGS ?=
 # namespaces must be unique within a target (CONTRIBUTING.md). A tree configured by hand builds file by file.
 UNITY_FLAGS ?= -DCMAKE_UNITY_BUILD=ON
 
-.PHONY: all deps configure build python demo test test-sanitize test-thread fuzz test-fuzz install clean format format-check
+.PHONY: all deps configure build python demo test test-sanitize test-thread fuzz test-fuzz install clean format format-check check-minimal
 
 all: build
 
@@ -101,6 +101,18 @@ test-thread: deps
 	cd $(TSAN_BUILD_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" \
 	  ctest --no-tests=error --output-on-failure -j $(JOBS) -E '$(TSAN_SKIPPED_TESTS)'
 
+# The code behind an optional feature's #if (TLS in core/src/http, ONNX in core/src/onnx, MPI in
+# core/src/mpi) compiled with every optional feature off, as `make demo` builds it on a fresh machine
+# (which has none of their packages) and no other tree does (`make test` installs them all): only those
+# layers' objects, unoptimised, about 30 s. A fresh machine's demo once failed to compile this way.
+MINIMAL_BUILD_DIR ?= build-minimal
+check-minimal: deps
+	cmake -S . -B $(MINIMAL_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 \
+	  -DLOUPE_WITH_TLS=OFF -DLOUPE_WITH_ONNX=OFF -DLOUPE_WITH_MPI=OFF -DLOUPE_BUILD_PYTHON=OFF \
+	  -DLOUPE_BUILD_TESTS=OFF -DLOUPE_BUILD_BENCH=OFF $(UNITY_FLAGS) $(CMAKE_FLAGS)
+	cd $(MINIMAL_BUILD_DIR) && ninja -j $(JOBS) \
+	  $$(ninja -t targets all | grep -oE '^core/CMakeFiles/loupe_(http|onnx|mpi)\.dir/[^:]+\.o')
+
 # libFuzzer targets for every parser that reads user files (fuzz/README.md), built with clang in their own
 # tree; each runs FUZZ_SECONDS seconds. Needs clang and libFuzzer (LOUPE_WITH_FUZZ=1 installs them).
 fuzz:
@@ -131,4 +143,4 @@ format-check:
 	$(FORMAT_FILES) | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(FUZZ_BUILD_DIR) out
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(FUZZ_BUILD_DIR) $(MINIMAL_BUILD_DIR) out
