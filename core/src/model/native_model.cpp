@@ -809,6 +809,16 @@ class ModelReader {
                                 v->dump(-1, ' ', false, json::error_handler_t::replace) + ".");
     return v->get<double>();
   }
+  // A count, such as a layer's number of features: a whole number from 1 to 2^31 (found by fuzz_native_model:
+  // a number past int64 made the cast undefined).
+  Result<std::int64_t> Count(const std::string& pointer, const std::string& what) const {
+    LOUPE_ASSIGN_OR_RETURN(const double value, Number(pointer, what));
+    if (!(value >= 1 && value <= 2147483648.0) || value != std::floor(value)) {
+      return Error(pointer, "'" + what + "' must be a whole number of at least 1, found " +
+                                Find(pointer)->dump(-1, ' ', false, json::error_handler_t::replace) + ".");
+    }
+    return static_cast<std::int64_t>(value);
+  }
   Result<std::vector<std::string>> Strings(const std::string& pointer, const std::string& what) const {
     const json* v = Find(pointer);
     if (v == nullptr) return Error(Parent(pointer), "'" + what + "' is missing.");
@@ -927,10 +937,8 @@ Result<RefLayer> ReadLayer(const ModelReader& reader, const std::string& p, std:
   if (type == "linear") {
     LOUPE_RETURN_IF_ERROR(
         CheckKeys(reader, node, p, {"type", "in_features", "out_features", "weight", "bias"}, where));
-    LOUPE_ASSIGN_OR_RETURN(const double in, reader.Number(p + "/in_features", where + " in_features"));
-    LOUPE_ASSIGN_OR_RETURN(const double out, reader.Number(p + "/out_features", where + " out_features"));
-    layer.in = static_cast<std::int64_t>(in);
-    layer.out = static_cast<std::int64_t>(out);
+    LOUPE_ASSIGN_OR_RETURN(layer.in, reader.Count(p + "/in_features", where + " in_features"));
+    LOUPE_ASSIGN_OR_RETURN(layer.out, reader.Count(p + "/out_features", where + " out_features"));
     if (layer.in != width) {
       return reader.Error(p + "/in_features", where + " (linear) takes " + std::to_string(layer.in) +
                                                   " features but receives " + std::to_string(width) + ".");

@@ -101,6 +101,9 @@ TEST_F(NativeModelTest, BadModelsAreRefusedWithThePositionOfTheProblem) {
       "bad.yaml:9:33: layer 0 (linear) takes 4 features but receives 3.");
   EXPECT_EQ(LoadError(Classifier("  - {type: linear, in_features: 3, out_features: 1}\n")),
             "bad.yaml:9:5: 'layer 0 (linear) weight' is missing.");
+  EXPECT_EQ(LoadError(Classifier("  - {type: linear, in_features: 3, out_features: 1.65e19}\n")),
+            "bad.yaml:9:50: 'layer 0 out_features' must be a whole number of at least 1, found "
+            "1.65e+19.");
   EXPECT_EQ(
       LoadError(Classifier("  - {type: convolution}\n")),
       "bad.yaml:9:12: unknown layer type 'convolution'; expected linear, relu, tanh, sigmoid or softmax.");
