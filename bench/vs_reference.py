@@ -11,6 +11,10 @@ the same rows of the same data with the same model and sample counts as a whole 
   lime         lime.lime_tabular.LimeTabularExplainer, 5,000 samples, 10 features, label 1, quartiles
   tree         xgboost pred_contribs (path-dependent TreeSHAP), credit XGBoost fixture, rows tiled
   interactions xgboost pred_interactions, the same model
+  interventional shap.TreeExplainer(booster, data=background) (shap's C extension, interventional
+               TreeSHAP), diabetes XGBoost fixture (numeric splits only: shap 0.42.1's C extension cannot
+               take the credit model's categorical splits with a background), background rows 100:200,
+               explained rows tiled
 
 The model of the first four is the breast_cancer MLP fixture, evaluated for the Python libraries in
 vectorised numpy (bench/reference/mlp_numpy.py, f32 like Loupe's network path). Background rows are
@@ -44,10 +48,13 @@ DATA = ROOT / "tests" / "data" / "breast_cancer.csv"
 MLP = ROOT / "tests" / "fixtures" / "models" / "breast_cancer_mlp.yaml"
 XGB_MODEL = ROOT / "tests" / "fixtures" / "xgboost" / "credit_xgb.json"
 XGB_DATA = ROOT / "tests" / "data" / "credit_data.csv"
+DIABETES_MODEL = ROOT / "tests" / "fixtures" / "xgboost" / "diabetes_xgb.json"
+DIABETES_DATA = ROOT / "tests" / "data" / "diabetes.csv"
 BACKGROUND = (100, 200)
 
 # Explained rows per workload (the same on both sides), chosen so one reference run takes a few seconds.
-ROWS = {"kernel": 6, "permutation": 16, "exact": 8, "lime": 40, "tree": 200_000, "interactions": 2_000}
+ROWS = {"kernel": 6, "permutation": 16, "exact": 8, "lime": 40, "tree": 200_000, "interactions": 2_000,
+        "interventional": 2_000}
 DESCRIPTION = {
     "kernel": "Kernel SHAP, M = 30, background 100, 2,048 coalitions, no L1",
     "permutation": "Permutation SHAP, M = 30, background 100, max_evals 620",
@@ -55,6 +62,7 @@ DESCRIPTION = {
     "lime": "LIME tabular, M = 30, 5,000 samples, 10 features",
     "tree": "path-dependent TreeSHAP, credit XGBoost model, 200k rows",
     "interactions": "TreeSHAP interaction values, 2,000 rows, same model",
+    "interventional": "interventional TreeSHAP, diabetes XGBoost, background 100",
 }
 REFERENCE_NAME = {
     "kernel": "shap KernelExplainer",
@@ -63,6 +71,7 @@ REFERENCE_NAME = {
     "lime": "lime LimeTabularExplainer",
     "tree": "xgboost pred_contribs",
     "interactions": "xgboost pred_interactions",
+    "interventional": "shap TreeExplainer (cext)",
 }
 
 
@@ -83,6 +92,8 @@ def run_reference(workload, rows):
 
     if workload in ("tree", "interactions"):
         return run_xgboost(workload, rows)
+    if workload == "interventional":
+        return run_shap_interventional(rows)
     from mlp_numpy import BreastCancerMlp
 
     frame = read_breast_cancer()
@@ -171,6 +182,31 @@ def run_xgboost(workload, rows):
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start, "rows": rows}
 
 
+def tiled_diabetes_rows(rows):
+    """diabetes.csv's features repeated to `rows` rows (the rows of write_tiled_csv)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_csv(DIABETES_DATA, float_precision="round_trip").drop(columns=["target"])
+    x = frame.to_numpy(dtype=np.float64)
+    return x, np.concatenate([x] * -(-rows // len(x)))[:rows]
+
+
+def run_shap_interventional(rows):
+    import shap
+    import xgboost
+
+    data, explained = tiled_diabetes_rows(rows)
+    booster = xgboost.Booster()
+    booster.load_model(str(DIABETES_MODEL))
+    booster.set_param({"nthread": 1})
+    explainer = shap.TreeExplainer(booster, data=data[BACKGROUND[0]:BACKGROUND[1]],
+                                   feature_perturbation="interventional")
+    start, cpu_start = time.perf_counter(), time.process_time()
+    explainer.shap_values(explained, check_additivity=False)
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start, "rows": rows}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The Loupe side: pipelines written to a temporary folder, run as whole processes.
 
@@ -203,10 +239,16 @@ def loupe_pipeline(workload, rows, folder, precision="f32"):
         explainer, params = "shap.exact", "{background: %s, groups: {%s}}" % (background, groups)
     elif workload == "lime":
         explainer, params = "lime.tabular", "{num_samples: 5000, num_features: 10, labels: [1]}"
+    elif workload == "interventional":
+        csv = folder / "diabetes_tiled.csv"
+        write_tiled_csv(DIABETES_DATA, csv, rows)
+        data = "{path: %s, target: target}" % csv
+        model = "{type: xgboost, path: %s}" % DIABETES_MODEL
+        explainer, params = "shap.tree", "{background: %s}" % background
     else:
         csv = folder / "credit_tiled.csv"
         if not csv.exists() or sum(1 for _ in open(csv)) != rows + 1:
-            write_tiled_credit(csv, rows)
+            write_tiled_csv(XGB_DATA, csv, rows)
         data = "{path: %s, target: Status, missing: ['NA', '']}" % csv
         model = "{type: xgboost, path: %s}" % XGB_MODEL
         explainer = "shap.tree"
@@ -225,8 +267,8 @@ def read_header():
         return f.readline().strip().split(",")
 
 
-def write_tiled_credit(path, rows):
-    lines = XGB_DATA.read_text().splitlines()
+def write_tiled_csv(source, path, rows):
+    lines = source.read_text().splitlines()
     header, body = lines[0], lines[1:]
     with open(path, "w") as out:
         out.write(header + "\n")
@@ -270,7 +312,7 @@ def main():
     parser.add_argument("--loupe", default=str(ROOT / "build" / "bin" / "loupe"))
     parser.add_argument("--runs", type=int, default=5, help="counted loupe runs per case (after one warm-up)")
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--workloads", default="kernel,permutation,exact,lime,tree,interactions")
+    parser.add_argument("--workloads", default="kernel,permutation,exact,lime,tree,interactions,interventional")
     parser.add_argument("--rows-scale", type=float, default=1.0, help="multiplies every workload's rows")
     parser.add_argument("--mlp-precision", default="f32", choices=("f32", "f64"),
                         help="precision of Loupe's MLP (f64: the row_variants path of shap's explainers)")

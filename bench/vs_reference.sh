@@ -20,7 +20,7 @@ source "$pyrefs/env.sh"
   echo "vs_reference: the reference libraries do not import; see $pyrefs/README.md for the Debian packages" >&2
   exit 2
 }
-workloads="kernel,permutation,exact,lime,tree,interactions"
+workloads="kernel,permutation,exact,lime,tree,interactions,interventional"
 if ! /usr/bin/python3 -c 'import xgboost' 2>/dev/null; then
   echo "vs_reference: python3-xgboost is not installed: the TreeSHAP rows are skipped" >&2
   workloads="kernel,permutation,exact,lime"

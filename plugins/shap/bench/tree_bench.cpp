@@ -313,6 +313,62 @@ void BenchTreeShapCore(const char* name, const loupe::testing::MockDataset& data
   }
 }
 
+// Interaction values and interventional values, the algorithm alone on one thread: the leaf tables
+// (fast_tree_shap.hpp, their build included) against what they replace, XGBoost's conditional passes and
+// the recursion per background row (the same object with no room for tables), and the largest difference.
+void BenchTablesAgainstFallbacks(const char* name, const loupe::testing::MockDataset& data,
+                                 const EnsemblePtr& ensemble) {
+  const std::int64_t f = data.cols();
+  loupe::sdk::DatasetInfo info;
+  info.n_rows = data.rows();
+  for (const auto& column : data.features)
+    info.features.push_back({column.name, column.type, column.levels, 0});
+  const loupe::shap::TreeModel model(*ensemble->capability(), info);
+  std::vector<double> x(static_cast<std::size_t>(data.rows() * f));
+  for (std::int64_t j = 0; j < f; ++j) {
+    for (std::int64_t i = 0; i < data.rows(); ++i)
+      x[static_cast<std::size_t>(i * f + j)] = data.features[j].values[static_cast<std::size_t>(i)];
+  }
+  const std::int64_t k = model.n_outputs();
+  for (const bool interventional : {false, true}) {
+    const std::int64_t n = std::min<std::int64_t>(data.rows(), interventional ? 400 : 2000);
+    std::vector<double> results[2];
+    double seconds[2] = {0, 0};
+    for (const int tabulated : {0, 1}) {
+      loupe::shap::FastTreeShapOptions options;
+      if (tabulated == 0) options.limits = {12, 0};
+      options.interactions = !interventional;
+      if (interventional) {
+        for (std::int64_t r = 100; r < 200; ++r) options.background.push_back(x.data() + r * f);
+        options.explained_rows = n;
+      }
+      const auto start = Clock::now();
+      loupe::shap::FastTreeShap fast(model, options);
+      fast.BuildAllTables();
+      loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+      std::vector<double>& out = results[tabulated];
+      out.assign(static_cast<std::size_t>(n * k * f * (interventional ? 1 : f + 1)), 0.0);
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (interventional) {
+          fast.RowInterventional(x.data() + i * f, &scratch, out.data() + i * k * f);
+        } else {
+          fast.RowInteractions(x.data() + i * f, &scratch, out.data() + i * k * f * (f + 1),
+                               out.data() + i * k * f * (f + 1) + k * f);
+        }
+      }
+      seconds[tabulated] = Seconds(start);
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < results[0].size(); ++i)
+      worst = std::max(worst, std::fabs(results[0][i] - results[1][i]));
+    std::printf("%-16s %-26s %8d %12.0f %12.4f   %s %.0f rows/s, x%.1f, max |diff| %.1e\n", name,
+                interventional ? "interventional tables" : "interaction tables", 1,
+                static_cast<double>(n) / seconds[1], seconds[1],
+                interventional ? "recursion per background row (100)" : "conditional passes",
+                static_cast<double>(n) / seconds[0], seconds[0] / seconds[1], worst);
+  }
+}
+
 // XGBoost's own pred_contribs on the same model and rows, when libxgboost.so.0 loads. False on an
 // XGBoost error.
 bool BenchXgboost(const char* name, const std::string& model_path, const loupe::testing::MockDataset& data,
@@ -379,6 +435,7 @@ int main(int argc, char** argv) {
     std::vector<double> ours;
     if (!BenchShapTree(name, data, ensemble, &ours)) return 1;
     BenchTreeShapCore(name, data, ensemble, ours);
+    BenchTablesAgainstFallbacks(name, data, ensemble);
     if (!BenchXgboost(name, model_path, data, ensemble, ours)) return 1;
   }
   SyntheticDepths(data, std::min<std::int64_t>(data.rows(), 2000));

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "background.hpp"
@@ -91,43 +92,11 @@ TreeModel Load(const Host& host, const TreeSetup& setup) {
   return model;
 }
 
-// Path-dependent values of one row: phi[O][F] and, when `interactions` is non-null, [O][F][F].
-void PathDependentRow(const TreeModel& model, const double* row, std::vector<PathElement>* path,
-                      std::vector<double>* on, std::vector<double>* off, double* phi, double* interactions) {
-  const std::int64_t f = model.n_columns();
-  for (const Tree& tree : model.trees())
-    model.PathDependent(tree, row, 0, -1, path->data(), phi + tree.output * f);
-  if (interactions == nullptr) return;
-  // Interaction of i and j: half the difference of j's values with i fixed on and with i fixed off,
-  // summed over the trees that split on i (elsewhere the two agree); the diagonal keeps the rest of phi_i.
-  for (const Tree& tree : model.trees()) {
-    double* block = interactions + tree.output * f * f;
-    for (const std::int32_t i : tree.columns) {
-      std::fill(on->begin(), on->end(), 0.0);
-      std::fill(off->begin(), off->end(), 0.0);
-      model.PathDependent(tree, row, 1, i, path->data(), on->data());
-      model.PathDependent(tree, row, -1, i, path->data(), off->data());
-      for (std::int64_t j = 0; j < f; ++j)
-        block[i * f + j] += ((*on)[static_cast<std::size_t>(j)] - (*off)[static_cast<std::size_t>(j)]) / 2.0;
-    }
-  }
-  for (std::int64_t o = 0; o < model.n_outputs(); ++o) {
-    double* block = interactions + o * f * f;
-    for (std::int64_t i = 0; i < f; ++i) {
-      double others = 0.0;
-      for (std::int64_t j = 0; j < f; ++j) {
-        if (j != i) others += block[i * f + j];
-      }
-      block[i * f + i] = phi[o * f + i] - others;
-    }
-  }
-}
-
-// FastTreeSHAP v2's tables, built once per explain call on the host's pool, a tree per task. Without
-// `tabulated` no tree gets one (interactions and interventional values use their own algorithms).
-FastTreeShap LeafTables(const Host& host, const TreeModel& model, bool tabulated) {
-  FastTreeShap fast(model, tabulated ? FastTreeShapLimits{} : FastTreeShapLimits{0, 0});
-  if (tabulated && !model.trees().empty()) {
+// The leaf tables of fast_tree_shap.hpp for this call (path-dependent, with interactions, or
+// interventional over the background rows), built on the host's pool, a tree per task.
+FastTreeShap LeafTables(const Host& host, const TreeModel& model, FastTreeShapOptions options) {
+  FastTreeShap fast(model, std::move(options));
+  if (!model.trees().empty()) {
     host.ParallelFor(0, static_cast<std::int64_t>(model.trees().size()), 1,
                      [&](std::int64_t begin, std::int64_t end) {
                        host.ThrowIfCancelled();
@@ -182,41 +151,28 @@ void TreeExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& r
   for (std::int64_t row = 0; row < r; ++row)
     std::copy(base.begin(), base.end(), attribution.base_values.begin() + row * o);
 
-  // Plain path-dependent values come from FastTreeSHAP v2's leaf tables (Algorithm 2 for trees without).
-  const bool tabulated = !setup.interventional && !setup.interactions;
-  const FastTreeShap fast = LeafTables(host, model, tabulated);
+  // Every kind of value comes from leaf tables (fast_tree_shap.hpp); trees without fall back to
+  // Algorithm 2, its conditional passes, or the recursion per background row.
+  FastTreeShapOptions options;
+  options.interactions = setup.interactions;
+  options.explained_rows = r;
+  for (const std::int64_t reference : background) options.background.push_back(x.Row(reference));
+  const FastTreeShap fast = LeafTables(host, model, std::move(options));
 
   std::atomic<std::uint64_t> done{0};
   host.ParallelFor(0, r, kRowGrain, [&](std::int64_t begin, std::int64_t end) {
     host.ThrowIfCancelled();
     FastTreeShap::Scratch scratch = fast.MakeScratch();
-    std::vector<PathElement> path(model.PathBufferSize());
-    std::vector<double> on(static_cast<std::size_t>(f)), off(static_cast<std::size_t>(f));
-    std::vector<double> sum(static_cast<std::size_t>(o * f));
-    std::vector<std::int8_t> state(static_cast<std::size_t>(f), 0);
-    std::vector<std::int32_t> stack;
-    for (std::int64_t i = begin; i < end; ++i) {
-      const double* row = x.Row(rows[static_cast<std::size_t>(i)]);
-      double* phi = values + i * o * f;
-      if (tabulated) {
-        fast.Row(row, &scratch, phi);
-        continue;
+    if (setup.interactions) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        fast.RowInteractions(x.Row(rows[static_cast<std::size_t>(i)]), &scratch, values + i * o * f,
+                             interactions + i * o * f * f);
       }
-      if (!setup.interventional) {
-        PathDependentRow(model, row, &path, &on, &off, phi,
-                         setup.interactions ? interactions + i * o * f * f : nullptr);
-        continue;
-      }
-      // Exact interventional values: the mean over the background rows of each row's exact values.
-      std::fill(sum.begin(), sum.end(), 0.0);
-      for (const std::int64_t reference : background) {
-        for (const Tree& tree : model.trees()) {
-          model.Interventional(tree, row, x.Row(reference), state.data(), &stack,
-                               sum.data() + tree.output * f);
-        }
-      }
-      for (std::int64_t k = 0; k < o * f; ++k)
-        phi[k] = sum[static_cast<std::size_t>(k)] / static_cast<double>(b);
+    } else {
+      // The chunk as one block: each tree serves all its rows while in cache.
+      std::vector<const double*> block;
+      for (std::int64_t i = begin; i < end; ++i) block.push_back(x.Row(rows[static_cast<std::size_t>(i)]));
+      fast.Rows(block.data(), end - begin, &scratch, values + begin * o * f);
     }
     done += static_cast<std::uint64_t>(end - begin);
     host.Progress(done.load(), static_cast<std::uint64_t>(r));

@@ -262,10 +262,12 @@ std::int64_t TreeModel::TreeWithoutCovers() const {
   return -1;
 }
 
-double TreeModel::Value(const TreeNode& node, const double* row) const {
-  const double value = row[node.column];
+double TreeModel::Value(const TreeNode& node, const double* row) const { return ValueOf(node.column, row); }
+
+double TreeModel::ValueOf(std::int32_t column, const double* row) const {
+  const double value = row[column];
   if (std::isnan(value)) return value;
-  const auto& map = level_maps_[static_cast<std::size_t>(node.column)];
+  const auto& map = level_maps_[static_cast<std::size_t>(column)];
   if (map.empty()) return value;
   const double code = std::trunc(value);
   if (code < 0 || code >= static_cast<double>(map.size())) return std::nan("");
@@ -273,8 +275,15 @@ double TreeModel::Value(const TreeNode& node, const double* row) const {
   return mapped < 0 ? std::nan("") : static_cast<double>(mapped);
 }
 
+void TreeModel::MapRow(const double* row, double* out) const {
+  for (std::int64_t c = 0; c < n_columns_; ++c) out[c] = ValueOf(static_cast<std::int32_t>(c), row);
+}
+
 std::int32_t TreeModel::Next(const TreeNode& node, const double* row) const {
-  const double value = Value(node, row);
+  return NextFor(node, Value(node, row));
+}
+
+std::int32_t TreeModel::NextFor(const TreeNode& node, double value) const {
   if (std::isnan(value)) return node.default_left ? node.left : node.right;
   if (node.categorical) {
     const double code = std::trunc(value);

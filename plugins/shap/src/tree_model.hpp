@@ -71,8 +71,15 @@ class TreeModel {
   // The first tree with a non-positive cover on a reachable inner node, or -1.
   std::int64_t TreeWithoutCovers() const;
 
+  // Whether a numeric split sends value <= threshold left (else value < threshold).
+  bool less_equal() const { return split_rule_ == LOUPE_TREE_SPLIT_LESS_EQUAL; }
   // The child of inner node `node` that `row` (a row of the step's feature matrix) goes to.
   std::int32_t Next(const TreeNode& node, const double* row) const;
+  // The same for the value of the node's column already in the model's codes (MapRow).
+  std::int32_t NextFor(const TreeNode& node, double value) const;
+  // The row with every column in the model's codes (categorical levels mapped, NaN for missing), as
+  // Next reads them; out holds n_columns().
+  void MapRow(const double* row, double* out) const;
   // margin[O] of one row.
   void Margin(const double* row, double* margin) const;
 
@@ -90,6 +97,7 @@ class TreeModel {
 
  private:
   double Value(const TreeNode& node, const double* row) const;
+  double ValueOf(std::int32_t column, const double* row) const;
   void PathRecurse(const Tree& tree, const double* row, std::int32_t node, PathElement* parent, int depth,
                    double zero_fraction, double one_fraction, std::int32_t parent_column,
                    double condition_fraction, int condition, std::int32_t condition_column,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -398,6 +399,7 @@ TEST(ShapTree, LeafTablesAgreeWithAlgorithm2OnTheFixtures) {
     loupe::shap::FastTreeShap fast(model);
     fast.BuildAllTables();
     EXPECT_EQ(fast.n_fast_trees(), static_cast<std::int64_t>(model.trees().size())) << name;
+    EXPECT_FALSE(fast.IsCompact(0)) << name;  // shallow trees: values per mask, sibling leaves paired
     const std::int64_t n_rows = std::min<std::int64_t>(300, c.info.n_rows);
     ExpectAllClose(Tabulated(fast, model, c, n_rows), Algorithm2(model, c, n_rows), 1e-9, name);
   }
@@ -409,18 +411,18 @@ TEST(ShapTree, LeafTablesFallBackToAlgorithm2BeyondTheirLimits) {
   const loupe::shap::TreeModel model(*fixture.ensemble->capability(), c.info);
   const std::vector<double> expected = Algorithm2(model, c, 100);
   // No room for any table: every tree runs Algorithm 2, with the same bits.
-  loupe::shap::FastTreeShap none(model, {12, 0});
+  loupe::shap::FastTreeShap none(model, loupe::shap::FastTreeShapLimits{12, 0});
   none.BuildAllTables();
   EXPECT_EQ(none.n_fast_trees(), 0);
   EXPECT_EQ(Tabulated(none, model, c, 100), expected);
   // Too few path features allowed: likewise.
-  loupe::shap::FastTreeShap shallow(model, {0, std::int64_t{1} << 20});
+  loupe::shap::FastTreeShap shallow(model, loupe::shap::FastTreeShapLimits{0, std::int64_t{1} << 20});
   shallow.BuildAllTables();
   EXPECT_EQ(shallow.n_fast_trees(), 0);
   EXPECT_EQ(Tabulated(shallow, model, c, 100), expected);
   // Room for part of the ensemble: tables for the first trees, Algorithm 2 for the rest.
   loupe::shap::FastTreeShap all(model);
-  loupe::shap::FastTreeShap part(model, {12, 2000});
+  loupe::shap::FastTreeShap part(model, loupe::shap::FastTreeShapLimits{12, 2000});
   part.BuildAllTables();
   EXPECT_GT(part.n_fast_trees(), 0);
   EXPECT_LT(part.n_fast_trees(), all.n_fast_trees());
@@ -627,6 +629,295 @@ TEST(ShapTree, LeafTablesLeaveATreeWithAZeroCoverChildToAlgorithm2) {
       EXPECT_NEAR(actual[i], want, 1e-12) << "fallback, row " << r << " x" << index;
     }
   }
+}
+
+// The interaction tables against XGBoost's conditional passes (the fallback: no room for any table), and
+// the interventional tables against the recursion per background row, on every fixture; then a budget
+// that tabulates only part of the ensemble.
+std::vector<double> CoreInteractions(const loupe::shap::FastTreeShap& fast,
+                                     const loupe::shap::TreeModel& model, const CoreCase& c,
+                                     std::int64_t n_rows) {
+  const std::int64_t per_row = model.n_outputs() * c.f;
+  std::vector<double> phi(static_cast<std::size_t>(per_row), 0.0), out;
+  std::vector<double> block(static_cast<std::size_t>(per_row * c.f), 0.0);
+  loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    std::fill(phi.begin(), phi.end(), 0.0);
+    std::fill(block.begin(), block.end(), 0.0);
+    fast.RowInteractions(c.x.data() + i * c.f, &scratch, phi.data(), block.data());
+    out.insert(out.end(), phi.begin(), phi.end());
+    out.insert(out.end(), block.begin(), block.end());
+  }
+  return out;
+}
+
+std::vector<double> CoreInterventional(const loupe::shap::FastTreeShap& fast,
+                                       const loupe::shap::TreeModel& model, const CoreCase& c,
+                                       std::int64_t n_rows) {
+  const std::int64_t per_row = model.n_outputs() * c.f;
+  std::vector<double> phi(static_cast<std::size_t>(n_rows * per_row), 0.0);
+  loupe::shap::FastTreeShap::Scratch scratch = fast.MakeScratch();
+  for (std::int64_t i = 0; i < n_rows; ++i)
+    fast.RowInterventional(c.x.data() + i * c.f, &scratch, phi.data() + i * per_row);
+  return phi;
+}
+
+loupe::shap::FastTreeShapOptions InteractionOptions(loupe::shap::FastTreeShapLimits limits) {
+  loupe::shap::FastTreeShapOptions options;
+  options.limits = limits;
+  options.interactions = true;
+  return options;
+}
+
+loupe::shap::FastTreeShapOptions InterventionalOptions(const CoreCase& c,
+                                                       loupe::shap::FastTreeShapLimits limits,
+                                                       std::int64_t first, std::int64_t count) {
+  loupe::shap::FastTreeShapOptions options;
+  options.limits = limits;
+  for (std::int64_t r = first; r < first + count; ++r) options.background.push_back(c.x.data() + r * c.f);
+  options.explained_rows = 1000;
+  return options;
+}
+
+TEST(ShapTree, InteractionAndInterventionalTablesAgreeWithTheirFallbacksOnTheFixtures) {
+  const loupe::shap::FastTreeShapLimits none{12, 0};
+  for (const auto& [name, fixture] : {std::pair<std::string, Fixture>{"credit", Credit()},
+                                      {"diabetes_xgb", Diabetes("diabetes_xgb")},
+                                      {"diabetes3_xgb", Diabetes("diabetes3_xgb")}}) {
+    const CoreCase c = Core(fixture.data);
+    const loupe::shap::TreeModel model(*fixture.ensemble->capability(), c.info);
+    const auto trees = static_cast<std::int64_t>(model.trees().size());
+    loupe::shap::FastTreeShap fast(model, InteractionOptions({}));
+    fast.BuildAllTables();
+    loupe::shap::FastTreeShap slow(model, InteractionOptions(none));
+    slow.BuildAllTables();
+    EXPECT_EQ(fast.n_fast_trees(), trees) << name;
+    EXPECT_EQ(slow.n_fast_trees(), 0) << name;
+    ExpectAllClose(CoreInteractions(fast, model, c, 60), CoreInteractions(slow, model, c, 60), 1e-9,
+                   name + " interactions");
+
+    loupe::shap::FastTreeShap tables(model, InterventionalOptions(c, {}, 100, 30));
+    tables.BuildAllTables();
+    loupe::shap::FastTreeShap recursion(model, InterventionalOptions(c, none, 100, 30));
+    recursion.BuildAllTables();
+    EXPECT_EQ(tables.n_fast_trees(), trees) << name;
+    EXPECT_EQ(recursion.n_fast_trees(), 0) << name;
+    ExpectAllClose(CoreInterventional(tables, model, c, 60), CoreInterventional(recursion, model, c, 60),
+                   1e-9, name + " interventional");
+  }
+  const Fixture fixture = Credit();
+  const CoreCase c = Core(fixture.data);
+  const loupe::shap::TreeModel model(*fixture.ensemble->capability(), c.info);
+  loupe::shap::FastTreeShap part(model, InteractionOptions({12, 3000}));
+  part.BuildAllTables();
+  loupe::shap::FastTreeShap slow(model, InteractionOptions(none));
+  slow.BuildAllTables();
+  EXPECT_GT(part.n_fast_trees(), 0);
+  EXPECT_LT(part.n_fast_trees(), static_cast<std::int64_t>(model.trees().size()));
+  ExpectAllClose(CoreInteractions(part, model, c, 40), CoreInteractions(slow, model, c, 40), 1e-9, "part");
+  loupe::shap::FastTreeShap some(model, InterventionalOptions(c, {12, 5000}, 0, 10));
+  some.BuildAllTables();
+  loupe::shap::FastTreeShap recursion(model, InterventionalOptions(c, none, 0, 10));
+  recursion.BuildAllTables();
+  EXPECT_GT(some.n_fast_trees(), 0);
+  EXPECT_LT(some.n_fast_trees(), static_cast<std::int64_t>(model.trees().size()));
+  ExpectAllClose(CoreInterventional(some, model, c, 40), CoreInterventional(recursion, model, c, 40), 1e-9,
+                 "some");
+}
+
+// The hand-built tree of PathDependentMatchesTheCoverGameByBruteForce (a feature split twice on one path,
+// missing values, rows on the thresholds) through shap.tree, against brute force over all coalitions of
+// the four features: the SHAP interaction values of the cover game, sum over S of
+// |S|! (M - |S| - 2)! / (2 (M - 1)!) (v(S+i+j) - v(S+i) - v(S+j) + v(S)), and the interventional values
+// of v(S) = mean over the background rows r of f(x on S, r elsewhere).
+TEST(ShapTree, InteractionAndInterventionalValuesMatchTheirGamesByBruteForce) {
+  HandTree a;  // x0 <= 0 ? (x1 <= 0.5 ? (x0 <= -1 ? 1 : 2) : 3) : (x2 <= 0 ? 4 : (x0 <= 1 ? 5 : 6))
+  a.left = {1, 3, 5, 7, -1, -1, 9, -1, -1, -1, -1};
+  a.right = {2, 4, 6, 8, -1, -1, 10, -1, -1, -1, -1};
+  a.feature = {0, 1, 2, 0, -1, -1, 0, -1, -1, -1, -1};
+  a.threshold = {0.0, 0.5, 0.0, -1.0, NAN, NAN, 1.0, NAN, NAN, NAN, NAN};
+  a.value = {0, 0, 0, 0, 3.0, 4.0, 0, 1.0, 2.0, 5.0, 6.0};
+  a.cover = {100, 60, 40, 45, 15, 10, 30, 20, 25, 12, 18};
+  a.default_left = {1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+  a.Finish(3);
+  for (std::size_t k = a.left.size(); k-- > 0;) {
+    if (a.left[k] < 0) continue;
+    const auto l = static_cast<std::size_t>(a.left[k]), r = static_cast<std::size_t>(a.right[k]);
+    a.value[k] = (a.cover[l] * a.value[l] + a.cover[r] * a.value[r]) / a.cover[k];
+  }
+  const std::vector<std::string> names = {"x0", "x1", "x2", "x3"};
+  std::vector<LoupeColumnInfo> columns;
+  for (const auto& name : names)
+    columns.push_back(
+        LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
+  const double base_margin = 0.5;
+  const LoupeTree* trees[] = {&a.tree};
+  LoupeTreeEnsemble ensemble{};
+  ensemble.struct_size = sizeof(ensemble);
+  ensemble.split_rule = LOUPE_TREE_SPLIT_LESS_EQUAL;
+  ensemble.link = LOUPE_TREE_LINK_IDENTITY;
+  ensemble.max_depth = 3;
+  ensemble.n_outputs = 1;
+  ensemble.base_margin = &base_margin;
+  ensemble.n_features = 4;
+  ensemble.features = columns.data();
+  ensemble.n_trees = 1;
+  ensemble.trees = trees;
+  MockDataset data;  // data columns x3, x0, x2, x1
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x3", {7, 7, 7, 7, 7, 7}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x0", {0.0, -1.0, 1.0, NAN, 2.5, -3.0}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x2", {0.0, 3.0, -2.0, 0.5, 0.0, 1.0}));
+  data.features.push_back(loupe::testing::MockColumn::Numeric("x1", {0.5, 0.7, NAN, 0.1, 0.6, 0.2}));
+  auto to_model = [](const double* row) { return std::vector<double>{row[1], row[3], row[2], row[0]}; };
+  MockModel model = MockModel::Regressor({"y"}, [&](const double* rows, std::int64_t n, double* out) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::vector<double> x = to_model(rows + i * 4);
+      out[i] = base_margin + CoverGame(a, 0, x.data(), {true, true, true, true});
+    }
+  });
+  model.capabilities = {LOUPE_TREE_ENSEMBLE_CAPABILITY};
+  model.capability_structs[LOUPE_TREE_ENSEMBLE_CAPABILITY] = &ensemble;
+  const MockRunResult pairs = RunStep(data, model, "shap.tree", {{"interactions", true}}, Range(6));
+  const MockRunResult inter = RunStep(data, model, "shap.tree", {{"background", "0:6"}}, Range(6));
+  ASSERT_TRUE(pairs.ok()) << pairs.error;
+  ASSERT_TRUE(inter.ok()) << inter.error;
+  std::vector<std::vector<double>> x;  // model order
+  for (std::size_t r = 0; r < 6; ++r) {
+    std::vector<double> row;
+    for (const auto& column : data.features) row.push_back(column.values[r]);
+    x.push_back(to_model(row.data()));
+  }
+  const std::vector<std::size_t> data_column = {1, 3, 2, 0};  // model feature -> data column
+  const double factorial[] = {1, 1, 2, 6, 24};
+  for (std::size_t r = 0; r < 6; ++r) {
+    auto cover = [&](unsigned s) {
+      std::vector<bool> in(4);
+      for (unsigned p = 0; p < 4; ++p) in[p] = ((s >> p) & 1U) != 0;
+      return CoverGame(a, 0, x[r].data(), in);
+    };
+    auto mixed = [&](unsigned s) {  // mean over the background of f(x on S, r elsewhere)
+      double total = 0.0;
+      for (std::size_t b = 0; b < 6; ++b) {
+        std::vector<double> z = x[b];
+        for (unsigned p = 0; p < 4; ++p) {
+          if (((s >> p) & 1U) != 0) z[p] = x[r][p];
+        }
+        total += CoverGame(a, 0, z.data(), {true, true, true, true});
+      }
+      return total / 6.0;
+    };
+    for (unsigned i = 0; i < 4; ++i) {
+      double shapley = 0.0, off_diagonal = 0.0;
+      for (unsigned s = 0; s < 16; ++s) {
+        if (((s >> i) & 1U) != 0) continue;
+        const int size = std::popcount(s);
+        shapley += factorial[size] * factorial[3 - size] / factorial[4] * (mixed(s | (1U << i)) - mixed(s));
+      }
+      const std::string at = "row " + std::to_string(r) + " x" + std::to_string(i);
+      EXPECT_NEAR(inter.json["values"][r][0][data_column[i]].get<double>(), shapley, 1e-12) << at;
+      for (unsigned j = 0; j < 4; ++j) {
+        if (j == i) continue;
+        double phi = 0.0;
+        for (unsigned s = 0; s < 16; ++s) {
+          if (((s >> i) & 1U) != 0 || ((s >> j) & 1U) != 0) continue;
+          const int size = std::popcount(s);
+          const unsigned si = s | (1U << i), sj = s | (1U << j);
+          phi += factorial[size] * factorial[2 - size] / (2.0 * factorial[3]) *
+                 (cover(si | sj) - cover(si) - cover(sj) + cover(s));
+        }
+        off_diagonal += phi;
+        EXPECT_NEAR(pairs.json["interaction_values"][r][0][data_column[i]][data_column[j]].get<double>(), phi,
+                    1e-12)
+            << at << " with x" << j;
+      }
+      EXPECT_NEAR(pairs.json["interaction_values"][r][0][data_column[i]][data_column[i]].get<double>(),
+                  pairs.json["values"][r][0][data_column[i]].get<double>() - off_diagonal, 1e-12)
+          << at;
+    }
+  }
+  EXPECT_LT(inter.json["quality"]["additivity_residual"].get<double>(), 1e-12);
+}
+
+// Deep trees: complete trees of depth 8 over the diabetes columns, so leaves have up to 8 path features.
+// A tree whose direct tables would pass kDirectTreeEntries keeps T per mask (the compact layout) for
+// every leaf; either way the values equal Algorithm 2's and the interaction values the conditional passes'.
+TEST(ShapTree, DeepTreesKeepCompactTablesThatAgreeWithAlgorithm2) {
+  const Fixture fixture = Diabetes("diabetes_xgb");
+  const CoreCase c = Core(fixture.data);
+  std::vector<std::string> names;
+  std::vector<std::int32_t> data_column;
+  for (std::size_t j = 0; j < fixture.data.features.size(); ++j) {
+    if (fixture.data.features[j].name == "noise") continue;
+    names.push_back(fixture.data.features[j].name);
+    data_column.push_back(static_cast<std::int32_t>(j));
+  }
+  std::vector<LoupeColumnInfo> columns;
+  for (const auto& name : names)
+    columns.push_back(
+        LoupeColumnInfo{sizeof(LoupeColumnInfo), LOUPE_FEATURE_NUMERIC, name.c_str(), nullptr, 0, 0});
+  std::uint64_t state = 12345;
+  auto next = [&state](std::uint64_t n) {  // a fixed LCG: the same trees on every platform
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  constexpr int kDepth = 8;
+  std::vector<HandTree> trees(3);
+  for (HandTree& t : trees) {
+    const std::int32_t n = (2 << kDepth) - 1, inner = (1 << kDepth) - 1;
+    for (std::int32_t i = 0; i < n; ++i) {
+      const bool leaf = i >= inner;
+      const auto feature = static_cast<std::int32_t>(next(names.size()));
+      const auto row = static_cast<std::int64_t>(next(static_cast<std::uint64_t>(c.info.n_rows)));
+      t.left.push_back(leaf ? -1 : 2 * i + 1);
+      t.right.push_back(leaf ? -1 : 2 * i + 2);
+      t.feature.push_back(leaf ? -1 : feature);
+      t.threshold.push_back(leaf ? NAN : c.x[static_cast<std::size_t>(row * c.f + data_column[feature])]);
+      t.value.push_back(leaf ? static_cast<double>(next(1000)) / 1000.0 - 0.5 : 0.0);
+      t.cover.push_back(leaf ? 1.0 + static_cast<double>(next(90)) / 10.0 : 0.0);
+      t.default_left.push_back(static_cast<std::uint8_t>(next(2)));
+    }
+    for (std::int32_t i = inner - 1; i >= 0; --i) {
+      const auto k = static_cast<std::size_t>(i);
+      t.cover[k] = t.cover[2 * k + 1] + t.cover[2 * k + 2];
+      t.value[k] =
+          (t.cover[2 * k + 1] * t.value[2 * k + 1] + t.cover[2 * k + 2] * t.value[2 * k + 2]) / t.cover[k];
+    }
+    t.Finish(kDepth);
+  }
+  const double base_margin = 0.0;
+  std::vector<const LoupeTree*> pointers;
+  for (const HandTree& t : trees) pointers.push_back(&t.tree);
+  LoupeTreeEnsemble ensemble{};
+  ensemble.struct_size = sizeof(ensemble);
+  ensemble.split_rule = LOUPE_TREE_SPLIT_LESS;
+  ensemble.link = LOUPE_TREE_LINK_IDENTITY;
+  ensemble.max_depth = kDepth;
+  ensemble.n_outputs = 1;
+  ensemble.base_margin = &base_margin;
+  ensemble.n_features = static_cast<std::int64_t>(columns.size());
+  ensemble.features = columns.data();
+  ensemble.n_trees = static_cast<std::int64_t>(pointers.size());
+  ensemble.trees = pointers.data();
+  const loupe::shap::TreeModel model(ensemble, c.info);
+  loupe::shap::FastTreeShap fast(model);
+  fast.BuildAllTables();
+  EXPECT_EQ(fast.n_fast_trees(), 3);
+  for (std::int64_t t = 0; t < 3; ++t) EXPECT_TRUE(fast.IsCompact(t)) << t;
+  ExpectAllClose(Tabulated(fast, model, c, 50), Algorithm2(model, c, 50), 1e-9, "depth 8");
+  loupe::shap::FastTreeShap pairs(model, InteractionOptions({}));
+  pairs.BuildAllTables();
+  loupe::shap::FastTreeShap slow(model, InteractionOptions({12, 0}));
+  slow.BuildAllTables();
+  EXPECT_EQ(pairs.n_fast_trees(), 3);
+  ExpectAllClose(CoreInteractions(pairs, model, c, 20), CoreInteractions(slow, model, c, 20), 1e-9,
+                 "depth 8 interactions");
+  loupe::shap::FastTreeShap tables(model, InterventionalOptions(c, {}, 100, 20));
+  tables.BuildAllTables();
+  loupe::shap::FastTreeShap recursion(model, InterventionalOptions(c, {12, 0}, 100, 20));
+  recursion.BuildAllTables();
+  EXPECT_EQ(tables.n_fast_trees(), 3);
+  ExpectAllClose(CoreInterventional(tables, model, c, 20), CoreInterventional(recursion, model, c, 20), 1e-9,
+                 "depth 8 interventional");
 }
 
 TEST(ShapTree, PassesTheConformanceKit) {
