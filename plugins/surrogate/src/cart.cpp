@@ -1,6 +1,7 @@
 #include "cart.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numeric>
 #include <queue>
@@ -41,6 +42,11 @@ struct Stats {
     w = a.w - b.w;
     n = a.n - b.n;
   }
+};
+
+// A training sample's weight and target (class index or value), side by side.
+struct Sample {
+  double weight, y;
 };
 
 // The best split of one node on one feature found so far.
@@ -86,6 +92,8 @@ class Builder {
   }
 
   Tree Grow() {
+    samples_.resize(static_cast<std::size_t>(data_.n));
+    for (std::size_t i = 0; i < samples_.size(); ++i) samples_[i] = {data_.weight[i], data_.y[i]};
     Presort();
     Node root = MakeNode(0, data_.n, 0, -1);
     root_weight_ = root.weighted_samples;
@@ -110,29 +118,79 @@ class Builder {
   };
 
   // order_[f] holds the sample ids; each node owns the same range [begin, end) of every order_[f], and
-  // for a numeric feature that range is sorted by value (missing last). Splits partition stably.
+  // for a numeric feature that range is sorted by value (missing last), with the values beside it in
+  // sorted_x_[f] (so that a node's search reads them in order, not through the ids). Splits partition
+  // both stably.
   void Presort() {
     const std::int64_t f_count = data_.n_features();
     order_.assign(static_cast<std::size_t>(f_count), {});
+    sorted_x_.assign(static_cast<std::size_t>(f_count), {});
     parallel_(0, f_count, 1, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t f = begin; f < end; ++f) {
         auto& order = order_[static_cast<std::size_t>(f)];
         order.resize(static_cast<std::size_t>(data_.n));
         std::iota(order.begin(), order.end(), 0);
         if (data_.n_levels[static_cast<std::size_t>(f)] > 0) continue;
-        const double* x = data_.columns[static_cast<std::size_t>(f)].data();
-        std::sort(order.begin(), order.end(), [x](std::int32_t a, std::int32_t b) {
-          const bool na = std::isnan(x[a]), nb = std::isnan(x[b]);
-          if (na || nb) return !na && nb ? true : (na && nb ? a < b : false);
-          return x[a] < x[b] || (x[a] == x[b] && a < b);
-        });
+        SortByValue(data_.columns[static_cast<std::size_t>(f)], order,
+                    sorted_x_[static_cast<std::size_t>(f)]);
       }
     });
   }
 
+  // The sample ids by (value, id), missing values last by id, into `order`, and the values in that order:
+  // a least-significant-digit radix sort of the values' order-preserving bit patterns, 11 bits a pass, which
+  // keeps equal values in id order (0.0 and -0.0 are one value, as the comparison sees them).
+  static void SortByValue(const std::vector<double>& x, std::vector<std::int32_t>& order,
+                          std::vector<double>& values) {
+    struct Keyed {
+      std::uint64_t key;
+      std::int32_t id;
+    };
+    std::vector<Keyed> keyed, swapped;
+    keyed.reserve(x.size());
+    std::vector<std::int32_t> missing;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(x[i])) {
+        missing.push_back(static_cast<std::int32_t>(i));
+      } else {
+        keyed.push_back({OrderedBits(x[i] == 0.0 ? 0.0 : x[i]), static_cast<std::int32_t>(i)});
+      }
+    }
+    swapped.resize(keyed.size());
+    constexpr int kDigitBits = 11;
+    constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
+    std::vector<std::size_t> start(kBuckets);
+    for (int shift = 0; shift < 64; shift += kDigitBits) {
+      std::fill(start.begin(), start.end(), 0);
+      for (const Keyed& k : keyed) ++start[(k.key >> shift) & (kBuckets - 1)];
+      if (std::count(start.begin(), start.end(), keyed.size()) == 1) continue;  // one digit: order kept
+      std::size_t sum = 0;
+      for (std::size_t& b : start) sum += std::exchange(b, sum);
+      for (const Keyed& k : keyed) swapped[start[(k.key >> shift) & (kBuckets - 1)]++] = k;
+      keyed.swap(swapped);
+    }
+    values.resize(x.size());
+    for (std::size_t p = 0; p < keyed.size(); ++p) {
+      order[p] = keyed[p].id;
+      values[p] = x[static_cast<std::size_t>(keyed[p].id)];
+    }
+    for (std::size_t m = 0; m < missing.size(); ++m) {
+      order[keyed.size() + m] = missing[m];
+      values[keyed.size() + m] = std::nan("");
+    }
+  }
+
+  // A double's bits as an unsigned integer in the same order as the numbers (NaN excluded).
+  static std::uint64_t OrderedBits(double value) {
+    const auto bits = std::bit_cast<std::uint64_t>(value);
+    return (bits >> 63) != 0 ? ~bits : bits | (std::uint64_t{1} << 63);
+  }
+
   void AddSample(Stats* stats, std::int64_t i) const {
-    const double w = data_.weight[static_cast<std::size_t>(i)];
-    const double y = data_.y[static_cast<std::size_t>(i)];
+    AddSample(stats, samples_[static_cast<std::size_t>(i)]);
+  }
+  void AddSample(Stats* stats, const Sample& sample) const {
+    const auto [w, y] = sample;
     if (data_.n_classes > 0) {
       stats->s[static_cast<std::size_t>(y)] += w;
     } else {
@@ -212,18 +270,28 @@ class Builder {
     best.feature = f;
     const Range range = ranges_[static_cast<std::size_t>(node_id)];
     const std::int32_t* ids = order_[static_cast<std::size_t>(f)].data() + range.begin;
+    const double* x = sorted_x_[static_cast<std::size_t>(f)].data() + range.begin;  // x[p]: ids[p]'s value
     const std::int64_t n = range.end - range.begin;
-    const double* x = data_.columns[static_cast<std::size_t>(f)].data();
     std::int64_t present = n;
-    while (present > 0 && std::isnan(x[ids[present - 1]])) --present;
+    while (present > 0 && std::isnan(x[present - 1])) --present;
+    // The node's samples in this feature's order, gathered once: the passes below then read them in order.
+    thread_local std::vector<Sample> in_order;
+    in_order.resize(static_cast<std::size_t>(n));
+    for (std::int64_t p = 0; p < n; ++p)
+      in_order[static_cast<std::size_t>(p)] = samples_[static_cast<std::size_t>(ids[p])];
+    const Sample* sample = in_order.data();
     Stats total(n_stats_), missing(n_stats_), left(n_stats_), right(n_stats_), with_missing(n_stats_);
-    for (std::int64_t p = 0; p < n; ++p) AddSample(&total, ids[p]);
-    for (std::int64_t p = present; p < n; ++p) AddSample(&missing, ids[p]);
+    for (std::int64_t p = 0; p < n; ++p) AddSample(&total, sample[p]);
+    for (std::int64_t p = present; p < n; ++p) AddSample(&missing, sample[p]);
     const bool has_missing = present < n;
     best.saw_missing = has_missing;
+    if (!has_missing && params_.criterion == Criterion::kGini && data_.n_classes == 2) {
+      ScanTwoClassGini(sample, x, n, total, &best);
+      return best;
+    }
     for (std::int64_t p = 0; p < present; ++p) {
-      AddSample(&left, ids[p]);
-      if (p + 1 < present && x[ids[p + 1]] <= x[ids[p]] + kFeatureThreshold) continue;
+      AddSample(&left, sample[p]);
+      if (p + 1 < present && x[p + 1] <= x[p] + kFeatureThreshold) continue;
       if (p + 1 == present) {
         if (has_missing) {
           Consider(left, total, &right, &best, [](Candidate* c) {
@@ -234,7 +302,7 @@ class Builder {
         }
         break;
       }
-      const double low = x[ids[p]], high = x[ids[p + 1]];
+      const double low = x[p], high = x[p + 1];
       double threshold = low / 2.0 + high / 2.0;
       if (threshold == high || std::isinf(threshold)) threshold = low;
       Consider(left, total, &right, &best, [threshold](Candidate* c) {
@@ -253,6 +321,35 @@ class Builder {
       }
     }
     return best;
+  }
+
+  // SearchNumeric's scan for the most common surrogate (two classes, gini, no missing value in the node),
+  // with the statistics in registers: the same candidates, arithmetic and order as Consider and Proxy.
+  void ScanTwoClassGini(const Sample* sample, const double* x, std::int64_t n, const Stats& total,
+                        Candidate* best) const {
+    const double t0 = total.s[0], t1 = total.s[1], tw = total.w;
+    const std::int64_t tn = total.n, min_leaf = params_.min_samples_leaf;
+    double l0 = 0.0, l1 = 0.0, lw = 0.0;
+    for (std::int64_t p = 0; p + 1 < n; ++p) {
+      const auto [w, y] = sample[p];
+      (y == 0.0 ? l0 : l1) += w;
+      lw += w;
+      if (x[p + 1] <= x[p] + kFeatureThreshold) continue;
+      const std::int64_t ln = p + 1;
+      if (ln < min_leaf || tn - ln < min_leaf) continue;
+      const double r0 = t0 - l0, r1 = t1 - l1, rw = tw - lw;
+      if (!(lw > 0.0) || !(rw > 0.0)) continue;
+      const double proxy = (0.0 + l0 * l0 + l1 * l1) / lw + (0.0 + r0 * r0 + r1 * r1) / rw;
+      if (!(proxy > best->proxy)) continue;
+      const double low = x[p], high = x[p + 1];
+      double threshold = low / 2.0 + high / 2.0;
+      if (threshold == high || std::isinf(threshold)) threshold = low;
+      best->valid = true;
+      best->proxy = proxy;
+      best->kind = SplitKind::kNumeric;
+      best->threshold = threshold;
+      best->missing_left = false;
+    }
   }
 
   Candidate SearchCategorical(std::int64_t node_id, std::int32_t f) const {
@@ -407,25 +504,45 @@ class Builder {
   }
 
   // Stable partition of every feature's order inside each node of `splits` (goes_left_ already set).
+  // Branch-free: every sample is written to both sides and only its side's cursor advances, since which
+  // side a sample takes is as good as random to the branch predictor.
   void Partition(const std::vector<std::int64_t>& node_ids) {
     const std::int64_t f_count = data_.n_features();
     parallel_(0, f_count, 1, [&](std::int64_t begin, std::int64_t end) {
       std::vector<std::int32_t> right;
+      std::vector<double> right_x;
       for (std::int64_t f = begin; f < end; ++f) {
-        auto& order = order_[static_cast<std::size_t>(f)];
+        std::int32_t* order = order_[static_cast<std::size_t>(f)].data();
+        double* values = sorted_x_[static_cast<std::size_t>(f)].data();  // null for a categorical
         for (const std::int64_t id : node_ids) {
           const Range range = ranges_[static_cast<std::size_t>(id)];
-          right.clear();
-          std::int64_t out = range.begin;
-          for (std::int64_t p = range.begin; p < range.end; ++p) {
-            const std::int32_t i = order[static_cast<std::size_t>(p)];
-            if (goes_left_[static_cast<std::size_t>(i)]) {
-              order[static_cast<std::size_t>(out++)] = i;
-            } else {
-              right.push_back(i);
+          right.resize(static_cast<std::size_t>(range.end - range.begin));
+          std::int64_t left_end = range.begin, right_end = 0;
+          if (values != nullptr) {
+            right_x.resize(right.size());
+            for (std::int64_t p = range.begin; p < range.end; ++p) {
+              const std::int32_t i = order[p];
+              const double x = values[p];
+              const std::int64_t left = goes_left_[static_cast<std::size_t>(i)];
+              order[left_end] = i;
+              values[left_end] = x;
+              right[static_cast<std::size_t>(right_end)] = i;
+              right_x[static_cast<std::size_t>(right_end)] = x;
+              left_end += left;
+              right_end += 1 - left;
+            }
+            std::copy_n(right_x.begin(), right_end, values + left_end);
+          } else {
+            for (std::int64_t p = range.begin; p < range.end; ++p) {
+              const std::int32_t i = order[p];
+              const std::int64_t left = goes_left_[static_cast<std::size_t>(i)];
+              order[left_end] = i;
+              right[static_cast<std::size_t>(right_end)] = i;
+              left_end += left;
+              right_end += 1 - left;
             }
           }
-          std::copy(right.begin(), right.end(), order.begin() + out);
+          std::copy_n(right.begin(), right_end, order + left_end);
         }
       }
     });
@@ -567,6 +684,8 @@ class Builder {
   std::int64_t min_samples_split_ = 2;
   double root_weight_ = 0.0;
   std::vector<std::vector<std::int32_t>> order_;
+  std::vector<std::vector<double>> sorted_x_;  // numeric features: the values in order_[f]'s order
+  std::vector<Sample> samples_;                // the weight and target of each sample id, side by side
   std::vector<std::uint8_t> goes_left_;
   std::vector<Node> nodes_;
   std::vector<Range> ranges_;

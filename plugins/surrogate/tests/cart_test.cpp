@@ -313,4 +313,34 @@ TEST(CartTies, EqualImprovementsPickTheLowestFeature) {
   EXPECT_EQ(FitCart(d, CartParams{}, SerialRunner).nodes[0].feature, 0);
 }
 
+// Two classes with gini and no missing value take a dedicated scan (cart.cpp ScanTwoClassGini). A third,
+// empty class sends the same data through the general one, whose gini sums gain only 0² terms: the two
+// trees must agree node for node, also with real-valued weights, ties and min_samples_leaf.
+TEST(Cart, TwoClassGiniScanGrowsTheGeneralScansTree) {
+  TrainingSet d = RegressionData(2000, 5, 11);
+  loupe::sdk::Rng rng(7, 3, 4);
+  for (std::size_t i = 0; i < d.y.size(); ++i) {
+    d.y[i] = d.y[i] > 0.5 ? 1.0 : 0.0;
+    d.weight[i] = 0.5 + rng.Uniform();
+    d.columns[0][i] = std::round(d.columns[0][i] * 8) / 8;  // ties: a feature of nine values
+  }
+  for (const std::int64_t min_leaf : {1, 7}) {
+    CartParams params;
+    params.max_depth = 8;
+    params.min_samples_leaf = min_leaf;
+    d.n_classes = 2;
+    const Tree two = FitCart(d, params, SerialRunner);
+    d.n_classes = 3;
+    const Tree three = FitCart(d, params, SerialRunner);
+    ASSERT_EQ(two.nodes.size(), three.nodes.size());
+    ASSERT_GT(two.nodes.size(), 31u);
+    for (std::size_t i = 0; i < two.nodes.size(); ++i) {
+      EXPECT_EQ(two.nodes[i].feature, three.nodes[i].feature) << "node " << i;
+      if (two.nodes[i].feature >= 0)
+        EXPECT_EQ(two.nodes[i].threshold, three.nodes[i].threshold) << "node " << i;
+      EXPECT_EQ(two.nodes[i].samples, three.nodes[i].samples) << "node " << i;
+    }
+  }
+}
+
 }  // namespace
