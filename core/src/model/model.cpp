@@ -138,6 +138,11 @@ Result<std::shared_ptr<const FeatureModel>> FeatureModel::Create(std::shared_ptr
         const auto it = model_code.find(level);
         mapping.push_back(it == model_code.end() ? std::nan("") : it->second);  // unknown level: all zeros
       }
+      // The same levels in the same order need no mapping: a code past them is no level to either.
+      bool same_codes = mapping.size() == input.levels.size();
+      for (std::size_t l = 0; same_codes && l < mapping.size(); ++l)
+        same_codes = mapping[l] == static_cast<double>(l);
+      if (same_codes) mapping.clear();
     } else if (column->type() != ColumnType::kNumeric) {
       return InvalidArgument("column '" + input.name + "' of '" + dataset.source() + "' is " +
                              ColumnTypeName(column->type()) + " but model '" + model->Info().name +
@@ -232,15 +237,20 @@ Status FeatureModel::GatherAndPredict(const TensorView& inputs, OutputSpace spac
     scratch->values.resize(static_cast<std::size_t>(rows * n_inputs));
     const double* in = inputs.data<double>() + begin * n_features;
     double* to = scratch->values.data();
-    for (std::int64_t row = 0; row < rows; ++row) {
-      for (std::int64_t j = 0; j < n_inputs; ++j) {
-        double value = in[row * n_features + input_source_[static_cast<std::size_t>(j)]];
-        const std::vector<double>& mapping = level_mapping_[static_cast<std::size_t>(j)];
-        if (!mapping.empty() && !std::isnan(value)) {
-          const auto code = static_cast<std::size_t>(value);
-          value = code < mapping.size() ? mapping[code] : std::nan("");
-        }
-        to[row * n_inputs + j] = value;
+    // A column at a time: the mapping's branch is decided once per column, not once per value.
+    for (std::int64_t j = 0; j < n_inputs; ++j) {
+      const double* from = in + input_source_[static_cast<std::size_t>(j)];
+      const std::vector<double>& mapping = level_mapping_[static_cast<std::size_t>(j)];
+      if (mapping.empty()) {
+        for (std::int64_t row = 0; row < rows; ++row) to[row * n_inputs + j] = from[row * n_features];
+        continue;
+      }
+      for (std::int64_t row = 0; row < rows; ++row) {
+        const double value = from[row * n_features];
+        const bool known = value >= 0 && value < static_cast<double>(mapping.size());
+        to[row * n_inputs + j] = std::isnan(value) ? value
+                                 : known           ? mapping[static_cast<std::size_t>(value)]
+                                                   : std::nan("");
       }
     }
     LOUPE_RETURN_IF_ERROR(model_->PredictInto(

@@ -32,8 +32,9 @@ enum class LayerKind { kLinear, kRelu, kTanh, kSigmoid, kSoftmax, kGelu, kGeluTa
 struct RefLayer {
   LayerKind kind = LayerKind::kLinear;
   std::int64_t in = 0, out = 0;
-  std::vector<double> weight;  // linear: [out, in], PyTorch nn.Linear layout; layer_norm: gamma [in]
-  std::vector<double> bias;    // linear: [out]; layer_norm: beta [in] or empty
+  std::vector<double> weight;   // linear: [out, in], PyTorch nn.Linear layout; layer_norm: gamma [in]
+  std::vector<double> columns;  // linear: the weight by input, [in, out] (made by the reference model)
+  std::vector<double> bias;     // linear: [out]; layer_norm: beta [in] or empty
   double eps = 1e-5;
 };
 
@@ -74,6 +75,9 @@ class NativeModel final : public Model, public model::Network, public GradientMo
         inputs_(std::move(inputs)),
         layers_(std::move(layers)),
         encoded_width_(encoded_width) {
+    for (RefLayer& layer : layers_) {
+      if (layer.kind == LayerKind::kLinear) layer.columns = Transposed(layer.weight, layer.out, layer.in);
+    }
     PrepareRowVariants();
   }
   // The nn path: `net` on oneDNN, in chunks of rows.
@@ -288,7 +292,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   }
 
   // Rows per block of the double-precision path: a block's activations stay in cache.
-  static constexpr std::int64_t kReferenceBlockRows = 256;
+  static constexpr std::int64_t kReferenceBlockRows = 64;
 
   // The double-precision path into `result` (f64 [n, outputs(space)]), a block of rows at a time on
   // per-thread scratch: the block is encoded column by column, then each layer runs over the block. Each
@@ -359,17 +363,16 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     }
     offers_row_variants_ = !layers_.empty() && layers_[0].kind == LayerKind::kLinear &&
                            (info_.task != Task::kClassification || layers_.size() >= 2);
-    if (!offers_row_variants_) return;
-    // The first layer's weights by encoded column ([in][out]): a change adds one contiguous column, which
-    // the compiler vectorises, instead of a strided one (the same products and sums as before).
-    const RefLayer& first = layers_[0];
-    first_columns_.resize(first.weight.size());
-    for (std::int64_t o = 0; o < first.out; ++o) {
-      for (std::int64_t c = 0; c < first.in; ++c) {
-        first_columns_[static_cast<std::size_t>(c * first.out + o)] =
-            first.weight[static_cast<std::size_t>(o * first.in + c)];
-      }
+  }
+
+  // A row-major [rows, cols] matrix as [cols, rows].
+  static std::vector<double> Transposed(const std::vector<double>& m, std::int64_t rows, std::int64_t cols) {
+    std::vector<double> t(m.size());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < cols; ++c)
+        t[static_cast<std::size_t>(c * rows + r)] = m[static_cast<std::size_t>(r * cols + c)];
     }
+    return t;
   }
 
   // Adds one change of variant (input i → raw value `x`) to the pre-activations `pre` ([m, out] of the
@@ -396,11 +399,11 @@ class NativeModel final : public Model, public model::Network, public GradientMo
         if (from == to) continue;
         double* z = pre.data() + row * h;
         if (from >= 0) {
-          const double* w = first_columns_.data() + (offset + from) * h;
+          const double* w = layers_[0].columns.data() + (offset + from) * h;
           for (std::int64_t o = 0; o < h; ++o) z[o] -= w[o];
         }
         if (to >= 0) {
-          const double* w = first_columns_.data() + (offset + to) * h;
+          const double* w = layers_[0].columns.data() + (offset + to) * h;
           for (std::int64_t o = 0; o < h; ++o) z[o] += w[o];
         }
       }
@@ -412,7 +415,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
       const double delta = changed - encoded[static_cast<std::size_t>(row * encoded_width_ + offset)];
       if (delta == 0.0) continue;
       double* z = pre.data() + row * h;
-      const double* w = first_columns_.data() + offset * h;
+      const double* w = layers_[0].columns.data() + offset * h;
       for (std::int64_t o = 0; o < h; ++o) z[o] += w[o] * delta;
     }
     return Status::Ok();
@@ -454,15 +457,39 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     return out_width;
   }
 
+  // out[o] = bias[o] + Σ_i w[o][i]·in[i], summed in the order of i for every o. With a few outputs, one
+  // dot product per output; with more, a column of w at a time, so that the compiler vectorises across
+  // the outputs' independent sums. That form skips an input of 0 (a one-hot encoding's other levels, a
+  // ReLU's zeros): its zero products change no sum, short of the sign of a zero.
+  static void ApplyLinear(const RefLayer& layer, std::span<const double> in, std::span<double> out) {
+    constexpr std::int64_t kFewOutputs = 4;
+    if (layer.out < kFewOutputs) {
+      for (std::int64_t o = 0; o < layer.out; ++o) {
+        double sum = layer.bias.empty() ? 0.0 : layer.bias[static_cast<std::size_t>(o)];
+        const double* w = layer.weight.data() + o * layer.in;
+        for (std::int64_t i = 0; i < layer.in; ++i) sum += w[i] * in[static_cast<std::size_t>(i)];
+        out[static_cast<std::size_t>(o)] = sum;
+      }
+      return;
+    }
+    if (layer.bias.empty()) {
+      std::fill(out.begin(), out.end(), 0.0);
+    } else {
+      std::copy(layer.bias.begin(), layer.bias.end(), out.begin());
+    }
+    double* sums = out.data();
+    for (std::int64_t i = 0; i < layer.in; ++i) {
+      const double x = in[static_cast<std::size_t>(i)];
+      if (x == 0.0) continue;
+      const double* w = layer.columns.data() + i * layer.out;
+      for (std::int64_t o = 0; o < layer.out; ++o) sums[o] += w[o] * x;
+    }
+  }
+
   static void ApplyToRow(const RefLayer& layer, std::span<const double> in, std::span<double> out) {
     switch (layer.kind) {
       case LayerKind::kLinear:
-        for (std::int64_t o = 0; o < layer.out; ++o) {
-          double sum = layer.bias.empty() ? 0.0 : layer.bias[static_cast<std::size_t>(o)];
-          const double* w = layer.weight.data() + o * layer.in;
-          for (std::int64_t i = 0; i < layer.in; ++i) sum += w[i] * in[static_cast<std::size_t>(i)];
-          out[static_cast<std::size_t>(o)] = sum;
-        }
+        ApplyLinear(layer, in, out);
         return;
       case LayerKind::kLayerNorm:
         ApplyLayerNorm(layer, in, out);
@@ -729,7 +756,6 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   std::int64_t encoded_width_;
   std::vector<std::int64_t> input_offsets_;  // per input, its first encoded column (double-precision path)
   bool offers_row_variants_ = false;
-  std::vector<double> first_columns_;  // row_variants: the first layer's weights, [encoded column][out]
   std::vector<model::DenseLayerView> dense_views_;  // per layer; empty: no "gradient" capability
   std::string deeplift_refusal_;
 };

@@ -16,7 +16,7 @@ namespace loupe::effects {
 inline constexpr std::int64_t kBatchRows = 8192;
 // (variant, row) pairs per "row_variants" call (loupe_plugin.h v1.4): such a call computes its base rows'
 // first layer once, so it takes many variants; its cost per pair is a few operations, not a whole row's.
-inline constexpr std::int64_t kVariantRows = std::int64_t{1} << 16;
+inline constexpr std::int64_t kVariantRows = std::int64_t{1} << 18;
 
 // The column of feature `name` in the feature matrix; Error naming `param` when there is none.
 std::int64_t FeatureColumn(const loupe::sdk::DatasetInfo& data, const std::string& name,

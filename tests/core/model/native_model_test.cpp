@@ -155,5 +155,33 @@ TEST_F(NativeModelTest, FeatureModelMapsDatasetLevelsOntoTheModelsLevels) {
             "data.categorical.");
 }
 
+// Data whose levels are the model's, in the model's order, reach the model unmapped: with the features in
+// the model's order FeatureModel skips the gather, in another it copies the columns. A code past the
+// levels is then still no level, as NaN is, exactly as through a mapping.
+TEST_F(NativeModelTest, FeatureModelPassesLevelsInTheModelsOrderThroughUnmapped) {
+  auto model = LoadModel(Write("m4.yaml", Classifier("  - {type: linear, in_features: 3, out_features: 1, "
+                                                     "weight: [[0.0, 1.0, 2.0]], bias: [0.5]}\n"
+                                                     "  - {type: sigmoid}\n")));
+  ASSERT_TRUE(model.ok());
+  auto data = ParseCsv("age,home\n40,own\n40,rent\n", "same.csv");
+  ASSERT_TRUE(data.ok()) << data.status().message();
+  const double nan = std::nan("");  // own, rent, past the levels, missing:
+  const std::vector<double> age_home = {40, 0, 40, 1, 40, 2, 40, nan},
+                            home_age = {0, 40, 1, 40, 2, 40, nan, 40};
+  for (const bool model_order : {true, false}) {
+    const std::vector<std::string> features =
+        model_order ? std::vector<std::string>{"age", "home"} : std::vector<std::string>{"home", "age"};
+    auto fm = FeatureModel::Create(*model, *data, features);
+    ASSERT_TRUE(fm.ok()) << fm.status().message();
+    const std::vector<double>& rows = model_order ? age_home : home_age;
+    auto raw = (*fm)->Predict(TensorView(rows.data(), DType::kF64, {4, 2}), OutputSpace::kRaw);
+    ASSERT_TRUE(raw.ok()) << raw.status().message();
+    EXPECT_DOUBLE_EQ(raw->data<double>()[0], 1.5) << model_order;
+    EXPECT_DOUBLE_EQ(raw->data<double>()[1], 2.5) << model_order;
+    EXPECT_DOUBLE_EQ(raw->data<double>()[2], 0.5) << model_order;
+    EXPECT_DOUBLE_EQ(raw->data<double>()[3], 0.5) << model_order;
+  }
+}
+
 }  // namespace
 }  // namespace loupe
