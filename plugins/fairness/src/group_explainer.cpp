@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -99,14 +100,25 @@ double Quantile(const std::vector<double>& sorted, double q) {
 std::vector<std::int32_t> LabelIndices(const Host& host, const std::string& target_name,
                                        const std::vector<std::int64_t>& step_rows, const ClassSetup& setup) {
   const loupe::sdk::Column target = host.Column(target_name);
+  const auto class_of = [&setup](const std::string& text) {
+    const auto it = std::find(setup.classes.begin(), setup.classes.end(), text);
+    return it == setup.classes.end() ? -1 : static_cast<std::int32_t>(it - setup.classes.begin());
+  };
+  // Each distinct target value is named and looked up once: a level by its code, a number by its value.
+  std::vector<std::int32_t> class_of_level;
+  for (const std::string& level : target.info.levels) class_of_level.push_back(class_of(level));
+  std::unordered_map<double, std::int32_t> class_of_number;
   std::vector<std::int32_t> label_of(step_rows.size(), -2);
   for (std::size_t i = 0; i < step_rows.size(); ++i) {
     const double v = target.values[static_cast<std::size_t>(step_rows[i])];
     if (std::isnan(v)) continue;
-    const std::string text =
-        target.info.IsCategorical() ? target.info.levels[static_cast<std::size_t>(v)] : FormatNumber(v);
-    const auto it = std::find(setup.classes.begin(), setup.classes.end(), text);
-    label_of[i] = it == setup.classes.end() ? -1 : static_cast<std::int32_t>(it - setup.classes.begin());
+    if (target.info.IsCategorical()) {
+      label_of[i] = class_of_level[static_cast<std::size_t>(v)];
+    } else {
+      const auto [it, added] = class_of_number.try_emplace(v, 0);
+      if (added) it->second = class_of(FormatNumber(v));
+      label_of[i] = it->second;
+    }
   }
   return label_of;
 }
@@ -141,6 +153,10 @@ Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows
   const std::vector<double> weight_of = SampleWeights(host, step_rows);
   Rows rows;
   rows.weighted = host.Params().Has("sample_weight");
+  rows.data_rows.reserve(step_rows.size());
+  rows.group.reserve(step_rows.size());
+  rows.label.reserve(step_rows.size());
+  rows.weight.reserve(step_rows.size());
   std::int64_t dropped_label = 0, dropped_group = 0, dropped_weight = 0, unknown_label = 0;
   for (std::size_t i = 0; i < step_rows.size(); ++i) {
     if (grouping.group_of[i] < 0) {

@@ -194,6 +194,11 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   std::int64_t combinations = 1;
   for (const auto& column : coded)
     combinations *= std::max<std::int64_t>(1, static_cast<std::int64_t>(column.values.size()));
+  // Observed codes: marked in a table when the combinations are few enough (a row costs an index), else in
+  // the map directly.
+  constexpr std::int64_t kTabulatedCombinations = std::int64_t{1} << 20;
+  std::vector<std::int32_t> group_of_small_code(
+      combinations <= kTabulatedCombinations ? static_cast<std::size_t>(combinations) : 0, -1);
   std::map<std::int64_t, std::int32_t> group_of_code;
   std::vector<std::int64_t> code_of(rows.size(), -1);
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -207,10 +212,16 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
       code = code * static_cast<std::int64_t>(column.values.size()) + value;
     }
     code_of[i] = code;
-    if (code >= 0)
-      group_of_code.emplace(code, 0);
-    else
+    if (code < 0) {
       ++grouping.missing_rows;
+    } else if (!group_of_small_code.empty()) {
+      group_of_small_code[static_cast<std::size_t>(code)] = 0;
+    } else {
+      group_of_code.emplace(code, 0);
+    }
+  }
+  for (std::size_t code = 0; code < group_of_small_code.size(); ++code) {
+    if (group_of_small_code[code] == 0) group_of_code.emplace(static_cast<std::int64_t>(code), 0);
   }
   auto values_of = [&](std::int64_t code) {
     std::vector<std::string> values(coded.size());
@@ -228,6 +239,7 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   };
   for (auto& [code, index] : group_of_code) {
     index = static_cast<std::int32_t>(grouping.group_names.size());
+    if (!group_of_small_code.empty()) group_of_small_code[static_cast<std::size_t>(code)] = index;
     grouping.group_values.push_back(values_of(code));
     grouping.group_names.push_back(name_of(grouping.group_values.back()));
   }
@@ -239,7 +251,11 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   }
   grouping.group_of.resize(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    grouping.group_of[i] = code_of[i] < 0 ? -1 : group_of_code.at(code_of[i]);
+    const std::int64_t code = code_of[i];
+    grouping.group_of[i] = code < 0 ? -1
+                           : !group_of_small_code.empty()
+                               ? group_of_small_code[static_cast<std::size_t>(code)]
+                               : group_of_code.at(code);
   }
   return grouping;
 }
