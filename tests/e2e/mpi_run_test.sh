@@ -49,6 +49,9 @@ steps:
   - {id: smooth, explainer: grad.smoothgrad, rows: "2:9"}
   - {id: lime, explainer: lime.tabular, rows: 4, params: {num_samples: 500}}
   - {id: summary, explainer: shap.summary, needs: [kernel]}
+  # Every row (4,454, more than a chunk of 4,096): the plain run streams it to disk (architecture.md §5
+  # "Streamed steps"), the ranks join it in memory; the same bytes.
+  - {id: ig_all, explainer: grad.integrated_gradients, params: {n_steps: 16}}
 output:
   dir: out
   formats: [json, csv, npy]

@@ -304,6 +304,8 @@ bool SplitsByRows(const std::string& explainer) {
   return kRowLocal.count(explainer) > 0 || explainer.starts_with("grad.");
 }
 
+bool IsPerRowField(const std::string& path) { return detail::IsPerRowField(path); }
+
 RowBlock BlockOfRank(std::size_t n_rows, int rank, int ranks) {
   const auto k = static_cast<std::size_t>(std::max(ranks, 1));
   const auto r = static_cast<std::size_t>(std::clamp(rank, 0, static_cast<int>(k) - 1));

@@ -29,6 +29,10 @@ namespace loupe::shards {
 // how to combine: shap.exact, .kernel, .permutation, .tree, lime.tabular, .text and the grad.* family.
 bool SplitsByRows(const std::string& explainer);
 
+// Whether the document field `path` of a local explainer holds one entry per explained row along its
+// first axis (rows, values, base_values, data, error_std, ...): the fields a join concatenates.
+bool IsPerRowField(const std::string& path);
+
 // The contiguous block [begin, end) of `n_rows` that rank `rank` of `ranks` explains: the first
 // n_rows % ranks ranks hold one row more. Depends only on (n_rows, rank, ranks).
 struct RowBlock {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <mutex>
 
@@ -25,6 +26,7 @@
 #include "report/html_report.hpp"
 #include "report/npy_files.hpp"
 #include "report/output_files.hpp"
+#include "report/row_spill.hpp"
 
 namespace loupe {
 
@@ -227,9 +229,14 @@ struct StepState {
   bool crashed = false;  // its isolated child died (--isolate): the failure is "crashed"
   bool resumed = false;  // finished by the run this one resumes: read back, not computed
   bool chunked = false;  // explained a chunk of rows at a time, each chunk recorded
+  // Streamed (its rows written to disk chunk by chunk): `explanation` then holds every `report_every`-th
+  // of its `report_of` rows, for the report.
+  std::int64_t report_every = 0, report_of = 0;
 };
 
 constexpr std::int64_t kDefaultChunkRows = 4096;
+// A streamed step keeps at most this many of its rows in memory, evenly spaced, for the report's charts.
+constexpr std::int64_t kReportSampleRows = 10000;
 
 class PipelineRunner {
  public:
@@ -508,9 +515,171 @@ class PipelineRunner {
       step.explanation = std::move(explanation);
       return Status::Ok();
     }
-    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, ExplainInChunks(*explainer, request, step));
+    if (Streams(step, request)) return ExplainStreamed(*explainer, request, step);
+    return ExplainWhole(*explainer, request, step);
+  }
+
+  Status ExplainWhole(const LoadedExplainer& explainer, const ExplainRequest& request, StepState& step) {
+    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, ExplainInChunks(explainer, request, step));
     LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
     step.explanation = std::move(explanation);
+    return Status::Ok();
+  }
+
+  // Whether the step's outputs stream to disk as its chunks finish (docs/architecture.md §5 "Streamed
+  // steps"): a step explained in chunks (ExplainInChunks) whose explanation no later step needs (those
+  // read it whole from memory).
+  bool Streams(const StepState& step, const ExplainRequest& request) const {
+    if (!checkpoints_ || !step.needs.empty() || !shards::SplitsByRows(step.spec->explainer) ||
+        static_cast<std::int64_t>(request.rows.size()) <= chunk_rows_) {
+      return false;
+    }
+    const auto index = static_cast<std::size_t>(&step - steps_.data());
+    for (const StepState& other : steps_) {
+      if (std::find(other.needs.begin(), other.needs.end(), index) != other.needs.end()) return false;
+    }
+    return true;
+  }
+
+  // The typed and string fields of a chunk that hold one entry per row; empty when the chunk also has a
+  // per-row field as JSON (which cannot be streamed: the step is then joined in memory).
+  static std::vector<std::string> StreamedFields(const Explanation& chunk) {
+    const Tensor* rows = chunk.TypedArray("rows");
+    if (rows == nullptr || rows->ndim() != 1) return {};
+    const std::int64_t n = rows->dim(0);
+    for (const auto& [key, value] : chunk.body.items()) {
+      if (shards::IsPerRowField(key) && value.is_array() && static_cast<std::int64_t>(value.size()) == n)
+        return {};
+    }
+    std::vector<std::string> fields;
+    for (const auto& [path, tensor] : chunk.arrays) {
+      if (shards::IsPerRowField(path) && tensor.ndim() >= 1 && tensor.dim(0) == n) fields.push_back(path);
+    }
+    for (const auto& [path, text] : chunk.texts) {
+      if (shards::IsPerRowField(path) && text.dim(0) == n) fields.push_back(path);
+    }
+    return fields;
+  }
+
+  // The chunk with its per-row `fields` cut to the rows at step positions first, first + every, ...
+  // (`first` is the chunk's first row's position in the step).
+  static Explanation SampleOfChunk(Explanation chunk, const std::vector<std::string>& fields,
+                                   std::int64_t first, std::int64_t every) {
+    const std::int64_t n = chunk.TypedArray("rows")->dim(0);
+    std::vector<std::int64_t> keep;
+    for (std::int64_t r = (every - first % every) % every; r < n; r += every) keep.push_back(r);
+    for (const std::string& path : fields) {
+      if (const auto it = chunk.arrays.find(path); it != chunk.arrays.end()) {
+        const Tensor& whole = it->second;
+        Shape shape = whole.shape();
+        shape[0] = static_cast<std::int64_t>(keep.size());
+        Tensor kept(whole.dtype(), shape);
+        const std::size_t row_bytes =
+            whole.dim(0) > 0 ? whole.nbytes() / static_cast<std::size_t>(whole.dim(0)) : 0;
+        for (std::size_t i = 0; i < keep.size(); ++i) {
+          std::memcpy(static_cast<char*>(kept.raw()) + i * row_bytes,
+                      static_cast<const char*>(whole.raw()) + static_cast<std::size_t>(keep[i]) * row_bytes,
+                      row_bytes);
+        }
+        it->second = std::move(kept);
+        continue;
+      }
+      const auto it = chunk.texts.find(path);
+      const TextArray& whole = it->second;
+      const std::int64_t cells = whole.RowCells();
+      std::string chars;
+      std::vector<std::uint64_t> ends;
+      for (const std::int64_t r : keep) {
+        for (std::int64_t c = 0; c < cells; ++c) {
+          chars += whole.at(r * cells + c);
+          ends.push_back(chars.size());
+        }
+      }
+      Shape shape = whole.shape();
+      shape[0] = static_cast<std::int64_t>(keep.size());
+      it->second = TextArray(shape, chars, ends);
+    }
+    return chunk;
+  }
+
+  // A step explained a chunk of rows at a time (as ExplainInChunks) with its outputs streamed: each
+  // chunk's per-row fields are appended to their .npy files (report/row_spill.hpp) and its lines to the
+  // CSV as it finishes, and only the chunk's metadata and a sample of its rows stay in memory. At the end
+  // those are joined (shards::MergeRowBlocks: the same metadata and quality figures as the whole join)
+  // and the JSON is written from them with the per-row fields read back from the files: the same bytes as
+  // the unstreamed path. The step's explanation in memory is the sample, for the report.
+  Status ExplainStreamed(const LoadedExplainer& explainer, const ExplainRequest& request, StepState& step) {
+    const auto start = Clock::now();
+    step.chunked = true;
+    const std::string& id = step.spec->id;
+    const auto rows = static_cast<std::int64_t>(request.rows.size());
+    const std::int64_t count = (rows + chunk_rows_ - 1) / chunk_rows_;
+    const std::int64_t every = (rows + kReportSampleRows - 1) / kReportSampleRows;
+    report::RowSpill spill(report_.output_dir, id, rows);
+    std::unique_ptr<report::AtomicFile> csv;
+    std::vector<std::string> fields;
+    std::vector<Explanation> samples;
+    const ExplainRequest base = WithoutRows(request);
+    for (std::int64_t k = 0; k < count; ++k) {
+      if (Cancelled()) return Status(StatusCode::kCancelled, "the run was cancelled.");
+      LOUPE_ASSIGN_OR_RETURN(Explanation chunk, ChunkOfStep(explainer, request, base, step, k, count));
+      if (k == 0) {
+        fields = StreamedFields(chunk);
+        if (fields.empty()) return ExplainWhole(explainer, request, step);  // chunk 0 is read back
+        if (Wants("csv") && chunk.kind == "feature_attribution") {
+          LOUPE_ASSIGN_OR_RETURN(csv, report::AtomicFile::Open(report_.output_dir / (id + ".csv")));
+          LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvHeader(csv->out(), chunk));
+        }
+      }
+      if (Status s = spill.Append(chunk, fields); !s.ok()) {
+        if (s.code() != StatusCode::kInternal) return s;
+        Log(2, "step '" + id + "': " + s.message() + " It is joined in memory.");
+        return ExplainWhole(explainer, request, step);
+      }
+      if (csv) LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvRows(csv->out(), chunk));
+      samples.push_back(SampleOfChunk(std::move(chunk), fields, k * chunk_rows_, every));
+    }
+    Result<Explanation> sample = shards::MergeRowBlocks(samples);
+    samples.clear();
+    Result<report::SpilledArrays> spilled =
+        sample.ok() ? spill.Finish() : Result<report::SpilledArrays>(sample.status());
+    if (!spilled.ok()) {
+      if (spilled.status().code() != StatusCode::kInternal || step.crashed) return spilled.status();
+      Log(2, "step '" + id + "': " + spilled.status().message() + " It runs whole.");
+      return ExplainWhole(explainer, request, step);
+    }
+    sample->elapsed_ms = MillisecondsSince(start);
+    std::vector<std::filesystem::path>& files = step.outcome.files;
+    const std::filesystem::path json = report_.output_dir / (id + ".json");
+    LOUPE_RETURN_IF_ERROR(report::WriteExplanationJson(json, *sample, *spilled));
+    files.push_back(json);
+    if (csv) {
+      LOUPE_RETURN_IF_ERROR(csv->Commit());
+      files.push_back(csv->path());
+    }
+    if (Wants("npy")) {  // in WriteExplanationNpy's order: the typed arrays by path, then the strings
+      const auto write = [&](const std::string& path, const auto& write_held) -> Status {
+        std::filesystem::path written = report_.output_dir / (id + "." + path + ".npy");
+        if (spilled->count(path) > 0) {
+          LOUPE_RETURN_IF_ERROR(spill.WriteNpy(path, written));
+        } else {
+          LOUPE_RETURN_IF_ERROR(write_held(written));
+        }
+        files.push_back(written);
+        return Status::Ok();
+      };
+      for (const auto& [path, array] : sample->arrays) {
+        LOUPE_RETURN_IF_ERROR(
+            write(path, [&](const std::filesystem::path& file) { return report::WriteNpy(file, array); }));
+      }
+      for (const auto& [path, text] : sample->texts) {
+        LOUPE_RETURN_IF_ERROR(
+            write(path, [&](const std::filesystem::path& file) { return report::WriteNpy(file, text); }));
+      }
+    }
+    step.report_every = every;
+    step.report_of = rows;
+    step.explanation = std::move(*sample);
     return Status::Ok();
   }
 
@@ -537,10 +706,11 @@ class PipelineRunner {
     const auto start = Clock::now();
     step.chunked = true;
     const std::int64_t count = (rows + chunk_rows_ - 1) / chunk_rows_;
+    const ExplainRequest base = WithoutRows(request);
     std::vector<Explanation> chunks;
     for (std::int64_t k = 0; k < count; ++k) {
       if (Cancelled()) return Status(StatusCode::kCancelled, "the run was cancelled.");
-      LOUPE_ASSIGN_OR_RETURN(Explanation chunk, ChunkOfStep(explainer, request, step, k, count));
+      LOUPE_ASSIGN_OR_RETURN(Explanation chunk, ChunkOfStep(explainer, request, base, step, k, count));
       chunks.push_back(std::move(chunk));
     }
     Result<Explanation> whole = shards::MergeRowBlocks(chunks);
@@ -553,9 +723,19 @@ class PipelineRunner {
     return whole;
   }
 
-  // Chunk k of `count` of the step's rows: read back when recorded, else explained and recorded.
+  // The step's request without its rows, copied once per step: each chunk's request is this one with its
+  // rows (copying the whole request per chunk would copy every row of the step each time, quadratic).
+  static ExplainRequest WithoutRows(const ExplainRequest& request) {
+    ExplainRequest base = request;
+    std::vector<std::int64_t>().swap(base.rows);
+    return base;
+  }
+
+  // Chunk k of `count` of the step's rows: read back when recorded, else explained and recorded. `base`:
+  // WithoutRows(request).
   Result<Explanation> ChunkOfStep(const LoadedExplainer& explainer, const ExplainRequest& request,
-                                  StepState& step, std::int64_t k, std::int64_t count) {
+                                  const ExplainRequest& base, StepState& step, std::int64_t k,
+                                  std::int64_t count) {
     const std::string& id = step.spec->id;
     if (std::optional<checkpoint::FinishedPiece> finished = checkpoints_->FinishedChunk(id, k, count)) {
       bool has_explanation = false;
@@ -564,7 +744,7 @@ class PipelineRunner {
     }
     const auto rows = static_cast<std::int64_t>(request.rows.size());
     const std::int64_t begin = k * chunk_rows_, end = std::min(rows, begin + chunk_rows_);
-    ExplainRequest chunk_request = request;
+    ExplainRequest chunk_request = base;
     chunk_request.rows.assign(request.rows.begin() + begin, request.rows.begin() + end);
     chunk_request.progress = [this, id, begin, end, rows](std::uint64_t done, std::uint64_t total) {
       if (total == 0) return;  // the chunk's progress as a share of the step's rows
@@ -719,8 +899,12 @@ class PipelineRunner {
     }
     if (Wants("html")) {
       std::vector<const Explanation*> explanations;
-      for (const StepState& step : steps_) {
+      for (std::size_t i = 0; i < steps_.size(); ++i) {
+        const StepState& step = steps_[i];
         if (step.explanation) explanations.push_back(&*step.explanation);
+        if (step.report_every > 1) {  // for the report only: run.json on disk does not carry it
+          run["steps"][i]["report_sample"] = {{"every", step.report_every}, {"of", step.report_of}};
+        }
       }
       Status s = report::WriteFileAtomically(report_.output_dir / "report.html",
                                              report::RenderHtmlReport(run, explanations));

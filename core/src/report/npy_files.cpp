@@ -2,14 +2,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <string_view>
 
 #include "report/output_files.hpp"
 
 namespace loupe::report {
-namespace {
 
-std::string NumericDescr(DType dtype) {
+std::string NpyDescr(DType dtype) {
   switch (dtype) {
     case DType::kF32:
       return "<f4";
@@ -24,6 +24,8 @@ std::string NumericDescr(DType dtype) {
   }
   return "";
 }
+
+namespace {
 
 std::string ShapeTuple(const Shape& shape) {
   std::string tuple = "(";
@@ -104,7 +106,7 @@ std::string NpyHeader(const std::string& descr, const Shape& shape) {
 
 Status WriteNpy(const std::filesystem::path& path, const Tensor& array) {
   return WriteFileAtomically(path, [&](std::ostream& out) {
-    const std::string header = NpyHeader(NumericDescr(array.dtype()), array.shape());
+    const std::string header = NpyHeader(NpyDescr(array.dtype()), array.shape());
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(static_cast<const char*>(array.raw()), static_cast<std::streamsize>(array.nbytes()));
   });
@@ -118,6 +120,41 @@ Status WriteNpy(const std::filesystem::path& path, const TextArray& array) {
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (std::int64_t i = 0; i < array.size(); ++i) PutUtf32(out, DecodeUtf8(array.at(i)), width);
   });
+}
+
+std::size_t NpyCodePoints(std::string_view text) {
+  const bool ascii =
+      std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return ascii ? text.size() : DecodeUtf8(text).size();
+}
+
+Status WriteNpyFromSpill(const std::filesystem::path& path, const SpilledArray& spilled, std::size_t width) {
+  width = std::max<std::size_t>(width, 1);
+  std::ifstream in(spilled.file, std::ios::binary);
+  if (in) in.seekg(static_cast<std::streamoff>(spilled.offset));
+  std::int64_t cells = 1;
+  for (const std::int64_t extent : spilled.shape) cells *= extent;
+  bool complete = static_cast<bool>(in);
+  Status written = WriteFileAtomically(path, [&](std::ostream& out) {
+    const std::string header = NpyHeader("<U" + std::to_string(width), spilled.shape);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    std::string cell;
+    for (std::int64_t i = 0; complete && i < cells; ++i) {
+      unsigned char length[4];
+      complete = static_cast<bool>(in.read(reinterpret_cast<char*>(length), 4));
+      const std::uint32_t size = std::uint32_t{length[0]} | std::uint32_t{length[1]} << 8 |
+                                 std::uint32_t{length[2]} << 16 | std::uint32_t{length[3]} << 24;
+      cell.resize(complete ? size : 0);
+      if (complete && size > 0) complete = static_cast<bool>(in.read(cell.data(), size));
+      if (complete) PutUtf32(out, DecodeUtf8(cell), width);
+    }
+    if (!complete) out.setstate(std::ios::failbit);  // not put in place
+  });
+  if (!complete) {
+    return IoError("the spill file '" + spilled.file.string() +
+                   "' of a streamed step holds fewer rows than " + path.filename().string() + " needs.");
+  }
+  return written;
 }
 
 Status WriteExplanationNpy(const std::filesystem::path& dir, const Explanation& explanation,

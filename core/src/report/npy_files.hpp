@@ -10,21 +10,31 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loupe/core/explanation.hpp"
 #include "loupe/core/status.hpp"
 #include "loupe/core/tensor.hpp"
+#include "report/output_files.hpp"
 
 namespace loupe::report {
 
 // The .npy header (magic through the padding newline) for an array of `descr` ('<f8', '<U12', ...) and
 // `shape`.
 std::string NpyHeader(const std::string& descr, const Shape& shape);
+// The 'descr' of a numeric dtype ('<f8', '|u1', ...).
+std::string NpyDescr(DType dtype);
+// How many code points the UTF-8 `text` has as the .npy files write it (an invalid byte counts as one,
+// U+FFFD).
+std::size_t NpyCodePoints(std::string_view text);
 
 // Writes one array, atomically (as every output file).
 Status WriteNpy(const std::filesystem::path& path, const Tensor& array);
 Status WriteNpy(const std::filesystem::path& path, const TextArray& array);
+// A string array spilled to a file (output_files.hpp SpilledArray) as '<U<width>', `width` its longest
+// cell in code points (at least 1): the same bytes as WriteNpy of the array.
+Status WriteNpyFromSpill(const std::filesystem::path& path, const SpilledArray& spilled, std::size_t width);
 
 // DIR/<step>.<field>.npy for every typed numeric and string array of the explanation ("values",
 // "base_values", "rows", "data", "stats.mean", ...). Appends the files written to `files`. The JSON

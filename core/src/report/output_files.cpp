@@ -58,6 +58,11 @@ class BufferedOut {
     out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
     buffer_.clear();
   }
+  // The first failure to read a spill file (the document is then incomplete).
+  void Fail(Status status) {
+    if (error.ok()) error = std::move(status);
+  }
+  Status error;
 
  private:
   static constexpr std::size_t kChunk = std::size_t{1} << 20;
@@ -140,12 +145,99 @@ void PutTextDims(BufferedOut& out, const TextArray& text, int dim, std::int64_t 
   out.Put(']');
 }
 
-// One member of an object being written: a JSON value, a typed array or a string array.
+// A row of typed elements (`count` of them from `data`, laid out as `shape`), for a spilled field.
+void PutTypedRow(BufferedOut& out, DType dtype, const void* data, const Shape& shape) {
+  switch (dtype) {
+    case DType::kF32:
+      return shape.empty() ? PutElement(out, *static_cast<const float*>(data))
+                           : PutDims(out, static_cast<const float*>(data), shape, 0);
+    case DType::kF64:
+      return shape.empty() ? PutElement(out, *static_cast<const double*>(data))
+                           : PutDims(out, static_cast<const double*>(data), shape, 0);
+    case DType::kI32:
+      return shape.empty() ? PutElement(out, *static_cast<const std::int32_t*>(data))
+                           : PutDims(out, static_cast<const std::int32_t*>(data), shape, 0);
+    case DType::kI64:
+      return shape.empty() ? PutElement(out, *static_cast<const std::int64_t*>(data))
+                           : PutDims(out, static_cast<const std::int64_t*>(data), shape, 0);
+    case DType::kU8:
+      return shape.empty() ? PutElement(out, *static_cast<const std::uint8_t*>(data))
+                           : PutDims(out, static_cast<const std::uint8_t*>(data), shape, 0);
+  }
+}
+
+// A spilled field's rows from its file, a block of rows (about a megabyte) at a time, as PutTensor or
+// PutTextDims writes the whole array.
+void PutSpilled(BufferedOut& out, const SpilledArray& spilled) {
+  std::ifstream in(spilled.file, std::ios::binary);
+  if (in) in.seekg(static_cast<std::streamoff>(spilled.offset));
+  const auto cut_short = [&] {
+    out.Fail(IoError("the spill file '" + spilled.file.string() +
+                     "' of a streamed step holds fewer rows than it was given."));
+  };
+  if (!in) return cut_short();
+  const Shape row_shape(spilled.shape.begin() + 1, spilled.shape.end());
+  std::int64_t row_cells = 1;
+  for (const std::int64_t extent : row_shape) row_cells *= extent;
+  const std::int64_t rows = spilled.shape.empty() ? 0 : spilled.shape[0];
+  out.Put('[');
+  if (!spilled.text) {
+    const auto row_bytes = static_cast<std::int64_t>(DTypeSize(spilled.dtype)) * row_cells;
+    const std::int64_t block_rows =
+        std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(row_bytes, 1));
+    Tensor block(spilled.dtype, {block_rows * std::max<std::int64_t>(row_cells, 1)});
+    for (std::int64_t r = 0; r < rows; r += block_rows) {
+      const std::int64_t n = std::min(block_rows, rows - r);
+      if (!in.read(static_cast<char*>(block.raw()), static_cast<std::streamsize>(n * row_bytes)))
+        return cut_short();
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (r + i > 0) out.Put(',');
+        PutTypedRow(out, spilled.dtype, static_cast<const char*>(block.raw()) + i * row_bytes, row_shape);
+      }
+    }
+  } else {
+    constexpr std::int64_t kBlockCells = 1 << 16;
+    const std::int64_t block_rows =
+        std::max<std::int64_t>(1, kBlockCells / std::max<std::int64_t>(row_cells, 1));
+    std::string chars;
+    std::vector<std::uint64_t> ends;
+    for (std::int64_t r = 0; r < rows; r += block_rows) {
+      const std::int64_t n = std::min(block_rows, rows - r);
+      chars.clear();
+      ends.clear();
+      for (std::int64_t c = 0; c < n * row_cells; ++c) {
+        unsigned char length[4];
+        if (!in.read(reinterpret_cast<char*>(length), 4)) return cut_short();
+        const std::uint32_t size = std::uint32_t{length[0]} | std::uint32_t{length[1]} << 8 |
+                                   std::uint32_t{length[2]} << 16 | std::uint32_t{length[3]} << 24;
+        const std::size_t at = chars.size();
+        chars.resize(at + size);
+        if (size > 0 && !in.read(chars.data() + at, size)) return cut_short();
+        ends.push_back(chars.size());
+      }
+      Shape block_shape = spilled.shape;
+      block_shape[0] = n;
+      const TextArray block(block_shape, chars, ends);
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (r + i > 0) out.Put(',');
+        if (row_shape.empty()) {
+          PutJsonString(out, block.at(i));
+        } else {
+          PutTextDims(out, block, 1, i * row_cells);
+        }
+      }
+    }
+  }
+  out.Put(']');
+}
+
+// One member of an object being written: a JSON value, a typed array, a string array or a spilled field.
 struct ObjectMember {
   std::string_view key;
   const nlohmann::json* json = nullptr;
   const Tensor* tensor = nullptr;
   const TextArray* text = nullptr;
+  const SpilledArray* spilled = nullptr;
 };
 
 template <typename Value>
@@ -158,11 +250,12 @@ bool HasArraysUnder(const Explanation& e, const std::string& path) {
   return HasKeysUnder(e.arrays, path + ".") || HasKeysUnder(e.texts, path + ".");
 }
 
-void PutValue(BufferedOut& out, const Explanation& e, const ObjectMember& member, const std::string& path);
+void PutValue(BufferedOut& out, const Explanation& e, const ObjectMember& member, const std::string& path,
+              const SpilledArrays* spilled);
 
 // The members in nlohmann's key order (std::less<std::string>), as `{"key":value,...}`.
 void PutObject(BufferedOut& out, const Explanation& e, std::vector<ObjectMember> members,
-               const std::string& prefix) {
+               const std::string& prefix, const SpilledArrays* spilled) {
   std::sort(members.begin(), members.end(),
             [](const ObjectMember& a, const ObjectMember& b) { return a.key < b.key; });
   out.Put('{');
@@ -171,7 +264,8 @@ void PutObject(BufferedOut& out, const Explanation& e, std::vector<ObjectMember>
     out.Put(nlohmann::json(members[i].key).dump());
     out.Put(':');
     PutValue(out, e, members[i],
-             prefix.empty() ? std::string(members[i].key) : prefix + "." + std::string(members[i].key));
+             prefix.empty() ? std::string(members[i].key) : prefix + "." + std::string(members[i].key),
+             spilled);
   }
   out.Put('}');
 }
@@ -193,14 +287,18 @@ void AddArrayMembers(const Explanation& e, const std::string& prefix, std::vecto
   }
 }
 
-void PutValue(BufferedOut& out, const Explanation& e, const ObjectMember& member, const std::string& path) {
+void PutValue(BufferedOut& out, const Explanation& e, const ObjectMember& member, const std::string& path,
+              const SpilledArrays* spilled) {
+  if (spilled != nullptr && (member.tensor != nullptr || member.text != nullptr)) {
+    if (const auto it = spilled->find(path); it != spilled->end()) return PutSpilled(out, it->second);
+  }
   if (member.tensor != nullptr) return PutTensor(out, *member.tensor);
   if (member.text != nullptr) return PutTextDims(out, *member.text, 0, 0);
   if (!member.json->is_object() || !HasArraysUnder(e, path)) return out.Json(*member.json);
   std::vector<ObjectMember> members;
   for (const auto& [key, value] : member.json->items()) members.push_back({key, &value, nullptr});
   AddArrayMembers(e, path, members);
-  PutObject(out, e, std::move(members), path);
+  PutObject(out, e, std::move(members), path, spilled);
 }
 
 // ---- CSV ----
@@ -294,8 +392,17 @@ int RemoveStaleTemporaries(const std::filesystem::path& dir) {
   return removed;
 }
 
-Status WriteFileAtomically(const std::filesystem::path& path,
-                           const std::function<void(std::ostream&)>& write) {
+AtomicFile::AtomicFile(std::filesystem::path path, std::filesystem::path temporary)
+    : path_(std::move(path)), temporary_(std::move(temporary)) {}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) return;
+  out_.close();
+  std::error_code ec;
+  std::filesystem::remove(temporary_, ec);
+}
+
+Result<std::unique_ptr<AtomicFile>> AtomicFile::Open(const std::filesystem::path& path) {
   static std::atomic<unsigned> sequence{0};
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
@@ -308,30 +415,43 @@ Status WriteFileAtomically(const std::filesystem::path& path,
       .append(std::to_string(::getpid()))
       .append(".")
       .append(std::to_string(sequence.fetch_add(1)));
-  const std::filesystem::path temporary = path.parent_path() / temporary_name;
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError("cannot write '" + temporary.string() + "': " + std::strerror(errno) + ".");
-    write(out);
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(temporary, ec);
-      return IoError("writing '" + path.string() + "' failed: " + std::strerror(errno) + ".");
-    }
-  }
+  std::unique_ptr<AtomicFile> file(new AtomicFile(path, path.parent_path() / temporary_name));
+  file->out_.open(file->temporary_, std::ios::binary | std::ios::trunc);
+  if (!file->out_)
+    return IoError("cannot write '" + file->temporary_.string() + "': " + std::strerror(errno) + ".");
+  return file;
+}
+
+Status AtomicFile::Flush() {
+  out_.flush();
+  if (!out_) return IoError("writing '" + path_.string() + "' failed: " + std::strerror(errno) + ".");
+  return Status::Ok();
+}
+
+Status AtomicFile::Commit() {
+  LOUPE_RETURN_IF_ERROR(Flush());
+  out_.close();
+  if (!out_) return IoError("writing '" + path_.string() + "' failed: " + std::strerror(errno) + ".");
   // On the disk before it takes the final name: a crash then leaves the old file or the whole new one.
-  if (!SyncToDisk(temporary, /*directory=*/false)) {
-    std::filesystem::remove(temporary, ec);
-    return IoError("cannot flush '" + path.string() + "' to the disk: " + std::strerror(errno) + ".");
+  if (!SyncToDisk(temporary_, /*directory=*/false)) {
+    return IoError("cannot flush '" + path_.string() + "' to the disk: " + std::strerror(errno) + ".");
   }
-  std::filesystem::rename(temporary, path, ec);
+  std::error_code ec;
+  std::filesystem::rename(temporary_, path_, ec);
   if (ec) {
-    std::filesystem::remove(temporary, ec);
-    return IoError("cannot move the finished file into place as '" + path.string() + "': " + ec.message() +
+    return IoError("cannot move the finished file into place as '" + path_.string() + "': " + ec.message() +
                    ".");
   }
-  SyncToDisk(path.parent_path(), /*directory=*/true);  // the rename itself
+  committed_ = true;
+  SyncToDisk(path_.parent_path(), /*directory=*/true);  // the rename itself
   return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::filesystem::path& path,
+                           const std::function<void(std::ostream&)>& write) {
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, AtomicFile::Open(path));
+  write(file->out());
+  return file->Commit();
 }
 
 Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents) {
@@ -340,8 +460,9 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
   });
 }
 
-void WriteExplanation(std::ostream& out, const Explanation& explanation) {
-  BufferedOut buffered(out);
+namespace {
+
+void PutExplanation(BufferedOut& buffered, const Explanation& explanation, const SpilledArrays* spilled) {
   const nlohmann::json provenance = explanation.ProvenanceJson();
   std::vector<ObjectMember> members;
   for (const auto& [key, value] : provenance.items()) members.push_back({key, &value, nullptr});
@@ -353,7 +474,21 @@ void WriteExplanation(std::ostream& out, const Explanation& explanation) {
   for (const ObjectMember& array : arrays) {
     if (!IsProvenanceKey(array.key)) members.push_back(array);
   }
-  PutObject(buffered, explanation, std::move(members), "");
+  PutObject(buffered, explanation, std::move(members), "", spilled);
+}
+
+}  // namespace
+
+void WriteExplanation(std::ostream& out, const Explanation& explanation) {
+  BufferedOut buffered(out);
+  PutExplanation(buffered, explanation, nullptr);
+}
+
+Status WriteExplanation(std::ostream& out, const Explanation& explanation, const SpilledArrays& spilled) {
+  BufferedOut buffered(out);
+  PutExplanation(buffered, explanation, &spilled);
+  buffered.Flush();
+  return buffered.error;
 }
 
 std::string ExplanationText(const Explanation& explanation) {
@@ -369,6 +504,14 @@ Status WriteExplanationJson(const std::filesystem::path& path, const Explanation
   });
 }
 
+Status WriteExplanationJson(const std::filesystem::path& path, const Explanation& explanation,
+                            const SpilledArrays& spilled) {
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, AtomicFile::Open(path));
+  LOUPE_RETURN_IF_ERROR(WriteExplanation(file->out(), explanation, spilled));
+  file->out().put('\n');
+  return file->Commit();
+}
+
 std::string CsvField(const std::string& text) {
   if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string quoted = "\"";
@@ -379,38 +522,71 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
-Status WriteAttributionCsv(const std::filesystem::path& path, const Explanation& explanation) {
+namespace {
+
+Status CheckAttribution(const Explanation& explanation) {
   if (explanation.kind != "feature_attribution") {
     return InvalidArgument("step '" + explanation.step + "' is a " + explanation.kind +
                            ", which has no CSV form.");
   }
-  LOUPE_RETURN_IF_ERROR(ValidateExplanation(explanation));
-  const std::vector<std::string> features = NameList(explanation, "feature_names");
+  return ValidateExplanation(explanation);
+}
+
+void PutCsvHeader(BufferedOut& out, const Explanation& explanation) {
+  out.Put("row,output,base_value");
+  for (const std::string& name : NameList(explanation, "feature_names")) {
+    out.Put(',');
+    out.Put(CsvField(name));
+  }
+  out.Put('\n');
+}
+
+void PutCsvRows(BufferedOut& out, const Explanation& explanation) {
+  const std::size_t features = explanation.body.at("feature_names").size();
   const std::vector<std::string> outputs = NameList(explanation, "output_names");
   const CsvNumbers rows(explanation, "rows"), base_values(explanation, "base_values"),
       values(explanation, "values");
   const Tensor* typed_rows = explanation.TypedArray("rows");
   const auto row_count = static_cast<std::int64_t>(
       typed_rows != nullptr ? typed_rows->dim(0) : explanation.body.at("rows").size());
+  for (std::int64_t r = 0; r < row_count; ++r) {
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+      const auto output = static_cast<std::int64_t>(o);
+      rows.Put(out, r);
+      out.Put("," + CsvField(outputs[o]) + ",");
+      base_values.Put(out, r, output);
+      for (std::size_t f = 0; f < features; ++f) {
+        out.Put(',');
+        values.Put(out, r, output, static_cast<std::int64_t>(f));
+      }
+      out.Put('\n');
+    }
+  }
+}
+
+}  // namespace
+
+Status WriteAttributionCsv(const std::filesystem::path& path, const Explanation& explanation) {
+  LOUPE_RETURN_IF_ERROR(CheckAttribution(explanation));
   return WriteFileAtomically(path, [&](std::ostream& stream) {
     BufferedOut out(stream);
-    out.Put("row,output,base_value");
-    for (const std::string& name : features) out.Put("," + CsvField(name));
-    out.Put('\n');
-    for (std::int64_t r = 0; r < row_count; ++r) {
-      for (std::size_t o = 0; o < outputs.size(); ++o) {
-        const auto output = static_cast<std::int64_t>(o);
-        rows.Put(out, r);
-        out.Put("," + CsvField(outputs[o]) + ",");
-        base_values.Put(out, r, output);
-        for (std::size_t f = 0; f < features.size(); ++f) {
-          out.Put(',');
-          values.Put(out, r, output, static_cast<std::int64_t>(f));
-        }
-        out.Put('\n');
-      }
-    }
+    PutCsvHeader(out, explanation);
+    PutCsvRows(out, explanation);
   });
+}
+
+Status WriteAttributionCsvHeader(std::ostream& stream, const Explanation& explanation) {
+  LOUPE_RETURN_IF_ERROR(CheckAttribution(explanation));
+  BufferedOut out(stream);
+  PutCsvHeader(out, explanation);
+  return Status::Ok();
+}
+
+Status WriteAttributionCsvRows(std::ostream& stream, const Explanation& explanation) {
+  LOUPE_RETURN_IF_ERROR(CheckAttribution(explanation));
+  BufferedOut out(stream);
+  PutCsvRows(out, explanation);
+  return Status::Ok();
 }
 
 }  // namespace loupe::report
