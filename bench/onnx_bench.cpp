@@ -7,12 +7,13 @@
 // input holds integers, token ids [BATCH, TOKENS] drawn from [4, 100). THREADS threads split the rows as
 // Loupe's host does (each run of the session is single-threaded, docs/architecture.md §4; the threads
 // persist from batch to batch, as TBB's workers do), so batch 1 gains nothing from a second thread. Prints
-// one JSON line: seconds per batch (the median of repeated batches after a warm-up batch) and the repetitions
-// timed.
+// one JSON line: seconds per batch (the median of repeated batches after a warm-up batch), the process's CPU
+// seconds (user + system, all threads) per batch over the timed batches, and the repetitions timed.
 #include <algorithm>
 #include <barrier>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <string>
 #include <thread>
@@ -139,7 +140,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "the session failed on the batch\n");
     return 1;
   }
+  const auto cpu_now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  };
   std::vector<double> seconds;
+  const double cpu_start = cpu_now();
   const auto start = std::chrono::steady_clock::now();
   while (seconds.size() < 3 ||
          (seconds.size() < 2000 &&
@@ -148,7 +155,9 @@ int main(int argc, char** argv) {
     if (!runner.Run()) return 1;
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  const double cpu = (cpu_now() - cpu_start) / static_cast<double>(seconds.size());
   std::sort(seconds.begin(), seconds.end());
-  std::printf("{\"seconds\": %.9f, \"repeats\": %zu}\n", seconds[seconds.size() / 2], seconds.size());
+  std::printf("{\"seconds\": %.9f, \"cpu_seconds\": %.9f, \"repeats\": %zu}\n", seconds[seconds.size() / 2],
+              cpu, seconds.size());
   return 0;
 }

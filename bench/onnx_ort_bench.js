@@ -6,7 +6,8 @@
 // onnxruntime-node (`npm install --ignore-scripts onnxruntime-node`), intra-op threads = THREADS, inter-op 1,
 // sequential execution, all graph optimisations. Inputs as onnx_bench makes them: float [BATCH, FEATURES]
 // uniform in [-2, 2) when FEATURES > 0, else int64 token ids [BATCH, TOKENS] in [4, 100) (other inputs ones). Prints one JSON line:
-// seconds per batch (median after a warm-up run) and the repetitions timed.
+// seconds per batch (median after a warm-up run), the process's CPU seconds (user + system, all threads) per
+// batch over the timed runs, and the repetitions timed.
 "use strict";
 const ort = require("onnxruntime-node");
 
@@ -30,14 +31,18 @@ async function main() {
   });
   await session.run(feeds, [output]);
   const seconds = [];
+  const cpuStart = process.cpuUsage();
   const start = process.hrtime.bigint();
   while (seconds.length < 3 || (seconds.length < 2000 && Number(process.hrtime.bigint() - start) / 1e9 < 1.5)) {
     const t0 = process.hrtime.bigint();
     await session.run(feeds, [output]);
     seconds.push(Number(process.hrtime.bigint() - t0) / 1e9);
   }
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6 / seconds.length;
   seconds.sort((a, b) => a - b);
-  console.log(JSON.stringify({ seconds: seconds[Math.floor(seconds.length / 2)], repeats: seconds.length }));
+  console.log(JSON.stringify({ seconds: seconds[Math.floor(seconds.length / 2)], cpu_seconds: cpuSeconds,
+                               repeats: seconds.length }));
 }
 
 main().catch((e) => { console.error(e.message); process.exit(1); });

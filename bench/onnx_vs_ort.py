@@ -12,9 +12,10 @@ python3-sklearn; tests/fixtures/onnx/make_onnx_fixtures.py converts the forest):
                feed-forward 128, GELU), [CLS] pooling, 4 classes, opset 17; 32 tokens per row;
   forest       RandomForestClassifier, 100 trees of depth ≤ 8, on the 30 breast-cancer features.
 Each configuration runs in a fresh process of each runtime (bench/onnx_bench.cpp, bench/onnx_ort_bench.js),
-which prints the median seconds per batch after a warm-up run; ROUNDS (default 3) repeats the whole sweep,
-alternating the runtimes, and the table gives each runtime's median and the ratio ORT time / Loupe time
-(> 1: Loupe is faster) as min – max over the rounds. Threads: ONNX Runtime's intra-op threads; Loupe splits
+which prints the median seconds per batch after a warm-up run and the process's CPU seconds (user + system,
+all threads) per batch; ROUNDS (default 3) repeats the whole sweep, alternating the runtimes, and the table
+gives each runtime's median wall and CPU milliseconds and the ratio ORT time / Loupe time (> 1: Loupe is
+faster) as min – max over the rounds, of wall time and of CPU time. Threads: ONNX Runtime's intra-op threads; Loupe splits
 the rows over threads as its host does (one session run per thread), so batch 1 gains nothing from a
 second thread there. Never needed by Loupe or its tests.
 """
@@ -93,7 +94,8 @@ def make_models(workdir):
 
 def run(command):
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["seconds"]
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["seconds"], result.get("cpu_seconds", float("nan"))
 
 
 def main():
@@ -114,13 +116,17 @@ def main():
                                str(TOKENS), "probabilities", str(features[name])])
                     times.setdefault(key, []).append((loupe, ort))
         print("round %d of %d done" % (r + 1, rounds), file=sys.stderr)
-    print("| model | batch | threads | Loupe ms | ORT ms | ORT / Loupe (min – max) |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print("| model | batch | threads | Loupe ms | ORT ms | ORT / Loupe (min – max) | Loupe CPU ms | ORT CPU ms "
+          "| CPU ORT / Loupe (min – max) |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
     for (name, batch, threads), pairs in times.items():
-        ratios = [o / l for l, o in pairs]
-        print("| %s | %d | %d | %.3f | %.3f | %.2f – %.2f |" % (
-            name, batch, threads, 1e3 * statistics.median(l for l, _ in pairs),
-            1e3 * statistics.median(o for _, o in pairs), min(ratios), max(ratios)))
+        ratios = [o[0] / l[0] for l, o in pairs]
+        cpu_ratios = [o[1] / l[1] for l, o in pairs]
+        print("| %s | %d | %d | %.3f | %.3f | %.2f – %.2f | %.3f | %.3f | %.2f – %.2f |" % (
+            name, batch, threads, 1e3 * statistics.median(l[0] for l, _ in pairs),
+            1e3 * statistics.median(o[0] for _, o in pairs), min(ratios), max(ratios),
+            1e3 * statistics.median(l[1] for l, _ in pairs), 1e3 * statistics.median(o[1] for _, o in pairs),
+            min(cpu_ratios), max(cpu_ratios)))
 
 
 if __name__ == "__main__":

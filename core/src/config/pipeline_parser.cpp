@@ -305,10 +305,11 @@ class PipelineReader {
       if (auto text = ReadString(*path, "/model/path", "model.path")) model.path = Resolve(*text);
     }
     if (const json* precision = FindOptional(*value, "precision")) {
-      if (model.type != "huggingface") {
+      if (model.type != "huggingface" && model.type != "onnx") {
         Error(
             "/model/precision",
-            "model.precision applies to huggingface models; a loupe.model/v1 file states its own precision");
+            "model.precision applies to huggingface models and onnx models; a loupe.model/v1 file states its "
+            "own precision");
       } else if (auto choice =
                      ReadChoice(*precision, "/model/precision", "model.precision", {"f32", "bf16"})) {
         model.precision = *choice;

@@ -42,10 +42,11 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   if (type == "huggingface" || (type == "auto" && model::IsHuggingFaceDirectory(path))) {
     return model::LoadHuggingFaceModel(path, options.bf16 ? nn::Precision::kBF16 : nn::Precision::kF32);
   }
-  if (options.bf16) {
-    return InvalidArgument(
-        "model '" + path.string() +
-        "': bf16 applies to huggingface models; a loupe.model/v1 file states its own precision.");
+  const bool onnx_file = type == "onnx" || (type == "auto" && path.extension() == ".onnx");
+  if (options.bf16 && !onnx_file) {
+    return InvalidArgument("model '" + path.string() +
+                           "': bf16 applies to huggingface models and onnx models; a loupe.model/v1 file "
+                           "states its own precision.");
   }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
@@ -59,7 +60,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   const std::string resolved = type == "auto" ? DetectModelType(path) : type;
   if (resolved == "native") return LoadNativeModel(path);
   if (resolved == "xgboost") return LoadXGBoostModel(path);
-  if (resolved == "onnx") return LoadOnnxModel(path);
+  if (resolved == "onnx") return LoadOnnxModel(path, {.bf16 = options.bf16});
   return InvalidArgument("unknown model type '" + type + "'; expected native, xgboost, onnx or huggingface.");
 }
 

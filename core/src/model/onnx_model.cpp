@@ -731,6 +731,10 @@ class OnnxTextModel final : public Model, public TextModel, public AttentionSour
   std::int64_t heads_ = 0;
 };
 
+onnx::SessionOptions SessionOptionsOf(const OnnxLoadOptions& options) {
+  return {.precision = options.bf16 ? nn::Precision::kBF16 : nn::Precision::kF32};
+}
+
 Result<std::shared_ptr<const Model>> LoadOnnxTextModel(const std::filesystem::path& path, onnx::Graph graph,
                                                        const OnnxLoadOptions& options) {
   if (options.features.size() > 1) {
@@ -739,7 +743,8 @@ Result<std::shared_ptr<const Model>> LoadOnnxTextModel(const std::filesystem::pa
   }
   auto tokenizer = model::Tokenizer::FromHuggingFace(options.tokenizer, std::nullopt);
   if (!tokenizer.ok()) return Refuse(path, "model.tokenizer: " + tokenizer.status().message());
-  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session, onnx::Session::Create(std::move(graph)));
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session,
+                         onnx::Session::Create(std::move(graph), SessionOptionsOf(options)));
   LOUPE_ASSIGN_OR_RETURN(TextLayout inputs, ReadTextInputs(*session, options.attention));
   LOUPE_ASSIGN_OR_RETURN(const OutputLayout outputs, ReadOutputs(*session));
   auto text_model = std::make_shared<OnnxTextModel>(path.string(), std::move(session), std::move(*tokenizer),
@@ -776,7 +781,8 @@ Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& 
   }
   LOUPE_ASSIGN_OR_RETURN(InputLayout inputs, ReadInputs(graph));
   LOUPE_RETURN_IF_ERROR(RenameInputs(graph, options.features, inputs));
-  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session, onnx::Session::Create(std::move(graph)));
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<onnx::Session> session,
+                         onnx::Session::Create(std::move(graph), SessionOptionsOf(options)));
   LOUPE_ASSIGN_OR_RETURN(const OutputLayout outputs, ReadOutputs(*session));
   // The output names come from the dry run's widths: the model starts with its inputs only and is
   // completed before anyone else sees it.

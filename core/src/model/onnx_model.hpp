@@ -38,6 +38,9 @@ struct OnnxLoadOptions {
   std::vector<std::string> features;
   std::vector<std::string> attention;
   std::filesystem::path tokenizer;  // empty: a tabular model
+  // model.precision: bf16: the dense layers (MatMul / Gemm by constant weights) compute in bf16 where the
+  // CPU has it (nn::Bf16Supported; elsewhere in f32, with the native runtime's notice).
+  bool bf16 = false;
 };
 
 Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path,

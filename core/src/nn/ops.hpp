@@ -69,6 +69,30 @@ Status Softmax(float* x, std::int64_t rows, std::int64_t cols);
 Status LayerNorm(const float* x, std::int64_t rows, std::int64_t cols, const float* gamma, const float* beta,
                  float eps, float* y);
 
+// ---- The tensor ops of ONNX graphs (core/src/onnx; nn/tensor_ops.cpp) ---------------------------------
+
+// Element-wise maps on oneDNN's JIT eltwise primitive: y[i] = f(x[i]) over `count` values (y may be x).
+// kLinear is alpha·x + beta; kRelu with alpha ≠ 0 is the leaky ReLU (x > 0 ? x : alpha·x).
+enum class Map { kRelu, kExp, kLog, kSqrt, kAbs, kTanh, kSigmoid, kGeluErf, kGeluTanh, kLinear };
+Status ApplyMap(Map map, const float* x, float* y, std::int64_t count, float alpha = 0.0f, float beta = 0.0f);
+
+// Softmax over the last dimension of x [rows, cols] into y (which may be x).
+Status SoftmaxInto(const float* x, float* y, std::int64_t rows, std::int64_t cols);
+
+// Where the matrices of a batch lie: element (i, r, c) of the batch at i·batch + r·row + c·col (in floats).
+// A batch stride of 0 is one matrix repeated over the batch (a broadcast operand).
+struct MatrixStrides {
+  std::int64_t batch = 0, row = 0, col = 1;
+};
+
+// c[i] = alpha · a[i] · b[i] for i in [0, batch): a [m, k], b [k, n], c [m, n], each in its own layout, so
+// a transposed or interleaved operand (an attention head's view of [T, N·H, d]) is read in place. The
+// oneDNN matmul primitive, created once per shape and layout; when oneDNN has no optimised kernel for
+// the layouts, the operands are first copied into contiguous ones (never the reference kernel).
+Status StridedMatmul(const float* a, const MatrixStrides& a_strides, const float* b,
+                     const MatrixStrides& b_strides, float* c, const MatrixStrides& c_strides,
+                     std::int64_t batch, std::int64_t m, std::int64_t k, std::int64_t n, float alpha = 1.0f);
+
 // One LSTM layer in PyTorch's layout and gate order (i, f, g, o): weight_ih [4H, in], weight_hh [4H, H],
 // bias_ih and bias_hh [4H]; a bidirectional layer has a second set for the reverse direction.
 struct LstmDirection {

@@ -135,7 +135,7 @@ void BoundPrimitive::Execute() {
 }
 
 bool BoundKey::operator==(const BoundKey& other) const {
-  return op == other.op && owner == other.owner && std::equal(size, size + 4, other.size);
+  return op == other.op && owner == other.owner && std::equal(size, size + kSizes, other.size);
 }
 
 BoundPrimitive* FindBound(const BoundKey& key) {

@@ -110,11 +110,12 @@ class BoundPrimitive {
 };
 
 // What identifies a bound primitive on a thread: the op, its owner (a DenseLayer's id, or op parameters
-// packed by the caller) and up to four sizes.
+// packed by the caller) and up to twelve sizes (a strided matmul's dimensions and strides).
 struct BoundKey {
+  static constexpr int kSizes = 12;
   int op = 0;
   std::uint64_t owner = 0;
-  std::int64_t size[4] = {0, 0, 0, 0};
+  std::int64_t size[kSizes] = {};
   bool operator==(const BoundKey& other) const;
 };
 

@@ -5,6 +5,7 @@
 // Runtime does; integer tensors (shape arithmetic) in int64.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <numeric>
 
@@ -17,7 +18,7 @@ namespace {
 
 // ---- Unary element-wise ------------------------------------------------------------------------------
 
-using UnaryFn = float (*)(float, float);  // (x, the op's attribute)
+using UnaryFn = float (*)(float, float);  // (x, the op's attribute): the double path, element by element
 
 float ErfGelu(float x) { return 0.5f * x * (1.0f + std::erf(x / std::sqrt(2.0f))); }
 float TanhGelu(float x) {
@@ -25,10 +26,60 @@ float TanhGelu(float x) {
   return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
 }
 
-Result<std::unique_ptr<Kernel>> MakeUnary(const KernelBuild& build, UnaryFn fn, float attribute) {
+// How a float tensor is mapped: by one of oneDNN's JIT eltwise algorithms (nn::ApplyMap), or, for Erf, which
+// oneDNN lacks, by ErfFloats below.
+struct FloatMap {
+  bool erf = false;
+  nn::Map map = nn::Map::kLinear;
+  float alpha = 0.0f, beta = 0.0f;
+  bool scalar = false;  // element by element with the C library's function (oneDNN's is less accurate)
+};
+
+// erf over float32 as a branch-free rational function the compiler vectorises: x·P(x²)/Q(x²) on x clamped
+// to [-4, 4] (beyond, erf is ±1 in float32), with the minimax coefficients of the Eigen / XLA float erf.
+// Within 5e-7 of the exact erf everywhere (4 float32 steps near ±1; tests/core/onnx checks it against
+// std::erf), as ONNX Runtime's own vectorised approximation is.
+template <typename T>
+T ErfRational(T v, T v2) {
+  T p = v2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+  p = v2 * p + -2.10102402082508e-06f;
+  p = v2 * p + -5.69250639462346e-05f;
+  p = v2 * p + -7.34990630326855e-04f;
+  p = v2 * p + -2.95459980854025e-03f;
+  p = v2 * p + -1.60960333262415e-02f;
+  T q = v2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+  q = v2 * q + -1.68282697438203e-03f;
+  q = v2 * q + -7.37332916720468e-03f;
+  q = v2 * q + -1.42647390514189e-02f;
+  return v * p / q;
+}
+
+void ErfFloats(const float* x, float* y, std::int64_t count) {
+  // Four lanes at a time in GCC's vector extension (SSE2 on any x86-64; the same operations, so the same
+  // bits, as the scalar tail).
+  using Lanes = float __attribute__((vector_size(16)));
+  std::int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    Lanes v;
+    std::memcpy(&v, x + i, sizeof v);
+    const Lanes four = {4.0f, 4.0f, 4.0f, 4.0f};
+    v = v > four ? four : v;  // NaN stays NaN
+    v = v < -four ? -four : v;
+    const Lanes r = ErfRational(v, v * v);
+    std::memcpy(y + i, &r, sizeof r);
+  }
+  for (; i < count; ++i) {
+    float v = x[i] > 4.0f ? 4.0f : x[i];
+    v = v < -4.0f ? -4.0f : v;
+    y[i] = ErfRational(v, v * v);
+  }
+}
+
+Result<std::unique_ptr<Kernel>> MakeUnary(const KernelBuild& build, UnaryFn fn, float attribute,
+                                          FloatMap map) {
   return MakeKernel(build.node,
-                    [fn, attribute](const Node& node, const std::vector<const Value*>& in,
-                                    std::vector<Value>& out, const RunContext&) -> Status {
+                    [fn, attribute, map](const Node& node, const std::vector<const Value*>& in,
+                                         std::vector<Value>& out, const RunContext&) -> Status {
                       LOUPE_RETURN_IF_ERROR(RequireInput(node, in, 0));
                       if (in[0]->type != DataType::kFloat && in[0]->type != DataType::kDouble) {
                         return NodeError(node, "expects a float tensor, found " +
@@ -40,43 +91,53 @@ Result<std::unique_ptr<Kernel>> MakeUnary(const KernelBuild& build, UnaryFn fn, 
                         out[0] = std::move(y);
                         return Status::Ok();
                       }
-                      Value y = Value::Zeros(DataType::kFloat, in[0]->shape);
-                      const float* x = in[0]->f.data();
-                      for (std::size_t k = 0; k < y.f.size(); ++k) y.f[k] = fn(x[k], attribute);
+                      Value y = UninitializedFloats(in[0]->shape);
+                      const auto count = static_cast<std::int64_t>(y.f.size());
+                      if (map.erf) {
+                        ErfFloats(in[0]->f.data(), y.f.data(), count);
+                      } else if (map.scalar) {
+                        const float* x = in[0]->f.data();
+                        for (std::int64_t k = 0; k < count; ++k)
+                          y.f[static_cast<std::size_t>(k)] = fn(x[k], attribute);
+                      } else {
+                        LOUPE_RETURN_IF_ERROR(
+                            nn::ApplyMap(map.map, in[0]->f.data(), y.f.data(), count, map.alpha, map.beta));
+                      }
                       out[0] = std::move(y);
                       return Status::Ok();
                     });
 }
 
-#define LOUPE_UNARY(NAME, EXPR)                                          \
+#define LOUPE_UNARY(NAME, EXPR, MAP)                                     \
   Result<std::unique_ptr<Kernel>> Make##NAME(const KernelBuild& build) { \
     return MakeUnary(                                                    \
-        build, [](float x, float) -> float { return EXPR; }, 0.0f);      \
+        build, [](float x, float) -> float { return EXPR; }, 0.0f, MAP); \
   }
-LOUPE_UNARY(Relu, x > 0.0f ? x : 0.0f)
-LOUPE_UNARY(Sigmoid, 1.0f / (1.0f + std::exp(-x)))
-LOUPE_UNARY(Tanh, std::tanh(x))
-LOUPE_UNARY(Exp, std::exp(x))
-LOUPE_UNARY(Log, std::log(x))
-LOUPE_UNARY(Neg, -x)
-LOUPE_UNARY(Abs, std::abs(x))
-LOUPE_UNARY(Sqrt, std::sqrt(x))
-LOUPE_UNARY(Erf, std::erf(x))
+LOUPE_UNARY(Relu, x > 0.0f ? x : 0.0f, (FloatMap{false, nn::Map::kRelu}))
+LOUPE_UNARY(Sigmoid, 1.0f / (1.0f + std::exp(-x)), (FloatMap{false, nn::Map::kSigmoid}))
+LOUPE_UNARY(Tanh, std::tanh(x), (FloatMap{false, nn::Map::kTanh}))
+LOUPE_UNARY(Exp, std::exp(x), (FloatMap{false, nn::Map::kExp}))
+LOUPE_UNARY(Log, std::log(x), (FloatMap{false, nn::Map::kLinear, 0.0f, 0.0f, true}))
+LOUPE_UNARY(Neg, -x, (FloatMap{false, nn::Map::kLinear, -1.0f, 0.0f}))
+LOUPE_UNARY(Abs, std::abs(x), (FloatMap{false, nn::Map::kAbs}))
+LOUPE_UNARY(Sqrt, std::sqrt(x), (FloatMap{false, nn::Map::kSqrt}))
+LOUPE_UNARY(Erf, std::erf(x), (FloatMap{true}))
 #undef LOUPE_UNARY
 
 Result<std::unique_ptr<Kernel>> MakeLeakyRelu(const KernelBuild& build) {
+  const float alpha = FloatAttr(build.node, "alpha", 0.01f);
   return MakeUnary(
-      build, [](float x, float alpha) { return x >= 0.0f ? x : alpha * x; },
-      FloatAttr(build.node, "alpha", 0.01f));
+      build, [](float x, float a) { return x >= 0.0f ? x : a * x; }, alpha,
+      FloatMap{false, nn::Map::kRelu, alpha, 0.0f});
 }
 
 Result<std::unique_ptr<Kernel>> MakeGelu(const KernelBuild& build) {
   const std::string approximate = StringAttr(build.node, "approximate", "none");
   if (approximate == "tanh")
     return MakeUnary(
-        build, [](float x, float) { return TanhGelu(x); }, 0.0f);
+        build, [](float x, float) { return TanhGelu(x); }, 0.0f, FloatMap{false, nn::Map::kGeluTanh});
   return MakeUnary(
-      build, [](float x, float) { return ErfGelu(x); }, 0.0f);
+      build, [](float x, float) { return ErfGelu(x); }, 0.0f, FloatMap{false, nn::Map::kGeluErf});
 }
 
 // ---- Binary element-wise with broadcasting -------------------------------------------------------------
@@ -177,6 +238,10 @@ void ApplyOverBlocks(BinaryOp op, const T* whole, const T* block, std::int64_t n
     case BinaryOp::kMul:
       return BlockLoop(whole, block, n, bn, block_first, y, [](T u, T v) { return u * v; });
     case BinaryOp::kDiv:
+      if constexpr (std::is_floating_point_v<T>)
+        return BlockLoop(whole, block, n, bn, block_first, y, [](T u, T v) { return u / v; });
+      else
+        return BlockLoop(whole, block, n, bn, block_first, y, [op](T u, T v) { return Apply(op, u, v); });
     case BinaryOp::kPow:
       return BlockLoop(whole, block, n, bn, block_first, y, [op](T u, T v) { return Apply(op, u, v); });
   }
@@ -230,7 +295,7 @@ Result<std::unique_ptr<Kernel>> MakeBinary(const KernelBuild& build, BinaryOp op
         y.shape = shape;
         if (a.type == DataType::kFloat && (b.type == DataType::kFloat || op == BinaryOp::kPow)) {
           y.type = DataType::kFloat;
-          y.f = TakeFloats(static_cast<std::size_t>(ElementCount(shape)));
+          y.f = std::move(UninitializedFloats(shape).f);  // Elementwise writes every element
           if (b.type == DataType::kFloat) {
             Elementwise(op, a.f, b.f, a.shape, b.shape, shape, y.f);
           } else {
@@ -262,7 +327,8 @@ Result<std::unique_ptr<Kernel>> MakePow(const KernelBuild& b) { return MakeBinar
 // ---- Gemm and MatMul ------------------------------------------------------------------------------------
 
 // A dense layer (weight [out, in], bias [out]) on the nn runtime: rows of `x` [..., in] → [..., out].
-Status RunDense(const Node& node, const nn::DenseLayer& layer, const Value& x, std::vector<Value>& out) {
+Status RunDense(const Node& node, const nn::DenseLayer& layer, const Value& x, std::vector<Value>& out,
+                nn::Precision precision) {
   if (x.type != DataType::kFloat || x.shape.empty() || x.shape.back() != layer.in()) {
     return NodeError(node, "multiplies a " + std::string(DataTypeName(x.type)) + " tensor " +
                                ShapeText(x.shape) + " by weights of " + std::to_string(layer.in()) +
@@ -270,9 +336,9 @@ Status RunDense(const Node& node, const nn::DenseLayer& layer, const Value& x, s
   }
   std::vector<std::int64_t> shape = x.shape;
   shape.back() = layer.out();
-  Value y = Value::Zeros(DataType::kFloat, shape);
+  Value y = UninitializedFloats(shape);
   const std::int64_t rows = x.size() / layer.in();
-  if (rows > 0) LOUPE_RETURN_IF_ERROR(layer.Forward(x.f.data(), rows, y.f.data()));
+  if (rows > 0) LOUPE_RETURN_IF_ERROR(layer.Forward(x.f.data(), rows, y.f.data(), precision));
   out[0] = std::move(y);
   return Status::Ok();
 }
@@ -353,39 +419,55 @@ Result<std::unique_ptr<Kernel>> MakeGemm(const KernelBuild& build) {
     if (bias.size() == 1) bias.assign(static_cast<std::size_t>(n), bias[0]);
   }
   auto layer = std::make_shared<const nn::DenseLayer>(k, n, std::move(weight), std::move(bias));
+  const nn::Precision precision = build.precision;
   return MakeKernel(node,
-                    [layer](const Node& nd, const std::vector<const Value*>& in, std::vector<Value>& out,
-                            const RunContext&) -> Status {
+                    [layer, precision](const Node& nd, const std::vector<const Value*>& in,
+                                       std::vector<Value>& out, const RunContext&) -> Status {
                       LOUPE_RETURN_IF_ERROR(RequireInput(nd, in, 0));
                       if (in[0]->shape.size() != 2)
                         return NodeError(nd, "expects a matrix A, found " + ShapeText(in[0]->shape) + ".");
-                      return RunDense(nd, *layer, *in[0], out);
+                      return RunDense(nd, *layer, *in[0], out, precision);
                     });
 }
 
-// MatMul of two runtime tensors: [..., M, K] · [..., K, N] with equal batch dimensions (or a 2-D B).
+// MatMul of two runtime tensors with NumPy broadcasting: [..., M, K] · [..., K, N], a 1-D A read as [1, K]
+// and a 1-D B as [K, 1] (their added dimension dropped from the result), on nn::StridedMatmul: one call
+// when each operand is either the whole batch or one matrix, else one call per output matrix.
 Status RuntimeMatMul(const Node& node, const Value& a, const Value& b, std::vector<Value>& out) {
-  if (a.type != DataType::kFloat || b.type != DataType::kFloat || a.shape.size() < 2 || b.shape.size() < 2) {
+  if (a.type != DataType::kFloat || b.type != DataType::kFloat || a.shape.empty() || b.shape.empty()) {
     return NodeError(node, "multiplies " + ShapeText(a.shape) + " by " + ShapeText(b.shape) +
-                               ": Loupe runs MatMul on float tensors of rank 2 or more.");
+                               ": Loupe runs MatMul on float tensors of rank 1 or more.");
   }
-  const std::int64_t m = a.shape[a.shape.size() - 2], k = a.shape.back();
-  const std::int64_t kb = b.shape[b.shape.size() - 2], n = b.shape.back();
-  const std::int64_t batch = a.size() / std::max<std::int64_t>(m * k, 1);
-  const std::int64_t b_batch = b.size() / std::max<std::int64_t>(kb * n, 1);
-  if (k != kb || (b_batch != batch && b_batch != 1)) {
+  std::vector<std::int64_t> as = a.shape, bs = b.shape;
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  const std::int64_t m = as[as.size() - 2], k = as.back();
+  const std::int64_t kb = bs[bs.size() - 2], n = bs.back();
+  const std::vector<std::int64_t> a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  auto batch_shape = BroadcastShape(node, a_batch, b_batch);
+  if (k != kb || !batch_shape.ok()) {
     return NodeError(
         node, "multiplies " + ShapeText(a.shape) + " by " + ShapeText(b.shape) + ": the shapes disagree.");
   }
-  std::vector<std::int64_t> shape = a.shape;
-  shape.back() = n;
-  Value y = Value::Zeros(DataType::kFloat, shape);
-  if (b_batch == batch) {
-    LOUPE_RETURN_IF_ERROR(nn::BatchedMatmul(a.f.data(), b.f.data(), y.f.data(), batch, m, k, n, false));
+  std::vector<std::int64_t> shape = *batch_shape;
+  if (a.shape.size() > 1) shape.push_back(m);
+  if (b.shape.size() > 1) shape.push_back(n);
+  Value y = k == 0 ? PooledFloats(shape) : UninitializedFloats(shape);  // an empty sum is 0
+  const std::int64_t batch = ElementCount(*batch_shape);
+  const std::int64_t a_count = ElementCount(a_batch), b_count = ElementCount(b_batch);
+  const nn::MatrixStrides a_strides{a_count == 1 ? 0 : m * k, k, 1},
+      b_strides{b_count == 1 ? 0 : k * n, n, 1}, c_strides{m * n, n, 1};
+  if ((a_count == batch || a_count == 1) && (b_count == batch || b_count == 1)) {
+    LOUPE_RETURN_IF_ERROR(nn::StridedMatmul(a.f.data(), a_strides, b.f.data(), b_strides, y.f.data(),
+                                            c_strides, batch, m, k, n));
   } else {
+    const std::vector<std::int64_t> ia = BroadcastIndex(a_batch, *batch_shape),
+                                    ib = BroadcastIndex(b_batch, *batch_shape);
     for (std::int64_t i = 0; i < batch; ++i) {
-      LOUPE_RETURN_IF_ERROR(
-          nn::BatchedMatmul(a.f.data() + i * m * k, b.f.data(), y.f.data() + i * m * n, 1, m, k, n, false));
+      const auto e = static_cast<std::size_t>(i);
+      LOUPE_RETURN_IF_ERROR(nn::StridedMatmul(a.f.data() + ia[e] * m * k, a_strides,
+                                              b.f.data() + ib[e] * k * n, b_strides, y.f.data() + i * m * n,
+                                              c_strides, 1, m, k, n));
     }
   }
   out[0] = std::move(y);
@@ -403,15 +485,7 @@ Result<std::unique_ptr<Kernel>> MakeMatMul(const KernelBuild& build) {
                         return RuntimeMatMul(node, *in[0], *in[1], out);
                       });
   }
-  const std::int64_t k = b->shape[0], n = b->shape[1];
-  auto layer =
-      std::make_shared<const nn::DenseLayer>(k, n, Transposed(AsFloats(*b), k, n), std::vector<float>());
-  return MakeKernel(build.node,
-                    [layer](const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out,
-                            const RunContext&) -> Status {
-                      LOUPE_RETURN_IF_ERROR(RequireInput(node, in, 0));
-                      return RunDense(node, *layer, *in[0], out);
-                    });
+  return MakeDenseKernel(build.node, *b, nullptr, build.precision);
 }
 
 // ---- Softmax, LogSoftmax, normalisations ------------------------------------------------------------
@@ -443,36 +517,37 @@ Result<AxisBlocks> SoftmaxBlocks(const Node& node, const std::vector<std::int64_
 
 Result<std::unique_ptr<Kernel>> MakeSoftmaxLike(const KernelBuild& build, bool log) {
   const std::int64_t opset = build.opset;
-  return MakeKernel(build.node,
-                    [opset, log](const Node& node, const std::vector<const Value*>& in,
-                                 std::vector<Value>& out, const RunContext&) -> Status {
-                      LOUPE_RETURN_IF_ERROR(RequireInput(node, in, 0));
-                      if (in[0]->type != DataType::kFloat) return NodeError(node, "expects a float tensor.");
-                      LOUPE_ASSIGN_OR_RETURN(const AxisBlocks b, SoftmaxBlocks(node, in[0]->shape, opset));
-                      Value y = *in[0];
-                      if (!log && b.inner == 1) {
-                        LOUPE_RETURN_IF_ERROR(nn::Softmax(y.f.data(), b.outer, b.length));
-                        out[0] = std::move(y);
-                        return Status::Ok();
-                      }
-                      for (std::int64_t o = 0; o < b.outer; ++o) {
-                        for (std::int64_t i = 0; i < b.inner; ++i) {
-                          float* base = y.f.data() + o * b.length * b.inner + i;
-                          float top = base[0];
-                          for (std::int64_t j = 1; j < b.length; ++j) top = std::max(top, base[j * b.inner]);
-                          double sum = 0.0;
-                          for (std::int64_t j = 0; j < b.length; ++j)
-                            sum += std::exp(static_cast<double>(base[j * b.inner] - top));
-                          for (std::int64_t j = 0; j < b.length; ++j) {
-                            const double shifted = base[j * b.inner] - top;
-                            base[j * b.inner] =
-                                static_cast<float>(log ? shifted - std::log(sum) : std::exp(shifted) / sum);
-                          }
-                        }
-                      }
-                      out[0] = std::move(y);
-                      return Status::Ok();
-                    });
+  return MakeKernel(
+      build.node,
+      [opset, log](const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out,
+                   const RunContext&) -> Status {
+        LOUPE_RETURN_IF_ERROR(RequireInput(node, in, 0));
+        if (in[0]->type != DataType::kFloat) return NodeError(node, "expects a float tensor.");
+        LOUPE_ASSIGN_OR_RETURN(const AxisBlocks b, SoftmaxBlocks(node, in[0]->shape, opset));
+        Value y = UninitializedFloats(in[0]->shape);
+        if (!log && b.inner == 1) {
+          LOUPE_RETURN_IF_ERROR(nn::SoftmaxInto(in[0]->f.data(), y.f.data(), b.outer, b.length));
+          out[0] = std::move(y);
+          return Status::Ok();
+        }
+        std::copy(in[0]->f.begin(), in[0]->f.end(), y.f.begin());
+        for (std::int64_t o = 0; o < b.outer; ++o) {
+          for (std::int64_t i = 0; i < b.inner; ++i) {
+            float* base = y.f.data() + o * b.length * b.inner + i;
+            float top = base[0];
+            for (std::int64_t j = 1; j < b.length; ++j) top = std::max(top, base[j * b.inner]);
+            double sum = 0.0;
+            for (std::int64_t j = 0; j < b.length; ++j)
+              sum += std::exp(static_cast<double>(base[j * b.inner] - top));
+            for (std::int64_t j = 0; j < b.length; ++j) {
+              const double shifted = base[j * b.inner] - top;
+              base[j * b.inner] = static_cast<float>(log ? shifted - std::log(sum) : std::exp(shifted) / sum);
+            }
+          }
+        }
+        out[0] = std::move(y);
+        return Status::Ok();
+      });
 }
 Result<std::unique_ptr<Kernel>> MakeSoftmax(const KernelBuild& b) { return MakeSoftmaxLike(b, false); }
 Result<std::unique_ptr<Kernel>> MakeLogSoftmax(const KernelBuild& b) { return MakeSoftmaxLike(b, true); }
@@ -501,7 +576,7 @@ Result<std::unique_ptr<Kernel>> MakeLayerNormalization(const KernelBuild& build)
           return NodeError(node, "normalises " + std::to_string(cols) + " values per row, but Scale holds " +
                                      std::to_string(gamma.size()) + ".");
         }
-        Value y = Value::Zeros(DataType::kFloat, x.shape);
+        Value y = UninitializedFloats(x.shape);
         LOUPE_RETURN_IF_ERROR(nn::LayerNorm(x.f.data(), x.size() / std::max<std::int64_t>(cols, 1), cols,
                                             gamma.data(), beta.data(), eps, y.f.data()));
         out[0] = std::move(y);
@@ -797,6 +872,15 @@ Result<std::unique_ptr<Kernel>> MakeConstantOfShape(const KernelBuild& build) {
                     });
 }
 
+// Copies `n` floats: an inline loop for short runs (a head's slice of a row), memcpy for long ones.
+void SliceRun(const float* __restrict from, std::int64_t n, float* __restrict to) {
+  if (n >= 256) {
+    std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(float));
+    return;
+  }
+  for (std::int64_t j = 0; j < n; ++j) to[j] = from[j];
+}
+
 // Slice (opset ≥ 10: starts, ends, axes, steps as inputs), any element type.
 Result<std::unique_ptr<Kernel>> MakeSlice(const KernelBuild& build) {
   return MakeKernel(
@@ -836,7 +920,7 @@ Result<std::unique_ptr<Kernel>> MakeSlice(const KernelBuild& build) {
         for (std::int64_t k = rank - 1; k > 0; --k)
           stride[static_cast<std::size_t>(k - 1)] =
               stride[static_cast<std::size_t>(k)] * x.shape[static_cast<std::size_t>(k)];
-        Value y = Value::Zeros(x.type, shape);
+        Value y = x.type == DataType::kFloat ? UninitializedFloats(shape) : Value::Zeros(x.type, shape);
         std::vector<std::int64_t> counter(static_cast<std::size_t>(rank), 0);
         if (x.type == DataType::kFloat && rank > 0 && y.size() > 0) {
           // Float: the source offset carried from element to element, the last axis as the inner loop.
@@ -847,8 +931,13 @@ Result<std::unique_ptr<Kernel>> MakeSlice(const KernelBuild& build) {
           const std::int64_t inner = shape[last], inner_step = step[last] * stride[last];
           const std::int64_t total = y.size();
           for (std::int64_t e = 0; e < total;) {
-            for (std::int64_t j = 0; j < inner; ++j)
-              y.f[static_cast<std::size_t>(e++)] = x.f[static_cast<std::size_t>(at + j * inner_step)];
+            if (inner_step == 1) {
+              SliceRun(x.f.data() + at, inner, y.f.data() + e);
+              e += inner;
+            } else {
+              for (std::int64_t j = 0; j < inner; ++j)
+                y.f[static_cast<std::size_t>(e++)] = x.f[static_cast<std::size_t>(at + j * inner_step)];
+            }
             for (std::size_t k = last; k-- > 0;) {
               at += step[k] * stride[k];
               if (++counter[k] < shape[k]) break;
@@ -924,6 +1013,25 @@ Result<std::unique_ptr<Kernel>> MakeSplit(const KernelBuild& build) {
 
 }  // namespace
 
+Result<std::unique_ptr<Kernel>> MakeDenseKernel(const Node& node, const Value& weight, const Value* bias,
+                                                nn::Precision precision) {
+  if (weight.shape.size() != 2)
+    return NodeError(node, "needs weights of rank 2, found " + ShapeText(weight.shape) + ".");
+  const std::int64_t k = weight.shape[0], n = weight.shape[1];
+  std::vector<float> bias_values = bias == nullptr ? std::vector<float>() : AsFloats(*bias);
+  if (!bias_values.empty() && static_cast<std::int64_t>(bias_values.size()) != n)
+    return NodeError(node, "adds a bias of " + std::to_string(bias_values.size()) + " values to " +
+                               std::to_string(n) + " columns.");
+  auto layer = std::make_shared<const nn::DenseLayer>(k, n, Transposed(AsFloats(weight), k, n),
+                                                      std::move(bias_values));
+  return MakeKernel(node,
+                    [layer, precision](const Node& nd, const std::vector<const Value*>& in,
+                                       std::vector<Value>& out, const RunContext&) -> Status {
+                      LOUPE_RETURN_IF_ERROR(RequireInput(nd, in, 0));
+                      return RunDense(nd, *layer, *in[0], out, precision);
+                    });
+}
+
 void AddMathOps(std::vector<OpSchema>& ops) {
   ops.push_back({"", "Abs", "", &MakeAbs});
   ops.push_back({"", "Add", "NumPy broadcasting; float, double, int64", &MakeAdd});
@@ -933,16 +1041,20 @@ void AddMathOps(std::vector<OpSchema>& ops) {
   ops.push_back({"", "Constant", "value, value_float(s), value_int(s)", &MakeConstant});
   ops.push_back({"", "Div", "NumPy broadcasting", &MakeDiv});
   ops.push_back({"", "Dropout", "inference: the identity", &MakeIdentity});
-  ops.push_back({"", "Erf", "", &MakeErf});
+  ops.push_back({"", "Erf", "float32: a vectorised rational approximation, within 5e-7 of erf", &MakeErf});
   ops.push_back({"", "Exp", "", &MakeExp});
-  ops.push_back({"", "Gelu", "approximate none / tanh", &MakeGelu});
+  ops.push_back(
+      {"", "Gelu", "approximate none / tanh; torch's Div/Erf/Add/Mul form is fused into it", &MakeGelu});
   ops.push_back({"", "Gemm", "constant B runs on the oneDNN dense layer", &MakeGemm});
   ops.push_back({"", "Identity", "", &MakeIdentity});
   ops.push_back({"", "LayerNormalization", "on the oneDNN layer norm", &MakeLayerNormalization});
   ops.push_back({"", "LeakyRelu", "", &MakeLeakyRelu});
   ops.push_back({"", "Log", "", &MakeLog});
   ops.push_back({"", "LogSoftmax", "opset < 13: coerced to 2-D at the axis", &MakeLogSoftmax});
-  ops.push_back({"", "MatMul", "constant 2-D B on the oneDNN dense layer, else batched matmul", &MakeMatMul});
+  ops.push_back({"", "MatMul",
+                 "constant 2-D B on the oneDNN dense layer (a following bias Add fused), else oneDNN batched "
+                 "matmul with NumPy broadcasting",
+                 &MakeMatMul});
   ops.push_back({"", "Mul", "NumPy broadcasting", &MakeMul});
   ops.push_back({"", "Neg", "", &MakeNeg});
   ops.push_back({"", "Pow", "float base", &MakePow});

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "loupe/core/status.hpp"
+#include "nn/ops.hpp"
 #include "onnx/graph.hpp"
 #include "onnx/value.hpp"
 
@@ -57,6 +58,9 @@ struct KernelBuild {
   const Node& node;
   std::int64_t opset;                   // the model's opset of the node's domain
   std::vector<const Value*> constants;  // per input: its value when known at load time, else nullptr
+  // The dense layers' (MatMul / Gemm with constant weights) precision: kBF16 runs them in bf16 where the
+  // CPU has it (nn::Bf16Supported), as a native model's `precision: bf16` does.
+  nn::Precision precision = nn::Precision::kF32;
 };
 
 using KernelFactory = Result<std::unique_ptr<Kernel>> (*)(const KernelBuild&);
@@ -80,6 +84,11 @@ void AddMathOps(std::vector<OpSchema>& ops);
 void AddShapeOps(std::vector<OpSchema>& ops);
 void AddMlOps(std::vector<OpSchema>& ops);
 void AddTreeEnsembleOps(std::vector<OpSchema>& ops);
+
+// A kernel computing x · weight + bias on the nn runtime's dense layer, for rows of x [..., K]: weight a
+// constant [K, N] (MatMul's B), bias a constant of N values or null. The session fuses MatMul + Add into it.
+Result<std::unique_ptr<Kernel>> MakeDenseKernel(const Node& node, const Value& weight, const Value* bias,
+                                                nn::Precision precision);
 
 // Helpers for kernels: one sentence naming the node.
 Status NodeError(const Node& node, const std::string& what);

@@ -2,6 +2,7 @@
 #include "onnx/session.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 namespace loupe::onnx {
@@ -25,8 +26,8 @@ int Session::Slot(const std::string& name) {
   return static_cast<int>(slot_names_.size() - 1);
 }
 
-Result<std::unique_ptr<Session>> Session::Create(Graph graph) {
-  std::unique_ptr<Session> session(new Session(std::move(graph)));
+Result<std::unique_ptr<Session>> Session::Create(Graph graph, SessionOptions options) {
+  std::unique_ptr<Session> session(new Session(std::move(graph), options));
   LOUPE_RETURN_IF_ERROR(session->Plan());
   return session;
 }
@@ -85,7 +86,7 @@ Status Session::BuildStep(const Node& node) {
                               std::to_string(opset) +
                               "), which Loupe does not execute; supported: " + SupportedOpsText() + ".");
   }
-  KernelBuild build{node, opset, {}};
+  KernelBuild build{node, opset, {}, options_.precision};
   Step step;
   step.node = &node;
   bool all_constant = true;
@@ -104,6 +105,11 @@ Status Session::BuildStep(const Node& node) {
     producer_node_[static_cast<std::size_t>(slot)] = &node;
     producer_kernel_[static_cast<std::size_t>(slot)] = step.kernel.get();
   }
+  static const std::vector<std::string> kReusingOps = {"Reshape",   "Flatten",  "Squeeze",
+                                                       "Unsqueeze", "Identity", "Dropout"};
+  step.reuses_input = node.domain.empty() && !step.inputs.empty() && step.inputs[0] >= 0 &&
+                      std::find(kReusingOps.begin(), kReusingOps.end(), node.op_type) != kReusingOps.end() &&
+                      std::count(step.inputs.begin(), step.inputs.end(), step.inputs[0]) == 1;
   if (!all_constant) {
     for (const int slot : step.outputs) {
       if (slot >= 0) producer_step_[static_cast<std::size_t>(slot)] = static_cast<int>(steps_.size());
@@ -130,10 +136,16 @@ Status Session::Plan() {
     constants_[static_cast<std::size_t>(Slot(name))] = &value;
   LOUPE_ASSIGN_OR_RETURN(const std::vector<int> order, TopologicalOrder());
   for (const int k : order) LOUPE_RETURN_IF_ERROR(BuildStep(graph_.nodes[static_cast<std::size_t>(k)]));
+  LOUPE_RETURN_IF_ERROR(Fuse());
   last_reader_step_.assign(slot_names_.size(), -1);
+  last_reader_fused_.assign(slot_names_.size(), -1);
   for (std::size_t s = 0; s < steps_.size(); ++s) {
     for (const int in : steps_[s].inputs) {
       if (in >= 0) last_reader_step_[static_cast<std::size_t>(in)] = static_cast<int>(s);
+    }
+    if (steps_[s].fused_away) continue;
+    for (const int in : steps_[s].fused_kernel ? steps_[s].fused_inputs : steps_[s].inputs) {
+      if (in >= 0) last_reader_fused_[static_cast<std::size_t>(in)] = static_cast<int>(s);
     }
   }
   for (const ValueInfo& output : graph_.outputs) {
@@ -147,6 +159,131 @@ Status Session::Plan() {
   return Status::Ok();
 }
 
+// ---- Fusion ---------------------------------------------------------------------------------------------
+// What ONNX Runtime's graph optimisations also fuse in exported networks, where the pattern's inner tensors
+// have no other reader and are no graph output: the erf form of GELU torch.onnx.export writes
+// (Div(x, √2) → Erf → Add 1 → Mul x → Mul 0.5) becomes one GELU on oneDNN's eltwise primitive, and a MatMul
+// by constant weights followed by the Add of a constant bias becomes one dense layer with its bias. A run
+// that asks for an inner tensor runs the unfused steps.
+
+namespace {
+
+// A constant float scalar within float32 rounding of `want`.
+bool IsScalarNear(const Value* value, double want) {
+  return value != nullptr && value->type == DataType::kFloat && value->f.size() == 1 &&
+         std::abs(static_cast<double>(value->f[0]) - want) <= 1e-6 * std::abs(want);
+}
+
+bool IsOp(const Node& node, const char* op_type) { return node.domain.empty() && node.op_type == op_type; }
+
+}  // namespace
+
+bool Session::FuseGelu(std::size_t erf_step, const std::vector<int>& readers,
+                       const std::vector<int>& reader) {
+  const auto constant = [&](int slot) {
+    return slot < 0 ? nullptr : constants_[static_cast<std::size_t>(slot)];
+  };
+  const auto only_reader = [&](int slot) -> int {
+    return slot >= 0 && readers[static_cast<std::size_t>(slot)] == 1 ? reader[static_cast<std::size_t>(slot)]
+                                                                     : -1;
+  };
+  // The other input of a two-input step, given one of its inputs.
+  const auto other = [](const Step& step, int slot) {
+    return step.inputs.size() != 2 ? -2 : step.inputs[0] == slot ? step.inputs[1] : step.inputs[0];
+  };
+  Step& erf = steps_[erf_step];
+  if (erf.inputs.size() != 1 || erf.outputs.size() != 1 || erf.inputs[0] < 0) return false;
+  const int scaled = erf.inputs[0];
+  const int div_step = producer_step_[static_cast<std::size_t>(scaled)];
+  if (div_step < 0 || only_reader(scaled) != static_cast<int>(erf_step)) return false;
+  Step& div = steps_[static_cast<std::size_t>(div_step)];
+  if (div.inputs.size() != 2 || div.outputs.size() != 1) return false;
+  int x = -1;
+  if (IsOp(*div.node, "Div") && IsScalarNear(constant(div.inputs[1]), std::sqrt(2.0)))
+    x = div.inputs[0];
+  else if (IsOp(*div.node, "Mul") && IsScalarNear(constant(div.inputs[1]), std::sqrt(0.5)))
+    x = div.inputs[0];
+  else if (IsOp(*div.node, "Mul") && IsScalarNear(constant(div.inputs[0]), std::sqrt(0.5)))
+    x = div.inputs[1];
+  if (x < 0 || constant(x) != nullptr) return false;
+  const int add_step = only_reader(erf.outputs[0]);
+  if (add_step < 0) return false;
+  Step& add = steps_[static_cast<std::size_t>(add_step)];
+  if (!IsOp(*add.node, "Add") || add.outputs.size() != 1 ||
+      !IsScalarNear(constant(other(add, erf.outputs[0])), 1.0))
+    return false;
+  const int mul_step = only_reader(add.outputs[0]);
+  if (mul_step < 0) return false;
+  Step& mul = steps_[static_cast<std::size_t>(mul_step)];
+  if (!IsOp(*mul.node, "Mul") || mul.outputs.size() != 1 || other(mul, add.outputs[0]) != x) return false;
+  const int half_step = only_reader(mul.outputs[0]);
+  if (half_step < 0) return false;
+  Step& half = steps_[static_cast<std::size_t>(half_step)];
+  if (!IsOp(*half.node, "Mul") || half.outputs.size() != 1 || half.fused_kernel ||
+      !IsScalarNear(constant(other(half, mul.outputs[0])), 0.5))
+    return false;
+  const OpSchema* gelu = FindOp("", "Gelu");
+  if (gelu == nullptr) return false;
+  auto kernel = gelu->make(KernelBuild{*half.node, graph_.Opset(""), {nullptr}, options_.precision});
+  if (!kernel.ok()) return false;
+  half.fused_kernel = std::move(kernel).value();
+  half.fused_inputs = {x};
+  for (Step* step : {&div, &erf, &add, &mul}) {
+    step->fused_away = true;
+    fused_intermediate_[static_cast<std::size_t>(step->outputs[0])] = 1;
+  }
+  return true;
+}
+
+Status Session::FuseBias(std::size_t matmul_step, const std::vector<int>& readers,
+                         const std::vector<int>& reader) {
+  Step& matmul = steps_[matmul_step];
+  if (!IsOp(*matmul.node, "MatMul") || matmul.inputs.size() != 2 || matmul.outputs.size() != 1 ||
+      matmul.fused_away || matmul.fused_kernel || matmul.inputs[1] < 0 || matmul.outputs[0] < 0)
+    return Status::Ok();
+  const Value* weight = constants_[static_cast<std::size_t>(matmul.inputs[1])];
+  if (weight == nullptr || weight->shape.size() != 2) return Status::Ok();
+  const int product = matmul.outputs[0];
+  if (readers[static_cast<std::size_t>(product)] != 1) return Status::Ok();
+  Step& add = steps_[static_cast<std::size_t>(reader[static_cast<std::size_t>(product)])];
+  if (!IsOp(*add.node, "Add") || add.inputs.size() != 2 || add.outputs.size() != 1 || add.fused_away ||
+      add.fused_kernel)
+    return Status::Ok();
+  const int bias_slot = add.inputs[0] == product ? add.inputs[1] : add.inputs[0];
+  const Value* bias = bias_slot < 0 ? nullptr : constants_[static_cast<std::size_t>(bias_slot)];
+  const std::int64_t n = weight->shape[1];
+  // A bias [N] of the product's columns (a [1, N] bias could add a dimension to a 1-D product).
+  if (bias == nullptr || bias->type != DataType::kFloat || bias->shape.size() != 1 || bias->shape[0] != n)
+    return Status::Ok();
+  LOUPE_ASSIGN_OR_RETURN(add.fused_kernel, MakeDenseKernel(*add.node, *weight, bias, options_.precision));
+  add.fused_inputs = {matmul.inputs[0]};
+  matmul.fused_away = true;
+  fused_intermediate_[static_cast<std::size_t>(product)] = 1;
+  return Status::Ok();
+}
+
+Status Session::Fuse() {
+  fused_intermediate_.assign(slot_names_.size(), 0);
+  // Per slot: how many steps read it (graph outputs count as a reader) and the last of them.
+  std::vector<int> readers(slot_names_.size(), 0), reader(slot_names_.size(), -1);
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    for (const int in : steps_[s].inputs) {
+      if (in < 0) continue;
+      ++readers[static_cast<std::size_t>(in)];
+      reader[static_cast<std::size_t>(in)] = static_cast<int>(s);
+    }
+  }
+  for (const ValueInfo& output : graph_.outputs) {
+    const auto it = slot_index_.find(output.name);
+    if (it != slot_index_.end()) ++readers[static_cast<std::size_t>(it->second)];
+  }
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    if (IsOp(*steps_[s].node, "Erf")) FuseGelu(s, readers, reader);
+  }
+  for (std::size_t s = 0; s < steps_.size(); ++s) LOUPE_RETURN_IF_ERROR(FuseBias(s, readers, reader));
+  return Status::Ok();
+}
+
 Result<std::vector<Value>> Session::Run(const std::vector<Value>& inputs,
                                         const std::vector<std::string>& wanted,
                                         const RunContext& context) const {
@@ -154,6 +291,7 @@ Result<std::vector<Value>> Session::Run(const std::vector<Value>& inputs,
     return InvalidArgument("ONNX model '" + graph_.source + "' takes " + std::to_string(input_slots_.size()) +
                            " inputs, but " + std::to_string(inputs.size()) + " were given.");
   }
+  const FloatRunScope buffers;  // large float buffers stay with the thread while runs reuse them
   const std::size_t n_slots = slot_names_.size();
   std::vector<const Value*> current(constants_.begin(), constants_.end());
   for (std::size_t k = 0; k < inputs.size(); ++k)
@@ -169,11 +307,20 @@ Result<std::vector<Value>> Session::Run(const std::vector<Value>& inputs,
     wanted_slots.push_back(static_cast<int>(it - slot_names_.begin()));
     needed_slot[static_cast<std::size_t>(wanted_slots.back())] = 1;
   }
+  // Fused steps unless the caller wants a tensor inside a fused pattern.
+  const bool fused = std::none_of(wanted_slots.begin(), wanted_slots.end(), [&](int slot) {
+    return fused_intermediate_[static_cast<std::size_t>(slot)] != 0;
+  });
+  const std::vector<int>& last_reader = fused ? last_reader_fused_ : last_reader_step_;
+  const auto inputs_of = [fused](const Step& step) -> const std::vector<int>& {
+    return fused && step.fused_kernel ? step.fused_inputs : step.inputs;
+  };
   for (std::size_t s = steps_.size(); s-- > 0;) {
+    if (fused && steps_[s].fused_away) continue;
     for (const int out : steps_[s].outputs)
       needed_step[s] = needed_step[s] || (out >= 0 && needed_slot[static_cast<std::size_t>(out)]);
     if (!needed_step[s]) continue;
-    for (const int in : steps_[s].inputs) {
+    for (const int in : inputs_of(steps_[s])) {
       if (in >= 0) needed_slot[static_cast<std::size_t>(in)] = 1;
     }
   }
@@ -191,25 +338,49 @@ Result<std::vector<Value>> Session::Run(const std::vector<Value>& inputs,
   };
   std::vector<const Value*> step_inputs;
   std::vector<Value> step_outputs;
+  Value shell;  // a reshaping step's view of the tensor whose buffer it takes over
   for (std::size_t s = 0; s < steps_.size(); ++s) {
     if (!needed_step[s]) continue;
     const Step& step = steps_[s];
+    const std::vector<int>& step_input_slots = inputs_of(step);
+    const Kernel& kernel = fused && step.fused_kernel ? *step.fused_kernel : *step.kernel;
     step_inputs.clear();
-    for (const int in : step.inputs)
+    for (const int in : step_input_slots)
       step_inputs.push_back(in < 0 ? nullptr : current[static_cast<std::size_t>(in)]);
     step_outputs.assign(step.outputs.size(), Value());
-    LOUPE_RETURN_IF_ERROR(step.kernel->Run(step_inputs, step_outputs, context));
+    // A reshaping step that is the last reader of a float tensor this run computed takes over its buffer:
+    // the kernel sees the tensor's type and shape only, and the elements move instead of being copied.
+    Value* donor = nullptr;
+    if (step.reuses_input && &kernel == step.kernel.get()) {
+      const auto at = static_cast<std::size_t>(step.inputs[0]);
+      if (current[at] == &values[at] && values[at].type == DataType::kFloat && !wanted_slot[at] &&
+          last_reader[at] == static_cast<int>(s)) {
+        donor = &values[at];
+        shell.type = DataType::kFloat;
+        shell.shape = donor->shape;
+        step_inputs[0] = &shell;
+      }
+    }
+    LOUPE_RETURN_IF_ERROR(kernel.Run(step_inputs, step_outputs, context));
+    if (donor != nullptr) {
+      Value& y = step_outputs[0];
+      if (y.type != DataType::kFloat || ElementCount(y.shape) != donor->size())
+        return Internal("ONNX model '" + graph_.source + "': node '" + step.node->name +
+                        "' changed the element count of a reshaped tensor.");
+      RecycleFloats(std::move(y.f));
+      y.f = std::move(donor->f);
+    }
     for (std::size_t k = 0; k < step.outputs.size(); ++k) {
       const int slot = step.outputs[k];
       if (slot < 0) continue;
       values[static_cast<std::size_t>(slot)] = std::move(step_outputs[k]);
       current[static_cast<std::size_t>(slot)] = &values[static_cast<std::size_t>(slot)];
     }
-    for (const int in : step.inputs) {
-      if (in >= 0 && last_reader_step_[static_cast<std::size_t>(in)] == static_cast<int>(s)) release(in);
+    for (const int in : step_input_slots) {
+      if (in >= 0 && last_reader[static_cast<std::size_t>(in)] == static_cast<int>(s)) release(in);
     }
     for (const int out : step.outputs) {
-      if (out >= 0 && last_reader_step_[static_cast<std::size_t>(out)] < 0) release(out);  // read by no one
+      if (out >= 0 && last_reader[static_cast<std::size_t>(out)] < 0) release(out);  // read by no one
     }
   }
   std::vector<Value> result;

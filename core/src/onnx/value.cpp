@@ -1,5 +1,6 @@
 #include "onnx/value.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace loupe::onnx {
@@ -91,12 +92,25 @@ Value Value::Zeros(DataType type, std::vector<std::int64_t> shape) {
 
 namespace {
 
-constexpr std::size_t kMaxPooledBufferBytes = std::size_t{16} << 20;
-constexpr std::size_t kMaxPooledThreadBytes = std::size_t{64} << 20;
+// Buffers up to kSmallBufferBytes stay with the thread while it holds fewer than kSmallPoolBytes of them.
+// Larger ones (a 4,096-row batch of a transformer passes tensors of 32 to 100 MiB) stay as long as each
+// session run takes them again: a buffer no step of a whole run took is freed when that run ends
+// (FloatRunScope), so a thread keeps at most the working set of its last large batch, and at most
+// kMaxPoolBytes in all.
+constexpr std::size_t kSmallBufferBytes = std::size_t{16} << 20;
+constexpr std::size_t kSmallPoolBytes = std::size_t{64} << 20;
+constexpr std::size_t kMaxPoolBytes = std::size_t{2} << 30;
+
+struct IdleFloats {
+  std::vector<float> buffer;
+  std::uint64_t run = 0;  // the run (FloatRunScope) that last handed it back
+};
 
 struct FloatPool {
-  std::vector<std::vector<float>> idle;
+  std::vector<IdleFloats> idle;
   std::size_t bytes = 0;
+  std::uint64_t run = 0;
+  int depth = 0;
 };
 
 FloatPool& ThreadFloatPool() {
@@ -104,38 +118,89 @@ FloatPool& ThreadFloatPool() {
   return pool;
 }
 
+std::size_t BufferBytes(const std::vector<float>& buffer) { return buffer.capacity() * sizeof(float); }
+
 }  // namespace
 
-std::vector<float> TakeFloats(std::size_t n) {
+namespace {
+
+// The smallest idle buffer that holds n without wasting much (a few dozen buffers at most: a linear scan),
+// as it was handed back (its old size and contents), or a fresh empty one with room for n.
+std::vector<float> TakeIdleFloats(std::size_t n) {
   FloatPool& pool = ThreadFloatPool();
-  // The smallest idle buffer that holds n: a few dozen buffers at most, a linear scan.
+  const std::size_t most = std::max(4 * n, n + (std::size_t{1} << 18));
   std::size_t best = pool.idle.size();
   for (std::size_t k = 0; k < pool.idle.size(); ++k) {
-    const std::size_t capacity = pool.idle[k].capacity();
-    if (capacity >= n && (best == pool.idle.size() || capacity < pool.idle[best].capacity())) best = k;
+    const std::size_t capacity = pool.idle[k].buffer.capacity();
+    if (capacity >= n && capacity <= most &&
+        (best == pool.idle.size() || capacity < pool.idle[best].buffer.capacity()))
+      best = k;
   }
   if (best == pool.idle.size()) {
     std::vector<float> fresh;
     fresh.reserve(n);
     return fresh;
   }
-  std::vector<float> buffer = std::move(pool.idle[best]);
+  std::vector<float> buffer = std::move(pool.idle[best].buffer);
   pool.idle[best] = std::move(pool.idle.back());
   pool.idle.pop_back();
-  pool.bytes -= buffer.capacity() * sizeof(float);
+  pool.bytes -= BufferBytes(buffer);
+  return buffer;
+}
+
+}  // namespace
+
+std::vector<float> TakeFloats(std::size_t n) {
+  std::vector<float> buffer = TakeIdleFloats(n);
   buffer.clear();
   return buffer;
 }
 
+Value UninitializedFloats(std::vector<std::int64_t> shape) {
+  Value v;
+  v.type = DataType::kFloat;
+  v.shape = std::move(shape);
+  v.f = TakeIdleFloats(static_cast<std::size_t>(v.size()));
+  v.f.resize(static_cast<std::size_t>(v.size()));  // zeroes only what the buffer did not hold before
+  return v;
+}
+
 void RecycleFloats(std::vector<float>&& buffer) {
   FloatPool& pool = ThreadFloatPool();
-  const std::size_t bytes = buffer.capacity() * sizeof(float);
-  if (bytes == 0 || bytes > kMaxPooledBufferBytes || pool.bytes + bytes > kMaxPooledThreadBytes) {
+  const std::size_t bytes = BufferBytes(buffer);
+  const bool small = bytes <= kSmallBufferBytes && pool.bytes + bytes <= kSmallPoolBytes;
+  // Outside a run (a kernel called directly) only small buffers are kept.
+  const bool in_run = pool.depth > 0 && pool.bytes + bytes <= kMaxPoolBytes;
+  if (bytes == 0 || !(small || in_run)) {
     std::vector<float>().swap(buffer);
     return;
   }
   pool.bytes += bytes;
-  pool.idle.push_back(std::move(buffer));
+  pool.idle.push_back({std::move(buffer), pool.run});
+}
+
+FloatRunScope::FloatRunScope() {
+  FloatPool& pool = ThreadFloatPool();
+  if (pool.depth++ == 0) ++pool.run;
+}
+
+FloatRunScope::~FloatRunScope() {
+  FloatPool& pool = ThreadFloatPool();
+  if (--pool.depth > 0) return;
+  // Frees the buffers that this run did not take and hand back: the large ones, and the others while the
+  // thread holds more than the small-buffer budget.
+  std::size_t k = 0;
+  while (k < pool.idle.size()) {
+    IdleFloats& entry = pool.idle[k];
+    if (entry.run != pool.run &&
+        (BufferBytes(entry.buffer) > kSmallBufferBytes || pool.bytes > kSmallPoolBytes)) {
+      pool.bytes -= BufferBytes(entry.buffer);
+      entry = std::move(pool.idle.back());
+      pool.idle.pop_back();
+      continue;
+    }
+    ++k;
+  }
 }
 
 Value PooledFloats(std::vector<std::int64_t> shape) {

@@ -53,12 +53,26 @@ struct Value {
 // Float storage recycled per thread (docs/architecture.md §4): a session run hands each tensor's buffer back
 // when its last reader has run, and the kernels of the next step take buffers from here, so a warmed-up
 // thread runs a graph without fresh allocations (fresh pages cost page faults, which dominated the
-// transformer's time). TakeFloats returns an empty vector whose capacity is at least `n`; RecycleFloats
-// keeps a buffer of at most 16 MiB while the thread keeps fewer than 64 MiB, else frees it.
+// transformer's time). TakeFloats returns an empty vector whose capacity is at least `n` (an idle buffer
+// at most 4 times too large, else a fresh one). RecycleFloats keeps a buffer of at most 16 MiB while the
+// thread keeps fewer than 64 MiB of them; inside a FloatRunScope (a session run) it keeps any buffer (up to
+// 2 GiB in all), and the outermost scope's end frees each buffer that no step of its run took and handed
+// back (a small one only while the thread holds more than 64 MiB): a thread running batch after batch of
+// 4,096 rows reuses every buffer, and after its last large batch keeps them only until its next run ends.
 std::vector<float> TakeFloats(std::size_t n);
 void RecycleFloats(std::vector<float>&& buffer);
+class FloatRunScope {
+ public:
+  FloatRunScope();
+  ~FloatRunScope();
+  FloatRunScope(const FloatRunScope&) = delete;
+  FloatRunScope& operator=(const FloatRunScope&) = delete;
+};
 // A float tensor of `shape` in a recycled buffer, zeroed.
 Value PooledFloats(std::vector<std::int64_t> shape);
+// A float tensor of `shape` in a recycled buffer whose values are unspecified (what the buffer held): for
+// kernels that write every element, which so skip a zeroing pass over the tensor.
+Value UninitializedFloats(std::vector<std::int64_t> shape);
 
 // Element `k` of a numeric tensor as double (float, double or integral).
 double NumberAt(const Value& value, std::int64_t k);

@@ -204,8 +204,10 @@ std::string CapabilityPhrase(const std::vector<std::string>& names) {
 
 Result<std::shared_ptr<const Model>> LoadModelOfSpec(const ModelSpec& spec) {
   if (spec.type == "onnx") {
-    return LoadOnnxModel(
-        spec.path, {.features = spec.features, .attention = spec.attention, .tokenizer = spec.tokenizer});
+    return LoadOnnxModel(spec.path, {.features = spec.features,
+                                     .attention = spec.attention,
+                                     .tokenizer = spec.tokenizer,
+                                     .bf16 = spec.precision == "bf16"});
   }
   return LoadModel(spec.path, spec.type, {.bf16 = spec.precision == "bf16"});
 }

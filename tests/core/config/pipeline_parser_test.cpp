@@ -314,9 +314,13 @@ TEST(PipelineErrorsTest, PrecisionIsForHuggingFaceModelsAndF32OrBf16) {
   EXPECT_EQ(Parse(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, precision: bf16}"))
                 .model.precision,
             "bf16");
-  EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, precision: bf16}")),
-              ElementsAre("pipeline.yaml:3:34: model.precision applies to huggingface models; a "
-                          "loupe.model/v1 file states its own precision"));
+  EXPECT_THAT(
+      Errors(Minimal("model: {path: m.yaml}", "model: {path: m.yaml, precision: bf16}")),
+      ElementsAre("pipeline.yaml:3:34: model.precision applies to huggingface models and onnx models; "
+                  "a loupe.model/v1 file states its own precision"));
+  EXPECT_EQ(Parse(Minimal("model: {path: m.yaml}", "model: {type: onnx, path: m.onnx, precision: bf16}"))
+                .model.precision,
+            "bf16");
   EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, precision: f16}")),
               ElementsAre("pipeline.yaml:3:48: 'model.precision' must be one of f32, bf16; found \"f16\""));
 }
