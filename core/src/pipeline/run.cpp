@@ -668,13 +668,16 @@ class PipelineRunner {
         files.push_back(written);
         return Status::Ok();
       };
-      for (const auto& [path, array] : sample->arrays) {
-        LOUPE_RETURN_IF_ERROR(
-            write(path, [&](const std::filesystem::path& file) { return report::WriteNpy(file, array); }));
+      // By element, not structured bindings: Clang 14 cannot capture a binding in a lambda.
+      for (const auto& held : sample->arrays) {
+        LOUPE_RETURN_IF_ERROR(write(held.first, [&](const std::filesystem::path& file) {
+          return report::WriteNpy(file, held.second);
+        }));
       }
-      for (const auto& [path, text] : sample->texts) {
-        LOUPE_RETURN_IF_ERROR(
-            write(path, [&](const std::filesystem::path& file) { return report::WriteNpy(file, text); }));
+      for (const auto& held : sample->texts) {
+        LOUPE_RETURN_IF_ERROR(write(held.first, [&](const std::filesystem::path& file) {
+          return report::WriteNpy(file, held.second);
+        }));
       }
     }
     step.report_every = every;
