@@ -94,9 +94,22 @@ Result<Tensor> PredictInBatches(const FeatureModel& model, const Tensor& matrix,
   return result;
 }
 
+// The pipeline's model keys that a model file cannot hold (ModelLoadOptions), from their options.
+Result<ModelLoadOptions> LoadOptionsOf(const po::variables_map& vm) {
+  ModelLoadOptions options;
+  const std::string precision = vm.count("precision") ? vm["precision"].as<std::string>() : "f32";
+  if (precision != "f32" && precision != "bf16")
+    return InvalidArgument("--precision must be f32 or bf16, found '" + precision + "'.");
+  options.bf16 = precision == "bf16";
+  options.features = Repeated(vm, "feature");
+  if (vm.count("tokenizer")) options.tokenizer = vm["tokenizer"].as<std::string>();
+  return options;
+}
+
 Result<std::string> PredictCsv(const po::variables_map& vm) {
   const fs::path model_file = vm["model"].as<std::string>(), data_file = vm["data"].as<std::string>();
-  LOUPE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, LoadModel(model_file));
+  LOUPE_ASSIGN_OR_RETURN(const ModelLoadOptions load, LoadOptionsOf(vm));
+  LOUPE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, LoadModel(model_file, "auto", load));
   CsvOptions csv;
   LOUPE_RETURN_IF_ERROR(CheckModelInputsPresent(*model, model_file, data_file));
   std::vector<std::string> inputs;
@@ -133,19 +146,25 @@ int Predict(const po::variables_map& vm) {
 }  // namespace
 
 Command PredictCommand() {
-  return {"predict",
-          "evaluates a model on every row of a CSV file: one column per model output",
-          "loupe predict --model MODEL --data CSV [options]",
-          "MODEL is a loupe.model/v1 YAML file, an XGBoost JSON model or an ONNX model (detected). The model "
-          "reads each of its "
-          "inputs from the CSV column of the same name; a classifier writes one probability per class.",
-          {{"model", "MODEL", "the model file", Text, false, true},
-           {"data", "CSV", "the rows to predict, with a header row", Text, false, true},
-           {"output,o", "OUT.csv", "write the predictions here instead of to stdout", Text},
-           {"threads", "N", "worker threads; 0 (the default) uses every core", Threads}},
-          {"loupe predict --model examples/credit_scoring/models/credit_logreg.yaml \\\n"
-           "                --data examples/credit_scoring/data/credit_data.csv -o predictions.csv"},
-          Predict};
+  return {
+      "predict",
+      "evaluates a model on every row of a CSV file: one column per model output",
+      "loupe predict --model MODEL --data CSV [options]",
+      "MODEL is a loupe.model/v1 YAML file, an XGBoost JSON model, an ONNX model or a Hugging Face "
+      "save_pretrained directory (detected). The model reads each of its inputs from the CSV column of the "
+      "same name; a classifier writes one probability per class. --tokenizer, --feature and --precision "
+      "are a pipeline's model.tokenizer, model.features and model.precision (docs/pipeline.md).",
+      {{"model", "MODEL", "the model file", Text, false, true},
+       {"data", "CSV", "the rows to predict, with a header row", Text, false, true},
+       {"tokenizer", "FILE", "an ONNX text model's tokenizer.json", Text},
+       {"feature", "NAME",
+        "an ONNX model's input feature, in order (repeatable); a Hugging Face model's text column", TextList},
+       {"precision", "f32|bf16", "ONNX and Hugging Face models: bf16 products by the weights", Text},
+       {"output,o", "OUT.csv", "write the predictions here instead of to stdout", Text},
+       {"threads", "N", "worker threads; 0 (the default) uses every core", Threads}},
+      {"loupe predict --model examples/credit_scoring/models/credit_logreg.yaml \\\n"
+       "                --data examples/credit_scoring/data/credit_data.csv -o predictions.csv"},
+      Predict};
 }
 
 }  // namespace loupe::cli

@@ -191,11 +191,13 @@ Json ModelSchema(const PipelineVocabulary& format) {
       return Described(StringList(), "type remote: the output names (default: from its metadata)");
     if (key == "precision")
       return {{"description",
-               "type huggingface: f32 (default) or bf16, the encoder's matrix products in "
+               "types huggingface and onnx: f32 (default) or bf16, the products by the weights in "
                "bfloat16 where the CPU has it"},
               {"enum", {"f32", "bf16"}}};
     if (key == "features")
-      return Described(StringList(), "type onnx: the names of the model's inputs (default: from the graph)");
+      return Described(StringList(),
+                       "type onnx: the names of the model's inputs (default: from the graph); type "
+                       "huggingface: the one text column the model reads (default: text)");
     if (key == "attention") {
       return Described(StringList(),
                        "type onnx: the tensors (or nodes) holding each self-attention layer's softmax, "

@@ -86,11 +86,18 @@ class Model:
         return f"<loupe.Model '{self.name}' ({self.task}, {len(self.inputs)} inputs -> {self.output_names})>"
 
 
-def load_model(path, type="auto"):
-    """Loads a model file Loupe reads: a ``loupe.model/v1`` YAML file (``type="native"``) or the JSON
-    XGBoost's ``save_model`` writes (``type="xgboost"``); ``"auto"`` tells them apart. Returns a
-    :class:`Model`."""
-    return Model(_core.load_model(str(path), type))
+def load_model(path, type="auto", *, tokenizer=None, attention=None, features=None, precision="f32"):
+    """Loads a model Loupe reads: a ``loupe.model/v1`` YAML file (``type="native"``), the JSON
+    XGBoost's ``save_model`` writes (``type="xgboost"``), an ONNX file (``"onnx"``) or a Hugging Face
+    ``save_pretrained`` directory (``"huggingface"``); ``"auto"`` tells them apart. Returns a :class:`Model`.
+
+    The keyword arguments are a pipeline's ``model`` keys (docs/pipeline.md, docs/onnx.md): ``tokenizer``
+    (an ONNX text model's tokenizer.json), ``attention`` (the tensors holding an ONNX model's attention
+    maps), ``features`` (an ONNX model's input feature names; a Hugging Face model's text column) and
+    ``precision`` (``"bf16"``: the products by the weights of an ONNX or Hugging Face model in bfloat16)."""
+    return Model(_core.load_model(str(path), type, tokenizer="" if tokenizer is None else str(tokenizer),
+                                  attention=list(attention or []), features=list(features or []),
+                                  precision=precision))
 
 
 def load_plugins(path):

@@ -36,10 +36,17 @@ py::dict DescribeModel(const ModelHandle& handle) {
   return dict;
 }
 
-ModelHandle LoadModelHandle(const std::string& path, const std::string& type) {
+ModelHandle LoadModelHandle(const std::string& path, const std::string& type, const std::string& tokenizer,
+                            const std::vector<std::string>& attention,
+                            const std::vector<std::string>& features, const std::string& precision) {
+  if (precision != "f32" && precision != "bf16") {
+    throw py::value_error("precision must be 'f32' or 'bf16', found '" + precision + "'.");
+  }
+  const ModelLoadOptions options{
+      .bf16 = precision == "bf16", .features = features, .attention = attention, .tokenizer = tokenizer};
   Result<std::shared_ptr<const Model>> model = [&] {
     py::gil_scoped_release release;
-    return LoadModel(path, type);
+    return LoadModel(path, type, options);
   }();
   return ModelHandle{ValueOrRaise(std::move(model)), path};
 }
@@ -120,8 +127,11 @@ PYBIND11_MODULE(_core, m) {
       .def("predict", &PredictModel, py::arg("inputs"), py::arg("output") = "",
            "f64 [n, outputs] for f64 [n, inputs] in the model's input coding; output '', 'probability' or "
            "'raw'.");
-  m.def("load_model", &LoadModelHandle, py::arg("path"), py::arg("type") = "auto",
-        "Loads a model: type 'auto', 'native', 'xgboost', 'onnx' or 'huggingface'.");
+  m.def("load_model", &LoadModelHandle, py::arg("path"), py::arg("type") = "auto", py::arg("tokenizer") = "",
+        py::arg("attention") = std::vector<std::string>{}, py::arg("features") = std::vector<std::string>{},
+        py::arg("precision") = "f32",
+        "Loads a model: type 'auto', 'native', 'xgboost', 'onnx' or 'huggingface', with a pipeline's model "
+        "keys.");
 
   BindExplanation(m);
 

@@ -151,6 +151,15 @@ class Models(unittest.TestCase):
             raw = model.predict(frame, output="raw")
             self.assertEqual(raw.shape[0], len(frame))
 
+    def test_load_model_takes_a_pipelines_model_keys(self):
+        bert = SOURCE / "examples/text_classifier/bert"
+        self.assertEqual([name for name, *_ in loupe.load_model(bert).inputs], ["text"])
+        self.assertEqual([name for name, *_ in loupe.load_model(bert, features=["saying"]).inputs], ["saying"])
+        with self.assertRaisesRegex(ValueError, "precision must be 'f32' or 'bf16', found 'f16'"):
+            loupe.load_model(bert, precision="f16")
+        with self.assertRaisesRegex(Exception, "features, attention and tokenizer apply to onnx and huggingface"):
+            loupe.load_model(CREDIT_LOGREG, tokenizer=SOURCE / "examples/text_classifier/bert/tokenizer.json")
+
     def test_predict_reads_numpy_in_input_order(self):
         model = loupe.load_model(CREDIT_LOGREG)
         frame = credit_frame()

@@ -37,7 +37,7 @@ const std::vector<std::string> kDataKeys = {"path",        "target", "features",
 const std::vector<std::string> kModelKeys = {
     "type", "path",    "url",     "protocol",  "max_batch_rows", "connections", "timeout_ms", "retries",
     "task", "outputs", "ca_file", "precision", "features",       "attention",   "tokenizer"};
-// Keys of onnx models only (docs/onnx.md "Text models and attention").
+// Keys of onnx models only (docs/onnx.md "Text models and attention"); a huggingface model takes `features`.
 const std::vector<std::string> kOnnxOnlyModelKeys = {"features", "attention", "tokenizer"};
 const std::vector<std::string> kRemoteOnlyModelKeys = {"url",         "protocol",   "max_batch_rows",
                                                        "connections", "timeout_ms", "retries",
@@ -319,8 +319,22 @@ class PipelineReader {
   }
 
   void ReadOnnxModelKeys(const json& value, ModelSpec& model) {
+    // A huggingface model reads one text column, which model.features may name (default `text`).
+    if (model.type == "huggingface") {
+      if (const json* features = FindOptional(value, "features")) {
+        if (auto names = ReadStringList(*features, "/model/features", "model.features")) {
+          if (names->size() == 1) {
+            model.features = std::move(*names);
+          } else {
+            Error("/model/features",
+                  "model.features of a huggingface model names the one text column it reads");
+          }
+        }
+      }
+    }
     if (model.type != "onnx") {
       for (const std::string& key : kOnnxOnlyModelKeys) {
+        if (model.type == "huggingface" && key == "features") continue;
         if (FindOptional(value, key) != nullptr)
           Error(Child("/model", key), "model." + key + " applies to onnx models only (type: onnx)");
       }

@@ -307,12 +307,12 @@ Result<Tokenizer> ReadTokenizer(const std::filesystem::path& dir, const HfConfig
   return tokenizer;
 }
 
-ModelInfo InfoOf(const std::filesystem::path& dir, const HfConfig& config) {
+ModelInfo InfoOf(const std::filesystem::path& dir, const HfConfig& config, const std::string& text_column) {
   ModelInfo info;
   info.name = dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
   info.task = config.task;
   ModelInput input;
-  input.name = "text";
+  input.name = text_column;
   input.type = ColumnType::kText;
   info.inputs.push_back(input);
   info.output_names = info.raw_output_names = config.labels;
@@ -327,7 +327,8 @@ bool IsHuggingFaceDirectory(const std::filesystem::path& dir) {
 }
 
 Result<std::shared_ptr<const Model>> LoadHuggingFaceModel(const std::filesystem::path& dir,
-                                                          nn::Precision precision) {
+                                                          nn::Precision precision,
+                                                          const std::string& text_column) {
   if (!IsHuggingFaceDirectory(dir)) {
     return NotFound("'" + dir.string() +
                     "' is not a save_pretrained directory: it must be a directory holding config.json.");
@@ -342,7 +343,7 @@ Result<std::shared_ptr<const Model>> LoadHuggingFaceModel(const std::filesystem:
   LOUPE_ASSIGN_OR_RETURN(Tokenizer tokenizer, ReadTokenizer(dir, config));
   const TensorReader reader(weights, config);
   LOUPE_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Layer>> layers, ReadLayers(reader, precision));
-  return MakeTextNetworkModel(InfoOf(dir, config), std::move(tokenizer), std::move(layers),
+  return MakeTextNetworkModel(InfoOf(dir, config, text_column), std::move(tokenizer), std::move(layers),
                               config.task == Task::kClassification, precision);
 }
 

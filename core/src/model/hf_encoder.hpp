@@ -16,11 +16,12 @@ namespace loupe::model {
 bool IsHuggingFaceDirectory(const std::filesystem::path& dir);
 
 // Loads BertForSequenceClassification, DistilBertForSequenceClassification or
-// RobertaForSequenceClassification from `dir`. The model reads the dataset column `text`; its outputs are
-// config.json's id2label (softmax probabilities; raw = logits), or one `value` for a regressor. `precision`
-// kBF16 runs the dense projections in bf16 where the CPU has it (as `precision: bf16` of native models).
-// Every error is one sentence naming the file and the field or tensor.
+// RobertaForSequenceClassification from `dir`. The model reads the dataset column `text_column`; its outputs
+// are config.json's id2label (softmax probabilities; raw = logits), or one `value` for a regressor.
+// `precision` kBF16 runs the dense projections in bf16 where the CPU has it (as `precision: bf16` of native
+// models). Every error is one sentence naming the file and the field or tensor.
 Result<std::shared_ptr<const Model>> LoadHuggingFaceModel(const std::filesystem::path& dir,
-                                                          nn::Precision precision = nn::Precision::kF32);
+                                                          nn::Precision precision = nn::Precision::kF32,
+                                                          const std::string& text_column = "text");
 
 }  // namespace loupe::model

@@ -40,13 +40,25 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   // A save_pretrained directory (config.json, model.safetensors, tokenizer.json) is the one model that is
   // not a file.
   if (type == "huggingface" || (type == "auto" && model::IsHuggingFaceDirectory(path))) {
-    return model::LoadHuggingFaceModel(path, options.bf16 ? nn::Precision::kBF16 : nn::Precision::kF32);
+    if (!options.attention.empty() || !options.tokenizer.empty() || options.features.size() > 1) {
+      return InvalidArgument("model '" + path.string() +
+                             "': a huggingface model takes its tokenizer and attention from its directory "
+                             "and reads one text column, so it takes no tokenizer, no attention and at most "
+                             "one feature.");
+    }
+    return model::LoadHuggingFaceModel(path, options.bf16 ? nn::Precision::kBF16 : nn::Precision::kF32,
+                                       options.features.empty() ? "text" : options.features[0]);
   }
   const bool onnx_file = type == "onnx" || (type == "auto" && path.extension() == ".onnx");
   if (options.bf16 && !onnx_file) {
     return InvalidArgument("model '" + path.string() +
                            "': bf16 applies to huggingface models and onnx models; a loupe.model/v1 file "
                            "states its own precision.");
+  }
+  if (!onnx_file && (!options.features.empty() || !options.attention.empty() || !options.tokenizer.empty())) {
+    return InvalidArgument("model '" + path.string() +
+                           "': features, attention and tokenizer apply to onnx and huggingface models; a "
+                           "loupe.model/v1 file or an XGBoost model names its own inputs.");
   }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
@@ -60,7 +72,12 @@ Result<std::shared_ptr<const Model>> LoadModel(const std::filesystem::path& path
   const std::string resolved = type == "auto" ? DetectModelType(path) : type;
   if (resolved == "native") return LoadNativeModel(path);
   if (resolved == "xgboost") return LoadXGBoostModel(path);
-  if (resolved == "onnx") return LoadOnnxModel(path, {.bf16 = options.bf16});
+  if (resolved == "onnx") {
+    return LoadOnnxModel(path, {.features = options.features,
+                                .attention = options.attention,
+                                .tokenizer = options.tokenizer,
+                                .bf16 = options.bf16});
+  }
   return InvalidArgument("unknown model type '" + type + "'; expected native, xgboost, onnx or huggingface.");
 }
 

@@ -16,7 +16,6 @@
 #include "loupe/core/model.hpp"
 #include "loupe/core/plugin.hpp"
 #include "loupe/core/text_gradient.hpp"
-#include "model/onnx_model.hpp"
 #include "model/remote_model.hpp"
 
 namespace loupe {
@@ -203,13 +202,11 @@ std::string CapabilityPhrase(const std::vector<std::string>& names) {
 }  // namespace
 
 Result<std::shared_ptr<const Model>> LoadModelOfSpec(const ModelSpec& spec) {
-  if (spec.type == "onnx") {
-    return LoadOnnxModel(spec.path, {.features = spec.features,
-                                     .attention = spec.attention,
-                                     .tokenizer = spec.tokenizer,
-                                     .bf16 = spec.precision == "bf16"});
-  }
-  return LoadModel(spec.path, spec.type, {.bf16 = spec.precision == "bf16"});
+  return LoadModel(spec.path, spec.type,
+                   {.bf16 = spec.precision == "bf16",
+                    .features = spec.features,
+                    .attention = spec.attention,
+                    .tokenizer = spec.tokenizer});
 }
 
 bool ModelOffersCapability(const Model& model, const std::string& capability) {

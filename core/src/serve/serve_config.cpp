@@ -190,9 +190,28 @@ void ReadAuth(ConfigReader& reader, const nlohmann::json& root, ServeConfig& con
 const std::vector<std::string> kRemoteKeys = {"protocol", "max_batch_rows", "connections", "timeout_ms",
                                               "retries",  "task",           "outputs",     "ca_file"};
 const std::vector<std::string> kModelKeys = {
-    "name",        "type",       "path",    "url",       "data",    "target", "positive", "features",
-    "categorical", "text",       "missing", "explainer", "params",  "seed",   "protocol", "max_batch_rows",
-    "connections", "timeout_ms", "retries", "task",      "outputs", "ca_file"};
+    "name",     "type",           "path",        "url",        "data",          "target", "positive",
+    "features", "categorical",    "text",        "missing",    "explainer",     "params", "seed",
+    "protocol", "max_batch_rows", "connections", "timeout_ms", "retries",       "task",   "outputs",
+    "ca_file",  "precision",      "tokenizer",   "attention",  "model_features"};
+
+// A pipeline's model keys (docs/pipeline.md) under their serve.yaml names: precision, tokenizer,
+// attention and model_features (a pipeline's model.features; `features` here are the data's). Which model
+// types take which is LoadModel's check, when the server starts.
+void ReadModelLoadOptions(ConfigReader& reader, const nlohmann::json& map, const std::string& pointer,
+                          ModelLoadOptions& load) {
+  std::string precision;
+  reader.Text(map, pointer, "precision", precision);
+  if (precision == "bf16") {
+    load.bf16 = true;
+  } else if (!precision.empty() && precision != "f32") {
+    reader.Error(pointer + "/precision",
+                 "a model's precision must be f32 or bf16, found '" + precision + "'.");
+  }
+  reader.Path(map, pointer, "tokenizer", load.tokenizer, /*required=*/false);
+  reader.TextList(map, pointer, "attention", load.attention);
+  reader.TextList(map, pointer, "model_features", load.features);
+}
 
 void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::string& pointer,
                ServeConfig& config) {
@@ -228,8 +247,14 @@ void ReadModel(ConfigReader& reader, const nlohmann::json& value, const std::str
     for (const std::string& key : kRemoteKeys) {
       if (map->contains(key)) model.remote_options[key] = (*map)[key];
     }
+    for (const std::string key : {"precision", "tokenizer", "attention", "model_features"}) {
+      if (map->contains(key))
+        reader.Error(pointer + "/" + key,
+                     "'" + key + "' applies to a model Loupe runs itself, not to a remote one.");
+    }
   } else {
     reader.Path(*map, pointer, "path", model.path, /*required=*/true);
+    ReadModelLoadOptions(reader, *map, pointer, model.load);
   }
   reader.Path(*map, pointer, "data", model.data, /*required=*/true);
   std::string text;

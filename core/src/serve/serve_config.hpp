@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loupe/core/model.hpp"     // ModelLoadOptions
 #include "loupe/core/pipeline.hpp"  // SourcePos, Diagnostic
 
 namespace loupe::serve {
@@ -23,7 +24,8 @@ struct ServedModelSpec {
   std::filesystem::path path;                                // absolute
   std::string url;                                           // type: remote (docs/serve.md "Remote models")
   nlohmann::json remote_options = nlohmann::json::object();  // a remote model's protocol, max_batch_rows, ...
-  std::filesystem::path data;                                // absolute; the background CSV
+  ModelLoadOptions load;       // precision, tokenizer, attention, model_features: a pipeline's model keys
+  std::filesystem::path data;  // absolute; the background CSV
   std::optional<std::string> target;
   std::optional<std::string> positive;
   std::vector<std::string> features;  // empty: the model's inputs

@@ -97,7 +97,7 @@ std::shared_ptr<const ServedModel> ServedModel::Load(const ServedModelSpec& spec
   served->spec_ = spec;
   const bool remote = spec.type == "remote";
   Result<std::shared_ptr<const Model>> model =
-      remote ? LoadRemoteModel(spec.url, spec.remote_options) : LoadModel(spec.path, spec.type);
+      remote ? LoadRemoteModel(spec.url, spec.remote_options) : LoadModel(spec.path, spec.type, spec.load);
   if (!model.ok())
     diagnostics.push_back(Diagnostic{FieldPos(spec, remote ? "url" : "path"), model.status().message()});
   CsvOptions options;

@@ -325,6 +325,22 @@ TEST(PipelineErrorsTest, PrecisionIsForHuggingFaceModelsAndF32OrBf16) {
               ElementsAre("pipeline.yaml:3:48: 'model.precision' must be one of f32, bf16; found \"f16\""));
 }
 
+// A huggingface model reads one text column, which model.features may name; the other onnx keys stay
+// onnx's.
+TEST(PipelineErrorsTest, HuggingFaceFeaturesNameOneTextColumn) {
+  EXPECT_THAT(
+      Parse(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, features: [review]}"))
+          .model.features,
+      ElementsAre("review"));
+  EXPECT_THAT(
+      Errors(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, features: [a, b]}")),
+      ElementsAre("pipeline.yaml:3:47: model.features of a huggingface model names the one text column "
+                  "it reads"));
+  EXPECT_THAT(
+      Errors(Minimal("model: {path: m.yaml}", "model: {type: huggingface, path: m, tokenizer: t.json}")),
+      ElementsAre("pipeline.yaml:3:48: model.tokenizer applies to onnx models only (type: onnx)"));
+}
+
 TEST(PipelineErrorsTest, ModelPathIsRequired) {
   EXPECT_THAT(Errors(Minimal("model: {path: m.yaml}", "model: {type: native}")),
               ElementsAre("pipeline.yaml:3:8: missing required key 'path' in 'model'"));

@@ -190,6 +190,34 @@ TEST(HuggingFaceModelOptions, Bf16IsRefusedForAModelFileThatStatesItsOwnPrecisio
       << model.status().message();
 }
 
+// A pipeline's model.features names the one text column a huggingface model reads (default `text`); the
+// onnx-only keys are refused, and so is any of them for a model file that names its own inputs.
+TEST(HuggingFaceModelOptions, FeaturesNameTheTextColumnAndOnnxKeysAreRefused) {
+  const fs::path bert = fs::path(LOUPE_SOURCE_DIR) / "examples/text_classifier/bert";
+  const auto plain = LoadModel(bert, "auto");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_EQ((*plain)->Info().inputs.at(0).name, "text");
+  const auto named = LoadModel(bert, "huggingface", {.features = {"review"}});
+  ASSERT_TRUE(named.ok()) << named.status().message();
+  ASSERT_EQ((*named)->Info().inputs.size(), 1u);
+  EXPECT_EQ((*named)->Info().inputs[0].name, "review");
+  EXPECT_EQ((*named)->Info().inputs[0].type, ColumnType::kText);
+  const auto tokenizer = LoadModel(bert, "auto", {.tokenizer = bert / "tokenizer.json"});
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_EQ(
+      tokenizer.status().message(),
+      "model '" + bert.string() +
+          "': a huggingface model takes its tokenizer and attention from its directory and reads one text "
+          "column, so it takes no tokenizer, no attention and at most one feature.");
+  const fs::path native = fs::path(LOUPE_SOURCE_DIR) / "tests/fixtures/models/credit_mlp.yaml";
+  const auto refused = LoadModel(native, "auto", {.features = {"Income"}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(),
+            "model '" + native.string() +
+                "': features, attention and tokenizer apply to onnx and huggingface models; a loupe.model/v1 "
+                "file or an XGBoost model names its own inputs.");
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, HuggingFaceModel, testing::Values("bert", "distilbert", "roberta"));
 
 // examples/text_classifier/bert, trained by train_bert.py there, which printed PyTorch's probability of the

@@ -114,6 +114,15 @@ TEST_P(OnnxTextModels, DescribesOneTextInputClassesAndAttention) {
   ASSERT_NE(without, nullptr);
   EXPECT_EQ(without->attention_source(), nullptr);
   EXPECT_EQ(without->Info().inputs[0].name, "saying");
+  // LoadModel takes the same keys (what loupe serve, loupe predict and the Python package call).
+  const OnnxLoadOptions keys = TextOptions();
+  const auto loaded =
+      LoadModel(ModelPath(), "auto",
+                {.features = {"saying"}, .attention = keys.attention, .tokenizer = keys.tokenizer});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_NE((*loaded)->attention_source(), nullptr);
+  EXPECT_EQ((*loaded)->attention_source()->AttentionLayers(), 2);
+  EXPECT_EQ((*loaded)->Info().inputs[0].name, "saying");
 }
 
 TEST_P(OnnxTextModels, TokenIdsEqualTheFixtureScripts) {

@@ -186,6 +186,48 @@ models:
   EXPECT_EQ(model.text, std::vector<std::string>{"review"});
 }
 
+// A pipeline's model keys (precision, tokenizer, attention, and model.features as model_features) reach
+// LoadModel; a remote model refuses them, and a precision is f32 or bf16.
+TEST(ServeConfigPart2, ReadsAPipelinesModelKeys) {
+  const ServeConfigOutcome outcome = ParseServeConfig(R"(version: 1
+models:
+  - name: sayings
+    type: onnx
+    path: models/text.onnx
+    tokenizer: models/tokenizer.json
+    attention: [/layers.0/Softmax, /layers.1/Softmax]
+    model_features: [saying]
+    precision: bf16
+    data: data/sayings.csv
+    text: [saying]
+    explainer: attention.rollout
+)",
+                                                      "serve.yaml", "/srv/loupe");
+  ASSERT_TRUE(outcome.config) << outcome.diagnostics.front().ToString();
+  const ModelLoadOptions& load = outcome.config->models.at(0).load;
+  EXPECT_TRUE(load.bf16);
+  EXPECT_EQ(load.tokenizer, "/srv/loupe/models/tokenizer.json");
+  EXPECT_THAT(load.attention, ElementsAre("/layers.0/Softmax", "/layers.1/Softmax"));
+  EXPECT_THAT(load.features, ElementsAre("saying"));
+  EXPECT_THAT(
+      Messages(Parse(R"(version: 1
+models:
+  - name: far
+    type: remote
+    url: http://models.internal:8000/v2/models/credit
+    tokenizer: t.json
+    data: d.csv
+    explainer: shap.kernel
+  - name: near
+    path: m.onnx
+    precision: f16
+    data: d.csv
+    explainer: shap.kernel
+)")),
+      ElementsAre("serve.yaml:6:16: 'tokenizer' applies to a model Loupe runs itself, not to a remote one.",
+                  "serve.yaml:11:16: a model's precision must be f32 or bf16, found 'f16'."));
+}
+
 TEST(ServeConfigPart2, JobsDefaultToTheFilesFolderAndNeedADir) {
   const ServeConfigOutcome defaults =
       ParseServeConfig(std::string("version: 1\njobs: {dir: /var/jobs}\n") + R"(

@@ -93,11 +93,19 @@ class Model {
   Result<Tensor> PredictThroughInto(const TensorView& batch, OutputSpace space) const;
 };
 
-// What LoadModel cannot read from the model itself.
+// What LoadModel cannot read from the model itself: a pipeline's `model` keys (docs/pipeline.md), which
+// `loupe serve`, `loupe predict` and the Python package take too.
 struct ModelLoadOptions {
-  // huggingface models: the encoder's matrix products in bfloat16 where the CPU has it (a pipeline's
-  // `model.precision: bf16`); loupe.model/v1 files state their own precision.
+  // huggingface and onnx models: the matrix products by the weights in bfloat16 where the CPU has it (a
+  // pipeline's `model.precision: bf16`); loupe.model/v1 files state their own precision.
   bool bf16 = false;
+  // onnx models: the feature names of a single [N, F] input (`model.features`, docs/onnx.md); huggingface
+  // models: the one data column the model reads (default `text`).
+  std::vector<std::string> features;
+  // onnx models: the tensors holding each self-attention layer's probabilities (`model.attention`) and
+  // the tokenizer.json of a graph over token ids (`model.tokenizer`).
+  std::vector<std::string> attention;
+  std::filesystem::path tokenizer;
 };
 
 // Loads a model. `type` is "native" (a loupe.model/v1 YAML file), "xgboost" (the JSON written by
