@@ -127,6 +127,12 @@ Status BuildTrees(const Node& node, const NodeLists& l, TreeEnsembleData& data,
   }
   for (std::size_t t = 0; t < data.trees.size(); ++t)
     LOUPE_RETURN_IF_ERROR(CheckIsTree(node, data.trees[t], t));
+  for (EnsembleTree& tree : data.trees) {
+    for (std::size_t k = 0; k < tree.mode.size(); ++k) {
+      tree.packed.push_back({tree.threshold[k], tree.feature[k], tree.true_child[k], tree.false_child[k],
+                             tree.mode[k], tree.missing_tracks_true[k]});
+    }
+  }
   return Status::Ok();
 }
 
@@ -295,10 +301,18 @@ class TreeEnsembleKernel final : public Kernel {
     std::vector<double> row_scores(static_cast<std::size_t>(data_.n_scores));
     std::vector<double> transformed(static_cast<std::size_t>(data_.n_outputs));
     std::vector<std::int64_t> best(static_cast<std::size_t>(rows));
-    std::vector<double> as_double;
+    std::vector<double> as_double, block_scores;
+    constexpr std::int64_t kBlockRows = 32;
     for (std::int64_t r = 0; r < rows; ++r) {
       if (x.type == DataType::kFloat) {
-        data_.Scores(x.f.data() + r * width, row_scores.data());
+        // A block of rows at a time; each row's scores are then read from the block's.
+        const std::int64_t in_block = r % kBlockRows;
+        if (in_block == 0) {
+          const std::int64_t count = std::min(kBlockRows, rows - r);
+          block_scores.resize(static_cast<std::size_t>(count * data_.n_scores));
+          data_.ScoresOfBlock(x.f.data() + r * width, count, width, block_scores.data());
+        }
+        std::copy_n(block_scores.data() + in_block * data_.n_scores, data_.n_scores, row_scores.data());
       } else {
         as_double.resize(static_cast<std::size_t>(width));
         for (std::int64_t c = 0; c < width; ++c)
@@ -348,6 +362,18 @@ Result<std::unique_ptr<Kernel>> MakeTreeEnsemble(const KernelBuild& build) {
 
 template <typename T>
 std::int32_t TreeEnsembleData::Leaf(const EnsembleTree& tree, const T* row) const {
+  if (!tree.packed.empty()) {
+    const EnsembleTree::Packed* nodes = tree.packed.data();
+    std::int32_t n = 0;
+    for (;;) {
+      const EnsembleTree::Packed& node = nodes[n];
+      if (node.mode == NodeMode::kLeaf) return n;
+      const T x = row[node.feature];
+      const bool go_true = (std::isnan(x) && node.missing_tracks_true != 0) ||
+                           Condition<T>(node.mode, x, static_cast<T>(node.threshold));
+      n = go_true ? node.true_child : node.false_child;
+    }
+  }
   std::int32_t n = 0;
   while (tree.mode[static_cast<std::size_t>(n)] != NodeMode::kLeaf) {
     const auto at = static_cast<std::size_t>(n);
@@ -383,6 +409,31 @@ void TreeEnsembleData::Scores(const T* row, double* scores) const {
   for (std::int64_t k = 0; k < n_scores; ++k) {
     if (aggregate == Aggregate::kAverage) scores[k] /= static_cast<double>(trees.size());
     scores[k] += base_values[static_cast<std::size_t>(k)];
+  }
+}
+
+void TreeEnsembleData::ScoresOfBlock(const float* rows, std::int64_t n, std::int64_t width,
+                                     double* scores) const {
+  if (aggregate == Aggregate::kMin || aggregate == Aggregate::kMax) {
+    for (std::int64_t r = 0; r < n; ++r) Scores(rows + r * width, scores + r * n_scores);
+    return;
+  }
+  std::fill(scores, scores + n * n_scores, 0.0);
+  for (const EnsembleTree& tree : trees) {
+    for (std::int64_t r = 0; r < n; ++r) {
+      const auto leaf = static_cast<std::size_t>(Leaf(tree, rows + r * width));
+      double* row_scores = scores + r * n_scores;
+      for (std::int64_t k = tree.weight_offset[leaf]; k < tree.weight_offset[leaf + 1]; ++k)
+        row_scores[tree.weight_target[static_cast<std::size_t>(k)]] +=
+            tree.weight[static_cast<std::size_t>(k)];
+    }
+  }
+  for (std::int64_t r = 0; r < n; ++r) {
+    double* row_scores = scores + r * n_scores;
+    for (std::int64_t k = 0; k < n_scores; ++k) {
+      if (aggregate == Aggregate::kAverage) row_scores[k] /= static_cast<double>(trees.size());
+      row_scores[k] += base_values[static_cast<std::size_t>(k)];
+    }
   }
 }
 

@@ -42,6 +42,14 @@ struct EnsembleTree {
   std::vector<std::int64_t> weight_offset;
   std::vector<std::int32_t> weight_target;
   std::vector<double> weight;
+  // The same nodes side by side, as a row's walk reads them (made by the kernel; empty elsewhere).
+  struct Packed {
+    float threshold;
+    std::int32_t feature, true_child, false_child;
+    NodeMode mode;
+    std::uint8_t missing_tracks_true;
+  };
+  std::vector<Packed> packed;
 };
 
 struct TreeEnsembleData {
@@ -66,6 +74,9 @@ struct TreeEnsembleData {
   // The raw scores of one row (n_scores values: aggregated leaf weights plus base values).
   template <typename T>
   void Scores(const T* row, double* scores) const;
+  // The raw scores of `n` float rows of `width` values (scores [n][n_scores]): the same values as Scores
+  // row by row, with each tree walked for the whole block so that its nodes stay in cache.
+  void ScoresOfBlock(const float* rows, std::int64_t n, std::int64_t width, double* scores) const;
   // Turns raw scores into the n_outputs values of the scores / Y output (post_transform applied).
   void Transform(const double* scores, double* out) const;
 };
