@@ -19,7 +19,7 @@ using dims = dnnl::memory::dims;
 namespace {
 
 // The ops' keys in the calling thread's table of bound primitives (detail::BoundKey::op).
-enum BoundOp : int { kDenseOp = 1, kBatchedMatmulOp, kEltwiseOp, kSoftmaxOp, kLayerNormOp };
+enum BoundOp : int { kDenseOp = 1, kBatchedMatmulOp, kEltwiseOp, kLayerNormOp };
 
 using detail::FloatBits;
 
@@ -242,32 +242,7 @@ Status Activate(Activation activation, float* x, std::int64_t count) {
       });
 }
 
-Status Softmax(float* x, std::int64_t rows, std::int64_t cols) {
-  if (rows == 0 || cols == 0) return Status::Ok();
-  return detail::GuardLazy(
-      [&] {
-        return "softmax over " + Dims({rows, cols});
-      },
-      [&] {
-        const detail::BoundKey key{kSoftmaxOp, 0, {rows, cols, 0, 0}};
-        detail::BoundPrimitive* bound = detail::FindBound(key);
-        if (bound == nullptr) {
-          const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab);
-          const auto primitive = PrimitiveCache::Instance().Get("softmax:" + Dims({rows, cols}), [&] {
-            const dnnl::softmax_forward::primitive_desc pd(
-                dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, 1),
-                detail::UserScratchpadAttr(), detail::Engine());
-            return CachedPrimitive{
-                dnnl::softmax_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
-          });
-          bound = &detail::KeepBound(
-              key, detail::BoundPrimitive(primitive, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}));
-        }
-        bound->Set(0, x);
-        bound->Set(1, x);
-        bound->Execute();
-      });
-}
+Status Softmax(float* x, std::int64_t rows, std::int64_t cols) { return SoftmaxInto(x, x, rows, cols); }
 
 Status LayerNorm(const float* x, std::int64_t rows, std::int64_t cols, const float* gamma, const float* beta,
                  float eps, float* y) {

@@ -159,7 +159,7 @@ Status SoftmaxInto(const float* x, float* y, std::int64_t rows, std::int64_t col
         detail::BoundPrimitive* bound = detail::FindBound(key);
         if (bound == nullptr) {
           const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab);
-          // The same primitive as the in-place Softmax of ops.cpp (its cache key).
+          // Also the in-place Softmax of ops.cpp (y = x).
           const auto primitive =
               PrimitiveCache::Instance().Get("softmax:" + TensorOpsDims({rows, cols}), [&] {
                 const dnnl::softmax_forward::primitive_desc pd(
