@@ -101,8 +101,14 @@ Result<InputLayout> ReadInputs(const onnx::Graph& graph) {
   for (const onnx::ValueInfo& input : graph.inputs) {
     const bool column = input.shape.size() == 1 || (input.shape.size() == 2 && input.shape[1] == 1);
     if (input.has_shape && !column) {
-      return Refuse(graph.source, "input '" + input.name + "' has shape " + onnx::ShapeText(input.shape) +
-                                      "; Loupe reads one [N, F] input or one [N, 1] input per column.");
+      // An integer [N, T] input of unknown width is how exported text models take their token ids.
+      const bool token_ids = onnx::IsIntegral(input.type) && input.shape.size() == 2 && input.shape[1] < 0;
+      return Refuse(graph.source,
+                    "input '" + input.name + "' has shape " + onnx::ShapeText(input.shape) +
+                        "; Loupe reads one [N, F] input or one [N, 1] input per column" +
+                        (token_ids ? ", or token ids [N, T] of a text model given its "
+                                     "tokenizer.json (model.tokenizer, loupe predict --tokenizer)."
+                                   : "."));
     }
     layout.column_is_rank1.push_back(input.shape.size() == 1);
     ModelInput model_input;

@@ -114,6 +114,15 @@ TEST_P(OnnxTextModels, DescribesOneTextInputClassesAndAttention) {
   ASSERT_NE(without, nullptr);
   EXPECT_EQ(without->attention_source(), nullptr);
   EXPECT_EQ(without->Info().inputs[0].name, "saying");
+  // Without a tokenizer the token ids are an input Loupe cannot fill, and the refusal says what to give.
+  const auto untokenized = LoadOnnxModel(ModelPath(), {});
+  ASSERT_FALSE(untokenized.ok());
+  EXPECT_NE(
+      untokenized.status().message().find(
+          "or token ids [N, T] of a text model given its tokenizer.json (model.tokenizer, loupe predict "
+          "--tokenizer)."),
+      std::string::npos)
+      << untokenized.status().message();
   // LoadModel takes the same keys (what loupe serve, loupe predict and the Python package call).
   const OnnxLoadOptions keys = TextOptions();
   const auto loaded =
