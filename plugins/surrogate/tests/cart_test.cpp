@@ -343,4 +343,38 @@ TEST(Cart, TwoClassGiniScanGrowsTheGeneralScansTree) {
   }
 }
 
+// The presort orders negative values as the numbers compare (cart.cpp SortByValue sorts bit patterns, which
+// for negatives run backwards): integer-valued features around 0, with -0.0 among the zeros (one value with
+// 0.0), grow the same tree as the same features shifted by +16 (all positive, every midpoint exact),
+// thresholds 16 apart.
+TEST(Cart, PresortOrdersNegativeValuesAndSignedZerosAsNumbers) {
+  TrainingSet around_zero = RegressionData(1500, 4, 23), shifted;
+  for (auto& column : around_zero.columns) {
+    for (std::size_t i = 0; i < column.size(); ++i) {
+      const double v = std::round(column[i] * 12) - 6;  // -6 .. 6
+      column[i] = v == 0.0 && i % 2 == 0 ? -0.0 : v;
+    }
+  }
+  for (std::size_t i = 0; i < around_zero.y.size(); ++i)
+    around_zero.y[i] =
+        around_zero.columns[0][i] + around_zero.columns[1][i] * around_zero.columns[2][i] > 1 ? 1 : 0;
+  around_zero.n_classes = 2;
+  shifted = around_zero;
+  for (auto& column : shifted.columns) {
+    for (double& v : column) v += 16;
+  }
+  CartParams params;
+  params.max_depth = 6;
+  const Tree tree = FitCart(around_zero, params, SerialRunner);
+  const Tree reference = FitCart(shifted, params, SerialRunner);
+  ASSERT_EQ(tree.nodes.size(), reference.nodes.size());
+  ASSERT_GT(tree.nodes.size(), 15u);
+  for (std::size_t i = 0; i < tree.nodes.size(); ++i) {
+    EXPECT_EQ(tree.nodes[i].feature, reference.nodes[i].feature) << "node " << i;
+    EXPECT_EQ(tree.nodes[i].samples, reference.nodes[i].samples) << "node " << i;
+    if (tree.nodes[i].feature >= 0)
+      EXPECT_EQ(tree.nodes[i].threshold + 16, reference.nodes[i].threshold) << "node " << i;
+  }
+}
+
 }  // namespace
