@@ -52,6 +52,10 @@ diff <(ls -A "$work/whole") <(ls -A "$work/streamed") || fail "the two runs wrot
 grep -qF "The charts of this step show 10000 of its 60000 rows (one row in 6, from the first)" \
   "$work/streamed/report.html" || fail "the streamed report does not say it shows a sample"
 grep -qF "show 10000 of its" "$work/whole/report.html" && fail "the whole report says it shows a sample"
+# ... and counts the step's rows, not the sample's, as explained.
+grep -qF "$rows rows explained (10000 drawn below)" "$work/streamed/report.html" ||
+  fail "the streamed report does not count the step's $rows rows as explained"
+grep -qF "$rows rows explained," "$work/whole/report.html" || fail "the whole report does not count its $rows rows"
 
 # Memory: values [R][1][7] and base_values [R][1], f64 (one output: the model's margin), 3.8 MB; with the
 # data as the JSON holds it (text) and the join, the whole run holds several times that. The streamed run

@@ -167,20 +167,27 @@ Renderer RendererFor(const std::string& kind) {
 
 // A step whose rows were streamed to disk (docs/architecture.md §5 "Streamed steps") reaches the report as
 // a sample of them; its entry in `run` says which ("report_sample": every k-th of N rows, from the first).
-std::string SampleNote(const nlohmann::json& run, const Explanation& e) {
+struct ReportSample {
+  std::int64_t every = 1, of = 0;  // of = 0: not a sample
+};
+
+ReportSample SampleOf(const nlohmann::json& run, const Explanation& e) {
   const nlohmann::json* steps = ArrayMember(run, "steps");
   for (std::size_t i = 0; steps != nullptr && i < steps->size(); ++i) {
     const nlohmann::json& step = (*steps)[i];
     if (TextMember(step, "id") != e.step || !step.contains("report_sample")) continue;
     const nlohmann::json& sample = step["report_sample"];
-    const std::int64_t every = sample.value("every", std::int64_t{1}),
-                       of = sample.value("of", std::int64_t{0});
-    const std::int64_t shown = (of + every - 1) / every;
-    return "<p class=\"muted sample\">The charts of this step show " + std::to_string(shown) + " of its " +
-           std::to_string(of) + " rows (one row in " + std::to_string(every) +
-           ", from the first); every row is in " + HtmlEscape(e.step) + ".json.</p>\n";
+    return {sample.value("every", std::int64_t{1}), sample.value("of", std::int64_t{0})};
   }
-  return "";
+  return {};
+}
+
+std::string SampleNote(const ReportSample& sample, const Explanation& e) {
+  if (sample.of == 0) return "";
+  const std::int64_t shown = (sample.of + sample.every - 1) / sample.every;
+  return "<p class=\"muted sample\">The charts of this step show " + std::to_string(shown) + " of its " +
+         std::to_string(sample.of) + " rows (one row in " + std::to_string(sample.every) +
+         ", from the first); every row is in " + HtmlEscape(e.step) + ".json.</p>\n";
 }
 
 // One step's section; a result the renderer cannot read becomes a sentence, never a broken page.
@@ -235,8 +242,17 @@ std::string RenderHtmlReport(const nlohmann::json& run, const std::vector<const 
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Loupe: " +
       HtmlEscape(name) + "</title>\n" + kStyle + kErrorCatcher + "</head><body>\n";
   html += "<h1>Loupe report: " + HtmlEscape(name) + "</h1>\n" + RunFacts(run) + StepTable(run, explanations);
-  for (std::size_t i = 0; i < explanations.size(); ++i)
-    html += StepSection(*explanations[i], i, SampleNote(run, *explanations[i]));
+  for (std::size_t i = 0; i < explanations.size(); ++i) {
+    const ReportSample sample = SampleOf(run, *explanations[i]);
+    if (sample.of == 0) {
+      html += StepSection(*explanations[i], i);
+      continue;
+    }
+    // The renderers count what they draw; the step's own row count reaches them as `report_rows_of`.
+    Explanation drawn = *explanations[i];
+    drawn.body["report_rows_of"] = sample.of;
+    html += StepSection(drawn, i, SampleNote(sample, drawn));
+  }
   html +=
       "<p class=\"muted\">Written by Loupe. Every number above is in the step's JSON file beside this "
       "report.</p>\n";

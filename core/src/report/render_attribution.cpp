@@ -263,9 +263,14 @@ void RenderFeatureAttribution(const Explanation& e, const std::string& id, std::
     return RenderLime(e, id, html);
   }
   const Attribution a = ReadAttribution(e);
-  html += "<p>" + std::to_string(a.Rows()) + " rows explained, " + std::to_string(a.features.size()) +
-          " features, " + std::to_string(a.outputs.size()) +
-          " outputs. Red pushes the output up, blue down.</p>\n";
+  // A streamed step's sample (html_report.cpp): the rows explained are the step's, the charts the sample's.
+  const std::int64_t explained = e.body.value("report_rows_of", static_cast<std::int64_t>(a.Rows()));
+  html +=
+      "<p>" + std::to_string(explained) + " rows explained" +
+      (explained != static_cast<std::int64_t>(a.Rows()) ? " (" + std::to_string(a.Rows()) + " drawn below)"
+                                                        : std::string()) +
+      ", " + std::to_string(a.features.size()) + " features, " + std::to_string(a.outputs.size()) +
+      " outputs. Red pushes the output up, blue down.</p>\n";
   if (a.outputs.size() > 1) {
     std::vector<std::pair<std::string, std::string>> options;
     for (std::size_t o = 0; o < a.outputs.size(); ++o) options.push_back({std::to_string(o), a.outputs[o]});
