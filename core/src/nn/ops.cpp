@@ -2,7 +2,6 @@
 #include "nn/ops.hpp"
 
 #include <atomic>
-#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -19,22 +18,11 @@ using dims = dnnl::memory::dims;
 namespace {
 
 // The ops' keys in the calling thread's table of bound primitives (detail::BoundKey::op).
-enum BoundOp : int { kDenseOp = 1, kBatchedMatmulOp, kEltwiseOp, kLayerNormOp };
+enum BoundOp : int { kDenseOp = 1, kBatchedMatmulOp, kLayerNormOp };
 
+using detail::Dims;
 using detail::FloatBits;
-
-// A float in a cache key, exactly (std::to_string would merge 1e-12 and 1e-13).
-std::string FloatKey(float value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%a", static_cast<double>(value));
-  return text;
-}
-
-std::string Dims(std::initializer_list<std::int64_t> values) {
-  std::string text = "[";
-  for (const std::int64_t v : values) text += (text.size() > 1 ? ", " : "") + std::to_string(v);
-  return text + "]";
-}
+using detail::FloatKey;
 
 // True when the CPU has native bf16 (AVX512-BF16 or AMX) and oneDNN creates a bf16 matmul for it.
 bool ProbeBf16() {
@@ -215,31 +203,14 @@ dnnl::algorithm EltwiseAlgorithm(Activation activation) {
 
 }  // namespace detail
 
+// In place: the element-wise map of the same oneDNN algorithm with y = x.
 Status Activate(Activation activation, float* x, std::int64_t count) {
-  if (count == 0) return Status::Ok();
-  const auto algorithm = detail::EltwiseAlgorithm(activation);
-  const auto shape = [&] { return std::to_string(static_cast<int>(algorithm)) + ":" + Dims({count}); };
-  return detail::GuardLazy(
-      [&] { return "activation " + shape(); },
-      [&] {
-        const detail::BoundKey key{kEltwiseOp, static_cast<std::uint64_t>(algorithm), {count, 0, 0, 0}};
-        detail::BoundPrimitive* bound = detail::FindBound(key);
-        if (bound == nullptr) {
-          const dnnl::memory::desc data({count}, dt::f32, tag::a);
-          const auto primitive = PrimitiveCache::Instance().Get("eltwise:" + shape(), [&] {
-            const dnnl::eltwise_forward::primitive_desc pd(
-                dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, data, 0.0f, 0.0f),
-                detail::UserScratchpadAttr(), detail::Engine());
-            return CachedPrimitive{
-                dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
-          });
-          bound = &detail::KeepBound(
-              key, detail::BoundPrimitive(primitive, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}));
-        }
-        bound->Set(0, x);
-        bound->Set(1, x);
-        bound->Execute();
-      });
+  const Map map = activation == Activation::kRelu       ? Map::kRelu
+                  : activation == Activation::kGeluErf  ? Map::kGeluErf
+                  : activation == Activation::kGeluTanh ? Map::kGeluTanh
+                  : activation == Activation::kTanh     ? Map::kTanh
+                                                        : Map::kSigmoid;
+  return ApplyMap(map, x, x, count);
 }
 
 Status Softmax(float* x, std::int64_t rows, std::int64_t cols) { return SoftmaxInto(x, x, rows, cols); }

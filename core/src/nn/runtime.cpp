@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -209,6 +210,18 @@ void ToBf16(const float* in, std::size_t count, std::uint16_t* out) {
     const std::uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
     out[i] = static_cast<std::uint16_t>((bits + rounding) >> 16);
   }
+}
+
+std::string FloatKey(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%a", static_cast<double>(value));
+  return text;
+}
+
+std::string Dims(std::initializer_list<std::int64_t> values) {
+  std::string text = "[";
+  for (const std::int64_t v : values) text += (text.size() > 1 ? ", " : "") + std::to_string(v);
+  return text + "]";
 }
 
 }  // namespace loupe::nn::detail

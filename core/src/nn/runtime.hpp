@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -144,6 +145,12 @@ dnnl::algorithm EltwiseAlgorithm(Activation activation);
 
 // The bits of a float parameter (alpha, eps), for primitive cache keys.
 inline std::uint64_t FloatBits(float value) { return std::bit_cast<std::uint32_t>(value); }
+
+// A float in a cache key or message, exactly (std::to_string would merge 1e-12 and 1e-13).
+std::string FloatKey(float value);
+
+// Dimensions as "[2, 3]", for cache keys and messages.
+std::string Dims(std::initializer_list<std::int64_t> values);
 }  // namespace detail
 
 }  // namespace loupe::nn

@@ -1,7 +1,6 @@
 // The tensor ops ONNX graphs need beyond the layers (see ops.hpp): element-wise maps, an out-of-place
 // softmax and a matmul over batches of matrices in any strided layout, on oneDNN's primitives with the same
 // threading rules as the other ops (one thread per caller, user scratchpad, per-thread bound primitives).
-#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -46,21 +45,6 @@ dnnl::algorithm MapAlgorithm(Map map) {
       return dnnl::algorithm::eltwise_linear;
   }
   return dnnl::algorithm::eltwise_linear;
-}
-
-std::string TensorOpsDims(std::initializer_list<std::int64_t> values) {
-  std::string text = "[";
-  for (const std::int64_t v : values) {
-    if (text.size() > 1) text += ", ";
-    text += std::to_string(v);
-  }
-  return text + "]";
-}
-
-std::string TensorOpsFloatKey(float value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%a", static_cast<double>(value));
-  return text;
 }
 
 // The memory descriptor of a batch of [rows, cols] matrices in `strides` (batch 1 when broadcast).
@@ -119,8 +103,8 @@ Status ApplyMap(Map map, const float* x, float* y, std::int64_t count, float alp
   if (count == 0) return Status::Ok();
   const auto algorithm = MapAlgorithm(map);
   const auto shape = [&] {
-    return std::to_string(static_cast<int>(algorithm)) + ":" + TensorOpsDims({count}) + ":" +
-           TensorOpsFloatKey(alpha) + ":" + TensorOpsFloatKey(beta);
+    return std::to_string(static_cast<int>(algorithm)) + ":" + detail::Dims({count}) + ":" +
+           detail::FloatKey(alpha) + ":" + detail::FloatKey(beta);
   };
   return detail::GuardLazy(
       [&] { return "element-wise map " + shape(); },
@@ -152,7 +136,7 @@ Status SoftmaxInto(const float* x, float* y, std::int64_t rows, std::int64_t col
   if (rows == 0 || cols == 0) return Status::Ok();
   return detail::GuardLazy(
       [&] {
-        return "softmax over " + TensorOpsDims({rows, cols});
+        return "softmax over " + detail::Dims({rows, cols});
       },
       [&] {
         const detail::BoundKey key{kSoftmaxIntoOp, 0, {rows, cols}};
@@ -160,14 +144,13 @@ Status SoftmaxInto(const float* x, float* y, std::int64_t rows, std::int64_t col
         if (bound == nullptr) {
           const dnnl::memory::desc data({rows, cols}, dt::f32, tag::ab);
           // Also the in-place Softmax of ops.cpp (y = x).
-          const auto primitive =
-              PrimitiveCache::Instance().Get("softmax:" + TensorOpsDims({rows, cols}), [&] {
-                const dnnl::softmax_forward::primitive_desc pd(
-                    dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, 1),
-                    detail::UserScratchpadAttr(), detail::Engine());
-                return CachedPrimitive{
-                    dnnl::softmax_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
-              });
+          const auto primitive = PrimitiveCache::Instance().Get("softmax:" + detail::Dims({rows, cols}), [&] {
+            const dnnl::softmax_forward::primitive_desc pd(
+                dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, 1),
+                detail::UserScratchpadAttr(), detail::Engine());
+            return CachedPrimitive{
+                dnnl::softmax_forward(pd), pd.scratchpad_desc(), {}, {}, pd.impl_info_str()};
+          });
           bound = &detail::KeepBound(
               key, detail::BoundPrimitive(primitive, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}));
         }
@@ -182,11 +165,11 @@ Status StridedMatmul(const float* a, const MatrixStrides& a_strides, const float
                      std::int64_t batch, std::int64_t m, std::int64_t k, std::int64_t n, float alpha) {
   if (batch == 0 || m == 0 || n == 0) return Status::Ok();
   const auto shape = [&] {
-    return TensorOpsDims({batch, m, k}) + TensorOpsDims({a_strides.batch, a_strides.row, a_strides.col}) +
-           " x " + TensorOpsDims({batch, k, n}) +
-           TensorOpsDims({b_strides.batch, b_strides.row, b_strides.col}) + " -> " +
-           TensorOpsDims({c_strides.batch, c_strides.row, c_strides.col}) + " alpha " +
-           TensorOpsFloatKey(alpha);
+    return detail::Dims({batch, m, k}) + detail::Dims({a_strides.batch, a_strides.row, a_strides.col}) +
+           " x " + detail::Dims({batch, k, n}) +
+           detail::Dims({b_strides.batch, b_strides.row, b_strides.col}) + " -> " +
+           detail::Dims({c_strides.batch, c_strides.row, c_strides.col}) + " alpha " +
+           detail::FloatKey(alpha);
   };
   bool pack = false;
   Status status = detail::GuardLazy(
