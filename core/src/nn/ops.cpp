@@ -2,6 +2,7 @@
 #include "nn/ops.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
