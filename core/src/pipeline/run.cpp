@@ -657,29 +657,8 @@ class PipelineRunner {
       LOUPE_RETURN_IF_ERROR(csv->Commit());
       files.push_back(csv->path());
     }
-    if (Wants("npy")) {  // in WriteExplanationNpy's order: the typed arrays by path, then the strings
-      const auto write = [&](const std::string& path, const auto& write_held) -> Status {
-        std::filesystem::path written = report_.output_dir / (id + "." + path + ".npy");
-        if (spilled->count(path) > 0) {
-          LOUPE_RETURN_IF_ERROR(spill.WriteNpy(path, written));
-        } else {
-          LOUPE_RETURN_IF_ERROR(write_held(written));
-        }
-        files.push_back(written);
-        return Status::Ok();
-      };
-      // By element, not structured bindings: Clang 14 cannot capture a binding in a lambda.
-      for (const auto& held : sample->arrays) {
-        LOUPE_RETURN_IF_ERROR(write(held.first, [&](const std::filesystem::path& file) {
-          return report::WriteNpy(file, held.second);
-        }));
-      }
-      for (const auto& held : sample->texts) {
-        LOUPE_RETURN_IF_ERROR(write(held.first, [&](const std::filesystem::path& file) {
-          return report::WriteNpy(file, held.second);
-        }));
-      }
-    }
+    if (Wants("npy"))
+      LOUPE_RETURN_IF_ERROR(report::WriteExplanationNpy(report_.output_dir, *sample, files, &spill));
     step.report_every = every;
     step.report_of = rows;
     step.explanation = std::move(*sample);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "report/output_files.hpp"
+#include "report/row_spill.hpp"
 
 namespace loupe::report {
 
@@ -158,18 +159,16 @@ Status WriteNpyFromSpill(const std::filesystem::path& path, const SpilledArray& 
 }
 
 Status WriteExplanationNpy(const std::filesystem::path& dir, const Explanation& explanation,
-                           std::vector<std::filesystem::path>& files) {
-  const auto file_for = [&](const std::string& field) {
-    return dir / (explanation.step + "." + field + ".npy");
+                           std::vector<std::filesystem::path>& files, RowSpill* spill) {
+  const auto write = [&](const std::string& field, const auto& array) -> Status {
+    std::filesystem::path file = dir / (explanation.step + "." + field + ".npy");
+    LOUPE_RETURN_IF_ERROR(spill != nullptr && spill->Holds(field) ? spill->WriteNpy(field, file)
+                                                                  : WriteNpy(file, array));
+    files.push_back(file);
+    return Status::Ok();
   };
-  for (const auto& [field, array] : explanation.arrays) {
-    LOUPE_RETURN_IF_ERROR(WriteNpy(file_for(field), array));
-    files.push_back(file_for(field));
-  }
-  for (const auto& [field, text] : explanation.texts) {
-    LOUPE_RETURN_IF_ERROR(WriteNpy(file_for(field), text));
-    files.push_back(file_for(field));
-  }
+  for (const auto& [field, array] : explanation.arrays) LOUPE_RETURN_IF_ERROR(write(field, array));
+  for (const auto& [field, text] : explanation.texts) LOUPE_RETURN_IF_ERROR(write(field, text));
   return Status::Ok();
 }
 

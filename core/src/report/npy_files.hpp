@@ -36,10 +36,14 @@ Status WriteNpy(const std::filesystem::path& path, const TextArray& array);
 // cell in code points (at least 1): the same bytes as WriteNpy of the array.
 Status WriteNpyFromSpill(const std::filesystem::path& path, const SpilledArray& spilled, std::size_t width);
 
+class RowSpill;  // report/row_spill.hpp
+
 // DIR/<step>.<field>.npy for every typed numeric and string array of the explanation ("values",
 // "base_values", "rows", "data", "stats.mean", ...). Appends the files written to `files`. The JSON
-// document stays the explanation's full record; the .npy files repeat its arrays.
+// document stays the explanation's full record; the .npy files repeat its arrays. With `spill` (a
+// streamed step, whose explanation holds a sample of its rows), a field the spill holds is written from
+// it, with every row.
 Status WriteExplanationNpy(const std::filesystem::path& dir, const Explanation& explanation,
-                           std::vector<std::filesystem::path>& files);
+                           std::vector<std::filesystem::path>& files, RowSpill* spill = nullptr);
 
 }  // namespace loupe::report

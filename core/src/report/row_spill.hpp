@@ -33,6 +33,8 @@ class RowSpill {
   // DIR/<step>.<field>.npy of a spilled field, byte for byte what WriteNpy writes for the whole array:
   // a numeric field's file put in place, a string field's converted. After Finish.
   Status WriteNpy(const std::string& field, std::filesystem::path& written);
+  // Whether `field` is one of the spilled fields.
+  bool Holds(const std::string& field) const { return fields_.count(field) > 0; }
 
  private:
   struct Field {
