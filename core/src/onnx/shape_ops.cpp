@@ -399,18 +399,24 @@ Result<std::unique_ptr<Kernel>> MakeGather(const KernelBuild& build) {
                       std::vector<std::int64_t> shape(x.shape.begin(), x.shape.begin() + axis);
                       shape.insert(shape.end(), indices.shape.begin(), indices.shape.end());
                       shape.insert(shape.end(), x.shape.begin() + axis + 1, x.shape.end());
+                      // The indices counted from the end resolved, each checked once.
+                      std::vector<std::int64_t> resolved;
+                      resolved.reserve(indices.i.size());
+                      for (const std::int64_t raw : indices.i) {
+                        const std::int64_t index = raw < 0 ? raw + length : raw;
+                        if (index < 0 || index >= length) {
+                          return NodeError(node, "index " + std::to_string(raw) + " is outside the " +
+                                                     std::to_string(length) + " entries of axis " +
+                                                     std::to_string(axis) + ".");
+                        }
+                        resolved.push_back(index);
+                      }
                       if (x.type == DataType::kFloat) {
                         // Rows of `inner` floats copied whole (an embedding table's rows).
                         Value y = UninitializedFloats(shape);
                         float* to = y.f.data();
                         for (std::int64_t o = 0; o < outer; ++o) {
-                          for (const std::int64_t raw : indices.i) {
-                            const std::int64_t index = raw < 0 ? raw + length : raw;
-                            if (index < 0 || index >= length) {
-                              return NodeError(node, "index " + std::to_string(raw) + " is outside the " +
-                                                         std::to_string(length) + " entries of axis " +
-                                                         std::to_string(axis) + ".");
-                            }
+                          for (const std::int64_t index : resolved) {
                             std::copy_n(x.f.data() + (o * length + index) * inner, inner, to);
                             to += inner;
                           }
@@ -421,13 +427,7 @@ Result<std::unique_ptr<Kernel>> MakeGather(const KernelBuild& build) {
                       std::vector<std::int64_t> source;
                       source.reserve(static_cast<std::size_t>(ElementCount(shape)));
                       for (std::int64_t o = 0; o < outer; ++o) {
-                        for (const std::int64_t raw : indices.i) {
-                          const std::int64_t index = raw < 0 ? raw + length : raw;
-                          if (index < 0 || index >= length) {
-                            return NodeError(node, "index " + std::to_string(raw) + " is outside the " +
-                                                       std::to_string(length) + " entries of axis " +
-                                                       std::to_string(axis) + ".");
-                          }
+                        for (const std::int64_t index : resolved) {
                           for (std::int64_t j = 0; j < inner; ++j)
                             source.push_back((o * length + index) * inner + j);
                         }
