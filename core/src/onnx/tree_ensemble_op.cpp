@@ -389,51 +389,35 @@ std::int32_t TreeEnsembleData::Leaf(const EnsembleTree& tree, const T* row) cons
 
 template <typename T>
 void TreeEnsembleData::Scores(const T* row, double* scores) const {
-  const bool extreme = aggregate == Aggregate::kMin || aggregate == Aggregate::kMax;
-  std::vector<std::uint8_t> touched(extreme ? static_cast<std::size_t>(n_scores) : 0, 0);
-  std::fill(scores, scores + n_scores, 0.0);
-  for (const EnsembleTree& tree : trees) {
-    const auto leaf = static_cast<std::size_t>(Leaf(tree, row));
-    for (std::int64_t k = tree.weight_offset[leaf]; k < tree.weight_offset[leaf + 1]; ++k) {
-      const auto target = static_cast<std::size_t>(tree.weight_target[static_cast<std::size_t>(k)]);
-      const double w = tree.weight[static_cast<std::size_t>(k)];
-      if (!extreme) {
-        scores[target] += w;
-      } else {
-        const bool better = aggregate == Aggregate::kMin ? w < scores[target] : w > scores[target];
-        if (!touched[target] || better) scores[target] = w;
-        touched[target] = 1;
-      }
-    }
-  }
-  for (std::int64_t k = 0; k < n_scores; ++k) {
-    if (aggregate == Aggregate::kAverage) scores[k] /= static_cast<double>(trees.size());
-    scores[k] += base_values[static_cast<std::size_t>(k)];
-  }
+  ScoresOfBlock(row, 1, 0, scores);
 }
 
-void TreeEnsembleData::ScoresOfBlock(const float* rows, std::int64_t n, std::int64_t width,
+template <typename T>
+void TreeEnsembleData::ScoresOfBlock(const T* rows, std::int64_t n, std::int64_t width,
                                      double* scores) const {
-  if (aggregate == Aggregate::kMin || aggregate == Aggregate::kMax) {
-    for (std::int64_t r = 0; r < n; ++r) Scores(rows + r * width, scores + r * n_scores);
-    return;
-  }
+  const bool extreme = aggregate == Aggregate::kMin || aggregate == Aggregate::kMax;
+  std::vector<std::uint8_t> touched(extreme ? static_cast<std::size_t>(n * n_scores) : 0, 0);
   std::fill(scores, scores + n * n_scores, 0.0);
   for (const EnsembleTree& tree : trees) {
     for (std::int64_t r = 0; r < n; ++r) {
       const auto leaf = static_cast<std::size_t>(Leaf(tree, rows + r * width));
-      double* row_scores = scores + r * n_scores;
-      for (std::int64_t k = tree.weight_offset[leaf]; k < tree.weight_offset[leaf + 1]; ++k)
-        row_scores[tree.weight_target[static_cast<std::size_t>(k)]] +=
-            tree.weight[static_cast<std::size_t>(k)];
+      for (std::int64_t k = tree.weight_offset[leaf]; k < tree.weight_offset[leaf + 1]; ++k) {
+        const auto target =
+            static_cast<std::size_t>(r * n_scores + tree.weight_target[static_cast<std::size_t>(k)]);
+        const double w = tree.weight[static_cast<std::size_t>(k)];
+        if (!extreme) {
+          scores[target] += w;
+        } else {
+          const bool better = aggregate == Aggregate::kMin ? w < scores[target] : w > scores[target];
+          if (!touched[target] || better) scores[target] = w;
+          touched[target] = 1;
+        }
+      }
     }
   }
-  for (std::int64_t r = 0; r < n; ++r) {
-    double* row_scores = scores + r * n_scores;
-    for (std::int64_t k = 0; k < n_scores; ++k) {
-      if (aggregate == Aggregate::kAverage) row_scores[k] /= static_cast<double>(trees.size());
-      row_scores[k] += base_values[static_cast<std::size_t>(k)];
-    }
+  for (std::int64_t k = 0; k < n * n_scores; ++k) {
+    if (aggregate == Aggregate::kAverage) scores[k] /= static_cast<double>(trees.size());
+    scores[k] += base_values[static_cast<std::size_t>(k % n_scores)];
   }
 }
 
@@ -479,6 +463,7 @@ template std::int32_t TreeEnsembleData::Leaf<float>(const EnsembleTree&, const f
 template std::int32_t TreeEnsembleData::Leaf<double>(const EnsembleTree&, const double*) const;
 template void TreeEnsembleData::Scores<float>(const float*, double*) const;
 template void TreeEnsembleData::Scores<double>(const double*, double*) const;
+template void TreeEnsembleData::ScoresOfBlock<float>(const float*, std::int64_t, std::int64_t, double*) const;
 
 const TreeEnsembleData* TreeEnsembleOf(const Kernel& kernel) {
   const auto* ensemble = dynamic_cast<const TreeEnsembleKernel*>(&kernel);

@@ -74,9 +74,11 @@ struct TreeEnsembleData {
   // The raw scores of one row (n_scores values: aggregated leaf weights plus base values).
   template <typename T>
   void Scores(const T* row, double* scores) const;
-  // The raw scores of `n` float rows of `width` values (scores [n][n_scores]): the same values as Scores
-  // row by row, with each tree walked for the whole block so that its nodes stay in cache.
-  void ScoresOfBlock(const float* rows, std::int64_t n, std::int64_t width, double* scores) const;
+  // The raw scores of `n` rows of `width` values (scores [n][n_scores]): the same values as Scores
+  // row by row (Scores is a block of one row), each tree walked for the whole block so that its nodes stay
+  // in cache.
+  template <typename T>
+  void ScoresOfBlock(const T* rows, std::int64_t n, std::int64_t width, double* scores) const;
   // Turns raw scores into the n_outputs values of the scores / Y output (post_transform applied).
   void Transform(const double* scores, double* out) const;
 };

@@ -16,6 +16,7 @@
 #include "onnx/graph.hpp"
 #include "onnx/ops.hpp"
 #include "onnx/session.hpp"
+#include "onnx/tree_ensemble_op.hpp"
 
 namespace loupe::onnx {
 namespace {
@@ -372,6 +373,39 @@ TEST(OnnxKernels, Bf16MatmulsAreWithinBf16ToleranceOfF32) {
     EXPECT_GT(largest, 0.0) << "bf16 gave f32's bits: the bf16 path did not run";
   } else {
     EXPECT_EQ(largest, 0.0);
+  }
+}
+
+// Every aggregate of a tree ensemble over a block of rows equals it row by row (Scores is a block of
+// one), on two one-leaf trees (weights 3 and -2, base value 0.5) whose rows differ only in where they sit.
+TEST(OnnxTreeEnsembleScores, EveryAggregateOfABlockEqualsItsRows) {
+  TreeEnsembleData data;
+  data.n_scores = data.n_outputs = 1;
+  data.n_features = 1;
+  data.base_values = {0.5};
+  for (const double weight : {3.0, -2.0}) {
+    EnsembleTree tree;
+    tree.mode = {NodeMode::kLeaf};
+    tree.feature = {0};
+    tree.threshold = {0.0f};
+    tree.true_child = tree.false_child = {-1};
+    tree.missing_tracks_true = {0};
+    tree.weight_offset = {0, 1};
+    tree.weight_target = {0};
+    tree.weight = {weight};
+    data.trees.push_back(tree);
+  }
+  using Aggregate = TreeEnsembleData::Aggregate;
+  const std::vector<std::pair<Aggregate, double>> expected = {
+      {Aggregate::kSum, 1.5}, {Aggregate::kAverage, 1.0}, {Aggregate::kMin, -1.5}, {Aggregate::kMax, 3.5}};
+  const float rows[3] = {0.0f, 1.0f, 2.0f};
+  for (const auto& [aggregate, value] : expected) {
+    data.aggregate = aggregate;
+    double block[3], one = 0.0;
+    data.ScoresOfBlock(rows, 3, 1, block);
+    data.Scores(rows + 1, &one);
+    for (const double score : block) EXPECT_EQ(score, value) << static_cast<int>(aggregate);
+    EXPECT_EQ(one, value) << static_cast<int>(aggregate);
   }
 }
 
