@@ -33,17 +33,23 @@ struct Rows {
   std::vector<std::int64_t> data_rows;  // data row indices
   std::vector<std::int32_t> group;      // group index
   std::vector<std::int32_t> label;      // true class index, -1 when the label is no model class
-  std::vector<double> weight;
+  std::vector<double> weight;           // empty without `sample_weight` (every weight is 1)
   bool weighted = false;
+};
+
+// One class's counts with that class as the favourable one: confusion counts per group and the weighted
+// sum of the class's probability per group.
+struct ClassTally {
+  GroupCounts counts;
+  std::vector<double> score_sum;
 };
 
 // Per-class inputs of one report.
 struct ClassReport {
-  std::string prefix;  // "" for binary, "class 'x': " in one-vs-rest notes
-  GroupCounts counts;
-  std::vector<double> mean_score;                    // per group, weighted mean probability of the class
-  std::vector<std::vector<std::int64_t>> cell_rows;  // per cell (group*4 + y*2 + y_pred): indices into Rows
-  std::vector<double> y_pred;                        // 0/1 per row, for consistency
+  const ClassTally* tally = nullptr;
+  std::vector<std::vector<std::int64_t>> cell_rows;  // per cell (group*4 + y*2 + y_pred): indices into Rows;
+                                                     // only for a bootstrap of weighted rows
+  std::vector<double> y_pred;                        // 0/1 per row, only for consistency
 };
 
 json RatesJson(const Confusion& weighted, double rows) {
@@ -95,40 +101,43 @@ double Quantile(const std::vector<double>& sorted, double q) {
 // ---------------------------------------------------------------------------------------------------
 // The phases of GroupExplainer::Explain, in order.
 
-// True labels of the step rows as class indices: -1 for a label that is none of the model's classes, -2
-// for a missing one.
-std::vector<std::int32_t> LabelIndices(const Host& host, const std::string& target_name,
-                                       const std::vector<std::int64_t>& step_rows, const ClassSetup& setup) {
-  const loupe::sdk::Column target = host.Column(target_name);
-  const auto class_of = [&setup](const std::string& text) {
-    const auto it = std::find(setup.classes.begin(), setup.classes.end(), text);
-    return it == setup.classes.end() ? -1 : static_cast<std::int32_t>(it - setup.classes.begin());
-  };
-  // Each distinct target value is named and looked up once: a level by its code, a number by its value.
-  std::vector<std::int32_t> class_of_level;
-  for (const std::string& level : target.info.levels) class_of_level.push_back(class_of(level));
-  std::unordered_map<double, std::int32_t> class_of_number;
-  std::vector<std::int32_t> label_of(step_rows.size(), -2);
-  for (std::size_t i = 0; i < step_rows.size(); ++i) {
-    const double v = target.values[static_cast<std::size_t>(step_rows[i])];
-    if (std::isnan(v)) continue;
-    if (target.info.IsCategorical()) {
-      label_of[i] = class_of_level[static_cast<std::size_t>(v)];
-    } else {
-      const auto [it, added] = class_of_number.try_emplace(v, 0);
-      if (added) it->second = class_of(FormatNumber(v));
-      label_of[i] = it->second;
-    }
+// True labels of data rows as class indices: -1 for a label that is none of the model's classes, -2 for a
+// missing one. Each distinct target value is named and looked up once: a level by its code, a number by
+// its value.
+class LabelReader {
+ public:
+  LabelReader(const Host& host, const std::string& target_name, const ClassSetup& setup)
+      : target_(host.ColumnView(target_name)), setup_(setup) {
+    for (const std::string& level : target_.info.levels) class_of_level_.push_back(ClassOf(level));
   }
-  return label_of;
-}
 
-// The `sample_weight` column's value for each step row (NaN when missing), or all 1 without the parameter.
+  std::int32_t operator()(std::int64_t data_row) {
+    const double v = target_.values[static_cast<std::size_t>(data_row)];
+    if (std::isnan(v)) return -2;
+    if (target_.info.IsCategorical()) return class_of_level_[static_cast<std::size_t>(v)];
+    const auto [it, added] = class_of_number_.try_emplace(v, 0);
+    if (added) it->second = ClassOf(FormatNumber(v));
+    return it->second;
+  }
+
+ private:
+  std::int32_t ClassOf(const std::string& text) const {
+    const auto it = std::find(setup_.classes.begin(), setup_.classes.end(), text);
+    return it == setup_.classes.end() ? -1 : static_cast<std::int32_t>(it - setup_.classes.begin());
+  }
+
+  loupe::sdk::ColumnView target_;
+  const ClassSetup& setup_;
+  std::vector<std::int32_t> class_of_level_;
+  std::unordered_map<double, std::int32_t> class_of_number_;
+};
+
+// The `sample_weight` column's value for each step row (NaN when missing); empty without the parameter.
 std::vector<double> SampleWeights(const Host& host, const std::vector<std::int64_t>& step_rows) {
-  std::vector<double> weight_of(step_rows.size(), 1.0);
-  if (!host.Params().Has("sample_weight")) return weight_of;
+  if (!host.Params().Has("sample_weight")) return {};
+  std::vector<double> weight_of(step_rows.size());
   const std::string name = host.Params().Get<std::string>("sample_weight");
-  const loupe::sdk::Column column = host.Column(name);
+  const loupe::sdk::ColumnView column = host.ColumnView(name);
   if (!column.info.IsNumeric()) {
     throw InvalidArgument("parameter 'sample_weight' must name a numeric column, found column '" + name +
                           "' of another type");
@@ -149,33 +158,34 @@ std::vector<double> SampleWeights(const Host& host, const std::vector<std::int64
 Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
                     const ClassSetup& setup, const std::string& target_name,
                     std::vector<std::string>* notes) {
-  const std::vector<std::int32_t> label_of = LabelIndices(host, target_name, step_rows, setup);
+  LabelReader label_of(host, target_name, setup);
   const std::vector<double> weight_of = SampleWeights(host, step_rows);
   Rows rows;
-  rows.weighted = host.Params().Has("sample_weight");
+  rows.weighted = !weight_of.empty();
   rows.data_rows.reserve(step_rows.size());
   rows.group.reserve(step_rows.size());
   rows.label.reserve(step_rows.size());
-  rows.weight.reserve(step_rows.size());
+  if (rows.weighted) rows.weight.reserve(step_rows.size());
   std::int64_t dropped_label = 0, dropped_group = 0, dropped_weight = 0, unknown_label = 0;
   for (std::size_t i = 0; i < step_rows.size(); ++i) {
     if (grouping.group_of[i] < 0) {
       ++dropped_group;
       continue;
     }
-    if (label_of[i] == -2) {
+    const std::int32_t label = label_of(step_rows[i]);
+    if (label == -2) {
       ++dropped_label;
       continue;
     }
-    if (std::isnan(weight_of[i])) {
+    if (rows.weighted && std::isnan(weight_of[i])) {
       ++dropped_weight;
       continue;
     }
-    if (label_of[i] == -1) ++unknown_label;
+    if (label == -1) ++unknown_label;
     rows.data_rows.push_back(step_rows[i]);
     rows.group.push_back(grouping.group_of[i]);
-    rows.label.push_back(label_of[i]);
-    rows.weight.push_back(weight_of[i]);
+    rows.label.push_back(label);
+    if (rows.weighted) rows.weight.push_back(weight_of[i]);
   }
   if (dropped_group > 0) {
     notes->push_back(std::to_string(dropped_group) +
@@ -246,12 +256,126 @@ Neighbourhood ConsistencyNeighbours(const Host& host, const Rows& rows, std::int
   return out;
 }
 
+// The model's decision for every measured row, and the tally of each class a report is written for.
+struct Decisions {
+  std::vector<std::int32_t> decision;  // [n] decided class
+  std::vector<ClassTally> tally;       // per class; a binary model's has only the favourable class's
+};
+
+ClassTally EmptyTally(std::size_t n_groups) {
+  ClassTally tally;
+  tally.counts.weighted.assign(n_groups, Confusion{});
+  tally.counts.rows.assign(n_groups, Confusion{});
+  tally.score_sum.assign(n_groups, 0.0);
+  return tally;
+}
+
+// Decides and counts the measured rows [begin, end) from their probabilities ([end - begin][n_classes]),
+// for each class of `classes` as the favourable one. The counts go to cells indexed by (y, y_pred), not
+// through branches: whether a row is a true or false positive is as good as random.
+template <bool kWeighted>
+void DecideBlock(const Rows& rows, const ClassSetup& setup, double threshold, std::int64_t begin,
+                 std::int64_t end, const std::vector<double>& probabilities,
+                 const std::vector<std::int32_t>& classes, std::vector<ClassTally>& tally,
+                 std::vector<std::int32_t>& decision) {
+  const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
+  const std::size_t n_groups = tally[0].score_sum.size();
+  // Per class and group: weighted cells [4], row cells [4] (cell = 2 y + y_pred: tn, fp, fn, tp), the
+  // weighted sum of the class's probability.
+  constexpr std::size_t kSlots = 9;
+  std::vector<double> cells(classes.size() * n_groups * kSlots, 0.0);
+  const std::int32_t* group = rows.group.data();
+  const std::int32_t* label = rows.label.data();
+  for (std::int64_t i = begin; i < end; ++i) {
+    const double* p = &probabilities[static_cast<std::size_t>((i - begin) * n_classes)];
+    bool nan = false;
+    for (std::int64_t k = 0; k < n_classes; ++k) nan |= std::isnan(p[k]);
+    if (nan) {
+      throw loupe::sdk::Error(LOUPE_ERROR_MODEL,
+                              "the model returned NaN as a probability for data row " +
+                                  std::to_string(rows.data_rows[static_cast<std::size_t>(i)]));
+    }
+    const std::int32_t decided =
+        setup.binary() ? (p[setup.favorable] >= threshold ? setup.favorable : 1 - setup.favorable)
+                       : Decide(p, setup, threshold);
+    decision[static_cast<std::size_t>(i)] = decided;
+    const double w = kWeighted ? rows.weight[static_cast<std::size_t>(i)] : 1.0;
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+      const std::size_t cell = 2 * static_cast<std::size_t>(label[i] == classes[c]) +
+                               static_cast<std::size_t>(decided == classes[c]);
+      double* slots = &cells[(c * n_groups + static_cast<std::size_t>(group[i])) * kSlots];
+      slots[cell] += w;
+      slots[4 + cell] += 1.0;
+      slots[8] += kWeighted ? w * p[classes[c]] : p[classes[c]];
+    }
+  }
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    for (std::size_t g = 0; g < n_groups; ++g) {
+      const double* slots = &cells[(c * n_groups + g) * kSlots];
+      tally[c].counts.weighted[g] = Confusion{slots[3], slots[1], slots[0], slots[2]};
+      tally[c].counts.rows[g] = Confusion{slots[7], slots[5], slots[4], slots[6]};
+      tally[c].score_sum[g] = slots[8];
+    }
+  }
+}
+
+// One pass over the measured rows in blocks of kPredictBatch: gather a block's features, predict, decide
+// and count; no array of rows x classes is held. The blocks' sums are added in block order, so the bits
+// do not depend on the thread count.
+Decisions DecideAndCount(const Host& host, const Rows& rows, const ClassSetup& setup, double threshold,
+                         std::size_t n_groups) {
+  const auto n = static_cast<std::int64_t>(rows.data_rows.size());
+  const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
+  std::vector<std::int32_t> classes;  // the reports' favourable classes: every class of a multi-class model
+  for (std::int32_t c = 0; c < static_cast<std::int32_t>(n_classes); ++c) {
+    if (!setup.binary() || c == setup.favorable) classes.push_back(c);
+  }
+  const loupe::sdk::Matrix x = host.Features();
+  const std::int64_t d = x.cols();
+  const std::int64_t n_blocks = (n + kPredictBatch - 1) / kPredictBatch;
+  Decisions out;
+  out.decision.resize(static_cast<std::size_t>(n));
+  std::vector<std::vector<ClassTally>> block_tally(static_cast<std::size_t>(n_blocks));
+  host.ParallelFor(0, n_blocks, 1, [&](std::int64_t first, std::int64_t last) {
+    std::vector<double> batch, probabilities;
+    for (std::int64_t b = first; b < last; ++b) {
+      host.ThrowIfCancelled();
+      const std::int64_t begin = b * kPredictBatch, end = std::min(n, begin + kPredictBatch);
+      batch.resize(static_cast<std::size_t>((end - begin) * d));
+      probabilities.resize(static_cast<std::size_t>((end - begin) * n_classes));
+      double* gathered = batch.data();
+      for (std::int64_t i = begin; i < end; ++i) {
+        const double* row = x.Row(rows.data_rows[static_cast<std::size_t>(i)]);
+        for (std::int64_t j = 0; j < d; ++j) *gathered++ = row[j];
+      }
+      host.Predict(batch.data(), end - begin, d, LOUPE_OUTPUT_PROBABILITY, probabilities.data(),
+                   (end - begin) * n_classes);
+      std::vector<ClassTally> tally(classes.size(), EmptyTally(n_groups));
+      (rows.weighted ? DecideBlock<true> : DecideBlock<false>)(rows, setup, threshold, begin, end,
+                                                               probabilities, classes, tally, out.decision);
+      block_tally[static_cast<std::size_t>(b)] = std::move(tally);
+    }
+  });
+  out.tally.resize(static_cast<std::size_t>(n_classes));
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    ClassTally& total = out.tally[static_cast<std::size_t>(classes[c])];
+    total = EmptyTally(n_groups);
+    for (const auto& block : block_tally) {
+      for (std::size_t g = 0; g < n_groups; ++g) {
+        total.counts.weighted[g] += block[c].counts.weighted[g];
+        total.counts.rows[g] += block[c].counts.rows[g];
+        total.score_sum[g] += block[c].score_sum[g];
+      }
+    }
+  }
+  return out;
+}
+
 // Everything one class's report reads: the measured rows, the model's decisions, the groups, the options.
 struct ReportInputs {
   const Host& host;
   const Rows& rows;
-  const std::vector<double>& probabilities;   // [n][n_classes]
-  const std::vector<std::int32_t>& decision;  // [n] decided class
+  const Decisions& decisions;
   std::int64_t n_classes;
   const Grouping& grouping;
   const std::vector<std::string>& sensitive;
@@ -264,27 +388,24 @@ struct ReportInputs {
   const std::vector<Bound>& bounds;
 };
 
-// One class's confusion counts per group (favourable = that class), mean scores and row cells.
-ClassReport CountClass(const ReportInputs& in, std::int32_t cls, std::vector<double>* score_sum) {
-  const auto n = static_cast<std::int64_t>(in.rows.data_rows.size());
-  const std::size_t n_groups = in.grouping.size();
+// One class's report inputs (favourable = that class): its tally, and the per-row cells and decisions
+// only where a bootstrap of weighted rows or consistency reads them.
+ClassReport ClassInputs(const ReportInputs& in, std::int32_t cls) {
   ClassReport r;
-  r.counts.weighted.assign(n_groups, Confusion{});
-  r.counts.rows.assign(n_groups, Confusion{});
-  r.cell_rows.assign(n_groups * 4, {});
-  r.y_pred.resize(static_cast<std::size_t>(n));
-  score_sum->assign(n_groups, 0.0);
+  r.tally = &in.decisions.tally[static_cast<std::size_t>(cls)];
+  const bool cells = in.rows.weighted && in.n_boot > 0;
+  const bool y_pred = !in.neighbourhood.neighbours.empty();
+  if (!cells && !y_pred) return r;
+  const auto n = static_cast<std::int64_t>(in.rows.data_rows.size());
+  if (cells) r.cell_rows.assign(in.grouping.size() * 4, {});
+  if (y_pred) r.y_pred.resize(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     const auto s = static_cast<std::size_t>(i);
     const bool y = in.rows.label[s] == cls;
-    const bool yhat = in.decision[s] == cls;
+    const bool yhat = in.decisions.decision[s] == cls;
     const auto g = static_cast<std::size_t>(in.rows.group[s]);
-    auto add = [&](Confusion& c, double w) { (y ? (yhat ? c.tp : c.fn) : (yhat ? c.fp : c.tn)) += w; };
-    add(r.counts.weighted[g], in.rows.weight[s]);
-    add(r.counts.rows[g], 1.0);
-    (*score_sum)[g] += in.rows.weight[s] * in.probabilities[static_cast<std::size_t>(i * in.n_classes + cls)];
-    r.cell_rows[g * 4 + (y ? 2 : 0) + (yhat ? 1 : 0)].push_back(i);
-    r.y_pred[s] = yhat ? 1.0 : 0.0;
+    if (cells) r.cell_rows[g * 4 + (y ? 2 : 0) + (yhat ? 1 : 0)].push_back(i);
+    if (y_pred) r.y_pred[s] = yhat ? 1.0 : 0.0;
   }
   return r;
 }
@@ -324,8 +445,10 @@ std::vector<double> BootstrapReplicates(const ReportInputs& in, const ClassRepor
                                         std::size_t n_count_metrics) {
   std::vector<double> replicates(static_cast<std::size_t>(in.n_boot) * n_count_metrics, kNaN);
   if (in.n_boot <= 0) return replicates;
-  std::vector<std::int64_t> sizes;
-  for (const auto& cell : r.cell_rows) sizes.push_back(static_cast<std::int64_t>(cell.size()));
+  std::vector<std::int64_t> sizes;  // rows per cell (group*4 + y*2 + y_pred)
+  for (const Confusion& c : r.tally->counts.rows) {
+    for (const double cell : {c.tn, c.fp, c.fn, c.tp}) sizes.push_back(static_cast<std::int64_t>(cell));
+  }
   in.host.ParallelFor(0, in.n_boot, 4, [&](std::int64_t begin, std::int64_t end) {
     in.host.ThrowIfCancelled();
     for (std::int64_t b = begin; b < end; ++b) {
@@ -340,8 +463,10 @@ std::vector<double> BootstrapReplicates(const ReportInputs& in, const ClassRepor
 }
 
 // The report's `groups` and `overall` entries, with a note per group on its undefined rates.
-void AddGroupRates(const ReportInputs& in, const ClassReport& r, const std::vector<double>& score_sum,
-                   const std::string& prefix, json* out, std::vector<std::string>* notes) {
+void AddGroupRates(const ReportInputs& in, const ClassTally& tally, const std::string& prefix, json* out,
+                   std::vector<std::string>* notes) {
+  const GroupCounts& counts = tally.counts;
+  const std::vector<double>& score_sum = tally.score_sum;
   json groups = json::array();
   Confusion all;
   double all_rows = 0, all_score = 0;
@@ -352,12 +477,12 @@ void AddGroupRates(const ReportInputs& in, const ClassReport& r, const std::vect
       attributes[in.sensitive[c]] = in.grouping.group_values[g][c];
     entry["attributes"] = attributes;
     if (!in.privileged.empty()) entry["privileged"] = in.privileged[g] != 0;
-    entry.update(RatesJson(r.counts.weighted[g], r.counts.rows[g].Total()));
-    entry["mean_score"] = NumberOrNull(Divide(score_sum[g], r.counts.weighted[g].Total()));
+    entry.update(RatesJson(counts.weighted[g], counts.rows[g].Total()));
+    entry["mean_score"] = NumberOrNull(Divide(score_sum[g], counts.weighted[g].Total()));
     groups.push_back(entry);
-    GroupNotes(prefix, in.grouping.group_names[g], r.counts.weighted[g], r.counts.rows[g].Total(), notes);
-    all += r.counts.weighted[g];
-    all_rows += r.counts.rows[g].Total();
+    GroupNotes(prefix, in.grouping.group_names[g], counts.weighted[g], counts.rows[g].Total(), notes);
+    all += counts.weighted[g];
+    all_rows += counts.rows[g].Total();
     all_score += score_sum[g];
   }
   (*out)["groups"] = groups;
@@ -433,9 +558,8 @@ json Verdicts(const std::vector<Bound>& bounds, const json& blocks) {
 // verdicts. `prefix` starts each note ("" for the main report, "class 'x': " one-vs-rest).
 json ClassReportJson(const ReportInputs& in, std::int32_t cls, const std::string& prefix,
                      std::vector<std::string>* notes) {
-  std::vector<double> score_sum;
-  const ClassReport r = CountClass(in, cls, &score_sum);
-  std::vector<Metric> metrics = EvaluateMetrics(r.counts, in.options);
+  const ClassReport r = ClassInputs(in, cls);
+  std::vector<Metric> metrics = EvaluateMetrics(r.tally->counts, in.options);
   // Consistency joins the aif360 block (not bootstrapped: it is not a function of the group counts).
   double consistency = kNaN;
   if (!in.neighbourhood.neighbours.empty()) {
@@ -446,7 +570,7 @@ json ClassReportJson(const ReportInputs& in, std::int32_t cls, const std::string
   const std::vector<double> replicates = BootstrapReplicates(in, r, cls, n_count_metrics);
 
   json out;
-  AddGroupRates(in, r, score_sum, prefix, &out, notes);
+  AddGroupRates(in, *r.tally, prefix, &out, notes);
   const json blocks = MetricBlocks(in, metrics, n_count_metrics, replicates, prefix, notes);
   if (in.n_boot > 0 && !std::isnan(consistency)) {
     notes->push_back(prefix +
@@ -569,10 +693,7 @@ void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
   // The model's decisions, and the neighbours consistency compares them with.
   const auto n = static_cast<std::int64_t>(rows.data_rows.size());
   const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
-  const std::vector<double> probabilities = PredictRows(host, host.Features(), rows.data_rows, n_classes);
-  std::vector<std::int32_t> decision(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i)
-    decision[static_cast<std::size_t>(i)] = Decide(&probabilities[i * n_classes], setup, threshold_);
+  const Decisions decisions = DecideAndCount(host, rows, setup, threshold_, grouping.size());
   const Neighbourhood neighbourhood =
       ConsistencyNeighbours(host, rows, n_neighbors_, consistency_max_rows_, standardize_);
 
@@ -582,8 +703,8 @@ void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
   options.privileged = privileged;
   options.equalized_odds_mean = equalized_odds_mean_;
   options.concentration = concentration_;
-  const ReportInputs inputs{host,       rows,    probabilities, decision,     n_classes, grouping, sensitive,
-                            privileged, options, neighbourhood, n_neighbors_, n_boot_,   ci_,      bounds_};
+  const ReportInputs inputs{host,    rows,          decisions,    n_classes, grouping, sensitive, privileged,
+                            options, neighbourhood, n_neighbors_, n_boot_,   ci_,      bounds_};
   std::vector<std::string> report_notes;
   json main = ClassReportJson(inputs, setup.favorable, "", &report_notes);
   if (!setup.binary()) {

@@ -45,9 +45,10 @@ std::vector<double> ReadEdges(const std::string& column, const nlohmann::json& s
   return edges;
 }
 
-CodedColumn CodeColumn(const loupe::sdk::Column& column, const std::vector<std::int64_t>& rows,
+CodedColumn CodeColumn(const loupe::sdk::ColumnView& column, const std::vector<std::int64_t>& rows,
                        const nlohmann::json& bins) {
   CodedColumn out;
+  out.codes.reserve(rows.size());
   const std::string& name = column.info.name;
   const bool has_bins = bins.is_object() && bins.contains(name);
   if (column.info.IsCategorical()) {
@@ -187,7 +188,7 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   grouping.columns = sensitive;
   std::vector<CodedColumn> coded;
   for (const std::string& name : sensitive) {
-    coded.push_back(CodeColumn(host.Column(name), rows, bins));
+    coded.push_back(CodeColumn(host.ColumnView(name), rows, bins));
     grouping.column_values.push_back(coded.back().values);
   }
   // Mixed-radix code of each row's value combination; observed combinations become groups in code order.
@@ -200,18 +201,17 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   std::vector<std::int32_t> group_of_small_code(
       combinations <= kTabulatedCombinations ? static_cast<std::size_t>(combinations) : 0, -1);
   std::map<std::int64_t, std::int32_t> group_of_code;
-  std::vector<std::int64_t> code_of(rows.size(), -1);
-  for (std::size_t i = 0; i < rows.size(); ++i) {
+  const auto code_of = [&coded](std::size_t i) {
     std::int64_t code = 0;
     for (const auto& column : coded) {
       const std::int32_t value = column.codes[i];
-      if (value < 0) {
-        code = -1;
-        break;
-      }
+      if (value < 0) return std::int64_t{-1};
       code = code * static_cast<std::int64_t>(column.values.size()) + value;
     }
-    code_of[i] = code;
+    return code;
+  };
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::int64_t code = code_of(i);
     if (code < 0) {
       ++grouping.missing_rows;
     } else if (!group_of_small_code.empty()) {
@@ -251,7 +251,7 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   }
   grouping.group_of.resize(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::int64_t code = code_of[i];
+    const std::int64_t code = code_of(i);
     grouping.group_of[i] = code < 0 ? -1
                            : !group_of_small_code.empty()
                                ? group_of_small_code[static_cast<std::size_t>(code)]

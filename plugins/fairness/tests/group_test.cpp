@@ -252,6 +252,48 @@ TEST(FairnessGroup, BootstrapIsSeededAndThreadInvariant) {
   EXPECT_NE(reseeded.json["metrics"]["aif360"]["disparate_impact"]["ci"].dump(), di["ci"].dump());
 }
 
+// The counts are tallied per block of 16,384 rows and the blocks added up: more than two blocks of
+// weighted rows with a missing label here and there must give the counts a plain loop over the rows gives,
+// on 1 and 2 threads alike.
+TEST(FairnessGroup, CountsAcrossPredictBlocksEqualARowLoop) {
+  const std::vector<std::array<int, 3>> hand = {{0, 1, 1}, {0, 1, 1}, {0, 1, 0}, {0, 0, 1}, {0, 0, 0},
+                                                {1, 1, 1}, {1, 1, 0}, {1, 0, 0}, {1, 0, 0}};
+  std::vector<std::array<int, 3>> rows;
+  while (rows.size() < 3 * 16384 + 100) rows.push_back(hand[rows.size() % hand.size()]);
+  MockDataset data = Table(rows);
+  std::vector<double> weight(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) weight[i] = 0.25 + static_cast<double>((i * 7919) % 13);
+  data.others.push_back(MockColumn::Numeric("w", weight));
+  for (std::size_t i = 5; i < rows.size(); i += 1001) data.others[0].values[i] = NAN;  // missing labels
+  // Expected per group: weighted selected / weighted rows, weighted tp / weighted positives, weighted mean
+  // score, row counts.
+  std::array<double, 2> selected{}, total{}, tp{}, positives{}, score{}, n{};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (std::isnan(data.others[0].values[i])) continue;
+    const auto g = static_cast<std::size_t>(rows[i][0]);
+    total[g] += weight[i];
+    n[g] += 1;
+    score[g] += weight[i] * (rows[i][2] ? 0.9 : 0.2);
+    if (rows[i][2]) selected[g] += weight[i];
+    if (rows[i][1]) positives[g] += weight[i];
+    if (rows[i][1] && rows[i][2]) tp[g] += weight[i];
+  }
+  const json params = {{"privileged", "A"}, {"sample_weight", "w"}, {"n_boot", 20}};
+  const auto one = RunGroup(data, params, 1);
+  const auto two = RunGroup(data, params, 2);
+  ASSERT_TRUE(one.ok()) << one.error;
+  EXPECT_EQ(one.json.dump(), two.json.dump());
+  EXPECT_EQ(one.predict_calls, 4);
+  for (std::size_t g = 0; g < 2; ++g) {
+    const json& group = one.json["groups"][g];
+    EXPECT_EQ(group["n"].get<double>(), n[g]);
+    EXPECT_NEAR(group["weighted_n"].get<double>(), total[g], 1e-9 * total[g]);
+    EXPECT_NEAR(group["selection_rate"].get<double>(), selected[g] / total[g], 1e-12);
+    EXPECT_NEAR(group["tpr"].get<double>(), tp[g] / positives[g], 1e-12);
+    EXPECT_NEAR(group["mean_score"].get<double>(), score[g] / total[g], 1e-12);
+  }
+}
+
 TEST(FairnessGroup, MulticlassIsOneVsRest) {
   MockDataset data = HandTable();
   data.others[0] = MockColumn::Categorical("y", {"a", "b", "c"}, {0, 1, 2, 0, 1, 2, 0, 1, 2});

@@ -17,8 +17,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <new>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,6 +105,14 @@ struct Column {
   std::vector<double> values;  // one per data row; categorical as level codes, missing as NaN
 };
 
+// A column of the data file read in place (Host::ColumnView): `values` points into the host's data and
+// stays valid until the explainer's Explain call returns.
+struct ColumnView {
+  FeatureInfo info;
+  std::span<const double> values;                   // as Column::values
+  std::shared_ptr<const std::vector<double>> copy;  // holds the values when the host's view was strided
+};
+
 // The model (LoupeModelInfo as C++ values).
 struct ModelInfo {
   LoupeTask task = LOUPE_TASK_REGRESSION;
@@ -132,6 +142,17 @@ struct InputArray {
 };
 
 namespace detail {
+// Whether a host tensor view is row-major without gaps (no strides, or the strides of that layout).
+inline bool IsContiguous(const LoupeTensorView& view) {
+  if (view.strides == nullptr) return true;
+  std::int64_t stride = 1;
+  for (std::int64_t d = view.ndim; d-- > 0;) {
+    if (view.shape[d] > 1 && view.strides[d] != stride) return false;
+    stride *= view.shape[d];
+  }
+  return true;
+}
+
 // Copies a host tensor view (f64, any strides) into a contiguous row-major vector.
 inline std::vector<double> CopyTensor(const LoupeTensorView& view, std::vector<std::int64_t>* shape_out) {
   if (view.dtype != LOUPE_DTYPE_F64) throw Internal("the host returned a tensor that is not f64");
@@ -140,6 +161,11 @@ inline std::vector<double> CopyTensor(const LoupeTensorView& view, std::vector<s
   for (const std::int64_t extent : shape) total *= extent;
   std::vector<double> out(static_cast<std::size_t>(total));
   const auto* data = static_cast<const double*>(view.data);
+  if (IsContiguous(view)) {
+    std::copy(data, data + total, out.begin());
+    if (shape_out != nullptr) *shape_out = std::move(shape);
+    return out;
+  }
   std::vector<std::int64_t> index(shape.size(), 0);
   for (std::int64_t flat = 0; flat < total; ++flat) {
     std::int64_t offset = 0;
@@ -316,6 +342,31 @@ class Host {
     loupe::sdk::Column column;
     column.info = detail::ToFeatureInfo(info);
     column.values = detail::CopyTensor(view, nullptr);
+    return column;
+  }
+
+  // The column `name` without a copy (see ColumnView), for explainers that read whole columns of large
+  // data; errors as Column.
+  loupe::sdk::ColumnView ColumnView(const std::string& name) const {
+    LoupeColumnInfo info{};
+    info.struct_size = sizeof(info);
+    LoupeTensorView view{};
+    view.struct_size = sizeof(view);
+    const LoupeStatus status = api_->dataset_column(host_, name.c_str(), &info, &view);
+    if (status == LOUPE_ERROR_NOT_FOUND) throw NotFound("the data has no column named '" + name + "'");
+    Check(status, "dataset_column('" + name + "')");
+    if (view.dtype != LOUPE_DTYPE_F64 || view.ndim != 1) {
+      throw Internal("the host's column '" + name + "' must be a 1-D f64 tensor");
+    }
+    loupe::sdk::ColumnView column;
+    column.info = detail::ToFeatureInfo(info);
+    const auto size = static_cast<std::size_t>(view.shape[0]);
+    if (detail::IsContiguous(view)) {
+      column.values = std::span<const double>(static_cast<const double*>(view.data), size);
+    } else {
+      column.copy = std::make_shared<const std::vector<double>>(detail::CopyTensor(view, nullptr));
+      column.values = std::span<const double>(*column.copy);
+    }
     return column;
   }
 
