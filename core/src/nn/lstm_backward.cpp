@@ -43,6 +43,19 @@ Status CheckLstmLengths(const std::int64_t* lengths, std::int64_t n, std::int64_
   return Status::Ok();
 }
 
+// The taped passes' work buffers, one set per thread and reused from call to call (a pass runs on its
+// calling thread and passes do not nest), so that explaining text after text allocates nothing.
+struct LstmScratch {
+  std::vector<float> projected, previous, recurrent;  // ForwardTaped
+  std::vector<float> gate_gradients, dh_next, dc_next, active_gates, dh_previous, dx_direction;  // Backward
+  std::vector<std::int64_t> active;
+};
+
+LstmScratch& ThreadLstmScratch() {
+  thread_local LstmScratch scratch;
+  return scratch;
+}
+
 }  // namespace
 
 Status LstmLayer::ForwardTaped(const float* x, std::int64_t n, std::int64_t t, const std::int64_t* lengths,
@@ -52,9 +65,12 @@ Status LstmLayer::ForwardTaped(const float* x, std::int64_t n, std::int64_t t, c
   const std::int64_t hidden = hidden_size_, width = dirs * hidden, per_step = kLstmTapeGates * hidden;
   std::fill(y, y + n * t * width, 0.0f);
   tape.assign(static_cast<std::size_t>(dirs * n * t * per_step), 0.0f);
-  std::vector<float> projected(static_cast<std::size_t>(n * t * 4 * hidden));
-  std::vector<float> previous, recurrent;
-  std::vector<std::int64_t> active;
+  LstmScratch& scratch = ThreadLstmScratch();
+  std::vector<float>& projected = scratch.projected;  // every entry written by the input gates
+  projected.resize(static_cast<std::size_t>(n * t * 4 * hidden));
+  std::vector<float>& previous = scratch.previous;
+  std::vector<float>& recurrent = scratch.recurrent;
+  std::vector<std::int64_t>& active = scratch.active;
   for (std::int64_t d = 0; d < dirs; ++d) {
     const bool reverse = d == 1;
     LOUPE_RETURN_IF_ERROR(input_gates(static_cast<std::size_t>(d)).Forward(x, n * t, projected.data()));
@@ -114,10 +130,19 @@ Status LstmLayer::BackwardData(const float* x, const float* y, std::int64_t n, s
   const std::int64_t hidden = hidden_size_, width = dirs * hidden, per_step = kLstmTapeGates * hidden;
   const std::int64_t in = input_size_;
   std::fill(dx, dx + n * t * in, 0.0f);
-  std::vector<float> gate_gradients(static_cast<std::size_t>(n * t * 4 * hidden));
-  std::vector<float> dh_next(static_cast<std::size_t>(n * hidden)), dc_next(dh_next.size());
-  std::vector<float> active_gates, dh_previous, dx_direction(static_cast<std::size_t>(n * t * in));
-  std::vector<std::int64_t> active;
+  LstmScratch& scratch = ThreadLstmScratch();
+  // gate_gradients, dh_next and dc_next are zeroed per direction below; dx_direction is written whole.
+  std::vector<float>& gate_gradients = scratch.gate_gradients;
+  std::vector<float>& dh_next = scratch.dh_next;
+  std::vector<float>& dc_next = scratch.dc_next;
+  std::vector<float>& active_gates = scratch.active_gates;
+  std::vector<float>& dh_previous = scratch.dh_previous;
+  std::vector<float>& dx_direction = scratch.dx_direction;
+  gate_gradients.resize(static_cast<std::size_t>(n * t * 4 * hidden));
+  dh_next.resize(static_cast<std::size_t>(n * hidden));
+  dc_next.resize(dh_next.size());
+  dx_direction.resize(static_cast<std::size_t>(n * t * in));
+  std::vector<std::int64_t>& active = scratch.active;
   for (std::int64_t d = 0; d < dirs; ++d) {
     const bool reverse = d == 1;
     std::fill(gate_gradients.begin(), gate_gradients.end(), 0.0f);
