@@ -253,29 +253,35 @@ Status FeatureModel::GatherAndPredict(const TensorView& inputs, OutputSpace spac
   for (std::int64_t begin = 0; begin < n; begin += kGatherRows) {
     const std::int64_t rows = std::min(kGatherRows, n - begin);
     scratch->values.resize(static_cast<std::size_t>(rows * n_inputs));
-    const double* in = inputs.data<double>() + begin * n_features;
     double* to = scratch->values.data();
-    // A column at a time: the mapping's branch is decided once per column, not once per value.
-    for (std::int64_t j = 0; j < n_inputs; ++j) {
-      const double* from = in + input_source_[static_cast<std::size_t>(j)];
-      const std::vector<double>& mapping = level_mapping_[static_cast<std::size_t>(j)];
-      if (mapping.empty()) {
-        for (std::int64_t row = 0; row < rows; ++row) to[row * n_inputs + j] = from[row * n_features];
-        continue;
-      }
-      for (std::int64_t row = 0; row < rows; ++row) {
-        const double value = from[row * n_features];
-        const bool known = value >= 0 && value < static_cast<double>(mapping.size());
-        to[row * n_inputs + j] = std::isnan(value) ? value
-                                 : known           ? mapping[static_cast<std::size_t>(value)]
-                                                   : std::nan("");
-      }
-    }
+    ToModelInputs(inputs.data<double>() + begin * n_features, rows, to);
     LOUPE_RETURN_IF_ERROR(model_->PredictInto(
         scratch->view.View(to, rows, n_inputs), space,
         out.subspan(static_cast<std::size_t>(begin * n_out), static_cast<std::size_t>(rows * n_out))));
   }
   return Status::Ok();
+}
+
+double FeatureModel::ToModelCoding(std::size_t input, double value) const {
+  const std::vector<double>& mapping = level_mapping_[input];
+  if (mapping.empty() || std::isnan(value)) return value;
+  const bool known = value >= 0 && value < static_cast<double>(mapping.size());
+  return known ? mapping[static_cast<std::size_t>(value)] : std::nan("");
+}
+
+void FeatureModel::ToModelInputs(const double* rows, std::int64_t n, double* out) const {
+  const auto n_features = static_cast<std::int64_t>(feature_names_.size());
+  const auto n_inputs = static_cast<std::int64_t>(input_source_.size());
+  // A column at a time: the mapping's branch is decided once per column, not once per value.
+  for (std::int64_t j = 0; j < n_inputs; ++j) {
+    const double* from = rows + input_source_[static_cast<std::size_t>(j)];
+    if (level_mapping_[static_cast<std::size_t>(j)].empty()) {
+      for (std::int64_t row = 0; row < n; ++row) out[row * n_inputs + j] = from[row * n_features];
+    } else {
+      for (std::int64_t row = 0; row < n; ++row)
+        out[row * n_inputs + j] = ToModelCoding(static_cast<std::size_t>(j), from[row * n_features]);
+    }
+  }
 }
 
 Result<std::string_view> FeatureModel::ResolveText(double handle) const {

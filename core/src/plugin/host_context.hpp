@@ -50,19 +50,13 @@ struct LoupeHost {
   LoupeHiddenStates hidden{};
   std::vector<const char*> hidden_names;
   LoupeHeadMask head_mask{};
-  // The "gradient" capability's C form (struct_size 0 when the model lacks it) and the map of the model's
-  // inputs onto the feature columns: per input its column, and for a categorical input the model's code of
-  // each dataset level (NaN for a level the model does not know).
+  // The "gradient" capability's C form (struct_size 0 when the model lacks it); the model's inputs map
+  // onto the feature columns as the FeatureModel maps them (input_source, ToModelInputs).
   LoupeGradientModel gradient{};
-  std::vector<int> gradient_source;
-  std::vector<std::vector<double>> gradient_levels;
-  bool gradient_identity = false;  // the features are the model's inputs in order, with its level codes
-  // The "row_variants" capability's C form (struct_size 0 when the model lacks it) and its map of the
-  // model's inputs onto the feature columns: per input its column and level codes (as gradient_*), and per
-  // feature column its model input (-1: the model does not read it).
+  // The "row_variants" capability's C form (struct_size 0 when the model lacks it) and, per feature
+  // column, its model input (-1: the model does not read it).
   LoupeRowVariants row_variants{};
-  std::vector<int> variant_source, variant_input_of_feature;
-  std::vector<std::vector<double>> variant_levels;
+  std::vector<int> variant_input_of_feature;
   // The "text_gradient" capability's C form (struct_size 0 when the model lacks it).
   LoupeTextGradient text_gradient{};
 };
@@ -126,11 +120,6 @@ const void* ModelCapability(LoupeHost* host, const char* capability, std::uint32
 std::int32_t ModelHasCapability(LoupeHost* host, const char* capability);
 // host_gradient.cpp: the "gradient" capability's C form for one explain call, and where it is.
 void DescribeGradient(LoupeHost& host);
-
-// For a categorical model input, the model's code of each level of the data column it reads (NaN for a
-// level the model does not know), indexed by the data's level code; empty for other inputs. Shared by the
-// gradient and row_variants capabilities, which both translate data codes into model codes.
-std::vector<double> ModelCodesOfDataLevels(const ModelInput& input, const Dataset& data);
 const void* FindGradient(const LoupeHost& host);
 // host_row_variants.cpp: the "row_variants" capability's C form for one explain call, and where it is.
 void DescribeRowVariants(LoupeHost& host);

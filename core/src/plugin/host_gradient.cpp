@@ -1,11 +1,10 @@
 // The "gradient" capability's C form (loupe_plugin.h v1.3, LoupeGradientModel): the host maps the
-// pipeline's feature matrix onto the model's inputs (by name, categorical codes through level names, as
-// FeatureModel does for model_predict), calls the model's GradientModel (loupe/core/gradient.hpp) and
+// pipeline's feature matrix onto the model's inputs (by name, categorical codes through level names: the
+// FeatureModel's map, as for model_predict), calls the model's GradientModel (loupe/core/gradient.hpp) and
 // scatters the per-input results back onto the feature columns.
 #include <cmath>
 #include <new>
 #include <span>
-#include <unordered_map>
 
 #include "loupe/core/gradient.hpp"
 #include "plugin/host_context.hpp"
@@ -33,33 +32,22 @@ LoupeStatus CheckRows(LoupeHost* host, const LoupeTensorView* rows, const char* 
 
 // The rows in the model's input coding: f64 [n, inputs].
 Tensor GatherInputs(const LoupeHost& host, const LoupeTensorView& rows) {
-  const std::int64_t n = rows.shape[0], features = rows.shape[1];
-  const auto inputs = static_cast<std::int64_t>(host.gradient_source.size());
-  Tensor gathered(DType::kF64, {n, inputs});
-  const auto* source = static_cast<const double*>(rows.data);
-  double* target = gathered.data<double>();
-  for (std::int64_t r = 0; r < n; ++r) {
-    for (std::int64_t i = 0; i < inputs; ++i) {
-      double value = source[r * features + host.gradient_source[static_cast<std::size_t>(i)]];
-      const std::vector<double>& levels = host.gradient_levels[static_cast<std::size_t>(i)];
-      if (!levels.empty() && !std::isnan(value)) {
-        const auto code = static_cast<std::size_t>(value);
-        value = value >= 0 && code < levels.size() ? levels[code] : std::nan("");
-      }
-      target[r * inputs + i] = value;
-    }
-  }
+  const FeatureModel& model = *host.request->model;
+  const std::int64_t n = rows.shape[0];
+  Tensor gathered(DType::kF64, {n, static_cast<std::int64_t>(model.input_source().size())});
+  model.ToModelInputs(static_cast<const double*>(rows.data), n, gathered.data<double>());
   return gathered;
 }
 
 // Per-input values [n, inputs] → the feature columns [n, features] (0 for a feature the model ignores).
 void ScatterToFeatures(const LoupeHost& host, const std::vector<double>& per_input, std::int64_t n,
                        std::int64_t features, double* out) {
-  const auto inputs = static_cast<std::int64_t>(host.gradient_source.size());
+  const std::vector<int>& source = host.request->model->input_source();
+  const auto inputs = static_cast<std::int64_t>(source.size());
   std::fill(out, out + n * features, 0.0);
   for (std::int64_t r = 0; r < n; ++r) {
     for (std::int64_t i = 0; i < inputs; ++i)
-      out[r * features + host.gradient_source[static_cast<std::size_t>(i)]] +=
+      out[r * features + source[static_cast<std::size_t>(i)]] +=
           per_input[static_cast<std::size_t>(r * inputs + i)];
   }
 }
@@ -109,8 +97,10 @@ LoupeStatus Differentiate(LoupeHost* host, const LoupeTensorView* rows, const Lo
                           .c_str());
     }
     if (n == 0) return LOUPE_OK;
-    if (host->gradient_identity) return DifferentiateInPlace(host, rows, references, resolved, weights, out);
-    const auto inputs = static_cast<std::int64_t>(host->gradient_source.size());
+    if (host->request->model->gather_is_identity()) {
+      return DifferentiateInPlace(host, rows, references, resolved, weights, out);
+    }
+    const auto inputs = static_cast<std::int64_t>(host->request->model->input_source().size());
     const std::span<const double> weight_span(
         weights, static_cast<std::size_t>(n) * info.OutputNames(resolved).size());
     std::vector<double> per_input(static_cast<std::size_t>(n * inputs));
@@ -149,39 +139,10 @@ LoupeStatus DeepLiftFn(LoupeHost* host, const LoupeTensorView* rows, const Loupe
 
 }  // namespace
 
-std::vector<double> ModelCodesOfDataLevels(const ModelInput& input, const Dataset& data) {
-  if (input.type != ColumnType::kCategorical) return {};
-  std::unordered_map<std::string, double> model_codes;
-  for (std::size_t level = 0; level < input.levels.size(); ++level)
-    model_codes.emplace(input.levels[level], static_cast<double>(level));
-  std::vector<double> codes;
-  for (const std::string& level : data.Find(input.name)->schema().levels) {
-    const auto code = model_codes.find(level);
-    codes.push_back(code != model_codes.end() ? code->second : std::nan(""));
-  }
-  return codes;
-}
-
 void DescribeGradient(LoupeHost& host) {
   const ExplainRequest& r = *host.request;
   const GradientModel* gradient = GradientOf(host);
   if (gradient == nullptr || r.model->text_feature() >= 0) return;
-  std::unordered_map<std::string, int> columns;
-  for (std::size_t j = 0; j < r.feature_names.size(); ++j)
-    columns.emplace(r.feature_names[j], static_cast<int>(j));
-  for (const ModelInput& input : r.model->model().Info().inputs) {
-    const auto found = columns.find(input.name);
-    if (found == columns.end()) return;  // FeatureModel::Create refuses such a pipeline before this
-    host.gradient_source.push_back(found->second);
-    host.gradient_levels.push_back(ModelCodesOfDataLevels(input, *r.dataset));
-  }
-  host.gradient_identity = host.gradient_source.size() == r.feature_names.size();
-  for (std::size_t i = 0; i < host.gradient_source.size(); ++i) {
-    const std::vector<double>& levels = host.gradient_levels[i];
-    host.gradient_identity = host.gradient_identity && host.gradient_source[i] == static_cast<int>(i);
-    for (std::size_t code = 0; code < levels.size(); ++code)
-      host.gradient_identity = host.gradient_identity && levels[code] == static_cast<double>(code);
-  }
   host.gradient.struct_size = sizeof(LoupeGradientModel);
   host.gradient.has_deeplift = gradient->DeepLiftRefusal().empty() ? 1 : 0;
   host.gradient.gradient = GradientFn;

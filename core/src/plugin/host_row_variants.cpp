@@ -1,13 +1,13 @@
 // The "row_variants" capability's C form (loupe_plugin.h v1.4, LoupeRowVariants): the host maps the base
-// rows and each change onto the model's inputs (by name, categorical codes through level names, as
-// FeatureModel does for model_predict) and calls the model's RowVariantModel (loupe/core/row_variants.hpp).
-// When the model cannot take the fast path for a call (a base row it cannot encode on its own) the host
-// materialises the changed rows and predicts them as model_predict would: the plugin sees one behaviour.
+// rows and each change onto the model's inputs (by name, categorical codes through level names: the
+// FeatureModel's map, as for model_predict) and calls the model's RowVariantModel
+// (loupe/core/row_variants.hpp). When the model cannot take the fast path for a call (a base row it cannot
+// encode on its own) the host materialises the changed rows and predicts them as model_predict would: the
+// plugin sees one behaviour.
 #include <algorithm>
 #include <cmath>
 #include <new>
 #include <span>
-#include <unordered_map>
 
 #include "loupe/core/row_variants.hpp"
 #include "model/predict_buffers.hpp"
@@ -59,26 +59,12 @@ LoupeStatus CheckVariantsCall(LoupeHost* host, const LoupeTensorView* base, std:
   return LOUPE_OK;
 }
 
-// A feature-coded value in the model's coding of input i (a categorical's dataset code → the model's).
-double ToModelCoding(const LoupeHost& host, std::size_t i, double value) {
-  const std::vector<double>& levels = host.variant_levels[i];
-  if (levels.empty() || std::isnan(value)) return value;
-  const auto code = static_cast<std::size_t>(value);
-  return value >= 0 && code < levels.size() ? levels[code] : std::nan("");
-}
-
 // The base rows in the model's input coding: f64 [n, inputs].
 void GatherBase(const LoupeHost& host, const LoupeTensorView& base, std::vector<double>& out) {
-  const std::int64_t n = base.shape[0], features = base.shape[1];
-  const auto inputs = static_cast<std::int64_t>(host.variant_source.size());
-  out.resize(static_cast<std::size_t>(n * inputs));
-  const auto* source = static_cast<const double*>(base.data);
-  for (std::int64_t r = 0; r < n; ++r) {
-    for (std::int64_t i = 0; i < inputs; ++i) {
-      const double value = source[r * features + host.variant_source[static_cast<std::size_t>(i)]];
-      out[static_cast<std::size_t>(r * inputs + i)] = ToModelCoding(host, static_cast<std::size_t>(i), value);
-    }
-  }
+  const FeatureModel& model = *host.request->model;
+  const std::int64_t n = base.shape[0];
+  out.resize(static_cast<std::size_t>(n) * model.input_source().size());
+  model.ToModelInputs(static_cast<const double*>(base.data), n, out.data());
 }
 
 // One thread's buffers of a call: the mapped base rows and changes, reused call after call.
@@ -102,7 +88,7 @@ void MapChanges(const LoupeHost& host, std::int64_t n_variants, const std::int64
       const int input = host.variant_input_of_feature[static_cast<std::size_t>(columns[k])];
       if (input < 0) continue;
       s.inputs.push_back(input);
-      s.values.push_back(ToModelCoding(host, static_cast<std::size_t>(input), values[k]));
+      s.values.push_back(host.request->model->ToModelCoding(static_cast<std::size_t>(input), values[k]));
     }
     s.offsets.push_back(static_cast<std::int64_t>(s.inputs.size()));
   }
@@ -150,7 +136,7 @@ LoupeStatus PredictRowVariants(LoupeHost* host, const LoupeTensorView* base, std
     model::Scratch<VariantScratch> scratch;
     GatherBase(*host, *base, scratch->base);
     MapChanges(*host, n_variants, offsets, columns, values, *scratch);
-    const auto inputs = static_cast<std::int64_t>(host->variant_source.size());
+    const auto inputs = static_cast<std::int64_t>(host->request->model->input_source().size());
     const RowVariants variants{scratch->offsets, scratch->inputs, scratch->values};
     Status status = RowVariantsOf(*host)->PredictVariants(
         TensorView(scratch->base.data(), DType::kF64, {n, inputs}), variants, resolved,
@@ -174,18 +160,10 @@ LoupeStatus PredictRowVariants(LoupeHost* host, const LoupeTensorView* base, std
 void DescribeRowVariants(LoupeHost& host) {
   const ExplainRequest& r = *host.request;
   if (RowVariantsOf(host) == nullptr || r.model->text_feature() >= 0) return;
-  std::unordered_map<std::string, int> columns;
-  for (std::size_t j = 0; j < r.feature_names.size(); ++j)
-    columns.emplace(r.feature_names[j], static_cast<int>(j));
+  const std::vector<int>& source = r.model->input_source();
   host.variant_input_of_feature.assign(r.feature_names.size(), -1);
-  for (const ModelInput& input : r.model->model().Info().inputs) {
-    const auto found = columns.find(input.name);
-    if (found == columns.end()) return;  // FeatureModel::Create refuses such a pipeline before this
-    host.variant_input_of_feature[static_cast<std::size_t>(found->second)] =
-        static_cast<int>(host.variant_source.size());
-    host.variant_source.push_back(found->second);
-    host.variant_levels.push_back(ModelCodesOfDataLevels(input, *r.dataset));
-  }
+  for (std::size_t input = 0; input < source.size(); ++input)
+    host.variant_input_of_feature[static_cast<std::size_t>(source[input])] = static_cast<int>(input);
   host.row_variants.struct_size = sizeof(LoupeRowVariants);
   host.row_variants.predict = PredictRowVariants;
 }

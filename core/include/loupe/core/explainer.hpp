@@ -111,6 +111,17 @@ class FeatureModel {
 
   // The feature column holding the model's text input, or -1 when the model reads no text.
   int text_feature() const { return text_feature_; }
+
+  // How the features map onto a tabular model's inputs, for the host's other capabilities (gradient,
+  // row_variants) that call the model directly. Per model input, its feature column:
+  const std::vector<int>& input_source() const { return input_source_; }
+  // Whether the features are the model's inputs in its order with its level codes (no mapping needed).
+  bool gather_is_identity() const { return gather_is_identity_; }
+  // A value of feature column input_source()[input] in the model's coding: a categorical's dataset code
+  // becomes the model's code of the same level (NaN for a level the model does not know).
+  double ToModelCoding(std::size_t input, double value) const;
+  // Rows in dataset coding (f64 [n, features], row-major) in the model's coding: out is [n, inputs].
+  void ToModelInputs(const double* rows, std::int64_t n, double* out) const;
   // The text a handle of the text feature stands for: the dataset row's text, "" for NaN (missing).
   // Fails on a handle that is not a row index of the dataset.
   Result<std::string_view> ResolveText(double handle) const;
