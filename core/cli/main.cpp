@@ -1,9 +1,11 @@
 // The `loupe` command (docs/architecture.md §5 "CLI"): the command table and the pipeline commands, run
 // and validate. Each other command lives in a file of its own (predict.cpp, init.cpp, inspect.cpp,
 // schema.cpp); command_line.cpp turns a Command into its parser and its --help.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -32,6 +34,51 @@ std::vector<loupe::Override> ParseOverrides(const std::vector<std::string>& sets
 }
 
 po::value_semantic* ChunkRows() { return po::value<std::int64_t>(); }
+
+// Ctrl-C (SIGINT) or SIGTERM during `loupe run`: the first one cancels the run (RunOptions::cancelled:
+// the running steps stop at their next check and no other step starts; finished steps and chunks keep
+// their outputs and the record --resume continues from); a second one ends the process at once. A
+// plain run only: under MPI, mpirun owns the ranks' signals.
+class InterruptCancelsRun {
+ public:
+  InterruptCancelsRun() {
+    struct sigaction action {};
+    action.sa_handler = Handle;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~InterruptCancelsRun() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  InterruptCancelsRun(const InterruptCancelsRun&) = delete;
+  InterruptCancelsRun& operator=(const InterruptCancelsRun&) = delete;
+
+  const std::atomic<bool>* cancelled() const { return &cancelled_; }
+  // The signal that cancelled the run, 0 when none did.
+  int signal() const { return signal_.load(); }
+
+ private:
+  // Async-signal-safe: lock-free atomics and write(2) only.
+  static void Handle(int received) {
+    if (cancelled_.exchange(true)) {  // the second one: die of it, as without this handler
+      ::signal(received, SIG_DFL);
+      ::raise(received);  // delivered when this handler returns
+      return;
+    }
+    signal_.store(received);
+    static constexpr char kMessage[] =
+        "\nloupe run: interrupted; stopping the running steps (finished work is kept: loupe run --resume "
+        "continues it). Interrupt again to quit at once.\n";
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+  }
+
+  static inline std::atomic<bool> cancelled_{false};
+  static inline std::atomic<int> signal_{0};
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
 
 void PrintDiagnostics(const std::vector<loupe::Diagnostic>& diagnostics) {
   for (const loupe::Diagnostic& d : diagnostics) std::cerr << d.ToString() << "\n";
@@ -170,7 +217,11 @@ int Run(const po::variables_map& vm) {
   }
   run.quiet = quiet;
   run.progress = !quiet && ::isatty(STDERR_FILENO);
+  std::optional<InterruptCancelsRun> interrupt;
+  if (!loupe::mpi::Distributed()) run.cancelled = interrupt.emplace().cancelled();
   const loupe::RunReport report = loupe::RunPipeline(*spec, plugins.registry, run);
+  const int interrupted_by = interrupt ? interrupt->signal() : 0;
+  interrupt.reset();
   if (!loupe::mpi::IsRoot()) {  // rank 0 says why; every rank ends with its exit code
     if (report.status.ok()) return kExitOk;
     return report.steps.empty() ? loupe::ExitCodeFor(report.status.code()) : kExitStepFailed;
@@ -178,6 +229,12 @@ int Run(const po::variables_map& vm) {
   const auto& formats = spec->output.formats;
   const bool wrote_html = std::find(formats.begin(), formats.end(), "html") != formats.end();
   if (!quiet && !report.steps.empty()) PrintRunTable(report, wrote_html);
+  if (interrupted_by != 0 && report.status.code() == loupe::StatusCode::kCancelled) {
+    std::fprintf(stderr, "loupe run: stopped by %s; `loupe run --resume %s` computes what is missing.\n",
+                 interrupted_by == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM",
+                 report.output_dir.string().c_str());
+    return 128 + interrupted_by;  // the shell's code for a process ended by that signal
+  }
   if (report.status.ok()) return kExitOk;
   if (report.steps.empty()) return FailWith(report.status);  // failed before any step ran
   return Fail(kExitStepFailed, report.status.message());
@@ -203,7 +260,8 @@ Command RunCommand() {
       "loupe run PIPELINE.yaml [options] | loupe run --resume DIR [options]",
       "Independent steps run at the same time; a failed step's dependents are skipped and the others still "
       "write their outputs (exit code 1). A run records what it finishes in its output folder until it "
-      "ends with every step ok; after a crash or a kill, --resume DIR computes only what is missing.",
+      "ends with every step ok; after a crash, a kill or Ctrl-C (which stops the running steps, exit code "
+      "130), --resume DIR computes only what is missing.",
       {{"pipeline", "PIPELINE.yaml", "the pipeline file", Text, true, false},
        {"output,o", "DIR", "output folder (overrides the pipeline's output.dir)", Text},
        {"threads", "N", "worker threads; 0 (the default) uses every core", Threads},

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `loupe run --resume DIR` (docs/architecture.md §5 "Resuming a run"): a run killed with SIGKILL at three
-# points (inside a step's chunks, between steps, and a second time while resuming), then resumed, writes
-# the same outputs byte for byte as a run never interrupted, elapsed times aside; the chunked run equals
-# one call over all rows; a finished run and a changed pipeline are refused with a sentence.
+# points (inside a step's chunks, between steps, and a second time while resuming), or stopped by Ctrl-C,
+# then resumed, writes the same outputs byte for byte as a run never interrupted, elapsed times aside; the
+# chunked run equals one call over all rows; a finished run and a changed pipeline are refused with a
+# sentence.
 #
 # The kill is the test hook LOUPE_CHECKPOINT_KILL_AFTER=N (core/src/pipeline/checkpoint.cpp): the
 # process sends itself SIGKILL right after recording its N-th finished piece, so the points are exact.
@@ -107,6 +108,20 @@ lines=$(wc -l < "$work/c/.loupe-resume/manifest")
 [[ $lines -ge 26 ]] || fail "the second run into c should have added 16 pieces to the first's 10, found $lines"
 "$loupe" run --resume "$work/c" -q || fail "resuming c the second time failed"
 compare "killed twice" "$work/plain" "$work/c"
+
+# 4. Ctrl-C: the first SIGINT (sent by the hook after the 5th piece, as a terminal would) cancels the
+# run: exit 130 with a sentence naming --resume, the finished pieces kept; the resume completes it.
+status=0
+LOUPE_CHECKPOINT_INTERRUPT_AFTER=5 "$loupe" run "$work/pipeline.yaml" -q -o "$work/e" --chunk-rows 1000 \
+  > /dev/null 2> "$work/err.txt" || status=$?
+[[ $status -eq 130 ]] || fail "the interrupted run exited $status, expected 130: $(cat "$work/err.txt")"
+grep -qF "stopped by SIGINT (Ctrl-C); \`loupe run --resume $work/e\`" "$work/err.txt" ||
+  fail "the interrupted run did not say how to resume: $(cat "$work/err.txt")"
+grep -q '"status": "failed"' "$work/e/run.json" || fail "the interrupted run's run.json shows no stopped step"
+lines=$(wc -l < "$work/e/.loupe-resume/manifest")
+[[ $lines -ge 5 && $lines -lt 28 ]] || fail "the interrupted run should keep its 5+ of 28 pieces, found $lines"
+"$loupe" run --resume "$work/e" -q || fail "resuming e (interrupted with Ctrl-C) failed"
+compare "interrupted with Ctrl-C" "$work/plain" "$work/e"
 
 # Refusals, each one sentence with exit 2.
 expect_refusal() {

@@ -81,15 +81,20 @@ std::string FileStamp(const fs::path& path) {
   return path.string() + " " + std::to_string(size) + " " + std::to_string(mtime);
 }
 
-// The test hook of tests/e2e/resume_test.sh: LOUPE_CHECKPOINT_KILL_AFTER=N kills this process with
-// SIGKILL right after it recorded its N-th piece, a deterministic stand-in for a crash at that point.
+// The test hooks of tests/e2e/resume_test.sh: LOUPE_CHECKPOINT_KILL_AFTER=N kills this process with
+// SIGKILL right after it recorded its N-th piece, a deterministic stand-in for a crash at that point;
+// LOUPE_CHECKPOINT_INTERRUPT_AFTER=N sends it SIGINT there instead, as Ctrl-C would.
 void KillIfTestSaysSo() {
-  static const long kill_after = [] {
-    const char* value = std::getenv("LOUPE_CHECKPOINT_KILL_AFTER");
+  const auto after = [](const char* variable) {
+    const char* value = std::getenv(variable);
     return value == nullptr ? 0L : std::strtol(value, nullptr, 10);
-  }();
+  };
+  static const long kill_after = after("LOUPE_CHECKPOINT_KILL_AFTER");
+  static const long interrupt_after = after("LOUPE_CHECKPOINT_INTERRUPT_AFTER");
   static long saved = 0;  // under Store's mutex
-  if (kill_after > 0 && ++saved == kill_after) std::raise(SIGKILL);
+  ++saved;
+  if (saved == kill_after) std::raise(SIGKILL);
+  if (saved == interrupt_after) std::raise(SIGINT);
 }
 
 }  // namespace
