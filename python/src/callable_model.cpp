@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace py = pybind11;
 
@@ -45,8 +47,8 @@ Result<Tensor> CallableModel::Predict(const TensorView& batch, OutputSpace space
 }
 
 // The GIL is taken for each call and released between calls, so other threads' calls interleave.
-Status CallableModel::PredictInto(const TensorView& batch, OutputSpace /*space*/,
-                                  std::span<double> out) const {
+Status CallableModel::PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const {
+  if (space == OutputSpace::kRaw && info_.task == Task::kClassification) return PredictMargins(batch, out);
   const std::int64_t rows = batch.dim(0), columns = batch.dim(1);
   const auto outputs = static_cast<std::int64_t>(info_.output_names.size());
   for (std::int64_t begin = 0; begin < rows; begin += batch_rows_) {
@@ -58,6 +60,20 @@ Status CallableModel::PredictInto(const TensorView& batch, OutputSpace /*space*/
     LOUPE_RETURN_IF_ERROR(CallWithGil(part, out.subspan(static_cast<std::size_t>(begin * outputs),
                                                         static_cast<std::size_t>(count * outputs))));
   }
+  return Status::Ok();
+}
+
+Status CallableModel::PredictMargins(const TensorView& batch, std::span<double> out) const {
+  if (info_.raw_output_names.size() != 1 || info_.output_names.size() != 2) {
+    return InvalidArgument(
+        "model '" + info_.name + "' is a callable returning the probabilities of " +
+        std::to_string(info_.output_names.size()) +
+        " classes, whose logits cannot be recovered from them; explain output: probability.");
+  }
+  std::vector<double> probabilities(static_cast<std::size_t>(batch.dim(0)) * 2);
+  LOUPE_RETURN_IF_ERROR(PredictInto(batch, OutputSpace::kProbability, probabilities));
+  for (std::size_t r = 0; r < out.size(); ++r)
+    out[r] = std::log(probabilities[2 * r + 1] / probabilities[2 * r]);
   return Status::Ok();
 }
 

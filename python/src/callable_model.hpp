@@ -38,7 +38,9 @@ class CallableModel final : public Model {
 
   const ModelInfo& Info() const override { return info_; }
   Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override;
-  // A callable has one output space, what it returns: `space` does not change the call.
+  // A callable returns one space, what it returns. A binary classifier's raw output is the margin of its
+  // second class, log(p1 / p0), computed from the probabilities it returns (what a logistic model's raw
+  // output is, and shap's logit link of p1 when p0 = 1 - p1).
   Status PredictInto(const TensorView& batch, OutputSpace space, std::span<double> out) const override;
 
   // The first exception the callable raised during this model's life, or None. Needs the GIL.
@@ -47,6 +49,8 @@ class CallableModel final : public Model {
 
  private:
   Status CallWithGil(const TensorView& batch, std::span<double> out) const;
+  // The margins of a binary classifier's rows, out[r] = log(p1 / p0), one callable call per batch part.
+  Status PredictMargins(const TensorView& batch, std::span<double> out) const;
   Status CopyResult(const pybind11::handle& result, std::int64_t rows, std::span<double> out) const;
 
   pybind11::object function_;

@@ -54,7 +54,14 @@ std::shared_ptr<const Model> ModelFor(const ExplainArguments& arguments, const D
     info.inputs.push_back(std::move(input));
   }
   info.output_names = callable.output_names;
-  info.raw_output_names = callable.output_names;
+  // A callable returns one space. A binary classifier's margin is recovered from its probabilities
+  // (CallableModel::PredictInto); a multi-class softmax's logits are not (they are defined only up to a
+  // constant per row), so such a callable has no raw outputs and `output: raw` is refused.
+  if (info.task == Task::kRegression) {
+    info.raw_output_names = callable.output_names;
+  } else if (callable.output_names.size() == 2) {
+    info.raw_output_names = {callable.output_names[1]};
+  }
   return std::make_shared<CallableModel>(arguments.model, std::move(info), callable.batch_rows, cancelled);
 }
 

@@ -214,6 +214,29 @@ class SklearnCallables(unittest.TestCase):
         self.assertGreater(e.callable_stats["calls"], 0)
         self.assertGreaterEqual(e.callable_stats["rows"], 10 * 40)
 
+    def test_raw_output_of_a_binary_classifier_is_its_margin(self):
+        # output: raw explains log(p1 / p0), what a logistic model's raw output is: the same values as
+        # explaining that margin as a regression callable.
+        def margin(X):
+            p = self.clf.predict_proba(X)
+            return np.log(p[:, 1] / p[:, 0])
+        params = {"background": "0:12"}
+        raw = loupe.explain("shap.exact", self.clf.predict_proba, self.X, rows=[20, 50],
+                            params=dict(params, output="raw"), feature_names=self.names)
+        direct = loupe.explain("shap.exact", margin, self.X, rows=[20, 50], params=params,
+                               feature_names=self.names, task="regression")
+        self.assertEqual(list(raw.output_names), ["1"])
+        np.testing.assert_allclose(raw.values, direct.values, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(raw.base_values, direct.base_values, atol=1e-12, rtol=0)
+
+    def test_a_multiclass_callable_has_no_raw_output(self):
+        def proba(X):
+            z = np.stack([X[:, 0], X[:, 1], -X[:, 0]], axis=1)
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        with self.assertRaisesRegex(loupe.UnsupportedError, "has no outputs in the space chosen by parameter .output."):
+            loupe.explain("shap.exact", proba, self.X, rows=[0], params={"background": 5, "output": "raw"})
+
     def test_lime_on_a_callable_is_reproducible_across_threads(self):
         runs = [loupe.explain("lime.tabular", self.clf.predict_proba, self.X, rows="0:4", seed=11, threads=t,
                               params={"num_samples": 500}, feature_names=self.names) for t in (1, 2, 2)]

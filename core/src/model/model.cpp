@@ -199,6 +199,10 @@ Status FeatureModel::PredictInto(const TensorView& inputs, OutputSpace space, st
     return InvalidArgument("model '" + model_->Info().name +
                            "' is a regressor and has no probability outputs.");
   }
+  if (space == OutputSpace::kRaw && model_->Info().raw_output_names.empty()) {
+    return InvalidArgument("model '" + model_->Info().name +
+                           "' has no raw outputs (margins or logits); explain output: probability.");
+  }
   LOUPE_RETURN_IF_ERROR(model::CheckOutputBuffer(model_->Info(), inputs.dim(0), space, out.size()));
   if (text_model_ != nullptr) return PredictTextInto(inputs, space, out);
   if (gather_is_identity_) return model_->PredictInto(inputs, space, out);

@@ -108,6 +108,12 @@ LoupeStatus CheckSpace(LoupeHost* host, const ModelInfo& info, OutputSpace space
     return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT,
                     ("model '" + info.name + "' is a regressor and has no probability outputs.").c_str());
   }
+  if (space == OutputSpace::kRaw && info.raw_output_names.empty()) {
+    return SetError(
+        host, LOUPE_ERROR_INVALID_ARGUMENT,
+        ("model '" + info.name + "' has no raw outputs (margins or logits); explain output: probability.")
+            .c_str());
+  }
   return LOUPE_OK;
 }
 
