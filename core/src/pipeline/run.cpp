@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <optional>
 
 #include "loupe/c/loupe_plugin.h"
 #include "loupe/core/dataset.hpp"
@@ -299,13 +302,10 @@ class PipelineRunner {
   }
 
   // The record of what this run finishes (pipeline/checkpoint.hpp), or, with --resume, the one the
-  // interrupted run left. Plain runs only: under MPI the ranks would have to agree on every piece.
+  // interrupted run left. Under MPI rank 0 keeps it: it receives every piece (ExplainStreamedAcrossRanks,
+  // ResumeOrExplainAndWrite tell the other ranks what it holds).
   Status OpenCheckpoints() {
-    if (mpi::Distributed()) {
-      if (options_.resume)
-        return InvalidArgument("--resume is not supported under mpirun; resume without it.");
-      return Status::Ok();
-    }
+    if (!mpi::IsRoot()) return Status::Ok();  // under MPI rank 0 keeps the record of the whole run
     checkpoint::RunRecord record;
     record.pipeline = spec_.file;
     record.overrides = options_.overrides;
@@ -455,26 +455,36 @@ class PipelineRunner {
 
   // A step the resumed run finished is read back (its output files written again only if one is gone);
   // any other step is computed, and recorded once its outputs are written.
+  // Under MPI rank 0 alone keeps the record; a step split across the ranks is skipped by every rank when
+  // rank 0 has it.
   Status ResumeOrExplainAndWrite(StepState& step) {
+    std::optional<checkpoint::FinishedPiece> finished;
+    Result<Explanation> explanation{Explanation{}};
+    bool has_explanation = false;
+    if (checkpoints_ && (finished = checkpoints_->FinishedStep(step.spec->id))) {
+      explanation = shards::DecodeOutcome(finished->bytes, has_explanation);
+      has_explanation = has_explanation && explanation.ok();
+    }
+    if (SplitAcrossRanks(step)) {
+      std::string recorded = has_explanation ? "1" : "0";
+      LOUPE_RETURN_IF_ERROR(mpi::BroadcastFromRoot(recorded));
+      if (!mpi::IsRoot() && recorded == "1") return Status::Ok();  // rank 0 reads it back
+    }
     if (!checkpoints_) return ExplainAndWrite(step);
-    if (std::optional<checkpoint::FinishedPiece> finished = checkpoints_->FinishedStep(step.spec->id)) {
-      bool has_explanation = false;
-      Result<Explanation> explanation = shards::DecodeOutcome(finished->bytes, has_explanation);
-      if (explanation.ok() && has_explanation) {
-        bool outputs_present = true;
-        for (const std::string& file : finished->files) {
-          step.outcome.files.push_back(report_.output_dir / file);
-          outputs_present = outputs_present && std::filesystem::exists(step.outcome.files.back());
-        }
-        if (!outputs_present) {
-          step.outcome.files.clear();
-          LOUPE_RETURN_IF_ERROR(WriteOutputs(*explanation, step.outcome.files));
-        }
-        step.explanation = std::move(*explanation);
-        step.outcome.elapsed_ms = finished->elapsed_ms;
-        step.resumed = true;
-        return Status::Ok();
+    if (has_explanation) {
+      bool outputs_present = true;
+      for (const std::string& file : finished->files) {
+        step.outcome.files.push_back(report_.output_dir / file);
+        outputs_present = outputs_present && std::filesystem::exists(step.outcome.files.back());
       }
+      if (!outputs_present) {
+        step.outcome.files.clear();
+        LOUPE_RETURN_IF_ERROR(WriteOutputs(*explanation, step.outcome.files));
+      }
+      step.explanation = std::move(*explanation);
+      step.outcome.elapsed_ms = finished->elapsed_ms;
+      step.resumed = true;
+      return Status::Ok();
     }
     const auto start = Clock::now();
     LOUPE_RETURN_IF_ERROR(ExplainAndWrite(step));
@@ -509,14 +519,21 @@ class PipelineRunner {
       progress_.Update(id, done, total);
     };
     if (SplitAcrossRanks(step)) {
-      LOUPE_ASSIGN_OR_RETURN(Explanation explanation, ExplainAcrossRanks(*explainer, request, step));
-      if (!mpi::IsRoot()) return Status::Ok();  // rank 0 writes; the step's outcome is the same everywhere
-      LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
-      step.explanation = std::move(explanation);
-      return Status::Ok();
+      if (CanStream(step, request)) return ExplainStreamedAcrossRanks(*explainer, request, step);
+      return ExplainJoinedAcrossRanks(*explainer, request, step);
     }
-    if (Streams(step, request)) return ExplainStreamed(*explainer, request, step);
+    if (checkpoints_ && CanStream(step, request)) return ExplainStreamed(*explainer, request, step);
     return ExplainWhole(*explainer, request, step);
+  }
+
+  // Collective: the step's rows split into one block per rank (ExplainAcrossRanks), written by rank 0.
+  Status ExplainJoinedAcrossRanks(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                  StepState& step) {
+    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, ExplainAcrossRanks(explainer, request, step));
+    if (!mpi::IsRoot()) return Status::Ok();  // rank 0 writes; the step's outcome is the same everywhere
+    LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
+    step.explanation = std::move(explanation);
+    return Status::Ok();
   }
 
   Status ExplainWhole(const LoadedExplainer& explainer, const ExplainRequest& request, StepState& step) {
@@ -527,10 +544,11 @@ class PipelineRunner {
   }
 
   // Whether the step's outputs stream to disk as its chunks finish (docs/architecture.md §5 "Streamed
-  // steps"): a step explained in chunks (ExplainInChunks) whose explanation no later step needs (those
-  // read it whole from memory).
-  bool Streams(const StepState& step, const ExplainRequest& request) const {
-    if (!checkpoints_ || !step.needs.empty() || !shards::SplitsByRows(step.spec->explainer) ||
+  // steps"): a local step over more rows than a chunk whose explanation no later step needs (those read it
+  // whole from memory). Decided from the pipeline and the chunk size alone, so every MPI rank decides the
+  // same.
+  bool CanStream(const StepState& step, const ExplainRequest& request) const {
+    if (!step.needs.empty() || !shards::SplitsByRows(step.spec->explainer) ||
         static_cast<std::int64_t>(request.rows.size()) <= chunk_rows_) {
       return false;
     }
@@ -602,69 +620,296 @@ class PipelineRunner {
     return chunk;
   }
 
-  // A step explained a chunk of rows at a time (as ExplainInChunks) with its outputs streamed: each
-  // chunk's per-row fields are appended to their .npy files (report/row_spill.hpp) and its lines to the
-  // CSV as it finishes, and only the chunk's metadata and a sample of its rows stay in memory. At the end
-  // those are joined (shards::MergeRowBlocks: the same metadata and quality figures as the whole join)
-  // and the JSON is written from them with the per-row fields read back from the files: the same bytes as
-  // the unstreamed path. The step's explanation in memory is the sample, for the report.
+  // The outputs of a streamed step, written as its chunks arrive in row order (ExplainStreamed, and rank 0
+  // of ExplainStreamedAcrossRanks): each chunk's per-row fields are appended to their .npy files
+  // (report/row_spill.hpp) and its lines to the CSV, and only the chunk's metadata and a sample of its rows
+  // stay in memory. At the end those are joined (shards::MergeRowBlocks: the same metadata and quality
+  // figures as the whole join) and the JSON is written from them with the per-row fields read back from
+  // the files: the same bytes as the unstreamed path. The step's explanation in memory is the sample, for
+  // the report.
+  class StreamedOutputs {
+   public:
+    StreamedOutputs(const PipelineRunner& runner, const std::string& id, std::int64_t rows)
+        : runner_(runner),
+          id_(id),
+          rows_(rows),
+          every_((rows + kReportSampleRows - 1) / kReportSampleRows),
+          spill_(runner.report_.output_dir, id, rows) {}
+
+    // Appends chunk k of the step (its rows from k × the chunk size on). An error of kind kInternal: the
+    // chunks cannot be streamed (the step is then joined in memory). whole() after chunk 0: the chunk has
+    // a per-row field stored as JSON, which cannot be streamed either.
+    Status Add(Explanation chunk, std::int64_t k) {
+      if (k == 0) {
+        fields_ = StreamedFields(chunk);
+        if (fields_.empty()) {
+          whole_ = true;
+          return Status::Ok();
+        }
+        if (runner_.Wants("csv") && chunk.kind == "feature_attribution") {
+          LOUPE_ASSIGN_OR_RETURN(csv_, report::AtomicFile::Open(runner_.report_.output_dir / (id_ + ".csv")));
+          LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvHeader(csv_->out(), chunk));
+        }
+      }
+      LOUPE_RETURN_IF_ERROR(spill_.Append(chunk, fields_));
+      if (csv_) LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvRows(csv_->out(), chunk));
+      samples_.push_back(SampleOfChunk(std::move(chunk), fields_, k * runner_.chunk_rows_, every_));
+      return Status::Ok();
+    }
+    bool whole() const { return whole_; }
+
+    // Once every chunk is added: the samples joined and the spilled fields closed. kInternal: they cannot
+    // be joined (the step then runs whole).
+    Status Join() {
+      Result<Explanation> sample = shards::MergeRowBlocks(samples_);
+      samples_.clear();
+      if (!sample.ok()) return sample.status();
+      LOUPE_ASSIGN_OR_RETURN(spilled_, spill_.Finish());
+      sample_ = std::move(*sample);
+      return Status::Ok();
+    }
+
+    // After Join: the JSON, CSV and .npy files in place, the sample as the step's explanation.
+    Status Write(StepState& step, Clock::time_point start) {
+      sample_.elapsed_ms = MillisecondsSince(start);
+      const std::filesystem::path& dir = runner_.report_.output_dir;
+      std::vector<std::filesystem::path>& files = step.outcome.files;
+      const std::filesystem::path json = dir / (id_ + ".json");
+      LOUPE_RETURN_IF_ERROR(report::WriteExplanationJson(json, sample_, spilled_));
+      files.push_back(json);
+      if (csv_) {
+        LOUPE_RETURN_IF_ERROR(csv_->Commit());
+        files.push_back(csv_->path());
+      }
+      if (runner_.Wants("npy"))
+        LOUPE_RETURN_IF_ERROR(report::WriteExplanationNpy(dir, sample_, files, &spill_));
+      step.report_every = every_;
+      step.report_of = rows_;
+      step.explanation = std::move(sample_);
+      return Status::Ok();
+    }
+
+   private:
+    const PipelineRunner& runner_;
+    std::string id_;
+    std::int64_t rows_, every_;
+    report::RowSpill spill_;
+    std::unique_ptr<report::AtomicFile> csv_;
+    std::vector<std::string> fields_;
+    std::vector<Explanation> samples_;
+    bool whole_ = false;
+    Explanation sample_;
+    report::SpilledArrays spilled_;
+  };
+
+  // A step explained a chunk of rows at a time (as ExplainInChunks) with its outputs streamed
+  // (StreamedOutputs); falls back to the step joined in memory when its chunks cannot be streamed.
   Status ExplainStreamed(const LoadedExplainer& explainer, const ExplainRequest& request, StepState& step) {
     const auto start = Clock::now();
     step.chunked = true;
     const std::string& id = step.spec->id;
     const auto rows = static_cast<std::int64_t>(request.rows.size());
     const std::int64_t count = (rows + chunk_rows_ - 1) / chunk_rows_;
-    const std::int64_t every = (rows + kReportSampleRows - 1) / kReportSampleRows;
-    report::RowSpill spill(report_.output_dir, id, rows);
-    std::unique_ptr<report::AtomicFile> csv;
-    std::vector<std::string> fields;
-    std::vector<Explanation> samples;
+    StreamedOutputs outputs(*this, id, rows);
     const ExplainRequest base = WithoutRows(request);
     for (std::int64_t k = 0; k < count; ++k) {
       if (Cancelled()) return Status(StatusCode::kCancelled, "the run was cancelled.");
       LOUPE_ASSIGN_OR_RETURN(Explanation chunk, ChunkOfStep(explainer, request, base, step, k, count));
-      if (k == 0) {
-        fields = StreamedFields(chunk);
-        if (fields.empty()) return ExplainWhole(explainer, request, step);  // chunk 0 is read back
-        if (Wants("csv") && chunk.kind == "feature_attribution") {
-          LOUPE_ASSIGN_OR_RETURN(csv, report::AtomicFile::Open(report_.output_dir / (id + ".csv")));
-          LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvHeader(csv->out(), chunk));
-        }
-      }
-      if (Status s = spill.Append(chunk, fields); !s.ok()) {
+      if (Status s = outputs.Add(std::move(chunk), k); !s.ok()) {
         if (s.code() != StatusCode::kInternal) return s;
         Log(2, "step '" + id + "': " + s.message() + " It is joined in memory.");
         return ExplainWhole(explainer, request, step);
       }
-      if (csv) LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvRows(csv->out(), chunk));
-      samples.push_back(SampleOfChunk(std::move(chunk), fields, k * chunk_rows_, every));
+      if (outputs.whole()) return ExplainWhole(explainer, request, step);  // chunk 0 is read back
     }
-    Result<Explanation> sample = shards::MergeRowBlocks(samples);
-    samples.clear();
-    Result<report::SpilledArrays> spilled =
-        sample.ok() ? spill.Finish() : Result<report::SpilledArrays>(sample.status());
-    if (!spilled.ok()) {
-      if (spilled.status().code() != StatusCode::kInternal || step.crashed) return spilled.status();
-      Log(2, "step '" + id + "': " + spilled.status().message() + " It runs whole.");
+    if (Status s = outputs.Join(); !s.ok()) {
+      if (s.code() != StatusCode::kInternal || step.crashed) return s;
+      Log(2, "step '" + id + "': " + s.message() + " It runs whole.");
       return ExplainWhole(explainer, request, step);
     }
-    sample->elapsed_ms = MillisecondsSince(start);
-    std::vector<std::filesystem::path>& files = step.outcome.files;
-    const std::filesystem::path json = report_.output_dir / (id + ".json");
-    LOUPE_RETURN_IF_ERROR(report::WriteExplanationJson(json, *sample, *spilled));
-    files.push_back(json);
-    if (csv) {
-      LOUPE_RETURN_IF_ERROR(csv->Commit());
-      files.push_back(csv->path());
+    return outputs.Write(step, start);
+  }
+
+  // Under MPI, a step that streams (CanStream): its chunks (the same as a plain run's) are dealt to
+  // the ranks in turn, chunk k to rank k mod K, and explained a round of K chunks at a time. After each
+  // round rank 0 gathers the round's chunks (its own first: row order), tells every rank whether the
+  // step goes on, and writes them through StreamedOutputs on one more thread while the ranks explain the
+  // next round. So a rank is at most one chunk ahead of rank 0 (it waits in the gather), rank 0 holds at
+  // most two rounds (one being written), and a rank that fails its chunk fails the step on every rank
+  // after that round with its sentence (a failure to write a round, after the next one). With --resume, rank
+  // 0's record names the chunks already finished: the ranks deal out only the others and rank 0 reads those
+  // back. Chunks that cannot be streamed make the ranks join the step in memory (ExplainJoinedAcrossRanks).
+  Status ExplainStreamedAcrossRanks(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                    StepState& step) {
+    const auto start = Clock::now();
+    const std::string& id = step.spec->id;
+    const auto rows = static_cast<std::int64_t>(request.rows.size());
+    const std::int64_t count = (rows + chunk_rows_ - 1) / chunk_rows_;
+    const auto ranks = static_cast<std::size_t>(mpi::Size()), rank = static_cast<std::size_t>(mpi::Rank());
+    LOUPE_ASSIGN_OR_RETURN(std::vector<bool> finished, FinishedChunksOnEveryRank(id, count));
+    std::vector<std::int64_t> todo;
+    for (std::int64_t k = 0; k < count; ++k) {
+      if (!finished[static_cast<std::size_t>(k)]) todo.push_back(k);
     }
-    if (Wants("npy"))
-      LOUPE_RETURN_IF_ERROR(report::WriteExplanationNpy(report_.output_dir, *sample, files, &spill));
-    step.report_every = every;
-    step.report_of = rows;
-    step.explanation = std::move(*sample);
+    std::optional<StreamedOutputs> outputs;
+    if (mpi::IsRoot()) {
+      step.chunked = checkpoints_.has_value();  // its chunks are recorded
+      outputs.emplace(*this, id, rows);
+    }
+    const ExplainRequest base = WithoutRows(request);
+    std::map<std::int64_t, Explanation> received;  // rank 0: explained, not yet written
+    std::int64_t next = 0;                         // rank 0: the next chunk to write
+    bool whole = false;
+    // Rank 0: the previous round's chunks being written (on one more thread) while the ranks, rank 0
+    // included, explain the next round. Declared after `outputs`: a return waits for it before those go.
+    std::future<Status> writing;
+    for (std::size_t round = 0; round * ranks < todo.size() && !whole; ++round) {
+      std::string mine = shards::EncodeNothing();
+      if (const std::size_t i = round * ranks + rank; i < todo.size()) {
+        Result<Explanation> chunk = InjectedFault(id, todo[i]);
+        if (chunk.ok() && Cancelled()) chunk = Status(StatusCode::kCancelled, "the run was cancelled.");
+        if (chunk.ok()) chunk = ExplainChunk(explainer, request, base, step, todo[i]);
+        mine = shards::EncodeOutcome(chunk);
+      }
+      Result<std::vector<std::string>> gathered = mpi::GatherToRoot(mine);
+      mine.clear();
+      std::string verdict = shards::EncodeNothing();
+      if (!gathered.ok()) {
+        verdict = EncodeStatus(gathered.status());
+      } else if (mpi::IsRoot()) {
+        Status s = ReceiveRound(std::move(*gathered), todo, round * ranks, count, id, received);
+        const Status written = writing.valid() ? writing.get() : Status::Ok();
+        whole = outputs->whole() || written.code() == StatusCode::kInternal;
+        if (written.code() == StatusCode::kInternal)
+          Log(2, "step '" + id + "': " + written.message() + " It is joined in memory.");
+        if (s.ok()) s = written;
+        std::vector<std::pair<std::int64_t, Explanation>> ready;  // the next chunks in row order
+        while (s.ok() && !whole && next < count) {
+          if (received.count(next) > 0) {
+            ready.emplace_back(next, TakeChunk(received, next));
+          } else if (finished[static_cast<std::size_t>(next)]) {
+            Result<Explanation> chunk = RecordedChunk(id, next, count);
+            if (!chunk.ok()) s = chunk.status();
+            if (chunk.ok()) ready.emplace_back(next, std::move(*chunk));
+          } else {
+            break;  // explained in a later round
+          }
+          ++next;
+        }
+        if (s.ok() && !whole) {
+          writing = std::async(std::launch::async, [&outputs, ready = std::move(ready)]() mutable {
+            for (auto& [k, chunk] : ready) {
+              const Status added = outputs->Add(std::move(chunk), k);
+              if (!added.ok() || outputs->whole()) return added;
+            }
+            return Status::Ok();
+          });
+        }
+        if (whole) {
+          verdict = kJoinWholeVerdict;
+        } else if (!s.ok()) {
+          verdict = EncodeStatus(s);
+        }
+      }
+      LOUPE_RETURN_IF_ERROR(mpi::BroadcastFromRoot(verdict));
+      whole = verdict == kJoinWholeVerdict;
+      if (!whole) LOUPE_RETURN_IF_ERROR(DecodedStatus(verdict));
+    }
+    if (whole) {
+      outputs.reset();  // its temporary files go
+      step.chunked = false;
+      return ExplainJoinedAcrossRanks(explainer, request, step);
+    }
+    if (!mpi::IsRoot()) return Status::Ok();  // rank 0 writes; the step's outcome is the same everywhere
+    if (const Status written = writing.valid() ? writing.get() : Status::Ok();
+        !written.ok() || outputs->whole()) {
+      if (!written.ok() && written.code() != StatusCode::kInternal) return written;
+      return ExplainWholeOnRoot(explainer, request, step,
+                                written.ok() ? Internal("its chunks cannot be streamed.") : written);
+    }
+    for (; next < count; ++next) {  // the recorded chunks after the last one explained
+      LOUPE_ASSIGN_OR_RETURN(Explanation chunk, RecordedChunk(id, next, count));
+      if (Status s = outputs->Add(std::move(chunk), next); !s.ok() || outputs->whole()) {
+        if (!s.ok() && s.code() != StatusCode::kInternal) return s;
+        return ExplainWholeOnRoot(explainer, request, step,
+                                  s.ok() ? Internal("its recorded chunks cannot be streamed.") : s);
+      }
+    }
+    if (Status s = outputs->Join(); !s.ok()) {
+      if (s.code() != StatusCode::kInternal || step.crashed) return s;
+      return ExplainWholeOnRoot(explainer, request, step, s);
+    }
+    return outputs->Write(step, start);
+  }
+
+  // The round's bytes every rank sent (chunk todo[first + r] from rank r), on rank 0: each decoded into
+  // `received` (and recorded under --resume); the first failure, with its rank, as the step's.
+  Status ReceiveRound(std::vector<std::string> gathered, const std::vector<std::int64_t>& todo,
+                      std::size_t first, std::int64_t count, const std::string& id,
+                      std::map<std::int64_t, Explanation>& received) {
+    for (std::size_t r = 0; r < gathered.size() && first + r < todo.size(); ++r) {
+      bool has_explanation = false;
+      Result<Explanation> chunk = shards::DecodeOutcome(gathered[r], has_explanation);
+      if (!chunk.ok()) return OnRank(chunk.status(), r);
+      if (!has_explanation)
+        return Internal("MPI rank " + std::to_string(r) + " sent no chunk of step '" + id + "'.");
+      if (checkpoints_)
+        LOUPE_RETURN_IF_ERROR(checkpoints_->SaveChunk(id, todo[first + r], count, gathered[r]));
+      gathered[r].clear();
+      received.emplace(todo[first + r], std::move(*chunk));
+    }
     return Status::Ok();
   }
 
+  static Explanation TakeChunk(std::map<std::int64_t, Explanation>& received, std::int64_t k) {
+    auto node = received.extract(k);
+    return std::move(node.mapped());
+  }
+
+  // Chunk k of `count` as the resumed run recorded it (rank 0).
+  Result<Explanation> RecordedChunk(const std::string& id, std::int64_t k, std::int64_t count) {
+    if (checkpoints_) {
+      if (std::optional<checkpoint::FinishedPiece> piece = checkpoints_->FinishedChunk(id, k, count)) {
+        bool has_explanation = false;
+        Result<Explanation> chunk = shards::DecodeOutcome(piece->bytes, has_explanation);
+        if (chunk.ok() && has_explanation) return chunk;
+      }
+    }
+    return IoError("chunk " + std::to_string(k) + " of step '" + id + "' recorded in '" +
+                   report_.output_dir.string() +
+                   "/.loupe-resume' can no longer be read; run the pipeline again without --resume.");
+  }
+
+  // Collective: which of the step's `count` chunks rank 0's record of the resumed run holds (none without
+  // --resume), on every rank.
+  Result<std::vector<bool>> FinishedChunksOnEveryRank(const std::string& id, std::int64_t count) {
+    std::string marks(static_cast<std::size_t>(count), '0');
+    if (mpi::IsRoot() && checkpoints_ && options_.resume) {
+      for (std::int64_t k = 0; k < count; ++k) {
+        if (checkpoints_->FinishedChunk(id, k, count)) marks[static_cast<std::size_t>(k)] = '1';
+      }
+    }
+    LOUPE_RETURN_IF_ERROR(mpi::BroadcastFromRoot(marks));
+    if (marks.size() != static_cast<std::size_t>(count))
+      return Internal("MPI ranks disagree on the chunks of step '" + id + "'.");
+    std::vector<bool> finished(static_cast<std::size_t>(count));
+    for (std::size_t k = 0; k < marks.size(); ++k) finished[k] = marks[k] == '1';
+    return finished;
+  }
+
+  // Rank 0 alone, when a streamed step's chunks cannot be joined: the step in one call, held whole.
+  Status ExplainWholeOnRoot(const LoadedExplainer& explainer, const ExplainRequest& request, StepState& step,
+                            const Status& why) {
+    Log(2, "step '" + step.spec->id + "': " + why.message() + " It runs whole on rank 0.");
+    step.chunked = false;
+    LOUPE_ASSIGN_OR_RETURN(Explanation explanation, CallExplainer(explainer, request, step));
+    LOUPE_RETURN_IF_ERROR(WriteOutputs(explanation, step.outcome.files));
+    step.explanation = std::move(explanation);
+    return Status::Ok();
+  }
+
+  // The verdict of a round that tells the ranks to join the step in memory instead (not a status's bytes).
+  static constexpr const char* kJoinWholeVerdict = "join whole";
   // The plugin call, in a child process under --isolate (pipeline/isolate.hpp).
   Result<Explanation> CallExplainer(const LoadedExplainer& explainer, const ExplainRequest& request,
                                     StepState& step) {
@@ -724,6 +969,16 @@ class PipelineRunner {
       Result<Explanation> chunk = shards::DecodeOutcome(finished->bytes, has_explanation);
       if (chunk.ok() && has_explanation) return chunk;
     }
+    LOUPE_ASSIGN_OR_RETURN(Explanation chunk, ExplainChunk(explainer, request, base, step, k));
+    LOUPE_RETURN_IF_ERROR(checkpoints_->SaveChunk(id, k, count, shards::EncodeOutcome(chunk)));
+    return chunk;
+  }
+
+  // Chunk k of the step's rows explained (the plugin call over rows [k × chunk rows, ...)). `base`:
+  // WithoutRows(request).
+  Result<Explanation> ExplainChunk(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                   const ExplainRequest& base, StepState& step, std::int64_t k) {
+    const std::string& id = step.spec->id;
     const auto rows = static_cast<std::int64_t>(request.rows.size());
     const std::int64_t begin = k * chunk_rows_, end = std::min(rows, begin + chunk_rows_);
     ExplainRequest chunk_request = base;
@@ -734,10 +989,7 @@ class PipelineRunner {
       progress_.Update(id, static_cast<std::uint64_t>(begin + share * static_cast<double>(end - begin)),
                        static_cast<std::uint64_t>(rows));
     };
-    Result<Explanation> chunk = CallExplainer(explainer, chunk_request, step);
-    if (!chunk.ok()) return chunk.status();
-    LOUPE_RETURN_IF_ERROR(checkpoints_->SaveChunk(id, k, count, shards::EncodeOutcome(*chunk)));
-    return chunk;
+    return CallExplainer(explainer, chunk_request, step);
   }
 
   // Collective: this rank explains its contiguous block of the step's rows (row_shards.hpp); rank 0
@@ -753,7 +1005,7 @@ class PipelineRunner {
       ExplainRequest block_request = request;
       block_request.rows.assign(request.rows.begin() + static_cast<std::ptrdiff_t>(block.begin),
                                 request.rows.begin() + static_cast<std::ptrdiff_t>(block.end));
-      Result<Explanation> outcome = InjectedFault(step.spec->id);
+      Result<Explanation> outcome = InjectedFault(step.spec->id, -1);
       if (outcome.ok()) outcome = CallExplainer(explainer, block_request, step);
       mine = shards::EncodeOutcome(outcome);
     }
@@ -791,10 +1043,12 @@ class PipelineRunner {
   }
 
   // The failure tests inject (tests/e2e/mpi_run_test.sh): LOUPE_MPI_FAULT="RANK:STEP" fails that rank's
-  // block of that step with a sentence, as a plugin error would.
-  static Result<Explanation> InjectedFault(const std::string& step_id) {
+  // block of that step (of a streamed step: the first chunk the rank explains), "RANK:STEP:K" chunk K of a
+  // streamed step on that rank, with a sentence, as a plugin error would. `chunk`: -1 for a block.
+  static Result<Explanation> InjectedFault(const std::string& step_id, std::int64_t chunk) {
     const char* fault = std::getenv("LOUPE_MPI_FAULT");
-    if (fault == nullptr || std::string(fault) != std::to_string(mpi::Rank()) + ":" + step_id) {
+    const std::string block = std::to_string(mpi::Rank()) + ":" + step_id;
+    if (fault == nullptr || (fault != block && (chunk < 0 || fault != block + ":" + std::to_string(chunk)))) {
       return Explanation{};
     }
     return PluginError("a fault was injected into step '" + step_id + "' by LOUPE_MPI_FAULT.");
