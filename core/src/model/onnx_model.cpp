@@ -1,5 +1,6 @@
 // The Model over an ONNX session (see onnx_model.hpp): reading the inputs and outputs a graph declares,
-// predicting in chunks, and describing tree ensembles as the "tree_ensemble" capability.
+// predicting in chunks, describing tree ensembles as the "tree_ensemble" capability, and differentiating
+// networks (onnx/backward.hpp) as the "gradient" and "text_gradient" capabilities.
 #include "model/onnx_model.hpp"
 
 #include <algorithm>
@@ -11,8 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "loupe/core/attention.hpp"
+#include "loupe/core/gradient.hpp"
+#include "loupe/core/text_gradient.hpp"
 #include "loupe/core/tree_ensemble.hpp"
 #include "model/tokenizer.hpp"
+#include "onnx/backward.hpp"
 #include "onnx/session.hpp"
 #include "onnx/tree_ensemble_op.hpp"
 
@@ -198,7 +202,7 @@ std::int64_t Width(const onnx::Value& v) {
   return v.shape.size() >= 2 ? v.size() / std::max<std::int64_t>(v.shape[0], 1) : 1;
 }
 
-class OnnxModel final : public Model {
+class OnnxModel final : public Model, public GradientModel {
  public:
   OnnxModel(ModelInfo info, std::unique_ptr<onnx::Session> session, InputLayout inputs, OutputLayout outputs)
       : info_(std::move(info)),
@@ -211,6 +215,95 @@ class OnnxModel final : public Model {
 
   const ModelInfo& Info() const override { return info_; }
   const TreeEnsembleCapability* tree_ensemble() const override { return trees_.get(); }
+  const GradientModel* gradient_model() const override { return gradients_[0] ? this : nullptr; }
+  const std::string& gradient_refusal() const { return gradient_refusal_; }
+
+  // The "gradient" capability (onnx/backward.hpp): offered when every input is a float tensor and both
+  // output tensors can be differentiated with respect to them; otherwise gradient_refusal() says why.
+  void PrepareGradient(const std::filesystem::path& path, bool bf16) {
+    const onnx::Graph& graph = session_->graph();
+    const auto refuse = [&](const std::string& why) {
+      gradient_refusal_ = "ONNX model '" + path.string() + "' offers no gradient: " + why;
+    };
+    if (bf16) {
+      return refuse(
+          "its dense layers run in bf16 (model.precision: bf16), and gradients of an f32 backward "
+          "pass would not be those of its outputs.");
+    }
+    for (std::size_t k = 0; k < graph.inputs.size(); ++k) {
+      if (inputs_.types[k] != DataType::kFloat || graph.inputs[k].type != DataType::kFloat) {
+        return refuse("input '" + graph.inputs[k].name + "' is a " +
+                      onnx::DataTypeName(graph.inputs[k].type) +
+                      " tensor; Loupe differentiates float inputs only.");
+      }
+    }
+    std::vector<std::string> wrt;
+    for (const onnx::ValueInfo& input : graph.inputs) wrt.push_back(input.name);
+    for (int space = 0; space < 2; ++space) {
+      auto program =
+          onnx::GradientProgram::Create(*session_, wrt, space == 0 ? outputs_.tensor : outputs_.raw_tensor);
+      if (!program.ok()) {
+        gradient_refusal_ = program.status().message();
+        gradients_[0].reset();
+        return;
+      }
+      gradients_[space] = std::move(program).value();
+    }
+    if (outputs_.raw_from_context) {  // not reached: classifier nodes have no backward
+      gradients_[0].reset();
+      return refuse("its raw scores come from an ONNX-ML classifier node, which has no backward in Loupe.");
+    }
+  }
+
+  // --- GradientModel ---
+  Status Gradient(const TensorView& batch, OutputSpace space, std::span<const double> weights,
+                  std::span<double> gradients) const override {
+    const auto width = static_cast<std::int64_t>(info_.inputs.size());
+    if (batch.ndim() != 2 || batch.dim(1) != width || batch.dtype() != DType::kF64) {
+      return InvalidArgument("model '" + info_.name + "' takes f64 [n, " + std::to_string(width) +
+                             "], found " + DTypeName(batch.dtype()) + " " + ShapeToString(batch.shape()) +
+                             ".");
+    }
+    const std::int64_t n = batch.dim(0);
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    if (static_cast<std::int64_t>(weights.size()) != n * n_out ||
+        static_cast<std::int64_t>(gradients.size()) != n * width) {
+      return InvalidArgument("model '" + info_.name + "': gradients of " + std::to_string(n) + " rows take " +
+                             std::to_string(n * n_out) + " output weights and " + std::to_string(n * width) +
+                             " gradient values, but " + std::to_string(weights.size()) + " and " +
+                             std::to_string(gradients.size()) + " were given.");
+    }
+    const onnx::GradientProgram& program = *gradients_[space == OutputSpace::kRaw ? 1 : 0];
+    for (std::int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const std::int64_t rows = std::min(kChunkRows, n - begin);
+      const double* x = batch.data<double>() + begin * width;
+      const auto seed = [&](const onnx::Value& y) -> Result<onnx::Value> {
+        if (y.size() != rows * n_out) {
+          return ModelError("model '" + info_.name + "' computed " + onnx::ShapeText(y.shape) + " for " +
+                            std::to_string(rows) + " rows and " + std::to_string(n_out) + " outputs.");
+        }
+        std::vector<float> w(weights.begin() + begin * n_out, weights.begin() + (begin + rows) * n_out);
+        return onnx::Value::Floats(y.shape, std::move(w));
+      };
+      LOUPE_ASSIGN_OR_RETURN(const onnx::GradientProgram::Pass pass, program.Run(Feeds(x, rows), seed));
+      double* to = gradients.data() + begin * width;
+      if (inputs_.matrix) {
+        std::copy(pass.gradient[0].d.begin(), pass.gradient[0].d.end(), to);
+        continue;
+      }
+      for (std::int64_t c = 0; c < width; ++c) {
+        for (std::int64_t r = 0; r < rows; ++r)
+          to[r * width + c] = pass.gradient[static_cast<std::size_t>(c)].d[static_cast<std::size_t>(r)];
+      }
+    }
+    return Status::Ok();
+  }
+
+  const std::string& DeepLiftRefusal() const override { return deeplift_refusal_; }
+  Status DeepLift(const TensorView&, const TensorView&, OutputSpace, std::span<const double>,
+                  std::span<double>) const override {
+    return InvalidArgument(deeplift_refusal_);
+  }
 
   Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
     return PredictThroughInto(batch, space);
@@ -245,6 +338,17 @@ class OnnxModel final : public Model {
 
   // Runs `rows` rows (f64, the model's inputs) and returns the output tensor of `space`.
   Result<onnx::Value> RunRows(const double* x, std::int64_t rows, OutputSpace space) const {
+    const std::vector<onnx::Value> feeds = Feeds(x, rows);
+    const bool raw = space == OutputSpace::kRaw;
+    onnx::RunContext context;
+    context.raw_scores = raw && outputs_.raw_from_context;
+    const std::string& tensor = raw ? outputs_.raw_tensor : outputs_.tensor;
+    LOUPE_ASSIGN_OR_RETURN(std::vector<onnx::Value> results, session_->Run(feeds, {tensor}, context));
+    return std::move(results[0]);
+  }
+
+  // The graph inputs of `rows` rows of x (f64, the model's inputs).
+  std::vector<onnx::Value> Feeds(const double* x, std::int64_t rows) const {
     const auto width = static_cast<std::int64_t>(info_.inputs.size());
     std::vector<onnx::Value> feeds;
     if (inputs_.matrix) {
@@ -260,12 +364,7 @@ class OnnxModel final : public Model {
                             : Feed(inputs_.types[column], std::move(shape), x, rows, width, c));
       }
     }
-    const bool raw = space == OutputSpace::kRaw;
-    onnx::RunContext context;
-    context.raw_scores = raw && outputs_.raw_from_context;
-    const std::string& tensor = raw ? outputs_.raw_tensor : outputs_.tensor;
-    LOUPE_ASSIGN_OR_RETURN(std::vector<onnx::Value> results, session_->Run(feeds, {tensor}, context));
-    return std::move(results[0]);
+    return feeds;
   }
 
   const onnx::Session& session() const { return *session_; }
@@ -310,6 +409,12 @@ class OnnxModel final : public Model {
   InputLayout inputs_;
   OutputLayout outputs_;
   std::unique_ptr<TreeEnsembleCapability> trees_;
+  // Per output space (probability, raw): the backward program; none when gradient_refusal_ says why.
+  std::unique_ptr<onnx::GradientProgram> gradients_[2];
+  std::string gradient_refusal_;
+  std::string deeplift_refusal_ =
+      "DeepLIFT's rescale rule is implemented for Loupe's own networks "
+      "(loupe.model/v1), not for ONNX models.";
 };
 
 // ---- The tree_ensemble capability -----------------------------------------------------------------------
@@ -544,7 +649,7 @@ Result<TextLayout> ReadTextInputs(const onnx::Session& session, const std::vecto
 
 // A graph over token ids with a tokenizer: the "text" capability, and "attention" when the pipeline names
 // the attention tensors. Texts are run in groups of equal token count, so no padding enters the network.
-class OnnxTextModel final : public Model, public TextModel, public AttentionSource {
+class OnnxTextModel final : public Model, public TextModel, public AttentionSource, public TextGradientModel {
  public:
   OnnxTextModel(std::string source, std::unique_ptr<onnx::Session> session, model::Tokenizer tokenizer,
                 TextLayout inputs, OutputLayout outputs)
@@ -561,6 +666,160 @@ class OnnxTextModel final : public Model, public TextModel, public AttentionSour
   const TextModel* text_model() const override { return this; }
   const AttentionSource* attention_source() const override {
     return inputs_.attention.empty() ? nullptr : this;
+  }
+  const TextGradientModel* text_gradient_model() const override { return gradients_[0] ? this : nullptr; }
+  const std::string& gradient_refusal() const { return gradient_refusal_; }
+
+  // The "text_gradient" capability (onnx/backward.hpp): the differentiated layer is the output of the
+  // embedding Gather (a constant float table [V, width] indexed by the token ids, the word embeddings before
+  // positions are added, as for the native transformer). Offered when the token ids feed nothing else but
+  // Shape nodes (the rest of the network then runs on any values given for that output) and every node
+  // between it and the output tensors has a backward; otherwise gradient_refusal() says why.
+  void PrepareTextGradient(const std::filesystem::path& path, bool bf16) {
+    const onnx::Graph& graph = session_->graph();
+    const auto refuse = [&](const std::string& why) {
+      gradient_refusal_ = "ONNX model '" + path.string() + "' offers no text gradient: " + why;
+    };
+    if (bf16) return refuse("its dense layers run in bf16 (model.precision: bf16).");
+    const std::string& ids = graph.inputs.front().name;
+    const onnx::Node* gather = nullptr;
+    for (const onnx::Node& node : graph.nodes) {
+      if (std::find(node.inputs.begin(), node.inputs.end(), ids) == node.inputs.end()) continue;
+      if (node.domain.empty() && node.op_type == "Shape") continue;
+      const onnx::Value* table = node.inputs.size() == 2 ? session_->ConstantValue(node.inputs[0]) : nullptr;
+      const bool embedding = node.domain.empty() && node.op_type == "Gather" && node.inputs[1] == ids &&
+                             onnx::IntAttr(node, "axis", 0) == 0 && table != nullptr && table->is_float() &&
+                             table->shape.size() == 2;
+      if (!embedding || gather != nullptr) {
+        return refuse("node '" + node.name + "' (op " + node.op_type + ") reads the token ids '" + ids +
+                      "', and Loupe differentiates through one embedding Gather of a constant table only.");
+      }
+      gather = &node;
+    }
+    if (gather == nullptr) return refuse("no Gather of a constant embedding table reads the token ids.");
+    table_ = session_->ConstantValue(gather->inputs[0]);
+    embedding_tensor_ = gather->outputs[0];
+    embedding_name_ = gather->inputs[0];
+    width_ = table_->shape[1];
+    const std::int64_t pad = tokenizer_.pad_id();
+    if (pad >= 0 && pad < table_->shape[0]) {
+      pad_embedding_.assign(table_->f.begin() + pad * width_, table_->f.begin() + (pad + 1) * width_);
+    }
+    for (int space = 0; space < 2; ++space) {
+      auto program = onnx::GradientProgram::Create(*session_, {embedding_tensor_},
+                                                   space == 0 ? outputs_.tensor : outputs_.raw_tensor);
+      if (!program.ok()) {
+        gradient_refusal_ = program.status().message();
+        gradients_[0].reset();
+        return;
+      }
+      gradients_[space] = std::move(program).value();
+    }
+  }
+
+  // --- TextGradientModel ---
+  std::int64_t EmbeddingWidth() const override { return width_; }
+  const std::string& EmbeddingLayerName() const override { return embedding_name_; }
+  const std::vector<float>& PadEmbedding() const override { return pad_embedding_; }
+  Result<std::vector<float>> PadEmbeddings(std::int64_t t) const override {
+    if (pad_embedding_.empty())
+      return InvalidArgument("model '" + info_.name + "' has no padding token for a pad baseline.");
+    std::vector<float> values;
+    for (std::int64_t s = 0; s < t; ++s)
+      values.insert(values.end(), pad_embedding_.begin(), pad_embedding_.end());
+    return values;
+  }
+
+  Result<std::vector<TokenEmbeddings>> Embed(const std::vector<std::string>& texts) const override {
+    std::vector<TokenEmbeddings> embedded(texts.size());
+    for (std::size_t k = 0; k < texts.size(); ++k) {
+      TokenEmbeddings& e = embedded[k];
+      e.tokens = tokenizer_.Tokenize(texts[k]);
+      e.values.reserve(static_cast<std::size_t>(e.tokens.size() * width_));
+      for (const std::int64_t id : e.tokens.ids) {
+        if (id < 0 || id >= table_->shape[0]) {
+          return InvalidArgument("model '" + info_.name + "': token id " + std::to_string(id) +
+                                 " is outside the embedding table '" + embedding_name_ + "'.");
+        }
+        e.values.insert(e.values.end(), table_->f.begin() + id * width_,
+                        table_->f.begin() + (id + 1) * width_);
+      }
+    }
+    return embedded;
+  }
+
+  Status LayerGradient(std::span<const float> values, std::int64_t n, std::int64_t t,
+                       std::span<const std::int64_t> lengths, OutputSpace space,
+                       std::span<const double> weights, std::span<float> gradients,
+                       std::span<double> outputs) const override {
+    const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+    const std::int64_t per_row = t * width_;
+    if (static_cast<std::int64_t>(values.size()) != n * per_row ||
+        static_cast<std::int64_t>(gradients.size()) != n * per_row ||
+        static_cast<std::int64_t>(lengths.size()) != n ||
+        static_cast<std::int64_t>(weights.size()) != n * n_out ||
+        (!outputs.empty() && static_cast<std::int64_t>(outputs.size()) != n * n_out)) {
+      return InvalidArgument("model '" + info_.name + "': the layer gradient of " + std::to_string(n) +
+                             " rows of " + std::to_string(t) + " steps takes values and gradients of " +
+                             std::to_string(n * per_row) + " floats, " + std::to_string(n) + " lengths and " +
+                             std::to_string(n * n_out) + " weights.");
+    }
+    std::map<std::int64_t, std::vector<std::int64_t>> groups;  // rows by length, so no padding enters
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::int64_t length = lengths[static_cast<std::size_t>(r)];
+      if (length < 1 || length > t) {
+        return InvalidArgument("model '" + info_.name + "': row " + std::to_string(r) + " has length " +
+                               std::to_string(length) + ", outside [1, " + std::to_string(t) + "].");
+      }
+      groups[length].push_back(r);
+    }
+    std::fill(gradients.begin(), gradients.end(), 0.0f);
+    const onnx::GradientProgram& program = *gradients_[space == OutputSpace::kRaw ? 1 : 0];
+    for (const auto& [length, members] : groups) {
+      for (std::size_t begin = 0; begin < members.size(); begin += static_cast<std::size_t>(kChunkRows)) {
+        const std::size_t end = std::min(members.size(), begin + static_cast<std::size_t>(kChunkRows));
+        const auto rows = static_cast<std::int64_t>(end - begin);
+        std::vector<float> given;
+        given.reserve(static_cast<std::size_t>(rows * length * width_));
+        for (std::size_t k = begin; k < end; ++k) {
+          const float* from = values.data() + members[k] * per_row;
+          given.insert(given.end(), from, from + length * width_);
+        }
+        // Token ids of 0: the Gather's output is replaced by the given values, and Shape nodes read only
+        // the ids' shape.
+        std::vector<TokenizedText> dummy(1);
+        dummy[0].ids.assign(static_cast<std::size_t>(length), 0);
+        const std::vector<std::size_t> same(static_cast<std::size_t>(rows), 0);
+        const std::vector<onnx::Value> overrides = {
+            onnx::Value::Floats({rows, length, width_}, std::move(given))};
+        const auto seed = [&](const onnx::Value& y) -> Result<onnx::Value> {
+          if (y.size() != rows * n_out) {
+            return ModelError("model '" + info_.name + "' computed " + onnx::ShapeText(y.shape) + " for " +
+                              std::to_string(rows) + " texts and " + std::to_string(n_out) + " outputs.");
+          }
+          std::vector<float> w;
+          for (std::size_t k = begin; k < end; ++k) {
+            for (std::int64_t o = 0; o < n_out; ++o)
+              w.push_back(static_cast<float>(weights[static_cast<std::size_t>(members[k] * n_out + o)]));
+          }
+          return onnx::Value::Floats(y.shape, std::move(w));
+        };
+        LOUPE_ASSIGN_OR_RETURN(const onnx::GradientProgram::Pass pass,
+                               program.Run(Feeds(dummy, same, length), seed, overrides));
+        for (std::size_t k = begin; k < end; ++k) {
+          const auto local = static_cast<std::int64_t>(k - begin);
+          const double* from = pass.gradient[0].d.data() + local * length * width_;
+          float* to = gradients.data() + members[k] * per_row;
+          for (std::int64_t e = 0; e < length * width_; ++e) to[e] = static_cast<float>(from[e]);
+          if (outputs.empty()) continue;
+          for (std::int64_t o = 0; o < n_out; ++o) {
+            outputs[static_cast<std::size_t>(members[k] * n_out + o)] =
+                onnx::NumberAt(pass.output, local * n_out + o);
+          }
+        }
+      }
+    }
+    return Status::Ok();
   }
 
   Result<Tensor> Predict(const TensorView& batch, OutputSpace space) const override {
@@ -735,6 +994,14 @@ class OnnxTextModel final : public Model, public TextModel, public AttentionSour
   TextLayout inputs_;
   OutputLayout outputs_;
   std::int64_t heads_ = 0;
+  // text_gradient: per output space (probability, raw) the backward program from the embedding Gather's
+  // output; none when gradient_refusal_ says why.
+  std::unique_ptr<onnx::GradientProgram> gradients_[2];
+  std::string gradient_refusal_;
+  const onnx::Value* table_ = nullptr;  // the embedding table [V, width] (a session constant)
+  std::string embedding_tensor_, embedding_name_;
+  std::int64_t width_ = 0;
+  std::vector<float> pad_embedding_;
 };
 
 onnx::SessionOptions SessionOptionsOf(const OnnxLoadOptions& options) {
@@ -773,6 +1040,7 @@ Result<std::shared_ptr<const Model>> LoadOnnxTextModel(const std::filesystem::pa
     LOUPE_ASSIGN_OR_RETURN(const std::int64_t heads, text_model->CountHeads());
     text_model->SetHeads(heads);
   }
+  text_model->PrepareTextGradient(path, options.bf16);
   return std::shared_ptr<const Model>(std::move(text_model));
 }
 
@@ -799,8 +1067,15 @@ Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& 
   LOUPE_ASSIGN_OR_RETURN(const auto widths, DryRun(*described, path));
   LOUPE_ASSIGN_OR_RETURN(ModelInfo info, Describe(path, inputs, outputs, widths.first, widths.second));
   described->SetInfo(std::move(info));
+  described->PrepareGradient(path, options.bf16);
   if (std::optional<TreeEnsembleView> view = TreeView(*described)) described->SetTrees(std::move(*view));
   return std::shared_ptr<const Model>(std::move(described));
+}
+
+std::string OnnxGradientRefusal(const Model& model) {
+  if (const auto* text = dynamic_cast<const OnnxTextModel*>(&model)) return text->gradient_refusal();
+  const auto* onnx_model = dynamic_cast<const OnnxModel*>(&model);
+  return onnx_model == nullptr ? std::string() : onnx_model->gradient_refusal();
 }
 
 }  // namespace loupe

@@ -244,7 +244,9 @@ Status Session::FuseBias(std::size_t matmul_step, const std::vector<int>& reader
   const Value* weight = constants_[static_cast<std::size_t>(matmul.inputs[1])];
   if (weight == nullptr || weight->shape.size() != 2) return Status::Ok();
   const int product = matmul.outputs[0];
-  if (readers[static_cast<std::size_t>(product)] != 1) return Status::Ok();
+  // One reader, a step (a product that is only a graph output has no step reading it).
+  if (readers[static_cast<std::size_t>(product)] != 1 || reader[static_cast<std::size_t>(product)] < 0)
+    return Status::Ok();
   Step& add = steps_[static_cast<std::size_t>(reader[static_cast<std::size_t>(product)])];
   if (!IsOp(*add.node, "Add") || add.inputs.size() != 2 || add.outputs.size() != 1 || add.fused_away ||
       add.fused_kernel)
