@@ -335,5 +335,25 @@ TEST_F(GradientsE2eTest, ValidationRefusesDeepLiftOnLayersTheRuleDoesNotDefineAn
   EXPECT_NE(all.find("needs the model capability 'gradient'"), std::string::npos) << all;
 }
 
+// An ONNX network with an operator that has no backward: validation names the node.
+TEST_F(GradientsE2eTest, ValidationSaysWhichOnnxNodeHasNoBackward) {
+  const std::filesystem::path onnx = kSource / "tests/fixtures/onnx/breast_cancer_logreg.onnx";
+  if (!LoadModel(onnx).ok()) GTEST_SKIP() << "this build reads no ONNX models (LOUPE_WITH_ONNX)";
+  WriteText(dir_ / "logreg.yaml", "version: 1\nname: grad\ndata:\n  path: '" +
+                                      (kSource / "tests/data/breast_cancer.csv").string() +
+                                      "'\n  target: target\nmodel:\n  type: onnx\n  path: '" + onnx.string() +
+                                      "'\nsteps:\n  - id: ig\n    explainer: grad.integrated_gradients\n"
+                                      "    rows: '0:2'\noutput:\n  dir: out\n");
+  ParseOutcome parsed = ParsePipelineFile(dir_ / "logreg.yaml");
+  ASSERT_TRUE(parsed.diagnostics.empty()) << parsed.diagnostics.front().ToString();
+  const PipelineCheck check = ValidatePipeline(*parsed.spec, registry_);
+  std::string all;
+  for (const auto& d : check.diagnostics) all += d.ToString() + "\n";
+  EXPECT_NE(all.find("does not offer: ONNX model '" + onnx.string() +
+                     "' offers no gradient: node 'scaler' (op Scaler) has no backward in Loupe\n"),
+            std::string::npos)
+      << all;
+}
+
 }  // namespace
 }  // namespace loupe::e2e

@@ -216,10 +216,10 @@ class OnnxModel final : public Model, public GradientModel {
   const ModelInfo& Info() const override { return info_; }
   const TreeEnsembleCapability* tree_ensemble() const override { return trees_.get(); }
   const GradientModel* gradient_model() const override { return gradients_[0] ? this : nullptr; }
-  const std::string& gradient_refusal() const { return gradient_refusal_; }
+  std::string GradientRefusal() const override { return gradient_refusal_; }
 
   // The "gradient" capability (onnx/backward.hpp): offered when every input is a float tensor and both
-  // output tensors can be differentiated with respect to them; otherwise gradient_refusal() says why.
+  // output tensors can be differentiated with respect to them; otherwise GradientRefusal() says why.
   void PrepareGradient(const std::filesystem::path& path, bool bf16) {
     const onnx::Graph& graph = session_->graph();
     const auto refuse = [&](const std::string& why) {
@@ -668,13 +668,13 @@ class OnnxTextModel final : public Model, public TextModel, public AttentionSour
     return inputs_.attention.empty() ? nullptr : this;
   }
   const TextGradientModel* text_gradient_model() const override { return gradients_[0] ? this : nullptr; }
-  const std::string& gradient_refusal() const { return gradient_refusal_; }
+  std::string GradientRefusal() const override { return gradient_refusal_; }
 
   // The "text_gradient" capability (onnx/backward.hpp): the differentiated layer is the output of the
   // embedding Gather (a constant float table [V, width] indexed by the token ids, the word embeddings before
   // positions are added, as for the native transformer). Offered when the token ids feed nothing else but
   // Shape nodes (the rest of the network then runs on any values given for that output) and every node
-  // between it and the output tensors has a backward; otherwise gradient_refusal() says why.
+  // between it and the output tensors has a backward; otherwise GradientRefusal() says why.
   void PrepareTextGradient(const std::filesystem::path& path, bool bf16) {
     const onnx::Graph& graph = session_->graph();
     const auto refuse = [&](const std::string& why) {
@@ -1070,12 +1070,6 @@ Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& 
   described->PrepareGradient(path, options.bf16);
   if (std::optional<TreeEnsembleView> view = TreeView(*described)) described->SetTrees(std::move(*view));
   return std::shared_ptr<const Model>(std::move(described));
-}
-
-std::string OnnxGradientRefusal(const Model& model) {
-  if (const auto* text = dynamic_cast<const OnnxTextModel*>(&model)) return text->gradient_refusal();
-  const auto* onnx_model = dynamic_cast<const OnnxModel*>(&model);
-  return onnx_model == nullptr ? std::string() : onnx_model->gradient_refusal();
 }
 
 }  // namespace loupe

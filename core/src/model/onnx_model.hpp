@@ -47,9 +47,8 @@ struct OnnxLoadOptions {
 // "gradient" capability, and a text model whose token ids feed one embedding Gather the "text_gradient"
 // capability (the Gather's output is the differentiated layer), when every node between those and the
 // output tensors (the probabilities and the raw scores, e.g. a Softmax's logits) has a backward in
-// core/src/onnx/backward.cpp. Otherwise this sentence says why (naming the first node without one) and the
-// capability is not offered; empty for a model offering it or a model that is not ONNX.
-std::string OnnxGradientRefusal(const Model& model);
+// core/src/onnx/backward.cpp. Otherwise the model's GradientRefusal() says why (naming the first node
+// without one) and the capability is not offered.
 
 Result<std::shared_ptr<const Model>> LoadOnnxModel(const std::filesystem::path& path,
                                                    const OnnxLoadOptions& options = {});

@@ -408,20 +408,28 @@ class InputValidator {
     }
   }
 
+  // ": why" when a gradient capability among `names` is missing for a reason the model states (a bf16
+  // text network, an ONNX graph with an operator without a backward); "" otherwise.
+  std::string GradientRefusalClause(const std::vector<std::string>& names) const {
+    const auto wants = [&names](const char* name) {
+      return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    std::string why;
+    const TextGradientModel* text_gradient = model_->text_gradient_model();
+    if (wants("text_gradient") && text_gradient != nullptr) why = text_gradient->Refusal();
+    if (why.empty() && (wants("gradient") || wants("text_gradient"))) why = model_->GradientRefusal();
+    if (!why.empty() && why.back() == '.') why.pop_back();
+    return why.empty() ? "" : ": " + why;
+  }
+
   void CheckCapabilities(const StepSpec& step, const ExplainerDescriptor& descriptor) {
     if (!model_) return;
     for (const std::string& capability : descriptor.required_capabilities) {
       if (ModelOffersCapability(*model_, capability)) continue;
-      // A model that has the layers but refuses gradients (bf16) says why.
-      const TextGradientModel* text_gradient = model_->text_gradient_model();
       const std::vector<std::string> names = CapabilityAlternatives(capability);
-      const bool refused = text_gradient != nullptr && !text_gradient->Refusal().empty() &&
-                           std::find(names.begin(), names.end(), "text_gradient") != names.end();
       Error(PosOf(step.field_pos, "explainer", step.pos),
             "explainer '" + descriptor.name + "' needs " + CapabilityPhrase(names) + ", which model '" +
-                model_->Info().name + "' does not offer" +
-                (refused ? ": " + text_gradient->Refusal().substr(0, text_gradient->Refusal().size() - 1)
-                         : ""));
+                model_->Info().name + "' does not offer" + GradientRefusalClause(names));
     }
   }
 

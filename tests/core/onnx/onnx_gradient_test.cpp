@@ -73,8 +73,8 @@ void ExpectAutogradGradients(const std::string& name) {
   const auto model = Load(name);
   ASSERT_NE(model, nullptr);
   const GradientModel* gradient = model->gradient_model();
-  ASSERT_NE(gradient, nullptr) << OnnxGradientRefusal(*model);
-  EXPECT_EQ(OnnxGradientRefusal(*model), "");
+  ASSERT_NE(gradient, nullptr) << model->GradientRefusal();
+  EXPECT_EQ(model->GradientRefusal(), "");
   const nlohmann::json reference = ReadJson(kFixtures / (name + "_gradients.json"));
   const auto rows = static_cast<std::int64_t>(reference["inputs"].size());
   Tensor x(DType::kF64, {rows, 30});
@@ -167,7 +167,7 @@ TEST_F(OnnxGradient, TextTransformerLayerGradientEqualsAutograd) {
         LoadOnnxModel(kFixtures / ("text_transformer_opset" + std::to_string(opset) + ".onnx"), options);
     ASSERT_TRUE(model.ok()) << model.status().message();
     const TextGradientModel* gradient = (*model)->text_gradient_model();
-    ASSERT_NE(gradient, nullptr) << OnnxGradientRefusal(**model);
+    ASSERT_NE(gradient, nullptr) << (*model)->GradientRefusal();
     const std::int64_t width = gradient->EmbeddingWidth();
     ASSERT_EQ(width, 16);
     EXPECT_EQ(gradient->EmbeddingLayerName(), "embed.weight");
@@ -533,13 +533,13 @@ TEST_F(OnnxGradient, ModelsWithoutBackwardPredictButOfferNoGradient) {
   const auto pipeline = Load("diabetes_pipeline");
   ASSERT_NE(pipeline, nullptr);
   EXPECT_EQ(pipeline->gradient_model(), nullptr);
-  EXPECT_EQ(OnnxGradientRefusal(*pipeline),
+  EXPECT_EQ(pipeline->GradientRefusal(),
             "ONNX model '" + (kFixtures / "diabetes_pipeline.onnx").string() +
                 "' offers no gradient: node 'imputer' (op Imputer) has no backward in Loupe.");
   const Tensor x = Inputs(*Load("breast_cancer_logreg"), 3);
   const auto logreg = Load("breast_cancer_logreg");
   EXPECT_EQ(logreg->gradient_model(), nullptr);
-  EXPECT_EQ(OnnxGradientRefusal(*logreg),
+  EXPECT_EQ(logreg->GradientRefusal(),
             "ONNX model '" + (kFixtures / "breast_cancer_logreg.onnx").string() +
                 "' offers no gradient: node 'scaler' (op Scaler) has no backward in "
                 "Loupe.");

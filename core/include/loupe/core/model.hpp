@@ -87,6 +87,9 @@ class Model {
   virtual const RowVariantModel* row_variant_model() const { return nullptr; }
   // "text_gradient" (text_gradient.hpp)
   virtual const TextGradientModel* text_gradient_model() const { return nullptr; }
+  // Why a network offers neither "gradient" nor "text_gradient" when it could be expected to (an ONNX
+  // graph with an operator that has no backward): one sentence, for `loupe validate`; empty otherwise.
+  virtual std::string GradientRefusal() const { return {}; }
 
  protected:
   // Predict for a model that implements PredictInto: allocates the result and fills it through PredictInto.
