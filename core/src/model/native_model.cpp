@@ -13,6 +13,7 @@
 #include "model/predict_buffers.hpp"
 #include "model/safetensors.hpp"
 #include "model/text_model.hpp"
+#include "model/vector_math.hpp"
 
 namespace loupe {
 namespace {
@@ -338,8 +339,16 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     if (!classification || space == OutputSpace::kRaw) {
       std::copy_n(a->data(), m * width, out);
     } else if (layers_.back().kind == LayerKind::kSigmoid) {
+      // The logits' sigmoids in one call (in place: `a` is scratch), then the pairs [1 − p, p].
+      double* logits = a->data();
+      if (width != 1) {
+        b->resize(static_cast<std::size_t>(m));
+        for (std::int64_t row = 0; row < m; ++row) (*b)[row] = (*a)[row * width];
+        logits = b->data();
+      }
+      model::vmath::Sigmoid(logits, logits, m);
       for (std::int64_t row = 0; row < m; ++row) {
-        const double p = 1.0 / (1.0 + std::exp(-(*a)[static_cast<std::size_t>(row * width)]));
+        const double p = logits[row];
         out[row * 2] = 1.0 - p;
         out[row * 2 + 1] = p;
       }
@@ -411,13 +420,19 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     }
     double changed = 0.0;
     LOUPE_RETURN_IF_ERROR(EncodeValue(enc, x, first_row, &changed));  // the missing-value sentence
-    for (std::int64_t row = 0; row < m; ++row) {
-      const double delta = changed - encoded[static_cast<std::size_t>(row * encoded_width_ + offset)];
-      if (delta == 0.0) continue;
-      double* z = pre.data() + row * h;
-      const double* w = layers_[0].columns.data() + offset * h;
-      for (std::int64_t o = 0; o < h; ++o) z[o] += w[o] * delta;
+    if (h == 1) {  // one output (a logistic regression): the same sums without the inner loop
+      const double w = layers_[0].columns[static_cast<std::size_t>(offset)];
+      const double* e = encoded.data() + offset;
+      for (std::int64_t row = 0; row < m; ++row) {
+        const double delta = changed - e[row * encoded_width_];
+        if (delta != 0.0) pre[row] += w * delta;
+      }
+      return Status::Ok();
     }
+    double deltas[kReferenceBlockRows];  // m ≤ kReferenceBlockRows: a block of PredictVariants
+    for (std::int64_t row = 0; row < m; ++row)
+      deltas[row] = changed - encoded[static_cast<std::size_t>(row * encoded_width_ + offset)];
+    model::vmath::AddScaledRows(pre.data(), layers_[0].columns.data() + offset * h, deltas, m, h);
     return Status::Ok();
   }
 
@@ -445,16 +460,68 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     return Status::Ok();
   }
 
-  // `layer` over `m` rows of `width` values in `in` into `out`; returns the output width.
+  // `layer` over `m` rows of `width` values in `in` into `out`; returns the output width. Linear and layer
+  // norm layers row by row; the elementwise ones and softmax's exponentials over the whole block at once,
+  // on the vector kernels of vector_math.hpp (whose results do not depend on a value's place in the block).
   static std::int64_t ApplyToBlock(const RefLayer& layer, const std::vector<double>& in, std::int64_t width,
                                    std::int64_t m, std::vector<double>& out) {
     const std::int64_t out_width = layer.kind == LayerKind::kLinear ? layer.out : width;
     out.resize(static_cast<std::size_t>(m * out_width));
-    for (std::int64_t row = 0; row < m; ++row) {
-      ApplyToRow(layer, std::span<const double>(in.data() + row * width, static_cast<std::size_t>(width)),
-                 std::span<double>(out.data() + row * out_width, static_cast<std::size_t>(out_width)));
+    const std::int64_t count = m * width;
+    switch (layer.kind) {
+      case LayerKind::kLinear:
+      case LayerKind::kLayerNorm:
+        for (std::int64_t row = 0; row < m; ++row) {
+          const std::span<const double> x(in.data() + row * width, static_cast<std::size_t>(width));
+          const std::span<double> y(out.data() + row * out_width, static_cast<std::size_t>(out_width));
+          if (layer.kind == LayerKind::kLinear) {
+            ApplyLinear(layer, x, y);
+          } else {
+            ApplyLayerNorm(layer, x, y);
+          }
+        }
+        break;
+      case LayerKind::kSoftmax:
+        SoftmaxBlock(in.data(), width, m, out.data());
+        break;
+      case LayerKind::kRelu:
+        for (std::int64_t i = 0; i < count; ++i) out[i] = in[i] > 0 ? in[i] : 0;
+        break;
+      case LayerKind::kTanh:
+        model::vmath::Tanh(in.data(), out.data(), count);
+        break;
+      case LayerKind::kSigmoid:
+        model::vmath::Sigmoid(in.data(), out.data(), count);
+        break;
+      case LayerKind::kGelu:
+        model::vmath::GeluErf(in.data(), out.data(), count);
+        break;
+      case LayerKind::kGeluTanh:
+        model::vmath::GeluTanh(in.data(), out.data(), count);
+        break;
+      case LayerKind::kIdentity:
+        std::copy_n(in.data(), count, out.data());  // dropout, flatten
+        break;
     }
     return out_width;
+  }
+
+  // Softmax over each of the m rows of `width` values: the row's maximum subtracted, the block's
+  // exponentials in one call, then each row divided by its sum (summed in column order).
+  static void SoftmaxBlock(const double* in, std::int64_t width, std::int64_t m, double* out) {
+    for (std::int64_t row = 0; row < m; ++row) {
+      const double* x = in + row * width;
+      double max = width == 0 ? 0 : x[0];
+      for (std::int64_t c = 0; c < width; ++c) max = std::max(max, x[c]);
+      for (std::int64_t c = 0; c < width; ++c) out[row * width + c] = x[c] - max;
+    }
+    model::vmath::Exp(out, out, m * width);
+    for (std::int64_t row = 0; row < m; ++row) {
+      double* y = out + row * width;
+      double sum = 0;
+      for (std::int64_t c = 0; c < width; ++c) sum += y[c];
+      for (std::int64_t c = 0; c < width; ++c) y[c] /= sum;
+    }
   }
 
   // out[o] = bias[o] + Σ_i w[o][i]·in[i], summed in the order of i for every o. With a few outputs, one
@@ -477,53 +544,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     } else {
       std::copy(layer.bias.begin(), layer.bias.end(), out.begin());
     }
-    double* sums = out.data();
-    for (std::int64_t i = 0; i < layer.in; ++i) {
-      const double x = in[static_cast<std::size_t>(i)];
-      if (x == 0.0) continue;
-      const double* w = layer.columns.data() + i * layer.out;
-      for (std::int64_t o = 0; o < layer.out; ++o) sums[o] += w[o] * x;
-    }
-  }
-
-  static void ApplyToRow(const RefLayer& layer, std::span<const double> in, std::span<double> out) {
-    switch (layer.kind) {
-      case LayerKind::kLinear:
-        ApplyLinear(layer, in, out);
-        return;
-      case LayerKind::kLayerNorm:
-        ApplyLayerNorm(layer, in, out);
-        return;
-      case LayerKind::kSoftmax: {
-        std::copy(in.begin(), in.end(), out.begin());
-        double max = out.empty() ? 0 : out[0];
-        for (double v : out) max = std::max(max, v);
-        double sum = 0;
-        for (double& v : out) sum += (v = std::exp(v - max));
-        for (double& v : out) v /= sum;
-        return;
-      }
-      default:
-        for (std::size_t i = 0; i < in.size(); ++i) out[i] = Elementwise(layer.kind, in[i]);
-        return;
-    }
-  }
-
-  static double Elementwise(LayerKind kind, double v) {
-    switch (kind) {
-      case LayerKind::kRelu:
-        return v > 0 ? v : 0;
-      case LayerKind::kTanh:
-        return std::tanh(v);
-      case LayerKind::kSigmoid:
-        return 1.0 / (1.0 + std::exp(-v));
-      case LayerKind::kGelu:
-        return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-      case LayerKind::kGeluTanh:
-        return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
-      default:
-        return v;  // dropout, flatten
-    }
+    model::vmath::AddScaledColumns(out.data(), layer.columns.data(), in.data(), layer.in, layer.out);
   }
 
   static void ApplyLayerNorm(const RefLayer& layer, std::span<const double> in, std::span<double> out) {
