@@ -332,15 +332,9 @@ class Host {
 
   // Any column of the data file by name; Error(LOUPE_ERROR_NOT_FOUND) naming it when there is none.
   loupe::sdk::Column Column(const std::string& name) const {
-    LoupeColumnInfo info{};
-    info.struct_size = sizeof(info);
     LoupeTensorView view{};
-    view.struct_size = sizeof(view);
-    const LoupeStatus status = api_->dataset_column(host_, name.c_str(), &info, &view);
-    if (status == LOUPE_ERROR_NOT_FOUND) throw NotFound("the data has no column named '" + name + "'");
-    Check(status, "dataset_column('" + name + "')");
     loupe::sdk::Column column;
-    column.info = detail::ToFeatureInfo(info);
+    column.info = FetchColumn(name, view);
     column.values = detail::CopyTensor(view, nullptr);
     return column;
   }
@@ -348,18 +342,12 @@ class Host {
   // The column `name` without a copy (see ColumnView), for explainers that read whole columns of large
   // data; errors as Column.
   loupe::sdk::ColumnView ColumnView(const std::string& name) const {
-    LoupeColumnInfo info{};
-    info.struct_size = sizeof(info);
     LoupeTensorView view{};
-    view.struct_size = sizeof(view);
-    const LoupeStatus status = api_->dataset_column(host_, name.c_str(), &info, &view);
-    if (status == LOUPE_ERROR_NOT_FOUND) throw NotFound("the data has no column named '" + name + "'");
-    Check(status, "dataset_column('" + name + "')");
+    loupe::sdk::ColumnView column;
+    column.info = FetchColumn(name, view);
     if (view.dtype != LOUPE_DTYPE_F64 || view.ndim != 1) {
       throw Internal("the host's column '" + name + "' must be a 1-D f64 tensor");
     }
-    loupe::sdk::ColumnView column;
-    column.info = detail::ToFeatureInfo(info);
     const auto size = static_cast<std::size_t>(view.shape[0]);
     if (detail::IsContiguous(view)) {
       column.values = std::span<const double>(static_cast<const double*>(view.data), size);
@@ -561,6 +549,19 @@ class Host {
   }
 
  private:
+  // The host's description and view of column `name`; Error(LOUPE_ERROR_NOT_FOUND) naming it when there
+  // is none.
+  FeatureInfo FetchColumn(const std::string& name, LoupeTensorView& view) const {
+    LoupeColumnInfo info{};
+    info.struct_size = sizeof(info);
+    view = LoupeTensorView{};
+    view.struct_size = sizeof(view);
+    const LoupeStatus status = api_->dataset_column(host_, name.c_str(), &info, &view);
+    if (status == LOUPE_ERROR_NOT_FOUND) throw NotFound("the data has no column named '" + name + "'");
+    Check(status, "dataset_column('" + name + "')");
+    return detail::ToFeatureInfo(info);
+  }
+
   void Check(LoupeStatus status, const std::string& call) const {
     if (status != LOUPE_OK) {
       throw Error(status, std::string("the host call ") + call + " failed with status " + StatusName(status));
