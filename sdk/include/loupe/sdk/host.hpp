@@ -20,7 +20,6 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -109,7 +108,8 @@ struct Column {
 // stays valid until the explainer's Explain call returns.
 struct ColumnView {
   FeatureInfo info;
-  std::span<const double> values;                   // as Column::values
+  const double* values = nullptr;  // `size` values, as Column::values
+  std::size_t size = 0;
   std::shared_ptr<const std::vector<double>> copy;  // holds the values when the host's view was strided
 };
 
@@ -348,12 +348,12 @@ class Host {
     if (view.dtype != LOUPE_DTYPE_F64 || view.ndim != 1) {
       throw Internal("the host's column '" + name + "' must be a 1-D f64 tensor");
     }
-    const auto size = static_cast<std::size_t>(view.shape[0]);
+    column.size = static_cast<std::size_t>(view.shape[0]);
     if (detail::IsContiguous(view)) {
-      column.values = std::span<const double>(static_cast<const double*>(view.data), size);
+      column.values = static_cast<const double*>(view.data);
     } else {
       column.copy = std::make_shared<const std::vector<double>>(detail::CopyTensor(view, nullptr));
-      column.values = std::span<const double>(*column.copy);
+      column.values = column.copy->data();
     }
     return column;
   }
