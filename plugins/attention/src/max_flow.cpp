@@ -1,6 +1,7 @@
 #include "max_flow.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 
 namespace loupe::attention {
@@ -32,10 +33,24 @@ LayeredMaxFlow::LayeredMaxFlow(const std::vector<double>& capacities, std::int64
       tokens_(tokens),
       source_node_((layers - 1) * tokens),
       sink_node_((layers - 1) * tokens + 1),
-      flow_(capacities.size(), 0.0),
+      residual_(capacities_),
       level_(static_cast<std::size_t>(sink_node_ + 1), -1),
       cursor_(static_cast<std::size_t>(sink_node_ + 1), 0),
-      open_(static_cast<std::size_t>(std::max<std::int64_t>(layers - 1, 0) * (tokens + 1)), 0) {}
+      words_((tokens + 63) / 64),
+      open_(static_cast<std::size_t>(std::max<std::int64_t>(layers - 1, 0) * words_), 0),
+      out_(static_cast<std::size_t>(tokens), 0.0),
+      in_(static_cast<std::size_t>(tokens), 0.0),
+      top_(static_cast<std::size_t>(tokens), 0.0) {
+  if (layers == 0) return;
+  // [source][j]: the arc from the source to position j of layer L - 1, as given (rows of the last layer).
+  source_arcs_.assign(capacities.end() - tokens * tokens, capacities.end());
+  for (std::int64_t i = 0; i < tokens; ++i) {
+    for (std::int64_t k = 0; k < tokens; ++k) {
+      out_[static_cast<std::size_t>(i)] += capacities_[Entry(layers - 1, i, k)];
+      in_[static_cast<std::size_t>(i)] += capacities_[Entry(0, k, i)];
+    }
+  }
+}
 
 // The neighbours of a node are enumerated by j in [0, 2T): j < T is the forward edge to position j of the
 // layer below, j >= T the backward (residual) edge to position j - T of the layer above. The helpers
@@ -66,21 +81,19 @@ bool LayeredMaxFlow::BuildLevels() {
     };
     // forward edges (layer, position) -> (layer - 1, k)
     if (layer == 1) {
-      const std::size_t entry = Entry(0, position, sink_);
-      if (capacities_[entry] - flow_[entry] > kEpsilon) visit(sink_node_);
+      if (residual_[Entry(0, position, sink_)] > kEpsilon) visit(sink_node_);
     } else {
       for (std::int64_t k = 0; k < t; ++k) {
-        const std::size_t entry = Entry(layer - 1, position, k);
-        if (capacities_[entry] - flow_[entry] > kEpsilon) visit(Node(layer - 1, k));
+        if (residual_[Entry(layer - 1, position, k)] > kEpsilon) visit(Node(layer - 1, k));
       }
     }
     // backward edges (layer, position) -> (layer + 1, q), residual = flow on (layer + 1, q) -> here
     if (layer < layers_) {
       if (layer + 1 == layers_) {
-        if (flow_[Entry(layer, source_, position)] > kEpsilon) visit(source_node_);
+        if (Flow(Entry(layer, source_, position)) > kEpsilon) visit(source_node_);
       } else {
         for (std::int64_t q = 0; q < t; ++q) {
-          if (flow_[Entry(layer, q, position)] > kEpsilon) visit(Node(layer + 1, q));
+          if (Flow(Entry(layer, q, position)) > kEpsilon) visit(Node(layer + 1, q));
         }
       }
     }
@@ -104,14 +117,14 @@ double LayeredMaxFlow::Push(std::int64_t node, double limit) {
       if (layer == 1 && k != sink_) continue;
       arc.to = layer == 1 ? sink_node_ : Node(layer - 1, k);
       arc.entry = Entry(layer - 1, position, k);
-      residual = capacities_[arc.entry] - flow_[arc.entry];
+      residual = residual_[arc.entry];
     } else {  // backward
       const std::int64_t q = cursor - t;
       if (layer == layers_ || (layer + 1 == layers_ && q != source_)) continue;
       arc.to = layer + 1 == layers_ ? source_node_ : Node(layer + 1, q);
       arc.entry = Entry(layer, q, position);
       arc.forward = false;
-      residual = flow_[arc.entry];
+      residual = Flow(arc.entry);
     }
     if (residual <= kEpsilon || level_[static_cast<std::size_t>(arc.to)] != next) continue;
     const double sent = Push(arc.to, std::min(limit - pushed, residual));
@@ -124,70 +137,31 @@ double LayeredMaxFlow::Push(std::int64_t node, double limit) {
 }
 
 void LayeredMaxFlow::AddFlow(std::size_t entry, double amount) {
-  if (flow_[entry] == 0.0) touched_.push_back(entry);
-  flow_[entry] += amount;
+  saved_.push_back({entry, residual_[entry]});
+  residual_[entry] -= amount;
 }
 
-std::int64_t LayeredMaxFlow::NextOpen(std::int64_t layer, std::int64_t position) {
-  std::int32_t* next = open_.data() + (layer - 1) * (tokens_ + 1);
-  while (next[position] != position) {  // path halving
-    next[position] = next[next[position]];
-    position = next[position];
+inline std::int64_t LayeredMaxFlow::NextOpen(std::int64_t layer, std::int64_t position) {
+  if (position >= tokens_) return tokens_;
+  const std::uint64_t* bits = open_.data() + (layer - 1) * words_;
+  std::int64_t word = position >> 6;
+  std::uint64_t m = bits[word] & (~std::uint64_t{0} << (position & 63));
+  while (m == 0) {
+    if (++word == words_) return tokens_;
+    m = bits[word];
   }
-  return position;
+  return word * 64 + std::countr_zero(m);
 }
 
-double LayeredMaxFlow::NaturalBlockingFlow(double limit) {
-  // Paths are searched from the sink upwards: the sink has few in-arcs and bounds the flow, while every
-  // node above has arcs from almost every position, so a path is usually found in L steps. A node tries
-  // its own position first (the residual connection's large arc), then the others in order; nodes with
-  // no way up are skipped in near-constant time through open_, so a sink costs about (paths x L) steps
-  // instead of a scan of the whole graph.
-  const std::int64_t t = tokens_;
-  std::fill(cursor_.begin(), cursor_.end(), -1);
-  for (std::int64_t layer = 1; layer < layers_; ++layer) {
-    std::int32_t* next = open_.data() + (layer - 1) * (t + 1);
-    for (std::int64_t i = 0; i <= t; ++i) next[i] = static_cast<std::int32_t>(i);
-  }
-  double value = 0.0;
-  path_.clear();
-  path_entries_.clear();
-  path_.push_back(sink_node_);
-  while (!path_.empty() && value < limit - kEpsilon) {
-    const std::int64_t node = path_.back();
-    if (node == source_node_) {
-      value += AugmentPath(limit - value);  // keeps the path up to its first saturated arc
-      continue;
-    }
-    // The node's layer and position; the sink sits in layer 0 at position sink_.
-    const std::int64_t layer = node == sink_node_ ? 0 : node / t + 1;
-    const std::int64_t position = node == sink_node_ ? sink_ : node % t;
-    const std::int64_t parent = NextParent(layer, position, cursor_[static_cast<std::size_t>(node)]);
-    if (parent >= 0) {
-      path_.push_back(layer + 1 == layers_ ? source_node_ : Node(layer + 1, parent));
-      path_entries_.push_back(Entry(layer, parent, position));
-      continue;
-    }
-    if (node != sink_node_)
-      open_[static_cast<std::size_t>((layer - 1) * (t + 1) + position)] =
-          static_cast<std::int32_t>(position + 1);
-    path_.pop_back();  // no way up from here in this phase
-    if (!path_entries_.empty()) path_entries_.pop_back();
-    if (!path_.empty()) ++cursor_[static_cast<std::size_t>(path_.back())];
-  }
-  return value;
+inline void LayeredMaxFlow::Close(std::int64_t layer, std::int64_t position) {
+  open_[static_cast<std::size_t>((layer - 1) * words_ + (position >> 6))] &=
+      ~(std::uint64_t{1} << (position & 63));
 }
 
-std::int64_t LayeredMaxFlow::NextParent(std::int64_t layer, std::int64_t position, std::int32_t& cursor) {
-  auto usable = [&](std::int64_t parent) {
-    const std::size_t entry = Entry(layer, parent, position);
-    return capacities_[entry] - flow_[entry] > kEpsilon;
-  };
-  if (layer + 1 == layers_) {  // the only parent is the source
-    if (cursor < 0 && usable(source_)) return source_;
-    cursor = 0;
-    return -1;
-  }
+inline std::int64_t LayeredMaxFlow::NextParent(std::int64_t layer, std::int64_t position,
+                                               std::int32_t& cursor) {
+  // Only called below layer L - 1 (whose nodes' one parent is the source).
+  auto usable = [&](std::int64_t parent) { return residual_[Entry(layer, parent, position)] > kEpsilon; };
   if (cursor < 0) {
     if (NextOpen(layer + 1, position) == position && usable(position)) return position;
     cursor = 0;
@@ -201,40 +175,98 @@ std::int64_t LayeredMaxFlow::NextParent(std::int64_t layer, std::int64_t positio
   }
 }
 
-double LayeredMaxFlow::AugmentPath(double limit) {
-  // path_ holds the sink, then nodes one layer up each, ending at the source; path_entries_[i] is the arc
-  // from path_[i + 1] down to path_[i].
-  double bottleneck = limit;
-  for (const std::size_t entry : path_entries_)
-    bottleneck = std::min(bottleneck, capacities_[entry] - flow_[entry]);
-  std::size_t keep = path_entries_.size();
-  for (std::size_t i = 0; i < path_entries_.size(); ++i) {
-    AddFlow(path_entries_[i], bottleneck);
-    if (keep == path_entries_.size() && capacities_[path_entries_[i]] - flow_[path_entries_[i]] <= kEpsilon)
-      keep = i;
+double LayeredMaxFlow::NaturalBlockingFlow(double limit) {
+  // Flow is drawn from the sink upwards: the sink has few in-arcs and bounds the flow, while every node
+  // above has arcs from almost every position, so a path is usually found in L steps. A node tries its
+  // own position first (the residual connection's large arc), then the others in order; nodes with no
+  // way up are skipped through their bits in open_, so a sink costs about (paths x L) steps instead of
+  // a scan of the whole graph.
+  const std::int64_t t = tokens_;
+  std::fill(cursor_.begin(), cursor_.end(), -1);
+  for (std::int64_t layer = 1; layer < layers_; ++layer) {
+    std::uint64_t* bits = open_.data() + (layer - 1) * words_;
+    for (std::int64_t w = 0; w < words_; ++w) {
+      const std::int64_t n = std::min<std::int64_t>(64, t - w * 64);
+      bits[w] = n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+    }
   }
-  path_.resize(keep + 1);  // resume below the first saturated arc (whose child will try its next parent)
-  path_entries_.resize(keep);
-  return bottleneck;
+  return Pull(0, sink_, limit);
+}
+
+double LayeredMaxFlow::Pull(std::int64_t layer, std::int64_t position, double demand) {
+  const std::size_t base = Entry(layer, 0, position);
+  double* residual = residual_.data() + base;
+  const std::size_t node =
+      layer == 0 ? static_cast<std::size_t>(sink_node_) : static_cast<std::size_t>(Node(layer, position));
+  std::int32_t& cursor = cursor_[node];
+  double pulled = 0.0;
+  if (layer + 2 == layers_) {
+    // The parents (layer L - 1) hang from the source by one arc each: draw along both arcs here, and
+    // close a parent once its arc from the source is saturated.
+    for (;;) {
+      const std::int64_t parent = NextParent(layer, position, cursor);
+      if (parent < 0) break;
+      double& from_source = top_[static_cast<std::size_t>(parent)];
+      const double got = std::min(demand - pulled, std::min(residual[parent], from_source));
+      if (got > 0.0) {
+        saved_.push_back({base + static_cast<std::size_t>(parent), residual[parent]});
+        residual[parent] -= got;
+        from_source -= got;
+        pulled += got;
+        if (from_source <= kEpsilon) Close(layers_ - 1, parent);
+        if (demand - pulled <= kEpsilon) return pulled;
+      }
+      if (cursor < 0) {
+        cursor = 0;
+      } else {
+        ++cursor;
+      }
+    }
+  } else {
+    for (;;) {
+      const std::int64_t parent = NextParent(layer, position, cursor);
+      if (parent < 0) break;
+      const double room = residual[parent];
+      const double ask = std::min(demand - pulled, room);
+      const double got = Pull(layer + 1, parent, ask);
+      if (got > 0.0) {
+        saved_.push_back({base + static_cast<std::size_t>(parent), room});
+        residual[parent] = room - got;
+        pulled += got;
+        if (demand - pulled <= kEpsilon) return pulled;  // keep the cursor: this arc may have room left
+      }
+      if (cursor < 0) {
+        cursor = 0;
+      } else {
+        ++cursor;
+      }
+    }
+  }
+  if (layer > 0) Close(layer, position);  // no way up from here in this phase
+  return pulled;
 }
 
 double LayeredMaxFlow::MaxFlow(std::int64_t source, std::int64_t sink) {
-  const std::int64_t t = tokens_;
   source_ = source;
   sink_ = sink;
-  for (const std::size_t entry : touched_) flow_[entry] = 0.0;
-  touched_.clear();
-  // Trivial bound: what leaves the source and what can enter the sink.
-  double out = 0.0, in = 0.0;
+  // Undo the previous sink's flow, latest change first, so that every residual is its capacity again.
+  for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) residual_[it->entry] = it->residual;
+  saved_.clear();
   if (layers_ == 1) return capacities_[Entry(0, source, sink)];
-  for (std::int64_t k = 0; k < t; ++k) {
-    out += capacities_[Entry(layers_ - 1, source, k)];
-    in += capacities_[Entry(0, k, sink)];
-  }
-  const double bound = std::min(out, in);
+  std::copy_n(source_arcs_.begin() + source * tokens_, tokens_, top_.begin());
+  // Trivial bound: what leaves the source and what can enter the sink.
+  const double bound = std::min(out_[static_cast<std::size_t>(source)], in_[static_cast<std::size_t>(sink)]);
   // With no flow yet, the level graph is the natural layering: one blocking flow on it usually reaches
   // the bound. Otherwise Dinic continues with searched level graphs until no augmenting path is left.
   double value = NaturalBlockingFlow(bound);
+  if (value < bound - kEpsilon) {
+    // The searched phases work on residual_ alone: move the source's arcs there.
+    for (std::int64_t j = 0; j < tokens_; ++j) {
+      const std::size_t entry = Entry(layers_ - 1, source_, j);
+      saved_.push_back({entry, residual_[entry]});
+      residual_[entry] = top_[static_cast<std::size_t>(j)];
+    }
+  }
   while (value < bound - kEpsilon && BuildLevels()) {
     std::fill(cursor_.begin(), cursor_.end(), 0);
     for (;;) {

@@ -10,11 +10,16 @@
 // one LayeredMaxFlow per output position keeps dense residual matrices and its work buffers, and solves
 // its T sinks one after another with Dinic's algorithm on the part of the graph that can carry flow to
 // that sink (the source's own layer and the other input tokens drop out). The first phase needs no
-// search — with no flow yet, the natural layering is the level graph — and looks for paths from the sink
-// upwards, skipping nodes with no way up through a union-find, so a sink costs about (paths x L) steps
-// rather than a pass over the L·T² arcs. A sink stops as soon as its flow reaches the trivial bound (1
-// out of the source, or the sink's total in-capacity), which on softmax attention is nearly always
-// within that first phase; otherwise searched phases continue until no augmenting path is left.
+// search — with no flow yet, the natural layering is the level graph — and draws flow from the sink
+// upwards by a depth-first pull with current-arc cursors: a node asks its own position first (the
+// residual connection's large arc), then the others in order, for what it still needs; closed nodes (no
+// way up left) are skipped through a bit per node, 64 at a time, and the arcs out of the source, each the
+// only way into a node of layer L-1, are taken together with the arc below them. A sink thus costs about
+// (paths x L) steps rather than a pass over the L·T² arcs, and the flow shared by several paths is
+// updated once, not once per path. A sink stops as soon as its flow reaches the trivial bound (1 out of
+// the source, or the sink's total in-capacity), which on softmax attention is nearly always within that
+// first phase; otherwise searched phases continue until no augmenting path is left. Between sinks the
+// residuals are restored from a log of the changes (latest first) instead of a pass over the graph.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +42,7 @@ class LayeredMaxFlow {
 
  private:
   // The entry of the arc from position `parent` of layer `layer` + 1 to position `child` of layer `layer`
-  // in capacities_ and flow_ (which hold [layer][child][parent]).
+  // in capacities_ and residual_ (which hold [layer][child][parent]).
   std::size_t Entry(std::int64_t layer, std::int64_t parent, std::int64_t child) const {
     return static_cast<std::size_t>((layer * tokens_ + child) * tokens_ + parent);
   }
@@ -48,33 +53,48 @@ class LayeredMaxFlow {
   // The first phase of Dinic's algorithm, on the natural layering, searched from the sink up; returns
   // the flow it adds (at most `limit`).
   double NaturalBlockingFlow(double limit);
+  // Draws up to `demand` into the node at (layer, position) from the source along the natural layering,
+  // depth first with current-arc cursors; returns the amount, and marks the node closed in open_ when it
+  // has no way up left.
+  double Pull(std::int64_t layer, std::int64_t position, double demand);
   // The next parent (a position in layer + 1) of the node at (layer, position) with residual capacity
   // and a possible way up, advancing its cursor; -1 when there is none.
   std::int64_t NextParent(std::int64_t layer, std::int64_t position, std::int32_t& cursor);
+  // The first position at or after `position` of the layer whose node is open; T when none.
   std::int64_t NextOpen(std::int64_t layer, std::int64_t position);
-  // Sends min(limit, bottleneck) along path_ (sink ... source) and shortens the path to below its first
-  // saturated arc; returns the amount.
-  double AugmentPath(double limit);
+  void Close(std::int64_t layer, std::int64_t position);
   // Later phases: levels by breadth-first search from the source, then a blocking flow by depth-first
   // search with current-arc pointers.
   bool BuildLevels();
   double Push(std::int64_t node, double limit);
   void AddFlow(std::size_t entry, double amount);
+  // The flow on an arc: its capacity less its residual.
+  double Flow(std::size_t entry) const { return capacities_[entry] - residual_[entry]; }
 
   std::vector<double> capacities_;  // [layers][child][parent]
   std::int64_t layers_, tokens_;
   std::int64_t source_ = 0, sink_ = 0;  // positions in layer L and layer 0
   std::int64_t source_node_, sink_node_;
-  std::vector<double> flow_;          // same layout as capacities_
+  std::vector<double> residual_;      // capacity less flow, same layout as capacities_
   std::vector<std::int32_t> level_;   // per node, -1 unreached
   std::vector<std::int32_t> cursor_;  // per node: next neighbour to try in this phase
   std::vector<std::int64_t> queue_;
-  std::vector<std::int64_t> path_;
-  std::vector<std::size_t> path_entries_;  // path_entries_[i]: the arc from path_[i + 1] to path_[i]
-  std::vector<std::size_t> touched_;       // flow entries that may be non-zero
-  // Per intermediate layer, positions 0..T: the first position at or after i whose node may still reach
-  // the source in the current phase (T when none); a union-find with path halving.
-  std::vector<std::int32_t> open_;
+  // Every change to residual_ since the sink began: the entry and its residual before the change.
+  struct Saved {
+    std::size_t entry;
+    double residual;
+  };
+  std::vector<Saved> saved_;
+  // Per intermediate layer, a bit per position: set while the node may still reach the source in the
+  // current phase; words_ 64-bit words a layer.
+  std::int64_t words_;
+  std::vector<std::uint64_t> open_;
+  // Per position: the capacity out of it as the source (layer L) and into it as the sink (layer 0).
+  std::vector<double> out_, in_;
+  // The natural phase's residuals of the arcs out of the source, contiguous (residual_ holds them only
+  // from the searched phases on).
+  std::vector<double> top_;
+  std::vector<double> source_arcs_;  // [source][position in layer L - 1]: the arcs out of each source
 };
 
 // Attention flow of one sequence: out[q][k] (T x T, row-major) is the maximum flow from output position q
