@@ -43,6 +43,12 @@ struct FeatureStats {
   std::vector<double> edges;
   std::vector<double> bin_mean, bin_std, bin_min, bin_max;
   std::vector<std::string> bin_names;
+  // kDiscretized, per entry of `values` (the bins seen in training): what the sampler draws from, in one
+  // place (the bin's truncated normal and the bin's index).
+  struct BinDraw {
+    double mean, std, low, high, bin;
+  };
+  std::vector<BinDraw> draws;
 
   // The bin of a value: the number of edges strictly below it.
   std::int64_t Bin(double value) const;
@@ -85,7 +91,10 @@ double StandardNormal(loupe::sdk::Rng& rng);
 // Draws the neighbourhood of instance `x` (all features present): n rows of the local representation
 // `local` [n][M] (what the local model and the distance see) and of model inputs `inverse` [n][M]. Row 0
 // is the instance itself. Every draw comes from a xoshiro256++ stream seeded with the first four words of
-// `rng`, in a fixed order (the values depend only on `rng`'s key, never on threads).
+// `rng`, in a fixed order (the values depend only on `rng`'s key, never on threads): rows 1..n-1 in blocks
+// of kSampleBlock rows, within a block feature by feature, within a feature row by row. (Until 2026-12-06
+// each feature's n - 1 values were drawn in turn: the same distribution, another order of the stream.)
+inline constexpr std::int64_t kSampleBlock = 64;
 void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n,
                          bool sample_around_instance, loupe::sdk::Rng& rng, double* local, double* inverse);
 

@@ -129,6 +129,52 @@ TEST(LimeLocalModel, WeightedRidgeMatchesClosedForm) {
   }
 }
 
+TEST(LimeLocalModel, SparseGramEqualsTheCenteredTwoPassSums) {
+  // SummarizeDesign accumulates over each sample's non-zero columns and centers afterwards: the same
+  // numbers as the direct sum_i w_i (x_i - mean)(x_i - mean)', for 0/1 indicators with rows of every
+  // density (all zeros, all ones), a standardized column, and a column that is always 0.
+  const std::int64_t n = 500, k = 7;
+  loupe::sdk::Rng rng(41, 0, 0);
+  std::vector<double> x(static_cast<std::size_t>(n * k)), w(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < k; ++j) {
+      double v = rng.Uniform() < 0.25 ? 1.0 : 0.0;
+      if (i % 50 == 0) v = 0.0;
+      if (i % 50 == 1) v = 1.0;
+      if (j == 5) v = rng.Normal();
+      if (j == 6) v = 0.0;
+      x[static_cast<std::size_t>(i * k + j)] = v;
+    }
+    w[static_cast<std::size_t>(i)] = i % 7 == 0 ? 0.0 : rng.Uniform();
+  }
+  const LocalDesign design = loupe::lime::SummarizeDesign(x.data(), n, k, w.data());
+  double s = 0;
+  std::vector<double> mean(static_cast<std::size_t>(k), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    s += w[static_cast<std::size_t>(i)];
+    for (std::int64_t j = 0; j < k; ++j)
+      mean[static_cast<std::size_t>(j)] +=
+          w[static_cast<std::size_t>(i)] * x[static_cast<std::size_t>(i * k + j)];
+  }
+  for (double& value : mean) value /= s;
+  EXPECT_NEAR(design.weight_sum, s, 1e-12 * s);
+  for (std::int64_t a = 0; a < k; ++a) {
+    EXPECT_NEAR(design.x_mean[static_cast<std::size_t>(a)], mean[static_cast<std::size_t>(a)], 1e-14);
+    for (std::int64_t b = 0; b < k; ++b) {
+      double direct = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        direct += w[static_cast<std::size_t>(i)] *
+                  (x[static_cast<std::size_t>(i * k + a)] - mean[static_cast<std::size_t>(a)]) *
+                  (x[static_cast<std::size_t>(i * k + b)] - mean[static_cast<std::size_t>(b)]);
+      }
+      EXPECT_NEAR(design.gram[static_cast<std::size_t>(a * k + b)], direct, 1e-11 * s) << a << ", " << b;
+      EXPECT_EQ(design.gram[static_cast<std::size_t>(a * k + b)],
+                design.gram[static_cast<std::size_t>(b * k + a)]);
+    }
+  }
+  EXPECT_EQ(design.gram[static_cast<std::size_t>(6 * k + 6)], 0.0);  // the all-zero column
+}
+
 TEST(LimeLocalModel, SingularSystemGivesTheLeastSquaresFit) {
   Problem p = Random(200, 4, 5, true);
   for (std::int64_t i = 0; i < p.n; ++i) p.x[static_cast<std::size_t>(i * 4 + 3)] = 1.0;  // a constant column
