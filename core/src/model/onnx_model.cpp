@@ -775,7 +775,10 @@ class OnnxTextModel final : public Model, public TextModel, public AttentionSour
     }
     std::fill(gradients.begin(), gradients.end(), 0.0f);
     const onnx::GradientProgram& program = *gradients_[space == OutputSpace::kRaw ? 1 : 0];
-    for (const auto& [length, members] : groups) {
+    for (const auto& group : groups) {
+      // Not a structured binding: the seed lambda below captures `members` (Clang 14 refuses bindings).
+      const std::int64_t length = group.first;
+      const std::vector<std::int64_t>& members = group.second;
       for (std::size_t begin = 0; begin < members.size(); begin += static_cast<std::size_t>(kChunkRows)) {
         const std::size_t end = std::min(members.size(), begin + static_cast<std::size_t>(kChunkRows));
         const auto rows = static_cast<std::int64_t>(end - begin);

@@ -915,6 +915,8 @@ class PipelineRunner {
                                     StepState& step) {
     if (!options_.isolate) return explainer.Explain(request);
     IsolatedExplain isolated = ExplainInChild(explainer, request, IsolationLimits{options_.max_memory_bytes});
+    // A terminal's Ctrl-C reaches the child too (the same process group): it is the cancellation.
+    if (isolated.crashed && Cancelled()) return Status(StatusCode::kCancelled, "the run was cancelled.");
     step.crashed = isolated.crashed;
     return std::move(isolated.result);
   }
