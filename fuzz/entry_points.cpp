@@ -13,6 +13,7 @@
 
 #include "loupe/core/attention.hpp"
 #include "loupe/core/dataset.hpp"
+#include "loupe/core/gradient.hpp"
 #include "loupe/core/model.hpp"
 #include "loupe/core/pipeline.hpp"
 #include "model/hf_tokenizer.hpp"
@@ -97,6 +98,20 @@ std::vector<std::string_view> SplitAtNul(std::string_view input) {
 
 // Predicts two rows (zeros and NaN, i.e. missing; for a text model two texts) and checks the shape of
 // what comes back.
+// The gradient capability, when the model offers it, on the rows PredictTwoRows predicts (its backward
+// pass walks the same graph the forward did).
+Status DifferentiateTwoRows(const Model& model, const TensorView& batch) {
+  const GradientModel* gradient = model.gradient_model();
+  if (gradient == nullptr) return Status::Ok();
+  for (const OutputSpace space : {OutputSpace::kRaw, model.Info().default_space()}) {
+    const std::vector<double> weights(2 * model.Info().OutputNames(space).size(), 1.0);
+    std::vector<double> gradients(static_cast<std::size_t>(batch.size()));
+    const Status status = gradient->Gradient(batch, space, weights, gradients);
+    if (!status.ok()) return CheckedError(status);
+  }
+  return Status::Ok();
+}
+
 Status PredictTwoRows(const Model& model) {
   const ModelInfo& info = model.Info();
   if (const TextModel* text_model = model.text_model()) {
@@ -123,7 +138,7 @@ Status PredictTwoRows(const Model& model) {
                 out->dim(1) == static_cast<std::int64_t>(info.OutputNames(space).size()),
             "Predict returned a shape other than [rows, outputs]");
   }
-  return Status::Ok();
+  return DifferentiateTwoRows(model, batch);
 }
 
 // Checks one encoding against the text it came from.
