@@ -747,9 +747,9 @@ class PipelineRunner {
     const std::int64_t count = (rows + chunk_rows_ - 1) / chunk_rows_;
     const auto ranks = static_cast<std::size_t>(mpi::Size()), rank = static_cast<std::size_t>(mpi::Rank());
     LOUPE_ASSIGN_OR_RETURN(std::vector<bool> finished, FinishedChunksOnEveryRank(id, count));
-    std::vector<std::int64_t> todo;
+    std::vector<std::int64_t> pending;  // the chunks the record does not hold, in row order
     for (std::int64_t k = 0; k < count; ++k) {
-      if (!finished[static_cast<std::size_t>(k)]) todo.push_back(k);
+      if (!finished[static_cast<std::size_t>(k)]) pending.push_back(k);
     }
     std::optional<StreamedOutputs> outputs;
     if (mpi::IsRoot()) {
@@ -763,12 +763,12 @@ class PipelineRunner {
     // Rank 0: the previous round's chunks being written (on one more thread) while the ranks, rank 0
     // included, explain the next round. Declared after `outputs`: a return waits for it before those go.
     std::future<Status> writing;
-    for (std::size_t round = 0; round * ranks < todo.size() && !whole; ++round) {
+    for (std::size_t round = 0; round * ranks < pending.size() && !whole; ++round) {
       std::string mine = shards::EncodeNothing();
-      if (const std::size_t i = round * ranks + rank; i < todo.size()) {
-        Result<Explanation> chunk = InjectedFault(id, todo[i]);
+      if (const std::size_t i = round * ranks + rank; i < pending.size()) {
+        Result<Explanation> chunk = InjectedFault(id, pending[i]);
         if (chunk.ok() && Cancelled()) chunk = Status(StatusCode::kCancelled, "the run was cancelled.");
-        if (chunk.ok()) chunk = ExplainChunk(explainer, request, base, step, todo[i]);
+        if (chunk.ok()) chunk = ExplainChunk(explainer, request, base, step, pending[i]);
         mine = shards::EncodeOutcome(chunk);
       }
       Result<std::vector<std::string>> gathered = mpi::GatherToRoot(mine);
@@ -777,7 +777,7 @@ class PipelineRunner {
       if (!gathered.ok()) {
         verdict = EncodeStatus(gathered.status());
       } else if (mpi::IsRoot()) {
-        Status s = ReceiveRound(std::move(*gathered), todo, round * ranks, count, id, received);
+        Status s = ReceiveRound(std::move(*gathered), pending, round * ranks, count, id, received);
         const Status written = writing.valid() ? writing.get() : Status::Ok();
         whole = outputs->whole() || written.code() == StatusCode::kInternal;
         if (written.code() == StatusCode::kInternal)
@@ -842,21 +842,21 @@ class PipelineRunner {
     return outputs->Write(step, start);
   }
 
-  // The round's bytes every rank sent (chunk todo[first + r] from rank r), on rank 0: each decoded into
+  // The round's bytes every rank sent (chunk pending[first + r] from rank r), on rank 0: each decoded into
   // `received` (and recorded under --resume); the first failure, with its rank, as the step's.
-  Status ReceiveRound(std::vector<std::string> gathered, const std::vector<std::int64_t>& todo,
+  Status ReceiveRound(std::vector<std::string> gathered, const std::vector<std::int64_t>& pending,
                       std::size_t first, std::int64_t count, const std::string& id,
                       std::map<std::int64_t, Explanation>& received) {
-    for (std::size_t r = 0; r < gathered.size() && first + r < todo.size(); ++r) {
+    for (std::size_t r = 0; r < gathered.size() && first + r < pending.size(); ++r) {
       bool has_explanation = false;
       Result<Explanation> chunk = shards::DecodeOutcome(gathered[r], has_explanation);
       if (!chunk.ok()) return OnRank(chunk.status(), r);
       if (!has_explanation)
         return Internal("MPI rank " + std::to_string(r) + " sent no chunk of step '" + id + "'.");
       if (checkpoints_)
-        LOUPE_RETURN_IF_ERROR(checkpoints_->SaveChunk(id, todo[first + r], count, gathered[r]));
+        LOUPE_RETURN_IF_ERROR(checkpoints_->SaveChunk(id, pending[first + r], count, gathered[r]));
       gathered[r].clear();
-      received.emplace(todo[first + r], std::move(*chunk));
+      received.emplace(pending[first + r], std::move(*chunk));
     }
     return Status::Ok();
   }
