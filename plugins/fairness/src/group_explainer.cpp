@@ -154,50 +154,122 @@ std::vector<double> SampleWeights(const Host& host, const std::vector<std::int64
   return weight_of;
 }
 
-// The step rows with a group, a label and a weight; a note for each kind of row left out.
-Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
-                    const ClassSetup& setup, const std::string& target_name,
-                    std::vector<std::string>* notes) {
-  LabelReader label_of(host, target_name, setup);
-  const std::vector<double> weight_of = SampleWeights(host, step_rows);
+// Why step rows are left out, counted over a block of them.
+struct LeftOut {
+  std::int64_t group = 0, label = 0, weight = 0;  // rows left out: no group, no label, no weight
+  std::int64_t unknown_label = 0;                 // rows kept whose label is none of the model's classes
+  std::int64_t Total() const { return group + label + weight; }
+  void Add(const LeftOut& other) {
+    group += other.group;
+    label += other.label;
+    weight += other.weight;
+    unknown_label += other.unknown_label;
+  }
+};
+
+// The step rows' labels and which rows a block of kPredictBatch step rows leaves out, read in parallel.
+struct LabelPass {
+  std::vector<std::int32_t> label_of;  // per step row
+  std::vector<LeftOut> block_left_out;
+};
+
+// Reads the labels of `count` step rows into `label` and counts the rows left out.
+LeftOut ReadBlockLabels(LabelReader& read_label, const std::int64_t* step_rows, const std::int32_t* group,
+                        const double* weight, std::int32_t* label, std::int64_t count) {
+  LeftOut left_out;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::int32_t l = label[i] = read_label(step_rows[i]);
+    if (group[i] < 0) {
+      ++left_out.group;
+    } else if (l == -2) {
+      ++left_out.label;
+    } else if (weight != nullptr && std::isnan(weight[i])) {
+      ++left_out.weight;
+    } else if (l == -1) {
+      ++left_out.unknown_label;
+    }
+  }
+  return left_out;
+}
+
+LabelPass ReadLabels(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
+                     const LabelReader& label_reader, const std::vector<double>& weight_of) {
+  const auto n = static_cast<std::int64_t>(step_rows.size());
+  LabelPass pass;
+  pass.label_of.resize(step_rows.size());
+  pass.block_left_out.resize(static_cast<std::size_t>((n + kPredictBatch - 1) / kPredictBatch));
+  host.ParallelFor(0, static_cast<std::int64_t>(pass.block_left_out.size()), 1,
+                   [&](std::int64_t first, std::int64_t last) {
+                     LabelReader read_label = label_reader;  // its cache of numeric labels is per thread
+                     for (std::int64_t b = first; b < last; ++b) {
+                       const auto begin = static_cast<std::size_t>(b * kPredictBatch);
+                       pass.block_left_out[static_cast<std::size_t>(b)] = ReadBlockLabels(
+                           read_label, &step_rows[begin], &grouping.group_of[begin],
+                           weight_of.empty() ? nullptr : &weight_of[begin], &pass.label_of[begin],
+                           std::min(n - b * kPredictBatch, kPredictBatch));
+                     }
+                   });
+  return pass;
+}
+
+// The rows ReadLabels kept, in step order: each block writes from its first kept row's place.
+Rows KeepMeasured(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
+                  LabelPass pass, std::vector<double> weight_of) {
   Rows rows;
   rows.weighted = !weight_of.empty();
-  rows.data_rows.reserve(step_rows.size());
-  rows.group.reserve(step_rows.size());
-  rows.label.reserve(step_rows.size());
-  if (rows.weighted) rows.weight.reserve(step_rows.size());
-  std::int64_t dropped_label = 0, dropped_group = 0, dropped_weight = 0, unknown_label = 0;
-  for (std::size_t i = 0; i < step_rows.size(); ++i) {
-    if (grouping.group_of[i] < 0) {
-      ++dropped_group;
-      continue;
-    }
-    const std::int32_t label = label_of(step_rows[i]);
-    if (label == -2) {
-      ++dropped_label;
-      continue;
-    }
-    if (rows.weighted && std::isnan(weight_of[i])) {
-      ++dropped_weight;
-      continue;
-    }
-    if (label == -1) ++unknown_label;
-    rows.data_rows.push_back(step_rows[i]);
-    rows.group.push_back(grouping.group_of[i]);
-    rows.label.push_back(label);
-    if (rows.weighted) rows.weight.push_back(weight_of[i]);
+  const auto n = static_cast<std::int64_t>(step_rows.size());
+  std::vector<std::int64_t> block_start(pass.block_left_out.size() + 1, 0);
+  for (std::size_t b = 0; b < pass.block_left_out.size(); ++b) {
+    const auto begin = static_cast<std::int64_t>(b) * kPredictBatch;
+    block_start[b + 1] = block_start[b] + std::min(n - begin, kPredictBatch) - pass.block_left_out[b].Total();
   }
-  if (dropped_group > 0) {
-    notes->push_back(std::to_string(dropped_group) +
+  if (block_start.back() == n) {  // every row is measured: the step's own arrays
+    rows.data_rows = step_rows;
+    rows.group = grouping.group_of;
+    rows.label = std::move(pass.label_of);
+    rows.weight = std::move(weight_of);
+    return rows;
+  }
+  const auto n_kept = static_cast<std::size_t>(block_start.back());
+  rows.data_rows.resize(n_kept);
+  rows.group.resize(n_kept);
+  rows.label.resize(n_kept);
+  if (rows.weighted) rows.weight.resize(n_kept);
+  host.ParallelFor(
+      0, static_cast<std::int64_t>(pass.block_left_out.size()), 1,
+      [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t b = first; b < last; ++b) {
+          auto to = static_cast<std::size_t>(block_start[static_cast<std::size_t>(b)]);
+          for (std::int64_t i = b * kPredictBatch; i < std::min(n, (b + 1) * kPredictBatch); ++i) {
+            const auto s = static_cast<std::size_t>(i);
+            const std::int32_t label = pass.label_of[s];
+            if (grouping.group_of[s] < 0 || label == -2 || (rows.weighted && std::isnan(weight_of[s])))
+              continue;
+            rows.data_rows[to] = step_rows[s];
+            rows.group[to] = grouping.group_of[s];
+            rows.label[to] = label;
+            if (rows.weighted) rows.weight[to] = weight_of[s];
+            ++to;
+          }
+        }
+      });
+  return rows;
+}
+
+// A note for each kind of row left out, and for the groups' oddities.
+void NoteLeftOut(const LeftOut& dropped, const Grouping& grouping, const std::string& target_name,
+                 std::vector<std::string>* notes) {
+  if (dropped.group > 0) {
+    notes->push_back(std::to_string(dropped.group) +
                      " rows are left out: a sensitive value is missing or outside every bin");
   }
-  if (dropped_label > 0)
-    notes->push_back(std::to_string(dropped_label) + " rows are left out: the target '" + target_name +
+  if (dropped.label > 0)
+    notes->push_back(std::to_string(dropped.label) + " rows are left out: the target '" + target_name +
                      "' is missing");
-  if (dropped_weight > 0)
-    notes->push_back(std::to_string(dropped_weight) + " rows are left out: their sample weight is missing");
-  if (unknown_label > 0) {
-    notes->push_back(std::to_string(unknown_label) +
+  if (dropped.weight > 0)
+    notes->push_back(std::to_string(dropped.weight) + " rows are left out: their sample weight is missing");
+  if (dropped.unknown_label > 0) {
+    notes->push_back(std::to_string(dropped.unknown_label) +
                      " rows have a target label that is none of the model's classes; they "
                      "count as unfavourable for every class");
   }
@@ -207,16 +279,27 @@ Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows
       listed += (listed.empty() ? "'" : ", '") + name + "'";
     notes->push_back("intersections without rows are not groups: " + listed);
   }
-  if (rows.data_rows.empty()) {
-    throw InvalidArgument(
-        "fairness.group has no rows left to measure: every step row lacks a sensitive value, a "
-        "target label or a weight");
-  }
   if (grouping.size() == 1) {
     notes->push_back("there is only one group ('" + grouping.group_names[0] +
                      "'): differences are 0 and ratios 1 by definition, and pairwise metrics are undefined");
   }
-  return rows;
+}
+
+// The step rows with a group, a label and a weight; a note for each kind of row left out.
+Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
+                    const ClassSetup& setup, const std::string& target_name,
+                    std::vector<std::string>* notes) {
+  std::vector<double> weight_of = SampleWeights(host, step_rows);
+  LabelPass pass = ReadLabels(host, step_rows, grouping, LabelReader(host, target_name, setup), weight_of);
+  LeftOut dropped;
+  for (const LeftOut& block : pass.block_left_out) dropped.Add(block);
+  NoteLeftOut(dropped, grouping, target_name, notes);
+  if (dropped.Total() == static_cast<std::int64_t>(step_rows.size())) {
+    throw InvalidArgument(
+        "fairness.group has no rows left to measure: every step row lacks a sensitive value, a "
+        "target label or a weight");
+  }
+  return KeepMeasured(host, step_rows, grouping, std::move(pass), std::move(weight_of));
 }
 
 // Nearest neighbours of every measured row for aif360's consistency, shared by all classes; or why there
@@ -270,6 +353,44 @@ ClassTally EmptyTally(std::size_t n_groups) {
   return tally;
 }
 
+[[noreturn]] void ThrowNaNProbability(std::int64_t data_row) {
+  throw loupe::sdk::Error(LOUPE_ERROR_MODEL,
+                          "the model returned NaN as a probability for data row " + std::to_string(data_row));
+}
+
+// DecideBlock for a binary model's favourable class without weights: cells counted as integers, so the
+// rows of one group do not wait on each other's floating-point adds; the same sums as the general path
+// (whole numbers are exact in a double, and each group's scores are added in row order).
+void DecideBinaryBlock(const Rows& rows, const ClassSetup& setup, double threshold, std::int64_t begin,
+                       std::int64_t end, const std::vector<double>& probabilities, ClassTally& tally,
+                       std::vector<std::int32_t>& decision) {
+  const std::size_t n_groups = tally.score_sum.size();
+  std::vector<std::int64_t> cells(n_groups * 4, 0);  // per group: tn, fp, fn, tp
+  std::vector<double> score_sum(n_groups, 0.0);
+  const std::int32_t favorable = setup.favorable;
+  for (std::int64_t i = begin; i < end; ++i) {
+    const double* p = &probabilities[static_cast<std::size_t>((i - begin) * 2)];
+    if (std::isnan(p[0]) || std::isnan(p[1]))
+      ThrowNaNProbability(rows.data_rows[static_cast<std::size_t>(i)]);
+    const double score = p[favorable];
+    const bool selected = score >= threshold;
+    decision[static_cast<std::size_t>(i)] = selected ? favorable : 1 - favorable;
+    const auto s = static_cast<std::size_t>(i);
+    const auto group = static_cast<std::size_t>(rows.group[s]);
+    ++cells[group * 4 + 2 * static_cast<std::size_t>(rows.label[s] == favorable) +
+            static_cast<std::size_t>(selected)];
+    score_sum[group] += score;
+  }
+  for (std::size_t g = 0; g < n_groups; ++g) {
+    const std::int64_t* c = &cells[g * 4];
+    const Confusion counts{static_cast<double>(c[3]), static_cast<double>(c[1]), static_cast<double>(c[0]),
+                           static_cast<double>(c[2])};
+    tally.counts.weighted[g] = counts;
+    tally.counts.rows[g] = counts;
+    tally.score_sum[g] = score_sum[g];
+  }
+}
+
 // Decides and counts the measured rows [begin, end) from their probabilities ([end - begin][n_classes]),
 // for each class of `classes` as the favourable one. The counts go to cells indexed by (y, y_pred), not
 // through branches: whether a row is a true or false positive is as good as random.
@@ -290,11 +411,7 @@ void DecideBlock(const Rows& rows, const ClassSetup& setup, double threshold, st
     const double* p = &probabilities[static_cast<std::size_t>((i - begin) * n_classes)];
     bool nan = false;
     for (std::int64_t k = 0; k < n_classes; ++k) nan |= std::isnan(p[k]);
-    if (nan) {
-      throw loupe::sdk::Error(LOUPE_ERROR_MODEL,
-                              "the model returned NaN as a probability for data row " +
-                                  std::to_string(rows.data_rows[static_cast<std::size_t>(i)]));
-    }
+    if (nan) ThrowNaNProbability(rows.data_rows[static_cast<std::size_t>(i)]);
     const std::int32_t decided =
         setup.binary() ? (p[setup.favorable] >= threshold ? setup.favorable : 1 - setup.favorable)
                        : Decide(p, setup, threshold);
@@ -351,8 +468,12 @@ Decisions DecideAndCount(const Host& host, const Rows& rows, const ClassSetup& s
       host.Predict(batch.data(), end - begin, d, LOUPE_OUTPUT_PROBABILITY, probabilities.data(),
                    (end - begin) * n_classes);
       std::vector<ClassTally> tally(classes.size(), EmptyTally(n_groups));
-      (rows.weighted ? DecideBlock<true> : DecideBlock<false>)(rows, setup, threshold, begin, end,
-                                                               probabilities, classes, tally, out.decision);
+      if (setup.binary() && !rows.weighted) {
+        DecideBinaryBlock(rows, setup, threshold, begin, end, probabilities, tally[0], out.decision);
+      } else {
+        (rows.weighted ? DecideBlock<true> : DecideBlock<false>)(rows, setup, threshold, begin, end,
+                                                                 probabilities, classes, tally, out.decision);
+      }
       block_tally[static_cast<std::size_t>(b)] = std::move(tally);
     }
   });

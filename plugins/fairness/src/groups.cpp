@@ -45,22 +45,47 @@ std::vector<double> ReadEdges(const std::string& column, const nlohmann::json& s
   return edges;
 }
 
-CodedColumn CodeColumn(const loupe::sdk::ColumnView& column, const std::vector<std::int64_t>& rows,
-                       const nlohmann::json& bins) {
+std::size_t CountDistinct(const loupe::sdk::ColumnView& column, const std::vector<std::int64_t>& rows) {
+  std::vector<double> values;
+  for (const std::int64_t row : rows) {
+    const double x = column.values[static_cast<std::size_t>(row)];
+    if (!std::isnan(x)) values.push_back(x);
+  }
+  std::sort(values.begin(), values.end());
+  return static_cast<std::size_t>(std::unique(values.begin(), values.end()) - values.begin());
+}
+
+// Rows per task of the coding passes (each row's code depends on that row alone).
+constexpr std::int64_t kCodingBlock = 16384;
+
+// Calls code(i) -> std::int32_t for every step row i into `codes`, in parallel blocks.
+template <typename Code>
+void CodeRows(const loupe::sdk::Host& host, std::size_t n, std::vector<std::int32_t>& codes, Code&& code) {
+  codes.resize(n);
+  host.ParallelFor(0, static_cast<std::int64_t>(n), kCodingBlock, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) codes[static_cast<std::size_t>(i)] = code(i);
+  });
+}
+
+CodedColumn CodeColumn(const loupe::sdk::Host& host, const loupe::sdk::ColumnView& column,
+                       const std::vector<std::int64_t>& rows, const nlohmann::json& bins) {
   CodedColumn out;
-  out.codes.reserve(rows.size());
   const std::string& name = column.info.name;
   const bool has_bins = bins.is_object() && bins.contains(name);
+  const double* values = column.values;
+  const auto value_of = [&](std::int64_t i) {
+    return values[static_cast<std::size_t>(rows[static_cast<std::size_t>(i)])];
+  };
   if (column.info.IsCategorical()) {
     if (has_bins) {
       throw InvalidArgument("parameter 'bins' gives edges for column '" + name +
                             "', which is categorical (bins apply to numeric columns)");
     }
     out.values = column.info.levels;
-    for (const std::int64_t row : rows) {
-      const double code = column.values[static_cast<std::size_t>(row)];
-      out.codes.push_back(std::isnan(code) ? -1 : static_cast<std::int32_t>(code));
-    }
+    CodeRows(host, rows.size(), out.codes, [&](std::int64_t i) {
+      const double code = value_of(i);
+      return std::isnan(code) ? -1 : static_cast<std::int32_t>(code);
+    });
     return out;
   }
   if (!column.info.IsNumeric()) {
@@ -72,37 +97,37 @@ CodedColumn CodeColumn(const loupe::sdk::ColumnView& column, const std::vector<s
     for (std::size_t j = 0; j + 1 < edges.size(); ++j) {
       out.values.push_back("(" + FormatNumber(edges[j]) + ", " + FormatNumber(edges[j + 1]) + "]");
     }
-    for (const std::int64_t row : rows) {
-      const double x = column.values[static_cast<std::size_t>(row)];
+    CodeRows(host, rows.size(), out.codes, [&](std::int64_t i) {
+      const double x = value_of(i);
       // Right-closed buckets (e_j, e_{j+1}]: the first edge not below x closes x's bucket.
       const auto it = std::lower_bound(edges.begin(), edges.end(), x);
       const bool inside = !std::isnan(x) && it != edges.end() && it != edges.begin();
-      out.codes.push_back(inside ? static_cast<std::int32_t>(it - edges.begin() - 1) : -1);
-    }
+      return inside ? static_cast<std::int32_t>(it - edges.begin() - 1) : -1;
+    });
     return out;
   }
-  std::vector<double> distinct;
+  std::vector<double> distinct;  // sorted
   for (const std::int64_t row : rows) {
     const double x = column.values[static_cast<std::size_t>(row)];
-    if (!std::isnan(x)) distinct.push_back(x);
-  }
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  if (distinct.size() > kMaxDistinctNumericValues) {
-    throw InvalidArgument("sensitive column '" + name + "' is numeric with " +
-                          std::to_string(distinct.size()) + " distinct values, more than the " +
-                          std::to_string(kMaxDistinctNumericValues) +
-                          " that form groups by themselves; give it edges with parameter 'bins', e.g. {" +
-                          name + ": [0, 30, 45, 60, 100]}");
+    if (std::isnan(x)) continue;
+    const auto at = std::lower_bound(distinct.begin(), distinct.end(), x);
+    if (at != distinct.end() && *at == x) continue;
+    if (distinct.size() == kMaxDistinctNumericValues) {
+      throw InvalidArgument("sensitive column '" + name + "' is numeric with " +
+                            std::to_string(CountDistinct(column, rows)) + " distinct values, more than the " +
+                            std::to_string(kMaxDistinctNumericValues) +
+                            " that form groups by themselves; give it edges with parameter 'bins', e.g. {" +
+                            name + ": [0, 30, 45, 60, 100]}");
+    }
+    distinct.insert(at, x);
   }
   for (const double x : distinct) out.values.push_back(FormatNumber(x));
-  for (const std::int64_t row : rows) {
-    const double x = column.values[static_cast<std::size_t>(row)];
-    out.codes.push_back(std::isnan(x)
-                            ? -1
-                            : static_cast<std::int32_t>(
-                                  std::lower_bound(distinct.begin(), distinct.end(), x) - distinct.begin()));
-  }
+  CodeRows(host, rows.size(), out.codes, [&](std::int64_t i) {
+    const double x = value_of(i);
+    return std::isnan(x) ? -1
+                         : static_cast<std::int32_t>(std::lower_bound(distinct.begin(), distinct.end(), x) -
+                                                     distinct.begin());
+  });
   return out;
 }
 
@@ -188,7 +213,7 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   grouping.columns = sensitive;
   std::vector<CodedColumn> coded;
   for (const std::string& name : sensitive) {
-    coded.push_back(CodeColumn(host.ColumnView(name), rows, bins));
+    coded.push_back(CodeColumn(host, host.ColumnView(name), rows, bins));
     grouping.column_values.push_back(coded.back().values);
   }
   // Mixed-radix code of each row's value combination; observed combinations become groups in code order.
@@ -210,8 +235,13 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
     }
     return code;
   };
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::int64_t code = code_of(i);
+  std::vector<std::int64_t> combination(rows.size());
+  const auto n = static_cast<std::int64_t>(rows.size());
+  host.ParallelFor(0, n, kCodingBlock, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i)
+      combination[static_cast<std::size_t>(i)] = code_of(static_cast<std::size_t>(i));
+  });
+  for (const std::int64_t code : combination) {
     if (code < 0) {
       ++grouping.missing_rows;
     } else if (!group_of_small_code.empty()) {
@@ -250,13 +280,15 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
     }
   }
   grouping.group_of.resize(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::int64_t code = code_of(i);
-    grouping.group_of[i] = code < 0 ? -1
-                           : !group_of_small_code.empty()
-                               ? group_of_small_code[static_cast<std::size_t>(code)]
-                               : group_of_code.at(code);
-  }
+  host.ParallelFor(0, n, kCodingBlock, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t code = combination[static_cast<std::size_t>(i)];
+      grouping.group_of[static_cast<std::size_t>(i)] =
+          code < 0                       ? -1
+          : !group_of_small_code.empty() ? group_of_small_code[static_cast<std::size_t>(code)]
+                                         : group_of_code.at(code);
+    }
+  });
   return grouping;
 }
 

@@ -294,6 +294,56 @@ TEST(FairnessGroup, CountsAcrossPredictBlocksEqualARowLoop) {
   }
 }
 
+TEST(FairnessGroup, UnweightedCountsAcrossBlocksWithRowsLeftOut) {
+  const std::vector<std::array<int, 3>> hand = {{0, 1, 1}, {0, 1, 1}, {0, 1, 0}, {0, 0, 1}, {0, 0, 0},
+                                                {1, 1, 1}, {1, 1, 0}, {1, 0, 0}, {1, 0, 0}, {2, 1, 1}};
+  std::vector<std::array<int, 3>> rows;
+  while (rows.size() < 3 * 16384 + 77) rows.push_back(hand[rows.size() % hand.size()]);
+  MockDataset data = Table(rows);
+  // The sensitive column as numbers (groups by distinct value, in numeric order: 10 < 20 < 30).
+  std::vector<double> g(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) g[i] = 10.0 * static_cast<double>(3 - rows[i][0]);
+  for (std::size_t i = 3; i < rows.size(); i += 997) g[i] = NAN;                       // no group
+  for (std::size_t i = 7; i < rows.size(); i += 1013) data.others[0].values[i] = NAN;  // no label
+  data.others[1] = MockColumn::Numeric("g", g);
+  std::array<double, 3> selected{}, tp{}, positives{}, score{}, n{};  // by group 10, 20, 30
+  std::int64_t no_group = 0, no_label = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (std::isnan(g[i])) {
+      ++no_group;
+      continue;
+    }
+    if (std::isnan(data.others[0].values[i])) {
+      ++no_label;
+      continue;
+    }
+    const auto k = static_cast<std::size_t>(g[i] / 10.0) - 1;
+    n[k] += 1;
+    score[k] += rows[i][2] ? 0.9 : 0.2;
+    selected[k] += rows[i][2];
+    positives[k] += rows[i][1];
+    tp[k] += rows[i][1] && rows[i][2];
+  }
+  const json params = {{"privileged", 30}};
+  const auto one = RunGroup(data, params, 1);
+  const auto two = RunGroup(data, params, 2);
+  ASSERT_TRUE(one.ok()) << one.error;
+  EXPECT_EQ(one.json.dump(), two.json.dump());
+  ASSERT_EQ(one.json["groups"].size(), 3u);
+  EXPECT_EQ(one.json["groups"][0]["name"], "g=10");
+  EXPECT_EQ(one.json["groups"][2]["name"], "g=30");
+  EXPECT_EQ(one.json["groups"][2]["privileged"], true);
+  for (std::size_t k = 0; k < 3; ++k) {
+    const json& group = one.json["groups"][k];
+    EXPECT_EQ(group["n"].get<double>(), n[k]);
+    EXPECT_EQ(group["selection_rate"].get<double>(), selected[k] / n[k]);
+    EXPECT_EQ(group["tpr"].get<double>(), tp[k] / positives[k]);
+    EXPECT_NEAR(group["mean_score"].get<double>(), score[k] / n[k], 1e-12);
+  }
+  EXPECT_TRUE(HasNote(one, std::to_string(no_group) + " rows are left out: a sensitive value is missing"));
+  EXPECT_TRUE(HasNote(one, std::to_string(no_label) + " rows are left out: the target 'y' is missing"));
+}
+
 TEST(FairnessGroup, MulticlassIsOneVsRest) {
   MockDataset data = HandTable();
   data.others[0] = MockColumn::Categorical("y", {"a", "b", "c"}, {0, 1, 2, 0, 1, 2, 0, 1, 2});
