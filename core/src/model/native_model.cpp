@@ -470,6 +470,11 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     const std::int64_t count = m * width;
     switch (layer.kind) {
       case LayerKind::kLinear:
+        if (layer.out < kFewOutputs) {
+          LinearFewOutputs(layer, in.data(), m, out.data());
+          break;
+        }
+        [[fallthrough]];
       case LayerKind::kLayerNorm:
         for (std::int64_t row = 0; row < m; ++row) {
           const std::span<const double> x(in.data() + row * width, static_cast<std::size_t>(width));
@@ -524,19 +529,32 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     }
   }
 
+  // A linear layer with fewer outputs than this is computed as one dot product per output (ApplyLinear).
+  static constexpr std::int64_t kFewOutputs = 4;
+
+  // ApplyLinear's dot products over the m rows of `in` for a layer of few outputs, without a call per row
+  // (a one-feature logistic model over a million rows is mostly call overhead otherwise).
+  static void LinearFewOutputs(const RefLayer& layer, const double* in, std::int64_t m, double* out) {
+    const std::int64_t n_in = layer.in, n_out = layer.out;
+    const double* weight = layer.weight.data();
+    for (std::int64_t row = 0; row < m; ++row) {
+      const double* x = in + row * n_in;
+      for (std::int64_t o = 0; o < n_out; ++o) {
+        double sum = layer.bias.empty() ? 0.0 : layer.bias[static_cast<std::size_t>(o)];
+        const double* w = weight + o * n_in;
+        for (std::int64_t i = 0; i < n_in; ++i) sum += w[i] * x[i];
+        out[row * n_out + o] = sum;
+      }
+    }
+  }
+
   // out[o] = bias[o] + Σ_i w[o][i]·in[i], summed in the order of i for every o. With a few outputs, one
   // dot product per output; with more, a column of w at a time, so that the compiler vectorises across
   // the outputs' independent sums. That form skips an input of 0 (a one-hot encoding's other levels, a
   // ReLU's zeros): its zero products change no sum, short of the sign of a zero.
   static void ApplyLinear(const RefLayer& layer, std::span<const double> in, std::span<double> out) {
-    constexpr std::int64_t kFewOutputs = 4;
     if (layer.out < kFewOutputs) {
-      for (std::int64_t o = 0; o < layer.out; ++o) {
-        double sum = layer.bias.empty() ? 0.0 : layer.bias[static_cast<std::size_t>(o)];
-        const double* w = layer.weight.data() + o * layer.in;
-        for (std::int64_t i = 0; i < layer.in; ++i) sum += w[i] * in[static_cast<std::size_t>(i)];
-        out[static_cast<std::size_t>(o)] = sum;
-      }
+      LinearFewOutputs(layer, in.data(), 1, out.data());
       return;
     }
     if (layer.bias.empty()) {
