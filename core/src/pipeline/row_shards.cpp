@@ -306,6 +306,68 @@ bool SplitsByRows(const std::string& explainer) {
 
 bool IsPerRowField(const std::string& path) { return detail::IsPerRowField(path); }
 
+namespace {
+
+// The row count of `e`: its typed or JSON `rows` array's length; -1 without one.
+std::int64_t RowsOf(const Explanation& e) {
+  if (const Tensor* rows = e.TypedArray("rows"); rows != nullptr)
+    return rows->ndim() == 1 ? rows->dim(0) : -1;
+  const auto it = e.body.find("rows");
+  return it != e.body.end() && it->is_array() ? static_cast<std::int64_t>(it->size()) : -1;
+}
+
+Tensor KeepTensorRows(const Tensor& whole, const std::vector<std::int64_t>& keep) {
+  Shape shape = whole.shape();
+  shape[0] = static_cast<std::int64_t>(keep.size());
+  Tensor kept(whole.dtype(), shape);
+  const std::size_t row_bytes =
+      whole.dim(0) > 0 ? whole.nbytes() / static_cast<std::size_t>(whole.dim(0)) : 0;
+  for (std::size_t i = 0; i < keep.size(); ++i) {
+    std::memcpy(static_cast<char*>(kept.raw()) + i * row_bytes,
+                static_cast<const char*>(whole.raw()) + static_cast<std::size_t>(keep[i]) * row_bytes,
+                row_bytes);
+  }
+  return kept;
+}
+
+TextArray KeepTextRows(const TextArray& whole, const std::vector<std::int64_t>& keep) {
+  const std::int64_t cells = whole.RowCells();
+  std::string chars;
+  std::vector<std::uint64_t> ends;
+  for (const std::int64_t r : keep) {
+    for (std::int64_t c = 0; c < cells; ++c) {
+      chars += whole.at(r * cells + c);
+      ends.push_back(chars.size());
+    }
+  }
+  Shape shape = whole.shape();
+  shape[0] = static_cast<std::int64_t>(keep.size());
+  return TextArray(shape, chars, ends);
+}
+
+}  // namespace
+
+Explanation KeepEveryRow(Explanation e, std::int64_t first, std::int64_t every) {
+  const std::int64_t n = RowsOf(e);
+  if (n < 0) return e;
+  std::vector<std::int64_t> keep;
+  for (std::int64_t r = (every - first % every) % every; r < n; r += every) keep.push_back(r);
+  for (auto& [path, tensor] : e.arrays) {
+    if (IsPerRowField(path) && tensor.ndim() >= 1 && tensor.dim(0) == n)
+      tensor = KeepTensorRows(tensor, keep);
+  }
+  for (auto& [path, text] : e.texts) {
+    if (IsPerRowField(path) && text.dim(0) == n) text = KeepTextRows(text, keep);
+  }
+  for (auto& [key, value] : e.body.items()) {
+    if (!IsPerRowField(key) || !value.is_array() || static_cast<std::int64_t>(value.size()) != n) continue;
+    nlohmann::json kept = nlohmann::json::array();
+    for (const std::int64_t r : keep) kept.push_back(std::move(value[static_cast<std::size_t>(r)]));
+    value = std::move(kept);
+  }
+  return e;
+}
+
 RowBlock BlockOfRank(std::size_t n_rows, int rank, int ranks) {
   const auto k = static_cast<std::size_t>(std::max(ranks, 1));
   const auto r = static_cast<std::size_t>(std::clamp(rank, 0, static_cast<int>(k) - 1));

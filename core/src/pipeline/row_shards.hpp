@@ -33,6 +33,19 @@ bool SplitsByRows(const std::string& explainer);
 // first axis (rows, values, base_values, data, error_std, ...): the fields a join concatenates.
 bool IsPerRowField(const std::string& path);
 
+// A local explainer's step over more rows than this reaches the HTML report as a sample of them: every
+// k-th row from the first, k = ReportSampleEvery(rows) (docs/report.md), whether the step streamed or not
+// and whether `loupe run` or `loupe report` draws it.
+inline constexpr std::int64_t kReportSampleRows = 10000;
+inline std::int64_t ReportSampleEvery(std::int64_t rows) {
+  return rows > kReportSampleRows ? (rows + kReportSampleRows - 1) / kReportSampleRows : 1;
+}
+
+// `e` with each per-row field (typed, string or JSON, whose first axis has as many entries as e's `rows`)
+// cut to the rows at step positions first, first + every, ... (`first`: the position in the step of e's
+// first row). An explanation without a `rows` array is returned as it is.
+Explanation KeepEveryRow(Explanation e, std::int64_t first, std::int64_t every);
+
 // The contiguous block [begin, end) of `n_rows` that rank `rank` of `ranks` explains: the first
 // n_rows % ranks ranks hold one row more. Depends only on (n_rows, rank, ranks).
 struct RowBlock {

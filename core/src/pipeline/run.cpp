@@ -232,14 +232,12 @@ struct StepState {
   bool crashed = false;  // its isolated child died (--isolate): the failure is "crashed"
   bool resumed = false;  // finished by the run this one resumes: read back, not computed
   bool chunked = false;  // explained a chunk of rows at a time, each chunk recorded
-  // Streamed (its rows written to disk chunk by chunk): `explanation` then holds every `report_every`-th
-  // of its `report_of` rows, for the report.
+  // Streamed (its rows written to disk chunk by chunk), or sampled for the report at the end of the run
+  // (SampleForReport): `explanation` then holds every `report_every`-th of its `report_of` rows.
   std::int64_t report_every = 0, report_of = 0;
 };
 
 constexpr std::int64_t kDefaultChunkRows = 4096;
-// A streamed step keeps at most this many of its rows in memory, evenly spaced, for the report's charts.
-constexpr std::int64_t kReportSampleRows = 10000;
 
 class PipelineRunner {
  public:
@@ -579,47 +577,6 @@ class PipelineRunner {
     return fields;
   }
 
-  // The chunk with its per-row `fields` cut to the rows at step positions first, first + every, ...
-  // (`first` is the chunk's first row's position in the step).
-  static Explanation SampleOfChunk(Explanation chunk, const std::vector<std::string>& fields,
-                                   std::int64_t first, std::int64_t every) {
-    const std::int64_t n = chunk.TypedArray("rows")->dim(0);
-    std::vector<std::int64_t> keep;
-    for (std::int64_t r = (every - first % every) % every; r < n; r += every) keep.push_back(r);
-    for (const std::string& path : fields) {
-      if (const auto it = chunk.arrays.find(path); it != chunk.arrays.end()) {
-        const Tensor& whole = it->second;
-        Shape shape = whole.shape();
-        shape[0] = static_cast<std::int64_t>(keep.size());
-        Tensor kept(whole.dtype(), shape);
-        const std::size_t row_bytes =
-            whole.dim(0) > 0 ? whole.nbytes() / static_cast<std::size_t>(whole.dim(0)) : 0;
-        for (std::size_t i = 0; i < keep.size(); ++i) {
-          std::memcpy(static_cast<char*>(kept.raw()) + i * row_bytes,
-                      static_cast<const char*>(whole.raw()) + static_cast<std::size_t>(keep[i]) * row_bytes,
-                      row_bytes);
-        }
-        it->second = std::move(kept);
-        continue;
-      }
-      const auto it = chunk.texts.find(path);
-      const TextArray& whole = it->second;
-      const std::int64_t cells = whole.RowCells();
-      std::string chars;
-      std::vector<std::uint64_t> ends;
-      for (const std::int64_t r : keep) {
-        for (std::int64_t c = 0; c < cells; ++c) {
-          chars += whole.at(r * cells + c);
-          ends.push_back(chars.size());
-        }
-      }
-      Shape shape = whole.shape();
-      shape[0] = static_cast<std::int64_t>(keep.size());
-      it->second = TextArray(shape, chars, ends);
-    }
-    return chunk;
-  }
-
   // The outputs of a streamed step, written as its chunks arrive in row order (ExplainStreamed, and rank 0
   // of ExplainStreamedAcrossRanks): each chunk's per-row fields are appended to their .npy files
   // (report/row_spill.hpp) and its lines to the CSV, and only the chunk's metadata and a sample of its rows
@@ -633,7 +590,7 @@ class PipelineRunner {
         : runner_(runner),
           id_(id),
           rows_(rows),
-          every_((rows + kReportSampleRows - 1) / kReportSampleRows),
+          every_(shards::ReportSampleEvery(rows)),
           spill_(runner.report_.output_dir, id, rows) {}
 
     // Appends chunk k of the step (its rows from k × the chunk size on). An error of kind kInternal: the
@@ -653,7 +610,7 @@ class PipelineRunner {
       }
       LOUPE_RETURN_IF_ERROR(spill_.Append(chunk, fields_));
       if (csv_) LOUPE_RETURN_IF_ERROR(report::WriteAttributionCsvRows(csv_->out(), chunk));
-      samples_.push_back(SampleOfChunk(std::move(chunk), fields_, k * runner_.chunk_rows_, every_));
+      samples_.push_back(shards::KeepEveryRow(std::move(chunk), k * runner_.chunk_rows_, every_));
       return Status::Ok();
     }
     bool whole() const { return whole_; }
@@ -1096,6 +1053,20 @@ class PipelineRunner {
         failed == 1 ? first : first + " (and " + std::to_string(failed - 1) + " more steps failed)");
   }
 
+  // A local explainer's step held whole reaches the report as the sample a streamed one keeps
+  // (shards::kReportSampleRows), so that the report is the same either way and the same as `loupe report`
+  // draws from the step's file. Called last: the step's explanation is not needed whole any more.
+  static void SampleForReport(StepState& step) {
+    if (step.report_every > 0 || !shards::SplitsByRows(step.explanation->explainer)) return;
+    const Tensor* rows = step.explanation->TypedArray("rows");
+    if (rows == nullptr || rows->ndim() != 1) return;
+    const std::int64_t every = shards::ReportSampleEvery(rows->dim(0));
+    if (every == 1) return;
+    step.report_every = every;
+    step.report_of = rows->dim(0);
+    step.explanation = shards::KeepEveryRow(std::move(*step.explanation), 0, every);
+  }
+
   void WriteRunFile(double elapsed_ms) {
     nlohmann::json run = {{"schema", "loupe.run/v1"},
                           {"pipeline", spec_.name},
@@ -1138,8 +1109,10 @@ class PipelineRunner {
     if (Wants("html")) {
       std::vector<const Explanation*> explanations;
       for (std::size_t i = 0; i < steps_.size(); ++i) {
-        const StepState& step = steps_[i];
-        if (step.explanation) explanations.push_back(&*step.explanation);
+        StepState& step = steps_[i];
+        if (!step.explanation) continue;
+        SampleForReport(step);
+        explanations.push_back(&*step.explanation);
         if (step.report_every > 1) {  // for the report only: run.json on disk does not carry it
           run["steps"][i]["report_sample"] = {{"every", step.report_every}, {"of", step.report_of}};
         }

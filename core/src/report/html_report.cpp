@@ -1,6 +1,5 @@
 #include "report/html_report.hpp"
 
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -260,34 +259,3 @@ std::string RenderHtmlReport(const nlohmann::json& run, const std::vector<const 
 }
 
 }  // namespace loupe::report
-
-namespace loupe {
-
-Status RenderReportDirectory(const std::filesystem::path& dir) {
-  using report::RenderHtmlReport;
-  using report::TextMember;
-  using report::WriteFileAtomically;
-  const auto read_json = [](const std::filesystem::path& path) -> Result<nlohmann::json> {
-    std::ifstream in(path);
-    if (!in) return IoError("cannot read '" + path.string() + "'.");
-    nlohmann::json document = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (document.is_discarded()) return InvalidArgument("'" + path.string() + "' is not valid JSON.");
-    return document;
-  };
-  LOUPE_ASSIGN_OR_RETURN(nlohmann::json run, read_json(dir / "run.json"));
-  std::vector<Explanation> explanations;
-  for (const nlohmann::json& step : run.value("steps", nlohmann::json::array())) {
-    if (TextMember(step, "status") != "ok") continue;
-    const std::filesystem::path file = dir / (TextMember(step, "id") + ".json");
-    LOUPE_ASSIGN_OR_RETURN(nlohmann::json document, read_json(file));
-    Result<Explanation> explanation = Explanation::FromJson(document);
-    if (!explanation.ok())
-      return InvalidArgument("'" + file.string() + "': " + explanation.status().message());
-    explanations.push_back(std::move(*explanation));
-  }
-  std::vector<const Explanation*> pointers;
-  for (const Explanation& e : explanations) pointers.push_back(&e);
-  return WriteFileAtomically(dir / "report.html", RenderHtmlReport(run, pointers));
-}
-
-}  // namespace loupe

@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "loupe/core/report.hpp"
+#include "pipeline/row_shards.hpp"
 #include "report/charts.hpp"
 
 namespace loupe::report {
@@ -103,6 +104,41 @@ TEST(HtmlReport, ReportDirectoryNamesAMissingStepFile) {
   const Status status = RenderReportDirectory(dir);
   fs::remove_all(dir);
   EXPECT_EQ(status.message(), "cannot read '" + (dir / "lime.json").string() + "'.");
+}
+
+// `loupe report` on a local explainer's step of 25,001 rows draws every 3rd row, as `loupe run` does for
+// its report (shards::KeepEveryRow on the explanation in memory): the same page, byte for byte.
+TEST(HtmlReport, ReportDirectoryDrawsTheRunsSampleOfAStepOfManyRows) {
+  const fs::path dir = fs::temp_directory_path() / "loupe_report_sampled";
+  fs::remove_all(dir);
+  fs::copy(kFixtures, dir);
+  nlohmann::json shap = ReadJson(kFixtures / "shap.json");
+  constexpr std::int64_t kRows = 25001;
+  for (const char* field : {"rows", "base_values", "values", "data"}) {
+    nlohmann::json tiled = nlohmann::json::array();
+    for (std::int64_t r = 0; r < kRows; ++r)
+      tiled.push_back(field == std::string("rows") ? nlohmann::json(r) : shap[field][r % 3]);
+    shap[field] = std::move(tiled);
+  }
+  std::ofstream(dir / "shap.json") << shap.dump();
+  ASSERT_TRUE(RenderReportDirectory(dir).ok());
+  std::ifstream in(dir / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  EXPECT_NE(html.find("The charts of this step show 8334 of its 25001 rows (one row in 3, from the first)"),
+            std::string::npos);
+
+  nlohmann::json run = ReadJson(kFixtures / "run.json");
+  run["steps"][0]["report_sample"] = {{"every", 3}, {"of", kRows}};
+  std::vector<Explanation> steps;
+  for (const nlohmann::json& step : run["steps"]) {
+    if (step["status"] != "ok") continue;
+    steps.push_back(step["id"] == "shap" ? shards::KeepEveryRow(*Explanation::FromJson(shap), 0, 3)
+                                         : Step(step["id"].get<std::string>()));
+  }
+  std::vector<const Explanation*> pointers;
+  for (const Explanation& e : steps) pointers.push_back(&e);
+  EXPECT_TRUE(html == RenderHtmlReport(run, pointers)) << "loupe report drew another page than the run's";
 }
 
 TEST(AttributionReport, GlobalBarsAreMeanAbsoluteValuesInDecreasingOrder) {
