@@ -82,13 +82,15 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     PrepareRowVariants();
   }
   // The nn path: `net` on oneDNN, in chunks of rows.
-  NativeModel(ModelInfo info, Net net, bool sigmoid_output, std::int64_t encoded_width)
+  NativeModel(ModelInfo info, Net net, bool sigmoid_output, std::int64_t encoded_width,
+              nn::Precision precision)
       : info_(std::move(info)),
         net_(std::move(net)),
         sigmoid_output_(sigmoid_output),
         encoded_width_(encoded_width) {
     for (std::size_t i = 0; i < net_.layers.size(); ++i) net_.layers[i]->Attach(*this, i);
     PrepareGradient();
+    if (precision == nn::Precision::kF32) PrepareF32Variants();
   }
 
   const ModelInfo& Info() const override { return info_; }
@@ -113,10 +115,13 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   const GradientModel* gradient_model() const override { return dense_views_.empty() ? nullptr : this; }
   const std::string& DeepLiftRefusal() const override { return deeplift_refusal_; }
 
-  // "row_variants": the double-precision path of a model whose first layer is linear.
+  // "row_variants": a model whose first layer is linear, on the double-precision path or (f32) a tabular
+  // network of dense layers (PredictVariantsF32).
   const RowVariantModel* row_variant_model() const override { return offers_row_variants_ ? this : nullptr; }
   Status PredictVariants(const TensorView& base, const RowVariants& variants, OutputSpace space,
                          std::span<double> out) const override;
+  Status PredictVariantsF32(const TensorView& base, const RowVariants& variants, OutputSpace space,
+                            std::span<double> out) const;
 
   Status Gradient(const TensorView& batch, OutputSpace space, std::span<const double> weights,
                   std::span<double> gradients) const override {
@@ -577,6 +582,168 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     }
   }
 
+  // --- the "row_variants" capability on the f32 network path ---
+
+  // A dense layer of the f32 variants path: the nn layer's f32 weights, and a linear layer's columns.
+  struct F32Layer {
+    model::DenseKind kind = model::DenseKind::kIdentity;
+    std::int64_t in = 0, out = 0;
+    std::vector<float> columns;  // linear: the weight by input, [in, out]
+    std::vector<float> bias;     // linear: [out] (zeros when the layer has none); layer_norm: beta or zeros
+    std::vector<float> gamma;    // layer_norm
+    float eps = 1e-5f;           // layer_norm
+  };
+
+  // Offered when the network is all dense layers (the gradient capability's views exist: tabular inputs,
+  // no sequence), the first linear, and a classifier has a layer after it.
+  void PrepareF32Variants() {
+    if (dense_views_.empty() || dense_views_[0].kind != DenseKind::kLinear) return;
+    if (info_.task == Task::kClassification && dense_views_.size() < 2) return;
+    std::vector<F32Layer> layers;
+    for (const model::DenseLayerView& view : dense_views_) {
+      F32Layer layer;
+      layer.kind = view.kind;
+      if (view.kind == DenseKind::kLayerNorm) {
+        layer.gamma = view.spec->weight;
+        layer.bias = view.spec->bias;
+        layer.bias.resize(layer.gamma.size(), 0.0f);
+        layer.eps = static_cast<float>(view.spec->eps);
+      }
+      if (view.kind == DenseKind::kLinear) {
+        const nn::DenseLayer& dense = *view.linear;
+        layer.in = dense.in();
+        layer.out = dense.out();
+        layer.columns.resize(dense.weight().size());
+        for (std::int64_t o = 0; o < layer.out; ++o) {
+          for (std::int64_t i = 0; i < layer.in; ++i)
+            layer.columns[static_cast<std::size_t>(i * layer.out + o)] =
+                dense.weight()[static_cast<std::size_t>(o * layer.in + i)];
+        }
+        layer.bias = dense.bias();
+        layer.bias.resize(static_cast<std::size_t>(layer.out), 0.0f);
+      }
+      layers.push_back(std::move(layer));
+    }
+    f32_layers_ = std::move(layers);
+    std::int64_t offset = 0;
+    for (const NetInput& input : net_.inputs) {
+      input_offsets_.push_back(offset);
+      offset += EncodedWidth(input.tabular);
+    }
+    offers_row_variants_ = true;
+  }
+
+  // Layers [first, ...) of the f32 variants path over a block of rows held lane-major (`a` is [width][lanes]:
+  // a[c·lanes + r] is value c of row r; lanes ≥ m, a multiple of 8), and the outputs in `space` of its
+  // first m rows into `out` (m rows of outputs(space)), as PredictNet gives them: raw outputs before a
+  // classifier's link, a sigmoid's probabilities in double from the logit, a softmax's in f32. A row's
+  // arithmetic is the same whatever its lane and the other rows (the FMAs of a linear layer in the order of
+  // its inputs, the elementwise kernels lane by lane), so the bits do not depend on the block. `a`, `b`
+  // and `pointers` are scratch.
+  void FinishF32Block(std::size_t first, std::int64_t width, std::int64_t m, std::int64_t lanes,
+                      OutputSpace space, std::vector<float>& a_buffer, std::vector<float>& b_buffer,
+                      std::vector<const float*>& pointers, double* out) const {
+    const bool classification = info_.task == Task::kClassification;
+    const std::size_t last_hidden = classification ? f32_layers_.size() - 1 : f32_layers_.size();
+    std::vector<float>* a = &a_buffer;
+    std::vector<float>* b = &b_buffer;
+    for (std::size_t l = first; l < last_hidden; ++l) {
+      width = ApplyF32(f32_layers_[l], *a, width, lanes, *b, pointers);
+      std::swap(a, b);
+    }
+    if (classification && space == OutputSpace::kProbability && sigmoid_output_) {
+      for (std::int64_t row = 0; row < m; ++row) {
+        const double p = 1.0 / (1.0 + std::exp(-static_cast<double>((*a)[row])));
+        out[row * 2] = 1.0 - p;
+        out[row * 2 + 1] = p;
+      }
+      return;
+    }
+    if (classification && space == OutputSpace::kProbability) {
+      width = ApplyF32(f32_layers_.back(), *a, width, lanes, *b, pointers);
+      std::swap(a, b);
+    }
+    for (std::int64_t row = 0; row < m; ++row) {
+      for (std::int64_t c = 0; c < width; ++c) out[row * width + c] = (*a)[c * lanes + row];
+    }
+  }
+
+  // `layer` over the lane-major [width][lanes] values `in` into `out` ([out_width][lanes]); returns the
+  // output width. A linear layer is bias + the FMAs of its inputs in order (vmath::AddScaledLanes); the
+  // elementwise ones run on the f32 kernels of vector_math.hpp over the whole block; softmax and layer norm
+  // per row (lane) over its values in order.
+  static std::int64_t ApplyF32(const F32Layer& layer, const std::vector<float>& in, std::int64_t width,
+                               std::int64_t lanes, std::vector<float>& out,
+                               std::vector<const float*>& pointers) {
+    const std::int64_t out_width = layer.kind == DenseKind::kLinear ? layer.out : width;
+    out.resize(static_cast<std::size_t>(out_width * lanes));
+    const std::int64_t count = width * lanes;
+    switch (layer.kind) {
+      case DenseKind::kLinear:
+        for (std::int64_t o = 0; o < out_width; ++o)
+          std::fill_n(out.data() + o * lanes, lanes, layer.bias[static_cast<std::size_t>(o)]);
+        pointers.resize(static_cast<std::size_t>(width));
+        for (std::int64_t i = 0; i < width; ++i)
+          pointers[static_cast<std::size_t>(i)] = in.data() + i * lanes;
+        model::vmath::AddScaledLanes(out.data(), layer.columns.data(), out_width, pointers.data(), nullptr,
+                                     width, lanes);
+        break;
+      case DenseKind::kSoftmax: {
+        // Each row's maximum subtracted (in the order of its values), the block's exponentials in one call,
+        // then each row divided by its sum (summed in the order of its values).
+        std::copy_n(in.data(), count, out.data());
+        for (std::int64_t r = 0; r < lanes; ++r) {
+          float max = width == 0 ? 0.0f : in[r];
+          for (std::int64_t c = 0; c < width; ++c) max = std::max(max, in[c * lanes + r]);
+          for (std::int64_t c = 0; c < width; ++c) out[c * lanes + r] = in[c * lanes + r] - max;
+        }
+        model::vmath::Exp(out.data(), out.data(), count);
+        for (std::int64_t r = 0; r < lanes; ++r) {
+          float sum = 0.0f;
+          for (std::int64_t c = 0; c < width; ++c) sum += out[c * lanes + r];
+          for (std::int64_t c = 0; c < width; ++c) out[c * lanes + r] /= sum;
+        }
+        break;
+      }
+      case DenseKind::kRelu:
+        for (std::int64_t i = 0; i < count; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+        break;
+      case DenseKind::kTanh:
+        model::vmath::Tanh(in.data(), out.data(), count);
+        break;
+      case DenseKind::kSigmoid:
+        model::vmath::Sigmoid(in.data(), out.data(), count);
+        break;
+      case DenseKind::kGelu:
+        model::vmath::GeluErf(in.data(), out.data(), count);
+        break;
+      case DenseKind::kGeluTanh:
+        model::vmath::GeluTanh(in.data(), out.data(), count);
+        break;
+      case DenseKind::kLayerNorm:
+        for (std::int64_t r = 0; r < lanes; ++r) {
+          float mean = 0.0f, var = 0.0f;
+          for (std::int64_t c = 0; c < width; ++c) mean += in[c * lanes + r];
+          mean /= static_cast<float>(width);
+          for (std::int64_t c = 0; c < width; ++c) {
+            const float d = in[c * lanes + r] - mean;
+            var += d * d;
+          }
+          var /= static_cast<float>(width);
+          const float inv = 1.0f / std::sqrt(var + layer.eps);
+          for (std::int64_t c = 0; c < width; ++c) {
+            const auto k = static_cast<std::size_t>(c);
+            out[c * lanes + r] = (in[c * lanes + r] - mean) * inv * layer.gamma[k] + layer.bias[k];
+          }
+        }
+        break;
+      case DenseKind::kIdentity:
+        std::copy_n(in.data(), count, out.data());  // dropout, flatten
+        break;
+    }
+    return out_width;
+  }
+
   // --- the "gradient" capability (loupe/core/gradient.hpp) ---
 
   // Offered when every layer is a dense one and every input tabular; DeepLIFT only when every layer is one
@@ -793,8 +960,9 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   Net net_;
   bool sigmoid_output_ = false;
   std::int64_t encoded_width_;
-  std::vector<std::int64_t> input_offsets_;  // per input, its first encoded column (double-precision path)
+  std::vector<std::int64_t> input_offsets_;  // per input, its first encoded column (row variants)
   bool offers_row_variants_ = false;
+  std::vector<F32Layer> f32_layers_;                // the f32 network path's row variants; empty: not offered
   std::vector<model::DenseLayerView> dense_views_;  // per layer; empty: no "gradient" capability
   std::string deeplift_refusal_;
 };
@@ -805,7 +973,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
 // variant differs from PredictInto on its materialised row only by the order of the first layer's sums.
 Status NativeModel::PredictVariants(const TensorView& base, const RowVariants& variants, OutputSpace space,
                                     std::span<double> out) const {
-  const auto n_inputs = static_cast<std::int64_t>(inputs_.size());
+  const auto n_inputs = static_cast<std::int64_t>(info_.inputs.size());
   if (!offers_row_variants_) return Unsupported("model '" + info_.name + "' has no linear first layer.");
   if (base.ndim() != 2 || base.dim(1) != n_inputs || base.dtype() != DType::kF64) {
     return InvalidArgument("model '" + info_.name + "' expects base rows of shape [n, " +
@@ -820,6 +988,7 @@ Status NativeModel::PredictVariants(const TensorView& base, const RowVariants& v
                              std::to_string(input) + " of " + std::to_string(n_inputs) + ".");
     }
   }
+  if (!net_.layers.empty()) return PredictVariantsF32(base, variants, space, out);
   const RefLayer& first = layers_[0];
   model::Scratch<std::vector<double>> encoded, base_pre, a, b;
   for (std::int64_t begin = 0; begin < n; begin += kReferenceBlockRows) {
@@ -837,6 +1006,106 @@ Status NativeModel::PredictVariants(const TensorView& base, const RowVariants& v
         LOUPE_RETURN_IF_ERROR(AddChange(variants.inputs[k], variants.values[k], raw, *encoded, begin, m, *a));
       }
       FinishReferenceBlock(1, first.out, m, space, *a, *b, out.data() + (v * n + begin) * n_out);
+    }
+  }
+  return Status::Ok();
+}
+
+// The f32 network path, per block of up to 64 base rows held lane-major (a row per lane: the block's
+// encoded column c is the vector et[c·lanes ...]): the block is encoded as EncodeNetRows encodes it and its
+// first layer computed once (bias + FMAs over the encoded columns in order); a variant's first-layer
+// pre-activations then come from whichever side has fewer encoded columns to add: the base rows' plus
+// W·(e(new) − e(old)) over the changed columns, or the variant's own sum bias + W·e(new) over its changed
+// columns (once per variant and block) plus W·e(old) over the unchanged ones. The side depends on the
+// variant only, so a (variant, row)'s bits depend neither on the block nor on the other variants; they
+// differ from PredictNet's on the materialised row by f32 rounding (another order of the sums, and
+// vector_math's f32 activations instead of oneDNN's).
+Status NativeModel::PredictVariantsF32(const TensorView& base, const RowVariants& variants, OutputSpace space,
+                                       std::span<double> out) const {
+  const auto n_inputs = static_cast<std::int64_t>(net_.inputs.size());
+  const std::int64_t n = base.dim(0), n_variants = variants.count();
+  const auto n_out = static_cast<std::int64_t>(info_.OutputNames(space).size());
+  const F32Layer& first = f32_layers_[0];
+  const std::int64_t h = first.out, e_width = encoded_width_;
+  model::Scratch<std::vector<float>> encoded, et, base_pre, a, b, changed, deltas, sum;
+  model::Scratch<std::vector<std::int64_t>> columns;  // the variant's changed encoded columns, or the rest
+  model::Scratch<std::vector<unsigned char>> is_changed;
+  model::Scratch<std::vector<const float*>> pointers;
+  changed->assign(static_cast<std::size_t>(e_width), 0.0f);
+  sum->resize(static_cast<std::size_t>(h));
+  for (std::int64_t begin = 0; begin < n; begin += kReferenceBlockRows) {
+    const std::int64_t m = std::min(kReferenceBlockRows, n - begin);
+    const std::int64_t lanes = (m + 7) / 8 * 8;
+    encoded->assign(static_cast<std::size_t>(m * e_width), 0.0f);
+    const double* raw = base.data<double>() + begin * n_inputs;
+    for (std::int64_t i = 0; i < n_inputs; ++i) {
+      const Status encoding = EncodeColumn(net_.inputs[static_cast<std::size_t>(i)].tabular, raw + i,
+                                           n_inputs, begin, m, encoded->data() + input_offset(i), e_width);
+      if (!encoding.ok()) return Unsupported(encoding.message());  // a change might replace the missing value
+    }
+    et->assign(static_cast<std::size_t>(e_width * lanes), 0.0f);
+    for (std::int64_t r = 0; r < m; ++r) {
+      for (std::int64_t c = 0; c < e_width; ++c) (*et)[c * lanes + r] = (*encoded)[r * e_width + c];
+    }
+    base_pre->resize(static_cast<std::size_t>(h * lanes));
+    for (std::int64_t o = 0; o < h; ++o)
+      std::fill_n(base_pre->data() + o * lanes, lanes, first.bias[static_cast<std::size_t>(o)]);
+    pointers->resize(static_cast<std::size_t>(e_width));
+    for (std::int64_t c = 0; c < e_width; ++c)
+      (*pointers)[static_cast<std::size_t>(c)] = et->data() + c * lanes;
+    model::vmath::AddScaledLanes(base_pre->data(), first.columns.data(), h, pointers->data(), nullptr,
+                                 e_width, lanes);
+    for (std::int64_t v = 0; v < n_variants; ++v) {
+      // The variant's changed encoded columns and their new cells.
+      const auto from = static_cast<std::size_t>(variants.offsets[static_cast<std::size_t>(v)]);
+      const auto to = static_cast<std::size_t>(variants.offsets[static_cast<std::size_t>(v) + 1]);
+      is_changed->assign(static_cast<std::size_t>(e_width), 0);
+      columns->clear();
+      for (std::size_t k = from; k < to; ++k) {
+        const std::int64_t i = variants.inputs[k];
+        const InputEncoding& enc = net_.inputs[static_cast<std::size_t>(i)].tabular;
+        const std::int64_t offset = input_offset(i), width = EncodedWidth(enc);
+        std::fill_n(changed->data() + offset, width, 0.0f);
+        LOUPE_RETURN_IF_ERROR(
+            EncodeColumn(enc, &variants.values[k], 1, begin, 1, changed->data() + offset, 1));
+        for (std::int64_t c = offset; c < offset + width; ++c) {
+          (*is_changed)[static_cast<std::size_t>(c)] = 1;
+          columns->push_back(c);
+        }
+      }
+      const auto n_changed = static_cast<std::int64_t>(columns->size());
+      a->resize(static_cast<std::size_t>(h * lanes));
+      pointers->clear();
+      if (n_changed <= e_width - n_changed) {
+        // From the base rows: + W·(e(new) − e(old)) over the changed columns.
+        std::copy(base_pre->begin(), base_pre->end(), a->begin());
+        deltas->resize(static_cast<std::size_t>(n_changed * lanes));
+        for (std::int64_t j = 0; j < n_changed; ++j) {
+          const std::int64_t c = (*columns)[static_cast<std::size_t>(j)];
+          const float x = (*changed)[static_cast<std::size_t>(c)];
+          float* d = deltas->data() + j * lanes;
+          const float* e = et->data() + c * lanes;
+          for (std::int64_t r = 0; r < lanes; ++r) d[r] = x - e[r];
+          pointers->push_back(d);
+        }
+      } else {
+        // From the variant's side: bias + W·e(new) over the changed columns, then + W·e(old) over the rest.
+        std::copy(first.bias.begin(), first.bias.end(), sum->begin());
+        model::vmath::AddScaledGathered(sum->data(), first.columns.data(), changed->data(), columns->data(),
+                                        n_changed, h);
+        for (std::int64_t o = 0; o < h; ++o)
+          std::fill_n(a->data() + o * lanes, lanes, (*sum)[static_cast<std::size_t>(o)]);
+        columns->clear();
+        for (std::int64_t c = 0; c < e_width; ++c) {
+          if ((*is_changed)[static_cast<std::size_t>(c)] == 0) {
+            columns->push_back(c);
+            pointers->push_back(et->data() + c * lanes);
+          }
+        }
+      }
+      model::vmath::AddScaledLanes(a->data(), first.columns.data(), h, pointers->data(), columns->data(),
+                                   static_cast<std::int64_t>(columns->size()), lanes);
+      FinishF32Block(1, h, m, lanes, space, *a, *b, *pointers, out.data() + (v * n + begin) * n_out);
     }
   }
   return Status::Ok();
@@ -1244,8 +1513,8 @@ Result<std::shared_ptr<const Model>> BuildModel(const config::YamlDocument& doc,
   }
   LOUPE_RETURN_IF_ERROR(ReadOutputs(reader, final_type, output.width, net.layers.size(), info));
   const bool sigmoid_output = info.task == Task::kClassification && final_type == "sigmoid";
-  return std::shared_ptr<const Model>(
-      std::make_shared<NativeModel>(std::move(info), std::move(net), sigmoid_output, encoded_width));
+  return std::shared_ptr<const Model>(std::make_shared<NativeModel>(
+      std::move(info), std::move(net), sigmoid_output, encoded_width, precision));
 }
 
 }  // namespace

@@ -47,4 +47,35 @@ void AddScaledColumns(double* z, const double* columns, const double* s, std::in
 // z[r·n + o] += w[o]·s[r] for each r < rows with s[r] ≠ 0; o < n.
 void AddScaledRows(double* z, const double* w, const double* s, std::int64_t rows, std::int64_t n);
 
+// --- single precision (vector_math_f32.cpp): the f32 network path's row variants ---
+// The same functions on floats, eight lanes on AVX2 + FMA, with the same discipline: one operation
+// sequence on every lane and instruction set (the scalar path's FMAs are std::fma), the tail through the
+// lanes from a padded copy, so a value's bits never depend on its position, the array's length, the thread
+// or the instruction set. Methods (vector_math_f32_kernels.inc): exp by k·ln2 + r and the Taylor series of
+// e^r to r^8; tanh by an odd polynomial below |x| = 0.625 and 1 − 2/(e^{2|x|} + 1) above; GELU's 1 + erf
+// by a polynomial below |x/√2| = 1 and Numerical Recipes' erfc above, its tanh form's 1 + tanh from
+// 2/(e^{2|z|} + 1) (neither cancels for negative x). Accuracy (tests/core/model/vector_math_f32_test.cpp,
+// against the double-precision functions rounded to float, normal results): exp and tanh within 1 ulp,
+// sigmoid 2, both GELUs 6 (of the exact GELU of their f32-rounded inner argument, as PyTorch rounds it).
+void Exp(const float* x, float* y, std::int64_t n, Isa isa = BestIsa());
+void Tanh(const float* x, float* y, std::int64_t n, Isa isa = BestIsa());
+void Sigmoid(const float* x, float* y, std::int64_t n, Isa isa = BestIsa());
+void GeluErf(const float* x, float* y, std::int64_t n, Isa isa = BestIsa());
+void GeluTanh(const float* x, float* y, std::int64_t n, Isa isa = BestIsa());
+// z[o] = fma(columns[j·n + o], s[j], z[o]) for each j < n_columns with s[j] ≠ 0, in the order of j.
+void AddScaledColumns(float* z, const float* columns, const float* s, std::int64_t n_columns, std::int64_t n,
+                      Isa isa = BestIsa());
+// z[r·n + o] = fma(w[o], s[r], z[r·n + o]) for each r < rows with s[r] ≠ 0.
+void AddScaledRows(float* z, const float* w, const float* s, std::int64_t rows, std::int64_t n,
+                   Isa isa = BestIsa());
+// The lane-major form (a block of rows as the lanes: z[o·lanes + r] is output o of row r): for each j < count
+// in order, z[o·lanes + r] = fma(columns[c·n + o], scales[j][r], z[o·lanes + r]) with c = index[j] (j when
+// index is null), zero scales included, for o < n and r < lanes. Eight rows at a time in registers on
+// AVX2 (lanes a multiple of 8), the same FMAs in the same order on every path.
+void AddScaledLanes(float* z, const float* columns, std::int64_t n, const float* const* scales,
+                    const std::int64_t* index, std::int64_t count, std::int64_t lanes, Isa isa = BestIsa());
+// z[o] = fma(columns[c·n + o], s[c], z[o]) for c = index[k], k < count in order, where s[c] ≠ 0.
+void AddScaledGathered(float* z, const float* columns, const float* s, const std::int64_t* index,
+                       std::int64_t count, std::int64_t n, Isa isa = BestIsa());
+
 }  // namespace loupe::model::vmath

@@ -8,8 +8,15 @@ each of degree 12, printed lowest degree first as hexadecimal doubles (the middl
 The fits' absolute errors are printed too (all far below the double rounding of the results they feed:
 see the accuracy note in vector_math.hpp).
 
-    /usr/bin/python3 core/src/model/vector_math_fit.py
+With --f32, the single-precision fits of vector_math_f32.cpp instead (kTanhSmallF: P on u in [0, 0.625^2],
+degree 4; kErfSmallF: Q on u in [0, 1], degree 6): least squares on 4,000 Chebyshev nodes, reweighted 30
+times towards the largest errors (close to minimax; P's error weighted by u, as it enters tanh), the
+coefficients rounded to float.
+
+    /usr/bin/python3 core/src/model/vector_math_fit.py [--f32]
 """
+import sys
+
 import mpmath as mp
 
 mp.mp.dps = 60
@@ -43,6 +50,25 @@ def show(name, coefficients, err):
     print("// %s: fit error %s" % (name, mp.nstr(err, 3)))
     print("{" + ", ".join(float.hex(v) for v in coefficients) + "},")
 
+
+def fit_f32(f, hi, degree, weight):
+    import numpy as np
+    u = np.cos(np.linspace(0, np.pi, 4000)) * hi / 2 + hi / 2
+    y = np.array([float(f(mp.mpf(float(x)))) for x in u])
+    w = np.array([weight(x) for x in u])
+    vander = np.vander(u, degree + 1, increasing=True)
+    ww = np.ones_like(u)
+    for _ in range(30):
+        c, *_ = np.linalg.lstsq(vander * (w * ww)[:, None], y * w * ww, rcond=None)
+        e = np.abs((vander @ c - y) * w)
+        ww = ww * (e / e.max()) ** 0.3 + 1e-3
+    return [float(np.float32(v)) for v in c], e.max()
+
+
+if "--f32" in sys.argv:
+    show("kTanhSmallF", *fit_f32(tanh_p, 0.625**2, 4, lambda u: u))
+    show("kErfSmallF", *fit_f32(erf_q, 1.0, 6, lambda u: 1.0))
+    sys.exit(0)
 
 show("kTanhSmall", *fit(tanh_p, 0, 0.75**2))
 show("kErfSmall", *fit(erf_q, 0, 1))

@@ -6,9 +6,10 @@
 //   v(S) = mean over background rows b (weighted, for k-means centres) of f(x on the features of S, b
 //   elsewhere).
 // Each value is reduced inside one batch in a fixed order, so results are bit-identical for any thread count.
-// A model with the "row_variants" capability (a linear first layer, evaluated in f64) is given the
-// coalitions as variants of the background rows rather than materialised rows: equal to the materialised
-// path up to the order of the first layer's sums (~1e-15 relative), the same bits on any thread count.
+// A model with the "row_variants" capability (a linear first layer: native models in f64, and f32 networks
+// of dense layers) is given the coalitions as variants of the background rows rather than materialised
+// rows: equal to the materialised path up to rounding (f64: the order of the first layer's sums, ~1e-15
+// relative; f32: f32 rounding, a few 1e-6 relative), the same bits on any thread count.
 #pragma once
 
 #include <algorithm>

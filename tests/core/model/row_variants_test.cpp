@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -27,16 +28,17 @@ std::shared_ptr<const Model> LoadOrFail(const std::filesystem::path& path) {
   return model.ok() ? *model : nullptr;
 }
 
-// The fixture credit MLP with `precision: f64`: the same weights on the double-precision path.
-std::shared_ptr<const Model> CreditMlpInDoublePrecision() {
-  std::ifstream in(kRowVariantsSource / "tests/fixtures/models/credit_mlp.yaml");
+// A fixture MLP (`name`.yaml) with `precision: <precision>` (none: the file's own, f32).
+std::shared_ptr<const Model> FixtureMlp(const std::string& name, const std::string& precision) {
+  std::ifstream in(kRowVariantsSource / ("tests/fixtures/models/" + name + ".yaml"));
   std::stringstream text;
   text << in.rdbuf();
   std::string yaml = text.str();
-  const std::string weights = "weights: credit_mlp.safetensors";
-  yaml.replace(yaml.find(weights), weights.size(),
-               "weights: " + (kRowVariantsSource / "tests/fixtures/models/credit_mlp.safetensors").string() +
-                   "\nprecision: f64");
+  const std::string weights = "weights: " + name + ".safetensors";
+  yaml.replace(
+      yaml.find(weights), weights.size(),
+      "weights: " + (kRowVariantsSource / ("tests/fixtures/models/" + name + ".safetensors")).string() +
+          (precision.empty() ? "" : "\nprecision: " + precision));
   const auto path =
       std::filesystem::temp_directory_path() / ("loupe-variants-" + std::to_string(::getpid()) + ".yaml");
   std::ofstream(path) << yaml;
@@ -44,6 +46,9 @@ std::shared_ptr<const Model> CreditMlpInDoublePrecision() {
   std::filesystem::remove(path);
   return model;
 }
+
+// The fixture credit MLP with `precision: f64`: the same weights on the double-precision path.
+std::shared_ptr<const Model> CreditMlpInDoublePrecision() { return FixtureMlp("credit_mlp", "f64"); }
 
 // `n` rows in the model's input coding: numbers around their standardisation's mean (every seventh
 // missing, which the model imputes), level codes in range, and now and then an unknown code or NaN.
@@ -208,10 +213,121 @@ TEST(RowVariants, ABaseRowMissingAValueWithoutImputeIsLeftToThePlainPath) {
   EXPECT_NE(status.message().find("missing"), std::string::npos) << status.message();
 }
 
-TEST(RowVariants, IsOfferedOnlyByDoublePrecisionModelsWithALinearFirstLayer) {
+// --- the f32 network path (PredictVariantsF32) ---
+
+// The first `n` rows of tests/data/`name`.csv in the model's input order (numeric inputs only).
+Tensor CsvRows(const ModelInfo& info, const std::string& name, std::int64_t n) {
+  std::ifstream in(kRowVariantsSource / ("tests/data/" + name + ".csv"));
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream names(line);
+  for (std::string cell; std::getline(names, cell, ',');) header.push_back(cell);
+  std::vector<std::size_t> column_of;
+  for (const ModelInput& input : info.inputs)
+    column_of.push_back(
+        static_cast<std::size_t>(std::find(header.begin(), header.end(), input.name) - header.begin()));
+  std::vector<double> values;
+  for (std::int64_t r = 0; r < n && std::getline(in, line); ++r) {
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    for (const std::size_t c : column_of) values.push_back(std::stod(cells.at(c)));
+  }
+  return Tensor::FromVector(
+      values, {static_cast<std::int64_t>(values.size()) / static_cast<std::int64_t>(info.inputs.size()),
+               static_cast<std::int64_t>(info.inputs.size())});
+}
+
+// EveryKindOfChange plus variants changing all inputs but two, to row 7's values (taken from the unchanged
+// side: the variant's own cells summed once, the base rows' other cells added).
+Variants F32Variants(const ModelInfo& info, const Tensor& base) {
+  Variants v = EveryKindOfChange(info);
+  const auto width = static_cast<std::int64_t>(info.inputs.size());
+  const double* explained = base.data<double>() + 7 * width;
+  for (const std::int64_t kept : {std::int64_t{0}, width / 2, width - 1}) {
+    std::vector<std::pair<std::int64_t, double>> changes;
+    for (std::int64_t j = width - 1; j >= 0; --j) {
+      if (j != kept && j != (kept + 3) % width) changes.push_back({j, explained[j]});
+    }
+    v.Add(changes);
+  }
+  return v;
+}
+
+// The f32 variants against the materialised f32 rows (oneDNN): the same network in f32, with the sums
+// in another order and other f32 activations, so they agree to f32 rounding (measured worst printed).
+void ExpectF32PathsAgree(const Model& model, const Tensor& base, double tolerance) {
+  const Variants variants = F32Variants(model.Info(), base);
+  for (const OutputSpace space : {OutputSpace::kProbability, OutputSpace::kRaw}) {
+    const std::vector<double> plain = Materialised(model, base, variants, space);
+    const std::vector<double> fast = ThroughVariants(model, base, variants, space);
+    ASSERT_EQ(plain.size(), fast.size());
+    double worst = 0.0;
+    for (std::size_t i = 0; i < plain.size(); ++i)
+      worst = std::max(worst, std::abs(plain[i] - fast[i]) / std::max(1.0, std::abs(plain[i])));
+    std::printf("%s %s: worst relative difference %.3g\n", model.Info().name.c_str(),
+                space == OutputSpace::kRaw ? "raw" : "probability", worst);
+    EXPECT_LT(worst, tolerance) << model.Info().name
+                                << (space == OutputSpace::kRaw ? " raw" : " probability");
+  }
+}
+
+TEST(RowVariants, F32BreastCancerMlpAgreesWithTheMaterialisedF32Rows) {
+  const auto model = FixtureMlp("breast_cancer_mlp", "");
+  ASSERT_NE(model, nullptr);
+  ExpectF32PathsAgree(*model, CsvRows(model->Info(), "breast_cancer", 300), 2e-5);
+}
+
+TEST(RowVariants, F32CreditMlpWithCategoricalsAndLayerNormAgreesWithTheMaterialisedF32Rows) {
+  const auto model = FixtureMlp("credit_mlp", "");
+  ASSERT_NE(model, nullptr);
+  ExpectF32PathsAgree(*model, BaseRows(model->Info(), 300), 2e-5);
+}
+
+// A (variant, row)'s bits on the f32 path do not depend on the other variants of the call, nor on the
+// rows around it (the 64-row blocks fall elsewhere when the call starts 5 rows later): what makes the
+// shap explainers' results the same for any thread count and max_batch_rows.
+TEST(RowVariants, F32VariantBitsDoNotDependOnTheOtherVariantsOrRowsOfTheCall) {
+  for (const char* name : {"breast_cancer_mlp", "credit_mlp"}) {
+    const auto model = FixtureMlp(name, "");
+    ASSERT_NE(model, nullptr);
+    const std::int64_t n = 150, skip = 5;
+    const Tensor base = BaseRows(model->Info(), n);
+    const auto width = base.dim(1);
+    const Tensor later = Tensor::FromVector(
+        std::vector<double>(base.data<double>() + skip * width, base.data<double>() + n * width),
+        {n - skip, width});
+    const Variants all = F32Variants(model->Info(), base);
+    const std::vector<double> together = ThroughVariants(*model, base, all, OutputSpace::kProbability);
+    const std::vector<double> shifted = ThroughVariants(*model, later, all, OutputSpace::kProbability);
+    for (std::size_t v = 0; v + 1 < all.offsets.size(); ++v) {
+      Variants one;
+      std::vector<std::pair<std::int64_t, double>> changes;
+      for (std::int64_t k = all.offsets[v]; k < all.offsets[v + 1]; ++k)
+        changes.push_back({all.inputs[k], all.values[k]});
+      one.Add(changes);
+      const std::vector<double> alone = ThroughVariants(*model, base, one, OutputSpace::kProbability);
+      for (std::int64_t r = 0; r < n; ++r) {
+        for (std::size_t o = 0; o < 2; ++o) {
+          const double x = together[(v * n + r) * 2 + o];
+          ASSERT_EQ(alone[r * 2 + o], x) << name << " variant " << v << " row " << r;
+          if (r >= skip) {
+            ASSERT_EQ(shifted[(v * (n - skip) + r - skip) * 2 + o], x) << name << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(RowVariants, IsOfferedByF32And64NetworksWithALinearFirstLayerNotByBf16OrTrees) {
   const auto f32 = LoadOrFail(kRowVariantsSource / "tests/fixtures/models/credit_mlp.yaml");
   ASSERT_NE(f32, nullptr);
-  EXPECT_EQ(f32->row_variant_model(), nullptr);
+  EXPECT_NE(f32->row_variant_model(), nullptr);
+  const auto bf16 = FixtureMlp("credit_mlp", "bf16");
+  ASSERT_NE(bf16, nullptr);
+  EXPECT_EQ(bf16->row_variant_model(), nullptr);
   const auto trees = LoadOrFail(kRowVariantsSource / "tests/fixtures/xgboost/credit_xgb.json");
   ASSERT_NE(trees, nullptr);
   EXPECT_EQ(trees->row_variant_model(), nullptr);

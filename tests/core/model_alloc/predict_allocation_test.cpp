@@ -218,35 +218,44 @@ TEST(PredictAllocationTest, NativeF64ReferencePathAllocatesNothingInTheSteadySta
   ExpectNoSteadyStateAllocation(loaded);
 }
 
-// The "row_variants" path (loupe/core/row_variants.hpp) of the same f64 model: a grid of 20 one-input
-// variants over 600 base rows (three 256-row blocks) borrows all its buffers from per-thread scratch.
+// The "row_variants" path (loupe/core/row_variants.hpp) of the same model in f64 and on its default f32
+// path: a grid of 20 one-input variants and one changing 12 of the 13 inputs (the f32 path sums it from
+// the variant's side) over 600 base rows (several blocks) borrows all its buffers from per-thread scratch.
 TEST(PredictAllocationTest, RowVariantsAllocateNothingInTheSteadyState) {
   if (!LOUPE_COUNT_ALLOCATIONS) GTEST_SKIP() << "allocations are not counted under AddressSanitizer";
-  auto model = LoadModel(CreditMlpInF64());
-  ASSERT_TRUE(model.ok()) << model.status().message();
-  const RowVariantModel* variants = (*model)->row_variant_model();
-  ASSERT_NE(variants, nullptr);
-  LoadedModel loaded;
-  ASSERT_NO_FATAL_FAILURE(Load(CreditMlpInF64(), kData / "credit_data.csv", &loaded));
-  const TensorView base = loaded.matrix.view().Rows(0, 600);  // in the model's input order and coding
-  std::vector<std::int64_t> offsets = {0}, inputs;
-  std::vector<double> values;
-  for (int v = 0; v < 20; ++v) {
-    inputs.push_back(v % 2 == 0 ? 8 : 1);  // Income (numeric), Home (categorical)
-    values.push_back(v % 2 == 0 ? 10.0 * v : static_cast<double>(v % 6));
+  for (const std::filesystem::path& path :
+       {CreditMlpInF64(), kSource / "tests/fixtures/models/credit_mlp.yaml"}) {
+    auto model = LoadModel(path);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    const RowVariantModel* variants = (*model)->row_variant_model();
+    ASSERT_NE(variants, nullptr) << path;
+    LoadedModel loaded;
+    ASSERT_NO_FATAL_FAILURE(Load(path, kData / "credit_data.csv", &loaded));
+    const TensorView base = loaded.matrix.view().Rows(0, 600);  // in the model's input order and coding
+    std::vector<std::int64_t> offsets = {0}, inputs;
+    std::vector<double> values;
+    for (int v = 0; v < 20; ++v) {
+      inputs.push_back(v % 2 == 0 ? 8 : 1);  // Income (numeric), Home (categorical)
+      values.push_back(v % 2 == 0 ? 10.0 * v : static_cast<double>(v % 6));
+      offsets.push_back(static_cast<std::int64_t>(inputs.size()));
+    }
+    for (std::int64_t input = 1; input < 13; ++input) {
+      inputs.push_back(input);
+      values.push_back(1.0);
+    }
     offsets.push_back(static_cast<std::int64_t>(inputs.size()));
+    const RowVariants grid{offsets, inputs, values};
+    std::vector<double> out(21 * 600 * 2);
+    ASSERT_TRUE(variants->PredictVariants(base, grid, OutputSpace::kProbability, out).ok());
+    bool ok = true;
+    const Counted counted = Count([&] {
+      for (int repeat = 0; repeat < 5; ++repeat)
+        ok = ok && variants->PredictVariants(base, grid, OutputSpace::kProbability, out).ok();
+    });
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(counted.allocations, 0u)
+        << path << ": " << counted.bytes << " bytes in " << counted.allocations << " allocations";
   }
-  const RowVariants grid{offsets, inputs, values};
-  std::vector<double> out(20 * 600 * 2);
-  ASSERT_TRUE(variants->PredictVariants(base, grid, OutputSpace::kProbability, out).ok());
-  bool ok = true;
-  const Counted counted = Count([&] {
-    for (int repeat = 0; repeat < 5; ++repeat)
-      ok = ok && variants->PredictVariants(base, grid, OutputSpace::kProbability, out).ok();
-  });
-  EXPECT_TRUE(ok);
-  EXPECT_EQ(counted.allocations, 0u) << counted.bytes << " bytes in " << counted.allocations
-                                     << " allocations";
 }
 
 // The f32 path runs its layers on oneDNN primitives that each thread keeps bound to their memory objects
