@@ -136,7 +136,8 @@ class RealHost final : public HostUnderTest {
     request_.step_id = "probe";
     request_.dataset = &data_;
     request_.feature_names = {"x0", "color"};
-    request_.features = std::make_shared<const Tensor>(Value(data_.Matrix(request_.feature_names)));
+    // As a run holds them: the feature columns are views of the matrix (dataset_column then copies them).
+    request_.features = Value(data_.ShareMatrix(request_.feature_names));
     request_.model =
         Value(FeatureModel::Create(std::make_shared<const ProbeModel>(), data_, request_.feature_names));
     request_.rows = kRows;

@@ -1,5 +1,7 @@
-// The CSV reader: tokenises the text, checks the header and the overrides, then types and builds each
-// column (numeric, categorical with sorted levels, or text).
+// The CSV reader: reads the records one at a time (a file a block at a time, never whole), checks the
+// header and the overrides, keeps each column's numbers as they are parsed (or its cells' text, for a
+// column that is not numeric), then types and builds each column (numeric, categorical with sorted
+// levels, or text).
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -57,11 +59,6 @@ struct RawColumn {
     std::vector<std::uint32_t>().swap(short_ends);
     std::vector<std::uint64_t>().swap(long_ends);
   }
-};
-
-struct RawTable {
-  std::vector<RawColumn> columns;
-  std::vector<std::int64_t> record_lines;  // the physical line each data row starts on
 };
 
 std::string Position(const std::string& source, std::int64_t line) {
@@ -126,43 +123,8 @@ Status CheckOverrides(const std::vector<std::string>& header, const CsvOptions& 
   return Status::Ok();
 }
 
-Result<RawTable> ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<std::string>& header,
-                             const CsvOptions& options, const std::string& source) {
-  const std::unordered_set<std::string_view> missing_tokens(options.missing.begin(), options.missing.end());
-  RawTable table;
-  for (const std::string& name : header) table.columns.push_back(RawColumn{name, {}, {}, {}, {}});
-  std::vector<std::string> fields;
-  for (;;) {
-    LOUPE_ASSIGN_OR_RETURN(const bool has_record, tokenizer.Next(&fields));
-    if (!has_record) break;
-    if (fields.size() != header.size()) {
-      return InvalidArgument(Position(source, tokenizer.record_line()) + ": expected " +
-                             std::to_string(header.size()) + (header.size() == 1 ? " field" : " fields") +
-                             " as in the header, found " + std::to_string(fields.size()));
-    }
-    table.record_lines.push_back(tokenizer.record_line());
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      RawColumn& column = table.columns[i];
-      column.missing.push_back(missing_tokens.count(fields[i]) != 0 ? 1 : 0);
-      column.Append(fields[i]);
-    }
-  }
-  if (table.record_lines.empty()) {
-    return InvalidArgument(source + ": expected at least one data row after the header, found none");
-  }
-  return table;
-}
-
 bool Contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-// Index of the first present cell that is not a number, if any.
-std::optional<std::size_t> FirstNonNumber(const RawColumn& column) {
-  for (std::size_t row = 0; row < column.size(); ++row) {
-    if (column.missing[row] == 0 && !data::ParseNumber(column.cell(row))) return row;
-  }
-  return std::nullopt;
 }
 
 std::size_t Utf8Length(std::string_view text) {
@@ -185,26 +147,6 @@ bool LooksLikeText(const RawColumn& column) {
   constexpr double kMinMeanTextLength = 20.0;
   return 2 * distinct.size() > column.size() && present > 0 &&
          static_cast<double>(total_length) / static_cast<double>(present) > kMinMeanTextLength;
-}
-
-ColumnType InferType(const RawColumn& column, const CsvOptions& options) {
-  if (Contains(options.text, column.name)) return ColumnType::kText;
-  if (Contains(options.categorical, column.name)) return ColumnType::kCategorical;
-  if (Contains(options.numeric, column.name) || !FirstNonNumber(column)) return ColumnType::kNumeric;
-  return LooksLikeText(column) ? ColumnType::kText : ColumnType::kCategorical;
-}
-
-Result<Column> BuildNumeric(RawColumn& column, const RawTable& table, const std::string& source) {
-  if (const std::optional<std::size_t> bad_row = FirstNonNumber(column)) {
-    return InvalidArgument(Position(source, table.record_lines[*bad_row]) + ": column '" + column.name +
-                           "': expected a number, found '" + std::string(column.cell(*bad_row)) + "'");
-  }
-  std::vector<double> values(column.size());
-  for (std::size_t row = 0; row < values.size(); ++row) {
-    values[row] = column.missing[row] != 0 ? kMissingValue : *data::ParseNumber(column.cell(row));
-  }
-  return Column(ColumnSchema{column.name, ColumnType::kNumeric, {}}, std::move(values),
-                std::move(column.missing));
 }
 
 // Levels sort numerically when every level is a number (ties, such as "1" and "1.0", by bytes), and
@@ -258,39 +200,210 @@ Column BuildText(RawColumn& column) {
                 std::move(column.missing));
 }
 
-Result<Column> BuildColumn(RawColumn& column, const RawTable& table, const CsvOptions& options,
-                           const std::string& source) {
-  switch (InferType(column, options)) {
-    case ColumnType::kNumeric:
-      return BuildNumeric(column, table, source);
-    case ColumnType::kCategorical:
-      return BuildCategorical(column);
-    case ColumnType::kText:
-      return BuildText(column);
+// One column while the records are read. A column that may be numeric keeps its numbers, not their text
+// (9 bytes a cell where the text and its end took about twice that, and the file's whole text was held
+// too), until a present cell is not a number: from then on it keeps its cells' text, to be built as a
+// categorical or text column. When numbers came before that cell their text is gone, so the cells of
+// such a column are collected by a second pass over the file (ReadAgain), which the common files (a
+// category's first present cell is not a number) never need.
+struct ColumnReader {
+  enum class Mode { kNumbers, kCells, kCellsReadAgain };
+
+  RawColumn cells;  // the name and the missing flags always; the cells' text in the cells modes
+  Mode mode = Mode::kNumbers;
+  bool forced_numeric = false;
+  std::vector<double> numbers;  // the numbers mode's values, NaN where missing
+  bool has_number = false;      // a present cell parsed as a number
+  // A forced numeric column's first cell that is not a number: the error, after the whole file is read.
+  std::optional<std::pair<std::int64_t, std::string>> not_a_number;
+
+  void Reserve(std::size_t rows) {
+    cells.missing.reserve(rows);
+    if (mode == Mode::kNumbers) numbers.reserve(rows);
   }
-  return Internal(source + ": column '" + column.name + "' has no known type");
+
+  void Add(std::string_view field, bool missing, std::int64_t line) {
+    cells.missing.push_back(missing ? 1 : 0);
+    switch (mode) {
+      case Mode::kNumbers: {
+        if (missing) {
+          numbers.push_back(kMissingValue);
+          return;
+        }
+        if (const std::optional<double> number = data::ParseNumber(field)) {
+          numbers.push_back(*number);
+          has_number = true;
+          return;
+        }
+        if (forced_numeric) {
+          if (!not_a_number) not_a_number.emplace(line, std::string(field));
+          numbers.push_back(kMissingValue);
+          return;
+        }
+        std::vector<double>().swap(numbers);
+        if (has_number) {
+          mode = Mode::kCellsReadAgain;
+          return;
+        }
+        mode = Mode::kCells;  // every earlier cell is missing: its text is not needed
+        for (std::size_t row = 0; row + 1 < cells.missing.size(); ++row) cells.Append({});
+        cells.Append(field);
+        return;
+      }
+      case Mode::kCells:
+        cells.Append(missing ? std::string_view() : field);
+        return;
+      case Mode::kCellsReadAgain:
+        return;
+    }
+  }
+};
+
+// Where the records come from: a file, read from its start again for a second pass, or text in memory.
+struct CsvInput {
+  std::FILE* file = nullptr;
+  std::string_view text;
+  std::string source;
+  std::uint64_t size = 0;  // bytes, when known (0: unknown)
+
+  std::unique_ptr<data::CsvTokenizer> Open() const {
+    if (file == nullptr) return std::make_unique<data::CsvTokenizer>(text, source);
+    std::rewind(file);
+    return std::make_unique<data::CsvTokenizer>(file, source);
+  }
+};
+
+Status CheckFieldCount(const std::vector<std::string>& fields, const std::vector<std::string>& header,
+                       const std::string& source, std::int64_t line) {
+  if (fields.size() == header.size()) return Status::Ok();
+  return InvalidArgument(Position(source, line) + ": expected " + std::to_string(header.size()) +
+                         (header.size() == 1 ? " field" : " fields") + " as in the header, found " +
+                         std::to_string(fields.size()));
+}
+
+// Reads every record into `columns`, one record at a time.
+Status ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<std::string>& header,
+                   const std::unordered_set<std::string_view>& missing_tokens, const std::string& source,
+                   std::uint64_t total_bytes, std::vector<ColumnReader>& columns) {
+  constexpr std::int64_t kRecordsToEstimate = 4096;
+  std::vector<std::string> fields;
+  std::int64_t records = 0;
+  std::uint64_t first_offset = 0;
+  for (;;) {
+    LOUPE_ASSIGN_OR_RETURN(const bool has_record, tokenizer.Next(&fields));
+    if (!has_record) break;
+    LOUPE_RETURN_IF_ERROR(CheckFieldCount(fields, header, source, tokenizer.record_line()));
+    if (records == 0) first_offset = tokenizer.record_offset();
+    if (records == kRecordsToEstimate && total_bytes > first_offset) {
+      // The rows the file holds, judged by its first records' length, and a margin: the columns are
+      // allocated once rather than copied as they double (a copy is a transient the size of a column).
+      // Room reserved but not written costs address space, not memory.
+      const double per_record = static_cast<double>(tokenizer.record_offset() - first_offset) / records;
+      const auto estimate = static_cast<std::size_t>(1.25 * static_cast<double>(total_bytes - first_offset) /
+                                                     std::max(per_record, 1.0)) +
+                            1024;
+      for (ColumnReader& column : columns) column.Reserve(estimate);
+    }
+    ++records;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      columns[i].Add(fields[i], missing_tokens.count(fields[i]) != 0, tokenizer.record_line());
+    }
+  }
+  if (records == 0) {
+    return InvalidArgument(source + ": expected at least one data row after the header, found none");
+  }
+  return Status::Ok();
+}
+
+// The second pass: the cells of the columns that turned out not to be numeric after numbers.
+Status ReadAgain(const CsvInput& input, const std::vector<std::string>& header,
+                 std::vector<ColumnReader>& columns) {
+  std::vector<std::size_t> again;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].mode == ColumnReader::Mode::kCellsReadAgain) again.push_back(i);
+  }
+  if (again.empty()) return Status::Ok();
+  const std::unique_ptr<data::CsvTokenizer> tokenizer = input.Open();
+  std::vector<std::string> fields;
+  LOUPE_ASSIGN_OR_RETURN(bool has_record, tokenizer->Next(&fields));  // the header
+  std::size_t row = 0;
+  const std::size_t rows = columns.front().cells.missing.size();
+  for (;;) {
+    LOUPE_ASSIGN_OR_RETURN(has_record, tokenizer->Next(&fields));
+    if (!has_record) break;
+    LOUPE_RETURN_IF_ERROR(CheckFieldCount(fields, header, input.source, tokenizer->record_line()));
+    if (row == rows) break;
+    for (const std::size_t i : again) {
+      RawColumn& cells = columns[i].cells;
+      cells.Append(cells.missing[row] != 0 ? std::string_view() : std::string_view(fields[i]));
+    }
+    ++row;
+  }
+  if (row != rows || has_record) {
+    return IoError("'" + input.source + "' changed while it was read: expected " + std::to_string(rows) +
+                   " data rows on reading it again, found " + (has_record ? "more" : std::to_string(row)));
+  }
+  return Status::Ok();
+}
+
+Column BuildColumn(ColumnReader& reader, const CsvOptions& options) {
+  RawColumn& column = reader.cells;
+  if (Contains(options.text, column.name)) return BuildText(column);
+  if (Contains(options.categorical, column.name)) return BuildCategorical(column);
+  if (reader.mode == ColumnReader::Mode::kNumbers) {
+    return Column(ColumnSchema{column.name, ColumnType::kNumeric, {}}, std::move(reader.numbers),
+                  std::move(column.missing));
+  }
+  return LooksLikeText(column) ? BuildText(column) : BuildCategorical(column);
+}
+
+Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
+  const std::string& source = input.source;
+  std::vector<ColumnReader> columns;
+  std::vector<std::string> header;
+  {
+    const std::unique_ptr<data::CsvTokenizer> tokenizer = input.Open();
+    LOUPE_ASSIGN_OR_RETURN(header, ReadHeader(*tokenizer, source));
+    LOUPE_RETURN_IF_ERROR(CheckOverrides(header, options, Position(source, tokenizer->record_line())));
+    columns.resize(header.size());
+    for (std::size_t i = 0; i < header.size(); ++i) {
+      columns[i].cells.name = header[i];
+      columns[i].forced_numeric = Contains(options.numeric, header[i]);
+      if (Contains(options.text, header[i]) || Contains(options.categorical, header[i])) {
+        columns[i].mode = ColumnReader::Mode::kCells;
+      }
+    }
+    const std::unordered_set<std::string_view> missing_tokens(options.missing.begin(), options.missing.end());
+    LOUPE_RETURN_IF_ERROR(ReadRecords(*tokenizer, header, missing_tokens, source, input.size, columns));
+  }
+  // A forced numeric column's non-number: the first such column's error (an error of the records'
+  // shape, above, comes first wherever it is in the file).
+  for (const ColumnReader& column : columns) {
+    if (column.not_a_number) {
+      return InvalidArgument(Position(source, column.not_a_number->first) + ": column '" + column.cells.name +
+                             "': expected a number, found '" + column.not_a_number->second + "'");
+    }
+  }
+  LOUPE_RETURN_IF_ERROR(ReadAgain(input, header, columns));
+
+  Schema schema;
+  schema.target = options.target;
+  schema.sensitive = options.sensitive;
+  std::vector<Column> built;
+  built.reserve(columns.size());
+  for (ColumnReader& reader : columns) {
+    Column column = BuildColumn(reader, options);
+    reader.cells.Release();
+    schema.columns.push_back(column.schema());
+    built.push_back(std::move(column));
+  }
+  return Dataset(source, std::move(schema), std::move(built));
 }
 
 }  // namespace
 
 Result<Dataset> ParseCsv(const std::string& text, const std::string& source, const CsvOptions& options) {
-  data::CsvTokenizer tokenizer(text, source);
-  LOUPE_ASSIGN_OR_RETURN(const std::vector<std::string> header, ReadHeader(tokenizer, source));
-  LOUPE_RETURN_IF_ERROR(CheckOverrides(header, options, Position(source, tokenizer.record_line())));
-  LOUPE_ASSIGN_OR_RETURN(RawTable table, ReadRecords(tokenizer, header, options, source));
-
-  Schema schema;
-  schema.target = options.target;
-  schema.sensitive = options.sensitive;
-  std::vector<Column> columns;
-  columns.reserve(table.columns.size());
-  for (RawColumn& raw : table.columns) {
-    LOUPE_ASSIGN_OR_RETURN(Column column, BuildColumn(raw, table, options, source));
-    raw.Release();
-    schema.columns.push_back(column.schema());
-    columns.push_back(std::move(column));
-  }
-  return Dataset(source, std::move(schema), std::move(columns));
+  return ReadDataset(CsvInput{nullptr, text, source, text.size()}, options);
 }
 
 Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& options) {
@@ -302,17 +415,9 @@ Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& opt
     if (error == ENOENT) return NotFound("cannot open '" + name + "': " + reason);
     return IoError("cannot open '" + name + "': " + reason);
   }
-  std::string text;
   std::error_code size_error;
-  const auto size = std::filesystem::file_size(path, size_error);
-  if (!size_error) text.reserve(static_cast<std::size_t>(size));  // one allocation, not a doubling series
-  char buffer[1 << 16];
-  std::size_t count = 0;
-  while ((count = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, count);
-  if (std::ferror(file.get()) != 0) {
-    return IoError("cannot read '" + name + "': " + std::strerror(errno));
-  }
-  return ParseCsv(text, name, options);
+  const std::uint64_t size = std::filesystem::file_size(path, size_error);
+  return ReadDataset(CsvInput{file.get(), {}, name, size_error ? 0 : size}, options);
 }
 
 }  // namespace loupe

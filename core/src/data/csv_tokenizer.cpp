@@ -1,5 +1,7 @@
 #include "data/csv_tokenizer.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "data/numbers.hpp"
@@ -19,16 +21,58 @@ CsvTokenizer::CsvTokenizer(std::string_view text, std::string source)
   if (text_.substr(0, kUtf8ByteOrderMark.size()) == kUtf8ByteOrderMark) pos_ = kUtf8ByteOrderMark.size();
 }
 
+// A file is read a block at a time; the consumed part of the buffer is dropped between records once it
+// passes a block, so the buffer holds about two blocks plus the longest record.
+CsvTokenizer::CsvTokenizer(std::FILE* file, std::string source, std::size_t block)
+    : file_(file), block_(block == 0 ? 1 : block), source_(std::move(source)) {
+  Has(kUtf8ByteOrderMark.size() - 1);
+  if (text_.substr(0, kUtf8ByteOrderMark.size()) == kUtf8ByteOrderMark) pos_ = kUtf8ByteOrderMark.size();
+}
+
+bool CsvTokenizer::Fill(std::size_t index) {
+  if (file_ == nullptr || !read_error_.ok()) return false;
+  while (index >= buffer_.size()) {
+    const std::size_t old_size = buffer_.size();
+    buffer_.resize(old_size + block_);
+    const std::size_t count = std::fread(buffer_.data() + old_size, 1, block_, file_);
+    buffer_.resize(old_size + count);
+    text_ = buffer_;
+    if (count == 0) {
+      if (std::ferror(file_) != 0) {
+        read_error_ = IoError("cannot read '" + source_ + "': " + std::strerror(errno));
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+void CsvTokenizer::Compact() {
+  if (file_ == nullptr || pos_ < block_) return;
+  buffer_.erase(0, pos_);
+  base_ += pos_;
+  pos_ = 0;
+  text_ = buffer_;
+}
+
 Result<bool> CsvTokenizer::Next(std::vector<std::string>* fields) {
   fields->clear();
+  Compact();
   SkipBlankLines();
-  if (AtEnd()) return false;
+  if (AtEnd()) {
+    LOUPE_RETURN_IF_ERROR(read_error_);
+    return false;
+  }
   record_line_ = line_;
+  record_offset_ = base_ + pos_;
   for (;;) {
     std::string field;
-    LOUPE_ASSIGN_OR_RETURN(const FieldEnd end, ReadField(fields->size() + 1, &field));
+    const Result<FieldEnd> end = ReadField(fields->size() + 1, &field);
+    // A read error ends the text early: it, not what the truncated text looks like, is the error.
+    LOUPE_RETURN_IF_ERROR(read_error_);
+    if (!end.ok()) return end.status();
     fields->push_back(std::move(field));
-    if (end != FieldEnd::kComma) return true;
+    if (*end != FieldEnd::kComma) return true;
   }
 }
 
@@ -49,7 +93,7 @@ Status CsvTokenizer::ReadQuoted(std::string* field) {
   while (!AtEnd()) {
     const char c = text_[pos_];
     if (c == '"') {
-      if (pos_ + 1 < text_.size() && text_[pos_ + 1] == '"') {  // a doubled quote stands for one
+      if (Has(pos_ + 1) && text_[pos_ + 1] == '"') {  // a doubled quote stands for one
         field->push_back('"');
         pos_ += 2;
         continue;
@@ -89,8 +133,7 @@ Result<CsvTokenizer::FieldEnd> CsvTokenizer::ReadFieldEnd(std::size_t field_numb
   if (ConsumeLineEnd()) return FieldEnd::kLineEnd;
   // Only a quoted field can stop anywhere else: something follows its closing quote.
   std::size_t stop = pos_;
-  while (stop < text_.size() && stop - pos_ < kMaxQuotedContext && text_[stop] != ',' &&
-         !IsLineEndChar(text_[stop])) {
+  while (Has(stop) && stop - pos_ < kMaxQuotedContext && text_[stop] != ',' && !IsLineEndChar(text_[stop])) {
     ++stop;
   }
   return InvalidArgument(source_ + ":" + std::to_string(line_) +
@@ -120,8 +163,8 @@ void CsvTokenizer::SkipBlanks() {
 void CsvTokenizer::SkipBlankLines() {
   for (;;) {
     std::size_t probe = pos_;
-    while (probe < text_.size() && IsBlank(text_[probe])) ++probe;
-    if (probe == text_.size()) {  // trailing blanks at the very end
+    while (Has(probe) && IsBlank(text_[probe])) ++probe;
+    if (!Has(probe)) {  // trailing blanks at the very end
       pos_ = probe;
       return;
     }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,7 +11,9 @@
 
 namespace loupe::data {
 
-// Reads records one at a time from text held by the caller (which must outlive the tokenizer).
+// Reads records one at a time, from text held by the caller (which must outlive the tokenizer) or from
+// an open file read a block at a time: the file's text is never held whole, only the record being read
+// and the rest of the last block (a bounded buffer, whatever the file's size).
 //
 // Accepted: quoted fields with doubled quotes, commas and line breaks inside quotes, LF, CRLF or CR line
 // ends, a UTF-8 byte order mark, a last line with or without a line end. Spaces and tabs around a field
@@ -20,11 +23,17 @@ class CsvTokenizer {
  public:
   // `source` names the text in error messages ("FILE:LINE: ...").
   CsvTokenizer(std::string_view text, std::string source);
+  // Reads `file` (open for reading, owned by the caller) from its current position, `block` bytes at a
+  // time (tests read a byte at a time to put block ends everywhere).
+  CsvTokenizer(std::FILE* file, std::string source, std::size_t block = std::size_t{1} << 20);
 
   // Reads the next record into `fields`. Returns false, with `fields` empty, once the text is exhausted.
+  // A read error of the file is an error naming it.
   Result<bool> Next(std::vector<std::string>* fields);
   // The physical 1-based line on which the record last returned by Next() starts.
   std::int64_t record_line() const { return record_line_; }
+  // The byte offset in the text (the file) at which the record last returned by Next() starts.
+  std::uint64_t record_offset() const { return record_offset_; }
 
  private:
   enum class FieldEnd { kComma, kLineEnd, kEndOfText };
@@ -37,13 +46,24 @@ class CsvTokenizer {
   bool ConsumeLineEnd();
   void SkipBlanks();
   void SkipBlankLines();
-  bool AtEnd() const { return pos_ >= text_.size(); }
+  // Whether the text has a character at `index` (of the buffer), reading more of the file if need be.
+  bool Has(std::size_t index) { return index < text_.size() || Fill(index); }
+  bool Fill(std::size_t index);
+  bool AtEnd() { return !Has(pos_); }
+  // Drops the consumed part of the buffer (between records only: fields hold buffer offsets).
+  void Compact();
 
-  std::string_view text_;
+  std::string_view text_;  // the caller's text, or buffer_
+  std::FILE* file_ = nullptr;
+  std::size_t block_ = 0;
+  std::string buffer_;      // the unconsumed part of the file read so far (file mode)
+  std::uint64_t base_ = 0;  // the file offset of buffer_[0]
+  Status read_error_;
   std::string source_;
   std::size_t pos_ = 0;
   std::int64_t line_ = 1;
   std::int64_t record_line_ = 0;
+  std::uint64_t record_offset_ = 0;
 };
 
 }  // namespace loupe::data

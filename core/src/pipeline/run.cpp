@@ -275,8 +275,9 @@ class PipelineRunner {
     LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text));
     LOUPE_ASSIGN_OR_RETURN(feature_names_, FeatureNames(spec_.data, dataset_, model_text));
     LOUPE_ASSIGN_OR_RETURN(model_, FeatureModel::Create(*model, dataset_, feature_names_));
-    LOUPE_ASSIGN_OR_RETURN(Tensor features, dataset_.Matrix(feature_names_));
-    features_ = std::make_shared<const Tensor>(std::move(features));
+    // The features are held once, in the matrix the explainers read; the data set's feature columns
+    // become views of it.
+    LOUPE_ASSIGN_OR_RETURN(features_, dataset_.ShareMatrix(feature_names_));
     if (mpi::IsRoot()) {  // under MPI rank 0 alone writes the outputs
       std::error_code ec;
       std::filesystem::create_directories(report_.output_dir, ec);

@@ -53,7 +53,14 @@ LoupeStatus DatasetColumn(LoupeHost* host, const char* name, LoupeColumnInfo* in
   }
   *info = DescribeColumn(*column, KeepPointers(host, column->schema().levels));
   const std::int64_t* shape = Keep(host, host->shape_buffers, std::vector<std::int64_t>{column->size()});
-  FillView(values, column->values().data(), shape, 1);
+  const ColumnValues view = column->values_view();
+  const double* data = view.data;
+  if (view.stride != 1) {  // a feature held in the feature matrix (Dataset::ShareMatrix): a contiguous copy
+    std::vector<double> copy(static_cast<std::size_t>(view.size));
+    for (std::int64_t row = 0; row < view.size; ++row) copy[static_cast<std::size_t>(row)] = view[row];
+    data = Keep(host, host->array_buffers, std::move(copy));
+  }
+  FillView(values, data, shape, 1);
   return LOUPE_OK;
 }
 

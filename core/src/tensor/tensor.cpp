@@ -105,6 +105,19 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   storage_.reset(memory);
 }
 
+Tensor Tensor::Uninitialized(DType dtype, Shape shape) {
+  Tensor tensor;
+  tensor.dtype_ = dtype;
+  tensor.shape_ = std::move(shape);
+  const std::size_t bytes = tensor.nbytes();
+  if (bytes == 0) return tensor;
+  const std::size_t allocated = AllocationSize(bytes);
+  auto* memory = static_cast<std::byte*>(::operator new (allocated, std::align_val_t{kAlignment}));
+  std::memset(memory + bytes, 0, allocated - bytes);  // the padding past the elements, as any tensor's
+  tensor.storage_.reset(memory);
+  return tensor;
+}
+
 Tensor::Tensor(const Tensor& other) : Tensor(other.dtype_, other.shape_) {
   if (other.storage_ != nullptr) std::memcpy(storage_.get(), other.storage_.get(), other.nbytes());
 }

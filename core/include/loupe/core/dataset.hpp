@@ -1,12 +1,14 @@
 // Dataset, Schema and the CSV reader (docs/architecture.md §3).
 //
-// A Dataset is immutable once read: columns of one of three types. Numeric columns hold doubles,
-// categorical columns hold level codes (0..levels-1) as doubles, text columns hold strings. A missing
-// value is NaN in numeric and categorical columns and is flagged in the column's missing mask (text too).
+// A Dataset is immutable once read (Dataset::ShareMatrix changes where values are held, not what they are):
+// columns of one of three types. Numeric columns hold doubles, categorical columns hold level codes
+// (0..levels-1) as doubles, text columns hold strings. A missing value is NaN in numeric and categorical
+// columns and is flagged in the column's missing mask (text too).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,31 +38,60 @@ struct Schema {
   int IndexOf(const std::string& name) const;
 };
 
+// A numeric or categorical column's values where they are: contiguous, or one column of a row-major
+// matrix (stride: the matrix's width).
+struct ColumnValues {
+  const double* data = nullptr;
+  std::int64_t size = 0;
+  std::int64_t stride = 1;
+
+  double operator[](std::int64_t row) const { return data[row * stride]; }
+};
+
 class Column {
  public:
   Column(ColumnSchema schema, std::vector<double> values, std::vector<std::uint8_t> missing);
   Column(ColumnSchema schema, std::vector<std::string> text, std::vector<std::uint8_t> missing);
+  // A numeric or categorical column held as column `index` of the row-major f64 `matrix`
+  // (Dataset::ShareMatrix), which it keeps alive.
+  Column(ColumnSchema schema, std::shared_ptr<const Tensor> matrix, std::int64_t index,
+         std::vector<std::uint8_t> missing);
 
   const ColumnSchema& schema() const { return schema_; }
   const std::string& name() const { return schema_.name; }
   ColumnType type() const { return schema_.type; }
-  std::int64_t size() const { return static_cast<std::int64_t>(missing_.size()); }
+  std::int64_t size() const { return size_; }
 
-  // Numeric values or categorical codes; NaN where missing. Empty for text columns.
-  const std::vector<double>& values() const { return values_; }
+  // Numeric values or categorical codes; NaN where missing. Empty for text columns. A column held in the
+  // feature matrix (in_matrix()) has no vector and stops the program here: values_view() serves both.
+  const std::vector<double>& values() const;
+  // Numeric values or categorical codes wherever they are held; size 0 for text columns.
+  ColumnValues values_view() const;
+  // The value (or code) of `row`: NaN where missing. Numeric and categorical columns only.
+  double value(std::int64_t row) const { return values_view()[row]; }
+  bool in_matrix() const { return matrix_ != nullptr; }
   // Text values; empty strings where missing. Empty for numeric and categorical columns.
   const std::vector<std::string>& text() const { return text_; }
+  // One flag a row (1: missing); empty for a column held in the feature matrix that has no missing
+  // value (Dataset::ShareMatrix drops its mask).
   const std::vector<std::uint8_t>& missing() const { return missing_; }
-  bool is_missing(std::int64_t row) const { return missing_[static_cast<std::size_t>(row)] != 0; }
+  bool is_missing(std::int64_t row) const {
+    return !missing_.empty() && missing_[static_cast<std::size_t>(row)] != 0;
+  }
   std::int64_t missing_count() const;
   // The value of `row` as written for people: a number, a level name, the text, or "NA" when missing.
   std::string Format(std::int64_t row) const;
 
  private:
+  friend class Dataset;  // ShareMatrix moves a column's values into the matrix
+
   ColumnSchema schema_;
   std::vector<double> values_;
   std::vector<std::string> text_;
   std::vector<std::uint8_t> missing_;
+  std::int64_t size_ = 0;
+  std::shared_ptr<const Tensor> matrix_;  // set when the values are a column of it
+  std::int64_t matrix_index_ = 0;
 };
 
 class Dataset {
@@ -81,6 +112,13 @@ class Dataset {
   // — the matrix explainers perturb. A text column holds text handles: each row's own 0-based index, NaN
   // where the text is missing (loupe/core/attention.hpp). Fails on unknown columns.
   Result<Tensor> Matrix(const std::vector<std::string>& names) const;
+  // The same matrix, which from then on holds the named numeric and categorical columns' values: each
+  // such column becomes a view of its matrix column (Column::in_matrix), so the data is held once, not
+  // as columns and again as the matrix; its missing mask is dropped when it has no missing value. The
+  // columns' own arrays are returned to the system a block of rows at a time as the matrix is filled, so that
+  // building it costs no more than a block beyond the columns. A name listed twice is held at its first
+  // place.
+  Result<std::shared_ptr<const Tensor>> ShareMatrix(const std::vector<std::string>& names);
 
  private:
   std::string source_;

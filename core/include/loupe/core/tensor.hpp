@@ -85,6 +85,10 @@ class Tensor {
 
   template <typename T>
   static Tensor FromVector(const std::vector<T>& values, Shape shape);
+  // A tensor whose elements are unspecified until written, for a caller that writes every one: a large
+  // one's memory is then not touched (not resident) until written (Dataset::ShareMatrix fills hundreds
+  // of MB a block at a time while it releases the columns it copies).
+  static Tensor Uninitialized(DType dtype, Shape shape);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
