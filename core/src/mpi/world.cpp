@@ -2,14 +2,32 @@
 #include "mpi/world.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #if LOUPE_WITH_MPI
 #include <mpi.h>
 #endif
 
 namespace loupe::mpi {
+
+// One Errands' requests and answers. Its fields after construction are guarded by the carrier's mutex.
+struct Errands::State {
+  std::vector<std::string> requests;  // taken by the carrier as it sends them
+  std::vector<std::string> answers;
+  std::size_t due = 0;  // answers not received yet
+  bool done = false;
+  Status status = Status::Ok();
+  std::condition_variable answered;
+};
 
 namespace {
 
@@ -23,11 +41,23 @@ bool StartedByLauncher() {
 
 #if LOUPE_WITH_MPI
 bool g_started = false;  // this process called MPI_Init_thread (and so must finalize)
+// This process's rank and the number of ranks, read once MPI started: any thread may ask (a served step's
+// threads do) without calling MPI, which only the thread that started it may.
+int g_rank = 0;
+int g_size = 1;
 
 // MPI counts are ints: large buffers go in pieces of this many bytes.
 constexpr std::uint64_t kMpiPieceBytes = std::uint64_t{1} << 30;
 constexpr int kSizeTag = 1901;
 constexpr int kPieceTag = 1902;
+// RunServed's messages: a request is its id (8 bytes) then its bytes in a second message (sent straight
+// from the requester's buffer), an answer is the same id followed by its bytes, the end of the step is
+// empty.
+constexpr int kRequestTag = 1903;
+constexpr int kAnswerTag = 1904;
+constexpr int kStepOverTag = 1905;
+constexpr int kRequestBodyTag = 1906;
+constexpr std::size_t kErrandIdBytes = sizeof(std::uint64_t);
 
 Status MpiStatus(int code, const char* what) {
   if (code == MPI_SUCCESS) return Status::Ok();
@@ -101,27 +131,21 @@ Session::Session(int* argc, char*** argv) {
   g_started = true;
   // Errors come back as codes that become sentences, instead of aborting the job mid-message.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 }
 
 Session::~Session() {
   if (!g_started) return;
   MPI_Finalize();
   g_started = false;
+  g_rank = 0;
+  g_size = 1;
 }
 
-int Rank() {
-  if (!g_started) return 0;
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
+int Rank() { return g_started ? g_rank : 0; }
 
-int Size() {
-  if (!g_started) return 1;
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
+int Size() { return g_started ? g_size : 1; }
 
 Result<std::vector<std::string>> GatherToRoot(const std::string& mine) {
   std::vector<std::string> all;
@@ -150,6 +174,298 @@ Status BroadcastFromRoot(std::string& bytes) {
   return Status::Ok();
 }
 
+namespace {
+
+// Rank 0 during RunServed: the requests work's threads posted, not yet taken by the carrier (the thread
+// that calls MPI).
+struct ErrandCarrier {
+  std::mutex mutex;
+  std::condition_variable wake;  // a request posted, or work returned
+  std::deque<std::shared_ptr<Errands::State>> posted;
+  bool work_done = false;
+};
+// Set by RunServed on rank 0 before its work's thread starts and cleared after it is joined.
+ErrandCarrier* g_carrier = nullptr;
+
+// Rank 0: the answer to a request in flight, or a failure of the traffic for every request of `state`.
+void Deliver(const std::shared_ptr<Errands::State>& state, std::size_t index, std::string answer) {
+  std::lock_guard<std::mutex> lock(g_carrier->mutex);
+  state->answers[index] = std::move(answer);
+  if (--state->due == 0) {
+    state->done = true;
+    state->answered.notify_all();
+  }
+}
+void FailErrands(const std::shared_ptr<Errands::State>& state, const Status& status) {
+  std::lock_guard<std::mutex> lock(g_carrier->mutex);
+  if (state->done) return;
+  state->status = status;
+  state->done = true;
+  state->answered.notify_all();
+}
+
+// Waiting without holding a core: the first polls yield it, later ones sleep, longer and longer up to
+// `longest` (a wait of a few milliseconds costs a few hundred wake-ups, not a spinning core).
+class Backoff {
+ public:
+  explicit Backoff(std::chrono::microseconds longest) : longest_(longest) {}
+  void Wait() {
+    if (++polls_ <= 16) {
+      std::this_thread::yield();
+      return;
+    }
+    std::this_thread::sleep_for(sleep_);
+    sleep_ = std::min(longest_, sleep_ * 2);
+  }
+  void Reset() {
+    polls_ = 0;
+    sleep_ = std::chrono::microseconds(10);
+  }
+
+ private:
+  std::chrono::microseconds longest_;
+  std::chrono::microseconds sleep_{10};
+  int polls_ = 0;
+};
+
+// Receives the message `status` announced (from `status.MPI_SOURCE` with its tag) whole.
+Status ReceiveProbed(MPI_Status& status, std::string& bytes) {
+  int count = 0;
+  LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Get_count(&status, MPI_BYTE, &count), "receive"));
+  bytes.assign(static_cast<std::size_t>(count), '\0');
+  return MpiStatus(MPI_Recv(bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, MPI_COMM_WORLD,
+                            MPI_STATUS_IGNORE),
+                   "receive");
+}
+
+// Rank 0's side of RunServed: `work` on a new thread; this thread sends the requests its threads post
+// (non-blocking sends, so that it never waits on a rank), receives the answers as they come and hands
+// each to its Errands, until `work` has returned. It sleeps on the carrier's condition variable when
+// nothing is in flight, and polls MPI every 20 µs when something is.
+Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
+  std::thread worker([&carrier, &work] {
+    work();
+    std::lock_guard<std::mutex> lock(carrier.mutex);
+    carrier.work_done = true;
+    carrier.wake.notify_all();
+  });
+  struct InFlight {
+    std::shared_ptr<Errands::State> state;
+    std::size_t index;  // the request to rank index + 1
+  };
+  struct Sending {
+    std::uint64_t id = 0;
+    std::shared_ptr<Errands::State> state;  // its request's bytes are sent from there
+    MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};  // the id, the bytes
+  };
+  std::map<std::uint64_t, InFlight> in_flight;
+  std::list<Sending> sending;  // stable addresses while MPI reads them
+  std::uint64_t next_id = 0;
+  Status failure = Status::Ok();
+  // While requests are in flight, the answers are polled for: at first at once, then every 10 µs doubling
+  // up to 200 µs (a model call of 4,096 rows or more takes milliseconds).
+  Backoff backoff(std::chrono::microseconds(200));
+  const auto fail_everything = [&](const Status& status) {
+    if (failure.ok()) failure = status;
+    for (auto& [id, flight] : in_flight) FailErrands(flight.state, status);
+    in_flight.clear();
+  };
+  while (true) {
+    std::deque<std::shared_ptr<Errands::State>> posted;
+    bool work_done = false;
+    {
+      std::unique_lock<std::mutex> lock(carrier.mutex);
+      if (in_flight.empty() && sending.empty()) {
+        carrier.wake.wait(lock, [&carrier] { return !carrier.posted.empty() || carrier.work_done; });
+      }
+      posted.swap(carrier.posted);
+      work_done = carrier.work_done;
+    }
+    bool busy = !posted.empty();
+    for (const std::shared_ptr<Errands::State>& state : posted) {
+      for (std::size_t i = 0; i < state->requests.size(); ++i) {
+        if (state->requests[i].empty()) continue;
+        Sending& send = sending.emplace_back();
+        send.id = next_id++;
+        send.state = state;
+        const std::string& body = state->requests[i];
+        Status sent = MpiStatus(MPI_Isend(&send.id, 1, MPI_UINT64_T, static_cast<int>(i) + 1, kRequestTag,
+                                          MPI_COMM_WORLD, &send.requests[0]),
+                                "send");
+        if (sent.ok()) {
+          sent = MpiStatus(
+              MPI_Isend(body.data(), static_cast<int>(body.size()), MPI_BYTE, static_cast<int>(i) + 1,
+                        kRequestBodyTag, MPI_COMM_WORLD, &send.requests[1]),
+              "send");
+        }
+        if (!sent.ok()) {  // MPI is broken: the ranks cannot be reached any more
+          FailErrands(state, sent);
+          fail_everything(sent);
+          continue;
+        }
+        in_flight.emplace(send.id, InFlight{state, i});
+      }
+    }
+    for (auto it = sending.begin(); it != sending.end();) {
+      int done = 0;
+      if (Status s = MpiStatus(MPI_Testall(2, it->requests, &done, MPI_STATUSES_IGNORE), "send"); !s.ok()) {
+        fail_everything(s);
+        done = 1;
+      }
+      it = done != 0 ? sending.erase(it) : std::next(it);
+    }
+    while (!in_flight.empty()) {
+      int arrived = 0;
+      MPI_Status status;
+      if (Status s =
+              MpiStatus(MPI_Iprobe(MPI_ANY_SOURCE, kAnswerTag, MPI_COMM_WORLD, &arrived, &status), "probe");
+          !s.ok()) {
+        fail_everything(s);
+        break;
+      }
+      if (arrived == 0) break;
+      busy = true;
+      std::string bytes;
+      if (Status s = ReceiveProbed(status, bytes); !s.ok()) {
+        fail_everything(s);
+        break;
+      }
+      std::uint64_t id = 0;
+      if (bytes.size() >= kErrandIdBytes) std::memcpy(&id, bytes.data(), kErrandIdBytes);
+      const auto flight = in_flight.find(id);
+      if (bytes.size() < kErrandIdBytes || flight == in_flight.end() ||
+          static_cast<int>(flight->second.index) + 1 != status.MPI_SOURCE) {
+        fail_everything(Internal("MPI rank " + std::to_string(status.MPI_SOURCE) +
+                                 " answered a request rank 0 did not send it."));
+        break;
+      }
+      Deliver(flight->second.state, flight->second.index, bytes.substr(kErrandIdBytes));
+      in_flight.erase(flight);
+    }
+    if (work_done && in_flight.empty() && sending.empty()) break;
+    if (busy) {
+      backoff.Reset();
+    } else {
+      backoff.Wait();
+    }
+  }
+  worker.join();
+  for (int rank = 1; rank < Size(); ++rank) {
+    const Status s = MpiStatus(MPI_Send(nullptr, 0, MPI_BYTE, rank, kStepOverTag, MPI_COMM_WORLD), "send");
+    if (failure.ok()) failure = s;
+  }
+  return failure;
+}
+
+// The other ranks' side of RunServed: each request from rank 0 answered, until the step is over. Waiting
+// for a request, or for rank 0 to take an answer, it polls (Backoff: up to 500 µs between polls when
+// idle), so that a rank waiting on rank 0 costs little CPU.
+Status AnswerErrands(const std::function<std::string(std::string_view)>& answer) {
+  Backoff idle(std::chrono::microseconds(500));
+  while (true) {
+    int arrived = 0;
+    MPI_Status status;
+    LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Iprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &arrived, &status), "probe"));
+    if (arrived == 0) {
+      idle.Wait();
+      continue;
+    }
+    idle.Reset();
+    std::string id;
+    LOUPE_RETURN_IF_ERROR(ReceiveProbed(status, id));
+    if (status.MPI_TAG == kStepOverTag) return Status::Ok();
+    if (status.MPI_TAG != kRequestTag || id.size() != kErrandIdBytes) {
+      return Internal("MPI rank " + std::to_string(Rank()) + " received a message of tag " +
+                      std::to_string(status.MPI_TAG) + " while it answered rank 0's requests.");
+    }
+    // The request's bytes follow at once (the carrier sends both together).
+    LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Probe(0, kRequestBodyTag, MPI_COMM_WORLD, &status), "probe"));
+    std::string body;
+    LOUPE_RETURN_IF_ERROR(ReceiveProbed(status, body));
+    std::string reply = id + answer(body);
+    std::string().swap(body);
+    if (reply.size() > static_cast<std::size_t>(kMpiPieceBytes)) {  // MPI counts are ints
+      reply =
+          id + std::string(1, static_cast<char>(StatusCode::kUnsupported)) +
+          "an answer of more than 1 GiB cannot be sent to rank 0 in one message; make smaller model calls.";
+    }
+    MPI_Request sent = MPI_REQUEST_NULL;
+    LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Isend(reply.data(), static_cast<int>(reply.size()), MPI_BYTE, 0,
+                                              kAnswerTag, MPI_COMM_WORLD, &sent),
+                                    "send"));
+    for (int done = 0;;) {
+      LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Test(&sent, &done, MPI_STATUS_IGNORE), "send"));
+      if (done != 0) break;
+      idle.Wait();
+    }
+    idle.Reset();
+  }
+}
+
+}  // namespace
+
+Status RunServed(const std::function<void()>& work,
+                 const std::function<std::string(std::string_view)>& answer) {
+  if (!Distributed()) {
+    work();
+    return Status::Ok();
+  }
+  if (!IsRoot()) return AnswerErrands(answer);
+  ErrandCarrier carrier;
+  g_carrier = &carrier;
+  const Status status = CarryErrands(carrier, work);
+  g_carrier = nullptr;
+  return status;
+}
+
+Errands::Errands(std::vector<std::string> requests) : state_(std::make_shared<State>()) {
+  state_->answers.resize(requests.size());
+  for (const std::string& request : requests) state_->due += request.empty() ? 0 : 1;
+  state_->requests = std::move(requests);
+  ErrandCarrier* carrier = g_carrier;
+  if (carrier == nullptr || !IsRoot()) {
+    state_->status = Internal("requests to the MPI ranks can be made only by rank 0 during a served step.");
+    state_->done = true;
+    return;
+  }
+  if (state_->requests.size() + 1 > static_cast<std::size_t>(Size())) {
+    state_->status = Internal("requests were made to " + std::to_string(state_->requests.size()) +
+                              " other MPI ranks, but the run has " + std::to_string(Size()) + " ranks.");
+    state_->done = true;
+    return;
+  }
+  for (const std::string& request : state_->requests) {
+    if (request.size() + kErrandIdBytes > static_cast<std::size_t>(kMpiPieceBytes)) {
+      state_->status = Internal("a request to an MPI rank over 1 GiB cannot be sent in one message.");
+      state_->done = true;
+      return;
+    }
+  }
+  std::lock_guard<std::mutex> lock(carrier->mutex);
+  if (state_->due == 0) {
+    state_->done = true;
+    return;
+  }
+  carrier->posted.push_back(state_);
+  carrier->wake.notify_all();
+}
+
+Result<std::vector<std::string>> Errands::Wait() {
+  if (ErrandCarrier* carrier = g_carrier; carrier != nullptr) {
+    std::unique_lock<std::mutex> lock(carrier->mutex);
+    state_->answered.wait(lock, [this] { return state_->done; });
+  }
+  if (!state_->status.ok()) return state_->status;
+  return std::move(state_->answers);
+}
+
+Errands::~Errands() {
+  if (ErrandCarrier* carrier = g_carrier; carrier != nullptr) {
+    std::unique_lock<std::mutex> lock(carrier->mutex);
+    state_->answered.wait(lock, [this] { return state_->done; });
+  }
+}
+
 #else  // built without MPI: one rank alone
 
 bool Available() { return false; }
@@ -162,6 +478,16 @@ Result<std::vector<std::string>> GatherToRoot(const std::string& mine) {
   return std::vector<std::string>{mine};
 }
 Status BroadcastFromRoot(std::string&) { return Status::Ok(); }
+Status RunServed(const std::function<void()>& work, const std::function<std::string(std::string_view)>&) {
+  work();
+  return Status::Ok();
+}
+Errands::Errands(std::vector<std::string>) : state_(std::make_shared<State>()) {
+  state_->status = Internal("this loupe was built without MPI, so it has no other ranks to ask.");
+  state_->done = true;
+}
+Errands::~Errands() = default;
+Result<std::vector<std::string>> Errands::Wait() { return state_->status; }
 
 #endif
 

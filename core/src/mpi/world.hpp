@@ -6,12 +6,16 @@
 // (mpirun, srun: they set OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_SIZE); a plain `loupe run` never
 // touches MPI, so it neither pays MPI's start-up nor needs a launcher.
 //
-// Every collective here is called from one thread (the runner's), so MPI_THREAD_FUNNELED is enough; the
-// explainers' threads never call MPI.
+// Every MPI call is made from one thread (the runner's, the one that started MPI), so MPI_THREAD_FUNNELED
+// is enough; the explainers' threads never call MPI. During RunServed they hand their requests to the
+// runner's thread (Errands), which carries them (docs/architecture.md §4 "MPI").
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loupe/core/status.hpp"
@@ -48,5 +52,32 @@ inline bool Distributed() { return Size() > 1; }
 Result<std::vector<std::string>> GatherToRoot(const std::string& mine);
 // Collective: rank 0's `bytes` replace every other rank's.
 Status BroadcastFromRoot(std::string& bytes);
+
+// A step that runs on rank 0 while the other ranks answer its requests (its model evaluations:
+// mpi/shared_predict.hpp). Collective, called from the thread that started MPI. On rank 0: runs `work` on a
+// new thread while this thread carries the requests that work's threads make (Errands) to the other ranks
+// and their answers back; returns once `work` has returned and every other rank has been told that the
+// step is over. On the other ranks: answers each request with `answer` (on this thread, one at a time, in
+// the order they arrive) until rank 0 says the step is over; `work` is not called there. The status is of
+// the traffic alone (an MPI failure); without MPI, or on one rank, `work` runs on this thread.
+Status RunServed(const std::function<void()>& work,
+                 const std::function<std::string(std::string_view)>& answer);
+
+// Rank 0, from any thread while RunServed's work runs: requests[r - 1] sent to rank r (an empty request is
+// not sent), the answers awaited by Wait. Outside RunServed (or without MPI) Wait fails.
+class Errands {
+ public:
+  explicit Errands(std::vector<std::string> requests);
+  ~Errands();  // waits for the answers still due (their memory is written by this thread's carrier)
+  Errands(const Errands&) = delete;
+  Errands& operator=(const Errands&) = delete;
+  // The answers, answers[r - 1] from rank r ("" for a request not sent); an MPI failure as its status.
+  Result<std::vector<std::string>> Wait();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
 
 }  // namespace loupe::mpi

@@ -20,6 +20,7 @@
 #include "loupe/core/plugin.hpp"
 #include "loupe/sdk/random.hpp"
 #include "model/remote_model.hpp"
+#include "mpi/shared_predict.hpp"
 #include "mpi/world.hpp"
 #include "pipeline/checkpoint.hpp"
 #include "pipeline/isolate.hpp"
@@ -363,13 +364,47 @@ class PipelineRunner {
                       static_cast<std::size_t>(options_.threads));
     }
     for (StepState& step : steps_) {
-      if (SplitAcrossRanks(step) || mpi::IsRoot()) {
+      if (SplitAcrossRanks(step)) {
         RunStep(step);
-      } else {
+        continue;
+      }
+      // Rank 0 runs the step; the other ranks predict the blocks of its model calls (ServedByRanks).
+      if (!mpi::IsRoot()) {
         step.outcome.status = StepStatus::kSkipped;
         step.outcome.message = "runs on MPI rank 0.";
       }
+      const Status served = mpi::RunServed([this, &step] { RunStepOnItsThread(step); },
+                                           [this, &step](std::string_view request) {
+                                             return mpi::AnswerPredictRequest(
+                                                 *model_, request, InjectedFault(step.spec->id, -1).status());
+                                           });
+      if (served.ok()) continue;
+      if (mpi::IsRoot() && step.outcome.status != StepStatus::kFailed) {
+        step.outcome.status = StepStatus::kFailed;
+        step.outcome.failure = StepFailureFor(served.code());
+        step.outcome.message = served.message();
+      } else if (!mpi::IsRoot()) {
+        std::cerr << "loupe: error: MPI rank " << mpi::Rank() << ", step '" << step.spec->id
+                  << "': " << served.message() << "\n";
+      }
     }
+  }
+
+  // RunStep on the thread mpi::RunServed gives it, which has no caller to pass an exception to.
+  void RunStepOnItsThread(StepState& step) {
+    try {
+      RunStep(step);
+    } catch (const std::exception& e) {
+      step.outcome.status = StepStatus::kFailed;
+      step.outcome.failure = StepFailure::kPlugin;
+      step.outcome.message = std::string("the step failed: ") + e.what();
+    }
+  }
+
+  // Whether the model calls of a step that rank 0 runs alone are shared among the ranks
+  // (mpi/shared_predict.hpp). Not under --isolate: the step's child process cannot reach the other ranks.
+  bool ServedByRanks(const StepState& step) const {
+    return mpi::Distributed() && !SplitAcrossRanks(step) && !options_.isolate;
   }
 
   // Whether the step's rows are split across the MPI ranks (pipeline/row_shards.hpp): a local explainer
@@ -517,6 +552,21 @@ class PipelineRunner {
     request.progress = [this, id = spec.id](std::uint64_t done, std::uint64_t total) {
       progress_.Update(id, done, total);
     };
+    if (ServedByRanks(step)) {
+      // Whether sharing pays for this step's model (mpi::SharingPolicy): decided by its first calls.
+      auto policy = std::make_shared<mpi::SharingPolicy>();
+      request.predict = [model = model_, policy](const TensorView& rows, OutputSpace space,
+                                                 std::span<double> out) {
+        return mpi::SharedPredictInto(*model, rows, space, out, policy.get());
+      };
+      request.predict_variants = [model = model_, policy](const TensorView& base, std::int64_t n_variants,
+                                                          const std::int64_t* offsets,
+                                                          const std::int64_t* columns, const double* values,
+                                                          OutputSpace space, std::span<double> out) {
+        return mpi::SharedPredictVariantsInto(*model, base, n_variants, offsets, columns, values, space, out,
+                                              policy.get());
+      };
+    }
     if (SplitAcrossRanks(step)) {
       if (CanStream(step, request)) return ExplainStreamedAcrossRanks(*explainer, request, step);
       return ExplainJoinedAcrossRanks(*explainer, request, step);
@@ -1003,8 +1053,9 @@ class PipelineRunner {
   }
 
   // The failure tests inject (tests/e2e/mpi_run_test.sh): LOUPE_MPI_FAULT="RANK:STEP" fails that rank's
-  // block of that step (of a streamed step: the first chunk the rank explains), "RANK:STEP:K" chunk K of a
-  // streamed step on that rank, with a sentence, as a plugin error would. `chunk`: -1 for a block.
+  // block of that step (of a streamed step: the first chunk the rank explains; of a step rank 0 runs
+  // alone: every block of its model calls the rank predicts), "RANK:STEP:K" chunk K of a streamed step on
+  // that rank, with a sentence, as a plugin error would. `chunk`: -1 for a block.
   static Result<Explanation> InjectedFault(const std::string& step_id, std::int64_t chunk) {
     const char* fault = std::getenv("LOUPE_MPI_FAULT");
     const std::string block = std::to_string(mpi::Rank()) + ":" + step_id;

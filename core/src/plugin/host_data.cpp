@@ -147,7 +147,10 @@ LoupeStatus ModelPredict(LoupeHost* host, const LoupeTensorView* inputs, LoupeOu
   model::Scratch<model::MatrixViewCache> views;
   const TensorView& view =
       views->View(static_cast<const double*>(inputs->data), inputs->shape[0], inputs->shape[1]);
-  const Status predicted = model.PredictInto(view, resolved, {outputs, static_cast<std::size_t>(needed)});
+  const std::span<double> out(outputs, static_cast<std::size_t>(needed));
+  // Under MPI a step on rank 0 alone shares its model evaluations among the ranks (ExplainRequest::predict).
+  const Status predicted = host->request->predict ? host->request->predict(view, resolved, out)
+                                                  : model.PredictInto(view, resolved, out);
   if (!predicted.ok()) {
     const LoupeStatus status =
         predicted.code() == StatusCode::kInvalidArgument ? LOUPE_ERROR_INVALID_ARGUMENT : LOUPE_ERROR_MODEL;

@@ -12,6 +12,7 @@
 #include "loupe/core/row_variants.hpp"
 #include "model/predict_buffers.hpp"
 #include "plugin/host_context.hpp"
+#include "plugin/row_variants_predict.hpp"
 
 namespace loupe::host_detail {
 namespace {
@@ -60,48 +61,54 @@ LoupeStatus CheckVariantsCall(LoupeHost* host, const LoupeTensorView* base, std:
 }
 
 // The base rows in the model's input coding: f64 [n, inputs].
-void GatherBase(const LoupeHost& host, const LoupeTensorView& base, std::vector<double>& out) {
-  const FeatureModel& model = *host.request->model;
-  const std::int64_t n = base.shape[0];
+void GatherBase(const FeatureModel& model, const TensorView& base, std::vector<double>& out) {
+  const std::int64_t n = base.dim(0);
   out.resize(static_cast<std::size_t>(n) * model.input_source().size());
-  model.ToModelInputs(static_cast<const double*>(base.data), n, out.data());
+  model.ToModelInputs(base.data<double>(), n, out.data());
 }
 
 // One thread's buffers of a call: the mapped base rows and changes, reused call after call.
 struct VariantScratch {
   std::vector<double> base, values;
   std::vector<std::int64_t> offsets, inputs;
+  std::vector<int> input_of_feature;
 };
 std::size_t ScratchBytes(const VariantScratch& s) {
   return model::ScratchBytes(s.base) + model::ScratchBytes(s.values) + model::ScratchBytes(s.offsets) +
-         model::ScratchBytes(s.inputs);
+         model::ScratchBytes(s.inputs) + model::ScratchBytes(s.input_of_feature);
 }
 
 // The changes in the model's coding: a change of a feature the model does not read is dropped.
-void MapChanges(const LoupeHost& host, std::int64_t n_variants, const std::int64_t* offsets,
-                const std::int64_t* columns, const double* values, VariantScratch& s) {
+void MapChanges(const FeatureModel& model, std::int64_t n_features, std::int64_t n_variants,
+                const std::int64_t* offsets, const std::int64_t* columns, const double* values,
+                VariantScratch& s) {
+  const std::vector<int>& source = model.input_source();
+  s.input_of_feature.assign(static_cast<std::size_t>(n_features), -1);
+  for (std::size_t input = 0; input < source.size(); ++input)
+    s.input_of_feature[static_cast<std::size_t>(source[input])] = static_cast<int>(input);
   s.offsets.assign(1, 0);
   s.inputs.clear();
   s.values.clear();
   for (std::int64_t v = 0; v < n_variants; ++v) {
     for (std::int64_t k = offsets[v]; k < offsets[v + 1]; ++k) {
-      const int input = host.variant_input_of_feature[static_cast<std::size_t>(columns[k])];
+      const int input = s.input_of_feature[static_cast<std::size_t>(columns[k])];
       if (input < 0) continue;
       s.inputs.push_back(input);
-      s.values.push_back(host.request->model->ToModelCoding(static_cast<std::size_t>(input), values[k]));
+      s.values.push_back(model.ToModelCoding(static_cast<std::size_t>(input), values[k]));
     }
     s.offsets.push_back(static_cast<std::int64_t>(s.inputs.size()));
   }
 }
 
 // The slow path: every (variant, base row) materialised in feature coding, a variant at a time, and
-// predicted as model_predict predicts.
-Status PredictMaterialised(const LoupeHost& host, const LoupeTensorView& base, std::int64_t n_variants,
-                           const std::int64_t* offsets, const std::int64_t* columns, const double* values,
-                           OutputSpace space, double* outputs) {
-  const std::int64_t n = base.shape[0], features = base.shape[1];
-  const auto n_out = static_cast<std::int64_t>(host.request->model->model().Info().OutputNames(space).size());
-  const auto* source = static_cast<const double*>(base.data);
+// predicted as model_predict predicts (`predict` when set: shared among MPI ranks as model_predict's are).
+Status PredictMaterialised(
+    const FeatureModel& model, const TensorView& base, std::int64_t n_variants, const std::int64_t* offsets,
+    const std::int64_t* columns, const double* values, OutputSpace space, double* outputs,
+    const std::function<Status(const TensorView&, OutputSpace, std::span<double>)>* predict) {
+  const std::int64_t n = base.dim(0), features = base.dim(1);
+  const auto n_out = static_cast<std::int64_t>(model.model().Info().OutputNames(space).size());
+  const double* source = base.data<double>();
   model::Scratch<std::vector<double>> rows;
   for (std::int64_t v = 0; v < n_variants; ++v) {
     rows->assign(source, source + n * features);
@@ -109,9 +116,10 @@ Status PredictMaterialised(const LoupeHost& host, const LoupeTensorView& base, s
       for (std::int64_t r = 0; r < n; ++r)
         (*rows)[static_cast<std::size_t>(r * features + columns[k])] = values[k];
     }
-    LOUPE_RETURN_IF_ERROR(
-        host.request->model->PredictInto(TensorView(rows->data(), DType::kF64, {n, features}), space,
-                                         {outputs + v * n * n_out, static_cast<std::size_t>(n * n_out)}));
+    const TensorView view(rows->data(), DType::kF64, {n, features});
+    const std::span<double> out(outputs + v * n * n_out, static_cast<std::size_t>(n * n_out));
+    LOUPE_RETURN_IF_ERROR(predict != nullptr && *predict ? (*predict)(view, space, out)
+                                                         : model.PredictInto(view, space, out));
   }
   return Status::Ok();
 }
@@ -133,17 +141,16 @@ LoupeStatus PredictRowVariants(LoupeHost* host, const LoupeTensorView* base, std
                                       std::to_string(outputs == nullptr ? 0 : capacity) + ".");
     }
     if (needed == 0) return LOUPE_OK;
-    model::Scratch<VariantScratch> scratch;
-    GatherBase(*host, *base, scratch->base);
-    MapChanges(*host, n_variants, offsets, columns, values, *scratch);
-    const auto inputs = static_cast<std::int64_t>(host->request->model->input_source().size());
-    const RowVariants variants{scratch->offsets, scratch->inputs, scratch->values};
-    Status status = RowVariantsOf(*host)->PredictVariants(
-        TensorView(scratch->base.data(), DType::kF64, {n, inputs}), variants, resolved,
-        {outputs, static_cast<std::size_t>(needed)});
-    if (status.code() == StatusCode::kUnsupported) {
-      status = PredictMaterialised(*host, *base, n_variants, offsets, columns, values, resolved, outputs);
-    }
+    const ExplainRequest& request = *host->request;
+    const TensorView base_view(base->data, DType::kF64, {n, base->shape[1]});
+    const std::span<double> out(outputs, static_cast<std::size_t>(needed));
+    // Under MPI a step on rank 0 alone shares the variants among the ranks
+    // (ExplainRequest::predict_variants).
+    const Status status =
+        request.predict_variants
+            ? request.predict_variants(base_view, n_variants, offsets, columns, values, resolved, out)
+            : plugin::PredictFeatureRowVariants(*request.model, base_view, n_variants, offsets, columns,
+                                                values, resolved, out, &request.predict);
     if (status.ok()) return LOUPE_OK;
     const LoupeStatus code =
         status.code() == StatusCode::kInvalidArgument ? LOUPE_ERROR_INVALID_ARGUMENT : LOUPE_ERROR_MODEL;
@@ -173,3 +180,29 @@ const void* FindRowVariants(const LoupeHost& host) {
 }
 
 }  // namespace loupe::host_detail
+
+namespace loupe::plugin {
+
+Status PredictFeatureRowVariants(
+    const FeatureModel& model, const TensorView& base, std::int64_t n_variants, const std::int64_t* offsets,
+    const std::int64_t* columns, const double* values, OutputSpace space, std::span<double> out,
+    const std::function<Status(const TensorView&, OutputSpace, std::span<double>)>* predict) {
+  const RowVariantModel* fast = model.model().row_variant_model();
+  if (n_variants == 0 || base.dim(0) == 0) return Status::Ok();
+  model::Scratch<host_detail::VariantScratch> scratch;
+  host_detail::GatherBase(model, base, scratch->base);
+  host_detail::MapChanges(model, base.dim(1), n_variants, offsets, columns, values, *scratch);
+  const auto inputs = static_cast<std::int64_t>(model.input_source().size());
+  const RowVariants variants{scratch->offsets, scratch->inputs, scratch->values};
+  Status status = fast == nullptr ? Unsupported("the model has no row_variants capability.")
+                                  : fast->PredictVariants(
+                                        TensorView(scratch->base.data(), DType::kF64, {base.dim(0), inputs}),
+                                        variants, space, out);
+  if (status.code() == StatusCode::kUnsupported) {
+    status = host_detail::PredictMaterialised(model, base, n_variants, offsets, columns, values, space,
+                                              out.data(), predict);
+  }
+  return status;
+}
+
+}  // namespace loupe::plugin

@@ -158,6 +158,16 @@ struct ExplainRequest {
   const std::atomic<bool>* cancelled = nullptr;                           // may be null
   // Receives the explainer's log lines (0 debug, 1 info, 2 warning); empty: warnings go to stderr.
   std::function<void(int level, const std::string& message)> log;
+  // The host's model_predict goes through this when set (as model->PredictInto: rows f64 [n, features]
+  // in dataset coding): under MPI a step run on rank 0 alone shares its model evaluations among the ranks
+  // (docs/scale_out.md). Empty: `model` predicts here.
+  std::function<Status(const TensorView& rows, OutputSpace space, std::span<double> out)> predict;
+  // The same for the "row_variants" capability's calls (the base rows in dataset coding, each variant's
+  // changed feature columns and values, out[v][b][o]).
+  std::function<Status(const TensorView& base, std::int64_t n_variants, const std::int64_t* offsets,
+                       const std::int64_t* columns, const double* values, OutputSpace space,
+                       std::span<double> out)>
+      predict_variants;
 };
 
 }  // namespace loupe
