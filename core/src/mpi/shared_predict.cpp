@@ -108,6 +108,35 @@ const T* ValuesAt(std::string_view request, std::size_t offset, std::int64_t cou
   return copy.data();
 }
 
+// Runs task(t) -> Status for t in [0, tasks) on this rank's threads; the failure of the lowest-numbered
+// task that failed, whatever the threads' order, or OK.
+template <typename Task>
+Status RunTasksInParallel(std::int64_t tasks, Task&& task) {
+  std::mutex mutex;
+  std::int64_t failed_task = tasks;
+  Status failure = Status::Ok();
+  plugin::TbbHandoff handoff;  // for ThreadSanitizer (docs/architecture.md §4)
+  handoff.BeforeSpawn();
+  tbb::parallel_for(
+      tbb::blocked_range<std::int64_t>(0, tasks, 1),
+      [&](const tbb::blocked_range<std::int64_t>& range) {
+        handoff.TaskStarts();
+        for (std::int64_t t = range.begin(); t < range.end(); ++t) {
+          Status s = task(t);
+          if (s.ok()) continue;
+          std::lock_guard<std::mutex> lock(mutex);
+          if (t < failed_task) {
+            failed_task = t;
+            failure = std::move(s);
+          }
+        }
+        handoff.TaskEnds();
+      },
+      tbb::simple_partitioner());
+  handoff.AfterJoin();
+  return failure;
+}
+
 // The answer to a request of row variants: its variants predicted in runs of about a granule's rows on
 // this rank's threads (a (variant, row)'s bits depend on no other variant: docs/architecture.md §4).
 std::string AnswerVariantsRequest(const FeatureModel& model, std::string_view request) {
@@ -146,33 +175,14 @@ std::string AnswerVariantsRequest(const FeatureModel& model, std::string_view re
   const std::int64_t per_task = std::max<std::int64_t>(1, kPredictGranuleRows / std::max<std::int64_t>(1, n));
   const std::int64_t tasks = (n_variants + per_task - 1) / per_task;
   const TensorView base_view(base, DType::kF64, {n, features});
-  std::mutex mutex;
-  std::int64_t failed_task = tasks;
-  Status failure = Status::Ok();
-  plugin::TbbHandoff handoff;  // for ThreadSanitizer (docs/architecture.md §4)
-  handoff.BeforeSpawn();
-  tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, tasks, 1),
-      [&](const tbb::blocked_range<std::int64_t>& range) {
-        handoff.TaskStarts();
-        for (std::int64_t t = range.begin(); t < range.end(); ++t) {
-          const std::int64_t first = t * per_task, last = std::min(n_variants, first + per_task);
-          const Status s = plugin::PredictFeatureRowVariants(
-              model, base_view, last - first, offsets + first, columns, values, space,
-              std::span<double>(out).subspan(static_cast<std::size_t>(first * n * n_out),
-                                             static_cast<std::size_t>((last - first) * n * n_out)));
-          if (s.ok()) continue;
-          std::lock_guard<std::mutex> lock(mutex);
-          if (t < failed_task) {  // the first task's failure, whatever the threads' order
-            failed_task = t;
-            failure = s;
-          }
-        }
-        handoff.TaskEnds();
-      },
-      tbb::simple_partitioner());
-  handoff.AfterJoin();
-  if (!failure.ok()) return FailureAnswer(failure);
+  const Status predicted = RunTasksInParallel(tasks, [&](std::int64_t t) {
+    const std::int64_t first = t * per_task, last = std::min(n_variants, first + per_task);
+    return plugin::PredictFeatureRowVariants(
+        model, base_view, last - first, offsets + first, columns, values, space,
+        std::span<double>(out).subspan(static_cast<std::size_t>(first * n * n_out),
+                                       static_cast<std::size_t>((last - first) * n * n_out)));
+  });
+  if (!predicted.ok()) return FailureAnswer(predicted);
   std::string answer(1 + out.size() * sizeof(double), '\0');
   std::memcpy(answer.data() + 1, out.data(), out.size() * sizeof(double));
   return answer;
@@ -191,47 +201,20 @@ std::string AnswerRowsRequest(const FeatureModel& model, std::string_view reques
       (space != OutputSpace::kRaw && space != OutputSpace::kProbability)) {
     return MalformedRequest(request.size());
   }
-  // The rows where the message holds them when aligned for doubles (a received buffer is), else a copy.
-  const char* values = request.data() + kPredictRequestHeader;
   std::vector<double> copied;
-  const double* rows = reinterpret_cast<const double*>(values);
-  if (reinterpret_cast<std::uintptr_t>(values) % alignof(double) != 0) {
-    copied.resize(static_cast<std::size_t>(n * features));
-    std::memcpy(copied.data(), values, copied.size() * sizeof(double));
-    rows = copied.data();
-  }
+  const double* rows = ValuesAt(request, kPredictRequestHeader, n * features, copied);
   const auto n_out = static_cast<std::int64_t>(model.model().Info().OutputNames(space).size());
   std::string answer(1 + static_cast<std::size_t>(n * n_out) * sizeof(double), '\0');
   std::vector<double> out(static_cast<std::size_t>(n * n_out));
   // The block's granules on this rank's threads: each granule predicted as the whole call would.
   const std::int64_t granules = (n + kPredictGranuleRows - 1) / kPredictGranuleRows;
-  std::mutex mutex;
-  std::int64_t failed_granule = granules;
-  Status failure = Status::Ok();
-  plugin::TbbHandoff handoff;  // for ThreadSanitizer (docs/architecture.md §4)
-  handoff.BeforeSpawn();
-  tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, granules, 1),
-      [&](const tbb::blocked_range<std::int64_t>& range) {
-        handoff.TaskStarts();
-        for (std::int64_t g = range.begin(); g < range.end(); ++g) {
-          const std::int64_t begin = g * kPredictGranuleRows, end = std::min(n, begin + kPredictGranuleRows);
-          const Status s = model.PredictInto(
-              TensorView(rows + begin * features, DType::kF64, {end - begin, features}), space,
-              std::span<double>(out).subspan(static_cast<std::size_t>(begin * n_out),
-                                             static_cast<std::size_t>((end - begin) * n_out)));
-          if (s.ok()) continue;
-          std::lock_guard<std::mutex> lock(mutex);
-          if (g < failed_granule) {  // the first granule's failure, whatever the threads' order
-            failed_granule = g;
-            failure = s;
-          }
-        }
-        handoff.TaskEnds();
-      },
-      tbb::simple_partitioner());
-  handoff.AfterJoin();
-  if (!failure.ok()) return FailureAnswer(failure);
+  const Status predicted = RunTasksInParallel(granules, [&](std::int64_t g) {
+    const std::int64_t begin = g * kPredictGranuleRows, end = std::min(n, begin + kPredictGranuleRows);
+    return model.PredictInto(TensorView(rows + begin * features, DType::kF64, {end - begin, features}), space,
+                             std::span<double>(out).subspan(static_cast<std::size_t>(begin * n_out),
+                                                            static_cast<std::size_t>((end - begin) * n_out)));
+  });
+  if (!predicted.ok()) return FailureAnswer(predicted);
   std::memcpy(answer.data() + 1, out.data(), out.size() * sizeof(double));
   return answer;
 }
