@@ -241,7 +241,7 @@ Status ReceiveProbed(MPI_Status& status, std::string& bytes) {
 // Rank 0's side of RunServed: `work` on a new thread; this thread sends the requests its threads post
 // (non-blocking sends, so that it never waits on a rank), receives the answers as they come and hands
 // each to its Errands, until `work` has returned. It sleeps on the carrier's condition variable when
-// nothing is in flight, and polls MPI every 20 µs when something is.
+// nothing is in flight, and polls MPI with a growing pause (Backoff) when something is.
 Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
   std::thread worker([&carrier, &work] {
     work();
