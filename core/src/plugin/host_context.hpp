@@ -53,10 +53,8 @@ struct LoupeHost {
   // The "gradient" capability's C form (struct_size 0 when the model lacks it); the model's inputs map
   // onto the feature columns as the FeatureModel maps them (input_source, ToModelInputs).
   LoupeGradientModel gradient{};
-  // The "row_variants" capability's C form (struct_size 0 when the model lacks it) and, per feature
-  // column, its model input (-1: the model does not read it).
+  // The "row_variants" capability's C form (struct_size 0 when the model lacks it).
   LoupeRowVariants row_variants{};
-  std::vector<int> variant_input_of_feature;
   // The "text_gradient" capability's C form (struct_size 0 when the model lacks it).
   LoupeTextGradient text_gradient{};
 };

@@ -167,10 +167,6 @@ LoupeStatus PredictRowVariants(LoupeHost* host, const LoupeTensorView* base, std
 void DescribeRowVariants(LoupeHost& host) {
   const ExplainRequest& r = *host.request;
   if (RowVariantsOf(host) == nullptr || r.model->text_feature() >= 0) return;
-  const std::vector<int>& source = r.model->input_source();
-  host.variant_input_of_feature.assign(r.feature_names.size(), -1);
-  for (std::size_t input = 0; input < source.size(); ++input)
-    host.variant_input_of_feature[static_cast<std::size_t>(source[input])] = static_cast<int>(input);
   host.row_variants.struct_size = sizeof(LoupeRowVariants);
   host.row_variants.predict = PredictRowVariants;
 }
