@@ -92,7 +92,7 @@ TSAN_TEST_TARGETS = loupe_nn_tests loupe_model_tests loupe_pipeline_tests loupe_
   loupe_shap_tests loupe_lime_tests loupe_fairness_tests loupe_surrogate_tests loupe_attention_tests \
   loupe_effects loupe_counterfactual loupe_gradients loupe_gradients_e2e_tests loupe_onnx_tests loupe_serve_tests \
   loupe_serve_e2e_tests loupe_http_tests
-TSAN_SKIPPED_TESTS = _NOT_BUILT$$|^(out_of_tree_plugin|embedding_example|report_browser|mpi_run|mpi_global|resume_run)$$
+TSAN_SKIPPED_TESTS = _NOT_BUILT$$|^(out_of_tree_plugin|embedding_example|report_browser|mpi_run|mpi_global|resume_run|input_memory)$$
 # -O1 (with assertions, no debug info): compiles in 50-65% of -O3's CPU per file (measured) and still runs the
 # suites fast enough; reports name every frame's function. Add -g1 to debug a finding at file:line.
 TSAN_OPTIMISATION = -DCMAKE_CXX_FLAGS_RELEASE=-O1 -DCMAKE_C_FLAGS_RELEASE=-O1
