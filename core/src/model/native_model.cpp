@@ -538,17 +538,19 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   static constexpr std::int64_t kFewOutputs = 4;
 
   // ApplyLinear's dot products over the m rows of `in` for a layer of few outputs, without a call per row
-  // (a one-feature logistic model over a million rows is mostly call overhead otherwise).
-  static void LinearFewOutputs(const RefLayer& layer, const double* in, std::int64_t m, double* out) {
+  // (a one-feature logistic model over a million rows is mostly call overhead otherwise): each output
+  // starts at its bias and adds w[o][i]·x[i] in the order of i, an input at a time across the rows.
+  static void LinearFewOutputs(const RefLayer& layer, const double* __restrict in, std::int64_t m,
+                               double* __restrict out) {
     const std::int64_t n_in = layer.in, n_out = layer.out;
-    const double* weight = layer.weight.data();
-    for (std::int64_t row = 0; row < m; ++row) {
-      const double* x = in + row * n_in;
+    for (std::int64_t o = 0; o < n_out; ++o) {
+      const double bias = layer.bias.empty() ? 0.0 : layer.bias[static_cast<std::size_t>(o)];
+      for (std::int64_t row = 0; row < m; ++row) out[row * n_out + o] = bias;
+    }
+    for (std::int64_t i = 0; i < n_in; ++i) {
       for (std::int64_t o = 0; o < n_out; ++o) {
-        double sum = layer.bias.empty() ? 0.0 : layer.bias[static_cast<std::size_t>(o)];
-        const double* w = weight + o * n_in;
-        for (std::int64_t i = 0; i < n_in; ++i) sum += w[i] * x[i];
-        out[row * n_out + o] = sum;
+        const double w = layer.weight[static_cast<std::size_t>(o * n_in + i)];
+        for (std::int64_t row = 0; row < m; ++row) out[row * n_out + o] += w * in[row * n_in + i];
       }
     }
   }

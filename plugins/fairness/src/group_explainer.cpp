@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -107,26 +108,44 @@ double Quantile(const std::vector<double>& sorted, double q) {
 class LabelReader {
  public:
   LabelReader(const Host& host, const std::string& target_name, const ClassSetup& setup)
-      : target_(host.ColumnView(target_name)), setup_(setup) {
+      : target_(host.ColumnView(target_name)), categorical_(target_.info.IsCategorical()), setup_(setup) {
     for (const std::string& level : target_.info.levels) class_of_level_.push_back(ClassOf(level));
   }
 
   std::int32_t operator()(std::int64_t data_row) {
     const double v = target_.values[static_cast<std::size_t>(data_row)];
     if (std::isnan(v)) return -2;
-    if (target_.info.IsCategorical()) return class_of_level_[static_cast<std::size_t>(v)];
+    return categorical_ ? class_of_level_[static_cast<std::size_t>(v)] : ClassOfNumber(v);
+  }
+
+  // The labels of `count` data rows into `label`.
+  void ReadBlock(const std::int64_t* data_rows, std::int64_t count, std::int32_t* label) {
+    if (!categorical_) {
+      for (std::int64_t i = 0; i < count; ++i) label[i] = (*this)(data_rows[i]);
+      return;
+    }
+    const double* values = target_.values;
+    const std::int32_t* class_of_level = class_of_level_.data();
+    for (std::int64_t i = 0; i < count; ++i) {
+      const double v = values[data_rows[i]];
+      label[i] = std::isnan(v) ? -2 : class_of_level[static_cast<std::size_t>(v)];
+    }
+  }
+
+ private:
+  std::int32_t ClassOfNumber(double v) {
     const auto [it, added] = class_of_number_.try_emplace(v, 0);
     if (added) it->second = ClassOf(FormatNumber(v));
     return it->second;
   }
 
- private:
   std::int32_t ClassOf(const std::string& text) const {
     const auto it = std::find(setup_.classes.begin(), setup_.classes.end(), text);
     return it == setup_.classes.end() ? -1 : static_cast<std::int32_t>(it - setup_.classes.begin());
   }
 
   loupe::sdk::ColumnView target_;
+  bool categorical_;
   const ClassSetup& setup_;
   std::vector<std::int32_t> class_of_level_;
   std::unordered_map<double, std::int32_t> class_of_number_;
@@ -176,9 +195,11 @@ struct LabelPass {
 // Reads the labels of `count` step rows into `label` and counts the rows left out.
 LeftOut ReadBlockLabels(LabelReader& read_label, const std::int64_t* step_rows, const std::int32_t* group,
                         const double* weight, std::int32_t* label, std::int64_t count) {
+  read_label.ReadBlock(step_rows, count, label);
   LeftOut left_out;
   for (std::int64_t i = 0; i < count; ++i) {
-    const std::int32_t l = label[i] = read_label(step_rows[i]);
+    const std::int32_t l = label[i];
+    if ((group[i] | l) >= 0 && weight == nullptr) continue;  // measured: the common case, one test
     if (group[i] < 0) {
       ++left_out.group;
     } else if (l == -2) {
@@ -192,8 +213,9 @@ LeftOut ReadBlockLabels(LabelReader& read_label, const std::int64_t* step_rows, 
   return left_out;
 }
 
-LabelPass ReadLabels(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
-                     const LabelReader& label_reader, const std::vector<double>& weight_of) {
+LabelPass ReadLabels(const Host& host, const std::vector<std::int64_t>& step_rows,
+                     const std::vector<std::int32_t>& group_of, const LabelReader& label_reader,
+                     const std::vector<double>& weight_of) {
   const auto n = static_cast<std::int64_t>(step_rows.size());
   LabelPass pass;
   pass.label_of.resize(step_rows.size());
@@ -204,7 +226,7 @@ LabelPass ReadLabels(const Host& host, const std::vector<std::int64_t>& step_row
                      for (std::int64_t b = first; b < last; ++b) {
                        const auto begin = static_cast<std::size_t>(b * kPredictBatch);
                        pass.block_left_out[static_cast<std::size_t>(b)] = ReadBlockLabels(
-                           read_label, &step_rows[begin], &grouping.group_of[begin],
+                           read_label, &step_rows[begin], &group_of[begin],
                            weight_of.empty() ? nullptr : &weight_of[begin], &pass.label_of[begin],
                            std::min(n - b * kPredictBatch, kPredictBatch));
                      }
@@ -212,8 +234,9 @@ LabelPass ReadLabels(const Host& host, const std::vector<std::int64_t>& step_row
   return pass;
 }
 
-// The rows ReadLabels kept, in step order: each block writes from its first kept row's place.
-Rows KeepMeasured(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
+// The rows ReadLabels kept, in step order: each block writes from its first kept row's place. When every
+// row is kept, the step's arrays are taken as they are.
+Rows KeepMeasured(const Host& host, std::vector<std::int64_t> step_rows, std::vector<std::int32_t> group_of,
                   LabelPass pass, std::vector<double> weight_of) {
   Rows rows;
   rows.weighted = !weight_of.empty();
@@ -224,8 +247,8 @@ Rows KeepMeasured(const Host& host, const std::vector<std::int64_t>& step_rows, 
     block_start[b + 1] = block_start[b] + std::min(n - begin, kPredictBatch) - pass.block_left_out[b].Total();
   }
   if (block_start.back() == n) {  // every row is measured: the step's own arrays
-    rows.data_rows = step_rows;
-    rows.group = grouping.group_of;
+    rows.data_rows = std::move(step_rows);
+    rows.group = std::move(group_of);
     rows.label = std::move(pass.label_of);
     rows.weight = std::move(weight_of);
     return rows;
@@ -235,24 +258,24 @@ Rows KeepMeasured(const Host& host, const std::vector<std::int64_t>& step_rows, 
   rows.group.resize(n_kept);
   rows.label.resize(n_kept);
   if (rows.weighted) rows.weight.resize(n_kept);
-  host.ParallelFor(
-      0, static_cast<std::int64_t>(pass.block_left_out.size()), 1,
-      [&](std::int64_t first, std::int64_t last) {
-        for (std::int64_t b = first; b < last; ++b) {
-          auto to = static_cast<std::size_t>(block_start[static_cast<std::size_t>(b)]);
-          for (std::int64_t i = b * kPredictBatch; i < std::min(n, (b + 1) * kPredictBatch); ++i) {
-            const auto s = static_cast<std::size_t>(i);
-            const std::int32_t label = pass.label_of[s];
-            if (grouping.group_of[s] < 0 || label == -2 || (rows.weighted && std::isnan(weight_of[s])))
-              continue;
-            rows.data_rows[to] = step_rows[s];
-            rows.group[to] = grouping.group_of[s];
-            rows.label[to] = label;
-            if (rows.weighted) rows.weight[to] = weight_of[s];
-            ++to;
-          }
-        }
-      });
+  host.ParallelFor(0, static_cast<std::int64_t>(pass.block_left_out.size()), 1,
+                   [&](std::int64_t first, std::int64_t last) {
+                     for (std::int64_t b = first; b < last; ++b) {
+                       auto to = static_cast<std::size_t>(block_start[static_cast<std::size_t>(b)]);
+                       for (std::int64_t i = b * kPredictBatch; i < std::min(n, (b + 1) * kPredictBatch);
+                            ++i) {
+                         const auto s = static_cast<std::size_t>(i);
+                         const std::int32_t label = pass.label_of[s];
+                         if (group_of[s] < 0 || label == -2 || (rows.weighted && std::isnan(weight_of[s])))
+                           continue;
+                         rows.data_rows[to] = step_rows[s];
+                         rows.group[to] = group_of[s];
+                         rows.label[to] = label;
+                         if (rows.weighted) rows.weight[to] = weight_of[s];
+                         ++to;
+                       }
+                     }
+                   });
   return rows;
 }
 
@@ -285,12 +308,13 @@ void NoteLeftOut(const LeftOut& dropped, const Grouping& grouping, const std::st
   }
 }
 
-// The step rows with a group, a label and a weight; a note for each kind of row left out.
-Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows, const Grouping& grouping,
-                    const ClassSetup& setup, const std::string& target_name,
+// The step rows with a group (`group_of`, per step row), a label and a weight; a note for each kind of
+// row left out.
+Rows MeasurableRows(const Host& host, std::vector<std::int64_t> step_rows, std::vector<std::int32_t> group_of,
+                    const Grouping& grouping, const ClassSetup& setup, const std::string& target_name,
                     std::vector<std::string>* notes) {
   std::vector<double> weight_of = SampleWeights(host, step_rows);
-  LabelPass pass = ReadLabels(host, step_rows, grouping, LabelReader(host, target_name, setup), weight_of);
+  LabelPass pass = ReadLabels(host, step_rows, group_of, LabelReader(host, target_name, setup), weight_of);
   LeftOut dropped;
   for (const LeftOut& block : pass.block_left_out) dropped.Add(block);
   NoteLeftOut(dropped, grouping, target_name, notes);
@@ -299,7 +323,7 @@ Rows MeasurableRows(const Host& host, const std::vector<std::int64_t>& step_rows
         "fairness.group has no rows left to measure: every step row lacks a sensitive value, a "
         "target label or a weight");
   }
-  return KeepMeasured(host, step_rows, grouping, std::move(pass), std::move(weight_of));
+  return KeepMeasured(host, std::move(step_rows), std::move(group_of), std::move(pass), std::move(weight_of));
 }
 
 // Nearest neighbours of every measured row for aif360's consistency, shared by all classes; or why there
@@ -341,7 +365,7 @@ Neighbourhood ConsistencyNeighbours(const Host& host, const Rows& rows, std::int
 
 // The model's decision for every measured row, and the tally of each class a report is written for.
 struct Decisions {
-  std::vector<std::int32_t> decision;  // [n] decided class
+  std::vector<std::int32_t> decision;  // [n] decided class, only where a report reads it (ClassInputs)
   std::vector<ClassTally> tally;       // per class; a binary model's has only the favourable class's
 };
 
@@ -362,8 +386,8 @@ ClassTally EmptyTally(std::size_t n_groups) {
 // rows of one group do not wait on each other's floating-point adds; the same sums as the general path
 // (whole numbers are exact in a double, and each group's scores are added in row order).
 void DecideBinaryBlock(const Rows& rows, const ClassSetup& setup, double threshold, std::int64_t begin,
-                       std::int64_t end, const std::vector<double>& probabilities, ClassTally& tally,
-                       std::vector<std::int32_t>& decision) {
+                       std::int64_t end, const double* probabilities, ClassTally& tally,
+                       std::int32_t* decision) {
   const std::size_t n_groups = tally.score_sum.size();
   std::vector<std::int64_t> cells(n_groups * 4, 0);  // per group: tn, fp, fn, tp
   std::vector<double> score_sum(n_groups, 0.0);
@@ -374,7 +398,7 @@ void DecideBinaryBlock(const Rows& rows, const ClassSetup& setup, double thresho
       ThrowNaNProbability(rows.data_rows[static_cast<std::size_t>(i)]);
     const double score = p[favorable];
     const bool selected = score >= threshold;
-    decision[static_cast<std::size_t>(i)] = selected ? favorable : 1 - favorable;
+    if (decision != nullptr) decision[i] = selected ? favorable : 1 - favorable;
     const auto s = static_cast<std::size_t>(i);
     const auto group = static_cast<std::size_t>(rows.group[s]);
     ++cells[group * 4 + 2 * static_cast<std::size_t>(rows.label[s] == favorable) +
@@ -392,13 +416,13 @@ void DecideBinaryBlock(const Rows& rows, const ClassSetup& setup, double thresho
 }
 
 // Decides and counts the measured rows [begin, end) from their probabilities ([end - begin][n_classes]),
-// for each class of `classes` as the favourable one. The counts go to cells indexed by (y, y_pred), not
-// through branches: whether a row is a true or false positive is as good as random.
+// for each class of `classes` as the favourable one, and the decisions into `decision` unless it is null.
+// The counts go to cells indexed by (y, y_pred), not through branches: whether a row is a true or false
+// positive is as good as random.
 template <bool kWeighted>
 void DecideBlock(const Rows& rows, const ClassSetup& setup, double threshold, std::int64_t begin,
-                 std::int64_t end, const std::vector<double>& probabilities,
-                 const std::vector<std::int32_t>& classes, std::vector<ClassTally>& tally,
-                 std::vector<std::int32_t>& decision) {
+                 std::int64_t end, const double* probabilities, const std::vector<std::int32_t>& classes,
+                 std::vector<ClassTally>& tally, std::int32_t* decision) {
   const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
   const std::size_t n_groups = tally[0].score_sum.size();
   // Per class and group: weighted cells [4], row cells [4] (cell = 2 y + y_pred: tn, fp, fn, tp), the
@@ -415,7 +439,7 @@ void DecideBlock(const Rows& rows, const ClassSetup& setup, double threshold, st
     const std::int32_t decided =
         setup.binary() ? (p[setup.favorable] >= threshold ? setup.favorable : 1 - setup.favorable)
                        : Decide(p, setup, threshold);
-    decision[static_cast<std::size_t>(i)] = decided;
+    if (decision != nullptr) decision[i] = decided;
     const double w = kWeighted ? rows.weight[static_cast<std::size_t>(i)] : 1.0;
     for (std::size_t c = 0; c < classes.size(); ++c) {
       const std::size_t cell = 2 * static_cast<std::size_t>(label[i] == classes[c]) +
@@ -436,11 +460,19 @@ void DecideBlock(const Rows& rows, const ClassSetup& setup, double threshold, st
   }
 }
 
+// Whether rows[0..count) are consecutive data rows.
+bool Consecutive(const std::int64_t* rows, std::int64_t count) {
+  for (std::int64_t i = 1; i < count; ++i) {
+    if (rows[i] != rows[0] + i) return false;
+  }
+  return true;
+}
+
 // One pass over the measured rows in blocks of kPredictBatch: gather a block's features, predict, decide
 // and count; no array of rows x classes is held. The blocks' sums are added in block order, so the bits
-// do not depend on the thread count.
+// do not depend on the thread count. Each row's decision is kept only with `keep_decisions`.
 Decisions DecideAndCount(const Host& host, const Rows& rows, const ClassSetup& setup, double threshold,
-                         std::size_t n_groups) {
+                         std::size_t n_groups, bool keep_decisions) {
   const auto n = static_cast<std::int64_t>(rows.data_rows.size());
   const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
   std::vector<std::int32_t> classes;  // the reports' favourable classes: every class of a multi-class model
@@ -451,28 +483,34 @@ Decisions DecideAndCount(const Host& host, const Rows& rows, const ClassSetup& s
   const std::int64_t d = x.cols();
   const std::int64_t n_blocks = (n + kPredictBatch - 1) / kPredictBatch;
   Decisions out;
-  out.decision.resize(static_cast<std::size_t>(n));
+  if (keep_decisions) out.decision.resize(static_cast<std::size_t>(n));
+  std::int32_t* decision = keep_decisions ? out.decision.data() : nullptr;
   std::vector<std::vector<ClassTally>> block_tally(static_cast<std::size_t>(n_blocks));
   host.ParallelFor(0, n_blocks, 1, [&](std::int64_t first, std::int64_t last) {
-    std::vector<double> batch, probabilities;
+    // Written before read, so not zeroed: a block's rows and probabilities, reused by the chunk's blocks.
+    const auto batch = std::make_unique_for_overwrite<double[]>(static_cast<std::size_t>(kPredictBatch * d));
+    const auto probabilities =
+        std::make_unique_for_overwrite<double[]>(static_cast<std::size_t>(kPredictBatch * n_classes));
     for (std::int64_t b = first; b < last; ++b) {
       host.ThrowIfCancelled();
       const std::int64_t begin = b * kPredictBatch, end = std::min(n, begin + kPredictBatch);
-      batch.resize(static_cast<std::size_t>((end - begin) * d));
-      probabilities.resize(static_cast<std::size_t>((end - begin) * n_classes));
-      double* gathered = batch.data();
-      for (std::int64_t i = begin; i < end; ++i) {
-        const double* row = x.Row(rows.data_rows[static_cast<std::size_t>(i)]);
-        for (std::int64_t j = 0; j < d; ++j) *gathered++ = row[j];
+      const std::int64_t* block_rows = &rows.data_rows[static_cast<std::size_t>(begin)];
+      const double* features = x.Row(block_rows[0]);  // consecutive data rows are read in place
+      if (!Consecutive(block_rows, end - begin)) {
+        double* gathered = batch.get();
+        for (std::int64_t i = 0; i < end - begin; ++i)
+          gathered = std::copy_n(x.Row(block_rows[i]), d, gathered);
+        features = batch.get();
       }
-      host.Predict(batch.data(), end - begin, d, LOUPE_OUTPUT_PROBABILITY, probabilities.data(),
+      host.Predict(features, end - begin, d, LOUPE_OUTPUT_PROBABILITY, probabilities.get(),
                    (end - begin) * n_classes);
       std::vector<ClassTally> tally(classes.size(), EmptyTally(n_groups));
       if (setup.binary() && !rows.weighted) {
-        DecideBinaryBlock(rows, setup, threshold, begin, end, probabilities, tally[0], out.decision);
+        DecideBinaryBlock(rows, setup, threshold, begin, end, probabilities.get(), tally[0], decision);
       } else {
         (rows.weighted ? DecideBlock<true> : DecideBlock<false>)(rows, setup, threshold, begin, end,
-                                                                 probabilities, classes, tally, out.decision);
+                                                                 probabilities.get(), classes, tally,
+                                                                 decision);
       }
       block_tally[static_cast<std::size_t>(b)] = std::move(tally);
     }
@@ -803,20 +841,23 @@ void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
         "target column (set data.target)");
   }
   // Rows and groups.
-  const std::vector<std::int64_t> step_rows = host.StepRows();
-  const Grouping grouping =
-      BuildGroups(host, step_rows, sensitive, host.Params().GetOr<json>("bins", nullptr));
+  std::vector<std::int64_t> step_rows = host.StepRows();
+  const auto n_step_rows = static_cast<double>(step_rows.size());
+  Grouping grouping = BuildGroups(host, step_rows, sensitive, host.Params().GetOr<json>("bins", nullptr));
   const std::vector<char> privileged =
       PrivilegedGroups(grouping, host.Params().GetOr<json>("privileged", nullptr));
   std::vector<std::string> notes;
-  const Rows rows = MeasurableRows(host, step_rows, grouping, setup, data.target, &notes);
+  const Rows rows = MeasurableRows(host, std::move(step_rows), std::move(grouping.group_of), grouping, setup,
+                                   data.target, &notes);
 
   // The model's decisions, and the neighbours consistency compares them with.
   const auto n = static_cast<std::int64_t>(rows.data_rows.size());
   const auto n_classes = static_cast<std::int64_t>(setup.classes.size());
-  const Decisions decisions = DecideAndCount(host, rows, setup, threshold_, grouping.size());
   const Neighbourhood neighbourhood =
       ConsistencyNeighbours(host, rows, n_neighbors_, consistency_max_rows_, standardize_);
+  // Per-row decisions only where ClassInputs reads them: consistency, or a bootstrap of weighted rows.
+  const bool keep_decisions = !neighbourhood.neighbours.empty() || (rows.weighted && n_boot_ > 0);
+  const Decisions decisions = DecideAndCount(host, rows, setup, threshold_, grouping.size(), keep_decisions);
 
   // The report for the favourable class, and one-vs-rest for every class of a multi-class model.
   MetricOptions options;
@@ -856,7 +897,7 @@ void GroupExplainer::Explain(const Host& host, const loupe::sdk::ResultBuilder& 
   result.SetJson("passed", Passed(main["verdicts"]));
   result.SetStrings("notes", notes);
   result.SetNumber("quality.rows", static_cast<double>(n));
-  result.SetNumber("quality.rows_left_out", static_cast<double>(step_rows.size()) - static_cast<double>(n));
+  result.SetNumber("quality.rows_left_out", n_step_rows - static_cast<double>(n));
   result.SetNumber("quality.groups", static_cast<double>(grouping.size()));
   result.SetNumber("quality.n_boot", static_cast<double>(n_boot_));
   result.SetNumber("quality.model_evaluations", static_cast<double>(n));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "loupe/sdk/error.hpp"
@@ -186,6 +187,63 @@ std::vector<char> MatchObject(const Grouping& grouping, const nlohmann::json& co
   return match;
 }
 
+// Mixed-radix code of row i's value combination, -1 when a value is missing.
+std::int64_t CombinationOf(const std::vector<CodedColumn>& coded, std::size_t i) {
+  std::int64_t code = 0;
+  for (const auto& column : coded) {
+    const std::int32_t value = column.codes[i];
+    if (value < 0) return -1;
+    code = code * static_cast<std::int64_t>(column.values.size()) + value;
+  }
+  return code;
+}
+
+// Every row's combination code; one column's codes are its combinations already (taken, not copied).
+template <typename Code>
+std::vector<Code> CombinationCodes(const loupe::sdk::Host& host, std::vector<CodedColumn>& coded,
+                                   std::size_t n) {
+  if constexpr (std::is_same_v<Code, std::int32_t>) {
+    if (coded.size() == 1) return std::move(coded[0].codes);
+  }
+  std::vector<Code> codes(n);
+  host.ParallelFor(0, static_cast<std::int64_t>(n), kCodingBlock, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i)
+      codes[static_cast<std::size_t>(i)] =
+          static_cast<Code>(CombinationOf(coded, static_cast<std::size_t>(i)));
+  });
+  return codes;
+}
+
+// Calls mark(code) for every observed code; returns the number of rows with a missing value.
+template <typename Code, typename Mark>
+std::int64_t MarkObserved(const std::vector<Code>& codes, Mark&& mark) {
+  std::int64_t missing = 0;
+  for (const Code code : codes) {
+    if (code < 0)
+      ++missing;
+    else
+      mark(code);
+  }
+  return missing;
+}
+
+// Replaces each code by its group, group_of(code), -1 where a value is missing; into `out` when given.
+template <typename Code, typename GroupOf>
+void RecodeAsGroups(const loupe::sdk::Host& host, std::vector<Code>& codes, GroupOf&& group_of,
+                    std::vector<std::int32_t>* out = nullptr) {
+  host.ParallelFor(0, static_cast<std::int64_t>(codes.size()), kCodingBlock,
+                   [&](std::int64_t begin, std::int64_t end) {
+                     for (std::int64_t i = begin; i < end; ++i) {
+                       const Code code = codes[static_cast<std::size_t>(i)];
+                       const std::int32_t group = code < 0 ? -1 : group_of(code);
+                       if (out != nullptr)
+                         (*out)[static_cast<std::size_t>(i)] = group;
+                       else
+                         codes[static_cast<std::size_t>(i)] = static_cast<Code>(group);
+                     }
+                   });
+}
+
 }  // namespace
 
 std::string FormatNumber(double value) {
@@ -226,29 +284,19 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
   std::vector<std::int32_t> group_of_small_code(
       combinations <= kTabulatedCombinations ? static_cast<std::size_t>(combinations) : 0, -1);
   std::map<std::int64_t, std::int32_t> group_of_code;
-  const auto code_of = [&coded](std::size_t i) {
-    std::int64_t code = 0;
-    for (const auto& column : coded) {
-      const std::int32_t value = column.codes[i];
-      if (value < 0) return std::int64_t{-1};
-      code = code * static_cast<std::int64_t>(column.values.size()) + value;
-    }
-    return code;
-  };
-  std::vector<std::int64_t> combination(rows.size());
-  const auto n = static_cast<std::int64_t>(rows.size());
-  host.ParallelFor(0, n, kCodingBlock, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i)
-      combination[static_cast<std::size_t>(i)] = code_of(static_cast<std::size_t>(i));
-  });
-  for (const std::int64_t code : combination) {
-    if (code < 0) {
-      ++grouping.missing_rows;
-    } else if (!group_of_small_code.empty()) {
+  // Each row's combination code, in 32 bits while the combinations are tabulated; the same array then
+  // becomes group_of in place.
+  std::vector<std::int32_t> small_combination;
+  std::vector<std::int64_t> combination;
+  if (!group_of_small_code.empty()) {
+    small_combination = CombinationCodes<std::int32_t>(host, coded, rows.size());
+    grouping.missing_rows = MarkObserved(small_combination, [&](std::int32_t code) {
       group_of_small_code[static_cast<std::size_t>(code)] = 0;
-    } else {
-      group_of_code.emplace(code, 0);
-    }
+    });
+  } else {
+    combination = CombinationCodes<std::int64_t>(host, coded, rows.size());
+    grouping.missing_rows =
+        MarkObserved(combination, [&](std::int64_t code) { group_of_code.emplace(code, 0); });
   }
   for (std::size_t code = 0; code < group_of_small_code.size(); ++code) {
     if (group_of_small_code[code] == 0) group_of_code.emplace(static_cast<std::int64_t>(code), 0);
@@ -279,16 +327,23 @@ Grouping BuildGroups(const loupe::sdk::Host& host, const std::vector<std::int64_
       grouping.empty_intersections.push_back(name_of(values_of(code)));
     }
   }
-  grouping.group_of.resize(rows.size());
-  host.ParallelFor(0, n, kCodingBlock, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      const std::int64_t code = combination[static_cast<std::size_t>(i)];
-      grouping.group_of[static_cast<std::size_t>(i)] =
-          code < 0                       ? -1
-          : !group_of_small_code.empty() ? group_of_small_code[static_cast<std::size_t>(code)]
-                                         : group_of_code.at(code);
-    }
-  });
+  // Each observed combination's group is its code when no unobserved combination comes before it: then
+  // the codes need no recoding.
+  bool codes_are_groups = true;
+  for (std::size_t code = 0; code < group_of_small_code.size(); ++code) {
+    const std::int32_t group = group_of_small_code[code];
+    codes_are_groups = codes_are_groups && (group < 0 || group == static_cast<std::int32_t>(code));
+  }
+  if (!group_of_small_code.empty()) {
+    grouping.group_of = std::move(small_combination);
+    if (!codes_are_groups)
+      RecodeAsGroups(host, grouping.group_of,
+                     [&](std::int32_t code) { return group_of_small_code[static_cast<std::size_t>(code)]; });
+  } else {
+    grouping.group_of.resize(rows.size());
+    RecodeAsGroups(
+        host, combination, [&](std::int64_t code) { return group_of_code.at(code); }, &grouping.group_of);
+  }
   return grouping;
 }
 
