@@ -1,7 +1,7 @@
 // `loupe predict`: a model's outputs for every row of a CSV file, one column per output. The model reads
 // its inputs from the CSV by column name; a CSV lacking some of them is refused with all of them named.
+#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -76,14 +76,16 @@ Result<Tensor> PredictInBatches(const FeatureModel& model, const Tensor& matrix,
   std::vector<Status> failures(static_cast<std::size_t>(batches));
   plugin::TbbHandoff handoff;  // for ThreadSanitizer (plugin/tbb_handoff.hpp)
   handoff.BeforeSpawn();
-  tbb::parallel_for(std::int64_t{0}, batches, [&](std::int64_t b) {
+  tbb_spawn::ChunksInParallel(batches, [&](const tbb::blocked_range<std::int64_t>& range) {
     handoff.TaskStarts();
-    const std::int64_t begin = b * kRowsPerBatch, end = std::min(rows, begin + kRowsPerBatch);
-    Result<Tensor> part = model.Predict(matrix.view().Rows(begin, end), space);
-    if (!part.ok()) {
-      failures[static_cast<std::size_t>(b)] = part.status();
-    } else {
-      std::copy_n(part->data<double>(), (end - begin) * outputs, result.data<double>() + begin * outputs);
+    for (std::int64_t b = range.begin(); b < range.end(); ++b) {
+      const std::int64_t begin = b * kRowsPerBatch, end = std::min(rows, begin + kRowsPerBatch);
+      Result<Tensor> part = model.Predict(matrix.view().Rows(begin, end), space);
+      if (!part.ok()) {
+        failures[static_cast<std::size_t>(b)] = part.status();
+      } else {
+        std::copy_n(part->data<double>(), (end - begin) * outputs, result.data<double>() + begin * outputs);
+      }
     }
     handoff.TaskEnds();
   });

@@ -9,8 +9,6 @@
 #include <mutex>
 
 #include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/partitioner.h>
 
 #include "mpi/world.hpp"
 #include "plugin/row_variants_predict.hpp"
@@ -117,22 +115,19 @@ Status RunTasksInParallel(std::int64_t tasks, Task&& task) {
   Status failure = Status::Ok();
   plugin::TbbHandoff handoff;  // for ThreadSanitizer (docs/architecture.md §4)
   handoff.BeforeSpawn();
-  tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, tasks, 1),
-      [&](const tbb::blocked_range<std::int64_t>& range) {
-        handoff.TaskStarts();
-        for (std::int64_t t = range.begin(); t < range.end(); ++t) {
-          Status s = task(t);
-          if (s.ok()) continue;
-          std::lock_guard<std::mutex> lock(mutex);
-          if (t < failed_task) {
-            failed_task = t;
-            failure = std::move(s);
-          }
-        }
-        handoff.TaskEnds();
-      },
-      tbb::simple_partitioner());
+  tbb_spawn::ChunksInParallel(tasks, [&](const tbb::blocked_range<std::int64_t>& range) {
+    handoff.TaskStarts();
+    for (std::int64_t t = range.begin(); t < range.end(); ++t) {
+      Status s = task(t);
+      if (s.ok()) continue;
+      std::lock_guard<std::mutex> lock(mutex);
+      if (t < failed_task) {
+        failed_task = t;
+        failure = std::move(s);
+      }
+    }
+    handoff.TaskEnds();
+  });
   handoff.AfterJoin();
   return failure;
 }

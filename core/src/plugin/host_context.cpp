@@ -1,26 +1,11 @@
 // The host's per-call context: errors, buffers kept until the call ends, log, progress, cancellation,
 // parallel_for, seeds and the step's parameters.
-#include <tbb/parallel_for.h>
-
 #include <iostream>
 
 #include "loupe/sdk/detail/host_rules.hpp"
 #include "loupe/sdk/random.hpp"
 #include "plugin/host_context.hpp"
 #include "plugin/tbb_handoff.hpp"
-
-namespace loupe::tbb_spawn {
-
-// tbb::parallel_for over `chunks` chunks of one, kept out of line: the code of this frame is TBB's own
-// inline task set-up (its root task and wait context on this stack, reused by the next call after the
-// join), which tests/sanitizers/tsan.supp treats as it treats TBB's frames; the chunks' bodies run in
-// TBB's task frames, and the plugin code they call stays checked.
-template <typename Body>
-[[gnu::noinline]] void ChunksInParallel(std::int64_t chunks, const Body& body) {
-  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks, 1), body, tbb::simple_partitioner());
-}
-
-}  // namespace loupe::tbb_spawn
 
 namespace loupe::host_detail {
 

@@ -20,6 +20,12 @@
 #endif
 #endif
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <cstdint>
+
 #ifdef LOUPE_TSAN_ENABLED
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
@@ -49,3 +55,17 @@ class TbbHandoff {
 };
 
 }  // namespace loupe::plugin
+
+namespace loupe::tbb_spawn {
+
+// tbb::parallel_for over `chunks` chunks of one (body takes a tbb::blocked_range<std::int64_t>), kept out
+// of line: the code of this frame is TBB's own inline task set-up (its root task and wait context on this
+// stack, reused by the next call after the join), which tests/sanitizers/tsan.supp treats as it treats
+// TBB's frames; the chunks' bodies run in TBB's task frames, and the code they call stays checked. Every
+// tbb::parallel_for of Loupe's goes through here.
+template <typename Body>
+[[gnu::noinline]] void ChunksInParallel(std::int64_t chunks, const Body& body) {
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks, 1), body, tbb::simple_partitioner());
+}
+
+}  // namespace loupe::tbb_spawn

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
-#include <tbb/parallel_for.h>
+#include <tbb/blocked_range.h>
 #include <tbb/task_arena.h>
 
 #include "loupe/core/dataset.hpp"
@@ -140,13 +140,15 @@ TEST_P(MlpReferenceTest, ConcurrentPredictEqualsSingleThreadedBitForBit) {
   plugin::TbbHandoff handoff;  // for ThreadSanitizer, as every hand-off to TBB (plugin/tbb_handoff.hpp)
   handoff.BeforeSpawn();
   arena.execute([&] {
-    tbb::parallel_for(0, kTasks, 1, [&](int task) {
+    tbb_spawn::ChunksInParallel(kTasks, [&](const tbb::blocked_range<std::int64_t>& range) {
       handoff.TaskStarts();
-      auto p = (*model)->Predict(batch.view().Rows(0, rows(task)), OutputSpace::kProbability);
-      if (p.ok())
-        got[task] = std::move(p).value();
-      else
-        failures[task] = p.status();
+      for (auto task = static_cast<int>(range.begin()); task < range.end(); ++task) {
+        auto p = (*model)->Predict(batch.view().Rows(0, rows(task)), OutputSpace::kProbability);
+        if (p.ok())
+          got[task] = std::move(p).value();
+        else
+          failures[task] = p.status();
+      }
       handoff.TaskEnds();
     });
   });

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
-#include <tbb/parallel_for.h>
+#include <tbb/blocked_range.h>
 #include <tbb/task_arena.h>
 
 #include "loupe/core/dataset.hpp"
@@ -64,9 +64,11 @@ TEST(ConcurrencyTest, ManyTasksOnTwoThreadsGiveTheSingleThreadedResultsBitForBit
   plugin::TbbHandoff handoff;  // for ThreadSanitizer, as every hand-off to TBB (plugin/tbb_handoff.hpp)
   handoff.BeforeSpawn();
   arena.execute([&] {
-    tbb::parallel_for(0, kTasks, 1, [&](int task) {
+    tbb_spawn::ChunksInParallel(kTasks, [&](const tbb::blocked_range<std::int64_t>& range) {
       handoff.TaskStarts();
-      got[task] = network.Run(inputs[task], batch_sizes[task % 4]);
+      for (auto task = static_cast<int>(range.begin()); task < range.end(); ++task) {
+        got[task] = network.Run(inputs[task], batch_sizes[task % 4]);
+      }
       handoff.TaskEnds();
     });
   });
@@ -137,10 +139,12 @@ TEST(ConcurrencyTest, ConcurrentPredictIntoEqualsSequentialPredictBitForBit) {
       plugin::TbbHandoff handoff;  // for ThreadSanitizer (plugin/tbb_handoff.hpp)
       handoff.BeforeSpawn();
       arena.execute([&] {
-        tbb::parallel_for(0, kTasks, 1, [&](int task) {
+        tbb_spawn::ChunksInParallel(kTasks, [&](const tbb::blocked_range<std::int64_t>& range) {
           handoff.TaskStarts();
-          got[task].assign(static_cast<std::size_t>(expected[task].size()), -1.0);
-          failed += !mapped.model->PredictInto(batch(task), space, got[task]).ok();
+          for (auto task = static_cast<int>(range.begin()); task < range.end(); ++task) {
+            got[task].assign(static_cast<std::size_t>(expected[task].size()), -1.0);
+            failed += !mapped.model->PredictInto(batch(task), space, got[task]).ok();
+          }
           handoff.TaskEnds();
         });
       });
