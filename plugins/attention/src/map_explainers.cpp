@@ -1,6 +1,7 @@
 #include "map_explainers.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "max_flow.hpp"
 
@@ -145,12 +146,22 @@ std::vector<std::vector<double>> FlowOfRows(const Host& host,
     flow[i].assign(static_cast<std::size_t>(tokens[i] * tokens[i]), 0.0);
     for (std::int64_t q = 0; q < tokens[i]; ++q) tasks.emplace_back(i, q);
   }
+  // Each row's FlowCertificate once, shared by the chunks of its output positions.
+  std::vector<std::optional<FlowCertificate>> certificates(tokens.size());
+  host.ParallelFor(0, static_cast<std::int64_t>(tokens.size()), 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t row = begin; row < end; ++row) {
+      const auto r = static_cast<std::size_t>(row);
+      certificates[r].emplace(adjusted[r], layers, tokens[r]);
+      host.ThrowIfCancelled();
+    }
+  });
   host.ParallelFor(0, static_cast<std::int64_t>(tasks.size()), 4, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t task = begin; task < end;) {  // consecutive output positions of a row share a solver
       const auto [row, first] = tasks[static_cast<std::size_t>(task)];
       std::int64_t last = first + 1;
       while (task + (last - first) < end && last < tokens[row]) ++last;
-      AttentionFlowRows(adjusted[row], layers, tokens[row], first, last, flow[row].data());
+      AttentionFlowRows(adjusted[row], layers, tokens[row], first, last, flow[row].data(),
+                        &*certificates[row]);
       task += last - first;
     }
     host.ThrowIfCancelled();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <optional>
 
 namespace loupe::attention {
 namespace {
@@ -283,8 +284,63 @@ void LayeredMaxFlow::FlowsFrom(std::int64_t source, double* out) {
   for (std::int64_t k = 0; k < tokens_; ++k) out[k] = MaxFlow(source, k);
 }
 
+FlowCertificate::FlowCertificate(const std::vector<double>& capacities, std::int64_t layers,
+                                 std::int64_t tokens)
+    : out_(static_cast<std::size_t>(tokens), 0.0), in_(static_cast<std::size_t>(tokens), 0.0) {
+  static_assert(kTolerance == kEpsilon);
+  if (layers < 2 || tokens == 0) return;  // one layer: each flow is one arc, nothing to share
+  const auto tt = static_cast<std::size_t>(tokens * tokens);
+  const double* top = capacities.data() + static_cast<std::size_t>(layers - 1) * tt;
+  for (std::int64_t i = 0; i < tokens; ++i) {
+    for (std::int64_t j = 0; j < tokens; ++j) {
+      out_[static_cast<std::size_t>(i)] += top[i * tokens + j];
+      in_[static_cast<std::size_t>(j)] += capacities[static_cast<std::size_t>(i * tokens + j)];
+    }
+  }
+  const double total = *std::max_element(out_.begin(), out_.end());
+  if (!(total > 0.0)) return;
+  const double share = total / static_cast<double>(tokens);  // w_i
+  const std::int64_t middle = layers / 2;
+  // Above the middle layer: layer 0 of this graph is a supersink (position 0) fed by w, layers 1.. are
+  // layers middle.. of the sequence's graph.
+  std::vector<double> upper(static_cast<std::size_t>(layers - middle + 1) * tt, 0.0);
+  for (std::int64_t i = 0; i < tokens; ++i) upper[static_cast<std::size_t>(i * tokens)] = share;
+  std::copy(capacities.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(middle) * tt),
+            capacities.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(layers) * tt),
+            upper.begin() + static_cast<std::ptrdiff_t>(tt));
+  // Below it: layers 0..middle of the sequence's graph under a supersource (position 0) that feeds w.
+  std::vector<double> lower(static_cast<std::size_t>(middle + 1) * tt, 0.0);
+  std::copy(capacities.begin(),
+            capacities.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(middle) * tt),
+            lower.begin());
+  std::fill_n(lower.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(middle) * tt), tokens,
+              share);
+  delivers_.assign(static_cast<std::size_t>(tokens), 0);
+  absorbs_.assign(static_cast<std::size_t>(tokens), 0.0);
+  LayeredMaxFlow up(upper, layers - middle + 1, tokens);
+  double target = 0.0;  // the capacity of w, summed as the solver sums it
+  for (std::int64_t i = 0; i < tokens; ++i) target += share;
+  // A flow that falls short of w needs the solver's searched phases, which cost several times one that
+  // reaches it: when the first sources all fall short (shallow or peaked attention), the certificate
+  // gives up rather than add that cost to the solver's.
+  constexpr std::int64_t kTrial = 8;
+  bool any = false;
+  for (std::int64_t s = 0; s < tokens && (any || s < kTrial); ++s) {
+    const bool full = up.MaxFlow(s, 0) >= target - kEpsilon;
+    delivers_[static_cast<std::size_t>(s)] = full ? 1 : 0;
+    any = any || full;
+  }
+  if (!any) {
+    delivers_.clear();  // the certificate proves nothing: spare the sinks
+    return;
+  }
+  LayeredMaxFlow down(lower, middle + 1, tokens);
+  for (std::int64_t k = 0; k < tokens; ++k) absorbs_[static_cast<std::size_t>(k)] = down.MaxFlow(0, k);
+}
+
 void AttentionFlowRows(const std::vector<double>& capacities, std::int64_t layers, std::int64_t tokens,
-                       std::int64_t begin, std::int64_t end, double* out) {
+                       std::int64_t begin, std::int64_t end, double* out,
+                       const FlowCertificate* certificate) {
   if (layers == 0) {
     for (std::int64_t q = begin; q < end; ++q) {
       std::fill(out + q * tokens, out + (q + 1) * tokens, 0.0);
@@ -292,10 +348,19 @@ void AttentionFlowRows(const std::vector<double>& capacities, std::int64_t layer
     }
     return;
   }
-  LayeredMaxFlow solver(capacities, layers, tokens);
+  std::optional<FlowCertificate> own;
+  if (certificate == nullptr) certificate = &own.emplace(capacities, layers, tokens);
+  std::optional<LayeredMaxFlow> solver;  // built for the first pair the certificate does not prove
   for (std::int64_t q = begin; q < end; ++q) {
     double* row = out + q * tokens;
-    solver.FlowsFrom(q, row);
+    for (std::int64_t k = 0; k < tokens; ++k) {
+      if (certificate->Proves(q, k)) {
+        row[k] = certificate->Bound(q, k);
+      } else {
+        if (!solver) solver.emplace(capacities, layers, tokens);
+        row[k] = solver->MaxFlow(q, k);
+      }
+    }
     double total = 0.0;
     for (std::int64_t k = 0; k < tokens; ++k) total += row[k];
     if (total > 0.0) {

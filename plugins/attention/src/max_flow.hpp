@@ -7,21 +7,23 @@
 // flows are then divided by their sum (row-normalised), as the paper's reference code does.
 //
 // The reference code runs networkx's Edmonds–Karp once per (output, input) pair on the whole graph. Here
-// one LayeredMaxFlow per output position keeps dense residual matrices and its work buffers, and solves
-// its T sinks one after another with Dinic's algorithm on the part of the graph that can carry flow to
-// that sink (the source's own layer and the other input tokens drop out). The first phase needs no
-// search — with no flow yet, the natural layering is the level graph — and draws flow from the sink
-// upwards by a depth-first pull with current-arc cursors: a node asks its own position first (the
-// residual connection's large arc), then the others in order, for what it still needs; closed nodes (no
-// way up left) are skipped through a bit per node, 64 at a time, and the arcs out of the source, each the
-// only way into a node of layer L-1, are taken together with the arc below them. A sink thus costs about
-// (paths x L) steps rather than a pass over the L·T² arcs, and the flow shared by several paths is
+// most pairs need no flow of their own: FlowCertificate (below) proves, for all T² pairs at once, which
+// ones reach their trivial bound. For the others, one LayeredMaxFlow per output position keeps dense residual
+// matrices and its work buffers, and solves its T sinks one after another with Dinic's algorithm on the part
+// of the graph that can carry flow to that sink (the source's own layer and the other input tokens drop out).
+// The first phase needs no search — with no flow yet, the natural layering is the level graph — and draws
+// flow from the sink upwards by a depth-first pull with current-arc cursors: a node asks its own position
+// first (the residual connection's large arc), then the others in order, for what it still needs; closed
+// nodes (no way up left) are skipped through a bit per node, 64 at a time, and the arcs out of the source,
+// each the only way into a node of layer L-1, are taken together with the arc below them. A sink thus costs
+// about (paths x L) steps rather than a pass over the L·T² arcs, and the flow shared by several paths is
 // updated once, not once per path. A sink stops as soon as its flow reaches the trivial bound (1 out of
 // the source, or the sink's total in-capacity), which on softmax attention is nearly always within that
 // first phase; otherwise searched phases continue until no augmenting path is left. Between sinks the
 // residuals are restored from a log of the changes (latest first) instead of a pass over the graph.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -97,6 +99,48 @@ class LayeredMaxFlow {
   std::vector<double> source_arcs_;  // [source][position in layer L - 1]: the arcs out of each source
 };
 
+// A proof, shared by all output positions of one sequence, that many of its maximum flows equal their
+// trivial bound min(out(source), in(sink)), so that those pairs need no flow of their own. The graph is cut
+// at a middle layer m = L / 2 and a common profile w is placed on it: W / T at each position, W the largest
+// capacity out of a source. Above m, one maximum flow per source decides whether the source can deliver
+// all of w to layer m (a flow into a supersink fed by arcs of capacity w_i); below m, one maximum flow per
+// sink measures how much of w it can absorb (from a supersource over arcs of capacity w_i). When source s
+// delivers w in full and sink k absorbs y <= w of value b_k, the two flows use disjoint arcs and meet at
+// layer m, where the part of the upper flow that ends in position i is cut down to y_i (a flow in a
+// layered graph decomposes into paths, so it can): together they are a flow from s to k of value b_k.
+// Hence max flow(s, k) >= b_k, and when b_k reaches the bound the bound is the maximum flow (to within
+// 3·kTolerance, the solvers' own allowance for round-off). The proof costs 2T maximum flows on half-height
+// graphs instead of T² on the whole one; pairs it does not prove are solved by LayeredMaxFlow, so the
+// results are exact maximum flows either way. On softmax attention with the residual adjustment and L >= 6
+// it proves every pair in practice (the diagonal's 1/2 lets flow spread over ~3 layers on each side);
+// shallower networks and peaked heads leave pairs to the solver, and when the first 8 sources all fall
+// short of w the certificate stops there and proves nothing (its cost is then a few flows).
+class FlowCertificate {
+ public:
+  // `capacities` as for LayeredMaxFlow.
+  FlowCertificate(const std::vector<double>& capacities, std::int64_t layers, std::int64_t tokens);
+
+  // True when the maximum flow from output position `source` to input token `sink` is proven to be
+  // Bound(source, sink).
+  bool Proves(std::int64_t source, std::int64_t sink) const {
+    const auto s = static_cast<std::size_t>(source), k = static_cast<std::size_t>(sink);
+    return !delivers_.empty() && delivers_[s] != 0 && absorbs_[k] >= Bound(source, sink) - 2 * kTolerance;
+  }
+  // The trivial bound min(capacity out of the source, capacity into the sink).
+  double Bound(std::int64_t source, std::int64_t sink) const {
+    return std::min(out_[static_cast<std::size_t>(source)], in_[static_cast<std::size_t>(sink)]);
+  }
+
+  // Residual capacities at or below this count as saturated in the solvers; the certificate's two flows
+  // may each fall short of their target by this much.
+  static constexpr double kTolerance = 1e-14;
+
+ private:
+  std::vector<double> out_, in_;  // per position: capacity out of it as a source, into it as a sink
+  std::vector<char> delivers_;    // per source: delivers all of w to the middle layer; empty: no proof
+  std::vector<double> absorbs_;   // per sink: the maximum flow from w at the middle layer into it
+};
+
 // Attention flow of one sequence: out[q][k] (T x T, row-major) is the maximum flow from output position q
 // to input token k divided by the sum over k. `capacities` as for LayeredMaxFlow. With no layers, the
 // identity (each position is its own token).
@@ -104,7 +148,10 @@ std::vector<double> AttentionFlow(const std::vector<double>& capacities, std::in
                                   std::int64_t tokens);
 
 // Rows [begin, end) of AttentionFlow, written to out[q * T .. (q + 1) * T) (out holds the whole T x T).
+// `certificate`: the sequence's FlowCertificate, built once and shared by the callers that split its rows;
+// null builds one here.
 void AttentionFlowRows(const std::vector<double>& capacities, std::int64_t layers, std::int64_t tokens,
-                       std::int64_t begin, std::int64_t end, double* out);
+                       std::int64_t begin, std::int64_t end, double* out,
+                       const FlowCertificate* certificate = nullptr);
 
 }  // namespace loupe::attention

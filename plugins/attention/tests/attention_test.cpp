@@ -204,15 +204,19 @@ TEST(AttentionRollout, MeanPoolingAveragesThePositions) {
 }
 
 TEST(AttentionFlow, EqualsAReferenceMaxFlowOnHandMadeTensors) {
-  for (const double spread : {0.5, 3.0, 8.0}) {  // from nearly uniform to peaked (inner bottlenecks)
-    MakeRows(3, 2, {6, 8}, spread);
-    const MockRunResult run = RunExplainer("attention.flow", {}, {0, 1});
-    ASSERT_TRUE(run.ok()) << run.error;
-    for (std::size_t r = 0; r < 2; ++r) {
-      const std::vector<Matrix> adjusted = AdjustedByDefinition(Current().rows[r], 3, 2);
-      ExpectMatrixNear(run.json["flow"][r], FlowByDefinition(adjusted), 1e-6,
-                       "flow, spread " + std::to_string(spread) + ", row " + std::to_string(r));
-      ExpectMatrixNear(run.json["rollout"][r], RolloutByDefinition(adjusted), 1e-6, "rollout next to flow");
+  // 3 layers: the solver does every pair; 6 layers: FlowCertificate proves most of them.
+  for (const std::int64_t layers : {3, 6}) {
+    for (const double spread : {0.5, 3.0, 8.0}) {  // from nearly uniform to peaked (inner bottlenecks)
+      MakeRows(layers, 2, {6, 8}, spread);
+      const MockRunResult run = RunExplainer("attention.flow", {}, {0, 1});
+      ASSERT_TRUE(run.ok()) << run.error;
+      for (std::size_t r = 0; r < 2; ++r) {
+        const std::vector<Matrix> adjusted = AdjustedByDefinition(Current().rows[r], layers, 2);
+        ExpectMatrixNear(run.json["flow"][r], FlowByDefinition(adjusted), 1e-6,
+                         std::to_string(layers) + " layers, flow, spread " + std::to_string(spread) +
+                             ", row " + std::to_string(r));
+        ExpectMatrixNear(run.json["rollout"][r], RolloutByDefinition(adjusted), 1e-6, "rollout next to flow");
+      }
     }
   }
 }
@@ -308,6 +312,95 @@ TEST(AttentionFlow, SolverMatchesTheReferenceOnArbitraryLayeredGraphs) {
   EXPECT_GT(below_bounds, checked / 10);  // the searched phases are exercised, not only the first one
 }
 
+std::vector<double> Flat(const std::vector<Matrix>& adjusted) {
+  std::vector<double> flat;
+  for (const auto& a : adjusted)
+    for (const auto& row : a) flat.insert(flat.end(), row.begin(), row.end());
+  return flat;
+}
+
+TEST(AttentionFlow, TheCertificateProvesOnlyTrueMaximumFlowsAndTheSolverDoesTheRest) {
+  // Graphs where FlowCertificate proves every pair (deep softmax attention), some pairs (a damaged layer
+  // in deep attention: the bound is still reached but not always through the middle layer's profile) and
+  // none (arbitrary capacities, flows below the bound). Every proven pair must be the reference's maximum
+  // flow (Edmonds-Karp on the whole graph), and AttentionFlow, which mixes proven pairs and the solver's
+  // within a row, must equal the reference's normalised flows.
+  struct Case {
+    std::int64_t layers, tokens;
+    // 0: softmax attention; 1: attention with a damaged layer below the middle; 2: arbitrary capacities;
+    // 3: attention whose second layer from the top has rows scaled down (some sources cannot deliver)
+    int kind;
+  };
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  int proven = 0, unproven_at_bound = 0, below_bound = 0;
+  for (const Case& c : {Case{6, 9, 0}, Case{8, 7, 0}, Case{6, 9, 1}, Case{7, 8, 1}, Case{6, 8, 2},
+                        Case{4, 7, 2}, Case{6, 8, 3}}) {
+    const std::int64_t t = c.tokens;
+    std::vector<Matrix> adjusted(static_cast<std::size_t>(c.layers), Matrix(t, std::vector<double>(t, 0.0)));
+    for (std::int64_t l = 0; l < c.layers; ++l) {
+      for (std::int64_t q = 0; q < t; ++q) {
+        std::vector<double>& row = adjusted[static_cast<std::size_t>(l)][q];
+        double sum = 0.0;
+        for (std::int64_t k = 0; k < t; ++k) {
+          row[k] = c.kind == 2 ? (u(rng) < 0.3 ? 0.0 : u(rng) * u(rng)) : std::exp(2.0 * normal(rng));
+          if (c.kind == 1 && l == 2 && k != q && u(rng) < 0.7) row[k] = 0.0;
+          sum += row[k];
+        }
+        if (c.kind == 2) continue;
+        const double scale = c.kind == 3 && l == c.layers - 2 ? 0.2 + 0.8 * u(rng) : 1.0;
+        for (std::int64_t k = 0; k < t; ++k) row[k] = scale * (0.5 * row[k] / sum + (k == q ? 0.5 : 0.0));
+      }
+    }
+    const std::vector<double> flat = Flat(adjusted);
+    const FlowCertificate certificate(flat, c.layers, t);
+    const std::vector<double> flow = AttentionFlow(flat, c.layers, t);
+    const std::string what = std::to_string(c.layers) + " layers, T = " + std::to_string(t) + ", kind " +
+                             std::to_string(c.kind) + ": ";
+    for (std::int64_t q = 0; q < t; ++q) {
+      std::vector<double> expected(static_cast<std::size_t>(t));
+      double total = 0.0;
+      for (std::int64_t k = 0; k < t; ++k) {
+        total += expected[k] =
+            EdmondsKarp(adjusted, static_cast<std::size_t>(q), static_cast<std::size_t>(k));
+        const double bound = certificate.Bound(q, k);
+        if (certificate.Proves(q, k)) {
+          ++proven;
+          EXPECT_NEAR(expected[k], bound, 1e-12) << what << q << " -> " << k;
+        } else if (expected[k] >= bound - 1e-12) {
+          ++unproven_at_bound;
+        } else {
+          ++below_bound;
+        }
+      }
+      for (std::int64_t k = 0; k < t; ++k)
+        EXPECT_NEAR(flow[static_cast<std::size_t>(q * t + k)], expected[k] / total, 1e-12)
+            << what << q << " -> " << k;
+    }
+  }
+  // All three situations occur, so both the proof and the solver's fallback are exercised.
+  EXPECT_GT(proven, 0);
+  EXPECT_GT(unproven_at_bound, 0);
+  EXPECT_GT(below_bound, 0);
+}
+
+TEST(AttentionFlow, TheCertificateProvesEveryPairOfDeepSoftmaxAttention) {
+  // The regime it is for (6 layers x 8 heads of softmax attention with the residual adjustment, as in
+  // the benchmark): every pair is proven, so no pair needs a flow of its own.
+  for (const std::int64_t t : {16, 40}) {
+    const std::vector<float> attention = RandomAttention(6, 8, t, 2.0, 3);
+    std::vector<double> flat =
+        CombineHeads(attention.data(), 8, t, {0, 1, 2, 3, 4, 5}, {0, 1, 2, 3, 4, 5, 6, 7}, Aggregate::kMean);
+    AddResidual(flat, 6, t);
+    const FlowCertificate certificate(flat, 6, t);
+    int proven = 0;
+    for (std::int64_t q = 0; q < t; ++q)
+      for (std::int64_t k = 0; k < t; ++k) proven += certificate.Proves(q, k) ? 1 : 0;
+    EXPECT_EQ(proven, t * t) << "T = " << t;
+  }
+}
+
 TEST(AttentionFlow, AttentionPointingAtOneTokenMakesItTheMostImportant) {
   HandMade& m = Current();
   m = HandMade{};
@@ -332,11 +425,13 @@ TEST(AttentionFlow, AttentionPointingAtOneTokenMakesItTheMostImportant) {
 }
 
 TEST(AttentionFlow, ResultsAreIdenticalOnOneAndTwoThreads) {
-  MakeRows(4, 2, {12, 5, 9}, 2.0);
-  const MockRunResult one = RunExplainer("attention.flow", {}, {0, 1, 2}, {LOUPE_ATTENTION_CAPABILITY}, 1);
-  const MockRunResult two = RunExplainer("attention.flow", {}, {0, 1, 2}, {LOUPE_ATTENTION_CAPABILITY}, 2);
-  ASSERT_TRUE(one.ok() && two.ok()) << one.error << two.error;
-  EXPECT_EQ(one.json.dump(), two.json.dump());
+  for (const std::int64_t layers : {4, 6}) {  // the solver alone; the certificate shared across threads
+    MakeRows(layers, 2, {12, 5, 9}, 2.0);
+    const MockRunResult one = RunExplainer("attention.flow", {}, {0, 1, 2}, {LOUPE_ATTENTION_CAPABILITY}, 1);
+    const MockRunResult two = RunExplainer("attention.flow", {}, {0, 1, 2}, {LOUPE_ATTENTION_CAPABILITY}, 2);
+    ASSERT_TRUE(one.ok() && two.ok()) << one.error << two.error;
+    EXPECT_EQ(one.json.dump(), two.json.dump()) << layers << " layers";
+  }
 }
 
 TEST(AttentionPooling, AnLstmWithAttentionPoolingShowsItsPoolingWeights) {
