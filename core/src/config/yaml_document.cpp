@@ -11,9 +11,12 @@
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string_view>
-#include <variant>
+#include <utility>
+#include <vector>
 
 #include "config/messages.hpp"
 
@@ -166,25 +169,39 @@ Result<json> TypeTaggedScalar(const std::string& text, const std::string& tag) {
   return value;
 }
 
+// One node of the first document, as yaml-cpp's NodeBuilder (YAML::Load) makes it from the parser's
+// events: DocumentReader builds these in the same pass that looks for a second document, so the text is
+// parsed once, not a second time by YAML::Load (half of a `loupe run`'s YAML time: issue 21). An alias is
+// the anchored node itself, as in yaml-cpp (`a: &x [*x]` is a cycle, which Converter's limits stop).
+struct YamlTreeNode {
+  enum class Kind { kNull, kScalar, kSequence, kMap };
+  Kind kind = Kind::kNull;
+  YAML::Mark mark;
+  std::string tag;
+  std::string scalar;
+  std::vector<const YamlTreeNode*> items;                                  // a sequence's
+  std::vector<std::pair<const YamlTreeNode*, const YamlTreeNode*>> pairs;  // a map's, duplicates kept
+};
+
 class Converter {
  public:
   Converter(std::string file, YamlDocument& document, std::vector<Diagnostic>& diagnostics,
             std::size_t max_nodes)
       : file_(std::move(file)), document_(document), diagnostics_(diagnostics), max_nodes_(max_nodes) {}
 
-  json Convert(const YAML::Node& node, const std::string& pointer, int depth) {
+  json Convert(const YamlTreeNode& node, const std::string& pointer, int depth) {
     if (aborted_) return nullptr;
     if (depth > kMaxDepth || ++node_count_ > max_nodes_) return Abort(node);
     Record(node, pointer);
-    switch (node.Type()) {
-      case YAML::NodeType::Sequence:
+    switch (node.kind) {
+      case YamlTreeNode::Kind::kSequence:
         return ConvertSequence(node, pointer, depth);
-      case YAML::NodeType::Map:
+      case YamlTreeNode::Kind::kMap:
         return ConvertMap(node, pointer, depth);
-      case YAML::NodeType::Scalar:
+      case YamlTreeNode::Kind::kScalar:
         return ConvertScalar(node);
       default:
-        return nullptr;  // Null and Undefined
+        return nullptr;  // Null
     }
   }
 
@@ -194,68 +211,68 @@ class Converter {
   }
 
  private:
-  void Record(const YAML::Node& node, const std::string& pointer) {
-    if (!document_.positions.count(pointer)) document_.positions[pointer] = PosOf(node.Mark());
+  void Record(const YamlTreeNode& node, const std::string& pointer) {
+    if (!document_.positions.count(pointer)) document_.positions[pointer] = PosOf(node.mark);
   }
 
   void Report(const YAML::Mark& mark, std::string message) {
     diagnostics_.push_back(Diagnostic{PosOf(mark), std::move(message)});
   }
 
-  json Abort(const YAML::Node& node) {
+  json Abort(const YamlTreeNode& node) {
     aborted_ = true;
-    Report(node.Mark(), "the YAML document nests deeper than " + std::to_string(kMaxDepth) +
-                            " levels or expands to more than " + std::to_string(max_nodes_) +
-                            " values (a recursive or repeated alias?)");
+    Report(node.mark, "the YAML document nests deeper than " + std::to_string(kMaxDepth) +
+                          " levels or expands to more than " + std::to_string(max_nodes_) +
+                          " values (a recursive or repeated alias?)");
     return nullptr;
   }
 
-  json ConvertScalar(const YAML::Node& node) {
-    const std::string& tag = node.Tag();
-    Result<json> value =
-        tag == kPlainTag ? TypePlainScalar(node.Scalar()) : TypeTaggedScalar(node.Scalar(), tag);
+  json ConvertScalar(const YamlTreeNode& node) {
+    const std::string& tag = node.tag;
+    Result<json> value = tag == kPlainTag ? TypePlainScalar(node.scalar) : TypeTaggedScalar(node.scalar, tag);
     if (value.ok()) return *value;
-    Report(node.Mark(), value.status().message());
+    Report(node.mark, value.status().message());
     return nullptr;
   }
 
-  json ConvertSequence(const YAML::Node& node, const std::string& pointer, int depth) {
+  json ConvertSequence(const YamlTreeNode& node, const std::string& pointer, int depth) {
     json array = json::array();
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      array.push_back(Convert(node[i], pointer + "/" + std::to_string(i), depth + 1));
+    for (std::size_t i = 0; i < node.items.size(); ++i) {
+      array.push_back(Convert(*node.items[i], pointer + "/" + std::to_string(i), depth + 1));
     }
     return array;
   }
 
-  json ConvertMap(const YAML::Node& node, const std::string& pointer, int depth) {
+  json ConvertMap(const YamlTreeNode& node, const std::string& pointer, int depth) {
     json object = json::object();
     std::map<std::string, SourcePos> first_seen;
-    for (const auto& entry : node) {
-      const std::string key = KeyText(entry.first, depth);
-      const SourcePos key_pos = PosOf(entry.first.Mark());
+    for (const auto& [key_node, value_node] : node.pairs) {
+      const std::string key = KeyText(*key_node, depth);
+      const SourcePos key_pos = PosOf(key_node->mark);
       const auto [previous, inserted] = first_seen.emplace(key, key_pos);
       if (!inserted) {
-        Report(entry.first.Mark(), "duplicate key '" + key + "' (first defined at line " +
-                                       std::to_string(previous->second.line) + ")");
+        Report(key_node->mark, "duplicate key '" + key + "' (first defined at line " +
+                                   std::to_string(previous->second.line) + ")");
         continue;
       }
       const std::string child = pointer + "/" + EscapeToken(key);
       document_.key_positions[child] = key_pos;
       // An empty value (`key:` and nothing else) has the mark of whatever follows it; point at the key.
-      const YAML::Mark value_mark = entry.second.Mark();
-      if (entry.second.IsNull() && (value_mark.is_null() || value_mark.line != entry.first.Mark().line)) {
+      const YAML::Mark value_mark = value_node->mark;
+      if (value_node->kind == YamlTreeNode::Kind::kNull &&
+          (value_mark.is_null() || value_mark.line != key_node->mark.line)) {
         document_.positions[child] = key_pos;
       }
-      object[key] = Convert(entry.second, child, depth + 1);
+      object[key] = Convert(*value_node, child, depth + 1);
     }
     return object;
   }
 
   // Keys are read as strings: a scalar key by its text (`1: x` has the key "1"), a collection key by its
   // JSON text.
-  std::string KeyText(const YAML::Node& key, int depth) {
-    if (key.IsScalar()) return key.Scalar();
-    if (key.IsNull()) return "null";
+  std::string KeyText(const YamlTreeNode& key, int depth) {
+    if (key.kind == YamlTreeNode::Kind::kScalar) return key.scalar;
+    if (key.kind == YamlTreeNode::Kind::kNull) return "null";
     YamlDocument scratch;
     Converter converter(file_, scratch, diagnostics_, max_nodes_);
     converter.node_count_ = node_count_;  // a key's values count against the document's budget too
@@ -284,63 +301,145 @@ Diagnostic SyntaxError(const YAML::Exception& error, const std::string& file) {
   return Diagnostic{pos, "invalid YAML: " + error.msg};
 }
 
-// Records where each document of a YAML stream starts (the mark of its first node) without building it.
-class DocumentStarts : public YAML::EventHandler {
+// Records where each document of a YAML stream starts (the mark of its first node) and, while building,
+// makes the first document's nodes exactly as yaml-cpp's NodeBuilder does (the same stack of open
+// collections, keys and values alternating in a map, anchors numbered from 1).
+class DocumentReader : public YAML::EventHandler {
  public:
   std::vector<YAML::Mark> marks;
+  const YamlTreeNode* root = nullptr;  // the first document's, once built
+
+  void StopBuilding() { building_ = false; }
 
   void OnDocumentStart(const YAML::Mark&) override { awaiting_node_ = true; }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
-    Node(mark);
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Start(mark);
+    if (!building_) return;
+    Push(mark, anchor, YamlTreeNode::Kind::kNull);
+    Pop();
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Start(mark);
+    if (!building_) return;
+    // The parser refuses an alias of an undefined anchor before this event.
+    if (anchor == 0 || anchor >= anchors_.size()) throw YAML::ParserException(mark, "unknown anchor");
+    Push(anchors_[anchor]);
+    Pop();
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Start(mark);
+    if (!building_) return;
+    YamlTreeNode& node = Push(mark, anchor, YamlTreeNode::Kind::kScalar);
+    node.scalar = value;
+    node.tag = tag;
+    Pop();
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    Node(mark);
+    Start(mark);
+    if (!building_) return;
+    Push(mark, anchor, YamlTreeNode::Kind::kSequence).tag = tag;
   }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+  void OnSequenceEnd() override {
+    if (building_) Pop();
+  }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
-    Node(mark);
+    Start(mark);
+    if (!building_) return;
+    Push(mark, anchor, YamlTreeNode::Kind::kMap).tag = tag;
+    ++map_depth_;
   }
-  void OnMapEnd() override {}
+  void OnMapEnd() override {
+    if (!building_) return;
+    --map_depth_;
+    Pop();
+  }
 
  private:
-  void Node(const YAML::Mark& mark) {
+  void Start(const YAML::Mark& mark) {
     if (awaiting_node_) marks.push_back(mark);
     awaiting_node_ = false;
   }
+
+  YamlTreeNode& Push(const YAML::Mark& mark, YAML::anchor_t anchor, YamlTreeNode::Kind kind) {
+    YamlTreeNode& node = *nodes_.emplace_back(std::make_unique<YamlTreeNode>());
+    node.kind = kind;
+    node.mark = mark;
+    if (anchor != 0) {  // yaml-cpp numbers a document's anchors 1, 2, ... in order
+      if (anchor != anchors_.size()) throw YAML::ParserException(mark, "anchors out of order");
+      anchors_.push_back(&node);
+    }
+    Push(&node);
+    return node;
+  }
+  void Push(YamlTreeNode* node) {
+    const bool needs_key =
+        !stack_.empty() && stack_.back()->kind == YamlTreeNode::Kind::kMap && keys_.size() < map_depth_;
+    stack_.push_back(node);
+    if (needs_key) keys_.emplace_back(node, false);
+  }
+  void Pop() {
+    YamlTreeNode* node = stack_.back();
+    stack_.pop_back();
+    if (stack_.empty()) {
+      root = node;
+      return;
+    }
+    YamlTreeNode& collection = *stack_.back();
+    if (collection.kind == YamlTreeNode::Kind::kSequence) {
+      collection.items.push_back(node);
+    } else if (collection.kind == YamlTreeNode::Kind::kMap) {
+      auto& [key, has_value] = keys_.back();
+      if (has_value) {
+        collection.pairs.emplace_back(key, node);
+        keys_.pop_back();
+      } else {
+        has_value = true;
+      }
+    }
+  }
+
   bool awaiting_node_ = false;
+  bool building_ = true;
+  std::vector<std::unique_ptr<YamlTreeNode>> nodes_;  // owns every node (aliases may make cycles)
+  std::vector<YamlTreeNode*> anchors_{nullptr};       // by anchor number (0: none)
+  std::vector<YamlTreeNode*> stack_;
+  std::vector<std::pair<YamlTreeNode*, bool>> keys_;  // a map's key and whether its value came
+  std::size_t map_depth_ = 0;
 };
 
-// The first document of `text`, or the diagnostic that refuses the stream. Not YAML::LoadAll: yaml-cpp 0.7
-// reads a ',' outside a flow collection (`,`, `[a], b`) as an endless series of empty documents without
-// consuming it, so LoadAll never returns and fills the memory (jbeder/yaml-cpp#1040; found by
-// fuzz_pipeline, fuzz/regressions/pipeline/top_level_comma_*). Loupe accepts one document, so the stream
-// is read up to its third: a document starting where the previous one started is that endless series.
+// Reads the first document of `text` into `reader` (reader.root, null for a stream without one), or
+// returns the diagnostic that refuses the stream. Not YAML::LoadAll: yaml-cpp 0.7 reads a ',' outside a
+// flow collection (`,`, `[a], b`) as an endless series of empty documents without consuming it, so
+// LoadAll never returns and fills the memory (jbeder/yaml-cpp#1040; found by fuzz_pipeline,
+// fuzz/regressions/pipeline/top_level_comma_*). Loupe accepts one document, so the stream is read up to
+// its third: a document starting where the previous one started is that endless series. The first
+// document is built as it is read (DocumentReader), the others only looked at.
 // Throws YAML::Exception on a syntax error.
-std::variant<std::vector<YAML::Node>, Diagnostic> LoadOneDocument(const std::string& text,
-                                                                  const std::string& file) {
+std::optional<Diagnostic> ReadOneDocument(const std::string& text, const std::string& file,
+                                          DocumentReader& reader) {
   std::istringstream stream(text);
   YAML::Parser parser(stream);
-  DocumentStarts starts;
-  while (starts.marks.size() < 3 && parser.HandleNextDocument(starts)) {
+  if (parser.HandleNextDocument(reader)) {
+    reader.StopBuilding();
+    while (reader.marks.size() < 3 && parser.HandleNextDocument(reader)) {
+    }
   }
   const auto at = [&](const YAML::Mark& mark) { return SourcePos{file, mark.line + 1, mark.column + 1}; };
-  for (std::size_t i = 1; i < starts.marks.size(); ++i) {
-    if (starts.marks[i].pos != starts.marks[i - 1].pos) continue;
-    const auto offset = static_cast<std::size_t>(starts.marks[i].pos);
+  for (std::size_t i = 1; i < reader.marks.size(); ++i) {
+    if (reader.marks[i].pos != reader.marks[i - 1].pos) continue;
+    const auto offset = static_cast<std::size_t>(reader.marks[i].pos);
     std::string found = "the end";
     if (offset < text.size()) found = {'\'', text[offset], '\''};
-    return Diagnostic{at(starts.marks[i]), "invalid YAML: unexpected " + found + " outside a [...] or {...}"};
+    return Diagnostic{at(reader.marks[i]), "invalid YAML: unexpected " + found + " outside a [...] or {...}"};
   }
-  if (starts.marks.size() > 1) {
-    return Diagnostic{at(starts.marks[1]), "expected one YAML document, found a second one (after '---')"};
+  if (reader.marks.size() > 1) {
+    return Diagnostic{at(reader.marks[1]), "expected one YAML document, found a second one (after '---')"};
   }
-  if (starts.marks.empty()) return std::vector<YAML::Node>{};
-  return std::vector<YAML::Node>{YAML::Load(text)};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -361,14 +460,12 @@ SourcePos YamlDocument::KeyAt(const std::string& pointer) const {
 
 YamlParseOutcome ParseYamlText(const std::string& text, const std::string& file) {
   YamlParseOutcome outcome;
-  std::vector<YAML::Node> documents;
+  DocumentReader reader;
   try {
-    auto loaded = LoadOneDocument(text, file);
-    if (auto* refusal = std::get_if<Diagnostic>(&loaded)) {
+    if (std::optional<Diagnostic> refusal = ReadOneDocument(text, file, reader)) {
       outcome.diagnostics.push_back(std::move(*refusal));
       return outcome;
     }
-    documents = std::get<std::vector<YAML::Node>>(std::move(loaded));
   } catch (const YAML::Exception& error) {
     outcome.diagnostics.push_back(SyntaxError(error, file));
     return outcome;
@@ -376,10 +473,10 @@ YamlParseOutcome ParseYamlText(const std::string& text, const std::string& file)
   YamlDocument document;
   document.file = file;
   Converter converter(file, document, outcome.diagnostics, NodeBudget(text));
-  if (documents.empty()) {
+  if (reader.marks.empty() || reader.root == nullptr) {
     document.positions[""] = SourcePos{file, 0, 0};
   } else {
-    document.value = converter.Convert(documents[0], "", 0);
+    document.value = converter.Convert(*reader.root, "", 0);
   }
   if (outcome.diagnostics.empty()) outcome.document = std::move(document);
   return outcome;
