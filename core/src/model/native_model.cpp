@@ -15,6 +15,10 @@
 #include "model/text_model.hpp"
 #include "model/vector_math.hpp"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 namespace loupe {
 namespace {
 
@@ -89,6 +93,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
         sigmoid_output_(sigmoid_output),
         encoded_width_(encoded_width) {
     for (std::size_t i = 0; i < net_.layers.size(); ++i) net_.layers[i]->Attach(*this, i);
+    PrepareNumericRows();
     PrepareGradient();
     if (precision == nn::Precision::kF32) PrepareF32Variants();
   }
@@ -250,6 +255,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     if (n == 0) return Status::Ok();
     const auto n_inputs = static_cast<std::int64_t>(net_.inputs.size());
     const double* rows = batch.data<double>() + begin * n_inputs;
+    if (!numeric_mean_.empty() && EncodeNumericRows(rows, n, out.values.data())) return Status::Ok();
     std::int64_t offset = 0;
     for (std::int64_t i = 0; i < n_inputs; ++i) {
       const NetInput& input = net_.inputs[static_cast<std::size_t>(i)];
@@ -264,6 +270,81 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     }
     return Status::Ok();
   }
+
+  // A network whose inputs are all numbers (no categorical, no registered encoder) encodes input i of a row
+  // into cell i: then rows can be encoded row by row, over contiguous values (the column-by-column loop
+  // strides through the whole batch once per input, ~11% of a LIME run on a 30-input MLP).
+  void PrepareNumericRows() {
+    if (net_.input_shape.sequence || encoded_width_ != static_cast<std::int64_t>(net_.inputs.size())) return;
+    for (const NetInput& input : net_.inputs) {
+      if (input.encoder != nullptr || input.tabular.input.type == ColumnType::kCategorical) return;
+    }
+    for (const NetInput& input : net_.inputs) {
+      numeric_mean_.push_back(input.tabular.mean);
+      numeric_scale_.push_back(input.tabular.scale);
+    }
+    for (int copy = 0; copy < 4; ++copy) {
+      numeric_mean4_.insert(numeric_mean4_.end(), numeric_mean_.begin(), numeric_mean_.end());
+      numeric_scale4_.insert(numeric_scale4_.end(), numeric_scale_.begin(), numeric_scale_.end());
+    }
+  }
+
+  // `n` rows of `values` ([n, inputs]) into `cells` ([n, inputs]) with EncodeColumn's arithmetic, so the
+  // same bits; false (and the caller encodes by column, which imputes or names the missing value) when a
+  // value is missing.
+  bool EncodeNumericRows(const double* values, std::int64_t n, float* cells) const {
+    const auto width = static_cast<std::int64_t>(numeric_mean_.size());
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return EncodeNumericRowsAvx2(values, n, cells);
+#endif
+    const double* mean = numeric_mean_.data();
+    const double* scale = numeric_scale_.data();
+    bool missing = false;
+    for (std::int64_t row = 0; row < n; ++row) {
+      const double* x = values + row * width;
+      float* out = cells + row * width;
+      for (std::int64_t i = 0; i < width; ++i) {
+        missing |= x[i] != x[i];
+        out[i] = static_cast<float>((x[i] - mean[i]) / scale[i]);
+      }
+    }
+    return !missing;
+  }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // EncodeNumericRows four values at a time (the scalar loop is bound by one division per value): the same
+  // IEEE subtraction, division and rounding to float, so the same bits. Four rows (4 * width values, a
+  // multiple of four) at a time against the means and scales repeated four times; the last rows by scalars.
+  __attribute__((target("avx2"))) bool EncodeNumericRowsAvx2(const double* values, std::int64_t n,
+                                                             float* cells) const {
+    const auto width = static_cast<std::int64_t>(numeric_mean_.size());
+    const double* mean4 = numeric_mean4_.data();
+    const double* scale4 = numeric_scale4_.data();
+    __m256d unordered = _mm256_setzero_pd();
+    std::int64_t row = 0;
+    for (; row + 4 <= n; row += 4) {
+      const double* x = values + row * width;
+      float* out = cells + row * width;
+      for (std::int64_t j = 0; j < 4 * width; j += 4) {
+        const __m256d v = _mm256_loadu_pd(x + j);
+        unordered = _mm256_or_pd(unordered, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+        const __m256d z =
+            _mm256_div_pd(_mm256_sub_pd(v, _mm256_loadu_pd(mean4 + j)), _mm256_loadu_pd(scale4 + j));
+        _mm_storeu_ps(out + j, _mm256_cvtpd_ps(z));
+      }
+    }
+    bool missing = _mm256_movemask_pd(unordered) != 0;
+    for (; row < n; ++row) {
+      for (std::int64_t i = 0; i < width; ++i) {
+        const double v = values[row * width + i];
+        missing |= v != v;
+        cells[row * width + i] = static_cast<float>((v - mean4[i]) / scale4[i]);
+      }
+    }
+    return !missing;
+  }
+#endif
 
   // One tabular input of `n` rows (`values[row * stride]`) into its encoded cells (row r's first cell at
   // `cells[r * row_width]`, already zero): the one-hot level or the standardized number. The arithmetic is
@@ -962,7 +1043,9 @@ class NativeModel final : public Model, public model::Network, public GradientMo
   Net net_;
   bool sigmoid_output_ = false;
   std::int64_t encoded_width_;
-  std::vector<std::int64_t> input_offsets_;  // per input, its first encoded column (row variants)
+  std::vector<double> numeric_mean_, numeric_scale_;    // all-numeric nn inputs: per input; else empty
+  std::vector<double> numeric_mean4_, numeric_scale4_;  // the same, repeated four times
+  std::vector<std::int64_t> input_offsets_;             // per input, its first encoded column (row variants)
   bool offers_row_variants_ = false;
   std::vector<F32Layer> f32_layers_;                // the f32 network path's row variants; empty: not offered
   std::vector<model::DenseLayerView> dense_views_;  // per layer; empty: no "gradient" capability

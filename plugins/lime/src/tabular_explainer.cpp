@@ -121,6 +121,54 @@ void CheckRows(const Matrix& x, const std::vector<std::int64_t>& rows, const lou
   }
 }
 
+// The kernel sqrt(exp(-d^2 / width^2)) of each row's squared distance d^2 to row 0 (summed over the columns
+// in order). Four rows at a time, each its own sum: four independent chains of additions instead of one,
+// with the same sums. With discretized or categorical features d^2 is a small integer (the number of
+// indicators that differ), so its kernel value is computed once and reused: the same function of the same
+// number, so the same bits.
+void KernelWeights(const double* local, std::int64_t n, std::int64_t m, double width, double* weights) {
+  const double width_sq = width * width;
+  constexpr int kCached = 64;
+  double cached[kCached];
+  bool known[kCached] = {};
+  const auto kernel = [&](double d2) {
+    if (d2 >= 0.0 && d2 < kCached && d2 == std::floor(d2)) {
+      const auto index = static_cast<int>(d2);
+      if (!known[index]) {
+        cached[index] = std::sqrt(std::exp(-d2 / width_sq));
+        known[index] = true;
+      }
+      return cached[index];
+    }
+    return std::sqrt(std::exp(-d2 / width_sq));
+  };
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const double* x = local + i * m;
+    double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+    for (std::int64_t j = 0; j < m; ++j) {
+      const double a = x[j] - local[j], b = x[m + j] - local[j], c = x[2 * m + j] - local[j],
+                   d = x[3 * m + j] - local[j];
+      d0 += a * a;
+      d1 += b * b;
+      d2 += c * c;
+      d3 += d * d;
+    }
+    weights[i] = kernel(d0);
+    weights[i + 1] = kernel(d1);
+    weights[i + 2] = kernel(d2);
+    weights[i + 3] = kernel(d3);
+  }
+  for (; i < n; ++i) {
+    double d2 = 0;
+    for (std::int64_t j = 0; j < m; ++j) {
+      const double diff = local[i * m + j] - local[j];
+      d2 += diff * diff;
+    }
+    weights[i] = kernel(d2);
+  }
+}
+
 RowFits ExplainRow(const Host& host, const TabularConfig& config, const TrainingStats& stats, const double* x,
                    std::int64_t row, std::int64_t n_outputs) {
   const std::int64_t n = config.num_samples;
@@ -135,15 +183,7 @@ RowFits ExplainRow(const Host& host, const TabularConfig& config, const Training
   host.Predict(inverse.data(), n, m, config.output.space, out.data(), n * n_outputs);
 
   ScratchVector<double> weights(static_cast<std::size_t>(n));
-  const double width_sq = config.kernel_width * config.kernel_width;
-  for (std::int64_t i = 0; i < n; ++i) {
-    double d2 = 0;
-    for (std::int64_t j = 0; j < m; ++j) {
-      const double diff = local[static_cast<std::size_t>(i * m + j)] - local[static_cast<std::size_t>(j)];
-      d2 += diff * diff;
-    }
-    weights[static_cast<std::size_t>(i)] = std::sqrt(std::exp(-d2 / width_sq));
-  }
+  KernelWeights(local.data(), n, m, config.kernel_width, weights.data());
   const LocalDesign design = SummarizeDesign(local.data(), n, m, weights.data());
 
   RowFits fits;

@@ -90,12 +90,22 @@ double StandardNormal(loupe::sdk::Rng& rng);
 
 // Draws the neighbourhood of instance `x` (all features present): n rows of the local representation
 // `local` [n][M] (what the local model and the distance see) and of model inputs `inverse` [n][M]. Row 0
-// is the instance itself. Every draw comes from a xoshiro256++ stream seeded with the first four words of
-// `rng`, in a fixed order (the values depend only on `rng`'s key, never on threads): rows 1..n-1 in blocks
-// of kSampleBlock rows, within a block feature by feature, within a feature row by row. (Until 2026-12-06
-// each feature's n - 1 values were drawn in turn: the same distribution, another order of the stream.)
+// is the instance itself. The draws come from kSampleLanes xoshiro256++ streams, lane l seeded with words
+// 4l..4l+3 of `rng` (the values depend only on `rng`'s key, never on threads or on the machine). Rows
+// 1..n-1 are drawn in blocks of kSampleBlock rows, within a block feature by feature; row i of a block
+// belongs to lane (i - block start) % kSampleLanes, and each lane draws its rows of the feature from its own
+// stream alone: a category by frequency, or a normal value, row by row; for a discretized feature, row by
+// row a bin by training frequency (Lemire's method on a word's high 32 bits) and a first proposal of the
+// bin's normal (ziggurat, its uniform from a word's high 52 bits), then, for the rows whose proposal fell
+// outside the bin, further proposals until one falls inside (rejection: exactly the truncated normal).
+// (Until 2026-12-06 one stream drew the rows of a feature in turn, each row's proposals in a row: the same
+// distributions, another stream.) kFastest draws four lanes at once with AVX2 when the CPU has it;
+// kPortable is plain C++; both give the same bits (a test compares them).
 inline constexpr std::int64_t kSampleBlock = 64;
+inline constexpr int kSampleLanes = 4;
+enum class SamplerPath { kFastest, kPortable };
 void SampleNeighbourhood(const TrainingStats& stats, const double* x, std::int64_t n,
-                         bool sample_around_instance, loupe::sdk::Rng& rng, double* local, double* inverse);
+                         bool sample_around_instance, loupe::sdk::Rng& rng, double* local, double* inverse,
+                         SamplerPath path = SamplerPath::kFastest);
 
 }  // namespace loupe::lime

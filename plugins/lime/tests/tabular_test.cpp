@@ -614,4 +614,123 @@ TEST(LimeTabular, ZigguratNormalsAreStandardNormal) {
   EXPECT_LT(distance, 1.63 / std::sqrt(static_cast<double>(kDraws)));
 }
 
+// One bin of a hand-made discretized feature: the sampler's truncated normal of (mean, std) on [low, high].
+loupe::lime::FeatureStats OneBin(double mean, double std, double low, double high) {
+  loupe::lime::FeatureStats feature;
+  feature.kind = loupe::lime::FeatureStats::Kind::kDiscretized;
+  feature.values = {0.0};
+  feature.cumulative = {1};
+  feature.draws = {{mean, std, low, high, 0.0}};
+  return feature;
+}
+
+// Draws of both sampler paths (the AVX2 path, where the CPU has it, and the portable one), which must be
+// the same bits.
+void SampleBothPaths(const loupe::lime::TrainingStats& stats, const double* instance, std::int64_t n,
+                     bool around, std::vector<double>* local, std::vector<double>* inverse) {
+  const auto m = static_cast<std::int64_t>(stats.features.size());
+  local->assign(static_cast<std::size_t>(n * m), 0.0);
+  inverse->assign(static_cast<std::size_t>(n * m), 0.0);
+  std::vector<double> local2(local->size(), 0.0), inverse2(inverse->size(), 0.0);
+  loupe::sdk::Rng rng(21, 4, loupe::lime::kSampleStream), rng2(21, 4, loupe::lime::kSampleStream);
+  loupe::lime::SampleNeighbourhood(stats, instance, n, around, rng, local->data(), inverse->data(),
+                                   loupe::lime::SamplerPath::kFastest);
+  loupe::lime::SampleNeighbourhood(stats, instance, n, around, rng2, local2.data(), inverse2.data(),
+                                   loupe::lime::SamplerPath::kPortable);
+  ASSERT_EQ(local2, *local);
+  ASSERT_EQ(inverse2, *inverse);
+  EXPECT_EQ(rng.NextU64(), rng2.NextU64());
+}
+
+// The AVX2 sampler and the portable one give the same bits, whatever the CPU: quartile bins (held in
+// registers) and decile bins (gathered), bins without width, categorical and continuous features, a last
+// block and a last group of lanes cut short (n - 1 = 2002 rows), the ziggurat's rare path (~1% of the
+// proposals), a bin whose proposals almost always fail (the fallback after 1000 of them), and totals near
+// 2^32 (the rare step of Lemire's pick) and above it (the 64-bit pick).
+TEST(LimeTabular, SamplerPathsGiveTheSameBits) {
+  const std::int64_t rows = 400;
+  std::vector<double> matrix;
+  loupe::sdk::Rng data_rng(8, 1, 0);
+  for (std::int64_t i = 0; i < rows; ++i) {
+    matrix.push_back(std::exp(data_rng.Normal()));           // skewed
+    matrix.push_back(i % 5 == 0 ? data_rng.Normal() : 0.0);  // mostly 0: bins without width
+    matrix.push_back(static_cast<double>(i % 3));            // categorical
+    matrix.push_back(data_rng.Normal() * 3.0 + 1.0);
+  }
+  const loupe::sdk::Matrix x(matrix, rows, 4);
+  loupe::sdk::DatasetInfo info;
+  info.n_rows = rows;
+  info.features.push_back({"Skewed", LOUPE_FEATURE_NUMERIC, {}, 0});
+  info.features.push_back({"Zeros", LOUPE_FEATURE_NUMERIC, {}, 0});
+  info.features.push_back({"Home", LOUPE_FEATURE_CATEGORICAL, {"own", "rent", "other"}, 0});
+  info.features.push_back({"Normal", LOUPE_FEATURE_NUMERIC, {}, 0});
+  std::vector<std::int64_t> all(rows);
+  for (std::int64_t i = 0; i < rows; ++i) all[static_cast<std::size_t>(i)] = i;
+  const std::int64_t n = 2003;
+  std::vector<double> local, inverse;
+  for (const auto discretizer : {loupe::lime::Discretizer::kQuartile, loupe::lime::Discretizer::kDecile}) {
+    loupe::lime::TrainingStats stats = loupe::lime::ComputeStats(x, all, info, true, discretizer);
+    stats.features.push_back(OneBin(0.0, 1.0, 9.0, 9.5));  // accepted with probability ~1e-19
+    loupe::lime::FeatureStats near = OneBin(0.0, 1.0, -1.0, 1.0);
+    near.values = {0.0, 1.0};
+    near.cumulative = {0x80000000ULL + 12345, 0xFFFFFFFFULL};
+    near.draws.push_back({5.0, 0.5, 4.0, 6.0, 1.0});
+    stats.features.push_back(near);
+    near.cumulative = {0x80000000ULL, 0x100000005ULL};
+    stats.features.push_back(near);
+    const double instance[7] = {matrix[0], 0.0, 1.0, matrix[3], 9.2, 0.0, 5.0};
+    SCOPED_TRACE(discretizer == loupe::lime::Discretizer::kQuartile ? "quartile" : "decile");
+    SampleBothPaths(stats, instance, n, false, &local, &inverse);
+    // The fallback's values are uniform within the bin; the near-2^32 totals draw both bins.
+    double ones = 0;
+    for (std::int64_t i = 1; i < n; ++i) {
+      const double v = inverse[static_cast<std::size_t>(i * 7 + 4)];
+      ASSERT_GE(v, 9.0);
+      ASSERT_LE(v, 9.5);
+      ones += local[static_cast<std::size_t>(i * 7 + 5)];
+    }
+    EXPECT_NEAR(ones / static_cast<double>(n - 1), 0.5, 0.05);
+  }
+  const loupe::lime::TrainingStats plain =
+      loupe::lime::ComputeStats(x, all, info, false, loupe::lime::Discretizer::kQuartile);
+  SampleBothPaths(plain, matrix.data(), n, false, &local, &inverse);
+  SampleBothPaths(plain, matrix.data(), n, true, &local, &inverse);
+}
+
+// The values drawn inside a bin follow the bin's truncated normal: Kolmogorov-Smirnov distance to the
+// exact truncated CDF below the 1% critical value, for a central bin, a narrow one, one-sided ones (the mean
+// at an edge), a long-tailed one and one far from its mean, on both sampler paths.
+TEST(LimeTabular, BinValuesFollowTheExactTruncatedNormal) {
+  struct Shape {
+    double mean, std, low, high;
+  };
+  const std::vector<Shape> shapes = {{0.0, 1.0, -1.7, 1.7}, {2.0, 1.0, 1.95, 2.05}, {0.0, 1.0, 0.0, 3.0},
+                                     {0.0, 2.0, -6.0, 0.0}, {1.0, 0.5, 0.5, 16.0},  {0.0, 1.0, -0.2, 4.0},
+                                     {0.0, 1.0, 1.5, 2.5}};
+  loupe::lime::TrainingStats stats;
+  for (const Shape& s : shapes) stats.features.push_back(OneBin(s.mean, s.std, s.low, s.high));
+  const auto m = static_cast<std::int64_t>(shapes.size());
+  const std::int64_t n = 20001;
+  std::vector<double> instance(static_cast<std::size_t>(m), 0.0), local, inverse;
+  SampleBothPaths(stats, instance.data(), n, false, &local, &inverse);
+  const auto phi = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
+  for (std::int64_t j = 0; j < m; ++j) {
+    const Shape& s = shapes[static_cast<std::size_t>(j)];
+    std::vector<double> values;
+    for (std::int64_t i = 1; i < n; ++i) values.push_back(inverse[static_cast<std::size_t>(i * m + j)]);
+    std::sort(values.begin(), values.end());
+    ASSERT_GE(values.front(), s.low);
+    ASSERT_LE(values.back(), s.high);
+    const double lo = phi((s.low - s.mean) / s.std), mass = phi((s.high - s.mean) / s.std) - lo;
+    const auto count = static_cast<double>(values.size());
+    double distance = 0;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const double cdf = (phi((values[i] - s.mean) / s.std) - lo) / mass;
+      distance = std::max({distance, std::fabs(cdf - static_cast<double>(i) / count),
+                           std::fabs(cdf - static_cast<double>(i + 1) / count)});
+    }
+    EXPECT_LT(distance, 1.63 / std::sqrt(count)) << "bin " << j;
+  }
+}
+
 }  // namespace
