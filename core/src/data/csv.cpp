@@ -284,7 +284,7 @@ Status CheckFieldCount(const std::vector<std::string>& fields, const std::vector
 // Reads every record into `columns`, one record at a time.
 Status ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<std::string>& header,
                    const std::unordered_set<std::string_view>& missing_tokens, const std::string& source,
-                   std::uint64_t total_bytes, std::vector<ColumnReader>& columns) {
+                   std::uint64_t total_bytes, std::vector<ColumnReader>& columns, CsvRowIndex& index) {
   constexpr std::int64_t kRecordsToEstimate = 4096;
   std::vector<std::string> fields;
   std::int64_t records = 0;
@@ -294,6 +294,10 @@ Status ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<std::string>
     if (!has_record) break;
     LOUPE_RETURN_IF_ERROR(CheckFieldCount(fields, header, source, tokenizer.record_line()));
     if (records == 0) first_offset = tokenizer.record_offset();
+    if (index.every > 0 && records % index.every == 0) {
+      index.offsets.push_back(tokenizer.record_offset());
+      index.lines.push_back(tokenizer.record_line());
+    }
     if (records == kRecordsToEstimate && total_bytes > first_offset) {
       // The rows the file holds, judged by its first records' length, and a margin: the columns are
       // allocated once rather than copied as they double (a copy is a transient the size of a column).
@@ -361,6 +365,8 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
   const std::string& source = input.source;
   std::vector<ColumnReader> columns;
   std::vector<std::string> header;
+  CsvRowIndex index;
+  index.every = std::max<std::int64_t>(options.index_every, 0);
   {
     const std::unique_ptr<data::CsvTokenizer> tokenizer = input.Open();
     LOUPE_ASSIGN_OR_RETURN(header, ReadHeader(*tokenizer, source));
@@ -374,7 +380,7 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
       }
     }
     const std::unordered_set<std::string_view> missing_tokens(options.missing.begin(), options.missing.end());
-    LOUPE_RETURN_IF_ERROR(ReadRecords(*tokenizer, header, missing_tokens, source, input.size, columns));
+    LOUPE_RETURN_IF_ERROR(ReadRecords(*tokenizer, header, missing_tokens, source, input.size, columns, index));
   }
   // A forced numeric column's non-number: the first such column's error (an error of the records'
   // shape, above, comes first wherever it is in the file).
@@ -397,7 +403,9 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
     schema.columns.push_back(column.schema());
     built.push_back(std::move(column));
   }
-  return Dataset(source, std::move(schema), std::move(built));
+  Dataset dataset(source, std::move(schema), std::move(built));
+  if (index.every > 0) dataset.set_row_index(std::move(index));
+  return dataset;
 }
 
 }  // namespace

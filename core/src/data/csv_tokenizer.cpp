@@ -23,8 +23,10 @@ CsvTokenizer::CsvTokenizer(std::string_view text, std::string source)
 
 // A file is read a block at a time; the consumed part of the buffer is dropped between records once it
 // passes a block, so the buffer holds about two blocks plus the longest record.
-CsvTokenizer::CsvTokenizer(std::FILE* file, std::string source, std::size_t block)
-    : file_(file), block_(block == 0 ? 1 : block), source_(std::move(source)) {
+CsvTokenizer::CsvTokenizer(std::FILE* file, std::string source, std::size_t block, std::uint64_t offset,
+                           std::int64_t line)
+    : file_(file), block_(block == 0 ? 1 : block), base_(offset), source_(std::move(source)), line_(line) {
+  if (offset != 0) return;
   Has(kUtf8ByteOrderMark.size() - 1);
   if (text_.substr(0, kUtf8ByteOrderMark.size()) == kUtf8ByteOrderMark) pos_ = kUtf8ByteOrderMark.size();
 }

@@ -24,8 +24,11 @@ class CsvTokenizer {
   // `source` names the text in error messages ("FILE:LINE: ...").
   CsvTokenizer(std::string_view text, std::string source);
   // Reads `file` (open for reading, owned by the caller) from its current position, `block` bytes at a
-  // time (tests read a byte at a time to put block ends everywhere).
-  CsvTokenizer(std::FILE* file, std::string source, std::size_t block = std::size_t{1} << 20);
+  // time (tests read a byte at a time to put block ends everywhere). The position is the file's start, or
+  // `offset`, a record's start the tokenizer found before (record_offset()), on physical line `line`: the
+  // offsets and lines it gives are then the file's (a byte order mark is looked for at the start only).
+  CsvTokenizer(std::FILE* file, std::string source, std::size_t block = std::size_t{1} << 20,
+               std::uint64_t offset = 0, std::int64_t line = 1);
 
   // Reads the next record into `fields`. Returns false, with `fields` empty, once the text is exhausted.
   // A read error of the file is an error naming it.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loupe/core/status.hpp"
@@ -94,6 +95,14 @@ class Column {
   std::int64_t matrix_index_ = 0;
 };
 
+// Where every `every`-th data row of the file a Dataset was read from starts (CsvOptions::index_every):
+// row k × every starts at byte offsets[k], on physical line lines[k]. Empty unless asked for.
+struct CsvRowIndex {
+  std::int64_t every = 0;
+  std::vector<std::uint64_t> offsets;
+  std::vector<std::int64_t> lines;
+};
+
 class Dataset {
  public:
   Dataset() = default;
@@ -120,10 +129,15 @@ class Dataset {
   // place.
   Result<std::shared_ptr<const Tensor>> ShareMatrix(const std::vector<std::string>& names);
 
+  // Where its rows start in the file it was read from (CsvOptions::index_every); empty otherwise.
+  const CsvRowIndex& row_index() const { return row_index_; }
+  void set_row_index(CsvRowIndex index) { row_index_ = std::move(index); }
+
  private:
   std::string source_;
   Schema schema_;
   std::vector<Column> columns_;
+  CsvRowIndex row_index_;
 };
 
 struct CsvOptions {
@@ -136,6 +150,9 @@ struct CsvOptions {
   // How errors name the options above when one names a column the header lacks: "data." gives "data.target
   // names column 'x', ..." (a pipeline's keys); empty gives "the target names column 'x', ...".
   std::string option_prefix;
+  // When > 0: the Dataset records where every index_every-th data row starts in the file
+  // (Dataset::row_index), for reading rows again later (data/csv_rows.hpp). 16 bytes per mark.
+  std::int64_t index_every = 0;
   // Without an override, a column is numeric when every non-missing cell parses as a whole number
   // ("45", "-2", "1e-3"; spaces around it allowed), and otherwise categorical; a non-numeric column is
   // text when more than half of its rows hold distinct values and their mean length exceeds 20
