@@ -209,6 +209,20 @@ Column BuildText(RawColumn& column) {
 struct ColumnReader {
   enum class Mode { kNumbers, kCells, kCellsReadAgain };
 
+  // An unheld column (CsvOptions::unheld_features) keeps no number and no cell text: in the cells modes
+  // only what typing it needs (its distinct values, as levels, and LooksLikeText's counts).
+  struct Unheld {
+    std::unordered_set<std::string> distinct;
+    std::size_t present = 0, total_length = 0;
+    void Add(std::string_view cell) {
+      ++present;
+      total_length += Utf8Length(cell);
+      if (distinct.find(std::string(cell)) == distinct.end()) distinct.emplace(cell);
+    }
+  };
+  bool unheld = false;
+  Unheld stats;
+
   RawColumn cells;  // the name and the missing flags always; the cells' text in the cells modes
   Mode mode = Mode::kNumbers;
   bool forced_numeric = false;
@@ -219,7 +233,7 @@ struct ColumnReader {
 
   void Reserve(std::size_t rows) {
     cells.missing.reserve(rows);
-    if (mode == Mode::kNumbers) numbers.reserve(rows);
+    if (mode == Mode::kNumbers && !unheld) numbers.reserve(rows);
   }
 
   void Add(std::string_view field, bool missing, std::int64_t line) {
@@ -227,17 +241,17 @@ struct ColumnReader {
     switch (mode) {
       case Mode::kNumbers: {
         if (missing) {
-          numbers.push_back(kMissingValue);
+          if (!unheld) numbers.push_back(kMissingValue);
           return;
         }
         if (const std::optional<double> number = data::ParseNumber(field)) {
-          numbers.push_back(*number);
+          if (!unheld) numbers.push_back(*number);
           has_number = true;
           return;
         }
         if (forced_numeric) {
           if (!not_a_number) not_a_number.emplace(line, std::string(field));
-          numbers.push_back(kMissingValue);
+          if (!unheld) numbers.push_back(kMissingValue);
           return;
         }
         std::vector<double>().swap(numbers);
@@ -246,11 +260,19 @@ struct ColumnReader {
           return;
         }
         mode = Mode::kCells;  // every earlier cell is missing: its text is not needed
+        if (unheld) {
+          stats.Add(field);
+          return;
+        }
         for (std::size_t row = 0; row + 1 < cells.missing.size(); ++row) cells.Append({});
         cells.Append(field);
         return;
       }
       case Mode::kCells:
+        if (unheld) {
+          if (!missing) stats.Add(field);
+          return;
+        }
         cells.Append(missing ? std::string_view() : field);
         return;
       case Mode::kCellsReadAgain:
@@ -339,6 +361,10 @@ Status ReadAgain(const CsvInput& input, const std::vector<std::string>& header,
     if (row == rows) break;
     for (const std::size_t i : again) {
       RawColumn& cells = columns[i].cells;
+      if (columns[i].unheld) {
+        if (cells.missing[row] == 0) columns[i].stats.Add(fields[i]);
+        continue;
+      }
       cells.Append(cells.missing[row] != 0 ? std::string_view() : std::string_view(fields[i]));
     }
     ++row;
@@ -347,11 +373,27 @@ Status ReadAgain(const CsvInput& input, const std::vector<std::string>& header,
     return IoError("'" + input.source + "' changed while it was read: expected " + std::to_string(rows) +
                    " data rows on reading it again, found " + (has_record ? "more" : std::to_string(row)));
   }
+  for (const std::size_t i : again) columns[i].mode = ColumnReader::Mode::kCells;  // their cells are in
   return Status::Ok();
+}
+
+// The same for an unheld column, from its counts.
+bool LooksLikeText(const ColumnReader::Unheld& stats, std::size_t rows) {
+  constexpr double kMinMeanTextLength = 20.0;
+  return 2 * stats.distinct.size() > rows && stats.present > 0 &&
+         static_cast<double>(stats.total_length) / static_cast<double>(stats.present) > kMinMeanTextLength;
 }
 
 Column BuildColumn(ColumnReader& reader, const CsvOptions& options) {
   RawColumn& column = reader.cells;
+  if (reader.unheld) {  // not text (ReadDataset holds an unheld column inferred as text after all)
+    if (reader.mode == ColumnReader::Mode::kNumbers && !Contains(options.categorical, column.name))
+      return Column::Unheld(ColumnSchema{column.name, ColumnType::kNumeric, {}}, std::move(column.missing));
+    std::vector<std::string> levels(reader.stats.distinct.begin(), reader.stats.distinct.end());
+    SortLevels(levels);
+    return Column::Unheld(ColumnSchema{column.name, ColumnType::kCategorical, std::move(levels)},
+                          std::move(column.missing));
+  }
   if (Contains(options.text, column.name)) return BuildText(column);
   if (Contains(options.categorical, column.name)) return BuildCategorical(column);
   if (reader.mode == ColumnReader::Mode::kNumbers) {
@@ -378,9 +420,16 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
       if (Contains(options.text, header[i]) || Contains(options.categorical, header[i])) {
         columns[i].mode = ColumnReader::Mode::kCells;
       }
+      if (options.unheld_features) {
+        const bool target = options.target && *options.target == header[i];
+        const bool feature = options.features.empty() ? !target : Contains(options.features, header[i]);
+        columns[i].unheld = feature && !target && !Contains(options.sensitive, header[i]) &&
+                            !Contains(options.text, header[i]);
+      }
     }
     const std::unordered_set<std::string_view> missing_tokens(options.missing.begin(), options.missing.end());
-    LOUPE_RETURN_IF_ERROR(ReadRecords(*tokenizer, header, missing_tokens, source, input.size, columns, index));
+    LOUPE_RETURN_IF_ERROR(
+        ReadRecords(*tokenizer, header, missing_tokens, source, input.size, columns, index));
   }
   // A forced numeric column's non-number: the first such column's error (an error of the records'
   // shape, above, comes first wherever it is in the file).
@@ -391,6 +440,19 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
     }
   }
   LOUPE_RETURN_IF_ERROR(ReadAgain(input, header, columns));
+  // An unheld column that turns out to be text is held after all: its cells, read again.
+  bool text_again = false;
+  for (ColumnReader& column : columns) {
+    if (column.unheld && column.mode != ColumnReader::Mode::kNumbers &&
+        !Contains(options.categorical, column.cells.name) &&
+        LooksLikeText(column.stats, column.cells.missing.size())) {
+      column.unheld = false;
+      column.stats = {};
+      column.mode = ColumnReader::Mode::kCellsReadAgain;
+      text_again = true;
+    }
+  }
+  if (text_again) LOUPE_RETURN_IF_ERROR(ReadAgain(input, header, columns));
 
   Schema schema;
   schema.target = options.target;

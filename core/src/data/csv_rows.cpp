@@ -16,7 +16,8 @@ Result<CsvRowReader> CsvRowReader::Create(const Dataset& dataset, const CsvOptio
                                           const std::vector<std::string>& names) {
   const CsvRowIndex& index = dataset.row_index();
   if (index.every <= 0 || index.offsets.empty()) {
-    return Internal("'" + dataset.source() + "' was read without a row index, so its rows cannot be read again.");
+    return Internal("'" + dataset.source() +
+                    "' was read without a row index, so its rows cannot be read again.");
   }
   CsvRowReader reader;
   reader.path_ = dataset.source();
@@ -79,7 +80,8 @@ Status CsvRowReader::Fill(std::int64_t begin, std::int64_t end, double* out) con
         }
         case ColumnType::kCategorical: {
           const auto code = source.codes.find(field);
-          if (code == source.codes.end()) return changed(row, "holds '" + field + "', a level it did not have");
+          if (code == source.codes.end())
+            return changed(row, "holds '" + field + "', a level it did not have");
           dst[j] = code->second;
           break;
         }

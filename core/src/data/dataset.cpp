@@ -107,6 +107,20 @@ Column::Column(ColumnSchema schema, std::shared_ptr<const Tensor> matrix, std::i
   if (schema_.type == ColumnType::kCategorical) CheckCategoricalCodes(schema_, values_view(), missing_);
 }
 
+Column::Column(Unfilled, ColumnSchema schema, std::shared_ptr<const Tensor> matrix, std::int64_t index,
+               std::vector<std::uint8_t> missing, std::int64_t size)
+    : schema_(std::move(schema)),
+      missing_(std::move(missing)),
+      size_(size),
+      matrix_(std::move(matrix)),
+      matrix_index_(index) {}
+
+Column Column::Unheld(ColumnSchema schema, std::vector<std::uint8_t> missing) {
+  const auto size = static_cast<std::int64_t>(missing.size());
+  if (schema.type == ColumnType::kText) FailCheck("text column '" + schema.name + "' built without its text");
+  return Column(Unfilled{}, std::move(schema), nullptr, 0, std::move(missing), size);
+}
+
 const std::vector<double>& Column::values() const {
   if (matrix_ != nullptr) {
     FailCheck("column '" + schema_.name +
@@ -119,6 +133,11 @@ const std::vector<double>& Column::values() const {
 ColumnValues Column::values_view() const {
   if (matrix_ != nullptr) {
     return ColumnValues{matrix_->data<double>() + matrix_index_, matrix_->dim(0), matrix_->dim(1)};
+  }
+  if (schema_.type != ColumnType::kText && static_cast<std::int64_t>(values_.size()) != size_) {
+    FailCheck("column '" + schema_.name +
+              "' was read without its values (chunked input) and is read before it was made a view of the "
+              "feature matrix");
   }
   return ColumnValues{values_.data(), static_cast<std::int64_t>(values_.size()), 1};
 }
@@ -249,6 +268,30 @@ Result<std::shared_ptr<const Tensor>> Dataset::ShareMatrix(const std::vector<std
     if (column.missing_count() == 0) std::vector<std::uint8_t>().swap(column.missing_);
   }
   return shared;
+}
+
+Result<std::shared_ptr<Tensor>> Dataset::ShareUnfilledMatrix(const std::vector<std::string>& names) {
+  std::vector<std::size_t> selected;  // column indices, in the matrix's order
+  for (const std::string& name : names) {
+    const int index = schema_.IndexOf(name);
+    if (index < 0) return NotFound("'" + source_ + "' has no column named '" + name + "'");
+    selected.push_back(static_cast<std::size_t>(index));
+  }
+  const std::int64_t rows = num_rows();
+  auto matrix = std::make_shared<Tensor>(
+      Tensor::Uninitialized(DType::kF64, {rows, static_cast<std::int64_t>(selected.size())}));
+  for (std::size_t j = 0; j < selected.size(); ++j) {
+    Column& column = columns_[selected[j]];
+    const bool first_place = std::find(selected.begin(), selected.begin() + static_cast<std::ptrdiff_t>(j),
+                                       selected[j]) == selected.begin() + static_cast<std::ptrdiff_t>(j);
+    if (column.type() == ColumnType::kText || !first_place) continue;
+    std::vector<std::uint8_t> missing = std::move(column.missing_);
+    if (std::find(missing.begin(), missing.end(), std::uint8_t{1}) == missing.end())
+      std::vector<std::uint8_t>().swap(missing);
+    column = Column(Column::Unfilled{}, column.schema_, matrix, static_cast<std::int64_t>(j),
+                    std::move(missing), column.size_);
+  }
+  return matrix;
 }
 
 }  // namespace loupe

@@ -304,6 +304,15 @@ bool SplitsByRows(const std::string& explainer) {
   return kRowLocal.count(explainer) > 0 || explainer.starts_with("grad.");
 }
 
+bool ReadsOnlyItsRows(const std::string& explainer, const nlohmann::json& params) {
+  static const std::set<std::string> kOwnRows = {"shap.exact", "shap.kernel", "shap.permutation", "shap.tree",
+                                                 "lime.tabular"};
+  if (kOwnRows.count(explainer) == 0) return false;
+  if (!params.is_object()) return params.is_null();
+  const auto background = params.find("background");
+  return background == params.end() || !background->is_object();
+}
+
 bool IsPerRowField(const std::string& path) { return detail::IsPerRowField(path); }
 
 namespace {

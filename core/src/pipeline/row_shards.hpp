@@ -29,6 +29,13 @@ namespace loupe::shards {
 // how to combine: shap.exact, .kernel, .permutation, .tree, lime.tabular, .text and the grad.* family.
 bool SplitsByRows(const std::string& explainer);
 
+// Whether `explainer` with its step's `params` (as written in the pipeline) reads no row of the feature
+// matrix but the step's rows and the rows it resolves through the host (resolve_rows: a background or
+// training selection), so that a run may read the data's rows from the file as its calls need them
+// (docs/architecture.md §5 "Chunked input"): shap.tree, shap.kernel, shap.exact, shap.permutation and
+// lime.tabular, except with a {kmeans: K} background (the centres of every row).
+bool ReadsOnlyItsRows(const std::string& explainer, const nlohmann::json& params);
+
 // Whether the document field `path` of a local explainer holds one entry per explained row along its
 // first axis (rows, values, base_values, data, error_std, ...): the fields a join concatenates.
 bool IsPerRowField(const std::string& path);

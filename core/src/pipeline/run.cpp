@@ -23,6 +23,7 @@
 #include "mpi/shared_predict.hpp"
 #include "mpi/world.hpp"
 #include "pipeline/checkpoint.hpp"
+#include "pipeline/chunked_input.hpp"
 #include "pipeline/isolate.hpp"
 #include "pipeline/row_shards.hpp"
 #include "pipeline/validate.hpp"
@@ -139,8 +140,14 @@ bool Contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& model_text) {
+// `index_every` > 0, chunked input: the feature columns' values are not held (CsvOptions::unheld_features)
+// and the reader records where every index_every-th row starts, for reading them again.
+Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& model_text,
+                         std::int64_t index_every = 0) {
   CsvOptions options;
+  options.index_every = index_every;
+  options.unheld_features = index_every > 0;
+  options.features = spec.features;
   options.missing = spec.missing;
   options.categorical = spec.categorical;
   options.text = spec.text;
@@ -233,6 +240,8 @@ struct StepState {
   bool crashed = false;  // its isolated child died (--isolate): the failure is "crashed"
   bool resumed = false;  // finished by the run this one resumes: read back, not computed
   bool chunked = false;  // explained a chunk of rows at a time, each chunk recorded
+  // Chunked input: the rows its current plugin call holds (the call's own, and those it resolves).
+  std::shared_ptr<pipeline::ChunkedFeatures::Pins> pins;
   // Streamed (its rows written to disk chunk by chunk), or sampled for the report at the end of the run
   // (SampleForReport): `explanation` then holds every `report_every`-th of its `report_of` rows.
   std::int64_t report_every = 0, report_of = 0;
@@ -273,12 +282,30 @@ class PipelineRunner {
                                        : LoadModelOfSpec(spec_.model);
     if (!model.ok()) return model.status();
     const std::vector<std::string> model_text = ModelTextInputs(**model);
-    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text));
+    const bool chunked_input = ChunkedInputAllowed();
+    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text,
+                                              chunked_input ? pipeline::ChunkedFeatures::kBlockRows : 0));
     LOUPE_ASSIGN_OR_RETURN(feature_names_, FeatureNames(spec_.data, dataset_, model_text));
     LOUPE_ASSIGN_OR_RETURN(model_, FeatureModel::Create(*model, dataset_, feature_names_));
-    // The features are held once, in the matrix the explainers read; the data set's feature columns
-    // become views of it.
-    LOUPE_ASSIGN_OR_RETURN(features_, dataset_.ShareMatrix(feature_names_));
+    if (chunked_input) {
+      // Chunked input: the matrix's rows are read from the file as the plugin calls need them; over no
+      // more rows than a chunk, all of them now.
+      CsvOptions options;
+      options.missing = spec_.data.missing;
+      LOUPE_ASSIGN_OR_RETURN(data::CsvRowReader reader,
+                             data::CsvRowReader::Create(dataset_, options, feature_names_));
+      LOUPE_ASSIGN_OR_RETURN(std::shared_ptr<Tensor> matrix, dataset_.ShareUnfilledMatrix(feature_names_));
+      features_ = matrix;
+      if (dataset_.num_rows() > chunk_rows_) {
+        chunked_input_ = std::make_unique<pipeline::ChunkedFeatures>(std::move(reader), std::move(matrix));
+      } else {
+        LOUPE_RETURN_IF_ERROR(reader.Fill(0, dataset_.num_rows(), matrix->data<double>()));
+      }
+    } else {
+      // The features are held once, in the matrix the explainers read; the data set's feature columns
+      // become views of it.
+      LOUPE_ASSIGN_OR_RETURN(features_, dataset_.ShareMatrix(feature_names_));
+    }
     if (mpi::IsRoot()) {  // under MPI rank 0 alone writes the outputs
       std::error_code ec;
       std::filesystem::create_directories(report_.output_dir, ec);
@@ -299,6 +326,22 @@ class PipelineRunner {
       }
     }
     return Status::Ok();
+  }
+
+  // Whether the run may read the data's rows as its plugin calls need them (docs/architecture.md §5 "Chunked
+  // input"), decided from the pipeline alone before the data is read: one process (not under MPI, not
+  // --isolate), and every step reads only its rows and the rows it resolves (shards::ReadsOnlyItsRows) and
+  // neither needs nor is needed by another step. The data must also have more rows than a chunk (Prepare).
+  // LOUPE_CHUNKED_INPUT=off turns it off.
+  bool ChunkedInputAllowed() const {
+    if (mpi::Distributed() || options_.isolate || spec_.steps.empty()) return false;
+    // LOUPE_CHUNKED_INPUT=off: the whole data read at the start anyway (to compare the two, and a way out).
+    if (const char* env = std::getenv("LOUPE_CHUNKED_INPUT"); env != nullptr && std::string(env) == "off")
+      return false;
+    for (const StepSpec& step : spec_.steps) {
+      if (!step.needs.empty() || !shards::ReadsOnlyItsRows(step.explainer, step.params)) return false;
+    }
+    return true;
   }
 
   // The record of what this run finishes (pipeline/checkpoint.hpp), or, with --resume, the one the
@@ -543,6 +586,13 @@ class PipelineRunner {
     request.seed = StepSeed(seed_, spec.id);
     request.positive_label = spec_.data.positive;
     request.cancelled = options_.cancelled;
+    if (chunked_input_) {
+      step.pins = std::make_shared<pipeline::ChunkedFeatures::Pins>();
+      request.read_rows = [chunked = chunked_input_.get(), pins = step.pins](const std::int64_t* rows,
+                                                                             std::int64_t n) {
+        return chunked->Pin(rows, n, *pins);
+      };
+    }
     for (std::size_t need : step.needs) request.inputs.push_back(&*steps_[need].explanation);
     RowSelection selection;
     if (!spec.rows.is_null()) {
@@ -921,6 +971,24 @@ class PipelineRunner {
   // The plugin call, in a child process under --isolate (pipeline/isolate.hpp).
   Result<Explanation> CallExplainer(const LoadedExplainer& explainer, const ExplainRequest& request,
                                     StepState& step) {
+    if (chunked_input_ && step.pins) {  // the call's rows read first; every row it held let go after it
+      struct Release {
+        pipeline::ChunkedFeatures& chunked;
+        pipeline::ChunkedFeatures::Pins& pins;
+        ~Release() { chunked.Release(pins); }
+      } release{*chunked_input_, *step.pins};
+      step.pins->failure = Status::Ok();
+      LOUPE_RETURN_IF_ERROR(chunked_input_->Pin(request.rows.data(),
+                                                static_cast<std::int64_t>(request.rows.size()), *step.pins));
+      Result<Explanation> explanation = CallPlugin(explainer, request, step);
+      if (!step.pins->failure.ok()) return step.pins->failure;  // the host's sentence, not the plugin's
+      return explanation;
+    }
+    return CallPlugin(explainer, request, step);
+  }
+
+  Result<Explanation> CallPlugin(const LoadedExplainer& explainer, const ExplainRequest& request,
+                                 StepState& step) {
     if (!options_.isolate) return explainer.Explain(request);
     IsolatedExplain isolated = ExplainInChild(explainer, request, IsolationLimits{options_.max_memory_bytes});
     // A terminal's Ctrl-C reaches the child too (the same process group): it is the cancellation.
@@ -1185,6 +1253,7 @@ class PipelineRunner {
   std::vector<std::string> feature_names_;
   std::shared_ptr<const FeatureModel> model_;
   std::shared_ptr<const Tensor> features_;
+  std::unique_ptr<pipeline::ChunkedFeatures> chunked_input_;  // chunked input; null: the rows are all there
   std::vector<StepState> steps_;
   std::int64_t chunk_rows_ = options_.chunk_rows > 0 ? options_.chunk_rows : kDefaultChunkRows;
   std::optional<checkpoint::Store> checkpoints_;

@@ -53,6 +53,10 @@ LoupeStatus DatasetColumn(LoupeHost* host, const char* name, LoupeColumnInfo* in
   }
   *info = DescribeColumn(*column, KeepPointers(host, column->schema().levels));
   const std::int64_t* shape = Keep(host, host->shape_buffers, std::vector<std::int64_t>{column->size()});
+  if (column->in_matrix() && host->request->read_rows) {  // chunked input: every row, read now
+    if (const Status read = host->request->read_rows(nullptr, 0); !read.ok())
+      return SetError(host, LOUPE_ERROR_INTERNAL, read.message().c_str());
+  }
   const ColumnValues view = column->values_view();
   const double* data = view.data;
   if (view.stride != 1) {  // a feature held in the feature matrix (Dataset::ShareMatrix): a contiguous copy
@@ -82,6 +86,12 @@ LoupeStatus ResolveRows(LoupeHost* host, const char* selection_json, std::uint64
       parsed->Resolve(host->request->dataset->num_rows(), host->request->seed, stream);
   if (!resolved.ok())
     return SetError(host, LOUPE_ERROR_INVALID_ARGUMENT, resolved.status().message().c_str());
+  if (host->request->read_rows) {  // chunked input: the rows resolved are read before the plugin reads them
+    if (const Status read =
+            host->request->read_rows(resolved->data(), static_cast<std::int64_t>(resolved->size()));
+        !read.ok())
+      return SetError(host, LOUPE_ERROR_INTERNAL, read.message().c_str());
+  }
   *n = static_cast<std::int64_t>(resolved->size());
   *rows = Keep(host, host->row_buffers, std::move(*resolved));
   return LOUPE_OK;

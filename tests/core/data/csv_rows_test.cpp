@@ -103,6 +103,75 @@ TEST_F(CsvRowsTest, EveryChunkEqualsTheWholeReadAtEveryChunkSizeAndSpacing) {
   }
 }
 
+// Chunked input's first pass: the feature columns unheld (their types, levels and missing flags only), the
+// matrix left unfilled, then filled chunk by chunk from the file: the same data set and matrix as the
+// whole read, at every chunk size.
+TEST_F(CsvRowsTest, UnheldFeaturesFilledChunkByChunkEqualTheWholeRead) {
+  constexpr int kRows = 157;
+  const std::string path = Write("tricky.csv", TrickyCsv(kRows));
+  CsvOptions held;
+  held.categorical = {"grade"};
+  held.target = "y";
+  Result<Dataset> whole = ReadCsv(path, held);
+  ASSERT_TRUE(whole.ok()) << whole.status().message();
+  const std::vector<std::string> names = {"x", "colour", "grade", "note", "late"};
+  Result<Tensor> expected = whole->Matrix(names);
+  ASSERT_TRUE(expected.ok());
+  for (const bool listed : {false, true}) {
+    CsvOptions options = held;
+    options.unheld_features = true;
+    if (listed) options.features = names;
+    options.index_every = 16;
+    Result<Dataset> dataset = ReadCsv(path, options);
+    ASSERT_TRUE(dataset.ok()) << dataset.status().message();
+    ASSERT_EQ(dataset->num_columns(), whole->num_columns());
+    for (std::size_t c = 0; c < whole->columns().size(); ++c) {
+      const Column& a = whole->column(c);
+      const Column& b = dataset->column(c);
+      EXPECT_EQ(a.name(), b.name());
+      EXPECT_EQ(a.type(), b.type()) << a.name();
+      EXPECT_EQ(a.schema().levels, b.schema().levels) << a.name();
+      EXPECT_EQ(a.missing_count(), b.missing_count()) << a.name();
+      EXPECT_EQ(a.size(), b.size()) << a.name();
+    }
+    EXPECT_EQ(dataset->Find("note")->text(), whole->Find("note")->text());  // text: held after all
+    EXPECT_EQ(dataset->Find("y")->values(), whole->Find("y")->values());    // the target: held
+    Result<data::CsvRowReader> reader = data::CsvRowReader::Create(*dataset, options, names);
+    ASSERT_TRUE(reader.ok());
+    for (std::int64_t size = 1; size <= kRows; ++size) {
+      Result<std::shared_ptr<Tensor>> matrix = dataset->ShareUnfilledMatrix(names);
+      ASSERT_TRUE(matrix.ok());
+      for (std::int64_t begin = 0; begin < kRows; begin += size) {
+        const std::int64_t end = std::min<std::int64_t>(kRows, begin + size);
+        ASSERT_TRUE(reader->Fill(begin, end, (*matrix)->data<double>() + begin * 5).ok());
+      }
+      ASSERT_TRUE(SameBits((*matrix)->data<double>(), expected->data<double>(), kRows * 5))
+          << "chunk " << size;
+      for (std::int64_t row = 0; row < kRows; ++row) {  // the columns are views of it
+        ASSERT_TRUE(SameBits(&dataset->Find("colour")->values_view().data[row * 5],
+                             &(*matrix)->data<double>()[row * 5 + 1], 1));
+      }
+    }
+  }
+}
+
+TEST_F(CsvRowsTest, AnUnheldColumnsErrorsAreTheWholeReadsSentences) {
+  std::string text = "a,b,c\n";
+  for (int i = 0; i < 5000; ++i) text += std::to_string(i) + "," + std::to_string(i % 7) + ",u\n";
+  text += "1,abc,u\n2,3,u\n";
+  const std::string path = Write("late.csv", text);
+  CsvOptions options;
+  options.numeric = {"b"};
+  const Result<Dataset> whole = ReadCsv(path, options);
+  options.unheld_features = true;
+  options.index_every = 256;
+  const Result<Dataset> unheld = ReadCsv(path, options);
+  ASSERT_FALSE(whole.ok());
+  ASSERT_FALSE(unheld.ok());
+  EXPECT_EQ(unheld.status().message(), whole.status().message());
+  EXPECT_EQ(unheld.status().message(), path + ":5002: column 'b': expected a number, found 'abc'");
+}
+
 TEST_F(CsvRowsTest, AFileChangedAfterItWasReadIsAnErrorNamingIt) {
   const std::string path = Write("data.csv", "a,b\n1,x\n2,y\n3,x\n");
   CsvOptions options;

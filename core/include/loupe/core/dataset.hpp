@@ -57,6 +57,10 @@ class Column {
   // (Dataset::ShareMatrix), which it keeps alive.
   Column(ColumnSchema schema, std::shared_ptr<const Tensor> matrix, std::int64_t index,
          std::vector<std::uint8_t> missing);
+  // A numeric or categorical column whose values are not held (CsvOptions::unheld_features): its type,
+  // levels and missing flags only, until Dataset::ShareUnfilledMatrix makes it a view of the matrix its
+  // rows are read into. Its values cannot be read before that.
+  static Column Unheld(ColumnSchema schema, std::vector<std::uint8_t> missing);
 
   const ColumnSchema& schema() const { return schema_; }
   const std::string& name() const { return schema_.name; }
@@ -85,6 +89,10 @@ class Column {
 
  private:
   friend class Dataset;  // ShareMatrix moves a column's values into the matrix
+  struct Unfilled {};
+  // A view of a matrix column whose values are not there yet (ShareUnfilledMatrix): codes not checked.
+  Column(Unfilled, ColumnSchema schema, std::shared_ptr<const Tensor> matrix, std::int64_t index,
+         std::vector<std::uint8_t> missing, std::int64_t size);
 
   ColumnSchema schema_;
   std::vector<double> values_;
@@ -129,6 +137,12 @@ class Dataset {
   // place.
   Result<std::shared_ptr<const Tensor>> ShareMatrix(const std::vector<std::string>& names);
 
+  // Chunked input (docs/architecture.md §3): an f64 [num_rows, names.size()] matrix laid out as Matrix()
+  // but not filled (its pages untouched, so not resident); the named numeric and categorical columns
+  // become views of it as with ShareMatrix, their own values dropped. Whoever holds the matrix fills the
+  // rows it is about to read (data::CsvRowReader) and may return them to the system afterwards.
+  Result<std::shared_ptr<Tensor>> ShareUnfilledMatrix(const std::vector<std::string>& names);
+
   // Where its rows start in the file it was read from (CsvOptions::index_every); empty otherwise.
   const CsvRowIndex& row_index() const { return row_index_; }
   void set_row_index(CsvRowIndex index) { row_index_ = std::move(index); }
@@ -150,6 +164,12 @@ struct CsvOptions {
   // How errors name the options above when one names a column the header lacks: "data." gives "data.target
   // names column 'x', ..." (a pipeline's keys); empty gives "the target names column 'x', ...".
   std::string option_prefix;
+  // Chunked input (docs/architecture.md §3): the feature columns' values are checked, typed and counted
+  // (levels, missing flags) but not kept (Column::Unheld), to be read again from the file later. The
+  // features are `features`, or, when it is empty, every column but the target; the target, the
+  // sensitive and the text columns are held as usual, and so is a column inferred as text.
+  bool unheld_features = false;
+  std::vector<std::string> features;
   // When > 0: the Dataset records where every index_every-th data row starts in the file
   // (Dataset::row_index), for reading rows again later (data/csv_rows.hpp). 16 bytes per mark.
   std::int64_t index_every = 0;

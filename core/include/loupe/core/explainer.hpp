@@ -168,6 +168,12 @@ struct ExplainRequest {
                        const std::int64_t* columns, const double* values, OutputSpace space,
                        std::span<double> out)>
       predict_variants;
+  // Chunked input (docs/architecture.md §5 "Chunked input"): when set, `features` holds only the rows made
+  // ready through it, and the host calls it before a plugin reads other rows than `rows` (the rows a
+  // plugin resolves with resolve_rows; every row, `rows` null, for a feature column asked for whole). An
+  // error: those rows could not be read (the caller keeps the sentence and fails the step with it).
+  // Empty: every row is there.
+  std::function<Status(const std::int64_t* rows, std::int64_t n)> read_rows;
 };
 
 }  // namespace loupe
