@@ -34,6 +34,8 @@ Status ChunkedFeatures::Pin(const std::int64_t* rows, std::int64_t n, Pins& pins
     blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  pins.held.resize(holders_.size(), 0);
+  std::erase_if(blocks, [&](std::int64_t block) { return pins.held[static_cast<std::size_t>(block)] != 0; });
   const std::int64_t width = reader_.width();
   double* data = matrix_->data<double>();
   // The blocks no call holds, read a run of consecutive ones at a time.
@@ -52,11 +54,11 @@ Status ChunkedFeatures::Pin(const std::int64_t* rows, std::int64_t n, Pins& pins
       if (pins.failure.ok()) pins.failure = read;
       return read;
     }
-    rows_read_ += end - begin;
     i = j;
   }
   for (const std::int64_t block : blocks) {
     ++holders_[static_cast<std::size_t>(block)];
+    pins.held[static_cast<std::size_t>(block)] = 1;
     pins.blocks.push_back(block);
   }
   return Status::Ok();
@@ -67,6 +69,7 @@ void ChunkedFeatures::Release(Pins& pins) {
   const std::int64_t width = reader_.width();
   const double* data = matrix_->data<double>();
   for (const std::int64_t block : pins.blocks) {
+    pins.held[static_cast<std::size_t>(block)] = 0;
     if (--holders_[static_cast<std::size_t>(block)] > 0) continue;
 #if defined(__linux__)
     // The block's whole pages: a page it shares with a neighbour stays (its values stay valid).
@@ -82,11 +85,6 @@ void ChunkedFeatures::Release(Pins& pins) {
 #endif
   }
   pins.blocks.clear();
-}
-
-std::int64_t ChunkedFeatures::rows_read() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return rows_read_;
 }
 
 }  // namespace loupe::pipeline

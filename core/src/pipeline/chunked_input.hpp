@@ -19,9 +19,11 @@ class ChunkedFeatures {
   // Rows are read and released a block of kBlockRows at a time; the reader's index has a mark per block.
   static constexpr std::int64_t kBlockRows = 256;
 
-  // The blocks one plugin call holds, released together after it (and the first failure to read).
+  // The blocks one holder (a plugin call, or a step's resolved rows) holds, each once, released together
+  // (and the first failure to read them).
   struct Pins {
     std::vector<std::int64_t> blocks;
+    std::vector<std::uint8_t> held;  // per block: in `blocks`
     Status failure;
   };
 
@@ -29,21 +31,17 @@ class ChunkedFeatures {
   ChunkedFeatures(data::CsvRowReader reader, std::shared_ptr<Tensor> matrix);
 
   // Makes the blocks holding `rows` (every row when `rows` is null) ready, reading those no call holds,
-  // and records them in `pins`. Safe from several threads and steps at once.
+  // and records those `pins` does not hold yet in it. Safe from several threads and steps at once.
   Status Pin(const std::int64_t* rows, std::int64_t n, Pins& pins);
   // Lets go of `pins`' blocks: a block no call holds any more is returned to the system (its whole pages;
   // read again when next needed).
   void Release(Pins& pins);
 
-  // Rows read from the file so far (a row read again counts again).
-  std::int64_t rows_read() const;
-
  private:
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   data::CsvRowReader reader_;
   std::shared_ptr<Tensor> matrix_;
   std::vector<std::uint32_t> holders_;  // per block: the calls holding it (0: not there)
-  std::int64_t rows_read_ = 0;
 };
 
 }  // namespace loupe::pipeline

@@ -240,8 +240,10 @@ struct StepState {
   bool crashed = false;  // its isolated child died (--isolate): the failure is "crashed"
   bool resumed = false;  // finished by the run this one resumes: read back, not computed
   bool chunked = false;  // explained a chunk of rows at a time, each chunk recorded
-  // Chunked input: the rows its current plugin call holds (the call's own, and those it resolves).
-  std::shared_ptr<pipeline::ChunkedFeatures::Pins> pins;
+  // Chunked input: the rows the step's plugin calls resolve (a background), held until the step ends
+  // (its calls resolve the same rows), and the rows its current call explains, held for the call.
+  std::shared_ptr<pipeline::ChunkedFeatures::Pins> resolved_pins;
+  pipeline::ChunkedFeatures::Pins call_pins;
   // Streamed (its rows written to disk chunk by chunk), or sampled for the report at the end of the run
   // (SampleForReport): `explanation` then holds every `report_every`-th of its `report_of` rows.
   std::int64_t report_every = 0, report_of = 0;
@@ -586,10 +588,18 @@ class PipelineRunner {
     request.seed = StepSeed(seed_, spec.id);
     request.positive_label = spec_.data.positive;
     request.cancelled = options_.cancelled;
+    struct ReleaseResolved {  // the resolved rows let go when the step ends, however it ends
+      pipeline::ChunkedFeatures* chunked;
+      pipeline::ChunkedFeatures::Pins* pins;
+      ~ReleaseResolved() {
+        if (chunked != nullptr && pins != nullptr) chunked->Release(*pins);
+      }
+    } release_resolved{chunked_input_.get(), nullptr};
     if (chunked_input_) {
-      step.pins = std::make_shared<pipeline::ChunkedFeatures::Pins>();
-      request.read_rows = [chunked = chunked_input_.get(), pins = step.pins](const std::int64_t* rows,
-                                                                             std::int64_t n) {
+      step.resolved_pins = std::make_shared<pipeline::ChunkedFeatures::Pins>();
+      release_resolved.pins = step.resolved_pins.get();
+      request.read_rows = [chunked = chunked_input_.get(), pins = step.resolved_pins](
+                              const std::int64_t* rows, std::int64_t n) {
         return chunked->Pin(rows, n, *pins);
       };
     }
@@ -971,17 +981,17 @@ class PipelineRunner {
   // The plugin call, in a child process under --isolate (pipeline/isolate.hpp).
   Result<Explanation> CallExplainer(const LoadedExplainer& explainer, const ExplainRequest& request,
                                     StepState& step) {
-    if (chunked_input_ && step.pins) {  // the call's rows read first; every row it held let go after it
+    if (chunked_input_ && step.resolved_pins) {  // the call's rows read first, let go after it
       struct Release {
         pipeline::ChunkedFeatures& chunked;
         pipeline::ChunkedFeatures::Pins& pins;
         ~Release() { chunked.Release(pins); }
-      } release{*chunked_input_, *step.pins};
-      step.pins->failure = Status::Ok();
-      LOUPE_RETURN_IF_ERROR(chunked_input_->Pin(request.rows.data(),
-                                                static_cast<std::int64_t>(request.rows.size()), *step.pins));
+      } release{*chunked_input_, step.call_pins};
+      LOUPE_RETURN_IF_ERROR(chunked_input_->Pin(
+          request.rows.data(), static_cast<std::int64_t>(request.rows.size()), step.call_pins));
       Result<Explanation> explanation = CallPlugin(explainer, request, step);
-      if (!step.pins->failure.ok()) return step.pins->failure;  // the host's sentence, not the plugin's
+      // A resolved row that could not be read: the host's sentence, not the plugin's.
+      if (!step.resolved_pins->failure.ok()) return step.resolved_pins->failure;
       return explanation;
     }
     return CallPlugin(explainer, request, step);
