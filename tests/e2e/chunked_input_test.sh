@@ -7,9 +7,12 @@
 # a small --chunk-rows; a run killed with SIGKILL and resumed equals them too; and a CSV error in the last
 # row is still found before any step runs, with the whole read's sentence naming FILE:LINE.
 #
-# Usage: chunked_input_test.sh LOUPE_EXE SOURCE_DIR WORK_DIR
+# Under MPI (when MPIRUN is given and this loupe has MPI) each rank reads only its chunks' rows: the outputs
+# of `mpirun -n 2` and `-n 3` must equal them too.
+#
+# Usage: chunked_input_test.sh LOUPE_EXE SOURCE_DIR WORK_DIR [MPIRUN]
 set -euo pipefail
-loupe=$1 src=$2 work=$3
+loupe=$1 src=$2 work=$3 mpirun=${4:-}
 rm -rf "$work"
 mkdir -p "$work"
 failures=0
@@ -95,6 +98,25 @@ fi
 [[ -f "$work/killed/.loupe-resume/run.json" || -d "$work/killed/.loupe-resume" ]] || fail "the killed run left no record"
 "$loupe" run --resume "$work/killed" -q --threads 1 || fail "the resumed run failed"
 compare "killed and resumed" "$work/whole" "$work/killed"
+
+# Under MPI: every output file but run.json (which gives the ranks), byte for byte.
+if [[ -n "$mpirun" && -x "$mpirun" ]] && "$loupe" version | grep -q "MPI runs: supported"; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  for ranks in 2 3; do
+    out=$work/mpi$ranks
+    if ! timeout 300 "$mpirun" --oversubscribe -n "$ranks" "$loupe" run "$work/pipeline.yaml" -o "$out" -q \
+      --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
+      fail "mpirun -n $ranks failed: $(tail -3 "$out.log")"
+      continue
+    fi
+    mkdir -p "$work/whole_outputs"
+    cp "$work/whole"/* "$work/whole_outputs/"
+    rm -f "$work/whole_outputs/run.json"
+    compare "mpirun -n $ranks" "$work/whole_outputs" "$out"
+  done
+else
+  echo "MPI part skipped: no mpirun, or this loupe was built without MPI"
+fi
 
 # A record in the last row with a field too many, and a forced number that is not one in the last row:
 # the whole read's sentences, before any step writes anything.

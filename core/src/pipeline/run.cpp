@@ -331,12 +331,13 @@ class PipelineRunner {
   }
 
   // Whether the run may read the data's rows as its plugin calls need them (docs/architecture.md §5 "Chunked
-  // input"), decided from the pipeline alone before the data is read: one process (not under MPI, not
-  // --isolate), and every step reads only its rows and the rows it resolves (shards::ReadsOnlyItsRows) and
-  // neither needs nor is needed by another step. The data must also have more rows than a chunk (Prepare).
+  // input"), decided from the pipeline alone before the data is read, so every MPI rank decides the same
+  // (each then reads only the rows it explains): not --isolate, and every step reads only its rows and the
+  // rows it resolves (shards::ReadsOnlyItsRows) and neither needs nor is needed by another step. The data
+  // must also have more rows than a chunk (Prepare).
   // LOUPE_CHUNKED_INPUT=off turns it off.
   bool ChunkedInputAllowed() const {
-    if (mpi::Distributed() || options_.isolate || spec_.steps.empty()) return false;
+    if (options_.isolate || spec_.steps.empty()) return false;
     // LOUPE_CHUNKED_INPUT=off: the whole data read at the start anyway (to compare the two, and a way out).
     if (const char* env = std::getenv("LOUPE_CHUNKED_INPUT"); env != nullptr && std::string(env) == "off")
       return false;
