@@ -8,7 +8,7 @@
 # row is still found before any step runs, with the whole read's sentence naming FILE:LINE.
 #
 # Under MPI (when MPIRUN is given and this loupe has MPI) each rank reads only its chunks' rows: the outputs
-# of `mpirun -n 2` and `-n 3` must equal them too.
+# of `mpirun -n 2` and `-n 3`, and of a 2-rank run killed and resumed, must equal them too.
 #
 # Usage: chunked_input_test.sh LOUPE_EXE SOURCE_DIR WORK_DIR [MPIRUN]
 set -euo pipefail
@@ -114,6 +114,15 @@ if [[ -n "$mpirun" && -x "$mpirun" ]] && "$loupe" version | grep -q "MPI runs: s
     rm -f "$work/whole_outputs/run.json"
     compare "mpirun -n $ranks" "$work/whole_outputs" "$out"
   done
+  # Killed with SIGKILL after rank 0 recorded its 9th chunk, then resumed under 2 ranks.
+  out=$work/mpi_killed
+  if timeout 300 "$mpirun" --oversubscribe -n 2 -x LOUPE_CHECKPOINT_KILL_AFTER=9 "$loupe" run \
+    "$work/pipeline.yaml" -o "$out" -q --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
+    fail "the MPI run that should have been killed finished"
+  fi
+  timeout 300 "$mpirun" --oversubscribe -n 2 "$loupe" run --resume "$out" -q --threads 1 >"$out.resume.log" 2>&1 ||
+    fail "resuming the killed MPI run failed: $(tail -3 "$out.resume.log")"
+  compare "mpirun -n 2, killed and resumed" "$work/whole_outputs" "$out"
 else
   echo "MPI part skipped: no mpirun, or this loupe was built without MPI"
 fi
