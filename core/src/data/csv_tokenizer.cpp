@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "data/numbers.hpp"
@@ -31,17 +32,22 @@ CsvTokenizer::CsvTokenizer(std::FILE* file, std::string source, std::size_t bloc
   if (text_.substr(0, kUtf8ByteOrderMark.size()) == kUtf8ByteOrderMark) pos_ = kUtf8ByteOrderMark.size();
 }
 
+// A block is read into its own uninitialised array and appended, rather than read into buffer_ grown by
+// a block: growing a std::string zeroes the new bytes first, a whole block's worth (1 MiB by default)
+// for a file that is often a fraction of that, and again on every look past the end of the text. Once
+// fread() has found the end, Fill() answers without reading (or zeroing) anything.
 bool CsvTokenizer::Fill(std::size_t index) {
-  if (file_ == nullptr || !read_error_.ok()) return false;
+  if (file_ == nullptr || at_end_of_file_ || !read_error_.ok()) return false;
+  if (block_buffer_ == nullptr) block_buffer_ = std::make_unique_for_overwrite<char[]>(block_);
   while (index >= buffer_.size()) {
-    const std::size_t old_size = buffer_.size();
-    buffer_.resize(old_size + block_);
-    const std::size_t count = std::fread(buffer_.data() + old_size, 1, block_, file_);
-    buffer_.resize(old_size + count);
+    const std::size_t count = std::fread(block_buffer_.get(), 1, block_, file_);
+    buffer_.append(block_buffer_.get(), count);
     text_ = buffer_;
     if (count == 0) {
       if (std::ferror(file_) != 0) {
         read_error_ = IoError("cannot read '" + source_ + "': " + std::strerror(errno));
+      } else {
+        at_end_of_file_ = true;
       }
       return false;
     }

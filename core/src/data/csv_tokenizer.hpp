@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,8 +60,10 @@ class CsvTokenizer {
   std::string_view text_;  // the caller's text, or buffer_
   std::FILE* file_ = nullptr;
   std::size_t block_ = 0;
-  std::string buffer_;      // the unconsumed part of the file read so far (file mode)
-  std::uint64_t base_ = 0;  // the file offset of buffer_[0]
+  std::string buffer_;                    // the unconsumed part of the file read so far (file mode)
+  std::unique_ptr<char[]> block_buffer_;  // what one fread() returns, before it joins buffer_
+  bool at_end_of_file_ = false;           // fread() returned nothing without an error
+  std::uint64_t base_ = 0;                // the file offset of buffer_[0]
   Status read_error_;
   std::string source_;
   std::size_t pos_ = 0;

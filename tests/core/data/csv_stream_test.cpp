@@ -94,6 +94,28 @@ TEST_F(CsvStreamTest, ABlockAtATimeGivesTheRecordsLinesAndOffsetsOfTheWholeText)
   }
 }
 
+// Once the file is exhausted, every later look past its end answers "no more records" at once (the
+// tokenizer remembers the end instead of growing its buffer by a block to read nothing), whether the text
+// ends inside a block or exactly at a block's end.
+TEST_F(CsvStreamTest, AnExhaustedFileKeepsAnsweringNoMoreRecords) {
+  const std::string text = "a,b\n1,2\n";  // 8 bytes: blocks of 4 and 8 end exactly at its end
+  const std::string path = Write("short.csv", text);
+  for (const std::size_t block : {1, 3, 4, 8, 1 << 20}) {
+    const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    ASSERT_NE(file, nullptr);
+    data::CsvTokenizer streamed(file.get(), "short.csv", block);
+    ASSERT_EQ(Records(streamed), (std::vector<Record>{{{"a", "b"}, 1, 0}, {{"1", "2"}, 2, 4}}))
+        << "block of " << block << " bytes";
+    std::vector<std::string> fields{"stale"};
+    for (int again = 0; again < 3; ++again) {
+      const Result<bool> next = streamed.Next(&fields);
+      ASSERT_TRUE(next.ok()) << next.status().message();
+      EXPECT_FALSE(*next) << "block of " << block << " bytes, look " << again;
+      EXPECT_TRUE(fields.empty());
+    }
+  }
+}
+
 TEST_F(CsvStreamTest, ErrorsAreTheSameWhereverTheBlocksEnd) {
   for (const std::string& text : {std::string("a,b\n1,2\n\"open,3\n4,5\n"), std::string("a,b\n1,\"x\"y,2\n"),
                                   std::string("a,b\n1,\"x\"                            y\n")}) {
