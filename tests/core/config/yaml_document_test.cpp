@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace loupe::config {
 namespace {
@@ -203,6 +207,48 @@ TEST(YamlDocumentTest, LoadYamlFileReportsUnreadableFiles) {
   outcome = LoadYamlFile(LOUPE_TEST_DATA_DIR);
   ASSERT_EQ(outcome.diagnostics.size(), 1u);
   EXPECT_EQ(outcome.diagnostics[0].message, "expected a YAML file, found a directory");
+}
+
+// Hand-written edge cases in tests/data/yaml_cases (empty and comment-only files, several documents,
+// anchors and recursive aliases, duplicate keys, empty values, complex keys, every core tag and bad ones,
+// block scalars, unterminated flows and quotes, invalid UTF-8): each file's value, node and key positions
+// and diagnostics equal those recorded in expected.json, which both the reader that built nodes with
+// YAML::Load and the one-pass reader that replaced it (issue 21) give.
+// LOUPE_UPDATE_GOLDEN=1 rewrites the record after a deliberate change.
+std::string Text(const json& value) {  // invalid UTF-8 (two of the cases) as U+FFFD, not an exception
+  return value.dump(1, ' ', false, json::error_handler_t::replace);
+}
+
+json Outcome(const YamlParseOutcome& outcome) {
+  json out = {{"diagnostics", json::array()}};
+  for (const Diagnostic& diagnostic : outcome.diagnostics)
+    out["diagnostics"].push_back(diagnostic.ToString());
+  if (!outcome.document) return out;
+  out["value"] = Text(outcome.document->value);  // as text: NaN and infinities survive
+  for (const auto& [pointer, pos] : outcome.document->positions) out["positions"][pointer] = Where(pos);
+  for (const auto& [pointer, pos] : outcome.document->key_positions)
+    out["key_positions"][pointer] = Where(pos);
+  return out;
+}
+
+TEST(YamlDocumentTest, EdgeCasesGiveTheRecordedValuesPositionsAndDiagnostics) {
+  const std::filesystem::path dir = std::filesystem::path(LOUPE_TEST_DATA_DIR) / "yaml_cases";
+  json got = json::object();
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    got[entry.path().filename().string()] = Outcome(ParseYamlText(text, entry.path().filename().string()));
+  }
+  ASSERT_EQ(got.size(), 42U) << "cases in " << dir;
+  const std::filesystem::path record = dir / "expected.json";
+  if (std::getenv("LOUPE_UPDATE_GOLDEN") != nullptr) std::ofstream(record) << Text(got) << "\n";
+  std::ifstream in(record);
+  ASSERT_TRUE(in) << "cannot read " << record;
+  const json expected = json::parse(in);
+  for (const auto& [name, outcome] : got.items()) {
+    EXPECT_EQ(Text(outcome), Text(expected.value(name, json()))) << name;
+  }
 }
 
 }  // namespace
