@@ -58,6 +58,18 @@ void ReleaseValues(const std::vector<double>& values, std::size_t from, std::siz
 #endif
 }
 
+// The indices of the columns `names` (a matrix's columns, in its order), or which name `source` lacks.
+Result<std::vector<std::size_t>> ColumnIndices(const Schema& schema, const std::string& source,
+                                               const std::vector<std::string>& names) {
+  std::vector<std::size_t> indices;
+  for (const std::string& name : names) {
+    const int index = schema.IndexOf(name);
+    if (index < 0) return NotFound("'" + source + "' has no column named '" + name + "'");
+    indices.push_back(static_cast<std::size_t>(index));
+  }
+  return indices;
+}
+
 }  // namespace
 
 const char* ColumnTypeName(ColumnType type) {
@@ -219,12 +231,7 @@ Result<Tensor> Dataset::Matrix(const std::vector<std::string>& names) const {
 }
 
 Result<std::shared_ptr<const Tensor>> Dataset::ShareMatrix(const std::vector<std::string>& names) {
-  std::vector<std::size_t> selected;  // column indices, in the matrix's order
-  for (const std::string& name : names) {
-    const int index = schema_.IndexOf(name);
-    if (index < 0) return NotFound("'" + source_ + "' has no column named '" + name + "'");
-    selected.push_back(static_cast<std::size_t>(index));
-  }
+  LOUPE_ASSIGN_OR_RETURN(const std::vector<std::size_t> selected, ColumnIndices(schema_, source_, names));
   const std::int64_t rows = num_rows();
   const auto width = static_cast<std::int64_t>(selected.size());
   // Not zeroed: every element is written below, and a page is touched only when its rows are.
@@ -271,12 +278,7 @@ Result<std::shared_ptr<const Tensor>> Dataset::ShareMatrix(const std::vector<std
 }
 
 Result<std::shared_ptr<Tensor>> Dataset::ShareUnfilledMatrix(const std::vector<std::string>& names) {
-  std::vector<std::size_t> selected;  // column indices, in the matrix's order
-  for (const std::string& name : names) {
-    const int index = schema_.IndexOf(name);
-    if (index < 0) return NotFound("'" + source_ + "' has no column named '" + name + "'");
-    selected.push_back(static_cast<std::size_t>(index));
-  }
+  LOUPE_ASSIGN_OR_RETURN(const std::vector<std::size_t> selected, ColumnIndices(schema_, source_, names));
   const std::int64_t rows = num_rows();
   auto matrix = std::make_shared<Tensor>(
       Tensor::Uninitialized(DType::kF64, {rows, static_cast<std::int64_t>(selected.size())}));

@@ -234,14 +234,29 @@ inline double NormalTail(Words& words, bool negative) {
 
 const ZigguratTables kZiggurat;
 
+// A uniform value on (-1, 1) from the high 53 bits of `word`, which leaves the low 8 bits to the
+// ziggurat's layer.
+inline double SignedUniform53(std::uint64_t word) {
+  return 2.0 * (static_cast<double>(word >> 11) * 0x1.0p-53) - 1.0;
+}
+
+// A uniform value on [-1, 1) from the high 52 bits of `word` (exact: 2 d - 3 for d in [1, 2)), which leaves
+// the low 8 bits to the ziggurat's layer; one integer OR and no int-to-double conversion, which AVX2 lacks.
+inline double SignedUniform52(std::uint64_t word) {
+  const std::uint64_t bits = (word >> 12) | 0x3FF0000000000000ULL;
+  double d = 0.0;
+  std::memcpy(&d, &bits, sizeof(d));
+  return 2.0 * d - 3.0;
+}
+
 // The rest of ZigguratNormal once the first word's point fell outside its layer's rectangle core (~1.2%).
 // Inlined like the rest: a call taking `words` by reference would make the compiler keep the generator's
 // state in memory instead of registers on the common path.
-template <typename Words>
+template <double (*kSignedUniform)(std::uint64_t), typename Words>
 inline double ZigguratRejected(Words& words, std::uint64_t word) {
   for (;;) {
     const auto layer = static_cast<std::size_t>(word & 0xFF);
-    const double u = 2.0 * (static_cast<double>(word >> 11) * 0x1.0p-53) - 1.0;
+    const double u = kSignedUniform(word);
     if (std::fabs(u) < kZiggurat.inside[layer]) return u * kZiggurat.edges[layer];
     if (layer == 0) return NormalTail(words, u < 0.0);
     const double x = u * kZiggurat.edges[layer];
@@ -252,17 +267,27 @@ inline double ZigguratRejected(Words& words, std::uint64_t word) {
   }
 }
 
-// StandardNormal over any source of 64-bit words with Uniform(). One 64-bit word gives the layer (its low
-// 8 bits) and a uniform on (-1, 1) (its high 53 bits); the common case is inlined into the samplers.
-template <typename Words>
-inline double ZigguratNormal(Words& words) {
+// A standard normal value by the ziggurat: one 64-bit word gives the layer (its low 8 bits) and a uniform
+// on (-1, 1) (kSignedUniform of its high bits); the common case is inlined into the samplers.
+template <double (*kSignedUniform)(std::uint64_t), typename Words>
+inline double ZigguratNormalOf(Words& words) {
   const std::uint64_t word = words.NextU64();
   const auto layer = static_cast<std::size_t>(word & 0xFF);
-  const double u = 2.0 * (static_cast<double>(word >> 11) * 0x1.0p-53) - 1.0;
+  const double u = kSignedUniform(word);
   if (std::fabs(u) < kZiggurat.inside[layer]) [[likely]]
     return u * kZiggurat.edges[layer];  // ~98.8% of the draws
-  return ZigguratRejected(words, word);
+  return ZigguratRejected<kSignedUniform>(words, word);
 }
+
+// StandardNormal over any source of 64-bit words with Uniform(): the uniform from the word's high 53 bits.
+template <typename Words>
+inline double ZigguratNormal(Words& words) {
+  return ZigguratNormalOf<SignedUniform53>(words);
+}
+
+// A standard normal value of a lane: the same ziggurat, the uniform from the word's high 52 bits
+// (SignedUniform52, which the AVX2 path computes the same way).
+inline double LaneNormal(SampleWords& words) { return ZigguratNormalOf<SignedUniform52>(words); }
 
 }  // namespace
 
@@ -410,42 +435,6 @@ inline double Rounded(double value) {
   __asm__("" : "+w"(value));
 #endif
   return value;
-}
-
-// A uniform value on [-1, 1) from the high 52 bits of `word` (exact: 2 d - 3 for d in [1, 2)), which leaves
-// the low 8 bits to the ziggurat's layer; one integer OR and no int-to-double conversion, which AVX2 lacks.
-inline double SignedUniform52(std::uint64_t word) {
-  const std::uint64_t bits = (word >> 12) | 0x3FF0000000000000ULL;
-  double d = 0.0;
-  std::memcpy(&d, &bits, sizeof(d));
-  return 2.0 * d - 3.0;
-}
-
-// The ziggurat's rare path for a lane (its first word's point fell outside the layer's rectangle core):
-// the same exact rejection steps as ZigguratRejected, with SignedUniform52 for the first word's point.
-inline double LaneNormalRejected(SampleWords& words, std::uint64_t word) {
-  for (;;) {
-    const auto layer = static_cast<std::size_t>(word & 0xFF);
-    const double u = SignedUniform52(word);
-    if (std::fabs(u) < kZiggurat.inside[layer]) return u * kZiggurat.edges[layer];
-    if (layer == 0) return NormalTail(words, u < 0.0);
-    const double x = u * kZiggurat.edges[layer];
-    const double top = std::exp(-0.5 * (kZiggurat.edges[layer] * kZiggurat.edges[layer] - x * x));
-    const double bottom = std::exp(-0.5 * (kZiggurat.edges[layer + 1] * kZiggurat.edges[layer + 1] - x * x));
-    if (bottom + words.Uniform() * (top - bottom) < 1.0) return x;
-    word = words.NextU64();
-  }
-}
-
-// A standard normal value of a lane: the ziggurat of ZigguratNormal on one word, its uniform from
-// SignedUniform52.
-inline double LaneNormal(SampleWords& words) {
-  const std::uint64_t word = words.NextU64();
-  const auto layer = static_cast<std::size_t>(word & 0xFF);
-  const double u = SignedUniform52(word);
-  if (std::fabs(u) < kZiggurat.inside[layer]) [[likely]]
-    return u * kZiggurat.edges[layer];
-  return LaneNormalRejected(words, word);
 }
 
 // A pick uniform on [0, total), total < 2^32, from the product (word >> 32) * total: Lemire's method, exact
@@ -775,7 +764,7 @@ LOUPE_LIME_TARGET void DrawDiscretizedAvx2(const FeatureDraw& f, std::int64_t m,
       for (int l = 0; l < kSampleLanes; ++l) {
         if ((slow >> l & 1) == 0) continue;
         SampleWords lane = states.Lane(l);
-        spill_d[l] = LaneNormalRejected(lane, spill[l]);
+        spill_d[l] = ZigguratRejected<SignedUniform52>(lane, spill[l]);
         states.Store(l, lane);
       }
       z = _mm256_load_pd(spill_d);
