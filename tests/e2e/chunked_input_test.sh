@@ -8,7 +8,8 @@
 # row is still found before any step runs, with the whole read's sentence naming FILE:LINE.
 #
 # Under MPI (when MPIRUN is given and this loupe has MPI) each rank reads only its chunks' rows: the outputs
-# of `mpirun -n 2` and `-n 3`, and of a 2-rank run killed and resumed, must equal them too.
+# of `mpirun -n 2` and `-n 3`, and of a 2-rank run killed and resumed, must equal them too, and a rank
+# that fails in a chunked step fails that step, with its sentence, and no other.
 #
 # Usage: chunked_input_test.sh LOUPE_EXE SOURCE_DIR WORK_DIR [MPIRUN]
 set -euo pipefail
@@ -123,6 +124,19 @@ if [[ -n "$mpirun" && -x "$mpirun" ]] && "$loupe" version | grep -q "MPI runs: s
   timeout 300 "$mpirun" --oversubscribe -n 2 "$loupe" run --resume "$out" -q --threads 1 >"$out.resume.log" 2>&1 ||
     fail "resuming the killed MPI run failed: $(tail -3 "$out.resume.log")"
   compare "mpirun -n 2, killed and resumed" "$work/whole_outputs" "$out"
+  # A rank that fails in a chunked step fails that step on every rank with its sentence, no hang; the
+  # other steps still write what a whole read writes.
+  out=$work/mpi_fault
+  if timeout 300 "$mpirun" --oversubscribe -n 3 -x LOUPE_MPI_FAULT=1:treeshap "$loupe" run "$work/pipeline.yaml" \
+    -o "$out" --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
+    fail "the MPI run with a failing rank should exit non-zero"
+  fi
+  grep -q "step 'treeshap' failed: MPI rank 1 of 3: a fault was injected into step 'treeshap'" "$out.log" ||
+    fail "the failing rank's sentence is missing: $(tail -3 "$out.log")"
+  for step in interventional kernel; do
+    cmp -s "$work/whole/$step.values.npy" "$out/$step.values.npy" ||
+      fail "mpirun -n 3 with a failing rank: $step.values.npy differs from the whole read's"
+  done
 else
   echo "MPI part skipped: no mpirun, or this loupe was built without MPI"
 fi
