@@ -300,11 +300,16 @@ def time_reference(workload, rows, threads):
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[name] = str(threads)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, __file__, "--reference", workload, "--rows", str(rows)], env=env,
                           capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         return None, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-    return json.loads(done.stdout.strip().splitlines()[-1]), None
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    # The whole Python process (interpreter, imports, data, model), timed as a `loupe run` is.
+    figures["process_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return figures, None
 
 
 def main():
@@ -326,9 +331,9 @@ def main():
         return
     print("machine: %s, %d cores; loupe: %s; Loupe's MLP in %s" % (os.uname().nodename, os.cpu_count(),
                                                                  args.loupe, args.mlp_precision))
-    header = "%-58s %-3s %-26s %10s %30s %7s %10s %10s %7s %11s %9s %7s" % (
+    header = "%-58s %-3s %-26s %10s %30s %7s %10s %10s %7s %11s %9s %7s %9s" % (
         "workload", "thr", "reference", "ref s/row", "loupe s/row min/med/max", "ratio", "ref cpu/row",
-        "loupe cpu", "ratio", "faults", "best/best", "step")
+        "loupe cpu", "ratio", "faults", "best/best", "step", "proc/proc")
     print(header)
     print("-" * len(header))
     results = []
@@ -352,11 +357,13 @@ def main():
                 steps = sorted(f[3] / rows for f in figures)
                 ref = reference["seconds"] / rows if reference else float("nan")
                 ref_cpu = reference["cpu_seconds"] / rows if reference else float("nan")
-                print("%-58s %-3d %-26s %10.4g %10.4g/%.4g/%.4g %6.1fx %10.4g %10.4g %6.1fx %5d-%d %8.1fx %6.1fx" % (
+                ref_process = reference["process_cpu_seconds"] if reference else float("nan")
+                print("%-58s %-3d %-26s %10.4g %10.4g/%.4g/%.4g %6.1fx %10.4g %10.4g %6.1fx %5d-%d %8.1fx %6.1fx %8.1fx" % (
                     DESCRIPTION[workload], threads, REFERENCE_NAME[workload] if reference else error[:26],
                     ref, walls[0], statistics.median(walls), walls[-1], ref / statistics.median(walls), ref_cpu,
                     statistics.median(cpus), ref_cpu / statistics.median(cpus), faults[0], faults[-1],
-                    ref_cpu / cpus[0], ref / statistics.median(steps)),
+                    ref_cpu / cpus[0], ref / statistics.median(steps),
+                    ref_process / (statistics.median(cpus) * rows)),
                     flush=True)
                 results.append({"workload": workload, "threads": threads, "rows": rows, "reference": reference,
                                 "loupe_wall_s": [f[0] for f in figures], "loupe_cpu_s": [f[1] for f in figures],
@@ -368,7 +375,9 @@ def main():
           " cpu = user + sys seconds per row (all threads; the fair figure on a loaded machine);"
           " faults = minor page faults per loupe run, min-max; best/best = the fastest reference run's cpu/row"
           " over Loupe's fastest (--reference-runs N runs the reference N times); step = ref s/row over the"
-          " median of Loupe's step time alone (timed as the reference is: no start-up, loading or output)")
+          " median of Loupe's step time alone (timed as the reference is: no start-up, loading or output);"
+          " proc/proc = the reference's whole Python process (interpreter, imports, data, model, explaining)"
+          " over Loupe's whole process, both in CPU seconds")
 
 
 if __name__ == "__main__":
