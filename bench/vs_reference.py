@@ -64,6 +64,9 @@ DESCRIPTION = {
     "interactions": "TreeSHAP interaction values, 2,000 rows, same model",
     "interventional": "interventional TreeSHAP, diabetes XGBoost, background 100",
 }
+# Issue 21's goals, reference s/row over Loupe's s/row.
+GOAL = {"kernel": 50, "permutation": 50, "exact": 50, "lime": 10, "tree": 4, "interactions": 5,
+        "interventional": 10}
 REFERENCE_NAME = {
     "kernel": "shap KernelExplainer",
     "permutation": "shap PermutationExplainer",
@@ -296,6 +299,28 @@ def time_loupe(loupe, pipeline, threads, runs):
     return figures
 
 
+def fixed_and_per_row(workload, rows, threads, runs, loupe, folder, precision, cpu_per_row):
+    """Loupe's CPU as a fixed cost per process plus a cost per row, from one-row runs and the n-row runs'
+    median CPU per row: how much of the whole-process ratio the start-up takes at n rows."""
+    if rows < 2:
+        return None
+    one_row = loupe_pipeline(workload, 1, folder, precision)
+    cpu_one = statistics.median(f[1] for f in time_loupe(loupe, one_row, threads, runs))
+    per_row = (cpu_per_row * rows - cpu_one) / (rows - 1)
+    return cpu_one - per_row, per_row
+
+
+def describe_fixed_cost(workload, rows, threads, fixed, per_row, ref_cpu):
+    goal = GOAL[workload]
+    # Rows from which the whole process reaches the goal: ref_cpu / (per_row + fixed / n) >= goal.
+    margin = ref_cpu / goal - per_row
+    reach = "from %d rows on" % -(-fixed // margin) if margin > 0 else "at no row count (%.1fx per row alone)" % (
+        ref_cpu / per_row)
+    return ("%-12s %-3d fixed %6.1f ms + %7.3f ms a row; at %d rows %.1fx, rows alone %.1fx; %dx %s" % (
+        workload, threads, fixed * 1e3, per_row * 1e3, rows, ref_cpu / (per_row + fixed / rows),
+        ref_cpu / per_row, goal, reach))
+
+
 def time_reference(workload, rows, threads):
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -323,6 +348,8 @@ def main():
     parser.add_argument("--rows-scale", type=float, default=1.0, help="multiplies every workload's rows")
     parser.add_argument("--mlp-precision", default="f32", choices=("f32", "f64"),
                         help="precision of Loupe's MLP (f64: the row_variants path of shap's explainers)")
+    parser.add_argument("--fixed-cost", action="store_true",
+                        help="also time one-row runs: Loupe's CPU as a fixed cost a process plus a cost a row")
     parser.add_argument("--reference", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -336,7 +363,7 @@ def main():
         "loupe cpu", "ratio", "faults", "best/best", "step", "proc/proc")
     print(header)
     print("-" * len(header))
-    results = []
+    results, fixed_costs = [], []
     with tempfile.TemporaryDirectory(prefix="loupe-vs-") as folder:
         folder = pathlib.Path(folder)
         for workload in args.workloads.split(","):
@@ -365,9 +392,18 @@ def main():
                     ref_cpu / cpus[0], ref / statistics.median(steps),
                     ref_process / (statistics.median(cpus) * rows)),
                     flush=True)
+                split = (fixed_and_per_row(workload, rows, threads, args.runs, args.loupe, folder,
+                                           args.mlp_precision, statistics.median(cpus))
+                         if args.fixed_cost and reference else None)
+                if split:
+                    fixed_costs.append(describe_fixed_cost(workload, rows, threads, *split, ref_cpu))
                 results.append({"workload": workload, "threads": threads, "rows": rows, "reference": reference,
                                 "loupe_wall_s": [f[0] for f in figures], "loupe_cpu_s": [f[1] for f in figures],
                                 "loupe_step_s": [f[3] for f in figures], "loupe_minor_faults": [f[2] for f in figures]})
+    if fixed_costs:
+        print("\nLoupe's CPU as fixed + per row (one-row runs against the runs above), the ratio to the reference's"
+              " cpu/row it gives:")
+        print("\n".join(fixed_costs))
     out = os.environ.get("LOUPE_VS_JSON")
     if out:
         pathlib.Path(out).write_text(json.dumps(results, indent=1))
