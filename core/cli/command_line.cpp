@@ -248,11 +248,22 @@ Command VersionCommand() {
   command.run = [](const po::variables_map&) {
     std::printf("loupe %s (plugin ABI %d.%d)\n", LOUPE_VERSION, LOUPE_PLUGIN_ABI_MAJOR,
                 LOUPE_PLUGIN_ABI_MINOR);
-    // Optional features of this build (docs/architecture.md §1): ONNX models need libonnx-dev.
+    // Optional features of this build (docs/architecture.md §1): ONNX models need libonnx-dev, and the
+    // reader module that links it, loaded on the first ONNX model (found here, not loaded).
     if (onnx::OnnxSupported()) {
-      std::printf("ONNX models: supported (libonnx %s; IR %d-%d, opsets %d-%d)\n",
-                  onnx::OnnxLibraryVersion().c_str(), onnx::kMinIrVersion, onnx::kMaxIrVersion,
-                  onnx::kMinOpset, onnx::kMaxOpset);
+      const onnx::OnnxModuleLookup lookup = onnx::FindOnnxModule();
+      if (!lookup.module.empty()) {
+        std::printf("ONNX models: supported (libonnx %s; IR %d-%d, opsets %d-%d; reader module %s)\n",
+                    onnx::OnnxLibraryVersion().c_str(), onnx::kMinIrVersion, onnx::kMaxIrVersion,
+                    onnx::kMinOpset, onnx::kMaxOpset, lookup.module.c_str());
+      } else {
+        std::string searched;
+        for (const auto& folder : lookup.searched) searched += (searched.empty() ? "" : ", ") + folder.string();
+        std::printf("ONNX models: not available: this build reads them, but its reader module "
+                    "loupe_onnx_reader.so was not found (looked in %s; reinstall Loupe, or set "
+                    "LOUPE_MODULE_PATH to the folder that holds it)\n",
+                    searched.c_str());
+      }
     } else {
       std::printf("ONNX models: not supported by this build (built without libonnx-dev)\n");
     }

@@ -68,16 +68,32 @@ struct Graph {
   std::vector<ValueInfo> outputs;
   std::map<std::string, std::string> metadata;  // metadata_props
 
-  std::int64_t Opset(const std::string& domain) const;
+  // The version of `domain` imported, 0 when it is not.
+  std::int64_t Opset(const std::string& domain) const {
+    const auto it = opsets.find(domain);
+    return it == opsets.end() ? 0 : it->second;
+  }
 };
 
-// Whether this build reads ONNX files (libonnx-dev was found: LOUPE_WITH_ONNX), and the library's version.
+// Whether this build reads ONNX files (libonnx-dev was found: LOUPE_WITH_ONNX), and the library's version
+// (as configured; neither loads the reader module).
 bool OnnxSupported();
 std::string OnnxLibraryVersion();
 
+// Where the ONNX reader module (lib/loupe/modules/loupe_onnx_reader.so, core/src/onnx/reader_module.hpp)
+// is, found without loading it: `module` is empty when no folder of `searched` holds it (and always in a
+// build without ONNX support).
+struct OnnxModuleLookup {
+  std::filesystem::path module;
+  std::vector<std::filesystem::path> searched;
+};
+OnnxModuleLookup FindOnnxModule();
+
 // Reads and checks the container of `path`: a parsable protobuf (a truncated file is refused), IR version
 // and default-domain opset within range, tensors in external data files that exist. Errors are one
-// sentence naming the file (StatusCode::kInvalidArgument: a bad model is bad input, exit 2).
+// sentence naming the file (StatusCode::kInvalidArgument: a bad model is bad input, exit 2). The first call
+// of a process loads the reader module (FindOnnxModule); when it cannot be found or loaded every call
+// fails with a sentence saying where it was looked for and how to fix it (kNotFound, exit 2).
 Result<Graph> ReadGraph(const std::filesystem::path& path);
 
 }  // namespace loupe::onnx

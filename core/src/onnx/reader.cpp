@@ -1,17 +1,15 @@
-// Reads a .onnx file (a protobuf ModelProto) into the plain Graph of onnx/graph.hpp. The only file of
-// Loupe that includes protobuf or ONNX headers (docs/architecture.md §1); every protobuf quirk becomes one
-// sentence here. Built without libonnx-dev (LOUPE_WITH_ONNX off), ReadGraph refuses every file with a
-// sentence saying so.
-#include <cstring>
-#include <fstream>
+// ReadGraph (onnx/graph.hpp): hands each .onnx file to the ONNX reader module (core/modules/
+// onnx_reader.cpp, the only code of Loupe that includes protobuf or ONNX headers), which this file loads
+// with dlopen the first time a process reads an ONNX model, so a run that reads none does not load
+// protobuf and libonnx (docs/architecture.md §1, "Modules loaded on first use"). Built without libonnx-dev
+// (LOUPE_WITH_ONNX off), ReadGraph refuses every file with a sentence saying so.
+#include <dlfcn.h>
+
+#include <cstdlib>
 #include <sstream>
 
 #include "onnx/graph.hpp"
-
-#if LOUPE_WITH_ONNX
-#include <onnx/common/version.h>
-#include <onnx/onnx_pb.h>
-#endif
+#include "onnx/reader_module.hpp"
 
 namespace loupe::onnx {
 
@@ -20,15 +18,11 @@ const Attribute* Node::Find(const std::string& attribute) const {
   return it == attributes.end() ? nullptr : &it->second;
 }
 
-std::int64_t Graph::Opset(const std::string& domain) const {
-  const auto it = opsets.find(domain);
-  return it == opsets.end() ? 0 : it->second;
-}
-
 #if !LOUPE_WITH_ONNX
 
 bool OnnxSupported() { return false; }
 std::string OnnxLibraryVersion() { return ""; }
+OnnxModuleLookup FindOnnxModule() { return {}; }
 
 Result<Graph> ReadGraph(const std::filesystem::path& path) {
   return InvalidArgument(
@@ -39,240 +33,127 @@ Result<Graph> ReadGraph(const std::filesystem::path& path) {
 
 #else
 
+namespace fs = std::filesystem;
+
 bool OnnxSupported() { return true; }
-std::string OnnxLibraryVersion() { return ::onnx::LAST_RELEASE_VERSION; }
+std::string OnnxLibraryVersion() { return LOUPE_ONNX_LIBRARY_VERSION; }
 
 namespace {
 
-Status Refuse(const std::string& source, const std::string& what) {
-  return InvalidArgument("ONNX model '" + source + "': " + what);
-}
+constexpr const char* kModuleFile = "loupe_onnx_reader.so";
 
-Result<std::string> ReadBytes(const std::filesystem::path& path, std::int64_t offset, std::int64_t length) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError("cannot open '" + path.string() + "'.");
-  std::string bytes;
-  if (length < 0) {
-    std::ostringstream all;
-    in.seekg(offset);
-    all << in.rdbuf();
-    return all.str();
-  }
-  bytes.resize(static_cast<std::size_t>(length));
-  in.seekg(offset);
-  if (!in.read(bytes.data(), length)) return IoError("'" + path.string() + "' is shorter than its tensor.");
-  return bytes;
-}
-
-// The bytes of a tensor stored outside the model (TensorProto.data_location = EXTERNAL), read from the
-// file named by its "location" entry, relative to the model's folder.
-Result<std::string> ExternalBytes(const ::onnx::TensorProto& proto, const std::filesystem::path& model_path) {
-  std::string location;
-  std::int64_t offset = 0;
-  std::int64_t length = -1;
-  for (const auto& entry : proto.external_data()) {
-    if (entry.key() == "location") location = entry.value();
-    if (entry.key() == "offset") offset = std::stoll(entry.value());
-    if (entry.key() == "length") length = std::stoll(entry.value());
-  }
-  const std::filesystem::path file = model_path.parent_path() / location;
+// The file that holds this function: the loupe executable, the Python extension module, or an application
+// that links core from the CMake package.
+fs::path CoreObject() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<const void*>(&FindOnnxModule), &info) == 0 || info.dli_fname == nullptr) return {};
   std::error_code ec;
-  if (location.empty() || !std::filesystem::is_regular_file(file, ec)) {
-    return Refuse(model_path.string(), "tensor '" + proto.name() + "' is stored in the external data file '" +
-                                           location + "', which is not beside the model (expected '" +
-                                           file.string() + "').");
-  }
-  return ReadBytes(file, offset, length);
+  fs::path object = fs::canonical(info.dli_fname, ec);
+  return ec ? fs::path() : object;
 }
 
-template <typename T>
-std::vector<T> FromRaw(const std::string& raw) {
-  std::vector<T> out(raw.size() / sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), raw.data(), out.size() * sizeof(T));
-  return out;
+void AddFolder(std::vector<fs::path>& folders, fs::path folder) {
+  folder = folder.lexically_normal();
+  if (!folder.has_filename() && folder.has_parent_path()) folder = folder.parent_path();
+  for (const fs::path& known : folders)
+    if (known == folder) return;
+  folders.push_back(std::move(folder));
 }
 
-Result<Value> ConvertTensor(const ::onnx::TensorProto& proto, const std::filesystem::path& model_path) {
-  Value value;
-  value.type = static_cast<DataType>(proto.data_type());
-  value.shape.assign(proto.dims().begin(), proto.dims().end());
-  std::string raw = proto.raw_data();
-  const bool external = proto.data_location() == ::onnx::TensorProto::EXTERNAL;
-  if (external) {
-    LOUPE_ASSIGN_OR_RETURN(raw, ExternalBytes(proto, model_path));
-  }
-  const bool from_raw = external || proto.has_raw_data();
-  switch (value.type) {
-    case DataType::kFloat:
-      value.f = from_raw ? FromRaw<float>(raw)
-                         : std::vector<float>(proto.float_data().begin(), proto.float_data().end());
-      break;
-    case DataType::kDouble:
-      value.d = from_raw ? FromRaw<double>(raw)
-                         : std::vector<double>(proto.double_data().begin(), proto.double_data().end());
-      break;
-    case DataType::kInt64:
-      value.i = from_raw ? FromRaw<std::int64_t>(raw)
-                         : std::vector<std::int64_t>(proto.int64_data().begin(), proto.int64_data().end());
-      break;
-    case DataType::kInt32:
-    case DataType::kBool:
-    case DataType::kUint8:
-    case DataType::kInt8:
-      if (from_raw) {
-        if (value.type == DataType::kInt32) {
-          for (const std::int32_t v : FromRaw<std::int32_t>(raw)) value.i.push_back(v);
-        } else {
-          for (const char c : raw)
-            value.i.push_back(value.type == DataType::kInt8 ? static_cast<std::int8_t>(c)
-                                                            : static_cast<std::uint8_t>(c));
-        }
-      } else {
-        value.i.assign(proto.int32_data().begin(), proto.int32_data().end());
-      }
-      break;
-    case DataType::kString:
-      value.s.assign(proto.string_data().begin(), proto.string_data().end());
-      break;
-    default:
-      return Refuse(model_path.string(),
-                    "tensor '" + proto.name() + "' has element type " + std::to_string(proto.data_type()) +
-                        ", which Loupe does not execute (float, double, int8, uint8, int32, "
-                        "int64, bool and string are supported).");
-  }
-  const std::int64_t stored =
-      static_cast<std::int64_t>(value.f.size() + value.d.size() + value.i.size() + value.s.size());
-  if (stored != value.size()) {
-    return Refuse(model_path.string(), "tensor '" + proto.name() + "' of shape " + ShapeText(value.shape) +
-                                           " holds " + std::to_string(stored) + " values instead of " +
-                                           std::to_string(value.size()) + " (a truncated file?).");
-  }
-  return value;
-}
-
-Result<Attribute> ConvertAttribute(const ::onnx::AttributeProto& proto, const std::filesystem::path& path) {
-  Attribute a;
-  switch (proto.type()) {
-    case ::onnx::AttributeProto::FLOAT:
-      a.kind = Attribute::Kind::kFloat;
-      a.f = proto.f();
-      break;
-    case ::onnx::AttributeProto::INT:
-      a.kind = Attribute::Kind::kInt;
-      a.i = proto.i();
-      break;
-    case ::onnx::AttributeProto::STRING:
-      a.kind = Attribute::Kind::kString;
-      a.s = proto.s();
-      break;
-    case ::onnx::AttributeProto::TENSOR: {
-      a.kind = Attribute::Kind::kTensor;
-      LOUPE_ASSIGN_OR_RETURN(a.tensor, ConvertTensor(proto.t(), path));
-      break;
+// The folders searched, in order: lib/loupe/modules (and <libdir>/loupe/modules) above the object holding
+// core's code, up to four levels up (bin/loupe -> ../lib; build/lib/python/loupe/_core*.so -> build/lib;
+// PREFIX/lib/python3.X/dist-packages/loupe/_core*.so -> PREFIX/<libdir>), then the install prefix's, then
+// each folder of LOUPE_MODULE_PATH.
+std::vector<fs::path> SearchFolders() {
+  std::vector<fs::path> folders;
+  const fs::path object = CoreObject();
+  fs::path up = object.parent_path();
+  for (int level = 0; level < 5 && !up.empty(); ++level) {
+    for (const fs::path& candidate : {up / "lib" / "loupe" / "modules", up / LOUPE_MODULE_INSTALL_DIR}) {
+      std::error_code ec;
+      if (fs::is_directory(candidate, ec)) AddFolder(folders, candidate);
     }
-    case ::onnx::AttributeProto::FLOATS:
-      a.kind = Attribute::Kind::kFloats;
-      a.floats.assign(proto.floats().begin(), proto.floats().end());
-      break;
-    case ::onnx::AttributeProto::INTS:
-      a.kind = Attribute::Kind::kInts;
-      a.ints.assign(proto.ints().begin(), proto.ints().end());
-      break;
-    case ::onnx::AttributeProto::STRINGS:
-      a.kind = Attribute::Kind::kStrings;
-      a.strings.assign(proto.strings().begin(), proto.strings().end());
-      break;
-    default:
-      a.kind = Attribute::Kind::kOther;  // graphs, sparse tensors, type protos: no supported op reads them
+    if (!folders.empty() || up == up.root_path()) break;
+    up = up.parent_path();
   }
-  return a;
-}
-
-ValueInfo ConvertValueInfo(const ::onnx::ValueInfoProto& proto) {
-  ValueInfo info;
-  info.name = proto.name();
-  if (!proto.type().has_tensor_type()) {
-    info.is_tensor = false;
-    return info;
-  }
-  const auto& tensor = proto.type().tensor_type();
-  info.type = static_cast<DataType>(tensor.elem_type());
-  info.has_shape = tensor.has_shape();
-  for (const auto& dim : tensor.shape().dim())
-    info.shape.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
-  return info;
-}
-
-Status CheckVersions(const Graph& graph) {
-  if (graph.ir_version < kMinIrVersion || graph.ir_version > kMaxIrVersion) {
-    return Refuse(graph.source, "IR version " + std::to_string(graph.ir_version) +
-                                    " is outside the versions " + std::to_string(kMinIrVersion) + " to " +
-                                    std::to_string(kMaxIrVersion) + " Loupe reads.");
-  }
-  const std::int64_t opset = graph.Opset("");
-  if (opset < kMinOpset || opset > kMaxOpset) {
-    const bool ml_only = opset == 0 && graph.Opset(kMlDomain) > 0;
-    if (!ml_only) {
-      return Refuse(graph.source,
-                    "opset " + std::to_string(opset) + " of the default domain is outside the opsets " +
-                        std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + " Loupe reads.");
+  AddFolder(folders, LOUPE_MODULE_INSTALL_FULL_DIR);
+  if (const char* env = std::getenv("LOUPE_MODULE_PATH"); env != nullptr) {
+    std::istringstream entries(env);
+    for (std::string entry; std::getline(entries, entry, ':');) {
+      if (!entry.empty()) AddFolder(folders, entry);
     }
   }
-  if (graph.Opset(kMlDomain) > kMaxMlOpset) {
-    return Refuse(graph.source, "opset " + std::to_string(graph.Opset(kMlDomain)) +
-                                    " of domain ai.onnx.ml is newer " + "than the opsets 1 to " +
-                                    std::to_string(kMaxMlOpset) + " Loupe reads.");
-  }
-  return Status::Ok();
+  return folders;
 }
 
-Result<Graph> ConvertModel(const ::onnx::ModelProto& model, const std::filesystem::path& path) {
-  Graph graph;
-  graph.source = path.string();
-  graph.ir_version = model.ir_version();
-  for (const auto& opset : model.opset_import()) {
-    graph.opsets[opset.domain() == "ai.onnx" ? "" : opset.domain()] = opset.version();
+std::string FolderList(const std::vector<fs::path>& folders) {
+  std::string text;
+  for (std::size_t k = 0; k < folders.size(); ++k) text += (k == 0 ? "" : ", ") + folders[k].string();
+  return text;
+}
+
+// The module, loaded once per process (on the first ONNX model), or why it could not be.
+struct LoadedModule {
+  const ReaderModule* module = nullptr;
+  std::string error;  // a sentence's end: "... cannot be read: <error>"
+};
+
+LoadedModule Load() {
+  const OnnxModuleLookup lookup = FindOnnxModule();
+  if (lookup.module.empty()) {
+    return {nullptr, "Loupe's ONNX reader module " + std::string(kModuleFile) + " was not found (looked in " +
+                         FolderList(lookup.searched) +
+                         "); reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it."};
   }
-  LOUPE_RETURN_IF_ERROR(CheckVersions(graph));
-  for (const auto& entry : model.metadata_props()) graph.metadata[entry.key()] = entry.value();
-  const auto& g = model.graph();
-  graph.name = g.name();
-  for (const auto& tensor : g.initializer()) {
-    LOUPE_ASSIGN_OR_RETURN(Value value, ConvertTensor(tensor, path));
-    graph.initializers[tensor.name()] = std::move(value);
+  // RTLD_LOCAL: protobuf's and libonnx's symbols stay the module's.
+  void* handle = dlopen(lookup.module.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* why = dlerror();
+    return {nullptr, "Loupe's ONNX reader module '" + lookup.module.string() +
+                         "' could not be loaded (" + (why != nullptr ? why : "unknown error") +
+                         "); install libonnx and libprotobuf (scripts/install-deps.sh), or rebuild Loupe."};
   }
-  for (const auto& input : g.input()) {
-    if (!graph.initializers.contains(input.name())) graph.inputs.push_back(ConvertValueInfo(input));
+  using Entry = const ReaderModule* (*)();
+  const auto entry = reinterpret_cast<Entry>(dlsym(handle, LOUPE_ONNX_READER_ENTRY));
+  const ReaderModule* module = entry != nullptr ? entry() : nullptr;
+  if (module == nullptr || std::string(module->loupe_version) != LOUPE_VERSION ||
+      module->graph_size != sizeof(Graph) || module->value_size != sizeof(Value) ||
+      module->status_size != sizeof(Status)) {
+    dlclose(handle);
+    return {nullptr, "Loupe's ONNX reader module '" + lookup.module.string() + "' is not from this build of Loupe " +
+                         LOUPE_VERSION + " (" +
+                         (module == nullptr ? std::string("it has no ") + LOUPE_ONNX_READER_ENTRY
+                                            : "it comes from Loupe " + std::string(module->loupe_version)) +
+                         "); reinstall Loupe, or set LOUPE_MODULE_PATH to this build's lib/loupe/modules."};
   }
-  for (const auto& output : g.output()) graph.outputs.push_back(ConvertValueInfo(output));
-  for (int k = 0; k < g.node_size(); ++k) {
-    const auto& proto = g.node(k);
-    Node node;
-    node.op_type = proto.op_type();
-    node.name = proto.name().empty() ? proto.op_type() + "#" + std::to_string(k) : proto.name();
-    node.domain = proto.domain() == "ai.onnx" ? "" : proto.domain();
-    node.inputs.assign(proto.input().begin(), proto.input().end());
-    node.outputs.assign(proto.output().begin(), proto.output().end());
-    for (const auto& attribute : proto.attribute()) {
-      LOUPE_ASSIGN_OR_RETURN(node.attributes[attribute.name()], ConvertAttribute(attribute, path));
-    }
-    graph.nodes.push_back(std::move(node));
-  }
-  if (graph.outputs.empty()) return Refuse(graph.source, "the graph declares no outputs.");
-  return graph;
+  return {module, ""};  // never closed: the graphs it read own no memory of it, but protobuf stays loaded
 }
 
 }  // namespace
 
-Result<Graph> ReadGraph(const std::filesystem::path& path) {
-  LOUPE_ASSIGN_OR_RETURN(const std::string bytes, ReadBytes(path, 0, -1));
-  ::onnx::ModelProto model;
-  if (bytes.empty() || !model.ParseFromString(bytes)) {
-    return Refuse(path.string(), "the file is not a complete ONNX protobuf (" + std::to_string(bytes.size()) +
-                                     " bytes that do not parse as a ModelProto: truncated or not ONNX).");
+OnnxModuleLookup FindOnnxModule() {
+  OnnxModuleLookup lookup;
+  lookup.searched = SearchFolders();
+  for (const fs::path& folder : lookup.searched) {
+    std::error_code ec;
+    if (fs::is_regular_file(folder / kModuleFile, ec)) {
+      lookup.module = folder / kModuleFile;
+      break;
+    }
   }
-  if (!model.has_graph()) return Refuse(path.string(), "the file holds no graph (truncated or not ONNX).");
-  return ConvertModel(model, path);
+  return lookup;
+}
+
+Result<Graph> ReadGraph(const std::filesystem::path& path) {
+  static const LoadedModule loaded = Load();  // thread-safe: the first caller loads, the others wait
+  if (loaded.module == nullptr) {
+    return NotFound("model '" + path.string() + "' is an ONNX model, but " + loaded.error);
+  }
+  Graph graph;
+  Status status;
+  loaded.module->read_graph(path.c_str(), &graph, &status);
+  if (!status.ok()) return status;
+  return graph;
 }
 
 #endif

@@ -34,23 +34,6 @@ bool IsIntegral(DataType type) {
          type == DataType::kInt64 || type == DataType::kBool;
 }
 
-std::string ShapeText(const std::vector<std::int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t k = 0; k < shape.size(); ++k) {
-    if (k > 0) text += ", ";
-    text += shape[k] < 0 ? "?" : std::to_string(shape[k]);
-  }
-  return text + "]";
-}
-
-std::int64_t ElementCount(const std::vector<std::int64_t>& shape) {
-  std::int64_t count = 1;
-  for (const std::int64_t d : shape) {
-    if (__builtin_mul_overflow(count, d, &count)) return std::numeric_limits<std::int64_t>::max();
-  }
-  return count;
-}
-
 Value Value::Floats(std::vector<std::int64_t> shape, std::vector<float> data) {
   Value v;
   v.type = DataType::kFloat;

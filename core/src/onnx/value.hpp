@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,25 @@ const char* DataTypeName(DataType type);
 // Integer-like types (held in Value::i): uint8, int8, int32, int64, bool.
 bool IsIntegral(DataType type);
 
-std::string ShapeText(const std::vector<std::int64_t>& shape);
+// Inline, as Graph::Opset: the ONNX reader module (core/modules/onnx_reader.cpp) uses them and links no
+// core code.
+inline std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::string text = "[";
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    if (k > 0) text += ", ";
+    text += shape[k] < 0 ? "?" : std::to_string(shape[k]);
+  }
+  return text + "]";
+}
 // The product of the dimensions; INT64_MAX when it does not fit in 64 bits, a count no buffer has, so a
 // shape from a hostile file is refused by the size checks instead of overflowing.
-std::int64_t ElementCount(const std::vector<std::int64_t>& shape);
+inline std::int64_t ElementCount(const std::vector<std::int64_t>& shape) {
+  std::int64_t count = 1;
+  for (const std::int64_t d : shape) {
+    if (__builtin_mul_overflow(count, d, &count)) return std::numeric_limits<std::int64_t>::max();
+  }
+  return count;
+}
 
 struct Value {
   DataType type = DataType::kUndefined;
