@@ -283,6 +283,10 @@ Status FuzzHfTokenizer(std::string_view input) {
 }
 
 Status FuzzOnnx(std::string_view input) {
+  // Without the reader module (lib/loupe/modules beside bin/) every input would be refused with the same
+  // sentence and the protobuf reading never fuzzed.
+  static const bool module_found = !onnx::FindOnnxModule().module.empty();
+  Require(module_found, "the ONNX reader module loupe_onnx_reader.so was not found beside the fuzz target");
   const fs::path path = Scratch::Get().Write("model.onnx", input);
   Result<std::shared_ptr<const Model>> model = LoadOnnxModel(path);
   if (!model.ok()) return CheckedError(model.status());

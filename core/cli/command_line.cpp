@@ -257,12 +257,10 @@ Command VersionCommand() {
                     onnx::OnnxLibraryVersion().c_str(), onnx::kMinIrVersion, onnx::kMaxIrVersion,
                     onnx::kMinOpset, onnx::kMaxOpset, lookup.module.c_str());
       } else {
-        std::string searched;
-        for (const auto& folder : lookup.searched) searched += (searched.empty() ? "" : ", ") + folder.string();
         std::printf("ONNX models: not available: this build reads them, but its reader module "
-                    "loupe_onnx_reader.so was not found (looked in %s; reinstall Loupe, or set "
+                    "loupe_onnx_reader.so was not found (looked %s; reinstall Loupe, or set "
                     "LOUPE_MODULE_PATH to the folder that holds it)\n",
-                    searched.c_str());
+                    lookup.Where().c_str());
       }
     } else {
       std::printf("ONNX models: not supported by this build (built without libonnx-dev)\n");

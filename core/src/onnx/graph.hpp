@@ -85,7 +85,10 @@ std::string OnnxLibraryVersion();
 // build without ONNX support).
 struct OnnxModuleLookup {
   std::filesystem::path module;
-  std::vector<std::filesystem::path> searched;
+  std::filesystem::path object;                 // the file holding core's code, whose folders were searched
+  std::vector<std::filesystem::path> searched;  // the folders that exist or were named, in search order
+  // "above OBJECT for lib/loupe/modules, then in A, B": for sentences.
+  std::string Where() const;
 };
 OnnxModuleLookup FindOnnxModule();
 

@@ -23,6 +23,7 @@ const Attribute* Node::Find(const std::string& attribute) const {
 bool OnnxSupported() { return false; }
 std::string OnnxLibraryVersion() { return ""; }
 OnnxModuleLookup FindOnnxModule() { return {}; }
+std::string OnnxModuleLookup::Where() const { return ""; }
 
 Result<Graph> ReadGraph(const std::filesystem::path& path) {
   return InvalidArgument(
@@ -60,13 +61,14 @@ void AddFolder(std::vector<fs::path>& folders, fs::path folder) {
   folders.push_back(std::move(folder));
 }
 
-// The folders searched, in order: lib/loupe/modules (and <libdir>/loupe/modules) above the object holding
-// core's code, up to four levels up (bin/loupe -> ../lib; build/lib/python/loupe/_core*.so -> build/lib;
-// PREFIX/lib/python3.X/dist-packages/loupe/_core*.so -> PREFIX/<libdir>), then the install prefix's, then
-// each folder of LOUPE_MODULE_PATH.
-std::vector<fs::path> SearchFolders() {
+// The folders searched, in order: lib/loupe/modules (or <libdir>/loupe/modules) above the object holding
+// core's code, the nearest up to four levels up (bin/loupe -> ../lib; build/lib/python/loupe/_core*.so ->
+// build/lib; PREFIX/lib/python3.X/dist-packages/loupe/_core*.so -> PREFIX/<libdir>); then each folder of
+// LOUPE_MODULE_PATH; then the modules folder beside each plugin folder of LOUPE_PLUGIN_PATH (an embedding
+// application run against an installed Loupe sets that one already); then the configured install prefix's.
+// The environment comes before the prefix so that it can point past a stale install there.
+std::vector<fs::path> SearchFolders(const fs::path& object) {
   std::vector<fs::path> folders;
-  const fs::path object = CoreObject();
   fs::path up = object.parent_path();
   for (int level = 0; level < 5 && !up.empty(); ++level) {
     for (const fs::path& candidate : {up / "lib" / "loupe" / "modules", up / LOUPE_MODULE_INSTALL_DIR}) {
@@ -76,20 +78,25 @@ std::vector<fs::path> SearchFolders() {
     if (!folders.empty() || up == up.root_path()) break;
     up = up.parent_path();
   }
-  AddFolder(folders, LOUPE_MODULE_INSTALL_FULL_DIR);
   if (const char* env = std::getenv("LOUPE_MODULE_PATH"); env != nullptr) {
     std::istringstream entries(env);
     for (std::string entry; std::getline(entries, entry, ':');) {
       if (!entry.empty()) AddFolder(folders, entry);
     }
   }
+  if (const char* env = std::getenv("LOUPE_PLUGIN_PATH"); env != nullptr) {
+    std::istringstream entries(env);
+    for (std::string entry; std::getline(entries, entry, ':');) {
+      if (entry.empty()) continue;
+      fs::path plugins = fs::path(entry).lexically_normal();
+      if (!plugins.has_filename()) plugins = plugins.parent_path();  // "a/plugins/" is "a/plugins"
+      const fs::path beside = plugins.parent_path() / "modules";
+      std::error_code ec;
+      if (fs::is_directory(beside, ec)) AddFolder(folders, beside);
+    }
+  }
+  AddFolder(folders, LOUPE_MODULE_INSTALL_FULL_DIR);
   return folders;
-}
-
-std::string FolderList(const std::vector<fs::path>& folders) {
-  std::string text;
-  for (std::size_t k = 0; k < folders.size(); ++k) text += (k == 0 ? "" : ", ") + folders[k].string();
-  return text;
 }
 
 // The module, loaded once per process (on the first ONNX model), or why it could not be.
@@ -101,9 +108,8 @@ struct LoadedModule {
 LoadedModule Load() {
   const OnnxModuleLookup lookup = FindOnnxModule();
   if (lookup.module.empty()) {
-    return {nullptr, "Loupe's ONNX reader module " + std::string(kModuleFile) + " was not found (looked in " +
-                         FolderList(lookup.searched) +
-                         "); reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it."};
+    return {nullptr, "Loupe's ONNX reader module " + std::string(kModuleFile) + " was not found (looked " +
+                         lookup.Where() + "); reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it."};
   }
   // RTLD_LOCAL: protobuf's and libonnx's symbols stay the module's.
   void* handle = dlopen(lookup.module.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -131,9 +137,17 @@ LoadedModule Load() {
 
 }  // namespace
 
+std::string OnnxModuleLookup::Where() const {
+  std::string text = "above " + (object.empty() ? std::string("the program") : object.string()) +
+                     " for lib/loupe/modules";
+  for (std::size_t k = 0; k < searched.size(); ++k) text += (k == 0 ? ", then in " : ", ") + searched[k].string();
+  return text;
+}
+
 OnnxModuleLookup FindOnnxModule() {
   OnnxModuleLookup lookup;
-  lookup.searched = SearchFolders();
+  lookup.object = CoreObject();
+  lookup.searched = SearchFolders(lookup.object);
   for (const fs::path& folder : lookup.searched) {
     std::error_code ec;
     if (fs::is_regular_file(folder / kModuleFile, ec)) {
