@@ -257,10 +257,11 @@ Command VersionCommand() {
                     onnx::OnnxLibraryVersion().c_str(), onnx::kMinIrVersion, onnx::kMaxIrVersion,
                     onnx::kMinOpset, onnx::kMaxOpset, lookup.module.c_str());
       } else {
-        std::printf("ONNX models: not available: this build reads them, but its reader module "
-                    "loupe_onnx_reader.so was not found (looked %s; reinstall Loupe, or set "
-                    "LOUPE_MODULE_PATH to the folder that holds it)\n",
-                    lookup.Where().c_str());
+        std::printf(
+            "ONNX models: not available: this build reads them, but its reader module "
+            "loupe_onnx_reader.so was not found (looked %s; reinstall Loupe, or set "
+            "LOUPE_MODULE_PATH to the folder that holds it)\n",
+            lookup.Where().c_str());
       }
     } else {
       std::printf("ONNX models: not supported by this build (built without libonnx-dev)\n");

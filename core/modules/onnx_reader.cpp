@@ -7,7 +7,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <onnx/common/version.h>
 #include <onnx/onnx_pb.h>
 
 #include "onnx/graph.hpp"
@@ -260,15 +259,14 @@ void ReadGraphEntry(const char* path, Graph* graph, Status* status) {
 
 }  // namespace
 
-
 }  // namespace loupe::onnx
 
-extern "C" __attribute__((visibility("default"))) const loupe::onnx::ReaderModule* loupe_onnx_reader_module() {
-  static const loupe::onnx::ReaderModule module{LOUPE_VERSION,
-                                                sizeof(loupe::onnx::Graph),
-                                                sizeof(loupe::onnx::Value),
-                                                sizeof(loupe::Status),
-                                                ::onnx::LAST_RELEASE_VERSION,
-                                                &loupe::onnx::ReadGraphEntry};
+extern "C" __attribute__((visibility("default"))) const loupe::onnx::ReaderModule*
+loupe_onnx_reader_module() {
+  static const loupe::onnx::ReaderModule module{.loupe_version = LOUPE_VERSION,
+                                                .graph_size = sizeof(loupe::onnx::Graph),
+                                                .value_size = sizeof(loupe::onnx::Value),
+                                                .status_size = sizeof(loupe::Status),
+                                                .read_graph = &loupe::onnx::ReadGraphEntry};
   return &module;
 }

@@ -47,7 +47,8 @@ constexpr const char* kModuleFile = "loupe_onnx_reader.so";
 // that links core from the CMake package.
 fs::path CoreObject() {
   Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&FindOnnxModule), &info) == 0 || info.dli_fname == nullptr) return {};
+  if (dladdr(reinterpret_cast<const void*>(&FindOnnxModule), &info) == 0 || info.dli_fname == nullptr)
+    return {};
   std::error_code ec;
   fs::path object = fs::canonical(info.dli_fname, ec);
   return ec ? fs::path() : object;
@@ -109,14 +110,15 @@ LoadedModule Load() {
   const OnnxModuleLookup lookup = FindOnnxModule();
   if (lookup.module.empty()) {
     return {nullptr, "Loupe's ONNX reader module " + std::string(kModuleFile) + " was not found (looked " +
-                         lookup.Where() + "); reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it."};
+                         lookup.Where() +
+                         "); reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it."};
   }
   // RTLD_LOCAL: protobuf's and libonnx's symbols stay the module's.
   void* handle = dlopen(lookup.module.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    return {nullptr, "Loupe's ONNX reader module '" + lookup.module.string() +
-                         "' could not be loaded (" + (why != nullptr ? why : "unknown error") +
+    return {nullptr, "Loupe's ONNX reader module '" + lookup.module.string() + "' could not be loaded (" +
+                         (why != nullptr ? why : "unknown error") +
                          "); install libonnx and libprotobuf (scripts/install-deps.sh), or rebuild Loupe."};
   }
   using Entry = const ReaderModule* (*)();
@@ -126,8 +128,8 @@ LoadedModule Load() {
       module->graph_size != sizeof(Graph) || module->value_size != sizeof(Value) ||
       module->status_size != sizeof(Status)) {
     dlclose(handle);
-    return {nullptr, "Loupe's ONNX reader module '" + lookup.module.string() + "' is not from this build of Loupe " +
-                         LOUPE_VERSION + " (" +
+    return {nullptr, "Loupe's ONNX reader module '" + lookup.module.string() +
+                         "' is not from this build of Loupe " + LOUPE_VERSION + " (" +
                          (module == nullptr ? std::string("it has no ") + LOUPE_ONNX_READER_ENTRY
                                             : "it comes from Loupe " + std::string(module->loupe_version)) +
                          "); reinstall Loupe, or set LOUPE_MODULE_PATH to this build's lib/loupe/modules."};
@@ -138,9 +140,10 @@ LoadedModule Load() {
 }  // namespace
 
 std::string OnnxModuleLookup::Where() const {
-  std::string text = "above " + (object.empty() ? std::string("the program") : object.string()) +
-                     " for lib/loupe/modules";
-  for (std::size_t k = 0; k < searched.size(); ++k) text += (k == 0 ? ", then in " : ", ") + searched[k].string();
+  std::string text =
+      "above " + (object.empty() ? std::string("the program") : object.string()) + " for lib/loupe/modules";
+  for (std::size_t k = 0; k < searched.size(); ++k)
+    text += (k == 0 ? ", then in " : ", ") + searched[k].string();
   return text;
 }
 

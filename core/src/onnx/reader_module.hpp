@@ -23,8 +23,6 @@ struct ReaderModule {
   std::size_t graph_size;
   std::size_t value_size;
   std::size_t status_size;
-  // libonnx's version (onnx/common/version.h).
-  const char* onnx_version;
   // Reads `path` into `*graph`; on failure sets `*status` (one sentence naming the file) and leaves
   // `*graph` unspecified. What ReadGraph returns (graph.hpp).
   void (*read_graph)(const char* path, Graph* graph, Status* status);
