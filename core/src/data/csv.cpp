@@ -1,20 +1,24 @@
 // The CSV reader: reads the records one at a time (a file a block at a time, never whole), checks the
-// header and the overrides, keeps each column's numbers as they are parsed (or its cells' text, for a
-// column that is not numeric), then types and builds each column (numeric, categorical with sorted
-// levels, or text).
+// header and the overrides, keeps each column's numbers as they are parsed (or, for a column that is not
+// numeric, its distinct cells once and an id a row), then types and builds each column (numeric,
+// categorical with sorted levels, or text).
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "data/csv_read.hpp"
 #include "data/csv_tokenizer.hpp"
+#include "data/interner.hpp"
 #include "data/numbers.hpp"
 #include "loupe/core/dataset.hpp"
 
@@ -23,41 +27,26 @@ namespace {
 
 constexpr double kMissingValue = std::numeric_limits<double>::quiet_NaN();
 
-// The cells of one column as read, with their missing flags. The cells are one character buffer and an
-// end offset per cell: a std::string per cell would cost 32 bytes each, more than the numbers they hold
-// (a million-row file would need several times its size while it is read).
+// The cells of one column as read, with their missing flags: each distinct present cell's text once
+// (interned, ids in the order first seen) and one id a row. A std::string per cell would cost 32 bytes
+// each, more than the numbers they hold, and a categorical column's cells repeat a few values: 4 bytes a
+// row here, and its codes are then found by id, not by hashing each cell's text again.
 struct RawColumn {
+  static constexpr std::uint32_t kMissingId = std::numeric_limits<std::uint32_t>::max();
+
   std::string name;
-  std::string chars;  // every cell's text, one after another
-  // Cell i is chars[End(i-1), End(i)). The ends take 4 bytes each while the column's text is under 4 GiB
-  // (a numeric column of 10M rows: 40 MB where 8-byte ends took 80, at the peak of reading a large
-  // file), 8 from the cell on that passes it.
-  std::vector<std::uint32_t> short_ends;
-  std::vector<std::uint64_t> long_ends;
+  data::Interner interned;         // the distinct present cells
+  std::vector<std::uint32_t> ids;  // a row's cell; kMissingId where missing
   std::vector<std::uint8_t> missing;
 
-  std::size_t size() const { return short_ends.size() + long_ends.size(); }
-  std::uint64_t End(std::size_t row) const {
-    return row < short_ends.size() ? short_ends[row] : long_ends[row - short_ends.size()];
-  }
-  std::string_view cell(std::size_t row) const {
-    const std::uint64_t begin = row == 0 ? 0 : End(row - 1);
-    return std::string_view(chars).substr(static_cast<std::size_t>(begin),
-                                          static_cast<std::size_t>(End(row) - begin));
-  }
-  void Append(std::string_view text) {
-    chars.append(text);
-    if (long_ends.empty() && chars.size() <= std::numeric_limits<std::uint32_t>::max()) {
-      short_ends.push_back(static_cast<std::uint32_t>(chars.size()));
-    } else {
-      long_ends.push_back(chars.size());
-    }
+  std::size_t size() const { return ids.size(); }
+  void Append(std::string_view text, bool is_missing) {
+    ids.push_back(is_missing ? kMissingId : interned.Intern(text));
   }
   // Frees the cells once the column is built from them.
   void Release() {
-    std::string().swap(chars);
-    std::vector<std::uint32_t>().swap(short_ends);
-    std::vector<std::uint64_t>().swap(long_ends);
+    interned = {};
+    std::vector<std::uint32_t>().swap(ids);
   }
 };
 
@@ -133,59 +122,72 @@ std::size_t Utf8Length(std::string_view text) {
       text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-// A non-numeric column is free text rather than a category when most rows differ and the values are long.
-bool LooksLikeText(const RawColumn& column) {
-  std::unordered_set<std::string_view> distinct;
-  std::size_t present = 0;
-  std::size_t total_length = 0;
-  for (std::size_t row = 0; row < column.size(); ++row) {
-    if (column.missing[row] != 0) continue;
-    ++present;
-    total_length += Utf8Length(column.cell(row));
-    distinct.insert(column.cell(row));
-  }
+// A non-numeric column is free text rather than a category when most rows differ and the values are long:
+// more than half as many distinct present cells as rows, and a mean length (in characters) above 20.
+bool LooksLikeText(std::size_t distinct, std::size_t rows, std::size_t present, std::size_t total_length) {
   constexpr double kMinMeanTextLength = 20.0;
-  return 2 * distinct.size() > column.size() && present > 0 &&
+  return 2 * distinct > rows && present > 0 &&
          static_cast<double>(total_length) / static_cast<double>(present) > kMinMeanTextLength;
 }
 
-// Levels sort numerically when every level is a number (ties, such as "1" and "1.0", by bytes), and
-// otherwise by bytes, so a level's code does not depend on the order of the rows.
-void SortLevels(std::vector<std::string>& levels) {
+bool LooksLikeText(const RawColumn& column) {
+  std::vector<std::size_t> count(column.interned.size(), 0);
+  std::size_t present = 0;
+  for (const std::uint32_t id : column.ids) {
+    if (id == RawColumn::kMissingId) continue;
+    ++present;
+    ++count[id];
+  }
+  std::size_t total_length = 0;
+  for (std::uint32_t id = 0; id < count.size(); ++id)
+    total_length += count[id] * Utf8Length(column.interned.value(id));
+  return LooksLikeText(column.interned.size(), column.size(), present, total_length);
+}
+
+// The order of the levels (distinct values): numerically when every level is a number (ties, such as "1"
+// and "1.0", by bytes), and otherwise by bytes, so a level's code does not depend on the order of the
+// rows. Returns the indices of `levels` in that order.
+std::vector<std::size_t> LevelOrder(const std::vector<std::string>& levels) {
+  std::vector<std::size_t> order(levels.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::vector<double> numbers;
+  numbers.reserve(levels.size());
   for (const std::string& level : levels) {
     const std::optional<double> number = data::ParseNumber(level);
     if (!number) {
-      std::sort(levels.begin(), levels.end());
-      return;
+      std::sort(order.begin(), order.end(),
+                [&](std::size_t a, std::size_t b) { return levels[a] < levels[b]; });
+      return order;
     }
     numbers.push_back(*number);
   }
-  std::vector<std::size_t> order(levels.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return numbers[a] != numbers[b] ? numbers[a] < numbers[b] : levels[a] < levels[b];
   });
-  std::vector<std::string> sorted;
-  sorted.reserve(levels.size());
-  for (const std::size_t i : order) sorted.push_back(std::move(levels[i]));
-  levels = std::move(sorted);
+  return order;
+}
+
+// The distinct values as sorted levels (LevelOrder); `code_of`, when given, receives each value's code
+// by its index in `values`.
+std::vector<std::string> SortLevels(std::vector<std::string> values, std::vector<double>* code_of = nullptr) {
+  const std::vector<std::size_t> order = LevelOrder(values);
+  std::vector<std::string> levels;
+  levels.reserve(values.size());
+  if (code_of != nullptr) code_of->assign(values.size(), 0.0);
+  for (std::size_t code = 0; code < order.size(); ++code) {
+    levels.push_back(std::move(values[order[code]]));
+    if (code_of != nullptr) (*code_of)[order[code]] = static_cast<double>(code);
+  }
+  return levels;
 }
 
 Column BuildCategorical(RawColumn& column) {
-  std::unordered_map<std::string_view, double> codes;
-  for (std::size_t row = 0; row < column.size(); ++row) {
-    if (column.missing[row] == 0) codes.emplace(column.cell(row), 0.0);
-  }
-  std::vector<std::string> levels;
-  levels.reserve(codes.size());
-  for (const auto& entry : codes) levels.emplace_back(entry.first);
-  SortLevels(levels);
-  for (std::size_t code = 0; code < levels.size(); ++code) codes[levels[code]] = static_cast<double>(code);
-
+  std::vector<double> code_of;  // by cell id
+  std::vector<std::string> levels = SortLevels(column.interned.Values(), &code_of);
   std::vector<double> values(column.size());
   for (std::size_t row = 0; row < values.size(); ++row) {
-    values[row] = column.missing[row] != 0 ? kMissingValue : codes.at(column.cell(row));
+    const std::uint32_t id = column.ids[row];
+    values[row] = id == RawColumn::kMissingId ? kMissingValue : code_of[id];
   }
   return Column(ColumnSchema{column.name, ColumnType::kCategorical, std::move(levels)}, std::move(values),
                 std::move(column.missing));
@@ -194,7 +196,7 @@ Column BuildCategorical(RawColumn& column) {
 Column BuildText(RawColumn& column) {
   std::vector<std::string> texts(column.size());
   for (std::size_t row = 0; row < texts.size(); ++row) {
-    if (column.missing[row] == 0) texts[row] = column.cell(row);
+    if (column.ids[row] != RawColumn::kMissingId) texts[row] = column.interned.value(column.ids[row]);
   }
   return Column(ColumnSchema{column.name, ColumnType::kText, {}}, std::move(texts),
                 std::move(column.missing));
@@ -212,18 +214,32 @@ struct ColumnReader {
   // An unheld column (CsvOptions::unheld_features) keeps no number and no cell text: in the cells modes
   // only what typing it needs (its distinct values, as levels, and LooksLikeText's counts).
   struct Unheld {
-    std::unordered_set<std::string> distinct;
-    std::size_t present = 0, total_length = 0;
+    data::Interner distinct;
+    std::vector<std::size_t> count;  // present cells by id
     void Add(std::string_view cell) {
-      ++present;
-      total_length += Utf8Length(cell);
-      if (distinct.find(std::string(cell)) == distinct.end()) distinct.emplace(cell);
+      const std::uint32_t id = distinct.Intern(cell);
+      if (id == count.size()) count.push_back(0);
+      ++count[id];
+    }
+    std::size_t present() const {
+      std::size_t sum = 0;
+      for (const std::size_t n : count) sum += n;
+      return sum;
+    }
+    std::size_t total_length() const {
+      std::size_t sum = 0;
+      for (std::uint32_t id = 0; id < count.size(); ++id) sum += count[id] * Utf8Length(distinct.value(id));
+      return sum;
     }
   };
   bool unheld = false;
   Unheld stats;
 
-  RawColumn cells;  // the name and the missing flags always; the cells' text in the cells modes
+  RawColumn cells;  // the name and the missing flags always; the cells in the cells modes
+  // A column whose distinct values are asked for (ReadCsvWithValues): the present cells that go to
+  // neither `cells` nor `stats` (those read as numbers, or skipped until ReadAgain) are interned here.
+  bool profiled = false;
+  data::Interner seen;
   Mode mode = Mode::kNumbers;
   bool forced_numeric = false;
   std::vector<double> numbers;  // the numbers mode's values, NaN where missing
@@ -234,6 +250,16 @@ struct ColumnReader {
   void Reserve(std::size_t rows) {
     cells.missing.reserve(rows);
     if (mode == Mode::kNumbers && !unheld) numbers.reserve(rows);
+    if (mode == Mode::kCells && !unheld) cells.ids.reserve(rows);
+  }
+
+  // The distinct present cells, once every pass is done (ReadCsvWithValues).
+  std::set<std::string> Values() const {
+    std::set<std::string> values;
+    for (std::uint32_t id = 0; id < seen.size(); ++id) values.emplace(seen.value(id));
+    const data::Interner& kept = unheld ? stats.distinct : cells.interned;
+    for (std::uint32_t id = 0; id < kept.size(); ++id) values.emplace(kept.value(id));
+    return values;
   }
 
   void Add(std::string_view field, bool missing, std::int64_t line) {
@@ -244,6 +270,7 @@ struct ColumnReader {
           if (!unheld) numbers.push_back(kMissingValue);
           return;
         }
+        if (profiled) seen.Intern(field);
         if (const std::optional<double> number = data::ParseNumber(field)) {
           if (!unheld) numbers.push_back(*number);
           has_number = true;
@@ -264,8 +291,8 @@ struct ColumnReader {
           stats.Add(field);
           return;
         }
-        for (std::size_t row = 0; row + 1 < cells.missing.size(); ++row) cells.Append({});
-        cells.Append(field);
+        for (std::size_t row = 0; row + 1 < cells.missing.size(); ++row) cells.Append({}, true);
+        cells.Append(field, false);
         return;
       }
       case Mode::kCells:
@@ -273,9 +300,10 @@ struct ColumnReader {
           if (!missing) stats.Add(field);
           return;
         }
-        cells.Append(missing ? std::string_view() : field);
+        cells.Append(field, missing);
         return;
       case Mode::kCellsReadAgain:
+        if (profiled && !missing) seen.Intern(field);
         return;
     }
   }
@@ -365,7 +393,7 @@ Status ReadAgain(const CsvInput& input, const std::vector<std::string>& header,
         if (cells.missing[row] == 0) columns[i].stats.Add(fields[i]);
         continue;
       }
-      cells.Append(cells.missing[row] != 0 ? std::string_view() : std::string_view(fields[i]));
+      cells.Append(fields[i], cells.missing[row] != 0);
     }
     ++row;
   }
@@ -379,9 +407,7 @@ Status ReadAgain(const CsvInput& input, const std::vector<std::string>& header,
 
 // The same for an unheld column, from its counts.
 bool LooksLikeText(const ColumnReader::Unheld& stats, std::size_t rows) {
-  constexpr double kMinMeanTextLength = 20.0;
-  return 2 * stats.distinct.size() > rows && stats.present > 0 &&
-         static_cast<double>(stats.total_length) / static_cast<double>(stats.present) > kMinMeanTextLength;
+  return LooksLikeText(stats.distinct.size(), rows, stats.present(), stats.total_length());
 }
 
 Column BuildColumn(ColumnReader& reader, const CsvOptions& options) {
@@ -389,8 +415,7 @@ Column BuildColumn(ColumnReader& reader, const CsvOptions& options) {
   if (reader.unheld) {  // not text (ReadDataset holds an unheld column inferred as text after all)
     if (reader.mode == ColumnReader::Mode::kNumbers && !Contains(options.categorical, column.name))
       return Column::Unheld(ColumnSchema{column.name, ColumnType::kNumeric, {}}, std::move(column.missing));
-    std::vector<std::string> levels(reader.stats.distinct.begin(), reader.stats.distinct.end());
-    SortLevels(levels);
+    std::vector<std::string> levels = SortLevels(reader.stats.distinct.Values());
     return Column::Unheld(ColumnSchema{column.name, ColumnType::kCategorical, std::move(levels)},
                           std::move(column.missing));
   }
@@ -403,7 +428,11 @@ Column BuildColumn(ColumnReader& reader, const CsvOptions& options) {
   return LooksLikeText(column) ? BuildText(column) : BuildCategorical(column);
 }
 
-Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
+// `value_columns`, `values`: when given, the distinct present cells of each header column named in
+// `value_columns`, as written (ReadCsvWithValues).
+Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options,
+                            const std::set<std::string>* value_columns = nullptr,
+                            std::map<std::string, std::set<std::string>>* values = nullptr) {
   const std::string& source = input.source;
   std::vector<ColumnReader> columns;
   std::vector<std::string> header;
@@ -417,6 +446,7 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
     for (std::size_t i = 0; i < header.size(); ++i) {
       columns[i].cells.name = header[i];
       columns[i].forced_numeric = Contains(options.numeric, header[i]);
+      columns[i].profiled = value_columns != nullptr && value_columns->count(header[i]) != 0;
       if (Contains(options.text, header[i]) || Contains(options.categorical, header[i])) {
         columns[i].mode = ColumnReader::Mode::kCells;
       }
@@ -454,6 +484,13 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
   }
   if (text_again) LOUPE_RETURN_IF_ERROR(ReadAgain(input, header, columns));
 
+  if (values != nullptr) {
+    values->clear();
+    for (const ColumnReader& column : columns) {
+      if (column.profiled) (*values)[column.cells.name] = column.Values();
+    }
+  }
+
   Schema schema;
   schema.target = options.target;
   schema.sensitive = options.sensitive;
@@ -474,6 +511,33 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options) {
 
 Result<Dataset> ParseCsv(const std::string& text, const std::string& source, const CsvOptions& options) {
   return ReadDataset(CsvInput{nullptr, text, source, text.size()}, options);
+}
+
+namespace {
+
+std::unique_ptr<std::FILE, int (*)(std::FILE*)> OpenCsv(const std::string& name, Status* error) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(name.c_str(), "rb"), &std::fclose);
+  if (file == nullptr) {
+    const int code = errno;
+    const std::string reason = std::strerror(code);
+    *error = code == ENOENT ? NotFound("cannot open '" + name + "': " + reason)
+                            : IoError("cannot open '" + name + "': " + reason);
+  }
+  return file;
+}
+
+}  // namespace
+
+Result<Dataset> data::ReadCsvWithValues(const std::filesystem::path& path, const CsvOptions& options,
+                                        const std::set<std::string>& value_columns,
+                                        std::map<std::string, std::set<std::string>>* values) {
+  const std::string name = path.string();
+  Status error;
+  const auto file = OpenCsv(name, &error);
+  if (file == nullptr) return error;
+  std::error_code size_error;
+  const std::uint64_t size = std::filesystem::file_size(path, size_error);
+  return ReadDataset(CsvInput{file.get(), {}, name, size_error ? 0 : size}, options, &value_columns, values);
 }
 
 Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& options) {
