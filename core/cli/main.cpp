@@ -85,12 +85,13 @@ void PrintDiagnostics(const std::vector<loupe::Diagnostic>& diagnostics) {
 }
 
 // Parses, loads the plugins the pipeline needs and validates it completely (loupe::ValidatePipeline: the
-// same checks for validate and run). Returns an exit code when it must stop; `model` is the model the
-// validation loaded, for the run to reuse.
+// same checks for validate and run). Returns an exit code when it must stop. `run`: the options of the
+// run that follows, which receive the model and the data set the validation loaded, for the run to reuse
+// (the CSV read once); null for `loupe validate`, which only scans the CSV.
 std::optional<int> PreparePipeline(const std::string& file, const std::vector<loupe::Override>& overrides,
                                    const std::vector<fs::path>& plugin_paths, bool quiet,
                                    std::optional<loupe::PipelineSpec>& spec, LoadedPlugins& plugins,
-                                   std::shared_ptr<const loupe::Model>* model = nullptr) {
+                                   loupe::RunOptions* run = nullptr) {
   loupe::ParseOutcome parsed = loupe::ParsePipelineFile(file, overrides);
   if (!parsed.diagnostics.empty()) {
     PrintDiagnostics(parsed.diagnostics);
@@ -103,9 +104,13 @@ std::optional<int> PreparePipeline(const std::string& file, const std::vector<lo
     for (const auto& f : pipeline_failures) std::cerr << "loupe: " << f.message() << "\n";
     return kExitPlugin;
   }
-  loupe::PipelineCheck check = loupe::ValidatePipeline(*spec, plugins.registry);
+  loupe::PipelineCheck check = loupe::ValidatePipeline(
+      *spec, plugins.registry, {.read_data = run != nullptr, .isolate = run != nullptr && run->isolate});
   const std::vector<loupe::Diagnostic>& diagnostics = check.diagnostics;
-  if (model != nullptr) *model = check.model;
+  if (run != nullptr) {
+    run->model = check.model;
+    run->data = check.data;
+  }
   if (!diagnostics.empty()) {
     PrintDiagnostics(diagnostics);
     bool missing_explainer = false;
@@ -199,14 +204,14 @@ int Run(const po::variables_map& vm) {
   std::optional<loupe::PipelineSpec> spec;
   LoadedPlugins plugins;
   const auto plugin_paths = PluginPaths(vm);
-  if (auto code = PreparePipeline(pipeline_file, overrides, plugin_paths, quiet, spec, plugins, &run.model)) {
+  run.isolate = vm["isolate"].as<bool>();  // before validation, which reads the data as the run will
+  if (auto code = PreparePipeline(pipeline_file, overrides, plugin_paths, quiet, spec, plugins, &run)) {
     return *code;
   }
   run.overrides = overrides;
   if (vm.count("output")) run.output_dir = fs::absolute(vm["output"].as<std::string>()).lexically_normal();
   if (vm.count("seed")) run.seed = vm["seed"].as<std::uint64_t>();
   run.threads = vm["threads"].as<int>();
-  run.isolate = vm["isolate"].as<bool>();
   if (vm.count("max-memory")) {
     if (!run.isolate) {
       return Fail(kExitBadInput, "--max-memory limits the child processes of --isolate; add --isolate.");

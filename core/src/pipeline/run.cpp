@@ -140,10 +140,9 @@ bool Contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// `index_every` > 0, chunked input: the feature columns' values are not held (CsvOptions::unheld_features)
-// and the reader records where every index_every-th row starts, for reading them again.
-Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& model_text,
-                         std::int64_t index_every = 0) {
+}  // namespace
+
+CsvOptions RunCsvOptions(const DataSpec& spec, std::int64_t index_every) {
   CsvOptions options;
   options.index_every = index_every;
   options.unheld_features = index_every > 0;
@@ -154,7 +153,21 @@ Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& m
   options.target = spec.target;
   options.sensitive = spec.sensitive;
   options.option_prefix = "data.";  // errors name the pipeline's keys: "data.categorical names column ..."
-  Result<Dataset> dataset = ReadCsv(spec.path, options);
+  return options;
+}
+
+namespace {
+
+// `index_every` > 0, chunked input: the feature columns' values are not held (CsvOptions::unheld_features)
+// and the reader records where every index_every-th row starts, for reading them again. `given`: the data
+// set validation read (RunOptions::data), taken when it was read with the same `index_every` (and so the
+// same options) from the same file; otherwise the file is read here.
+Result<Dataset> LoadData(const DataSpec& spec, const std::vector<std::string>& model_text,
+                         std::int64_t index_every, Dataset* given) {
+  CsvOptions options = RunCsvOptions(spec, index_every);
+  const bool take = given != nullptr && given->num_columns() > 0 && given->source() == spec.path.string() &&
+                    given->row_index().every == std::max<std::int64_t>(index_every, 0);
+  Result<Dataset> dataset = take ? Result<Dataset>(std::move(*given)) : ReadCsv(spec.path, options);
   if (!dataset.ok()) return dataset.status();
   // A column the model reads as text but the reader inferred otherwise: read again, forcing it to text.
   bool reread = false;
@@ -284,9 +297,9 @@ class PipelineRunner {
                                        : LoadModelOfSpec(spec_.model);
     if (!model.ok()) return model.status();
     const std::vector<std::string> model_text = ModelTextInputs(**model);
-    const bool chunked_input = ChunkedInputAllowed();
-    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text,
-                                              chunked_input ? pipeline::ChunkedFeatures::kBlockRows : 0));
+    const std::int64_t index_every = RunIndexEvery(spec_, options_.isolate);
+    const bool chunked_input = index_every > 0;
+    LOUPE_ASSIGN_OR_RETURN(dataset_, LoadData(spec_.data, model_text, index_every, options_.data.get()));
     LOUPE_ASSIGN_OR_RETURN(feature_names_, FeatureNames(spec_.data, dataset_, model_text));
     LOUPE_ASSIGN_OR_RETURN(model_, FeatureModel::Create(*model, dataset_, feature_names_));
     if (chunked_input) {
@@ -328,23 +341,6 @@ class PipelineRunner {
       }
     }
     return Status::Ok();
-  }
-
-  // Whether the run may read the data's rows as its plugin calls need them (docs/architecture.md §5 "Chunked
-  // input"), decided from the pipeline alone before the data is read, so every MPI rank decides the same
-  // (each then reads only the rows it explains): not --isolate, and every step reads only its rows and the
-  // rows it resolves (shards::ReadsOnlyItsRows) and neither needs nor is needed by another step. The data
-  // must also have more rows than a chunk (Prepare).
-  // LOUPE_CHUNKED_INPUT=off turns it off.
-  bool ChunkedInputAllowed() const {
-    if (options_.isolate || spec_.steps.empty()) return false;
-    // LOUPE_CHUNKED_INPUT=off: the whole data read at the start anyway (to compare the two, and a way out).
-    if (const char* env = std::getenv("LOUPE_CHUNKED_INPUT"); env != nullptr && std::string(env) == "off")
-      return false;
-    for (const StepSpec& step : spec_.steps) {
-      if (!step.needs.empty() || !shards::ReadsOnlyItsRows(step.explainer, step.params)) return false;
-    }
-    return true;
   }
 
   // The record of what this run finishes (pipeline/checkpoint.hpp), or, with --resume, the one the
@@ -1271,6 +1267,23 @@ class PipelineRunner {
 };
 
 }  // namespace
+
+// Whether the run may read the data's rows as its plugin calls need them (docs/architecture.md §5 "Chunked
+// input"), decided from the pipeline alone before the data is read, so every MPI rank decides the same
+// (each then reads only the rows it explains), and validation can read the data as the run will: not
+// --isolate, and every step reads only its rows and the rows it resolves (shards::ReadsOnlyItsRows) and
+// neither needs nor is needed by another step. The data must also have more rows than a chunk (Prepare).
+// LOUPE_CHUNKED_INPUT=off turns it off.
+std::int64_t RunIndexEvery(const PipelineSpec& spec, bool isolate) {
+  if (isolate || spec.steps.empty()) return 0;
+  // LOUPE_CHUNKED_INPUT=off: the whole data read at the start anyway (to compare the two, and a way out).
+  if (const char* env = std::getenv("LOUPE_CHUNKED_INPUT"); env != nullptr && std::string(env) == "off")
+    return 0;
+  for (const StepSpec& step : spec.steps) {
+    if (!step.needs.empty() || !shards::ReadsOnlyItsRows(step.explainer, step.params)) return 0;
+  }
+  return pipeline::ChunkedFeatures::kBlockRows;
+}
 
 RunReport RunPipeline(const PipelineSpec& spec, const PluginRegistry& registry, const RunOptions& options) {
   return PipelineRunner(spec, registry, options).Run();

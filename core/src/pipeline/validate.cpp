@@ -8,9 +8,13 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <unordered_set>
 
 #include "config/messages.hpp"
+#include "data/csv_read.hpp"
 #include "data/csv_tokenizer.hpp"
+#include "data/interner.hpp"
 #include "data/numbers.hpp"
 #include "loupe/core/gradient.hpp"
 #include "loupe/core/model.hpp"
@@ -116,11 +120,14 @@ Result<DataProfile> ProfileCsv(const std::filesystem::path& path, const std::vec
     return InvalidArgument(name + ": the file is empty; expected a header row of column names");
   DataProfile profile;
   profile.columns = fields;
-  std::vector<std::pair<std::size_t, std::set<std::string>*>> wanted;  // column index -> its value set
+  // Column index -> its value set, filled at the end from the column's distinct cells (each cell is
+  // hashed once, not compared along a std::set's path).
+  std::vector<std::pair<std::size_t, std::set<std::string>*>> wanted;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (value_columns.count(fields[i]) != 0) wanted.emplace_back(i, &profile.values[fields[i]]);
   }
-  const std::set<std::string> missing_tokens(missing.begin(), missing.end());
+  std::vector<data::Interner> distinct(wanted.size());
+  const std::unordered_set<std::string_view> missing_tokens(missing.begin(), missing.end());
   while (true) {
     LOUPE_ASSIGN_OR_RETURN(const bool more, tokenizer.Next(&fields));
     if (!more) break;
@@ -130,11 +137,16 @@ Result<DataProfile> ProfileCsv(const std::filesystem::path& path, const std::vec
                              std::to_string(profile.columns.size()));
     }
     ++profile.rows;
-    for (auto& [index, values] : wanted) {
-      if (missing_tokens.count(fields[index]) == 0) values->insert(fields[index]);
+    for (std::size_t k = 0; k < wanted.size(); ++k) {
+      const std::string& cell = fields[wanted[k].first];
+      if (missing_tokens.count(cell) == 0) distinct[k].Intern(cell);
     }
   }
   if (profile.rows == 0) return InvalidArgument(name + ": the file has a header but no data rows");
+  for (std::size_t k = 0; k < wanted.size(); ++k) {
+    for (std::uint32_t id = 0; id < distinct[k].size(); ++id)
+      wanted[k].second->emplace(distinct[k].value(id));
+  }
   return profile;
 }
 
@@ -221,8 +233,12 @@ bool Lists(const std::vector<std::string>& names, const std::string& name) {
 // reports what is wrong at the key it is about and keeps going, so one run lists every error.
 class InputValidator {
  public:
-  InputValidator(PipelineSpec& spec, const PluginRegistry& registry, std::vector<Diagnostic>& diagnostics)
-      : spec_(spec), registry_(registry), diagnostics_(diagnostics) {}
+  InputValidator(PipelineSpec& spec, const PluginRegistry& registry, const ValidateOptions& options,
+                 std::vector<Diagnostic>& diagnostics)
+      : spec_(spec), registry_(registry), options_(options), diagnostics_(diagnostics) {}
+
+  // With ValidateOptions::read_data, the data set its one pass read; null otherwise.
+  std::shared_ptr<Dataset> TakeDataset() { return std::move(dataset_); }
 
   std::shared_ptr<const Model> Run() {
     ProfileData();
@@ -300,12 +316,30 @@ class InputValidator {
                 (std::filesystem::exists(spec_.data.path, ec) ? "is not a file" : "does not exist"));
       return;
     }
+    if (options_.read_data && ReadData()) return;
     Result<DataProfile> profile = ProfileCsv(spec_.data.path, spec_.data.missing, ValueColumns());
     if (!profile.ok()) {
       Error(DataPos("path"), "data.path: " + profile.status().message());
       return;
     }
     data_ = std::move(*profile);
+  }
+
+  // The run's read of the data (ValidateOptions::read_data), which gives what ProfileCsv gives besides: the
+  // header, the rows and the asked columns' distinct cells. When it fails, false: ProfileCsv reads the file
+  // again for validation's own sentences (a file the reader refuses but ProfileCsv accepts, such as one
+  // with a duplicate column name, passes validation, and the run reads it again and fails as before).
+  bool ReadData() {
+    DataProfile profile;
+    Result<Dataset> dataset = data::ReadCsvWithValues(
+        spec_.data.path, RunCsvOptions(spec_.data, RunIndexEvery(spec_, options_.isolate)), ValueColumns(),
+        &profile.values);
+    if (!dataset.ok()) return false;
+    for (const Column& column : dataset->columns()) profile.columns.push_back(column.name());
+    profile.rows = dataset->num_rows();
+    data_ = std::move(profile);
+    dataset_ = std::make_shared<Dataset>(std::move(*dataset));
+    return true;
   }
 
   void CheckDataColumns() {
@@ -558,17 +592,22 @@ class InputValidator {
 
   PipelineSpec& spec_;
   const PluginRegistry& registry_;
+  const ValidateOptions& options_;
   std::vector<Diagnostic>& diagnostics_;
   std::optional<DataProfile> data_;
+  std::shared_ptr<Dataset> dataset_;
   std::shared_ptr<const Model> model_;
 };
 
 }  // namespace
 
-PipelineCheck ValidatePipeline(PipelineSpec& spec, const PluginRegistry& registry) {
+PipelineCheck ValidatePipeline(PipelineSpec& spec, const PluginRegistry& registry,
+                               const ValidateOptions& options) {
   PipelineCheck check;
   check.diagnostics = ValidateAgainstPlugins(spec, registry);
-  check.model = InputValidator(spec, registry, check.diagnostics).Run();
+  InputValidator validator(spec, registry, options, check.diagnostics);
+  check.model = validator.Run();
+  check.data = validator.TakeDataset();
   return check;
 }
 

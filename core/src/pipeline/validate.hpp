@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "loupe/core/dataset.hpp"
 #include "loupe/core/explainer.hpp"
 #include "loupe/core/pipeline.hpp"
 
@@ -31,6 +32,13 @@ struct DataProfile {
 // whose field count differs from the header's, or a file without data rows.
 Result<DataProfile> ProfileCsv(const std::filesystem::path& path, const std::vector<std::string>& missing,
                                const std::set<std::string>& value_columns);
+
+// The reader's options for a run's data (DataSpec's lists and missing markers); `index_every` > 0 for
+// chunked input (the features not held, every index_every-th row's start recorded). Defined in run.cpp.
+CsvOptions RunCsvOptions(const DataSpec& spec, std::int64_t index_every);
+// The index_every a run of `spec` reads its data with: > 0 when it may use chunked input
+// (docs/architecture.md §5 "Chunked input"; `isolate`: RunOptions::isolate), 0 otherwise. Defined in run.cpp.
+std::int64_t RunIndexEvery(const PipelineSpec& spec, bool isolate);
 
 // The spelling of `label` among `values`: the same text, the same number ("1" and "1.0") or the same
 // boolean in another case ("true" and "True"); "" when it is not there.

@@ -19,6 +19,7 @@ namespace loupe {
 
 class PluginRegistry;
 class Model;
+class Dataset;
 
 // A position in a source file; line and column are 1-based (0 when unknown).
 struct SourcePos {
@@ -136,11 +137,23 @@ std::vector<Diagnostic> ValidateAgainstPlugins(PipelineSpec& spec, const PluginR
 // model offers each step's required capabilities. Every error is collected. Canonicalises label
 // parameters in `spec` (`favorable: 1` becomes "1"). `model` is the loaded model when it loaded, for
 // RunOptions::model, so a run does not load it twice.
+struct ValidateOptions {
+  // For a run that follows (loupe run): the CSV's one pass reads the data set as that run reads it
+  // (chunked input or not, decided as RunPipeline decides it with RunOptions::isolate = `isolate`) and
+  // takes what validation checks from it, and PipelineCheck::data holds it for RunOptions::data, so the
+  // run reads its CSV once. Off (loupe validate), the CSV is only scanned, not held.
+  bool read_data = false;
+  bool isolate = false;
+};
 struct PipelineCheck {
   std::vector<Diagnostic> diagnostics;
   std::shared_ptr<const Model> model;
+  // With ValidateOptions::read_data, the data set when it was read; null when reading it failed (the
+  // run reads it again, and fails with the reader's sentence, as without read_data).
+  std::shared_ptr<Dataset> data;
 };
-PipelineCheck ValidatePipeline(PipelineSpec& spec, const PluginRegistry& registry);
+PipelineCheck ValidatePipeline(PipelineSpec& spec, const PluginRegistry& registry,
+                               const ValidateOptions& options = {});
 
 struct RunOptions {
   std::optional<std::filesystem::path> output_dir;  // overrides output.dir
@@ -154,6 +167,10 @@ struct RunOptions {
   std::uint64_t max_memory_bytes = 0;  // with isolate: what each step may allocate (0: no limit)
   // The model ValidatePipeline loaded from spec.model; null: RunPipeline loads it.
   std::shared_ptr<const Model> model;
+  // The data set ValidatePipeline read (PipelineCheck::data); null: RunPipeline reads spec.data. The run
+  // takes it (moves it out, leaving it empty) when it was read as the run reads its data (the same
+  // chunked-input decision), and otherwise reads the file itself.
+  std::shared_ptr<Dataset> data;
   // Cancellation (Ctrl-C in an embedding application, such as the Python package): null, the run cannot
   // be cancelled. Once another thread sets it, the running steps stop at their explainer's next check
   // (it is each step's ExplainRequest::cancelled) and the steps not yet started are not started; all of
