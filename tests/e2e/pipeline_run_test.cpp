@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "e2e_util.hpp"
+#include "loupe/core/dataset.hpp"
 #include "loupe/core/pipeline.hpp"
 #include "loupe/core/plugin.hpp"
+#include "pipeline/validate.hpp"
 #include "report/output_files.hpp"
 
 namespace loupe::e2e {
@@ -152,6 +154,46 @@ TEST_F(PipelineRunTest, ModelPredictionsReachThePlugin) {
   const auto base = Output("noise.json")["base_values"][0];
   EXPECT_NEAR(base[0].get<double>(), 1 - p, 1e-15);
   EXPECT_NEAR(base[1].get<double>(), p, 1e-15);
+}
+
+// loupe run reads its CSV once: the data set validation read (ValidateOptions::read_data) is the one the
+// run explains. The file is changed between the two here, so which read the run used shows in its
+// predictions; without the data set, or with one read for another decision (chunked input), the run reads
+// the file itself.
+TEST_F(PipelineRunTest, TheRunTakesTheDataSetValidationReadAndReadsTheFileOnlyWithoutIt) {
+  WriteText(dir_ / "pipeline.yaml", Pipeline("  - {id: noise, explainer: pipetest.noise, rows: [3]}\n"));
+  ParseOutcome parsed = ParsePipelineFile(dir_ / "pipeline.yaml");
+  ASSERT_TRUE(parsed.spec);
+  const PipelineCheck check = ValidatePipeline(*parsed.spec, registry_, {.read_data = true});
+  ASSERT_TRUE(check.diagnostics.empty()) << check.diagnostics.front().ToString();
+  ASSERT_NE(check.data, nullptr);
+  EXPECT_EQ(check.data->num_rows(), 12);
+  // Row 3's x1 becomes 30 on disk.
+  std::string csv = ReadText(dir_ / "data.csv");
+  csv.replace(csv.find("\n3,"), 3, "\n30,");
+  WriteText(dir_ / "data.csv", csv);
+  const auto probability = [](double x1) {  // as in ModelPredictionsReachThePlugin: x2 = 1, c = red
+    return 1 / (1 + std::exp(-(0.5 * x1 - 1.0 * -0.5 + -0.5 * 1 - 1.5)));
+  };
+  RunOptions options;
+  options.model = check.model;
+  options.data = check.data;
+  ASSERT_TRUE(RunPipeline(*parsed.spec, registry_, options).status.ok());
+  EXPECT_NEAR(Output("noise.json")["base_values"][0][1].get<double>(), probability(3), 1e-15);
+  EXPECT_EQ(check.data->num_columns(), 0);  // taken by the run
+  options.data = nullptr;
+  ASSERT_TRUE(RunPipeline(*parsed.spec, registry_, options).status.ok());
+  EXPECT_NEAR(Output("noise.json")["base_values"][0][1].get<double>(), probability(30), 1e-15);
+  // Read for chunked input while this run reads the whole file: not taken.
+  Result<Dataset> chunked = ReadCsv(dir_ / "data.csv", RunCsvOptions(parsed.spec->data, 256));
+  ASSERT_TRUE(chunked.ok());
+  csv.replace(csv.find("\n30,"), 4, "\n3,");
+  WriteText(dir_ / "data.csv", csv);
+  options.data = std::make_shared<Dataset>(std::move(*chunked));
+  ASSERT_EQ(RunIndexEvery(*parsed.spec, false), 0);
+  ASSERT_TRUE(RunPipeline(*parsed.spec, registry_, options).status.ok());
+  EXPECT_NEAR(Output("noise.json")["base_values"][0][1].get<double>(), probability(3), 1e-15);
+  EXPECT_EQ(options.data->num_columns(), 4);  // left as it was
 }
 
 TEST_F(PipelineRunTest, SameSeedSameBitsOnOneAndTwoThreads) {

@@ -231,6 +231,38 @@ TEST_F(ValidationTest, LabelsWrittenAsNumbersValidateAndRun) {
   EXPECT_THAT(ReadText(dir_ / "out" / "f.json"), HasSubstr("\"favorable\":\"1\""));
 }
 
+// A file validation's scan accepts but the reader refuses (a column name twice): `loupe run` reads the CSV
+// once, in validation, and when that read fails the run reads the file again and fails with the reader's
+// sentence before any step, as it did when validation only scanned the file.
+TEST_F(ValidationTest, AFileTheReaderRefusesFailsTheRunWithTheReadersSentenceBeforeAnyStep) {
+  std::string csv = ReadText(dir_ / "data.csv");
+  csv.replace(csv.find('\n'), 1, ",c\n");
+  for (std::size_t at = csv.find('\n', csv.find('\n') + 1); at != std::string::npos;
+       at = csv.find('\n', at + 3))
+    csv.replace(at, 1, ",z\n");
+  WriteText(dir_ / "twice.csv", csv);
+  WriteText(dir_ / "pipeline.yaml",
+            "version: 1\nname: twice\ndata:\n  path: twice.csv\n  target: y\n"
+            "  features: [x1, x2]\nmodel:\n  path: model.yaml\nsteps:\n" +
+                std::string(kShapStep) + "output:\n  dir: out\n");
+  const CommandResult validate = Loupe("validate pipeline.yaml");
+  EXPECT_EQ(validate.exit_code, 2) << validate.err;  // the model reads c, which features leave out
+  const CommandResult run = Loupe("run pipeline.yaml --quiet");
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_EQ(validate.err, run.err);
+  WriteText(dir_ / "pipeline.yaml",
+            "version: 1\nname: twice\ndata:\n  path: twice.csv\n  target: y\n"
+            "model:\n  path: model.yaml\nsteps:\n" +
+                std::string(kShapStep) + "output:\n  dir: out\n");
+  EXPECT_EQ(Loupe("validate pipeline.yaml").exit_code, 0);
+  const CommandResult refused = Loupe("run pipeline.yaml --quiet");
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_EQ(refused.err, "loupe: " + (dir_ / "twice.csv").string() +
+                             ":1: column name 'c' appears twice in the header (columns 3 and 5); expected "
+                             "unique names\n");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out"));
+}
+
 // Whether every line of `err` is an "unknown explainer" error.
 bool OnlyUnknownExplainers(const std::string& err) {
   std::istringstream lines(err);
