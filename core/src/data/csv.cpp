@@ -331,10 +331,25 @@ Status CheckFieldCount(const std::vector<std::string>& fields, const std::vector
                          std::to_string(fields.size()));
 }
 
+// The cells that mean "missing": a few tokens, compared by length first (no hash of every cell).
+class MissingTokens {
+ public:
+  explicit MissingTokens(const std::vector<std::string>& tokens) : tokens_(tokens.begin(), tokens.end()) {}
+  bool Contains(std::string_view cell) const {
+    for (const std::string_view token : tokens_) {
+      if (token.size() == cell.size() && token == cell) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::string_view> tokens_;
+};
+
 // Reads every record into `columns`, one record at a time.
 Status ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<std::string>& header,
-                   const std::unordered_set<std::string_view>& missing_tokens, const std::string& source,
-                   std::uint64_t total_bytes, std::vector<ColumnReader>& columns, CsvRowIndex& index) {
+                   const MissingTokens& missing_tokens, const std::string& source, std::uint64_t total_bytes,
+                   std::vector<ColumnReader>& columns, CsvRowIndex& index) {
   constexpr std::int64_t kRecordsToEstimate = 4096;
   std::vector<std::string> fields;
   std::int64_t records = 0;
@@ -360,7 +375,7 @@ Status ReadRecords(data::CsvTokenizer& tokenizer, const std::vector<std::string>
     }
     ++records;
     for (std::size_t i = 0; i < fields.size(); ++i) {
-      columns[i].Add(fields[i], missing_tokens.count(fields[i]) != 0, tokenizer.record_line());
+      columns[i].Add(fields[i], missing_tokens.Contains(fields[i]), tokenizer.record_line());
     }
   }
   if (records == 0) {
@@ -457,7 +472,7 @@ Result<Dataset> ReadDataset(const CsvInput& input, const CsvOptions& options,
                             !Contains(options.text, header[i]);
       }
     }
-    const std::unordered_set<std::string_view> missing_tokens(options.missing.begin(), options.missing.end());
+    const MissingTokens missing_tokens(options.missing);
     LOUPE_RETURN_IF_ERROR(
         ReadRecords(*tokenizer, header, missing_tokens, source, input.size, columns, index));
   }

@@ -63,24 +63,37 @@ void CsvTokenizer::Compact() {
   text_ = buffer_;
 }
 
+// The strings of `fields` are reused from record to record (cleared, not destroyed), so a field longer
+// than a std::string holds inline costs an allocation the first time only.
 Result<bool> CsvTokenizer::Next(std::vector<std::string>* fields) {
-  fields->clear();
   Compact();
   SkipBlankLines();
   if (AtEnd()) {
+    fields->clear();
     LOUPE_RETURN_IF_ERROR(read_error_);
     return false;
   }
   record_line_ = line_;
   record_offset_ = base_ + pos_;
-  for (;;) {
-    std::string field;
-    const Result<FieldEnd> end = ReadField(fields->size() + 1, &field);
+  for (std::size_t count = 0;;) {
+    if (count == fields->size()) fields->emplace_back();
+    std::string& field = (*fields)[count];
+    field.clear();
+    const Result<FieldEnd> end = ReadField(count + 1, &field);
+    ++count;
     // A read error ends the text early: it, not what the truncated text looks like, is the error.
-    LOUPE_RETURN_IF_ERROR(read_error_);
-    if (!end.ok()) return end.status();
-    fields->push_back(std::move(field));
-    if (*end != FieldEnd::kComma) return true;
+    if (!read_error_.ok()) {
+      fields->resize(count);
+      return read_error_;
+    }
+    if (!end.ok()) {
+      fields->resize(count);
+      return end.status();
+    }
+    if (*end != FieldEnd::kComma) {
+      fields->resize(count);
+      return true;
+    }
   }
 }
 
@@ -126,7 +139,14 @@ Status CsvTokenizer::ReadQuoted(std::string* field) {
 
 void CsvTokenizer::ReadUnquoted(std::string* field) {
   const std::size_t start = pos_;
-  while (!AtEnd() && text_[pos_] != ',' && !IsLineEndChar(text_[pos_])) ++pos_;
+  // Scans what the buffer holds, then reads more of the file only when the field reaches its end.
+  for (;;) {
+    const char* at = text_.data() + pos_;
+    const char* const stop = text_.data() + text_.size();
+    while (at < stop && *at != ',' && !IsLineEndChar(*at)) ++at;
+    pos_ = static_cast<std::size_t>(at - text_.data());
+    if (at < stop || !Has(pos_)) break;
+  }
   std::size_t stop = pos_;
   while (stop > start && IsBlank(text_[stop - 1])) --stop;
   field->assign(text_.substr(start, stop - start));
