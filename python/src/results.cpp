@@ -155,9 +155,12 @@ py::dict RunFile(const std::string& file, const std::vector<std::pair<std::strin
   RunInterruptible(
       [&] {
         try {  // an exception must not leave the worker thread: it would terminate the interpreter
-          PipelineCheck check = ValidatePipeline(spec, registry);
+          // The data set is read once, by the validation, for the run (ValidateOptions::read_data).
+          PipelineCheck check =
+              ValidatePipeline(spec, registry, {.read_data = true, .isolate = options.isolate});
           if (check.diagnostics.empty()) {
             options.model = check.model;
+            options.data = check.data;
             report = RunPipeline(spec, registry, options);
           } else {
             report.status = InvalidArgument("");

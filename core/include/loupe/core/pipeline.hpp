@@ -131,10 +131,10 @@ std::vector<Diagnostic> ValidateAgainstPlugins(PipelineSpec& spec, const PluginR
 
 // The one complete validation `loupe validate` and `loupe run` share (docs/architecture.md §5 "Validation"):
 // ValidateAgainstPlugins, then everything the data and the model decide before any step runs — the files
-// exist and parse (the CSV's header and rows are scanned, not loaded; the model is loaded), every column a
-// pipeline key or a parameter with a column role names exists, row selections lie inside the data, class
-// labels and group values occur in their columns, the model's inputs are among the features, and the
-// model offers each step's required capabilities. Every error is collected. Canonicalises label
+// exist and parse (the CSV's header and rows are scanned, not loaded, unless ValidateOptions::read_data;
+// the model is loaded), every column a pipeline key or a parameter with a column role names exists, row
+// selections lie inside the data, class labels and group values occur in their columns, the model's
+// inputs are among the features, and the model offers each step's required capabilities. Every error is collected. Canonicalises label
 // parameters in `spec` (`favorable: 1` becomes "1"). `model` is the loaded model when it loaded, for
 // RunOptions::model, so a run does not load it twice.
 struct ValidateOptions {
