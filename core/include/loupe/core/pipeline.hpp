@@ -134,9 +134,9 @@ std::vector<Diagnostic> ValidateAgainstPlugins(PipelineSpec& spec, const PluginR
 // exist and parse (the CSV's header and rows are scanned, not loaded, unless ValidateOptions::read_data;
 // the model is loaded), every column a pipeline key or a parameter with a column role names exists, row
 // selections lie inside the data, class labels and group values occur in their columns, the model's
-// inputs are among the features, and the model offers each step's required capabilities. Every error is collected. Canonicalises label
-// parameters in `spec` (`favorable: 1` becomes "1"). `model` is the loaded model when it loaded, for
-// RunOptions::model, so a run does not load it twice.
+// inputs are among the features, and the model offers each step's required capabilities. Every error is
+// collected. Canonicalises label parameters in `spec` (`favorable: 1` becomes "1"). `model` is the loaded
+// model when it loaded, for RunOptions::model, so a run does not load it twice.
 struct ValidateOptions {
   // For a run that follows (loupe run): the CSV's one pass reads the data set as that run reads it
   // (chunked input or not, decided as RunPipeline decides it with RunOptions::isolate = `isolate`) and
