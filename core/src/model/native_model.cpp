@@ -31,6 +31,14 @@ struct InputEncoding {
   double mean = 0, scale = 1;  // standardize: (x - mean) / scale
 };
 
+// Makes a scratch vector hold at least n values, never shrinking it: a block's scratch shrinks from layer
+// to layer, and a vector resized down and up again zero-fills the regrown part every time (every value
+// read is written first, so the bits do not depend on it).
+template <typename T>
+void GrowScratch(std::vector<T>& scratch, std::int64_t n) {
+  if (scratch.size() < static_cast<std::size_t>(n)) scratch.resize(static_cast<std::size_t>(n));
+}
+
 enum class LayerKind { kLinear, kRelu, kTanh, kSigmoid, kSoftmax, kGelu, kGeluTanh, kLayerNorm, kIdentity };
 
 // A layer of the double-precision reference path: inline-weight models, and `precision: f64`.
@@ -759,7 +767,7 @@ class NativeModel final : public Model, public model::Network, public GradientMo
                                std::int64_t lanes, std::vector<float>& out,
                                std::vector<const float*>& pointers) {
     const std::int64_t out_width = layer.kind == DenseKind::kLinear ? layer.out : width;
-    out.resize(static_cast<std::size_t>(out_width * lanes));
+    GrowScratch(out, out_width * lanes);
     const std::int64_t count = width * lanes;
     switch (layer.kind) {
       case DenseKind::kLinear:
@@ -1159,12 +1167,12 @@ Status NativeModel::PredictVariantsF32(const TensorView& base, const RowVariants
         }
       }
       const auto n_changed = static_cast<std::int64_t>(columns->size());
-      a->resize(static_cast<std::size_t>(h * lanes));
+      GrowScratch(*a, h * lanes);
       pointers->clear();
       if (n_changed <= e_width - n_changed) {
         // From the base rows: + W·(e(new) − e(old)) over the changed columns.
         std::copy(base_pre->begin(), base_pre->end(), a->begin());
-        deltas->resize(static_cast<std::size_t>(n_changed * lanes));
+        GrowScratch(*deltas, n_changed * lanes);
         for (std::int64_t j = 0; j < n_changed; ++j) {
           const std::int64_t c = (*columns)[static_cast<std::size_t>(j)];
           const float x = (*changed)[static_cast<std::size_t>(c)];
