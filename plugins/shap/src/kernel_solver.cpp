@@ -42,23 +42,31 @@ class Regression {
   }
 
   // Adds coalition k with weight w: x_j = z_j - z_last, y = v(S) - fnull - z_last (fx - fnull).
+  // Each x_j is -1, 0 or 1, so every product w x_i x_j is exactly +-w or 0 and a[j][i] would add the very
+  // numbers a[i][j] adds: only the upper triangle is summed here, and Solve copies it down (the same bits
+  // as summing both). Not for concurrent calls on one Regression (x_ is its scratch).
   void Add(std::int64_t k, double w, Normal* eq) const {
     const unsigned char* z = plan_.Mask(k);
     const double last = z[selected_.back()];
     const double y = v_[k * o_ + d_] - fnull_ - last * (fx_ - fnull_);
+    x_.resize(static_cast<std::size_t>(n_));
+    for (std::int64_t j = 0; j < n_; ++j)
+      x_[static_cast<std::size_t>(j)] = static_cast<double>(z[selected_[static_cast<std::size_t>(j)]]) - last;
     for (std::int64_t i = 0; i < n_; ++i) {
-      const double wi = w * (static_cast<double>(z[selected_[static_cast<std::size_t>(i)]]) - last);
+      const double wi = w * x_[static_cast<std::size_t>(i)];
       if (wi == 0.0) continue;
-      for (std::int64_t j = 0; j < n_; ++j) {
-        eq->a[static_cast<std::size_t>(i * n_ + j)] +=
-            wi * (static_cast<double>(z[selected_[static_cast<std::size_t>(j)]]) - last);
-      }
+      double* row = eq->a.data() + i * n_;
+      for (std::int64_t j = i; j < n_; ++j) row[j] += wi * x_[static_cast<std::size_t>(j)];
       eq->b[static_cast<std::size_t>(i)] += wi * y;
     }
   }
 
   // phi over the varying players (0 outside the selection); returns false when the pseudo-inverse was used.
   bool Solve(Normal eq, double* phi) const {
+    for (std::int64_t i = 1; i < n_; ++i) {  // the lower triangle from the upper one Add summed
+      for (std::int64_t j = 0; j < i; ++j)
+        eq.a[static_cast<std::size_t>(i * n_ + j)] = eq.a[static_cast<std::size_t>(j * n_ + i)];
+    }
     std::fill(phi, phi + plan_.width(), 0.0);
     const bool regular = n_ == 0 || SolveSymmetric(std::move(eq.a), n_, 1, eq.b.data());
     double sum = 0.0;
@@ -77,6 +85,7 @@ class Regression {
   const std::int64_t o_, d_;
   const double fx_, fnull_;
   const std::int64_t n_;
+  mutable std::vector<double> x_;  // Add's coalition row
 };
 
 // shap's augmented lasso design for output d: per coalition a row sqrt(w (M - s)) z and a row
