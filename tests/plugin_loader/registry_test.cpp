@@ -1,13 +1,17 @@
 // PluginRegistry against the fixture plugins of tests/plugin_loader/fixtures: every refusal is one exact
 // sentence naming the file, a refused plugin registers nothing, and a good plugin arrives intact.
 #include <dlfcn.h>
+#include <elf.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -34,6 +38,25 @@ std::string Q(const std::string& name) {
   quoted += Fixture(name);
   quoted += "'";
   return quoted;
+}
+
+// Any path as the loader quotes it.
+std::string Quote(const std::string& path) {
+  std::string quoted = "'";
+  quoted += path;
+  quoted += "'";
+  return quoted;
+}
+
+// A copy of libcfixture.so in the test's temporary folder, changed by `patch`.
+fs::path PatchedCopy(const std::string& name, const std::function<void(std::vector<char>&)>& patch) {
+  std::ifstream in(Fixture("cfixture"), std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  patch(bytes);
+  const fs::path copy =
+      fs::path(::testing::TempDir()) / ("lib" + name + "_" + std::to_string(getpid()) + ".so");
+  std::ofstream(copy, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return copy;
 }
 
 // True while the dynamic loader has the library mapped (RTLD_NOLOAD never loads it).
@@ -276,6 +299,75 @@ TEST(PluginRegistryTest, LoadsAStrippedPlugin) {
   const Status status = registry.Load(stripped);
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_THAT(Names(registry), ElementsAre("cfixture.constant"));
+}
+
+// The loader reads the dynamic symbol table, which `strip` keeps: a stripped library is judged before it is
+// loaded, with the sentence its unstripped original gets.
+TEST(PluginRegistryTest, JudgesAStrippedLibraryBeforeLoadingIt) {
+  const std::string stripped = std::string(LOUPE_FIXTURE_DIR) + "/stripped/";
+  const std::string wrong_major = stripped + "libwrong_major.so";
+  EXPECT_EQ(PluginRegistry().Load(wrong_major).message(),
+            Quote(wrong_major) + " was built for plugin ABI v2, this host supports " + kHostRange);
+  EXPECT_FALSE(IsMapped(wrong_major));
+  const std::string outside = stripped + "libentry_outside_section.so";
+  EXPECT_EQ(PluginRegistry().Load(outside).message(),
+            Quote(outside) +
+                " exports loupe_plugin_entry_v1 outside the \"loupe\" section: define it with "
+                "LOUPE_DEFINE_PLUGIN_ENTRY");
+  EXPECT_FALSE(IsMapped(outside));
+}
+
+// Damaged headers are refused with one sentence, never read past the end of the file.
+TEST(PluginRegistryTest, RefusesDamagedElfHeaders) {
+  const std::string damaged = " is not a valid shared library: its ELF headers are damaged or truncated";
+  const auto header = [](std::vector<char>& bytes) {
+    Elf64_Ehdr h;
+    std::memcpy(&h, bytes.data(), sizeof h);
+    return h;
+  };
+  const auto set_header = [](std::vector<char>& bytes, const Elf64_Ehdr& h) {
+    std::memcpy(bytes.data(), &h, sizeof h);
+  };
+  // The section headers cut off.
+  const fs::path cut = PatchedCopy(
+      "cut", [&](std::vector<char>& bytes) { bytes.resize(header(bytes).e_shoff + sizeof(Elf64_Shdr) / 2); });
+  EXPECT_EQ(PluginRegistry().Load(cut).message(), Quote(cut.string()) + damaged);
+  // Section headers of the wrong size.
+  const fs::path entsize = PatchedCopy("entsize", [&](std::vector<char>& bytes) {
+    Elf64_Ehdr h = header(bytes);
+    h.e_shentsize = 40;
+    set_header(bytes, h);
+  });
+  EXPECT_EQ(PluginRegistry().Load(entsize).message(), Quote(entsize.string()) + damaged);
+  // Neither ELFCLASS32 nor ELFCLASS64.
+  const fs::path elf_class = PatchedCopy("class", [](std::vector<char>& bytes) { bytes[EI_CLASS] = 3; });
+  EXPECT_EQ(PluginRegistry().Load(elf_class).message(), Quote(elf_class.string()) + damaged);
+  // The dynamic symbol table's sizes reaching past the end of the file.
+  const fs::path dynsym = PatchedCopy("dynsym", [&](std::vector<char>& bytes) {
+    const Elf64_Ehdr h = header(bytes);
+    for (std::size_t i = 0; i < h.e_shnum; ++i) {
+      Elf64_Shdr section;
+      char* at = bytes.data() + h.e_shoff + i * sizeof section;
+      std::memcpy(&section, at, sizeof section);
+      if (section.sh_type == SHT_DYNSYM) section.sh_size = bytes.size();
+      std::memcpy(at, &section, sizeof section);
+    }
+  });
+  EXPECT_EQ(PluginRegistry().Load(dynsym).message(), Quote(dynsym.string()) + damaged);
+  // Without section headers nothing is known to be exported.
+  const fs::path headless = PatchedCopy("headless", [&](std::vector<char>& bytes) {
+    Elf64_Ehdr h = header(bytes);
+    h.e_shoff = 0;
+    h.e_shnum = 0;
+    h.e_shstrndx = 0;
+    set_header(bytes, h);
+  });
+  EXPECT_EQ(PluginRegistry().Load(headless).message(),
+            Quote(headless.string()) + " is not a Loupe plugin: it exports no loupe_plugin_entry_v1");
+  for (const fs::path& file : {cut, entsize, elf_class, dynsym, headless}) {
+    EXPECT_FALSE(IsMapped(file.string())) << file;
+    fs::remove(file);
+  }
 }
 
 TEST(PluginRegistryTest, AnExplainerKeepsItsLibraryLoaded) {

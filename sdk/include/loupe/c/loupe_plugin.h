@@ -834,8 +834,9 @@ typedef struct LoupeTextGradient {
 
 /** Defines the exported entry `loupe_plugin_entry_v1` as a pointer to `function` (a LoupePluginEntryFn)
  *  placed in the "loupe" section, which is the layout Boost.DLL's BOOST_DLL_ALIAS_SECTIONED produces and
- *  `boost::dll::library_info` inspects — without making plugins depend on Boost. Use it once per plugin,
- *  at file scope. C++ plugins normally use LOUPE_PLUGIN(...) from loupe/sdk/plugin.hpp instead. */
+ *  the host's loader looks for in the dynamic symbol table — without making plugins depend on Boost. Use
+ *  it once per plugin, at file scope. C++ plugins normally use LOUPE_PLUGIN(...) from loupe/sdk/plugin.hpp
+ *  instead. */
 #ifdef __cplusplus
 #define LOUPE_PLUGIN_EXTERN_C extern "C"
 #else
