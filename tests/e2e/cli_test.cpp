@@ -3,6 +3,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -228,6 +231,35 @@ TEST_F(CliTest, PluginsNamesEveryLibraryItCannotLoadAndExitsThree) {
   EXPECT_THAT(r.err, HasSubstr("plugin ABI v2"));
   EXPECT_THAT(r.err, HasSubstr("is not a shared library"));
   EXPECT_THAT(r.err, HasSubstr("is not a Loupe plugin"));
+}
+
+// A run names, as warnings in file-name order, every library of its plugin path that cannot be loaded (used
+// by the pipeline or not), and still resolves its explainer: a change in how plugins are found or loaded
+// that skips a library, or reorders them (which decides who keeps a duplicated name), fails here.
+TEST_F(CliTest, RunWarnsOfEveryPluginItCannotLoadAndStillRuns) {
+  WriteText(dir_ / "p.yaml", Pipeline("  - {id: a, explainer: pipetest.noise}\n"));
+  const std::string fixtures = LOUPE_LOADER_FIXTURES_DIR;
+  const CliResult r = Loupe("run p.yaml --plugin-path '" + fixtures + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> warned;  // the library each warning names
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("loupe: warning: ", 0) != 0) continue;
+    const std::size_t at = line.find(fixtures + "/lib");
+    const std::size_t end = line.find(".so'", at);
+    ASSERT_TRUE(at != std::string::npos && end != std::string::npos) << line;
+    const std::size_t name = at + fixtures.size() + 4;
+    warned.push_back(line.substr(name, end - name));
+  }
+  EXPECT_THAT(warned,
+              ::testing::ElementsAre("bad_magic", "bad_name", "default_not_json", "default_rejected",
+                                     "entry_outside_section", "enum_without_choices", "good_duplicate",
+                                     "newer_minor", "no_explain", "not_a_library", "plain_library", "refuses",
+                                     "throws", "throws_unknown", "twice", "unresolved", "wrong_major"));
+  EXPECT_THAT(r.err, HasSubstr("loupe: warning: '" + fixtures +
+                               "/libgood_duplicate.so' defines explainer 'good.alpha', which '" + fixtures +
+                               "/libgood.so' already defines\n"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "out" / "a.json"));
 }
 
 TEST_F(CliTest, PipelineNamingABrokenPluginFailsBeforeAnyStep) {
