@@ -386,9 +386,11 @@ class PluginValidator {
                                                const std::string& explainer) const;
   Result<ParamSpec> ConvertParam(const LoupeParamSpec& spec, std::int64_t index,
                                  const std::string& explainer) const;
-  Status ConvertBounds(const LoupeParamSpec& spec, const std::string& where, ParamSpec& out) const;
-  Status ConvertChoices(const LoupeParamSpec& spec, const std::string& where, ParamSpec& out) const;
-  Status ConvertDefault(const LoupeParamSpec& spec, const std::string& where, ParamSpec& out) const;
+  // The checks of one parameter `out` of `explainer`. Their sentences name "parameter 'P' of explainer 'E'"
+  // (ParamWhere), built only when a check fails: a plugin has dozens of parameters, and they pass.
+  Status ConvertBounds(const LoupeParamSpec& spec, const std::string& explainer, ParamSpec& out) const;
+  Status ConvertChoices(const LoupeParamSpec& spec, const std::string& explainer, ParamSpec& out) const;
+  Status ConvertDefault(const LoupeParamSpec& spec, const std::string& explainer, ParamSpec& out) const;
 
   const fs::path& path_;
   const LoupePluginInfo& info_;
@@ -549,32 +551,38 @@ std::optional<ParamType> ConvertParamType(LoupeParamType type) {
   }
 }
 
+// "parameter 'P' of explainer 'E'", the subject of a parameter's sentences.
+std::string ParamWhere(const std::string& param, const std::string& explainer) {
+  return "parameter '" + param + "' of explainer '" + explainer + "'";
+}
+
 Result<ParamSpec> PluginValidator::ConvertParam(const LoupeParamSpec& spec, std::int64_t index,
                                                 const std::string& explainer) const {
-  const std::string ordinal = "parameter #" + std::to_string(index) + " of explainer '" + explainer + "'";
+  const auto ordinal = [&] {
+    return "parameter #" + std::to_string(index) + " of explainer '" + explainer + "'";
+  };
   if (spec.struct_size < kMinParamSpecSize) {
-    return Fail("gives " + ordinal + " a spec of " + std::to_string(spec.struct_size) +
+    return Fail("gives " + ordinal() + " a spec of " + std::to_string(spec.struct_size) +
                 " bytes, expected at least " + std::to_string(kMinParamSpecSize));
   }
-  if (!IsSet(spec.name)) return Fail("gives " + ordinal + " no name");
+  if (!IsSet(spec.name)) return Fail("gives " + ordinal() + " no name");
   ParamSpec out;
   out.name = spec.name;
-  const std::string where = "parameter '" + out.name + "' of explainer '" + explainer + "'";
   const std::optional<ParamType> type = ConvertParamType(spec.type);
   if (!type) {
-    return Fail("defines " + where + " with type " + std::to_string(spec.type) +
+    return Fail("defines " + ParamWhere(out.name, explainer) + " with type " + std::to_string(spec.type) +
                 ", expected 1 to 8 (LOUPE_PARAM_*)");
   }
   out.type = *type;
   out.doc = spec.doc != nullptr ? spec.doc : "";
   out.required = spec.required != 0;
-  LOUPE_RETURN_IF_ERROR(ConvertBounds(spec, where, out));
-  LOUPE_RETURN_IF_ERROR(ConvertChoices(spec, where, out));
-  LOUPE_RETURN_IF_ERROR(ConvertDefault(spec, where, out));
+  LOUPE_RETURN_IF_ERROR(ConvertBounds(spec, explainer, out));
+  LOUPE_RETURN_IF_ERROR(ConvertChoices(spec, explainer, out));
+  LOUPE_RETURN_IF_ERROR(ConvertDefault(spec, explainer, out));
   // v1.2 appended `role`: a plugin built for an older minor has a shorter spec and no roles.
   if (spec.struct_size >= offsetof(LoupeParamSpec, role) + sizeof(spec.role)) {
     if (spec.role < LOUPE_PARAM_ROLE_NONE || spec.role > LOUPE_PARAM_ROLE_GROUPS) {
-      return Fail("defines " + where + " with role " + std::to_string(spec.role) +
+      return Fail("defines " + ParamWhere(out.name, explainer) + " with role " + std::to_string(spec.role) +
                   ", expected 0 to 4 (LOUPE_PARAM_ROLE_*)");
     }
     out.role = static_cast<ParamRole>(spec.role);
@@ -582,55 +590,62 @@ Result<ParamSpec> PluginValidator::ConvertParam(const LoupeParamSpec& spec, std:
   return out;
 }
 
-Status PluginValidator::ConvertBounds(const LoupeParamSpec& spec, const std::string& where,
+Status PluginValidator::ConvertBounds(const LoupeParamSpec& spec, const std::string& explainer,
                                       ParamSpec& out) const {
   if (!spec.has_min && !spec.has_max) return Status::Ok();
   if (out.type != ParamType::kInt && out.type != ParamType::kFloat) {
-    return Fail("gives bounds to " + std::string(ParamTypeName(out.type)) + " " + where +
-                ", but only int and float parameters have bounds");
+    return Fail("gives bounds to " + std::string(ParamTypeName(out.type)) + " " +
+                ParamWhere(out.name, explainer) + ", but only int and float parameters have bounds");
   }
   if ((spec.has_min && std::isnan(spec.min_value)) || (spec.has_max && std::isnan(spec.max_value))) {
-    return Fail("gives " + where + " a NaN bound");
+    return Fail("gives " + ParamWhere(out.name, explainer) + " a NaN bound");
   }
   if (spec.has_min) out.min_value = spec.min_value;
   if (spec.has_max) out.max_value = spec.max_value;
   if (out.min_value && out.max_value && *out.min_value > *out.max_value) {
-    return Fail("gives " + where + " a minimum of " + NumberText(*out.min_value) + " above its maximum of " +
-                NumberText(*out.max_value));
+    return Fail("gives " + ParamWhere(out.name, explainer) + " a minimum of " + NumberText(*out.min_value) +
+                " above its maximum of " + NumberText(*out.max_value));
   }
   return Status::Ok();
 }
 
-Status PluginValidator::ConvertChoices(const LoupeParamSpec& spec, const std::string& where,
+Status PluginValidator::ConvertChoices(const LoupeParamSpec& spec, const std::string& explainer,
                                        ParamSpec& out) const {
   if (out.type != ParamType::kEnum) return Status::Ok();
   if (spec.n_choices <= 0 || spec.choices == nullptr) {
-    return Fail("defines enum " + where + " without choices");
+    return Fail("defines enum " + ParamWhere(out.name, explainer) + " without choices");
   }
   for (std::int64_t i = 0; i < spec.n_choices; ++i) {
     if (!IsSet(spec.choices[i])) {
-      return Fail("defines enum " + where + " with an empty choice #" + std::to_string(i));
+      return Fail("defines enum " + ParamWhere(out.name, explainer) + " with an empty choice #" +
+                  std::to_string(i));
     }
     if (std::find(out.choices.begin(), out.choices.end(), spec.choices[i]) != out.choices.end()) {
-      return Fail("defines enum " + where + " with choice '" + spec.choices[i] + "' twice");
+      return Fail("defines enum " + ParamWhere(out.name, explainer) + " with choice '" + spec.choices[i] +
+                  "' twice");
     }
     out.choices.emplace_back(spec.choices[i]);
   }
   return Status::Ok();
 }
 
-Status PluginValidator::ConvertDefault(const LoupeParamSpec& spec, const std::string& where,
+Status PluginValidator::ConvertDefault(const LoupeParamSpec& spec, const std::string& explainer,
                                        ParamSpec& out) const {
   if (spec.default_json == nullptr) return Status::Ok();
-  if (out.required) return Fail("marks " + where + " as required but also gives it a default");
+  if (out.required) {
+    return Fail("marks " + ParamWhere(out.name, explainer) + " as required but also gives it a default");
+  }
   nlohmann::json value = nlohmann::json::parse(spec.default_json, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) {
-    return Fail("gives " + where + " the default '" + std::string(spec.default_json) +
-                "', which is not valid JSON");
+    return Fail("gives " + ParamWhere(out.name, explainer) + " the default '" +
+                std::string(spec.default_json) + "', which is not valid JSON");
   }
   // A default must pass the same check a pipeline's value would, or a step that omits it fails.
   const Status check = CheckParamValue(out, value);
-  if (!check.ok()) return Fail("gives " + where + " a default that its own spec rejects: " + check.message());
+  if (!check.ok()) {
+    return Fail("gives " + ParamWhere(out.name, explainer) +
+                " a default that its own spec rejects: " + check.message());
+  }
   out.default_value = std::move(value);
   return Status::Ok();
 }
