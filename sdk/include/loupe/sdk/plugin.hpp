@@ -129,6 +129,16 @@ class PluginStorage {
   LoupePluginInfo info_{};
 };
 
+// The explainers given to LOUPE_PLUGIN, moved into the list when they are temporaries (a braced list copies
+// each definition, with all its parameter specs, and then destroys the original).
+template <class... Defs>
+std::vector<ExplainerDef> ExplainerList(Defs&&... defs) {
+  std::vector<ExplainerDef> list;
+  list.reserve(sizeof...(defs));
+  (list.push_back(std::forward<Defs>(defs)), ...);
+  return list;
+}
+
 // True when a host of ABI minor `host` is older than a plugin built for minor `plugin`. (A function, so
 // that comparing against a minor of 0 does not trip -Wtype-limits.)
 inline bool HostIsOlder(std::uint32_t host, std::uint32_t plugin) noexcept { return host < plugin; }
@@ -174,17 +184,17 @@ inline const LoupePluginInfo* Entry(std::uint32_t host_major, std::uint32_t host
 
 // Defines the plugin: LOUPE_PLUGIN(name, version, description, ExplainerDef...). Use once per plugin, at
 // file scope, in exactly one source file.
-#define LOUPE_PLUGIN(plugin_name, plugin_version, plugin_description, ...)                        \
-  namespace {                                                                                     \
-  const ::loupe::sdk::detail::PluginStorage& LoupeSdkPluginStorage() {                            \
-    static const ::loupe::sdk::detail::PluginStorage storage(                                     \
-        ::loupe::sdk::PluginDef{plugin_name, plugin_version, plugin_description, {__VA_ARGS__}}); \
-    return storage;                                                                               \
-  }                                                                                               \
-  const LoupePluginInfo* LoupeSdkPluginEntry(std::uint32_t host_major, std::uint32_t host_minor,  \
-                                             char* error, std::size_t capacity) noexcept {        \
-    return ::loupe::sdk::detail::Entry(host_major, host_minor, error, capacity, plugin_name,      \
-                                       &LoupeSdkPluginStorage);                                   \
-  }                                                                                               \
-  }                                                                                               \
+#define LOUPE_PLUGIN(plugin_name, plugin_version, plugin_description, ...)                                   \
+  namespace {                                                                                                \
+  const ::loupe::sdk::detail::PluginStorage& LoupeSdkPluginStorage() {                                       \
+    static const ::loupe::sdk::detail::PluginStorage storage(::loupe::sdk::PluginDef{                        \
+        plugin_name, plugin_version, plugin_description, ::loupe::sdk::detail::ExplainerList(__VA_ARGS__)}); \
+    return storage;                                                                                          \
+  }                                                                                                          \
+  const LoupePluginInfo* LoupeSdkPluginEntry(std::uint32_t host_major, std::uint32_t host_minor,             \
+                                             char* error, std::size_t capacity) noexcept {                   \
+    return ::loupe::sdk::detail::Entry(host_major, host_minor, error, capacity, plugin_name,                 \
+                                       &LoupeSdkPluginStorage);                                              \
+  }                                                                                                          \
+  }                                                                                                          \
   LOUPE_DEFINE_PLUGIN_ENTRY(LoupeSdkPluginEntry)
