@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loupe/core/status.hpp"
+#include "modules/find_module.hpp"
 #include "onnx/value.hpp"
 
 namespace loupe::onnx {
@@ -81,15 +82,9 @@ bool OnnxSupported();
 std::string OnnxLibraryVersion();
 
 // Where the ONNX reader module (lib/loupe/modules/loupe_onnx_reader.so, core/src/onnx/reader_module.hpp)
-// is, found without loading it: `module` is empty when no folder of `searched` holds it (and always in a
-// build without ONNX support).
-struct OnnxModuleLookup {
-  std::filesystem::path module;
-  std::filesystem::path object;                 // the file holding core's code, whose folders were searched
-  std::vector<std::filesystem::path> searched;  // the folders that exist or were named, in search order
-  // "above OBJECT for lib/loupe/modules, then in A, B": for sentences.
-  std::string Where() const;
-};
+// is, found without loading it (modules::FindModule): `module` is empty when no folder of `searched` holds
+// it (and always in a build without ONNX support).
+using OnnxModuleLookup = modules::ModuleLookup;
 OnnxModuleLookup FindOnnxModule();
 
 // Reads and checks the container of `path`: a parsable protobuf (a truncated file is refused), IR version

@@ -5,9 +5,6 @@
 // (LOUPE_WITH_ONNX off), ReadGraph refuses every file with a sentence saying so.
 #include <dlfcn.h>
 
-#include <cstdlib>
-#include <sstream>
-
 #include "onnx/graph.hpp"
 #include "onnx/reader_module.hpp"
 
@@ -23,7 +20,6 @@ const Attribute* Node::Find(const std::string& attribute) const {
 bool OnnxSupported() { return false; }
 std::string OnnxLibraryVersion() { return ""; }
 OnnxModuleLookup FindOnnxModule() { return {}; }
-std::string OnnxModuleLookup::Where() const { return ""; }
 
 Result<Graph> ReadGraph(const std::filesystem::path& path) {
   return InvalidArgument(
@@ -34,71 +30,12 @@ Result<Graph> ReadGraph(const std::filesystem::path& path) {
 
 #else
 
-namespace fs = std::filesystem;
-
 bool OnnxSupported() { return true; }
 std::string OnnxLibraryVersion() { return LOUPE_ONNX_LIBRARY_VERSION; }
 
 namespace {
 
 constexpr const char* kModuleFile = "loupe_onnx_reader.so";
-
-// The file that holds this function: the loupe executable, the Python extension module, or an application
-// that links core from the CMake package.
-fs::path CoreObject() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&FindOnnxModule), &info) == 0 || info.dli_fname == nullptr)
-    return {};
-  std::error_code ec;
-  fs::path object = fs::canonical(info.dli_fname, ec);
-  return ec ? fs::path() : object;
-}
-
-void AddFolder(std::vector<fs::path>& folders, fs::path folder) {
-  folder = folder.lexically_normal();
-  if (!folder.has_filename() && folder.has_parent_path()) folder = folder.parent_path();
-  for (const fs::path& known : folders)
-    if (known == folder) return;
-  folders.push_back(std::move(folder));
-}
-
-// The folders searched, in order: lib/loupe/modules (or <libdir>/loupe/modules) above the object holding
-// core's code, the nearest up to four levels up (bin/loupe -> ../lib; build/lib/python/loupe/_core*.so ->
-// build/lib; PREFIX/lib/python3.X/dist-packages/loupe/_core*.so -> PREFIX/<libdir>); then each folder of
-// LOUPE_MODULE_PATH; then the modules folder beside each plugin folder of LOUPE_PLUGIN_PATH (an embedding
-// application run against an installed Loupe sets that one already); then the configured install prefix's.
-// The environment comes before the prefix so that it can point past a stale install there.
-std::vector<fs::path> SearchFolders(const fs::path& object) {
-  std::vector<fs::path> folders;
-  fs::path up = object.parent_path();
-  for (int level = 0; level < 5 && !up.empty(); ++level) {
-    for (const fs::path& candidate : {up / "lib" / "loupe" / "modules", up / LOUPE_MODULE_INSTALL_DIR}) {
-      std::error_code ec;
-      if (fs::is_directory(candidate, ec)) AddFolder(folders, candidate);
-    }
-    if (!folders.empty() || up == up.root_path()) break;
-    up = up.parent_path();
-  }
-  if (const char* env = std::getenv("LOUPE_MODULE_PATH"); env != nullptr) {
-    std::istringstream entries(env);
-    for (std::string entry; std::getline(entries, entry, ':');) {
-      if (!entry.empty()) AddFolder(folders, entry);
-    }
-  }
-  if (const char* env = std::getenv("LOUPE_PLUGIN_PATH"); env != nullptr) {
-    std::istringstream entries(env);
-    for (std::string entry; std::getline(entries, entry, ':');) {
-      if (entry.empty()) continue;
-      fs::path plugins = fs::path(entry).lexically_normal();
-      if (!plugins.has_filename()) plugins = plugins.parent_path();  // "a/plugins/" is "a/plugins"
-      const fs::path beside = plugins.parent_path() / "modules";
-      std::error_code ec;
-      if (fs::is_directory(beside, ec)) AddFolder(folders, beside);
-    }
-  }
-  AddFolder(folders, LOUPE_MODULE_INSTALL_FULL_DIR);
-  return folders;
-}
 
 // The module, loaded once per process (on the first ONNX model), or why it could not be.
 struct LoadedModule {
@@ -142,27 +79,7 @@ LoadedModule Load() {
 
 }  // namespace
 
-std::string OnnxModuleLookup::Where() const {
-  std::string text =
-      "above " + (object.empty() ? std::string("the program") : object.string()) + " for lib/loupe/modules";
-  for (std::size_t k = 0; k < searched.size(); ++k)
-    text += (k == 0 ? ", then in " : ", ") + searched[k].string();
-  return text;
-}
-
-OnnxModuleLookup FindOnnxModule() {
-  OnnxModuleLookup lookup;
-  lookup.object = CoreObject();
-  lookup.searched = SearchFolders(lookup.object);
-  for (const fs::path& folder : lookup.searched) {
-    std::error_code ec;
-    if (fs::is_regular_file(folder / kModuleFile, ec)) {
-      lookup.module = folder / kModuleFile;
-      break;
-    }
-  }
-  return lookup;
-}
+OnnxModuleLookup FindOnnxModule() { return modules::FindModule(kModuleFile); }
 
 Result<Graph> ReadGraph(const std::filesystem::path& path) {
   static const LoadedModule loaded = Load();  // thread-safe: the first caller loads, the others wait
