@@ -270,8 +270,13 @@ Command VersionCommand() {
     std::printf(http::TlsAvailable() ? "TLS: supported (OpenSSL)\n"
                                      : "TLS: not supported by this build (built without libssl-dev)\n");
     // `mpirun -n K loupe run` splitting steps across ranks needs libopenmpi-dev (docs/scale_out.md).
+    // The version comes from the MPI module, loaded here (docs/architecture.md §1).
     if (mpi::Available()) {
-      std::printf("MPI runs: supported (%s)\n", mpi::LibraryVersion().c_str());
+      if (const Result<std::string> version = mpi::LibraryVersion(); version.ok()) {
+        std::printf("MPI runs: supported (%s)\n", version->c_str());
+      } else {
+        std::printf("MPI runs: not available: %s\n", version.status().message().c_str());
+      }
     } else {
       std::printf("MPI runs: not supported by this build (built without libopenmpi-dev)\n");
     }

@@ -1,5 +1,9 @@
-// MPI behind world.hpp: the only translation unit that includes mpi.h (docs/architecture.md §1).
+// MPI behind world.hpp, through the MPI module (mpi/mpi_module.hpp: lib/loupe/modules/loupe_mpi.so, the
+// only code that includes mpi.h), which this file loads with dlopen only when a launcher started the process
+// or `loupe version` asks for the library's version (docs/architecture.md §1, "Modules loaded on first use").
 #include "mpi/world.hpp"
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,9 +17,8 @@
 #include <mutex>
 #include <thread>
 
-#if LOUPE_WITH_MPI
-#include <mpi.h>
-#endif
+#include "modules/find_module.hpp"
+#include "mpi/mpi_module.hpp"
 
 namespace loupe::mpi {
 
@@ -40,6 +43,57 @@ bool StartedByLauncher() {
 }
 
 #if LOUPE_WITH_MPI
+constexpr const char* kModuleFile = "loupe_mpi.so";
+
+// The MPI module, loaded once per process (the first time MPI is needed), or why it could not be.
+struct LoadedModule {
+  const MpiModule* module = nullptr;
+  std::string error;  // the middle of a sentence: "this loupe was built with MPI, but <error>, so ..."
+  std::string fix;    // its end: what to do
+};
+
+LoadedModule Load() {
+  const modules::ModuleLookup lookup = modules::FindModule(kModuleFile);
+  if (lookup.module.empty()) {
+    return {nullptr,
+            "its MPI module " + std::string(kModuleFile) + " was not found (looked " + lookup.Where() + ")",
+            "reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it"};
+  }
+  // RTLD_GLOBAL: Open MPI opens its own components (mca_*.so), which resolve libmpi's and libopen-pal's
+  // symbols in the global scope. RTLD_LAZY, as the objects loaded at start-up are bound.
+  void* handle = dlopen(lookup.module.c_str(), RTLD_LAZY | RTLD_GLOBAL);
+  if (handle == nullptr) {
+    const char* why = dlerror();
+    return {
+        nullptr,
+        "its MPI module '" + lookup.module.string() + "' could not be loaded (" +
+            (why != nullptr ? why : "unknown error") + ")",
+        "install the MPI library Loupe was built with (Open MPI: scripts/install-deps.sh), or rebuild Loupe"};
+  }
+  using Entry = const MpiModule* (*)();
+  const auto entry = reinterpret_cast<Entry>(dlsym(handle, LOUPE_MPI_MODULE_ENTRY));
+  const MpiModule* module = entry != nullptr ? entry() : nullptr;
+  if (module == nullptr || std::string(module->loupe_version) != LOUPE_VERSION ||
+      module->probed_size != sizeof(Probed) || module->string_size != sizeof(std::string)) {
+    return {nullptr,
+            "its MPI module '" + lookup.module.string() + "' is not from this build of Loupe " +
+                LOUPE_VERSION + " (" +
+                (module == nullptr ? std::string("it has no ") + LOUPE_MPI_MODULE_ENTRY
+                                   : "it comes from Loupe " + std::string(module->loupe_version)) +
+                ")",
+            "reinstall Loupe, or set LOUPE_MODULE_PATH to this build's lib/loupe/modules"};
+  }
+  return {module, "", ""};  // never closed: MPI stays loaded until the process exits
+}
+
+// Loaded on the first call (thread-safe: the first caller loads, the others wait).
+const LoadedModule& Module() {
+  static const LoadedModule loaded = Load();
+  return loaded;
+}
+
+// The module's functions once MPI started (Session); null before.
+const MpiModule* g_mpi = nullptr;
 bool g_started = false;  // this process called MPI_Init_thread (and so must finalize)
 // This process's rank and the number of ranks, read once MPI started: any thread may ask (a served step's
 // threads do) without calling MPI, which only the thread that started it may.
@@ -60,35 +114,29 @@ constexpr int kRequestBodyTag = 1906;
 constexpr std::size_t kErrandIdBytes = sizeof(std::uint64_t);
 
 Status MpiStatus(int code, const char* what) {
-  if (code == MPI_SUCCESS) return Status::Ok();
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
-  return Internal(std::string("MPI ") + what +
-                  " failed: " + std::string(text, static_cast<std::size_t>(length)) + ".");
+  if (code == 0) return Status::Ok();
+  std::string text;
+  g_mpi->error_text(code, &text);
+  return Internal(std::string("MPI ") + what + " failed: " + text + ".");
 }
 
 Status SendBytes(const std::string& bytes, int to) {
   const std::uint64_t size = bytes.size();
-  LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Send(&size, 1, MPI_UINT64_T, to, kSizeTag, MPI_COMM_WORLD), "send"));
+  LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->send(&size, sizeof size, to, kSizeTag), "send"));
   for (std::uint64_t at = 0; at < size; at += kMpiPieceBytes) {
     const int piece = static_cast<int>(std::min(kMpiPieceBytes, size - at));
-    LOUPE_RETURN_IF_ERROR(
-        MpiStatus(MPI_Send(bytes.data() + at, piece, MPI_BYTE, to, kPieceTag, MPI_COMM_WORLD), "send"));
+    LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->send(bytes.data() + at, piece, to, kPieceTag), "send"));
   }
   return Status::Ok();
 }
 
 Status ReceiveBytes(int from, std::string& bytes) {
   std::uint64_t size = 0;
-  LOUPE_RETURN_IF_ERROR(MpiStatus(
-      MPI_Recv(&size, 1, MPI_UINT64_T, from, kSizeTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "receive"));
+  LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->receive(&size, sizeof size, from, kSizeTag), "receive"));
   bytes.resize(size);
   for (std::uint64_t at = 0; at < size; at += kMpiPieceBytes) {
     const int piece = static_cast<int>(std::min(kMpiPieceBytes, size - at));
-    LOUPE_RETURN_IF_ERROR(MpiStatus(
-        MPI_Recv(bytes.data() + at, piece, MPI_BYTE, from, kPieceTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-        "receive"));
+    LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->receive(bytes.data() + at, piece, from, kPieceTag), "receive"));
   }
   return Status::Ok();
 }
@@ -105,6 +153,15 @@ long LauncherRanks() {
 }  // namespace
 
 Status CheckLaunch() {
+#if LOUPE_WITH_MPI
+  if (!StartedByLauncher() || Module().module != nullptr) return Status::Ok();
+  const long ranks = LauncherRanks();
+  return NotFound("this loupe was built with MPI, but " + Module().error + ", so it cannot " +
+                  (ranks > 1
+                       ? "split a run across the " + std::to_string(ranks) + " ranks the launcher started"
+                       : "run under the launcher") +
+                  "; " + Module().fix + ".");
+#endif
   if (Available() || LauncherRanks() <= 1) return Status::Ok();
   return InvalidArgument(
       "this loupe was built without MPI (libopenmpi-dev), so it cannot split a run across the " +
@@ -115,29 +172,31 @@ Status CheckLaunch() {
 
 bool Available() { return true; }
 
-std::string LibraryVersion() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING];
-  int length = 0;
-  MPI_Get_library_version(text, &length);
-  std::string version(text, static_cast<std::size_t>(length));
+Result<std::string> LibraryVersion() {
+  const LoadedModule& loaded = Module();
+  if (loaded.module == nullptr)
+    return NotFound("this build has MPI, but " + loaded.error + "; " + loaded.fix);
+  std::string version;
+  loaded.module->library_version(&version);
   const std::size_t line_end = version.find_first_of(",\n");  // "Open MPI v4.1.4, package: ..."
   return line_end == std::string::npos ? version : version.substr(0, line_end);
 }
 
 Session::Session(int* argc, char*** argv) {
   if (!StartedByLauncher() || g_started) return;
-  int provided = 0;
-  if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return;
+  const MpiModule* module = Module().module;  // CheckLaunch has refused the run when it is missing
+  if (module == nullptr || module->start(argc, argv, &g_rank, &g_size) != 0) {
+    g_rank = 0;
+    g_size = 1;
+    return;
+  }
+  g_mpi = module;
   g_started = true;
-  // Errors come back as codes that become sentences, instead of aborting the job mid-message.
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 }
 
 Session::~Session() {
   if (!g_started) return;
-  MPI_Finalize();
+  g_mpi->finish();
   g_started = false;
   g_rank = 0;
   g_size = 1;
@@ -164,12 +223,11 @@ Result<std::vector<std::string>> GatherToRoot(const std::string& mine) {
 Status BroadcastFromRoot(std::string& bytes) {
   if (!Distributed()) return Status::Ok();
   std::uint64_t size = bytes.size();
-  LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "broadcast"));
+  LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->broadcast(&size, sizeof size, 0), "broadcast"));
   bytes.resize(size);
   for (std::uint64_t at = 0; at < size; at += kMpiPieceBytes) {
     const int piece = static_cast<int>(std::min(kMpiPieceBytes, size - at));
-    LOUPE_RETURN_IF_ERROR(
-        MpiStatus(MPI_Bcast(bytes.data() + at, piece, MPI_BYTE, 0, MPI_COMM_WORLD), "broadcast"));
+    LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->broadcast(bytes.data() + at, piece, 0), "broadcast"));
   }
   return Status::Ok();
 }
@@ -228,14 +286,10 @@ class Backoff {
   int polls_ = 0;
 };
 
-// Receives the message `status` announced (from `status.MPI_SOURCE` with its tag) whole.
-Status ReceiveProbed(MPI_Status& status, std::string& bytes) {
-  int count = 0;
-  LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Get_count(&status, MPI_BYTE, &count), "receive"));
-  bytes.assign(static_cast<std::size_t>(count), '\0');
-  return MpiStatus(MPI_Recv(bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, MPI_COMM_WORLD,
-                            MPI_STATUS_IGNORE),
-                   "receive");
+// Receives the message a probe announced (from `probed.from` with its tag) whole.
+Status ReceiveProbed(const Probed& probed, std::string& bytes) {
+  bytes.assign(static_cast<std::size_t>(probed.bytes), '\0');
+  return MpiStatus(g_mpi->receive(bytes.data(), probed.bytes, probed.from, probed.tag), "receive");
 }
 
 // Rank 0's side of RunServed: `work` on a new thread; this thread sends the requests its threads post
@@ -255,8 +309,8 @@ Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
   };
   struct Sending {
     std::uint64_t id = 0;
-    std::shared_ptr<Errands::State> state;  // its request's bytes are sent from there
-    MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};  // the id, the bytes
+    std::shared_ptr<Errands::State> state;     // its request's bytes are sent from there
+    Request requests[2] = {nullptr, nullptr};  // the id, the bytes
   };
   std::map<std::uint64_t, InFlight> in_flight;
   std::list<Sending> sending;  // stable addresses while MPI reads them
@@ -289,14 +343,13 @@ Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
         send.id = next_id++;
         send.state = state;
         const std::string& body = state->requests[i];
-        Status sent = MpiStatus(MPI_Isend(&send.id, 1, MPI_UINT64_T, static_cast<int>(i) + 1, kRequestTag,
-                                          MPI_COMM_WORLD, &send.requests[0]),
+        Status sent = MpiStatus(g_mpi->start_send(&send.id, sizeof send.id, static_cast<int>(i) + 1,
+                                                  kRequestTag, &send.requests[0]),
                                 "send");
         if (sent.ok()) {
-          sent = MpiStatus(
-              MPI_Isend(body.data(), static_cast<int>(body.size()), MPI_BYTE, static_cast<int>(i) + 1,
-                        kRequestBodyTag, MPI_COMM_WORLD, &send.requests[1]),
-              "send");
+          sent = MpiStatus(g_mpi->start_send(body.data(), static_cast<int>(body.size()),
+                                             static_cast<int>(i) + 1, kRequestBodyTag, &send.requests[1]),
+                           "send");
         }
         if (!sent.ok()) {  // MPI is broken: the ranks cannot be reached any more
           FailErrands(state, sent);
@@ -307,19 +360,21 @@ Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
       }
     }
     for (auto it = sending.begin(); it != sending.end();) {
-      int done = 0;
-      if (Status s = MpiStatus(MPI_Testall(2, it->requests, &done, MPI_STATUSES_IGNORE), "send"); !s.ok()) {
-        fail_everything(s);
-        done = 1;
+      bool done = true, failed = false;  // as MPI_Testall on both: a failure gives the send up
+      for (Request& request : it->requests) {
+        int finished = 0;
+        if (Status s = MpiStatus(g_mpi->test(&request, &finished), "send"); !s.ok()) {
+          fail_everything(s);
+          failed = true;
+        }
+        done = done && finished != 0;
       }
-      it = done != 0 ? sending.erase(it) : std::next(it);
+      it = done || failed ? sending.erase(it) : std::next(it);
     }
     while (!in_flight.empty()) {
       int arrived = 0;
-      MPI_Status status;
-      if (Status s =
-              MpiStatus(MPI_Iprobe(MPI_ANY_SOURCE, kAnswerTag, MPI_COMM_WORLD, &arrived, &status), "probe");
-          !s.ok()) {
+      Probed status;
+      if (Status s = MpiStatus(g_mpi->try_probe(kAnyRank, kAnswerTag, &arrived, &status), "probe"); !s.ok()) {
         fail_everything(s);
         break;
       }
@@ -334,8 +389,8 @@ Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
       if (bytes.size() >= kErrandIdBytes) std::memcpy(&id, bytes.data(), kErrandIdBytes);
       const auto flight = in_flight.find(id);
       if (bytes.size() < kErrandIdBytes || flight == in_flight.end() ||
-          static_cast<int>(flight->second.index) + 1 != status.MPI_SOURCE) {
-        fail_everything(Internal("MPI rank " + std::to_string(status.MPI_SOURCE) +
+          static_cast<int>(flight->second.index) + 1 != status.from) {
+        fail_everything(Internal("MPI rank " + std::to_string(status.from) +
                                  " answered a request rank 0 did not send it."));
         break;
       }
@@ -351,7 +406,7 @@ Status CarryErrands(ErrandCarrier& carrier, const std::function<void()>& work) {
   }
   worker.join();
   for (int rank = 1; rank < Size(); ++rank) {
-    const Status s = MpiStatus(MPI_Send(nullptr, 0, MPI_BYTE, rank, kStepOverTag, MPI_COMM_WORLD), "send");
+    const Status s = MpiStatus(g_mpi->send(nullptr, 0, rank, kStepOverTag), "send");
     if (failure.ok()) failure = s;
   }
   return failure;
@@ -364,8 +419,8 @@ Status AnswerErrands(const std::function<std::string(std::string_view)>& answer)
   Backoff idle(std::chrono::microseconds(500));
   while (true) {
     int arrived = 0;
-    MPI_Status status;
-    LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Iprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &arrived, &status), "probe"));
+    Probed status;
+    LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->try_probe(0, kAnyTag, &arrived, &status), "probe"));
     if (arrived == 0) {
       idle.Wait();
       continue;
@@ -373,13 +428,13 @@ Status AnswerErrands(const std::function<std::string(std::string_view)>& answer)
     idle.Reset();
     std::string id;
     LOUPE_RETURN_IF_ERROR(ReceiveProbed(status, id));
-    if (status.MPI_TAG == kStepOverTag) return Status::Ok();
-    if (status.MPI_TAG != kRequestTag || id.size() != kErrandIdBytes) {
+    if (status.tag == kStepOverTag) return Status::Ok();
+    if (status.tag != kRequestTag || id.size() != kErrandIdBytes) {
       return Internal("MPI rank " + std::to_string(Rank()) + " received a message of tag " +
-                      std::to_string(status.MPI_TAG) + " while it answered rank 0's requests.");
+                      std::to_string(status.tag) + " while it answered rank 0's requests.");
     }
     // The request's bytes follow at once (the carrier sends both together).
-    LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Probe(0, kRequestBodyTag, MPI_COMM_WORLD, &status), "probe"));
+    LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->probe(0, kRequestBodyTag, &status), "probe"));
     std::string body;
     LOUPE_RETURN_IF_ERROR(ReceiveProbed(status, body));
     std::string reply = id + answer(body);
@@ -389,12 +444,11 @@ Status AnswerErrands(const std::function<std::string(std::string_view)>& answer)
           id + std::string(1, static_cast<char>(StatusCode::kUnsupported)) +
           "an answer of more than 1 GiB cannot be sent to rank 0 in one message; make smaller model calls.";
     }
-    MPI_Request sent = MPI_REQUEST_NULL;
-    LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Isend(reply.data(), static_cast<int>(reply.size()), MPI_BYTE, 0,
-                                              kAnswerTag, MPI_COMM_WORLD, &sent),
-                                    "send"));
+    Request sent = nullptr;
+    LOUPE_RETURN_IF_ERROR(MpiStatus(
+        g_mpi->start_send(reply.data(), static_cast<int>(reply.size()), 0, kAnswerTag, &sent), "send"));
     for (int done = 0;;) {
-      LOUPE_RETURN_IF_ERROR(MpiStatus(MPI_Test(&sent, &done, MPI_STATUS_IGNORE), "send"));
+      LOUPE_RETURN_IF_ERROR(MpiStatus(g_mpi->test(&sent, &done), "send"));
       if (done != 0) break;
       idle.Wait();
     }
@@ -469,7 +523,7 @@ Errands::~Errands() {
 #else  // built without MPI: one rank alone
 
 bool Available() { return false; }
-std::string LibraryVersion() { return ""; }
+Result<std::string> LibraryVersion() { return std::string(); }
 Session::Session(int*, char***) { (void)StartedByLauncher; }
 Session::~Session() = default;
 int Rank() { return 0; }

@@ -1,6 +1,8 @@
 // The MPI ranks of a `mpirun -n K loupe run` (docs/architecture.md §1 "One room per dependency", §4).
 //
-// This folder is the only place that includes mpi.h; the rest of the host sees ranks and byte buffers.
+// MPI itself is called by the MPI module (lib/loupe/modules/loupe_mpi.so, core/modules/mpi.cpp: the only
+// code that includes mpi.h), which world.cpp loads only when a launcher started the process, or when
+// `loupe version` asks for the library's version; the rest of the host sees ranks and byte buffers.
 // Built without MPI (LOUPE_WITH_MPI=OFF, or libopenmpi-dev absent) every function here answers as one
 // rank alone, so the runner's code has no #if. MPI is started only when a launcher started the process
 // (mpirun, srun: they set OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_SIZE); a plain `loupe run` never
@@ -22,10 +24,11 @@
 
 namespace loupe::mpi {
 
-// Whether this build has MPI, and the library's own version line ("Open MPI v4.1.4, ...") for
-// `loupe version`; empty without MPI.
+// Whether this build has MPI, and the library's own version line ("Open MPI v4.1.4") for `loupe version`:
+// empty without MPI; asking loads the MPI module, and a sentence's end (where it was looked for, what to do)
+// when it cannot be found or loaded.
 bool Available();
-std::string LibraryVersion();
+Result<std::string> LibraryVersion();
 
 // Starts MPI for the lifetime of this object when the process was started by an MPI launcher and the
 // build has MPI; otherwise does nothing. At most one exists at a time (the `run` command's).
@@ -38,7 +41,9 @@ class Session {
 };
 
 // A refusal when a launcher started several ranks of a build without MPI (each would run the whole
-// pipeline into the same folder); OK otherwise.
+// pipeline into the same folder), or when a launcher started a build with MPI whose MPI module cannot be
+// found or loaded (the sentence says where it was looked for); OK otherwise. Under a launcher it loads the
+// MPI module.
 Status CheckLaunch();
 
 // This process's rank and the number of ranks: 0 and 1 when MPI is not running.
