@@ -17,7 +17,7 @@ fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
 }
-rm -rf "$work" && mkdir -p "$work/bin" || exit 1
+rm -rf "$work" && mkdir -p "$work" || exit 1
 unset LOUPE_MODULE_PATH LOUPE_PLUGIN_PATH
 
 # The shared objects a command's process loads (ld.so's own account of it).
@@ -41,10 +41,13 @@ for library in libprotobuf libonnx_proto loupe_onnx_reader; do
 done
 [[ $(wc -l <"$work/onnx.csv") -gt 100 ]] || fail "$work/onnx.csv holds too few predictions"
 
-# A copy of the binary with no lib/loupe/modules beside it: the configured install prefix is the only other
-# place, skipped when a Loupe installed there holds a module.
-cp "$loupe" "$work/bin/loupe" || exit 1
-copy=$(realpath "$work/bin/loupe")
+# A copy of the binary with no lib/loupe/modules beside it, outside the build tree (the search finds the
+# build's lib/loupe/modules up to four levels above build/tests/e2e/onnx_module/bin): the configured install
+# prefix is the only other place, skipped when a Loupe installed there holds a module.
+elsewhere=$(mktemp -d) || exit 1
+trap 'rm -rf "$elsewhere"' EXIT
+mkdir -p "$elsewhere/bin" && cp "$loupe" "$elsewhere/bin/loupe" || exit 1
+copy=$(realpath "$elsewhere/bin/loupe")
 "$copy" version >"$work/copy-version.out" 2>&1
 if grep -qF "ONNX models: supported" "$work/copy-version.out"; then
   echo "SKIP the missing-module checks: $(grep '^ONNX' "$work/copy-version.out")"
