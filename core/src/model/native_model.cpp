@@ -781,18 +781,33 @@ class NativeModel final : public Model, public model::Network, public GradientMo
         break;
       case DenseKind::kSoftmax: {
         // Each row's maximum subtracted (in the order of its values), the block's exponentials in one call,
-        // then each row divided by its sum (summed in the order of its values).
-        std::copy_n(in.data(), count, out.data());
-        for (std::int64_t r = 0; r < lanes; ++r) {
-          float max = width == 0 ? 0.0f : in[r];
-          for (std::int64_t c = 0; c < width; ++c) max = std::max(max, in[c * lanes + r]);
-          for (std::int64_t c = 0; c < width; ++c) out[c * lanes + r] = in[c * lanes + r] - max;
+        // then each row divided by its sum (summed in the order of its values). The rows are the lanes, so
+        // each step runs across all of them at once: the same operations in the same order for every row.
+        if (width == 0) break;
+        float* max = out.data();  // row r's running maximum, then its sum, in out's first value of row r
+        std::copy_n(in.data(), lanes, max);
+        for (std::int64_t c = 0; c < width; ++c) {
+          const float* value = in.data() + c * lanes;
+          for (std::int64_t r = 0; r < lanes; ++r) max[r] = std::max(max[r], value[r]);
+        }
+        for (std::int64_t c = width - 1; c >= 0; --c) {  // value 0 last: it overwrites the maxima
+          const float* value = in.data() + c * lanes;
+          float* shifted = out.data() + c * lanes;
+          for (std::int64_t r = 0; r < lanes; ++r) shifted[r] = value[r] - max[r];
         }
         model::vmath::Exp(out.data(), out.data(), count);
-        for (std::int64_t r = 0; r < lanes; ++r) {
-          float sum = 0.0f;
-          for (std::int64_t c = 0; c < width; ++c) sum += out[c * lanes + r];
-          for (std::int64_t c = 0; c < width; ++c) out[c * lanes + r] /= sum;
+        constexpr std::int64_t kSumLanes = 64;
+        for (std::int64_t first = 0; first < lanes; first += kSumLanes) {
+          const std::int64_t n = std::min(kSumLanes, lanes - first);
+          float sum[kSumLanes] = {};
+          for (std::int64_t c = 0; c < width; ++c) {
+            const float* e = out.data() + c * lanes + first;
+            for (std::int64_t r = 0; r < n; ++r) sum[r] += e[r];
+          }
+          for (std::int64_t c = 0; c < width; ++c) {
+            float* e = out.data() + c * lanes + first;
+            for (std::int64_t r = 0; r < n; ++r) e[r] /= sum[r];
+          }
         }
         break;
       }
