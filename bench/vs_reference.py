@@ -304,6 +304,8 @@ def fixed_and_per_row(workload, rows, threads, runs, loupe, folder, precision, c
     median CPU per row: how much of the whole-process ratio the start-up takes at n rows."""
     if rows < 2:
         return None
+    folder = folder / "one-row"  # its own pipeline file and outputs: the n-row pipeline is timed again later
+    folder.mkdir(exist_ok=True)
     one_row = loupe_pipeline(workload, 1, folder, precision)
     cpu_one = statistics.median(f[1] for f in time_loupe(loupe, one_row, threads, runs))
     per_row = (cpu_per_row * rows - cpu_one) / (rows - 1)
