@@ -759,10 +759,43 @@ class NativeModel final : public Model, public model::Network, public GradientMo
     }
   }
 
+  // Softmax over the lane-major [width][lanes] values `in` into `out`: each row's maximum subtracted (in the
+  // order of its values), the block's exponentials in one call, then each row divided by its sum (summed in
+  // the order of its values). The rows are the lanes, so each step runs across all of them at once: the same
+  // operations in the same order for every row.
+  static void SoftmaxLanes(const float* in, std::int64_t width, std::int64_t lanes, float* out) {
+    if (width == 0) return;
+    float* max = out;  // row r's running maximum, then its sum, in out's first value of row r
+    std::copy_n(in, lanes, max);
+    for (std::int64_t c = 0; c < width; ++c) {
+      const float* value = in + c * lanes;
+      for (std::int64_t r = 0; r < lanes; ++r) max[r] = std::max(max[r], value[r]);
+    }
+    for (std::int64_t c = width - 1; c >= 0; --c) {  // value 0 last: it overwrites the maxima
+      const float* value = in + c * lanes;
+      float* shifted = out + c * lanes;
+      for (std::int64_t r = 0; r < lanes; ++r) shifted[r] = value[r] - max[r];
+    }
+    model::vmath::Exp(out, out, width * lanes);
+    constexpr std::int64_t kSumLanes = 64;
+    for (std::int64_t first = 0; first < lanes; first += kSumLanes) {
+      const std::int64_t n = std::min(kSumLanes, lanes - first);
+      float sum[kSumLanes] = {};
+      for (std::int64_t c = 0; c < width; ++c) {
+        const float* e = out + c * lanes + first;
+        for (std::int64_t r = 0; r < n; ++r) sum[r] += e[r];
+      }
+      for (std::int64_t c = 0; c < width; ++c) {
+        float* e = out + c * lanes + first;
+        for (std::int64_t r = 0; r < n; ++r) e[r] /= sum[r];
+      }
+    }
+  }
+
   // `layer` over the lane-major [width][lanes] values `in` into `out` ([out_width][lanes]); returns the
   // output width. A linear layer is bias + the FMAs of its inputs in order (vmath::AddScaledLanes); the
-  // elementwise ones run on the f32 kernels of vector_math.hpp over the whole block; softmax and layer norm
-  // per row (lane) over its values in order.
+  // elementwise ones run on the f32 kernels of vector_math.hpp over the whole block; softmax (SoftmaxLanes)
+  // and layer norm per row (lane) over its values in order.
   static std::int64_t ApplyF32(const F32Layer& layer, const std::vector<float>& in, std::int64_t width,
                                std::int64_t lanes, std::vector<float>& out,
                                std::vector<const float*>& pointers) {
@@ -779,38 +812,9 @@ class NativeModel final : public Model, public model::Network, public GradientMo
         model::vmath::AddScaledLanes(out.data(), layer.columns.data(), out_width, pointers.data(), nullptr,
                                      width, lanes);
         break;
-      case DenseKind::kSoftmax: {
-        // Each row's maximum subtracted (in the order of its values), the block's exponentials in one call,
-        // then each row divided by its sum (summed in the order of its values). The rows are the lanes, so
-        // each step runs across all of them at once: the same operations in the same order for every row.
-        if (width == 0) break;
-        float* max = out.data();  // row r's running maximum, then its sum, in out's first value of row r
-        std::copy_n(in.data(), lanes, max);
-        for (std::int64_t c = 0; c < width; ++c) {
-          const float* value = in.data() + c * lanes;
-          for (std::int64_t r = 0; r < lanes; ++r) max[r] = std::max(max[r], value[r]);
-        }
-        for (std::int64_t c = width - 1; c >= 0; --c) {  // value 0 last: it overwrites the maxima
-          const float* value = in.data() + c * lanes;
-          float* shifted = out.data() + c * lanes;
-          for (std::int64_t r = 0; r < lanes; ++r) shifted[r] = value[r] - max[r];
-        }
-        model::vmath::Exp(out.data(), out.data(), count);
-        constexpr std::int64_t kSumLanes = 64;
-        for (std::int64_t first = 0; first < lanes; first += kSumLanes) {
-          const std::int64_t n = std::min(kSumLanes, lanes - first);
-          float sum[kSumLanes] = {};
-          for (std::int64_t c = 0; c < width; ++c) {
-            const float* e = out.data() + c * lanes + first;
-            for (std::int64_t r = 0; r < n; ++r) sum[r] += e[r];
-          }
-          for (std::int64_t c = 0; c < width; ++c) {
-            float* e = out.data() + c * lanes + first;
-            for (std::int64_t r = 0; r < n; ++r) e[r] /= sum[r];
-          }
-        }
+      case DenseKind::kSoftmax:
+        SoftmaxLanes(in.data(), width, lanes, out.data());
         break;
-      }
       case DenseKind::kRelu:
         for (std::int64_t i = 0; i < count; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
         break;
