@@ -42,21 +42,28 @@ class Regression {
   }
 
   // Adds coalition k with weight w: x_j = z_j - z_last, y = v(S) - fnull - z_last (fx - fnull).
-  // Each x_j is -1, 0 or 1, so every product w x_i x_j is exactly +-w or 0 and a[j][i] would add the very
-  // numbers a[i][j] adds: only the upper triangle is summed here, and Solve copies it down (the same bits
-  // as summing both). Not for concurrent calls on one Regression (x_ is its scratch).
+  // Each x_j is 0 or, for the players on the other side of z_last, the same x = +-1, so every product
+  // w x_i x_j is 0 or exactly w: only the pairs of those players add anything (adding a zero changes no
+  // sum), and a[j][i] would add the very numbers a[i][j] adds, so only the upper triangle is summed here and
+  // Solve copies it down. The same bits as summing every product. Not for concurrent calls on one Regression
+  // (others_ is its scratch).
   void Add(std::int64_t k, double w, Normal* eq) const {
     const unsigned char* z = plan_.Mask(k);
-    const double last = z[selected_.back()];
+    const unsigned char last_bit = z[selected_.back()];
+    const double last = last_bit;
     const double y = v_[k * o_ + d_] - fnull_ - last * (fx_ - fnull_);
-    x_.resize(static_cast<std::size_t>(n_));
-    for (std::int64_t j = 0; j < n_; ++j)
-      x_[static_cast<std::size_t>(j)] = static_cast<double>(z[selected_[static_cast<std::size_t>(j)]]) - last;
-    for (std::int64_t i = 0; i < n_; ++i) {
-      const double wi = w * x_[static_cast<std::size_t>(i)];
-      if (wi == 0.0) continue;
+    const double x = 1.0 - 2.0 * last;  // z_j - last for every player with z_j != z_last
+    const double wi = w * x;
+    if (wi == 0.0) return;
+    others_.clear();
+    for (std::int64_t j = 0; j < n_; ++j) {
+      if (z[selected_[static_cast<std::size_t>(j)]] != last_bit) others_.push_back(j);
+    }
+    const double product = wi * x;
+    for (std::size_t p = 0; p < others_.size(); ++p) {
+      const std::int64_t i = others_[p];
       double* row = eq->a.data() + i * n_;
-      for (std::int64_t j = i; j < n_; ++j) row[j] += wi * x_[static_cast<std::size_t>(j)];
+      for (std::size_t q = p; q < others_.size(); ++q) row[others_[q]] += product;
       eq->b[static_cast<std::size_t>(i)] += wi * y;
     }
   }
@@ -85,7 +92,7 @@ class Regression {
   const std::int64_t o_, d_;
   const double fx_, fnull_;
   const std::int64_t n_;
-  mutable std::vector<double> x_;  // Add's coalition row
+  mutable std::vector<std::int64_t> others_;  // Add's players with z_j != z_last
 };
 
 // shap's augmented lasso design for output d: per coalition a row sqrt(w (M - s)) z and a row
