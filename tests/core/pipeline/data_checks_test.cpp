@@ -71,7 +71,9 @@ void ExpectSameDataset(const Dataset& a, const Dataset& b) {
     EXPECT_EQ(x.type(), y.type());
     EXPECT_EQ(x.schema().levels, y.schema().levels);
     ASSERT_EQ(x.values().size(), y.values().size());
-    EXPECT_EQ(std::memcmp(x.values().data(), y.values().data(), x.values().size() * sizeof(double)), 0);
+    if (!x.values().empty()) {  // a text column holds no values (and memcmp takes no null pointer)
+      EXPECT_EQ(std::memcmp(x.values().data(), y.values().data(), x.values().size() * sizeof(double)), 0);
+    }
     EXPECT_EQ(x.text(), y.text());
     EXPECT_EQ(x.missing(), y.missing());
   }
