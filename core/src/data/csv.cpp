@@ -530,32 +530,10 @@ Result<Dataset> ParseCsv(const std::string& text, const std::string& source, con
 
 namespace {
 
-std::unique_ptr<std::FILE, int (*)(std::FILE*)> OpenCsv(const std::string& name, Status* error) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(name.c_str(), "rb"), &std::fclose);
-  if (file == nullptr) {
-    const int code = errno;
-    const std::string reason = std::strerror(code);
-    *error = code == ENOENT ? NotFound("cannot open '" + name + "': " + reason)
-                            : IoError("cannot open '" + name + "': " + reason);
-  }
-  return file;
-}
-
-}  // namespace
-
-Result<Dataset> data::ReadCsvWithValues(const std::filesystem::path& path, const CsvOptions& options,
-                                        const std::set<std::string>& value_columns,
-                                        std::map<std::string, std::set<std::string>>* values) {
-  const std::string name = path.string();
-  Status error;
-  const auto file = OpenCsv(name, &error);
-  if (file == nullptr) return error;
-  std::error_code size_error;
-  const std::uint64_t size = std::filesystem::file_size(path, size_error);
-  return ReadDataset(CsvInput{file.get(), {}, name, size_error ? 0 : size}, options, &value_columns, values);
-}
-
-Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& options) {
+// ReadDataset over the file at `path`, read a block at a time.
+Result<Dataset> ReadCsvFile(const std::filesystem::path& path, const CsvOptions& options,
+                            const std::set<std::string>* value_columns = nullptr,
+                            std::map<std::string, std::set<std::string>>* values = nullptr) {
   const std::string name = path.string();
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(name.c_str(), "rb"), &std::fclose);
   if (file == nullptr) {
@@ -566,7 +544,19 @@ Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& opt
   }
   std::error_code size_error;
   const std::uint64_t size = std::filesystem::file_size(path, size_error);
-  return ReadDataset(CsvInput{file.get(), {}, name, size_error ? 0 : size}, options);
+  return ReadDataset(CsvInput{file.get(), {}, name, size_error ? 0 : size}, options, value_columns, values);
+}
+
+}  // namespace
+
+Result<Dataset> data::ReadCsvWithValues(const std::filesystem::path& path, const CsvOptions& options,
+                                        const std::set<std::string>& value_columns,
+                                        std::map<std::string, std::set<std::string>>* values) {
+  return ReadCsvFile(path, options, &value_columns, values);
+}
+
+Result<Dataset> ReadCsv(const std::filesystem::path& path, const CsvOptions& options) {
+  return ReadCsvFile(path, options);
 }
 
 }  // namespace loupe
