@@ -17,17 +17,11 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpirun() { "$mpirun" --oversubscribe "$@"; }
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/module_checks.sh"
 rm -rf "$work" && mkdir -p "$work" || exit 1
 unset LOUPE_MODULE_PATH LOUPE_PLUGIN_PATH
 plugins=$(dirname "$(dirname "$module")")/plugins
 
-# The shared objects a process loads (ld.so's own account of it).
-loaded() { grep -oE 'calling init: [^ ]+' "$1" | sed 's/calling init: //'; }
 lazy_libraries='libmpi|libopen-rte|libopen-pal|libhwloc|libevent|loupe_mpi'
 # step.json without its elapsed time.
 step() { sed -E 's/("elapsed_ms": *)[-0-9.eE+]+/\1X/' "$1/step.json"; }
@@ -71,10 +65,7 @@ cmp -s <(step "$work/plain") <(step "$work/ranks") || fail "mpirun -n 2 wrote an
 # the search would find above it), given the build's plugins by --plugin-path (which, unlike
 # LOUPE_PLUGIN_PATH, names no module folder): the configured install prefix is the only other place,
 # skipped when a Loupe installed there holds a module.
-elsewhere=$(mktemp -d) || exit 1
-trap 'rm -rf "$elsewhere"' EXIT
-mkdir -p "$elsewhere/bin" && cp "$loupe" "$elsewhere/bin/loupe" || exit 1
-copy=$(realpath "$elsewhere/bin/loupe")
+copy_without_modules "$loupe"
 "$copy" version >"$work/copy-version.out" 2>&1
 if grep -qF "MPI runs: supported" "$work/copy-version.out"; then
   echo "SKIP the missing-module checks: $(grep '^MPI' "$work/copy-version.out")"
@@ -96,8 +87,4 @@ mpirun -n 2 env LOUPE_MODULE_PATH="$work/nothing-here:$(dirname "$module")" "$co
 grep -qE '"ranks": *2' "$work/module-path/run.json" || fail "LOUPE_MODULE_PATH: run.json does not say 2 ranks"
 cmp -s <(step "$work/plain") <(step "$work/module-path") || fail "the run through LOUPE_MODULE_PATH differs"
 
-if ((failures > 0)); then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "ok: the MPI module loads under a launcher only, and is found or named when missing"
+finish "ok: the MPI module loads under a launcher only, and is found or named when missing"

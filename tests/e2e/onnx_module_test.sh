@@ -12,16 +12,10 @@ model=$source_dir/examples/onnx_models/models/credit_gb.onnx
 data=$source_dir/examples/credit_scoring/data/credit_data.csv
 native=$source_dir/examples/credit_scoring/models/credit_logreg.yaml
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/module_checks.sh"
 rm -rf "$work" && mkdir -p "$work" || exit 1
 unset LOUPE_MODULE_PATH LOUPE_PLUGIN_PATH
 
-# The shared objects a command's process loads (ld.so's own account of it).
-loaded() { grep -oE 'calling init: [^ ]+' "$1" | sed 's/calling init: //'; }
 lazy_libraries='libprotobuf|libonnx_proto|loupe_onnx_reader'
 
 LD_DEBUG=files "$loupe" version >"$work/version.out" 2>"$work/version.ld" || fail "loupe version failed"
@@ -44,10 +38,7 @@ done
 # A copy of the binary with no lib/loupe/modules beside it, outside the build tree (the search finds the
 # build's lib/loupe/modules up to four levels above build/tests/e2e/onnx_module/bin): the configured install
 # prefix is the only other place, skipped when a Loupe installed there holds a module.
-elsewhere=$(mktemp -d) || exit 1
-trap 'rm -rf "$elsewhere"' EXIT
-mkdir -p "$elsewhere/bin" && cp "$loupe" "$elsewhere/bin/loupe" || exit 1
-copy=$(realpath "$elsewhere/bin/loupe")
+copy_without_modules "$loupe"
 "$copy" version >"$work/copy-version.out" 2>&1
 if grep -qF "ONNX models: supported" "$work/copy-version.out"; then
   echo "SKIP the missing-module checks: $(grep '^ONNX' "$work/copy-version.out")"
@@ -67,8 +58,4 @@ LOUPE_PLUGIN_PATH=$(dirname "$(dirname "$module")")/plugins/ "$copy" predict --m
   -o "$work/plugin-path.csv" 2>"$work/plugin-path.err" || fail "LOUPE_PLUGIN_PATH: $(cat "$work/plugin-path.err")"
 cmp -s "$work/onnx.csv" "$work/plugin-path.csv" || fail "the predictions through LOUPE_PLUGIN_PATH differ"
 
-if ((failures > 0)); then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "ok: the ONNX reader module loads on first use only, and is found or named when missing"
+finish "ok: the ONNX reader module loads on first use only, and is found or named when missing"
