@@ -2,7 +2,7 @@
 # The MPI module (docs/architecture.md §1, "Modules loaded on first use"): a plain `loupe run` and
 # `loupe predict` load neither it nor libmpi; each rank of `mpirun -n 2 loupe run` loads both; a copy of
 # loupe with no lib/loupe/modules beside it refuses a run under `mpirun -n 2` on every rank with the sentence
-# naming where it looked (exit non-zero), and finds the module through LOUPE_MODULE_PATH, with the outputs
+# naming where it looked (exit 2), and finds the module through LOUPE_MODULE_PATH, with the outputs
 # of the build's binary.
 #
 #   mpi_module_test.sh LOUPE_EXE SOURCE_DIR WORK_DIR MODULE_FILE MPIRUN
@@ -74,12 +74,19 @@ else
     "$work/copy-version.out" || fail "loupe version without the module: $(cat "$work/copy-version.out")"
   "$copy" run "$work/perm.yaml" --plugin-path "$plugins" -q -o "$work/copy-plain" >"$work/copy-plain.out" 2>&1 ||
     fail "a plain run without the MPI module failed: $(cat "$work/copy-plain.out")"
-  mpirun -n 2 "$copy" run "$work/perm.yaml" --plugin-path "$plugins" -q -o "$work/missing" >"$work/missing.out" 2>&1
-  rc=$?
-  [[ $rc != 0 ]] || fail "mpirun -n 2 without the module exited 0"
+  # Each rank's stderr and exit status go to files of its own (on one stream, the ranks' lines interleave),
+  # and mpirun lets every rank finish instead of killing the others when the first exits non-zero.
+  mpirun -n 2 --mca orte_abort_on_non_zero_status 0 \
+    sh -c '"$@" 2>"$0.$OMPI_COMM_WORLD_RANK.err"; echo $? >"$0.$OMPI_COMM_WORLD_RANK.rc"' "$work/missing" \
+    "$copy" run "$work/perm.yaml" --plugin-path "$plugins" -q -o "$work/missing" >"$work/missing.out" 2>&1
   sentence="loupe: this loupe was built with MPI, but its MPI module loupe_mpi.so was not found \(looked above $copy for lib/loupe/modules[^)]*\), so it cannot split a run across the 2 ranks the launcher started; reinstall Loupe, or set LOUPE_MODULE_PATH to the folder that holds it\."
-  said=$(grep -cE "$sentence" "$work/missing.out")
-  [[ $said == 2 ]] || fail "mpirun -n 2 without the module: the sentence came $said times, not once a rank: $(cat "$work/missing.out")"
+  for rank in 0 1; do
+    rc=$(cat "$work/missing.$rank.rc" 2>/dev/null)
+    [[ $rc == 2 ]] || fail "mpirun -n 2 without the module: rank $rank exited '$rc', not 2: $(cat "$work/missing.out")"
+    said=$(grep -cE "^$sentence\$" "$work/missing.$rank.err" 2>/dev/null)
+    [[ $said == 1 ]] ||
+      fail "mpirun -n 2 without the module: rank $rank said the sentence ${said:-0} times, not once: $(cat "$work/missing.$rank.err" "$work/missing.out" 2>&1)"
+  done
   [[ ! -e "$work/missing/step.json" ]] || fail "mpirun -n 2 without the module wrote outputs"
 fi
 mpirun -n 2 env LOUPE_MODULE_PATH="$work/nothing-here:$(dirname "$module")" "$copy" run "$work/perm.yaml" --plugin-path "$plugins" -q \
