@@ -126,14 +126,17 @@ void CoalitionGame::EvaluateVariantCall(std::int64_t u0, std::int64_t u1, std::i
   ScratchVector<double> out(static_cast<std::size_t>(capacity));
   host_.PredictRowVariants(*variants_, background_.Row(j0), n_base, f, n_variants, offsets.data(),
                            columns.data(), values.data(), space_, out.data(), capacity);
+  // Each output's sum runs over the background rows in order, held in a register rather than in `sums`.
   for (std::int64_t unit = u0; unit < u1; ++unit) {
     const double* unit_out = out.data() + (unit - u0) * n_base * o_;
-    for (std::int64_t j = j0; j < j1; ++j) {
-      const double weight = background_.weighted() ? background_.Weight(j) : 1.0;
-      for (std::int64_t o = 0; o < o_; ++o) {
-        const double y = unit_out[(j - j0) * o_ + o];
-        sums[unit * o_ + o] += background_.weighted() ? weight * y : y;
+    for (std::int64_t o = 0; o < o_; ++o) {
+      double sum = sums[unit * o_ + o];
+      if (background_.weighted()) {
+        for (std::int64_t j = j0; j < j1; ++j) sum += background_.Weight(j) * unit_out[(j - j0) * o_ + o];
+      } else {
+        for (std::int64_t j = j0; j < j1; ++j) sum += unit_out[(j - j0) * o_ + o];
       }
+      sums[unit * o_ + o] = sum;
     }
   }
 }
