@@ -54,6 +54,7 @@ Status ChunkedFeatures::Pin(const std::int64_t* rows, std::int64_t n, Pins& pins
       if (pins.failure.ok()) pins.failure = read;
       return read;
     }
+    rows_read_ += end - begin;
     i = j;
   }
   for (const std::int64_t block : blocks) {
@@ -62,6 +63,11 @@ Status ChunkedFeatures::Pin(const std::int64_t* rows, std::int64_t n, Pins& pins
     pins.blocks.push_back(block);
   }
   return Status::Ok();
+}
+
+std::int64_t ChunkedFeatures::rows_read() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return rows_read_;
 }
 
 void ChunkedFeatures::Release(Pins& pins) {

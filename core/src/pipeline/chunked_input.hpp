@@ -36,12 +36,15 @@ class ChunkedFeatures {
   // Lets go of `pins`' blocks: a block no call holds any more is returned to the system (its whole pages;
   // read again when next needed).
   void Release(Pins& pins);
+  // The rows read from the file so far (RunReport::rows_read_again).
+  std::int64_t rows_read();
 
  private:
   std::mutex mutex_;
   data::CsvRowReader reader_;
   std::shared_ptr<Tensor> matrix_;
   std::vector<std::uint32_t> holders_;  // per block: the calls holding it (0: not there)
+  std::int64_t rows_read_ = 0;
 };
 
 }  // namespace loupe::pipeline

@@ -282,6 +282,7 @@ class PipelineRunner {
       }
       report_.status = Summarise();
     }
+    if (chunked_input_) report_.rows_read_again = chunked_input_->rows_read();
     if (mpi::IsRoot()) WriteRunFile(MillisecondsSince(start));
     if (checkpoints_ && report_.status.ok()) checkpoints_->Remove();  // nothing left to resume
     if (mpi::Distributed()) report_.status = RootStatusOnEveryRank(report_.status);
@@ -315,6 +316,7 @@ class PipelineRunner {
         chunked_input_ = std::make_unique<pipeline::ChunkedFeatures>(std::move(reader), std::move(matrix));
       } else {
         LOUPE_RETURN_IF_ERROR(reader.Fill(0, dataset_.num_rows(), matrix->data<double>()));
+        report_.rows_read_again = dataset_.num_rows();
       }
     } else {
       // The features are held once, in the matrix the explainers read; the data set's feature columns

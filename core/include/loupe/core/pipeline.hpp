@@ -221,6 +221,11 @@ struct RunReport {
   std::vector<StepOutcome> steps;
   std::filesystem::path output_dir;
   Status status;  // OK when every step succeeded; otherwise why the run failed
+  // Data rows whose features this run read from the CSV file again after its first read: 0 when the data
+  // set was held whole (docs/architecture.md §5 "Chunked input"); with chunked input the rows of the blocks
+  // its plugin calls made ready (a block read again when it was let go and is needed again, so the count
+  // may vary with the threads), or every row when the data has no more rows than a chunk.
+  std::int64_t rows_read_again = 0;
 };
 
 // The seed of a step: a hash of (pipeline seed, step id), the same on every platform.
