@@ -3,9 +3,10 @@
 # the rows they resolve reads the CSV once for its schema without holding the feature columns, then each
 # plugin call's rows (and its background or training rows) from the file just before the call. Its
 # outputs must equal, byte for byte (elapsed times aside), those of the same run with the whole data read
-# first (LOUPE_CHUNKED_INPUT=off), on 1 and 2 threads, over categorical features and missing values, with
-# a small --chunk-rows; a run killed with SIGKILL and resumed equals them too; and a CSV error in the last
-# row is still found before any step runs, with the whole read's sentence naming FILE:LINE.
+# first (LOUPE_CHUNKED_INPUT=off; the others say `on`, as the file is small), on 1 and 2 threads, over
+# categorical features and missing values, with a small --chunk-rows; a run killed with SIGKILL and resumed
+# equals them too; and a CSV error in the last row is still found before any step runs, with the whole
+# read's sentence naming FILE:LINE.
 #
 # Under MPI (when MPIRUN is given and this loupe has MPI) each rank reads only its chunks' rows: the outputs
 # of `mpirun -n 2` and `-n 3`, and of a 2-rank run killed and resumed, must equal them too, and a rank
@@ -23,7 +24,11 @@ fail() {
   failures=$((failures + 1))
 }
 
-# The demo's applicants three times over (13,362 rows): four categorical features, missing values.
+# The demo's applicants three times over (13,362 rows): four categorical features, missing values. At
+# 933 kB the file is under the size a run reads in chunks on its own (1 MiB, kChunkedInputMinBytes in
+# core/src/pipeline/validate.hpp): LOUPE_CHUNKED_INPUT=on (exported, so mpirun's ranks see it too) makes
+# every run below read it in chunks but those that say `off`.
+export LOUPE_CHUNKED_INPUT=on
 data=$work/credit_x3.csv
 head -n 1 "$src/examples/credit_scoring/data/credit_data.csv" >"$data"
 for _ in 1 2 3; do tail -n +2 "$src/examples/credit_scoring/data/credit_data.csv" >>"$data"; done
@@ -105,8 +110,8 @@ if [[ -n "$mpirun" && -x "$mpirun" ]] && "$loupe" version | grep -q "MPI runs: s
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   for ranks in 2 3; do
     out=$work/mpi$ranks
-    if ! timeout 300 "$mpirun" --oversubscribe -n "$ranks" "$loupe" run "$work/pipeline.yaml" -o "$out" -q \
-      --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
+    if ! timeout 300 "$mpirun" --oversubscribe -n "$ranks" -x LOUPE_CHUNKED_INPUT "$loupe" run "$work/pipeline.yaml" \
+      -o "$out" -q --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
       fail "mpirun -n $ranks failed: $(tail -3 "$out.log")"
       continue
     fi
@@ -117,18 +122,19 @@ if [[ -n "$mpirun" && -x "$mpirun" ]] && "$loupe" version | grep -q "MPI runs: s
   done
   # Killed with SIGKILL after rank 0 recorded its 9th chunk, then resumed under 2 ranks.
   out=$work/mpi_killed
-  if timeout 300 "$mpirun" --oversubscribe -n 2 -x LOUPE_CHECKPOINT_KILL_AFTER=9 "$loupe" run \
+  if timeout 300 "$mpirun" --oversubscribe -n 2 -x LOUPE_CHUNKED_INPUT -x LOUPE_CHECKPOINT_KILL_AFTER=9 "$loupe" run \
     "$work/pipeline.yaml" -o "$out" -q --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
     fail "the MPI run that should have been killed finished"
   fi
-  timeout 300 "$mpirun" --oversubscribe -n 2 "$loupe" run --resume "$out" -q --threads 1 >"$out.resume.log" 2>&1 ||
+  timeout 300 "$mpirun" --oversubscribe -n 2 -x LOUPE_CHUNKED_INPUT "$loupe" run --resume "$out" -q --threads 1 \
+    >"$out.resume.log" 2>&1 ||
     fail "resuming the killed MPI run failed: $(tail -3 "$out.resume.log")"
   compare "mpirun -n 2, killed and resumed" "$work/whole_outputs" "$out"
   # A rank that fails in a chunked step fails that step on every rank with its sentence, no hang; the
   # other steps still write what a whole read writes.
   out=$work/mpi_fault
-  if timeout 300 "$mpirun" --oversubscribe -n 3 -x LOUPE_MPI_FAULT=1:treeshap "$loupe" run "$work/pipeline.yaml" \
-    -o "$out" --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
+  if timeout 300 "$mpirun" --oversubscribe -n 3 -x LOUPE_CHUNKED_INPUT -x LOUPE_MPI_FAULT=1:treeshap "$loupe" run \
+    "$work/pipeline.yaml" -o "$out" --threads 1 --chunk-rows 700 >"$out.log" 2>&1; then
     fail "the MPI run with a failing rank should exit non-zero"
   fi
   grep -q "step 'treeshap' failed: MPI rank 1 of 3: a fault was injected into step 'treeshap'" "$out.log" ||

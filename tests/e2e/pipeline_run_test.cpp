@@ -1,5 +1,9 @@
 // Pipelines run through the real plugin loader and the TBB flow-graph runner.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -194,6 +198,77 @@ TEST_F(PipelineRunTest, TheRunTakesTheDataSetValidationReadAndReadsTheFileOnlyWi
   ASSERT_TRUE(RunPipeline(*parsed.spec, registry_, options).status.ok());
   EXPECT_NEAR(Output("noise.json")["base_values"][0][1].get<double>(), probability(3), 1e-15);
   EXPECT_EQ(options.data->num_columns(), 4);  // left as it was
+}
+
+// A run of `pipeline.yaml` in dir_ as `loupe run` makes it: validation reads the data set as the run will
+// and hands it over, with LOUPE_CHUNKED_INPUT set to `mode` (null: unset) for the run.
+struct ChunkedInputRun {
+  RunReport report;
+  std::string values;  // shap.json's values
+  bool taken = false;  // the run took validation's data set
+};
+ChunkedInputRun RunWithChunkedInput(const std::filesystem::path& dir, const PluginRegistry& registry,
+                                    const char* mode) {
+  std::optional<std::string> old;
+  if (const char* value = std::getenv("LOUPE_CHUNKED_INPUT")) old = value;
+  const auto set = [](const char* value) {
+    if (value != nullptr) {
+      ::setenv("LOUPE_CHUNKED_INPUT", value, 1);
+    } else {
+      ::unsetenv("LOUPE_CHUNKED_INPUT");
+    }
+  };
+  set(mode);
+  ChunkedInputRun run;
+  ParseOutcome parsed = ParsePipelineFile(dir / "pipeline.yaml");
+  EXPECT_TRUE(parsed.spec);
+  const PipelineCheck check = ValidatePipeline(*parsed.spec, registry, {.read_data = true});
+  EXPECT_TRUE(check.diagnostics.empty()) << check.diagnostics.front().ToString();
+  RunOptions options;
+  options.model = check.model;
+  options.data = check.data;
+  run.report = RunPipeline(*parsed.spec, registry, options);
+  run.taken = check.data != nullptr && check.data->num_columns() == 0;
+  run.values = nlohmann::json::parse(ReadText(dir / "out" / "shap.json"))["values"].dump();
+  set(old ? old->c_str() : nullptr);
+  return run;
+}
+
+// Chunked input is for large files (docs/architecture.md §5 "Chunked input"): a run of a row-local step over
+// a data file under kChunkedInputMinBytes holds validation's one read whole and reads no row of the file
+// again, unless LOUPE_CHUNKED_INPUT=on (then all 12 rows again: no more than a chunk); over a file of that
+// size it reads the rows of its calls' blocks again, not every row. The same values in every mode.
+TEST_F(PipelineRunTest, ASmallDataFileIsHeldWholeAndALargeOneReadInChunks) {
+  ASSERT_TRUE(registry_.Load(std::string(LOUPE_PLUGIN_DIR) + "/libloupe_shap.so").ok());
+  WriteText(dir_ / "pipeline.yaml",
+            Pipeline("  - {id: shap, explainer: shap.exact, rows: '0:3', params: {background: 20}}\n"));
+  ASSERT_LT(std::filesystem::file_size(dir_ / "data.csv"),
+            static_cast<std::uintmax_t>(kChunkedInputMinBytes));
+  const ChunkedInputRun whole = RunWithChunkedInput(dir_, registry_, nullptr);
+  ASSERT_TRUE(whole.report.status.ok()) << whole.report.status.message();
+  EXPECT_TRUE(whole.taken);
+  EXPECT_EQ(whole.report.rows_read_again, 0);
+  const ChunkedInputRun forced = RunWithChunkedInput(dir_, registry_, "on");
+  ASSERT_TRUE(forced.report.status.ok()) << forced.report.status.message();
+  EXPECT_TRUE(forced.taken);
+  EXPECT_EQ(forced.report.rows_read_again, 12);
+  EXPECT_EQ(forced.values, whole.values);
+
+  // The same 12 rows over and over, up to the threshold (tens of thousands of rows: many chunks).
+  std::string csv = ReadText(dir_ / "data.csv");
+  const std::string rows = csv.substr(csv.find('\n') + 1);
+  while (csv.size() < static_cast<std::size_t>(kChunkedInputMinBytes)) csv += rows;
+  WriteText(dir_ / "data.csv", csv);
+  const auto total = static_cast<std::int64_t>(std::count(csv.begin(), csv.end(), '\n')) - 1;
+  const ChunkedInputRun chunked = RunWithChunkedInput(dir_, registry_, nullptr);
+  ASSERT_TRUE(chunked.report.status.ok()) << chunked.report.status.message();
+  EXPECT_TRUE(chunked.taken);
+  EXPECT_GT(chunked.report.rows_read_again, 0);
+  EXPECT_LT(chunked.report.rows_read_again, total);
+  const ChunkedInputRun off = RunWithChunkedInput(dir_, registry_, "off");
+  ASSERT_TRUE(off.report.status.ok()) << off.report.status.message();
+  EXPECT_EQ(off.report.rows_read_again, 0);
+  EXPECT_EQ(chunked.values, off.values);
 }
 
 TEST_F(PipelineRunTest, SameSeedSameBitsOnOneAndTwoThreads) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <iostream>
 #include <map>
@@ -1271,18 +1272,29 @@ class PipelineRunner {
 }  // namespace
 
 // Whether the run may read the data's rows as its plugin calls need them (docs/architecture.md §5 "Chunked
-// input"), decided from the pipeline alone before the data is read, so every MPI rank decides the same
-// (each then reads only the rows it explains), and validation can read the data as the run will: not
-// --isolate, and every step reads only its rows and the rows it resolves (shards::ReadsOnlyItsRows) and
-// neither needs nor is needed by another step. The data must also have more rows than a chunk (Prepare).
-// LOUPE_CHUNKED_INPUT=off turns it off.
+// input"), decided before the data is read from the pipeline and the data file's size alone, so every MPI
+// rank decides the same (each then reads only the rows it explains), and validation can read the data as
+// the run will: not --isolate, every step reads only its rows and the rows it resolves
+// (shards::ReadsOnlyItsRows) and neither needs nor is needed by another step, and the file has at least
+// kChunkedInputMinBytes (a smaller one is held whole: validation's one read is the run's). The data must
+// also have more rows than a chunk (Prepare). LOUPE_CHUNKED_INPUT=off turns it off, =on drops the size rule.
 std::int64_t RunIndexEvery(const PipelineSpec& spec, bool isolate) {
   if (isolate || spec.steps.empty()) return 0;
-  // LOUPE_CHUNKED_INPUT=off: the whole data read at the start anyway (to compare the two, and a way out).
-  if (const char* env = std::getenv("LOUPE_CHUNKED_INPUT"); env != nullptr && std::string(env) == "off")
-    return 0;
+  // LOUPE_CHUNKED_INPUT: "off", the whole data read at the start anyway (to compare the two, and a way
+  // out); "on", chunked input for a file of any size (the tests of chunked input, on small files); unset or
+  // any other value, the rules above.
+  const char* env = std::getenv("LOUPE_CHUNKED_INPUT");
+  const std::string mode = env != nullptr ? env : "";
+  if (mode == "off") return 0;
   for (const StepSpec& step : spec.steps) {
     if (!step.needs.empty() || !shards::ReadsOnlyItsRows(step.explainer, step.params)) return 0;
+  }
+  if (mode != "on") {
+    // The size on disk (stat), the same on every rank. A file whose size cannot be read is left to the
+    // read, which says why.
+    std::error_code ec;
+    const std::uintmax_t bytes = std::filesystem::file_size(spec.data.path, ec);
+    if (!ec && bytes < static_cast<std::uintmax_t>(kChunkedInputMinBytes)) return 0;
   }
   return pipeline::ChunkedFeatures::kBlockRows;
 }

@@ -39,6 +39,11 @@ CsvOptions RunCsvOptions(const DataSpec& spec, std::int64_t index_every);
 // The index_every a run of `spec` reads its data with: > 0 when it may use chunked input
 // (docs/architecture.md §5 "Chunked input"; `isolate`: RunOptions::isolate), 0 otherwise. Defined in run.cpp.
 std::int64_t RunIndexEvery(const PipelineSpec& spec, bool isolate);
+// The smallest data file (bytes) a run reads in chunks (RunIndexEvery): below it the data set is held whole
+// and validation's one read is the run's. At 1 MiB the whole read peaks ~1.7 MB above the chunked read for
+// 7 numeric features, under a tenth of a run's own ~18 MB (its matrix is at most 4 times the file: 8 bytes
+// a value, at least 2 bytes of text a cell); the figures are in docs/architecture.md §5 "Chunked input".
+inline constexpr std::int64_t kChunkedInputMinBytes = std::int64_t{1} << 20;
 
 // The spelling of `label` among `values`: the same text, the same number ("1" and "1.0") or the same
 // boolean in another case ("true" and "True"); "" when it is not there.

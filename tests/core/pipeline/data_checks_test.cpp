@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -209,6 +212,87 @@ TEST_F(DataChecksTest, ValidationHoldsTheDataOnlyForARunAndChecksTheSame) {
   EXPECT_THAT(messages[1][0], HasSubstr("unknown explainer 'none.such'"));
   EXPECT_EQ(positives[0], "1");
   EXPECT_EQ(positives[1], "1");
+}
+
+// Sets LOUPE_CHUNKED_INPUT (null: unsets it) for one scope, restoring what it was.
+class ChunkedInputEnv {
+ public:
+  explicit ChunkedInputEnv(const char* value) {
+    if (const char* old = std::getenv("LOUPE_CHUNKED_INPUT")) old_ = old;
+    Set(value);
+  }
+  ~ChunkedInputEnv() { Set(old_ ? old_->c_str() : nullptr); }
+  ChunkedInputEnv(const ChunkedInputEnv&) = delete;
+  ChunkedInputEnv& operator=(const ChunkedInputEnv&) = delete;
+
+ private:
+  static void Set(const char* value) {
+    if (value != nullptr) {
+      ::setenv("LOUPE_CHUNKED_INPUT", value, 1);
+    } else {
+      ::unsetenv("LOUPE_CHUNKED_INPUT");
+    }
+  }
+  std::optional<std::string> old_;
+};
+
+// Chunked input (docs/architecture.md §5) is decided before the data is read, from the pipeline and the data
+// file's size: a file under kChunkedInputMinBytes is held whole, one of that size or more is read in chunks
+// (a sparse file of each size: only the size is read); LOUPE_CHUNKED_INPUT=on chunks a file of any size and
+// =off none, and any other value is as if unset. A step that reads rows other than its own, --isolate and a
+// file whose size cannot be read keep their rules.
+TEST_F(DataChecksTest, ChunkedInputIsDecidedFromTheDataFilesSize) {
+  const fs::path small = dir_ / "small.csv", large = dir_ / "large.csv";
+  Write("small.csv", "");
+  Write("large.csv", "");
+  fs::resize_file(small, kChunkedInputMinBytes - 1);
+  fs::resize_file(large, kChunkedInputMinBytes);
+  PipelineSpec spec;
+  StepSpec step;
+  step.id = "s";
+  step.explainer = "shap.permutation";
+  spec.steps.push_back(step);
+  const auto decided = [&](const fs::path& path) {
+    spec.data.path = path;
+    return RunIndexEvery(spec, false);
+  };
+  {
+    const ChunkedInputEnv unset(nullptr);
+    EXPECT_EQ(decided(small), 0);
+    EXPECT_EQ(decided(large), 256);
+    EXPECT_EQ(decided(dir_ / "absent.csv"), 256);  // the read says why it cannot be read
+    spec.data.path = large;
+    EXPECT_EQ(RunIndexEvery(spec, true), 0);
+  }
+  {
+    const ChunkedInputEnv on("on");
+    EXPECT_EQ(decided(small), 256);
+    EXPECT_EQ(decided(large), 256);
+  }
+  {
+    const ChunkedInputEnv off("off");
+    EXPECT_EQ(decided(small), 0);
+    EXPECT_EQ(decided(large), 0);
+  }
+  {
+    const ChunkedInputEnv other("yes");
+    EXPECT_EQ(decided(small), 0);
+    EXPECT_EQ(decided(large), 256);
+  }
+  // A step that reads every row (a {kmeans: K} background), or one that needs another: never chunked.
+  spec.steps[0].params = {{"background", {{"kmeans", 5}}}};
+  {
+    const ChunkedInputEnv on("on");
+    EXPECT_EQ(decided(large), 0);
+  }
+  spec.steps[0].params = nlohmann::json::object();
+  step.id = "t";
+  step.needs = {"s"};
+  spec.steps.push_back(step);
+  {
+    const ChunkedInputEnv on("on");
+    EXPECT_EQ(decided(large), 0);
+  }
 }
 
 TEST(FindLabelTest, MatchesTextNumbersAndBooleansAsTheDataSpellsThem) {
