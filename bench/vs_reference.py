@@ -25,7 +25,9 @@ and explainer construction excluded: the reference's best case). Loupe is timed 
 processes (start-up, model loading and output writing included: Loupe's worst case), several runs after a
 warm-up, min / median / max wall seconds and the minor page faults of each run, like a benchmark driver
 would, and the CPU seconds (user + sys, all threads) of each side, which a loaded shared machine disturbs
-far less than wall time. "1 thread": the reference with one BLAS/OpenMP thread, Loupe with --threads 1; "2 threads": two
+far less than wall time. The reference's runs and Loupe's take turns (reference, Loupe, reference, ...),
+so that a slow spell of a shared machine falls on both sides; "paired" divides each reference run's CPU by
+that of the Loupe run right after it. "1 thread": the reference with one BLAS/OpenMP thread, Loupe with --threads 1; "2 threads": two
 BLAS threads (shap and lime themselves are single-threaded Python) and --threads 2.
 
     source ../shared/pyrefs/env.sh        # or let bench/vs_reference.sh do it
@@ -279,24 +281,43 @@ def write_tiled_csv(source, path, rows):
             out.write(body[i % len(body)] + "\n")
 
 
+def time_loupe_once(loupe, pipeline, threads):
+    """One run: (wall seconds, user + sys seconds, minor page faults, the step's own seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([loupe, "run", str(pipeline), "--threads", str(threads)], capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit("loupe run %s failed:\n%s%s" % (pipeline, done.stdout, done.stderr))
+    match = re.search(r"^step\s+ok\s+([0-9.]+)\s*(ms|s)\b", done.stdout, re.M)
+    step = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1) if match else float("nan")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_minflt - before.ru_minflt, step
+
+
 def time_loupe(loupe, pipeline, threads, runs):
-    """Per run: (wall seconds, user + sys seconds, minor page faults, the step's own seconds)."""
-    figures = []
-    for run in range(runs + 1):  # the first run warms the page cache and is not counted
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run([loupe, "run", str(pipeline), "--threads", str(threads)], capture_output=True,
-                              text=True)
-        wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != 0:
-            raise SystemExit("loupe run %s failed:\n%s%s" % (pipeline, done.stdout, done.stderr))
-        match = re.search(r"^step\s+ok\s+([0-9.]+)\s*(ms|s)\b", done.stdout, re.M)
-        step = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1) if match else float("nan")
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if run > 0:
-            figures.append((wall, cpu, after.ru_minflt - before.ru_minflt, step))
-    return figures
+    """Per counted run: time_loupe_once's figures, after a first run that warms the page cache."""
+    time_loupe_once(loupe, pipeline, threads)
+    return [time_loupe_once(loupe, pipeline, threads) for _ in range(runs)]
+
+
+def time_alternating(workload, rows, threads, reference_runs, loupe, pipeline, runs):
+    """The reference's runs and Loupe's counted runs taken in turn (reference, Loupe, reference, ...), so
+    that a slow spell of the machine falls on both sides rather than on one. Returns (the reference's
+    fastest run or None, the error if it failed, every reference run, Loupe's runs)."""
+    time_loupe_once(loupe, pipeline, threads)  # warms the page cache; not counted
+    references, figures, error = [], [], None
+    for turn in range(max(reference_runs, runs)):
+        if turn < reference_runs and error is None:
+            attempt, error = time_reference(workload, rows, threads)
+            if attempt is not None:
+                references.append(attempt)
+        if turn < runs:
+            figures.append(time_loupe_once(loupe, pipeline, threads))
+    fastest = min(references, key=lambda r: r["seconds"]) if references and error is None else None
+    return fastest, error, references, figures
 
 
 def fixed_and_per_row(workload, rows, threads, runs, loupe, folder, precision, cpu_per_row):
@@ -360,9 +381,9 @@ def main():
         return
     print("machine: %s, %d cores; loupe: %s; Loupe's MLP in %s" % (os.uname().nodename, os.cpu_count(),
                                                                  args.loupe, args.mlp_precision))
-    header = "%-58s %-3s %-26s %10s %30s %7s %10s %10s %7s %11s %9s %7s %9s" % (
+    header = "%-58s %-3s %-26s %10s %30s %7s %10s %10s %7s %11s %9s %7s %9s %20s" % (
         "workload", "thr", "reference", "ref s/row", "loupe s/row min/med/max", "ratio", "ref cpu/row",
-        "loupe cpu", "ratio", "faults", "best/best", "step", "proc/proc")
+        "loupe cpu", "ratio", "faults", "best/best", "step", "proc/proc", "paired")
     print(header)
     print("-" * len(header))
     results, fixed_costs = [], []
@@ -372,14 +393,12 @@ def main():
             rows = max(1, int(ROWS[workload] * args.rows_scale))
             pipeline = loupe_pipeline(workload, rows, folder, args.mlp_precision)
             for threads in (int(t) for t in args.threads.split(",")):
-                reference, error = None, None
-                for _ in range(args.reference_runs):  # the fastest: the least disturbed by the machine
-                    attempt, error = time_reference(workload, rows, threads)
-                    if attempt is None:
-                        break
-                    if reference is None or attempt["seconds"] < reference["seconds"]:
-                        reference = attempt
-                figures = time_loupe(args.loupe, pipeline, threads, args.runs)
+                # The reference's fastest run: the least disturbed by the machine.
+                reference, error, references, figures = time_alternating(
+                    workload, rows, threads, args.reference_runs, args.loupe, pipeline, args.runs)
+                # Each reference run over the Loupe run that followed it, in CPU per row: the two sides of a
+                # pair ran within seconds of each other.
+                paired = sorted(r["cpu_seconds"] / f[1] for r, f in zip(references, figures)) if reference else []
                 walls = sorted(f[0] / rows for f in figures)
                 cpus = sorted(f[1] / rows for f in figures)
                 faults = sorted(f[2] for f in figures)
@@ -387,12 +406,13 @@ def main():
                 ref = reference["seconds"] / rows if reference else float("nan")
                 ref_cpu = reference["cpu_seconds"] / rows if reference else float("nan")
                 ref_process = reference["process_cpu_seconds"] if reference else float("nan")
-                print("%-58s %-3d %-26s %10.4g %10.4g/%.4g/%.4g %6.1fx %10.4g %10.4g %6.1fx %5d-%d %8.1fx %6.1fx %8.1fx" % (
+                paired_text = "%.1fx (%.1f-%.1f)" % (statistics.median(paired), paired[0], paired[-1]) if paired else "-"
+                print("%-58s %-3d %-26s %10.4g %10.4g/%.4g/%.4g %6.1fx %10.4g %10.4g %6.1fx %5d-%d %8.1fx %6.1fx %8.1fx %20s" % (
                     DESCRIPTION[workload], threads, REFERENCE_NAME[workload] if reference else error[:26],
                     ref, walls[0], statistics.median(walls), walls[-1], ref / statistics.median(walls), ref_cpu,
                     statistics.median(cpus), ref_cpu / statistics.median(cpus), faults[0], faults[-1],
                     ref_cpu / cpus[0], ref / statistics.median(steps),
-                    ref_process / (statistics.median(cpus) * rows)),
+                    ref_process / (statistics.median(cpus) * rows), paired_text),
                     flush=True)
                 split = (fixed_and_per_row(workload, rows, threads, args.runs, args.loupe, folder,
                                            args.mlp_precision, statistics.median(cpus))
@@ -400,6 +420,7 @@ def main():
                 if split:
                     fixed_costs.append(describe_fixed_cost(workload, rows, threads, *split, ref_cpu))
                 results.append({"workload": workload, "threads": threads, "rows": rows, "reference": reference,
+                                "reference_runs": references, "paired_cpu_ratios": paired,
                                 "loupe_wall_s": [f[0] for f in figures], "loupe_cpu_s": [f[1] for f in figures],
                                 "loupe_step_s": [f[3] for f in figures], "loupe_minor_faults": [f[2] for f in figures]})
     if fixed_costs:
@@ -415,7 +436,9 @@ def main():
           " over Loupe's fastest (--reference-runs N runs the reference N times); step = ref s/row over the"
           " median of Loupe's step time alone (timed as the reference is: no start-up, loading or output);"
           " proc/proc = the reference's whole Python process (interpreter, imports, data, model, explaining)"
-          " over Loupe's whole process, both in CPU seconds")
+          " over Loupe's whole process, both in CPU seconds; paired = median (min-max) over the reference's runs of"
+          " its cpu/row over that of the Loupe run that followed it (the two sides run in turn, so a slow spell of"
+          " the machine falls on both)")
 
 
 if __name__ == "__main__":
